@@ -1,0 +1,158 @@
+//! A typed client for the platform API, used by the CLI.
+
+use crate::types::{CreateNamespace, ErrorBody, NamespaceList, StatusReport, WhoAmI};
+use reqwest::{Method, Response, StatusCode};
+
+/// The HTTP client type the server hands to the API for forwarding calls.
+pub type HttpClient = reqwest::Client;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the platform at {0}: is `micro server` running?")]
+    Unreachable(String),
+    #[error("not logged in to {0}: the token is missing or no longer valid")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Api { status: StatusCode, message: String },
+    #[error("unexpected answer from the platform: {0}")]
+    Protocol(String),
+}
+
+/// A client for one platform URL with one token.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The smart-HTTP URL of a namespace's repo.
+    pub fn git_url(&self, namespace: &str) -> String {
+        format!("{}/git/{namespace}.git", self.base)
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    async fn send_raw(&self, req: reqwest::RequestBuilder) -> Result<Response, ClientError> {
+        req.send().await.map_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                ClientError::Unreachable(self.base.clone())
+            } else {
+                ClientError::Protocol(e.to_string())
+            }
+        })
+    }
+
+    /// Sends and maps transport and API failures to one-line errors.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Response, ClientError> {
+        let response = self.send_raw(req).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.error_of(response).await)
+    }
+
+    async fn error_of(&self, response: Response) -> ClientError {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| format!("{status}: {}", text.trim()));
+        match status {
+            StatusCode::UNAUTHORIZED => ClientError::Unauthorized(self.base.clone()),
+            StatusCode::NOT_FOUND => ClientError::NotFound(message),
+            _ => ClientError::Api { status, message },
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        self.send(req)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    pub async fn health(&self) -> Result<(), ClientError> {
+        self.send(self.request(Method::GET, "/healthz")).await.map(drop)
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/whoami")).await
+    }
+
+    pub async fn status(&self, namespace: &str) -> Result<StatusReport, ClientError> {
+        self.json(self.request(Method::GET, &format!("/api/v1/namespaces/{namespace}/status")))
+            .await
+    }
+
+    /// The log stream of a service (ends unless `follow`).
+    pub async fn logs(&self, namespace: &str, name: &str, lines: usize, follow: bool) -> Result<Response, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/services/{name}/logs?lines={lines}&follow={follow}");
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// Calls a service: GET without a body, POST with a JSON one. Returns the raw answer.
+    pub async fn call(
+        &self,
+        namespace: &str,
+        name: &str,
+        path: &str,
+        json: Option<String>,
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
+        let path = path.trim_start_matches('/');
+        let url = format!("/api/v1/namespaces/{namespace}/services/{name}/call/{path}");
+        let req = match json {
+            Some(body) => self
+                .request(Method::POST, &url)
+                .header("content-type", "application/json")
+                .body(body),
+            None => self.request(Method::GET, &url),
+        };
+        let response = self.send_raw(req).await?;
+        // The service's own answers pass through, whatever their status.
+        if response.headers().contains_key(crate::ERROR_HEADER) {
+            return Err(self.error_of(response).await);
+        }
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((status, body))
+    }
+
+    pub async fn create_namespace(&self, name: &str) -> Result<(), ClientError> {
+        let req = self
+            .request(Method::POST, "/api/v1/admin/namespaces")
+            .json(&CreateNamespace { name: name.to_owned() });
+        self.send(req).await.map(drop)
+    }
+
+    pub async fn list_namespaces(&self) -> Result<Vec<String>, ClientError> {
+        let list: NamespaceList = self.json(self.request(Method::GET, "/api/v1/admin/namespaces")).await?;
+        Ok(list.namespaces)
+    }
+}

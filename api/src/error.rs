@@ -1,0 +1,53 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Set on every error the platform itself returns.
+pub const ERROR_HEADER: &str = "x-micro-error";
+
+/// Every API failure: a status and one line saying what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not logged in: missing or invalid token")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<micro_store::StoreError> for ApiError {
+    fn from(e: micro_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store");
+        ApiError::Internal("store unavailable".into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = crate::types::ErrorBody {
+            error: self.to_string(),
+        };
+        // Marks the platform's own errors, so `micro call` can tell them from a service's.
+        (self.status(), [(ERROR_HEADER, "1")], Json(body)).into_response()
+    }
+}

@@ -1,0 +1,54 @@
+//! Extractors: who is calling, and which namespace they may act on.
+
+use crate::{ApiError, ApiState};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use micro_store::Account;
+use std::collections::HashMap;
+
+/// The authenticated caller.
+pub struct Caller(pub Account);
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let account = state
+            .store
+            .authenticate(token.trim())
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller(account))
+    }
+}
+
+/// A namespace from the path that the caller may act on and that exists.
+pub struct Namespace {
+    pub name: String,
+}
+
+impl FromRequestParts<ApiState> for Namespace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let name = params
+            .get("ns")
+            .cloned()
+            .ok_or_else(|| ApiError::BadRequest("no namespace in path".into()))?;
+        // Same answer for "not yours" and "not there": nobody learns what exists.
+        if !caller.may_access(&name) || !state.store.namespace_exists(&name).await? {
+            return Err(ApiError::NotFound(format!("namespace {name}")));
+        }
+        Ok(Namespace { name })
+    }
+}

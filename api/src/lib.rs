@@ -1,0 +1,17 @@
+//! The platform's HTTP API: what the CLI and tenant services talk to (whoami, status,
+//! logs, call, admin), and a typed client for it.
+//!
+//! Every handler authorises the caller against the namespace in its path before it
+//! touches anything; a namespace the caller may not see is a 404, like a missing one.
+//! It never reads git or runs processes itself: it asks the reconciler and the store.
+
+pub mod client;
+mod error;
+mod extract;
+mod routes;
+mod state;
+pub mod types;
+
+pub use error::{ApiError, ERROR_HEADER};
+pub use routes::router;
+pub use state::ApiState;

@@ -1,0 +1,32 @@
+//! The router, composed from one small module per concern.
+
+mod admin;
+mod call;
+mod logs;
+mod status;
+
+use crate::ApiState;
+use crate::extract::Caller;
+use crate::types::WhoAmI;
+use axum::routing::{any, get};
+use axum::{Json, Router};
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
+        .route("/api/v1/namespaces/{ns}/services/{name}/logs", get(logs::logs))
+        .route("/api/v1/namespaces/{ns}/services/{name}/call", any(call::call_root))
+        .route("/api/v1/namespaces/{ns}/services/{name}/call/{*path}", any(call::call))
+        .route("/api/v1/admin/namespaces", get(admin::list_namespaces).post(admin::create_namespace))
+        .with_state(state)
+}
+
+async fn whoami(Caller(account): Caller) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        email: account.email,
+        role: account.role,
+        namespace: account.namespace,
+    })
+}

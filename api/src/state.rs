@@ -1,0 +1,16 @@
+use micro_reconciler::{Controller, Repos};
+use micro_store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the handlers share; passed explicitly to the router.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub repos: Repos,
+    pub controller: Arc<Controller>,
+    /// The `micro` binary new repos' hooks run.
+    pub hook_exe: PathBuf,
+    /// Forwards `micro call` to services.
+    pub http: reqwest::Client,
+}

@@ -1,0 +1,58 @@
+//! `micro clone [DIR]`: a plain git clone of the namespace's repo whose `git push` just
+//! works: git asks `micro` for the token, so it is never written into the checkout.
+
+use crate::context::Target;
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+#[derive(clap::Args, Debug)]
+pub struct CloneArgs {
+    /// Where to clone [default: the namespace's name]
+    pub dir: Option<PathBuf>,
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
+    let ctx = t.resolve().await?;
+    let dir = args.dir.unwrap_or_else(|| PathBuf::from(&ctx.namespace));
+    if dir.exists() {
+        bail!("{} already exists", dir.display());
+    }
+    let exe = std::env::current_exe().context("cannot find the micro binary")?;
+    let home = ctx.home.dir().canonicalize().unwrap_or_else(|_| ctx.home.dir().to_owned());
+    let helper = format!(
+        "!MICRO_HOME={} {} --env {} credential",
+        sh_quote(&home.display().to_string()),
+        sh_quote(&exe.display().to_string()),
+        sh_quote(&ctx.env_name)
+    );
+    let url = ctx.client.git_url(&ctx.namespace);
+    let status = Command::new("git")
+        .args(["-c", "credential.helper=", "-c"])
+        .arg(format!("credential.helper={helper}"))
+        .args(["clone", "--quiet", &url])
+        .arg(&dir)
+        .status()
+        .context("cannot run git: is it installed?")?;
+    if !status.success() {
+        bail!("git clone of {url} failed");
+    }
+    // An empty helper first resets any global helper, so no other one stores our token.
+    for value in ["", helper.as_str()] {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["config", "--add", "credential.helper", value])
+            .status()?
+            .success();
+        if !ok {
+            bail!("cannot configure {}", dir.display());
+        }
+    }
+    eprintln!("Cloned {} into {}: edit, commit and `git push` to deploy", ctx.namespace, dir.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,66 @@
+//! `micro env`: which platform the CLI talks to.
+
+use crate::context::Target;
+use crate::home::{BUILTIN_ENV, Env, Home};
+use anyhow::{Result, bail};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct EnvArgs {
+    #[command(subcommand)]
+    pub action: Option<EnvAction>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum EnvAction {
+    /// Make NAME the current environment
+    Set { name: String },
+    /// Add an environment NAME at URL
+    Add { name: String, url: String },
+    /// Delete environment NAME
+    Del { name: String },
+}
+
+pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
+    let home = Home::locate()?;
+    let mut envs = home.load_envs()?;
+    match args.action {
+        None => {
+            let current = envs.current_name().to_owned();
+            for (name, env) in envs.all() {
+                let mark = if name == current { "*" } else { " " };
+                println!("{mark} {name:<12} {}", env.url);
+            }
+        }
+        Some(EnvAction::Set { name }) => {
+            if envs.get(&name).is_none() {
+                bail!("no environment named {name:?}; see `micro env`");
+            }
+            envs.current = Some(name);
+            home.save_envs(&envs)?;
+        }
+        Some(EnvAction::Add { name, url }) => {
+            if envs.get(&name).is_some() {
+                bail!("environment {name:?} already exists");
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("{url}: an environment URL starts with http:// or https://");
+            }
+            envs.envs.insert(name, Env { url, ..Env::default() });
+            home.save_envs(&envs)?;
+        }
+        Some(EnvAction::Del { name }) => {
+            if envs.envs.remove(&name).is_none() {
+                if name == BUILTIN_ENV {
+                    bail!("{BUILTIN_ENV} is built in and cannot be deleted");
+                }
+                bail!("no environment named {name:?}");
+            }
+            if envs.current.as_deref() == Some(&name) {
+                envs.current = None;
+            }
+            home.save_envs(&envs)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,27 @@
+//! One module per user command.
+
+pub mod admin;
+pub mod call;
+pub mod clone;
+pub mod credential;
+pub mod env;
+pub mod hook;
+pub mod kill;
+pub mod logs;
+pub mod new;
+pub mod run;
+pub mod status;
+pub mod wait;
+
+/// `--output` for commands that print data.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Seven characters of a commit id, as git shows them.
+pub fn short(rev: &str) -> &str {
+    rev.get(..7).unwrap_or(rev)
+}

@@ -1,0 +1,53 @@
+//! `--wait`: follow a service's status until it runs or fails, printing each change.
+
+use super::short;
+use crate::context::Context;
+use anyhow::{Result, bail};
+use micro_store::ServiceState;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Waits until `name` runs all replicas at a revision at least as new as `revision`.
+pub async fn until_running(ctx: &Context, name: &str, revision: &str, timeout: Duration) -> Result<ExitCode> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let report = ctx.client.status(&ctx.namespace).await?;
+        if let Some(ns) = &report.namespace
+            && ns.head == revision
+            && let Some(error) = &ns.error
+        {
+            bail!("revision {} was not applied: {error}", short(revision));
+        }
+        let applied = report
+            .namespace
+            .as_ref()
+            .and_then(|ns| ns.applied.as_deref())
+            .is_some_and(|a| a == revision);
+        if let Some(s) = report.services.iter().find(|s| s.name == name) {
+            let line = format!("{name}: {} {}/{} {}", s.status, s.ready, s.desired, s.message);
+            if line != last {
+                eprintln!("{}", line.trim_end());
+                last = line;
+            }
+            if applied {
+                match s.status {
+                    ServiceState::Running if s.ready == s.desired => {
+                        eprintln!("{name}: running at {}", short(&s.revision));
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    ServiceState::Error => bail!("{name} failed: {}", s.message),
+                    ServiceState::Crashed => bail!("{name} crashed: {}", s.message),
+                    _ => {}
+                }
+            }
+        } else if last.is_empty() {
+            eprintln!("{name}: waiting for the platform to pick up {}", short(revision));
+            last = "waiting".into();
+        }
+        if Instant::now() > deadline {
+            bail!("{name} is not running after {}s; see `micro status {name}` and `micro logs {name}`", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,228 @@
+//! Turning a CLI command into a commit on the tenant repo and pushing it, the same way a
+//! person would: fetch main, build the new tree from git objects, commit, push; on a
+//! non-fast-forward, fetch again and redo the change on the new head.
+
+use crate::context::Context;
+use anyhow::{Context as _, Result, anyhow, bail};
+use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
+use std::cell::RefCell;
+use std::path::Path;
+
+const BRANCH: &str = micro_reconciler::repo::BRANCH;
+const REMOTE_MAIN: &str = "refs/remotes/origin/main";
+const ATTEMPTS: usize = 5;
+/// Files bigger than this are not committed by `micro run`.
+const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// Never copied from a local source folder.
+const SKIP: &[&str] = &[".git", "__pycache__", ".DS_Store"];
+
+pub enum Pushed {
+    /// Nothing to commit: the tree would be the same.
+    Unchanged(Oid),
+    Committed(Oid),
+}
+
+pub struct TenantRepo<'a> {
+    ctx: &'a Context,
+    repo: Repository,
+    url: String,
+}
+
+impl<'a> TenantRepo<'a> {
+    pub fn open(ctx: &'a Context) -> Result<Self> {
+        let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
+        let repo = match Repository::open_bare(&path) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                Repository::init_bare(&path)?
+            }
+        };
+        Ok(TenantRepo {
+            url: ctx.client.git_url(&ctx.namespace),
+            ctx,
+            repo,
+        })
+    }
+
+    fn callbacks<'c>(&self, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
+        let token = self.ctx.env.token.clone().unwrap_or_default();
+        let mut cb = RemoteCallbacks::new();
+        let mut tries = 0;
+        cb.credentials(move |_, _, _| {
+            tries += 1;
+            if tries > 1 {
+                return Err(git2::Error::from_str("the platform refused the token"));
+            }
+            Cred::userpass_plaintext("micro", &token)
+        });
+        cb.sideband_progress(move |data| {
+            remote_lines.borrow_mut().push_str(&String::from_utf8_lossy(data));
+            true
+        });
+        cb
+    }
+
+    /// Fetches the namespace's main and returns its head.
+    pub fn fetch(&self) -> Result<Oid> {
+        let lines = RefCell::new(String::new());
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.callbacks(&lines));
+        let mut remote = self.repo.remote_anonymous(&self.url)?;
+        remote
+            .fetch(&[format!("+{BRANCH}:{REMOTE_MAIN}")], Some(&mut opts), None)
+            .map_err(|e| self.git_error(e))?;
+        Ok(self.repo.refname_to_id(REMOTE_MAIN)?)
+    }
+
+    fn git_error(&self, e: git2::Error) -> anyhow::Error {
+        let msg = e.message();
+        if msg.contains("404") || msg.contains("not found") {
+            anyhow!("namespace {} not found", self.ctx.namespace)
+        } else if msg.contains("Connection refused") || msg.contains("failed to connect") || msg.contains("failed to resolve") {
+            anyhow!("cannot reach the platform at {}: is `micro server` running?", self.ctx.env.url)
+        } else if msg.contains("401") || msg.contains("refused the token") || msg.contains("authentication") {
+            anyhow!("not logged in to {}: the token is missing or no longer valid", self.ctx.env_name)
+        } else {
+            anyhow!("git: {msg}")
+        }
+    }
+
+    /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
+    /// `edit` returns the new root tree, or an error that stops everything.
+    pub fn change(&self, message: &str, edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid>) -> Result<Pushed> {
+        let email = self.ctx.env.email.clone().unwrap_or_else(|| "micro@localhost".into());
+        let sig = Signature::now("micro", &email)?;
+        for _ in 0..ATTEMPTS {
+            let head = self.fetch()?;
+            let parent = self.repo.find_commit(head)?;
+            let tree = parent.tree()?;
+            let new_tree = edit(&self.repo, &tree)?;
+            if new_tree == tree.id() {
+                return Ok(Pushed::Unchanged(head));
+            }
+            let new_tree = self.repo.find_tree(new_tree)?;
+            let commit = self.repo.commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
+            match self.push(commit)? {
+                PushResult::Done => return Ok(Pushed::Committed(commit)),
+                PushResult::Stale => continue,
+            }
+        }
+        bail!("the namespace's branch kept moving; gave up after {ATTEMPTS} attempts")
+    }
+
+    fn push(&self, commit: Oid) -> Result<PushResult> {
+        // libgit2 pushes refs, not bare ids: point our private main at the commit first.
+        self.repo.reference(BRANCH, commit, true, "micro push")?;
+        let lines = RefCell::new(String::new());
+        let rejected = RefCell::new(None::<String>);
+        {
+            let mut cb = self.callbacks(&lines);
+            cb.push_update_reference(|_, status| {
+                if let Some(status) = status {
+                    *rejected.borrow_mut() = Some(status.to_owned());
+                }
+                Ok(())
+            });
+            let mut opts = PushOptions::new();
+            opts.remote_callbacks(cb);
+            let mut remote = self.repo.remote_anonymous(&self.url)?;
+            remote
+                .push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts))
+                .map_err(|e| self.git_error(e))?;
+        }
+        let Some(status) = rejected.into_inner() else {
+            return Ok(PushResult::Done);
+        };
+        if status.contains("fast-forward") || status.contains("fetch first") || status.contains("stale") {
+            return Ok(PushResult::Stale);
+        }
+        // The pre-receive check speaks on the side band: show its words, not git's.
+        let remote = lines.into_inner();
+        let reason = remote
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+            .unwrap_or(status);
+        bail!("push rejected: {reason}")
+    }
+}
+
+enum PushResult {
+    Done,
+    Stale,
+}
+
+/// Writes a folder into the repo as a tree, skipping VCS and cache folders.
+pub fn tree_from_dir(repo: &Repository, dir: &Path) -> Result<Oid> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut builder = repo.treebuilder(None)?;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .collect::<std::io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            bail!("{}: file names must be UTF-8", entry.path().display());
+        };
+        if SKIP.contains(&name) || name.ends_with(".pyc") {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        if meta.is_dir() {
+            let sub = tree_from_dir(repo, &entry.path())?;
+            if repo.find_tree(sub)?.len() > 0 {
+                builder.insert(name, sub, 0o040000)?;
+            }
+        } else if meta.is_file() {
+            if meta.len() > MAX_FILE_BYTES {
+                bail!("{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file", entry.path().display(), meta.len());
+            }
+            let blob = repo.blob_path(&entry.path())?;
+            let mode = if meta.permissions().mode() & 0o111 != 0 { 0o100755 } else { 0o100644 };
+            builder.insert(name, blob, mode)?;
+        }
+    }
+    Ok(builder.write()?)
+}
+
+/// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.
+/// Folders left empty are removed, as git would.
+pub fn set_path(repo: &Repository, tree: Option<&Tree<'_>>, path: &[&str], value: Option<(Oid, i32)>) -> Result<Oid> {
+    let mut builder = repo.treebuilder(tree)?;
+    match path {
+        [] => bail!("empty path"),
+        [name] => match value {
+            Some((id, mode)) => {
+                builder.insert(name, id, mode)?;
+            }
+            None => {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            }
+        },
+        [name, rest @ ..] => {
+            let sub = match builder.get(name)? {
+                Some(e) if e.kind() == Some(git2::ObjectType::Tree) => Some(repo.find_tree(e.id())?),
+                _ => None,
+            };
+            let new_sub = set_path(repo, sub.as_ref(), rest, value)?;
+            if repo.find_tree(new_sub)?.is_empty() {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            } else {
+                builder.insert(name, new_sub, 0o040000)?;
+            }
+        }
+    }
+    Ok(builder.write()?)
+}
+
+/// Whether `services/<name>` exists in `tree`.
+pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
+    tree.get_path(Path::new("services").join(name).as_path()).is_ok()
+}

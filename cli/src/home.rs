@@ -1,0 +1,138 @@
+//! `$MICRO_HOME` (default `~/.micro`): the CLI's environments and tokens, the push cache
+//! and where local sources were run from.
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The environment every CLI knows: a platform on this machine.
+pub const BUILTIN_ENV: &str = "server";
+pub const BUILTIN_URL: &str = "http://127.0.0.1:8081";
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Env {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The account's own namespace, remembered so commands need not ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Envs {
+    #[serde(default)]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub envs: BTreeMap<String, Env>,
+}
+
+impl Envs {
+    /// An env by name; `server` exists even when the file does not mention it.
+    pub fn get(&self, name: &str) -> Option<Env> {
+        self.envs.get(name).cloned().or_else(|| {
+            (name == BUILTIN_ENV).then(|| Env {
+                url: BUILTIN_URL.to_owned(),
+                ..Env::default()
+            })
+        })
+    }
+
+    pub fn current_name(&self) -> &str {
+        self.current.as_deref().unwrap_or(BUILTIN_ENV)
+    }
+
+    /// Every env, the built-in one included.
+    pub fn all(&self) -> BTreeMap<String, Env> {
+        let mut all = self.envs.clone();
+        if let Some(builtin) = self.get(BUILTIN_ENV) {
+            all.entry(BUILTIN_ENV.to_owned()).or_insert(builtin);
+        }
+        all
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    pub fn locate() -> Result<Self> {
+        let dir = match std::env::var_os("MICRO_HOME") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => {
+                let home = std::env::var_os("HOME").ok_or_else(|| anyhow!("neither MICRO_HOME nor HOME is set"))?;
+                PathBuf::from(home).join(".micro")
+            }
+        };
+        Ok(Home { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn envs_file(&self) -> PathBuf {
+        self.dir.join("envs.json")
+    }
+
+    pub fn load_envs(&self) -> Result<Envs> {
+        read_json(&self.envs_file())
+    }
+
+    pub fn save_envs(&self, envs: &Envs) -> Result<()> {
+        write_json_private(&self.envs_file(), envs)
+    }
+
+    /// Where `micro run DIR` remembers DIR so `micro update NAME` can find it again.
+    fn sources_file(&self) -> PathBuf {
+        self.dir.join("sources.json")
+    }
+
+    pub fn remember_source(&self, key: &str, dir: &Path) -> Result<()> {
+        let mut map: BTreeMap<String, PathBuf> = read_json(&self.sources_file())?;
+        map.insert(key.to_owned(), dir.to_owned());
+        write_json_private(&self.sources_file(), &map)
+    }
+
+    pub fn source_of(&self, key: &str) -> Result<Option<PathBuf>> {
+        let map: BTreeMap<String, PathBuf> = read_json(&self.sources_file())?;
+        Ok(map.get(key).cloned())
+    }
+
+    /// A bare repo per env and namespace, used to build and push commits.
+    pub fn push_cache(&self, env: &str, namespace: &str) -> PathBuf {
+        self.dir.join("cache").join(env).join(format!("{namespace}.git"))
+    }
+}
+
+fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes atomically, readable by the owner only: the file holds tokens.
+fn write_json_private<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().ok_or_else(|| anyhow!("bad path {}", path.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(&serde_json::to_vec_pretty(value)?)?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,109 @@
+//! `micro`: the CLI every user command goes through, and `micro server`, the composition
+//! root that wires the platform's crates together on one machine.
+
+mod cmd;
+mod context;
+mod gitops;
+mod home;
+mod server;
+
+use clap::{Parser, Subcommand};
+use context::Target;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "micro", version, about = "Micro as a Service: your services, driven by git")]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole platform on this machine (embedded defaults)
+    Server(server::ServerArgs),
+    /// Create a service skeleton in a new folder NAME
+    New(cmd::new::NewArgs),
+    /// Run a service from a local folder: commit it into your namespace and push
+    Run(cmd::run::RunArgs),
+    /// Roll a service to the latest version of the folder it was run from
+    Update(cmd::run::UpdateArgs),
+    /// Remove a service (a commit; the platform stops it)
+    Kill(cmd::kill::KillArgs),
+    /// Show what runs in your namespace
+    Status(cmd::status::StatusArgs),
+    /// Show a service's logs
+    Logs(cmd::logs::LogsArgs),
+    /// Call a service through the platform
+    Call(cmd::call::CallArgs),
+    /// Clone your namespace's repo; `git push` in it just works
+    Clone(cmd::clone::CloneArgs),
+    /// List, choose, add or delete environments (platforms this CLI talks to)
+    Env(cmd::env::EnvArgs),
+    /// Admin-only: manage namespaces
+    Admin(cmd::admin::AdminArgs),
+    /// Show who the current token belongs to
+    Whoami,
+    /// git's pre-receive hook in tenant repos (run by git, not by people)
+    #[command(hide = true)]
+    Hook(cmd::hook::HookArgs),
+    /// git credential helper for `micro clone` checkouts (run by git, not by people)
+    #[command(hide = true)]
+    Credential(cmd::credential::CredentialArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The hook must not start a runtime: git waits on it for every push.
+    if let Command::Hook(args) = &cli.command {
+        return cmd::hook::run(args);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let t = &cli.target;
+    match cli.command {
+        Command::Server(args) => server::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::New(args) => cmd::new::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => cmd::run::run(t, args).await,
+        Command::Update(args) => cmd::run::update(t, args).await,
+        Command::Kill(args) => cmd::kill::run(t, args).await,
+        Command::Status(args) => cmd::status::run(t, args).await,
+        Command::Logs(args) => cmd::logs::run(t, args).await,
+        Command::Call(args) => cmd::call::run(t, args).await,
+        Command::Clone(args) => cmd::clone::run(t, args).await,
+        Command::Env(args) => cmd::env::run(t, args),
+        Command::Admin(args) => cmd::admin::run(t, args).await,
+        Command::Whoami => cmd::admin::whoami(t).await,
+        Command::Credential(args) => cmd::credential::run(t, &args),
+        Command::Hook(_) => Ok(ExitCode::FAILURE),
+    }
+}

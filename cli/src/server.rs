@@ -1,0 +1,175 @@
+//! `micro server`: the composition root. It wires store, repos, runtime, reconciler, the
+//! git endpoint and the API together; the crates do the work.
+
+use crate::home::{BUILTIN_ENV, Env, Home};
+use anyhow::{Context, Result};
+use micro_reconciler::runtime::local::{Dirs, LocalRuntime};
+use micro_reconciler::{Controller, Repos, Runtime, record_events};
+use micro_store::{Role, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DEFAULT_NAMESPACE: &str = "default";
+const ADMIN_EMAIL: &str = "admin@localhost";
+
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Where the platform keeps its data [default: $MICRO_HOME/server]
+    #[arg(long, env = "MICRO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, env = "MICRO_ADDRESS", default_value = "127.0.0.1:8081")]
+    pub address: SocketAddr,
+    /// Reconciles running at once across namespaces
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds between full resyncs (the safety net for missed changes)
+    #[arg(long, default_value_t = 180)]
+    pub resync: u64,
+}
+
+pub async fn run(args: ServerArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let home = Home::locate()?;
+    let data = args.data_dir.clone().unwrap_or_else(|| home.dir().join("server"));
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create data dir {}", data.display()))?;
+    let data = data.canonicalize()?;
+    let exe = std::env::current_exe().context("cannot find the micro binary")?;
+
+    let store = Store::open_sqlite(&data.join("store.db"))
+        .await
+        .context("cannot open the store")?;
+    let repos = Repos::new(data.join("repos"));
+    std::fs::create_dir_all(repos.root())?;
+    ensure_default_namespace(&store, &repos, &exe).await?;
+    for ns in store.list_namespaces().await? {
+        repos.install_hook(&ns, &exe)?;
+    }
+
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let runtime: Arc<dyn Runtime> = Arc::new(LocalRuntime::new(Dirs::under(&data), events_tx)?);
+    let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
+    tokio::spawn(record_events(store.clone(), events_rx));
+    controller.spawn_workers(args.concurrency);
+    let _watcher = micro_reconciler::watch::watch_repos(repos.root(), controller.queue().clone())
+        .context("cannot watch the repos")?;
+    controller.trigger_all().await?;
+    spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
+
+    let api = micro_api::router(micro_api::ApiState {
+        store: store.clone(),
+        repos: repos.clone(),
+        controller: controller.clone(),
+        hook_exe: exe,
+        http: reqwest_client(),
+    });
+    let git = micro_webhooks::router(micro_webhooks::GitState {
+        store: store.clone(),
+        repos_root: repos.root().to_owned(),
+    });
+    let app = api.merge(git);
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let local = listener.local_addr()?;
+    write_cli_env(&home, &store, local).await?;
+    tracing::info!(address = %local, data = %data.display(), "micro server ready");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopping services");
+    runtime.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn reqwest_client() -> micro_api::client::HttpClient {
+    micro_api::client::HttpClient::new()
+}
+
+async fn ensure_default_namespace(store: &Store, repos: &Repos, exe: &Path) -> Result<()> {
+    if store.namespace_exists(DEFAULT_NAMESPACE).await? {
+        return Ok(());
+    }
+    if !repos.path(DEFAULT_NAMESPACE).exists() {
+        repos.create(DEFAULT_NAMESPACE, exe)?;
+    }
+    store.create_namespace(DEFAULT_NAMESPACE).await?;
+    Ok(())
+}
+
+/// Like a single-node Kubernetes writing its kubeconfig: the env `server` points at this
+/// server with an admin token, so the CLI works from another terminal with no login.
+async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Result<()> {
+    let admin = match store.account_by_email(ADMIN_EMAIL).await? {
+        Some(a) => a,
+        None => {
+            store
+                .create_account(ADMIN_EMAIL, Role::Admin, Some(DEFAULT_NAMESPACE))
+                .await?
+        }
+    };
+    let mut envs = home.load_envs()?;
+    let host = if address.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
+    let url = format!("http://{host}");
+    let existing = envs.envs.get(BUILTIN_ENV).cloned();
+    let valid = match existing.as_ref().and_then(|e| e.token.as_deref()) {
+        Some(t) => store.authenticate(t).await?.is_some_and(|a| a.id == admin.id),
+        None => false,
+    };
+    let token = match (valid, existing.and_then(|e| e.token)) {
+        (true, Some(t)) => t,
+        _ => store.mint_token(&admin, "micro server").await?,
+    };
+    envs.envs.insert(
+        BUILTIN_ENV.to_owned(),
+        Env {
+            url,
+            token: Some(token),
+            namespace: Some(DEFAULT_NAMESPACE.to_owned()),
+            email: Some(ADMIN_EMAIL.to_owned()),
+        },
+    );
+    if envs.current.is_none() {
+        envs.current = Some(BUILTIN_ENV.to_owned());
+    }
+    home.save_envs(&envs)
+}
+
+fn spawn_resync(controller: Arc<Controller>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = controller.trigger_all().await {
+                tracing::error!(error = %e, "resync");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+}

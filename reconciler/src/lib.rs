@@ -1,0 +1,19 @@
+//! The reconciler: turns the desired state in a namespace's git branch into what runs.
+//!
+//! It owns the tenant repo format (the one parser and validator every writer and reader
+//! shares), the plan engine, the work queue, and the runtimes. It knows nothing of HTTP
+//! and never talks to users; the API and CLI call into it.
+
+pub mod controller;
+pub mod desired;
+pub mod plan;
+pub mod queue;
+pub mod repo;
+pub mod runtime;
+pub mod spec;
+pub mod watch;
+
+pub use controller::{Controller, Outcome, ReconcileError, record_events};
+pub use desired::{DesiredNamespace, DesiredService, ObservedService};
+pub use repo::Repos;
+pub use runtime::{Runtime, RuntimeError, RuntimeEvent};

@@ -1,0 +1,347 @@
+//! Tenant repositories: bare git repos, one per namespace, read straight from git objects.
+
+use crate::desired::{DesiredNamespace, DesiredService};
+use crate::spec::{self, NamespaceSpec, SpecError};
+use git2::{ObjectType, Oid, Repository, Signature, Tree};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The branch whose head is the namespace's desired state.
+pub const BRANCH: &str = "refs/heads/main";
+
+const TEMPLATE: &[(&str, &str)] = &[
+    ("micro.yaml", include_str!("../../repo-template/micro.yaml")),
+    ("config.yaml", include_str!("../../repo-template/config.yaml")),
+    ("README.md", include_str!("../../repo-template/README.md")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("repository for namespace {0} already exists")]
+    Exists(String),
+}
+
+/// Why a commit cannot be loaded as desired state.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// Where the tenant repos live.
+#[derive(Clone, Debug)]
+pub struct Repos {
+    root: PathBuf,
+}
+
+impl Repos {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Repos { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, namespace: &str) -> PathBuf {
+        self.root.join(format!("{namespace}.git"))
+    }
+
+    /// Creates the bare repo of a new namespace with one commit holding the template.
+    pub fn create(&self, namespace: &str, hook_exe: &Path) -> Result<(), RepoError> {
+        let path = self.path(namespace);
+        if path.exists() {
+            return Err(RepoError::Exists(namespace.to_owned()));
+        }
+        let repo = Repository::init_bare(&path)?;
+        repo.set_head(BRANCH)?;
+        let mut config = repo.config()?;
+        // Pushes are authenticated by the platform in front of git http-backend.
+        config.set_bool("http.receivepack", true)?;
+        config.set_bool("receive.denyDeletes", true)?;
+        let mut root = repo.treebuilder(None)?;
+        for (name, content) in TEMPLATE {
+            let content = content.replace("{{namespace}}", namespace);
+            let blob = repo.blob(content.as_bytes())?;
+            root.insert(name, blob, 0o100644)?;
+        }
+        let tree = repo.find_tree(root.write()?)?;
+        let sig = Signature::now("micro", "micro@localhost")?;
+        repo.commit(Some(BRANCH), &sig, &sig, "Create namespace", &tree, &[])?;
+        self.install_hook(namespace, hook_exe)
+    }
+
+    /// (Re)writes the pre-receive hook so it runs this build of `micro`.
+    pub fn install_hook(&self, namespace: &str, exe: &Path) -> Result<(), RepoError> {
+        let hooks = self.path(namespace).join("hooks");
+        fs::create_dir_all(&hooks).map_err(|e| RepoError::Io(hooks.clone(), e))?;
+        let hook = hooks.join("pre-receive");
+        let quoted = exe.display().to_string().replace('\'', r"'\''");
+        let script = format!("#!/bin/sh\nexec '{quoted}' hook pre-receive\n");
+        write_executable(&hook, script.as_bytes())
+    }
+
+    /// The commit at the head of the namespace's branch.
+    pub fn head(&self, namespace: &str) -> Result<Oid, git2::Error> {
+        let repo = Repository::open_bare(self.path(namespace))?;
+        repo.refname_to_id(BRANCH)
+    }
+}
+
+fn write_executable(path: &Path, content: &[u8]) -> Result<(), RepoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e| RepoError::Io(path.to_owned(), e);
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o755)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(content).map_err(io)?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads and validates the desired state at `commit`.
+pub fn load(repo: &Repository, namespace: &str, commit: Oid) -> Result<DesiredNamespace, LoadError> {
+    let commit = repo.find_commit(commit)?;
+    let tree = commit.tree()?;
+    let revision = commit.id().to_string();
+    check_namespace_file(repo, &tree, namespace)?;
+    if let Some(entry) = tree.get_name("config.yaml") {
+        let blob = repo.find_blob(entry.id())?;
+        spec::parse_yaml::<spec::ConfigSpec>("config.yaml", blob.content())?;
+    }
+    let mut services = BTreeMap::new();
+    if let Some(entry) = tree.get_name("services") {
+        let Some(ObjectType::Tree) = entry.kind() else {
+            return Err(SpecError::new("services", 1, 1, "`services` must be a folder").into());
+        };
+        let folder = repo.find_tree(entry.id())?;
+        for entry in folder.iter() {
+            if entry.kind() != Some(ObjectType::Tree) {
+                continue; // a README or .gitkeep beside the service folders
+            }
+            let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+            if services.len() >= spec::MAX_SERVICES {
+                return Err(SpecError::new(
+                    format!("services/{name}"),
+                    1,
+                    1,
+                    format!("a namespace may have at most {} services", spec::MAX_SERVICES),
+                )
+                .into());
+            }
+            let service_tree = repo.find_tree(entry.id())?;
+            let spec_entry = service_tree.get_name("service.yaml").ok_or_else(|| {
+                SpecError::new(
+                    format!("services/{name}/service.yaml"),
+                    1,
+                    1,
+                    "missing: every folder under services/ needs a service.yaml",
+                )
+            })?;
+            let blob = repo.find_blob(spec_entry.id())?;
+            let spec = spec::parse_service(&name, blob.content())?;
+            services.insert(
+                name.clone(),
+                DesiredService {
+                    name,
+                    spec,
+                    tree: entry.id().to_string(),
+                    revision: revision.clone(),
+                },
+            );
+        }
+    }
+    Ok(DesiredNamespace {
+        namespace: namespace.to_owned(),
+        revision,
+        services,
+    })
+}
+
+fn check_namespace_file(repo: &Repository, tree: &Tree<'_>, namespace: &str) -> Result<(), LoadError> {
+    let entry = tree
+        .get_name("micro.yaml")
+        .ok_or_else(|| SpecError::new("micro.yaml", 1, 1, "missing: the repo must keep its micro.yaml"))?;
+    let blob = repo.find_blob(entry.id())?;
+    let ns: NamespaceSpecSpanned = spec::parse_yaml("micro.yaml", blob.content())?;
+    if ns.schema.value != 1 {
+        let l = &ns.schema.referenced;
+        return Err(SpecError::new("micro.yaml", l.line(), l.column(), "`schema` must be 1").into());
+    }
+    if ns.namespace.value != namespace {
+        let l = &ns.namespace.referenced;
+        return Err(SpecError::new(
+            "micro.yaml",
+            l.line(),
+            l.column(),
+            format!("`namespace` is {:?} but this repo belongs to {namespace:?}", ns.namespace.value),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `micro.yaml` with positions, for errors that point at a value.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamespaceSpecSpanned {
+    schema: serde_saphyr::Spanned<u32>,
+    namespace: serde_saphyr::Spanned<String>,
+}
+
+impl From<NamespaceSpecSpanned> for NamespaceSpec {
+    fn from(s: NamespaceSpecSpanned) -> Self {
+        NamespaceSpec {
+            schema: s.schema.value,
+            namespace: s.namespace.value,
+        }
+    }
+}
+
+/// Writes the files of `tree` into `dest` (which must not exist yet), keeping exec bits.
+pub fn extract_tree(repo_path: &Path, tree: &str, dest: &Path) -> Result<(), RepoError> {
+    let repo = Repository::open_bare(repo_path)?;
+    let tree = repo.find_tree(Oid::from_str(tree)?)?;
+    write_tree(&repo, &tree, dest)
+}
+
+fn write_tree(repo: &Repository, tree: &Tree<'_>, dest: &Path) -> Result<(), RepoError> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dest).map_err(|e| RepoError::Io(dest.to_owned(), e))?;
+    for entry in tree.iter() {
+        let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
+        // git never stores these, but a hand-made tree could: never write outside `dest`.
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            continue;
+        }
+        let path = dest.join(&name);
+        match entry.kind() {
+            Some(ObjectType::Tree) => write_tree(repo, &repo.find_tree(entry.id())?, &path)?,
+            Some(ObjectType::Blob) => {
+                let blob = repo.find_blob(entry.id())?;
+                if entry.filemode() == 0o120000 {
+                    continue; // symlinks could point anywhere on the host
+                }
+                fs::write(&path, blob.content()).map_err(|e| RepoError::Io(path.clone(), e))?;
+                if entry.filemode() == 0o100755 {
+                    fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+                        .map_err(|e| RepoError::Io(path.clone(), e))?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit_files(repo: &Repository, files: &[(&str, &str)]) -> Oid {
+        let mut index = git2::Index::new().unwrap();
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).unwrap();
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: 0o100644,
+                uid: 0,
+                gid: 0,
+                file_size: content.len() as u32,
+                id: blob,
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).unwrap();
+        }
+        let tree_id = index.write_tree_to(repo).unwrap();
+        let tree = repo.find_tree(tree_id).unwrap();
+        let sig = Signature::now("t", "t@t").unwrap();
+        let parent = repo.refname_to_id(BRANCH).ok().map(|id| repo.find_commit(id).unwrap());
+        let parents: Vec<_> = parent.iter().collect();
+        repo.commit(Some(BRANCH), &sig, &sig, "t", &tree, &parents).unwrap()
+    }
+
+    #[test]
+    fn new_repo_holds_the_template_and_loads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let repos = Repos::new(dir.path());
+        repos.create("acme", Path::new("/bin/true")).unwrap();
+        let repo = Repository::open_bare(repos.path("acme")).unwrap();
+        let head = repos.head("acme").unwrap();
+        let desired = load(&repo, "acme", head).unwrap();
+        assert!(desired.services.is_empty());
+        assert!(repos.path("acme").join("hooks/pre-receive").exists());
+        assert!(matches!(repos.create("acme", Path::new("/bin/true")), Err(RepoError::Exists(_))));
+    }
+
+    #[test]
+    fn services_load_with_their_tree_and_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let ns = "micro.yaml";
+        let good = commit_files(
+            &repo,
+            &[
+                (ns, "schema: 1\nnamespace: acme\n"),
+                ("services/a/service.yaml", "run: x\n"),
+                ("services/a/main.py", "print(1)\n"),
+                ("services/b/service.yaml", "run: y\nreplicas: 2\n"),
+            ],
+        );
+        let desired = load(&repo, "acme", good).unwrap();
+        assert_eq!(desired.services.len(), 2);
+        assert_eq!(desired.services["b"].spec.replicas(), 2);
+        assert_eq!(desired.services["a"].revision, good.to_string());
+
+        let wrong_ns = load(&repo, "other", good).unwrap_err().to_string();
+        assert!(wrong_ns.starts_with("micro.yaml:2:12:"), "{wrong_ns}");
+
+        let bad = commit_files(
+            &repo,
+            &[(ns, "schema: 1\nnamespace: acme\n"), ("services/a/service.yaml", "run: x\nport: 8080\nbogus: 1\n")],
+        );
+        let err = load(&repo, "acme", bad).unwrap_err().to_string();
+        assert!(err.starts_with("services/a/service.yaml:3:1:"), "{err}");
+
+        let missing = commit_files(&repo, &[(ns, "schema: 1\nnamespace: acme\n"), ("services/c/main.py", "x")]);
+        let err = load(&repo, "acme", missing).unwrap_err().to_string();
+        assert!(err.starts_with("services/c/service.yaml:1:1: missing"), "{err}");
+    }
+
+    #[test]
+    fn extract_writes_the_service_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path().join("r.git")).unwrap();
+        commit_files(
+            &repo,
+            &[
+                ("micro.yaml", "schema: 1\nnamespace: acme\n"),
+                ("services/a/service.yaml", "run: x\n"),
+                ("services/a/lib/util.py", "X = 1\n"),
+            ],
+        );
+        let desired = load(&repo, "acme", repo.refname_to_id(BRANCH).unwrap()).unwrap();
+        let dest = dir.path().join("out");
+        extract_tree(&dir.path().join("r.git"), &desired.services["a"].tree, &dest).unwrap();
+        assert_eq!(fs::read_to_string(dest.join("lib/util.py")).unwrap(), "X = 1\n");
+        assert!(dest.join("service.yaml").exists());
+    }
+}

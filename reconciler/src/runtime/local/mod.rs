@@ -1,0 +1,155 @@
+//! The local runtime: each replica a supervised process on this machine, in its own
+//! process group, started in a checkout of its service folder at its revision.
+
+mod instance;
+mod logs;
+mod pids;
+mod process;
+mod supervisor;
+
+use crate::desired::{DesiredService, ObservedService};
+use crate::runtime::{LogStream, Runtime, RuntimeError, RuntimeEvent};
+use instance::Instance;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Where the local runtime keeps its files, under the platform's data dir.
+#[derive(Clone, Debug)]
+pub struct Dirs {
+    /// `runtime/<ns>/<service>/<fingerprint>/code`: the checked-out service folders.
+    pub work: PathBuf,
+    /// `logs/<ns>/<service>.log`.
+    pub logs: PathBuf,
+    /// One file per live process group, so a restarted server can reap orphans.
+    pub pids: PathBuf,
+}
+
+impl Dirs {
+    pub fn under(data_dir: &Path) -> Self {
+        Dirs {
+            work: data_dir.join("runtime"),
+            logs: data_dir.join("logs"),
+            pids: data_dir.join("runtime").join(".pids"),
+        }
+    }
+
+    fn service_work(&self, ns: &str, name: &str) -> PathBuf {
+        self.work.join(ns).join(name)
+    }
+
+    fn log_file(&self, ns: &str, name: &str) -> PathBuf {
+        self.logs.join(ns).join(format!("{name}.log"))
+    }
+}
+
+pub(crate) struct Shared {
+    dirs: Dirs,
+    events: UnboundedSender<RuntimeEvent>,
+    /// SIGTERM, then SIGKILL after this long.
+    grace: Duration,
+    /// PATH handed to services (the rest of the server's environment is not).
+    path_env: String,
+}
+
+type Key = (String, String);
+
+/// Runs services as local processes.
+pub struct LocalRuntime {
+    shared: Arc<Shared>,
+    services: Mutex<HashMap<Key, Instance>>,
+}
+
+impl LocalRuntime {
+    /// Starts the runtime, first stopping any process a previous server left behind.
+    pub fn new(dirs: Dirs, events: UnboundedSender<RuntimeEvent>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dirs.work)?;
+        std::fs::create_dir_all(&dirs.logs)?;
+        std::fs::create_dir_all(&dirs.pids)?;
+        let reaped = pids::reap_orphans(&dirs.pids);
+        if reaped > 0 {
+            tracing::info!(reaped, "stopped processes left by a previous server");
+        }
+        Ok(LocalRuntime {
+            shared: Arc::new(Shared {
+                dirs,
+                events,
+                grace: Duration::from_secs(5),
+                path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            }),
+            services: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn services(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Instance>> {
+        self.services.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self, ns: &str, name: &str) -> Option<Instance> {
+        self.services().remove(&(ns.to_owned(), name.to_owned()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for LocalRuntime {
+    async fn observe(&self, namespace: &str) -> Vec<ObservedService> {
+        self.services()
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|((_, name), inst)| ObservedService {
+                name: name.clone(),
+                fingerprint: inst.fingerprint.clone(),
+                revision: inst.revision.clone(),
+            })
+            .collect()
+    }
+
+    async fn apply(&self, namespace: &str, repo: &Path, service: &DesiredService) -> Result<(), RuntimeError> {
+        if let Some(old) = self.take(namespace, &service.name) {
+            old.stop().await;
+        }
+        let inst = Instance::start(self.shared.clone(), namespace, repo, service);
+        self.services()
+            .insert((namespace.to_owned(), service.name.clone()), inst);
+        Ok(())
+    }
+
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
+        let inst = self
+            .take(namespace, name)
+            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
+        inst.stop().await;
+        let work = self.shared.dirs.service_work(namespace, name);
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        let log = self.shared.dirs.log_file(namespace, name);
+        let _ = tokio::fs::remove_file(&log).await;
+        let _ = tokio::fs::remove_file(log.with_extension("log.1")).await;
+        let _ = self.shared.events.send(RuntimeEvent::Removed {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr> {
+        self.services()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(Instance::endpoints)
+            .unwrap_or_default()
+    }
+
+    async fn logs(&self, namespace: &str, name: &str, tail: usize, follow: bool) -> Result<LogStream, RuntimeError> {
+        if !self.services().contains_key(&(namespace.to_owned(), name.to_owned())) {
+            return Err(RuntimeError::NotFound(name.to_owned()));
+        }
+        logs::read(self.shared.dirs.log_file(namespace, name), tail, follow).await
+    }
+
+    async fn shutdown(&self) {
+        let all: Vec<Instance> = self.services().drain().map(|(_, i)| i).collect();
+        futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
+    }
+}

@@ -1,0 +1,239 @@
+//! The life of one deployment: check out, build once, run replicas, restart on crash.
+
+use super::Shared;
+use super::instance::{Phase, Tracker};
+use super::logs;
+use super::process::{self, Launch};
+use crate::desired::DesiredService;
+use crate::repo;
+use micro_store::ServiceState;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A replica up this long has its backoff reset.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// A process alive this long without listening on $PORT is a worker: call it running.
+const LISTEN_GRACE: Duration = Duration::from_secs(10);
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+pub(crate) async fn supervise(
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    repo: PathBuf,
+    service: DesiredService,
+    cancel: CancellationToken,
+) {
+    let ns = tracker_ns(&tracker);
+    let base = shared.dirs.service_work(&ns, &service.name);
+    let dir = base.join(short(service.fingerprint()));
+    let log = shared.dirs.log_file(&ns, &service.name);
+    let code = match checkout(&repo, &service, &base, &dir).await {
+        Ok(code) => code,
+        Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
+    };
+    if let Some(build) = &service.spec.build {
+        let marker = dir.join("built");
+        if !marker.exists() {
+            tracker.set_phase(Phase::Building);
+            let launch = Launch {
+                namespace: &ns,
+                name: &service.name,
+                command: build,
+                dir: &code,
+                log: &log,
+                port: None,
+                env: service.spec.env().collect(),
+                role: "build".into(),
+            };
+            let mut group = match process::spawn(&shared, &launch) {
+                Ok(g) => g,
+                Err(e) => return fail(&tracker, format!("build could not start: {e}"), &cancel).await,
+            };
+            let status = tokio::select! {
+                status = group.wait() => status,
+                () = cancel.cancelled() => return group.terminate(shared.grace).await,
+            };
+            match status {
+                Ok(s) if s.success() => {
+                    let _ = tokio::fs::write(&marker, b"").await;
+                }
+                Ok(s) => {
+                    let why = process::describe(&s);
+                    return fail(&tracker, format!("build {why}; see `micro logs {}`", service.name), &cancel).await;
+                }
+                Err(e) => return fail(&tracker, format!("build: {e}"), &cancel).await,
+            }
+        }
+    }
+    let Some(run) = service.spec.run() else {
+        return fail(&tracker, "no `run` command: the local runtime cannot start an image".into(), &cancel).await;
+    };
+    tracker.set_phase(Phase::Running);
+    let replicas = (0..service.spec.replicas() as usize).map(|index| {
+        let launch = ReplicaLaunch {
+            shared: shared.clone(),
+            tracker: tracker.clone(),
+            ns: ns.clone(),
+            service: service.clone(),
+            run: run.to_owned(),
+            code: code.clone(),
+            log: log.clone(),
+            index,
+        };
+        tokio::spawn(launch.run(cancel.clone()))
+    });
+    let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
+    futures_util::future::join_all(replicas).await;
+    let _ = rotate.await;
+}
+
+fn tracker_ns(tracker: &Tracker) -> String {
+    tracker.namespace().to_owned()
+}
+
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..12).unwrap_or(fingerprint)
+}
+
+/// Reports a deployment that cannot go on, and waits to be replaced or removed.
+async fn fail(tracker: &Tracker, message: String, cancel: &CancellationToken) {
+    tracker.set_phase(Phase::Failed(message));
+    cancel.cancelled().await;
+}
+
+/// The service folder at this fingerprint, extracted once; older ones are removed.
+async fn checkout(repo: &Path, service: &DesiredService, base: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let code = dir.join("code");
+    if code.exists() {
+        return Ok(code);
+    }
+    let (repo, tree, base, dir, code2) = (
+        repo.to_owned(),
+        service.tree.clone(),
+        base.to_owned(),
+        dir.to_owned(),
+        code.clone(),
+    );
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for entry in entries.flatten() {
+                if entry.path() != dir {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let tmp = dir.join("code.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        repo::extract_tree(&repo, &tree, &tmp).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &code2).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok(code)
+}
+
+struct ReplicaLaunch {
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    ns: String,
+    service: DesiredService,
+    run: String,
+    code: PathBuf,
+    log: PathBuf,
+    index: usize,
+}
+
+impl ReplicaLaunch {
+    /// Runs one replica until cancelled, restarting it with backoff when it exits.
+    async fn run(self, cancel: CancellationToken) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut restarts = 0u32;
+        let mut port = 0;
+        loop {
+            if port == 0 || !port_is_free(port) {
+                port = match process::free_port() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.set(ServiceState::Crashed, 0, format!("no free port: {e}"));
+                        return cancel.cancelled().await;
+                    }
+                };
+            }
+            self.set(ServiceState::Starting, port, String::new());
+            let launch = Launch {
+                namespace: &self.ns,
+                name: &self.service.name,
+                command: &self.run,
+                dir: &self.code,
+                log: &self.log,
+                port: Some(port),
+                env: self.service.spec.env().collect(),
+                role: format!("replica-{}", self.index),
+            };
+            let started = Instant::now();
+            let why = match process::spawn(&self.shared, &launch) {
+                Err(e) => format!("could not start: {e}"),
+                Ok(mut group) => {
+                    let mut ready = false;
+                    let outcome = loop {
+                        tokio::select! {
+                            status = group.wait() => break Some(status),
+                            () = cancel.cancelled() => break None,
+                            () = tokio::time::sleep(PROBE_EVERY), if !ready => {
+                                if listening(port).await {
+                                    ready = true;
+                                    self.set(ServiceState::Running, port, String::new());
+                                } else if started.elapsed() > LISTEN_GRACE {
+                                    ready = true;
+                                    self.set(ServiceState::Running, port, format!("not listening on $PORT ({port})"));
+                                }
+                            }
+                        }
+                    };
+                    match outcome {
+                        None => return group.terminate(self.shared.grace).await,
+                        Some(Ok(status)) => process::describe(&status),
+                        Some(Err(e)) => format!("lost track of the process: {e}"),
+                    }
+                }
+            };
+            if started.elapsed() > HEALTHY_AFTER {
+                backoff = FIRST_BACKOFF;
+            }
+            restarts += 1;
+            self.set(
+                ServiceState::Crashed,
+                port,
+                format!("{why}; restart #{restarts} in {}s", backoff.as_secs()),
+            );
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = cancel.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn set(&self, state: ServiceState, port: u16, message: String) {
+        self.tracker.set_replica(self.index, state, port, message);
+    }
+}
+
+async fn listening(port: u16) -> bool {
+    matches!(
+        tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}

@@ -1,0 +1,49 @@
+//! The runtime boundary: where services actually run. The reconciler talks to it only
+//! through [`Runtime`]; the plan engine knows nothing of it.
+
+pub mod local;
+
+use crate::desired::{DesiredService, ObservedService};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use micro_store::ServiceStatus;
+use std::net::SocketAddr;
+
+/// A stream of log bytes (ends unless following).
+pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("service {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Repo(#[from] crate::repo::RepoError),
+}
+
+/// What a runtime tells the reconciler as things change under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeEvent {
+    /// A service's status changed (started, became ready, crashed, …).
+    Status(ServiceStatus),
+    /// A service was removed and is gone.
+    Removed { namespace: String, name: String },
+}
+
+/// Where services run. Every method is scoped to one namespace.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// What runs in `namespace`, from the runtime's own cache (no full listing).
+    async fn observe(&self, namespace: &str) -> Vec<ObservedService>;
+    /// Makes `service` run as desired, replacing what runs under that name.
+    async fn apply(&self, namespace: &str, repo: &std::path::Path, service: &DesiredService) -> Result<(), RuntimeError>;
+    /// Stops and forgets a service the platform runs.
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Addresses of the ready replicas of a service.
+    fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;
+    /// The last `tail` lines of a service's logs, then more as they come if `follow`.
+    async fn logs(&self, namespace: &str, name: &str, tail: usize, follow: bool) -> Result<LogStream, RuntimeError>;
+    /// Stops everything (the platform is shutting down).
+    async fn shutdown(&self);
+}

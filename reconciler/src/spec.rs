@@ -1,0 +1,318 @@
+//! The tenant repo's file formats and their validation: one parser, one validator, shared
+//! by every writer (CLI, server) and every reader (reconciler, pre-receive check).
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Largest spec file we read; a service.yaml is a few hundred bytes.
+pub const MAX_SPEC_BYTES: usize = 64 * 1024;
+/// Most services one namespace may declare.
+pub const MAX_SERVICES: usize = 10_000;
+/// Most replicas one service may ask for on the platform.
+pub const MAX_REPLICAS: u32 = 20;
+
+/// A rejection that names the file, line and column: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct SpecError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(file: impl Into<String>, line: u64, column: u64, message: impl Into<String>) -> Self {
+        SpecError {
+            file: file.into(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// `services/<name>/service.yaml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub run: Option<Spanned<String>>,
+    pub build: Option<String>,
+    pub image: Option<String>,
+    pub source: Option<SourceSpec>,
+    pub port: Option<Spanned<u16>>,
+    pub replicas: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub config: Vec<Spanned<String>>,
+    pub resources: Option<Resources>,
+}
+
+/// Code from another repository instead of the service's folder.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub git: String,
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub track: Option<String>,
+    pub path: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+}
+
+impl ServiceSpec {
+    pub fn replicas(&self) -> u32 {
+        self.replicas.as_ref().map_or(1, |r| r.value)
+    }
+
+    pub fn run(&self) -> Option<&str> {
+        self.run.as_ref().map(|r| r.value.as_str())
+    }
+
+    pub fn env(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.value.as_str()))
+    }
+}
+
+/// `micro.yaml`: namespace-level settings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    pub schema: u32,
+    pub namespace: String,
+}
+
+/// `config.yaml`: each config key and the version it is at; never values.
+pub type ConfigSpec = BTreeMap<String, ConfigEntry>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigEntry {
+    pub version: u64,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// Parses YAML with bounded input and alias expansion, reporting `file:line:col`.
+pub fn parse_yaml<T: DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, SpecError> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(SpecError::new(
+            file,
+            1,
+            1,
+            format!("file is {} bytes; the limit is {MAX_SPEC_BYTES}", bytes.len()),
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_col(bytes, e.valid_up_to());
+        SpecError::new(file, line, column, "file is not valid UTF-8")
+    })?;
+    // An empty document is an empty mapping, not an error: `touch service.yaml` is fine.
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        let inner = e.without_snippet();
+        let message = DefaultMessageFormatter.format_message(inner).into_owned();
+        let (line, column) = inner
+            .location()
+            .filter(|l| l.line() > 0)
+            .map_or((1, 1), |l| (l.line(), l.column().max(1)));
+        SpecError::new(file, line, column, message.replace('\n', " "))
+    })
+}
+
+fn line_col(bytes: &[u8], offset: usize) -> (u64, u64) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (line as u64, column as u64)
+}
+
+/// A DNS-1123 label: what a service name must be.
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "service name {name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+/// A namespace name follows the same rule as a service name.
+pub fn check_namespace_name(name: &str) -> Result<(), String> {
+    check_service_name(name).map_err(|_| {
+        format!("namespace name {name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit")
+    })
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parses and validates `services/<name>/service.yaml`.
+pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError> {
+    let file = format!("services/{name}/service.yaml");
+    if let Err(message) = check_service_name(name) {
+        return Err(SpecError::new(file, 1, 1, message));
+    }
+    let spec: ServiceSpec = parse_yaml(&file, bytes)?;
+    let at = |loc: &serde_saphyr::Location, message: String| {
+        SpecError::new(&file, loc.line().max(1), loc.column().max(1), message)
+    };
+    match (&spec.run, &spec.image, &spec.source) {
+        (None, None, _) => {
+            return Err(SpecError::new(
+                &file,
+                1,
+                1,
+                "missing `run` (the command that starts the service) or `image`",
+            ));
+        }
+        (Some(run), _, _) if run.value.trim().is_empty() => {
+            return Err(at(&run.referenced, "`run` must not be empty".into()));
+        }
+        _ => {}
+    }
+    if let Some(port) = &spec.port
+        && port.value == 0
+    {
+        return Err(at(&port.referenced, "`port` must be between 1 and 65535".into()));
+    }
+    if let Some(replicas) = &spec.replicas
+        && replicas.value > MAX_REPLICAS
+    {
+        return Err(at(
+            &replicas.referenced,
+            format!("`replicas` must be at most {MAX_REPLICAS}"),
+        ));
+    }
+    for (key, value) in &spec.env {
+        if !is_env_name(key) {
+            return Err(at(
+                &value.referenced,
+                format!("env name {key:?} must be letters, digits and '_', not starting with a digit"),
+            ));
+        }
+        if key == "PORT" || key.starts_with("MICRO_") {
+            return Err(at(
+                &value.referenced,
+                format!("env name {key:?} is set by the platform"),
+            ));
+        }
+    }
+    for key in &spec.config {
+        if !is_config_key(&key.value) {
+            return Err(at(
+                &key.referenced,
+                format!("config key {:?} must be 1-253 of [A-Za-z0-9._-]", key.value),
+            ));
+        }
+    }
+    Ok(spec)
+}
+
+/// Config keys: `[A-Za-z0-9._-]{1,253}`.
+pub fn is_config_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl fmt::Display for ServiceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "run={:?} replicas={}", self.run(), self.replicas())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_spec_parses() {
+        let spec = parse_service(
+            "greeter",
+            b"run: python3 main.py\nbuild: true\nport: 8080\nreplicas: 2\nenv: { GREETING: hello }\nconfig: [db.password]\nresources: { cpu: 200m, memory: 200Mi }\n",
+        )
+        .unwrap();
+        assert_eq!(spec.run(), Some("python3 main.py"));
+        assert_eq!(spec.replicas(), 2);
+        assert_eq!(spec.env().collect::<Vec<_>>(), vec![("GREETING", "hello")]);
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_column() {
+        let err = parse_service("x", b"run: python3 main.py\nreplica: 2\n").unwrap_err();
+        assert_eq!(err.file, "services/x/service.yaml");
+        assert_eq!((err.line, err.column), (2, 1));
+        assert!(err.message.contains("replica"), "{err}");
+        assert!(err.to_string().starts_with("services/x/service.yaml:2:1: "));
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let err = parse_service("x", b"run: a\nreplicas: many\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let err = parse_service("x", b"run: a\nenv: [unclosed\n").unwrap_err();
+        assert!(err.line >= 2, "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_value() {
+        let err = parse_service("x", b"run: a\nreplicas: 500\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 11), "{err}");
+        let err = parse_service("x", b"run: a\nenv:\n  PORT: '1'\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        let err = parse_service("x", b"build: make\n").unwrap_err();
+        assert!(err.message.contains("run"), "{err}");
+    }
+
+    #[test]
+    fn bad_service_names_are_rejected() {
+        for bad in ["", "Hello", "a_b", "-a", "a-", &"x".repeat(64)] {
+            assert!(check_service_name(bad).is_err(), "{bad}");
+        }
+        for good in ["a", "hello-world", "a1", &"x".repeat(63)] {
+            assert!(check_service_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_alias_bombs_are_bounded() {
+        let big = vec![b'#'; MAX_SPEC_BYTES + 1];
+        assert!(parse_service("x", &big).is_err());
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+        }
+        assert!(parse_yaml::<serde_json::Value>("bomb.yaml", bomb.as_bytes()).is_err());
+    }
+}

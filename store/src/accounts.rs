@@ -1,0 +1,101 @@
+use crate::{Store, StoreError, now_millis};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Platform-wide: every namespace.
+    Admin,
+    /// Its own namespace only.
+    Developer,
+    /// One service's identity in one namespace.
+    Service,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+            Role::Service => "service",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "developer" => Ok(Role::Developer),
+            "service" => Ok(Role::Service),
+            other => Err(StoreError::Corrupt(format!("role {other:?}"))),
+        }
+    }
+}
+
+/// Someone (or some service) that can authenticate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// The account's own namespace (admins have one too: where their commands go by default).
+    pub namespace: Option<String>,
+}
+
+impl Account {
+    /// The one namespace check every endpoint, git operation and runtime path uses.
+    pub fn may_access(&self, namespace: &str) -> bool {
+        self.role == Role::Admin || self.namespace.as_deref() == Some(namespace)
+    }
+
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            role: Role::parse(&row.try_get::<String, _>("role")?)?,
+            namespace: row.try_get("namespace")?,
+        })
+    }
+}
+
+impl Store {
+    /// Creates an account; `Exists` when the email is taken.
+    pub async fn create_account(
+        &self,
+        email: &str,
+        role: Role,
+        namespace: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        let id = crate::tokens::random_hex(16);
+        let done = sqlx::query(
+            "INSERT INTO accounts (id, email, role, namespace, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(email)
+        .bind(role.as_str())
+        .bind(namespace)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Exists(format!("account {email}")));
+        }
+        Ok(Account {
+            id,
+            email: email.to_owned(),
+            role,
+            namespace: namespace.map(str::to_owned),
+        })
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT id, email, role, namespace FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Account::from_row).transpose()
+    }
+}

@@ -1,0 +1,37 @@
+use crate::{Store, StoreError, now_millis};
+use sqlx::Row;
+
+impl Store {
+    /// Records a new namespace; `Exists` if it is already there.
+    pub async fn create_namespace(&self, name: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO namespaces (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Exists(format!("namespace {name}")));
+        }
+        Ok(())
+    }
+
+    pub async fn namespace_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM namespaces WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// All namespaces, by name.
+    pub async fn list_namespaces(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT name FROM namespaces ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name").map_err(StoreError::from))
+            .collect()
+    }
+}

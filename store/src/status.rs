@@ -1,0 +1,226 @@
+use crate::{Store, StoreError, now_millis};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::fmt;
+
+/// Where a service is in its life, as `micro status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Building,
+    Starting,
+    Running,
+    Crashed,
+    Error,
+    Stopping,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Building => "building",
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Crashed => "crashed",
+            ServiceState::Error => "error",
+            ServiceState::Stopping => "stopping",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "building" => ServiceState::Building,
+            "starting" => ServiceState::Starting,
+            "running" => ServiceState::Running,
+            "crashed" => ServiceState::Crashed,
+            "error" => ServiceState::Error,
+            "stopping" => ServiceState::Stopping,
+            other => return Err(StoreError::Corrupt(format!("service state {other:?}"))),
+        })
+    }
+}
+
+impl fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The last known status of one service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub namespace: String,
+    pub name: String,
+    /// The commit that last changed this service.
+    pub revision: String,
+    pub source: String,
+    pub status: ServiceState,
+    pub ready: u32,
+    pub desired: u32,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub updated_at: i64,
+}
+
+/// What the reconciler last made of a namespace's branch head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceStatus {
+    pub namespace: String,
+    /// The branch head last seen.
+    pub head: String,
+    /// The last revision applied successfully.
+    pub applied: Option<String>,
+    /// Why `head` is not applied, when it is not.
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+impl Store {
+    pub async fn put_service_status(&self, s: &ServiceStatus) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO service_status (namespace, name, revision, source, status, ready, desired, message, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (namespace, name) DO UPDATE SET revision = excluded.revision, source = excluded.source, \
+             status = excluded.status, ready = excluded.ready, desired = excluded.desired, \
+             message = excluded.message, updated_at = excluded.updated_at",
+        )
+        .bind(&s.namespace)
+        .bind(&s.name)
+        .bind(&s.revision)
+        .bind(&s.source)
+        .bind(s.status.as_str())
+        .bind(i64::from(s.ready))
+        .bind(i64::from(s.desired))
+        .bind(&s.message)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_service_status(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM service_status WHERE namespace = $1 AND name = $2")
+            .bind(namespace)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every service of `namespace`, by name.
+    pub async fn service_statuses(&self, namespace: &str) -> Result<Vec<ServiceStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT namespace, name, revision, source, status, ready, desired, message, updated_at \
+             FROM service_status WHERE namespace = $1 ORDER BY name",
+        )
+        .bind(namespace)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceStatus {
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    revision: r.try_get("revision")?,
+                    source: r.try_get("source")?,
+                    status: ServiceState::parse(&r.try_get::<String, _>("status")?)?,
+                    ready: count(r.try_get("ready")?)?,
+                    desired: count(r.try_get("desired")?)?,
+                    message: r.try_get("message")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn put_namespace_status(
+        &self,
+        namespace: &str,
+        head: &str,
+        applied: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO namespace_status (namespace, head, applied, error, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (namespace) DO UPDATE SET head = excluded.head, \
+             applied = COALESCE(excluded.applied, namespace_status.applied), \
+             error = excluded.error, updated_at = excluded.updated_at",
+        )
+        .bind(namespace)
+        .bind(head)
+        .bind(applied)
+        .bind(error)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn namespace_status(&self, namespace: &str) -> Result<Option<NamespaceStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT namespace, head, applied, error, updated_at FROM namespace_status WHERE namespace = $1",
+        )
+        .bind(namespace)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(NamespaceStatus {
+                namespace: r.try_get("namespace")?,
+                head: r.try_get("head")?,
+                applied: r.try_get("applied")?,
+                error: r.try_get("error")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn count(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("count {v}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn service_status_upserts_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let mut s = ServiceStatus {
+            namespace: "a".into(),
+            name: "hello".into(),
+            revision: "abc".into(),
+            source: "repo".into(),
+            status: ServiceState::Starting,
+            ready: 0,
+            desired: 1,
+            message: String::new(),
+            updated_at: 1,
+        };
+        store.put_service_status(&s).await.unwrap();
+        s.status = ServiceState::Running;
+        s.ready = 1;
+        store.put_service_status(&s).await.unwrap();
+        assert_eq!(store.service_statuses("a").await.unwrap(), vec![s.clone()]);
+        assert!(store.service_statuses("b").await.unwrap().is_empty());
+        store.delete_service_status("a", "hello").await.unwrap();
+        assert!(store.service_statuses("a").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn namespace_status_keeps_last_applied_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        store.put_namespace_status("a", "r1", Some("r1"), None).await.unwrap();
+        store
+            .put_namespace_status("a", "r2", None, Some("bad spec"))
+            .await
+            .unwrap();
+        let st = store.namespace_status("a").await.unwrap().unwrap();
+        assert_eq!(st.head, "r2");
+        assert_eq!(st.applied.as_deref(), Some("r1"));
+        assert_eq!(st.error.as_deref(), Some("bad spec"));
+    }
+}

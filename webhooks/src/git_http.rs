@@ -1,0 +1,85 @@
+//! `/git/<namespace>.git/...`: authenticate, authorise, then run `git http-backend`.
+
+use crate::{auth, cgi};
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use micro_reconciler::spec::check_namespace_name;
+use micro_store::Store;
+use std::path::PathBuf;
+
+/// What the git endpoint needs.
+#[derive(Clone)]
+pub struct GitState {
+    pub store: Store,
+    /// The directory holding `<namespace>.git` bare repos.
+    pub repos_root: PathBuf,
+}
+
+/// The git smart-HTTP routes.
+pub fn router(state: GitState) -> Router {
+    Router::new()
+        .route("/git/{repo}/{*rest}", any(serve))
+        .with_state(state)
+}
+
+/// Smart-HTTP paths only: the dumb protocol would hand out raw repo files.
+fn is_smart_path(rest: &str) -> bool {
+    matches!(rest, "info/refs" | "git-upload-pack" | "git-receive-pack")
+}
+
+async fn serve(
+    State(state): State<GitState>,
+    Path((repo, rest)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let token = auth::token(request.headers());
+    let Some(token) = token else {
+        return challenge();
+    };
+    let account = match state.store.authenticate(&token).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return challenge(),
+        Err(e) => {
+            tracing::error!(error = %e, "git auth");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response();
+        }
+    };
+    // A namespace the caller may not see is answered exactly like one that does not exist.
+    let not_found = || (StatusCode::NOT_FOUND, "repository not found\n").into_response();
+    let Some(namespace) = repo.strip_suffix(".git") else {
+        return not_found();
+    };
+    if check_namespace_name(namespace).is_err() || !account.may_access(namespace) || !is_smart_path(&rest) {
+        return not_found();
+    }
+    match state.store.namespace_exists(namespace).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "git namespace lookup");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response();
+        }
+    }
+    let path_info = format!("/{namespace}.git/{rest}");
+    match cgi::http_backend(&state.repos_root, &path_info, &account.email, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, namespace, "git http-backend");
+            (StatusCode::BAD_GATEWAY, "git backend failed\n").into_response()
+        }
+    }
+}
+
+fn challenge() -> Response {
+    let mut response = (StatusCode::UNAUTHORIZED, "authentication required: use an API token as the password\n")
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"micro\""),
+    );
+    response
+}
+

@@ -1,0 +1,11 @@
+//! Inbound events. For now: the git smart-HTTP endpoint at `/git/<namespace>.git`, which
+//! authenticates the caller, checks the namespace, and hands the request to the installed
+//! `git http-backend` (pushes are validated by the repo's pre-receive hook).
+//!
+//! It applies nothing: a branch change reaches the reconciler through the ref watcher.
+
+mod auth;
+mod cgi;
+mod git_http;
+
+pub use git_http::{GitState, router};
