@@ -123,7 +123,11 @@ impl Client {
         json: Option<String>,
     ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
         let path = path.trim_start_matches('/');
-        let url = format!("/api/v1/namespaces/{namespace}/services/{name}/call/{path}");
+        let url = if path.is_empty() {
+            format!("/api/v1/namespaces/{namespace}/services/{name}/call")
+        } else {
+            format!("/api/v1/namespaces/{namespace}/services/{name}/call/{path}")
+        };
         let req = match json {
             Some(body) => self
                 .request(Method::POST, &url)

@@ -1,1 +1,10 @@
+//! End-to-end tests: the real `micro` binary and server, the real `git` CLI, real
+//! processes and a real SQLite store, each test on its own port and temp dirs.
 
+mod harness;
+
+mod crash;
+mod invalid;
+mod isolation;
+mod restart;
+mod walkthrough;

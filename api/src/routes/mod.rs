@@ -5,7 +5,7 @@ mod call;
 mod logs;
 mod status;
 
-use crate::ApiState;
+use crate::{ApiError, ApiState};
 use crate::extract::Caller;
 use crate::types::WhoAmI;
 use axum::routing::{any, get};
@@ -20,6 +20,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/namespaces/{ns}/services/{name}/call", any(call::call_root))
         .route("/api/v1/namespaces/{ns}/services/{name}/call/{*path}", any(call::call))
         .route("/api/v1/admin/namespaces", get(admin::list_namespaces).post(admin::create_namespace))
+        .fallback(|| async { ApiError::NotFound("route".into()) })
         .with_state(state)
 }
 

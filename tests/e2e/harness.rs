@@ -1,0 +1,234 @@
+//! Starts a platform in temp dirs and drives it like a user would.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_micro");
+/// Generous: CI machines are slow and busy. Waiting is not a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+pub struct Platform {
+    pub home: PathBuf,
+    pub data: PathBuf,
+    /// Where the user's shell is: `micro new` and `micro clone` write here.
+    pub work: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+    _tmp: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+impl Platform {
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let mut p = Platform {
+            home: root.join("home"),
+            data: root.join("data"),
+            work: root.join("work"),
+            port: free_port(),
+            child: None,
+            _tmp: tmp,
+        };
+        std::fs::create_dir_all(&p.work).unwrap();
+        p.boot();
+        p
+    }
+
+    fn boot(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home.with_file_name("server.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["server", "--address", &format!("127.0.0.1:{}", self.port)])
+            .env("MICRO_HOME", &self.home)
+            .env("MICRO_DATA_DIR", &self.data)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let url = format!("127.0.0.1:{}", self.port);
+        self.wait_for("the server to answer /healthz", || healthz(&url));
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.home.with_file_name("server.log")).unwrap_or_default()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap()
+    }
+
+    /// Like `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        child.wait().unwrap()
+    }
+
+    pub fn restart(&mut self) {
+        self.boot();
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(&self.work)
+            .env("MICRO_HOME", &self.home)
+            .env_remove("MICRO_ENV")
+            .env_remove("MICRO_NAMESPACE");
+        cmd
+    }
+
+    pub fn micro(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs `micro ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.micro(args);
+        assert!(
+            out.status.success(),
+            "micro {args:?} failed: {}\n--- server log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.server_log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `micro ARGS`, asserting failure with one line on stderr; returns that line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.micro(args);
+        assert!(!out.status.success(), "micro {args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr, got: {err}");
+        err
+    }
+
+    pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("MICRO_HOME", &self.home)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Tess")
+            .env("GIT_AUTHOR_EMAIL", "tess@example.com")
+            .env("GIT_COMMITTER_NAME", "Tess")
+            .env("GIT_COMMITTER_EMAIL", "tess@example.com")
+            .output()
+            .unwrap()
+    }
+
+    pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git(dir, args);
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `micro status --output json` (in `ns` if given).
+    pub fn status(&self, ns: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["status", "--output", "json"];
+        if let Some(ns) = ns {
+            args.extend(["--namespace", ns]);
+        }
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    pub fn service(&self, ns: Option<&str>, name: &str) -> Option<Value> {
+        self.status(ns).into_iter().find(|s| s["name"] == name)
+    }
+
+    /// Polls until `done` holds; panics naming `what` if it never does.
+    pub fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done() {
+            assert!(Instant::now() < deadline, "gave up waiting for {what}\n--- server log ---\n{}", self.server_log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_running(&self, ns: Option<&str>, name: &str, revision: Option<&str>) -> Value {
+        let mut last = None;
+        self.wait_for(&format!("{name} to run"), || {
+            last = self.service(ns, name);
+            last.as_ref().is_some_and(|s| {
+                s["status"] == "running"
+                    && s["ready"] == s["desired"]
+                    && revision.is_none_or(|r| s["revision"].as_str().unwrap().starts_with(r))
+            })
+        });
+        last.unwrap()
+    }
+
+    /// Writes a service folder under the work dir.
+    pub fn write_service(&self, dir: &str, files: &[(&str, &str)]) -> PathBuf {
+        let path = self.work.join(dir);
+        for (name, content) in files {
+            let file = path.join(name);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        }
+        path
+    }
+
+    /// The service processes (not their `sh -c` wrappers) running from this platform's
+    /// data dir whose command line contains `needle`. Zombies do not count.
+    pub fn processes(&self, needle: &str) -> Vec<u32> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+            if !cwd.starts_with(&self.data) {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            if cmdline.contains(needle) && !cmdline.starts_with("/bin/sh") && !zombie {
+                found.push(pid);
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+fn healthz(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
+}
