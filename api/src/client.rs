@@ -87,7 +87,10 @@ impl Client {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         self.send(req)
             .await?
             .json()
@@ -96,7 +99,9 @@ impl Client {
     }
 
     pub async fn health(&self) -> Result<(), ClientError> {
-        self.send(self.request(Method::GET, "/healthz")).await.map(drop)
+        self.send(self.request(Method::GET, "/healthz"))
+            .await
+            .map(drop)
     }
 
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
@@ -104,13 +109,24 @@ impl Client {
     }
 
     pub async fn status(&self, namespace: &str) -> Result<StatusReport, ClientError> {
-        self.json(self.request(Method::GET, &format!("/api/v1/namespaces/{namespace}/status")))
-            .await
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}/status"),
+        ))
+        .await
     }
 
     /// The log stream of a service (ends unless `follow`).
-    pub async fn logs(&self, namespace: &str, name: &str, lines: usize, follow: bool) -> Result<Response, ClientError> {
-        let path = format!("/api/v1/namespaces/{namespace}/services/{name}/logs?lines={lines}&follow={follow}");
+    pub async fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        lines: usize,
+        follow: bool,
+    ) -> Result<Response, ClientError> {
+        let path = format!(
+            "/api/v1/namespaces/{namespace}/services/{name}/logs?lines={lines}&follow={follow}"
+        );
         self.send(self.request(Method::GET, &path)).await
     }
 
@@ -151,12 +167,16 @@ impl Client {
     pub async fn create_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = self
             .request(Method::POST, "/api/v1/admin/namespaces")
-            .json(&CreateNamespace { name: name.to_owned() });
+            .json(&CreateNamespace {
+                name: name.to_owned(),
+            });
         self.send(req).await.map(drop)
     }
 
     pub async fn list_namespaces(&self) -> Result<Vec<String>, ClientError> {
-        let list: NamespaceList = self.json(self.request(Method::GET, "/api/v1/admin/namespaces")).await?;
+        let list: NamespaceList = self
+            .json(self.request(Method::GET, "/api/v1/admin/namespaces"))
+            .await?;
         Ok(list.namespaces)
     }
 }

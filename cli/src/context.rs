@@ -27,7 +27,10 @@ impl Target {
     pub fn env_only(&self) -> Result<(Home, String, Env)> {
         let home = Home::locate()?;
         let envs = home.load_envs()?;
-        let name = self.env.clone().unwrap_or_else(|| envs.current_name().to_owned());
+        let name = self
+            .env
+            .clone()
+            .unwrap_or_else(|| envs.current_name().to_owned());
         let env = envs
             .get(&name)
             .ok_or_else(|| anyhow!("no environment named {name:?}; see `micro env`"))?;
@@ -47,11 +50,9 @@ impl Target {
         let namespace = match (&self.namespace, &env.namespace) {
             (Some(ns), _) => ns.clone(),
             (None, Some(ns)) => ns.clone(),
-            (None, None) => client
-                .whoami()
-                .await?
-                .namespace
-                .ok_or_else(|| anyhow!("your account has no namespace of its own: pass --namespace"))?,
+            (None, None) => client.whoami().await?.namespace.ok_or_else(|| {
+                anyhow!("your account has no namespace of its own: pass --namespace")
+            })?,
         };
         Ok(Context {
             home,

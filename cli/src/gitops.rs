@@ -34,7 +34,8 @@ impl<'a> TenantRepo<'a> {
         let repo = match Repository::open_bare(&path) {
             Ok(r) => r,
             Err(_) => {
-                std::fs::create_dir_all(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
                 Repository::init_bare(&path)?
             }
         };
@@ -57,7 +58,9 @@ impl<'a> TenantRepo<'a> {
             Cred::userpass_plaintext("micro", &token)
         });
         cb.sideband_progress(move |data| {
-            remote_lines.borrow_mut().push_str(&String::from_utf8_lossy(data));
+            remote_lines
+                .borrow_mut()
+                .push_str(&String::from_utf8_lossy(data));
             true
         });
         cb
@@ -79,10 +82,22 @@ impl<'a> TenantRepo<'a> {
         let msg = e.message();
         if msg.contains("404") || msg.contains("not found") {
             anyhow!("namespace {} not found", self.ctx.namespace)
-        } else if msg.contains("Connection refused") || msg.contains("failed to connect") || msg.contains("failed to resolve") {
-            anyhow!("cannot reach the platform at {}: is `micro server` running?", self.ctx.env.url)
-        } else if msg.contains("401") || msg.contains("refused the token") || msg.contains("authentication") {
-            anyhow!("not logged in to {}: the token is missing or no longer valid", self.ctx.env_name)
+        } else if msg.contains("Connection refused")
+            || msg.contains("failed to connect")
+            || msg.contains("failed to resolve")
+        {
+            anyhow!(
+                "cannot reach the platform at {}: is `micro server` running?",
+                self.ctx.env.url
+            )
+        } else if msg.contains("401")
+            || msg.contains("refused the token")
+            || msg.contains("authentication")
+        {
+            anyhow!(
+                "not logged in to {}: the token is missing or no longer valid",
+                self.ctx.env_name
+            )
         } else {
             anyhow!("git: {msg}")
         }
@@ -90,8 +105,17 @@ impl<'a> TenantRepo<'a> {
 
     /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
     /// `edit` returns the new root tree, or an error that stops everything.
-    pub fn change(&self, message: &str, edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid>) -> Result<Pushed> {
-        let email = self.ctx.env.email.clone().unwrap_or_else(|| "micro@localhost".into());
+    pub fn change(
+        &self,
+        message: &str,
+        edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid>,
+    ) -> Result<Pushed> {
+        let email = self
+            .ctx
+            .env
+            .email
+            .clone()
+            .unwrap_or_else(|| "micro@localhost".into());
         let sig = Signature::now("micro", &email)?;
         for _ in 0..ATTEMPTS {
             let head = self.fetch()?;
@@ -102,7 +126,9 @@ impl<'a> TenantRepo<'a> {
                 return Ok(Pushed::Unchanged(head));
             }
             let new_tree = self.repo.find_tree(new_tree)?;
-            let commit = self.repo.commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
+            let commit = self
+                .repo
+                .commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
             match self.push(commit)? {
                 PushResult::Done => return Ok(Pushed::Committed(commit)),
                 PushResult::Stale => continue,
@@ -134,7 +160,10 @@ impl<'a> TenantRepo<'a> {
         let Some(status) = rejected.into_inner() else {
             return Ok(PushResult::Done);
         };
-        if status.contains("fast-forward") || status.contains("fetch first") || status.contains("stale") {
+        if status.contains("fast-forward")
+            || status.contains("fetch first")
+            || status.contains("stale")
+        {
             return Ok(PushResult::Stale);
         }
         // The pre-receive check speaks on the side band: show its words, not git's.
@@ -173,15 +202,23 @@ pub fn tree_from_dir(repo: &Repository, dir: &Path) -> Result<Oid> {
         let meta = std::fs::symlink_metadata(entry.path())?;
         if meta.is_dir() {
             let sub = tree_from_dir(repo, &entry.path())?;
-            if repo.find_tree(sub)?.len() > 0 {
+            if !repo.find_tree(sub)?.is_empty() {
                 builder.insert(name, sub, 0o040000)?;
             }
         } else if meta.is_file() {
             if meta.len() > MAX_FILE_BYTES {
-                bail!("{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file", entry.path().display(), meta.len());
+                bail!(
+                    "{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file",
+                    entry.path().display(),
+                    meta.len()
+                );
             }
             let blob = repo.blob_path(&entry.path())?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 { 0o100755 } else { 0o100644 };
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o100755
+            } else {
+                0o100644
+            };
             builder.insert(name, blob, mode)?;
         }
     }
@@ -190,7 +227,12 @@ pub fn tree_from_dir(repo: &Repository, dir: &Path) -> Result<Oid> {
 
 /// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.
 /// Folders left empty are removed, as git would.
-pub fn set_path(repo: &Repository, tree: Option<&Tree<'_>>, path: &[&str], value: Option<(Oid, i32)>) -> Result<Oid> {
+pub fn set_path(
+    repo: &Repository,
+    tree: Option<&Tree<'_>>,
+    path: &[&str],
+    value: Option<(Oid, i32)>,
+) -> Result<Oid> {
     let mut builder = repo.treebuilder(tree)?;
     match path {
         [] => bail!("empty path"),
@@ -206,7 +248,9 @@ pub fn set_path(repo: &Repository, tree: Option<&Tree<'_>>, path: &[&str], value
         },
         [name, rest @ ..] => {
             let sub = match builder.get(name)? {
-                Some(e) if e.kind() == Some(git2::ObjectType::Tree) => Some(repo.find_tree(e.id())?),
+                Some(e) if e.kind() == Some(git2::ObjectType::Tree) => {
+                    Some(repo.find_tree(e.id())?)
+                }
                 _ => None,
             };
             let new_sub = set_path(repo, sub.as_ref(), rest, value)?;
@@ -224,5 +268,6 @@ pub fn set_path(repo: &Repository, tree: Option<&Tree<'_>>, path: &[&str], value
 
 /// Whether `services/<name>` exists in `tree`.
 pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
-    tree.get_path(Path::new("services").join(name).as_path()).is_ok()
+    tree.get_path(Path::new("services").join(name).as_path())
+        .is_ok()
 }

@@ -65,7 +65,8 @@ impl Home {
         let dir = match std::env::var_os("MICRO_HOME") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ => {
-                let home = std::env::var_os("HOME").ok_or_else(|| anyhow!("neither MICRO_HOME nor HOME is set"))?;
+                let home = std::env::var_os("HOME")
+                    .ok_or_else(|| anyhow!("neither MICRO_HOME nor HOME is set"))?;
                 PathBuf::from(home).join(".micro")
             }
         };
@@ -106,13 +107,17 @@ impl Home {
 
     /// A bare repo per env and namespace, used to build and push commits.
     pub fn push_cache(&self, env: &str, namespace: &str) -> PathBuf {
-        self.dir.join("cache").join(env).join(format!("{namespace}.git"))
+        self.dir
+            .join("cache")
+            .join(env)
+            .join(format!("{namespace}.git"))
     }
 }
 
 fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display())),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -122,7 +127,9 @@ fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 fn write_json_private<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().ok_or_else(|| anyhow!("bad path {}", path.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("bad path {}", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = std::fs::OpenOptions::new()

@@ -12,7 +12,11 @@ use context::Target;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "micro", version, about = "Micro as a Service: your services, driven by git")]
+#[command(
+    name = "micro",
+    version,
+    about = "Micro as a Service: your services, driven by git"
+)]
 struct Cli {
     #[command(flatten)]
     target: Target,

@@ -33,14 +33,19 @@ pub struct ServerArgs {
 pub async fn run(args: ServerArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG").unwrap_or_else(|_| "info,notify=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG")
+                .unwrap_or_else(|_| "info,notify=warn".into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let home = Home::locate()?;
-    let data = args.data_dir.clone().unwrap_or_else(|| home.dir().join("server"));
-    std::fs::create_dir_all(&data).with_context(|| format!("cannot create data dir {}", data.display()))?;
+    let data = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| home.dir().join("server"));
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create data dir {}", data.display()))?;
     let data = data.canonicalize()?;
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
@@ -126,7 +131,10 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
     let url = format!("http://{host}");
     let existing = envs.envs.get(BUILTIN_ENV).cloned();
     let valid = match existing.as_ref().and_then(|e| e.token.as_deref()) {
-        Some(t) => store.authenticate(t).await?.is_some_and(|a| a.id == admin.id),
+        Some(t) => store
+            .authenticate(t)
+            .await?
+            .is_some_and(|a| a.id == admin.id),
         None => false,
     };
     let token = match (valid, existing.and_then(|e| e.token)) {

@@ -86,7 +86,10 @@ impl Controller {
                 self.store
                     .put_namespace_status(namespace, &head, None, Some(&error))
                     .await?;
-                return Ok(Outcome::Invalid { revision: head, error });
+                return Ok(Outcome::Invalid {
+                    revision: head,
+                    error,
+                });
             }
             Err(LoadError::Git(e)) => return Err(e.into()),
         };
@@ -106,7 +109,10 @@ impl Controller {
         self.store
             .put_namespace_status(namespace, &head, Some(&head), None)
             .await?;
-        Ok(Outcome::Applied { revision: head, plan })
+        Ok(Outcome::Applied {
+            revision: head,
+            plan,
+        })
     }
 
     /// Starts `n` workers taking namespaces off the queue.
@@ -147,7 +153,9 @@ pub async fn record_events(store: Store, mut events: UnboundedReceiver<RuntimeEv
     while let Some(event) = events.recv().await {
         let result = match &event {
             RuntimeEvent::Status(s) => store.put_service_status(s).await,
-            RuntimeEvent::Removed { namespace, name } => store.delete_service_status(namespace, name).await,
+            RuntimeEvent::Removed { namespace, name } => {
+                store.delete_service_status(namespace, name).await
+            }
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "cannot record service status");

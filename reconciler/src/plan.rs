@@ -9,7 +9,10 @@ pub enum Action {
     /// Not running yet.
     Create(DesiredService),
     /// Running a different fingerprint (code or spec changed): replace it.
-    Update { desired: DesiredService, from_revision: String },
+    Update {
+        desired: DesiredService,
+        from_revision: String,
+    },
     /// Running but no longer wanted.
     Delete { name: String },
 }
@@ -42,10 +45,12 @@ pub fn plan(desired: &DesiredNamespace, observed: &[ObservedService]) -> Plan {
     for (name, want) in &desired.services {
         match running.get(name.as_str()) {
             None => out.actions.push(Action::Create(want.clone())),
-            Some(have) if have.fingerprint != want.fingerprint() => out.actions.push(Action::Update {
-                desired: want.clone(),
-                from_revision: have.revision.clone(),
-            }),
+            Some(have) if have.fingerprint != want.fingerprint() => {
+                out.actions.push(Action::Update {
+                    desired: want.clone(),
+                    from_revision: have.revision.clone(),
+                })
+            }
             Some(_) => out.unchanged.push(name.clone()),
         }
     }
@@ -78,19 +83,28 @@ mod tests {
         DesiredNamespace {
             namespace: "a".into(),
             revision: "r2".into(),
-            services: services.iter().map(|s| (s.name.clone(), s.clone())).collect(),
+            services: services
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
         }
     }
 
     #[test]
     fn creates_updates_deletes_and_leaves_the_rest() {
         let want = ns(&[svc("new", "t1"), svc("same", "t2"), svc("changed", "t3")]);
-        let have = [seen("same", "t2"), seen("changed", "old"), seen("gone", "t4")];
+        let have = [
+            seen("same", "t2"),
+            seen("changed", "old"),
+            seen("gone", "t4"),
+        ];
         let p = plan(&want, &have);
         assert_eq!(
             p.actions,
             vec![
-                Action::Delete { name: "gone".into() },
+                Action::Delete {
+                    name: "gone".into()
+                },
                 Action::Update {
                     desired: svc("changed", "t3"),
                     from_revision: "r1".into()

@@ -13,7 +13,10 @@ pub const BRANCH: &str = "refs/heads/main";
 
 const TEMPLATE: &[(&str, &str)] = &[
     ("micro.yaml", include_str!("../../repo-template/micro.yaml")),
-    ("config.yaml", include_str!("../../repo-template/config.yaml")),
+    (
+        "config.yaml",
+        include_str!("../../repo-template/config.yaml"),
+    ),
     ("README.md", include_str!("../../repo-template/README.md")),
 ];
 
@@ -113,7 +116,11 @@ fn write_executable(path: &Path, content: &[u8]) -> Result<(), RepoError> {
 }
 
 /// Reads and validates the desired state at `commit`.
-pub fn load(repo: &Repository, namespace: &str, commit: Oid) -> Result<DesiredNamespace, LoadError> {
+pub fn load(
+    repo: &Repository,
+    namespace: &str,
+    commit: Oid,
+) -> Result<DesiredNamespace, LoadError> {
     let commit = repo.find_commit(commit)?;
     let tree = commit.tree()?;
     let revision = commit.id().to_string();
@@ -138,7 +145,10 @@ pub fn load(repo: &Repository, namespace: &str, commit: Oid) -> Result<DesiredNa
                     format!("services/{name}"),
                     1,
                     1,
-                    format!("a namespace may have at most {} services", spec::MAX_SERVICES),
+                    format!(
+                        "a namespace may have at most {} services",
+                        spec::MAX_SERVICES
+                    ),
                 )
                 .into());
             }
@@ -171,15 +181,26 @@ pub fn load(repo: &Repository, namespace: &str, commit: Oid) -> Result<DesiredNa
     })
 }
 
-fn check_namespace_file(repo: &Repository, tree: &Tree<'_>, namespace: &str) -> Result<(), LoadError> {
-    let entry = tree
-        .get_name("micro.yaml")
-        .ok_or_else(|| SpecError::new("micro.yaml", 1, 1, "missing: the repo must keep its micro.yaml"))?;
+fn check_namespace_file(
+    repo: &Repository,
+    tree: &Tree<'_>,
+    namespace: &str,
+) -> Result<(), LoadError> {
+    let entry = tree.get_name("micro.yaml").ok_or_else(|| {
+        SpecError::new(
+            "micro.yaml",
+            1,
+            1,
+            "missing: the repo must keep its micro.yaml",
+        )
+    })?;
     let blob = repo.find_blob(entry.id())?;
     let ns: NamespaceSpecSpanned = spec::parse_yaml("micro.yaml", blob.content())?;
     if ns.schema.value != 1 {
         let l = &ns.schema.referenced;
-        return Err(SpecError::new("micro.yaml", l.line(), l.column(), "`schema` must be 1").into());
+        return Err(
+            SpecError::new("micro.yaml", l.line(), l.column(), "`schema` must be 1").into(),
+        );
     }
     if ns.namespace.value != namespace {
         let l = &ns.namespace.referenced;
@@ -187,7 +208,10 @@ fn check_namespace_file(repo: &Repository, tree: &Tree<'_>, namespace: &str) -> 
             "micro.yaml",
             l.line(),
             l.column(),
-            format!("`namespace` is {:?} but this repo belongs to {namespace:?}", ns.namespace.value),
+            format!(
+                "`namespace` is {:?} but this repo belongs to {namespace:?}",
+                ns.namespace.value
+            ),
         )
         .into());
     }
@@ -274,9 +298,13 @@ mod tests {
         let tree_id = index.write_tree_to(repo).unwrap();
         let tree = repo.find_tree(tree_id).unwrap();
         let sig = Signature::now("t", "t@t").unwrap();
-        let parent = repo.refname_to_id(BRANCH).ok().map(|id| repo.find_commit(id).unwrap());
+        let parent = repo
+            .refname_to_id(BRANCH)
+            .ok()
+            .map(|id| repo.find_commit(id).unwrap());
         let parents: Vec<_> = parent.iter().collect();
-        repo.commit(Some(BRANCH), &sig, &sig, "t", &tree, &parents).unwrap()
+        repo.commit(Some(BRANCH), &sig, &sig, "t", &tree, &parents)
+            .unwrap()
     }
 
     #[test]
@@ -289,7 +317,10 @@ mod tests {
         let desired = load(&repo, "acme", head).unwrap();
         assert!(desired.services.is_empty());
         assert!(repos.path("acme").join("hooks/pre-receive").exists());
-        assert!(matches!(repos.create("acme", Path::new("/bin/true")), Err(RepoError::Exists(_))));
+        assert!(matches!(
+            repos.create("acme", Path::new("/bin/true")),
+            Err(RepoError::Exists(_))
+        ));
     }
 
     #[test]
@@ -316,14 +347,26 @@ mod tests {
 
         let bad = commit_files(
             &repo,
-            &[(ns, "schema: 1\nnamespace: acme\n"), ("services/a/service.yaml", "run: x\nport: 8080\nbogus: 1\n")],
+            &[
+                (ns, "schema: 1\nnamespace: acme\n"),
+                ("services/a/service.yaml", "run: x\nport: 8080\nbogus: 1\n"),
+            ],
         );
         let err = load(&repo, "acme", bad).unwrap_err().to_string();
         assert!(err.starts_with("services/a/service.yaml:3:1:"), "{err}");
 
-        let missing = commit_files(&repo, &[(ns, "schema: 1\nnamespace: acme\n"), ("services/c/main.py", "x")]);
+        let missing = commit_files(
+            &repo,
+            &[
+                (ns, "schema: 1\nnamespace: acme\n"),
+                ("services/c/main.py", "x"),
+            ],
+        );
         let err = load(&repo, "acme", missing).unwrap_err().to_string();
-        assert!(err.starts_with("services/c/service.yaml:1:1: missing"), "{err}");
+        assert!(
+            err.starts_with("services/c/service.yaml:1:1: missing"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -340,8 +383,16 @@ mod tests {
         );
         let desired = load(&repo, "acme", repo.refname_to_id(BRANCH).unwrap()).unwrap();
         let dest = dir.path().join("out");
-        extract_tree(&dir.path().join("r.git"), &desired.services["a"].tree, &dest).unwrap();
-        assert_eq!(fs::read_to_string(dest.join("lib/util.py")).unwrap(), "X = 1\n");
+        extract_tree(
+            &dir.path().join("r.git"),
+            &desired.services["a"].tree,
+            &dest,
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(dest.join("lib/util.py")).unwrap(),
+            "X = 1\n"
+        );
         assert!(dest.join("service.yaml").exists());
     }
 }

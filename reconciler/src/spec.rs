@@ -25,7 +25,12 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    pub fn new(file: impl Into<String>, line: u64, column: u64, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<String>,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
         SpecError {
             file: file.into(),
             line,
@@ -110,7 +115,10 @@ pub fn parse_yaml<T: DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, Sp
             file,
             1,
             1,
-            format!("file is {} bytes; the limit is {MAX_SPEC_BYTES}", bytes.len()),
+            format!(
+                "file is {} bytes; the limit is {MAX_SPEC_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -195,7 +203,10 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     if let Some(port) = &spec.port
         && port.value == 0
     {
-        return Err(at(&port.referenced, "`port` must be between 1 and 65535".into()));
+        return Err(at(
+            &port.referenced,
+            "`port` must be between 1 and 65535".into(),
+        ));
     }
     if let Some(replicas) = &spec.replicas
         && replicas.value > MAX_REPLICAS
@@ -209,7 +220,9 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
         if !is_env_name(key) {
             return Err(at(
                 &value.referenced,
-                format!("env name {key:?} must be letters, digits and '_', not starting with a digit"),
+                format!(
+                    "env name {key:?} must be letters, digits and '_', not starting with a digit"
+                ),
             ));
         }
         if key == "PORT" || key.starts_with("MICRO_") {
@@ -308,7 +321,11 @@ mod tests {
         assert!(parse_service("x", &big).is_err());
         let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
         for i in 0..12 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!(
                 "l{i}: &l{i} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
             ));

@@ -32,7 +32,9 @@ fn namespace_of_ref_change<'a>(root: &Path, path: &'a Path) -> Option<&'a str> {
     };
     let ns = repo.to_str()?.strip_suffix(".git")?;
     match parts.next() {
-        Some(Component::Normal(p)) if p == "refs" || p.to_str()?.starts_with("packed-refs") => Some(ns),
+        Some(Component::Normal(p)) if p == "refs" || p.to_str()?.starts_with("packed-refs") => {
+            Some(ns)
+        }
         _ => None,
     }
 }
@@ -45,7 +47,10 @@ mod tests {
     fn only_ref_changes_name_a_namespace() {
         let root = Path::new("/d/repos");
         let f = |p: &str| namespace_of_ref_change(root, Path::new(p)).map(str::to_owned);
-        assert_eq!(f("/d/repos/acme.git/refs/heads/main.lock").as_deref(), Some("acme"));
+        assert_eq!(
+            f("/d/repos/acme.git/refs/heads/main.lock").as_deref(),
+            Some("acme")
+        );
         assert_eq!(f("/d/repos/acme.git/packed-refs").as_deref(), Some("acme"));
         assert_eq!(f("/d/repos/acme.git/objects/ab/cdef"), None);
         assert_eq!(f("/d/repos/acme.git"), None);

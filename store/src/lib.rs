@@ -17,8 +17,8 @@ pub use error::StoreError;
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::now_millis;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use std::path::Path;
 
 /// A handle on the platform store; cheap to clone.

@@ -98,7 +98,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_service_status(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
+    pub async fn delete_service_status(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM service_status WHERE namespace = $1 AND name = $2")
             .bind(namespace)
             .bind(name)
@@ -108,7 +112,10 @@ impl Store {
     }
 
     /// Every service of `namespace`, by name.
-    pub async fn service_statuses(&self, namespace: &str) -> Result<Vec<ServiceStatus>, StoreError> {
+    pub async fn service_statuses(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<ServiceStatus>, StoreError> {
         let rows = sqlx::query(
             "SELECT namespace, name, revision, source, status, ready, desired, message, updated_at \
              FROM service_status WHERE namespace = $1 ORDER BY name",
@@ -156,7 +163,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn namespace_status(&self, namespace: &str) -> Result<Option<NamespaceStatus>, StoreError> {
+    pub async fn namespace_status(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<NamespaceStatus>, StoreError> {
         let row = sqlx::query(
             "SELECT namespace, head, applied, error, updated_at FROM namespace_status WHERE namespace = $1",
         )
@@ -213,7 +223,10 @@ mod tests {
     async fn namespace_status_keeps_last_applied_on_error() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
-        store.put_namespace_status("a", "r1", Some("r1"), None).await.unwrap();
+        store
+            .put_namespace_status("a", "r1", Some("r1"), None)
+            .await
+            .unwrap();
         store
             .put_namespace_status("a", "r2", None, Some("bad spec"))
             .await

@@ -16,11 +16,19 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), http.server.Simpl
 #[test]
 fn a_crashing_service_restarts_and_status_shows_it() {
     let p = Platform::start();
-    p.write_service("flaky", &[("service.yaml", "run: python3 -u main.py\n"), ("main.py", FLAKY)]);
+    p.write_service(
+        "flaky",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", FLAKY),
+        ],
+    );
     p.ok(&["run", "./flaky"]);
     let mut crashed = None;
     p.wait_for("flaky to be reported crashed", || {
-        crashed = p.service(None, "flaky").filter(|s| s["status"] == "crashed");
+        crashed = p
+            .service(None, "flaky")
+            .filter(|s| s["status"] == "crashed");
         crashed.is_some()
     });
     let message = crashed.unwrap()["message"].as_str().unwrap().to_owned();
@@ -28,7 +36,10 @@ fn a_crashing_service_restarts_and_status_shows_it() {
     assert!(message.contains("restart #"), "{message}");
     p.wait_running(None, "flaky", None);
     let logs = p.ok(&["logs", "flaky"]);
-    assert!(logs.contains("start 1") && logs.contains("start 3"), "{logs}");
+    assert!(
+        logs.contains("start 1") && logs.contains("start 3"),
+        "{logs}"
+    );
 }
 
 #[test]
@@ -36,15 +47,25 @@ fn a_failing_build_is_an_error_with_a_message() {
     let p = Platform::start();
     p.write_service(
         "nobuild",
-        &[("service.yaml", "build: echo compiling; exit 7\nrun: sleep 1000\n")],
+        &[(
+            "service.yaml",
+            "build: echo compiling; exit 7\nrun: sleep 1000\n",
+        )],
     );
     p.ok(&["run", "./nobuild"]);
     let mut failed = None;
     p.wait_for("the build to fail", || {
-        failed = p.service(None, "nobuild").filter(|s| s["status"] == "error");
+        failed = p
+            .service(None, "nobuild")
+            .filter(|s| s["status"] == "error");
         failed.is_some()
     });
-    assert!(failed.unwrap()["message"].as_str().unwrap().contains("build exited with code 7"));
+    assert!(
+        failed.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("build exited with code 7")
+    );
     assert!(p.ok(&["logs", "nobuild"]).contains("compiling"));
     let out = p.micro(&["run", "./nobuild", "--wait"]);
     assert!(!out.status.success(), "--wait reports the failure");

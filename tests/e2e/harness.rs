@@ -80,7 +80,10 @@ impl Platform {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let mut child = self.child.take().unwrap();
         child.wait().unwrap()
@@ -121,7 +124,11 @@ impl Platform {
         let out = self.micro(args);
         assert!(!out.status.success(), "micro {args:?} should fail");
         let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(err.trim_end().lines().count(), 1, "one line on stderr, got: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one line on stderr, got: {err}"
+        );
         err
     }
 
@@ -141,7 +148,11 @@ impl Platform {
 
     pub fn git_ok(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git(dir, args);
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -162,7 +173,11 @@ impl Platform {
     pub fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done() {
-            assert!(Instant::now() < deadline, "gave up waiting for {what}\n--- server log ---\n{}", self.server_log());
+            assert!(
+                Instant::now() < deadline,
+                "gave up waiting for {what}\n--- server log ---\n{}",
+                self.server_log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -196,15 +211,21 @@ impl Platform {
     pub fn processes(&self, needle: &str) -> Vec<u32> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+                continue;
+            };
             if !cwd.starts_with(&self.data) {
                 continue;
             }
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
             if cmdline.contains(needle) && !cmdline.starts_with("/bin/sh") && !zombie {
                 found.push(pid);
             }
@@ -223,9 +244,13 @@ impl Drop for Platform {
 
 fn healthz(addr: &str) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = String::new();

@@ -11,13 +11,22 @@ fn micro_run_rejects_an_invalid_spec_before_committing() {
     let p = Platform::start();
     p.ok(&["clone", "before"]);
     let head = p.git_ok(&p.work.join("before"), &["rev-parse", "HEAD"]);
-    p.write_service("broken", &[("service.yaml", "run: python3 main.py\nreplica: 2\n"), ("main.py", APP)]);
+    p.write_service(
+        "broken",
+        &[
+            ("service.yaml", "run: python3 main.py\nreplica: 2\n"),
+            ("main.py", APP),
+        ],
+    );
     let err = p.fails(&["run", "./broken"]);
     assert!(err.contains("broken/service.yaml:2:1:"), "{err}");
     assert!(err.contains("replica"), "{err}");
     // Nothing was committed.
     p.ok(&["clone", "after"]);
-    assert_eq!(p.git_ok(&p.work.join("after"), &["rev-parse", "HEAD"]), head);
+    assert_eq!(
+        p.git_ok(&p.work.join("after"), &["rev-parse", "HEAD"]),
+        head
+    );
     assert!(p.status(None).is_empty());
 }
 
@@ -30,12 +39,19 @@ fn git_push_of_an_invalid_spec_is_rejected_and_nothing_changes() {
 
     p.ok(&["clone", "repo"]);
     let repo = p.work.join("repo");
-    std::fs::write(repo.join("services/web/service.yaml"), "run: python3 -u main.py\nreplicas: lots\n").unwrap();
+    std::fs::write(
+        repo.join("services/web/service.yaml"),
+        "run: python3 -u main.py\nreplicas: lots\n",
+    )
+    .unwrap();
     p.git_ok(&repo, &["commit", "-qam", "Break it"]);
     let out = p.git(&repo, &["push"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "push should be rejected");
-    assert!(said.contains("services/web/service.yaml:2:11:"), "git shows file:line:col: {said}");
+    assert!(
+        said.contains("services/web/service.yaml:2:11:"),
+        "git shows file:line:col: {said}"
+    );
 
     // A new service folder without a spec is refused too.
     p.git_ok(&repo, &["reset", "-q", "--hard", "origin/main"]);
@@ -45,7 +61,9 @@ fn git_push_of_an_invalid_spec_is_rejected_and_nothing_changes() {
     p.git_ok(&repo, &["commit", "-qm", "No spec"]);
     let out = p.git(&repo, &["push"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("services/nospec/service.yaml:1:1: missing"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("services/nospec/service.yaml:1:1: missing")
+    );
 
     // Deleting main is refused.
     let out = p.git(&repo, &["push", "origin", ":main"]);
@@ -53,7 +71,10 @@ fn git_push_of_an_invalid_spec_is_rejected_and_nothing_changes() {
 
     // The branch did not move and the service still runs the same revision.
     let remote = p.git_ok(&repo, &["ls-remote", "origin", "main"]);
-    assert!(remote.starts_with(before["revision"].as_str().unwrap()), "{remote}");
+    assert!(
+        remote.starts_with(before["revision"].as_str().unwrap()),
+        "{remote}"
+    );
     let after = p.wait_running(None, "web", None);
     assert_eq!(after["revision"], before["revision"]);
     assert!(p.ok(&["call", "web", "/"]).contains("main.py"));

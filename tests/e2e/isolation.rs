@@ -22,7 +22,11 @@ fn developer_token(p: &Platform, namespace: &str) -> String {
     rt.block_on(async {
         let store = Store::open_sqlite(&p.data.join("store.db")).await.unwrap();
         let dev = store
-            .create_account(&format!("dev@{namespace}.example"), Role::Developer, Some(namespace))
+            .create_account(
+                &format!("dev@{namespace}.example"),
+                Role::Developer,
+                Some(namespace),
+            )
             .await
             .unwrap();
         store.mint_token(&dev, "test").await.unwrap()
@@ -34,23 +38,44 @@ fn namespaces_are_isolated() {
     let p = Platform::start();
     p.ok(&["admin", "namespace", "create", "other"]);
     assert!(p.ok(&["admin", "namespace", "list"]).contains("other"));
-    p.write_service("probe", &[("service.yaml", "run: python3 -u main.py\n"), ("main.py", PROBE)]);
+    p.write_service(
+        "probe",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", PROBE),
+        ],
+    );
     p.ok(&["run", "./probe", "--wait"]);
     p.ok(&["run", "./probe", "--wait", "--namespace", "other"]);
 
     let mine: Value = serde_json::from_str(&p.ok(&["call", "probe", "/"])).unwrap();
-    let theirs: Value = serde_json::from_str(&p.ok(&["call", "probe", "/", "--namespace", "other"])).unwrap();
+    let theirs: Value =
+        serde_json::from_str(&p.ok(&["call", "probe", "/", "--namespace", "other"])).unwrap();
     assert_eq!(mine["env"]["MICRO_NAMESPACE"], "default");
     assert_eq!(theirs["env"]["MICRO_NAMESPACE"], "other");
     // Each sees only its own folder, and nothing in its environment names the other's
     // port, folder or namespace (nor the server's own settings).
     assert_ne!(mine["cwd"], theirs["cwd"]);
-    assert!(!mine["cwd"].as_str().unwrap().starts_with(theirs["cwd"].as_str().unwrap()));
-    assert_eq!(mine["files"], serde_json::json!(["main.py", "service.yaml"]));
+    assert!(
+        !mine["cwd"]
+            .as_str()
+            .unwrap()
+            .starts_with(theirs["cwd"].as_str().unwrap())
+    );
+    assert_eq!(
+        mine["files"],
+        serde_json::json!(["main.py", "service.yaml"])
+    );
     let my_env = mine["env"].to_string();
     assert!(!my_env.contains("other"), "{my_env}");
-    assert!(!my_env.contains(theirs["env"]["PORT"].as_str().unwrap()), "{my_env}");
-    assert!(!my_env.contains("MICRO_HOME") && !my_env.contains("mt_"), "no server secrets: {my_env}");
+    assert!(
+        !my_env.contains(theirs["env"]["PORT"].as_str().unwrap()),
+        "{my_env}"
+    );
+    assert!(
+        !my_env.contains("MICRO_HOME") && !my_env.contains("mt_"),
+        "no server secrets: {my_env}"
+    );
 
     // A developer of `other` sees their own namespace…
     let token = developer_token(&p, "other");
@@ -58,9 +83,18 @@ fn namespaces_are_isolated() {
     std::fs::create_dir_all(&dev_home).unwrap();
     let env = serde_json::json!({"current": "p", "envs": {"p": {"url": format!("http://127.0.0.1:{}", p.port), "token": token}}});
     std::fs::write(dev_home.join("envs.json"), env.to_string()).unwrap();
-    let dev = |args: &[&str]| p.command(args).env("MICRO_HOME", &dev_home).output().unwrap();
+    let dev = |args: &[&str]| {
+        p.command(args)
+            .env("MICRO_HOME", &dev_home)
+            .output()
+            .unwrap()
+    };
     let out = dev(&["status", "--output", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("probe"));
 
     // …and of `default` exactly what they see of a namespace that does not exist.
@@ -86,8 +120,15 @@ fn namespaces_are_isolated() {
     let url = format!("http://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
     let out = p.git(&p.work, &["clone", "-q", &url, "stolen"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!p.work.join("stolen").exists());
     // The owner's service is untouched.
-    assert!(p.ok(&["call", "probe", "/"]).contains("\"MICRO_NAMESPACE\": \"default\""));
+    assert!(
+        p.ok(&["call", "probe", "/"])
+            .contains("\"MICRO_NAMESPACE\": \"default\"")
+    );
 }

@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `micro` binary and server, the real `git` CLI, real
 //! processes and a real SQLite store, each test on its own port and temp dirs.
 
+// Test code: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 mod crash;

@@ -12,52 +12,86 @@ fn new_run_status_call_logs_clone_push_kill() {
     let out = p.micro(&["run", "./hello", "--wait"]);
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{progress}");
-    assert!(progress.contains("hello: running"), "progress shown: {progress}");
+    assert!(
+        progress.contains("hello: running"),
+        "progress shown: {progress}"
+    );
 
     let hello = p.wait_running(None, "hello", None);
     assert_eq!(hello["replicas"], "1/1");
     let first = hello["revision"].as_str().unwrap().to_owned();
     let table = p.ok(&["status"]);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains(&first[..7]) && table.contains("running") && table.contains("1/1"), "{table}");
+    assert!(
+        table.contains(&first[..7]) && table.contains("running") && table.contains("1/1"),
+        "{table}"
+    );
 
     assert!(p.ok(&["call", "hello", "/"]).contains("Hello from hello"));
-    assert!(p.ok(&["call", "hello", "/greet", r#"{"name": "Ann"}"#]).contains("Hello Ann"));
-    assert!(p.ok(&["logs", "hello", "-n", "20"]).contains("hello listening on port"));
+    assert!(
+        p.ok(&["call", "hello", "/greet", r#"{"name": "Ann"}"#])
+            .contains("Hello Ann")
+    );
+    assert!(
+        p.ok(&["logs", "hello", "-n", "20"])
+            .contains("hello listening on port")
+    );
 
     // Power user: clone, edit, push.
     p.ok(&["clone", "work"]);
     let work = p.work.join("work");
     let main_py = work.join("services/hello/main.py");
     let code = std::fs::read_to_string(&main_py).unwrap();
-    std::fs::write(&main_py, code.replace("{GREETING} from {NAME}", "{GREETING} again from {NAME}")).unwrap();
+    std::fs::write(
+        &main_py,
+        code.replace("{GREETING} from {NAME}", "{GREETING} again from {NAME}"),
+    )
+    .unwrap();
     p.git_ok(&work, &["commit", "-qam", "Say it again"]);
     p.git_ok(&work, &["push", "-q"]);
     let pushed = p.git_ok(&work, &["rev-parse", "HEAD"]).trim().to_owned();
     p.wait_running(None, "hello", Some(&pushed));
-    assert!(p.ok(&["call", "hello", "/"]).contains("Hello again from hello"));
+    assert!(
+        p.ok(&["call", "hello", "/"])
+            .contains("Hello again from hello")
+    );
 
     // The token never lands in the clone's config.
     let token = std::fs::read_to_string(p.home.join("envs.json")).unwrap();
-    let token = serde_json::from_str::<serde_json::Value>(&token).unwrap()["envs"]["server"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(!std::fs::read_to_string(work.join(".git/config")).unwrap().contains(&token));
+    let token =
+        serde_json::from_str::<serde_json::Value>(&token).unwrap()["envs"]["server"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(
+        !std::fs::read_to_string(work.join(".git/config"))
+            .unwrap()
+            .contains(&token)
+    );
 
     // `micro update` picks up edits in the folder the service was run from.
     let local = p.work.join("hello/main.py");
     let code = std::fs::read_to_string(&local).unwrap();
-    std::fs::write(&local, code.replace("{GREETING} from {NAME}", "{GREETING} updated from {NAME}")).unwrap();
+    std::fs::write(
+        &local,
+        code.replace("{GREETING} from {NAME}", "{GREETING} updated from {NAME}"),
+    )
+    .unwrap();
     p.ok(&["update", "hello", "--wait"]);
-    assert!(p.ok(&["call", "hello", "/"]).contains("Hello updated from hello"));
+    assert!(
+        p.ok(&["call", "hello", "/"])
+            .contains("Hello updated from hello")
+    );
 
     p.ok(&["kill", "hello"]);
     p.wait_for("hello to be gone", || p.service(None, "hello").is_none());
     assert!(p.fails(&["call", "hello", "/"]).contains("not found"));
     assert!(p.fails(&["status", "hello"]).contains("not found"));
     assert!(p.fails(&["kill", "hello"]).contains("not found"));
-    assert!(p.processes("main.py").is_empty(), "killed service left processes");
+    assert!(
+        p.processes("main.py").is_empty(),
+        "killed service left processes"
+    );
 }
 
 #[test]
@@ -65,9 +99,15 @@ fn clear_errors_for_bad_commands() {
     let p = Platform::start();
     assert!(p.fails(&["run", "./nope"]).contains("no such folder"));
     assert!(p.fails(&["logs", "ghost"]).contains("not found"));
-    assert!(p.fails(&["call", "ghost", "/", "{not json"]).contains("not valid JSON"));
+    assert!(
+        p.fails(&["call", "ghost", "/", "{not json"])
+            .contains("not valid JSON")
+    );
     assert!(p.fails(&["new", "Bad_Name"]).contains("lowercase"));
-    assert!(p.fails(&["status", "--namespace", "nosuch"]).contains("not found"));
+    assert!(
+        p.fails(&["status", "--namespace", "nosuch"])
+            .contains("not found")
+    );
     let mut p = p;
     p.stop();
     assert!(p.fails(&["status"]).contains("is `micro server` running?"));

@@ -90,14 +90,18 @@ pub(crate) async fn http_backend(
             .ok_or_else(|| CgiError::Header(line.to_owned()))?;
         let value = value.trim();
         if name.eq_ignore_ascii_case("status") {
-            let code = value.split_whitespace().next().and_then(|c| c.parse::<u16>().ok());
+            let code = value
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse::<u16>().ok());
             let status = code
                 .and_then(|c| StatusCode::from_u16(c).ok())
                 .ok_or_else(|| CgiError::Header(line.to_owned()))?;
             response = response.status(status);
         } else {
             let name = HeaderName::try_from(name).map_err(|_| CgiError::Header(line.to_owned()))?;
-            let value = HeaderValue::try_from(value).map_err(|_| CgiError::Header(line.to_owned()))?;
+            let value =
+                HeaderValue::try_from(value).map_err(|_| CgiError::Header(line.to_owned()))?;
             response = response.header(name, value);
         }
     }

@@ -52,7 +52,10 @@ async fn serve(
     let Some(namespace) = repo.strip_suffix(".git") else {
         return not_found();
     };
-    if check_namespace_name(namespace).is_err() || !account.may_access(namespace) || !is_smart_path(&rest) {
+    if check_namespace_name(namespace).is_err()
+        || !account.may_access(namespace)
+        || !is_smart_path(&rest)
+    {
         return not_found();
     }
     match state.store.namespace_exists(namespace).await {
@@ -74,7 +77,10 @@ async fn serve(
 }
 
 fn challenge() -> Response {
-    let mut response = (StatusCode::UNAUTHORIZED, "authentication required: use an API token as the password\n")
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        "authentication required: use an API token as the password\n",
+    )
         .into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -82,4 +88,3 @@ fn challenge() -> Response {
     );
     response
 }
-

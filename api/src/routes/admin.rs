@@ -16,7 +16,10 @@ fn admin_only(account: &Account) -> Result<(), ApiError> {
     }
 }
 
-pub async fn list_namespaces(State(state): State<ApiState>, Caller(caller): Caller) -> Result<Json<NamespaceList>, ApiError> {
+pub async fn list_namespaces(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+) -> Result<Json<NamespaceList>, ApiError> {
     admin_only(&caller)?;
     Ok(Json(NamespaceList {
         namespaces: state.store.list_namespaces().await?,
@@ -31,13 +34,22 @@ pub async fn create_namespace(
     admin_only(&caller)?;
     check_namespace_name(&body.name).map_err(ApiError::BadRequest)?;
     if body.name == "micro" {
-        return Err(ApiError::Conflict("namespace micro is reserved for the platform".into()));
+        return Err(ApiError::Conflict(
+            "namespace micro is reserved for the platform".into(),
+        ));
     }
     if state.store.namespace_exists(&body.name).await? {
-        return Err(ApiError::Conflict(format!("namespace {} already exists", body.name)));
+        return Err(ApiError::Conflict(format!(
+            "namespace {} already exists",
+            body.name
+        )));
     }
     // The repo first: a namespace row without its repo would be unusable.
-    let (repos, name, exe) = (state.repos.clone(), body.name.clone(), state.hook_exe.clone());
+    let (repos, name, exe) = (
+        state.repos.clone(),
+        body.name.clone(),
+        state.hook_exe.clone(),
+    );
     tokio::task::spawn_blocking(move || repos.create(&name, &exe))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?

@@ -45,7 +45,9 @@ async fn forward(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if body.len() > MAX_CALL_BODY {
-        return Err(ApiError::BadRequest(format!("request body over {MAX_CALL_BODY} bytes")));
+        return Err(ApiError::BadRequest(format!(
+            "request body over {MAX_CALL_BODY} bytes"
+        )));
     }
     let known = state
         .store
@@ -58,7 +60,9 @@ async fn forward(
         return Err(ApiError::NotFound(format!("service {name}")));
     }
     if endpoints.is_empty() {
-        return Err(ApiError::Unavailable(format!("service {name} has no ready replica")));
+        return Err(ApiError::Unavailable(format!(
+            "service {name} has no ready replica"
+        )));
     }
     let target = endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
     let url = format!("http://{target}/{path}");

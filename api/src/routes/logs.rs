@@ -34,5 +34,9 @@ pub async fn logs(
             RuntimeError::NotFound(_) => ApiError::NotFound(format!("service {name}")),
             other => ApiError::Internal(other.to_string()),
         })?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

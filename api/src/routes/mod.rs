@@ -5,9 +5,9 @@ mod call;
 mod logs;
 mod status;
 
-use crate::{ApiError, ApiState};
 use crate::extract::Caller;
 use crate::types::WhoAmI;
+use crate::{ApiError, ApiState};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
@@ -16,10 +16,22 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
-        .route("/api/v1/namespaces/{ns}/services/{name}/logs", get(logs::logs))
-        .route("/api/v1/namespaces/{ns}/services/{name}/call", any(call::call_root))
-        .route("/api/v1/namespaces/{ns}/services/{name}/call/{*path}", any(call::call))
-        .route("/api/v1/admin/namespaces", get(admin::list_namespaces).post(admin::create_namespace))
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/logs",
+            get(logs::logs),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/call",
+            any(call::call_root),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
+            any(call::call),
+        )
+        .route(
+            "/api/v1/admin/namespaces",
+            get(admin::list_namespaces).post(admin::create_namespace),
+        )
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .with_state(state)
 }

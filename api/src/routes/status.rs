@@ -4,7 +4,10 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 
-pub async fn namespace(State(state): State<ApiState>, ns: Namespace) -> Result<Json<StatusReport>, ApiError> {
+pub async fn namespace(
+    State(state): State<ApiState>,
+    ns: Namespace,
+) -> Result<Json<StatusReport>, ApiError> {
     Ok(Json(StatusReport {
         namespace: state.store.namespace_status(&ns.name).await?,
         services: state.store.service_statuses(&ns.name).await?,

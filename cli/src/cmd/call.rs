@@ -17,7 +17,8 @@ pub struct CallArgs {
 
 pub async fn run(t: &Target, args: CallArgs) -> Result<ExitCode> {
     if let Some(body) = &args.json {
-        serde_json::from_str::<serde_json::Value>(body).map_err(|e| anyhow!("the JSON argument is not valid JSON: {e}"))?;
+        serde_json::from_str::<serde_json::Value>(body)
+            .map_err(|e| anyhow!("the JSON argument is not valid JSON: {e}"))?;
     }
     let ctx = t.resolve().await?;
     let (status, body) = ctx

@@ -23,7 +23,11 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
         bail!("{} already exists", dir.display());
     }
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
-    let home = ctx.home.dir().canonicalize().unwrap_or_else(|_| ctx.home.dir().to_owned());
+    let home = ctx
+        .home
+        .dir()
+        .canonicalize()
+        .unwrap_or_else(|_| ctx.home.dir().to_owned());
     let helper = format!(
         "!MICRO_HOME={} {} --env {} credential",
         sh_quote(&home.display().to_string()),
@@ -53,6 +57,10 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
             bail!("cannot configure {}", dir.display());
         }
     }
-    eprintln!("Cloned {} into {}: edit, commit and `git push` to deploy", ctx.namespace, dir.display());
+    eprintln!(
+        "Cloned {} into {}: edit, commit and `git push` to deploy",
+        ctx.namespace,
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

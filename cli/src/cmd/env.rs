@@ -46,7 +46,13 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("{url}: an environment URL starts with http:// or https://");
             }
-            envs.envs.insert(name, Env { url, ..Env::default() });
+            envs.envs.insert(
+                name,
+                Env {
+                    url,
+                    ..Env::default()
+                },
+            );
             home.save_envs(&envs)?;
         }
         Some(EnvAction::Del { name }) => {

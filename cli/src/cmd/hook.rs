@@ -24,7 +24,8 @@ pub fn run(_args: &HookArgs) -> ExitCode {
 
 fn check() -> Result<(), String> {
     // open_from_env honours GIT_DIR and the quarantine object directories git sets.
-    let repo = git2::Repository::open_from_env().map_err(|e| format!("pre-receive: {}", e.message()))?;
+    let repo =
+        git2::Repository::open_from_env().map_err(|e| format!("pre-receive: {}", e.message()))?;
     let namespace = repo
         .path()
         .file_name()
@@ -43,7 +44,8 @@ fn check() -> Result<(), String> {
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("pre-receive: {e}"))?;
         let mut parts = line.split_whitespace();
-        let (Some(_old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(_old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         if refname != BRANCH {

@@ -25,7 +25,12 @@ pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
         })
     })?;
     match pushed {
-        Pushed::Committed(id) => eprintln!("{}: removed in {} ({})", args.name, ctx.namespace, short(&id.to_string())),
+        Pushed::Committed(id) => eprintln!(
+            "{}: removed in {} ({})",
+            args.name,
+            ctx.namespace,
+            short(&id.to_string())
+        ),
         Pushed::Unchanged(_) => eprintln!("{}: already gone", args.name),
     }
     Ok(ExitCode::SUCCESS)

@@ -41,9 +41,15 @@ pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
         if args.source.contains("://") || args.source.contains('@') {
-            bail!("{}: running from a git URL is not supported yet; pass a local folder", args.source);
+            bail!(
+                "{}: running from a git URL is not supported yet; pass a local folder",
+                args.source
+            );
         }
-        bail!("{}: no such folder (create one with `micro new NAME`)", args.source);
+        bail!(
+            "{}: no such folder (create one with `micro new NAME`)",
+            args.source
+        );
     }
     let dir = dir
         .canonicalize()
@@ -78,7 +84,11 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
         )
     })?;
     if !dir.is_dir() {
-        bail!("{} (where {} was run from) no longer exists", dir.display(), args.name);
+        bail!(
+            "{} (where {} was run from) no longer exists",
+            dir.display(),
+            args.name
+        );
     }
     deploy(t, &dir, &args.name, args.wait, args.timeout).await
 }
@@ -88,12 +98,21 @@ fn source_key(ctx: &Context, name: &str) -> String {
 }
 
 /// Validates the folder's spec locally, then commits and pushes it.
-async fn deploy(t: &Target, dir: &Path, name: &str, wait_for: bool, timeout: u64) -> Result<ExitCode> {
+async fn deploy(
+    t: &Target,
+    dir: &Path,
+    name: &str,
+    wait_for: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
     spec::check_service_name(name).map_err(anyhow::Error::msg)?;
     let spec_path = dir.join("service.yaml");
     let bytes = std::fs::read(&spec_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow!("{}: missing (every service needs one; see `micro new`)", spec_path.display())
+            anyhow!(
+                "{}: missing (every service needs one; see `micro new`)",
+                spec_path.display()
+            )
         } else {
             anyhow!("{}: {e}", spec_path.display())
         }
@@ -115,18 +134,30 @@ async fn deploy(t: &Target, dir: &Path, name: &str, wait_for: bool, timeout: u64
             let repo = TenantRepo::open(ctx)?;
             repo.change(&message, |r, tree| {
                 let service_tree = gitops::tree_from_dir(r, &dir)?;
-                gitops::set_path(r, Some(tree), &["services", &name], Some((service_tree, 0o040000)))
+                gitops::set_path(
+                    r,
+                    Some(tree),
+                    &["services", &name],
+                    Some((service_tree, 0o040000)),
+                )
             })
         })?
     };
     ctx.home.remember_source(&source_key(&ctx, name), dir)?;
     let revision = match pushed {
         Pushed::Committed(id) => {
-            eprintln!("{name}: pushed {} to {}", short(&id.to_string()), ctx.namespace);
+            eprintln!(
+                "{name}: pushed {} to {}",
+                short(&id.to_string()),
+                ctx.namespace
+            );
             id.to_string()
         }
         Pushed::Unchanged(id) => {
-            eprintln!("{name}: no change; {} already has this version", ctx.namespace);
+            eprintln!(
+                "{name}: no change; {} already has this version",
+                ctx.namespace
+            );
             id.to_string()
         }
     };

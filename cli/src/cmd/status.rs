@@ -77,7 +77,12 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
 
 fn print_table(rows: &[Row<'_>]) {
     let now = now_millis();
-    let mut table = vec![["NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE"].map(String::from)];
+    let mut table = vec![
+        [
+            "NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE",
+        ]
+        .map(String::from),
+    ];
     for r in rows {
         table.push([
             r.name.to_owned(),
@@ -90,7 +95,13 @@ fn print_table(rows: &[Row<'_>]) {
         ]);
     }
     let widths: Vec<usize> = (0..7)
-        .map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in &table {
         let line: Vec<String> = row

@@ -8,7 +8,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Waits until `name` runs all replicas at a revision at least as new as `revision`.
-pub async fn until_running(ctx: &Context, name: &str, revision: &str, timeout: Duration) -> Result<ExitCode> {
+pub async fn until_running(
+    ctx: &Context,
+    name: &str,
+    revision: &str,
+    timeout: Duration,
+) -> Result<ExitCode> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
@@ -25,7 +30,10 @@ pub async fn until_running(ctx: &Context, name: &str, revision: &str, timeout: D
             .and_then(|ns| ns.applied.as_deref())
             .is_some_and(|a| a == revision);
         if let Some(s) = report.services.iter().find(|s| s.name == name) {
-            let line = format!("{name}: {} {}/{} {}", s.status, s.ready, s.desired, s.message);
+            let line = format!(
+                "{name}: {} {}/{} {}",
+                s.status, s.ready, s.desired, s.message
+            );
             if line != last {
                 eprintln!("{}", line.trim_end());
                 last = line;
@@ -42,11 +50,17 @@ pub async fn until_running(ctx: &Context, name: &str, revision: &str, timeout: D
                 }
             }
         } else if last.is_empty() {
-            eprintln!("{name}: waiting for the platform to pick up {}", short(revision));
+            eprintln!(
+                "{name}: waiting for the platform to pick up {}",
+                short(revision)
+            );
             last = "waiting".into();
         }
         if Instant::now() > deadline {
-            bail!("{name} is not running after {}s; see `micro status {name}` and `micro logs {name}`", timeout.as_secs());
+            bail!(
+                "{name} is not running after {}s; see `micro status {name}` and `micro logs {name}`",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -37,13 +37,24 @@ pub trait Runtime: Send + Sync + 'static {
     /// What runs in `namespace`, from the runtime's own cache (no full listing).
     async fn observe(&self, namespace: &str) -> Vec<ObservedService>;
     /// Makes `service` run as desired, replacing what runs under that name.
-    async fn apply(&self, namespace: &str, repo: &std::path::Path, service: &DesiredService) -> Result<(), RuntimeError>;
+    async fn apply(
+        &self,
+        namespace: &str,
+        repo: &std::path::Path,
+        service: &DesiredService,
+    ) -> Result<(), RuntimeError>;
     /// Stops and forgets a service the platform runs.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;
     /// Addresses of the ready replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;
     /// The last `tail` lines of a service's logs, then more as they come if `follow`.
-    async fn logs(&self, namespace: &str, name: &str, tail: usize, follow: bool) -> Result<LogStream, RuntimeError>;
+    async fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        tail: usize,
+        follow: bool,
+    ) -> Result<LogStream, RuntimeError>;
     /// Stops everything (the platform is shutting down).
     async fn shutdown(&self);
 }

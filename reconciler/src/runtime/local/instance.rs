@@ -55,7 +55,11 @@ impl Tracker {
         {
             let mut guard = self.lock();
             if let Some(r) = guard.1.get_mut(index) {
-                *r = Replica { state, port, message };
+                *r = Replica {
+                    state,
+                    port,
+                    message,
+                };
             }
         }
         self.publish();
@@ -65,8 +69,13 @@ impl Tracker {
         let guard = self.lock();
         let (phase, replicas) = &*guard;
         let desired = u32::try_from(replicas.len()).unwrap_or(u32::MAX);
-        let ready = u32::try_from(replicas.iter().filter(|r| r.state == ServiceState::Running).count())
-            .unwrap_or(u32::MAX);
+        let ready = u32::try_from(
+            replicas
+                .iter()
+                .filter(|r| r.state == ServiceState::Running)
+                .count(),
+        )
+        .unwrap_or(u32::MAX);
         let (status, message) = match phase {
             Phase::Building => (ServiceState::Building, String::new()),
             Phase::Failed(msg) => (ServiceState::Error, msg.clone()),
@@ -76,7 +85,10 @@ impl Tracker {
                     (ServiceState::Crashed, bad.message.clone())
                 } else if ready == desired {
                     let note = replicas.iter().find(|r| !r.message.is_empty());
-                    (ServiceState::Running, note.map(|r| r.message.clone()).unwrap_or_default())
+                    (
+                        ServiceState::Running,
+                        note.map(|r| r.message.clone()).unwrap_or_default(),
+                    )
                 } else {
                     (ServiceState::Starting, String::new())
                 }
@@ -118,7 +130,12 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    pub fn start(shared: Arc<Shared>, namespace: &str, repo: &Path, service: &DesiredService) -> Self {
+    pub fn start(
+        shared: Arc<Shared>,
+        namespace: &str,
+        repo: &Path,
+        service: &DesiredService,
+    ) -> Self {
         let replicas = vec![
             Replica {
                 state: ServiceState::Starting,

@@ -33,7 +33,11 @@ pub(crate) async fn rotate_while(path: PathBuf, cancel: CancellationToken) {
 }
 
 /// The last `tail` lines, then (if `follow`) whatever is appended, until the reader goes.
-pub(crate) async fn read(path: PathBuf, tail: usize, follow: bool) -> Result<LogStream, RuntimeError> {
+pub(crate) async fn read(
+    path: PathBuf,
+    tail: usize,
+    follow: bool,
+) -> Result<LogStream, RuntimeError> {
     let content = match tokio::fs::read(&path).await {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -78,7 +78,8 @@ impl LocalRuntime {
                 dirs,
                 events,
                 grace: Duration::from_secs(5),
-                path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+                path_env: std::env::var("PATH")
+                    .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
             services: Mutex::new(HashMap::new()),
         })
@@ -107,7 +108,12 @@ impl Runtime for LocalRuntime {
             .collect()
     }
 
-    async fn apply(&self, namespace: &str, repo: &Path, service: &DesiredService) -> Result<(), RuntimeError> {
+    async fn apply(
+        &self,
+        namespace: &str,
+        repo: &Path,
+        service: &DesiredService,
+    ) -> Result<(), RuntimeError> {
         if let Some(old) = self.take(namespace, &service.name) {
             old.stop().await;
         }
@@ -141,8 +147,17 @@ impl Runtime for LocalRuntime {
             .unwrap_or_default()
     }
 
-    async fn logs(&self, namespace: &str, name: &str, tail: usize, follow: bool) -> Result<LogStream, RuntimeError> {
-        if !self.services().contains_key(&(namespace.to_owned(), name.to_owned())) {
+    async fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        tail: usize,
+        follow: bool,
+    ) -> Result<LogStream, RuntimeError> {
+        if !self
+            .services()
+            .contains_key(&(namespace.to_owned(), name.to_owned()))
+        {
             return Err(RuntimeError::NotFound(name.to_owned()));
         }
         logs::read(self.shared.dirs.log_file(namespace, name), tail, follow).await

@@ -63,11 +63,19 @@ pub(crate) fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let child = cmd.spawn()?;
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
     let pid_file = pgid.and_then(|pgid| {
-        pids::record(&shared.dirs.pids, &format!("{}.{}.{}", l.namespace, l.name, l.role), pgid)
-            .map_err(|e| tracing::warn!(error = %e, "cannot record pid"))
-            .ok()
+        pids::record(
+            &shared.dirs.pids,
+            &format!("{}.{}.{}", l.namespace, l.name, l.role),
+            pgid,
+        )
+        .map_err(|e| tracing::warn!(error = %e, "cannot record pid"))
+        .ok()
     });
-    Ok(Group { child, pgid, pid_file })
+    Ok(Group {
+        child,
+        pgid,
+        pid_file,
+    })
 }
 
 impl Group {
@@ -94,7 +102,10 @@ impl Group {
     /// SIGTERM to the group, SIGKILL after `grace`, then waits for the leader.
     pub async fn terminate(mut self, grace: std::time::Duration) {
         self.signal(Signal::SIGTERM);
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             self.signal(Signal::SIGKILL);
             let _ = self.child.wait().await;
         }

@@ -51,7 +51,9 @@ pub(crate) async fn supervise(
             };
             let mut group = match process::spawn(&shared, &launch) {
                 Ok(g) => g,
-                Err(e) => return fail(&tracker, format!("build could not start: {e}"), &cancel).await,
+                Err(e) => {
+                    return fail(&tracker, format!("build could not start: {e}"), &cancel).await;
+                }
             };
             let status = tokio::select! {
                 status = group.wait() => status,
@@ -63,14 +65,24 @@ pub(crate) async fn supervise(
                 }
                 Ok(s) => {
                     let why = process::describe(&s);
-                    return fail(&tracker, format!("build {why}; see `micro logs {}`", service.name), &cancel).await;
+                    return fail(
+                        &tracker,
+                        format!("build {why}; see `micro logs {}`", service.name),
+                        &cancel,
+                    )
+                    .await;
                 }
                 Err(e) => return fail(&tracker, format!("build: {e}"), &cancel).await,
             }
         }
     }
     let Some(run) = service.spec.run() else {
-        return fail(&tracker, "no `run` command: the local runtime cannot start an image".into(), &cancel).await;
+        return fail(
+            &tracker,
+            "no `run` command: the local runtime cannot start an image".into(),
+            &cancel,
+        )
+        .await;
     };
     tracker.set_phase(Phase::Running);
     let replicas = (0..service.spec.replicas() as usize).map(|index| {
@@ -106,7 +118,12 @@ async fn fail(tracker: &Tracker, message: String, cancel: &CancellationToken) {
 }
 
 /// The service folder at this fingerprint, extracted once; older ones are removed.
-async fn checkout(repo: &Path, service: &DesiredService, base: &Path, dir: &Path) -> Result<PathBuf, String> {
+async fn checkout(
+    repo: &Path,
+    service: &DesiredService,
+    base: &Path,
+    dir: &Path,
+) -> Result<PathBuf, String> {
     let code = dir.join("code");
     if code.exists() {
         return Ok(code);
