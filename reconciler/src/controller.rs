@@ -106,6 +106,15 @@ impl Controller {
         if !plan.is_empty() {
             tracing::info!(namespace, revision = %head, changes = plan.actions.len(), "applied");
         }
+        // Status rows of services removed while nothing ran them (say, while the server
+        // was down) have no runtime event to clear them.
+        for stale in self.store.service_statuses(namespace).await? {
+            if !desired.services.contains_key(&stale.name) {
+                self.store
+                    .delete_service_status(namespace, &stale.name)
+                    .await?;
+            }
+        }
         self.store
             .put_namespace_status(namespace, &head, Some(&head), None)
             .await?;

@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// Largest spec file we read; a service.yaml is a few hundred bytes.
 pub const MAX_SPEC_BYTES: usize = 64 * 1024;
@@ -250,12 +249,6 @@ pub fn is_config_key(key: &str) -> bool {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-impl fmt::Display for ServiceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "run={:?} replicas={}", self.run(), self.replicas())
-    }
 }
 
 #[cfg(test)]

@@ -79,3 +79,35 @@ fn git_push_of_an_invalid_spec_is_rejected_and_nothing_changes() {
     assert_eq!(after["revision"], before["revision"]);
     assert!(p.ok(&["call", "web", "/"]).contains("main.py"));
 }
+
+#[test]
+fn a_local_push_into_the_bare_repo_is_checked_and_reconciled() {
+    let p = Platform::start();
+    let bare = p.data.join("repos/default.git");
+    let out = p.git(&p.work, &["clone", "-q", bare.to_str().unwrap(), "local"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local = p.work.join("local");
+    std::fs::create_dir_all(local.join("services/side")).unwrap();
+    std::fs::write(
+        local.join("services/side/service.yaml"),
+        "run: python3 -u main.py\nport: 0\n",
+    )
+    .unwrap();
+    std::fs::write(local.join("services/side/main.py"), APP).unwrap();
+    p.git_ok(&local, &["add", "."]);
+    p.git_ok(&local, &["commit", "-qm", "Side door"]);
+    // The same check guards the bare repo on this machine.
+    let out = p.git(&local, &["push", "-q", "origin", "main"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("services/side/service.yaml:2:7:"));
+
+    std::fs::write(local.join("services/side/service.yaml"), GOOD).unwrap();
+    p.git_ok(&local, &["commit", "-qam", "Side door, fixed"]);
+    p.git_ok(&local, &["push", "-q", "origin", "main"]);
+    let head = p.git_ok(&local, &["rev-parse", "HEAD"]).trim().to_owned();
+    p.wait_running(None, "side", Some(&head));
+}

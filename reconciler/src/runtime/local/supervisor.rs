@@ -18,7 +18,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// A process alive this long without listening on $PORT is a worker: call it running.
 const LISTEN_GRACE: Duration = Duration::from_secs(10);
-const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// Readiness probes: often right after start (that is when a push waits on them), then
+/// less often for slow starters.
+const PROBE_FAST: Duration = Duration::from_millis(10);
+const PROBE_SLOW: Duration = Duration::from_millis(100);
+const FAST_PROBING_FOR: Duration = Duration::from_secs(2);
 
 pub(crate) async fn supervise(
     shared: Arc<Shared>,
@@ -200,7 +204,7 @@ impl ReplicaLaunch {
                         tokio::select! {
                             status = group.wait() => break Some(status),
                             () = cancel.cancelled() => break None,
-                            () = tokio::time::sleep(PROBE_EVERY), if !ready => {
+                            () = tokio::time::sleep(probe_interval(started)), if !ready => {
                                 if listening(port).await {
                                     ready = true;
                                     self.set(ServiceState::Running, port, String::new());
@@ -237,6 +241,14 @@ impl ReplicaLaunch {
 
     fn set(&self, state: ServiceState, port: u16, message: String) {
         self.tracker.set_replica(self.index, state, port, message);
+    }
+}
+
+fn probe_interval(started: Instant) -> Duration {
+    if started.elapsed() < FAST_PROBING_FOR {
+        PROBE_FAST
+    } else {
+        PROBE_SLOW
     }
 }
 
