@@ -164,6 +164,44 @@ impl Client {
         Ok((status, body))
     }
 
+    pub async fn history(
+        &self,
+        namespace: &str,
+        limit: usize,
+    ) -> Result<Vec<micro_store::HistoryEntry>, ClientError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}/history?limit={limit}"),
+        ))
+        .await
+    }
+
+    /// The plan for a ref of the namespace's repo on the platform.
+    pub async fn plan_ref(
+        &self,
+        namespace: &str,
+        reference: &str,
+    ) -> Result<micro_reconciler::plan::Plan, ClientError> {
+        let req = self
+            .request(Method::GET, &format!("/api/v1/namespaces/{namespace}/plan"))
+            .query(&[("ref", reference)]);
+        self.json(req).await
+    }
+
+    /// The plan for a desired state read locally.
+    pub async fn plan_desired(
+        &self,
+        desired: &micro_reconciler::DesiredNamespace,
+    ) -> Result<micro_reconciler::plan::Plan, ClientError> {
+        let req = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/namespaces/{}/plan", desired.namespace),
+            )
+            .json(desired);
+        self.json(req).await
+    }
+
     pub async fn create_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = self
             .request(Method::POST, "/api/v1/admin/namespaces")

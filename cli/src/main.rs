@@ -42,6 +42,12 @@ enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Call a service through the platform
     Call(cmd::call::CallArgs),
+    /// What a ref (default: the branch head, or HEAD of the clone you are in) would change
+    Diff(cmd::diff::DiffArgs),
+    /// Reconcile history of your namespace, newest first
+    History(cmd::history::HistoryArgs),
+    /// Restore the tree of an earlier revision (default: the one before) as a new commit
+    Rollback(cmd::history::RollbackArgs),
     /// Clone your namespace's repo; `git push` in it just works
     Clone(cmd::clone::CloneArgs),
     /// List, choose, add or delete environments (platforms this CLI talks to)
@@ -81,7 +87,7 @@ fn main() -> ExitCode {
 }
 
 /// An error and its causes on one line.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let text = cause.to_string().replace('\n', " ");
@@ -104,6 +110,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => cmd::logs::run(t, args).await,
         Command::Call(args) => cmd::call::run(t, args).await,
         Command::Clone(args) => cmd::clone::run(t, args).await,
+        Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
+        Command::History(args) => cmd::history::run(t, args).await,
+        Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),
         Command::Admin(args) => cmd::admin::run(t, args).await,
         Command::Whoami => cmd::admin::whoami(t).await,

@@ -4,7 +4,7 @@
 use crate::home::{BUILTIN_ENV, Env, Home};
 use anyhow::{Context, Result};
 use micro_reconciler::runtime::local::{Dirs, LocalRuntime};
-use micro_reconciler::{Controller, Repos, Runtime, record_events};
+use micro_reconciler::{Controller, Repos, Runtime, Trigger};
 use micro_store::{Role, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -62,11 +62,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime: Arc<dyn Runtime> = Arc::new(LocalRuntime::new(Dirs::under(&data), events_tx)?);
     let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
-    tokio::spawn(record_events(store.clone(), events_rx));
+    tokio::spawn(controller.clone().consume_events(events_rx));
     controller.spawn_workers(args.concurrency);
     let _watcher = micro_reconciler::watch::watch_repos(repos.root(), controller.queue().clone())
         .context("cannot watch the repos")?;
-    controller.trigger_all().await?;
+    controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
 
     let api = micro_api::router(micro_api::ApiState {
@@ -156,11 +156,14 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
     home.save_envs(&envs)
 }
 
+/// The safety net for missed triggers. Jittered (±10%) so that servers started together
+/// do not resync in step.
 fn spawn_resync(controller: Arc<Controller>, every: Duration) {
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = controller.trigger_all().await {
+            let jitter = 0.9 + 0.2 * micro_reconciler::controller::rand_fraction();
+            tokio::time::sleep(every.mul_f64(jitter)).await;
+            if let Err(e) = controller.trigger_all(Trigger::Resync).await {
                 tracing::error!(error = %e, "resync");
             }
         }

@@ -1,17 +1,20 @@
-//! The reconcile loop: desired (the branch head) against actual (the runtime), then apply.
+//! The reconcile loop: desired (the branch head) against actual (the runtime), then apply,
+//! then record. One namespace at a time per namespace; many namespaces at once.
 
 use crate::desired::DesiredNamespace;
 use crate::plan::{self, Action, Plan};
-use crate::queue::Queue;
-use crate::repo::{self, LoadError, Repos};
+use crate::queue::{Queue, Reasons, Trigger};
+use crate::repo::{self, LoadError, Repos, SpecCache};
 use crate::runtime::{Runtime, RuntimeError, RuntimeEvent};
-use micro_store::{Store, StoreError};
-use std::sync::Arc;
-use std::time::Duration;
+use micro_store::{HistoryEntry, Store, StoreError, now_micros};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-const RETRY_AFTER: Duration = Duration::from_secs(2);
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -28,6 +31,8 @@ pub enum ReconcileError {
 /// What one reconcile did.
 #[derive(Debug)]
 pub enum Outcome {
+    /// Same head, same runtime state as last time: nothing was read or compared.
+    Unchanged,
     /// The head was applied with this plan.
     Applied { revision: String, plan: Plan },
     /// The head does not validate; what ran before keeps running.
@@ -36,12 +41,22 @@ pub enum Outcome {
     Missing,
 }
 
+/// What the last reconcile of a namespace saw; equal next time means nothing to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    head: git2::Oid,
+    generation: u64,
+}
+
 /// Drives namespaces towards their branch heads.
 pub struct Controller {
     repos: Repos,
     store: Store,
     runtime: Arc<dyn Runtime>,
     queue: Queue,
+    specs: SpecCache,
+    seen: Mutex<HashMap<String, Seen>>,
+    failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Controller {
@@ -51,6 +66,9 @@ impl Controller {
             store,
             runtime,
             queue: Queue::new(),
+            specs: SpecCache::default(),
+            seen: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         })
     }
 
@@ -62,49 +80,149 @@ impl Controller {
         &self.runtime
     }
 
-    /// Reads the head, diffs it against the runtime and applies the difference.
-    pub async fn reconcile(&self, namespace: &str) -> Result<Outcome, ReconcileError> {
-        let path = self.repos.path(namespace);
-        if !path.exists() {
-            return Ok(Outcome::Missing);
+    pub fn repos(&self) -> &Repos {
+        &self.repos
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the desired state at `refname` (a branch, tag or commit id) of a namespace.
+    pub fn load(
+        &self,
+        namespace: &str,
+        refname: &str,
+    ) -> Result<(git2::Oid, Result<DesiredNamespace, LoadError>), git2::Error> {
+        let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
+        let commit = repo.revparse_single(refname)?.peel_to_commit()?.id();
+        Ok((
+            commit,
+            repo::load_cached(&repo, namespace, commit, &self.specs),
+        ))
+    }
+
+    /// The plan that would take what runs now to `desired`, without applying it.
+    pub async fn plan(&self, desired: &DesiredNamespace) -> Plan {
+        let observed = self.runtime.observe(&desired.namespace).await;
+        plan::plan(desired, &observed)
+    }
+
+    /// Reconciles and records the result in the namespace's history.
+    pub async fn reconcile(
+        &self,
+        namespace: &str,
+        reasons: &Reasons,
+    ) -> Result<Outcome, ReconcileError> {
+        let started_us = now_micros();
+        let started = Instant::now();
+        let result = self.reconcile_inner(namespace, reasons).await;
+        let reason = reasons
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let entry =
+            |revision: &str, result: &str, summary: String, error: Option<String>, plan_ms: i64| {
+                HistoryEntry {
+                    namespace: namespace.to_owned(),
+                    started_us,
+                    revision: revision.to_owned(),
+                    reason: reason.clone(),
+                    result: result.to_owned(),
+                    summary,
+                    error,
+                    duration_ms: millis(started.elapsed()),
+                    plan_ms,
+                    apply_ms: (millis(started.elapsed()) - plan_ms).max(0),
+                }
+            };
+        let record = match &result {
+            Ok((Outcome::Applied { revision, plan }, plan_ms)) => Some(entry(
+                revision,
+                "applied",
+                plan.summary().to_string(),
+                None,
+                *plan_ms,
+            )),
+            Ok((Outcome::Invalid { revision, error }, plan_ms)) => Some(entry(
+                revision,
+                "invalid",
+                String::new(),
+                Some(error.clone()),
+                *plan_ms,
+            )),
+            Ok((Outcome::Unchanged | Outcome::Missing, _)) => None,
+            Err(e) => {
+                let head = self
+                    .repos
+                    .head(namespace)
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                Some(entry(
+                    &head,
+                    "failed",
+                    String::new(),
+                    Some(e.to_string()),
+                    0,
+                ))
+            }
+        };
+        if let Some(record) = record {
+            self.store.record_reconcile(&record).await?;
         }
-        let ns = namespace.to_owned();
-        let read_path = path.clone();
-        let (head, loaded) = tokio::task::spawn_blocking(
-            move || -> Result<(String, Result<DesiredNamespace, LoadError>), git2::Error> {
-                let repo = git2::Repository::open_bare(&read_path)?;
-                let head = repo.refname_to_id(repo::BRANCH)?;
-                Ok((head.to_string(), repo::load(&repo, &ns, head)))
-            },
-        )
-        .await??;
+        result.map(|(outcome, _)| outcome)
+    }
+
+    async fn reconcile_inner(
+        &self,
+        namespace: &str,
+        reasons: &Reasons,
+    ) -> Result<(Outcome, i64), ReconcileError> {
+        let started = Instant::now();
+        if !self.repos.path(namespace).exists() {
+            return Ok((Outcome::Missing, 0));
+        }
+        let generation = self.runtime.generation(namespace);
+        let head = self.repos.head(namespace)?;
+        let now = Seen { head, generation };
+        if self.seen().get(namespace) == Some(&now) && !reasons.contains(&Trigger::Drift) {
+            return Ok((Outcome::Unchanged, 0));
+        }
+        let loaded = {
+            let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
+            repo::load_cached(&repo, namespace, head, &self.specs)
+        };
+        let revision = head.to_string();
         let desired = match loaded {
             Ok(d) => d,
             Err(LoadError::Invalid(e)) => {
                 let error = e.to_string();
-                tracing::warn!(namespace, revision = %head, %error, "invalid revision; keeping the last good one");
+                tracing::warn!(namespace, %revision, %error, "invalid revision; keeping the last good one");
                 self.store
-                    .put_namespace_status(namespace, &head, None, Some(&error))
+                    .put_namespace_status(namespace, &revision, None, Some(&error))
                     .await?;
-                return Ok(Outcome::Invalid {
-                    revision: head,
-                    error,
-                });
+                self.seen().insert(namespace.to_owned(), now);
+                return Ok((
+                    Outcome::Invalid { revision, error },
+                    millis(started.elapsed()),
+                ));
             }
             Err(LoadError::Git(e)) => return Err(e.into()),
         };
-        let observed = self.runtime.observe(namespace).await;
-        let plan = plan::plan(&desired, &observed);
+        let plan = self.plan(&desired).await;
+        let plan_ms = millis(started.elapsed());
+        let path = self.repos.path(namespace);
         for action in &plan.actions {
             match action {
-                Action::Delete { name } => self.runtime.delete(namespace, name).await?,
-                Action::Create(s) | Action::Update { desired: s, .. } => {
-                    self.runtime.apply(namespace, &path, s).await?;
+                Action::Delete { name, .. } => self.runtime.delete(namespace, name).await?,
+                Action::Create { service } | Action::Update { service, .. } => {
+                    self.runtime.apply(namespace, &path, service).await?;
                 }
             }
         }
         if !plan.is_empty() {
-            tracing::info!(namespace, revision = %head, changes = plan.actions.len(), "applied");
+            tracing::info!(namespace, %revision, plan = %plan.summary(), "applied");
         }
         // Status rows of services removed while nothing ran them (say, while the server
         // was down) have no runtime event to clear them.
@@ -116,12 +234,16 @@ impl Controller {
             }
         }
         self.store
-            .put_namespace_status(namespace, &head, Some(&head), None)
+            .put_namespace_status(namespace, &revision, Some(&revision), None)
             .await?;
-        Ok(Outcome::Applied {
-            revision: head,
-            plan,
-        })
+        self.seen().insert(
+            namespace.to_owned(),
+            Seen {
+                head,
+                generation: self.runtime.generation(namespace),
+            },
+        );
+        Ok((Outcome::Applied { revision, plan }, plan_ms))
     }
 
     /// Starts `n` workers taking namespaces off the queue.
@@ -131,16 +253,17 @@ impl Controller {
                 let this = self.clone();
                 tokio::spawn(async move {
                     loop {
-                        let ns = this.queue.next().await;
-                        let result = this.reconcile(&ns).await;
+                        let (ns, reasons) = this.queue.next().await;
+                        let result = this.reconcile(&ns, &reasons).await;
                         this.queue.done(&ns);
-                        if let Err(e) = result {
-                            tracing::error!(namespace = %ns, error = %e, "reconcile failed; retrying");
-                            let queue = this.queue.clone();
-                            tokio::spawn(async move {
-                                tokio::time::sleep(RETRY_AFTER).await;
-                                queue.trigger(&ns);
-                            });
+                        match result {
+                            Ok(_) => {
+                                this.failures
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .remove(&ns);
+                            }
+                            Err(e) => this.retry_later(ns, e),
                         }
                     }
                 })
@@ -148,26 +271,91 @@ impl Controller {
             .collect()
     }
 
+    /// Exponential backoff with jitter, per namespace.
+    fn retry_later(&self, namespace: String, error: ReconcileError) {
+        let attempt = {
+            let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = failures.entry(namespace.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let delay = backoff(attempt, rand_fraction());
+        tracing::error!(%namespace, %error, attempt, retry_in = ?delay, "reconcile failed");
+        let queue = self.queue.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.trigger(&namespace, Trigger::Retry);
+        });
+    }
+
     /// Queues every namespace the store knows.
-    pub async fn trigger_all(&self) -> Result<(), StoreError> {
+    pub async fn trigger_all(&self, why: Trigger) -> Result<(), StoreError> {
         for ns in self.store.list_namespaces().await? {
-            self.queue.trigger(&ns);
+            self.queue.trigger(&ns, why);
         }
         Ok(())
     }
+
+    /// Records what the runtime reports into the store, in order, and queues repairs.
+    pub async fn consume_events(self: Arc<Self>, mut events: UnboundedReceiver<RuntimeEvent>) {
+        while let Some(event) = events.recv().await {
+            let result = match &event {
+                RuntimeEvent::Status(s) => self.store.put_service_status(s).await,
+                RuntimeEvent::Removed { namespace, name } => {
+                    self.store.delete_service_status(namespace, name).await
+                }
+                RuntimeEvent::Drift {
+                    namespace,
+                    name,
+                    what,
+                } => {
+                    tracing::warn!(namespace, service = name, what, "drift; repairing");
+                    self.queue.trigger(namespace, Trigger::Drift);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "cannot record service status");
+            }
+        }
+    }
 }
 
-/// Records what the runtime reports into the store, in order.
-pub async fn record_events(store: Store, mut events: UnboundedReceiver<RuntimeEvent>) {
-    while let Some(event) = events.recv().await {
-        let result = match &event {
-            RuntimeEvent::Status(s) => store.put_service_status(s).await,
-            RuntimeEvent::Removed { namespace, name } => {
-                store.delete_service_status(namespace, name).await
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "cannot record service status");
-        }
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let exp = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    exp.min(MAX_RETRY).mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+}
+
+/// A number in [0, 1) for jitter; no need for a cryptographic source.
+pub fn rand_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        assert_eq!(backoff(1, 0.5), Duration::from_secs(1));
+        assert_eq!(backoff(2, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(3, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(30, 0.5), MAX_RETRY);
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(500));
+        assert!(backoff(1, 0.999) < Duration::from_millis(1500));
+        let r = rand_fraction();
+        assert!((0.0..1.0).contains(&r));
     }
 }

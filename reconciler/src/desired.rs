@@ -1,10 +1,11 @@
-//! The runtime-neutral desired model rendered from a commit.
+//! The runtime-neutral desired model rendered from a commit: only the fields the platform
+//! owns, with defaults already applied, so comparing two models never shows noise.
 
-use crate::spec::ServiceSpec;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Everything a namespace wants running at one revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredNamespace {
     pub namespace: String,
     /// The commit this was read from.
@@ -13,36 +14,57 @@ pub struct DesiredNamespace {
 }
 
 /// One service as a commit wants it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredService {
     pub name: String,
-    pub spec: ServiceSpec,
-    /// Tree id of `services/<name>/`: the code and spec together.
+    pub model: ServiceModel,
+    /// Tree id of `services/<name>/` in the tenant repo: where the local runtime checks
+    /// the code out from.
     pub tree: String,
     /// The commit being applied when this service (re)starts.
     pub revision: String,
 }
 
-impl DesiredService {
-    /// What identifies a deployment of this service: a change here means a restart.
-    /// The folder's tree id covers both the code and `service.yaml`.
-    pub fn fingerprint(&self) -> &str {
-        &self.tree
-    }
+/// The fields of a service the platform owns. Two equal models mean nothing to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceModel {
+    /// Digest of the service's files other than `service.yaml`.
+    pub code: String,
+    pub run: Option<String>,
+    pub build: Option<String>,
+    pub image: Option<String>,
+    pub source: Option<SourceModel>,
+    pub port: Option<u16>,
+    pub replicas: u32,
+    pub env: BTreeMap<String, String>,
+    /// Config key → the version `config.yaml` names (0: not set yet). Never values.
+    pub config: BTreeMap<String, u64>,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+}
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceModel {
+    pub git: String,
+    pub commit: Option<String>,
+    pub track: Option<String>,
+    pub path: Option<String>,
+}
+
+impl DesiredService {
     /// Where the code comes from, as `micro status` shows it.
     pub fn source(&self) -> String {
-        match &self.spec.source {
+        match &self.model.source {
             Some(s) => s.git.clone(),
             None => "repo".to_owned(),
         }
     }
 }
 
-/// What the runtime reports running for one service.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the runtime reports running for one service: the model it applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedService {
     pub name: String,
-    pub fingerprint: String,
+    pub model: ServiceModel,
     pub revision: String,
 }

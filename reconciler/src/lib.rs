@@ -8,12 +8,14 @@ pub mod controller;
 pub mod desired;
 pub mod plan;
 pub mod queue;
+pub mod render;
 pub mod repo;
 pub mod runtime;
 pub mod spec;
 pub mod watch;
 
-pub use controller::{Controller, Outcome, ReconcileError, record_events};
+pub use controller::{Controller, Outcome, ReconcileError};
 pub use desired::{DesiredNamespace, DesiredService, ObservedService};
+pub use queue::Trigger;
 pub use repo::Repos;
 pub use runtime::{Runtime, RuntimeError, RuntimeEvent};

@@ -1,32 +1,145 @@
-//! The plan: what must change so that what runs matches what a commit wants. Pure: no I/O.
+//! The plan: what must change so that what runs matches what a commit wants, down to the
+//! field. Pure (no I/O): the same code serves reconcile, `micro diff` and previews.
 
-use crate::desired::{DesiredNamespace, DesiredService, ObservedService};
-use std::collections::BTreeMap;
+use crate::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
-/// One step of a plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Not running yet.
-    Create(DesiredService),
-    /// Running a different fingerprint (code or spec changed): replace it.
-    Update {
-        desired: DesiredService,
-        from_revision: String,
-    },
-    /// Running but no longer wanted.
-    Delete { name: String },
+/// One field that differs; values are what git holds (never config values).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    /// Not running yet.
+    Create { service: DesiredService },
+    /// Running with other values: replace it.
+    Update {
+        service: DesiredService,
+        from_revision: String,
+        changes: Vec<FieldChange>,
+    },
+    /// Running, owned by the platform, and no longer wanted.
+    Delete { name: String, revision: String },
+}
+
+impl Action {
+    pub fn name(&self) -> &str {
+        match self {
+            Action::Create { service } | Action::Update { service, .. } => &service.name,
+            Action::Delete { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Deletes first (they free ports and memory), then creates and updates, each by name.
+    pub namespace: String,
+    /// The revision the plan moves to.
+    pub revision: String,
+    /// In apply order: deletes first (they free ports and memory), then creates and
+    /// updates, each group by name.
     pub actions: Vec<Action>,
     pub unchanged: Vec<String>,
+}
+
+/// Counts, for history and one-line reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            self.create, self.update, self.delete, self.unchanged
+        )
+    }
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            unchanged: self.unchanged.len(),
+            ..Summary::default()
+        };
+        for a in &self.actions {
+            match a {
+                Action::Create { .. } => s.create += 1,
+                Action::Update { .. } => s.update += 1,
+                Action::Delete { .. } => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// The plan for a terminal: `+` create, `~` update (field by field), `-` delete.
+    pub fn render_text(&self, color: bool) -> String {
+        let paint = |code: &str, text: &str| {
+            if color {
+                format!("\x1b[{code}m{text}\x1b[0m")
+            } else {
+                text.to_owned()
+            }
+        };
+        let mut out = String::new();
+        let rev = self.revision.get(..7).unwrap_or(&self.revision);
+        let _ = writeln!(out, "{} @ {rev}: {}", self.namespace, self.summary());
+        for action in &self.actions {
+            match action {
+                Action::Create { service } => {
+                    let _ = writeln!(out, "{}", paint("32", &format!("+ {}", service.name)));
+                    for c in changes(&ServiceModel::default(), &service.model) {
+                        let to = c.to.unwrap_or_default();
+                        let _ = writeln!(out, "{}", paint("32", &format!("    {}: {to}", c.field)));
+                    }
+                }
+                Action::Update {
+                    service,
+                    from_revision,
+                    changes,
+                } => {
+                    let from = from_revision.get(..7).unwrap_or(from_revision);
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        paint("33", &format!("~ {} (running {from})", service.name))
+                    );
+                    for c in changes {
+                        let show =
+                            |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+                        let _ = writeln!(
+                            out,
+                            "{}",
+                            paint(
+                                "33",
+                                &format!("    {}: {} → {}", c.field, show(&c.from), show(&c.to))
+                            )
+                        );
+                    }
+                }
+                Action::Delete { name, .. } => {
+                    let _ = writeln!(out, "{}", paint("31", &format!("- {name}")));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -34,47 +147,118 @@ impl Plan {
 pub fn plan(desired: &DesiredNamespace, observed: &[ObservedService]) -> Plan {
     let running: BTreeMap<&str, &ObservedService> =
         observed.iter().map(|o| (o.name.as_str(), o)).collect();
-    let mut out = Plan::default();
-    for name in running.keys() {
+    let mut out = Plan {
+        namespace: desired.namespace.clone(),
+        revision: desired.revision.clone(),
+        ..Plan::default()
+    };
+    for (name, have) in &running {
         if !desired.services.contains_key(*name) {
             out.actions.push(Action::Delete {
                 name: (*name).to_owned(),
+                revision: have.revision.clone(),
             });
         }
     }
     for (name, want) in &desired.services {
         match running.get(name.as_str()) {
-            None => out.actions.push(Action::Create(want.clone())),
-            Some(have) if have.fingerprint != want.fingerprint() => {
-                out.actions.push(Action::Update {
-                    desired: want.clone(),
-                    from_revision: have.revision.clone(),
-                })
-            }
+            None => out.actions.push(Action::Create {
+                service: want.clone(),
+            }),
+            Some(have) if have.model != want.model => out.actions.push(Action::Update {
+                service: want.clone(),
+                from_revision: have.revision.clone(),
+                changes: changes(&have.model, &want.model),
+            }),
             Some(_) => out.unchanged.push(name.clone()),
         }
     }
     out
 }
 
+/// Field-level differences between two models, in a stable order.
+pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, from: Option<String>, to: Option<String>| {
+        if from != to {
+            out.push(FieldChange {
+                field: name.to_owned(),
+                from,
+                to,
+            });
+        }
+    };
+    let code = |m: &ServiceModel| {
+        (!m.code.is_empty()).then(|| m.code.get(..12).unwrap_or(&m.code).to_owned())
+    };
+    field("code", code(old), code(new));
+    field("run", old.run.clone(), new.run.clone());
+    field("build", old.build.clone(), new.build.clone());
+    field("image", old.image.clone(), new.image.clone());
+    let source = |m: &ServiceModel| {
+        m.source.as_ref().map(|s| {
+            let mut text = s.git.clone();
+            if let Some(c) = &s.commit {
+                text.push_str(&format!("@{}", c.get(..12).unwrap_or(c)));
+            }
+            if let Some(p) = &s.path {
+                text.push_str(&format!(" path {p}"));
+            }
+            text
+        })
+    };
+    field("source", source(old), source(new));
+    field(
+        "port",
+        old.port.map(|p| p.to_string()),
+        new.port.map(|p| p.to_string()),
+    );
+    let replicas = |m: &ServiceModel| (m.replicas > 0).then(|| m.replicas.to_string());
+    field("replicas", replicas(old), replicas(new));
+    let keys: BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
+    for k in keys {
+        field(
+            &format!("env.{k}"),
+            old.env.get(k).cloned(),
+            new.env.get(k).cloned(),
+        );
+    }
+    let keys: BTreeSet<&String> = old.config.keys().chain(new.config.keys()).collect();
+    for k in keys {
+        let v = |m: &ServiceModel| m.config.get(k).map(|v| format!("v{v}"));
+        field(&format!("config.{k}"), v(old), v(new));
+    }
+    field("resources.cpu", old.cpu.clone(), new.cpu.clone());
+    field("resources.memory", old.memory.clone(), new.memory.clone());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::ServiceSpec;
 
-    fn svc(name: &str, tree: &str) -> DesiredService {
+    fn model() -> ServiceModel {
+        ServiceModel {
+            code: "c1".into(),
+            run: Some("python3 main.py".into()),
+            replicas: 1,
+            ..ServiceModel::default()
+        }
+    }
+
+    fn svc(name: &str, model: ServiceModel) -> DesiredService {
         DesiredService {
             name: name.into(),
-            spec: ServiceSpec::default(),
-            tree: tree.into(),
+            model,
+            tree: "t".into(),
             revision: "r2".into(),
         }
     }
 
-    fn seen(name: &str, fp: &str) -> ObservedService {
+    fn seen(name: &str, model: ServiceModel) -> ObservedService {
         ObservedService {
             name: name.into(),
-            fingerprint: fp.into(),
+            model,
             revision: "r1".into(),
         }
     }
@@ -90,36 +274,132 @@ mod tests {
         }
     }
 
-    #[test]
-    fn creates_updates_deletes_and_leaves_the_rest() {
-        let want = ns(&[svc("new", "t1"), svc("same", "t2"), svc("changed", "t3")]);
-        let have = [
-            seen("same", "t2"),
-            seen("changed", "old"),
-            seen("gone", "t4"),
-        ];
-        let p = plan(&want, &have);
-        assert_eq!(
-            p.actions,
-            vec![
-                Action::Delete {
-                    name: "gone".into()
-                },
-                Action::Update {
-                    desired: svc("changed", "t3"),
-                    from_revision: "r1".into()
-                },
-                Action::Create(svc("new", "t1")),
-            ]
-        );
-        assert_eq!(p.unchanged, vec!["same".to_owned()]);
+    fn change(field: &str, from: Option<&str>, to: Option<&str>) -> FieldChange {
+        FieldChange {
+            field: field.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+        }
     }
 
     #[test]
-    fn matching_state_plans_nothing() {
-        let want = ns(&[svc("a", "t1"), svc("b", "t2")]);
-        let p = plan(&want, &[seen("b", "t2"), seen("a", "t1")]);
+    fn creates_updates_deletes_in_order_and_leaves_the_rest() {
+        let mut changed = model();
+        changed.replicas = 2;
+        let want = ns(&[
+            svc("new", model()),
+            svc("same", model()),
+            svc("changed", changed.clone()),
+        ]);
+        let have = [
+            seen("same", model()),
+            seen("changed", model()),
+            seen("gone", model()),
+        ];
+        let p = plan(&want, &have);
+        let names: Vec<&str> = p.actions.iter().map(Action::name).collect();
+        assert_eq!(names, vec!["gone", "changed", "new"]);
+        assert!(matches!(p.actions[0], Action::Delete { .. }));
+        assert_eq!(
+            p.actions[1],
+            Action::Update {
+                service: svc("changed", changed),
+                from_revision: "r1".into(),
+                changes: vec![change("replicas", Some("1"), Some("2"))],
+            }
+        );
+        assert!(matches!(p.actions[2], Action::Create { .. }));
+        assert_eq!(p.unchanged, vec!["same".to_owned()]);
+        assert_eq!(
+            p.summary(),
+            Summary {
+                create: 1,
+                update: 1,
+                delete: 1,
+                unchanged: 1
+            }
+        );
+    }
+
+    #[test]
+    fn the_same_model_at_another_revision_is_no_change() {
+        // A commit that touches only other services (or the README) restarts nothing.
+        let want = ns(&[svc("a", model())]);
+        let p = plan(&want, &[seen("a", model())]);
         assert!(p.is_empty());
-        assert_eq!(p.unchanged.len(), 2);
+        assert_eq!(p.unchanged, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn each_field_shows_as_its_own_change() {
+        let old = model();
+        let mut new = model();
+        new.code = "c2".into();
+        new.run = Some("python3 -u main.py".into());
+        new.build = Some("make".into());
+        new.port = Some(8080);
+        new.env.insert("GREETING".into(), "hi".into());
+        new.cpu = Some("200m".into());
+        let fields: Vec<String> = changes(&old, &new).into_iter().map(|c| c.field).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "code",
+                "run",
+                "build",
+                "port",
+                "env.GREETING",
+                "resources.cpu"
+            ]
+        );
+        // Removing a field shows it going away.
+        let back = changes(&new, &old);
+        assert!(back.contains(&change("env.GREETING", Some("hi"), None)));
+        assert!(back.contains(&change("port", Some("8080"), None)));
+    }
+
+    #[test]
+    fn config_changes_show_versions_never_values() {
+        let mut old = model();
+        old.config.insert("db.password".into(), 3);
+        let mut new = old.clone();
+        new.config.insert("db.password".into(), 4);
+        new.config.insert("api.key".into(), 1);
+        assert_eq!(
+            changes(&old, &new),
+            vec![
+                change("config.api.key", None, Some("v1")),
+                change("config.db.password", Some("v3"), Some("v4")),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_and_json_renderings() {
+        let mut changed = model();
+        changed.env.insert("A".into(), "1".into());
+        let p = plan(
+            &ns(&[svc("x", changed), svc("y", model())]),
+            &[seen("x", model()), seen("z", model())],
+        );
+        let text = p.render_text(false);
+        assert!(
+            text.starts_with("a @ r2: 1 to create, 1 to update, 1 to delete, 0 unchanged"),
+            "{text}"
+        );
+        assert!(text.contains("- z\n"), "{text}");
+        assert!(
+            text.contains("~ x (running r1)\n    env.A: (none) → 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+ y\n    code: c1\n    run: python3 main.py\n    replicas: 1\n"),
+            "{text}"
+        );
+        assert!(p.render_text(true).contains("\x1b[31m- z\x1b[0m"));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["actions"][0]["action"], "delete");
+        let back: Plan = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
     }
 }

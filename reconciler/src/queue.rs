@@ -1,9 +1,44 @@
 //! The work queue: one reconcile per namespace at a time; triggers that arrive while a
 //! namespace is queued or busy coalesce into one more reconcile.
 
-use std::collections::{HashMap, VecDeque};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
+
+/// Why a namespace is reconciled; recorded in its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The server started.
+    Startup,
+    /// The branch changed (a push, or any other ref update).
+    Push,
+    /// The runtime saw something change under it.
+    Drift,
+    /// A failed reconcile is tried again.
+    Retry,
+    /// The periodic safety net.
+    Resync,
+    /// The namespace was just created.
+    Created,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Push => "push",
+            Trigger::Drift => "drift",
+            Trigger::Retry => "retry",
+            Trigger::Resync => "resync",
+            Trigger::Created => "created",
+        }
+    }
+}
+
+/// The reasons that coalesced into one reconcile.
+pub type Reasons = BTreeSet<Trigger>;
 
 #[derive(Default)]
 struct Entry {
@@ -11,6 +46,8 @@ struct Entry {
     running: bool,
     /// Triggered while running: reconcile once more when done.
     dirty: bool,
+    /// Why the next run happens.
+    reasons: Reasons,
 }
 
 #[derive(Default)]
@@ -36,9 +73,10 @@ impl Queue {
     }
 
     /// Asks for a reconcile of `namespace`.
-    pub fn trigger(&self, namespace: &str) {
+    pub fn trigger(&self, namespace: &str, why: Trigger) {
         let mut state = self.lock();
         let entry = state.entries.entry(namespace.to_owned()).or_default();
+        entry.reasons.insert(why);
         if entry.running {
             entry.dirty = true;
         } else if !entry.queued {
@@ -50,7 +88,7 @@ impl Queue {
     }
 
     /// Waits for the next namespace to reconcile; call [`Queue::done`] when finished.
-    pub async fn next(&self) -> String {
+    pub async fn next(&self) -> (String, Reasons) {
         loop {
             let notified = self.wake.notified();
             if let Some(ns) = self.try_next() {
@@ -60,12 +98,14 @@ impl Queue {
         }
     }
 
-    fn try_next(&self) -> Option<String> {
+    fn try_next(&self) -> Option<(String, Reasons)> {
         let mut state = self.lock();
         let ns = state.ready.pop_front()?;
+        let mut reasons = Reasons::new();
         if let Some(entry) = state.entries.get_mut(&ns) {
             entry.queued = false;
             entry.running = true;
+            reasons = std::mem::take(&mut entry.reasons);
         }
         let more = !state.ready.is_empty();
         drop(state);
@@ -73,7 +113,7 @@ impl Queue {
             // Let another worker pick up the rest.
             self.wake.notify_one();
         }
-        Some(ns)
+        Some((ns, reasons))
     }
 
     /// Marks `namespace` finished; requeues it if it was triggered meanwhile.
@@ -107,27 +147,34 @@ mod tests {
     async fn triggers_while_queued_coalesce() {
         let q = Queue::new();
         for _ in 0..5 {
-            q.trigger("a");
+            q.trigger("a", Trigger::Push);
         }
-        q.trigger("b");
+        q.trigger("b", Trigger::Push);
         assert_eq!(q.pending(), 2);
-        assert_eq!(q.next().await, "a");
-        assert_eq!(q.next().await, "b");
+        assert_eq!(q.next().await.0, "a");
+        assert_eq!(q.next().await.0, "b");
         assert_eq!(q.pending(), 0);
     }
 
     #[tokio::test]
     async fn triggers_while_running_give_exactly_one_more_run() {
         let q = Queue::new();
-        q.trigger("a");
-        let ns = q.next().await;
+        q.trigger("a", Trigger::Push);
+        let (ns, _) = q.next().await;
         for _ in 0..10 {
-            q.trigger("a");
+            q.trigger("a", Trigger::Push);
         }
+        q.trigger("a", Trigger::Drift);
         // Busy namespaces are never handed out twice at once.
         assert!(q.try_next().is_none());
         q.done(&ns);
-        assert_eq!(q.next().await, "a");
+        let (again, reasons) = q.next().await;
+        assert_eq!(again, "a");
+        // The reasons of every coalesced trigger are kept, once each.
+        assert_eq!(
+            reasons.into_iter().collect::<Vec<_>>(),
+            vec![Trigger::Push, Trigger::Drift]
+        );
         q.done("a");
         assert!(q.try_next().is_none());
     }
@@ -140,7 +187,7 @@ mod tests {
             async move { q.next().await }
         });
         tokio::task::yield_now().await;
-        q.trigger("z");
-        assert_eq!(worker.await.unwrap(), "z");
+        q.trigger("z", Trigger::Push);
+        assert_eq!(worker.await.unwrap().0, "z");
     }
 }

@@ -1,12 +1,15 @@
 //! Tenant repositories: bare git repos, one per namespace, read straight from git objects.
 
 use crate::desired::{DesiredNamespace, DesiredService};
-use crate::spec::{self, NamespaceSpec, SpecError};
+use crate::render;
+use crate::spec::{self, ConfigSpec, NamespaceSpec, ServiceSpec, SpecError};
 use git2::{ObjectType, Oid, Repository, Signature, Tree};
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The branch whose head is the namespace's desired state.
 pub const BRANCH: &str = "refs/heads/main";
@@ -115,20 +118,101 @@ fn write_executable(path: &Path, content: &[u8]) -> Result<(), RepoError> {
     fs::rename(&tmp, path).map_err(io)
 }
 
+/// Parsed service folders by (name, tree id): a push that changes one service re-parses
+/// one service.
+#[derive(Default)]
+pub struct SpecCache {
+    parsed: Mutex<HashMap<(String, Oid), Arc<Parsed>>>,
+}
+
+struct Parsed {
+    spec: ServiceSpec,
+    code: String,
+}
+
+/// Past this many entries the cache starts over (it refills from what is pushed).
+const CACHE_LIMIT: usize = 200_000;
+
+impl SpecCache {
+    fn get_or_parse(
+        &self,
+        repo: &Repository,
+        name: &str,
+        tree: &Tree<'_>,
+    ) -> Result<Arc<Parsed>, LoadError> {
+        let key = (name.to_owned(), tree.id());
+        if let Some(hit) = self.lock().get(&key) {
+            return Ok(hit.clone());
+        }
+        let spec_entry = tree.get_name("service.yaml").ok_or_else(|| {
+            SpecError::new(
+                format!("services/{name}/service.yaml"),
+                1,
+                1,
+                "missing: every folder under services/ needs a service.yaml",
+            )
+        })?;
+        let blob = repo.find_blob(spec_entry.id())?;
+        let parsed = Arc::new(Parsed {
+            spec: spec::parse_service(name, blob.content())?,
+            code: code_digest(tree),
+        });
+        let mut cache = self.lock();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Oid), Arc<Parsed>>> {
+        self.parsed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Digest of a service folder without its spec: "the code changed" as one field.
+fn code_digest(tree: &Tree<'_>) -> String {
+    let mut h = Sha256::new();
+    for e in tree.iter() {
+        if e.name_bytes() == b"service.yaml" {
+            continue;
+        }
+        h.update(e.filemode().to_be_bytes());
+        h.update(e.name_bytes());
+        h.update([0]);
+        h.update(e.id().as_bytes());
+    }
+    hex::encode(&h.finalize()[..10])
+}
+
 /// Reads and validates the desired state at `commit`.
 pub fn load(
     repo: &Repository,
     namespace: &str,
     commit: Oid,
 ) -> Result<DesiredNamespace, LoadError> {
+    load_cached(repo, namespace, commit, &SpecCache::default())
+}
+
+/// [`load`], reusing what `cache` already parsed.
+pub fn load_cached(
+    repo: &Repository,
+    namespace: &str,
+    commit: Oid,
+    cache: &SpecCache,
+) -> Result<DesiredNamespace, LoadError> {
     let commit = repo.find_commit(commit)?;
     let tree = commit.tree()?;
     let revision = commit.id().to_string();
     check_namespace_file(repo, &tree, namespace)?;
-    if let Some(entry) = tree.get_name("config.yaml") {
-        let blob = repo.find_blob(entry.id())?;
-        spec::parse_yaml::<spec::ConfigSpec>("config.yaml", blob.content())?;
-    }
+    let config: ConfigSpec = match tree.get_name("config.yaml") {
+        Some(entry) => {
+            let blob = repo.find_blob(entry.id())?;
+            spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())?
+                .unwrap_or_default()
+        }
+        None => ConfigSpec::default(),
+    };
     let mut services = BTreeMap::new();
     if let Some(entry) = tree.get_name("services") {
         let Some(ObjectType::Tree) = entry.kind() else {
@@ -153,21 +237,12 @@ pub fn load(
                 .into());
             }
             let service_tree = repo.find_tree(entry.id())?;
-            let spec_entry = service_tree.get_name("service.yaml").ok_or_else(|| {
-                SpecError::new(
-                    format!("services/{name}/service.yaml"),
-                    1,
-                    1,
-                    "missing: every folder under services/ needs a service.yaml",
-                )
-            })?;
-            let blob = repo.find_blob(spec_entry.id())?;
-            let spec = spec::parse_service(&name, blob.content())?;
+            let parsed = cache.get_or_parse(repo, &name, &service_tree)?;
             services.insert(
                 name.clone(),
                 DesiredService {
+                    model: render::model(&parsed.spec, &parsed.code, &config),
                     name,
-                    spec,
                     tree: entry.id().to_string(),
                     revision: revision.clone(),
                 },
@@ -339,7 +414,7 @@ mod tests {
         );
         let desired = load(&repo, "acme", good).unwrap();
         assert_eq!(desired.services.len(), 2);
-        assert_eq!(desired.services["b"].spec.replicas(), 2);
+        assert_eq!(desired.services["b"].model.replicas, 2);
         assert_eq!(desired.services["a"].revision, good.to_string());
 
         let wrong_ns = load(&repo, "other", good).unwrap_err().to_string();

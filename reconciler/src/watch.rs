@@ -1,7 +1,7 @@
 //! Notices every change of a tenant branch, however it happened (a push through the
 //! platform, a local `git push` into the bare repo, `git update-ref`), by watching refs.
 
-use crate::queue::Queue;
+use crate::queue::{Queue, Trigger};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::path::{Component, Path};
 
@@ -16,7 +16,7 @@ pub fn watch_repos(root: &Path, queue: Queue) -> notify::Result<notify::Recommen
         }
         for path in &event.paths {
             if let Some(ns) = namespace_of_ref_change(&base, path) {
-                queue.trigger(ns);
+                queue.trigger(ns, Trigger::Push);
             }
         }
     })?;

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod error;
+mod history;
 mod namespaces;
 mod status;
 mod time;
@@ -14,8 +15,9 @@ mod tokens;
 
 pub use accounts::{Account, Role};
 pub use error::StoreError;
+pub use history::HistoryEntry;
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
-pub use time::now_millis;
+pub use time::{now_micros, now_millis};
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

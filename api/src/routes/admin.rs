@@ -55,6 +55,9 @@ pub async fn create_namespace(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     state.store.create_namespace(&body.name).await?;
-    state.controller.queue().trigger(&body.name);
+    state
+        .controller
+        .queue()
+        .trigger(&body.name, micro_reconciler::Trigger::Created);
     Ok((StatusCode::CREATED, Json(body)))
 }

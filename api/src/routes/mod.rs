@@ -2,7 +2,9 @@
 
 mod admin;
 mod call;
+mod history;
 mod logs;
+mod plan;
 mod status;
 
 use crate::extract::Caller;
@@ -16,6 +18,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
+        .route("/api/v1/namespaces/{ns}/history", get(history::history))
+        .route(
+            "/api/v1/namespaces/{ns}/plan",
+            get(plan::for_ref).post(plan::for_desired),
+        )
         .route(
             "/api/v1/namespaces/{ns}/services/{name}/logs",
             get(logs::logs),

@@ -29,6 +29,12 @@ pub enum RuntimeEvent {
     Status(ServiceStatus),
     /// A service was removed and is gone.
     Removed { namespace: String, name: String },
+    /// Something changed under the runtime that the reconciler must repair.
+    Drift {
+        namespace: String,
+        name: String,
+        what: String,
+    },
 }
 
 /// Where services run. Every method is scoped to one namespace.
@@ -36,6 +42,9 @@ pub enum RuntimeEvent {
 pub trait Runtime: Send + Sync + 'static {
     /// What runs in `namespace`, from the runtime's own cache (no full listing).
     async fn observe(&self, namespace: &str) -> Vec<ObservedService>;
+    /// Changes whenever what `observe` would return changes (applies, deletes, drift):
+    /// equal generations let a resync skip the namespace in O(1).
+    fn generation(&self, namespace: &str) -> u64;
     /// Makes `service` run as desired, replacing what runs under that name.
     async fn apply(
         &self,

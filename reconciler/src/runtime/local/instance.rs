@@ -2,7 +2,7 @@
 
 use super::Shared;
 use super::supervisor;
-use crate::desired::DesiredService;
+use crate::desired::{DesiredService, ServiceModel};
 use crate::runtime::RuntimeEvent;
 use micro_store::{ServiceState, ServiceStatus, now_millis};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +29,8 @@ pub(crate) struct Replica {
 
 /// State shared between the supervisor tasks and the runtime's readers.
 pub(crate) struct Tracker {
+    /// Set when the deployment's files vanished under it: it must be re-applied.
+    pub broken: std::sync::atomic::AtomicBool,
     namespace: String,
     name: String,
     revision: String,
@@ -44,6 +46,18 @@ impl Tracker {
 
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// Marks the deployment broken and tells the reconciler.
+    pub fn report_drift(&self, what: String) {
+        if !self.broken.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.shared.bump(&self.namespace);
+            let _ = self.shared.events.send(RuntimeEvent::Drift {
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                what,
+            });
+        }
     }
 
     pub fn set_phase(&self, phase: Phase) {
@@ -122,7 +136,7 @@ impl Tracker {
 }
 
 pub(crate) struct Instance {
-    pub fingerprint: String,
+    pub model: ServiceModel,
     pub revision: String,
     tracker: Arc<Tracker>,
     cancel: CancellationToken,
@@ -142,9 +156,10 @@ impl Instance {
                 port: 0,
                 message: String::new(),
             };
-            service.spec.replicas() as usize
+            service.model.replicas as usize
         ];
         let tracker = Arc::new(Tracker {
+            broken: std::sync::atomic::AtomicBool::new(false),
             namespace: namespace.to_owned(),
             name: service.name.clone(),
             revision: service.revision.clone(),
@@ -162,7 +177,7 @@ impl Instance {
             cancel.clone(),
         ));
         Instance {
-            fingerprint: service.fingerprint().to_owned(),
+            model: service.model.clone(),
             revision: service.revision.clone(),
             tracker,
             cancel,
@@ -172,6 +187,19 @@ impl Instance {
 
     pub fn endpoints(&self) -> Vec<SocketAddr> {
         self.tracker.endpoints()
+    }
+
+    /// The model it runs; a broken deployment shows no code, so the plan replaces it.
+    pub fn observed_model(&self) -> ServiceModel {
+        let mut model = self.model.clone();
+        if self
+            .tracker
+            .broken
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            model.code = "(missing)".into();
+        }
+        model
     }
 
     /// Stops every process of this deployment and waits until they are gone.

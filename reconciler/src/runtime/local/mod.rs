@@ -48,6 +48,8 @@ impl Dirs {
 
 pub(crate) struct Shared {
     dirs: Dirs,
+    /// Per namespace: bumped by every change `observe` would show.
+    generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
     /// SIGTERM, then SIGKILL after this long.
     grace: Duration,
@@ -56,6 +58,24 @@ pub(crate) struct Shared {
 }
 
 type Key = (String, String);
+
+impl Shared {
+    pub(crate) fn bump(&self, namespace: &str) {
+        let mut g = self
+            .generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *g.entry(namespace.to_owned()).or_default() += 1;
+    }
+
+    fn generation(&self, namespace: &str) -> u64 {
+        let g = self
+            .generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        g.get(namespace).copied().unwrap_or(0)
+    }
+}
 
 /// Runs services as local processes.
 pub struct LocalRuntime {
@@ -78,6 +98,7 @@ impl LocalRuntime {
                 dirs,
                 events,
                 grace: Duration::from_secs(5),
+                generations: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
@@ -102,10 +123,14 @@ impl Runtime for LocalRuntime {
             .filter(|((ns, _), _)| ns == namespace)
             .map(|((_, name), inst)| ObservedService {
                 name: name.clone(),
-                fingerprint: inst.fingerprint.clone(),
+                model: inst.observed_model(),
                 revision: inst.revision.clone(),
             })
             .collect()
+    }
+
+    fn generation(&self, namespace: &str) -> u64 {
+        self.shared.generation(namespace)
     }
 
     async fn apply(
@@ -120,6 +145,7 @@ impl Runtime for LocalRuntime {
         let inst = Instance::start(self.shared.clone(), namespace, repo, service);
         self.services()
             .insert((namespace.to_owned(), service.name.clone()), inst);
+        self.shared.bump(namespace);
         Ok(())
     }
 
@@ -128,6 +154,7 @@ impl Runtime for LocalRuntime {
             .take(namespace, name)
             .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
         inst.stop().await;
+        self.shared.bump(namespace);
         let work = self.shared.dirs.service_work(namespace, name);
         let _ = tokio::fs::remove_dir_all(&work).await;
         let log = self.shared.dirs.log_file(namespace, name);

@@ -33,13 +33,13 @@ pub(crate) async fn supervise(
 ) {
     let ns = tracker_ns(&tracker);
     let base = shared.dirs.service_work(&ns, &service.name);
-    let dir = base.join(short(service.fingerprint()));
+    let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
     let code = match checkout(&repo, &service, &base, &dir).await {
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
-    if let Some(build) = &service.spec.build {
+    if let Some(build) = &service.model.build {
         let marker = dir.join("built");
         if !marker.exists() {
             tracker.set_phase(Phase::Building);
@@ -50,7 +50,7 @@ pub(crate) async fn supervise(
                 dir: &code,
                 log: &log,
                 port: None,
-                env: service.spec.env().collect(),
+                env: env_of(&service),
                 role: "build".into(),
             };
             let mut group = match process::spawn(&shared, &launch) {
@@ -80,7 +80,7 @@ pub(crate) async fn supervise(
             }
         }
     }
-    let Some(run) = service.spec.run() else {
+    let Some(run) = service.model.run.as_deref() else {
         return fail(
             &tracker,
             "no `run` command: the local runtime cannot start an image".into(),
@@ -89,7 +89,7 @@ pub(crate) async fn supervise(
         .await;
     };
     tracker.set_phase(Phase::Running);
-    let replicas = (0..service.spec.replicas() as usize).map(|index| {
+    let replicas = (0..service.model.replicas as usize).map(|index| {
         let launch = ReplicaLaunch {
             shared: shared.clone(),
             tracker: tracker.clone(),
@@ -103,16 +103,42 @@ pub(crate) async fn supervise(
         tokio::spawn(launch.run(cancel.clone()))
     });
     let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
+    let watch = tokio::spawn(watch_files(tracker.clone(), code.clone(), cancel.clone()));
     futures_util::future::join_all(replicas).await;
     let _ = rotate.await;
+    let _ = watch.await;
+}
+
+fn env_of(service: &DesiredService) -> Vec<(&str, &str)> {
+    service
+        .model
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 fn tracker_ns(tracker: &Tracker) -> String {
     tracker.namespace().to_owned()
 }
 
-fn short(fingerprint: &str) -> &str {
-    fingerprint.get(..12).unwrap_or(fingerprint)
+fn short(tree: &str) -> &str {
+    tree.get(..12).unwrap_or(tree)
+}
+
+/// Notices the checkout vanishing (deleted by hand): the runtime cannot restart from
+/// nothing, so it reports drift and the reconciler applies the service afresh.
+async fn watch_files(tracker: Arc<Tracker>, code: PathBuf, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = cancel.cancelled() => return,
+        }
+        if !tokio::fs::try_exists(&code).await.unwrap_or(true) {
+            tracker.report_drift(format!("{} was deleted", code.display()));
+            return;
+        }
+    }
 }
 
 /// Reports a deployment that cannot go on, and waits to be replaced or removed.
@@ -147,6 +173,8 @@ async fn checkout(
                 }
             }
         }
+        // Fresh code means the old build products are gone too.
+        let _ = std::fs::remove_file(dir.join("built"));
         let tmp = dir.join("code.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         repo::extract_tree(&repo, &tree, &tmp).map_err(|e| e.to_string())?;
@@ -192,7 +220,7 @@ impl ReplicaLaunch {
                 dir: &self.code,
                 log: &self.log,
                 port: Some(port),
-                env: self.service.spec.env().collect(),
+                env: env_of(&self.service),
                 role: format!("replica-{}", self.index),
             };
             let started = Instant::now();

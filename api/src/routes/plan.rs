@@ -1,0 +1,59 @@
+//! Plans without applying: `micro diff` (and later pull-request previews).
+
+use crate::extract::Namespace;
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Query, State};
+use micro_reconciler::DesiredNamespace;
+use micro_reconciler::plan::Plan;
+use micro_reconciler::repo::LoadError;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct PlanQuery {
+    #[serde(rename = "ref", default = "default_ref")]
+    reference: String,
+}
+
+fn default_ref() -> String {
+    "refs/heads/main".into()
+}
+
+/// What a ref of the namespace's repo would change.
+pub async fn for_ref(
+    State(state): State<ApiState>,
+    ns: Namespace,
+    Query(q): Query<PlanQuery>,
+) -> Result<Json<Plan>, ApiError> {
+    if q.reference.starts_with('-') || q.reference.contains("..") {
+        return Err(ApiError::BadRequest(format!("bad ref {:?}", q.reference)));
+    }
+    let controller = state.controller.clone();
+    let name = ns.name.clone();
+    let reference = q.reference.clone();
+    let loaded = tokio::task::spawn_blocking(move || controller.load(&name, &reference))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|_| ApiError::NotFound(format!("ref {}", q.reference)))?;
+    let desired = match loaded.1 {
+        Ok(d) => d,
+        Err(LoadError::Invalid(e)) => return Err(ApiError::Invalid(e.to_string())),
+        Err(LoadError::Git(e)) => return Err(ApiError::Internal(e.to_string())),
+    };
+    Ok(Json(state.controller.plan(&desired).await))
+}
+
+/// What a desired state read elsewhere (a local clone) would change.
+pub async fn for_desired(
+    State(state): State<ApiState>,
+    ns: Namespace,
+    Json(desired): Json<DesiredNamespace>,
+) -> Result<Json<Plan>, ApiError> {
+    if desired.namespace != ns.name {
+        return Err(ApiError::BadRequest(format!(
+            "the desired state is for namespace {}, not {}",
+            desired.namespace, ns.name
+        )));
+    }
+    Ok(Json(state.controller.plan(&desired).await))
+}

@@ -1,0 +1,79 @@
+//! `micro diff [REF]`: what REF would change against what runs now. Exit 0 when nothing
+//! would change, 1 when something would, 2 on error (as `argocd app diff`, `flux diff`).
+
+use super::Output;
+use crate::context::Target;
+use anyhow::{Context as _, Result, anyhow};
+use micro_reconciler::plan::Plan;
+use micro_reconciler::repo::{self, LoadError};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// A branch, tag or commit. Inside a clone of the namespace's repo it is read from the
+    /// clone (default HEAD); elsewhere from the platform (default: the branch head)
+    pub reference: Option<String>,
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
+    match diff(t, &args).await {
+        Ok(plan) => {
+            match args.output {
+                Output::Json => match serde_json::to_string_pretty(&plan) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                Output::Text => print!("{}", plan.render_text(std::io::stdout().is_terminal())),
+            }
+            if plan.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {}", crate::one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
+    let ctx = t.resolve().await?;
+    if let Some(local) = local_tenant_repo() {
+        let reference = args.reference.as_deref().unwrap_or("HEAD");
+        let desired = {
+            let commit = local
+                .revparse_single(reference)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(|e| anyhow!("{reference}: {}", e.message()))?;
+            repo::load(&local, &ctx.namespace, commit.id()).map_err(|e| match e {
+                LoadError::Invalid(e) => anyhow!("{e}"),
+                LoadError::Git(e) => anyhow!("git: {}", e.message()),
+            })?
+        };
+        return ctx
+            .client
+            .plan_desired(&desired)
+            .await
+            .context("cannot plan");
+    }
+    let reference = args.reference.as_deref().unwrap_or("refs/heads/main");
+    Ok(ctx.client.plan_ref(&ctx.namespace, reference).await?)
+}
+
+/// The git repo around the current directory, if it is a tenant repo (has micro.yaml).
+fn local_tenant_repo() -> Option<git2::Repository> {
+    let repo = git2::Repository::discover(".").ok()?;
+    let is_tenant = {
+        let tree = repo.head().ok()?.peel_to_tree().ok()?;
+        tree.get_name("micro.yaml").is_some()
+    };
+    is_tenant.then_some(repo)
+}

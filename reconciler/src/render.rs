@@ -1,0 +1,39 @@
+//! Rendering a parsed spec into the desired model: defaults applied, config versions
+//! attached, positions dropped.
+
+use crate::desired::{ServiceModel, SourceModel};
+use crate::spec::{ConfigSpec, ServiceSpec};
+
+/// The model of one service. `code` is the digest of its files other than the spec.
+pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceModel {
+    ServiceModel {
+        code: code.to_owned(),
+        run: spec.run().map(str::to_owned),
+        build: spec.build.clone(),
+        image: spec.image.clone(),
+        source: spec.source.as_ref().map(|s| SourceModel {
+            git: s.git.clone(),
+            commit: s.reference.clone(),
+            track: s.track.clone(),
+            path: s.path.clone(),
+        }),
+        port: spec.port.as_ref().map(|p| p.value),
+        replicas: spec.replicas(),
+        env: spec
+            .env()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        config: spec
+            .config
+            .iter()
+            .map(|k| {
+                (
+                    k.value.clone(),
+                    config.get(&k.value).map_or(0, |e| e.version),
+                )
+            })
+            .collect(),
+        cpu: spec.resources.as_ref().and_then(|r| r.cpu.clone()),
+        memory: spec.resources.as_ref().and_then(|r| r.memory.clone()),
+    }
+}
