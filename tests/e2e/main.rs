@@ -7,6 +7,8 @@
 mod harness;
 
 mod crash;
+mod drift;
+mod gitops;
 mod invalid;
 mod isolation;
 mod restart;

@@ -44,3 +44,56 @@ fn sigkill_then_restart_leaves_exactly_one_process_per_replica() {
         "SIGTERM stops the services"
     );
 }
+
+#[test]
+fn kill9_in_the_middle_of_a_reconcile_then_restart_converges() {
+    let mut p = Platform::start();
+    p.write_service(
+        "slow",
+        &[
+            (
+                "service.yaml",
+                "build: sleep 1; echo built\nrun: python3 -u slow_main.py\nreplicas: 2\n",
+            ),
+            ("slow_main.py", APP),
+        ],
+    );
+    p.ok(&["run", "./slow", "--wait"]);
+    // A new revision whose build is under way when the server dies.
+    std::fs::write(p.work.join("slow/slow_main.py"), format!("# v2\n{APP}")).unwrap();
+    std::fs::write(
+        p.work.join("slow/service.yaml"),
+        "build: sleep 30\nrun: python3 -u slow_main.py\nreplicas: 2\n",
+    )
+    .unwrap();
+    p.ok(&["update", "slow"]);
+    p.wait_for("the new build to start", || {
+        p.service(None, "slow")
+            .is_some_and(|s| s["status"] == "building")
+    });
+    p.kill9();
+    // The head would build for 30s: push a quick build so the test need not wait.
+    p.restart();
+    std::fs::write(
+        p.work.join("slow/service.yaml"),
+        "build: echo quick\nrun: python3 -u slow_main.py\nreplicas: 2\n",
+    )
+    .unwrap();
+    p.ok(&["update", "slow"]);
+    let status = p.wait_running(None, "slow", None);
+    assert_eq!(status["replicas"], "2/2");
+    p.wait_for("exactly two replicas", || {
+        p.processes("slow_main.py").len() == 2
+    });
+    let builds = p.processes("sleep 30");
+    assert!(
+        builds.is_empty(),
+        "the interrupted build was reaped: {builds:?}"
+    );
+    let diff = p.micro(&["diff"]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "converged: nothing left to change"
+    );
+}

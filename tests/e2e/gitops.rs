@@ -1,0 +1,209 @@
+//! The GitOps verbs: diff (exit 0/1/2), history, rollback; and what the reconciler does
+//! with commits that reach the repo without the pre-receive check.
+
+use crate::harness::Platform;
+use serde_json::Value;
+
+const APP: &str = "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(os.environ['GREETING'].encode())\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
+fn spec(greeting: &str, replicas: u32) -> String {
+    format!("run: python3 -u main.py\nreplicas: {replicas}\nenv:\n  GREETING: {greeting}\n")
+}
+
+fn diff_in(p: &Platform, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut full = vec!["diff"];
+    full.extend(args);
+    let out = p.command(&full).current_dir(dir).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn diff_shows_what_a_clone_would_change_with_argocd_exit_codes() {
+    let p = Platform::start();
+    // Nothing runs and nothing is wanted: no difference.
+    let (code, out, _) = diff_in(&p, &p.work, &[]);
+    assert_eq!(code, 0, "{out}");
+
+    p.ok(&["clone", "repo"]);
+    let repo = p.work.join("repo");
+    std::fs::create_dir_all(repo.join("services/greeter")).unwrap();
+    std::fs::write(repo.join("services/greeter/service.yaml"), spec("hi", 1)).unwrap();
+    std::fs::write(repo.join("services/greeter/main.py"), APP).unwrap();
+    p.git_ok(&repo, &["add", "."]);
+    p.git_ok(&repo, &["commit", "-qm", "Add greeter"]);
+
+    // The unpushed commit in the clone would create greeter.
+    let (code, out, err) = diff_in(&p, &repo, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("1 to create")
+            && out.contains("+ greeter")
+            && out.contains("env.GREETING: hi"),
+        "{out}"
+    );
+    let (code, json, _) = diff_in(&p, &repo, &["--output", "json"]);
+    assert_eq!(code, 1);
+    let plan: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(plan["actions"][0]["action"], "create");
+    // The platform's own head still wants nothing.
+    let (code, _, _) = diff_in(&p, &p.work, &[]);
+    assert_eq!(code, 0);
+
+    p.git_ok(&repo, &["push", "-q"]);
+    let head = p.git_ok(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    p.wait_running(None, "greeter", Some(&head));
+    let (code, out, _) = diff_in(&p, &repo, &[]);
+    assert_eq!(code, 0, "after the push nothing differs: {out}");
+
+    // A field-level change, and a config version, never a value.
+    std::fs::write(
+        repo.join("services/greeter/service.yaml"),
+        format!("{}config: [db.password]\n", spec("hello", 2)),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("config.yaml"),
+        "db.password: { version: 3, secret: true }\n",
+    )
+    .unwrap();
+    p.git_ok(&repo, &["commit", "-qam", "Scale and greet"]);
+    let (code, out, _) = diff_in(&p, &repo, &[]);
+    assert_eq!(code, 1);
+    assert!(out.contains("~ greeter"), "{out}");
+    assert!(out.contains("replicas: 1 → 2"), "{out}");
+    assert!(out.contains("env.GREETING: hi → hello"), "{out}");
+    assert!(out.contains("config.db.password: (none) → v3"), "{out}");
+    assert!(!out.contains("code:"), "unchanged code is not noise: {out}");
+
+    // An invalid spec is exit 2 with file:line:col; an unknown ref too.
+    std::fs::write(
+        repo.join("services/greeter/service.yaml"),
+        "run: x\nreplicas: [\n",
+    )
+    .unwrap();
+    p.git_ok(&repo, &["commit", "-qam", "Broken"]);
+    let (code, _, err) = diff_in(&p, &repo, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("services/greeter/service.yaml:"), "{err}");
+    let (code, _, err) = diff_in(&p, &p.work, &["no-such-branch"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn history_and_rollback() {
+    let p = Platform::start();
+    p.write_service(
+        "greeter",
+        &[("service.yaml", &spec("one", 1)), ("main.py", APP)],
+    );
+    p.ok(&["run", "./greeter", "--wait"]);
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "one");
+    std::fs::write(p.work.join("greeter/service.yaml"), spec("two", 1)).unwrap();
+    p.ok(&["update", "greeter", "--wait"]);
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "two");
+
+    let history: Vec<Value> =
+        serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+    let newest = &history[0];
+    assert_eq!(newest["result"], "applied");
+    assert!(
+        newest["reason"].as_str().unwrap().contains("push"),
+        "{newest}"
+    );
+    assert!(
+        newest["summary"].as_str().unwrap().contains("1 to update"),
+        "{newest}"
+    );
+    assert!(history.len() >= 3, "startup, run, update: {history:?}");
+    let started: Vec<i64> = history
+        .iter()
+        .map(|h| h["started_us"].as_i64().unwrap())
+        .collect();
+    assert!(started.windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert!(p.ok(&["history"]).contains("applied"));
+
+    // Rollback is a new commit with the old tree, pushed like any other.
+    p.ok(&["rollback"]);
+    p.wait_for("the rollback to answer", || {
+        let out = p.micro(&["call", "greeter", "/"]);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "one"
+    });
+    p.ok(&["clone", "repo"]);
+    let log = p.git_ok(&p.work.join("repo"), &["log", "--format=%s"]);
+    let subjects: Vec<&str> = log.lines().collect();
+    assert!(subjects[0].starts_with("Rollback to"), "{log}");
+    assert_eq!(
+        subjects.len(),
+        4,
+        "create, run, update, rollback; nothing rewritten: {log}"
+    );
+    let history: Vec<Value> =
+        serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+    let head = p
+        .git_ok(&p.work.join("repo"), &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
+    p.wait_for("history to show the rollback", || {
+        let h: Vec<Value> = serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+        h[0]["revision"] == head.as_str()
+    });
+    assert!(!history.is_empty());
+    // An explicit revision works too; an unknown one is a clear error.
+    assert!(p.fails(&["rollback", "0000000"]).contains("not found"));
+}
+
+#[test]
+fn an_invalid_commit_that_bypasses_the_check_keeps_the_last_good_revision() {
+    let p = Platform::start();
+    p.write_service(
+        "steady",
+        &[("service.yaml", &spec("still here", 1)), ("main.py", APP)],
+    );
+    p.ok(&["run", "./steady", "--wait"]);
+    let before = p.wait_running(None, "steady", None);
+    p.ok(&["clone", "repo"]);
+    let repo = p.work.join("repo");
+    std::fs::write(
+        repo.join("services/steady/service.yaml"),
+        "run: x\nrestart: always\n",
+    )
+    .unwrap();
+    p.git_ok(&repo, &["commit", "-qam", "Bad, from outside"]);
+    let bad = p.git_ok(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    // Straight into the bare repo: a fetch runs no pre-receive hook.
+    let bare = p.data.join("repos/default.git");
+    p.git_ok(
+        &bare,
+        &["fetch", "-q", repo.to_str().unwrap(), "+main:main"],
+    );
+
+    p.wait_for("status to name the bad revision", || {
+        let out = p.micro(&["status"]);
+        String::from_utf8_lossy(&out.stderr).contains(&bad[..7])
+    });
+    let out = p.micro(&["status"]);
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("services/steady/service.yaml:2:1:"),
+        "{warning}"
+    );
+    let after = p.wait_running(None, "steady", None);
+    assert_eq!(
+        after["revision"], before["revision"],
+        "the last good revision keeps running"
+    );
+    assert_eq!(p.ok(&["call", "steady", "/"]).trim(), "still here");
+    let history: Vec<Value> =
+        serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+    assert_eq!(history[0]["result"], "invalid");
+    assert!(
+        history[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("service.yaml:2:1")
+    );
+}
