@@ -64,8 +64,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
     tokio::spawn(controller.clone().consume_events(events_rx));
     controller.spawn_workers(args.concurrency);
-    let _watcher = micro_reconciler::watch::watch_repos(repos.root(), controller.queue().clone())
-        .context("cannot watch the repos")?;
+    let _watcher =
+        micro_reconciler::watch::RefWatcher::start(repos.root(), controller.queue().clone())
+            .context("cannot watch the repos")?;
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
 

@@ -95,10 +95,16 @@ impl Repos {
         write_executable(&hook, script.as_bytes())
     }
 
-    /// The commit at the head of the namespace's branch.
+    /// The commit at the head of the namespace's branch. Reads the loose ref file when
+    /// there is one (git replaces it atomically), so a resync costs one small read.
     pub fn head(&self, namespace: &str) -> Result<Oid, git2::Error> {
-        let repo = Repository::open_bare(self.path(namespace))?;
-        repo.refname_to_id(BRANCH)
+        let path = self.path(namespace);
+        if let Ok(text) = fs::read_to_string(path.join(BRANCH))
+            && let Ok(id) = Oid::from_str(text.trim())
+        {
+            return Ok(id);
+        }
+        Repository::open_bare(&path)?.refname_to_id(BRANCH)
     }
 }
 

@@ -2,6 +2,7 @@
 //! through [`Runtime`]; the plan engine knows nothing of it.
 
 pub mod local;
+pub mod memory;
 
 use crate::desired::{DesiredService, ObservedService};
 use bytes::Bytes;
