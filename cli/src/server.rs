@@ -28,6 +28,16 @@ pub struct ServerArgs {
     /// Seconds between full resyncs (the safety net for missed changes)
     #[arg(long, default_value_t = 180)]
     pub resync: u64,
+    /// Where services run: `local` processes, or `none` (plan-only: desired state,
+    /// history and diffs are tracked, nothing is started)
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
+    pub runtime: RuntimeKind,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Local,
+    None,
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
@@ -60,7 +70,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
 
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let runtime: Arc<dyn Runtime> = Arc::new(LocalRuntime::new(Dirs::under(&data), events_tx)?);
+    let runtime: Arc<dyn Runtime> = match args.runtime {
+        RuntimeKind::Local => Arc::new(LocalRuntime::new(Dirs::under(&data), events_tx)?),
+        RuntimeKind::None => {
+            drop(events_tx);
+            Arc::new(micro_reconciler::runtime::memory::MemoryRuntime::default())
+        }
+    };
     let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
     tokio::spawn(controller.clone().consume_events(events_rx));
     controller.spawn_workers(args.concurrency);
@@ -86,6 +102,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let local = listener.local_addr()?;
+    // Small final writes (the end of a chunked git response) must not wait for the
+    // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     write_cli_env(&home, &store, local).await?;
     tracing::info!(address = %local, data = %data.display(), "micro server ready");
     axum::serve(listener, app)

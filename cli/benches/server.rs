@@ -1,0 +1,314 @@
+//! Benchmarks of the real `micro server` binary. Prints figures; asserts nothing.
+//!
+//! 3. push-to-reconciled latency over loopback: from `git push` returning to the history
+//!    record of that revision, p50 and p99 over 60 pushes, beside a bare `git push` of the
+//!    same commit into a plain bare repo, in the same run (target: p50 ratio ≤ 2)
+//! 4. peak RSS of a server holding 1,000 namespaces × 10 services, specs only
+//!    (`--runtime none`) (target: under 150 MB)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use micro_api::client::Client;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_micro");
+
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(root: &Path, extra: &[&str]) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .args([
+            "server",
+            "--address",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(root.join("data"))
+        .args(extra)
+        .env("MICRO_HOME", root.join("home"))
+        .env("MICRO_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Owned by `Server` at once, so its Drop stops the process on any early exit.
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        token: String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(envs) = std::fs::read_to_string(root.join("home/envs.json"))
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            let v: serde_json::Value = serde_json::from_str(&envs).unwrap();
+            server.token = v["envs"]["server"]["token"].as_str().unwrap().to_owned();
+            return server;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn git(dir: &Path, home: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("MICRO_HOME", home)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@localhost")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@localhost")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+fn micro(root: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(root)
+        .env("MICRO_HOME", root.join("home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "micro {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    bench_push_latency(&rt);
+    bench_rss(&rt);
+}
+
+fn bench_push_latency(rt: &tokio::runtime::Runtime) {
+    const PUSHES: usize = 60;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let home = root.join("home");
+    let server = start(&root, &[]);
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    micro(&root, &["new", "hello"]);
+    micro(&root, &["run", "./hello", "--wait"]);
+    micro(&root, &["clone", "work"]);
+    let work = root.join("work");
+    // The baseline: a plain bare repo on the same disk, pushed the same commits.
+    let plain = root.join("plain.git");
+    git(
+        &root,
+        &home,
+        &["init", "-q", "--bare", plain.to_str().unwrap()],
+    );
+    git(
+        &work,
+        &home,
+        &[
+            "push",
+            "-q",
+            plain.to_str().unwrap(),
+            "HEAD:refs/heads/main",
+        ],
+    );
+    let main_py = work.join("services/hello/main.py");
+    let original = std::fs::read_to_string(&main_py).unwrap();
+    let (mut latency, mut platform_push, mut bare_push, mut end_to_end) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..PUSHES {
+        std::fs::write(&main_py, format!("{original}\n# push {i}\n")).unwrap();
+        git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
+        let head = String::from_utf8(
+            Command::new("git")
+                .args(["rev-parse", "HEAD"])
+                .current_dir(&work)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_owned();
+        let started = Instant::now();
+        platform_push.push(git(&work, &home, &["push", "-q"]).as_secs_f64() * 1000.0);
+        let pushed = Instant::now();
+        rt.block_on(async {
+            loop {
+                let h = client.history("default", 1).await.unwrap();
+                if h.first().is_some_and(|e| e.revision == head) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+        });
+        latency.push(pushed.elapsed().as_secs_f64() * 1000.0);
+        end_to_end.push(started.elapsed().as_secs_f64() * 1000.0);
+        bare_push.push(
+            git(
+                &work,
+                &home,
+                &[
+                    "push",
+                    "-q",
+                    plain.to_str().unwrap(),
+                    "HEAD:refs/heads/main",
+                ],
+            )
+            .as_secs_f64()
+                * 1000.0,
+        );
+    }
+    for v in [
+        &mut latency,
+        &mut platform_push,
+        &mut bare_push,
+        &mut end_to_end,
+    ] {
+        v.sort_by(f64::total_cmp);
+    }
+    let (l50, l99) = (percentile(&latency, 0.5), percentile(&latency, 0.99));
+    let (b50, b99) = (percentile(&bare_push, 0.5), percentile(&bare_push, 0.99));
+    let (p50, p99) = (
+        percentile(&platform_push, 0.5),
+        percentile(&platform_push, 0.99),
+    );
+    println!(
+        "bench 3  push-to-reconciled over {PUSHES} pushes: p50 {l50:.1} ms, p99 {l99:.1} ms | bare git push into a plain bare repo: p50 {b50:.1} ms, p99 {b99:.1} ms | ratio p50 {:.2} (target <= 2) | git push to the platform itself: p50 {p50:.1} ms, p99 {p99:.1} ms",
+        l50 / b50
+    );
+    let (e50, e99) = (percentile(&end_to_end, 0.5), percentile(&end_to_end, 0.99));
+    println!(
+        "bench 3b from `git push` starting to the history record: p50 {e50:.1} ms, p99 {e99:.1} ms | ratio to the bare push p50 {:.2}",
+        e50 / b50
+    );
+}
+
+fn commit_services(repo: &git2::Repository, count: usize) {
+    let head = repo
+        .find_commit(repo.refname_to_id("refs/heads/main").unwrap())
+        .unwrap();
+    let mut services = repo.treebuilder(None).unwrap();
+    for s in 0..count {
+        let mut folder = repo.treebuilder(None).unwrap();
+        let spec = format!(
+            "run: python3 -u main.py\nreplicas: 1\nenv:\n  GREETING: hello {s}\nconfig: [db.password]\n"
+        );
+        folder
+            .insert(
+                "service.yaml",
+                repo.blob(spec.as_bytes()).unwrap(),
+                0o100644,
+            )
+            .unwrap();
+        folder
+            .insert(
+                "main.py",
+                repo.blob(format!("print('service {s}')\n").as_bytes())
+                    .unwrap(),
+                0o100644,
+            )
+            .unwrap();
+        services
+            .insert(format!("svc-{s}"), folder.write().unwrap(), 0o040000)
+            .unwrap();
+    }
+    let mut root = repo.treebuilder(Some(&head.tree().unwrap())).unwrap();
+    root.insert("services", services.write().unwrap(), 0o040000)
+        .unwrap();
+    let tree = repo.find_tree(root.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("bench", "bench@localhost").unwrap();
+    repo.commit(
+        Some("refs/heads/main"),
+        &sig,
+        &sig,
+        "ten services",
+        &tree,
+        &[&head],
+    )
+    .unwrap();
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn bench_rss(rt: &tokio::runtime::Runtime) {
+    const NAMESPACES: usize = 1_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let root: PathBuf = tmp.path().to_owned();
+    let server = start(&root, &["--runtime", "none"]);
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    let names: Vec<String> = (0..NAMESPACES).map(|i| format!("ns-{i:04}")).collect();
+    rt.block_on(async {
+        for ns in &names {
+            client.create_namespace(ns).await.unwrap();
+        }
+    });
+    let repos = root.join("data/repos");
+    for ns in &names {
+        commit_services(
+            &git2::Repository::open_bare(repos.join(format!("{ns}.git"))).unwrap(),
+            10,
+        );
+    }
+    let t = Instant::now();
+    rt.block_on(async {
+        for ns in &names {
+            loop {
+                let h = client.history(ns, 1).await.unwrap();
+                if h.first()
+                    .is_some_and(|e| e.summary.starts_with("10 to create"))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    let converged = t.elapsed();
+    let pid = server.child.id();
+    let (hwm, rss) = (rss_kib(pid, "VmHWM:"), rss_kib(pid, "VmRSS:"));
+    println!(
+        "bench 4  server holding {NAMESPACES} namespaces x 10 services (--runtime none): peak RSS {:.1} MB, RSS now {:.1} MB (target < 150 MB); all reconciled {:.1} s after the commits",
+        hwm as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        converged.as_secs_f64()
+    );
+}
