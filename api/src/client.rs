@@ -104,6 +104,13 @@ impl Client {
             .map(drop)
     }
 
+    pub async fn source_base(&self) -> Result<Option<String>, ClientError> {
+        let b: crate::types::SourceBase = self
+            .json(self.request(Method::GET, "/api/v1/sources/base"))
+            .await?;
+        Ok(b.base)
+    }
+
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.json(self.request(Method::GET, "/api/v1/whoami")).await
     }

@@ -13,4 +13,6 @@ pub struct ApiState {
     pub hook_exe: PathBuf,
     /// Forwards `micro call` to services.
     pub http: reqwest::Client,
+    /// Where short source names (`micro run greeter`) resolve: `<base>/<name>`.
+    pub source_base: Option<String>,
 }

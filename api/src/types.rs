@@ -30,3 +30,8 @@ pub struct CreateNamespace {
 pub struct NamespaceList {
     pub namespaces: Vec<String>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceBase {
+    pub base: Option<String>,
+}

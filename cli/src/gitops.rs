@@ -103,6 +103,19 @@ impl<'a> TenantRepo<'a> {
         }
     }
 
+    /// The bytes of `path` at `commit`, if it is a file there.
+    pub fn read(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        Ok(self
+            .repo
+            .find_blob(entry.id())
+            .ok()
+            .map(|b| b.content().to_vec()))
+    }
+
     /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
     /// `edit` returns the new root tree, or an error that stops everything.
     pub fn change(
@@ -270,4 +283,11 @@ pub fn set_path(
 pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
     tree.get_path(Path::new("services").join(name).as_path())
         .is_ok()
+}
+
+/// A folder holding just `service.yaml` with `content`.
+pub fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid> {
+    let mut builder = repo.treebuilder(None)?;
+    builder.insert("service.yaml", repo.blob(content)?, 0o100644)?;
+    Ok(builder.write()?)
 }

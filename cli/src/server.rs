@@ -32,6 +32,10 @@ pub struct ServerArgs {
     /// history and diffs are tracked, nothing is started)
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
+    /// Base URL that short source names resolve against: `micro run greeter` runs
+    /// `<base>/greeter`
+    #[arg(long, env = "MICRO_SOURCE_BASE")]
+    pub source_base: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +75,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime: Arc<dyn Runtime> = match args.runtime {
-        RuntimeKind::Local => Arc::new(LocalRuntime::new(Dirs::under(&data), events_tx)?),
+        RuntimeKind::Local => {
+            // Whatever the last server ran died with it (or was reaped just now).
+            let local = LocalRuntime::new(Dirs::under(&data), events_tx)?;
+            store
+                .reset_service_statuses("the platform restarted; starting it again")
+                .await?;
+            Arc::new(local)
+        }
         RuntimeKind::None => {
             drop(events_tx);
             Arc::new(micro_reconciler::runtime::memory::MemoryRuntime::default())
@@ -92,6 +103,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         controller: controller.clone(),
         hook_exe: exe,
         http: reqwest_client(),
+        source_base: args
+            .source_base
+            .clone()
+            .map(|b| b.trim_end_matches('/').to_owned()),
     });
     let git = micro_webhooks::router(micro_webhooks::GitState {
         store: store.clone(),

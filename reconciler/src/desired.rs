@@ -46,7 +46,7 @@ pub struct ServiceModel {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceModel {
     pub git: String,
-    pub commit: Option<String>,
+    pub commit: String,
     pub track: Option<String>,
     pub path: Option<String>,
 }

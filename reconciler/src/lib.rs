@@ -11,6 +11,7 @@ pub mod queue;
 pub mod render;
 pub mod repo;
 pub mod runtime;
+pub mod sources;
 pub mod spec;
 pub mod watch;
 

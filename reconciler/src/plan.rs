@@ -197,10 +197,7 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     field("image", old.image.clone(), new.image.clone());
     let source = |m: &ServiceModel| {
         m.source.as_ref().map(|s| {
-            let mut text = s.git.clone();
-            if let Some(c) = &s.commit {
-                text.push_str(&format!("@{}", c.get(..12).unwrap_or(c)));
-            }
+            let mut text = format!("{}@{}", s.git, s.commit.get(..12).unwrap_or(&s.commit));
             if let Some(p) = &s.path {
                 text.push_str(&format!(" path {p}"));
             }

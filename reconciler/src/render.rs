@@ -12,10 +12,10 @@ pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceMode
         build: spec.build.clone(),
         image: spec.image.clone(),
         source: spec.source.as_ref().map(|s| SourceModel {
-            git: s.git.clone(),
-            commit: s.reference.clone(),
+            git: s.git.value.clone(),
+            commit: s.reference.value.clone(),
             track: s.track.clone(),
-            path: s.path.clone(),
+            path: s.path.as_ref().map(|p| p.value.clone()),
         }),
         port: spec.port.as_ref().map(|p| p.value),
         replicas: spec.replicas(),

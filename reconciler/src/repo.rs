@@ -323,7 +323,7 @@ pub fn extract_tree(repo_path: &Path, tree: &str, dest: &Path) -> Result<(), Rep
     write_tree(&repo, &tree, dest)
 }
 
-fn write_tree(repo: &Repository, tree: &Tree<'_>, dest: &Path) -> Result<(), RepoError> {
+pub(crate) fn write_tree(repo: &Repository, tree: &Tree<'_>, dest: &Path) -> Result<(), RepoError> {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dest).map_err(|e| RepoError::Io(dest.to_owned(), e))?;
     for entry in tree.iter() {

@@ -60,11 +60,15 @@ pub struct ServiceSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
-    pub git: String,
+    /// An `https://`, `http://` or `file://` git URL.
+    pub git: Spanned<String>,
+    /// The exact commit to run (40 hex digits), so every revision is reproducible.
     #[serde(rename = "ref")]
-    pub reference: Option<String>,
+    pub reference: Spanned<String>,
+    /// The branch or tag `micro update` follows; none when pinned to a commit.
     pub track: Option<String>,
-    pub path: Option<String>,
+    /// The service's folder inside that repo.
+    pub path: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -231,6 +235,9 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
             ));
         }
     }
+    if let Some(source) = &spec.source {
+        check_source(source).map_err(|(loc, message)| at(&loc, message))?;
+    }
     for key in &spec.config {
         if !is_config_key(&key.value) {
             return Err(at(
@@ -240,6 +247,53 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
         }
     }
     Ok(spec)
+}
+
+/// Whether `url` is a git URL the platform fetches from.
+pub fn is_source_url(url: &str) -> bool {
+    ["https://", "http://", "file://"]
+        .iter()
+        .any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+}
+
+fn is_commit_id(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// A relative path inside the source repo, with no way out of it.
+pub fn is_source_path(p: &str) -> bool {
+    !p.starts_with('/')
+        && !p.split('/').any(|part| part == ".." || part == ".")
+        && !p.contains('\\')
+}
+
+fn check_source(source: &SourceSpec) -> Result<(), (serde_saphyr::Location, String)> {
+    if !is_source_url(&source.git.value) {
+        return Err((
+            source.git.referenced,
+            format!(
+                "source.git {:?} must be an https://, http:// or file:// URL",
+                source.git.value
+            ),
+        ));
+    }
+    if !is_commit_id(&source.reference.value) {
+        return Err((
+            source.reference.referenced,
+            "source.ref must be a full commit id (put a branch or tag in `track`; `micro run` and `micro update` pin it)".into(),
+        ));
+    }
+    if let Some(path) = &source.path
+        && !is_source_path(&path.value)
+    {
+        return Err((
+            path.referenced,
+            format!("source.path {:?} must stay inside the repo", path.value),
+        ));
+    }
+    Ok(())
 }
 
 /// Config keys: `[A-Za-z0-9._-]{1,253}`.
@@ -296,6 +350,23 @@ mod tests {
         assert_eq!(err.line, 3, "{err}");
         let err = parse_service("x", b"build: make\n").unwrap_err();
         assert!(err.message.contains("run"), "{err}");
+    }
+
+    #[test]
+    fn sources_must_pin_a_commit_of_a_fetchable_url() {
+        let ok = "run: x\nsource:\n  git: https://example.com/acme/greeter\n  ref: 0123456789abcdef0123456789abcdef01234567\n  track: main\n  path: cmd/greeter\n";
+        let spec = parse_service("g", ok.as_bytes()).unwrap();
+        assert_eq!(spec.source.unwrap().track.as_deref(), Some("main"));
+        let branch = ok.replace("0123456789abcdef0123456789abcdef01234567", "main");
+        let err = parse_service("g", branch.as_bytes()).unwrap_err();
+        assert_eq!((err.line, err.column), (4, 8), "{err}");
+        let ssh = ok.replace(
+            "https://example.com/acme/greeter",
+            "git@example.com:acme/greeter",
+        );
+        assert_eq!(parse_service("g", ssh.as_bytes()).unwrap_err().line, 3);
+        let escape = ok.replace("cmd/greeter", "../../etc");
+        assert_eq!(parse_service("g", escape.as_bytes()).unwrap_err().line, 6);
     }
 
     #[test]

@@ -98,6 +98,20 @@ impl Store {
         Ok(())
     }
 
+    /// After a restart of a runtime whose services died with it: nothing runs until the
+    /// reconciler starts it again, and status must not say otherwise.
+    pub async fn reset_service_statuses(&self, message: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE service_status SET status = $1, ready = 0, message = $2, updated_at = $3",
+        )
+        .bind(ServiceState::Starting.as_str())
+        .bind(message)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn delete_service_status(
         &self,
         namespace: &str,
@@ -215,6 +229,12 @@ mod tests {
         store.put_service_status(&s).await.unwrap();
         assert_eq!(store.service_statuses("a").await.unwrap(), vec![s.clone()]);
         assert!(store.service_statuses("b").await.unwrap().is_empty());
+        store.reset_service_statuses("restarting").await.unwrap();
+        let reset = &store.service_statuses("a").await.unwrap()[0];
+        assert_eq!(
+            (reset.status, reset.ready, reset.message.as_str()),
+            (ServiceState::Starting, 0, "restarting")
+        );
         store.delete_service_status("a", "hello").await.unwrap();
         assert!(store.service_statuses("a").await.unwrap().is_empty());
     }

@@ -16,6 +16,7 @@ pub struct Platform {
     pub work: PathBuf,
     pub port: u16,
     child: Option<Child>,
+    server_env: Vec<(String, String)>,
     _tmp: tempfile::TempDir,
 }
 
@@ -28,6 +29,11 @@ fn free_port() -> u16 {
 
 impl Platform {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a platform whose server gets `env` on top of the usual.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let mut p = Platform {
@@ -36,6 +42,10 @@ impl Platform {
             work: root.join("work"),
             port: free_port(),
             child: None,
+            server_env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             _tmp: tmp,
         };
         std::fs::create_dir_all(&p.work).unwrap();
@@ -53,6 +63,7 @@ impl Platform {
             .args(["server", "--address", &format!("127.0.0.1:{}", self.port)])
             .env("MICRO_HOME", &self.home)
             .env("MICRO_DATA_DIR", &self.data)
+            .envs(self.server_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()

@@ -12,4 +12,5 @@ mod gitops;
 mod invalid;
 mod isolation;
 mod restart;
+mod sources;
 mod walkthrough;

@@ -8,8 +8,9 @@ mod plan;
 mod status;
 
 use crate::extract::Caller;
-use crate::types::WhoAmI;
+use crate::types::{SourceBase, WhoAmI};
 use crate::{ApiError, ApiState};
+use axum::extract::State;
 use axum::routing::{any, get};
 use axum::{Json, Router};
 
@@ -17,6 +18,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))
         .route(
@@ -41,6 +43,13 @@ pub fn router(state: ApiState) -> Router {
         )
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .with_state(state)
+}
+
+/// Where short source names resolve, if the platform is configured with a base.
+async fn source_base(State(state): State<ApiState>, _caller: Caller) -> Json<SourceBase> {
+    Json(SourceBase {
+        base: state.source_base.clone(),
+    })
 }
 
 async fn whoami(Caller(account): Caller) -> Json<WhoAmI> {

@@ -12,6 +12,7 @@ pub mod kill;
 pub mod logs;
 pub mod new;
 pub mod run;
+pub mod source;
 pub mod status;
 pub mod wait;
 

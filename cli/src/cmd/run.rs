@@ -1,7 +1,7 @@
 //! `micro run DIR` and `micro update NAME`: commit a local folder into
 //! `services/<name>/` of the namespace's repo and push it.
 
-use super::{short, wait};
+use super::{short, source, wait};
 use crate::context::{Context, Target};
 use crate::gitops::{self, Pushed, TenantRepo};
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -12,11 +12,16 @@ use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// A local folder holding service.yaml and the service's code
+    /// A local folder holding service.yaml and its code; a git URL[@REF] (https, http,
+    /// file; REF a branch, tag or commit); or a short name resolved against the platform's
+    /// source base. A local folder of that name wins.
     pub source: String,
-    /// The service name [default: the folder's name]
+    /// The service name [default: the folder's or repo's name]
     #[arg(long)]
     pub name: Option<String>,
+    /// The service's folder inside a git source
+    #[arg(long)]
+    pub path: Option<String>,
     /// Wait until the service runs (or fails), showing progress
     #[arg(long)]
     pub wait: bool,
@@ -40,16 +45,7 @@ pub struct UpdateArgs {
 pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
-        if args.source.contains("://") || args.source.contains('@') {
-            bail!(
-                "{}: running from a git URL is not supported yet; pass a local folder",
-                args.source
-            );
-        }
-        bail!(
-            "{}: no such folder (create one with `micro new NAME`)",
-            args.source
-        );
+        return run_from_git(t, args).await;
     }
     let dir = dir
         .canonicalize()
@@ -65,6 +61,48 @@ pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
     deploy(t, &dir, &name, args.wait, args.timeout).await
 }
 
+/// A URL, or a short name for `<source base>/<name>`.
+async fn run_from_git(t: &Target, args: RunArgs) -> Result<ExitCode> {
+    let (what, reference) = source::split_ref(&args.source);
+    let is_short = !what.contains("://") && !what.contains('/');
+    let (short_name, reference) = match (is_short, reference) {
+        (true, None) => match args.source.split_once('@') {
+            Some((n, r)) => (n.to_owned(), Some(r.to_owned())),
+            None => (what.clone(), None),
+        },
+        (_, r) => (what.clone(), r),
+    };
+    if !what.contains("://") && !is_short {
+        bail!(
+            "{}: no such folder (create one with `micro new NAME`)",
+            args.source
+        );
+    }
+    let ctx = t.resolve().await?;
+    let url = if is_short {
+        if spec::check_service_name(&short_name).is_err() {
+            bail!(
+                "{}: no such folder (create one with `micro new NAME`)",
+                args.source
+            );
+        }
+        match ctx.client.source_base().await? {
+            Some(base) => format!("{base}/{short_name}"),
+            None => bail!(
+                "{short_name}: no folder of that name here, and the platform has no source base for short names (start the server with MICRO_SOURCE_BASE)"
+            ),
+        }
+    } else {
+        what
+    };
+    let src = source::GitSource {
+        url,
+        reference,
+        path: args.path,
+    };
+    source::run(&ctx, args.name, src, args.wait, args.timeout).await
+}
+
 pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
     let as_dir = Path::new(&args.name);
     if as_dir.is_dir() && as_dir.join("service.yaml").exists() {
@@ -77,6 +115,24 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
         return deploy(t, &dir, &name, args.wait, args.timeout).await;
     }
     let ctx = t.resolve().await?;
+    // A service with a `source` follows its track; one from a folder re-reads the folder.
+    let current = tokio::task::block_in_place(|| -> Result<Option<Vec<u8>>> {
+        let repo = TenantRepo::open(&ctx)?;
+        let head = repo.fetch()?;
+        repo.read(head, &format!("services/{}/service.yaml", args.name))
+    })?;
+    let Some(current) = current else {
+        bail!(
+            "service {} not found in namespace {}",
+            args.name,
+            ctx.namespace
+        );
+    };
+    if let Ok(parsed) = spec::parse_service(&args.name, &current)
+        && let Some(src) = &parsed.source
+    {
+        return source::update(&ctx, &args.name, src, args.wait, args.timeout).await;
+    }
     let dir = ctx.home.source_of(&source_key(&ctx, &args.name))?.ok_or_else(|| {
         anyhow!(
             "service {} was not run from a folder on this machine: edit it in `micro clone` and push, or `micro run DIR`",

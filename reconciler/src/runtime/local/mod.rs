@@ -9,6 +9,7 @@ mod supervisor;
 
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{LogStream, Runtime, RuntimeError, RuntimeEvent};
+use crate::sources::SourceCache;
 use instance::Instance;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +27,8 @@ pub struct Dirs {
     pub logs: PathBuf,
     /// One file per live process group, so a restarted server can reap orphans.
     pub pids: PathBuf,
+    /// Cache repos of services' `source` repos, one per URL.
+    pub sources: PathBuf,
 }
 
 impl Dirs {
@@ -34,6 +37,7 @@ impl Dirs {
             work: data_dir.join("runtime"),
             logs: data_dir.join("logs"),
             pids: data_dir.join("runtime").join(".pids"),
+            sources: data_dir.join("sources"),
         }
     }
 
@@ -48,6 +52,7 @@ impl Dirs {
 
 pub(crate) struct Shared {
     dirs: Dirs,
+    sources: SourceCache,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -95,6 +100,7 @@ impl LocalRuntime {
         }
         Ok(LocalRuntime {
             shared: Arc::new(Shared {
+                sources: SourceCache::new(&dirs.sources),
                 dirs,
                 events,
                 grace: Duration::from_secs(5),

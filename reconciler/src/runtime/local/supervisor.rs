@@ -35,7 +35,7 @@ pub(crate) async fn supervise(
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
-    let code = match checkout(&repo, &service, &base, &dir).await {
+    let code = match checkout(&shared, &repo, &service, &base, &dir).await {
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
@@ -147,8 +147,10 @@ async fn fail(tracker: &Tracker, message: String, cancel: &CancellationToken) {
     cancel.cancelled().await;
 }
 
-/// The service folder at this fingerprint, extracted once; older ones are removed.
+/// The service's code at this revision, extracted once; older revisions are removed.
+/// From the tenant repo's folder, or from the `source` repo at its pinned commit.
 async fn checkout(
+    shared: &Arc<Shared>,
     repo: &Path,
     service: &DesiredService,
     base: &Path,
@@ -158,9 +160,10 @@ async fn checkout(
     if code.exists() {
         return Ok(code);
     }
-    let (repo, tree, base, dir, code2) = (
+    let (shared, repo, service, base, dir, code2) = (
+        shared.clone(),
         repo.to_owned(),
-        service.tree.clone(),
+        service.clone(),
         base.to_owned(),
         dir.to_owned(),
         code.clone(),
@@ -177,7 +180,17 @@ async fn checkout(
         let _ = std::fs::remove_file(dir.join("built"));
         let tmp = dir.join("code.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
-        repo::extract_tree(&repo, &tree, &tmp).map_err(|e| e.to_string())?;
+        match &service.model.source {
+            None => repo::extract_tree(&repo, &service.tree, &tmp).map_err(|e| e.to_string())?,
+            Some(src) => {
+                let commit =
+                    git2::Oid::from_str(&src.commit).map_err(|e| e.message().to_owned())?;
+                shared
+                    .sources
+                    .checkout(&src.git, commit, src.path.as_deref(), &tmp)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         std::fs::rename(&tmp, &code2).map_err(|e| e.to_string())
     })
     .await

@@ -1,0 +1,236 @@
+//! Services whose code lives in another git repo: `micro run URL[@REF]`, short names,
+//! and `micro update` following the branch or tag the service tracks.
+
+use super::{short, wait};
+use crate::context::Context;
+use crate::gitops::{self, Pushed, TenantRepo};
+use anyhow::{Result, anyhow, bail};
+use micro_reconciler::sources::{self, Resolved, SourceCache};
+use micro_reconciler::spec::{self, SourceSpec};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What `micro run` was asked to run from git.
+pub struct GitSource {
+    pub url: String,
+    pub reference: Option<String>,
+    pub path: Option<String>,
+}
+
+/// `URL[@REF]`: the ref follows the last `@` after the URL's path starts.
+pub fn split_ref(s: &str) -> (String, Option<String>) {
+    match s.rsplit_once('@') {
+        Some((url, r))
+            if !r.is_empty()
+                && !r.contains('/')
+                && url.contains("://")
+                && url.split("://").nth(1).is_some_and(|p| p.contains('/')) =>
+        {
+            (url.to_owned(), Some(r.to_owned()))
+        }
+        _ => (s.to_owned(), None),
+    }
+}
+
+/// The service name a URL (and path) suggests: the last path part, without `.git`.
+pub fn default_name(src: &GitSource) -> Option<String> {
+    let from = src.path.as_deref().unwrap_or(&src.url);
+    let last = from.trim_end_matches('/').rsplit('/').next()?;
+    let name = last.strip_suffix(".git").unwrap_or(last);
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+fn cache(ctx: &Context) -> SourceCache {
+    SourceCache::new(ctx.home.dir().join("sources"))
+}
+
+/// The source repo's `service.yaml` at the resolved commit, with the pin appended.
+fn pinned_spec(ctx: &Context, name: &str, src: &GitSource, resolved: &Resolved) -> Result<Vec<u8>> {
+    let at = format!("{}@{}", src.url, short(&resolved.commit.to_string()));
+    let bytes = cache(ctx)
+        .read_file(
+            &src.url,
+            resolved.commit,
+            src.path.as_deref(),
+            "service.yaml",
+        )?
+        .ok_or_else(|| {
+            anyhow!(
+                "{at}: no service.yaml in {}",
+                src.path.as_deref().unwrap_or("the repo's top folder")
+            )
+        })?;
+    let parsed = spec::parse_service(name, &bytes).map_err(|e| anyhow!("{at}: {e}"))?;
+    if parsed.source.is_some() {
+        bail!("{at}: its service.yaml has a `source` of its own");
+    }
+    let text = String::from_utf8(bytes).map_err(|_| anyhow!("{at}: service.yaml is not UTF-8"))?;
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = text.trim_end().to_owned();
+    out.push_str("\n\n# Pinned by micro. `micro update ");
+    out.push_str(name);
+    out.push_str("` moves `ref` to the newest commit of `track`.\nsource:\n");
+    out.push_str(&format!(
+        "  git: {}\n  ref: {}\n",
+        quote(&src.url),
+        resolved.commit
+    ));
+    if let Some(track) = &resolved.track {
+        out.push_str(&format!("  track: {}\n", quote(track)));
+    }
+    if let Some(path) = &src.path {
+        out.push_str(&format!("  path: {}\n", quote(path)));
+    }
+    spec::parse_service(name, out.as_bytes()).map_err(|e| anyhow!("{at}: {e}"))?;
+    Ok(out.into_bytes())
+}
+
+/// Resolves, pins and commits a service from another repo.
+pub async fn run(
+    ctx: &Context,
+    name: Option<String>,
+    src: GitSource,
+    wait_for: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
+    if !spec::is_source_url(&src.url) {
+        bail!(
+            "{}: only https://, http:// and file:// git URLs are supported",
+            src.url
+        );
+    }
+    if let Some(p) = &src.path
+        && !spec::is_source_path(p)
+    {
+        bail!("--path {p:?} must be a folder inside the repo");
+    }
+    let name = match name.or_else(|| default_name(&src)) {
+        Some(n) => n,
+        None => bail!("cannot name a service after {}: pass --name", src.url),
+    };
+    spec::check_service_name(&name).map_err(|e| anyhow!("{e} (pass --name)"))?;
+    let resolved =
+        tokio::task::block_in_place(|| sources::resolve(&src.url, src.reference.as_deref()))?;
+    let content = tokio::task::block_in_place(|| pinned_spec(ctx, &name, &src, &resolved))?;
+    let message = format!(
+        "Run {name} from {}@{}",
+        src.url,
+        short(&resolved.commit.to_string())
+    );
+    commit_spec(ctx, &name, &message, &content, wait_for, timeout).await
+}
+
+/// `micro update NAME` for a service with a `source`: resolve `track` again.
+pub async fn update(
+    ctx: &Context,
+    name: &str,
+    source: &SourceSpec,
+    wait_for: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let pinned = &source.reference.value;
+    let Some(track) = &source.track else {
+        bail!(
+            "{name} is pinned to commit {}: run it again with {}@BRANCH or @TAG to follow one",
+            short(pinned),
+            source.git.value
+        );
+    };
+    let src = GitSource {
+        url: source.git.value.clone(),
+        reference: Some(track.clone()),
+        path: source.path.as_ref().map(|p| p.value.clone()),
+    };
+    let resolved = tokio::task::block_in_place(|| sources::resolve(&src.url, Some(track)))?;
+    if resolved.commit.to_string() == *pinned {
+        eprintln!("{name}: up to date at {} ({track})", short(pinned));
+        if wait_for {
+            let head = tokio::task::block_in_place(|| TenantRepo::open(ctx)?.fetch())?;
+            return wait::until_running(ctx, name, &head.to_string(), Duration::from_secs(timeout))
+                .await;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let content = tokio::task::block_in_place(|| pinned_spec(ctx, name, &src, &resolved))?;
+    let message = format!(
+        "Update {name} to {} ({track})",
+        short(&resolved.commit.to_string())
+    );
+    commit_spec(ctx, name, &message, &content, wait_for, timeout).await
+}
+
+async fn commit_spec(
+    ctx: &Context,
+    name: &str,
+    message: &str,
+    content: &[u8],
+    wait_for: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let pushed = tokio::task::block_in_place(|| {
+        TenantRepo::open(ctx)?.change(message, |r, tree| {
+            let folder = gitops::spec_only_tree(r, content)?;
+            gitops::set_path(r, Some(tree), &["services", name], Some((folder, 0o040000)))
+        })
+    })?;
+    let revision = match pushed {
+        Pushed::Committed(id) => {
+            eprintln!("{name}: {message} ({})", short(&id.to_string()));
+            id.to_string()
+        }
+        Pushed::Unchanged(id) => {
+            eprintln!(
+                "{name}: no change; {} already has this version",
+                ctx.namespace
+            );
+            id.to_string()
+        }
+    };
+    if wait_for {
+        return wait::until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_split_from_urls() {
+        let f = |s: &str| split_ref(s);
+        assert_eq!(
+            f("https://h/acme/greeter@v1.4.0"),
+            ("https://h/acme/greeter".into(), Some("v1.4.0".into()))
+        );
+        assert_eq!(
+            f("https://h/acme/greeter"),
+            ("https://h/acme/greeter".into(), None)
+        );
+        assert_eq!(
+            f("https://user@h/acme/greeter"),
+            ("https://user@h/acme/greeter".into(), None)
+        );
+        assert_eq!(
+            f("file:///srv/g.git@main"),
+            ("file:///srv/g.git".into(), Some("main".into()))
+        );
+    }
+
+    #[test]
+    fn names_come_from_the_path_or_the_url() {
+        let src = |url: &str, path: Option<&str>| GitSource {
+            url: url.into(),
+            reference: None,
+            path: path.map(Into::into),
+        };
+        assert_eq!(
+            default_name(&src("https://h/acme/greeter.git", None)).as_deref(),
+            Some("greeter")
+        );
+        assert_eq!(
+            default_name(&src("https://h/acme/mono", Some("cmd/api"))).as_deref(),
+            Some("api")
+        );
+    }
+}
