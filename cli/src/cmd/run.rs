@@ -1,14 +1,13 @@
 //! `micro run DIR` and `micro update NAME`: commit a local folder into
 //! `services/<name>/` of the namespace's repo and push it.
 
-use super::{short, source, wait};
+use super::{source, wait};
 use crate::context::{Context, Target};
-use crate::gitops::{self, Pushed, TenantRepo};
+use crate::gitops::{self, TenantRepo};
 use anyhow::{Context as _, Result, anyhow, bail};
 use micro_reconciler::spec::{self, SpecError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -200,25 +199,13 @@ async fn deploy(
         })?
     };
     ctx.home.remember_source(&source_key(&ctx, name), dir)?;
-    let revision = match pushed {
-        Pushed::Committed(id) => {
-            eprintln!(
-                "{name}: pushed {} to {}",
-                short(&id.to_string()),
-                ctx.namespace
-            );
-            id.to_string()
-        }
-        Pushed::Unchanged(id) => {
-            eprintln!(
-                "{name}: no change; {} already has this version",
-                ctx.namespace
-            );
-            id.to_string()
-        }
-    };
-    if wait_for {
-        return wait::until_running(&ctx, name, &revision, Duration::from_secs(timeout)).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    wait::after_push(
+        &ctx,
+        name,
+        pushed,
+        "committed and pushed",
+        wait_for,
+        timeout,
+    )
+    .await
 }

@@ -3,7 +3,7 @@
 
 use super::{short, wait};
 use crate::context::Context;
-use crate::gitops::{self, Pushed, TenantRepo};
+use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
 use micro_reconciler::sources::{self, Resolved, SourceCache};
 use micro_reconciler::spec::{self, SourceSpec};
@@ -173,23 +173,7 @@ async fn commit_spec(
             gitops::set_path(r, Some(tree), &["services", name], Some((folder, 0o040000)))
         })
     })?;
-    let revision = match pushed {
-        Pushed::Committed(id) => {
-            eprintln!("{name}: {message} ({})", short(&id.to_string()));
-            id.to_string()
-        }
-        Pushed::Unchanged(id) => {
-            eprintln!(
-                "{name}: no change; {} already has this version",
-                ctx.namespace
-            );
-            id.to_string()
-        }
-    };
-    if wait_for {
-        return wait::until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    wait::after_push(ctx, name, pushed, message, wait_for, timeout).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::short;
 use crate::context::Context;
+use crate::gitops::Pushed;
 use anyhow::{Result, bail};
 use micro_store::ServiceState;
 use std::process::ExitCode;
@@ -64,4 +65,36 @@ pub async fn until_running(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Says what a push did (`what` describes a new commit), then waits if asked.
+pub async fn after_push(
+    ctx: &Context,
+    name: &str,
+    pushed: Pushed,
+    what: &str,
+    wait: bool,
+    timeout: u64,
+) -> Result<ExitCode> {
+    let revision = match pushed {
+        Pushed::Committed(id) => {
+            eprintln!(
+                "{name}: {what} ({} in {})",
+                short(&id.to_string()),
+                ctx.namespace
+            );
+            id.to_string()
+        }
+        Pushed::Unchanged(id) => {
+            eprintln!(
+                "{name}: no change; {} already has this version",
+                ctx.namespace
+            );
+            id.to_string()
+        }
+    };
+    if wait {
+        return until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
+    }
+    Ok(ExitCode::SUCCESS)
 }
