@@ -111,6 +111,61 @@ impl Client {
         Ok(b.base)
     }
 
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<crate::types::LoginReply, ClientError> {
+        let req = self
+            .request(Method::POST, "/api/v1/login")
+            .json(&crate::types::Login {
+                email: email.to_owned(),
+                password: password.to_owned(),
+            });
+        let response = self.send_raw(req).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // Here a 401 means the credentials, not a missing token.
+            return Err(ClientError::Api {
+                status: StatusCode::UNAUTHORIZED,
+                message: "wrong email or password".into(),
+            });
+        }
+        if !response.status().is_success() {
+            return Err(self.error_of(response).await);
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.send(self.request(Method::POST, "/api/v1/logout"))
+            .await
+            .map(drop)
+    }
+
+    pub async fn create_account(
+        &self,
+        email: &str,
+        namespace: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        let req = self.request(Method::POST, "/api/v1/admin/accounts").json(
+            &crate::types::CreateAccount {
+                email: email.to_owned(),
+                namespace: namespace.to_owned(),
+                password: password.to_owned(),
+            },
+        );
+        self.send(req).await.map(drop)
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<crate::types::AccountInfo>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/accounts"))
+            .await
+    }
+
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.json(self.request(Method::GET, "/api/v1/whoami")).await
     }

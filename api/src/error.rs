@@ -10,6 +10,10 @@ pub const ERROR_HEADER: &str = "x-micro-error";
 pub enum ApiError {
     #[error("not logged in: missing or invalid token")]
     Unauthorized,
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    TooMany(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -28,7 +32,8 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

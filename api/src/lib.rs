@@ -8,6 +8,7 @@
 pub mod client;
 mod error;
 mod extract;
+pub mod limiter;
 mod routes;
 mod state;
 pub mod types;

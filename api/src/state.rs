@@ -13,6 +13,10 @@ pub struct ApiState {
     pub hook_exe: PathBuf,
     /// Forwards `micro call` to services.
     pub http: reqwest::Client,
+    /// Login attempts per account.
+    pub login_limiter: Arc<crate::limiter::Limiter>,
+    /// Login attempts per client address.
+    pub address_limiter: Arc<crate::limiter::Limiter>,
     /// Where short source names (`micro run greeter`) resolve: `<base>/<name>`.
     pub source_base: Option<String>,
 }

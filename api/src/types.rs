@@ -35,3 +35,31 @@ pub struct NamespaceList {
 pub struct SourceBase {
     pub base: Option<String>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginReply {
+    pub token: String,
+    pub email: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAccount {
+    pub email: String,
+    pub namespace: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub email: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+}

@@ -54,6 +54,10 @@ enum Command {
     Env(cmd::env::EnvArgs),
     /// Admin-only: manage namespaces
     Admin(cmd::admin::AdminArgs),
+    /// Log in with email and password; the token is kept in $MICRO_HOME
+    Login(cmd::login::LoginArgs),
+    /// Revoke and forget the current environment's token
+    Logout,
     /// Show who the current token belongs to
     Whoami,
     /// git's pre-receive hook in tenant repos (run by git, not by people)
@@ -116,6 +120,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Env(args) => cmd::env::run(t, args),
         Command::Admin(args) => cmd::admin::run(t, args).await,
         Command::Whoami => cmd::admin::whoami(t).await,
+        Command::Login(args) => cmd::login::login(t, args).await,
+        Command::Logout => cmd::login::logout(t).await,
         Command::Credential(args) => cmd::credential::run(t, &args),
         Command::Hook(_) => Ok(ExitCode::FAILURE),
     }

@@ -74,6 +74,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
 
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(base) = &args.source_base
+        && !micro_reconciler::spec::is_source_url(base)
+    {
+        anyhow::bail!("--source-base {base}: must be an https://, http:// or file:// URL");
+    }
     let runtime: Arc<dyn Runtime> = match args.runtime {
         RuntimeKind::Local => {
             // Whatever the last server ran died with it (or was reaped just now).
@@ -107,6 +112,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .source_base
             .clone()
             .map(|b| b.trim_end_matches('/').to_owned()),
+        // 10 attempts a minute per account, 30 per client address.
+        login_limiter: Arc::new(micro_api::limiter::Limiter::new(
+            10,
+            Duration::from_secs(60),
+        )),
+        address_limiter: Arc::new(micro_api::limiter::Limiter::new(
+            30,
+            Duration::from_secs(60),
+        )),
     });
     let git = micro_webhooks::router(micro_webhooks::GitState {
         store: store.clone(),
@@ -126,9 +140,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     });
     write_cli_env(&home, &store, local).await?;
     tracing::info!(address = %local, data = %data.display(), "micro server ready");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopping services");
     runtime.shutdown().await;
     tracing::info!("stopped");

@@ -91,6 +91,49 @@ impl Store {
         })
     }
 
+    /// Sets (replaces) an account's password.
+    pub async fn set_password(&self, account: &Account, password: &str) -> Result<(), StoreError> {
+        let hash = crate::passwords::hash(password.to_owned()).await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(&account.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account if `password` is its password. Unknown emails take as long as known
+    /// ones, so timing tells nobody which accounts exist.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email, role, namespace, password_hash FROM accounts WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (account, hash) = match &row {
+            Some(r) => (
+                Some(Account::from_row(r)?),
+                r.try_get::<Option<String>, _>("password_hash")?,
+            ),
+            None => (None, None),
+        };
+        let ok = crate::passwords::verify(password.to_owned(), hash).await;
+        Ok(account.filter(|_| ok))
+    }
+
+    /// Every account, by email.
+    pub async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query("SELECT id, email, role, namespace FROM accounts ORDER BY email")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Account::from_row).collect()
+    }
+
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query("SELECT id, email, role, namespace FROM accounts WHERE email = $1")
             .bind(email)

@@ -9,6 +9,7 @@ mod accounts;
 mod error;
 mod history;
 mod namespaces;
+mod passwords;
 mod status;
 mod time;
 mod tokens;

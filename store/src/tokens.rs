@@ -17,19 +17,44 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Store {
-    /// Mints a new API token for `account`; only its hash is stored.
+    /// Mints a new API token for `account` that does not expire; only its hash is stored.
     pub async fn mint_token(&self, account: &Account, label: &str) -> Result<String, StoreError> {
+        self.mint_token_for(account, label, None).await
+    }
+
+    /// Mints a token valid for `ttl` (forever with `None`).
+    pub async fn mint_token_for(
+        &self,
+        account: &Account,
+        label: &str,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<String, StoreError> {
         let token = format!("{TOKEN_PREFIX}{}", random_hex(32));
+        let now = now_millis();
+        let expires =
+            ttl.map(|t| now.saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX)));
         sqlx::query(
-            "INSERT INTO tokens (hash, account_id, label, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tokens (hash, account_id, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash(&token))
         .bind(&account.id)
         .bind(label)
-        .bind(now_millis())
+        .bind(now)
+        .bind(expires)
         .execute(&self.pool)
         .await?;
         Ok(token)
+    }
+
+    /// Revokes a token; `false` if it was not a live token.
+    pub async fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+                .bind(now_millis())
+                .bind(token_hash(token))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The account a token belongs to, if the token is known, unexpired and not revoked.
@@ -76,6 +101,64 @@ mod tests {
             .await
             .unwrap();
         assert!(leaked.is_none());
+    }
+
+    #[tokio::test]
+    async fn passwords_expiry_and_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let bob = store
+            .create_account("bob@example.com", Role::Developer, Some("b"))
+            .await
+            .unwrap();
+        // No password yet: nothing logs in.
+        assert!(
+            store
+                .check_password("bob@example.com", "")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store.set_password(&bob, "correct horse").await.unwrap();
+        assert!(
+            store
+                .check_password("bob@example.com", "correct horse")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .check_password("bob@example.com", "wrong")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .check_password("nobody@example.com", "correct horse")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let stored: (String,) = sqlx::query_as("SELECT password_hash FROM accounts WHERE id = $1")
+            .bind(&bob.id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(stored.0.starts_with("$argon2id$"), "{}", stored.0);
+
+        let expired = store
+            .mint_token_for(&bob, "t", Some(std::time::Duration::ZERO))
+            .await
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(store.authenticate(&expired).await.unwrap().is_none());
+        let live = store.mint_token(&bob, "t").await.unwrap();
+        assert!(store.authenticate(&live).await.unwrap().is_some());
+        assert!(store.revoke_token(&live).await.unwrap());
+        assert!(store.authenticate(&live).await.unwrap().is_none());
+        assert!(!store.revoke_token(&live).await.unwrap());
     }
 
     #[tokio::test]

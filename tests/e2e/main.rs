@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod accounts;
 mod crash;
 mod drift;
 mod gitops;

@@ -1,5 +1,5 @@
 use crate::extract::Caller;
-use crate::types::{CreateNamespace, NamespaceList};
+use crate::types::{AccountInfo, CreateAccount, CreateNamespace, NamespaceList};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
@@ -60,4 +60,72 @@ pub async fn create_namespace(
         .queue()
         .trigger(&body.name, micro_reconciler::Trigger::Created);
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Invite-only onboarding: an admin creates a developer of one namespace.
+pub async fn create_account(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Json(body): Json<CreateAccount>,
+) -> Result<(StatusCode, Json<AccountInfo>), ApiError> {
+    admin_only(&caller)?;
+    let email = body.email.trim().to_lowercase();
+    if !is_email(&email) {
+        return Err(ApiError::BadRequest(format!(
+            "{:?} is not an email address",
+            body.email
+        )));
+    }
+    if body.password.chars().count() < 8 {
+        return Err(ApiError::BadRequest(
+            "a password needs at least 8 characters".into(),
+        ));
+    }
+    if !state.store.namespace_exists(&body.namespace).await? {
+        return Err(ApiError::NotFound(format!("namespace {}", body.namespace)));
+    }
+    let account = state
+        .store
+        .create_account(&email, Role::Developer, Some(&body.namespace))
+        .await
+        .map_err(|e| match e {
+            micro_store::StoreError::Exists(what) => {
+                ApiError::Conflict(format!("{what} already exists"))
+            }
+            other => other.into(),
+        })?;
+    state.store.set_password(&account, &body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AccountInfo {
+            email: account.email,
+            role: account.role,
+            namespace: account.namespace,
+        }),
+    ))
+}
+
+pub async fn list_accounts(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<AccountInfo>>, ApiError> {
+    admin_only(&caller)?;
+    let accounts = state.store.list_accounts().await?;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .filter(|a| a.role != Role::Service)
+            .map(|a| AccountInfo {
+                email: a.email,
+                role: a.role,
+                namespace: a.namespace,
+            })
+            .collect(),
+    ))
+}
+
+fn is_email(s: &str) -> bool {
+    matches!(s.split_once('@'), Some((user, domain)) if !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && s.len() <= 254
+        && !s.chars().any(char::is_whitespace)
 }

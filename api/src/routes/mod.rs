@@ -1,6 +1,7 @@
 //! The router, composed from one small module per concern.
 
 mod admin;
+mod auth;
 mod call;
 mod history;
 mod logs;
@@ -11,13 +12,19 @@ use crate::extract::Caller;
 use crate::types::{SourceBase, WhoAmI};
 use crate::{ApiError, ApiState};
 use axum::extract::State;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
+        .route(
+            "/api/v1/admin/accounts",
+            get(admin::list_accounts).post(admin::create_account),
+        )
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))

@@ -16,6 +16,27 @@ pub enum AdminWhat {
     /// Namespaces: create or list
     #[command(subcommand)]
     Namespace(NamespaceAction),
+    /// Accounts: create (a developer of one namespace) or list
+    #[command(subcommand)]
+    Account(AccountAction),
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AccountAction {
+    /// Create a developer account of namespace NAME
+    Create {
+        email: String,
+        #[arg(long)]
+        namespace: String,
+        /// Its password [prompted, without echo, when missing]
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List accounts
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -36,6 +57,34 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         AdminWhat::Namespace(NamespaceAction::Create { name }) => {
             client.create_namespace(&name).await?;
             eprintln!("namespace {name} created");
+        }
+        AdminWhat::Account(AccountAction::Create {
+            email,
+            namespace,
+            password,
+        }) => {
+            let password = match password {
+                Some(p) => p,
+                None => super::login::ask("Password for the new account: ", false)?,
+            };
+            client.create_account(&email, &namespace, &password).await?;
+            eprintln!("account {email} created in namespace {namespace}");
+        }
+        AdminWhat::Account(AccountAction::List { output }) => {
+            let list = client.list_accounts().await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Output::Text => {
+                    for a in list {
+                        println!(
+                            "{:<32} {:<10} {}",
+                            a.email,
+                            format!("{:?}", a.role).to_lowercase(),
+                            a.namespace.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
         }
         AdminWhat::Namespace(NamespaceAction::List { output }) => {
             let list = client.list_namespaces().await?;

@@ -9,6 +9,7 @@ pub mod env;
 pub mod history;
 pub mod hook;
 pub mod kill;
+pub mod login;
 pub mod logs;
 pub mod new;
 pub mod run;

@@ -1,0 +1,58 @@
+//! Login and logout. Tokens from a login expire; logout revokes the caller's token.
+
+use crate::extract::Caller;
+use crate::types::{Login, LoginReply};
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a token from `micro login` lives.
+const LOGIN_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+pub async fn login(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Result<Json<LoginReply>, ApiError> {
+    let email = body.email.trim().to_lowercase();
+    let too_many = |wait: Duration| {
+        ApiError::TooMany(format!(
+            "too many login attempts; try again in {}s",
+            wait.as_secs().max(1)
+        ))
+    };
+    state
+        .address_limiter
+        .attempt(&peer.ip().to_string())
+        .map_err(too_many)?;
+    state.login_limiter.attempt(&email).map_err(too_many)?;
+    let account = state
+        .store
+        .check_password(&email, &body.password)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("wrong email or password".into()))?;
+    let token = state
+        .store
+        .mint_token_for(&account, "micro login", Some(LOGIN_TOKEN_TTL))
+        .await?;
+    Ok(Json(LoginReply {
+        token,
+        email: account.email,
+        role: account.role,
+        namespace: account.namespace,
+    }))
+}
+
+pub async fn logout(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(token) = crate::extract::bearer(&headers) {
+        state.store.revoke_token(token).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Invite-only accounts: an admin creates a namespace and a developer; the developer logs
+//! in from their own machine (their own MICRO_HOME) and sees only their namespace.
+
+use crate::harness::Platform;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn dev_cmd(p: &Platform, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = p.command(args);
+    cmd.env("MICRO_HOME", home);
+    cmd
+}
+
+fn dev(p: &Platform, home: &std::path::Path, args: &[&str]) -> Output {
+    dev_cmd(p, home, args).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn admin_invites_a_developer_who_logs_in_and_out() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "team"]);
+    p.ok(&[
+        "admin",
+        "account",
+        "create",
+        "Dev@Team.example",
+        "--namespace",
+        "team",
+        "--password",
+        "s3cret-pass",
+    ]);
+    let list = p.ok(&["admin", "account", "list"]);
+    assert!(
+        list.contains("dev@team.example") && list.contains("team"),
+        "{list}"
+    );
+    // Bad input changes nothing.
+    assert!(
+        p.fails(&[
+            "admin",
+            "account",
+            "create",
+            "not-an-email",
+            "--namespace",
+            "team",
+            "--password",
+            "long enough"
+        ])
+        .contains("email")
+    );
+    assert!(
+        p.fails(&[
+            "admin",
+            "account",
+            "create",
+            "x@team.example",
+            "--namespace",
+            "team",
+            "--password",
+            "short"
+        ])
+        .contains("8 characters")
+    );
+    assert!(
+        p.fails(&[
+            "admin",
+            "account",
+            "create",
+            "x@team.example",
+            "--namespace",
+            "nosuch",
+            "--password",
+            "long enough"
+        ])
+        .contains("not found")
+    );
+    assert!(
+        p.fails(&[
+            "admin",
+            "account",
+            "create",
+            "dev@team.example",
+            "--namespace",
+            "team",
+            "--password",
+            "long enough"
+        ])
+        .contains("already exists")
+    );
+
+    // The developer's own machine.
+    let home = p.home.with_file_name("dev-home");
+    let url = format!("http://127.0.0.1:{}", p.port);
+    assert!(
+        dev(&p, &home, &["env", "add", "team", &url])
+            .status
+            .success()
+    );
+    assert!(dev(&p, &home, &["env", "set", "team"]).status.success());
+    assert!(String::from_utf8_lossy(&dev(&p, &home, &["env"]).stdout).contains("* team"));
+    let out = dev(&p, &home, &["status"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("not logged in"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = dev(
+        &p,
+        &home,
+        &[
+            "login",
+            "--email",
+            "dev@team.example",
+            "--password",
+            "wrong-pass",
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim(), "error: wrong email or password");
+
+    // Prompts read from a pipe when there is no terminal.
+    let mut child = dev_cmd(&p, &home, &["login"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"dev@team.example\ns3cret-pass\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("s3cret"),
+        "the password is never echoed"
+    );
+    let me = String::from_utf8_lossy(&dev(&p, &home, &["whoami"]).stdout).into_owned();
+    assert!(
+        me.contains("dev@team.example") && me.contains("namespace team"),
+        "{me}"
+    );
+
+    // Their namespace is theirs; others do not exist for them.
+    p.write_service("svc", &[("service.yaml", "run: sleep 1000\n")]);
+    let out = dev(&p, &home, &["run", "./svc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(p.service(Some("team"), "svc").is_some());
+    assert!(
+        p.service(None, "svc").is_none(),
+        "it went to their namespace, not default"
+    );
+    for args in [
+        vec!["status", "--namespace", "default"],
+        vec!["admin", "namespace", "list"],
+        vec!["admin", "account", "list"],
+    ] {
+        let out = dev(&p, &home, &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains("not found"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+
+    // Logout revokes the token on the platform, not just locally.
+    let envs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("envs.json")).unwrap()).unwrap();
+    let token = envs["envs"]["team"]["token"].as_str().unwrap().to_owned();
+    assert!(dev(&p, &home, &["logout"]).status.success());
+    let out = dev(&p, &home, &["status"]);
+    assert!(stderr(&out).contains("not logged in"));
+    let stolen = serde_json::json!({"current": "t", "envs": {"t": {"url": url, "token": token}}});
+    let thief = p.home.with_file_name("thief-home");
+    std::fs::create_dir_all(&thief).unwrap();
+    std::fs::write(thief.join("envs.json"), stolen.to_string()).unwrap();
+    let out = dev(&p, &thief, &["status", "--namespace", "team"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("not logged in"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn login_attempts_are_rate_limited() {
+    let p = Platform::start();
+    p.ok(&[
+        "admin",
+        "account",
+        "create",
+        "ann@example.com",
+        "--namespace",
+        "default",
+        "--password",
+        "right-password",
+    ]);
+    let home = p.home.with_file_name("ann-home");
+    let url = format!("http://127.0.0.1:{}", p.port);
+    dev(&p, &home, &["env", "add", "p", &url]);
+    let mut last = String::new();
+    for _ in 0..12 {
+        last = stderr(&dev(
+            &p,
+            &home,
+            &[
+                "--env",
+                "p",
+                "login",
+                "--email",
+                "ann@example.com",
+                "--password",
+                "guess",
+            ],
+        ));
+    }
+    assert!(last.contains("too many login attempts"), "{last}");
+    // Even the right password waits out the window.
+    let out = dev(
+        &p,
+        &home,
+        &[
+            "--env",
+            "p",
+            "login",
+            "--email",
+            "ann@example.com",
+            "--password",
+            "right-password",
+        ],
+    );
+    assert!(!out.status.success() && stderr(&out).contains("too many"));
+}
