@@ -264,6 +264,53 @@ impl Client {
         self.json(req).await
     }
 
+    pub async fn set_config(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: serde_json::Value,
+        secret: bool,
+    ) -> Result<u64, ClientError> {
+        let req = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/namespaces/{namespace}/config/{key}"),
+            )
+            .json(&crate::types::SetConfig { value, secret });
+        let reply: crate::types::SetConfigReply = self.json(req).await?;
+        Ok(reply.version)
+    }
+
+    pub async fn get_config(
+        &self,
+        namespace: &str,
+        key: &str,
+        version: Option<u64>,
+        reveal: bool,
+    ) -> Result<crate::types::ConfigValueInfo, ClientError> {
+        let mut req = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{namespace}/config/{key}"),
+            )
+            .query(&[("reveal", reveal)]);
+        if let Some(v) = version {
+            req = req.query(&[("version", v)]);
+        }
+        self.json(req).await
+    }
+
+    pub async fn list_config(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<crate::types::ConfigEntryInfo>, ClientError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}/config"),
+        ))
+        .await
+    }
+
     pub async fn create_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = self
             .request(Method::POST, "/api/v1/admin/namespaces")

@@ -63,3 +63,32 @@ pub struct AccountInfo {
     pub role: Role,
     pub namespace: Option<String>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetConfig {
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetConfigReply {
+    pub key: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigValueInfo {
+    pub key: String,
+    pub version: u64,
+    pub secret: bool,
+    /// Absent for a secret unless revealed.
+    pub value: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigEntryInfo {
+    pub key: String,
+    pub version: u64,
+    pub secret: bool,
+}

@@ -26,11 +26,27 @@ pub struct TenantRepo<'a> {
     ctx: &'a Context,
     repo: Repository,
     url: String,
+    /// Held while this process uses the push cache: two `micro` commands at once (say,
+    /// two `config set`) take turns instead of colliding on git's lock files.
+    _lock: std::fs::File,
 }
 
 impl<'a> TenantRepo<'a> {
     pub fn open(ctx: &'a Context) -> Result<Self> {
         let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
         let repo = match Repository::open_bare(&path) {
             Ok(r) => r,
             Err(_) => {
@@ -43,6 +59,7 @@ impl<'a> TenantRepo<'a> {
             url: ctx.client.git_url(&ctx.namespace),
             ctx,
             repo,
+            _lock: lock,
         })
     }
 
@@ -173,14 +190,23 @@ impl<'a> TenantRepo<'a> {
         let Some(status) = rejected.into_inner() else {
             return Ok(PushResult::Done);
         };
-        if status.contains("fast-forward")
-            || status.contains("fetch first")
-            || status.contains("stale")
+        let remote = lines.into_inner();
+        // Someone else's push landed first (git says so in several ways, depending on
+        // whether it noticed before or during the ref update): redo on the new head.
+        let moved = [
+            "fast-forward",
+            "fetch first",
+            "stale",
+            "cannot lock ref",
+            "failed to lock",
+        ];
+        if moved
+            .iter()
+            .any(|m| status.contains(m) || remote.contains(m))
         {
             return Ok(PushResult::Stale);
         }
         // The pre-receive check speaks on the side band: show its words, not git's.
-        let remote = lines.into_inner();
         let reason = remote
             .lines()
             .map(str::trim)

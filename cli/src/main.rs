@@ -50,6 +50,8 @@ enum Command {
     Rollback(cmd::history::RollbackArgs),
     /// Clone your namespace's repo; `git push` in it just works
     Clone(cmd::clone::CloneArgs),
+    /// Config: values in the store, versions in git
+    Config(cmd::config::ConfigArgs),
     /// List, choose, add or delete environments (platforms this CLI talks to)
     Env(cmd::env::EnvArgs),
     /// Admin-only: manage namespaces
@@ -118,6 +120,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => cmd::history::run(t, args).await,
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),
+        Command::Config(args) => cmd::config::run(t, args).await,
         Command::Admin(args) => cmd::admin::run(t, args).await,
         Command::Whoami => cmd::admin::whoami(t).await,
         Command::Login(args) => cmd::login::login(t, args).await,

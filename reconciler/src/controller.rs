@@ -2,10 +2,11 @@
 //! then record. One namespace at a time per namespace; many namespaces at once.
 
 use crate::desired::DesiredNamespace;
+use crate::desired::DesiredService;
 use crate::plan::{self, Action, Plan};
 use crate::queue::{Queue, Reasons, Trigger};
 use crate::repo::{self, LoadError, Repos, SpecCache};
-use crate::runtime::{Runtime, RuntimeError, RuntimeEvent};
+use crate::runtime::{ConfigEnv, Runtime, RuntimeError, RuntimeEvent, config_env_name};
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -100,6 +101,13 @@ impl Controller {
             commit,
             repo::load_cached(&repo, namespace, commit, &self.specs),
         ))
+    }
+
+    /// `config.yaml` at the head of a namespace's branch.
+    pub fn config_at_head(&self, namespace: &str) -> Result<crate::spec::ConfigSpec, LoadError> {
+        let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
+        let head = self.repos.head(namespace)?;
+        repo::config_at(&repo, head)
     }
 
     /// The plan that would take what runs now to `desired`, without applying it.
@@ -217,7 +225,10 @@ impl Controller {
             match action {
                 Action::Delete { name, .. } => self.runtime.delete(namespace, name).await?,
                 Action::Create { service } | Action::Update { service, .. } => {
-                    self.runtime.apply(namespace, &path, service).await?;
+                    let config = self.config_env(namespace, service).await?;
+                    self.runtime
+                        .apply(namespace, &path, service, &config)
+                        .await?;
                 }
             }
         }
@@ -244,6 +255,32 @@ impl Controller {
             },
         );
         Ok((Outcome::Applied { revision, plan }, plan_ms))
+    }
+
+    /// The values of the config versions a service's commit names. A version the store
+    /// does not have is left out (and logged by key and version, never by value).
+    async fn config_env(
+        &self,
+        namespace: &str,
+        service: &DesiredService,
+    ) -> Result<ConfigEnv, ReconcileError> {
+        let mut env = ConfigEnv::new();
+        for (key, version) in &service.model.config {
+            match self.store.config_value(namespace, key, *version).await? {
+                Some(v) => {
+                    // A JSON string is injected as the string itself; anything else as JSON.
+                    let value = match serde_json::from_str::<serde_json::Value>(&v.value) {
+                        Ok(serde_json::Value::String(s)) => s,
+                        _ => v.value,
+                    };
+                    env.insert(config_env_name(key), value);
+                }
+                None => {
+                    tracing::warn!(namespace, service = %service.name, key, version, "config version not in the store")
+                }
+            }
+        }
+        Ok(env)
     }
 
     /// Starts `n` workers taking namespaces off the queue.

@@ -124,6 +124,21 @@ fn write_executable(path: &Path, content: &[u8]) -> Result<(), RepoError> {
     fs::rename(&tmp, path).map_err(io)
 }
 
+/// `config.yaml` at `commit`: each key and the version the commit names.
+pub fn config_at(repo: &Repository, commit: Oid) -> Result<ConfigSpec, LoadError> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    match tree.get_name("config.yaml") {
+        Some(entry) => {
+            let blob = repo.find_blob(entry.id())?;
+            Ok(
+                spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())?
+                    .unwrap_or_default(),
+            )
+        }
+        None => Ok(ConfigSpec::default()),
+    }
+}
+
 /// Parsed service folders by (name, tree id): a push that changes one service re-parses
 /// one service.
 #[derive(Default)]

@@ -111,6 +111,25 @@ pub struct ConfigEntry {
     pub secret: bool,
 }
 
+/// Writes `config.yaml`: keys quoted (so no key reads as a number or a boolean), sorted.
+pub fn write_config(config: &ConfigSpec) -> String {
+    let mut out = String::from(
+        "# Config keys and the version each is at. Values never live in git: `micro config set`\n\
+         # stores the value and commits the version bump here.\n",
+    );
+    if config.is_empty() {
+        out.push_str("{}\n");
+    }
+    for (key, entry) in config {
+        let quoted = serde_json::to_string(key).unwrap_or_default();
+        out.push_str(&format!(
+            "{quoted}: {{ version: {}, secret: {} }}\n",
+            entry.version, entry.secret
+        ));
+    }
+    out
+}
+
 /// Parses YAML with bounded input and alias expansion, reporting `file:line:col`.
 pub fn parse_yaml<T: DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, SpecError> {
     if bytes.len() > MAX_SPEC_BYTES {
@@ -367,6 +386,44 @@ mod tests {
         assert_eq!(parse_service("g", ssh.as_bytes()).unwrap_err().line, 3);
         let escape = ok.replace("cmd/greeter", "../../etc");
         assert_eq!(parse_service("g", escape.as_bytes()).unwrap_err().line, 6);
+    }
+
+    #[test]
+    fn config_yaml_round_trips() {
+        let mut config = ConfigSpec::new();
+        config.insert(
+            "db.password".into(),
+            ConfigEntry {
+                version: 3,
+                secret: true,
+            },
+        );
+        config.insert(
+            "1.5".into(),
+            ConfigEntry {
+                version: 1,
+                secret: false,
+            },
+        );
+        config.insert(
+            "true".into(),
+            ConfigEntry {
+                version: 2,
+                secret: false,
+            },
+        );
+        let text = write_config(&config);
+        assert_eq!(
+            parse_yaml::<ConfigSpec>("config.yaml", text.as_bytes()).unwrap(),
+            config
+        );
+        let empty = write_config(&ConfigSpec::new());
+        assert_eq!(
+            parse_yaml::<Option<ConfigSpec>>("config.yaml", empty.as_bytes())
+                .unwrap()
+                .unwrap_or_default(),
+            ConfigSpec::new()
+        );
     }
 
     #[test]

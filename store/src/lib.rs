@@ -6,6 +6,7 @@
 //! build) and stay within the SQL that SQLite, PostgreSQL and CockroachDB share.
 
 mod accounts;
+mod config;
 mod error;
 mod history;
 mod namespaces;
@@ -15,6 +16,7 @@ mod time;
 mod tokens;
 
 pub use accounts::{Account, Role};
+pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::HistoryEntry;
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};

@@ -7,6 +7,7 @@
 mod harness;
 
 mod accounts;
+mod config;
 mod crash;
 mod drift;
 mod gitops;

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod call;
+mod config;
 mod history;
 mod logs;
 mod plan;
@@ -28,6 +29,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))
+        .route("/api/v1/namespaces/{ns}/config", get(config::list))
+        .route(
+            "/api/v1/namespaces/{ns}/config/{key}",
+            get(config::get).put(config::set),
+        )
         .route(
             "/api/v1/namespaces/{ns}/plan",
             get(plan::for_ref).post(plan::for_desired),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod call;
 pub mod clone;
+pub mod config;
 pub mod credential;
 pub mod diff;
 pub mod env;

@@ -2,7 +2,7 @@
 //! with no nodes. For controller tests and benchmarks ("specs only, no processes").
 
 use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{LogStream, Runtime, RuntimeError};
+use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,6 +52,7 @@ impl Runtime for MemoryRuntime {
         namespace: &str,
         _repo: &Path,
         service: &DesiredService,
+        _config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
         self.with(namespace, |(generation, services)| {
             services.insert(

@@ -10,6 +10,18 @@ use futures_util::stream::BoxStream;
 use micro_store::ServiceStatus;
 use std::net::SocketAddr;
 
+/// Config a service gets as environment variables: `MICRO_CONFIG_<KEY>` → value.
+/// Values are secrets: never log, plan or record them.
+pub type ConfigEnv = std::collections::BTreeMap<String, String>;
+
+/// The variable a config key is injected as: upper case, `.` and `-` → `_`.
+pub fn config_env_name(key: &str) -> String {
+    format!(
+        "MICRO_CONFIG_{}",
+        key.to_uppercase().replace(['.', '-'], "_")
+    )
+}
+
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -52,6 +64,7 @@ pub trait Runtime: Send + Sync + 'static {
         namespace: &str,
         repo: &std::path::Path,
         service: &DesiredService,
+        config: &ConfigEnv,
     ) -> Result<(), RuntimeError>;
     /// Stops and forgets a service the platform runs.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;

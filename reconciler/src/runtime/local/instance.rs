@@ -3,7 +3,7 @@
 use super::Shared;
 use super::supervisor;
 use crate::desired::{DesiredService, ServiceModel};
-use crate::runtime::RuntimeEvent;
+use crate::runtime::{ConfigEnv, RuntimeEvent};
 use micro_store::{ServiceState, ServiceStatus, now_millis};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -149,6 +149,7 @@ impl Instance {
         namespace: &str,
         repo: &Path,
         service: &DesiredService,
+        config: &ConfigEnv,
     ) -> Self {
         let replicas = vec![
             Replica {
@@ -174,6 +175,7 @@ impl Instance {
             tracker.clone(),
             repo.to_owned(),
             service.clone(),
+            config.clone(),
             cancel.clone(),
         ));
         Instance {

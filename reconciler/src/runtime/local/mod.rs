@@ -8,7 +8,7 @@ mod process;
 mod supervisor;
 
 use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{LogStream, Runtime, RuntimeError, RuntimeEvent};
+use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
 use crate::sources::SourceCache;
 use instance::Instance;
 use std::collections::HashMap;
@@ -144,11 +144,12 @@ impl Runtime for LocalRuntime {
         namespace: &str,
         repo: &Path,
         service: &DesiredService,
+        config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
         if let Some(old) = self.take(namespace, &service.name) {
             old.stop().await;
         }
-        let inst = Instance::start(self.shared.clone(), namespace, repo, service);
+        let inst = Instance::start(self.shared.clone(), namespace, repo, service, config);
         self.services()
             .insert((namespace.to_owned(), service.name.clone()), inst);
         self.shared.bump(namespace);

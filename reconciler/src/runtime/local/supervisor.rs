@@ -6,6 +6,7 @@ use super::logs;
 use super::process::{self, Launch};
 use crate::desired::DesiredService;
 use crate::repo;
+use crate::runtime::ConfigEnv;
 use micro_store::ServiceState;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub(crate) async fn supervise(
     tracker: Arc<Tracker>,
     repo: PathBuf,
     service: DesiredService,
+    config: ConfigEnv,
     cancel: CancellationToken,
 ) {
     let ns = tracker_ns(&tracker);
@@ -95,6 +97,7 @@ pub(crate) async fn supervise(
             tracker: tracker.clone(),
             ns: ns.clone(),
             service: service.clone(),
+            config: config.clone(),
             run: run.to_owned(),
             code: code.clone(),
             log: log.clone(),
@@ -203,6 +206,8 @@ struct ReplicaLaunch {
     tracker: Arc<Tracker>,
     ns: String,
     service: DesiredService,
+    /// Only replicas get config: a build step has no business with secrets.
+    config: ConfigEnv,
     run: String,
     code: PathBuf,
     log: PathBuf,
@@ -233,7 +238,10 @@ impl ReplicaLaunch {
                 dir: &self.code,
                 log: &self.log,
                 port: Some(port),
-                env: env_of(&self.service),
+                env: env_of(&self.service)
+                    .into_iter()
+                    .chain(self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .collect(),
                 role: format!("replica-{}", self.index),
             };
             let started = Instant::now();

@@ -1,0 +1,108 @@
+//! Config values: stored here, versioned; `config.yaml` in git names the version in use.
+//! Only accounts of the namespace (and admins) reach these routes; secrets are masked
+//! unless asked for.
+
+use crate::extract::Namespace;
+use crate::types::{ConfigEntryInfo, ConfigValueInfo, SetConfig, SetConfigReply};
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use micro_reconciler::repo::LoadError;
+use micro_reconciler::spec::is_config_key;
+use serde::Deserialize;
+
+/// Largest config value, as JSON text.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if is_config_key(key) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "config key {key:?} must be 1-253 of [A-Za-z0-9._-]"
+        )))
+    }
+}
+
+fn head_config(state: &ApiState, ns: &str) -> Result<micro_reconciler::spec::ConfigSpec, ApiError> {
+    state.controller.config_at_head(ns).map_err(|e| match e {
+        LoadError::Invalid(e) => ApiError::Invalid(e.to_string()),
+        LoadError::Git(e) => ApiError::Internal(e.to_string()),
+    })
+}
+
+pub async fn set(
+    State(state): State<ApiState>,
+    ns: Namespace,
+    Path((_, key)): Path<(String, String)>,
+    Json(body): Json<SetConfig>,
+) -> Result<Json<SetConfigReply>, ApiError> {
+    check_key(&key)?;
+    let text = body.value.to_string();
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "config value is {} bytes; the limit is {MAX_CONFIG_BYTES}",
+            text.len()
+        )));
+    }
+    let version = state
+        .store
+        .put_config(&ns.name, &key, &text, body.secret)
+        .await?;
+    Ok(Json(SetConfigReply { key, version }))
+}
+
+#[derive(Deserialize)]
+pub struct GetQuery {
+    version: Option<u64>,
+    #[serde(default)]
+    reveal: bool,
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    ns: Namespace,
+    Path((_, key)): Path<(String, String)>,
+    Query(q): Query<GetQuery>,
+) -> Result<Json<ConfigValueInfo>, ApiError> {
+    check_key(&key)?;
+    let version = match q.version {
+        Some(v) => v,
+        None => head_config(&state, &ns.name)?
+            .get(&key)
+            .map(|e| e.version)
+            .ok_or_else(|| ApiError::NotFound(format!("config key {key}")))?,
+    };
+    let stored = state
+        .store
+        .config_value(&ns.name, &key, version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("config key {key} version {version}")))?;
+    let value = if stored.secret && !q.reveal {
+        None
+    } else {
+        Some(serde_json::from_str(&stored.value).map_err(|e| ApiError::Internal(e.to_string()))?)
+    };
+    Ok(Json(ConfigValueInfo {
+        key,
+        version,
+        secret: stored.secret,
+        value,
+    }))
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    ns: Namespace,
+) -> Result<Json<Vec<ConfigEntryInfo>>, ApiError> {
+    Ok(Json(
+        head_config(&state, &ns.name)?
+            .into_iter()
+            .map(|(key, e)| ConfigEntryInfo {
+                key,
+                version: e.version,
+                secret: e.secret,
+            })
+            .collect(),
+    ))
+}

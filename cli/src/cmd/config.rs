@@ -1,0 +1,165 @@
+//! `micro config set/get/del/list`: values go to the store (versioned, behind the
+//! namespace's ACL), the version in use goes into `config.yaml` as a commit.
+
+use super::{Output, short};
+use crate::context::{Context, Target};
+use crate::gitops::{self, Pushed, TenantRepo};
+use anyhow::{Result, anyhow, bail};
+use micro_reconciler::spec::{self, ConfigEntry, ConfigSpec};
+use std::process::ExitCode;
+
+/// Largest value `micro config set` accepts, as JSON text (the server enforces it too).
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Store VALUE (JSON if it parses, else a string) as a new version of KEY
+    Set {
+        key: String,
+        value: String,
+        /// Mask it on read
+        #[arg(long)]
+        secret: bool,
+    },
+    /// Print KEY's value at the version config.yaml names
+    Get {
+        key: String,
+        /// Print a secret's value instead of [secret]
+        #[arg(long)]
+        secret: bool,
+        /// Another stored version
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Remove KEY from config.yaml (stored versions stay, for reverts)
+    Del { key: String },
+    /// Keys, versions and whether each is secret (never values)
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if spec::is_config_key(key) {
+        Ok(())
+    } else {
+        bail!("config key {key:?} must be 1-253 of [A-Za-z0-9._-]")
+    }
+}
+
+pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
+    let ctx = t.resolve().await?;
+    match args.action {
+        ConfigAction::Set { key, value, secret } => set(&ctx, &key, &value, secret).await,
+        ConfigAction::Get {
+            key,
+            secret,
+            version,
+        } => {
+            check_key(&key)?;
+            let info = ctx
+                .client
+                .get_config(&ctx.namespace, &key, version, secret)
+                .await?;
+            match info.value {
+                Some(serde_json::Value::String(s)) => println!("{s}"),
+                Some(v) => println!("{v}"),
+                None => println!("[secret]"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::Del { key } => {
+            check_key(&key)?;
+            let pushed = edit(&ctx, &format!("Config: remove {key}"), |config| {
+                if config.remove(&key).is_none() {
+                    bail!("config key {key} not found in namespace {}", ctx.namespace);
+                }
+                Ok(())
+            })?;
+            report(&key, "removed", pushed);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::List { output } => {
+            let list = ctx.client.list_config(&ctx.namespace).await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+                Output::Text => {
+                    println!("{:<40} {:>7}  SECRET", "KEY", "VERSION");
+                    for e in list {
+                        println!(
+                            "{:<40} {:>7}  {}",
+                            e.key,
+                            e.version,
+                            if e.secret { "yes" } else { "no" }
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn set(ctx: &Context, key: &str, raw: &str, secret: bool) -> Result<ExitCode> {
+    check_key(key)?;
+    let value = serde_json::from_str::<serde_json::Value>(raw)
+        .unwrap_or_else(|_| serde_json::Value::String(raw.to_owned()));
+    let size = value.to_string().len();
+    if size > MAX_VALUE_BYTES {
+        bail!("config value is {size} bytes; the limit is {MAX_VALUE_BYTES}");
+    }
+    let version = ctx
+        .client
+        .set_config(&ctx.namespace, key, value, secret)
+        .await?;
+    // Another `set` may land first: the commit is redone on the new head, and each
+    // writer's own version goes in (the later commit wins the key, as it should).
+    let pushed = edit(
+        ctx,
+        &format!("Config: {key} to version {version}"),
+        |config| {
+            config.insert(key.to_owned(), ConfigEntry { version, secret });
+            Ok(())
+        },
+    )?;
+    report(key, &format!("version {version}"), pushed);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(key: &str, what: &str, pushed: Pushed) {
+    match pushed {
+        Pushed::Committed(id) => eprintln!("{key}: {what} ({})", short(&id.to_string())),
+        Pushed::Unchanged(_) => eprintln!("{key}: {what} (no change)"),
+    }
+}
+
+/// Commits a change to `config.yaml`, redoing it on a moved head.
+fn edit(
+    ctx: &Context,
+    message: &str,
+    change: impl Fn(&mut ConfigSpec) -> Result<()>,
+) -> Result<Pushed> {
+    tokio::task::block_in_place(|| {
+        TenantRepo::open(ctx)?.change(message, |r, tree| {
+            let mut config: ConfigSpec = match tree.get_name("config.yaml") {
+                Some(e) => {
+                    let blob = r.find_blob(e.id())?;
+                    spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())
+                        .map_err(|e| anyhow!("{e}"))?
+                        .unwrap_or_default()
+                }
+                None => ConfigSpec::new(),
+            };
+            change(&mut config)?;
+            let blob = r.blob(spec::write_config(&config).as_bytes())?;
+            gitops::set_path(r, Some(tree), &["config.yaml"], Some((blob, 0o100644)))
+        })
+    })
+}
