@@ -22,6 +22,10 @@ pub struct ServerArgs {
     /// Address to listen on
     #[arg(long, env = "MICRO_ADDRESS", default_value = "127.0.0.1:8081")]
     pub address: SocketAddr,
+    /// The store: `sqlite` (a file in the data dir), `memory`, or a `postgres://` URL
+    /// (PostgreSQL or CockroachDB)
+    #[arg(long, env = "MICRO_STORE", default_value = "sqlite")]
+    pub store: String,
     /// Reconciles running at once across namespaces
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -63,7 +67,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let data = data.canonicalize()?;
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
-    let store = Store::open_sqlite(&data.join("store.db"))
+    let store = Store::open(&args.store, &data)
         .await
         .context("cannot open the store")?;
     let repos = Repos::new(data.join("repos"));
@@ -139,7 +143,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         }
     });
     write_cli_env(&home, &store, local).await?;
-    tracing::info!(address = %local, data = %data.display(), "micro server ready");
+    tracing::info!(address = %local, data = %data.display(), store = store.backend(), "micro server ready");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

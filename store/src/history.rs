@@ -75,38 +75,3 @@ impl Store {
             .collect()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn history_is_newest_first_and_per_namespace() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
-        let entry = |ns: &str, t: i64, rev: &str| HistoryEntry {
-            namespace: ns.into(),
-            started_us: t,
-            revision: rev.into(),
-            reason: "push".into(),
-            result: "applied".into(),
-            summary: "1 to create".into(),
-            error: None,
-            duration_ms: 3,
-            plan_ms: 1,
-            apply_ms: 2,
-        };
-        store.record_reconcile(&entry("a", 1, "r1")).await.unwrap();
-        store.record_reconcile(&entry("a", 2, "r2")).await.unwrap();
-        store.record_reconcile(&entry("b", 3, "x")).await.unwrap();
-        let revs: Vec<String> = store
-            .history("a", 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|h| h.revision)
-            .collect();
-        assert_eq!(revs, vec!["r2", "r1"]);
-        assert_eq!(store.history("a", 1).await.unwrap().len(), 1);
-    }
-}

@@ -30,6 +30,7 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    backend: &'static str,
 }
 
 impl Store {
@@ -43,7 +44,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Connects to the store at `url` (`sqlite://…`) and migrates it.
+    /// Connects to the store at `url` (`sqlite://…`, `postgres://…`; CockroachDB speaks
+    /// the latter) and migrates it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
@@ -51,6 +53,55 @@ impl Store {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let backend = if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        Ok(Self { pool, backend })
+    }
+
+    /// A store that lives as long as this process: one in-memory SQLite connection that
+    /// is never closed. For tests and throwaway runs.
+    pub async fn memory() -> Result<Self, StoreError> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self {
+            pool,
+            backend: "memory",
+        })
+    }
+
+    /// Opens the backend a `--store` / `MICRO_STORE` value names: `sqlite` (a file in
+    /// `data_dir`), `memory`, or a `postgres://` URL.
+    pub async fn open(spec: &str, data_dir: &Path) -> Result<Self, StoreError> {
+        match spec {
+            "sqlite" | "" => Self::open_sqlite(&data_dir.join("store.db")).await,
+            "memory" => Self::memory().await,
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::connect(url).await
+            }
+            other => Err(StoreError::Corrupt(format!(
+                "unknown store {other:?}: use sqlite, memory or a postgres:// URL"
+            ))),
+        }
+    }
+
+    /// The backend in use, for logs (never the URL: it may hold a password).
+    pub fn backend(&self) -> &'static str {
+        self.backend
     }
 }
+
+#[cfg(any(test, feature = "test-support"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
+pub mod testing;
+#[cfg(test)]
+mod tests;

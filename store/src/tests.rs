@@ -1,0 +1,296 @@
+//! The store's behaviour, as scenarios that run against SQLite (each its own test) and
+//! against a real PostgreSQL started from the installed server binaries (one test that
+//! runs every scenario, each in a fresh database).
+
+use crate::{HistoryEntry, NamespaceStatus, Role, ServiceState, ServiceStatus, Store};
+use std::future::Future;
+use std::pin::Pin;
+
+type Scenario = fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        const SCENARIOS: &[(&str, Scenario)] = &[$((stringify!($name), |s| Box::pin($name(s)))),*];
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = crate::Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    tokens_authenticate_their_account_only,
+    passwords_expiry_and_revocation,
+    namespaces_and_accounts_are_unique,
+    service_status_upserts_resets_and_deletes,
+    namespace_status_keeps_last_applied_on_error,
+    history_is_newest_first_and_per_namespace,
+    config_versions_count_up_per_key_and_namespace,
+    concurrent_config_writers_each_get_a_version,
+);
+
+#[tokio::test]
+async fn every_scenario_on_postgres() {
+    let pg = crate::testing::TempPostgres::start();
+    for (name, scenario) in SCENARIOS {
+        let url = pg.fresh_database(name).await;
+        let store = Store::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(store.backend(), "postgres");
+        scenario(store).await;
+    }
+}
+
+#[tokio::test]
+async fn memory_and_unknown_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open("memory", dir.path()).await.unwrap();
+    store.create_namespace("a").await.unwrap();
+    // One connection, kept: what was written is there on the next query.
+    assert!(store.namespace_exists("a").await.unwrap());
+    assert_eq!(store.backend(), "memory");
+    let err = Store::open("mysql://x", dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown store"), "{err}");
+    let sqlite = Store::open("sqlite", dir.path()).await.unwrap();
+    assert_eq!(sqlite.backend(), "sqlite");
+    assert!(dir.path().join("store.db").exists());
+}
+
+async fn tokens_authenticate_their_account_only(store: Store) {
+    store.create_namespace("a").await.unwrap();
+    let alice = store
+        .create_account("alice@example.com", Role::Developer, Some("a"))
+        .await
+        .unwrap();
+    let token = store.mint_token(&alice, "cli").await.unwrap();
+    let who = store.authenticate(&token).await.unwrap().unwrap();
+    assert_eq!(who.email, "alice@example.com");
+    assert!(who.may_access("a"));
+    assert!(!who.may_access("b"));
+    assert!(store.authenticate("mt_forged").await.unwrap().is_none());
+    assert!(store.authenticate("not-a-token").await.unwrap().is_none());
+    // The plaintext token is never stored.
+    let leaked = sqlx::query("SELECT hash FROM tokens WHERE hash = $1")
+        .bind(&token)
+        .fetch_optional(&store.pool)
+        .await
+        .unwrap();
+    assert!(leaked.is_none());
+}
+
+async fn passwords_expiry_and_revocation(store: Store) {
+    let bob = store
+        .create_account("bob@example.com", Role::Developer, Some("b"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .check_password("bob@example.com", "")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.set_password(&bob, "correct horse").await.unwrap();
+    assert!(
+        store
+            .check_password("bob@example.com", "correct horse")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .check_password("bob@example.com", "wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .check_password("nobody@example.com", "correct horse")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let row = sqlx::query("SELECT password_hash FROM accounts WHERE id = $1")
+        .bind(&bob.id)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    let stored: String = sqlx::Row::try_get(&row, "password_hash").unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+
+    let expired = store
+        .mint_token_for(&bob, "t", Some(std::time::Duration::ZERO))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(store.authenticate(&expired).await.unwrap().is_none());
+    let live = store.mint_token(&bob, "t").await.unwrap();
+    assert!(store.authenticate(&live).await.unwrap().is_some());
+    assert!(store.revoke_token(&live).await.unwrap());
+    assert!(store.authenticate(&live).await.unwrap().is_none());
+    assert!(!store.revoke_token(&live).await.unwrap());
+}
+
+async fn namespaces_and_accounts_are_unique(store: Store) {
+    store.create_namespace("a").await.unwrap();
+    assert!(store.create_namespace("a").await.is_err());
+    assert_eq!(store.list_namespaces().await.unwrap(), vec!["a".to_owned()]);
+    store
+        .create_account("x@example.com", Role::Admin, None)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .create_account("x@example.com", Role::Admin, None)
+            .await
+            .is_err()
+    );
+    assert_eq!(store.list_accounts().await.unwrap().len(), 1);
+}
+
+async fn service_status_upserts_resets_and_deletes(store: Store) {
+    let mut s = ServiceStatus {
+        namespace: "a".into(),
+        name: "hello".into(),
+        revision: "abc".into(),
+        source: "repo".into(),
+        status: ServiceState::Starting,
+        ready: 0,
+        desired: 1,
+        message: String::new(),
+        updated_at: 1,
+    };
+    store.put_service_status(&s).await.unwrap();
+    s.status = ServiceState::Running;
+    s.ready = 1;
+    store.put_service_status(&s).await.unwrap();
+    assert_eq!(store.service_statuses("a").await.unwrap(), vec![s.clone()]);
+    assert!(store.service_statuses("b").await.unwrap().is_empty());
+    store.reset_service_statuses("restarting").await.unwrap();
+    let reset = &store.service_statuses("a").await.unwrap()[0];
+    assert_eq!(
+        (reset.status, reset.ready, reset.message.as_str()),
+        (ServiceState::Starting, 0, "restarting")
+    );
+    store.delete_service_status("a", "hello").await.unwrap();
+    assert!(store.service_statuses("a").await.unwrap().is_empty());
+}
+
+async fn namespace_status_keeps_last_applied_on_error(store: Store) {
+    store
+        .put_namespace_status("a", "r1", Some("r1"), None)
+        .await
+        .unwrap();
+    store
+        .put_namespace_status("a", "r2", None, Some("bad spec"))
+        .await
+        .unwrap();
+    let st: NamespaceStatus = store.namespace_status("a").await.unwrap().unwrap();
+    assert_eq!(st.head, "r2");
+    assert_eq!(st.applied.as_deref(), Some("r1"));
+    assert_eq!(st.error.as_deref(), Some("bad spec"));
+}
+
+async fn history_is_newest_first_and_per_namespace(store: Store) {
+    let entry = |ns: &str, t: i64, rev: &str| HistoryEntry {
+        namespace: ns.into(),
+        started_us: t,
+        revision: rev.into(),
+        reason: "push".into(),
+        result: "applied".into(),
+        summary: "1 to create".into(),
+        error: None,
+        duration_ms: 3,
+        plan_ms: 1,
+        apply_ms: 2,
+    };
+    store.record_reconcile(&entry("a", 1, "r1")).await.unwrap();
+    store.record_reconcile(&entry("a", 2, "r2")).await.unwrap();
+    store.record_reconcile(&entry("b", 3, "x")).await.unwrap();
+    let revs: Vec<String> = store
+        .history("a", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.revision)
+        .collect();
+    assert_eq!(revs, vec!["r2", "r1"]);
+    assert_eq!(store.history("a", 1).await.unwrap().len(), 1);
+}
+
+async fn config_versions_count_up_per_key_and_namespace(store: Store) {
+    assert_eq!(
+        store
+            .put_config("a", "db.password", "\"one\"", true)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put_config("a", "db.password", "\"two\"", true)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.put_config("a", "other", "1", false).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .put_config("b", "db.password", "\"b\"", false)
+            .await
+            .unwrap(),
+        1
+    );
+    let v1 = store
+        .config_value("a", "db.password", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v1.value.as_str(), v1.secret), ("\"one\"", true));
+    assert!(
+        store
+            .config_value("a", "db.password", 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .config_value("c", "db.password", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn concurrent_config_writers_each_get_a_version(store: Store) {
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_config("a", "k", &i.to_string(), false)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for w in writers {
+        versions.push(w.await.unwrap());
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+}
