@@ -311,6 +311,54 @@ impl Client {
         .await
     }
 
+    pub async fn kv_write(
+        &self,
+        ns: &str,
+        table: &str,
+        key: &str,
+        value: &str,
+        expiry_secs: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let req = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/namespaces/{ns}/store/{table}/{key}"),
+            )
+            .json(&crate::types::KvWrite {
+                value: value.to_owned(),
+                expiry_secs,
+            });
+        self.send(req).await.map(drop)
+    }
+
+    pub async fn kv_read(
+        &self,
+        ns: &str,
+        table: &str,
+        key: &str,
+        prefix: bool,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<crate::types::Record>, ClientError> {
+        let req = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{ns}/store/{table}"),
+            )
+            .query(&[("key", key)])
+            .query(&[("prefix", prefix)])
+            .query(&[("limit", limit), ("offset", offset)]);
+        self.json(req).await
+    }
+
+    pub async fn kv_delete(&self, ns: &str, table: &str, key: &str) -> Result<(), ClientError> {
+        let req = self.request(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/{ns}/store/{table}/{key}"),
+        );
+        self.send(req).await.map(drop)
+    }
+
     pub async fn create_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = self
             .request(Method::POST, "/api/v1/admin/namespaces")

@@ -1,5 +1,6 @@
 //! Request and response bodies shared by the server and the client.
 
+pub use micro_store::Record;
 use micro_store::{NamespaceStatus, Role, ServiceStatus};
 use serde::{Deserialize, Serialize};
 
@@ -91,4 +92,11 @@ pub struct ConfigEntryInfo {
     pub key: String,
     pub version: u64,
     pub secret: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KvWrite {
+    pub value: String,
+    /// Seconds until the record expires.
+    pub expiry_secs: Option<u64>,
 }

@@ -52,6 +52,8 @@ enum Command {
     Clone(cmd::clone::CloneArgs),
     /// Config: values in the store, versions in git
     Config(cmd::config::ConfigArgs),
+    /// The namespace's key-value store
+    Store(cmd::store::StoreArgs),
     /// List, choose, add or delete environments (platforms this CLI talks to)
     Env(cmd::env::EnvArgs),
     /// Admin-only: manage namespaces
@@ -121,6 +123,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),
         Command::Config(args) => cmd::config::run(t, args).await,
+        Command::Store(args) => cmd::store::run(t, args).await,
         Command::Admin(args) => cmd::admin::run(t, args).await,
         Command::Whoami => cmd::admin::whoami(t).await,
         Command::Login(args) => cmd::login::login(t, args).await,

@@ -9,6 +9,7 @@ mod accounts;
 mod config;
 mod error;
 mod history;
+mod kv;
 mod namespaces;
 mod passwords;
 mod status;
@@ -19,6 +20,7 @@ pub use accounts::{Account, Role};
 pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::HistoryEntry;
+pub use kv::{Query as KvQuery, Record};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};
 

@@ -33,6 +33,7 @@ scenarios!(
     history_is_newest_first_and_per_namespace,
     config_versions_count_up_per_key_and_namespace,
     concurrent_config_writers_each_get_a_version,
+    kv_reads_lists_expires_and_is_per_namespace,
 );
 
 #[tokio::test]
@@ -293,4 +294,93 @@ async fn concurrent_config_writers_each_get_a_version(store: Store) {
     }
     versions.sort_unstable();
     assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+}
+
+async fn kv_reads_lists_expires_and_is_per_namespace(store: Store) {
+    use crate::KvQuery;
+    for (k, v) in [
+        ("user/1", "ann"),
+        ("user/2", "bob"),
+        ("user/3", "cy"),
+        ("user_x", "underscore"),
+        ("admin", "root"),
+    ] {
+        store.kv_write("a", "default", k, v, None).await.unwrap();
+    }
+    store
+        .kv_write("a", "default", "user/9", "gone", Some(0))
+        .await
+        .unwrap();
+    store
+        .kv_write("b", "default", "user/1", "other tenant", None)
+        .await
+        .unwrap();
+    let q = |key, prefix, limit, offset| KvQuery {
+        key,
+        prefix,
+        limit,
+        offset,
+    };
+    let keys = |rs: Vec<crate::Record>| rs.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(
+            store
+                .kv_read("a", "default", &q("user/", true, 10, 0))
+                .await
+                .unwrap()
+        ),
+        vec!["user/1", "user/2", "user/3"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .kv_read("a", "default", &q("user/", true, 1, 1))
+                .await
+                .unwrap()
+        ),
+        vec!["user/2"]
+    );
+    // `_` in a prefix is a character, not a wildcard.
+    assert_eq!(
+        keys(
+            store
+                .kv_read("a", "default", &q("user_", true, 10, 0))
+                .await
+                .unwrap()
+        ),
+        vec!["user_x"]
+    );
+    let one = store
+        .kv_read("a", "default", &q("user/1", false, 10, 0))
+        .await
+        .unwrap();
+    assert_eq!(one[0].value, "ann");
+    assert!(
+        store
+            .kv_read("a", "default", &q("user/9", false, 10, 0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        store
+            .kv_read("a", "other", &q("user/1", false, 10, 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.kv_table_exists("a", "default").await.unwrap());
+    assert!(!store.kv_table_exists("a", "other").await.unwrap());
+    assert!(store.kv_delete("a", "default", "admin").await.unwrap());
+    assert!(!store.kv_delete("a", "default", "admin").await.unwrap());
+    assert!(
+        !store.kv_delete("a", "default", "user/9").await.unwrap(),
+        "expired records are gone"
+    );
+    let theirs = store
+        .kv_read("b", "default", &q("user/1", false, 10, 0))
+        .await
+        .unwrap();
+    assert_eq!(theirs[0].value, "other tenant");
 }

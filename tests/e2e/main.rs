@@ -13,6 +13,7 @@ mod drift;
 mod gitops;
 mod invalid;
 mod isolation;
+mod kv;
 mod postgres;
 mod restart;
 mod sources;

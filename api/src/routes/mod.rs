@@ -5,6 +5,7 @@ mod auth;
 mod call;
 mod config;
 mod history;
+mod kv;
 mod logs;
 mod plan;
 mod status;
@@ -29,6 +30,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))
+        .route("/api/v1/namespaces/{ns}/store/{table}", get(kv::read))
+        .route(
+            "/api/v1/namespaces/{ns}/store/{table}/{key}",
+            axum::routing::put(kv::write).delete(kv::delete),
+        )
         .route("/api/v1/namespaces/{ns}/config", get(config::list))
         .route(
             "/api/v1/namespaces/{ns}/config/{key}",

@@ -16,6 +16,7 @@ pub mod new;
 pub mod run;
 pub mod source;
 pub mod status;
+pub mod store;
 pub mod wait;
 
 /// `--output` for commands that print data.

@@ -1,0 +1,136 @@
+//! `micro store write/read/list/delete`: the namespace's key-value store.
+
+use super::Output;
+use crate::context::Target;
+use anyhow::{Result, anyhow, bail};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// The table [default: default]
+    #[arg(long, global = true, default_value = "default")]
+    pub table: String,
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StoreAction {
+    /// Write VALUE under KEY (`-` reads the value from standard input)
+    Write {
+        key: String,
+        value: String,
+        /// Forget it after this long: 30s, 10m, 2h, 7d
+        #[arg(long)]
+        expiry: Option<String>,
+    },
+    /// Read KEY (or, with --prefix, every key starting with KEY)
+    Read {
+        key: String,
+        #[arg(long)]
+        prefix: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List keys (those starting with PREFIX)
+    List {
+        prefix: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Delete KEY
+    Delete { key: String },
+}
+
+/// `30s`, `10m`, `2h`, `7d` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("{s:?} is not a duration (30s, 10m, 2h, 7d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => bail!("{s:?} is not a duration (30s, 10m, 2h, 7d)"),
+    };
+    if secs == 0 {
+        bail!("an expiry must be at least 1s");
+    }
+    Ok(secs)
+}
+
+pub async fn run(t: &Target, args: StoreArgs) -> Result<ExitCode> {
+    let ctx = t.resolve().await?;
+    let (ns, table) = (&ctx.namespace, args.table.as_str());
+    match args.action {
+        StoreAction::Write { key, value, expiry } => {
+            let expiry = expiry.as_deref().map(parse_duration).transpose()?;
+            let value = if value == "-" {
+                let mut v = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut v)?;
+                v
+            } else {
+                value
+            };
+            ctx.client.kv_write(ns, table, &key, &value, expiry).await?;
+        }
+        StoreAction::Read {
+            key,
+            prefix,
+            limit,
+            offset,
+            output,
+        } => {
+            let records = ctx
+                .client
+                .kv_read(ns, table, &key, prefix, limit, offset)
+                .await?;
+            match (output, prefix) {
+                (Output::Json, _) => println!("{}", serde_json::to_string_pretty(&records)?),
+                (Output::Text, false) => records.iter().for_each(|r| println!("{}", r.value)),
+                (Output::Text, true) => records
+                    .iter()
+                    .for_each(|r| println!("{}\t{}", r.key, r.value)),
+            }
+        }
+        StoreAction::List {
+            prefix,
+            limit,
+            offset,
+        } => {
+            let prefix = prefix.unwrap_or_default();
+            let records = ctx
+                .client
+                .kv_read(ns, table, &prefix, true, limit, offset)
+                .await?;
+            records.iter().for_each(|r| println!("{}", r.key));
+        }
+        StoreAction::Delete { key } => ctx.client.kv_delete(ns, table, &key).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), 30);
+        assert_eq!(parse_duration("10m").unwrap(), 600);
+        assert_eq!(parse_duration("2h").unwrap(), 7200);
+        assert_eq!(parse_duration("7d").unwrap(), 604_800);
+        assert_eq!(parse_duration("45").unwrap(), 45);
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}
