@@ -31,9 +31,26 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-/// A namespace from the path that the caller may act on and that exists.
+/// A namespace from the path that the caller may act on and that exists. Services of the
+/// namespace pass too: use it only on routes a service may call (config, store).
 pub struct Namespace {
     pub name: String,
+    pub caller: Account,
+}
+
+/// [`Namespace`] for people only: a service's identity gets the same 404 as a stranger.
+pub struct Members(pub Namespace);
+
+impl FromRequestParts<ApiState> for Members {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let ns = Namespace::from_request_parts(parts, state).await?;
+        if ns.caller.is_service() {
+            return Err(ApiError::NotFound(format!("namespace {}", ns.name)));
+        }
+        Ok(Members(ns))
+    }
 }
 
 impl FromRequestParts<ApiState> for Namespace {
@@ -52,6 +69,6 @@ impl FromRequestParts<ApiState> for Namespace {
         if !caller.may_access(&name) || !state.store.namespace_exists(&name).await? {
             return Err(ApiError::NotFound(format!("namespace {name}")));
         }
-        Ok(Namespace { name })
+        Ok(Namespace { name, caller })
     }
 }

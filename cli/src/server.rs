@@ -103,8 +103,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let _watcher =
         micro_reconciler::watch::RefWatcher::start(repos.root(), controller.queue().clone())
             .context("cannot watch the repos")?;
-    controller.trigger_all(Trigger::Startup).await?;
-    spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
 
     let api = micro_api::router(micro_api::ApiState {
         store: store.clone(),
@@ -135,6 +133,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let local = listener.local_addr()?;
+    // Services get the API's address with their identity, so reconcile only from here on.
+    controller.set_api_url(format!("http://{}", loopback(local)));
+    controller.trigger_all(Trigger::Startup).await?;
+    spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
     // Small final writes (the end of a chunked git response) must not wait for the
     // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -183,12 +185,7 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
         }
     };
     let mut envs = home.load_envs()?;
-    let host = if address.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], address.port()))
-    } else {
-        address
-    };
-    let url = format!("http://{host}");
+    let url = format!("http://{}", loopback(address));
     let existing = envs.envs.get(BUILTIN_ENV).cloned();
     let valid = match existing.as_ref().and_then(|e| e.token.as_deref()) {
         Some(t) => store
@@ -218,6 +215,15 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
 
 /// The safety net for missed triggers. Jittered (±10%) so that servers started together
 /// do not resync in step.
+/// The address to reach a listener on from this machine.
+fn loopback(address: SocketAddr) -> SocketAddr {
+    if address.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    }
+}
+
 fn spawn_resync(controller: Arc<Controller>, every: Duration) {
     tokio::spawn(async move {
         loop {

@@ -58,6 +58,8 @@ pub struct Controller {
     specs: SpecCache,
     seen: Mutex<HashMap<String, Seen>>,
     failures: Mutex<HashMap<String, u32>>,
+    /// The platform API's URL, handed to services with their identity.
+    api_url: std::sync::OnceLock<String>,
 }
 
 impl Controller {
@@ -70,7 +72,13 @@ impl Controller {
             specs: SpecCache::default(),
             seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            api_url: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where services reach the platform API (set once the server listens).
+    pub fn set_api_url(&self, url: String) {
+        let _ = self.api_url.set(url);
     }
 
     pub fn queue(&self) -> &Queue {
@@ -223,7 +231,11 @@ impl Controller {
         let path = self.repos.path(namespace);
         for action in &plan.actions {
             match action {
-                Action::Delete { name, .. } => self.runtime.delete(namespace, name).await?,
+                Action::Delete { name, .. } => {
+                    self.runtime.delete(namespace, name).await?;
+                    let identity = self.store.service_account(namespace, name).await?;
+                    self.store.revoke_account_tokens(&identity).await?;
+                }
                 Action::Create { service } | Action::Update { service, .. } => {
                     let config = self.config_env(namespace, service).await?;
                     self.runtime
@@ -265,6 +277,16 @@ impl Controller {
         service: &DesiredService,
     ) -> Result<ConfigEnv, ReconcileError> {
         let mut env = ConfigEnv::new();
+        // The service's own identity: a fresh token each deployment, the old one revoked.
+        let identity = self.store.service_account(namespace, &service.name).await?;
+        self.store.revoke_account_tokens(&identity).await?;
+        env.insert(
+            "MICRO_TOKEN".into(),
+            self.store.mint_token(&identity, "service runtime").await?,
+        );
+        if let Some(url) = self.api_url.get() {
+            env.insert("MICRO_API".into(), url.clone());
+        }
         for (key, version) in &service.model.config {
             match self.store.config_value(namespace, key, *version).await? {
                 Some(v) => {

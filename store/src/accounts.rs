@@ -42,6 +42,9 @@ pub struct Account {
     pub role: Role,
     /// The account's own namespace (admins have one too: where their commands go by default).
     pub namespace: Option<String>,
+    /// For a `service` identity: the service it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 impl Account {
@@ -56,7 +59,13 @@ impl Account {
             email: row.try_get("email")?,
             role: Role::parse(&row.try_get::<String, _>("role")?)?,
             namespace: row.try_get("namespace")?,
+            service: row.try_get("service")?,
         })
+    }
+
+    /// Whether this is a running service's identity rather than a person.
+    pub fn is_service(&self) -> bool {
+        self.role == Role::Service
     }
 }
 
@@ -88,6 +97,7 @@ impl Store {
             email: email.to_owned(),
             role,
             namespace: namespace.map(str::to_owned),
+            service: None,
         })
     }
 
@@ -110,7 +120,7 @@ impl Store {
         password: &str,
     ) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, email, role, namespace, password_hash FROM accounts WHERE email = $1",
+            "SELECT id, email, role, namespace, service, password_hash FROM accounts WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -128,17 +138,49 @@ impl Store {
 
     /// Every account, by email.
     pub async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query("SELECT id, email, role, namespace FROM accounts ORDER BY email")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, email, role, namespace, service FROM accounts ORDER BY email")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(Account::from_row).collect()
     }
 
+    /// The identity of service `name` in `namespace`, created on first use.
+    pub async fn service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Account, StoreError> {
+        // Not an address anyone can log in with: service identities have no password.
+        let email = format!("{name}@{namespace}.service.micro");
+        if let Some(a) = self.account_by_email(&email).await? {
+            return Ok(a);
+        }
+        let id = crate::tokens::random_hex(16);
+        sqlx::query(
+            "INSERT INTO accounts (id, email, role, namespace, service, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&email)
+        .bind(Role::Service.as_str())
+        .bind(namespace)
+        .bind(name)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        self.account_by_email(&email)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("service account {email} vanished")))
+    }
+
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT id, email, role, namespace FROM accounts WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, email, role, namespace, service FROM accounts WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Account::from_row).transpose()
     }
 }

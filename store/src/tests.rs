@@ -34,6 +34,7 @@ scenarios!(
     config_versions_count_up_per_key_and_namespace,
     concurrent_config_writers_each_get_a_version,
     kv_reads_lists_expires_and_is_per_namespace,
+    service_identities_are_per_service_and_revocable,
 );
 
 #[tokio::test]
@@ -383,4 +384,40 @@ async fn kv_reads_lists_expires_and_is_per_namespace(store: Store) {
         .await
         .unwrap();
     assert_eq!(theirs[0].value, "other tenant");
+}
+
+async fn service_identities_are_per_service_and_revocable(store: Store) {
+    let web = store.service_account("a", "web").await.unwrap();
+    assert_eq!(
+        store.service_account("a", "web").await.unwrap(),
+        web,
+        "one identity per service"
+    );
+    assert_eq!(
+        (web.role, web.namespace.as_deref(), web.service.as_deref()),
+        (Role::Service, Some("a"), Some("web"))
+    );
+    assert!(web.is_service() && web.may_access("a") && !web.may_access("b"));
+    assert_ne!(store.service_account("b", "web").await.unwrap().id, web.id);
+    let token = store.mint_token(&web, "runtime").await.unwrap();
+    assert_eq!(
+        store
+            .authenticate(&token)
+            .await
+            .unwrap()
+            .unwrap()
+            .service
+            .as_deref(),
+        Some("web")
+    );
+    store.revoke_account_tokens(&web).await.unwrap();
+    assert!(store.authenticate(&token).await.unwrap().is_none());
+    // Nobody logs in as a service.
+    assert!(
+        store
+            .check_password(&web.email, "")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

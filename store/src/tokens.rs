@@ -46,6 +46,18 @@ impl Store {
         Ok(token)
     }
 
+    /// Revokes every live token of an account (a service being replaced or removed).
+    pub async fn revoke_account_tokens(&self, account: &Account) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_millis())
+        .bind(&account.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Revokes a token; `false` if it was not a live token.
     pub async fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
         let done =
@@ -63,7 +75,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT a.id, a.email, a.role, a.namespace FROM tokens t JOIN accounts a ON a.id = t.account_id \
+            "SELECT a.id, a.email, a.role, a.namespace, a.service FROM tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(token_hash(token))

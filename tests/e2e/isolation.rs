@@ -72,9 +72,20 @@ fn namespaces_are_isolated() {
         !my_env.contains(theirs["env"]["PORT"].as_str().unwrap()),
         "{my_env}"
     );
+    let admin: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap()).unwrap();
+    let admin_token = admin["envs"]["server"]["token"].as_str().unwrap();
     assert!(
-        !my_env.contains("MICRO_HOME") && !my_env.contains("mt_"),
+        !my_env.contains("MICRO_HOME") && !my_env.contains(admin_token),
         "no server secrets: {my_env}"
+    );
+    // Each service has an identity of its own.
+    assert_ne!(mine["env"]["MICRO_TOKEN"], theirs["env"]["MICRO_TOKEN"]);
+    assert!(
+        mine["env"]["MICRO_TOKEN"]
+            .as_str()
+            .unwrap()
+            .starts_with("mt_")
     );
 
     // A developer of `other` sees their own namespace…

@@ -52,8 +52,10 @@ async fn serve(
     let Some(namespace) = repo.strip_suffix(".git") else {
         return not_found();
     };
+    // Services read config and the store through the API; the repo is for people.
     if check_namespace_name(namespace).is_err()
         || !account.may_access(namespace)
+        || account.is_service()
         || !is_smart_path(&rest)
     {
         return not_found();

@@ -1,7 +1,7 @@
 //! `micro call`: forwards a request to one ready replica of a service in the caller's
 //! namespace. The route is the only way in; services never see other namespaces' ports.
 
-use crate::extract::Namespace;
+use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -15,7 +15,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 pub async fn call_root(
     state: State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Path((_, name)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -26,7 +26,7 @@ pub async fn call_root(
 
 pub async fn call(
     state: State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Path((_, name, path)): Path<(String, String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -37,7 +37,7 @@ pub async fn call(
 
 async fn forward(
     State(state): State<ApiState>,
-    ns: Namespace,
+    ns: crate::extract::Namespace,
     name: String,
     path: String,
     method: Method,

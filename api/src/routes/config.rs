@@ -2,7 +2,7 @@
 //! Only accounts of the namespace (and admins) reach these routes; secrets are masked
 //! unless asked for.
 
-use crate::extract::Namespace;
+use crate::extract::{Members, Namespace};
 use crate::types::{ConfigEntryInfo, ConfigValueInfo, SetConfig, SetConfigReply};
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -33,7 +33,7 @@ fn head_config(state: &ApiState, ns: &str) -> Result<micro_reconciler::spec::Con
 
 pub async fn set(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Path((_, key)): Path<(String, String)>,
     Json(body): Json<SetConfig>,
 ) -> Result<Json<SetConfigReply>, ApiError> {
@@ -66,6 +66,9 @@ pub async fn get(
     Query(q): Query<GetQuery>,
 ) -> Result<Json<ConfigValueInfo>, ApiError> {
     check_key(&key)?;
+    if ns.caller.is_service() {
+        may_read(&state, &ns, &key)?;
+    }
     let version = match q.version {
         Some(v) => v,
         None => head_config(&state, &ns.name)?
@@ -91,9 +94,26 @@ pub async fn get(
     }))
 }
 
+/// A service reads only the keys its spec lists at the branch head; others do not exist
+/// for it.
+fn may_read(state: &ApiState, ns: &Namespace, key: &str) -> Result<(), ApiError> {
+    let not_found = || ApiError::NotFound(format!("config key {key}"));
+    let service = ns.caller.service.as_deref().ok_or_else(not_found)?;
+    let (_, desired) = state
+        .controller
+        .load(&ns.name, micro_reconciler::repo::BRANCH)
+        .map_err(|e| ApiError::Internal(e.message().to_owned()))?;
+    let desired = desired.map_err(|_| not_found())?;
+    let listed = desired
+        .services
+        .get(service)
+        .is_some_and(|s| s.model.config.contains_key(key));
+    if listed { Ok(()) } else { Err(not_found()) }
+}
+
 pub async fn list(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
 ) -> Result<Json<Vec<ConfigEntryInfo>>, ApiError> {
     Ok(Json(
         head_config(&state, &ns.name)?

@@ -1,4 +1,4 @@
-use crate::extract::Namespace;
+use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -17,7 +17,7 @@ fn default_limit() -> i64 {
 
 pub async fn history(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     Ok(Json(

@@ -1,4 +1,4 @@
-use crate::extract::Namespace;
+use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -21,7 +21,7 @@ fn default_lines() -> usize {
 
 pub async fn logs(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Path((_, name)): Path<(String, String)>,
     Query(q): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {

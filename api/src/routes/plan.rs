@@ -1,6 +1,6 @@
 //! Plans without applying: `micro diff` (and later pull-request previews).
 
-use crate::extract::Namespace;
+use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -22,7 +22,7 @@ fn default_ref() -> String {
 /// What a ref of the namespace's repo would change.
 pub async fn for_ref(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Query(q): Query<PlanQuery>,
 ) -> Result<Json<Plan>, ApiError> {
     if q.reference.starts_with('-') || q.reference.contains("..") {
@@ -46,7 +46,7 @@ pub async fn for_ref(
 /// What a desired state read elsewhere (a local clone) would change.
 pub async fn for_desired(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
     Json(desired): Json<DesiredNamespace>,
 ) -> Result<Json<Plan>, ApiError> {
     if desired.namespace != ns.name {

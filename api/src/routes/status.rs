@@ -1,4 +1,4 @@
-use crate::extract::Namespace;
+use crate::extract::Members;
 use crate::types::StatusReport;
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -6,7 +6,7 @@ use axum::extract::State;
 
 pub async fn namespace(
     State(state): State<ApiState>,
-    ns: Namespace,
+    Members(ns): Members,
 ) -> Result<Json<StatusReport>, ApiError> {
     Ok(Json(StatusReport {
         namespace: state.store.namespace_status(&ns.name).await?,
