@@ -14,6 +14,7 @@ mod gitops;
 mod invalid;
 mod isolation;
 mod kv;
+mod matrix;
 mod postgres;
 mod restart;
 mod sources;
