@@ -5,6 +5,8 @@
 //!    same commit into a plain bare repo, in the same run (target: p50 ratio ≤ 2)
 //! 4. peak RSS of a server holding 1,000 namespaces × 10 services, specs only
 //!    (`--runtime none`) (target: under 150 MB)
+//! 5. key-value writes and reads per second through the API (keep-alive client, 8 in
+//!    flight) and straight against the store, on SQLite and on PostgreSQL, same run
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -110,8 +112,121 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    bench_push_latency(&rt);
-    bench_rss(&rt);
+    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if run("push") {
+        bench_push_latency(&rt);
+    }
+    if run("rss") {
+        bench_rss(&rt);
+    }
+    if run("kv") {
+        bench_kv(&rt);
+    }
+}
+
+const KV_OPS: usize = 4_000;
+const IN_FLIGHT: usize = 8;
+
+/// Runs `op(i)` for i in 0..KV_OPS with IN_FLIGHT at a time; returns ops per second.
+async fn rate<F, Fut>(op: F) -> f64
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let t = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|w| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut i = w;
+                while i < KV_OPS {
+                    op(i).await;
+                    i += IN_FLIGHT;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    KV_OPS as f64 / t.elapsed().as_secs_f64()
+}
+
+fn bench_kv(rt: &tokio::runtime::Runtime) {
+    let pg = micro_store::testing::TempPostgres::start();
+    for backend in ["sqlite", "postgres"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let (api_url, direct_url) = match backend {
+            "sqlite" => ("sqlite".to_owned(), None),
+            _ => {
+                let a = rt.block_on(pg.fresh_database("bench_api"));
+                let d = rt.block_on(pg.fresh_database("bench_direct"));
+                (a, Some(d))
+            }
+        };
+        let server = start(&root, &["--runtime", "none", "--store", &api_url]);
+        let client = Client::new(&server.url, Some(server.token.clone()));
+        let value = "v".repeat(100);
+        let (c, v) = (client.clone(), value.clone());
+        let api_writes = rt.block_on(rate(move |i| {
+            let (c, v) = (c.clone(), v.clone());
+            async move {
+                c.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                    .await
+                    .unwrap()
+            }
+        }));
+        let c = client.clone();
+        let api_reads = rt.block_on(rate(move |i| {
+            let c = c.clone();
+            async move {
+                let r = c
+                    .kv_read("default", "bench", &format!("key.{i}"), false, 1, 0)
+                    .await
+                    .unwrap();
+                assert_eq!(r.len(), 1);
+            }
+        }));
+        drop(server);
+        let store = rt.block_on(async {
+            match &direct_url {
+                None => micro_store::Store::open_sqlite(&root.join("direct.db"))
+                    .await
+                    .unwrap(),
+                Some(url) => micro_store::Store::connect(url).await.unwrap(),
+            }
+        });
+        let (s, v) = (store.clone(), value.clone());
+        let db_writes = rt.block_on(rate(move |i| {
+            let (s, v) = (s.clone(), v.clone());
+            async move {
+                s.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                    .await
+                    .unwrap()
+            }
+        }));
+        let s = store.clone();
+        let db_reads = rt.block_on(rate(move |i| {
+            let s = s.clone();
+            async move {
+                let key = format!("key.{i}");
+                let q = micro_store::KvQuery {
+                    key: &key,
+                    prefix: false,
+                    limit: 1,
+                    offset: 0,
+                };
+                assert_eq!(s.kv_read("default", "bench", &q).await.unwrap().len(), 1);
+            }
+        }));
+        println!(
+            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2}",
+            api_writes / db_writes,
+            api_reads / db_reads
+        );
+    }
 }
 
 fn bench_push_latency(rt: &tokio::runtime::Runtime) {
