@@ -102,9 +102,9 @@ pub async fn whoami(t: &Target) -> Result<ExitCode> {
     let client = micro_api::client::Client::new(&env.url, env.token.clone());
     let me = client.whoami().await?;
     println!(
-        "{} ({:?}) namespace {} on {name}",
+        "{} ({}) namespace {} on {name}",
         me.email,
-        me.role,
+        format!("{:?}", me.role).to_lowercase(),
         me.namespace.as_deref().unwrap_or("-")
     );
     Ok(ExitCode::SUCCESS)
