@@ -109,7 +109,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         repos: repos.clone(),
         controller: controller.clone(),
         hook_exe: exe,
-        http: reqwest_client(),
+        http: micro_api::client::HttpClient::new(),
         source_base: args
             .source_base
             .clone()
@@ -156,10 +156,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn reqwest_client() -> micro_api::client::HttpClient {
-    micro_api::client::HttpClient::new()
 }
 
 async fn ensure_default_namespace(store: &Store, repos: &Repos, exe: &Path) -> Result<()> {

@@ -291,7 +291,7 @@ fn check_namespace_file(
         )
     })?;
     let blob = repo.find_blob(entry.id())?;
-    let ns: NamespaceSpecSpanned = spec::parse_yaml("micro.yaml", blob.content())?;
+    let ns: NamespaceSpec = spec::parse_yaml("micro.yaml", blob.content())?;
     if ns.schema.value != 1 {
         let l = &ns.schema.referenced;
         return Err(
@@ -312,23 +312,6 @@ fn check_namespace_file(
         .into());
     }
     Ok(())
-}
-
-/// `micro.yaml` with positions, for errors that point at a value.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NamespaceSpecSpanned {
-    schema: serde_saphyr::Spanned<u32>,
-    namespace: serde_saphyr::Spanned<String>,
-}
-
-impl From<NamespaceSpecSpanned> for NamespaceSpec {
-    fn from(s: NamespaceSpecSpanned) -> Self {
-        NamespaceSpec {
-            schema: s.schema.value,
-            namespace: s.namespace.value,
-        }
-    }
 }
 
 /// Writes the files of `tree` into `dest` (which must not exist yet), keeping exec bits.

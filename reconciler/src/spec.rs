@@ -92,12 +92,12 @@ impl ServiceSpec {
     }
 }
 
-/// `micro.yaml`: namespace-level settings.
+/// `micro.yaml`: namespace-level settings, with positions for errors that point at a value.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSpec {
-    pub schema: u32,
-    pub namespace: String,
+    pub schema: Spanned<u32>,
+    pub namespace: Spanned<String>,
 }
 
 /// `config.yaml`: each config key and the version it is at; never values.

@@ -1,6 +1,6 @@
 //! `micro history` and `micro rollback [REV]`.
 
-use super::{Output, short};
+use super::{Output, ago, short};
 use crate::context::Target;
 use crate::gitops::{Pushed, TenantRepo};
 use anyhow::{Result, anyhow};
@@ -35,13 +35,7 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
     );
     let now = now_micros();
     for e in entries {
-        let ago = (now - e.started_us) / 1_000_000;
-        let when = match ago {
-            0..60 => format!("{ago}s ago"),
-            60..3600 => format!("{}m ago", ago / 60),
-            3600..86400 => format!("{}h ago", ago / 3600),
-            _ => format!("{}d ago", ago / 86400),
-        };
+        let when = ago((now - e.started_us) / 1000);
         let detail = e.error.unwrap_or(e.summary);
         println!(
             "{when:<10} {:<8} {:<14} {:<8} {:>6}  {detail}",

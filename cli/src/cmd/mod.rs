@@ -31,3 +31,14 @@ pub enum Output {
 pub fn short(rev: &str) -> &str {
     rev.get(..7).unwrap_or(rev)
 }
+
+/// How long ago, for people: `5s ago`, `3m ago`, `2h ago`, `4d ago`.
+pub fn ago(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}

@@ -1,6 +1,6 @@
 //! `micro status [NAME]`: what runs, as a table or JSON.
 
-use super::{Output, short};
+use super::{Output, ago, short};
 use crate::context::Target;
 use anyhow::{Result, bail};
 use micro_store::{ServiceStatus, now_millis};
@@ -110,15 +110,5 @@ fn print_table(rows: &[Row<'_>]) {
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         println!("{}", line.join("  ").trim_end());
-    }
-}
-
-fn ago(ms: i64) -> String {
-    let s = (ms / 1000).max(0);
-    match s {
-        0..60 => format!("{s}s ago"),
-        60..3600 => format!("{}m ago", s / 60),
-        3600..86400 => format!("{}h ago", s / 3600),
-        _ => format!("{}d ago", s / 86400),
     }
 }

@@ -33,7 +33,7 @@ pub(crate) async fn supervise(
     config: ConfigEnv,
     cancel: CancellationToken,
 ) {
-    let ns = tracker_ns(&tracker);
+    let ns = tracker.namespace().to_owned();
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
@@ -119,10 +119,6 @@ fn env_of(service: &DesiredService) -> Vec<(&str, &str)> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
-}
-
-fn tracker_ns(tracker: &Tracker) -> String {
-    tracker.namespace().to_owned()
 }
 
 fn short(tree: &str) -> &str {
