@@ -183,9 +183,14 @@ impl<'a> TenantRepo<'a> {
             let mut opts = PushOptions::new();
             opts.remote_callbacks(cb);
             let mut remote = self.repo.remote_anonymous(&self.url)?;
-            remote
-                .push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts))
-                .map_err(|e| self.git_error(e))?;
+            if let Err(e) = remote.push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts)) {
+                // libgit2 refuses before sending when the branch it is shown holds a
+                // commit it has not fetched: someone pushed since our fetch.
+                if e.message().contains("not present locally") {
+                    return Ok(PushResult::Stale);
+                }
+                return Err(self.git_error(e));
+            }
         }
         let Some(status) = rejected.into_inner() else {
             return Ok(PushResult::Done);

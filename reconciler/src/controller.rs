@@ -187,6 +187,21 @@ impl Controller {
         if let Some(record) = record {
             self.store.record_reconcile(&record).await?;
         }
+        // The namespace status is what `--wait` polls, so it moves only after the history
+        // record exists: whoever saw their revision applied also finds it in `history`.
+        match &result {
+            Ok((Outcome::Applied { revision, .. }, _)) => {
+                self.store
+                    .put_namespace_status(namespace, revision, Some(revision), None)
+                    .await?;
+            }
+            Ok((Outcome::Invalid { revision, error }, _)) => {
+                self.store
+                    .put_namespace_status(namespace, revision, None, Some(error))
+                    .await?;
+            }
+            _ => {}
+        }
         result.map(|(outcome, _)| outcome)
     }
 
@@ -215,9 +230,6 @@ impl Controller {
             Err(LoadError::Invalid(e)) => {
                 let error = e.to_string();
                 tracing::warn!(namespace, %revision, %error, "invalid revision; keeping the last good one");
-                self.store
-                    .put_namespace_status(namespace, &revision, None, Some(&error))
-                    .await?;
                 self.seen().insert(namespace.to_owned(), now);
                 return Ok((
                     Outcome::Invalid { revision, error },
@@ -256,9 +268,6 @@ impl Controller {
                     .await?;
             }
         }
-        self.store
-            .put_namespace_status(namespace, &revision, Some(&revision), None)
-            .await?;
         self.seen().insert(
             namespace.to_owned(),
             Seen {

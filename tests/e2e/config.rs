@@ -120,14 +120,17 @@ fn two_config_sets_at_the_same_moment_both_take_effect() {
             format!("beta{round}"),
             format!("gamma{round}"),
         );
-        let one = p.command(&["config", "set", &a, "1"]).spawn().unwrap();
-        let two = p
-            .command(&["config", "set", &b, "2"])
-            .env("MICRO_HOME", &other)
-            .spawn()
-            .unwrap();
+        let spawn = |key: &str, value: &str, home: &std::path::Path| {
+            p.command(&["config", "set", key, value])
+                .env("MICRO_HOME", home)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let one = spawn(&a, "1", &p.home);
+        let two = spawn(&b, "2", &other);
         // Same machine, same moment: the two commands take turns on the push cache.
-        let three = p.command(&["config", "set", &c, "3"]).spawn().unwrap();
+        let three = spawn(&c, "3", &p.home);
         for child in [one, two, three] {
             let out = child.wait_with_output().unwrap();
             assert!(

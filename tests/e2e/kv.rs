@@ -41,7 +41,8 @@ fn write_read_list_expire_delete() {
         serde_json::from_str(&p.ok(&["store", "read", "admin", "-o", "json"])).unwrap();
     assert_eq!(json[0]["value"], "root");
 
-    p.ok(&["store", "write", "session", "abc", "--expiry", "1s"]);
+    // Long enough to read back on a loaded machine, short enough to wait out.
+    p.ok(&["store", "write", "session", "abc", "--expiry", "3s"]);
     assert_eq!(p.ok(&["store", "read", "session"]).trim(), "abc");
     p.wait_for("the record to expire", || {
         !p.micro(&["store", "read", "session"]).status.success()

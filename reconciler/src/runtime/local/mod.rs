@@ -94,7 +94,7 @@ impl LocalRuntime {
         std::fs::create_dir_all(&dirs.work)?;
         std::fs::create_dir_all(&dirs.logs)?;
         std::fs::create_dir_all(&dirs.pids)?;
-        let reaped = pids::reap_orphans(&dirs.pids);
+        let reaped = pids::reap_orphans(&dirs.pids, &dirs.work);
         if reaped > 0 {
             tracing::info!(reaped, "stopped processes left by a previous server");
         }

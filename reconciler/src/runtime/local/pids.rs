@@ -1,5 +1,7 @@
 //! Pid files: how a server that was killed finds the process groups it left running.
 //! Each file holds `PGID STARTTIME`; the start time guards against a reused pid.
+//! A server killed between spawning a process and writing its pid file leaves no file,
+//! so the reaper also looks for processes still working inside the runtime's folders.
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -21,12 +23,41 @@ pub(crate) fn record(dir: &Path, label: &str, pgid: i32) -> std::io::Result<Path
     Ok(path)
 }
 
-/// Stops every process group recorded in `dir`, returning how many were still there.
-pub(crate) fn reap_orphans(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+/// The process group of `pid`, from `/proc/<pid>/stat`.
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Process groups with a member whose working directory lies under `work`: only the
+/// runtime starts processes there, and each in a group of its own.
+fn groups_working_in(work: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
+    let own = nix::unistd::getpgrp().as_raw();
     let mut groups = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let inside =
+            std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(work));
+        if let Some(pgid) = process_group(pid).filter(|&g| inside && g > 1 && g != own)
+            && !groups.contains(&pgid)
+        {
+            groups.push(pgid);
+        }
+    }
+    groups
+}
+
+/// Stops every process group recorded in `dir` or still working under `work`, returning
+/// how many were still there.
+pub(crate) fn reap_orphans(dir: &Path, work: &Path) -> usize {
+    let mut groups = groups_working_in(work);
+    let entries = std::fs::read_dir(dir).into_iter().flatten();
     for entry in entries.flatten() {
         let path = entry.path();
         if let Ok(text) = std::fs::read_to_string(&path) {
@@ -37,6 +68,7 @@ pub(crate) fn reap_orphans(dir: &Path) -> usize {
                 && pgid > 1
             {
                 match start_time(pgid) {
+                    _ if groups.contains(&pgid) => {}
                     // The leader lives and is ours.
                     Some(now) if now == start => groups.push(pgid),
                     // The pid was reused by someone else's process: leave it alone.
@@ -67,4 +99,45 @@ pub(crate) fn reap_orphans(dir: &Path) -> usize {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
     reaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    fn alive(pid: u32) -> bool {
+        // A reaped child is a zombie until waited for; count only live ones.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_owned()))
+            .is_some_and(|r| !r.starts_with('Z'))
+    }
+
+    #[test]
+    fn a_process_whose_pid_file_was_never_written_is_reaped_by_its_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pids, work) = (tmp.path().join(".pids"), tmp.path().join("runtime"));
+        let code = work.join("ns/svc/abc/code");
+        std::fs::create_dir_all(&code).unwrap();
+        std::fs::create_dir_all(&pids).unwrap();
+        let mut outside = std::process::Command::new("sleep")
+            .arg("600")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut inside = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(&code)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // The server died right after this spawn: no pid file exists.
+        assert_eq!(reap_orphans(&pids, &work), 1);
+        let _ = inside.wait();
+        assert!(!alive(inside.id()));
+        assert!(alive(outside.id()), "a process elsewhere is left alone");
+        outside.kill().unwrap();
+        outside.wait().unwrap();
+    }
 }
