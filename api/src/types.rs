@@ -18,8 +18,12 @@ pub struct WhoAmI {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
+    /// What the reconciler last took up from the branch (and applied, or refused).
     pub namespace: Option<NamespaceStatus>,
     pub services: Vec<ServiceStatus>,
+    /// The branch head right now; ahead of `namespace.head` while a push is being taken up.
+    #[serde(default)]
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

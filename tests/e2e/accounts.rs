@@ -152,10 +152,13 @@ fn admin_invites_a_developer_who_logs_in_and_out() {
     p.write_service("svc", &[("service.yaml", "run: sleep 1000\n")]);
     let out = dev(&p, &home, &["run", "./svc"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // `run` returns once the commit is pushed; the reconcile that records status follows.
-    p.wait_for("svc in team's status", || {
-        p.service(Some("team"), "svc").is_some()
-    });
+    // `run` returns once the platform has taken the commit up: status already lists it.
+    assert!(
+        stderr(&out).contains("`micro status svc` shows how it goes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(p.service(Some("team"), "svc").is_some());
     assert!(
         p.service(None, "svc").is_none(),
         "it went to their namespace, not default"

@@ -11,5 +11,6 @@ pub async fn namespace(
     Ok(Json(StatusReport {
         namespace: state.store.namespace_status(&ns.name).await?,
         services: state.store.service_statuses(&ns.name).await?,
+        branch: state.repos.head(&ns.name).ok().map(|id| id.to_string()),
     }))
 }

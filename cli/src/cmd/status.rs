@@ -52,11 +52,6 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
         .iter()
         .filter(|s| args.name.as_ref().is_none_or(|n| *n == s.name))
         .collect();
-    if let Some(name) = &args.name
-        && services.is_empty()
-    {
-        bail!("service {name} not found in namespace {}", ctx.namespace);
-    }
     if let Some(ns) = &report.namespace
         && let Some(error) = &ns.error
     {
@@ -66,6 +61,23 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
             short(&ns.head),
             ctx.namespace
         );
+    }
+    if let Some(branch) = &report.branch
+        && report
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| ns.head != *branch)
+    {
+        eprintln!(
+            "note: revision {} was just pushed to {} and is being taken up",
+            short(branch),
+            ctx.namespace
+        );
+    }
+    if let Some(name) = &args.name
+        && services.is_empty()
+    {
+        bail!("service {name} not found in namespace {}", ctx.namespace);
     }
     let rows: Vec<Row<'_>> = services.into_iter().map(Row::from).collect();
     match args.output {

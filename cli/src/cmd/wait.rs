@@ -67,7 +67,8 @@ pub async fn until_running(
     }
 }
 
-/// Says what a push did (`what` describes a new commit), then waits if asked.
+/// Says what a push did (`what` describes a new commit), then waits if asked; without
+/// `--wait`, only until the platform has taken the commit up.
 pub async fn after_push(
     ctx: &Context,
     name: &str,
@@ -76,6 +77,7 @@ pub async fn after_push(
     wait: bool,
     timeout: u64,
 ) -> Result<ExitCode> {
+    let committed = matches!(pushed, Pushed::Committed(_));
     let revision = match pushed {
         Pushed::Committed(id) => {
             eprintln!(
@@ -96,5 +98,45 @@ pub async fn after_push(
     if wait {
         return until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
     }
+    if committed {
+        until_picked_up(ctx, name, &revision).await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a command without `--wait` waits for the platform to take up its commit.
+const PICKUP: Duration = Duration::from_secs(5);
+
+/// Waits (briefly) until the platform has taken up `revision`, so that a `micro status`
+/// typed next already shows the service, then says where it stands. Never fails the
+/// command: the commit is in, and the platform will get to it.
+async fn until_picked_up(ctx: &Context, name: &str, revision: &str) {
+    let deadline = Instant::now() + PICKUP;
+    loop {
+        let Ok(report) = ctx.client.status(&ctx.namespace).await else {
+            return;
+        };
+        if report
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| ns.head == revision)
+        {
+            match report.services.iter().find(|s| s.name == name) {
+                Some(s) => eprintln!(
+                    "{name}: {} {}/{}; `micro status {name}` shows how it goes",
+                    s.status, s.ready, s.desired
+                ),
+                None => eprintln!("{name}: taken up by the platform"),
+            }
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "{name}: the platform has not taken up {} yet; see `micro status`",
+                short(revision)
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -8,12 +8,17 @@ use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The process's start time (clock ticks since boot), from `/proc/<pid>/stat`.
-fn start_time(pid: i32) -> Option<u64> {
+/// Field `index` (0-based, counting after the command name) of `/proc/<pid>/stat`.
+fn stat_field(pid: i32, index: usize) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 2 (comm) may contain spaces; fields after it are plain.
     let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    rest.split_whitespace().nth(index)?.parse().ok()
+}
+
+/// The process's start time (clock ticks since boot).
+fn start_time(pid: i32) -> Option<u64> {
+    stat_field(pid, 19)
 }
 
 pub(crate) fn record(dir: &Path, label: &str, pgid: i32) -> std::io::Result<PathBuf> {
@@ -23,11 +28,9 @@ pub(crate) fn record(dir: &Path, label: &str, pgid: i32) -> std::io::Result<Path
     Ok(path)
 }
 
-/// The process group of `pid`, from `/proc/<pid>/stat`.
+/// The process group of `pid`.
 fn process_group(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(2)?.parse().ok()
+    stat_field(pid, 2).and_then(|g| i32::try_from(g).ok())
 }
 
 /// Process groups with a member whose working directory lies under `work`: only the
