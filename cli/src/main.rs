@@ -30,9 +30,9 @@ enum Command {
     Server(server::ServerArgs),
     /// Create a service skeleton in a new folder NAME
     New(cmd::new::NewArgs),
-    /// Run a service from a local folder: commit it into your namespace and push
+    /// Run a service from a folder, a git URL or a short name: commit it into your namespace and push
     Run(cmd::run::RunArgs),
-    /// Roll a service to the latest version of the folder it was run from
+    /// Roll a service to the latest version of its folder or of the branch/tag it tracks
     Update(cmd::run::UpdateArgs),
     /// Remove a service (a commit; the platform stops it)
     Kill(cmd::kill::KillArgs),
@@ -56,7 +56,7 @@ enum Command {
     Store(cmd::store::StoreArgs),
     /// List, choose, add or delete environments (platforms this CLI talks to)
     Env(cmd::env::EnvArgs),
-    /// Admin-only: manage namespaces
+    /// Admin-only: manage namespaces and accounts
     Admin(cmd::admin::AdminArgs),
     /// Log in with email and password; the token is kept in $MICRO_HOME
     Login(cmd::login::LoginArgs),

@@ -8,6 +8,9 @@ use std::process::Stdio;
 #[test]
 fn write_read_list_expire_delete() {
     let p = Platform::start();
+    // A new namespace's store is empty, not missing.
+    assert_eq!(p.ok(&["store", "list"]).trim(), "");
+    assert!(p.fails(&["store", "read", "user.1"]).contains("not found"));
     for (k, v) in [
         ("user.1", "ann"),
         ("user.2", "bob"),

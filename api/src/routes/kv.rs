@@ -13,6 +13,8 @@ use serde::Deserialize;
 /// Largest value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 const MAX_LIMIT: i64 = 1000;
+/// The table every namespace has, written or not; any other exists once written to.
+const DEFAULT_TABLE: &str = "default";
 
 fn check_table(table: &str) -> Result<(), ApiError> {
     let ok = !table.is_empty()
@@ -101,7 +103,7 @@ pub async fn read(
             "limit must be 1-{MAX_LIMIT} and offset at least 0"
         )));
     }
-    if !state.store.kv_table_exists(&ns.name, &table).await? {
+    if table != DEFAULT_TABLE && !state.store.kv_table_exists(&ns.name, &table).await? {
         return Err(ApiError::NotFound(format!("table {table}")));
     }
     let records = state
