@@ -1,0 +1,98 @@
+//! One reconcile at a time: apply, skip, repair, keep the last good state, prune.
+
+use super::fixtures::{commit, fixture, reasons};
+use super::*;
+use git2::{Repository, Signature};
+
+#[tokio::test]
+async fn applies_then_skips_an_unchanged_resync_then_applies_the_next_push() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
+    let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().create == 1));
+    assert_eq!(runtime.observe("a").await.len(), 1);
+    // Nothing changed: nothing is read, compared or recorded.
+    assert!(matches!(
+        c.reconcile("a", &reasons(Trigger::Resync)).await.unwrap(),
+        Outcome::Unchanged
+    ));
+    assert_eq!(c.store.history("a", 10).await.unwrap().len(), 1);
+    commit(
+        &repos,
+        "a",
+        &[("services/web/service.yaml", "run: x\nreplicas: 2\n")],
+    );
+    let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().update == 1));
+    assert_eq!(runtime.observe("a").await[0].model.replicas, 2);
+    // Applying the same state again changes nothing.
+    let again = c.reconcile("a", &reasons(Trigger::Drift)).await.unwrap();
+    assert!(matches!(again, Outcome::Applied { ref plan, .. } if plan.is_empty()));
+}
+
+#[tokio::test]
+async fn drift_is_repaired_and_invalid_heads_keep_the_last_good_state() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    let good = commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    runtime.forget("a", "web");
+    // The runtime's generation moved, so even a resync looks again.
+    let out = c.reconcile("a", &reasons(Trigger::Resync)).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().create == 1));
+
+    commit(
+        &repos,
+        "a",
+        &[("services/web/service.yaml", "run: x\nbogus: 1\n")],
+    );
+    let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    let Outcome::Invalid { error, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        error.starts_with("services/web/service.yaml:2:1:"),
+        "{error}"
+    );
+    let running = runtime.observe("a").await;
+    assert_eq!(running[0].revision, good.to_string());
+    let status = c.store.namespace_status("a").await.unwrap().unwrap();
+    assert_eq!(status.applied.as_deref(), Some(good.to_string().as_str()));
+    assert!(status.error.is_some());
+}
+
+#[tokio::test]
+async fn a_removed_service_is_pruned() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(
+        &repos,
+        "a",
+        &[
+            ("services/web/service.yaml", "run: x\n"),
+            ("services/job/service.yaml", "run: y\n"),
+        ],
+    );
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    let repo = Repository::open_bare(repos.path("a")).unwrap();
+    let head = repo.find_commit(repos.head("a").unwrap()).unwrap();
+    let mut tb = repo.treebuilder(Some(&head.tree().unwrap())).unwrap();
+    let services = repo
+        .find_tree(tb.get("services").unwrap().unwrap().id())
+        .unwrap();
+    let mut sb = repo.treebuilder(Some(&services)).unwrap();
+    sb.remove("job").unwrap();
+    tb.insert("services", sb.write().unwrap(), 0o040000)
+        .unwrap();
+    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let sig = Signature::now("t", "t@t").unwrap();
+    repo.commit(Some(repo::BRANCH), &sig, &sig, "kill job", &tree, &[&head])
+        .unwrap();
+    let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().delete == 1));
+    let names: Vec<String> = runtime
+        .observe("a")
+        .await
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["web".to_owned()]);
+}
