@@ -2,7 +2,7 @@
 //! git endpoint and the API together; the crates do the work.
 
 use crate::home::{BUILTIN_ENV, Env, Home};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use micro_reconciler::runtime::local::{Dirs, LocalRuntime};
 use micro_reconciler::{Controller, Repos, Runtime, Trigger};
 use micro_store::{Role, Store};
@@ -48,6 +48,34 @@ pub enum RuntimeKind {
     None,
 }
 
+/// Holds the data dir for this server's lifetime. A second server on the same data dir
+/// would reap the first one's services and fight it over every namespace, so it stops
+/// here instead. The OS drops the lock when the process dies, even by SIGKILL.
+fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = data.join("server.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if file.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        bail!(
+            "data dir {} is in use by another `micro server` (pid {}); stop it or pass another --data-dir",
+            data.display(),
+            holder.trim()
+        );
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
 pub async fn run(args: ServerArgs) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -65,6 +93,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
     let data = data.canonicalize()?;
+    let _lock = lock_data_dir(&data)?;
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
     let store = Store::open(&args.store, &data)

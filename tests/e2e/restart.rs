@@ -22,6 +22,29 @@ fn sigkill_then_restart_leaves_exactly_one_process_per_replica() {
     let before = p.processes("pair_main.py");
     assert_eq!(before.len(), 2, "two replicas: {before:?}");
 
+    // A second server on the same data dir stops before touching anything.
+    let second = p
+        .command(&["server", "--address", "127.0.0.1:0"])
+        .env("MICRO_DATA_DIR", &p.data)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(
+        said.contains("is in use by another `micro server`"),
+        "{said}"
+    );
+    assert_eq!(
+        p.processes("pair_main.py"),
+        before,
+        "its services untouched"
+    );
+    assert!(
+        p.ok(&["env"]).contains(&p.port.to_string()),
+        "env untouched"
+    );
+
+    // SIGKILL releases the data dir with the process.
     p.kill9();
     // The services outlive their supervisor...
     assert_eq!(p.processes("pair_main.py").len(), 2);
