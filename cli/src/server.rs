@@ -94,6 +94,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
     let data = data.canonicalize()?;
     let _lock = lock_data_dir(&data)?;
+    // Fail on a taken address before the store or any service is touched.
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let local = listener.local_addr()?;
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
     let store = Store::open(&args.store, &data)
@@ -158,10 +163,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         repos_root: repos.root().to_owned(),
     });
     let app = api.merge(git);
-    let listener = tokio::net::TcpListener::bind(args.address)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.address))?;
-    let local = listener.local_addr()?;
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("http://{}", loopback(local)));
     controller.trigger_all(Trigger::Startup).await?;
