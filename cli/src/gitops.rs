@@ -11,10 +11,6 @@ use std::path::Path;
 const BRANCH: &str = micro_reconciler::repo::BRANCH;
 const REMOTE_MAIN: &str = "refs/remotes/origin/main";
 const ATTEMPTS: usize = 5;
-/// Files bigger than this are not committed by `micro run`.
-const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
-/// Never copied from a local source folder.
-const SKIP: &[&str] = &[".git", "__pycache__", ".DS_Store"];
 
 pub enum Pushed {
     /// Nothing to commit: the tree would be the same.
@@ -225,48 +221,6 @@ impl<'a> TenantRepo<'a> {
 enum PushResult {
     Done,
     Stale,
-}
-
-/// Writes a folder into the repo as a tree, skipping VCS and cache folders.
-pub fn tree_from_dir(repo: &Repository, dir: &Path) -> Result<Oid> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut builder = repo.treebuilder(None)?;
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .collect::<std::io::Result<_>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            bail!("{}: file names must be UTF-8", entry.path().display());
-        };
-        if SKIP.contains(&name) || name.ends_with(".pyc") {
-            continue;
-        }
-        let meta = std::fs::symlink_metadata(entry.path())?;
-        if meta.is_dir() {
-            let sub = tree_from_dir(repo, &entry.path())?;
-            if !repo.find_tree(sub)?.is_empty() {
-                builder.insert(name, sub, 0o040000)?;
-            }
-        } else if meta.is_file() {
-            if meta.len() > MAX_FILE_BYTES {
-                bail!(
-                    "{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file",
-                    entry.path().display(),
-                    meta.len()
-                );
-            }
-            let blob = repo.blob_path(&entry.path())?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o100755
-            } else {
-                0o100644
-            };
-            builder.insert(name, blob, mode)?;
-        }
-    }
-    Ok(builder.write()?)
 }
 
 /// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.

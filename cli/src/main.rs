@@ -3,6 +3,7 @@
 
 mod cmd;
 mod context;
+mod folder;
 mod gitops;
 mod home;
 mod server;

@@ -18,6 +18,9 @@ env:
   GREETING: Hello
 ";
 
+/// `micro run` leaves what this names on the developer's machine.
+const GITIGNORE: &str = "__pycache__/\n.env\nvenv/\n.venv/\n";
+
 const MAIN_PY: &str = r#""""The {{name}} service: answers JSON over HTTP on $PORT (Python standard library only)."""
 import json
 import os
@@ -65,6 +68,7 @@ pub fn run(args: &NewArgs) -> Result<()> {
     std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join("service.yaml"), SERVICE_YAML)?;
     std::fs::write(dir.join("main.py"), MAIN_PY.replace("{{name}}", &args.name))?;
+    std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
     println!("Created service {} in ./{}", args.name, args.name);
     println!("Run it with: micro run ./{}", args.name);
     Ok(())

@@ -3,6 +3,7 @@
 
 use super::{source, wait};
 use crate::context::{Context, Target};
+use crate::folder;
 use crate::gitops::{self, TenantRepo};
 use anyhow::{Context as _, Result, anyhow, bail};
 use micro_reconciler::spec::{self, SpecError};
@@ -188,7 +189,7 @@ async fn deploy(
         tokio::task::block_in_place(|| {
             let repo = TenantRepo::open(ctx)?;
             repo.change(&message, |r, tree| {
-                let service_tree = gitops::tree_from_dir(r, &dir)?;
+                let service_tree = folder::tree(r, &dir)?;
                 gitops::set_path(
                     r,
                     Some(tree),
