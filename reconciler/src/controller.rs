@@ -3,6 +3,7 @@
 
 use crate::desired::DesiredNamespace;
 use crate::desired::DesiredService;
+use crate::metrics::{Ended, Metrics};
 use crate::plan::{self, Action, Plan};
 use crate::queue::{Queue, Reasons, Trigger};
 use crate::repo::{self, LoadError, Repos, SpecCache};
@@ -58,6 +59,7 @@ pub struct Controller {
     specs: SpecCache,
     seen: Mutex<HashMap<String, Seen>>,
     failures: Mutex<HashMap<String, u32>>,
+    metrics: Metrics,
     /// The platform API's URL, handed to services with their identity.
     api_url: std::sync::OnceLock<String>,
 }
@@ -72,6 +74,7 @@ impl Controller {
             specs: SpecCache::default(),
             seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
             api_url: std::sync::OnceLock::new(),
         })
     }
@@ -83,6 +86,10 @@ impl Controller {
 
     pub fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
@@ -184,6 +191,16 @@ impl Controller {
                 ))
             }
         };
+        let ended = match &result {
+            Ok((Outcome::Applied { .. }, _)) => Some(Ended::Applied),
+            Ok((Outcome::Invalid { .. }, _)) => Some(Ended::Invalid),
+            Ok((Outcome::Unchanged, _)) => Some(Ended::Unchanged),
+            Ok((Outcome::Missing, _)) => None,
+            Err(_) => Some(Ended::Failed),
+        };
+        if let Some(ended) = ended {
+            self.metrics.record(ended, started.elapsed());
+        }
         if let Some(record) = record {
             self.store.record_reconcile(&record).await?;
         }

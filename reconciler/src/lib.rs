@@ -6,6 +6,7 @@
 
 pub mod controller;
 pub mod desired;
+pub mod metrics;
 pub mod plan;
 pub mod queue;
 pub mod render;

@@ -221,6 +221,12 @@ fn every_endpoint_for_every_kind_of_caller() {
         ),
         case(
             Method::GET,
+            "/metrics",
+            None,
+            [Ok, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::GET,
             "/git/default.git/info/refs?service=git-upload-pack",
             None,
             [Ok, Ok, Hidden, Hidden, Anon],
@@ -324,6 +330,28 @@ fn every_endpoint_for_every_kind_of_caller() {
             }
         }
     }
+    // What the admin's scraper reads: the reconciles this test caused, in Prometheus text.
+    let metrics = rt.block_on(async {
+        http.get(format!("{base}/metrics"))
+            .bearer_auth(tokens[0].as_deref().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let applied: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("micro_reconciles_total{result=\"applied\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(applied >= 2, "startup and probe at least:\n{metrics}");
+    assert!(
+        !metrics.contains("bee") && !metrics.contains("default"),
+        "no namespace names in metrics:\n{metrics}"
+    );
+
     // Nothing a refused caller tried changed anything.
     assert!(!p.ok(&["admin", "namespace", "list"]).contains("ns-devb"));
     assert_eq!(

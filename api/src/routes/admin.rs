@@ -129,3 +129,20 @@ fn is_email(s: &str) -> bool {
         && s.len() <= 254
         && !s.chars().any(char::is_whitespace)
 }
+
+/// The reconciler's figures in Prometheus text format; a scraper uses an admin token.
+pub async fn metrics(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    admin_only(&caller)?;
+    let controller = &state.controller;
+    let body = controller.metrics().render(controller.queue().pending());
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
+}

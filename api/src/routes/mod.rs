@@ -20,6 +20,7 @@ use axum::{Json, Router};
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(admin::metrics))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
