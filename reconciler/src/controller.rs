@@ -304,11 +304,11 @@ impl Controller {
     ) -> Result<ConfigEnv, ReconcileError> {
         let mut env = ConfigEnv::new();
         // The service's own identity: a fresh token each deployment, the old one revoked.
-        let identity = self.store.service_account(namespace, &service.name).await?;
-        self.store.revoke_account_tokens(&identity).await?;
         env.insert(
             "MICRO_TOKEN".into(),
-            self.store.mint_token(&identity, "service runtime").await?,
+            self.store
+                .rotate_service_token(namespace, &service.name)
+                .await?,
         );
         if let Some(url) = self.api_url.get() {
             env.insert("MICRO_API".into(), url.clone());

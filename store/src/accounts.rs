@@ -16,7 +16,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Developer => "developer",
@@ -68,6 +68,15 @@ impl Account {
         self.role == Role::Service
     }
 }
+
+/// Not an address anyone can log in with: service identities have no password.
+pub(crate) fn service_email(namespace: &str, name: &str) -> String {
+    format!("{name}@{namespace}.service.micro")
+}
+
+/// Binds: id, email, role, namespace, service, created_at. A no-op when it exists.
+pub(crate) const INSERT_SERVICE_ACCOUNT: &str = "INSERT INTO accounts (id, email, role, namespace, service, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING";
 
 impl Store {
     /// Creates an account; `Exists` when the email is taken.
@@ -151,24 +160,19 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Account, StoreError> {
-        // Not an address anyone can log in with: service identities have no password.
-        let email = format!("{name}@{namespace}.service.micro");
+        let email = service_email(namespace, name);
         if let Some(a) = self.account_by_email(&email).await? {
             return Ok(a);
         }
-        let id = crate::tokens::random_hex(16);
-        sqlx::query(
-            "INSERT INTO accounts (id, email, role, namespace, service, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&email)
-        .bind(Role::Service.as_str())
-        .bind(namespace)
-        .bind(name)
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(INSERT_SERVICE_ACCOUNT)
+            .bind(crate::tokens::random_hex(16))
+            .bind(&email)
+            .bind(Role::Service.as_str())
+            .bind(namespace)
+            .bind(name)
+            .bind(now_millis())
+            .execute(&self.pool)
+            .await?;
         self.account_by_email(&email)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("service account {email} vanished")))

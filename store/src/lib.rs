@@ -40,9 +40,16 @@ impl Store {
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = Self::connect(&url).await?;
-        sqlx::query("PRAGMA journal_mode=WAL")
-            .execute(&store.pool)
+        // The mode sticks to the file; SQLite answers with the mode it is now in.
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&store.pool)
             .await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "{} cannot use write-ahead logging (journal mode stays {mode})",
+                path.display()
+            )));
+        }
         Ok(store)
     }
 
@@ -50,10 +57,19 @@ impl Store {
     /// the latter) and migrates it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .connect(url)
-            .await?;
+        let mut options = AnyPoolOptions::new().max_connections(8);
+        if url.starts_with("sqlite") {
+            // In WAL mode NORMAL never corrupts and survives any crash of the process
+            // (kill -9 included); only an OS crash or power loss may drop the last commits.
+            // FULL would fsync every commit, which made each deployment wait on the disk.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(conn, "PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let backend = if url.starts_with("sqlite") {
             "sqlite"

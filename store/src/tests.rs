@@ -66,6 +66,19 @@ async fn memory_and_unknown_backends() {
     let sqlite = Store::open("sqlite", dir.path()).await.unwrap();
     assert_eq!(sqlite.backend(), "sqlite");
     assert!(dir.path().join("store.db").exists());
+    // Write-ahead logging is recorded in the file's header (bytes 18 and 19 are 2)...
+    let header = std::fs::read(dir.path().join("store.db")).unwrap();
+    assert_eq!(&header[18..20], &[2, 2], "the store file is in WAL mode");
+    // ...and every pooled connection commits without waiting for the disk.
+    for _ in 0..3 {
+        let mut conn = sqlite.pool.acquire().await.unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "synchronous = NORMAL");
+        conn.detach();
+    }
 }
 
 async fn tokens_authenticate_their_account_only(store: Store) {
@@ -412,6 +425,21 @@ async fn service_identities_are_per_service_and_revocable(store: Store) {
     );
     store.revoke_account_tokens(&web).await.unwrap();
     assert!(store.authenticate(&token).await.unwrap().is_none());
+    // Each deployment rotates: the new token works, every older one stops.
+    let first = store.rotate_service_token("a", "web").await.unwrap();
+    let second = store.rotate_service_token("a", "web").await.unwrap();
+    assert!(store.authenticate(&first).await.unwrap().is_none());
+    assert_eq!(
+        store.authenticate(&second).await.unwrap().unwrap().id,
+        web.id
+    );
+    let fresh = store.rotate_service_token("c", "api").await.unwrap();
+    let api = store.authenticate(&fresh).await.unwrap().unwrap();
+    assert_eq!(
+        (api.role, api.namespace.as_deref(), api.service.as_deref()),
+        (Role::Service, Some("c"), Some("api")),
+        "created on first use"
+    );
     // Nobody logs in as a service.
     assert!(
         store

@@ -46,6 +46,50 @@ impl Store {
         Ok(token)
     }
 
+    /// A fresh token for the identity of service `name` (created on first use) with every
+    /// older token of it deleted, in one transaction: one commit per deployment, and the
+    /// old token stops working exactly when the new one starts.
+    pub async fn rotate_service_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, StoreError> {
+        let email = crate::accounts::service_email(namespace, name);
+        let token = format!("{TOKEN_PREFIX}{}", random_hex(32));
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(crate::accounts::INSERT_SERVICE_ACCOUNT)
+            .bind(random_hex(16))
+            .bind(&email)
+            .bind(crate::Role::Service.as_str())
+            .bind(namespace)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let id: String = sqlx::query_scalar("SELECT id FROM accounts WHERE email = $1")
+            .bind(&email)
+            .fetch_one(&mut *tx)
+            .await?;
+        // A service's old tokens have no use once replaced: gone, not kept as revoked, so
+        // the table holds one row per running service however often it is deployed.
+        sqlx::query("DELETE FROM tokens WHERE account_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, account_id, label, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
+        )
+        .bind(token_hash(&token))
+        .bind(&id)
+        .bind("service runtime")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
     /// Revokes every live token of an account (a service being replaced or removed).
     pub async fn revoke_account_tokens(&self, account: &Account) -> Result<(), StoreError> {
         sqlx::query(
