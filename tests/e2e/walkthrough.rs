@@ -83,7 +83,18 @@ fn new_run_status_call_logs_clone_push_kill() {
             .contains("Hello updated from hello")
     );
 
-    p.ok(&["kill", "hello"]);
+    // `kill` returns once the platform has acted on the commit, and says what it did.
+    let out = p.micro(&["kill", "hello"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    if said.contains("hello: stopped") {
+        assert!(p.service(None, "hello").is_none(), "stopped means gone");
+    } else {
+        assert!(
+            said.contains("hello: stopping") || said.contains("not taken up"),
+            "{said}"
+        );
+    }
     p.wait_for("hello to be gone", || p.service(None, "hello").is_none());
     assert!(p.fails(&["call", "hello", "/"]).contains("not found"));
     assert!(p.fails(&["status", "hello"]).contains("not found"));

@@ -1,6 +1,6 @@
 //! `micro kill NAME`: a commit removing `services/<name>/`; the reconciler stops it.
 
-use super::short;
+use super::{short, wait};
 use crate::context::Target;
 use crate::gitops::{self, Pushed, TenantRepo};
 use anyhow::{Result, bail};
@@ -24,14 +24,23 @@ pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
             gitops::set_path(r, Some(tree), &["services", &name], None)
         })
     })?;
-    match pushed {
-        Pushed::Committed(id) => eprintln!(
-            "{}: removed in {} ({})",
-            args.name,
-            ctx.namespace,
-            short(&id.to_string())
-        ),
-        Pushed::Unchanged(_) => eprintln!("{}: already gone", args.name),
+    let Pushed::Committed(id) = pushed else {
+        eprintln!("{name}: already gone");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let revision = id.to_string();
+    eprintln!(
+        "{name}: removed in {} ({})",
+        ctx.namespace,
+        short(&revision)
+    );
+    // Like `kubectl delete`: return once the platform has acted on it.
+    match wait::taken_up(&ctx, &revision).await {
+        Some(report) if report.services.iter().any(|s| s.name == name) => {
+            eprintln!("{name}: stopping");
+        }
+        Some(_) => eprintln!("{name}: stopped"),
+        None => wait::not_yet(&name, &revision),
     }
     Ok(ExitCode::SUCCESS)
 }

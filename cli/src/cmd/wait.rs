@@ -4,6 +4,7 @@ use super::short;
 use crate::context::Context;
 use crate::gitops::Pushed;
 use anyhow::{Result, bail};
+use micro_api::types::StatusReport;
 use micro_store::ServiceState;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -99,7 +100,16 @@ pub async fn after_push(
         return until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
     }
     if committed {
-        until_picked_up(ctx, name, &revision).await;
+        match taken_up(ctx, &revision).await {
+            Some(report) => match report.services.iter().find(|s| s.name == name) {
+                Some(s) => eprintln!(
+                    "{name}: {} {}/{}; `micro status {name}` shows how it goes",
+                    s.status, s.ready, s.desired
+                ),
+                None => eprintln!("{name}: taken up by the platform"),
+            },
+            None => not_yet(name, &revision),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,35 +118,30 @@ pub async fn after_push(
 const PICKUP: Duration = Duration::from_secs(5);
 
 /// Waits (briefly) until the platform has taken up `revision`, so that a `micro status`
-/// typed next already shows the service, then says where it stands. Never fails the
-/// command: the commit is in, and the platform will get to it.
-async fn until_picked_up(ctx: &Context, name: &str, revision: &str) {
+/// typed next already shows what the commit did; the status then, or `None` if the
+/// platform has not got to it yet. Never an error: the commit is in either way.
+pub async fn taken_up(ctx: &Context, revision: &str) -> Option<StatusReport> {
     let deadline = Instant::now() + PICKUP;
     loop {
-        let Ok(report) = ctx.client.status(&ctx.namespace).await else {
-            return;
-        };
+        let report = ctx.client.status(&ctx.namespace).await.ok()?;
         if report
             .namespace
             .as_ref()
             .is_some_and(|ns| ns.head == revision)
         {
-            match report.services.iter().find(|s| s.name == name) {
-                Some(s) => eprintln!(
-                    "{name}: {} {}/{}; `micro status {name}` shows how it goes",
-                    s.status, s.ready, s.desired
-                ),
-                None => eprintln!("{name}: taken up by the platform"),
-            }
-            return;
+            return Some(report);
         }
         if Instant::now() > deadline {
-            eprintln!(
-                "{name}: the platform has not taken up {} yet; see `micro status`",
-                short(revision)
-            );
-            return;
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// What to say when [`taken_up`] gave up.
+pub fn not_yet(name: &str, revision: &str) {
+    eprintln!(
+        "{name}: the platform has not taken up {} yet; see `micro status`",
+        short(revision)
+    );
 }
