@@ -160,43 +160,42 @@ impl Controller {
                     apply_ms: (millis(started.elapsed()) - plan_ms).max(0),
                 }
             };
-        let record = match &result {
-            Ok((Outcome::Applied { revision, plan }, plan_ms)) => Some(entry(
-                revision,
-                "applied",
-                plan.summary().to_string(),
-                None,
-                *plan_ms,
-            )),
-            Ok((Outcome::Invalid { revision, error }, plan_ms)) => Some(entry(
-                revision,
-                "invalid",
-                String::new(),
-                Some(error.clone()),
-                *plan_ms,
-            )),
-            Ok((Outcome::Unchanged | Outcome::Missing, _)) => None,
+        // One reading of the result: what to count, what to add to the history, and what
+        // the namespace status becomes (head, applied, error).
+        let (ended, record, status) = match &result {
+            Ok((Outcome::Applied { revision, plan }, plan_ms)) => (
+                Some(Ended::Applied),
+                Some(entry(
+                    revision,
+                    "applied",
+                    plan.summary().to_string(),
+                    None,
+                    *plan_ms,
+                )),
+                Some((revision.as_str(), Some(revision.as_str()), None)),
+            ),
+            Ok((Outcome::Invalid { revision, error }, plan_ms)) => (
+                Some(Ended::Invalid),
+                Some(entry(
+                    revision,
+                    "invalid",
+                    String::new(),
+                    Some(error.clone()),
+                    *plan_ms,
+                )),
+                Some((revision.as_str(), None, Some(error.as_str()))),
+            ),
+            Ok((Outcome::Unchanged, _)) => (Some(Ended::Unchanged), None, None),
+            Ok((Outcome::Missing, _)) => (None, None, None),
             Err(e) => {
                 let head = self
                     .repos
                     .head(namespace)
                     .map(|h| h.to_string())
                     .unwrap_or_default();
-                Some(entry(
-                    &head,
-                    "failed",
-                    String::new(),
-                    Some(e.to_string()),
-                    0,
-                ))
+                let record = entry(&head, "failed", String::new(), Some(e.to_string()), 0);
+                (Some(Ended::Failed), Some(record), None)
             }
-        };
-        let ended = match &result {
-            Ok((Outcome::Applied { .. }, _)) => Some(Ended::Applied),
-            Ok((Outcome::Invalid { .. }, _)) => Some(Ended::Invalid),
-            Ok((Outcome::Unchanged, _)) => Some(Ended::Unchanged),
-            Ok((Outcome::Missing, _)) => None,
-            Err(_) => Some(Ended::Failed),
         };
         if let Some(ended) = ended {
             self.metrics.record(ended, started.elapsed());
@@ -206,18 +205,10 @@ impl Controller {
         }
         // The namespace status is what `--wait` polls, so it moves only after the history
         // record exists: whoever saw their revision applied also finds it in `history`.
-        match &result {
-            Ok((Outcome::Applied { revision, .. }, _)) => {
-                self.store
-                    .put_namespace_status(namespace, revision, Some(revision), None)
-                    .await?;
-            }
-            Ok((Outcome::Invalid { revision, error }, _)) => {
-                self.store
-                    .put_namespace_status(namespace, revision, None, Some(error))
-                    .await?;
-            }
-            _ => {}
+        if let Some((head, applied, error)) = status {
+            self.store
+                .put_namespace_status(namespace, head, applied, error)
+                .await?;
         }
         result.map(|(outcome, _)| outcome)
     }
