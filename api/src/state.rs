@@ -19,4 +19,6 @@ pub struct ApiState {
     pub address_limiter: Arc<crate::limiter::Limiter>,
     /// Where short source names (`micro run greeter`) resolve: `<base>/<name>`.
     pub source_base: Option<String>,
+    /// The runtime cannot sandbox tenants: the platform hosts one namespace only.
+    pub single_tenant: bool,
 }

@@ -3,7 +3,7 @@
 
 use crate::home::{BUILTIN_ENV, Env, Home};
 use anyhow::{Context, Result, bail};
-use micro_reconciler::runtime::local::{Dirs, LocalRuntime};
+use micro_reconciler::runtime::local::{Dirs, Isolation, LocalRuntime, SandboxOptions};
 use micro_reconciler::{Controller, Repos, Runtime, Trigger};
 use micro_store::{Role, Store};
 use std::net::SocketAddr;
@@ -40,6 +40,21 @@ pub struct ServerArgs {
     /// `<base>/greeter`
     #[arg(long, env = "MICRO_SOURCE_BASE")]
     pub source_base: Option<String>,
+    /// Isolation of tenant services (local runtime): `auto` sandboxes them where this
+    /// machine can (root, bubblewrap, pasta, cgroup v1) and otherwise runs single-tenant;
+    /// `on` refuses to start without the sandbox; `off` runs single-tenant
+    #[arg(long, env = "MICRO_SANDBOX", value_enum, default_value_t = SandboxMode::Auto)]
+    pub sandbox: SandboxMode,
+    /// Let sandboxed services open connections beyond this machine (the internet)
+    #[arg(long, env = "MICRO_SERVICE_EGRESS")]
+    pub service_egress: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxMode {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +132,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     {
         anyhow::bail!("--source-base {base}: must be an https://, http:// or file:// URL");
     }
+    // Plan-only mode runs no tenant code, so it needs no sandbox.
+    let mut single_tenant = false;
     let runtime: Arc<dyn Runtime> = match args.runtime {
         RuntimeKind::Local => {
             // Whatever the last server ran died with it (or was reaped just now).
-            let local = LocalRuntime::new(Dirs::under(&data), events_tx)?;
+            let isolation = isolation(&args, local, &data)?;
+            single_tenant = !isolation.is_sandboxed();
+            let local = LocalRuntime::new(Dirs::under(&data), isolation, events_tx)?;
             store
                 .reset_service_statuses("the platform restarted; starting it again")
                 .await?;
@@ -148,6 +167,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .source_base
             .clone()
             .map(|b| b.trim_end_matches('/').to_owned()),
+        single_tenant,
         // 10 attempts a minute per account, 30 per client address.
         login_limiter: Arc::new(micro_api::limiter::Limiter::new(
             10,
@@ -186,6 +206,36 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.
+fn isolation(args: &ServerArgs, api: SocketAddr, data: &Path) -> Result<Isolation> {
+    if args.sandbox == SandboxMode::Off {
+        tracing::warn!(
+            "--sandbox off: services run unsandboxed; single-tenant mode (one namespace)"
+        );
+        return Ok(Isolation::default());
+    }
+    let options = SandboxOptions {
+        api: loopback(api),
+        egress: args.service_egress,
+    };
+    match Isolation::sandboxed(options, data) {
+        Ok(isolation) => {
+            tracing::info!(
+                egress = args.service_egress,
+                "services run sandboxed (bubblewrap, pasta, cgroups)"
+            );
+            Ok(isolation)
+        }
+        Err(e) if args.sandbox == SandboxMode::On => bail!("--sandbox on: {e}"),
+        Err(e) => {
+            tracing::warn!(
+                "no sandbox for services ({e}): single-tenant mode, this server hosts one namespace only"
+            );
+            Ok(Isolation::default())
+        }
+    }
 }
 
 async fn ensure_default_namespace(store: &Store, repos: &Repos, exe: &Path) -> Result<()> {

@@ -11,6 +11,7 @@ mod config;
 mod crash;
 mod drift;
 mod gitops;
+mod hostile;
 mod invalid;
 mod isolation;
 mod kv;

@@ -163,13 +163,13 @@ fn every_endpoint_for_every_kind_of_caller() {
             Method::GET,
             &format!("{ns}/services/probe/call"),
             None,
-            [Ok, Ok, Hidden, Hidden, Anon],
+            [Ok, Ok, Hidden, Ok, Anon],
         ),
         case(
             Method::GET,
             &format!("{ns}/services/probe/call/x"),
             None,
-            [Ok, Ok, Hidden, Hidden, Anon],
+            [Ok, Ok, Hidden, Ok, Anon],
         ),
         case(
             Method::GET,

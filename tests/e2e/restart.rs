@@ -46,12 +46,14 @@ fn sigkill_then_restart_leaves_exactly_one_process_per_replica() {
 
     // SIGKILL releases the data dir with the process.
     p.kill9();
-    // The services outlive their supervisor...
-    assert_eq!(p.processes("pair_main.py").len(), 2);
+    // The sandboxes die with their supervisor: nothing runs unsupervised...
+    p.wait_for("the services to stop with the server", || {
+        p.processes("pair_main.py").is_empty()
+    });
     p.restart();
     let status = p.wait_running(None, "pair", None);
     assert_eq!(status["replicas"], "2/2");
-    // ...and the new server replaces them: no orphan, no duplicate.
+    // ...and the new server starts them again: no orphan, no duplicate.
     p.wait_for("two new replicas and no orphan", || {
         let now = p.processes("pair_main.py");
         now.len() == 2 && now.iter().all(|pid| !before.contains(pid))

@@ -44,6 +44,11 @@ pub async fn create_namespace(
             body.name
         )));
     }
+    if state.single_tenant && !state.store.list_namespaces().await?.is_empty() {
+        return Err(ApiError::Conflict(
+            "this server runs services without a sandbox (single-tenant mode): it hosts one namespace only".into(),
+        ));
+    }
     // The repo first: a namespace row without its repo would be unusable.
     let (repos, name, exe) = (
         state.repos.clone(),

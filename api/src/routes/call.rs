@@ -1,7 +1,9 @@
 //! `micro call`: forwards a request to one ready replica of a service in the caller's
 //! namespace. The route is the only way in; services never see other namespaces' ports.
+//! A service's own identity may call its siblings here: that is how services of one
+//! namespace reach each other from their sandboxes.
 
-use crate::extract::Members;
+use crate::extract::Namespace;
 use crate::{ApiError, ApiState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -15,7 +17,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 pub async fn call_root(
     state: State<ApiState>,
-    Members(ns): Members,
+    ns: Namespace,
     Path((_, name)): Path<(String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -26,7 +28,7 @@ pub async fn call_root(
 
 pub async fn call(
     state: State<ApiState>,
-    Members(ns): Members,
+    ns: Namespace,
     Path((_, name, path)): Path<(String, String, String)>,
     method: Method,
     headers: HeaderMap,
@@ -37,7 +39,7 @@ pub async fn call(
 
 async fn forward(
     State(state): State<ApiState>,
-    ns: crate::extract::Namespace,
+    ns: Namespace,
     name: String,
     path: String,
     method: Method,

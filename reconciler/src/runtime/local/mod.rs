@@ -1,11 +1,16 @@
 //! The local runtime: each replica a supervised process on this machine, in its own
 //! process group, started in a checkout of its service folder at its revision.
 
+mod cgroup;
 mod instance;
 mod logs;
 mod pids;
 mod process;
+mod sandbox;
 mod supervisor;
+
+pub use cgroup::{Cgroups, Limits, parse_cpu, parse_memory};
+pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
@@ -50,8 +55,39 @@ impl Dirs {
     }
 }
 
+/// How the runtime keeps tenants apart. Without a sandbox it is single-tenant: the
+/// server must host one namespace only.
+#[derive(Clone, Debug, Default)]
+pub struct Isolation {
+    pub sandbox: Option<Sandbox>,
+    pub cgroups: Option<Cgroups>,
+}
+
+impl Isolation {
+    /// Sandboxes and cgroups, or the reason this machine cannot have them.
+    pub fn sandboxed(options: SandboxOptions, data_dir: &Path) -> Result<Self, SandboxError> {
+        let sandbox = Sandbox::detect(options)?;
+        let tag = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+            hex::encode(&digest[..6])
+        };
+        let cgroups = Cgroups::new(&tag)
+            .map_err(|e| SandboxError::Broken(format!("cgroup v1 controllers: {e}")))?;
+        Ok(Isolation {
+            sandbox: Some(sandbox),
+            cgroups: Some(cgroups),
+        })
+    }
+
+    pub fn is_sandboxed(&self) -> bool {
+        self.sandbox.is_some()
+    }
+}
+
 pub(crate) struct Shared {
     dirs: Dirs,
+    isolation: Isolation,
     sources: SourceCache,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
@@ -90,11 +126,18 @@ pub struct LocalRuntime {
 
 impl LocalRuntime {
     /// Starts the runtime, first stopping any process a previous server left behind.
-    pub fn new(dirs: Dirs, events: UnboundedSender<RuntimeEvent>) -> std::io::Result<Self> {
+    pub fn new(
+        dirs: Dirs,
+        isolation: Isolation,
+        events: UnboundedSender<RuntimeEvent>,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dirs.work)?;
         std::fs::create_dir_all(&dirs.logs)?;
         std::fs::create_dir_all(&dirs.pids)?;
-        let reaped = pids::reap_orphans(&dirs.pids, &dirs.work);
+        let mut reaped = pids::reap_orphans(&dirs.pids, &dirs.work);
+        if let Some(cgroups) = &isolation.cgroups {
+            reaped += cgroups.reap_all();
+        }
         if reaped > 0 {
             tracing::info!(reaped, "stopped processes left by a previous server");
         }
@@ -102,6 +145,7 @@ impl LocalRuntime {
             shared: Arc::new(Shared {
                 sources: SourceCache::new(&dirs.sources),
                 dirs,
+                isolation,
                 events,
                 grace: Duration::from_secs(5),
                 generations: Mutex::new(HashMap::new()),
@@ -200,5 +244,8 @@ impl Runtime for LocalRuntime {
     async fn shutdown(&self) {
         let all: Vec<Instance> = self.services().drain().map(|(_, i)| i).collect();
         futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
+        if let Some(cgroups) = &self.shared.isolation.cgroups {
+            cgroups.remove();
+        }
     }
 }

@@ -1,5 +1,8 @@
-//! Spawning and stopping one process group.
+//! Spawning and stopping one process group: sandboxed and limited where the runtime
+//! isolates tenants, a plain process group where it runs single-tenant.
 
+use super::cgroup::{Cgroup, Limits};
+use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -19,6 +22,7 @@ pub(crate) struct Launch<'a> {
     pub env: Vec<(&'a str, &'a str)>,
     /// Names the pid file: `replica-0`, `build`, …
     pub role: String,
+    pub limits: Limits,
 }
 
 /// A running process group and the pid file that lets a restarted server find it.
@@ -26,6 +30,34 @@ pub(crate) struct Group {
     pub child: Child,
     pgid: Option<i32>,
     pid_file: Option<PathBuf>,
+    /// The first process inside the sandbox: its network namespace is the service's.
+    inner: Option<i32>,
+    cgroup: Option<Cgroup>,
+    /// Set when the group ended with the kernel killing it for memory.
+    oom_killed: bool,
+}
+
+/// How to tell that a replica is ready, without borrowing its [`Group`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    inner: Option<i32>,
+}
+
+impl Probe {
+    /// Whether the process listens on `port` (inside its sandbox, if it has one).
+    pub async fn listening(self, port: u16) -> bool {
+        match self.inner {
+            Some(pid) => sandbox::listens(pid, port),
+            None => matches!(
+                tokio::time::timeout(
+                    std::time::Duration::from_millis(200),
+                    tokio::net::TcpStream::connect(("127.0.0.1", port))
+                )
+                .await,
+                Ok(Ok(_))
+            ),
+        }
+    }
 }
 
 fn open_log(path: &Path) -> std::io::Result<File> {
@@ -36,20 +68,28 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 }
 
 /// Starts `sh -c COMMAND` in a new process group with a clean environment: only PATH,
-/// HOME (its own folder), the platform's variables and the spec's `env`.
-pub(crate) fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
+/// HOME (its own folder), the platform's variables and the spec's `env`. In a sandbox and
+/// a cgroup when the runtime has them.
+pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let log = open_log(l.log)?;
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(l.command)
-        .current_dir(l.dir)
-        .env_clear()
-        .env("PATH", &shared.path_env)
-        .env("HOME", l.dir)
+    let mut cmd = match &shared.isolation.sandbox {
+        Some(sandbox) => sandbox.command(l.dir, l.namespace, l.command),
+        None => {
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-c")
+                .arg(l.command)
+                .env_clear()
+                .env("PATH", &shared.path_env)
+                .env("HOME", l.dir)
+                .stdin(Stdio::null());
+            cmd
+        }
+    };
+    // The sandbox's outer process works in the checkout too: the reaper finds it there.
+    cmd.current_dir(l.dir)
         .env("LANG", "C.UTF-8")
         .env("MICRO_NAMESPACE", l.namespace)
         .env("MICRO_SERVICE_NAME", l.name)
-        .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .process_group(0)
@@ -71,16 +111,65 @@ pub(crate) fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
         .map_err(|e| tracing::warn!(error = %e, "cannot record pid"))
         .ok()
     });
-    Ok(Group {
+    let mut group = Group {
         child,
         pgid,
         pid_file,
-    })
+        inner: None,
+        cgroup: None,
+        oom_killed: false,
+    };
+    if let Err(e) = group.confine(shared, l).await {
+        group.terminate(std::time::Duration::ZERO).await;
+        return Err(e);
+    }
+    Ok(group)
 }
 
 impl Group {
+    /// Puts a freshly spawned group in its cgroup and, if sandboxed, connects its network
+    /// and lets it run (it waits on its standard input until then).
+    async fn confine(&mut self, shared: &Shared, l: &Launch<'_>) -> std::io::Result<()> {
+        let Some(pid) = self.pgid else {
+            return Err(std::io::Error::other("the process has no pid"));
+        };
+        let mut held = None;
+        if shared.isolation.sandbox.is_some() {
+            let (inner, command) = Sandbox::inner_pids(pid.unsigned_abs()).await?;
+            self.inner = Some(inner);
+            held = Some(command);
+        }
+        if let Some(cgroups) = &shared.isolation.cgroups {
+            let label = format!("{}.{}.{}.{pid}", l.namespace, l.name, l.role);
+            let cg = cgroups.create(&label, l.limits)?;
+            self.cgroup = Some(cg);
+            for p in [Some(pid), self.inner, held].into_iter().flatten() {
+                self.cgroup.as_ref().map(|cg| cg.add(p)).transpose()?;
+            }
+        }
+        if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
+            if let Some(port) = l.port {
+                sandbox.connect(inner, port, port).await?;
+            }
+            if let Some(mut go) = self.child.stdin.take() {
+                tokio::io::AsyncWriteExt::write_all(&mut go, b"go\n").await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn probe(&self) -> Probe {
+        Probe { inner: self.inner }
+    }
+
+    /// Whether the kernel killed it for going over its memory limit (after `wait`).
+    pub fn oom_killed(&self) -> bool {
+        self.oom_killed
+    }
+
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
         let status = self.child.wait().await;
+        self.oom_killed = self.cgroup.as_ref().is_some_and(Cgroup::out_of_memory);
         // The leader is gone; anything it left in its group goes too.
         self.signal(Signal::SIGKILL);
         self.forget();
@@ -96,6 +185,9 @@ impl Group {
     fn forget(&mut self) {
         if let Some(path) = self.pid_file.take() {
             let _ = std::fs::remove_file(path);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            cg.kill_and_remove();
         }
     }
 
@@ -121,8 +213,11 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
 }
 
 /// Human words for how a process ended.
-pub(crate) fn describe(status: &ExitStatus) -> String {
+pub(crate) fn describe(status: &ExitStatus, oom_killed: bool) -> String {
     use std::os::unix::process::ExitStatusExt;
+    if oom_killed {
+        return "was killed for using more memory than its limit (resources.memory)".to_owned();
+    }
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with code {code}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),

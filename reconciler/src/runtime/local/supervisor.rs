@@ -1,9 +1,11 @@
 //! The life of one deployment: check out, build once, run replicas, restart on crash.
 
 use super::Shared;
+use super::cgroup::{self, Limits};
 use super::instance::{Phase, Tracker};
 use super::logs;
 use super::process::{self, Launch};
+use super::sandbox;
 use crate::desired::DesiredService;
 use crate::repo;
 use crate::runtime::ConfigEnv;
@@ -37,7 +39,7 @@ pub(crate) async fn supervise(
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
-    let code = match checkout(&shared, &repo, &service, &base, &dir).await {
+    let code = match checkout(&shared, &ns, &repo, &service, &base, &dir).await {
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
@@ -54,8 +56,9 @@ pub(crate) async fn supervise(
                 port: None,
                 env: env_of(&service),
                 role: "build".into(),
+                limits: limits_of(&service),
             };
-            let mut group = match process::spawn(&shared, &launch) {
+            let mut group = match process::spawn(&shared, &launch).await {
                 Ok(g) => g,
                 Err(e) => {
                     return fail(&tracker, format!("build could not start: {e}"), &cancel).await;
@@ -70,7 +73,7 @@ pub(crate) async fn supervise(
                     let _ = tokio::fs::write(&marker, b"").await;
                 }
                 Ok(s) => {
-                    let why = process::describe(&s);
+                    let why = process::describe(&s, group.oom_killed());
                     return fail(
                         &tracker,
                         format!("build {why}; see `micro logs {}`", service.name),
@@ -121,6 +124,26 @@ fn env_of(service: &DesiredService) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// The spec's `resources`, within the runtime's defaults; validation made them parse.
+fn limits_of(service: &DesiredService) -> Limits {
+    let default = Limits::default();
+    Limits {
+        memory_bytes: service
+            .model
+            .memory
+            .as_deref()
+            .and_then(cgroup::parse_memory)
+            .unwrap_or(default.memory_bytes),
+        cpu_millis: service
+            .model
+            .cpu
+            .as_deref()
+            .and_then(cgroup::parse_cpu)
+            .unwrap_or(default.cpu_millis),
+        pids: default.pids,
+    }
+}
+
 fn short(tree: &str) -> &str {
     tree.get(..12).unwrap_or(tree)
 }
@@ -150,6 +173,7 @@ async fn fail(tracker: &Tracker, message: String, cancel: &CancellationToken) {
 /// From the tenant repo's folder, or from the `source` repo at its pinned commit.
 async fn checkout(
     shared: &Arc<Shared>,
+    tracker_ns: &str,
     repo: &Path,
     service: &DesiredService,
     base: &Path,
@@ -167,6 +191,12 @@ async fn checkout(
         dir.to_owned(),
         code.clone(),
     );
+    // Sandboxed code runs as its namespace's uid, which must be able to write its folder.
+    let owner = shared
+        .isolation
+        .sandbox
+        .is_some()
+        .then(|| sandbox::Sandbox::uid_of(tracker_ns));
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         if let Ok(entries) = std::fs::read_dir(&base) {
             for entry in entries.flatten() {
@@ -189,6 +219,9 @@ async fn checkout(
                     .checkout(&src.git, commit, src.path.as_deref(), &tmp)
                     .map_err(|e| e.to_string())?;
             }
+        }
+        if let Some(uid) = owner {
+            sandbox::chown_tree(&tmp, uid).map_err(|e| e.to_string())?;
         }
         std::fs::rename(&tmp, &code2).map_err(|e| e.to_string())
     })
@@ -239,18 +272,20 @@ impl ReplicaLaunch {
                     .chain(self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .collect(),
                 role: format!("replica-{}", self.index),
+                limits: limits_of(&self.service),
             };
             let started = Instant::now();
-            let why = match process::spawn(&self.shared, &launch) {
+            let why = match process::spawn(&self.shared, &launch).await {
                 Err(e) => format!("could not start: {e}"),
                 Ok(mut group) => {
+                    let probe = group.probe();
                     let mut ready = false;
                     let outcome = loop {
                         tokio::select! {
                             status = group.wait() => break Some(status),
                             () = cancel.cancelled() => break None,
                             () = tokio::time::sleep(probe_interval(started)), if !ready => {
-                                if listening(port).await {
+                                if probe.listening(port).await {
                                     ready = true;
                                     self.set(ServiceState::Running, port, String::new());
                                 } else if started.elapsed() > LISTEN_GRACE {
@@ -262,7 +297,7 @@ impl ReplicaLaunch {
                     };
                     match outcome {
                         None => return group.terminate(self.shared.grace).await,
-                        Some(Ok(status)) => process::describe(&status),
+                        Some(Ok(status)) => process::describe(&status, group.oom_killed()),
                         Some(Err(e)) => format!("lost track of the process: {e}"),
                     }
                 }
@@ -295,17 +330,6 @@ fn probe_interval(started: Instant) -> Duration {
     } else {
         PROBE_SLOW
     }
-}
-
-async fn listening(port: u16) -> bool {
-    matches!(
-        tokio::time::timeout(
-            Duration::from_millis(200),
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-        )
-        .await,
-        Ok(Ok(_))
-    )
 }
 
 fn port_is_free(port: u16) -> bool {

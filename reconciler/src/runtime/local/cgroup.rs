@@ -1,0 +1,220 @@
+//! Per-process-group limits with cgroup v1 (memory, cpu, pids): one cgroup per replica or
+//! build, under a folder per server, so a restarted server finds and stops everything a
+//! previous one left, even processes that left their process group.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ROOT: &str = "/sys/fs/cgroup";
+const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// What one process group may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    /// Thousandths of a CPU.
+    pub cpu_millis: u64,
+    pub pids: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 512 << 20,
+            cpu_millis: 1000,
+            pids: 256,
+        }
+    }
+}
+
+/// The cgroups of one server's runtime: `<controller>/micro-<tag>/<label>`.
+#[derive(Clone, Debug)]
+pub struct Cgroups {
+    folder: String,
+}
+
+/// One process group's cgroup in every controller.
+#[derive(Debug)]
+pub struct Cgroup {
+    paths: Vec<PathBuf>,
+}
+
+impl Cgroups {
+    /// `tag` tells this server's cgroups from another's on the same machine. Fails if
+    /// cgroup v1 controllers are not writable here.
+    pub fn new(tag: &str) -> std::io::Result<Self> {
+        let cg = Cgroups {
+            folder: format!("micro-{tag}"),
+        };
+        for c in CONTROLLERS {
+            std::fs::create_dir_all(Path::new(ROOT).join(c).join(&cg.folder))?;
+        }
+        Ok(cg)
+    }
+
+    /// Creates (or reuses) the cgroup `label` with `limits`.
+    pub fn create(&self, label: &str, limits: Limits) -> std::io::Result<Cgroup> {
+        let paths: Vec<PathBuf> = CONTROLLERS
+            .iter()
+            .map(|c| Path::new(ROOT).join(c).join(&self.folder).join(label))
+            .collect();
+        for p in &paths {
+            std::fs::create_dir_all(p)?;
+        }
+        let [memory, cpu, pids] = [&paths[0], &paths[1], &paths[2]];
+        std::fs::write(
+            memory.join("memory.limit_in_bytes"),
+            limits.memory_bytes.to_string(),
+        )?;
+        // Without swap accounting this file is absent; the limit above still holds RAM.
+        let _ = std::fs::write(
+            memory.join("memory.memsw.limit_in_bytes"),
+            limits.memory_bytes.to_string(),
+        );
+        std::fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
+        std::fs::write(
+            cpu.join("cpu.cfs_quota_us"),
+            (limits.cpu_millis * CPU_PERIOD_US / 1000)
+                .max(1000)
+                .to_string(),
+        )?;
+        std::fs::write(pids.join("pids.max"), limits.pids.to_string())?;
+        Ok(Cgroup { paths })
+    }
+
+    /// Stops every process in every cgroup of this server and removes them: what a
+    /// previous server (killed, say, with `kill -9`) left behind.
+    pub fn reap_all(&self) -> usize {
+        let base = Path::new(ROOT).join("pids").join(&self.folder);
+        let labels: Vec<String> = std::fs::read_dir(&base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut reaped = 0;
+        for label in labels {
+            let cg = Cgroup {
+                paths: CONTROLLERS
+                    .iter()
+                    .map(|c| Path::new(ROOT).join(c).join(&self.folder).join(&label))
+                    .collect(),
+            };
+            if !cg.pids().is_empty() {
+                reaped += 1;
+            }
+            cg.kill_and_remove();
+        }
+        reaped
+    }
+
+    /// Removes this server's (empty) folders: the server is stopping.
+    pub fn remove(&self) {
+        for c in CONTROLLERS {
+            let _ = std::fs::remove_dir(Path::new(ROOT).join(c).join(&self.folder));
+        }
+    }
+}
+
+impl Cgroup {
+    /// Moves `pid` (and so everything it starts from now on) into the cgroup.
+    pub fn add(&self, pid: i32) -> std::io::Result<()> {
+        for p in &self.paths {
+            std::fs::write(p.join("cgroup.procs"), pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        std::fs::read_to_string(self.paths[2].join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Whether the kernel killed a process here for going over the memory limit.
+    pub fn out_of_memory(&self) -> bool {
+        std::fs::read_to_string(self.paths[0].join("memory.oom_control"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"))
+    }
+
+    /// SIGKILLs whatever is still inside, then removes the cgroup.
+    pub fn kill_and_remove(&self) {
+        for _ in 0..50 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for p in &self.paths {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}
+
+/// Parses a Kubernetes-style memory quantity: `200Mi`, `1Gi`, `512M`, `1000000`.
+pub fn parse_memory(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let (num, unit) = q.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&b| b > 0)
+}
+
+/// Parses a Kubernetes-style CPU quantity into thousandths: `200m`, `1`, `0.5`.
+pub fn parse_cpu(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let millis = if let Some(m) = q.strip_suffix('m') {
+        m.parse::<u64>().ok()?
+    } else {
+        let f: f64 = q.parse().ok()?;
+        if !f.is_finite() || f <= 0.0 || f > 1024.0 {
+            return None;
+        }
+        (f * 1000.0).round() as u64
+    };
+    (millis > 0).then_some(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(parse_memory("200Mi"), Some(200 << 20));
+        assert_eq!(parse_memory("1Gi"), Some(1 << 30));
+        assert_eq!(parse_memory("512M"), Some(512_000_000));
+        assert_eq!(parse_memory("4096"), Some(4096));
+        assert_eq!(parse_memory("lots"), None);
+        assert_eq!(parse_memory("0"), None);
+        assert_eq!(parse_memory("1Ti"), None);
+        assert_eq!(parse_cpu("200m"), Some(200));
+        assert_eq!(parse_cpu("1"), Some(1000));
+        assert_eq!(parse_cpu("0.5"), Some(500));
+        assert_eq!(parse_cpu("0m"), None);
+        assert_eq!(parse_cpu("fast"), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! A hostile tenant: a developer of `evil` deploys a service with a shell in it and tries
+//! to read, reach or take over what belongs to `victim` and to the platform. Every attempt
+//! must fail; each assertion names the attack.
+
+use crate::harness::Platform;
+use serde_json::{Value, json};
+
+/// `POST {"cmd": "..."}` runs it in a shell and answers `{"out": ..., "rc": ...}`; `GET`
+/// answers with the environment. What any tenant can deploy.
+const SHELL: &str = r#"
+import json, os, subprocess, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.reply(dict(os.environ))
+    def do_POST(self):
+        cmd = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["cmd"]
+        p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+        self.reply({"out": p.stdout + p.stderr, "rc": p.returncode})
+    def reply(self, value):
+        body = json.dumps(value).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// Connects to 127.0.0.1:PORT from inside a service: prints `open` or the error.
+fn connect(port: impl std::fmt::Display) -> String {
+    format!(
+        "python3 -c 'import socket\ntry:\n socket.create_connection((\"127.0.0.1\", {port}), timeout=3); print(\"open\")\nexcept Exception as e: print(\"refused\", e)'"
+    )
+}
+
+struct Shell<'a> {
+    p: &'a Platform,
+}
+
+impl Shell<'_> {
+    /// Runs `cmd` in evil's service; returns (output, exit code).
+    fn run(&self, cmd: &str) -> (String, i64) {
+        let body = json!({ "cmd": cmd }).to_string();
+        let out = self
+            .p
+            .ok(&["call", "shell", "/", &body, "--namespace", "evil"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        (
+            v["out"].as_str().unwrap().to_owned(),
+            v["rc"].as_i64().unwrap(),
+        )
+    }
+}
+
+#[test]
+fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "victim"]);
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    let secret = "victim-db-password-4242";
+    p.ok(&[
+        "config",
+        "set",
+        "db.password",
+        secret,
+        "--secret",
+        "--namespace",
+        "victim",
+    ]);
+    p.write_service(
+        "vault",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nconfig: [db.password]\n",
+            ),
+            ("main.py", SHELL),
+        ],
+    );
+    p.write_service(
+        "shell",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", SHELL),
+        ],
+    );
+    p.ok(&["run", "./vault", "--wait", "--namespace", "victim"]);
+    p.ok(&["run", "./shell", "--wait", "--namespace", "evil"]);
+    // A sibling in evil's own namespace, which it may reach.
+    p.write_service(
+        "buddy",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", SHELL),
+        ],
+    );
+    p.ok(&["run", "./buddy", "--wait", "--namespace", "evil"]);
+    let victim_env: Value =
+        serde_json::from_str(&p.ok(&["call", "vault", "/", "--namespace", "victim"])).unwrap();
+    assert_eq!(victim_env["MICRO_CONFIG_DB_PASSWORD"], secret);
+    let victim_token = victim_env["MICRO_TOKEN"].as_str().unwrap().to_owned();
+    let victim_port = victim_env["PORT"].as_str().unwrap().to_owned();
+    let envs = std::fs::read_to_string(p.home.join("envs.json")).unwrap();
+    let admin: Value = serde_json::from_str(&envs).unwrap();
+    let admin_token = admin["envs"]["server"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sh = Shell { p: &p };
+
+    // 1. Only its own processes: no other service's or the server's environment.
+    let (out, _) = sh.run("ls /proc | grep -E '^[0-9]+$' | wc -l");
+    let visible: usize = out.trim().parse().unwrap();
+    assert!(visible < 10, "sees {visible} processes");
+    let (out, _) = sh.run("cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'");
+    for (what, value) in [
+        ("the victim's secret", secret),
+        ("the victim's service token", victim_token.as_str()),
+        ("the admin token", admin_token.as_str()),
+    ] {
+        assert!(!out.contains(value), "{what} leaked through /proc");
+    }
+    assert!(
+        !out.contains("MICRO_HOME"),
+        "the server's environment leaked"
+    );
+
+    // 2. Only its own checkout: not the data dir, MICRO_HOME, the store, the repos or
+    //    another tenant's checkout; system folders are read-only.
+    for path in [
+        p.home.join("envs.json"),
+        p.data.join("store.db"),
+        p.data.join("repos/victim.git/HEAD"),
+        p.data.join("runtime/victim"),
+        p.data.clone(),
+    ] {
+        let (out, rc) = sh.run(&format!("ls -la {}", path.display()));
+        assert_ne!(rc, 0, "{} is visible: {out}", path.display());
+    }
+    let (out, rc) = sh.run("ls /app && touch /usr/pwned /etc/pwned 2>&1; echo done");
+    assert_eq!(rc, 0);
+    assert!(
+        out.contains("main.py") && out.contains("service.yaml"),
+        "{out}"
+    );
+    assert!(out.matches("Read-only file system").count() == 2, "{out}");
+    let (out, _) = sh.run(&format!(
+        "git clone -q file://{}/repos/victim.git /tmp/stolen 2>&1; ls /tmp/stolen 2>&1",
+        p.data.display()
+    ));
+    assert!(
+        !out.contains("micro.yaml"),
+        "cloned the victim's repo: {out}"
+    );
+
+    // 3. Unprivileged, no capabilities, no new privileges; /tmp is its own.
+    let (out, _) = sh.run("id -u; grep -E '^(CapEff|CapPrm|NoNewPrivs)' /proc/self/status");
+    assert!(!out.starts_with("0\n"), "runs as root: {out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapPrm:\t0000000000000000"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    sh.run("echo planted > /tmp/planted");
+    let (out, _) = sh.run("cat /tmp/planted");
+    assert!(out.contains("planted"));
+    assert!(!std::path::Path::new("/tmp/planted").exists());
+
+    // 4. The network: not the victim's port, not the host's loopback (here: a listener
+    //    the test opens), only the platform API it was given.
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host.local_addr().unwrap().port();
+    for (what, port) in [
+        ("the victim's service", victim_port.clone()),
+        ("a host listener", host_port.to_string()),
+    ] {
+        let (out, _) = sh.run(&connect(&port));
+        assert!(out.starts_with("refused"), "reached {what}: {out}");
+    }
+    let (out, _) = sh.run(&connect(p.port));
+    assert!(
+        out.starts_with("open"),
+        "the platform API must answer: {out}"
+    );
+    // Through the API, its identity reaches its own namespace only.
+    let (out, _) = sh.run(
+        "python3 -c 'import os, urllib.request as u\nfor ns in (\"evil\", \"victim\"):\n r = u.Request(os.environ[\"MICRO_API\"] + \"/api/v1/namespaces/\" + ns + \"/services/\" + (\"buddy\" if ns == \"evil\" else \"vault\") + \"/call\", headers={\"Authorization\": \"Bearer \" + os.environ[\"MICRO_TOKEN\"]})\n try: print(ns, u.urlopen(r).status)\n except Exception as e: print(ns, e)'",
+    );
+    assert!(out.contains("evil 200"), "siblings are reachable: {out}");
+    assert!(out.contains("victim HTTP Error 404"), "{out}");
+
+    // The victim still runs, untouched.
+    let after: Value =
+        serde_json::from_str(&p.ok(&["call", "vault", "/", "--namespace", "victim"])).unwrap();
+    assert_eq!(after["MICRO_CONFIG_DB_PASSWORD"], secret);
+}
+
+#[test]
+fn a_service_over_its_memory_limit_is_stopped_and_says_why() {
+    let p = Platform::start();
+    p.write_service(
+        "hog",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nresources: { memory: 64Mi }\n",
+            ),
+            (
+                "main.py",
+                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n    def do_POST(self):\n        hog = b'x' * (256 << 20)\n        self.send_response(200); self.end_headers()\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            ),
+        ],
+    );
+    p.ok(&["run", "./hog", "--wait"]);
+    // The allocation kills it: the call fails, the platform says why.
+    let _ = p.micro(&["call", "hog", "/", "{}"]);
+    let mut last = None;
+    p.wait_for("the memory kill to show", || {
+        last = p.service(None, "hog");
+        last.as_ref()
+            .is_some_and(|s| s["message"].as_str().is_some_and(|m| m.contains("memory")))
+    });
+    assert!(p.server_log().contains("micro server ready"));
+}
