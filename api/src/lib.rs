@@ -14,5 +14,5 @@ mod state;
 pub mod types;
 
 pub use error::{ApiError, ERROR_HEADER};
-pub use routes::router;
+pub use routes::{forwarding_client, router};
 pub use state::ApiState;

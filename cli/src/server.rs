@@ -105,8 +105,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| home.dir().join("server"));
+    // Everything the server writes is its own: the store, repos, logs, tokens.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
+    restrict(&data, 0o700)?;
     let data = data.canonicalize()?;
     let _lock = lock_data_dir(&data)?;
     // Fail on a taken address before the store or any service is touched.
@@ -119,6 +122,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let store = Store::open(&args.store, &data)
         .await
         .context("cannot open the store")?;
+    for file in ["store.db", "store.db-wal", "store.db-shm"] {
+        let path = data.join(file);
+        if path.exists() {
+            restrict(&path, 0o600)?;
+        }
+    }
     let repos = Repos::new(data.join("repos"));
     std::fs::create_dir_all(repos.root())?;
     ensure_default_namespace(&store, &repos, &exe).await?;
@@ -162,7 +171,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         repos: repos.clone(),
         controller: controller.clone(),
         hook_exe: exe,
-        http: micro_api::client::HttpClient::new(),
+        http: micro_api::forwarding_client()?,
         source_base: args
             .source_base
             .clone()
@@ -206,6 +215,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Owner-only permissions on what an older server (or another umask) left readable.
+fn restrict(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot restrict {}", path.display()))
 }
 
 /// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod desired;
 pub mod metrics;
 pub mod plan;
+pub mod quantity;
 pub mod queue;
 pub mod render;
 pub mod repo;

@@ -9,7 +9,7 @@ pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceMode
     ServiceModel {
         code: code.to_owned(),
         run: spec.run().map(str::to_owned),
-        build: spec.build.clone(),
+        build: spec.build.as_ref().map(|b| b.value.clone()),
         image: spec.image.clone(),
         source: spec.source.as_ref().map(|s| SourceModel {
             git: s.git.value.clone(),
@@ -33,7 +33,13 @@ pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceMode
                 )
             })
             .collect(),
-        cpu: spec.resources.as_ref().and_then(|r| r.cpu.clone()),
-        memory: spec.resources.as_ref().and_then(|r| r.memory.clone()),
+        cpu: spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.cpu.as_ref().map(|c| c.value.clone())),
+        memory: spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.memory.as_ref().map(|m| m.value.clone())),
     }
 }

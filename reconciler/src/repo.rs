@@ -67,12 +67,18 @@ impl Repos {
         if path.exists() {
             return Err(RepoError::Exists(namespace.to_owned()));
         }
-        let repo = Repository::init_bare(&path)?;
+        // Built aside and renamed into place: an interrupted creation leaves no half repo
+        // blocking the name, only a temp folder the next attempt replaces.
+        let tmp = self.root.join(format!(".{namespace}.git.tmp"));
+        let _ = fs::remove_dir_all(&tmp);
+        Self::initial_commit(&tmp, namespace)?;
+        fs::rename(&tmp, &path).map_err(|e| RepoError::Io(path.clone(), e))?;
+        self.install_hook(namespace, hook_exe)
+    }
+
+    fn initial_commit(path: &Path, namespace: &str) -> Result<(), RepoError> {
+        let repo = Repository::init_bare(path)?;
         repo.set_head(BRANCH)?;
-        let mut config = repo.config()?;
-        // Pushes are authenticated by the platform in front of git http-backend.
-        config.set_bool("http.receivepack", true)?;
-        config.set_bool("receive.denyDeletes", true)?;
         let mut root = repo.treebuilder(None)?;
         for (name, content) in TEMPLATE {
             let content = content.replace("{{namespace}}", namespace);
@@ -82,11 +88,26 @@ impl Repos {
         let tree = repo.find_tree(root.write()?)?;
         let sig = Signature::now("micro", "micro@localhost")?;
         repo.commit(Some(BRANCH), &sig, &sig, "Create namespace", &tree, &[])?;
-        self.install_hook(namespace, hook_exe)
+        Ok(())
+    }
+
+    /// The settings every tenant repo has; applied again at each start, so repos made by
+    /// older builds get new ones.
+    fn configure(&self, namespace: &str) -> Result<(), RepoError> {
+        let repo = Repository::open_bare(self.path(namespace))?;
+        let mut config = repo.config()?;
+        // Pushes are authenticated by the platform in front of git http-backend.
+        config.set_bool("http.receivepack", true)?;
+        config.set_bool("receive.denyDeletes", true)?;
+        // git's own object checks: no `..`, `.git` or `/` in tree entries, no broken
+        // objects, whatever a push carries.
+        config.set_bool("receive.fsckObjects", true)?;
+        Ok(())
     }
 
     /// (Re)writes the pre-receive hook so it runs this build of `micro`.
     pub fn install_hook(&self, namespace: &str, exe: &Path) -> Result<(), RepoError> {
+        self.configure(namespace)?;
         let hooks = self.path(namespace).join("hooks");
         fs::create_dir_all(&hooks).map_err(|e| RepoError::Io(hooks.clone(), e))?;
         let hook = hooks.join("pre-receive");

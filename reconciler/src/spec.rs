@@ -44,7 +44,7 @@ impl SpecError {
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub run: Option<Spanned<String>>,
-    pub build: Option<String>,
+    pub build: Option<Spanned<String>>,
     pub image: Option<String>,
     pub source: Option<SourceSpec>,
     pub port: Option<Spanned<u16>>,
@@ -74,8 +74,8 @@ pub struct SourceSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
-    pub cpu: Option<String>,
-    pub memory: Option<String>,
+    pub cpu: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
 }
 
 impl ServiceSpec {
@@ -222,6 +222,24 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
         }
         _ => {}
     }
+    // Commands and values reach execve and the environment, which cannot carry NUL.
+    let strings = spec
+        .run
+        .iter()
+        .map(|r| ("run", r))
+        .chain(spec.build.iter().map(|b| ("build", b)))
+        .chain(spec.env.values().map(|v| ("an env value", v)));
+    for (what, value) in strings {
+        if value.value.contains('\0') {
+            return Err(at(
+                &value.referenced,
+                format!("{what} contains a NUL byte, which no command can carry"),
+            ));
+        }
+    }
+    if let Some(resources) = &spec.resources {
+        check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
+    }
     if let Some(port) = &spec.port
         && port.value == 0
     {
@@ -315,6 +333,39 @@ fn check_source(source: &SourceSpec) -> Result<(), (serde_saphyr::Location, Stri
     Ok(())
 }
 
+fn check_resources(r: &Resources) -> Result<(), (serde_saphyr::Location, String)> {
+    use crate::quantity::{MAX_CPU_MILLIS, MAX_MEMORY, MIN_MEMORY, parse_cpu, parse_memory};
+    if let Some(memory) = &r.memory {
+        match parse_memory(&memory.value) {
+            Some(b) if (MIN_MEMORY..=MAX_MEMORY).contains(&b) => {}
+            _ => {
+                return Err((
+                    memory.referenced,
+                    format!(
+                        "resources.memory {:?} must be a quantity from 16Mi to 16Gi (like 256Mi)",
+                        memory.value
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(cpu) = &r.cpu {
+        match parse_cpu(&cpu.value) {
+            Some(m) if m <= MAX_CPU_MILLIS => {}
+            _ => {
+                return Err((
+                    cpu.referenced,
+                    format!(
+                        "resources.cpu {:?} must be a quantity up to 8 CPUs (like 500m or 2)",
+                        cpu.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Config keys: `[A-Za-z0-9._-]{1,253}`.
 pub fn is_config_key(key: &str) -> bool {
     !key.is_empty()
@@ -347,6 +398,28 @@ mod tests {
         assert_eq!((err.line, err.column), (2, 1));
         assert!(err.message.contains("replica"), "{err}");
         assert!(err.to_string().starts_with("services/x/service.yaml:2:1: "));
+    }
+
+    #[test]
+    fn what_cannot_run_is_refused_where_it_stands() {
+        let err = parse_service("x", b"run: \"python3\\0 main.py\"\n").unwrap_err();
+        assert_eq!((err.line, err.message.contains("NUL")), (1, true), "{err}");
+        let err = parse_service("x", b"run: a\nbuild: \"make\\0\"\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        let err = parse_service("x", b"run: a\nenv: { A: \"b\\0\" }\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        for (bad, line) in [
+            ("resources: { memory: lots }", 2),
+            ("resources: { memory: 1Mi }", 2),
+            ("resources: { memory: 64Gi }", 2),
+            ("resources:\n  cpu: 100", 3),
+            ("resources:\n  cpu: 0m", 3),
+        ] {
+            let text = format!("run: a\n{bad}\n");
+            let err = parse_service("x", text.as_bytes()).unwrap_err();
+            assert_eq!(err.line, line, "{bad}: {err}");
+            assert!(err.message.contains("resources."), "{err}");
+        }
     }
 
     #[test]

@@ -34,7 +34,15 @@ impl RefWatcher {
             for path in &event.paths {
                 if let Some(ns) = namespace_of_ref_change(&base, path) {
                     queue.trigger(ns, Trigger::Push);
-                } else if matches!(event.kind, EventKind::Create(_)) && is_new_repo(&base, path) {
+                } else if matches!(
+                    event.kind,
+                    // New repos are built aside and renamed into place.
+                    EventKind::Create(_)
+                        | EventKind::Modify(notify::event::ModifyKind::Name(
+                            notify::event::RenameMode::To
+                        ))
+                ) && is_new_repo(&base, path)
+                {
                     let _ = new_repos.send(path.clone());
                 }
             }

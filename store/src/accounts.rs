@@ -71,7 +71,15 @@ impl Account {
 
 /// Not an address anyone can log in with: service identities have no password.
 pub(crate) fn service_email(namespace: &str, name: &str) -> String {
-    format!("{name}@{namespace}.service.micro")
+    format!("{name}@{namespace}{SERVICE_DOMAIN}")
+}
+
+/// The domain of service identities' addresses, which no person may use.
+pub const SERVICE_DOMAIN: &str = ".service.micro";
+
+/// Whether `email` belongs to the addresses reserved for service identities.
+pub fn is_reserved_email(email: &str) -> bool {
+    email.to_ascii_lowercase().ends_with(SERVICE_DOMAIN)
 }
 
 /// Binds: id, email, role, namespace, service, created_at. A no-op when it exists.
@@ -86,6 +94,9 @@ impl Store {
         role: Role,
         namespace: Option<&str>,
     ) -> Result<Account, StoreError> {
+        if is_reserved_email(email) {
+            return Err(StoreError::Exists(format!("account {email}")));
+        }
         let id = crate::tokens::random_hex(16);
         let done = sqlx::query(
             "INSERT INTO accounts (id, email, role, namespace, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -161,9 +172,6 @@ impl Store {
         name: &str,
     ) -> Result<Account, StoreError> {
         let email = service_email(namespace, name);
-        if let Some(a) = self.account_by_email(&email).await? {
-            return Ok(a);
-        }
         sqlx::query(INSERT_SERVICE_ACCOUNT)
             .bind(crate::tokens::random_hex(16))
             .bind(&email)
@@ -173,9 +181,22 @@ impl Store {
             .bind(now_millis())
             .execute(&self.pool)
             .await?;
-        self.account_by_email(&email)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("service account {email} vanished")))
+        // Found by what it is, never by address: no person can become a service's identity.
+        let row = sqlx::query(
+            "SELECT id, email, role, namespace, service FROM accounts \
+             WHERE role = $1 AND namespace = $2 AND service = $3",
+        )
+        .bind(Role::Service.as_str())
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Account::from_row(&row),
+            None => Err(StoreError::Corrupt(format!(
+                "the address of service identity {email} is taken"
+            ))),
+        }
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {

@@ -16,7 +16,7 @@ mod status;
 mod time;
 mod tokens;
 
-pub use accounts::{Account, Role};
+pub use accounts::{Account, Role, is_reserved_email};
 pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::HistoryEntry;

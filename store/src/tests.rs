@@ -35,6 +35,7 @@ scenarios!(
     concurrent_config_writers_each_get_a_version,
     kv_reads_lists_expires_and_is_per_namespace,
     service_identities_are_per_service_and_revocable,
+    no_person_becomes_a_service_identity,
 );
 
 #[tokio::test]
@@ -448,4 +449,20 @@ async fn service_identities_are_per_service_and_revocable(store: Store) {
             .unwrap()
             .is_none()
     );
+}
+
+async fn no_person_becomes_a_service_identity(store: Store) {
+    for email in ["probe@evil.service.micro", "Probe@Evil.Service.Micro"] {
+        assert!(
+            store
+                .create_account(email, Role::Developer, Some("evil"))
+                .await
+                .is_err(),
+            "{email} is reserved"
+        );
+    }
+    let token = store.rotate_service_token("evil", "probe").await.unwrap();
+    let identity = store.authenticate(&token).await.unwrap().unwrap();
+    assert_eq!(identity.role, Role::Service);
+    assert_eq!(identity.service.as_deref(), Some("probe"));
 }

@@ -67,10 +67,15 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let id: String = sqlx::query_scalar("SELECT id FROM accounts WHERE email = $1")
-            .bind(&email)
-            .fetch_one(&mut *tx)
-            .await?;
+        // Found by what it is, never by address: no person can become a service's identity.
+        let id: String = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE role = $1 AND namespace = $2 AND service = $3",
+        )
+        .bind(crate::Role::Service.as_str())
+        .bind(namespace)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
         // A service's old tokens have no use once replaced: gone, not kept as revoked, so
         // the table holds one row per running service however often it is deployed.
         sqlx::query("DELETE FROM tokens WHERE account_id = $1")

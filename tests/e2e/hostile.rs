@@ -11,6 +11,11 @@ const SHELL: &str = r#"
 import json, os, subprocess, http.server
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path.startswith("/echo"):
+            return self.reply({"path": self.path})
+        if self.path.startswith("/redirect"):
+            self.send_response(302); self.send_header("Location", self.path.split("?to=", 1)[1])
+            self.end_headers(); return
         self.reply(dict(os.environ))
     def do_POST(self):
         cmd = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["cmd"]
@@ -21,6 +26,26 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.end_headers(); self.wfile.write(body)
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
+
+/// A raw HTTP/1.1 GET to the platform (no client that could follow or normalise):
+/// the status line and the body.
+fn raw_get(p: &Platform, token: &str, target: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or_default().to_owned();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
 
 /// Connects to 127.0.0.1:PORT from inside a service: prints `open` or the error.
 fn connect(port: impl std::fmt::Display) -> String {
@@ -183,6 +208,22 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
     assert!(out.contains("evil 200"), "siblings are reachable: {out}");
     assert!(out.contains("victim HTTP Error 404"), "{out}");
 
+    // 5. `micro call` is no proxy to elsewhere: a redirect to the victim's port comes
+    //    back as a redirect, and the path goes to the service exactly as sent.
+    let call = "/api/v1/namespaces/evil/services/shell/call";
+    let (status, body) = raw_get(
+        &p,
+        &admin_token,
+        &format!("{call}/redirect?to=http://127.0.0.1:{victim_port}/"),
+    );
+    assert!(status.contains(" 302 "), "{status}");
+    assert!(!body.contains(secret), "the platform followed the redirect");
+    let (_, body) = raw_get(&p, &admin_token, &format!("{call}/echo/a%2F..%2Fb?x=%2F1"));
+    assert!(
+        body.contains(r#""path": "/echo/a%2F..%2Fb?x=%2F1""#),
+        "{body}"
+    );
+
     // The victim still runs, untouched.
     let after: Value =
         serde_json::from_str(&p.ok(&["call", "vault", "/", "--namespace", "victim"])).unwrap();
@@ -215,4 +256,84 @@ fn a_service_over_its_memory_limit_is_stopped_and_says_why() {
             .is_some_and(|s| s["message"].as_str().is_some_and(|m| m.contains("memory")))
     });
     assert!(p.server_log().contains("micro server ready"));
+}
+
+/// Writes `content` as a raw tree object (git's own tools refuse to make such trees) and
+/// returns a commit of it on top of HEAD.
+fn forged_commit(p: &Platform, dir: &std::path::Path, entry_name: &str) -> String {
+    let blob = p.git_ok(dir, &["rev-parse", "HEAD:micro.yaml"]);
+    let mut tree = format!("100644 {entry_name}\0").into_bytes();
+    tree.extend((0..20).map(|i| u8::from_str_radix(&blob.trim()[i * 2..i * 2 + 2], 16).unwrap()));
+    let raw = dir.join("raw-tree");
+    std::fs::write(&raw, &tree).unwrap();
+    let id = p.git_ok(
+        dir,
+        &[
+            "hash-object",
+            "-t",
+            "tree",
+            "--literally",
+            "-w",
+            raw.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_file(&raw).unwrap();
+    p.git_ok(
+        dir,
+        &["commit-tree", id.trim(), "-p", "HEAD", "-m", "forged"],
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn the_platform_refuses_what_a_hostile_tenant_sends_it() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    // A person cannot take a service identity's address.
+    let err = p.fails(&[
+        "admin",
+        "account",
+        "create",
+        "probe@evil.service.micro",
+        "--namespace",
+        "evil",
+        "--password",
+        "long-enough-1",
+    ]);
+    assert!(err.contains("service identities"), "{err}");
+
+    // git's object checks run on every push: `..` and `.git` as tree entries are refused.
+    p.ok(&["clone", "work", "--namespace", "evil"]);
+    let dir = p.work.join("work");
+    for name in ["..", ".git"] {
+        let commit = forged_commit(&p, &dir, name);
+        let out = p.git(
+            &dir,
+            &["push", "origin", &format!("{commit}:refs/heads/main")],
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a tree entry {name:?} was accepted");
+        // Refused by git's object checks, before any hook reads the tree.
+        assert!(said.contains("unpack"), "{name:?}: {said}");
+    }
+    let head = p.git_ok(&dir, &["ls-remote", "origin", "main"]);
+    assert_eq!(
+        head.split_whitespace().next(),
+        Some(p.git_ok(&dir, &["rev-parse", "HEAD"]).trim())
+    );
+
+    // Owner-only data: the data dir, the store file.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&p.data), 0o700);
+    assert_eq!(mode(&p.data.join("store.db")), 0o600);
+
+    // A namespace whose creation was interrupted (a temp repo left behind) can be created.
+    let half = p.data.join("repos/.later.git.tmp");
+    std::fs::create_dir_all(half.join("objects")).unwrap();
+    p.ok(&["admin", "namespace", "create", "later"]);
+    assert!(p.ok(&["admin", "namespace", "list"]).contains("later"));
+    assert!(!half.exists());
 }

@@ -55,10 +55,18 @@ pub async fn create_namespace(
         body.name.clone(),
         state.hook_exe.clone(),
     );
-    tokio::task::spawn_blocking(move || repos.create(&name, &exe))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    // A repo without its row is what an interrupted creation left (repos appear whole,
+    // by rename): this attempt completes it.
+    tokio::task::spawn_blocking(move || {
+        if repos.path(&name).exists() {
+            repos.install_hook(&name, &exe)
+        } else {
+            repos.create(&name, &exe)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Conflict(e.to_string()))?;
     state.store.create_namespace(&body.name).await?;
     state
         .controller
@@ -79,6 +87,11 @@ pub async fn create_account(
         return Err(ApiError::BadRequest(format!(
             "{:?} is not an email address",
             body.email
+        )));
+    }
+    if micro_store::is_reserved_email(&email) {
+        return Err(ApiError::BadRequest(format!(
+            "{email}: addresses under service.micro belong to service identities"
         )));
     }
     if body.password.chars().count() < 8 {

@@ -7,34 +7,62 @@ use crate::extract::Namespace;
 use crate::{ApiError, ApiState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Request bodies larger than this are refused.
 const MAX_CALL_BODY: usize = 4 * 1024 * 1024;
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// `/api/v1/namespaces/{ns}/services/{name}/call/…`: the forwarded path starts after the
+/// eighth `/`.
+const SLASHES_BEFORE_PATH: usize = 8;
+
+/// The client `micro call` forwards with. A service's answer goes back as it is: a
+/// redirect is the caller's to follow, never the platform's (it could point anywhere
+/// the platform can reach and a tenant cannot).
+pub fn forwarding_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// The path and query after `/call`, exactly as the caller sent them (still
+/// percent-encoded: `%2F..` stays what it is).
+fn forwarded_path(uri: &Uri) -> String {
+    let path = uri.path();
+    let rest = path
+        .match_indices('/')
+        .nth(SLASHES_BEFORE_PATH - 1)
+        .map_or("", |(i, _)| &path[i + 1..]);
+    match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    }
+}
 
 pub async fn call_root(
     state: State<ApiState>,
     ns: Namespace,
     Path((_, name)): Path<(String, String)>,
+    uri: Uri,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    forward(state, ns, name, String::new(), method, headers, body).await
+    forward(state, ns, name, forwarded_path(&uri), method, headers, body).await
 }
 
 pub async fn call(
     state: State<ApiState>,
     ns: Namespace,
-    Path((_, name, path)): Path<(String, String, String)>,
+    Path((_, name, _)): Path<(String, String, String)>,
+    uri: Uri,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    forward(state, ns, name, path, method, headers, body).await
+    forward(state, ns, name, forwarded_path(&uri), method, headers, body).await
 }
 
 async fn forward(
@@ -77,11 +105,36 @@ async fn forward(
         .await
         .map_err(|e| ApiError::Unavailable(format!("service {name} did not answer: {e}")))?;
     let status = upstream.status();
-    let content_type = upstream.headers().get(header::CONTENT_TYPE).cloned();
+    let passed: Vec<_> = [header::CONTENT_TYPE, header::LOCATION]
+        .into_iter()
+        .filter_map(|h| upstream.headers().get(&h).cloned().map(|v| (h, v)))
+        .collect();
     let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
     *response.status_mut() = status;
-    if let Some(ct) = content_type {
-        response.headers_mut().insert(header::CONTENT_TYPE, ct);
-    }
+    response.headers_mut().extend(passed);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_path;
+
+    #[test]
+    fn the_path_and_query_go_on_exactly_as_sent() {
+        let f = |u: &str| forwarded_path(&u.parse().unwrap());
+        assert_eq!(f("/api/v1/namespaces/a/services/web/call"), "");
+        assert_eq!(f("/api/v1/namespaces/a/services/web/call/"), "");
+        assert_eq!(
+            f("/api/v1/namespaces/a/services/web/call/x/y?q=1&r=%2F"),
+            "x/y?q=1&r=%2F"
+        );
+        assert_eq!(
+            f("/api/v1/namespaces/a/services/web/call/a%2F..%2Fb"),
+            "a%2F..%2Fb"
+        );
+        assert_eq!(
+            f("/api/v1/namespaces/a/services/web/call?only=query"),
+            "?only=query"
+        );
+    }
 }

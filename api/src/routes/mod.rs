@@ -3,6 +3,8 @@
 mod admin;
 mod auth;
 mod call;
+
+pub use call::forwarding_client;
 mod config;
 mod history;
 mod kv;

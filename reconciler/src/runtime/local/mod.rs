@@ -9,7 +9,7 @@ mod process;
 mod sandbox;
 mod supervisor;
 
-pub use cgroup::{Cgroups, Limits, parse_cpu, parse_memory};
+pub use cgroup::{Cgroups, Limits};
 pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::desired::{DesiredService, ObservedService};

@@ -149,7 +149,13 @@ impl Group {
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             if let Some(port) = l.port {
-                sandbox.connect(inner, port, port).await?;
+                let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
+                let pasta = sandbox.connect(inner, port, port, &pid_file).await?;
+                // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
+                self.cgroup
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("a sandbox without a cgroup"))?
+                    .add(pasta)?;
             }
             if let Some(mut go) = self.child.stdin.take() {
                 tokio::io::AsyncWriteExt::write_all(&mut go, b"go\n").await?;

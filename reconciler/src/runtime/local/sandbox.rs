@@ -202,15 +202,19 @@ impl Sandbox {
 
     /// Gives the sandbox of `inner` its two holes: host `127.0.0.1:host_port` → its
     /// `port`, and its `127.0.0.1:<api port>` → the platform API. pasta returns once both
-    /// are in place and lives as long as the network namespace.
+    /// are in place, leaving a daemon whose pid this returns: it does not notice the
+    /// namespace going away, so the caller puts it in the replica's cgroup, which ends it.
     pub(crate) async fn connect(
         &self,
         inner: i32,
         host_port: u16,
         port: u16,
-    ) -> std::io::Result<()> {
+        pid_file: &Path,
+    ) -> std::io::Result<i32> {
         let mut cmd = Command::new(&self.pasta);
-        cmd.args(["--runas", "0", "--quiet", "--netns-only", "--netns"])
+        cmd.args(["--runas", "0", "--quiet", "--netns-only", "--pid"])
+            .arg(pid_file)
+            .arg("--netns")
             .arg(format!("/proc/{inner}/ns/net"))
             .arg("--tcp-ports")
             .arg(format!("127.0.0.1/{host_port}:{port}"))
@@ -227,7 +231,9 @@ impl Sandbox {
         }
         let out = cmd.output().await?;
         if out.status.success() {
-            Ok(())
+            let pid = std::fs::read_to_string(pid_file)?;
+            let _ = std::fs::remove_file(pid_file);
+            pid.trim().parse().map_err(std::io::Error::other)
         } else {
             Err(std::io::Error::other(format!(
                 "network setup failed: {}",

@@ -1,12 +1,13 @@
 //! The life of one deployment: check out, build once, run replicas, restart on crash.
 
 use super::Shared;
-use super::cgroup::{self, Limits};
+use super::cgroup::Limits;
 use super::instance::{Phase, Tracker};
 use super::logs;
 use super::process::{self, Launch};
 use super::sandbox;
 use crate::desired::DesiredService;
+use crate::quantity;
 use crate::repo;
 use crate::runtime::ConfigEnv;
 use micro_store::ServiceState;
@@ -132,13 +133,13 @@ fn limits_of(service: &DesiredService) -> Limits {
             .model
             .memory
             .as_deref()
-            .and_then(cgroup::parse_memory)
+            .and_then(quantity::parse_memory)
             .unwrap_or(default.memory_bytes),
         cpu_millis: service
             .model
             .cpu
             .as_deref()
-            .and_then(cgroup::parse_cpu)
+            .and_then(quantity::parse_cpu)
             .unwrap_or(default.cpu_millis),
         pids: default.pids,
     }
