@@ -4,6 +4,7 @@
 use crate::home::{BUILTIN_ENV, Env, Home};
 use anyhow::{Context, Result, bail};
 use micro_reconciler::runtime::local::{Dirs, Isolation, LocalRuntime, SandboxOptions};
+use micro_reconciler::sources::SourcePolicy;
 use micro_reconciler::{Controller, Repos, Runtime, Trigger};
 use micro_store::{Role, Store};
 use std::net::SocketAddr;
@@ -48,6 +49,10 @@ pub struct ServerArgs {
     /// Let sandboxed services open connections beyond this machine (the internet)
     #[arg(long, env = "MICRO_SERVICE_EGRESS")]
     pub service_egress: bool,
+    /// Let services' `source.git` be file:// or a loopback/private address (single-team
+    /// installs, tests); the platform's own data dir is never a source
+    #[arg(long, env = "MICRO_ALLOW_LOCAL_SOURCES")]
+    pub allow_local_sources: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +151,15 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let runtime: Arc<dyn Runtime> = match args.runtime {
         RuntimeKind::Local => {
             // Whatever the last server ran died with it (or was reaped just now).
-            let isolation = isolation(&args, local, &data)?;
+            let mut isolation = isolation(&args, local, &data)?;
+            isolation.sources = SourcePolicy {
+                allow_local: args.allow_local_sources,
+                forbidden: vec![data.clone()],
+            };
+            micro_reconciler::sources::set_network_timeouts(
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+            );
             single_tenant = !isolation.is_sandboxed();
             let local = LocalRuntime::new(Dirs::under(&data), isolation, events_tx)?;
             store

@@ -25,6 +25,138 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
+    /// What a tenant sees of a failed fetch on the platform: nothing of the server's
+    /// paths or of what answers where (the details go to the server's log).
+    #[error("{url}: cannot fetch it (not reachable, not a git repository, too large or too slow)")]
+    Unavailable { url: String },
+    #[error("{url}: {why}")]
+    NotAllowed { url: String, why: &'static str },
+}
+
+/// Sets libgit2's network timeouts for every fetch of this process: connecting, and
+/// waiting for each read. Call once at start, before any fetch.
+#[allow(unsafe_code)]
+pub fn set_network_timeouts(connect: std::time::Duration, read: std::time::Duration) {
+    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: libgit2 reads these two ints when a connection starts; this runs at
+    // start-up, before any thread fetches.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(read));
+    }
+}
+
+/// Most bytes one source fetch may download.
+pub const MAX_FETCH_BYTES: usize = 256 << 20;
+/// Longest one source fetch may take.
+pub const MAX_FETCH_TIME: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Where the platform may fetch tenants' sources from. The platform fetches on the
+/// tenant's behalf from inside the operator's network, so by default nothing local:
+/// no `file://`, no loopback, private, link-local or otherwise internal address.
+#[derive(Clone, Debug, Default)]
+pub struct SourcePolicy {
+    /// `--allow-local-sources`: single-team installs and tests may use local repos.
+    pub allow_local: bool,
+    /// Never a source, even then: the platform's own data (other tenants' repos).
+    pub forbidden: Vec<PathBuf>,
+}
+
+impl SourcePolicy {
+    /// Whether the platform may fetch `url`; decided from the URL and DNS alone, before
+    /// any connection, so the answer says nothing about what listens where.
+    pub fn check(&self, url: &str) -> Result<(), SourceError> {
+        let refuse = |why| {
+            Err(SourceError::NotAllowed {
+                url: url.to_owned(),
+                why,
+            })
+        };
+        if let Some(path) = url.strip_prefix("file://") {
+            if !self.allow_local {
+                return refuse("file:// sources are not allowed on this platform");
+            }
+            let real = Path::new(path)
+                .canonicalize()
+                .unwrap_or_else(|_| PathBuf::from(path));
+            if self.forbidden.iter().any(|f| real.starts_with(f)) {
+                return refuse("the platform's own files are never a source");
+            }
+            return Ok(());
+        }
+        let Some(rest) = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+        else {
+            return refuse("only https://, http:// (and, where allowed, file://) sources");
+        };
+        if self.allow_local {
+            return Ok(());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = split_host_port(host_port, url.starts_with("https://"));
+        let addrs: Vec<std::net::IpAddr> =
+            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) {
+                Ok(a) => a.map(|a| a.ip()).collect(),
+                Err(_) => {
+                    return Err(SourceError::Unavailable {
+                        url: url.to_owned(),
+                    });
+                }
+            };
+        if addrs.is_empty() || addrs.iter().any(|ip| !is_public(*ip)) {
+            return refuse("local, private and link-local addresses are not allowed as sources");
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` or `[v6]:port` → host and port (the scheme's default when absent).
+fn split_host_port(s: &str, https: bool) -> (String, u16) {
+    let default = if https { 443 } else { 80 };
+    if let Some(v6) = s.strip_prefix('[') {
+        let (host, rest) = v6.split_once(']').unwrap_or((v6, ""));
+        let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (host.to_owned(), port.unwrap_or(default));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default)),
+        None => (s.to_owned(), default),
+    }
+}
+
+/// Whether an address is on the public internet: not loopback, private, link-local,
+/// shared (CGNAT), unspecified, multicast, broadcast or documentation space.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
 }
 
 fn git_err(url: &str) -> impl Fn(git2::Error) -> SourceError + '_ {
@@ -114,6 +246,8 @@ pub fn resolve(url: &str, reference: Option<&str>) -> Result<Resolved, SourceErr
 pub struct SourceCache {
     root: PathBuf,
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+    /// Set on the platform (fetches for tenants); none in the CLI (the user's own).
+    policy: Option<SourcePolicy>,
 }
 
 impl SourceCache {
@@ -121,6 +255,16 @@ impl SourceCache {
         SourceCache {
             root: root.into(),
             locks: Mutex::new(HashMap::new()),
+            policy: None,
+        }
+    }
+
+    /// The platform's cache: fetches only what `policy` allows, bounded in size and
+    /// time, and tells tenants nothing of the server's paths or network.
+    pub fn for_platform(root: impl Into<PathBuf>, policy: SourcePolicy) -> Self {
+        SourceCache {
+            policy: Some(policy),
+            ..SourceCache::new(root)
         }
     }
 
@@ -148,14 +292,34 @@ impl SourceCache {
             Err(_) => Repository::init_bare(&path).map_err(git_err(url))?,
         };
         if repo.find_commit(commit).is_err() {
+            if let Some(policy) = &self.policy {
+                policy.check(url)?;
+            }
             let mut remote = repo.remote_anonymous(url).map_err(git_err(url))?;
-            remote
-                .fetch(
-                    &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                    None,
-                    None,
-                )
-                .map_err(git_err(url))?;
+            let mut options = git2::FetchOptions::new();
+            if self.policy.is_some() {
+                let started = std::time::Instant::now();
+                let mut callbacks = git2::RemoteCallbacks::new();
+                // Returning false aborts the fetch.
+                callbacks.transfer_progress(move |p| {
+                    p.received_bytes() <= MAX_FETCH_BYTES && started.elapsed() <= MAX_FETCH_TIME
+                });
+                options.remote_callbacks(callbacks);
+            }
+            let fetched = remote.fetch(
+                &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                Some(&mut options),
+                None,
+            );
+            if let Err(e) = fetched {
+                if self.policy.is_some() {
+                    tracing::warn!(url, error = %e.message(), "source fetch failed");
+                    return Err(SourceError::Unavailable {
+                        url: url.to_owned(),
+                    });
+                }
+                return Err(git_err(url)(e));
+            }
             if repo.find_commit(commit).is_err() {
                 return Err(SourceError::NoSuchCommit {
                     url: url.to_owned(),
@@ -329,5 +493,56 @@ mod tests {
             std::fs::read_dir(dir.path().join("cache")).unwrap().count(),
             1
         );
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_fetches_from_the_internet_only_unless_told() {
+        let strict = SourcePolicy::default();
+        for url in [
+            "file:///srv/repos/default.git",
+            "http://127.0.0.1:8081/git/default.git",
+            "http://localhost/x.git",
+            "https://10.0.0.5/x.git",
+            "https://169.254.169.254/latest",
+            "http://[::1]:80/x",
+            "http://[fd00::1]/x",
+            "http://user@192.168.1.1:8443/x",
+            "ssh://example.com/x",
+        ] {
+            assert!(
+                matches!(strict.check(url), Err(SourceError::NotAllowed { .. })),
+                "{url}"
+            );
+        }
+        assert!(strict.check("https://93.184.216.34/acme/greeter").is_ok());
+        let local = SourcePolicy {
+            allow_local: true,
+            forbidden: vec![PathBuf::from("/srv/micro")],
+        };
+        assert!(local.check("http://127.0.0.1:9/x.git").is_ok());
+        assert!(local.check("file:///tmp/somewhere.git").is_ok());
+        assert!(local.check("file:///srv/micro/repos/default.git").is_err());
+    }
+
+    #[test]
+    fn addresses_are_sorted_into_public_and_not() {
+        for ip in ["8.8.8.8", "2606:4700::1111", "1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::ffff:127.0.0.1",
+            "fe80::1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

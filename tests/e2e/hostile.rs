@@ -337,3 +337,109 @@ fn the_platform_refuses_what_a_hostile_tenant_sends_it() {
     assert!(p.ok(&["admin", "namespace", "list"]).contains("later"));
     assert!(!half.exists());
 }
+
+/// Commits a service whose code comes from `url` (pinned to `commit`) straight into the
+/// namespace's repo, as a power user's `git push` would.
+fn push_source_service(p: &Platform, dir: &std::path::Path, name: &str, url: &str, commit: &str) {
+    let spec = format!("run: python3 -u main.py\nsource:\n  git: {url}\n  ref: {commit}\n");
+    std::fs::create_dir_all(dir.join("services").join(name)).unwrap();
+    std::fs::write(dir.join("services").join(name).join("service.yaml"), spec).unwrap();
+    p.git_ok(dir, &["add", "-A"]);
+    p.git_ok(dir, &["commit", "-qm", &format!("add {name}")]);
+    p.git_ok(dir, &["push", "-q", "origin", "HEAD:main"]);
+}
+
+#[test]
+fn sources_cannot_reach_the_platforms_disk_or_network() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    p.ok(&["clone", "work", "--namespace", "evil"]);
+    let dir = p.work.join("work");
+    let commit = p.git_ok(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let attacks = [
+        (
+            "steal",
+            format!("file://{}/repos/default.git", p.data.display()),
+        ),
+        (
+            "probe",
+            format!(
+                "http://127.0.0.1:{}/x.git",
+                listener.local_addr().unwrap().port()
+            ),
+        ),
+        ("meta", "http://169.254.169.254/latest/meta-data".to_owned()),
+    ];
+    for (name, url) in &attacks {
+        push_source_service(&p, &dir, name, url, &commit);
+    }
+    for (name, url) in &attacks {
+        let mut message = String::new();
+        p.wait_for(&format!("{name} to be refused"), || {
+            message = p
+                .service(Some("evil"), name)
+                .and_then(|s| s["message"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            message.contains("not allowed")
+        });
+        assert_eq!(
+            p.service(Some("evil"), name).unwrap()["status"],
+            "error",
+            "{url}"
+        );
+        // No oracle: the answer names no server path and says nothing of what listens.
+        let data = p.data.display().to_string();
+        assert!(
+            !message.replace(url.as_str(), "").contains(&data),
+            "{message}"
+        );
+        assert!(
+            !message.contains("refused") && !message.contains("connect"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_tenants_hanging_sources_stall_nobody_else() {
+    // Local sources allowed, so the platform really connects to the black hole.
+    let p = Platform::start_with(&[("MICRO_ALLOW_LOCAL_SOURCES", "true")]);
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    // Accepts connections (the kernel does) and never answers.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/slow.git",
+        hole.local_addr().unwrap().port()
+    );
+    p.ok(&["clone", "work", "--namespace", "evil"]);
+    let dir = p.work.join("work");
+    let commit = p.git_ok(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    // More hanging fetches than the server has blocking threads (512), in one push.
+    for i in 1..600 {
+        let spec = format!("run: python3 -u main.py\nsource:\n  git: {url}\n  ref: {commit}\n");
+        let folder = dir.join("services").join(format!("slow{i}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("service.yaml"), spec).unwrap();
+    }
+    push_source_service(&p, &dir, "slow0", &url, &commit);
+    p.wait_for("evil's services to be fetching", || {
+        p.service(Some("evil"), "slow599").is_some()
+    });
+    // Everyone else goes on as usual, and so do evil's own other commands.
+    p.write_service(
+        "app",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", SHELL),
+        ],
+    );
+    p.ok(&["run", "./app", "--wait"]);
+    assert!(p.ok(&["call", "app", "/"]).contains("MICRO_NAMESPACE"));
+    p.ok(&["admin", "namespace", "create", "third"]);
+    p.ok(&["logs", "app"]);
+    let out = p.micro(&["diff", "--namespace", "evil"]);
+    assert!(out.status.code().is_some_and(|c| c < 2), "{out:?}");
+    p.ok(&["kill", "slow0", "--namespace", "evil"]);
+    drop(hole);
+}

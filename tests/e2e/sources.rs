@@ -131,10 +131,14 @@ fn head_of(p: &Platform, dir: &Path) -> String {
 fn run_update_and_pin_services_from_another_repo() {
     let forge_dir = tempfile::tempdir().unwrap();
     let forge = Forge::start(forge_dir.path());
-    let p = Platform::start_with(&[(
-        "MICRO_SOURCE_BASE",
-        &format!("http://127.0.0.1:{}", forge.port),
-    )]);
+    // The forge is on this machine: an operator's choice, made with a flag.
+    let p = Platform::start_with(&[
+        (
+            "MICRO_SOURCE_BASE",
+            &format!("http://127.0.0.1:{}", forge.port),
+        ),
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+    ]);
     publish(&p, &forge, "v1", Some("v1.0"));
     let v1 = head_of(&p, &forge.root.join("src"));
 

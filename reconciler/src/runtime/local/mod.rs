@@ -14,7 +14,7 @@ pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
-use crate::sources::SourceCache;
+use crate::sources::{SourceCache, SourcePolicy};
 use instance::Instance;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,6 +61,8 @@ impl Dirs {
 pub struct Isolation {
     pub sandbox: Option<Sandbox>,
     pub cgroups: Option<Cgroups>,
+    /// What the platform may fetch for tenants (`source.git`).
+    pub sources: SourcePolicy,
 }
 
 impl Isolation {
@@ -77,6 +79,7 @@ impl Isolation {
         Ok(Isolation {
             sandbox: Some(sandbox),
             cgroups: Some(cgroups),
+            sources: SourcePolicy::default(),
         })
     }
 
@@ -85,10 +88,50 @@ impl Isolation {
     }
 }
 
+/// Source fetches: a few at once platform-wide and one at a time per namespace, so one
+/// tenant's slow or hanging sources never hold up another tenant's.
+pub(crate) struct FetchPool {
+    all: Arc<tokio::sync::Semaphore>,
+    per_namespace: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl FetchPool {
+    const AT_ONCE: usize = 4;
+
+    fn new() -> Self {
+        FetchPool {
+            all: Arc::new(tokio::sync::Semaphore::new(Self::AT_ONCE)),
+            per_namespace: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the namespace's turn, then for a platform-wide slot (in that order, so
+    /// a waiting namespace holds no slot another could use).
+    pub(crate) async fn enter(&self, namespace: &str) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        let own = self
+            .per_namespace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1)))
+            .clone();
+        // Never closed, so acquiring cannot fail.
+        let mut held = Vec::with_capacity(2);
+        if let Ok(p) = own.acquire_owned().await {
+            held.push(p);
+        }
+        if let Ok(p) = self.all.clone().acquire_owned().await {
+            held.push(p);
+        }
+        held
+    }
+}
+
 pub(crate) struct Shared {
     dirs: Dirs,
     isolation: Isolation,
     sources: SourceCache,
+    fetches: FetchPool,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -143,7 +186,8 @@ impl LocalRuntime {
         }
         Ok(LocalRuntime {
             shared: Arc::new(Shared {
-                sources: SourceCache::new(&dirs.sources),
+                sources: SourceCache::for_platform(&dirs.sources, isolation.sources.clone()),
+                fetches: FetchPool::new(),
                 dirs,
                 isolation,
                 events,

@@ -10,6 +10,7 @@ use crate::desired::DesiredService;
 use crate::quantity;
 use crate::repo;
 use crate::runtime::ConfigEnv;
+use crate::sources::SourceError;
 use micro_store::ServiceState;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +41,12 @@ pub(crate) async fn supervise(
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
-    let code = match checkout(&shared, &ns, &repo, &service, &base, &dir).await {
+    // A source that hangs must not hold up a kill or a newer revision.
+    let checked_out = tokio::select! {
+        r = checkout(&shared, &ns, &repo, &service, &base, &dir) => r,
+        () = cancel.cancelled() => return,
+    };
+    let code = match checked_out {
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
@@ -198,7 +204,13 @@ async fn checkout(
         .sandbox
         .is_some()
         .then(|| sandbox::Sandbox::uid_of(tracker_ns));
+    let turn = match service.model.source {
+        Some(_) => Some(shared.fetches.enter(tracker_ns).await),
+        None => None,
+    };
     tokio::task::spawn_blocking(move || -> Result<(), String> {
+        // Held until the fetch ends, even if the deployment stopped waiting for it.
+        let _turn = turn;
         if let Ok(entries) = std::fs::read_dir(&base) {
             for entry in entries.flatten() {
                 if entry.path() != dir {
@@ -211,24 +223,34 @@ async fn checkout(
         let tmp = dir.join("code.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         match &service.model.source {
-            None => repo::extract_tree(&repo, &service.tree, &tmp).map_err(|e| e.to_string())?,
+            None => repo::extract_tree(&repo, &service.tree, &tmp).map_err(private)?,
             Some(src) => {
                 let commit =
                     git2::Oid::from_str(&src.commit).map_err(|e| e.message().to_owned())?;
                 shared
                     .sources
                     .checkout(&src.git, commit, src.path.as_deref(), &tmp)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| match e {
+                        // What went wrong on the server's disk stays in its log.
+                        SourceError::Repo(_) | SourceError::Git { .. } => private(e),
+                        tenant_safe => tenant_safe.to_string(),
+                    })?;
             }
         }
         if let Some(uid) = owner {
-            sandbox::chown_tree(&tmp, uid).map_err(|e| e.to_string())?;
+            sandbox::chown_tree(&tmp, uid).map_err(private)?;
         }
-        std::fs::rename(&tmp, &code2).map_err(|e| e.to_string())
+        std::fs::rename(&tmp, &code2).map_err(private)
     })
     .await
     .map_err(|e| e.to_string())??;
     Ok(code)
+}
+
+/// Logs an error that names server paths and gives the tenant a line that does not.
+fn private(e: impl std::fmt::Display) -> String {
+    tracing::error!(error = %e, "checkout");
+    "the platform could not write the checkout (see the server log)".to_owned()
 }
 
 struct ReplicaLaunch {
