@@ -10,6 +10,7 @@ mod error;
 mod extract;
 pub mod limiter;
 mod routes;
+pub mod serve;
 mod state;
 pub mod types;
 

@@ -53,6 +53,12 @@ pub struct ServerArgs {
     /// installs, tests); the platform's own data dir is never a source
     #[arg(long, env = "MICRO_ALLOW_LOCAL_SOURCES")]
     pub allow_local_sources: bool,
+    /// Most open client connections (kept below half the descriptor limit)
+    #[arg(long, env = "MICRO_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds a client has to send request headers, and may idle between requests
+    #[arg(long, env = "MICRO_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,21 +215,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     controller.set_api_url(format!("http://{}", loopback(local)));
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
-    // Small final writes (the end of a chunked git response) must not wait for the
-    // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     write_cli_env(&home, &store, local).await?;
     tracing::info!(address = %local, data = %data.display(), store = store.backend(), "micro server ready");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    micro_api::serve::serve(listener, app, serve_limits(&args), shutdown_signal()).await;
     tracing::info!("stopping services");
     runtime.shutdown().await;
     tracing::info!("stopped");
@@ -235,6 +229,27 @@ fn restrict(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot restrict {}", path.display()))
+}
+
+/// Connections below the descriptor limit (raised to its hard maximum first), leaving
+/// room for repos, logs and the store.
+fn serve_limits(args: &ServerArgs) -> micro_api::serve::Limits {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let mut limits = micro_api::serve::Limits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        ..micro_api::serve::Limits::default()
+    };
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let fds = if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+            hard
+        } else {
+            soft
+        };
+        let room = usize::try_from(fds / 2).unwrap_or(usize::MAX);
+        limits.max_connections = limits.max_connections.min(room).max(16);
+    }
+    limits
 }
 
 /// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.

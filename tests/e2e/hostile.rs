@@ -443,3 +443,28 @@ fn a_tenants_hanging_sources_stall_nobody_else() {
     p.ok(&["kill", "slow0", "--namespace", "evil"]);
     drop(hole);
 }
+
+#[test]
+fn idle_connections_cannot_starve_the_server() {
+    use std::io::Read;
+    let p = Platform::start_with(&[
+        ("MICRO_MAX_CONNECTIONS", "20"),
+        ("MICRO_HEADER_TIMEOUT", "1"),
+    ]);
+    // Twice the cap, sending nothing, as a service with a shell could from its sandbox.
+    let idle: Vec<_> = (0..40)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap())
+        .collect();
+    // The platform still answers: idle connections are closed and others get their turn.
+    p.ok(&["status"]);
+    let mut first = &idle[0];
+    first
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    match first.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("an idle connection must be closed by the server: {other:?}"),
+    }
+}
