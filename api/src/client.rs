@@ -1,6 +1,8 @@
 //! A typed client for the platform API, used by the CLI.
 
-use crate::types::{CreateNamespace, ErrorBody, NamespaceList, StatusReport, WhoAmI};
+use crate::types::{
+    CreateNamespace, ErrorBody, NamespaceList, QuotaView, SetQuota, StatusReport, WhoAmI,
+};
 use reqwest::{Method, Response, StatusCode};
 
 /// The HTTP client type the server hands to the API for forwarding calls.
@@ -373,5 +375,24 @@ impl Client {
             .json(self.request(Method::GET, "/api/v1/admin/namespaces"))
             .await?;
         Ok(list.namespaces)
+    }
+
+    /// A namespace's quota; with `set` (`key=value,...`), changed first.
+    pub async fn quota(
+        &self,
+        namespace: &str,
+        set: Option<&str>,
+    ) -> Result<QuotaView, ClientError> {
+        let path = format!("/api/v1/admin/namespaces/{namespace}/quota");
+        match set {
+            None => self.json(self.request(Method::GET, &path)).await,
+            Some(set) => {
+                let body = SetQuota {
+                    set: set.to_owned(),
+                };
+                self.json(self.request(Method::PUT, &path).json(&body))
+                    .await
+            }
+        }
     }
 }

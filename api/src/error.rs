@@ -51,6 +51,21 @@ impl From<micro_store::StoreError> for ApiError {
     }
 }
 
+impl From<micro_reconciler::repo::LoadError> for ApiError {
+    fn from(e: micro_reconciler::repo::LoadError) -> Self {
+        use micro_reconciler::repo::LoadError;
+        match e {
+            LoadError::Invalid(e) => ApiError::Invalid(e.to_string()),
+            LoadError::Quota(e) => ApiError::Invalid(e),
+            // git's messages name server paths: they go to the log, not the caller.
+            LoadError::Git(e) => {
+                tracing::error!(error = %e.message(), "git");
+                ApiError::Internal("the namespace's repository cannot be read".into())
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = crate::types::ErrorBody {

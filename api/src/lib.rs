@@ -15,5 +15,6 @@ mod state;
 pub mod types;
 
 pub use error::{ApiError, ERROR_HEADER};
+pub use routes::quota::publish as publish_quota;
 pub use routes::{forwarding_client, router};
 pub use state::ApiState;

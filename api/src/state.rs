@@ -21,4 +21,6 @@ pub struct ApiState {
     pub source_base: Option<String>,
     /// The runtime cannot sandbox tenants: the platform hosts one namespace only.
     pub single_tenant: bool,
+    /// Every namespace's quota unless an admin changed it (`--default-quota`).
+    pub default_quota: micro_reconciler::quota::Quota,
 }

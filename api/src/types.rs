@@ -104,3 +104,25 @@ pub struct KvWrite {
     /// Seconds until the record expires.
     pub expiry_secs: Option<u64>,
 }
+
+/// A namespace's effective quota, as `micro admin quota` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaView {
+    pub namespace: String,
+    pub services: u64,
+    pub replicas: u64,
+    /// e.g. `8000m`
+    pub cpu: String,
+    /// e.g. `16384Mi`
+    pub memory: String,
+    pub repo_size: String,
+    pub checkout_files: u64,
+    pub checkout_size: String,
+    pub pushes_per_minute: u64,
+}
+
+/// `PUT …/quota`: `key=value,...` to change (the rest stays).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetQuota {
+    pub set: String,
+}

@@ -59,6 +59,11 @@ pub struct ServerArgs {
     /// Seconds a client has to send request headers, and may idle between requests
     #[arg(long, env = "MICRO_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
+    /// Every namespace's quota unless an admin sets another, as `key=value,...` over the
+    /// built-in defaults: services, replicas, cpu, memory, repo-size, checkout-files,
+    /// checkout-size, pushes-per-minute (e.g. `services=20,memory=8Gi`)
+    #[arg(long, env = "MICRO_DEFAULT_QUOTA", default_value = "")]
+    pub default_quota: String,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +190,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         micro_reconciler::watch::RefWatcher::start(repos.root(), controller.queue().clone())
             .context("cannot watch the repos")?;
 
-    let api = micro_api::router(micro_api::ApiState {
+    let mut default_quota = micro_reconciler::quota::Quota::default();
+    default_quota
+        .set(&args.default_quota)
+        .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
+    let api_state = micro_api::ApiState {
         store: store.clone(),
         repos: repos.clone(),
         controller: controller.clone(),
@@ -205,10 +214,18 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             30,
             Duration::from_secs(60),
         )),
-    });
+        default_quota,
+    };
+    for ns in store.list_namespaces().await? {
+        micro_api::publish_quota(&api_state, &ns)
+            .await
+            .map_err(|e| anyhow::anyhow!("quota of {ns}: {e}"))?;
+    }
+    let api = micro_api::router(api_state);
     let git = micro_webhooks::router(micro_webhooks::GitState {
         store: store.clone(),
         repos_root: repos.root().to_owned(),
+        pushes: Default::default(),
     });
     let app = api.merge(git);
     // Services get the API's address with their identity, so reconcile only from here on.

@@ -6,6 +6,7 @@ use crate::desired::DesiredService;
 use crate::metrics::{Ended, Metrics};
 use crate::plan::{self, Action, Plan};
 use crate::queue::{Queue, Reasons, Trigger};
+use crate::quota::Quota;
 use crate::repo::{self, LoadError, Repos, SpecCache};
 use crate::runtime::{ConfigEnv, Runtime, RuntimeError, RuntimeEvent, config_env_name};
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
@@ -229,14 +230,23 @@ impl Controller {
             return Ok((Outcome::Unchanged, 0));
         }
         let loaded = {
-            let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
-            repo::load_cached(&repo, namespace, head, &self.specs)
+            let path = self.repos.path(namespace);
+            let repo = git2::Repository::open_bare(&path)?;
+            // A commit over quota that got past the hook (a local push) is refused here.
+            repo::load_cached(&repo, namespace, head, &self.specs).and_then(|d| {
+                let quota = Quota::read(&path);
+                quota
+                    .check_desired(&d)
+                    .and_then(|()| quota.check_checkouts(&repo, &d))
+                    .map_err(|e| LoadError::Quota(e.to_string()))?;
+                Ok(d)
+            })
         };
         let revision = head.to_string();
         let desired = match loaded {
             Ok(d) => d,
-            Err(LoadError::Invalid(e)) => {
-                let error = e.to_string();
+            Err(invalid @ (LoadError::Invalid(_) | LoadError::Quota(_))) => {
+                let error = invalid.to_string();
                 tracing::warn!(namespace, %revision, %error, "invalid revision; keeping the last good one");
                 self.seen().insert(namespace.to_owned(), now);
                 return Ok((

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod plan;
 pub mod quantity;
 pub mod queue;
+pub mod quota;
 pub mod render;
 pub mod repo;
 pub mod runtime;

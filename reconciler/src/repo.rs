@@ -38,6 +38,9 @@ pub enum RepoError {
 pub enum LoadError {
     #[error(transparent)]
     Invalid(#[from] SpecError),
+    /// Valid, but more than the namespace may have.
+    #[error("{0}")]
+    Quota(String),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }

@@ -35,3 +35,31 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The quota overrides an admin set for `namespace` (`key=value,...`), if any.
+    pub async fn quota_overrides(&self, namespace: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT overrides FROM quotas WHERE namespace = $1")
+            .bind(namespace)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("overrides")).transpose()?)
+    }
+
+    /// Replaces the quota overrides of `namespace`.
+    pub async fn set_quota_overrides(
+        &self,
+        namespace: &str,
+        overrides: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO quotas (namespace, overrides) VALUES ($1, $2) \
+             ON CONFLICT (namespace) DO UPDATE SET overrides = excluded.overrides",
+        )
+        .bind(namespace)
+        .bind(overrides)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -36,6 +36,7 @@ scenarios!(
     kv_reads_lists_expires_and_is_per_namespace,
     service_identities_are_per_service_and_revocable,
     no_person_becomes_a_service_identity,
+    quota_overrides_are_per_namespace,
 );
 
 #[tokio::test]
@@ -465,4 +466,22 @@ async fn no_person_becomes_a_service_identity(store: Store) {
     let identity = store.authenticate(&token).await.unwrap().unwrap();
     assert_eq!(identity.role, Role::Service);
     assert_eq!(identity.service.as_deref(), Some("probe"));
+}
+
+async fn quota_overrides_are_per_namespace(store: Store) {
+    assert_eq!(store.quota_overrides("a").await.unwrap(), None);
+    store.set_quota_overrides("a", "services=3").await.unwrap();
+    store
+        .set_quota_overrides("a", "services=4,memory=1Gi")
+        .await
+        .unwrap();
+    store.set_quota_overrides("b", "replicas=1").await.unwrap();
+    assert_eq!(
+        store.quota_overrides("a").await.unwrap().as_deref(),
+        Some("services=4,memory=1Gi")
+    );
+    assert_eq!(
+        store.quota_overrides("b").await.unwrap().as_deref(),
+        Some("replicas=1")
+    );
 }

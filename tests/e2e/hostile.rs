@@ -403,8 +403,15 @@ fn sources_cannot_reach_the_platforms_disk_or_network() {
 
 #[test]
 fn a_tenants_hanging_sources_stall_nobody_else() {
-    // Local sources allowed, so the platform really connects to the black hole.
-    let p = Platform::start_with(&[("MICRO_ALLOW_LOCAL_SOURCES", "true")]);
+    // Local sources allowed, so the platform really connects to the black hole; a quota
+    // that lets one namespace have more services than the server has blocking threads.
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        (
+            "MICRO_DEFAULT_QUOTA",
+            "services=1000,replicas=1000,memory=1000Gi,cpu=1000",
+        ),
+    ]);
     p.ok(&["admin", "namespace", "create", "evil"]);
     // Accepts connections (the kernel does) and never answers.
     let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -467,4 +474,68 @@ fn idle_connections_cannot_starve_the_server() {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         other => panic!("an idle connection must be closed by the server: {other:?}"),
     }
+}
+
+#[test]
+fn quotas_bound_what_one_push_can_cause() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    let shown = p.ok(&["admin", "quota", "evil", "services=2", "checkout-files=100"]);
+    assert!(shown.contains("services           2"), "{shown}");
+    p.ok(&["clone", "work", "--namespace", "evil"]);
+    let dir = p.work.join("work");
+
+    // A few hundred bytes of push reusing one 60-file tree in three services.
+    let mut files = vec![("service.yaml".to_owned(), "run: sleep 1000\n".to_owned())];
+    files.extend((0..60).map(|i| (format!("data/f{i}"), "x".to_owned())));
+    for name in ["a", "b", "c"] {
+        for (file, content) in &files {
+            let path = dir.join("services").join(name).join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+    }
+    p.git_ok(&dir, &["add", "-A"]);
+    p.git_ok(&dir, &["commit", "-qm", "three"]);
+    let out = p.git(&dir, &["push", "origin", "HEAD:main"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("over quota: services would be 3, namespace evil may have 2"),
+        "{said}"
+    );
+    p.ok(&["admin", "quota", "evil", "services=10"]);
+    let out = p.git(&dir, &["push", "origin", "HEAD:main"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("over quota: files in checkouts"), "{said}");
+    assert!(p.status(Some("evil")).is_empty(), "nothing of it runs");
+
+    // Pushes per minute.
+    p.ok(&["admin", "quota", "evil", "pushes-per-minute=2"]);
+    p.git_ok(&dir, &["reset", "-q", "--hard", "origin/main"]);
+    let mut refused = None;
+    for i in 0..3 {
+        p.git_ok(
+            &dir,
+            &["commit", "-q", "--allow-empty", "-m", &format!("push {i}")],
+        );
+        let out = p.git(&dir, &["push", "origin", "HEAD:main"]);
+        if !out.status.success() {
+            refused = Some((i, String::from_utf8_lossy(&out.stderr).into_owned()));
+            break;
+        }
+    }
+    let (i, said) = refused.expect("the third push in a minute is refused");
+    assert_eq!(i, 2, "{said}");
+    assert!(said.contains("429"), "{said}");
+
+    // Only admins see or change quotas; to others the route is not there.
+    let dev = crate::isolation::developer_token(&p, "evil");
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/admin/namespaces/evil/quota",
+        p.port
+    );
+    let (status, _) = raw_get(&p, &dev, url.split_once(&p.port.to_string()).unwrap().1);
+    assert!(status.contains(" 404 "), "{status}");
 }

@@ -17,7 +17,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
-fn developer_token(p: &Platform, namespace: &str) -> String {
+pub fn developer_token(p: &Platform, namespace: &str) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open_sqlite(&p.data.join("store.db")).await.unwrap();

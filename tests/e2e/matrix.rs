@@ -215,6 +215,24 @@ fn every_endpoint_for_every_kind_of_caller() {
         ),
         case(
             Method::GET,
+            "/api/v1/admin/namespaces/default/quota",
+            None,
+            [Ok, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::PUT,
+            "/api/v1/admin/namespaces/default/quota",
+            Some(json!({"set": "services=50"})),
+            [Ok, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/admin/namespaces/nosuch/quota",
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::GET,
             "/api/v1/admin/accounts",
             None,
             [Ok, Hidden, Hidden, Hidden, Anon],

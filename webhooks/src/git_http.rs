@@ -6,9 +6,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use micro_reconciler::quota::Quota;
 use micro_reconciler::spec::check_namespace_name;
 use micro_store::Store;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What the git endpoint needs.
 #[derive(Clone)]
@@ -16,6 +20,44 @@ pub struct GitState {
     pub store: Store,
     /// The directory holding `<namespace>.git` bare repos.
     pub repos_root: PathBuf,
+    pub pushes: Arc<PushLimits>,
+}
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Pushes per minute per namespace, at the rate its quota names (re-read on each push,
+/// so an admin's change applies to the next one).
+#[derive(Default)]
+pub struct PushLimits {
+    by_namespace: Mutex<HashMap<String, (u64, Arc<Limiter>)>>,
+}
+
+impl PushLimits {
+    fn allow(&self, namespace: &str, per_minute: u64) -> bool {
+        let Some(rate) = u32::try_from(per_minute).ok().and_then(NonZeroU32::new) else {
+            return false;
+        };
+        let limiter = {
+            let mut map = self
+                .by_namespace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let entry = map.entry(namespace.to_owned()).or_insert_with(|| {
+                (
+                    0,
+                    Arc::new(Limiter::direct(governor::Quota::per_minute(rate))),
+                )
+            });
+            if entry.0 != per_minute {
+                *entry = (
+                    per_minute,
+                    Arc::new(Limiter::direct(governor::Quota::per_minute(rate))),
+                );
+            }
+            entry.1.clone()
+        };
+        limiter.check().is_ok()
+    }
 }
 
 /// The git smart-HTTP routes.
@@ -66,6 +108,16 @@ async fn serve(
         Err(e) => {
             tracing::error!(error = %e, "git namespace lookup");
             return (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response();
+        }
+    }
+    if rest == "git-receive-pack" {
+        let quota = Quota::read(&state.repos_root.join(format!("{namespace}.git")));
+        if !state.pushes.allow(namespace, quota.pushes_per_minute) {
+            let message = format!(
+                "too many pushes: namespace {namespace} may push {} times a minute; try again shortly\n",
+                quota.pushes_per_minute
+            );
+            return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
         }
     }
     let path_info = format!("/{namespace}.git/{rest}");

@@ -7,7 +7,6 @@ use crate::types::{ConfigEntryInfo, ConfigValueInfo, SetConfig, SetConfigReply};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use micro_reconciler::repo::LoadError;
 use micro_reconciler::spec::is_config_key;
 use serde::Deserialize;
 
@@ -25,10 +24,7 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 }
 
 fn head_config(state: &ApiState, ns: &str) -> Result<micro_reconciler::spec::ConfigSpec, ApiError> {
-    state.controller.config_at_head(ns).map_err(|e| match e {
-        LoadError::Invalid(e) => ApiError::Invalid(e.to_string()),
-        LoadError::Git(e) => ApiError::Internal(e.to_string()),
-    })
+    state.controller.config_at_head(ns).map_err(ApiError::from)
 }
 
 pub async fn set(

@@ -10,6 +10,7 @@ mod history;
 mod kv;
 mod logs;
 mod plan;
+pub mod quota;
 mod status;
 
 use crate::extract::Caller;
@@ -62,6 +63,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/admin/namespaces",
             get(admin::list_namespaces).post(admin::create_namespace),
+        )
+        .route(
+            "/api/v1/admin/namespaces/{ns}/quota",
+            get(quota::get).put(quota::set),
         )
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .with_state(state)

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Query, State};
 use micro_reconciler::DesiredNamespace;
 use micro_reconciler::plan::Plan;
-use micro_reconciler::repo::LoadError;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -37,8 +36,7 @@ pub async fn for_ref(
         .map_err(|_| ApiError::NotFound(format!("ref {}", q.reference)))?;
     let desired = match loaded.1 {
         Ok(d) => d,
-        Err(LoadError::Invalid(e)) => return Err(ApiError::Invalid(e.to_string())),
-        Err(LoadError::Git(e)) => return Err(ApiError::Internal(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     Ok(Json(state.controller.plan(&desired).await))
 }

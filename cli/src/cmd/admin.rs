@@ -19,6 +19,17 @@ pub enum AdminWhat {
     /// Accounts: create (a developer of one namespace) or list
     #[command(subcommand)]
     Account(AccountAction),
+    /// Show a namespace's quota, or change parts of it: `micro admin quota team
+    /// services=20 memory=8Gi` (keys: services, replicas, cpu, memory, repo-size,
+    /// checkout-files, checkout-size, pushes-per-minute)
+    Quota {
+        /// The namespace
+        namespace: String,
+        /// KEY=VALUE changes; the rest stays
+        set: Vec<String>,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -83,6 +94,28 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                             a.namespace.as_deref().unwrap_or("-")
                         );
                     }
+                }
+            }
+        }
+        AdminWhat::Quota {
+            namespace,
+            set,
+            output,
+        } => {
+            let set = (!set.is_empty()).then(|| set.join(","));
+            let q = client.quota(&namespace, set.as_deref()).await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&q)?),
+                Output::Text => {
+                    println!("namespace          {}", q.namespace);
+                    println!("services           {}", q.services);
+                    println!("replicas           {}", q.replicas);
+                    println!("cpu                {}", q.cpu);
+                    println!("memory             {}", q.memory);
+                    println!("repo-size          {}", q.repo_size);
+                    println!("checkout-files     {}", q.checkout_files);
+                    println!("checkout-size      {}", q.checkout_size);
+                    println!("pushes-per-minute  {}", q.pushes_per_minute);
                 }
             }
         }

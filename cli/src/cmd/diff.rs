@@ -55,6 +55,7 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
                 .map_err(|e| anyhow!("{reference}: {}", e.message()))?;
             repo::load(&local, &ctx.namespace, commit.id()).map_err(|e| match e {
                 LoadError::Invalid(e) => anyhow!("{e}"),
+                LoadError::Quota(e) => anyhow!("{e}"),
                 LoadError::Git(e) => anyhow!("git: {}", e.message()),
             })?
         };

@@ -1,6 +1,7 @@
 //! The pre-receive hook: every push to a tenant's main is parsed and validated with the
 //! same code the reconciler uses, before git accepts it. git shows our stderr to the pusher.
 
+use micro_reconciler::quota::Quota;
 use micro_reconciler::repo::{self, BRANCH, LoadError};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -55,11 +56,19 @@ fn check() -> Result<(), String> {
         if new.is_zero() {
             return Err("main cannot be deleted: it is what your namespace runs".into());
         }
-        match repo::load(&repo, &namespace, new) {
-            Ok(_) => {}
+        let desired = match repo::load(&repo, &namespace, new) {
+            Ok(d) => d,
             Err(LoadError::Invalid(e)) => return Err(e.to_string()),
+            Err(LoadError::Quota(e)) => return Err(e),
             Err(LoadError::Git(e)) => return Err(format!("pre-receive: {}", e.message())),
-        }
+        };
+        // The push's objects wait in a quarantine folder under objects/: counted too.
+        let quota = Quota::read(repo.path());
+        quota
+            .check_desired(&desired)
+            .and_then(|()| quota.check_checkouts(&repo, &desired))
+            .and_then(|()| quota.check_repo_size(&namespace, &[&repo.path().join("objects")]))
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -1,0 +1,90 @@
+//! `micro admin quota`: what one namespace may ask of the platform. The effective quota
+//! is the server's default with the admin's overrides on top; it is written into the
+//! namespace's repo folder, where the pre-receive hook and the reconciler read it.
+
+use crate::extract::Caller;
+use crate::types::{QuotaView, SetQuota};
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Path, State};
+use micro_reconciler::quota::Quota;
+use micro_store::Role;
+
+/// The effective quota of `namespace`.
+pub async fn effective(state: &ApiState, namespace: &str) -> Result<Quota, ApiError> {
+    let mut quota = state.default_quota;
+    if let Some(overrides) = state.store.quota_overrides(namespace).await? {
+        // Validated when stored; a bad row would be a bug, so the defaults stand.
+        if let Err(e) = quota.set(&overrides) {
+            tracing::error!(namespace, error = %e, "stored quota overrides");
+        }
+    }
+    Ok(quota)
+}
+
+/// Writes the effective quota where the hook and the reconciler read it.
+pub async fn publish(state: &ApiState, namespace: &str) -> Result<Quota, ApiError> {
+    let quota = effective(state, namespace).await?;
+    quota.write(&state.repos.path(namespace)).map_err(|e| {
+        tracing::error!(namespace, error = %e, "cannot write the quota file");
+        ApiError::Internal("the quota could not be saved".into())
+    })?;
+    Ok(quota)
+}
+
+async fn admins_namespace(
+    state: &ApiState,
+    caller: &micro_store::Account,
+    ns: &str,
+) -> Result<(), ApiError> {
+    if caller.role != Role::Admin || !state.store.namespace_exists(ns).await? {
+        return Err(ApiError::NotFound(format!("namespace {ns}")));
+    }
+    Ok(())
+}
+
+fn view(namespace: String, q: Quota) -> QuotaView {
+    let mib = |b: u64| format!("{}Mi", b.div_ceil(1 << 20));
+    QuotaView {
+        namespace,
+        services: q.services,
+        replicas: q.replicas,
+        cpu: format!("{}m", q.cpu_millis),
+        memory: mib(q.memory_bytes),
+        repo_size: mib(q.repo_bytes),
+        checkout_files: q.checkout_files,
+        checkout_size: mib(q.checkout_bytes),
+        pushes_per_minute: q.pushes_per_minute,
+    }
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(ns): Path<String>,
+) -> Result<Json<QuotaView>, ApiError> {
+    admins_namespace(&state, &caller, &ns).await?;
+    let quota = effective(&state, &ns).await?;
+    Ok(Json(view(ns, quota)))
+}
+
+pub async fn set(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    Path(ns): Path<String>,
+    Json(body): Json<SetQuota>,
+) -> Result<Json<QuotaView>, ApiError> {
+    admins_namespace(&state, &caller, &ns).await?;
+    // Checked on its own first, so the error names what the admin typed.
+    Quota::default()
+        .set(&body.set)
+        .map_err(ApiError::BadRequest)?;
+    let merged = match state.store.quota_overrides(&ns).await? {
+        Some(old) if !old.is_empty() => format!("{old},{}", body.set),
+        _ => body.set.clone(),
+    };
+    state.store.set_quota_overrides(&ns, &merged).await?;
+    let quota = publish(&state, &ns).await?;
+    tracing::info!(namespace = %ns, set = %body.set, "quota changed");
+    Ok(Json(view(ns, quota)))
+}

@@ -1,0 +1,401 @@
+//! Quotas: what one namespace's desired state may ask of the platform. Checked at
+//! pre-receive (a push over quota is refused with the reason) and again by the
+//! reconciler (a commit that got in some other way is treated like an invalid one).
+//!
+//! The server writes each namespace's effective quota into its repo folder, where the
+//! hook and the reconciler read it without the store; tenants cannot write there.
+
+use crate::desired::DesiredNamespace;
+use crate::quantity::{parse_cpu, parse_memory};
+use git2::{ObjectType, Oid, Repository};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The file in a repo folder (beside `HEAD`) that holds the namespace's quota.
+pub const FILE: &str = "micro-quota.json";
+
+/// What a replica counts when its spec sets no `resources` (the runtime's defaults).
+pub const DEFAULT_CPU_MILLIS: u64 = 1000;
+pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+
+/// One namespace's limits. Missing fields take the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quota {
+    pub services: u64,
+    /// Replicas of all services together.
+    pub replicas: u64,
+    /// CPU of all replicas together, in thousandths.
+    pub cpu_millis: u64,
+    /// Memory of all replicas together.
+    pub memory_bytes: u64,
+    /// The repo's objects on disk, a push included.
+    pub repo_bytes: u64,
+    /// Files the checkouts of all services hold together (a tree reused by several
+    /// services counts for each).
+    pub checkout_files: u64,
+    pub checkout_bytes: u64,
+    pub pushes_per_minute: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            services: 50,
+            replicas: 100,
+            cpu_millis: 8_000,
+            memory_bytes: 16 << 30,
+            repo_bytes: 512 << 20,
+            checkout_files: 100_000,
+            checkout_bytes: 2 << 30,
+            pushes_per_minute: 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "over quota: {what} would be {wanted}, namespace {namespace} may have {allowed} (an admin can raise it: micro admin quota {namespace})"
+)]
+pub struct QuotaError {
+    pub namespace: String,
+    pub what: &'static str,
+    pub wanted: String,
+    pub allowed: String,
+}
+
+impl Quota {
+    /// The quota written in `repo_dir`, or the defaults if none was.
+    pub fn read(repo_dir: &Path) -> Quota {
+        std::fs::read(repo_dir.join(FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes it into `repo_dir` atomically.
+    pub fn write(&self, repo_dir: &Path) -> std::io::Result<()> {
+        let tmp = repo_dir.join(format!("{FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(tmp, repo_dir.join(FILE))
+    }
+
+    /// The names `set` takes, as `micro admin quota` and `--default-quota` show them.
+    pub const KEYS: [&'static str; 8] = [
+        "services",
+        "replicas",
+        "cpu",
+        "memory",
+        "repo-size",
+        "checkout-files",
+        "checkout-size",
+        "pushes-per-minute",
+    ];
+
+    /// Applies `key=value[,key=value…]` (counts plain, sizes like `4Gi`, CPU like `500m`).
+    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?}: expected key=value"))?;
+            let bad = || format!("{key}={value}: not a valid value");
+            let count = || value.parse::<u64>().map_err(|_| bad());
+            let size = || parse_memory(value).ok_or_else(bad);
+            match key {
+                "services" => self.services = count()?,
+                "replicas" => self.replicas = count()?,
+                "cpu" => self.cpu_millis = parse_cpu(value).ok_or_else(bad)?,
+                "memory" => self.memory_bytes = size()?,
+                "repo-size" => self.repo_bytes = size()?,
+                "checkout-files" => self.checkout_files = count()?,
+                "checkout-size" => self.checkout_bytes = size()?,
+                "pushes-per-minute" => self.pushes_per_minute = count()?,
+                _ => {
+                    return Err(format!(
+                        "unknown quota {key:?}: one of {}",
+                        Self::KEYS.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Services, replicas, CPU and memory that `desired` asks for, against this quota.
+    pub fn check_desired(&self, desired: &DesiredNamespace) -> Result<(), QuotaError> {
+        let over = |what, wanted: String, allowed: String| QuotaError {
+            namespace: desired.namespace.clone(),
+            what,
+            wanted,
+            allowed,
+        };
+        let services = desired.services.len() as u64;
+        if services > self.services {
+            return Err(over(
+                "services",
+                services.to_string(),
+                self.services.to_string(),
+            ));
+        }
+        let (mut replicas, mut cpu, mut memory) = (0u64, 0u64, 0u64);
+        for s in desired.services.values() {
+            let n = u64::from(s.model.replicas);
+            replicas += n;
+            let c = s.model.cpu.as_deref().and_then(parse_cpu);
+            let m = s.model.memory.as_deref().and_then(parse_memory);
+            cpu += n * c.unwrap_or(DEFAULT_CPU_MILLIS);
+            memory += n * m.unwrap_or(DEFAULT_MEMORY_BYTES);
+        }
+        if replicas > self.replicas {
+            return Err(over(
+                "replicas",
+                replicas.to_string(),
+                self.replicas.to_string(),
+            ));
+        }
+        if cpu > self.cpu_millis {
+            return Err(over(
+                "cpu",
+                format!("{cpu}m"),
+                format!("{}m", self.cpu_millis),
+            ));
+        }
+        if memory > self.memory_bytes {
+            return Err(over("memory", mib(memory), mib(self.memory_bytes)));
+        }
+        Ok(())
+    }
+
+    /// Files and bytes the checkouts of `desired`'s services would write, from the
+    /// objects' headers (no blob is read). A tree is measured once however often reused.
+    pub fn check_checkouts(
+        &self,
+        repo: &Repository,
+        desired: &DesiredNamespace,
+    ) -> Result<(), QuotaError> {
+        let odb = repo.odb().map_err(|_| QuotaError {
+            namespace: desired.namespace.clone(),
+            what: "checkouts",
+            wanted: "unreadable".into(),
+            allowed: "readable objects".into(),
+        })?;
+        let mut memo = HashMap::new();
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for service in desired.services.values() {
+            if service.model.source.is_some() {
+                continue; // fetched elsewhere, capped by the fetch limits
+            }
+            let Ok(tree) = Oid::from_str(&service.tree) else {
+                continue;
+            };
+            let (f, b) = measure(repo, &odb, tree, &mut memo, self.checkout_files);
+            files = files.saturating_add(f);
+            bytes = bytes.saturating_add(b);
+            if files > self.checkout_files {
+                return Err(QuotaError {
+                    namespace: desired.namespace.clone(),
+                    what: "files in checkouts",
+                    wanted: format!("over {}", self.checkout_files),
+                    allowed: self.checkout_files.to_string(),
+                });
+            }
+            if bytes > self.checkout_bytes {
+                return Err(QuotaError {
+                    namespace: desired.namespace.clone(),
+                    what: "checkout size",
+                    wanted: format!("over {}", mib(self.checkout_bytes)),
+                    allowed: mib(self.checkout_bytes),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The size on disk of `dirs` (the repo's objects and a push's quarantine) against
+    /// the repo quota.
+    pub fn check_repo_size(&self, namespace: &str, dirs: &[&Path]) -> Result<(), QuotaError> {
+        let size: u64 = dirs.iter().map(|d| disk_usage(d)).sum();
+        if size > self.repo_bytes {
+            return Err(QuotaError {
+                namespace: namespace.to_owned(),
+                what: "repo size",
+                wanted: mib(size),
+                allowed: mib(self.repo_bytes),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{}Mi", bytes.div_ceil(1 << 20))
+}
+
+/// (files, bytes) under `tree`, stopping early once past `limit` files.
+fn measure(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    tree: Oid,
+    memo: &mut HashMap<Oid, (u64, u64)>,
+    limit: u64,
+) -> (u64, u64) {
+    if let Some(&known) = memo.get(&tree) {
+        return known;
+    }
+    let Ok(t) = repo.find_tree(tree) else {
+        return (0, 0);
+    };
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for entry in t.iter() {
+        match entry.kind() {
+            Some(ObjectType::Tree) => {
+                let (f, b) = measure(repo, odb, entry.id(), memo, limit);
+                files = files.saturating_add(f);
+                bytes = bytes.saturating_add(b);
+            }
+            Some(ObjectType::Blob) => {
+                files += 1;
+                bytes += odb
+                    .read_header(entry.id())
+                    .map_or(0, |(size, _)| size as u64);
+            }
+            _ => {}
+        }
+        if files > limit {
+            break;
+        }
+    }
+    memo.insert(tree, (files, bytes));
+    (files, bytes)
+}
+
+/// Bytes of the regular files under `dir`.
+fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_usage(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{DesiredService, ServiceModel};
+
+    fn ns(services: &[(&str, u32, Option<&str>)]) -> DesiredNamespace {
+        DesiredNamespace {
+            namespace: "acme".into(),
+            revision: "r".into(),
+            services: services
+                .iter()
+                .map(|(name, replicas, memory)| {
+                    let service = DesiredService {
+                        name: (*name).into(),
+                        model: ServiceModel {
+                            replicas: *replicas,
+                            memory: memory.map(str::to_owned),
+                            ..ServiceModel::default()
+                        },
+                        tree: String::new(),
+                        revision: "r".into(),
+                    };
+                    ((*name).to_owned(), service)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_namespace_over_any_limit_is_told_which() {
+        let q = Quota {
+            services: 2,
+            replicas: 5,
+            memory_bytes: 1 << 30,
+            ..Quota::default()
+        };
+        assert!(
+            q.check_desired(&ns(&[("a", 1, None), ("b", 1, None)]))
+                .is_ok()
+        );
+        let err = q
+            .check_desired(&ns(&[("a", 1, None), ("b", 1, None), ("c", 1, None)]))
+            .unwrap_err();
+        assert_eq!((err.what, err.wanted.as_str()), ("services", "3"));
+        assert!(err.to_string().contains("micro admin quota acme"), "{err}");
+        let err = q.check_desired(&ns(&[("a", 6, Some("16Mi"))])).unwrap_err();
+        assert_eq!(err.what, "replicas");
+        // Two default replicas (512Mi each) fit in 1Gi; three do not.
+        assert!(q.check_desired(&ns(&[("a", 2, None)])).is_ok());
+        assert_eq!(
+            q.check_desired(&ns(&[("a", 3, None)])).unwrap_err().what,
+            "memory"
+        );
+    }
+
+    #[test]
+    fn a_reused_tree_counts_once_per_service_that_uses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let blob = repo.blob(b"x").unwrap();
+        let mut inner = repo.treebuilder(None).unwrap();
+        for i in 0..10 {
+            inner.insert(format!("f{i}"), blob, 0o100644).unwrap();
+        }
+        let tree = inner.write().unwrap().to_string();
+        let mut desired = ns(&[("a", 1, None), ("b", 1, None), ("c", 1, None)]);
+        for s in desired.services.values_mut() {
+            s.tree = tree.clone();
+        }
+        let fits = Quota {
+            checkout_files: 30,
+            ..Quota::default()
+        };
+        assert!(fits.check_checkouts(&repo, &desired).is_ok());
+        let tight = Quota {
+            checkout_files: 29,
+            ..Quota::default()
+        };
+        assert_eq!(
+            tight.check_checkouts(&repo, &desired).unwrap_err().what,
+            "files in checkouts"
+        );
+    }
+
+    #[test]
+    fn quotas_are_set_by_name_with_quantities() {
+        let mut q = Quota::default();
+        q.set("services=3, memory=4Gi,cpu=1500m,pushes-per-minute=2")
+            .unwrap();
+        assert_eq!(
+            (q.services, q.memory_bytes, q.cpu_millis),
+            (3, 4 << 30, 1500)
+        );
+        assert_eq!(q.pushes_per_minute, 2);
+        assert!(q.set("lots=1").unwrap_err().contains("services, replicas"));
+        assert!(q.set("memory=much").is_err());
+        assert!(q.set("services").is_err());
+    }
+
+    #[test]
+    fn a_quota_file_round_trips_and_defaults_fill_in() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Quota::read(dir.path()), Quota::default());
+        let q = Quota {
+            services: 3,
+            ..Quota::default()
+        };
+        q.write(dir.path()).unwrap();
+        assert_eq!(Quota::read(dir.path()), q);
+        std::fs::write(dir.path().join(FILE), br#"{"services": 7}"#).unwrap();
+        assert_eq!(Quota::read(dir.path()).services, 7);
+        assert_eq!(Quota::read(dir.path()).replicas, Quota::default().replicas);
+    }
+}
