@@ -68,9 +68,15 @@ impl From<micro_reconciler::repo::LoadError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = crate::types::ErrorBody {
-            error: self.to_string(),
+        let error = match &self {
+            // The detail may name server paths or internals: the log keeps it.
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "internal error (the details are in the server's log)".to_owned()
+            }
+            other => other.to_string(),
         };
+        let body = crate::types::ErrorBody { error };
         // Marks the platform's own errors, so `micro call` can tell them from a service's.
         (self.status(), [(ERROR_HEADER, "1")], Json(body)).into_response()
     }

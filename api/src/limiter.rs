@@ -1,41 +1,70 @@
-//! Login rate limiting: a fixed window of attempts per key (an account's email, a
-//! client address). In memory: a restarted server forgets, which only helps the user.
+//! Login throttling. Failures are counted per (account, client address), with a backoff
+//! that grows with each failure past a few: a guesser slows only itself, and nobody can
+//! lock an account's owner out from elsewhere. Client addresses also get a plain rate
+//! limit (governor) across accounts. In memory: a restarted server forgets, which only
+//! helps the user. Written here because governor limits rates, not failures.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-pub struct Limiter {
-    max: u32,
-    window: Duration,
-    seen: Mutex<HashMap<String, (Instant, u32)>>,
+/// Requests per minute from one client address (any account).
+pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+pub fn address_limiter(per_minute: u32) -> AddressLimiter {
+    let rate = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_minute(rate))
 }
 
-impl Limiter {
-    pub fn new(max: u32, window: Duration) -> Self {
-        Limiter {
-            max,
-            window,
-            seen: Mutex::new(HashMap::new()),
+/// Failed logins per key, and when the next attempt may come.
+pub struct Backoff {
+    free: u32,
+    max_wait: Duration,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Backoff {
+    /// `free` failures in a row cost nothing; each one after doubles the wait (1 s, 2 s,
+    /// 4 s, …) up to `max_wait`.
+    pub fn new(free: u32, max_wait: Duration) -> Self {
+        Backoff {
+            free,
+            max_wait,
+            failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt for `key`; `Err(wait)` when over the limit.
-    pub fn attempt(&self, key: &str) -> Result<(), Duration> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `Err(wait)` while `key` must wait before its next attempt.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() > 100_000 {
-            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        match self.lock().get(key) {
+            Some(&(_, until)) if until > now => Err(until - now),
+            _ => Ok(()),
         }
-        let entry = seen.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
+    }
+
+    pub fn failed(&self, key: &str) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() > 100_000 {
+            let forget = self.max_wait * 2;
+            map.retain(|_, (_, until)| now.saturating_duration_since(*until) < forget);
         }
-        if entry.1 >= self.max {
-            return Err(self.window.saturating_sub(now.duration_since(entry.0)));
+        let entry = map.entry(key.to_owned()).or_insert((0, now));
+        entry.0 += 1;
+        if entry.0 > self.free {
+            let doublings = (entry.0 - self.free - 1).min(20);
+            let wait = Duration::from_secs(1u64 << doublings).min(self.max_wait);
+            entry.1 = now + wait;
         }
-        entry.1 += 1;
-        Ok(())
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.lock().remove(key);
     }
 }
 
@@ -44,16 +73,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allows_max_per_window_per_key() {
-        let l = Limiter::new(3, Duration::from_secs(60));
-        for _ in 0..3 {
-            assert!(l.attempt("a").is_ok());
+    fn failures_past_the_free_ones_wait_longer_each_time() {
+        let b = Backoff::new(2, Duration::from_secs(300));
+        for _ in 0..2 {
+            assert!(b.check("ann|10.0.0.1").is_ok());
+            b.failed("ann|10.0.0.1");
         }
-        let wait = l.attempt("a").unwrap_err();
-        assert!(wait <= Duration::from_secs(60) && wait > Duration::from_secs(50));
-        assert!(l.attempt("b").is_ok(), "keys are separate");
-        let quick = Limiter::new(1, Duration::ZERO);
-        assert!(quick.attempt("a").is_ok());
-        assert!(quick.attempt("a").is_ok(), "a new window starts");
+        assert!(b.check("ann|10.0.0.1").is_ok(), "two free failures");
+        b.failed("ann|10.0.0.1");
+        let first = b.check("ann|10.0.0.1").unwrap_err();
+        b.failed("ann|10.0.0.1");
+        let second = b.check("ann|10.0.0.1").unwrap_err();
+        assert!(second > first, "{first:?} then {second:?}");
+        assert!(
+            b.check("ann|10.0.0.2").is_ok(),
+            "another address is not slowed"
+        );
+        b.succeeded("ann|10.0.0.1");
+        assert!(b.check("ann|10.0.0.1").is_ok());
     }
 }

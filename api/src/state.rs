@@ -13,10 +13,10 @@ pub struct ApiState {
     pub hook_exe: PathBuf,
     /// Forwards `micro call` to services.
     pub http: reqwest::Client,
-    /// Login attempts per account.
-    pub login_limiter: Arc<crate::limiter::Limiter>,
+    /// Failed logins per (account, client address).
+    pub login_backoff: Arc<crate::limiter::Backoff>,
     /// Login attempts per client address.
-    pub address_limiter: Arc<crate::limiter::Limiter>,
+    pub address_limiter: Arc<crate::limiter::AddressLimiter>,
     /// Where short source names (`micro run greeter`) resolve: `<base>/<name>`.
     pub source_base: Option<String>,
     /// The runtime cannot sandbox tenants: the platform hosts one namespace only.

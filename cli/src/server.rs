@@ -205,15 +205,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .clone()
             .map(|b| b.trim_end_matches('/').to_owned()),
         single_tenant,
-        // 10 attempts a minute per account, 30 per client address.
-        login_limiter: Arc::new(micro_api::limiter::Limiter::new(
-            10,
-            Duration::from_secs(60),
+        // Five free failures per account and address, then 1 s, 2 s, … up to 5 min;
+        // 30 attempts a minute per client address.
+        login_backoff: Arc::new(micro_api::limiter::Backoff::new(
+            5,
+            Duration::from_secs(300),
         )),
-        address_limiter: Arc::new(micro_api::limiter::Limiter::new(
-            30,
-            Duration::from_secs(60),
-        )),
+        address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
         default_quota,
     };
     for ns in store.list_namespaces().await? {

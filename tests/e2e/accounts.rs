@@ -244,4 +244,23 @@ fn login_attempts_are_rate_limited() {
         ],
     );
     assert!(!out.status.success() && stderr(&out).contains("too many"));
+    // The guesser slowed only itself: the owner, from another address, logs in at once.
+    let login = format!(
+        "import json, socket, sys\n\
+s = socket.create_connection(('127.0.0.1', {}), source_address=('127.0.0.2', 0))\n\
+body = json.dumps({{'email': 'ann@example.com', 'password': 'right-password'}})\n\
+s.sendall(('POST /api/v1/login HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s' % (len(body), body)).encode())\n\
+print(s.makefile().readline())\n",
+        p.port
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &login])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains(" 200 "),
+        "{line} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -30,11 +30,16 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
 /// A raw HTTP/1.1 GET to the platform (no client that could follow or normalise):
 /// the status line and the body.
 fn raw_get(p: &Platform, token: &str, target: &str) -> (String, String) {
+    raw(p, "GET", token, target, "")
+}
+
+fn raw(p: &Platform, method: &str, token: &str, target: &str, body: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap();
     write!(
         s,
-        "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut answer = String::new();
@@ -329,6 +334,29 @@ fn the_platform_refuses_what_a_hostile_tenant_sends_it() {
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&p.data), 0o700);
     assert_eq!(mode(&p.data.join("store.db")), 0o600);
+
+    // Every rejection is one JSON error shape, naming no server path.
+    let admin: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap()).unwrap();
+    let token = admin["envs"]["server"]["token"].as_str().unwrap();
+    for (method, target, body) in [
+        ("PUT", "/api/v1/namespaces/evil/config/k", "{not json"),
+        (
+            "GET",
+            "/api/v1/namespaces/evil/services/x/logs?lines=many",
+            "",
+        ),
+        ("DELETE", "/api/v1/whoami", ""),
+    ] {
+        let (status, answer) = raw(&p, method, token, target, body);
+        let v: Value = serde_json::from_str(answer.trim())
+            .unwrap_or_else(|_| panic!("{method} {target}: {status}: {answer:?}"));
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+        assert!(!answer.contains(p.data.to_str().unwrap()), "{answer}");
+    }
 
     // A namespace whose creation was interrupted (a temp repo left behind) can be created.
     let half = p.data.join("repos/.later.git.tmp");

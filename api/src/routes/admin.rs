@@ -66,7 +66,10 @@ pub async fn create_namespace(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    .map_err(|e| match e {
+        micro_reconciler::repo::RepoError::Exists(_) => ApiError::Conflict(e.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     super::quota::publish(&state, &body.name).await?;
     state.store.create_namespace(&body.name).await?;
     state

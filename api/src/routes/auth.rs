@@ -24,16 +24,20 @@ pub async fn login(
             wait.as_secs().max(1)
         ))
     };
-    state
-        .address_limiter
-        .attempt(&peer.ip().to_string())
-        .map_err(too_many)?;
-    state.login_limiter.attempt(&email).map_err(too_many)?;
-    let account = state
-        .store
-        .check_password(&email, &body.password)
-        .await?
-        .ok_or_else(|| ApiError::Unauthenticated("wrong email or password".into()))?;
+    if let Err(not_until) = state.address_limiter.check_key(&peer.ip()) {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(too_many(wait));
+    }
+    // Failures slow down this address's attempts on this account, and nothing else.
+    let key = format!("{email}|{}", peer.ip());
+    state.login_backoff.check(&key).map_err(too_many)?;
+    let Some(account) = state.store.check_password(&email, &body.password).await? else {
+        state.login_backoff.failed(&key);
+        return Err(ApiError::Unauthenticated("wrong email or password".into()));
+    };
+    state.login_backoff.succeeded(&key);
     let token = state
         .store
         .mint_token_for(&account, "micro login", Some(LOGIN_TOKEN_TTL))

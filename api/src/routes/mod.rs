@@ -17,11 +17,12 @@ use crate::extract::Caller;
 use crate::types::{SourceBase, WhoAmI};
 use crate::{ApiError, ApiState};
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(admin::metrics))
         .route("/api/v1/whoami", get(whoami))
@@ -53,14 +54,6 @@ pub fn router(state: ApiState) -> Router {
             get(logs::logs),
         )
         .route(
-            "/api/v1/namespaces/{ns}/services/{name}/call",
-            any(call::call_root),
-        )
-        .route(
-            "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
-            any(call::call),
-        )
-        .route(
             "/api/v1/admin/namespaces",
             get(admin::list_namespaces).post(admin::create_namespace),
         )
@@ -69,7 +62,44 @@ pub fn router(state: ApiState) -> Router {
             get(quota::get).put(quota::set),
         )
         .fallback(|| async { ApiError::NotFound("route".into()) })
-        .with_state(state)
+        .layer(axum::middleware::map_response(json_rejections));
+    // Outside that layer: a service's own answers pass through `micro call` untouched.
+    let calls = Router::new()
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/call",
+            any(call::call_root),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
+            any(call::call),
+        );
+    api.merge(calls).with_state(state)
+}
+
+/// axum's own rejections (a malformed JSON body, a bad query, a wrong method) are plain
+/// text; callers get them in the API's one error shape, like every other failure.
+async fn json_rejections(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(crate::ERROR_HEADER)
+    {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let error = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut out = (status, Json(crate::types::ErrorBody { error })).into_response();
+    out.headers_mut().insert(
+        crate::ERROR_HEADER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    out
 }
 
 /// Where short source names resolve, if the platform is configured with a base.
