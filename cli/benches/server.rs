@@ -7,6 +7,9 @@
 //!    (`--runtime none`) (target: under 150 MB)
 //! 5. key-value writes and reads per second through the API (keep-alive client, 8 in
 //!    flight) and straight against the store, on SQLite and on PostgreSQL, same run
+//! 6. the sandbox's cost: start-to-ready of the skeleton service (`micro run --wait`) and
+//!    push-to-serving (from `git push` starting to `micro call` answering with the new
+//!    revision), medians over 10 pushes, with `--sandbox on` and `--sandbox off`, same run
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -124,6 +127,60 @@ fn main() {
     }
     if run("kv") {
         bench_kv(&rt);
+    }
+    if run("sandbox") {
+        bench_sandbox(&rt);
+    }
+}
+
+fn bench_sandbox(rt: &tokio::runtime::Runtime) {
+    const PUSHES: usize = 10;
+    for mode in ["on", "off"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let home = root.join("home");
+        let server = start(&root, &["--sandbox", mode]);
+        let client = Client::new(&server.url, Some(server.token.clone()));
+        micro(&root, &["new", "hello"]);
+        let t = Instant::now();
+        micro(&root, &["run", "./hello", "--wait"]);
+        let first = t.elapsed().as_secs_f64() * 1000.0;
+        micro(&root, &["clone", "work"]);
+        let work = root.join("work");
+        let spec = work.join("services/hello/service.yaml");
+        let original = std::fs::read_to_string(&spec).unwrap();
+        let mut serving = Vec::new();
+        for i in 0..PUSHES {
+            let greeting = format!("Hi{i}");
+            std::fs::write(
+                &spec,
+                original.replace("GREETING: Hello", &format!("GREETING: {greeting}")),
+            )
+            .unwrap();
+            git(&work, &home, &["commit", "-qam", &greeting]);
+            let started = Instant::now();
+            git(&work, &home, &["push", "-q"]);
+            rt.block_on(async {
+                let want = format!("{greeting} from hello");
+                loop {
+                    if let Ok((_, body)) = client.call("default", "hello", "/", None).await
+                        && String::from_utf8_lossy(&body).contains(&want)
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            });
+            serving.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        serving.sort_by(f64::total_cmp);
+        println!(
+            "bench 6  sandbox {mode:>3}: first `micro run --wait` of the skeleton {first:.0} ms | push-to-serving over {PUSHES} pushes: median {:.0} ms, min {:.0} ms, max {:.0} ms",
+            percentile(&serving, 0.5),
+            serving[0],
+            serving[PUSHES - 1]
+        );
+        drop(server);
     }
 }
 

@@ -145,7 +145,8 @@ impl Cgroup {
 
     /// SIGKILLs whatever is still inside, then removes the cgroup.
     pub fn kill_and_remove(&self) {
-        for _ in 0..50 {
+        // Usually only pasta is left when the group ends; it dies within a millisecond.
+        for _ in 0..1000 {
             let pids = self.pids();
             if pids.is_empty() {
                 break;
@@ -156,7 +157,7 @@ impl Cgroup {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
         for p in &self.paths {
             let _ = std::fs::remove_dir(p);
