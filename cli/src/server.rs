@@ -64,6 +64,11 @@ pub struct ServerArgs {
     /// checkout-size, pushes-per-minute (e.g. `services=20,memory=8Gi`)
     #[arg(long, env = "MICRO_DEFAULT_QUOTA", default_value = "")]
     pub default_quota: String,
+    /// The file holding the key config values are sealed with in the store (64 hex
+    /// digits; created if missing) [default: <data dir>/config.key]. Keep it (or
+    /// MICRO_CONFIG_KEY) apart from the database's backups
+    #[arg(long, env = "MICRO_CONFIG_KEY_FILE")]
+    pub config_key_file: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +142,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 
     let store = Store::open(&args.store, &data)
         .await
-        .context("cannot open the store")?;
+        .context("cannot open the store")?
+        .with_sealer(config_key(&args, &data)?);
     for file in ["store.db", "store.db-wal", "store.db-shm"] {
         let path = data.join(file);
         if path.exists() {
@@ -237,6 +243,26 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     runtime.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key config values are sealed with: MICRO_CONFIG_KEY, or the key file (made on
+/// first start).
+fn config_key(args: &ServerArgs, data: &Path) -> Result<micro_store::Sealer> {
+    if let Ok(hex) = std::env::var("MICRO_CONFIG_KEY") {
+        return micro_store::Sealer::from_hex(&hex).context("MICRO_CONFIG_KEY");
+    }
+    let file = args
+        .config_key_file
+        .clone()
+        .unwrap_or_else(|| data.join("config.key"));
+    if !file.exists() {
+        std::fs::write(&file, micro_store::Sealer::generate_hex())
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    restrict(&file, 0o600)?;
+    let hex = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    micro_store::Sealer::from_hex(&hex).with_context(|| file.display().to_string())
 }
 
 /// Owner-only permissions on what an older server (or another umask) left readable.

@@ -79,6 +79,19 @@ impl Repos {
         self.install_hook(namespace, hook_exe)
     }
 
+    /// A push interrupted by a killed server leaves git's quarantine folder (the objects
+    /// it was receiving) behind. Called at start, when no push can be in flight.
+    fn remove_interrupted_pushes(&self, namespace: &str) {
+        let objects = self.path(namespace).join("objects");
+        for entry in fs::read_dir(&objects).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("tmp_objdir-incoming-") || name.starts_with("incoming-") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
     fn initial_commit(path: &Path, namespace: &str) -> Result<(), RepoError> {
         let repo = Repository::init_bare(path)?;
         repo.set_head(BRANCH)?;
@@ -97,6 +110,7 @@ impl Repos {
     /// The settings every tenant repo has; applied again at each start, so repos made by
     /// older builds get new ones.
     fn configure(&self, namespace: &str) -> Result<(), RepoError> {
+        self.remove_interrupted_pushes(namespace);
         let repo = Repository::open_bare(self.path(namespace))?;
         let mut config = repo.config()?;
         // Pushes are authenticated by the platform in front of git http-backend.

@@ -24,6 +24,9 @@ impl Store {
         secret: bool,
     ) -> Result<u64, StoreError> {
         for _ in 0..ATTEMPTS {
+            // The version is only known once inserted, so the value is sealed to its
+            // place without it; the row is written whole in one statement.
+            let stored = self.seal(namespace, name, value);
             let inserted = sqlx::query(
                 "INSERT INTO config_values (namespace, name, version, value, secret, created_at) \
                  SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM config_values \
@@ -32,7 +35,7 @@ impl Store {
             )
             .bind(namespace)
             .bind(name)
-            .bind(value)
+            .bind(&stored)
             .bind(i64::from(secret))
             .bind(now_millis())
             .fetch_optional(&self.pool)
@@ -69,12 +72,32 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
+            let stored: String = r.try_get("value")?;
             Ok(ConfigValue {
                 version: u64::try_from(r.try_get::<i64, _>("version")?).unwrap_or(0),
-                value: r.try_get("value")?,
+                value: self.open_sealed(namespace, name, &stored)?,
                 secret: r.try_get::<i64, _>("secret")? != 0,
             })
         })
         .transpose()
+    }
+
+    fn seal(&self, namespace: &str, name: &str, value: &str) -> String {
+        match &self.sealer {
+            Some(s) => s.seal(&format!("{namespace}/{name}"), value),
+            None => value.to_owned(),
+        }
+    }
+
+    fn open_sealed(&self, namespace: &str, name: &str, stored: &str) -> Result<String, StoreError> {
+        match &self.sealer {
+            Some(s) => s
+                .open(&format!("{namespace}/{name}"), stored)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None if crate::sealing::is_sealed(stored) => Err(StoreError::Corrupt(
+                "a sealed config value, and the store was opened without its key".into(),
+            )),
+            None => Ok(stored.to_owned()),
+        }
     }
 }

@@ -12,6 +12,7 @@ mod history;
 mod kv;
 mod namespaces;
 mod passwords;
+mod sealing;
 mod status;
 mod time;
 mod tokens;
@@ -21,6 +22,7 @@ pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::HistoryEntry;
 pub use kv::{Query as KvQuery, Record};
+pub use sealing::{SealError, Sealer};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};
 
@@ -33,6 +35,8 @@ use std::path::Path;
 pub struct Store {
     pool: AnyPool,
     backend: &'static str,
+    /// Seals config values at rest; none in tests that do not care.
+    sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 impl Store {
@@ -76,7 +80,11 @@ impl Store {
         } else {
             "postgres"
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            sealer: None,
+        })
     }
 
     /// A store that lives as long as this process: one in-memory SQLite connection that
@@ -94,6 +102,7 @@ impl Store {
         Ok(Self {
             pool,
             backend: "memory",
+            sealer: None,
         })
     }
 
@@ -110,6 +119,12 @@ impl Store {
                 "unknown store {other:?}: use sqlite, memory or a postgres:// URL"
             ))),
         }
+    }
+
+    /// Seals config values written from now on with `sealer`, and opens sealed ones.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = Some(std::sync::Arc::new(sealer));
+        self
     }
 
     /// The backend in use, for logs (never the URL: it may hold a password).

@@ -37,6 +37,7 @@ scenarios!(
     service_identities_are_per_service_and_revocable,
     no_person_becomes_a_service_identity,
     quota_overrides_are_per_namespace,
+    config_values_are_sealed_at_rest,
 );
 
 #[tokio::test]
@@ -484,4 +485,36 @@ async fn quota_overrides_are_per_namespace(store: Store) {
         store.quota_overrides("b").await.unwrap().as_deref(),
         Some("replicas=1")
     );
+}
+
+async fn config_values_are_sealed_at_rest(store: Store) {
+    let key = crate::Sealer::generate_hex();
+    let sealed = store
+        .clone()
+        .with_sealer(crate::Sealer::from_hex(&key).unwrap());
+    let v = sealed
+        .put_config("a", "db.password", "\"hunter2\"", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        sealed
+            .config_value("a", "db.password", v)
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        "\"hunter2\""
+    );
+    // What the database itself holds shows nothing of the value.
+    let raw: String = sqlx::query_scalar("SELECT value FROM config_values WHERE namespace = 'a'")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(!raw.contains("hunter2"), "{raw}");
+    // Without the key, or with another, nothing opens.
+    assert!(store.config_value("a", "db.password", v).await.is_err());
+    let other = store
+        .clone()
+        .with_sealer(crate::Sealer::from_hex(&crate::Sealer::generate_hex()).unwrap());
+    assert!(other.config_value("a", "db.password", v).await.is_err());
 }

@@ -147,3 +147,83 @@ fn two_config_sets_at_the_same_moment_both_take_effect() {
         assert_eq!(p.ok(&["config", "get", &b]).trim(), "2");
     }
 }
+
+#[test]
+fn concurrent_sets_of_one_key_never_leave_it_below_a_version_a_caller_was_told() {
+    let p = Platform::start();
+    let other = p.home.with_file_name("other-home");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(p.home.join("envs.json"), other.join("envs.json")).unwrap();
+    for round in 0..2 {
+        let writers: Vec<_> = (0..4)
+            .map(|i| {
+                let home = if i % 2 == 0 { &p.home } else { &other };
+                p.command(&["config", "set", "shared", &format!("r{round}w{i}")])
+                    .env("MICRO_HOME", home)
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut told = 0u64;
+        for w in writers {
+            let out = w.wait_with_output().unwrap();
+            let said = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{said}");
+            let version: u64 = said
+                .split("version ")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no version in {said:?}"));
+            told = told.max(version);
+        }
+        let list: serde_json::Value =
+            serde_json::from_str(&p.ok(&["config", "list", "--output", "json"])).unwrap();
+        let at_head = list
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["key"] == "shared"))
+            .map(|e| e["version"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("{list}"));
+        assert_eq!(at_head, told, "round {round}: {list}");
+    }
+}
+
+#[test]
+fn a_secret_from_stdin_is_sealed_in_the_store_and_never_in_git() {
+    use std::io::Write;
+    let p = Platform::start();
+    let secret = "s3cr3t-from-stdin-7731";
+    let mut child = p
+        .command(&["config", "set", "db.password", "--stdin", "--secret"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        p.ok(&["config", "get", "db.password", "--secret"]).trim(),
+        secret
+    );
+    // Neither the database files nor the repo hold the value; the key lives apart.
+    for file in ["store.db", "store.db-wal"] {
+        let bytes = std::fs::read(p.data.join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(secret), "{file} holds the value");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let key = std::fs::metadata(p.data.join("config.key")).unwrap();
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    p.ok(&["clone", "work"]);
+    let out = p.git(&p.work.join("work"), &["log", "-p", "--all"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    // Without a value or --stdin, nothing is set.
+    let err = p.fails(&["config", "set", "other.key"]);
+    assert!(err.contains("--stdin") || err.contains("VALUE"), "{err}");
+}

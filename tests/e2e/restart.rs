@@ -122,3 +122,26 @@ fn kill9_in_the_middle_of_a_reconcile_then_restart_converges() {
         "converged: nothing left to change"
     );
 }
+
+#[test]
+fn a_push_cut_off_by_kill9_leaves_no_objects_behind_after_restart() {
+    let mut p = Platform::start();
+    // What git's receive-pack leaves when it is killed mid-push: its quarantine folder
+    // of received objects, inside the repo's objects/.
+    let quarantine = p
+        .data
+        .join("repos/default.git/objects/tmp_objdir-incoming-AbCdEf");
+    std::fs::create_dir_all(quarantine.join("pack")).unwrap();
+    std::fs::write(quarantine.join("pack/tmp_pack_1"), vec![0u8; 4096]).unwrap();
+    p.kill9();
+    p.restart();
+    assert!(
+        !quarantine.exists(),
+        "the interrupted push's objects are gone"
+    );
+    // The repo is whole and still takes pushes.
+    p.ok(&["clone", "work"]);
+    let dir = p.work.join("work");
+    p.git_ok(&dir, &["commit", "-q", "--allow-empty", "-m", "after"]);
+    p.git_ok(&dir, &["push", "-q"]);
+}

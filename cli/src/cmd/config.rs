@@ -4,7 +4,7 @@
 use super::{Output, short};
 use crate::context::{Context, Target};
 use crate::gitops::{self, Pushed, TenantRepo};
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use micro_reconciler::spec::{self, ConfigEntry, ConfigSpec};
 use std::process::ExitCode;
 
@@ -22,7 +22,11 @@ pub enum ConfigAction {
     /// Store VALUE (JSON if it parses, else a string) as a new version of KEY
     Set {
         key: String,
-        value: String,
+        /// The value; leave it out with --stdin (so it stays out of shell history)
+        value: Option<String>,
+        /// Read the value from standard input (one trailing newline is dropped)
+        #[arg(long)]
+        stdin: bool,
         /// Mask it on read
         #[arg(long)]
         secret: bool,
@@ -57,7 +61,30 @@ fn check_key(key: &str) -> Result<()> {
 pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
     let ctx = t.resolve().await?;
     match args.action {
-        ConfigAction::Set { key, value, secret } => set(&ctx, &key, &value, secret).await,
+        ConfigAction::Set {
+            key,
+            value,
+            stdin,
+            secret,
+        } => {
+            let value = match (value, stdin) {
+                (Some(_), true) => bail!("give the value or --stdin, not both"),
+                (None, false) => {
+                    bail!(
+                        "no value: give it after the key, or --stdin to read it from standard input"
+                    )
+                }
+                (Some(v), false) => v,
+                (None, true) => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .context("cannot read the value from standard input")?;
+                    let trimmed = text.strip_suffix('\n').unwrap_or(&text);
+                    trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
+                }
+            };
+            set(&ctx, &key, &value, secret).await
+        }
         ConfigAction::Get {
             key,
             secret,
@@ -119,17 +146,30 @@ async fn set(ctx: &Context, key: &str, raw: &str, secret: bool) -> Result<ExitCo
         .client
         .set_config(&ctx.namespace, key, value, secret)
         .await?;
-    // Another `set` may land first: the commit is redone on the new head, and each
-    // writer's own version goes in (the later commit wins the key, as it should).
+    // Another `set` may land first: the commit is redone on the new head. Versions are
+    // handed out in order, so a head already at a newer version of the key keeps it: a
+    // slower writer never takes the key back below what another was told is in effect.
+    let newer = std::cell::Cell::new(None);
     let pushed = edit(
         ctx,
         &format!("Config: {key} to version {version}"),
         |config| {
-            config.insert(key.to_owned(), ConfigEntry { version, secret });
+            match config.get(key) {
+                Some(at_head) if at_head.version > version => newer.set(Some(at_head.version)),
+                _ => {
+                    newer.set(None);
+                    config.insert(key.to_owned(), ConfigEntry { version, secret });
+                }
+            }
             Ok(())
         },
     )?;
-    report(key, &format!("version {version}"), pushed);
+    match newer.get() {
+        Some(v) => eprintln!(
+            "{key}: stored as version {version}; version {v}, set after it, is already in effect"
+        ),
+        None => report(key, &format!("version {version}"), pushed),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
