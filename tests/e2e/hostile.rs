@@ -567,3 +567,26 @@ fn quotas_bound_what_one_push_can_cause() {
     let (status, _) = raw_get(&p, &dev, url.split_once(&p.port.to_string()).unwrap().1);
     assert!(status.contains(" 404 "), "{status}");
 }
+
+#[test]
+fn without_the_sandbox_the_server_says_so_and_hosts_one_namespace() {
+    let p = Platform::start_with(&[("MICRO_SANDBOX", "off")]);
+    assert!(
+        p.server_log().contains("single-tenant"),
+        "{}",
+        p.server_log()
+    );
+    let err = p.fails(&["admin", "namespace", "create", "second"]);
+    assert!(err.contains("single-tenant"), "{err}");
+    assert!(!p.ok(&["admin", "namespace", "list"]).contains("second"));
+    // Its one namespace works as usual.
+    p.write_service(
+        "app",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", SHELL),
+        ],
+    );
+    p.ok(&["run", "./app", "--wait"]);
+    assert!(p.ok(&["call", "app", "/"]).contains("MICRO_NAMESPACE"));
+}
