@@ -270,8 +270,8 @@ fn measure(
     (files, bytes)
 }
 
-/// Bytes of the regular files under `dir`.
-fn disk_usage(dir: &Path) -> u64 {
+/// Bytes of the regular files under `dir` (not following links).
+pub fn disk_usage(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -27,6 +27,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
+/// Deploys the shell service as `name` in `namespace`, with `extra` spec lines, and
+/// waits until it runs.
+fn deploy_shell(p: &Platform, namespace: &str, name: &str, extra: &str) {
+    let spec = format!("run: python3 -u main.py\n{extra}");
+    p.write_service(name, &[("service.yaml", &spec), ("main.py", SHELL)]);
+    p.ok(&[
+        "run",
+        &format!("./{name}"),
+        "--wait",
+        "--namespace",
+        namespace,
+    ]);
+}
+
 /// A raw HTTP/1.1 GET to the platform (no client that could follow or normalise):
 /// the status line and the body.
 fn raw_get(p: &Platform, token: &str, target: &str) -> (String, String) {
@@ -93,34 +107,10 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
         "--namespace",
         "victim",
     ]);
-    p.write_service(
-        "vault",
-        &[
-            (
-                "service.yaml",
-                "run: python3 -u main.py\nconfig: [db.password]\n",
-            ),
-            ("main.py", SHELL),
-        ],
-    );
-    p.write_service(
-        "shell",
-        &[
-            ("service.yaml", "run: python3 -u main.py\n"),
-            ("main.py", SHELL),
-        ],
-    );
-    p.ok(&["run", "./vault", "--wait", "--namespace", "victim"]);
-    p.ok(&["run", "./shell", "--wait", "--namespace", "evil"]);
+    deploy_shell(&p, "victim", "vault", "config: [db.password]\n");
+    deploy_shell(&p, "evil", "shell", "");
     // A sibling in evil's own namespace, which it may reach.
-    p.write_service(
-        "buddy",
-        &[
-            ("service.yaml", "run: python3 -u main.py\n"),
-            ("main.py", SHELL),
-        ],
-    );
-    p.ok(&["run", "./buddy", "--wait", "--namespace", "evil"]);
+    deploy_shell(&p, "evil", "buddy", "");
     let victim_env: Value =
         serde_json::from_str(&p.ok(&["call", "vault", "/", "--namespace", "victim"])).unwrap();
     assert_eq!(victim_env["MICRO_CONFIG_DB_PASSWORD"], secret);
@@ -462,14 +452,7 @@ fn a_tenants_hanging_sources_stall_nobody_else() {
         p.service(Some("evil"), "slow599").is_some()
     });
     // Everyone else goes on as usual, and so do evil's own other commands.
-    p.write_service(
-        "app",
-        &[
-            ("service.yaml", "run: python3 -u main.py\n"),
-            ("main.py", SHELL),
-        ],
-    );
-    p.ok(&["run", "./app", "--wait"]);
+    deploy_shell(&p, "default", "app", "");
     assert!(p.ok(&["call", "app", "/"]).contains("MICRO_NAMESPACE"));
     p.ok(&["admin", "namespace", "create", "third"]);
     p.ok(&["logs", "app"]);
@@ -580,13 +563,34 @@ fn without_the_sandbox_the_server_says_so_and_hosts_one_namespace() {
     assert!(err.contains("single-tenant"), "{err}");
     assert!(!p.ok(&["admin", "namespace", "list"]).contains("second"));
     // Its one namespace works as usual.
-    p.write_service(
-        "app",
-        &[
-            ("service.yaml", "run: python3 -u main.py\n"),
-            ("main.py", SHELL),
-        ],
-    );
-    p.ok(&["run", "./app", "--wait"]);
+    deploy_shell(&p, "default", "app", "");
     assert!(p.ok(&["call", "app", "/"]).contains("MICRO_NAMESPACE"));
+}
+
+#[test]
+fn a_service_that_fills_its_folder_is_stopped_and_says_why() {
+    let p = Platform::start();
+    p.ok(&["admin", "quota", "default", "checkout-size=4Mi"]);
+    p.write_service(
+        "filler",
+        &[(
+            "service.yaml",
+            "run: dd if=/dev/zero of=big bs=1M count=16 && sleep 1000\n",
+        )],
+    );
+    p.ok(&["run", "./filler"]);
+    let mut message = String::new();
+    p.wait_for("the filler to be stopped", || {
+        message = p
+            .service(None, "filler")
+            .and_then(|s| s["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        message.contains("checkout-size quota")
+    });
+    assert_eq!(
+        p.service(None, "filler").unwrap()["status"],
+        "error",
+        "{message}"
+    );
+    assert!(p.processes("sleep 1000").is_empty(), "it no longer runs");
 }

@@ -141,10 +141,10 @@ impl Group {
         }
         if let Some(cgroups) = &shared.isolation.cgroups {
             let label = format!("{}.{}.{}.{pid}", l.namespace, l.name, l.role);
-            let cg = cgroups.create(&label, l.limits)?;
-            self.cgroup = Some(cg);
+            // Held by the group first, so a failure below still removes it.
+            let cg = self.cgroup.insert(cgroups.create(&label, l.limits)?);
             for p in [Some(pid), self.inner, held].into_iter().flatten() {
-                self.cgroup.as_ref().map(|cg| cg.add(p)).transpose()?;
+                cg.add(p)?;
             }
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {

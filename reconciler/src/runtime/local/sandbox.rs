@@ -72,7 +72,7 @@ impl Sandbox {
         if !Path::new("/usr/bin/setpriv").is_file() {
             return Err(SandboxError::Missing("setpriv"));
         }
-        let probe = tempfile_dir()?;
+        let probe = probe_dir()?;
         let out = std::process::Command::new(&sandbox.bwrap)
             .args(sandbox.args(&probe, 65534))
             .args(["/bin/true"])
@@ -271,7 +271,7 @@ pub(crate) fn listens(pid: i32, port: u16) -> bool {
 }
 
 /// An empty folder for the start-up probe's `/app`.
-fn tempfile_dir() -> Result<PathBuf, SandboxError> {
+fn probe_dir() -> Result<PathBuf, SandboxError> {
     let dir = std::env::temp_dir().join(format!("micro-sandbox-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| SandboxError::Broken(e.to_string()))?;
     Ok(dir)

@@ -116,7 +116,14 @@ pub(crate) async fn supervise(
         tokio::spawn(launch.run(cancel.clone()))
     });
     let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
-    let watch = tokio::spawn(watch_files(tracker.clone(), code.clone(), cancel.clone()));
+    // What the service may write in its folder: the namespace's checkout-size quota.
+    let disk_limit = crate::quota::Quota::read(&repo).checkout_bytes;
+    let watch = tokio::spawn(watch_files(
+        tracker.clone(),
+        code.clone(),
+        disk_limit,
+        cancel.clone(),
+    ));
     futures_util::future::join_all(replicas).await;
     let _ = rotate.await;
     let _ = watch.await;
@@ -156,16 +163,41 @@ fn short(tree: &str) -> &str {
 }
 
 /// Notices the checkout vanishing (deleted by hand): the runtime cannot restart from
-/// nothing, so it reports drift and the reconciler applies the service afresh.
-async fn watch_files(tracker: Arc<Tracker>, code: PathBuf, cancel: CancellationToken) {
+/// nothing, so it reports drift and the reconciler applies the service afresh. And
+/// stops a service that writes more into its folder than `disk_limit` (a tenant must
+/// not fill the platform's disk): it stays stopped, saying why, until a new revision.
+async fn watch_files(
+    tracker: Arc<Tracker>,
+    code: PathBuf,
+    disk_limit: u64,
+    cancel: CancellationToken,
+) {
+    const DISK_CHECK_EVERY: u32 = 10; // × 500 ms
+    let mut ticks = 0u32;
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
             () = cancel.cancelled() => return,
         }
         if !tokio::fs::try_exists(&code).await.unwrap_or(true) {
-            tracker.report_drift(format!("{} was deleted", code.display()));
+            tracker.report_drift("its checkout was deleted".into());
             return;
+        }
+        ticks += 1;
+        if ticks % DISK_CHECK_EVERY == 0 {
+            let folder = code.clone();
+            let used = tokio::task::spawn_blocking(move || crate::quota::disk_usage(&folder))
+                .await
+                .unwrap_or(0);
+            if used > disk_limit {
+                tracker.set_phase(Phase::Failed(format!(
+                    "stopped: it wrote {}Mi into its folder, over the namespace's checkout-size quota of {}Mi",
+                    used >> 20,
+                    disk_limit >> 20
+                )));
+                cancel.cancel();
+                return;
+            }
         }
     }
 }
