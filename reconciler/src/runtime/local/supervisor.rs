@@ -184,7 +184,7 @@ async fn watch_files(
             return;
         }
         ticks += 1;
-        if ticks % DISK_CHECK_EVERY == 0 {
+        if ticks.is_multiple_of(DISK_CHECK_EVERY) {
             let folder = code.clone();
             let used = tokio::task::spawn_blocking(move || crate::quota::disk_usage(&folder))
                 .await
