@@ -75,6 +75,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Server(_)) {
+        quiet_on_closed_pipe();
+    }
     // The hook must not start a runtime: git waits on it for every push.
     if let Command::Hook(args) = &cli.command {
         return cmd::hook::run(args);
@@ -93,6 +96,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `micro history | head -1`: when the reader goes away, end quietly like any Unix tool
+/// (the default SIGPIPE action) instead of panicking on the failed write. Not for the
+/// server, which must survive a client or a CGI child closing a pipe.
+#[allow(unsafe_code)]
+fn quiet_on_closed_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: restores the default disposition, installs no handler code; done before
+    // any thread of ours starts.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// An error and its causes on one line.

@@ -123,3 +123,30 @@ fn clear_errors_for_bad_commands() {
     p.stop();
     assert!(p.fails(&["status"]).contains("is `micro server` running?"));
 }
+
+#[test]
+fn a_reader_going_away_ends_a_command_quietly() {
+    let p = Platform::start();
+    for args in [
+        &["history"][..],
+        &["status"],
+        &["admin", "namespace", "list"],
+        &["env"],
+    ] {
+        // `micro … | head -0`: the read end is closed before the command writes.
+        let mut child = p
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+    }
+}
