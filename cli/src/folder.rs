@@ -14,6 +14,19 @@ const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 const SKIP: &[&str] = &[".git", "__pycache__", ".DS_Store"];
 /// Ignore rules that apply to `micro run` only, in `.gitignore` syntax.
 const MICROIGNORE: &str = ".microignore";
+/// What `micro run` leaves out of a folder with no ignore file at all: secrets and
+/// environments that belong to this machine. The lowest rules: any ignore file of the
+/// folder (a `.microignore` with `!.env`, say) overrides them.
+const DEFAULT_IGNORES: &str = "\
+.env*
+!.env.example
+.git/
+venv/
+.venv/
+node_modules/
+__pycache__/
+target/
+";
 
 /// A folder as git sees it: files (blob, mode) and sub-folders by name.
 #[derive(Default)]
@@ -58,7 +71,13 @@ impl Folder {
 /// Writes the deployable files of `dir` into `repo` as a tree and returns its id.
 pub fn tree(repo: &Repository, dir: &Path) -> Result<Oid> {
     use std::os::unix::fs::PermissionsExt;
-    let walk = ignore::WalkBuilder::new(dir)
+    let defaults = tempfile::NamedTempFile::new()?;
+    std::fs::write(defaults.path(), DEFAULT_IGNORES)?;
+    let mut walk = ignore::WalkBuilder::new(dir);
+    if let Some(e) = walk.add_ignore(defaults.path()) {
+        bail!("built-in ignore rules: {e}");
+    }
+    let walk = walk
         .hidden(false)
         .require_git(false)
         .add_custom_ignore_filename(MICROIGNORE)
@@ -86,7 +105,7 @@ pub fn tree(repo: &Repository, dir: &Path) -> Result<Oid> {
         let meta = std::fs::metadata(path)?;
         if meta.len() > MAX_FILE_BYTES {
             bail!(
-                "{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file",
+                "{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file (leave it out with a {MICROIGNORE})",
                 path.display(),
                 meta.len()
             );
@@ -169,5 +188,38 @@ mod tests {
         std::fs::write(dir.join("big.bin"), vec![0u8; 10 * 1024 * 1024 + 1]).unwrap();
         let err = tree(&repo, &dir).unwrap_err().to_string();
         assert!(err.contains("big.bin") && err.contains("limit"), "{err}");
+        assert!(err.contains(".microignore"), "says the way out: {err}");
+    }
+
+    #[test]
+    fn a_hand_made_folder_keeps_secrets_and_environments_behind_by_default() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(tmp.path().join("repo.git")).unwrap();
+        let dir = tmp.path().join("svc");
+        for path in [
+            "service.yaml",
+            "main.py",
+            ".env",
+            ".env.local",
+            ".env.example",
+            "venv/lib.py",
+            ".venv/lib.py",
+            "node_modules/x/index.js",
+            "target/debug/app",
+            "src/app.rs",
+        ] {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x").unwrap();
+        }
+        let tree_id = tree(&repo, &dir).unwrap();
+        assert_eq!(
+            files(&repo, tree_id),
+            [".env.example", "main.py", "service.yaml", "src/app.rs"]
+        );
+        // A .microignore can bring one back.
+        std::fs::write(dir.join(".microignore"), "!node_modules/\n").unwrap();
+        let tree_id = tree(&repo, &dir).unwrap();
+        assert!(files(&repo, tree_id).contains(&"node_modules/x/index.js".to_owned()));
     }
 }
