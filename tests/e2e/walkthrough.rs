@@ -150,3 +150,20 @@ fn a_reader_going_away_ends_a_command_quietly() {
         assert_ne!(out.status.code(), Some(101), "{args:?}");
     }
 }
+
+#[test]
+fn the_built_in_environment_cannot_be_deleted_out_from_under_the_user() {
+    let p = Platform::start();
+    let err = p.fails(&["env", "del", "server"]);
+    assert!(err.contains("built in"), "{err}");
+    // Still logged in as before.
+    assert!(p.ok(&["whoami"]).contains("admin"));
+    let err = p.fails(&["env", "add", "server", "http://127.0.0.1:1"]);
+    assert!(err.contains("built in"), "{err}");
+    // Another env can come and go; deleting the current one falls back to `server`.
+    p.ok(&["env", "add", "other", "http://127.0.0.1:1"]);
+    p.ok(&["env", "set", "other"]);
+    p.ok(&["env", "del", "other"]);
+    assert!(p.ok(&["env"]).contains("* server"));
+    assert!(p.ok(&["whoami"]).contains("admin"));
+}

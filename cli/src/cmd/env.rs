@@ -40,6 +40,9 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             home.save_envs(&envs)?;
         }
         Some(EnvAction::Add { name, url }) => {
+            if name == BUILTIN_ENV {
+                bail!("{BUILTIN_ENV} is built in (this machine's platform); pick another name");
+            }
             if envs.get(&name).is_some() {
                 bail!("environment {name:?} already exists");
             }
@@ -56,14 +59,19 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             home.save_envs(&envs)?;
         }
         Some(EnvAction::Del { name }) => {
+            // The built-in env holds the token `micro server` wrote for this machine:
+            // deleting it would lock the user out of their own platform.
+            if name == BUILTIN_ENV {
+                bail!(
+                    "{BUILTIN_ENV} is built in (this machine's platform) and cannot be deleted; `micro env set NAME` switches to another"
+                );
+            }
             if envs.envs.remove(&name).is_none() {
-                if name == BUILTIN_ENV {
-                    bail!("{BUILTIN_ENV} is built in and cannot be deleted");
-                }
                 bail!("no environment named {name:?}");
             }
             if envs.current.as_deref() == Some(&name) {
                 envs.current = None;
+                eprintln!("deleted the current environment; now using {BUILTIN_ENV}");
             }
             home.save_envs(&envs)?;
         }
