@@ -275,11 +275,23 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     if let Some(source) = &spec.source {
         check_source(source).map_err(|(loc, message)| at(&loc, message))?;
     }
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for key in &spec.config {
         if !is_config_key(&key.value) {
             return Err(at(
                 &key.referenced,
                 format!("config key {:?} must be 1-253 of [A-Za-z0-9._-]", key.value),
+            ));
+        }
+        // `db.password` and `db-password` would both be MICRO_CONFIG_DB_PASSWORD.
+        let variable = crate::runtime::config_env_name(&key.value);
+        if let Some(first) = seen.insert(variable.clone(), &key.value) {
+            return Err(at(
+                &key.referenced,
+                format!(
+                    "config keys {first:?} and {:?} would both be ${variable}",
+                    key.value
+                ),
             ));
         }
     }
@@ -420,6 +432,15 @@ mod tests {
             assert_eq!(err.line, line, "{bad}: {err}");
             assert!(err.message.contains("resources."), "{err}");
         }
+    }
+
+    #[test]
+    fn config_keys_that_share_a_variable_are_refused() {
+        let err =
+            parse_service("x", b"run: a\nconfig:\n  - db.password\n  - DB-password\n").unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.contains("MICRO_CONFIG_DB_PASSWORD"), "{err}");
+        assert!(parse_service("x", b"run: a\nconfig: [db.password, db.user]\n").is_ok());
     }
 
     #[test]

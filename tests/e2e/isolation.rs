@@ -141,3 +141,24 @@ fn namespaces_are_isolated() {
             .contains("\"MICRO_NAMESPACE\": \"default\"")
     );
 }
+
+#[test]
+fn the_spec_port_is_the_port_every_replica_listens_on() {
+    let p = Platform::start();
+    p.write_service(
+        "fixed",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nport: 8080\nreplicas: 2\n",
+            ),
+            ("main.py", PROBE),
+        ],
+    );
+    p.ok(&["run", "./fixed", "--wait"]);
+    // Round-robin over both replicas: each in its own network namespace on 8080.
+    for _ in 0..2 {
+        let seen: Value = serde_json::from_str(&p.ok(&["call", "fixed", "/"])).unwrap();
+        assert_eq!(seen["env"]["PORT"], "8080");
+    }
+}

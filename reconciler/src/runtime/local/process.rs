@@ -18,7 +18,10 @@ pub(crate) struct Launch<'a> {
     pub command: &'a str,
     pub dir: &'a Path,
     pub log: &'a Path,
+    /// `$PORT`: where the process listens (inside its sandbox, if it has one).
     pub port: Option<u16>,
+    /// The host's side of `port` (the same number when unsandboxed).
+    pub host_port: u16,
     pub env: Vec<(&'a str, &'a str)>,
     /// Names the pid file: `replica-0`, `build`, …
     pub role: String,
@@ -150,7 +153,7 @@ impl Group {
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             if let Some(port) = l.port {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
-                let pasta = sandbox.connect(inner, port, port, &pid_file).await?;
+                let pasta = sandbox.connect(inner, l.host_port, port, &pid_file).await?;
                 // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
                 self.cgroup
                     .as_ref()

@@ -61,6 +61,7 @@ pub(crate) async fn supervise(
                 dir: &code,
                 log: &log,
                 port: None,
+                host_port: 0,
                 env: env_of(&service),
                 role: "build".into(),
                 limits: limits_of(&service),
@@ -315,13 +316,20 @@ impl ReplicaLaunch {
                 };
             }
             self.set(ServiceState::Starting, port, String::new());
+            // In its own network namespace a replica listens on the spec's `port` (the
+            // host side is `port`, forwarded by pasta); unsandboxed, on the host's port.
+            let listen = match (&self.shared.isolation.sandbox, self.service.model.port) {
+                (Some(_), Some(wanted)) => wanted,
+                _ => port,
+            };
             let launch = Launch {
                 namespace: &self.ns,
                 name: &self.service.name,
                 command: &self.run,
                 dir: &self.code,
                 log: &self.log,
-                port: Some(port),
+                port: Some(listen),
+                host_port: port,
                 env: env_of(&self.service)
                     .into_iter()
                     .chain(self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -340,12 +348,12 @@ impl ReplicaLaunch {
                             status = group.wait() => break Some(status),
                             () = cancel.cancelled() => break None,
                             () = tokio::time::sleep(probe_interval(started)), if !ready => {
-                                if probe.listening(port).await {
+                                if probe.listening(listen).await {
                                     ready = true;
                                     self.set(ServiceState::Running, port, String::new());
                                 } else if started.elapsed() > LISTEN_GRACE {
                                     ready = true;
-                                    self.set(ServiceState::Running, port, format!("not listening on $PORT ({port})"));
+                                    self.set(ServiceState::Running, port, format!("not listening on $PORT ({listen})"));
                                 }
                             }
                         }
