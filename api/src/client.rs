@@ -3,11 +3,29 @@
 use crate::types::{
     CreateNamespace, ErrorBody, NamespaceList, QuotaView, SetQuota, StatusReport, WhoAmI,
 };
-use reqwest::{Method, Response, StatusCode};
+pub use reqwest::Method;
+use reqwest::{Response, StatusCode};
 
 /// The HTTP client type the server hands to the API for forwarding calls.
 pub type HttpClient = reqwest::Client;
 use serde::de::DeserializeOwned;
+
+/// What `micro call` sends besides the path.
+#[derive(Debug, Default)]
+pub struct CallRequest {
+    /// Default: POST with a body, GET without.
+    pub method: Option<Method>,
+    pub headers: Vec<(String, String)>,
+    pub json: Option<String>,
+}
+
+/// A service's answer, as it gave it.
+#[derive(Debug)]
+pub struct CallReply {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -202,30 +220,65 @@ impl Client {
         path: &str,
         json: Option<String>,
     ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
+        let request = CallRequest {
+            json,
+            ..CallRequest::default()
+        };
+        let reply = self.call_with(namespace, name, path, request).await?;
+        Ok((reply.status, reply.body))
+    }
+
+    /// Calls a service with any method and headers; the answer with its headers.
+    pub async fn call_with(
+        &self,
+        namespace: &str,
+        name: &str,
+        path: &str,
+        call: CallRequest,
+    ) -> Result<CallReply, ClientError> {
         let path = path.trim_start_matches('/');
         let url = if path.is_empty() {
             format!("/api/v1/namespaces/{namespace}/services/{name}/call")
         } else {
             format!("/api/v1/namespaces/{namespace}/services/{name}/call/{path}")
         };
-        let req = match json {
-            Some(body) => self
-                .request(Method::POST, &url)
-                .header("content-type", "application/json")
-                .body(body),
-            None => self.request(Method::GET, &url),
-        };
+        let method = call.method.unwrap_or(if call.json.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        });
+        let mut req = self.request(method, &url);
+        if let Some(body) = call.json {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        for (name, value) in &call.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
         let response = self.send_raw(req).await?;
         // The service's own answers pass through, whatever their status.
         if response.headers().contains_key(crate::ERROR_HEADER) {
             return Err(self.error_of(response).await);
         }
         let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         let body = response
             .bytes()
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((status, body))
+        Ok(CallReply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn history(

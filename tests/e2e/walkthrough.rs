@@ -167,3 +167,57 @@ fn the_built_in_environment_cannot_be_deleted_out_from_under_the_user() {
     assert!(p.ok(&["env"]).contains("* server"));
     assert!(p.ok(&["whoami"]).contains("admin"));
 }
+
+/// Answers every method with what it received; sets a header of its own, and tries to
+/// pose as the platform's error mark.
+const ECHO: &str = r#"
+import json, os, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = json.dumps({"method": self.command, "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": self.rfile.read(n).decode()}).encode()
+        self.send_response(201); self.send_header("X-Reply", "yes")
+        self.send_header("X-Micro-Error", "1"); self.end_headers(); self.wfile.write(body)
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = answer
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[test]
+fn call_takes_any_method_and_headers_and_shows_the_answers_headers() {
+    let p = Platform::start();
+    p.write_service(
+        "echo",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", ECHO),
+        ],
+    );
+    p.ok(&["run", "./echo", "--wait"]);
+    let out = p.ok(&[
+        "call",
+        "echo",
+        "/items/7?full=1",
+        r#"{"n": 1}"#,
+        "-X",
+        "put",
+        "-H",
+        "X-Thing: 42",
+    ]);
+    let seen: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(seen["method"], "PUT");
+    assert_eq!(seen["path"], "/items/7?full=1");
+    assert_eq!(seen["headers"]["x-thing"], "42");
+    assert_eq!(seen["body"], r#"{"n": 1}"#);
+    assert!(
+        seen["headers"].get("authorization").is_none(),
+        "the caller's platform token never reaches a service"
+    );
+    let out = p.ok(&["call", "echo", "/", "-X", "DELETE", "-i"]);
+    assert!(out.starts_with("HTTP/1.1 201"), "{out}");
+    assert!(out.to_lowercase().contains("x-reply: yes"), "{out}");
+    assert!(!out.to_lowercase().contains("x-micro-error"), "{out}");
+    let err = p.fails(&["call", "echo", "/", "-H", "no colon"]);
+    assert!(err.contains("Name: value"), "{err}");
+}

@@ -27,6 +27,25 @@ pub fn forwarding_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// Whether a header goes through `micro call` (either way). Not the caller's platform
+/// token, not the platform's error mark (a service cannot pose as the platform), not
+/// what belongs to one hop of HTTP.
+fn passes(name: &header::HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "authorization"
+            | "proxy-authorization"
+            | "host"
+            | "connection"
+            | "keep-alive"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+    ) && name.as_str() != crate::ERROR_HEADER
+}
+
 /// The path and query after `/call`, exactly as the caller sent them (still
 /// percent-encoded: `%2F..` stays what it is).
 fn forwarded_path(uri: &Uri) -> String {
@@ -97,17 +116,19 @@ async fn forward(
     let target = endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
     let url = format!("http://{target}/{path}");
     let mut request = state.http.request(method, url).body(body);
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        request = request.header(header::CONTENT_TYPE, ct);
+    for (name, value) in headers.iter().filter(|(name, _)| passes(name)) {
+        request = request.header(name, value);
     }
     let upstream = request
         .send()
         .await
         .map_err(|e| ApiError::Unavailable(format!("service {name} did not answer: {e}")))?;
     let status = upstream.status();
-    let passed: Vec<_> = [header::CONTENT_TYPE, header::LOCATION]
-        .into_iter()
-        .filter_map(|h| upstream.headers().get(&h).cloned().map(|v| (h, v)))
+    let passed: Vec<_> = upstream
+        .headers()
+        .iter()
+        .filter(|(name, _)| passes(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
     *response.status_mut() = status;

@@ -1,7 +1,8 @@
 //! `micro call SERVICE PATH [JSON]`: through the platform to a service of your namespace.
 
 use crate::context::Target;
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
+use micro_api::client::{CallRequest, Method};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -9,10 +10,19 @@ use std::process::ExitCode;
 pub struct CallArgs {
     /// The service
     pub service: String,
-    /// The path (endpoint) to call, e.g. / or /greet
+    /// The path (endpoint) to call, with any query, e.g. / or /greet?lang=en
     pub path: String,
     /// A JSON body; with one the call is a POST, without one a GET
     pub json: Option<String>,
+    /// The HTTP method (GET, POST, PUT, DELETE, …)
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// A request header, `Name: value` (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Print the answer's status line and headers before its body
+    #[arg(short, long)]
+    pub include: bool,
 }
 
 pub async fn run(t: &Target, args: CallArgs) -> Result<ExitCode> {
@@ -20,20 +30,45 @@ pub async fn run(t: &Target, args: CallArgs) -> Result<ExitCode> {
         serde_json::from_str::<serde_json::Value>(body)
             .map_err(|e| anyhow!("the JSON argument is not valid JSON: {e}"))?;
     }
+    let method = args
+        .method
+        .as_deref()
+        .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+        .transpose()
+        .map_err(|_| anyhow!("-X: not an HTTP method"))?;
+    let mut headers = Vec::new();
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("-H {h:?}: expected `Name: value`");
+        };
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
     let ctx = t.resolve().await?;
-    let (status, body) = ctx
+    let call = CallRequest {
+        method,
+        headers,
+        json: args.json,
+    };
+    let reply = ctx
         .client
-        .call(&ctx.namespace, &args.service, &args.path, args.json)
+        .call_with(&ctx.namespace, &args.service, &args.path, call)
         .await?;
     let mut out = std::io::stdout().lock();
-    out.write_all(&body)?;
-    if !body.ends_with(b"\n") {
+    if args.include {
+        writeln!(out, "HTTP/1.1 {}", reply.status)?;
+        for (name, value) in &reply.headers {
+            writeln!(out, "{name}: {value}")?;
+        }
+        writeln!(out)?;
+    }
+    out.write_all(&reply.body)?;
+    if !reply.body.ends_with(b"\n") {
         out.write_all(b"\n")?;
     }
-    if status.is_success() {
+    if reply.status.is_success() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("error: {} answered {status}", args.service);
+        eprintln!("error: {} answered {}", args.service, reply.status);
         Ok(ExitCode::FAILURE)
     }
 }
