@@ -206,4 +206,49 @@ fn an_invalid_commit_that_bypasses_the_check_keeps_the_last_good_revision() {
             .unwrap()
             .contains("service.yaml:2:1")
     );
+
+    // `micro rollback` with a broken head on top of what runs: it changes nothing and
+    // says what runs, so the user picks; rolling back to what runs drops the bad commit.
+    let running = before["revision"].as_str().unwrap().to_owned();
+    let err = p.fails(&["rollback"]);
+    assert!(
+        err.contains("is not what runs") && err.contains(&running[..7]),
+        "{err}"
+    );
+    let head = |p: &Platform| p.git_ok(&bare, &["rev-parse", "main"]).trim().to_owned();
+    assert_eq!(head(&p), bad, "nothing changed");
+    p.ok(&["rollback", &running]);
+    p.wait_for("the rollback to be taken up", || {
+        let h: Vec<Value> = serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+        h[0]["revision"] == head(&p).as_str() && h[0]["result"] == "applied"
+    });
+    assert_eq!(p.ok(&["call", "steady", "/"]).trim(), "still here");
+}
+
+#[test]
+fn one_service_rolls_back_alone() {
+    let p = Platform::start();
+    for name in ["left", "right"] {
+        p.write_service(name, &[("service.yaml", &spec("old", 1)), ("main.py", APP)]);
+        p.ok(&["run", &format!("./{name}"), "--wait"]);
+    }
+    p.ok(&["clone", "repo"]);
+    let repo = p.work.join("repo");
+    let first = p.git_ok(&repo, &["rev-parse", "HEAD"]).trim().to_owned();
+    for name in ["left", "right"] {
+        std::fs::write(p.work.join(name).join("service.yaml"), spec("new", 1)).unwrap();
+        p.ok(&["update", name, "--wait"]);
+    }
+    p.ok(&["rollback", &first, "--service", "left"]);
+    p.wait_for("left to answer old again", || {
+        let out = p.micro(&["call", "left", "/"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "old"
+    });
+    assert_eq!(
+        p.ok(&["call", "right", "/"]).trim(),
+        "new",
+        "right is untouched"
+    );
+    let err = p.fails(&["rollback", &first, "--service", "Bad_Name"]);
+    assert!(!err.is_empty());
 }

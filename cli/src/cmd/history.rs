@@ -2,8 +2,8 @@
 
 use super::{Output, ago, short};
 use crate::context::Target;
-use crate::gitops::{Pushed, TenantRepo};
-use anyhow::{Result, anyhow};
+use crate::gitops::{self, Pushed, TenantRepo};
+use anyhow::{Result, anyhow, bail};
 use micro_store::now_micros;
 use std::process::ExitCode;
 
@@ -18,8 +18,12 @@ pub struct HistoryArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
-    /// The revision whose tree to restore [default: the last applied one before the current]
+    /// The revision whose tree to restore [default: the last applied one before the one
+    /// running, when the branch head is what runs]
     pub revision: Option<String>,
+    /// Restore only this service's folder (`services/NAME`) from that revision
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
 }
 
 pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
@@ -64,23 +68,52 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
             let current = applied
                 .first()
                 .ok_or_else(|| anyhow!("nothing has been applied yet"))?;
-            applied
+            let before = applied
                 .iter()
                 .find(|r| *r != current)
                 .cloned()
-                .ok_or_else(|| anyhow!("no earlier applied revision to roll back to"))?
+                .ok_or_else(|| anyhow!("no earlier applied revision to roll back to"))?;
+            // With commits on top of what runs (one that does not validate, say), "back
+            // one" is ambiguous: the user picks.
+            let head = ctx.client.status(&ctx.namespace).await?.branch;
+            if let Some(head) = head.filter(|h| h != current) {
+                bail!(
+                    "the branch head {} is not what runs ({} runs; before it {}): `micro rollback {}` undoes the commits after what runs, `micro rollback {}` goes back one more",
+                    short(&head),
+                    short(current),
+                    short(&before),
+                    short(current),
+                    short(&before)
+                );
+            }
+            before
         }
     };
+    if let Some(name) = &args.service {
+        micro_reconciler::spec::check_service_name(name).map_err(|e| anyhow!("{e}"))?;
+    }
     let pushed = tokio::task::block_in_place(|| {
         let repo = TenantRepo::open(&ctx)?;
-        repo.change(&format!("Rollback to {}", short(&target)), |r, _| {
+        let what = match &args.service {
+            Some(name) => format!("Rollback {name} to {}", short(&target)),
+            None => format!("Rollback to {}", short(&target)),
+        };
+        repo.change(&what, |r, head| {
             let tree = r
                 .revparse_single(&target)
                 .and_then(|o| o.peel_to_tree())
                 .map_err(|_| {
                     anyhow!("revision {target} not found in namespace {}", ctx.namespace)
                 })?;
-            Ok(tree.id())
+            let Some(name) = &args.service else {
+                return Ok(tree.id());
+            };
+            // Only that folder: as it was then, or gone if it did not exist then.
+            let folder = tree
+                .get_path(std::path::Path::new("services").join(name).as_path())
+                .ok()
+                .map(|e| (e.id(), 0o040000));
+            gitops::set_path(r, Some(head), &["services", name], folder)
         })
     })?;
     match pushed {
