@@ -448,4 +448,10 @@ impl Client {
             }
         }
     }
+
+    /// Asks for a new rollout of a service at its revision.
+    pub async fn restart(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/services/{name}/restart");
+        self.send(self.request(Method::POST, &path)).await.map(drop)
+    }
 }

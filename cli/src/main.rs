@@ -37,6 +37,8 @@ enum Command {
     Update(cmd::run::UpdateArgs),
     /// Remove a service (a commit; the platform stops it)
     Kill(cmd::kill::KillArgs),
+    /// Roll a service out again at the revision it runs (also retries a failed build)
+    Restart(cmd::restart::RestartArgs),
     /// Show what runs in your namespace
     Status(cmd::status::StatusArgs),
     /// Show a service's logs
@@ -129,6 +131,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => cmd::run::run(t, args).await,
         Command::Update(args) => cmd::run::update(t, args).await,
         Command::Kill(args) => cmd::kill::run(t, args).await,
+        Command::Restart(args) => cmd::restart::run(t, args).await,
         Command::Status(args) => cmd::status::run(t, args).await,
         Command::Logs(args) => cmd::logs::run(t, args).await,
         Command::Call(args) => cmd::call::run(t, args).await,

@@ -226,7 +226,10 @@ impl Controller {
         let generation = self.runtime.generation(namespace);
         let head = self.repos.head(namespace)?;
         let now = Seen { head, generation };
-        if self.seen().get(namespace) == Some(&now) && !reasons.contains(&Trigger::Drift) {
+        if self.seen().get(namespace) == Some(&now)
+            && !reasons.contains(&Trigger::Drift)
+            && !reasons.contains(&Trigger::Restart)
+        {
             return Ok((Outcome::Unchanged, 0));
         }
         let loaded = {

@@ -22,6 +22,8 @@ pub enum Trigger {
     Resync,
     /// The namespace was just created.
     Created,
+    /// Someone asked for a service to be rolled out again (`micro restart`).
+    Restart,
 }
 
 impl Trigger {
@@ -33,6 +35,7 @@ impl Trigger {
             Trigger::Retry => "retry",
             Trigger::Resync => "resync",
             Trigger::Created => "created",
+            Trigger::Restart => "restart",
         }
     }
 }

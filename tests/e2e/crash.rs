@@ -70,3 +70,32 @@ fn a_failing_build_is_an_error_with_a_message() {
     let out = p.micro(&["run", "./nobuild", "--wait"]);
     assert!(!out.status.success(), "--wait reports the failure");
 }
+
+#[test]
+fn a_build_that_failed_for_a_passing_reason_is_retried_by_restart() {
+    let p = Platform::start();
+    // Fails the first time, as a network blip would; the checkout remembers the try.
+    p.write_service(
+        "flaky",
+        &[
+            (
+                "service.yaml",
+                "build: if [ -f tried ]; then echo ok; else touch tried; echo blip; exit 1; fi\nrun: python3 -u main.py\n",
+            ),
+            ("main.py", "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n"),
+        ],
+    );
+    let out = p.micro(&["run", "./flaky", "--wait"]);
+    assert!(!out.status.success());
+    p.ok(&["restart", "flaky", "--wait"]);
+    assert_eq!(p.service(None, "flaky").unwrap()["status"], "running");
+    let history: serde_json::Value =
+        serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+    assert!(
+        history[0]["reason"].as_str().unwrap().contains("restart"),
+        "{}",
+        history[0]
+    );
+    let err = p.fails(&["restart", "nosuch"]);
+    assert!(err.contains("not found"), "{err}");
+}

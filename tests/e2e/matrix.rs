@@ -93,6 +93,15 @@ fn every_endpoint_for_every_kind_of_caller() {
         ],
     );
     p.ok(&["run", "./probe", "--wait"]);
+    // Restarted by the matrix (probe's identity must stay valid throughout).
+    p.write_service(
+        "spare",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", PROBE),
+        ],
+    );
+    p.ok(&["run", "./spare", "--wait"]);
     let env: Value = serde_json::from_str(&p.ok(&["call", "probe", "/"])).unwrap();
     let svc_a = env["MICRO_TOKEN"].as_str().unwrap().to_owned();
     assert_eq!(env["MICRO_CONFIG_K"], "declared");
@@ -170,6 +179,18 @@ fn every_endpoint_for_every_kind_of_caller() {
             &format!("{ns}/services/probe/call/x"),
             None,
             [Ok, Ok, Hidden, Ok, Anon],
+        ),
+        case(
+            Method::POST,
+            &format!("{ns}/services/spare/restart"),
+            None,
+            [Ok, Ok, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::POST,
+            &format!("{ns}/services/nosuch/restart"),
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
         ),
         case(
             Method::GET,

@@ -11,6 +11,7 @@ mod kv;
 mod logs;
 mod plan;
 pub mod quota;
+mod restart;
 mod status;
 
 use crate::extract::Caller;
@@ -52,6 +53,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/services/{name}/logs",
             get(logs::logs),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/restart",
+            post(restart::restart),
         )
         .route(
             "/api/v1/admin/namespaces",

@@ -13,6 +13,7 @@ pub mod kill;
 pub mod login;
 pub mod logs;
 pub mod new;
+pub mod restart;
 pub mod run;
 pub mod source;
 pub mod status;

@@ -78,6 +78,17 @@ impl Runtime for MemoryRuntime {
         })
     }
 
+    fn restart(&self, namespace: &str, name: &str) -> bool {
+        self.with(namespace, |(generation, services)| {
+            let Some(s) = services.get_mut(name) else {
+                return false;
+            };
+            s.model.code = "(restart)".into();
+            *generation += 1;
+            true
+        })
+    }
+
     fn endpoints(&self, _namespace: &str, _name: &str) -> Vec<SocketAddr> {
         Vec::new()
     }

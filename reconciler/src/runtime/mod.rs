@@ -68,6 +68,11 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<(), RuntimeError>;
     /// Stops and forgets a service the platform runs.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Marks a service to be rolled out again at its revision on the next reconcile (a
+    /// restart, or a retry of a failed build); false if nothing of that name runs.
+    fn restart(&self, _namespace: &str, _name: &str) -> bool {
+        false
+    }
     /// Addresses of the ready replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;
     /// The last `tail` lines of a service's logs, then more as they come if `follow`.

@@ -29,7 +29,8 @@ pub(crate) struct Replica {
 
 /// State shared between the supervisor tasks and the runtime's readers.
 pub(crate) struct Tracker {
-    /// Set when the deployment's files vanished under it: it must be re-applied.
+    /// Set when the deployment must be applied afresh: its files vanished under it, or a
+    /// restart was asked for.
     pub broken: std::sync::atomic::AtomicBool,
     namespace: String,
     name: String,
@@ -189,6 +190,14 @@ impl Instance {
 
     pub fn endpoints(&self) -> Vec<SocketAddr> {
         self.tracker.endpoints()
+    }
+
+    /// Asks for this deployment to be replaced by a fresh one on the next reconcile.
+    pub fn request_replacement(&self) {
+        self.tracker
+            .broken
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tracker.shared.bump(&self.tracker.namespace);
     }
 
     /// The model it runs; a broken deployment shows no code, so the plan replaces it.

@@ -262,6 +262,19 @@ impl Runtime for LocalRuntime {
         Ok(())
     }
 
+    fn restart(&self, namespace: &str, name: &str) -> bool {
+        match self
+            .services()
+            .get(&(namespace.to_owned(), name.to_owned()))
+        {
+            Some(inst) => {
+                inst.request_replacement();
+                true
+            }
+            None => false,
+        }
+    }
+
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr> {
         self.services()
             .get(&(namespace.to_owned(), name.to_owned()))

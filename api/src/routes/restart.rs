@@ -1,0 +1,21 @@
+//! `micro restart NAME`: a new rollout of the revision a service runs (also how a build
+//! that failed for a passing reason is tried again), recorded in history as a restart.
+
+use crate::extract::Members;
+use crate::{ApiError, ApiState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use micro_reconciler::Trigger;
+
+pub async fn restart(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if !state.controller.runtime().restart(&ns.name, &name) {
+        return Err(ApiError::NotFound(format!("service {name}")));
+    }
+    tracing::info!(namespace = %ns.name, service = %name, "restart requested");
+    state.controller.queue().trigger(&ns.name, Trigger::Restart);
+    Ok(StatusCode::ACCEPTED)
+}
