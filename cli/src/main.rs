@@ -39,6 +39,13 @@ enum Command {
     Kill(cmd::kill::KillArgs),
     /// Roll a service out again at the revision it runs (also retries a failed build)
     Restart(cmd::restart::RestartArgs),
+    /// Print the shell completion script: `micro completion bash > /etc/bash_completion.d/micro`
+    Completion {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the CLI's version
+    Version,
     /// Show what runs in your namespace
     Status(cmd::status::StatusArgs),
     /// Show a service's logs
@@ -76,7 +83,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e.to_string()));
+            return ExitCode::from(2);
+        }
+    };
     if !matches!(cli.command, Command::Server(_)) {
         quiet_on_closed_pipe();
     }
@@ -111,6 +125,22 @@ fn quiet_on_closed_pipe() {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
+/// clap's multi-line usage errors as the one line every failure gets: what is wrong and
+/// the values that would do, without the usage block.
+fn one_line_usage_error(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("Usage:")
+                && !l.starts_with("For more information")
+                && !l.starts_with("tip:")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// An error and its causes on one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -132,6 +162,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Update(args) => cmd::run::update(t, args).await,
         Command::Kill(args) => cmd::kill::run(t, args).await,
         Command::Restart(args) => cmd::restart::run(t, args).await,
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("micro {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => cmd::status::run(t, args).await,
         Command::Logs(args) => cmd::logs::run(t, args).await,
         Command::Call(args) => cmd::call::run(t, args).await,

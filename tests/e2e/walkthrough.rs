@@ -221,3 +221,28 @@ fn call_takes_any_method_and_headers_and_shows_the_answers_headers() {
     let err = p.fails(&["call", "echo", "/", "-H", "no colon"]);
     assert!(err.contains("Name: value"), "{err}");
 }
+
+#[test]
+fn version_and_shell_completion() {
+    let p = Platform::start();
+    assert!(p.ok(&["version"]).starts_with("micro "));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = p.ok(&["completion", shell]);
+        for command in ["restart", "rollback", "config", "admin"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+    }
+    // bash accepts what it generates.
+    let script = p.ok(&["completion", "bash"]);
+    let out = std::process::Command::new("bash")
+        .args(["-n", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = p.fails(&["completion", "tcsh"]);
+    assert!(!err.is_empty());
+}
