@@ -219,6 +219,34 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
         "{body}"
     );
 
+    // 6. A build step is sandboxed too: without egress it has no network at all.
+    let probe = format!(
+        "import socket\nfor port in ({host_port}, {}):\n    try:\n        socket.create_connection(('127.0.0.1', port), timeout=3); print(port, 'open')\n    except Exception as e: print(port, 'refused', e)\n",
+        p.port
+    );
+    p.write_service(
+        "builder",
+        &[
+            (
+                "service.yaml",
+                "build: python3 probe_net.py > net.txt 2>&1\nrun: python3 -u main.py\n",
+            ),
+            ("main.py", SHELL),
+            ("probe_net.py", &probe),
+        ],
+    );
+    p.ok(&["run", "./builder", "--wait", "--namespace", "evil"]);
+    let body = json!({ "cmd": "cat net.txt" }).to_string();
+    let out = p.ok(&["call", "builder", "/", &body, "--namespace", "evil"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let net = v["out"].as_str().unwrap();
+    assert!(!net.contains("open"), "a build reached the host: {net}");
+    assert_eq!(
+        net.lines().filter(|l| l.contains(" refused ")).count(),
+        2,
+        "{net}"
+    );
+
     // The victim still runs, untouched.
     let after: Value =
         serde_json::from_str(&p.ok(&["call", "vault", "/", "--namespace", "victim"])).unwrap();

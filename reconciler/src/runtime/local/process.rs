@@ -151,9 +151,11 @@ impl Group {
             }
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
-            if let Some(port) = l.port {
+            // A build has no port; it needs the network only to download, with egress.
+            if l.port.is_some() || sandbox.egress() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
-                let pasta = sandbox.connect(inner, l.host_port, port, &pid_file).await?;
+                let forward = l.port.map(|port| (l.host_port, port));
+                let pasta = sandbox.connect(inner, forward, &pid_file).await?;
                 // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
                 self.cgroup
                     .as_ref()

@@ -200,15 +200,20 @@ impl Sandbox {
         }
     }
 
-    /// Gives the sandbox of `inner` its two holes: host `127.0.0.1:host_port` → its
-    /// `port`, and its `127.0.0.1:<api port>` → the platform API. pasta returns once both
-    /// are in place, leaving a daemon whose pid this returns: it does not notice the
-    /// namespace going away, so the caller puts it in the replica's cgroup, which ends it.
+    /// Whether sandboxes reach beyond this machine (`--service-egress`).
+    pub(crate) fn egress(&self) -> bool {
+        self.options.egress
+    }
+
+    /// Gives the sandbox of `inner` its holes: host `127.0.0.1:<host port>` → its
+    /// `<port>` (`forward`, for replicas), its `127.0.0.1:<api port>` → the platform
+    /// API, and the internet if egress is on. pasta returns once they are in place,
+    /// leaving a daemon whose pid this returns: it does not notice the namespace going
+    /// away, so the caller puts it in the replica's cgroup, which ends it.
     pub(crate) async fn connect(
         &self,
         inner: i32,
-        host_port: u16,
-        port: u16,
+        forward: Option<(u16, u16)>,
         pid_file: &Path,
     ) -> std::io::Result<i32> {
         let mut cmd = Command::new(&self.pasta);
@@ -217,7 +222,9 @@ impl Sandbox {
             .arg("--netns")
             .arg(format!("/proc/{inner}/ns/net"))
             .arg("--tcp-ports")
-            .arg(format!("127.0.0.1/{host_port}:{port}"))
+            .arg(forward.map_or("none".to_owned(), |(host_port, port)| {
+                format!("127.0.0.1/{host_port}:{port}")
+            }))
             .arg("--tcp-ns")
             .arg(self.options.api.port().to_string())
             // pasta forwards every bound UDP port both ways unless told otherwise.
