@@ -12,7 +12,17 @@ pub async fn restart(
     Members(ns): Members,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.controller.runtime().restart(&ns.name, &name) {
+    // Not marked while it is being replaced (a rollout under way is as good as a
+    // restart): then it is known by its status row.
+    let marked = state.controller.runtime().restart(&ns.name, &name);
+    if !marked
+        && !state
+            .store
+            .service_statuses(&ns.name)
+            .await?
+            .iter()
+            .any(|s| s.name == name)
+    {
         return Err(ApiError::NotFound(format!("service {name}")));
     }
     tracing::info!(namespace = %ns.name, service = %name, "restart requested");
