@@ -19,16 +19,18 @@ pub fn address_limiter(per_minute: u32) -> AddressLimiter {
 /// Failed logins per key, and when the next attempt may come.
 pub struct Backoff {
     free: u32,
+    first_wait: Duration,
     max_wait: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl Backoff {
-    /// `free` failures in a row cost nothing; each one after doubles the wait (1 s, 2 s,
-    /// 4 s, …) up to `max_wait`.
-    pub fn new(free: u32, max_wait: Duration) -> Self {
+    /// `free` failures in a row cost nothing; the next waits `first_wait`, and each one
+    /// after doubles it, up to `max_wait`.
+    pub fn new(free: u32, first_wait: Duration, max_wait: Duration) -> Self {
         Backoff {
             free,
+            first_wait,
             max_wait,
             failures: Mutex::new(HashMap::new()),
         }
@@ -58,7 +60,7 @@ impl Backoff {
         entry.0 += 1;
         if entry.0 > self.free {
             let doublings = (entry.0 - self.free - 1).min(20);
-            let wait = Duration::from_secs(1u64 << doublings).min(self.max_wait);
+            let wait = (self.first_wait * (1u32 << doublings)).min(self.max_wait);
             entry.1 = now + wait;
         }
     }
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn failures_past_the_free_ones_wait_longer_each_time() {
-        let b = Backoff::new(2, Duration::from_secs(300));
+        let b = Backoff::new(2, Duration::from_secs(1), Duration::from_secs(300));
         for _ in 0..2 {
             assert!(b.check("ann|10.0.0.1").is_ok());
             b.failed("ann|10.0.0.1");

@@ -211,10 +211,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .clone()
             .map(|b| b.trim_end_matches('/').to_owned()),
         single_tenant,
-        // Five free failures per account and address, then 1 s, 2 s, … up to 5 min;
+        // Five free failures per account and address, then 5 s, 10 s, … up to 5 min;
         // 30 attempts a minute per client address.
         login_backoff: Arc::new(micro_api::limiter::Backoff::new(
             5,
+            Duration::from_secs(5),
             Duration::from_secs(300),
         )),
         address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
