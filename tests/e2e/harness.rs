@@ -54,23 +54,42 @@ impl Platform {
     }
 
     fn boot(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.home.with_file_name("server.log"))
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["server", "--address", &format!("127.0.0.1:{}", self.port)])
-            .env("MICRO_HOME", &self.home)
-            .env("MICRO_DATA_DIR", &self.data)
-            .envs(self.server_env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let url = format!("127.0.0.1:{}", self.port);
-        self.wait_for("the server to answer /healthz", || healthz(&url));
+        // The port was free when picked; under a busy test run another process may take it
+        // first. Then this server says so and exits, and it starts again on another.
+        for _ in 0..5 {
+            let seen = self.server_log().len();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.home.with_file_name("server.log"))
+                .unwrap();
+            let child = Command::new(BIN)
+                .args(["server", "--address", &format!("127.0.0.1:{}", self.port)])
+                .env("MICRO_HOME", &self.home)
+                .env("MICRO_DATA_DIR", &self.data)
+                .envs(self.server_env.iter().map(|(k, v)| (k, v)))
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            let url = format!("127.0.0.1:{}", self.port);
+            // Ready when *this* server says so (another one may answer on a taken port).
+            let mut taken = false;
+            self.wait_for("the server to answer /healthz", || {
+                let new = self.server_log().get(seen..).unwrap_or_default().to_owned();
+                taken = new.contains("Address already in use");
+                taken || (new.contains("micro server ready") && healthz(&url))
+            });
+            if !taken {
+                return;
+            }
+            if let Some(mut c) = self.child.take() {
+                let _ = c.wait();
+            }
+            self.port = free_port();
+        }
+        panic!("no free port for the server after 5 tries");
     }
 
     pub fn server_log(&self) -> String {

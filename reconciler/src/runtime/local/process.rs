@@ -38,6 +38,9 @@ pub(crate) struct Group {
     cgroup: Option<Cgroup>,
     /// Set when the group ended with the kernel killing it for memory.
     oom_killed: bool,
+    /// Where the host reaches it: the launch's `host_port`, or another if that one was
+    /// taken before pasta could bind it.
+    host_port: u16,
 }
 
 /// How to tell that a replica is ready, without borrowing its [`Group`].
@@ -121,6 +124,7 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         inner: None,
         cgroup: None,
         oom_killed: false,
+        host_port: l.host_port,
     };
     if let Err(e) = group.confine(shared, l).await {
         group.terminate(std::time::Duration::ZERO).await;
@@ -154,8 +158,19 @@ impl Group {
             // A build has no port; it needs the network only to download, with egress.
             if l.port.is_some() || sandbox.egress() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
-                let forward = l.port.map(|port| (l.host_port, port));
-                let pasta = sandbox.connect(inner, forward, &pid_file).await?;
+                // A free port can be taken by anyone between our check and pasta's bind.
+                let mut attempts = 0;
+                let pasta = loop {
+                    let forward = l.port.map(|port| (self.host_port, port));
+                    match sandbox.connect(inner, forward, &pid_file).await {
+                        Ok(pasta) => break pasta,
+                        Err(_) if l.port.is_some() && attempts < 5 => {
+                            attempts += 1;
+                            self.host_port = free_port()?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
                 // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
                 self.cgroup
                     .as_ref()
@@ -167,6 +182,11 @@ impl Group {
             }
         }
         Ok(())
+    }
+
+    /// The host port the platform reaches it on.
+    pub fn host_port(&self) -> u16 {
+        self.host_port
     }
 
     pub fn probe(&self) -> Probe {

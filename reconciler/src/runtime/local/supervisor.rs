@@ -341,6 +341,7 @@ impl ReplicaLaunch {
             let why = match process::spawn(&self.shared, &launch).await {
                 Err(e) => format!("could not start: {e}"),
                 Ok(mut group) => {
+                    port = group.host_port();
                     let probe = group.probe();
                     let mut ready = false;
                     let outcome = loop {
