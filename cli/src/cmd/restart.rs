@@ -34,14 +34,7 @@ pub async fn run(t: &Target, args: RestartArgs) -> Result<ExitCode> {
             .iter()
             .find(|s| s.name == *name && s.updated_at >= asked)
         {
-            let line = format!(
-                "{name}: {} {}/{} {}",
-                s.status, s.ready, s.desired, s.message
-            );
-            if line != last {
-                eprintln!("{}", line.trim_end());
-                last = line;
-            }
+            super::wait::show_change(s, &mut last);
             match s.status {
                 _ if !args.wait => return Ok(ExitCode::SUCCESS),
                 ServiceState::Running if s.ready == s.desired => return Ok(ExitCode::SUCCESS),

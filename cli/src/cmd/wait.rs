@@ -32,14 +32,7 @@ pub async fn until_running(
             .and_then(|ns| ns.applied.as_deref())
             .is_some_and(|a| a == revision);
         if let Some(s) = report.services.iter().find(|s| s.name == name) {
-            let line = format!(
-                "{name}: {} {}/{} {}",
-                s.status, s.ready, s.desired, s.message
-            );
-            if line != last {
-                eprintln!("{}", line.trim_end());
-                last = line;
-            }
+            show_change(s, &mut last);
             if applied {
                 match s.status {
                     ServiceState::Running if s.ready == s.desired => {
@@ -65,6 +58,18 @@ pub async fn until_running(
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Prints a service's state as one progress line, when it differs from the `last` one.
+pub fn show_change(s: &micro_store::ServiceStatus, last: &mut String) {
+    let line = format!(
+        "{}: {} {}/{} {}",
+        s.name, s.status, s.ready, s.desired, s.message
+    );
+    if line != *last {
+        eprintln!("{}", line.trim_end());
+        *last = line;
     }
 }
 
