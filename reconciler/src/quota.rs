@@ -15,7 +15,7 @@ use std::path::Path;
 /// The file in a repo folder (beside `HEAD`) that holds the namespace's quota.
 pub const FILE: &str = "micro-quota.json";
 
-/// What a replica counts when its spec sets no `resources` (the runtime's defaults).
+/// What a replica gets, and counts against the quota, when its spec sets no `resources`.
 pub const DEFAULT_CPU_MILLIS: u64 = 1000;
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
 
@@ -228,7 +228,8 @@ impl Quota {
     }
 }
 
-fn mib(bytes: u64) -> String {
+/// Bytes as whole MiB, rounded up: `512Mi`.
+pub fn mib(bytes: u64) -> String {
     format!("{}Mi", bytes.div_ceil(1 << 20))
 }
 

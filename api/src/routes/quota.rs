@@ -7,7 +7,7 @@ use crate::types::{QuotaView, SetQuota};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, State};
-use micro_reconciler::quota::Quota;
+use micro_reconciler::quota::{Quota, mib};
 use micro_store::Role;
 
 /// The effective quota of `namespace`.
@@ -44,7 +44,6 @@ async fn admins_namespace(
 }
 
 fn view(namespace: String, q: Quota) -> QuotaView {
-    let mib = |b: u64| format!("{}Mi", b.div_ceil(1 << 20));
     QuotaView {
         namespace,
         services: q.services,

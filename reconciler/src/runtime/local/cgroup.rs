@@ -21,8 +21,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            memory_bytes: 512 << 20,
-            cpu_millis: 1000,
+            // The same defaults the quota counts a replica at.
+            memory_bytes: crate::quota::DEFAULT_MEMORY_BYTES,
+            cpu_millis: crate::quota::DEFAULT_CPU_MILLIS,
             pids: 256,
         }
     }
