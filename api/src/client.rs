@@ -285,7 +285,7 @@ impl Client {
         &self,
         namespace: &str,
         limit: usize,
-    ) -> Result<Vec<micro_store::HistoryEntry>, ClientError> {
+    ) -> Result<Vec<crate::types::HistoryItem>, ClientError> {
         self.json(self.request(
             Method::GET,
             &format!("/api/v1/namespaces/{namespace}/history?limit={limit}"),

@@ -26,6 +26,19 @@ pub struct StatusReport {
     pub branch: Option<String>,
 }
 
+/// One reconcile, with the commit it took up as people know it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryItem {
+    #[serde(flatten)]
+    pub entry: micro_store::HistoryEntry,
+    /// The commit's first line.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `Name <email>` of the commit's author.
+    #[serde(default)]
+    pub author: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateNamespace {
     pub name: String,

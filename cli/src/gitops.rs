@@ -264,6 +264,31 @@ pub fn set_path(
     Ok(builder.write()?)
 }
 
+/// The newest commit (from the fetched branch head, within the last thousand) that
+/// changed what `path` holds.
+pub fn last_change(repo: &Repository, path: &str) -> Option<Oid> {
+    let at = |commit: &git2::Commit<'_>| {
+        commit
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()))
+    };
+    let mut commit = repo
+        .find_commit(repo.refname_to_id(REMOTE_MAIN).ok()?)
+        .ok()?;
+    let now = at(&commit);
+    for _ in 0..1000 {
+        let Ok(parent) = commit.parent(0) else {
+            return Some(commit.id());
+        };
+        if at(&parent) != now {
+            return Some(commit.id());
+        }
+        commit = parent;
+    }
+    None
+}
+
 /// Whether `services/<name>` exists in `tree`.
 pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
     tree.get_path(Path::new("services").join(name).as_path())

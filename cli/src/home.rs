@@ -55,6 +55,27 @@ impl Envs {
     }
 }
 
+/// What `micro run DIR` remembers of a service it deployed from a folder: where the
+/// folder is, and what it put in the repo, so `micro update` notices work pushed since.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Deployed {
+    pub dir: PathBuf,
+    /// The tree of `services/<name>` it pushed.
+    #[serde(default)]
+    pub tree: Option<String>,
+    /// The commit that carried it.
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// `sources.json` entries: older CLIs kept the folder alone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Remembered {
+    Deployed(Deployed),
+    Dir(PathBuf),
+}
+
 #[derive(Clone, Debug)]
 pub struct Home {
     dir: PathBuf,
@@ -94,15 +115,22 @@ impl Home {
         self.dir.join("sources.json")
     }
 
-    pub fn remember_source(&self, key: &str, dir: &Path) -> Result<()> {
-        let mut map: BTreeMap<String, PathBuf> = read_json(&self.sources_file())?;
-        map.insert(key.to_owned(), dir.to_owned());
+    pub fn remember_source(&self, key: &str, deployed: Deployed) -> Result<()> {
+        let mut map: BTreeMap<String, Remembered> = read_json(&self.sources_file())?;
+        map.insert(key.to_owned(), Remembered::Deployed(deployed));
         write_json_private(&self.sources_file(), &map)
     }
 
-    pub fn source_of(&self, key: &str) -> Result<Option<PathBuf>> {
-        let map: BTreeMap<String, PathBuf> = read_json(&self.sources_file())?;
-        Ok(map.get(key).cloned())
+    pub fn source_of(&self, key: &str) -> Result<Option<Deployed>> {
+        let map: BTreeMap<String, Remembered> = read_json(&self.sources_file())?;
+        Ok(map.get(key).cloned().map(|r| match r {
+            Remembered::Deployed(d) => d,
+            Remembered::Dir(dir) => Deployed {
+                dir,
+                tree: None,
+                commit: None,
+            },
+        }))
     }
 
     /// A bare repo per env and namespace, used to build and push commits.

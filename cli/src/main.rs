@@ -39,6 +39,8 @@ enum Command {
     Kill(cmd::kill::KillArgs),
     /// Roll a service out again at the revision it runs (also retries a failed build)
     Restart(cmd::restart::RestartArgs),
+    /// Set how many replicas a service runs (a commit; rolled out with no downtime)
+    Scale(cmd::scale::ScaleArgs),
     /// Print the shell completion script: `micro completion bash > /etc/bash_completion.d/micro`
     Completion {
         /// bash, zsh, fish, elvish or powershell
@@ -162,6 +164,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Update(args) => cmd::run::update(t, args).await,
         Command::Kill(args) => cmd::kill::run(t, args).await,
         Command::Restart(args) => cmd::restart::run(t, args).await,
+        Command::Scale(args) => cmd::scale::run(t, args).await,
         Command::Completion { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());

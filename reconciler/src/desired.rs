@@ -41,6 +41,16 @@ pub struct ServiceModel {
     pub config: BTreeMap<String, u64>,
     pub cpu: Option<String>,
     pub memory: Option<String>,
+    /// The spec's `readiness.path`: ready also means a GET there answers below 500.
+    #[serde(default)]
+    pub ready_path: Option<String>,
+    /// Seconds a rollout waits for every new replica to be ready.
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: u32,
+}
+
+fn default_ready_timeout() -> u32 {
+    crate::spec::DEFAULT_READY_TIMEOUT_SECS
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

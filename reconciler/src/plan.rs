@@ -227,6 +227,17 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     }
     field("resources.cpu", old.cpu.clone(), new.cpu.clone());
     field("resources.memory", old.memory.clone(), new.memory.clone());
+    field(
+        "readiness.path",
+        old.ready_path.clone(),
+        new.ready_path.clone(),
+    );
+    // The default is not shown, so a spec without `readiness` plans as it always did.
+    let timeout = |m: &ServiceModel| {
+        (m.ready_timeout > 0 && m.ready_timeout != crate::spec::DEFAULT_READY_TIMEOUT_SECS)
+            .then(|| format!("{}s", m.ready_timeout))
+    };
+    field("readiness.timeout", timeout(old), timeout(new));
     out
 }
 

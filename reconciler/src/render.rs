@@ -41,5 +41,15 @@ pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceMode
             .resources
             .as_ref()
             .and_then(|r| r.memory.as_ref().map(|m| m.value.clone())),
+        ready_path: spec
+            .readiness
+            .as_ref()
+            .and_then(|r| r.path.as_ref().map(|p| p.value.clone())),
+        ready_timeout: spec
+            .readiness
+            .as_ref()
+            .and_then(|r| r.timeout.as_ref())
+            .and_then(|t| crate::spec::parse_seconds(&t.value))
+            .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
     }
 }

@@ -33,6 +33,46 @@ pub enum RepoError {
     Exists(String),
 }
 
+/// The trailer the CLI puts on the commits it makes for a verb that is not a plain
+/// change (`rollback`), so history can say what a commit was.
+pub const ACTION_TRAILER: &str = "Micro-Action";
+
+/// Who made a commit and what it says, for `micro history`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub subject: String,
+    pub author: String,
+    /// The [`ACTION_TRAILER`] value, if any.
+    pub action: Option<String>,
+}
+
+/// What `commit` is, if the repo has it.
+pub fn commit_info(repo: &Repository, commit: &str) -> Option<CommitInfo> {
+    let commit = repo.find_commit(Oid::from_str(commit).ok()?).ok()?;
+    let author = commit.author();
+    let message = commit.message().unwrap_or_default();
+    let action = git2::message_trailers_strs(message).ok().and_then(|t| {
+        t.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(ACTION_TRAILER))
+            .map(|(_, v)| v.trim().to_owned())
+    });
+    Some(CommitInfo {
+        subject: commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_owned(),
+        author: match (author.name().ok(), author.email().ok()) {
+            (Some(n), Some(e)) if !e.is_empty() => format!("{n} <{e}>"),
+            (Some(n), _) => n.to_owned(),
+            (None, Some(e)) => e.to_owned(),
+            (None, None) => String::new(),
+        },
+        action,
+    })
+}
+
 /// Why a commit cannot be loaded as desired state.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -123,6 +163,15 @@ impl Repos {
     }
 
     /// (Re)writes the pre-receive hook so it runs this build of `micro`.
+    /// What each of `commits` is (`None` for one the repo lacks).
+    pub fn commit_infos(&self, namespace: &str, commits: &[String]) -> Vec<Option<CommitInfo>> {
+        let repo = Repository::open_bare(self.path(namespace)).ok();
+        commits
+            .iter()
+            .map(|c| repo.as_ref().and_then(|r| commit_info(r, c)))
+            .collect()
+    }
+
     pub fn install_hook(&self, namespace: &str, exe: &Path) -> Result<(), RepoError> {
         self.configure(namespace)?;
         let hooks = self.path(namespace).join("hooks");

@@ -54,6 +54,37 @@ pub struct ServiceSpec {
     #[serde(default)]
     pub config: Vec<Spanned<String>>,
     pub resources: Option<Resources>,
+    pub readiness: Option<Readiness>,
+}
+
+/// When a replica counts as ready: it listens on `$PORT` and, with `path`, answers an
+/// HTTP GET there below 500; not ready within `timeout` is a failed rollout.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    pub path: Option<Spanned<String>>,
+    /// `30s`, `2m`, or a number of seconds.
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// How long a rollout waits for its replicas to be ready when the spec does not say.
+pub const DEFAULT_READY_TIMEOUT_SECS: u32 = 60;
+const MAX_READY_TIMEOUT_SECS: u32 = 3600;
+
+/// `90`, `90s`, `2m` → seconds.
+pub fn parse_seconds(text: &str) -> Option<u32> {
+    let text = text.trim();
+    let (digits, unit) = match text.strip_suffix('s') {
+        Some(d) => (d, 1),
+        None => match text.strip_suffix('m') {
+            Some(d) => (d, 60),
+            None => (text, 1),
+        },
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok()?.checked_mul(unit)
 }
 
 /// Code from another repository instead of the service's folder.
@@ -240,6 +271,9 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     if let Some(resources) = &spec.resources {
         check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
     }
+    if let Some(readiness) = &spec.readiness {
+        check_readiness(readiness).map_err(|(loc, message)| at(&loc, message))?;
+    }
     if let Some(port) = &spec.port
         && port.value == 0
     {
@@ -378,6 +412,40 @@ fn check_resources(r: &Resources) -> Result<(), (serde_saphyr::Location, String)
     Ok(())
 }
 
+fn check_readiness(r: &Readiness) -> Result<(), (serde_saphyr::Location, String)> {
+    if let Some(path) = &r.path
+        && (!path.value.starts_with('/')
+            || path.value.len() > 1024
+            || path
+                .value
+                .bytes()
+                .any(|b| b.is_ascii_control() || b == b' '))
+    {
+        return Err((
+            path.referenced,
+            format!(
+                "readiness.path {:?} must be an HTTP path starting with '/'",
+                path.value
+            ),
+        ));
+    }
+    if let Some(timeout) = &r.timeout {
+        match parse_seconds(&timeout.value) {
+            Some(s) if (1..=MAX_READY_TIMEOUT_SECS).contains(&s) => {}
+            _ => {
+                return Err((
+                    timeout.referenced,
+                    format!(
+                        "readiness.timeout {:?} must be 1s to 60m (like 30s or 2m)",
+                        timeout.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Config keys: `[A-Za-z0-9._-]{1,253}`.
 pub fn is_config_key(key: &str) -> bool {
     !key.is_empty()
@@ -432,6 +500,30 @@ mod tests {
             assert_eq!(err.line, line, "{bad}: {err}");
             assert!(err.message.contains("resources."), "{err}");
         }
+    }
+
+    #[test]
+    fn readiness_is_checked_where_it_stands() {
+        let ok = parse_service(
+            "web",
+            b"run: x\nreadiness:\n  path: /health\n  timeout: 2m\n",
+        )
+        .unwrap();
+        let r = ok.readiness.unwrap();
+        assert_eq!(parse_seconds(&r.timeout.unwrap().value), Some(120));
+        for (bad, line, what) in [
+            ("readiness:\n  path: health\n", 2, "readiness.path"),
+            ("readiness:\n  timeout: soon\n", 2, "readiness.timeout"),
+            ("readiness:\n  timeout: 0s\n", 2, "readiness.timeout"),
+            ("readiness:\n  timeout: 2h\n", 2, "readiness.timeout"),
+        ] {
+            let err = parse_service("web", format!("run: x\n{bad}").as_bytes()).unwrap_err();
+            assert_eq!(err.line, line + 1, "{err}");
+            assert!(err.message.contains(what), "{err}");
+        }
+        assert_eq!(parse_seconds("90"), Some(90));
+        let bare = parse_service("web", b"run: x\nreadiness: { timeout: 90 }\n").unwrap();
+        assert_eq!(bare.readiness.unwrap().timeout.unwrap().value, "90");
     }
 
     #[test]

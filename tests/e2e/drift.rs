@@ -42,5 +42,8 @@ fn a_killed_process_and_a_deleted_checkout_are_restored() {
     });
     p.wait_running(None, "sturdy", None);
     assert!(p.ok(&["call", "sturdy", "/"]).contains("sturdy.py"));
-    assert_eq!(p.processes("sturdy.py").len(), 1);
+    // The repair is a rollout: the old process serves until the new one is ready.
+    p.wait_for("the replaced process to stop", || {
+        p.processes("sturdy.py").len() == 1
+    });
 }

@@ -124,7 +124,17 @@ fn history_and_rollback() {
         .map(|h| h["started_us"].as_i64().unwrap())
         .collect();
     assert!(started.windows(2).all(|w| w[0] > w[1]), "newest first");
-    assert!(p.ok(&["history"]).contains("applied"));
+    // Each revision as people know it: the commit's subject and author.
+    assert_eq!(newest["subject"], "Run greeter", "{newest}");
+    assert!(
+        newest["author"].as_str().unwrap().starts_with("micro <"),
+        "{newest}"
+    );
+    let table = p.ok(&["history"]);
+    assert!(
+        table.contains("applied") && table.contains("Run greeter"),
+        "{table}"
+    );
 
     // Rollback is a new commit with the old tree, pushed like any other.
     p.ok(&["rollback"]);
@@ -151,6 +161,12 @@ fn history_and_rollback() {
         let h: Vec<Value> = serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
         h[0]["revision"] == head.as_str()
     });
+    let h: Vec<Value> = serde_json::from_str(&p.ok(&["history", "--output", "json"])).unwrap();
+    assert_eq!(
+        h[0]["reason"], "rollback",
+        "recorded as a rollback: {}",
+        h[0]
+    );
     assert!(!history.is_empty());
     // An explicit revision works too; an unknown one is a clear error.
     assert!(p.fails(&["rollback", "0000000"]).contains("not found"));
@@ -251,4 +267,53 @@ fn one_service_rolls_back_alone() {
     );
     let err = p.fails(&["rollback", &first, "--service", "Bad_Name"]);
     assert!(!err.is_empty());
+}
+
+#[test]
+fn update_from_a_folder_never_overwrites_work_pushed_since() {
+    let p = Platform::start();
+    p.write_service(
+        "greeter",
+        &[("service.yaml", &spec("folder", 1)), ("main.py", APP)],
+    );
+    p.ok(&["run", "./greeter", "--wait"]);
+    // The README's order: clone, edit, push; then `micro update` from the old folder.
+    p.ok(&["clone", "repo"]);
+    let repo = p.work.join("repo");
+    std::fs::write(
+        repo.join("services/greeter/service.yaml"),
+        spec("pushed", 1),
+    )
+    .unwrap();
+    p.git_ok(&repo, &["commit", "-qam", "Greet differently"]);
+    p.git_ok(&repo, &["push", "-q", "origin", "HEAD:main"]);
+    let pushed = p
+        .git_ok(&repo, &["rev-parse", "--short=7", "HEAD"])
+        .trim()
+        .to_owned();
+    p.wait_for("the pushed edit to answer", || {
+        String::from_utf8_lossy(&p.micro(&["call", "greeter", "/"]).stdout).trim() == "pushed"
+    });
+
+    let err = p.fails(&["update", "greeter"]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&pushed) && err.contains("Greet differently") && err.contains("--force"),
+        "names the revision that changed it and the way out: {err}"
+    );
+    p.git_ok(&repo, &["fetch", "-q"]);
+    assert_eq!(
+        p.git_ok(&repo, &["rev-parse", "--short=7", "origin/main"])
+            .trim(),
+        pushed,
+        "nothing was pushed"
+    );
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "pushed");
+
+    // Asked for, it overwrites; after that, the folder is in step again.
+    p.ok(&["update", "greeter", "--force", "--wait"]);
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "folder");
+    std::fs::write(p.work.join("greeter/service.yaml"), spec("again", 1)).unwrap();
+    p.ok(&["update", "greeter", "--wait"]);
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "again");
 }

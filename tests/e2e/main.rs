@@ -7,6 +7,7 @@
 mod harness;
 
 mod accounts;
+mod builds;
 mod config;
 mod crash;
 mod drift;
@@ -18,5 +19,6 @@ mod kv;
 mod matrix;
 mod postgres;
 mod restart;
+mod rollout;
 mod sources;
 mod walkthrough;

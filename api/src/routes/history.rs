@@ -1,8 +1,8 @@
 use crate::extract::Members;
+use crate::types::HistoryItem;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_store::HistoryEntry;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -15,15 +15,40 @@ fn default_limit() -> i64 {
     50
 }
 
+/// The namespace's reconciles, newest first, each with its commit's subject and author;
+/// a push of a commit the CLI made for a rollback shows as a rollback.
 pub async fn history(
     State(state): State<ApiState>,
     Members(ns): Members,
     Query(q): Query<HistoryQuery>,
-) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .history(&ns.name, q.limit.clamp(1, 1000))
-            .await?,
-    ))
+) -> Result<Json<Vec<HistoryItem>>, ApiError> {
+    let entries = state
+        .store
+        .history(&ns.name, q.limit.clamp(1, 1000))
+        .await?;
+    let repos = state.controller.repos().clone();
+    let name = ns.name.clone();
+    let items = tokio::task::spawn_blocking(move || {
+        let revisions: Vec<String> = entries.iter().map(|e| e.revision.clone()).collect();
+        let infos = repos.commit_infos(&name, &revisions);
+        entries
+            .into_iter()
+            .zip(infos)
+            .map(|(mut entry, info)| {
+                if let Some(action) = info.as_ref().and_then(|i| i.action.as_deref())
+                    && entry.reason == "push"
+                {
+                    entry.reason = action.to_owned();
+                }
+                HistoryItem {
+                    entry,
+                    subject: info.as_ref().map(|i| i.subject.clone()),
+                    author: info.map(|i| i.author),
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(items))
 }

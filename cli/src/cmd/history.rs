@@ -34,22 +34,38 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<10} {:<8} {:<14} {:<8} {:>6}  PLAN / ERROR",
-        "WHEN", "REVISION", "TRIGGER", "RESULT", "MS"
+        "{:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} PLAN / ERROR",
+        "WHEN", "REVISION", "TRIGGER", "RESULT", "MS", "COMMIT", "AUTHOR"
     );
     let now = now_micros();
-    for e in entries {
+    for item in entries {
+        let e = item.entry;
         let when = ago((now - e.started_us) / 1000);
         let detail = e.error.unwrap_or(e.summary);
+        // The name alone: the email is in `-o json`.
+        let author = item.author.unwrap_or_default();
+        let author = author.split(" <").next().unwrap_or_default();
         println!(
-            "{when:<10} {:<8} {:<14} {:<8} {:>6}  {detail}",
+            "{when:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} {detail}",
             short(&e.revision),
             e.reason,
             e.result,
-            e.duration_ms
+            e.duration_ms,
+            clip(item.subject.as_deref().unwrap_or(""), 32),
+            clip(author, 20),
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// At most `width` characters, with `…` when cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
 }
 
 pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
@@ -62,8 +78,8 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
                 .history(&ctx.namespace, 1000)
                 .await?
                 .into_iter()
-                .filter(|e| e.result == "applied")
-                .map(|e| e.revision)
+                .filter(|e| e.entry.result == "applied")
+                .map(|e| e.entry.revision)
                 .collect();
             let current = applied
                 .first()
@@ -94,9 +110,13 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
     }
     let pushed = tokio::task::block_in_place(|| {
         let repo = TenantRepo::open(&ctx)?;
+        let trailer = micro_reconciler::repo::ACTION_TRAILER;
         let what = match &args.service {
-            Some(name) => format!("Rollback {name} to {}", short(&target)),
-            None => format!("Rollback to {}", short(&target)),
+            Some(name) => format!(
+                "Rollback {name} to {}\n\n{trailer}: rollback",
+                short(&target)
+            ),
+            None => format!("Rollback to {}\n\n{trailer}: rollback", short(&target)),
         };
         repo.change(&what, |r, head| {
             let tree = r

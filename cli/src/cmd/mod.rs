@@ -15,6 +15,7 @@ pub mod logs;
 pub mod new;
 pub mod restart;
 pub mod run;
+pub mod scale;
 pub mod source;
 pub mod status;
 pub mod store;

@@ -1,10 +1,12 @@
 //! `micro run DIR` and `micro update NAME`: commit a local folder into
 //! `services/<name>/` of the namespace's repo and push it.
 
+use super::short;
 use super::{source, wait};
 use crate::context::{Context, Target};
 use crate::folder;
-use crate::gitops::{self, TenantRepo};
+use crate::gitops::{self, Pushed, TenantRepo};
+use crate::home::Deployed;
 use anyhow::{Context as _, Result, anyhow, bail};
 use micro_reconciler::spec::{self, SpecError};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,10 @@ pub struct RunArgs {
     /// How long --wait waits, in seconds
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Overwrite the service even if it was changed in the repo since this folder was
+    /// last deployed
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -40,6 +46,19 @@ pub struct UpdateArgs {
     /// How long --wait waits, in seconds
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Overwrite the service even if it was changed in the repo (a `git push`, another
+    /// machine) since this folder was last deployed
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How to deploy a folder.
+struct Deploy<'a> {
+    dir: &'a Path,
+    name: &'a str,
+    wait: bool,
+    timeout: u64,
+    force: bool,
 }
 
 pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
@@ -58,7 +77,17 @@ pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("cannot name a service after {}: pass --name", dir.display()))?,
     };
-    deploy(t, &dir, &name, args.wait, args.timeout).await
+    deploy(
+        t,
+        Deploy {
+            dir: &dir,
+            name: &name,
+            wait: args.wait,
+            timeout: args.timeout,
+            force: args.force,
+        },
+    )
+    .await
 }
 
 /// A URL, or a short name for `<source base>/<name>`.
@@ -112,7 +141,17 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("cannot name a service after {}", dir.display()))?;
-        return deploy(t, &dir, &name, args.wait, args.timeout).await;
+        return deploy(
+            t,
+            Deploy {
+                dir: &dir,
+                name: &name,
+                wait: args.wait,
+                timeout: args.timeout,
+                force: args.force,
+            },
+        )
+        .await;
     }
     let ctx = t.resolve().await?;
     // A service with a `source` follows its track; one from a folder re-reads the folder.
@@ -133,12 +172,16 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
     {
         return source::update(&ctx, &args.name, src, args.wait, args.timeout).await;
     }
-    let dir = ctx.home.source_of(&source_key(&ctx, &args.name))?.ok_or_else(|| {
-        anyhow!(
-            "service {} was not run from a folder on this machine: edit it in `micro clone` and push, or `micro run DIR`",
-            args.name
-        )
-    })?;
+    let dir = ctx
+        .home
+        .source_of(&source_key(&ctx, &args.name))?
+        .ok_or_else(|| {
+            anyhow!(
+                "service {} was not run from a folder on this machine: edit it in `micro clone` and push, or `micro run DIR`",
+                args.name
+            )
+        })?
+        .dir;
     if !dir.is_dir() {
         bail!(
             "{} (where {} was run from) no longer exists",
@@ -146,21 +189,33 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             args.name
         );
     }
-    deploy(t, &dir, &args.name, args.wait, args.timeout).await
+    deploy(
+        t,
+        Deploy {
+            dir: &dir,
+            name: &args.name,
+            wait: args.wait,
+            timeout: args.timeout,
+            force: args.force,
+        },
+    )
+    .await
 }
 
 fn source_key(ctx: &Context, name: &str) -> String {
     format!("{}/{}/{}", ctx.env_name, ctx.namespace, name)
 }
 
-/// Validates the folder's spec locally, then commits and pushes it.
-async fn deploy(
-    t: &Target,
-    dir: &Path,
-    name: &str,
-    wait_for: bool,
-    timeout: u64,
-) -> Result<ExitCode> {
+/// Validates the folder's spec locally, then commits and pushes it, unless the service
+/// in the repo changed since this folder last deployed it (work that would be lost).
+async fn deploy(t: &Target, d: Deploy<'_>) -> Result<ExitCode> {
+    let Deploy {
+        dir,
+        name,
+        wait: wait_for,
+        timeout,
+        force,
+    } = d;
     spec::check_service_name(name).map_err(anyhow::Error::msg)?;
     let spec_path = dir.join("service.yaml");
     let bytes = std::fs::read(&spec_path).map_err(|e| {
@@ -181,25 +236,67 @@ async fn deploy(
         })
     })?;
     let ctx = t.resolve().await?;
+    let key = source_key(&ctx, name);
+    // What this folder put there last time; another folder's deploy does not count.
+    let known = ctx
+        .home
+        .source_of(&key)?
+        .filter(|d| d.dir == dir)
+        .and_then(|d| d.tree.zip(d.commit));
+    let pushed_tree = std::cell::Cell::new(None);
     let pushed = {
-        let dir = dir.to_owned();
-        let name = name.to_owned();
         let message = format!("Run {name}");
         let ctx = &ctx;
         tokio::task::block_in_place(|| {
             let repo = TenantRepo::open(ctx)?;
             repo.change(&message, |r, tree| {
-                let service_tree = folder::tree(r, &dir)?;
+                let service_tree = folder::tree(r, dir)?;
+                pushed_tree.set(Some(service_tree));
+                let current = tree
+                    .get_path(Path::new("services").join(name).as_path())
+                    .ok()
+                    .map(|e| e.id());
+                if let (false, Some((tree_then, commit_then)), Some(now)) =
+                    (force, &known, current)
+                    && now.to_string() != *tree_then
+                    && now != service_tree
+                {
+                    let changed_in = gitops::last_change(r, &format!("services/{name}"))
+                        .and_then(|c| r.find_commit(c).ok())
+                        .map_or_else(
+                            || "a later commit".to_owned(),
+                            |c| {
+                                let subject = c.summary().ok().flatten().unwrap_or_default();
+                                format!("{} {subject:?}", short(&c.id().to_string()))
+                            },
+                        );
+                    bail!(
+                        "services/{name} changed in {} since {} deployed it from this folder (by {}): `micro update {name} --force` overwrites that change; or `micro clone`, pull, merge and push",
+                        ctx.namespace,
+                        short(commit_then),
+                        changed_in,
+                    );
+                }
                 gitops::set_path(
                     r,
                     Some(tree),
-                    &["services", &name],
+                    &["services", name],
                     Some((service_tree, 0o040000)),
                 )
             })
         })?
     };
-    ctx.home.remember_source(&source_key(&ctx, name), dir)?;
+    let commit = match &pushed {
+        Pushed::Committed(id) | Pushed::Unchanged(id) => id.to_string(),
+    };
+    ctx.home.remember_source(
+        &key,
+        Deployed {
+            dir: dir.to_owned(),
+            tree: pushed_tree.get().map(|t| t.to_string()),
+            commit: Some(commit),
+        },
+    )?;
     wait::after_push(
         &ctx,
         name,

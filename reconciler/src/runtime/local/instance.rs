@@ -1,4 +1,6 @@
-//! One running deployment of a service: its replicas' states and the task supervising them.
+//! One deployment of a service at one revision: its replicas' states, the task
+//! supervising them, and the deployment it replaces, which serves until this one is ready
+//! (a surge rollout: nothing is stopped before its successor answers).
 
 use super::Shared;
 use super::supervisor;
@@ -7,7 +9,9 @@ use crate::runtime::{ConfigEnv, RuntimeEvent};
 use micro_store::{ServiceState, ServiceStatus, now_millis};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,13 +29,29 @@ pub(crate) struct Replica {
     pub state: ServiceState,
     pub port: u16,
     pub message: String,
+    /// How its last process ended, once one has.
+    pub exit: Option<String>,
 }
+
+/// How long a replaced deployment keeps running after the router stopped sending it
+/// calls, so calls already on their way finish.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// State shared between the supervisor tasks and the runtime's readers.
 pub(crate) struct Tracker {
     /// Set when the deployment must be applied afresh: its files vanished under it, or a
     /// restart was asked for.
-    pub broken: std::sync::atomic::AtomicBool,
+    pub broken: AtomicBool,
+    /// Set once every replica was ready at the same time: the rollout is over.
+    rolled_out: AtomicBool,
+    /// A replaced deployment speaks no more: its successor's status is the service's.
+    muted: AtomicBool,
+    /// A replaced deployment gets no new calls.
+    draining: AtomicBool,
+    /// Woken whenever a replica's state changes.
+    pub changed: tokio::sync::Notify,
+    /// The deployment this one replaces, serving until this one is ready.
+    previous: Mutex<Option<Instance>>,
     namespace: String,
     name: String,
     revision: String,
@@ -70,17 +90,56 @@ impl Tracker {
         {
             let mut guard = self.lock();
             if let Some(r) = guard.1.get_mut(index) {
-                *r = Replica {
-                    state,
-                    port,
-                    message,
-                };
+                r.state = state;
+                r.port = port;
+                r.message = message;
             }
         }
+        self.changed.notify_waiters();
         self.publish();
     }
 
+    /// A replica's process ended (`why`); it is restarted as `message` says.
+    pub fn set_replica_exit(&self, index: usize, port: u16, message: String, why: String) {
+        if let Some(r) = self.lock().1.get_mut(index) {
+            r.exit = Some(why);
+        }
+        self.set_replica(index, ServiceState::Crashed, port, message);
+    }
+
+    /// The replicas as they are now.
+    pub fn replicas(&self) -> Vec<Replica> {
+        self.lock().1.clone()
+    }
+
+    /// Whether a deployment it replaces still serves.
+    pub fn replacing(&self) -> bool {
+        self.previous_lock().is_some()
+    }
+
+    fn previous_lock(&self) -> std::sync::MutexGuard<'_, Option<Instance>> {
+        self.previous.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every replica is ready: route only to this deployment and stop the one it replaces.
+    pub async fn finish_rollout(&self) {
+        self.rolled_out.store(true, Ordering::Relaxed);
+        let previous = self.previous_lock().take();
+        self.publish();
+        if let Some(previous) = previous {
+            previous.drain_and_stop().await;
+        }
+    }
+
+    /// The revision still serving while this one rolls out.
+    fn serving_instead(&self) -> Option<String> {
+        self.previous_lock()
+            .as_ref()
+            .map(|p| p.revision.get(..7).unwrap_or(&p.revision).to_owned())
+    }
+
     fn status(&self) -> ServiceStatus {
+        let serving = self.serving_instead();
         let guard = self.lock();
         let (phase, replicas) = &*guard;
         let desired = u32::try_from(replicas.len()).unwrap_or(u32::MAX);
@@ -91,7 +150,7 @@ impl Tracker {
                 .count(),
         )
         .unwrap_or(u32::MAX);
-        let (status, message) = match phase {
+        let (status, mut message) = match phase {
             Phase::Building => (ServiceState::Building, String::new()),
             Phase::Failed(msg) => (ServiceState::Error, msg.clone()),
             Phase::Stopping => (ServiceState::Stopping, String::new()),
@@ -105,10 +164,25 @@ impl Tracker {
                         note.map(|r| r.message.clone()).unwrap_or_default(),
                     )
                 } else {
-                    (ServiceState::Starting, String::new())
+                    let waiting = replicas.iter().find(|r| !r.message.is_empty());
+                    (
+                        ServiceState::Starting,
+                        waiting.map(|r| r.message.clone()).unwrap_or_default(),
+                    )
                 }
             }
         };
+        if let Some(old) = serving {
+            let note = match status {
+                ServiceState::Error => format!("{old} still serves"),
+                _ => format!("{old} serves until this revision is ready"),
+            };
+            message = if message.is_empty() {
+                note
+            } else {
+                format!("{message}; {note}")
+            };
+        }
         ServiceStatus {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
@@ -123,16 +197,32 @@ impl Tracker {
     }
 
     fn publish(&self) {
-        let _ = self.shared.events.send(RuntimeEvent::Status(self.status()));
+        if !self.muted.load(Ordering::Relaxed) {
+            let _ = self.shared.events.send(RuntimeEvent::Status(self.status()));
+        }
     }
 
+    /// Ready replicas of this deployment and of the one it replaces.
     pub fn endpoints(&self) -> Vec<SocketAddr> {
-        self.lock()
-            .1
-            .iter()
-            .filter(|r| r.state == ServiceState::Running)
-            .map(|r| SocketAddr::from((Ipv4Addr::LOCALHOST, r.port)))
-            .collect()
+        let mut out = Vec::new();
+        if !self.draining.load(Ordering::Relaxed) {
+            out.extend(
+                self.lock()
+                    .1
+                    .iter()
+                    .filter(|r| r.state == ServiceState::Running)
+                    .map(|r| SocketAddr::from((Ipv4Addr::LOCALHOST, r.port))),
+            );
+        }
+        if let Some(previous) = self.previous_lock().as_ref() {
+            out.extend(previous.endpoints());
+        }
+        out
+    }
+
+    /// Whether it can serve while a successor rolls out.
+    fn serves(&self) -> bool {
+        self.rolled_out.load(Ordering::Relaxed) && !matches!(self.lock().0, Phase::Failed(_))
     }
 }
 
@@ -145,23 +235,34 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
+    /// Starts a deployment of `service`; `previous` serves until it is ready.
     pub fn start(
         shared: Arc<Shared>,
         namespace: &str,
         repo: &Path,
         service: &DesiredService,
         config: &ConfigEnv,
+        previous: Option<Instance>,
     ) -> Self {
+        if let Some(p) = &previous {
+            p.tracker.muted.store(true, Ordering::Relaxed);
+        }
         let replicas = vec![
             Replica {
                 state: ServiceState::Starting,
                 port: 0,
                 message: String::new(),
+                exit: None,
             };
             service.model.replicas as usize
         ];
         let tracker = Arc::new(Tracker {
-            broken: std::sync::atomic::AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            rolled_out: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
+            previous: Mutex::new(previous),
             namespace: namespace.to_owned(),
             name: service.name.clone(),
             revision: service.revision.clone(),
@@ -194,31 +295,56 @@ impl Instance {
 
     /// Asks for this deployment to be replaced by a fresh one on the next reconcile.
     pub fn request_replacement(&self) {
-        self.tracker
-            .broken
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.tracker.broken.store(true, Ordering::Relaxed);
         self.tracker.shared.bump(&self.tracker.namespace);
     }
 
     /// The model it runs; a broken deployment shows no code, so the plan replaces it.
     pub fn observed_model(&self) -> ServiceModel {
         let mut model = self.model.clone();
-        if self
-            .tracker
-            .broken
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        if self.tracker.broken.load(Ordering::Relaxed) {
             model.code = "(missing)".into();
         }
         model
     }
 
-    /// Stops every process of this deployment and waits until they are gone.
-    pub async fn stop(self) {
-        self.tracker.set_phase(Phase::Stopping);
-        self.cancel.cancel();
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "supervisor task failed");
+    /// Splits it for a successor: what keeps serving while the successor rolls out (this
+    /// deployment if its own rollout finished, else the one it was replacing), and what
+    /// is to be stopped.
+    pub fn into_serving(self) -> (Option<Instance>, Option<Instance>) {
+        let previous = self.tracker.previous_lock().take();
+        if self.tracker.serves() {
+            (Some(self), previous)
+        } else {
+            (previous, Some(self))
         }
+    }
+
+    /// Stops every process of this deployment (and of the one it replaces) and waits
+    /// until they are gone.
+    pub fn stop(self) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let previous = self.tracker.previous_lock().take();
+            self.tracker.set_phase(Phase::Stopping);
+            self.cancel.cancel();
+            let own = async {
+                if let Err(e) = self.task.await {
+                    tracing::error!(error = %e, "supervisor task failed");
+                }
+            };
+            match previous {
+                Some(p) => {
+                    tokio::join!(own, p.stop());
+                }
+                None => own.await,
+            }
+        })
+    }
+
+    /// Takes it out of routing, lets calls on their way finish, then stops it.
+    async fn drain_and_stop(self) {
+        self.tracker.draining.store(true, Ordering::Relaxed);
+        tokio::time::sleep(DRAIN).await;
+        self.stop().await;
     }
 }

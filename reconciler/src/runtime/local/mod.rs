@@ -2,6 +2,7 @@
 //! process group, started in a checkout of its service folder at its revision.
 
 mod cgroup;
+mod in_use;
 mod instance;
 mod logs;
 mod pids;
@@ -132,6 +133,7 @@ pub(crate) struct Shared {
     isolation: Isolation,
     sources: SourceCache,
     fetches: FetchPool,
+    checkouts: in_use::InUse,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -188,6 +190,7 @@ impl LocalRuntime {
             shared: Arc::new(Shared {
                 sources: SourceCache::for_platform(&dirs.sources, isolation.sources.clone()),
                 fetches: FetchPool::new(),
+                checkouts: in_use::InUse::default(),
                 dirs,
                 isolation,
                 events,
@@ -234,12 +237,29 @@ impl Runtime for LocalRuntime {
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
-        if let Some(old) = self.take(namespace, &service.name) {
+        // What runs keeps serving until the new revision is ready (or for good, if it
+        // never is); the map never lacks the service, so no call finds it gone.
+        let discarded = {
+            let mut services = self.services();
+            let key = (namespace.to_owned(), service.name.clone());
+            let (serving, discarded) = match services.remove(&key) {
+                Some(old) => old.into_serving(),
+                None => (None, None),
+            };
+            let inst = Instance::start(
+                self.shared.clone(),
+                namespace,
+                repo,
+                service,
+                config,
+                serving,
+            );
+            services.insert(key, inst);
+            discarded
+        };
+        if let Some(old) = discarded {
             old.stop().await;
         }
-        let inst = Instance::start(self.shared.clone(), namespace, repo, service, config);
-        self.services()
-            .insert((namespace.to_owned(), service.name.clone()), inst);
         self.shared.bump(namespace);
         Ok(())
     }

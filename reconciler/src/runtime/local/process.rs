@@ -26,6 +26,59 @@ pub(crate) struct Launch<'a> {
     /// Names the pid file: `replica-0`, `build`, …
     pub role: String,
     pub limits: Limits,
+    pub toolchain: Toolchain,
+}
+
+/// The per-revision language environment a service's folder asks for, by the files it
+/// holds: its own virtualenv for Python, its own `node_modules` for Node. Both live in
+/// the checkout, so each revision of each service has its own and nothing is shared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Toolchain {
+    /// `requirements.txt`, `pyproject.toml` or `setup.py`: `.venv` first on PATH.
+    pub python: bool,
+    /// `package.json`: `node_modules/.bin` on PATH.
+    pub node: bool,
+}
+
+impl Toolchain {
+    /// The folder inside the checkout that holds the virtualenv.
+    pub const VENV: &'static str = ".venv";
+
+    pub fn of(code: &Path) -> Self {
+        let has = |f: &str| code.join(f).is_file();
+        Toolchain {
+            python: has("requirements.txt") || has("pyproject.toml") || has("setup.py"),
+            node: has("package.json"),
+        }
+    }
+
+    /// The build command with the virtualenv created first (once per checkout).
+    pub fn build_command(self, build: &str) -> String {
+        if self.python {
+            let venv = Self::VENV;
+            format!("[ -x {venv}/bin/python ] || python3 -m venv {venv} || exit 1\n{build}")
+        } else {
+            build.to_owned()
+        }
+    }
+
+    /// PATH (and VIRTUAL_ENV) for a process working in `app`, on top of `base`.
+    fn env(self, app: &str, base: &str) -> Vec<(&'static str, String)> {
+        let mut path = Vec::new();
+        let mut out = Vec::new();
+        if self.python {
+            path.push(format!("{app}/{}/bin", Self::VENV));
+            out.push(("VIRTUAL_ENV", format!("{app}/{}", Self::VENV)));
+        }
+        if self.node {
+            path.push(format!("{app}/node_modules/.bin"));
+        }
+        if !path.is_empty() {
+            path.push(base.to_owned());
+            out.push(("PATH", path.join(":")));
+        }
+        out
+    }
 }
 
 /// A running process group and the pid file that lets a restarted server find it.
@@ -50,8 +103,25 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
+    /// Whether the replica is ready: it listens on `port` (inside its sandbox, if it has
+    /// one) and, given a `path`, a GET there through `host_port` answers below 500. If
+    /// not, why not, in words for `micro status`.
+    pub async fn ready(self, port: u16, host_port: u16, path: Option<&str>) -> Result<(), String> {
+        if !self.listening(port).await {
+            return Err(format!("nothing listens on $PORT ({port}) yet"));
+        }
+        match path {
+            None => Ok(()),
+            Some(path) => match http_status(host_port, path).await {
+                Some(code) if code < 500 => Ok(()),
+                Some(code) => Err(format!("GET {path} answered {code}")),
+                None => Err(format!("GET {path} got no HTTP answer")),
+            },
+        }
+    }
+
     /// Whether the process listens on `port` (inside its sandbox, if it has one).
-    pub async fn listening(self, port: u16) -> bool {
+    async fn listening(self, port: u16) -> bool {
         match self.inner {
             Some(pid) => sandbox::listens(pid, port),
             None => matches!(
@@ -66,6 +136,38 @@ impl Probe {
     }
 }
 
+/// The status code of `GET path` on a local port, or `None` without an HTTP answer
+/// within a second. Only the status line is read: a readiness check needs no more.
+async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: micro-readiness\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 64];
+        let mut len = 0;
+        while len < 12 {
+            let n = stream.read(&mut head[len..]).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        // `HTTP/1.x NNN …`
+        let line = std::str::from_utf8(&head[..len]).ok()?;
+        let code = line.strip_prefix("HTTP/1.")?.get(2..5)?;
+        code.parse().ok()
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
 fn open_log(path: &Path) -> std::io::Result<File> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -78,6 +180,10 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 /// a cgroup when the runtime has them.
 pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let log = open_log(l.log)?;
+    let toolchain_env = match &shared.isolation.sandbox {
+        Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
+        None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
+    };
     let mut cmd = match &shared.isolation.sandbox {
         Some(sandbox) => sandbox.command(l.dir, l.namespace, l.command),
         None => {
@@ -104,6 +210,9 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         cmd.env("PORT", port.to_string());
     }
     for (k, v) in &l.env {
+        cmd.env(k, v);
+    }
+    for (k, v) in toolchain_env {
         cmd.env(k, v);
     }
     let child = cmd.spawn()?;

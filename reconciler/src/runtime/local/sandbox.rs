@@ -16,7 +16,7 @@ use tokio::process::Command;
 /// Where a service's checkout appears inside its sandbox.
 pub(crate) const APP_DIR: &str = "/app";
 /// The only PATH a sandboxed process gets: system folders, nothing of the server's.
-const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+pub(crate) const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Tenant identities: `BASE_UID + hash(namespace) % UID_SPAN`, never 0, never a system uid.
 const BASE_UID: u32 = 3_000_000;
 const UID_SPAN: u32 = 1_000_000;

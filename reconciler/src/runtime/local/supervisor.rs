@@ -4,7 +4,7 @@ use super::Shared;
 use super::cgroup::Limits;
 use super::instance::{Phase, Tracker};
 use super::logs;
-use super::process::{self, Launch};
+use super::process::{self, Launch, Toolchain};
 use super::sandbox;
 use crate::desired::DesiredService;
 use crate::quantity;
@@ -21,8 +21,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A replica up this long has its backoff reset.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
-/// A process alive this long without listening on $PORT is a worker: call it running.
-const LISTEN_GRACE: Duration = Duration::from_secs(10);
 /// Readiness probes: often right after start (that is when a push waits on them), then
 /// less often for slow starters.
 const PROBE_FAST: Duration = Duration::from_millis(10);
@@ -41,6 +39,7 @@ pub(crate) async fn supervise(
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));
     let log = shared.dirs.log_file(&ns, &service.name);
+    let _lease = shared.checkouts.lease(&dir);
     // A source that hangs must not hold up a kill or a newer revision.
     let checked_out = tokio::select! {
         r = checkout(&shared, &ns, &repo, &service, &base, &dir) => r,
@@ -50,14 +49,16 @@ pub(crate) async fn supervise(
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
+    let toolchain = Toolchain::of(&code);
     if let Some(build) = &service.model.build {
         let marker = dir.join("built");
         if !marker.exists() {
             tracker.set_phase(Phase::Building);
+            let command = toolchain.build_command(build);
             let launch = Launch {
                 namespace: &ns,
                 name: &service.name,
-                command: build,
+                command: &command,
                 dir: &code,
                 log: &log,
                 port: None,
@@ -65,6 +66,7 @@ pub(crate) async fn supervise(
                 env: env_of(&service),
                 role: "build".into(),
                 limits: limits_of(&service),
+                toolchain,
             };
             let mut group = match process::spawn(&shared, &launch).await {
                 Ok(g) => g,
@@ -102,20 +104,25 @@ pub(crate) async fn supervise(
         .await;
     };
     tracker.set_phase(Phase::Running);
-    let replicas = (0..service.model.replicas as usize).map(|index| {
-        let launch = ReplicaLaunch {
-            shared: shared.clone(),
-            tracker: tracker.clone(),
-            ns: ns.clone(),
-            service: service.clone(),
-            config: config.clone(),
-            run: run.to_owned(),
-            code: code.clone(),
-            log: log.clone(),
-            index,
-        };
-        tokio::spawn(launch.run(cancel.clone()))
-    });
+    // Replicas stop on their own when the rollout fails; the deployment stays, saying why.
+    let stop_replicas = cancel.child_token();
+    let replicas: Vec<_> = (0..service.model.replicas as usize)
+        .map(|index| {
+            let launch = ReplicaLaunch {
+                shared: shared.clone(),
+                tracker: tracker.clone(),
+                ns: ns.clone(),
+                service: service.clone(),
+                config: config.clone(),
+                run: run.to_owned(),
+                code: code.clone(),
+                log: log.clone(),
+                index,
+                toolchain,
+            };
+            tokio::spawn(launch.run(stop_replicas.clone()))
+        })
+        .collect();
     let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
     // What the service may write in its folder: the namespace's checkout-size quota.
     let disk_limit = crate::quota::Quota::read(&repo).checkout_bytes;
@@ -125,9 +132,58 @@ pub(crate) async fn supervise(
         disk_limit,
         cancel.clone(),
     ));
+    let within = Duration::from_secs(u64::from(match service.model.ready_timeout {
+        0 => crate::spec::DEFAULT_READY_TIMEOUT_SECS,
+        s => s,
+    }));
+    let outcome = tokio::select! {
+        outcome = rollout(&tracker, within) => Some(outcome),
+        () = cancel.cancelled() => None,
+    };
+    match outcome {
+        Some(Ok(())) => tracker.finish_rollout().await,
+        Some(Err(why)) => {
+            tracker.set_phase(Phase::Failed(why));
+            stop_replicas.cancel();
+        }
+        None => {}
+    }
     futures_util::future::join_all(replicas).await;
     let _ = rotate.await;
     let _ = watch.await;
+}
+
+/// Waits until every replica is ready at once. A replica that exits first fails the
+/// rollout at once when an older revision still serves (better it keeps serving than
+/// wait out a crash loop); on a first deployment it is restarted until the deadline.
+async fn rollout(tracker: &Tracker, within: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let changed = tracker.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let replicas = tracker.replicas();
+        if replicas.iter().all(|r| r.state == ServiceState::Running) {
+            return Ok(());
+        }
+        if tracker.replacing()
+            && let Some(exit) = replicas.iter().find_map(|r| r.exit.as_ref())
+        {
+            return Err(format!("the new revision {exit} before it was ready"));
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let why = replicas
+                .iter()
+                .filter(|r| r.state != ServiceState::Running)
+                .find_map(|r| r.exit.clone().or_else(|| Some(r.message.clone())))
+                .filter(|why| !why.is_empty())
+                .unwrap_or_else(|| "it never became ready".into());
+            return Err(format!(
+                "not ready within {}s (readiness.timeout): {why}",
+                within.as_secs()
+            ));
+        }
+    }
 }
 
 fn env_of(service: &DesiredService) -> Vec<(&str, &str)> {
@@ -244,13 +300,7 @@ async fn checkout(
     tokio::task::spawn_blocking(move || -> Result<(), String> {
         // Held until the fetch ends, even if the deployment stopped waiting for it.
         let _turn = turn;
-        if let Ok(entries) = std::fs::read_dir(&base) {
-            for entry in entries.flatten() {
-                if entry.path() != dir {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
+        shared.checkouts.remove_unused(&base);
         // Fresh code means the old build products are gone too.
         let _ = std::fs::remove_file(dir.join("built"));
         let tmp = dir.join("code.tmp");
@@ -297,6 +347,7 @@ struct ReplicaLaunch {
     code: PathBuf,
     log: PathBuf,
     index: usize,
+    toolchain: Toolchain,
 }
 
 impl ReplicaLaunch {
@@ -336,6 +387,7 @@ impl ReplicaLaunch {
                     .collect(),
                 role: format!("replica-{}", self.index),
                 limits: limits_of(&self.service),
+                toolchain: self.toolchain,
             };
             let started = Instant::now();
             let why = match process::spawn(&self.shared, &launch).await {
@@ -344,17 +396,23 @@ impl ReplicaLaunch {
                     port = group.host_port();
                     let probe = group.probe();
                     let mut ready = false;
+                    let mut waiting = String::new();
                     let outcome = loop {
                         tokio::select! {
                             status = group.wait() => break Some(status),
                             () = cancel.cancelled() => break None,
                             () = tokio::time::sleep(probe_interval(started)), if !ready => {
-                                if probe.listening(listen).await {
-                                    ready = true;
-                                    self.set(ServiceState::Running, port, String::new());
-                                } else if started.elapsed() > LISTEN_GRACE {
-                                    ready = true;
-                                    self.set(ServiceState::Running, port, format!("not listening on $PORT ({listen})"));
+                                match probe.ready(listen, port, self.service.model.ready_path.as_deref()).await {
+                                    Ok(()) => {
+                                        ready = true;
+                                        self.set(ServiceState::Running, port, String::new());
+                                    }
+                                    // Said once per reason, not once per probe.
+                                    Err(why) if why != waiting => {
+                                        self.set(ServiceState::Starting, port, why.clone());
+                                        waiting = why;
+                                    }
+                                    Err(_) => {}
                                 }
                             }
                         }
@@ -370,10 +428,11 @@ impl ReplicaLaunch {
                 backoff = FIRST_BACKOFF;
             }
             restarts += 1;
-            self.set(
-                ServiceState::Crashed,
+            self.tracker.set_replica_exit(
+                self.index,
                 port,
                 format!("{why}; restart #{restarts} in {}s", backoff.as_secs()),
+                why,
             );
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}

@@ -1,0 +1,114 @@
+//! `micro scale NAME N`: a commit setting `replicas` in the service's spec, like
+//! `heroku ps:scale` or `kubectl scale`; the platform rolls it out with no downtime.
+
+use super::wait;
+use crate::context::Target;
+use crate::gitops::{self, TenantRepo};
+use anyhow::{Result, anyhow, bail};
+use micro_reconciler::spec;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ScaleArgs {
+    /// The service
+    pub name: String,
+    /// How many replicas it should run
+    pub replicas: u32,
+    /// Wait until it runs that many (or fails), showing progress
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in seconds
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
+    if args.replicas == 0 {
+        bail!(
+            "replicas must be at least 1 (to stop {} use `micro kill {}`)",
+            args.name,
+            args.name
+        );
+    }
+    let ctx = t.resolve().await?;
+    let (name, n) = (args.name.clone(), args.replicas);
+    let pushed = tokio::task::block_in_place(|| {
+        let repo = TenantRepo::open(&ctx)?;
+        repo.change(&format!("Scale {name} to {n}"), |r, tree| {
+            let path = format!("services/{name}/service.yaml");
+            let blob = tree
+                .get_path(std::path::Path::new(&path))
+                .ok()
+                .and_then(|e| r.find_blob(e.id()).ok())
+                .ok_or_else(|| {
+                    anyhow!("service {name} not found in namespace {}", ctx.namespace)
+                })?;
+            let text = std::str::from_utf8(blob.content())
+                .map_err(|_| anyhow!("{path} is not UTF-8 text"))?;
+            let edited = with_replicas(text, n);
+            let parsed = spec::parse_service(&name, edited.as_bytes()).map_err(|e| {
+                anyhow!("cannot set replicas in {path} ({e}): edit it in `micro clone`")
+            })?;
+            if parsed.replicas() != n {
+                bail!("cannot set replicas in {path}: edit it in `micro clone`");
+            }
+            let id = r.blob(edited.as_bytes())?;
+            gitops::set_path(
+                r,
+                Some(tree),
+                &["services", &name, "service.yaml"],
+                Some((id, 0o100644)),
+            )
+        })
+    })?;
+    wait::after_push(
+        &ctx,
+        &args.name,
+        pushed,
+        &format!("scaled to {n}"),
+        args.wait,
+        args.timeout,
+    )
+    .await
+}
+
+/// The spec with its top-level `replicas:` line set to `n` (added if missing); every
+/// other line, comments included, as it was.
+fn with_replicas(spec: &str, n: u32) -> String {
+    let line = format!("replicas: {n}");
+    let mut found = false;
+    let mut out: Vec<String> = spec
+        .lines()
+        .map(|l| {
+            if !found && l.starts_with("replicas:") {
+                found = true;
+                line.clone()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(line);
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_replicas;
+
+    #[test]
+    fn replicas_is_replaced_or_added_and_the_rest_kept() {
+        assert_eq!(
+            with_replicas("run: x\nreplicas: 1 # one\nenv: {A: b}\n", 3),
+            "run: x\nreplicas: 3\nenv: {A: b}\n"
+        );
+        assert_eq!(
+            with_replicas("# mine\nrun: x", 2),
+            "# mine\nrun: x\nreplicas: 2\n"
+        );
+    }
+}
