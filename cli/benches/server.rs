@@ -420,6 +420,11 @@ fn commit_services(repo: &git2::Repository, count: usize) {
     let mut root = repo.treebuilder(Some(&head.tree().unwrap())).unwrap();
     root.insert("services", services.write().unwrap(), 0o040000)
         .unwrap();
+    // The key the services list must be in config.yaml.
+    let config = repo
+        .blob(b"\"db.password\": { version: 1, secret: true }\n")
+        .unwrap();
+    root.insert("config.yaml", config, 0o100644).unwrap();
     let tree = repo.find_tree(root.write().unwrap()).unwrap();
     let sig = git2::Signature::now("bench", "bench@localhost").unwrap();
     repo.commit(

@@ -189,6 +189,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             Arc::new(micro_reconciler::runtime::memory::MemoryRuntime::default())
         }
     };
+    repos
+        .record_support(runtime.support())
+        .context("cannot write beside the repos")?;
     let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
     tokio::spawn(controller.clone().consume_events(events_rx));
     controller.spawn_workers(args.concurrency);

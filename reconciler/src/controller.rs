@@ -115,7 +115,13 @@ impl Controller {
         let commit = repo.revparse_single(refname)?.peel_to_commit()?.id();
         Ok((
             commit,
-            repo::load_cached(&repo, namespace, commit, &self.specs),
+            repo::load_cached(
+                &repo,
+                namespace,
+                commit,
+                &self.specs,
+                self.runtime.support(),
+            ),
         ))
     }
 
@@ -236,14 +242,16 @@ impl Controller {
             let path = self.repos.path(namespace);
             let repo = git2::Repository::open_bare(&path)?;
             // A commit over quota that got past the hook (a local push) is refused here.
-            repo::load_cached(&repo, namespace, head, &self.specs).and_then(|d| {
-                let quota = Quota::read(&path);
-                quota
-                    .check_desired(&d)
-                    .and_then(|()| quota.check_checkouts(&repo, &d))
-                    .map_err(|e| LoadError::Quota(e.to_string()))?;
-                Ok(d)
-            })
+            repo::load_cached(&repo, namespace, head, &self.specs, self.runtime.support()).and_then(
+                |d| {
+                    let quota = Quota::read(&path);
+                    quota
+                        .check_desired(&d)
+                        .and_then(|()| quota.check_checkouts(&repo, &d))
+                        .map_err(|e| LoadError::Quota(e.to_string()))?;
+                    Ok(d)
+                },
+            )
         };
         let revision = head.to_string();
         let desired = match loaded {

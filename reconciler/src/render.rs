@@ -10,7 +10,7 @@ pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceMode
         code: code.to_owned(),
         run: spec.run().map(str::to_owned),
         build: spec.build.as_ref().map(|b| b.value.clone()),
-        image: spec.image.clone(),
+        image: spec.image.as_ref().map(|i| i.value.clone()),
         source: spec.source.as_ref().map(|s| SourceModel {
             git: s.git.value.clone(),
             commit: s.reference.value.clone(),

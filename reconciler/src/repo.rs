@@ -2,7 +2,7 @@
 
 use crate::desired::{DesiredNamespace, DesiredService};
 use crate::render;
-use crate::spec::{self, ConfigSpec, NamespaceSpec, ServiceSpec, SpecError};
+use crate::spec::{self, ConfigSpec, NamespaceSpec, ServiceSpec, SpecError, Support};
 use git2::{ObjectType, Oid, Repository, Signature, Tree};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +36,19 @@ pub enum RepoError {
 /// The trailer the CLI puts on the commits it makes for a verb that is not a plain
 /// change (`rollback`), so history can say what a commit was.
 pub const ACTION_TRAILER: &str = "Micro-Action";
+
+/// Beside the tenant repos: what the platform's runtime can run.
+const SUPPORT_FILE: &str = "micro-runtime.json";
+
+/// What the runtime can run, as the server recorded it beside the repo at `repo_path`;
+/// only processes if it did not (the stricter answer).
+pub fn support_of(repo_path: &Path) -> Support {
+    repo_path
+        .parent()
+        .and_then(|root| fs::read(root.join(SUPPORT_FILE)).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Support::PROCESSES)
+}
 
 /// Who made a commit and what it says, for `micro history`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +176,15 @@ impl Repos {
     }
 
     /// (Re)writes the pre-receive hook so it runs this build of `micro`.
+    /// Tells the pre-receive hook what the runtime can run (it runs in git's process,
+    /// not the server's).
+    pub fn record_support(&self, support: Support) -> Result<(), RepoError> {
+        let path = self.root.join(SUPPORT_FILE);
+        let json =
+            serde_json::to_vec(&support).map_err(|e| RepoError::Io(path.clone(), e.into()))?;
+        fs::write(&path, json).map_err(|e| RepoError::Io(path, e))
+    }
+
     /// What each of `commits` is (`None` for one the repo lacks).
     pub fn commit_infos(&self, namespace: &str, commits: &[String]) -> Vec<Option<CommitInfo>> {
         let repo = Repository::open_bare(self.path(namespace)).ok();
@@ -301,8 +323,9 @@ pub fn load(
     repo: &Repository,
     namespace: &str,
     commit: Oid,
+    support: Support,
 ) -> Result<DesiredNamespace, LoadError> {
-    load_cached(repo, namespace, commit, &SpecCache::default())
+    load_cached(repo, namespace, commit, &SpecCache::default(), support)
 }
 
 /// [`load`], reusing what `cache` already parsed.
@@ -311,6 +334,7 @@ pub fn load_cached(
     namespace: &str,
     commit: Oid,
     cache: &SpecCache,
+    support: Support,
 ) -> Result<DesiredNamespace, LoadError> {
     let commit = repo.find_commit(commit)?;
     let tree = commit.tree()?;
@@ -349,6 +373,8 @@ pub fn load_cached(
             }
             let service_tree = repo.find_tree(entry.id())?;
             let parsed = cache.get_or_parse(repo, &name, &service_tree)?;
+            support.check(&name, &parsed.spec)?;
+            check_config_keys(&name, &parsed.spec, &config)?;
             services.insert(
                 name.clone(),
                 DesiredService {
@@ -365,6 +391,26 @@ pub fn load_cached(
         revision,
         services,
     })
+}
+
+/// Every config key a service lists must be in `config.yaml` (set with `micro config
+/// set` first): a missing one would only show as a crash at run time.
+fn check_config_keys(name: &str, spec: &ServiceSpec, config: &ConfigSpec) -> Result<(), SpecError> {
+    match spec.config.iter().find(|k| !config.contains_key(&k.value)) {
+        None => Ok(()),
+        Some(key) => {
+            let l = &key.referenced;
+            Err(SpecError::new(
+                format!("services/{name}/service.yaml"),
+                l.line().max(1),
+                l.column().max(1),
+                format!(
+                    "config key {:?} is not in config.yaml: set it first with `micro config set {} VALUE`",
+                    key.value, key.value
+                ),
+            ))
+        }
+    }
 }
 
 fn check_namespace_file(
@@ -483,7 +529,7 @@ mod tests {
         repos.create("acme", Path::new("/bin/true")).unwrap();
         let repo = Repository::open_bare(repos.path("acme")).unwrap();
         let head = repos.head("acme").unwrap();
-        let desired = load(&repo, "acme", head).unwrap();
+        let desired = load(&repo, "acme", head, Support::ALL).unwrap();
         assert!(desired.services.is_empty());
         assert!(repos.path("acme").join("hooks/pre-receive").exists());
         assert!(matches!(
@@ -506,12 +552,14 @@ mod tests {
                 ("services/b/service.yaml", "run: y\nreplicas: 2\n"),
             ],
         );
-        let desired = load(&repo, "acme", good).unwrap();
+        let desired = load(&repo, "acme", good, Support::ALL).unwrap();
         assert_eq!(desired.services.len(), 2);
         assert_eq!(desired.services["b"].model.replicas, 2);
         assert_eq!(desired.services["a"].revision, good.to_string());
 
-        let wrong_ns = load(&repo, "other", good).unwrap_err().to_string();
+        let wrong_ns = load(&repo, "other", good, Support::ALL)
+            .unwrap_err()
+            .to_string();
         assert!(wrong_ns.starts_with("micro.yaml:2:12:"), "{wrong_ns}");
 
         let bad = commit_files(
@@ -521,7 +569,9 @@ mod tests {
                 ("services/a/service.yaml", "run: x\nport: 8080\nbogus: 1\n"),
             ],
         );
-        let err = load(&repo, "acme", bad).unwrap_err().to_string();
+        let err = load(&repo, "acme", bad, Support::ALL)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("services/a/service.yaml:3:1:"), "{err}");
 
         let missing = commit_files(
@@ -531,7 +581,9 @@ mod tests {
                 ("services/c/main.py", "x"),
             ],
         );
-        let err = load(&repo, "acme", missing).unwrap_err().to_string();
+        let err = load(&repo, "acme", missing, Support::ALL)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("services/c/service.yaml:1:1: missing"),
             "{err}"
@@ -550,7 +602,13 @@ mod tests {
                 ("services/a/lib/util.py", "X = 1\n"),
             ],
         );
-        let desired = load(&repo, "acme", repo.refname_to_id(BRANCH).unwrap()).unwrap();
+        let desired = load(
+            &repo,
+            "acme",
+            repo.refname_to_id(BRANCH).unwrap(),
+            Support::ALL,
+        )
+        .unwrap();
         let dest = dir.path().join("out");
         extract_tree(
             &dir.path().join("r.git"),

@@ -45,7 +45,7 @@ impl SpecError {
 pub struct ServiceSpec {
     pub run: Option<Spanned<String>>,
     pub build: Option<Spanned<String>>,
-    pub image: Option<String>,
+    pub image: Option<Spanned<String>>,
     pub source: Option<SourceSpec>,
     pub port: Option<Spanned<u16>>,
     pub replicas: Option<Spanned<u32>>,
@@ -65,6 +65,36 @@ pub struct Readiness {
     pub path: Option<Spanned<String>>,
     /// `30s`, `2m`, or a number of seconds.
     pub timeout: Option<Spanned<String>>,
+}
+
+/// What the platform's runtime can start. A spec asking for more is refused when it is
+/// pushed, where it stands, not when the runtime gets to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Support {
+    /// Container images (`image:`): the Kubernetes runtime runs them, local processes
+    /// cannot.
+    pub images: bool,
+}
+
+impl Support {
+    /// A runtime that starts anything a valid spec asks for (or nothing: plan-only).
+    pub const ALL: Support = Support { images: true };
+    /// The local runtime: processes from `run` (and `build`).
+    pub const PROCESSES: Support = Support { images: false };
+
+    /// Whether this runtime can run `spec` (of `services/<name>/service.yaml`).
+    pub fn check(self, name: &str, spec: &ServiceSpec) -> Result<(), SpecError> {
+        if let (false, Some(image)) = (self.images, &spec.image) {
+            let l = &image.referenced;
+            return Err(SpecError::new(
+                format!("services/{name}/service.yaml"),
+                l.line().max(1),
+                l.column().max(1),
+                "`image` needs the Kubernetes runtime; this platform runs services as local processes: give a `run` command (and `build`) instead",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How long a rollout waits for its replicas to be ready when the spec does not say.
@@ -499,6 +529,30 @@ mod tests {
             let err = parse_service("x", text.as_bytes()).unwrap_err();
             assert_eq!(err.line, line, "{bad}: {err}");
             assert!(err.message.contains("resources."), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_field_is_documented_in_the_repo_template() {
+        let readme = include_str!("../../repo-template/README.md");
+        // The parser names every field it accepts when it meets one it does not.
+        let err = parse_service("web", b"run: x\nnosuch: 1\n").unwrap_err();
+        let fields = err.message.split("expected one of").nth(1).unwrap();
+        let fields: Vec<&str> = fields
+            .split(',')
+            .map(|f| f.trim().trim_matches('`'))
+            .collect();
+        assert!(fields.len() >= 10, "{err}");
+        for field in fields {
+            assert!(
+                readme.contains(&format!("\n{field}:")),
+                "{field} is not documented"
+            );
+        }
+        for nested in [
+            "path:", "timeout:", "memory:", "cpu:", "git:", "ref:", "track:",
+        ] {
+            assert!(readme.contains(nested), "{nested}");
         }
     }
 

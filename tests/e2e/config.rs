@@ -24,14 +24,21 @@ fn config_set_reaches_the_service_and_a_revert_brings_the_old_value_back() {
             ("main.py", APP),
         ],
     );
-    p.ok(&["run", "./cfg", "--wait"]);
-    assert_eq!(answer(&p), "- -");
+    // A key with no value yet would only show as a crash at run time: refused at push,
+    // where it stands, and nothing is committed.
+    let err = p.fails(&["run", "./cfg", "--wait"]);
+    assert!(
+        err.contains("services/cfg/service.yaml:2:")
+            && err.contains("config key \"db.password\" is not in config.yaml")
+            && err.contains("micro config set db.password"),
+        "{err}"
+    );
+    assert!(p.service(None, "cfg").is_none());
 
     p.ok(&["config", "set", "db.password", "hunter2", "--secret"]);
     p.ok(&["config", "set", "feature-flag", "{\"on\": true}"]);
-    p.wait_for("the service to see its config", || {
-        answer(&p) == "hunter2 {\"on\":true}"
-    });
+    p.ok(&["run", "./cfg", "--wait"]);
+    assert_eq!(answer(&p), "hunter2 {\"on\":true}");
     assert_eq!(p.ok(&["config", "get", "db.password"]).trim(), "[secret]");
     assert_eq!(
         p.ok(&["config", "get", "db.password", "--secret"]).trim(),
@@ -85,7 +92,11 @@ fn config_set_reaches_the_service_and_a_revert_brings_the_old_value_back() {
         );
     }
 
-    // Delete: gone from config.yaml (the stored versions stay for reverts).
+    // Delete: not while a service lists it; then gone from config.yaml (the stored
+    // versions stay for reverts).
+    let err = p.fails(&["config", "del", "feature-flag"]);
+    assert!(err.contains("listed by services/cfg/service.yaml"), "{err}");
+    p.ok(&["kill", "cfg"]);
     p.ok(&["config", "del", "feature-flag"]);
     assert!(!p.ok(&["config", "list"]).contains("feature-flag"));
     assert!(

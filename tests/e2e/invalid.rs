@@ -111,3 +111,26 @@ fn a_local_push_into_the_bare_repo_is_checked_and_reconciled() {
     let head = p.git_ok(&local, &["rev-parse", "HEAD"]).trim().to_owned();
     p.wait_running(None, "side", Some(&head));
 }
+
+#[test]
+fn what_this_runtime_cannot_run_is_refused_at_push_where_it_stands() {
+    let p = Platform::start();
+    p.ok(&["clone", "repo"]);
+    let repo = p.work.join("repo");
+    std::fs::create_dir_all(repo.join("services/img")).unwrap();
+    std::fs::write(
+        repo.join("services/img/service.yaml"),
+        "# from a registry\nimage: nginx:1.27\n",
+    )
+    .unwrap();
+    p.git_ok(&repo, &["add", "."]);
+    p.git_ok(&repo, &["commit", "-qm", "An image"]);
+    let out = p.git(&repo, &["push"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("services/img/service.yaml:2:8: `image` needs the Kubernetes runtime"),
+        "{said}"
+    );
+    assert!(p.status(None).is_empty());
+}

@@ -28,7 +28,6 @@ fn the_platform_runs_on_postgres() {
             ("main.py", APP),
         ],
     );
-    p.ok(&["run", "./pg", "--wait"]);
     p.ok(&[
         "config",
         "set",
@@ -36,6 +35,7 @@ fn the_platform_runs_on_postgres() {
         "hello from postgres",
         "--secret",
     ]);
+    p.ok(&["run", "./pg", "--wait"]);
     p.wait_for("the config to arrive", || {
         String::from_utf8_lossy(&p.micro(&["call", "pg", "/"]).stdout).trim()
             == "hello from postgres"

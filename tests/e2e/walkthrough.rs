@@ -69,7 +69,8 @@ fn new_run_status_call_logs_clone_push_kill() {
             .contains(&token)
     );
 
-    // `micro update` picks up edits in the folder the service was run from.
+    // `micro update` picks up edits in the folder the service was run from, but not
+    // over the edit pushed from the clone: that would lose it without a word.
     let local = p.work.join("hello/main.py");
     let code = std::fs::read_to_string(&local).unwrap();
     std::fs::write(
@@ -77,7 +78,12 @@ fn new_run_status_call_logs_clone_push_kill() {
         code.replace("{GREETING} from {NAME}", "{GREETING} updated from {NAME}"),
     )
     .unwrap();
-    p.ok(&["update", "hello", "--wait"]);
+    let refused = p.fails(&["update", "hello", "--wait"]);
+    assert!(
+        refused.contains("Say it again") && refused.contains("--force"),
+        "{refused}"
+    );
+    p.ok(&["update", "hello", "--force", "--wait"]);
     assert!(
         p.ok(&["call", "hello", "/"])
             .contains("Hello updated from hello")

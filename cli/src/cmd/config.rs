@@ -104,7 +104,12 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
         }
         ConfigAction::Del { key } => {
             check_key(&key)?;
-            let pushed = edit(&ctx, &format!("Config: remove {key}"), |config| {
+            let pushed = edit(&ctx, &format!("Config: remove {key}"), |config, users| {
+                if let Some(user) = users(&key) {
+                    bail!(
+                        "config key {key} is listed by services/{user}/service.yaml (`config:`): remove it there first"
+                    );
+                }
                 if config.remove(&key).is_none() {
                     bail!("config key {key} not found in namespace {}", ctx.namespace);
                 }
@@ -153,7 +158,7 @@ async fn set(ctx: &Context, key: &str, raw: &str, secret: bool) -> Result<ExitCo
     let pushed = edit(
         ctx,
         &format!("Config: {key} to version {version}"),
-        |config| {
+        |config, _| {
             match config.get(key) {
                 Some(at_head) if at_head.version > version => newer.set(Some(at_head.version)),
                 _ => {
@@ -181,10 +186,27 @@ fn report(key: &str, what: &str, pushed: Pushed) {
 }
 
 /// Commits a change to `config.yaml`, redoing it on a moved head.
+/// Changes `config.yaml` at the head in one commit. `change` also gets a lookup of the
+/// first service whose spec lists a key.
+/// The first service at `tree` whose spec lists config `key`.
+fn listed_by(r: &git2::Repository, tree: &git2::Tree<'_>, key: &str) -> Option<String> {
+    let services = r.find_tree(tree.get_name("services")?.id()).ok()?;
+    services.iter().find_map(|entry| {
+        let name = entry.name().ok()?.to_owned();
+        let spec = r
+            .find_tree(entry.id())
+            .ok()?
+            .get_name("service.yaml")
+            .and_then(|e| r.find_blob(e.id()).ok())?;
+        let parsed = spec::parse_service(&name, spec.content()).ok()?;
+        parsed.config.iter().any(|k| k.value == key).then_some(name)
+    })
+}
+
 fn edit(
     ctx: &Context,
     message: &str,
-    change: impl Fn(&mut ConfigSpec) -> Result<()>,
+    change: impl Fn(&mut ConfigSpec, &dyn Fn(&str) -> Option<String>) -> Result<()>,
 ) -> Result<Pushed> {
     tokio::task::block_in_place(|| {
         TenantRepo::open(ctx)?.change(message, |r, tree| {
@@ -197,7 +219,8 @@ fn edit(
                 }
                 None => ConfigSpec::new(),
             };
-            change(&mut config)?;
+            let users = |key: &str| listed_by(r, tree, key);
+            change(&mut config, &users)?;
             let blob = r.blob(spec::write_config(&config).as_bytes())?;
             gitops::set_path(r, Some(tree), &["config.yaml"], Some((blob, 0o100644)))
         })

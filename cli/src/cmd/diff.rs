@@ -6,6 +6,7 @@ use crate::context::Target;
 use anyhow::{Context as _, Result, anyhow};
 use micro_reconciler::plan::Plan;
 use micro_reconciler::repo::{self, LoadError};
+use micro_reconciler::spec::Support;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -53,7 +54,7 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
                 .revparse_single(reference)
                 .and_then(|o| o.peel_to_commit())
                 .map_err(|e| anyhow!("{reference}: {}", e.message()))?;
-            repo::load(&local, &ctx.namespace, commit.id()).map_err(|e| match e {
+            repo::load(&local, &ctx.namespace, commit.id(), Support::ALL).map_err(|e| match e {
                 LoadError::Invalid(e) => anyhow!("{e}"),
                 LoadError::Quota(e) => anyhow!("{e}"),
                 LoadError::Git(e) => anyhow!("git: {}", e.message()),

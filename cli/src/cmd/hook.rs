@@ -56,7 +56,8 @@ fn check() -> Result<(), String> {
         if new.is_zero() {
             return Err("main cannot be deleted: it is what your namespace runs".into());
         }
-        let desired = match repo::load(&repo, &namespace, new) {
+        let support = repo::support_of(repo.path());
+        let desired = match repo::load(&repo, &namespace, new, support) {
             Ok(d) => d,
             Err(LoadError::Invalid(e)) => return Err(e.to_string()),
             Err(LoadError::Quota(e)) => return Err(e),

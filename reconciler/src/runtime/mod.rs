@@ -53,6 +53,10 @@ pub enum RuntimeEvent {
 /// Where services run. Every method is scoped to one namespace.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
+    /// What specs it can run; a push asking for more is refused.
+    fn support(&self) -> crate::spec::Support {
+        crate::spec::Support::ALL
+    }
     /// What runs in `namespace`, from the runtime's own cache (no full listing).
     async fn observe(&self, namespace: &str) -> Vec<ObservedService>;
     /// Changes whenever what `observe` would return changes (applies, deletes, drift):

@@ -214,6 +214,10 @@ impl LocalRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for LocalRuntime {
+    fn support(&self) -> crate::spec::Support {
+        crate::spec::Support::PROCESSES
+    }
+
     async fn observe(&self, namespace: &str) -> Vec<ObservedService> {
         self.services()
             .iter()
