@@ -205,10 +205,14 @@ impl Client {
         name: &str,
         lines: usize,
         follow: bool,
+        since_ms: Option<i64>,
     ) -> Result<Response, ClientError> {
-        let path = format!(
+        let mut path = format!(
             "/api/v1/namespaces/{namespace}/services/{name}/logs?lines={lines}&follow={follow}"
         );
+        if let Some(ms) = since_ms {
+            path.push_str(&format!("&since={ms}"));
+        }
         self.send(self.request(Method::GET, &path)).await
     }
 

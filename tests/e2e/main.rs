@@ -16,6 +16,7 @@ mod hostile;
 mod invalid;
 mod isolation;
 mod kv;
+mod logs;
 mod matrix;
 mod postgres;
 mod restart;

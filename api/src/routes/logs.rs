@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use micro_reconciler::RuntimeError;
+use micro_reconciler::runtime::LogQuery;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -13,6 +14,8 @@ pub struct LogsQuery {
     lines: usize,
     #[serde(default)]
     follow: bool,
+    /// Milliseconds since the epoch.
+    since: Option<i64>,
 }
 
 fn default_lines() -> usize {
@@ -28,7 +31,15 @@ pub async fn logs(
     let stream = state
         .controller
         .runtime()
-        .logs(&ns.name, &name, q.lines, q.follow)
+        .logs(
+            &ns.name,
+            &name,
+            LogQuery {
+                tail: q.lines,
+                follow: q.follow,
+                since_ms: q.since,
+            },
+        )
         .await
         .map_err(|e| match e {
             RuntimeError::NotFound(_) => ApiError::NotFound(format!("service {name}")),

@@ -81,10 +81,9 @@ impl Runtime for Slow {
         &self,
         namespace: &str,
         name: &str,
-        tail: usize,
-        follow: bool,
+        query: crate::runtime::LogQuery,
     ) -> Result<LogStream, RuntimeError> {
-        self.inner.logs(namespace, name, tail, follow).await
+        self.inner.logs(namespace, name, query).await
     }
     async fn shutdown(&self) {}
 }

@@ -97,8 +97,7 @@ impl Runtime for MemoryRuntime {
         &self,
         _namespace: &str,
         name: &str,
-        _tail: usize,
-        _follow: bool,
+        _query: crate::runtime::LogQuery,
     ) -> Result<LogStream, RuntimeError> {
         Err(RuntimeError::NotFound(name.to_owned()))
     }

@@ -22,6 +22,17 @@ pub fn config_env_name(key: &str) -> String {
     )
 }
 
+/// Which log lines `micro logs` wants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// The last this many lines (of those since `since_ms`).
+    pub tail: usize,
+    /// Then the lines still to come, until the service is removed.
+    pub follow: bool,
+    /// Only lines logged at or after this time (milliseconds since the epoch).
+    pub since_ms: Option<i64>,
+}
+
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -79,13 +90,12 @@ pub trait Runtime: Send + Sync + 'static {
     }
     /// Addresses of the ready replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;
-    /// The last `tail` lines of a service's logs, then more as they come if `follow`.
+    /// A service's log lines as `query` asks; a follow ends when the service is removed.
     async fn logs(
         &self,
         namespace: &str,
         name: &str,
-        tail: usize,
-        follow: bool,
+        query: LogQuery,
     ) -> Result<LogStream, RuntimeError>;
     /// Stops everything (the platform is shutting down).
     async fn shutdown(&self);

@@ -1,6 +1,6 @@
 //! Per-service log files: bounded in size, tailed and followed for `micro logs`.
 
-use crate::runtime::{LogStream, RuntimeError};
+use crate::runtime::{LogQuery, LogStream, RuntimeError};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +10,49 @@ use tokio_util::sync::CancellationToken;
 /// A log file past this size is moved to `<name>.log.1` (replacing the previous one).
 pub(crate) const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// The longest line kept whole; longer ones are cut into lines of this size.
+const MAX_LINE: usize = 16 * 1024;
+
+/// `2026-11-29T23:15:00.123Z`: fixed width in UTC, so lines compare by time as text.
+pub(crate) fn timestamp(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Copies a process's output into its service's log, each line stamped with the time and
+/// `tag`, until the process and everything it started have closed their output.
+pub(crate) async fn copy_lines(
+    output: tokio::net::unix::pipe::Receiver,
+    mut log: tokio::fs::File,
+    tag: Option<String>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut reader = tokio::io::BufReader::with_capacity(MAX_LINE, output);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        // Bounded: a process that never ends a line cannot make the platform hold it all.
+        let read = (&mut reader)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut line)
+            .await;
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let mut out = timestamp(std::time::SystemTime::now()).into_bytes();
+        out.push(b' ');
+        if let Some(tag) = &tag {
+            out.extend_from_slice(format!("[{tag}] ").as_bytes());
+        }
+        out.extend_from_slice(text);
+        out.push(b'\n');
+        if log.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
 
 /// Keeps the log under its bound until cancelled. Processes write with O_APPEND, so
 /// copying then truncating in place is safe while they keep writing.
@@ -32,29 +75,38 @@ pub(crate) async fn rotate_while(path: PathBuf, cancel: CancellationToken) {
     }
 }
 
-/// The last `tail` lines, then (if `follow`) whatever is appended, until the reader goes.
-pub(crate) async fn read(
-    path: PathBuf,
-    tail: usize,
-    follow: bool,
-) -> Result<LogStream, RuntimeError> {
-    let content = match tokio::fs::read(&path).await {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let start = tail_start(&content, tail);
-    let first = Bytes::copy_from_slice(&content[start..]);
+/// The last lines (since a time, if asked), then (if following) whatever is appended,
+/// until the reader goes or the log is removed with its service.
+pub(crate) async fn read(path: PathBuf, query: LogQuery) -> Result<LogStream, RuntimeError> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    // There from now on, so a follow can tell a removed service by its log going.
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .await?;
+    let content = tokio::fs::read(&path).await?;
     let offset = content.len() as u64;
+    let mut content = match query.since_ms {
+        Some(ms) => since(&content, ms),
+        None => content,
+    };
+    let start = tail_start(&content, query.tail);
+    let first = Bytes::from(content.split_off(start));
     let head = futures_util::stream::once(async move { Ok(first) });
-    if !follow {
+    if !query.follow {
         return Ok(Box::pin(head));
     }
     let rest = futures_util::stream::unfold((path, offset), |(path, mut offset)| async move {
         loop {
             tokio::time::sleep(FOLLOW_EVERY).await;
-            let Ok(mut f) = tokio::fs::File::open(&path).await else {
-                continue;
+            let mut f = match tokio::fs::File::open(&path).await {
+                Ok(f) => f,
+                // Removed with its service: nothing more will come.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(_) => continue,
             };
             let len = f.metadata().await.map(|m| m.len()).unwrap_or(offset);
             if len < offset {
@@ -79,6 +131,24 @@ pub(crate) async fn read(
     Ok(Box::pin(futures_util::StreamExt::chain(head, rest)))
 }
 
+/// The lines of `content` stamped at or after `ms` (stamps are fixed-width UTC, so a
+/// text comparison orders them).
+fn since(content: &[u8], ms: i64) -> Vec<u8> {
+    let Ok(ms) = u64::try_from(ms) else {
+        return content.to_vec();
+    };
+    let from = timestamp(std::time::UNIX_EPOCH + Duration::from_millis(ms)).into_bytes();
+    content
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| {
+            line.get(..from.len())
+                .is_some_and(|stamp| stamp >= &from[..])
+        })
+        .flatten()
+        .copied()
+        .collect()
+}
+
 /// Byte offset where the last `lines` lines of `content` begin.
 fn tail_start(content: &[u8], lines: usize) -> usize {
     if lines == 0 {
@@ -99,7 +169,21 @@ fn tail_start(content: &[u8], lines: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::tail_start;
+    use super::{since, tail_start, timestamp};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn since_keeps_the_lines_stamped_from_then_on() {
+        let at = |ms: u64| timestamp(UNIX_EPOCH + Duration::from_millis(ms));
+        let log = format!(
+            "{} a\n{} [build] b\n{} c\n",
+            at(1_000),
+            at(2_000),
+            at(3_000)
+        );
+        let kept = String::from_utf8(since(log.as_bytes(), 2_000)).unwrap();
+        assert_eq!(kept, format!("{} [build] b\n{} c\n", at(2_000), at(3_000)));
+    }
 
     #[test]
     fn tail_keeps_the_last_lines() {

@@ -310,8 +310,7 @@ impl Runtime for LocalRuntime {
         &self,
         namespace: &str,
         name: &str,
-        tail: usize,
-        follow: bool,
+        query: crate::runtime::LogQuery,
     ) -> Result<LogStream, RuntimeError> {
         if !self
             .services()
@@ -319,7 +318,7 @@ impl Runtime for LocalRuntime {
         {
             return Err(RuntimeError::NotFound(name.to_owned()));
         }
-        logs::read(self.shared.dirs.log_file(namespace, name), tail, follow).await
+        logs::read(self.shared.dirs.log_file(namespace, name), query).await
     }
 
     async fn shutdown(&self) {

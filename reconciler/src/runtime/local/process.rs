@@ -6,7 +6,7 @@ use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use tokio::process::{Child, Command};
@@ -27,6 +27,8 @@ pub(crate) struct Launch<'a> {
     pub role: String,
     pub limits: Limits,
     pub toolchain: Toolchain,
+    /// Marks its lines in the log: `build`, or a replica's number when there are several.
+    pub log_tag: Option<String>,
 }
 
 /// The per-revision language environment a service's folder asks for, by the files it
@@ -168,11 +170,13 @@ async fn http_status(port: u16, path: &str) -> Option<u16> {
         .flatten()
 }
 
-fn open_log(path: &Path) -> std::io::Result<File> {
+fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    Ok(tokio::fs::File::from_std(
+        OpenOptions::new().create(true).append(true).open(path)?,
+    ))
 }
 
 /// Starts `sh -c COMMAND` in a new process group with a clean environment: only PATH,
@@ -180,6 +184,9 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 /// a cgroup when the runtime has them.
 pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let log = open_log(l.log)?;
+    // Output goes through the platform, which stamps each line with the time and where it
+    // came from. The pipe's ends are close-on-exec: only this child holds its write end.
+    let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let toolchain_env = match &shared.isolation.sandbox {
         Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
         None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
@@ -202,8 +209,8 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         .env("LANG", "C.UTF-8")
         .env("MICRO_NAMESPACE", l.namespace)
         .env("MICRO_SERVICE_NAME", l.name)
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
+        .stdout(Stdio::from(input.try_clone()?))
+        .stderr(Stdio::from(input))
         .process_group(0)
         .kill_on_drop(false);
     if let Some(port) = l.port {
@@ -216,6 +223,10 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         cmd.env(k, v);
     }
     let child = cmd.spawn()?;
+    // Our copies of the write end go with the command, so the pipe ends with the child.
+    drop(cmd);
+    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
+    tokio::spawn(super::logs::copy_lines(output, log, l.log_tag.clone()));
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
     let pid_file = pgid.and_then(|pgid| {
         pids::record(

@@ -67,6 +67,7 @@ pub(crate) async fn supervise(
                 role: "build".into(),
                 limits: limits_of(&service),
                 toolchain,
+                log_tag: Some("build".into()),
             };
             let mut group = match process::spawn(&shared, &launch).await {
                 Ok(g) => g,
@@ -388,6 +389,7 @@ impl ReplicaLaunch {
                 role: format!("replica-{}", self.index),
                 limits: limits_of(&self.service),
                 toolchain: self.toolchain,
+                log_tag: (self.service.model.replicas > 1).then(|| (self.index + 1).to_string()),
             };
             let started = Instant::now();
             let why = match process::spawn(&self.shared, &launch).await {
