@@ -31,7 +31,7 @@ pub struct CallReply {
 pub enum ClientError {
     #[error("cannot reach the platform at {0}: is `micro server` running?")]
     Unreachable(String),
-    #[error("not logged in to {0}: the token is missing or no longer valid")]
+    #[error("not logged in to {0}: the token is missing or no longer valid; run `micro login`")]
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
@@ -283,6 +283,19 @@ impl Client {
             headers,
             body,
         })
+    }
+
+    /// One service in full (`micro describe`).
+    pub async fn describe(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::types::ServiceDescription, ClientError> {
+        self.json(self.request(
+            Method::GET,
+            &format!("/api/v1/namespaces/{namespace}/services/{name}"),
+        ))
+        .await
     }
 
     pub async fn history(

@@ -26,6 +26,18 @@ pub struct StatusReport {
     pub branch: Option<String>,
 }
 
+/// `micro describe`: one service in full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceDescription {
+    #[serde(flatten)]
+    pub status: ServiceStatus,
+    /// The first line of the commit it runs.
+    pub subject: Option<String>,
+    pub author: Option<String>,
+    #[serde(flatten)]
+    pub detail: micro_reconciler::runtime::ServiceDetail,
+}
+
 /// One reconcile, with the commit it took up as people know it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryItem {

@@ -41,10 +41,14 @@ impl Target {
     pub async fn resolve(&self) -> Result<Context> {
         let (home, env_name, env) = self.env_only()?;
         let token = env.token.clone().ok_or_else(|| {
-            anyhow!(
-                "not logged in to {env_name} ({}): start `micro server` on this machine, or add a token for this env",
-                env.url
-            )
+            if env_name == crate::home::BUILTIN_ENV {
+                anyhow!(
+                    "not logged in to {env_name} ({}): start `micro server` on this machine (it logs this CLI in), or run `micro login`",
+                    env.url
+                )
+            } else {
+                anyhow!("not logged in to {env_name} ({}): run `micro login`", env.url)
+            }
         })?;
         let client = Client::new(&env.url, Some(token));
         let namespace = match (&self.namespace, &env.namespace) {

@@ -108,7 +108,7 @@ impl<'a> TenantRepo<'a> {
             || msg.contains("authentication")
         {
             anyhow!(
-                "not logged in to {}: the token is missing or no longer valid",
+                "not logged in to {}: the token is missing or no longer valid; run `micro login`",
                 self.ctx.env_name
             )
         } else {

@@ -48,8 +48,10 @@ enum Command {
     },
     /// Print the CLI's version
     Version,
-    /// Show what runs in your namespace
+    /// Show what runs in your namespace (`-w` to watch)
     Status(cmd::status::StatusArgs),
+    /// Show one service in full: revision, replicas, config versions, recent events
+    Describe(cmd::describe::DescribeArgs),
     /// Show a service's logs
     Logs(cmd::logs::LogsArgs),
     /// Call a service through the platform
@@ -75,7 +77,10 @@ enum Command {
     /// Revoke and forget the current environment's token
     Logout,
     /// Show who the current token belongs to
-    Whoami,
+    Whoami {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: cmd::Output,
+    },
     /// git's pre-receive hook in tenant repos (run by git, not by people)
     #[command(hide = true)]
     Hook(cmd::hook::HookArgs),
@@ -165,6 +170,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kill(args) => cmd::kill::run(t, args).await,
         Command::Restart(args) => cmd::restart::run(t, args).await,
         Command::Scale(args) => cmd::scale::run(t, args).await,
+        Command::Describe(args) => cmd::describe::run(t, args).await,
         Command::Completion { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());
@@ -185,7 +191,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => cmd::config::run(t, args).await,
         Command::Store(args) => cmd::store::run(t, args).await,
         Command::Admin(args) => cmd::admin::run(t, args).await,
-        Command::Whoami => cmd::admin::whoami(t).await,
+        Command::Whoami { output } => cmd::admin::whoami(t, output).await,
         Command::Login(args) => cmd::login::login(t, args).await,
         Command::Logout => cmd::login::logout(t).await,
         Command::Credential(args) => cmd::credential::run(t, &args),

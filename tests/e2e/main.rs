@@ -9,6 +9,7 @@ mod harness;
 mod accounts;
 mod builds;
 mod config;
+mod conventions;
 mod crash;
 mod drift;
 mod gitops;

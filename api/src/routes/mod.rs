@@ -6,6 +6,7 @@ mod call;
 
 pub use call::forwarding_client;
 mod config;
+mod describe;
 mod history;
 mod kv;
 mod logs;
@@ -49,6 +50,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/plan",
             get(plan::for_ref).post(plan::for_desired),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}",
+            get(describe::describe),
         )
         .route(
             "/api/v1/namespaces/{ns}/services/{name}/logs",

@@ -2,7 +2,7 @@
 
 use super::Output;
 use crate::context::Target;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -62,8 +62,16 @@ pub enum NamespaceAction {
 }
 
 pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
-    let (_, _, env) = t.env_only()?;
+    let (_, env_name, env) = t.env_only()?;
     let client = micro_api::client::Client::new(&env.url, env.token.clone());
+    // The platform hides admin routes from everyone else ("not found"); say why here.
+    let me = client.whoami().await?;
+    if me.role != micro_store::Role::Admin {
+        bail!(
+            "not found: `micro admin` needs the admin role, and {} on {env_name} is a developer",
+            me.email
+        );
+    }
     match args.what {
         AdminWhat::Namespace(NamespaceAction::Create { name }) => {
             client.create_namespace(&name).await?;
@@ -76,16 +84,19 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         }) => {
             let password = match password {
                 Some(p) => p,
-                None => super::login::ask("Password for the new account: ", false)?,
+                None => super::login::ask(
+                    "Password for the new account: ",
+                    false,
+                    "--password PASSWORD",
+                )?,
             };
             client.create_account(&email, &namespace, &password).await?;
             eprintln!("account {email} created in namespace {namespace}");
         }
         AdminWhat::Account(AccountAction::List { output }) => {
             let list = client.list_accounts().await?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-                Output::Text => {
+            if !output.data(&list)? {
+                {
                     for a in list {
                         println!(
                             "{:<32} {:<10} {}",
@@ -104,9 +115,8 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         } => {
             let set = (!set.is_empty()).then(|| set.join(","));
             let q = client.quota(&namespace, set.as_deref()).await?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&q)?),
-                Output::Text => {
+            if !output.data(&q)? {
+                {
                     println!("namespace          {}", q.namespace);
                     println!("services           {}", q.services);
                     println!("replicas           {}", q.replicas);
@@ -121,19 +131,33 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         }
         AdminWhat::Namespace(NamespaceAction::List { output }) => {
             let list = client.list_namespaces().await?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-                Output::Text => list.iter().for_each(|n| println!("{n}")),
+            if !output.data(&list)? {
+                list.iter().for_each(|n| println!("{n}"));
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn whoami(t: &Target) -> Result<ExitCode> {
+pub async fn whoami(t: &Target, output: Output) -> Result<ExitCode> {
     let (_, name, env) = t.env_only()?;
     let client = micro_api::client::Client::new(&env.url, env.token.clone());
     let me = client.whoami().await?;
+    #[derive(serde::Serialize)]
+    struct Me<'a> {
+        #[serde(flatten)]
+        me: &'a micro_api::types::WhoAmI,
+        env: &'a str,
+        url: &'a str,
+    }
+    let shown = Me {
+        me: &me,
+        env: &name,
+        url: &env.url,
+    };
+    if output.data(&shown)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{} ({}) namespace {} on {name}",
         me.email,

@@ -33,6 +33,7 @@ pub enum ConfigAction {
     },
     /// Print KEY's value at the version config.yaml names
     Get {
+        /// The config key
         key: String,
         /// Print a secret's value instead of [secret]
         #[arg(long)]
@@ -40,6 +41,8 @@ pub enum ConfigAction {
         /// Another stored version
         #[arg(long)]
         version: Option<u64>,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
     },
     /// Remove KEY from config.yaml (stored versions stay, for reverts)
     Del { key: String },
@@ -89,16 +92,19 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
             key,
             secret,
             version,
+            output,
         } => {
             check_key(&key)?;
             let info = ctx
                 .client
                 .get_config(&ctx.namespace, &key, version, secret)
                 .await?;
-            match info.value {
-                Some(serde_json::Value::String(s)) => println!("{s}"),
-                Some(v) => println!("{v}"),
-                None => println!("[secret]"),
+            if !output.data(&info)? {
+                match info.value {
+                    Some(serde_json::Value::String(s)) => println!("{s}"),
+                    Some(v) => println!("{v}"),
+                    None => println!("[secret]"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -120,9 +126,8 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
         }
         ConfigAction::List { output } => {
             let list = ctx.client.list_config(&ctx.namespace).await?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-                Output::Text => {
+            if !output.data(&list)? {
+                {
                     println!("{:<40} {:>7}  SECRET", "KEY", "VERSION");
                     for e in list {
                         println!(

@@ -7,7 +7,6 @@ use anyhow::{Context as _, Result, anyhow};
 use micro_reconciler::plan::Plan;
 use micro_reconciler::repo::{self, LoadError};
 use micro_reconciler::spec::Support;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -22,15 +21,13 @@ pub struct DiffArgs {
 pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
     match diff(t, &args).await {
         Ok(plan) => {
-            match args.output {
-                Output::Json => match serde_json::to_string_pretty(&plan) {
-                    Ok(json) => println!("{json}"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-                Output::Text => print!("{}", plan.render_text(std::io::stdout().is_terminal())),
+            match args.output.data(&plan) {
+                Ok(true) => {}
+                Ok(false) => print!("{}", plan.render_text(super::color_on_stdout())),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
             if plan.is_empty() {
                 ExitCode::SUCCESS

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 pub struct EnvArgs {
     #[command(subcommand)]
     pub action: Option<EnvAction>,
+    /// How to list the environments
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: super::Output,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -27,6 +30,23 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
     match args.action {
         None => {
             let current = envs.current_name().to_owned();
+            // Never the tokens: only where each environment points and who is logged in.
+            let listed: Vec<serde_json::Value> = envs
+                .all()
+                .iter()
+                .map(|(name, env)| {
+                    serde_json::json!({
+                        "name": name,
+                        "url": env.url,
+                        "current": *name == current,
+                        "logged_in": env.token.is_some(),
+                        "email": env.email,
+                    })
+                })
+                .collect();
+            if args.output.data(&listed)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             for (name, env) in envs.all() {
                 let mark = if name == current { "*" } else { " " };
                 println!("{mark} {name:<12} {}", env.url);

@@ -29,8 +29,21 @@ pub struct RollbackArgs {
 pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
     let ctx = t.resolve().await?;
     let entries = ctx.client.history(&ctx.namespace, args.limit).await?;
-    if args.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        #[serde(flatten)]
+        item: &'a micro_api::types::HistoryItem,
+        /// RFC 3339, like every time the CLI prints.
+        started: String,
+    }
+    let items: Vec<Item<'_>> = entries
+        .iter()
+        .map(|item| Item {
+            started: super::rfc3339(item.entry.started_us / 1000),
+            item,
+        })
+        .collect();
+    if args.output.data(&items)? {
         return Ok(ExitCode::SUCCESS);
     }
     println!(

@@ -10,13 +10,18 @@ pub struct LoginArgs {
     /// Your account's email [prompted when missing]
     #[arg(long)]
     pub email: Option<String>,
-    /// Your password [prompted, without echo, when missing]
-    #[arg(long)]
+    /// Your password [prompted, without echo, when missing]; prefer --password-stdin,
+    /// which keeps it out of shell history and the process list
+    #[arg(long, conflicts_with = "password_stdin")]
     pub password: Option<String>,
+    /// Read the password from the first line of standard input (scripts, CI)
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// Reads a line: from the terminal (echoing only if `echo`), else from standard input.
-pub fn ask(prompt: &str, echo: bool) -> Result<String> {
+/// Without a terminal and without input, the error names `flag`, the way to pass it.
+pub fn ask(prompt: &str, echo: bool, flag: &str) -> Result<String> {
     if std::io::stdin().is_terminal() {
         if !echo {
             return rpassword::prompt_password(prompt).context("cannot read the password");
@@ -28,7 +33,11 @@ pub fn ask(prompt: &str, echo: bool) -> Result<String> {
     std::io::stdin().lock().read_line(&mut line)?;
     let line = line.trim_end_matches(['\r', '\n']).to_owned();
     if line.is_empty() {
-        bail!("{} is required", prompt.trim().trim_end_matches(':'));
+        let what = prompt.trim().trim_end_matches(':');
+        if std::io::stdin().is_terminal() {
+            bail!("{what} is required");
+        }
+        bail!("{what} is required and there is no terminal to ask on: pass {flag}");
     }
     Ok(line)
 }
@@ -37,11 +46,24 @@ pub async fn login(t: &Target, args: LoginArgs) -> Result<ExitCode> {
     let (home, env_name, mut env) = t.env_only()?;
     let email = match args.email {
         Some(e) => e,
-        None => ask("Email: ", true)?,
+        None => ask("Email: ", true, "--email EMAIL")?,
     };
     let password = match args.password {
         Some(p) => p,
-        None => ask("Password: ", false)?,
+        None if args.password_stdin => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
+            if line.is_empty() {
+                bail!("--password-stdin: standard input had no password");
+            }
+            line
+        }
+        None => ask(
+            "Password: ",
+            false,
+            "--password-stdin (and the password on standard input)",
+        )?,
     };
     let client = micro_api::client::Client::new(&env.url, None);
     let reply = client.login(&email, &password).await?;

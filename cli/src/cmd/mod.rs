@@ -5,6 +5,7 @@ pub mod call;
 pub mod clone;
 pub mod config;
 pub mod credential;
+pub mod describe;
 pub mod diff;
 pub mod env;
 pub mod history;
@@ -24,9 +25,40 @@ pub mod wait;
 /// `--output` for commands that print data.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Output {
+    /// A table or lines for people
     #[default]
     Text,
+    /// JSON, for programs (`jq`)
     Json,
+    /// YAML
+    Yaml,
+}
+
+impl Output {
+    /// Prints `value` as JSON or YAML and says so; for `Text`, prints nothing and returns
+    /// false (the command prints its own table).
+    pub fn data<T: serde::Serialize>(self, value: &T) -> anyhow::Result<bool> {
+        match self {
+            Output::Text => return Ok(false),
+            Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            Output::Yaml => print!("{}", serde_saphyr::to_string(value)?),
+        }
+        Ok(true)
+    }
+}
+
+/// Colour on standard output: only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>).
+pub fn color_on_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+/// A time for `-o json`/`-o yaml` and tables alike: RFC 3339 in UTC, to the second.
+pub fn rfc3339(ms: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// Seven characters of a commit id, as git shows them.

@@ -1,6 +1,7 @@
-//! `micro status [NAME]`: what runs, as a table or JSON.
+//! `micro status [NAME] [-w] [-o wide|json|yaml]`: what runs, as a table or data;
+//! `-w` keeps watching and prints each service whose state changes, like `kubectl get -w`.
 
-use super::{Output, ago, short};
+use super::{Output, ago, rfc3339, short};
 use crate::context::Target;
 use anyhow::{Result, bail};
 use micro_store::{ServiceStatus, now_millis};
@@ -12,10 +13,37 @@ pub struct StatusArgs {
     /// Only this service
     pub name: Option<String>,
     #[arg(long, short, value_enum, default_value_t)]
-    pub output: Output,
+    pub output: StatusOutput,
+    /// Keep watching: print each service again when its state changes (Ctrl-C ends)
+    #[arg(long, short)]
+    pub watch: bool,
 }
 
-#[derive(Serialize)]
+/// `--output` of `micro status`: `wide` is `micro describe` of each service.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusOutput {
+    /// A table
+    #[default]
+    Text,
+    /// Each service in full, as `micro describe` shows it
+    Wide,
+    /// JSON
+    Json,
+    /// YAML
+    Yaml,
+}
+
+impl StatusOutput {
+    fn data(self) -> Output {
+        match self {
+            StatusOutput::Json => Output::Json,
+            StatusOutput::Yaml => Output::Yaml,
+            StatusOutput::Text | StatusOutput::Wide => Output::Text,
+        }
+    }
+}
+
+#[derive(Clone, Serialize)]
 struct Row<'a> {
     name: &'a str,
     revision: &'a str,
@@ -24,7 +52,10 @@ struct Row<'a> {
     replicas: String,
     ready: u32,
     desired: u32,
-    updated: i64,
+    /// RFC 3339.
+    updated: String,
+    #[serde(skip)]
+    updated_ms: i64,
     message: &'a str,
 }
 
@@ -38,7 +69,8 @@ impl<'a> From<&'a ServiceStatus> for Row<'a> {
             replicas: format!("{}/{}", s.ready, s.desired),
             ready: s.ready,
             desired: s.desired,
-            updated: s.updated_at,
+            updated: rfc3339(s.updated_at),
+            updated_ms: s.updated_at,
             message: &s.message,
         }
     }
@@ -79,22 +111,98 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
     {
         bail!("service {name} not found in namespace {}", ctx.namespace);
     }
-    let rows: Vec<Row<'_>> = services.into_iter().map(Row::from).collect();
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Output::Text => print_table(&rows),
+    if args.output == StatusOutput::Wide {
+        let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            super::describe::show(&ctx, name, Output::Text).await?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    let rows: Vec<Row<'_>> = services.into_iter().map(Row::from).collect();
+    if !args.watch {
+        if !args.output.data().data(&rows)? {
+            print_table(&rows, true);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    show_changes(&rows, &mut seen, args.output.data(), true)?;
+    drop(rows);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let report = ctx.client.status(&ctx.namespace).await?;
+        let rows: Vec<Row<'_>> = report
+            .services
+            .iter()
+            .filter(|s| args.name.as_ref().is_none_or(|n| *n == s.name))
+            .map(Row::from)
+            .collect();
+        show_changes(&rows, &mut seen, args.output.data(), false)?;
+    }
 }
 
-fn print_table(rows: &[Row<'_>]) {
+/// Prints the rows whose state differs from what was printed last (all, the first
+/// time); a service that is gone shows as `removed`. As data, one JSON object per line.
+fn show_changes(
+    rows: &[Row<'_>],
+    seen: &mut std::collections::BTreeMap<String, String>,
+    output: Output,
+    first: bool,
+) -> Result<()> {
+    let state = |r: &Row<'_>| format!("{} {} {} {}", r.revision, r.status, r.replicas, r.message);
+    let changed: Vec<&Row<'_>> = rows
+        .iter()
+        .filter(|r| seen.get(r.name) != Some(&state(r)))
+        .collect();
+    let gone: Vec<String> = seen
+        .keys()
+        .filter(|name| !rows.iter().any(|r| r.name == name.as_str()))
+        .cloned()
+        .collect();
+    for r in &changed {
+        seen.insert(r.name.to_owned(), state(r));
+    }
+    for name in &gone {
+        seen.remove(name);
+    }
+    match output {
+        Output::Text => {
+            let changed: Vec<Row<'_>> = changed.iter().map(|r| (*r).clone()).collect();
+            if !changed.is_empty() || first {
+                print_table(&changed, first);
+            }
+            for name in gone {
+                println!("{name}  removed");
+            }
+        }
+        Output::Json | Output::Yaml => {
+            for r in changed {
+                println!("{}", serde_json::to_string(r)?);
+            }
+            for name in gone {
+                println!("{}", serde_json::json!({"name": name, "status": "removed"}));
+            }
+        }
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+fn print_table(rows: &[Row<'_>], header: bool) {
     let now = now_millis();
-    let mut table = vec![
-        [
-            "NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE",
-        ]
-        .map(String::from),
-    ];
+    let mut table = Vec::new();
+    if header {
+        table.push(
+            [
+                "NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE",
+            ]
+            .map(String::from),
+        );
+    }
     for r in rows {
         table.push([
             r.name.to_owned(),
@@ -102,7 +210,7 @@ fn print_table(rows: &[Row<'_>]) {
             r.source.to_owned(),
             r.status.to_owned(),
             r.replicas.clone(),
-            ago(now - r.updated),
+            ago(now - r.updated_ms),
             r.message.to_owned(),
         ]);
     }

@@ -38,11 +38,16 @@ pub enum StoreAction {
     },
     /// List keys (those starting with PREFIX)
     List {
+        /// Only keys starting with this
         prefix: Option<String>,
+        /// At most this many keys
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Skip this many first
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
     },
     /// Delete KEY
     Delete { key: String },
@@ -93,25 +98,31 @@ pub async fn run(t: &Target, args: StoreArgs) -> Result<ExitCode> {
                 .client
                 .kv_read(ns, table, &key, prefix, limit, offset)
                 .await?;
-            match (output, prefix) {
-                (Output::Json, _) => println!("{}", serde_json::to_string_pretty(&records)?),
-                (Output::Text, false) => records.iter().for_each(|r| println!("{}", r.value)),
-                (Output::Text, true) => records
-                    .iter()
-                    .for_each(|r| println!("{}\t{}", r.key, r.value)),
+            if !output.data(&records)? {
+                if prefix {
+                    records
+                        .iter()
+                        .for_each(|r| println!("{}\t{}", r.key, r.value));
+                } else {
+                    records.iter().for_each(|r| println!("{}", r.value));
+                }
             }
         }
         StoreAction::List {
             prefix,
             limit,
             offset,
+            output,
         } => {
             let prefix = prefix.unwrap_or_default();
             let records = ctx
                 .client
                 .kv_read(ns, table, &prefix, true, limit, offset)
                 .await?;
-            records.iter().for_each(|r| println!("{}", r.key));
+            let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+            if !output.data(&keys)? {
+                keys.iter().for_each(|k| println!("{k}"));
+            }
         }
         StoreAction::Delete { key } => ctx.client.kv_delete(ns, table, &key).await?,
     }

@@ -22,6 +22,40 @@ pub fn config_env_name(key: &str) -> String {
     )
 }
 
+/// One replica as `micro describe` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaInfo {
+    /// 1-based, as logs mark replicas.
+    pub replica: usize,
+    pub state: micro_store::ServiceState,
+    pub restarts: u32,
+    /// How its last process ended, if one has.
+    pub last_exit: Option<String>,
+    /// Where the platform reaches it (`micro call` goes there), while it is ready.
+    pub endpoint: Option<String>,
+    pub message: String,
+}
+
+/// Something that happened to a service: started, ready, crashed, rolled out, ….
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceEvent {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    pub what: String,
+}
+
+/// What the runtime knows of one service beyond its status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceDetail {
+    pub replicas: Vec<ReplicaInfo>,
+    /// The older revision still serving while this one rolls out.
+    pub serving: Option<String>,
+    /// Config keys the running revision gets, with their versions (never values).
+    pub config: std::collections::BTreeMap<String, u64>,
+    /// Oldest first.
+    pub events: Vec<ServiceEvent>,
+}
+
 /// Which log lines `micro logs` wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogQuery {
@@ -87,6 +121,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// restart, or a retry of a failed build); false if nothing of that name runs.
     fn restart(&self, _namespace: &str, _name: &str) -> bool {
         false
+    }
+    /// Replicas, recent events and config of a service; `None` if nothing of that name
+    /// runs.
+    fn describe(&self, _namespace: &str, _name: &str) -> Option<ServiceDetail> {
+        None
     }
     /// Addresses of the ready replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;

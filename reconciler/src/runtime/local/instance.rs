@@ -5,7 +5,7 @@
 use super::Shared;
 use super::supervisor;
 use crate::desired::{DesiredService, ServiceModel};
-use crate::runtime::{ConfigEnv, RuntimeEvent};
+use crate::runtime::{ConfigEnv, ReplicaInfo, RuntimeEvent, ServiceDetail};
 use micro_store::{ServiceState, ServiceStatus, now_millis};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -31,6 +31,7 @@ pub(crate) struct Replica {
     pub message: String,
     /// How its last process ended, once one has.
     pub exit: Option<String>,
+    pub restarts: u32,
 }
 
 /// How long a replaced deployment keeps running after the router stopped sending it
@@ -82,6 +83,9 @@ impl Tracker {
     }
 
     pub fn set_phase(&self, phase: Phase) {
+        if let Phase::Failed(why) = &phase {
+            self.event(format!("{} failed: {why}", self.short_revision()));
+        }
         self.lock().0 = phase;
         self.publish();
     }
@@ -102,8 +106,10 @@ impl Tracker {
     /// A replica's process ended (`why`); it is restarted as `message` says.
     pub fn set_replica_exit(&self, index: usize, port: u16, message: String, why: String) {
         if let Some(r) = self.lock().1.get_mut(index) {
-            r.exit = Some(why);
+            r.restarts += 1;
+            r.exit = Some(why.clone());
         }
+        self.event(format!("replica {} {why}", index + 1));
         self.set_replica(index, ServiceState::Crashed, port, message);
     }
 
@@ -121,13 +127,26 @@ impl Tracker {
         self.previous.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Notes an event of this service for `micro describe`.
+    pub fn event(&self, what: String) {
+        self.shared.event(&self.namespace, &self.name, what);
+    }
+
+    /// The revision, as people read it.
+    pub fn short_revision(&self) -> &str {
+        self.revision.get(..7).unwrap_or(&self.revision)
+    }
+
     /// Every replica is ready: route only to this deployment and stop the one it replaces.
     pub async fn finish_rollout(&self) {
         self.rolled_out.store(true, Ordering::Relaxed);
         let previous = self.previous_lock().take();
+        self.event(format!("rolled out {}", self.short_revision()));
         self.publish();
         if let Some(previous) = previous {
+            let old = previous.tracker.short_revision().to_owned();
             previous.drain_and_stop().await;
+            self.event(format!("stopped {old}"));
         }
     }
 
@@ -220,6 +239,29 @@ impl Tracker {
         out
     }
 
+    fn describe(&self, config: &std::collections::BTreeMap<String, u64>) -> ServiceDetail {
+        let replicas = self
+            .replicas()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| ReplicaInfo {
+                replica: i + 1,
+                endpoint: (r.state == ServiceState::Running)
+                    .then(|| format!("127.0.0.1:{}", r.port)),
+                state: r.state,
+                restarts: r.restarts,
+                last_exit: r.exit,
+                message: r.message,
+            })
+            .collect();
+        ServiceDetail {
+            replicas,
+            serving: self.serving_instead(),
+            config: config.clone(),
+            events: Vec::new(),
+        }
+    }
+
     /// Whether it can serve while a successor rolls out.
     fn serves(&self) -> bool {
         self.rolled_out.load(Ordering::Relaxed) && !matches!(self.lock().0, Phase::Failed(_))
@@ -247,12 +289,21 @@ impl Instance {
         if let Some(p) = &previous {
             p.tracker.muted.store(true, Ordering::Relaxed);
         }
+        shared.event(
+            namespace,
+            &service.name,
+            format!(
+                "rollout of {} started",
+                service.revision.get(..7).unwrap_or(&service.revision)
+            ),
+        );
         let replicas = vec![
             Replica {
                 state: ServiceState::Starting,
                 port: 0,
                 message: String::new(),
                 exit: None,
+                restarts: 0,
             };
             service.model.replicas as usize
         ];
@@ -291,6 +342,11 @@ impl Instance {
 
     pub fn endpoints(&self) -> Vec<SocketAddr> {
         self.tracker.endpoints()
+    }
+
+    /// Its replicas and config, for `micro describe` (events are the runtime's).
+    pub fn describe(&self) -> ServiceDetail {
+        self.tracker.describe(&self.model.config)
     }
 
     /// Asks for this deployment to be replaced by a fresh one on the next reconcile.

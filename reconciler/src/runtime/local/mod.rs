@@ -134,6 +134,8 @@ pub(crate) struct Shared {
     sources: SourceCache,
     fetches: FetchPool,
     checkouts: in_use::InUse,
+    /// Recent events per service, for `micro describe`.
+    events_log: Mutex<HashMap<Key, std::collections::VecDeque<crate::runtime::ServiceEvent>>>,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -152,6 +154,42 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *g.entry(namespace.to_owned()).or_default() += 1;
+    }
+
+    /// Notes an event of a service (the last [`Self::EVENTS_KEPT`] are kept).
+    pub(crate) fn event(&self, namespace: &str, name: &str, what: String) {
+        let mut log = self
+            .events_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let events = log
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_default();
+        if events.len() >= Self::EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(crate::runtime::ServiceEvent {
+            at_ms: micro_store::now_millis(),
+            what,
+        });
+    }
+
+    const EVENTS_KEPT: usize = 50;
+
+    fn events_of(&self, namespace: &str, name: &str) -> Vec<crate::runtime::ServiceEvent> {
+        self.events_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn forget_events(&self, namespace: &str, name: &str) {
+        self.events_log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     fn generation(&self, namespace: &str) -> u64 {
@@ -191,6 +229,7 @@ impl LocalRuntime {
                 sources: SourceCache::for_platform(&dirs.sources, isolation.sources.clone()),
                 fetches: FetchPool::new(),
                 checkouts: in_use::InUse::default(),
+                events_log: Mutex::new(HashMap::new()),
                 dirs,
                 isolation,
                 events,
@@ -273,6 +312,7 @@ impl Runtime for LocalRuntime {
             .take(namespace, name)
             .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
         inst.stop().await;
+        self.shared.forget_events(namespace, name);
         self.shared.bump(namespace);
         let work = self.shared.dirs.service_work(namespace, name);
         let _ = tokio::fs::remove_dir_all(&work).await;
@@ -297,6 +337,15 @@ impl Runtime for LocalRuntime {
             }
             None => false,
         }
+    }
+
+    fn describe(&self, namespace: &str, name: &str) -> Option<crate::runtime::ServiceDetail> {
+        let mut detail = self
+            .services()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(Instance::describe)?;
+        detail.events = self.shared.events_of(namespace, name);
+        Some(detail)
     }
 
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr> {

@@ -54,6 +54,7 @@ pub(crate) async fn supervise(
         let marker = dir.join("built");
         if !marker.exists() {
             tracker.set_phase(Phase::Building);
+            tracker.event("build started".into());
             let command = toolchain.build_command(build);
             let launch = Launch {
                 namespace: &ns,
@@ -81,6 +82,7 @@ pub(crate) async fn supervise(
             };
             match status {
                 Ok(s) if s.success() => {
+                    tracker.event("build finished".into());
                     let _ = tokio::fs::write(&marker, b"").await;
                 }
                 Ok(s) => {
@@ -407,6 +409,7 @@ impl ReplicaLaunch {
                                 match probe.ready(listen, port, self.service.model.ready_path.as_deref()).await {
                                     Ok(()) => {
                                         ready = true;
+                                        self.tracker.event(format!("replica {} ready", self.index + 1));
                                         self.set(ServiceState::Running, port, String::new());
                                     }
                                     // Said once per reason, not once per probe.

@@ -1,0 +1,64 @@
+//! `micro describe NAME`: one service in full: its status, the commit it runs, its
+//! replicas, config keys and versions (never values), and what happened to it lately.
+
+use crate::extract::Members;
+use crate::types::ServiceDescription;
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Path, State};
+use micro_reconciler::runtime::ServiceEvent;
+
+/// History entries looked at for rollbacks.
+const HISTORY_LOOKED_AT: i64 = 50;
+
+pub async fn describe(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+    Path((_, name)): Path<(String, String)>,
+) -> Result<Json<ServiceDescription>, ApiError> {
+    let status = state
+        .store
+        .service_statuses(&ns.name)
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("service {name}")))?;
+    let mut detail = state
+        .controller
+        .runtime()
+        .describe(&ns.name, &name)
+        .unwrap_or_default();
+    let history = state.store.history(&ns.name, HISTORY_LOOKED_AT).await?;
+    let repos = state.controller.repos().clone();
+    let namespace = ns.name.clone();
+    let revision = status.revision.clone();
+    let (running, rollbacks) = tokio::task::spawn_blocking(move || {
+        let mut wanted: Vec<String> = history.iter().map(|h| h.revision.clone()).collect();
+        wanted.push(revision);
+        let mut infos = repos.commit_infos(&namespace, &wanted);
+        let running = infos.pop().flatten();
+        let rollbacks: Vec<ServiceEvent> = history
+            .iter()
+            .zip(infos)
+            .filter(|(h, _)| h.result == "applied")
+            .filter_map(|(h, info)| {
+                let info = info?;
+                (info.action.as_deref() == Some("rollback")).then(|| ServiceEvent {
+                    at_ms: h.started_us / 1000,
+                    what: format!("rolled back: {}", info.subject),
+                })
+            })
+            .collect();
+        (running, rollbacks)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    detail.events.extend(rollbacks);
+    detail.events.sort_by_key(|e| e.at_ms);
+    Ok(Json(ServiceDescription {
+        status,
+        subject: running.as_ref().map(|i| i.subject.clone()),
+        author: running.map(|i| i.author),
+        detail,
+    }))
+}
