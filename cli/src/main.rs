@@ -78,6 +78,7 @@ enum Command {
     Logout,
     /// Show who the current token belongs to
     Whoami {
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: cmd::Output,
     },
@@ -89,8 +90,44 @@ enum Command {
     Credential(cmd::credential::CredentialArgs),
 }
 
+/// Commands a global flag does nothing for: it is hidden from their help (and still
+/// accepted, so a `MICRO_NAMESPACE` in the environment never breaks them).
+const NO_NAMESPACE: &[&str] = &[
+    "server",
+    "new",
+    "completion",
+    "version",
+    "env",
+    "login",
+    "logout",
+    "whoami",
+    "admin",
+];
+const NO_ENV: &[&str] = &["server", "new", "completion", "version", "env"];
+
+/// The command line as users see it.
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Globals reach the subcommands when the command is built.
+    command.build();
+    for name in NO_NAMESPACE {
+        command = command.mut_subcommand(name, |s| s.mut_arg("namespace", |a| a.hide(true)));
+    }
+    for name in NO_ENV {
+        command = command.mut_subcommand(name, |s| s.mut_arg("env", |a| a.hide(true)));
+    }
+    command
+}
+
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = cli_command().try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
@@ -172,7 +209,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scale(args) => cmd::scale::run(t, args).await,
         Command::Describe(args) => cmd::describe::run(t, args).await,
         Command::Completion { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = cli_command();
             clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
@@ -196,5 +233,46 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout => cmd::login::logout(t).await,
         Command::Credential(args) => cmd::credential::run(t, &args),
         Command::Hook(_) => Ok(ExitCode::FAILURE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cli_command;
+
+    /// Every argument a user can see says what it is for.
+    #[test]
+    fn every_visible_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&cli_command(), "micro", &mut missing);
+        assert!(missing.is_empty(), "no help: {missing:#?}");
+    }
+
+    #[test]
+    fn global_flags_show_only_where_they_do_something() {
+        let command = cli_command();
+        let shown = |sub: &str, flag: &str| {
+            command
+                .find_subcommand(sub)
+                .and_then(|s| s.get_arguments().find(|a| a.get_id().as_str() == flag))
+                .is_some_and(|a| !a.is_hide_set())
+        };
+        assert!(shown("status", "namespace") && shown("status", "env"));
+        assert!(!shown("server", "namespace") && !shown("server", "env"));
+        assert!(!shown("login", "namespace") && shown("login", "env"));
     }
 }

@@ -27,6 +27,7 @@ pub enum AdminWhat {
         namespace: String,
         /// KEY=VALUE changes; the rest stays
         set: Vec<String>,
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
@@ -36,7 +37,9 @@ pub enum AdminWhat {
 pub enum AccountAction {
     /// Create a developer account of namespace NAME
     Create {
+        /// The developer's email (their login)
         email: String,
+        /// The namespace they work in
         #[arg(long)]
         namespace: String,
         /// Its password [prompted, without echo, when missing]
@@ -45,6 +48,7 @@ pub enum AccountAction {
     },
     /// List accounts
     List {
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
@@ -53,9 +57,13 @@ pub enum AccountAction {
 #[derive(clap::Subcommand, Debug)]
 pub enum NamespaceAction {
     /// Create namespace NAME with its repo
-    Create { name: String },
+    Create {
+        /// The new namespace's name
+        name: String,
+    },
     /// List all namespaces
     List {
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },

@@ -21,6 +21,7 @@ pub struct ConfigArgs {
 pub enum ConfigAction {
     /// Store VALUE (JSON if it parses, else a string) as a new version of KEY
     Set {
+        /// The config key (1-253 of A-Za-z0-9 . _ -)
         key: String,
         /// The value; leave it out with --stdin (so it stays out of shell history)
         value: Option<String>,
@@ -34,6 +35,7 @@ pub enum ConfigAction {
     /// Print KEY's value at the version config.yaml names
     Get {
         /// The config key
+        /// The config key
         key: String,
         /// Print a secret's value instead of [secret]
         #[arg(long)]
@@ -41,13 +43,18 @@ pub enum ConfigAction {
         /// Another stored version
         #[arg(long)]
         version: Option<u64>,
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
     /// Remove KEY from config.yaml (stored versions stay, for reverts)
-    Del { key: String },
+    Del {
+        /// The config key
+        key: String,
+    },
     /// Keys, versions and whether each is secret (never values)
     List {
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },

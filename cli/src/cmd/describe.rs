@@ -14,6 +14,7 @@ use std::process::ExitCode;
 pub struct DescribeArgs {
     /// The service
     pub name: String,
+    /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
 }

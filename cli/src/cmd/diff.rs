@@ -14,6 +14,7 @@ pub struct DiffArgs {
     /// A branch, tag or commit. Inside a clone of the namespace's repo it is read from the
     /// clone (default HEAD); elsewhere from the platform (default: the branch head)
     pub reference: Option<String>,
+    /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
 }

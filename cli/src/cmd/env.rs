@@ -17,11 +17,22 @@ pub struct EnvArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum EnvAction {
     /// Make NAME the current environment
-    Set { name: String },
+    Set {
+        /// The environment
+        name: String,
+    },
     /// Add an environment NAME at URL
-    Add { name: String, url: String },
+    Add {
+        /// A name for it
+        name: String,
+        /// The platform's address, like https://micro.example.com
+        url: String,
+    },
     /// Delete environment NAME
-    Del { name: String },
+    Del {
+        /// The environment
+        name: String,
+    },
 }
 
 pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {

@@ -12,6 +12,7 @@ pub struct HistoryArgs {
     /// How many entries
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+    /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
 }

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 pub struct StatusArgs {
     /// Only this service
     pub name: Option<String>,
+    /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: StatusOutput,
     /// Keep watching: print each service again when its state changes (Ctrl-C ends)

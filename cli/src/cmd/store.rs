@@ -18,7 +18,9 @@ pub struct StoreArgs {
 pub enum StoreAction {
     /// Write VALUE under KEY (`-` reads the value from standard input)
     Write {
+        /// The key
         key: String,
+        /// The value (`-`: standard input)
         value: String,
         /// Forget it after this long: 30s, 10m, 2h, 7d
         #[arg(long)]
@@ -26,13 +28,18 @@ pub enum StoreAction {
     },
     /// Read KEY (or, with --prefix, every key starting with KEY)
     Read {
+        /// The key
         key: String,
+        /// Read every key starting with KEY
         #[arg(long)]
         prefix: bool,
+        /// At most this many records (with --prefix)
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Skip this many first
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
@@ -46,11 +53,15 @@ pub enum StoreAction {
         /// Skip this many first
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// How to print it: text (a table for people), json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
     /// Delete KEY
-    Delete { key: String },
+    Delete {
+        /// The key
+        key: String,
+    },
 }
 
 /// `30s`, `10m`, `2h`, `7d` or plain seconds.
