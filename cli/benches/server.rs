@@ -10,6 +10,9 @@
 //! 6. the sandbox's cost: start-to-ready of the skeleton service (`micro run --wait`) and
 //!    push-to-serving (from `git push` starting to `micro call` answering with the new
 //!    revision), medians over 10 pushes, with `--sandbox on` and `--sandbox off`, same run
+//! 7. rollouts: from `git push` starting to the first answer of the new revision of the
+//!    skeleton service, over 10 pushes, while a client calls it back to back through the
+//!    platform; and how many of those calls failed (target: 0)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -131,6 +134,76 @@ fn main() {
     if run("sandbox") {
         bench_sandbox(&rt);
     }
+    if run("rollout") {
+        bench_rollout(&rt);
+    }
+}
+
+fn bench_rollout(rt: &tokio::runtime::Runtime) {
+    const PUSHES: usize = 10;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let home = root.join("home");
+    let server = start(&root, &[]);
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    micro(&root, &["new", "hello"]);
+    micro(&root, &["run", "./hello", "--wait"]);
+    micro(&root, &["clone", "work"]);
+    let work = root.join("work");
+    let spec = work.join("services/hello/service.yaml");
+    let original = std::fs::read_to_string(&spec).unwrap();
+    // Calls back to back all along; each answer or failure is counted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = {
+        let (client, stop) = (client.clone(), stop.clone());
+        rt.spawn(async move {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match client.call("default", "hello", "/", None).await {
+                    Ok((status, _)) if status.is_success() => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let mut first_answer = Vec::new();
+    for i in 0..PUSHES {
+        let greeting = format!("Hi{i}");
+        std::fs::write(
+            &spec,
+            original.replace("GREETING: Hello", &format!("GREETING: {greeting}")),
+        )
+        .unwrap();
+        git(&work, &home, &["commit", "-qam", &greeting]);
+        let started = Instant::now();
+        git(&work, &home, &["push", "-q"]);
+        rt.block_on(async {
+            let want = format!("{greeting} from hello");
+            loop {
+                if let Ok((_, body)) = client.call("default", "hello", "/", None).await
+                    && String::from_utf8_lossy(&body).contains(&want)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        first_answer.push(started.elapsed().as_secs_f64() * 1000.0);
+        // Let the old replica drain and stop before the next push.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = rt.block_on(caller).unwrap();
+    first_answer.sort_by(f64::total_cmp);
+    println!(
+        "bench 7  rollout of the skeleton over {PUSHES} pushes: push-to-first-new-answer median {:.0} ms, min {:.0} ms, max {:.0} ms | calls meanwhile {}, failed {failed}",
+        percentile(&first_answer, 0.5),
+        first_answer[0],
+        first_answer[PUSHES - 1],
+        ok + failed
+    );
+    drop(server);
 }
 
 fn bench_sandbox(rt: &tokio::runtime::Runtime) {
