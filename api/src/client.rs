@@ -64,7 +64,11 @@ impl Client {
 
     /// The smart-HTTP URL of a namespace's repo.
     pub fn git_url(&self, namespace: &str) -> String {
-        format!("{}/git/{namespace}.git", self.base)
+        format!(
+            "{}/git/{}",
+            self.base,
+            micro_reconciler::layout::repo_dir_name(namespace)
+        )
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -1,303 +1,79 @@
-//! Turning a CLI command into a commit on the tenant repo and pushing it, the same way a
-//! person would: fetch main, build the new tree from git objects, commit, push; on a
-//! non-fast-forward, fetch again and redo the change on the new head.
+//! The CLI's side of changing a tenant repo: which remote and credentials (from the
+//! environment), and errors in the CLI's words. The change itself is `micro-tenant`'s.
 
 use crate::context::Context;
-use anyhow::{Context as _, Result, anyhow, bail};
-use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
-use std::cell::RefCell;
-use std::path::Path;
+use anyhow::{Result, anyhow};
+use git2::{Oid, Repository, Tree};
+use micro_tenant::change::{ChangeError, Remote, RemoteRepo};
 
-const BRANCH: &str = micro_reconciler::repo::BRANCH;
-const REMOTE_MAIN: &str = "refs/remotes/origin/main";
-const ATTEMPTS: usize = 5;
+pub use micro_tenant::change::{Pushed, has_service, last_change, spec_only_tree};
 
-pub enum Pushed {
-    /// Nothing to commit: the tree would be the same.
-    Unchanged(Oid),
-    Committed(Oid),
-}
-
-pub struct TenantRepo<'a> {
-    ctx: &'a Context,
-    repo: Repository,
-    url: String,
-    /// Held while this process uses the push cache: two `micro` commands at once (say,
-    /// two `config set`) take turns instead of colliding on git's lock files.
-    _lock: std::fs::File,
-}
-
-impl<'a> TenantRepo<'a> {
-    pub fn open(ctx: &'a Context) -> Result<Self> {
-        let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        let lock_path = path.with_extension("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        let repo = match Repository::open_bare(&path) {
-            Ok(r) => r,
-            Err(_) => {
-                std::fs::create_dir_all(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                Repository::init_bare(&path)?
-            }
-        };
-        Ok(TenantRepo {
-            url: ctx.client.git_url(&ctx.namespace),
-            ctx,
-            repo,
-            _lock: lock,
-        })
-    }
-
-    fn callbacks<'c>(&self, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
-        let token = self.ctx.env.token.clone().unwrap_or_default();
-        let mut cb = RemoteCallbacks::new();
-        let mut tries = 0;
-        cb.credentials(move |_, _, _| {
-            tries += 1;
-            if tries > 1 {
-                return Err(git2::Error::from_str("the platform refused the token"));
-            }
-            Cred::userpass_plaintext("micro", &token)
-        });
-        cb.sideband_progress(move |data| {
-            remote_lines
-                .borrow_mut()
-                .push_str(&String::from_utf8_lossy(data));
-            true
-        });
-        cb
-    }
-
-    /// Fetches the namespace's main and returns its head.
-    pub fn fetch(&self) -> Result<Oid> {
-        let lines = RefCell::new(String::new());
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(self.callbacks(&lines));
-        let mut remote = self.repo.remote_anonymous(&self.url)?;
-        remote
-            .fetch(&[format!("+{BRANCH}:{REMOTE_MAIN}")], Some(&mut opts), None)
-            .map_err(|e| self.git_error(e))?;
-        Ok(self.repo.refname_to_id(REMOTE_MAIN)?)
-    }
-
-    fn git_error(&self, e: git2::Error) -> anyhow::Error {
-        let msg = e.message();
-        if msg.contains("404") || msg.contains("not found") {
-            anyhow!("namespace {} not found", self.ctx.namespace)
-        } else if msg.contains("Connection refused")
-            || msg.contains("failed to connect")
-            || msg.contains("failed to resolve")
-        {
-            anyhow!(
-                "cannot reach the platform at {}: is `micro server` running?",
-                self.ctx.env.url
-            )
-        } else if msg.contains("401")
-            || msg.contains("refused the token")
-            || msg.contains("authentication")
-        {
-            anyhow!(
-                "not logged in to {}: the token is missing or no longer valid; run `micro login`",
-                self.ctx.env_name
-            )
-        } else {
-            anyhow!("git: {msg}")
-        }
-    }
-
-    /// The bytes of `path` at `commit`, if it is a file there.
-    pub fn read(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
-        let tree = self.repo.find_commit(commit)?.tree()?;
-        let Ok(entry) = tree.get_path(Path::new(path)) else {
-            return Ok(None);
-        };
-        Ok(self
-            .repo
-            .find_blob(entry.id())
-            .ok()
-            .map(|b| b.content().to_vec()))
-    }
-
-    /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
-    /// `edit` returns the new root tree, or an error that stops everything.
-    pub fn change(
-        &self,
-        message: &str,
-        edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid>,
-    ) -> Result<Pushed> {
-        let email = self
-            .ctx
-            .env
-            .email
-            .clone()
-            .unwrap_or_else(|| "micro@localhost".into());
-        let sig = Signature::now("micro", &email)?;
-        for _ in 0..ATTEMPTS {
-            let head = self.fetch()?;
-            let parent = self.repo.find_commit(head)?;
-            let tree = parent.tree()?;
-            let new_tree = edit(&self.repo, &tree)?;
-            if new_tree == tree.id() {
-                return Ok(Pushed::Unchanged(head));
-            }
-            let new_tree = self.repo.find_tree(new_tree)?;
-            let commit = self
-                .repo
-                .commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
-            match self.push(commit)? {
-                PushResult::Done => return Ok(Pushed::Committed(commit)),
-                PushResult::Stale => continue,
-            }
-        }
-        bail!("the namespace's branch kept moving; gave up after {ATTEMPTS} attempts")
-    }
-
-    fn push(&self, commit: Oid) -> Result<PushResult> {
-        // libgit2 pushes refs, not bare ids: point our private main at the commit first.
-        self.repo.reference(BRANCH, commit, true, "micro push")?;
-        let lines = RefCell::new(String::new());
-        let rejected = RefCell::new(None::<String>);
-        {
-            let mut cb = self.callbacks(&lines);
-            cb.push_update_reference(|_, status| {
-                if let Some(status) = status {
-                    *rejected.borrow_mut() = Some(status.to_owned());
-                }
-                Ok(())
-            });
-            let mut opts = PushOptions::new();
-            opts.remote_callbacks(cb);
-            let mut remote = self.repo.remote_anonymous(&self.url)?;
-            if let Err(e) = remote.push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts)) {
-                // libgit2 refuses before sending when the branch it is shown holds a
-                // commit it has not fetched: someone pushed since our fetch.
-                if e.message().contains("not present locally") {
-                    return Ok(PushResult::Stale);
-                }
-                return Err(self.git_error(e));
-            }
-        }
-        let Some(status) = rejected.into_inner() else {
-            return Ok(PushResult::Done);
-        };
-        let remote = lines.into_inner();
-        // Someone else's push landed first (git says so in several ways, depending on
-        // whether it noticed before or during the ref update): redo on the new head.
-        let moved = [
-            "fast-forward",
-            "fetch first",
-            "stale",
-            "cannot lock ref",
-            "failed to lock",
-        ];
-        if moved
-            .iter()
-            .any(|m| status.contains(m) || remote.contains(m))
-        {
-            return Ok(PushResult::Stale);
-        }
-        // The pre-receive check speaks on the side band: show its words, not git's.
-        let reason = remote
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_owned)
-            .unwrap_or(status);
-        bail!("push rejected: {reason}")
-    }
-}
-
-enum PushResult {
-    Done,
-    Stale,
-}
-
-/// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.
-/// Folders left empty are removed, as git would.
+/// [`micro_tenant::change::set_path`] for edits that speak `anyhow`.
 pub fn set_path(
     repo: &Repository,
     tree: Option<&Tree<'_>>,
     path: &[&str],
     value: Option<(Oid, i32)>,
 ) -> Result<Oid> {
-    let mut builder = repo.treebuilder(tree)?;
-    match path {
-        [] => bail!("empty path"),
-        [name] => match value {
-            Some((id, mode)) => {
-                builder.insert(name, id, mode)?;
-            }
-            None => {
-                if builder.get(name)?.is_some() {
-                    builder.remove(name)?;
-                }
-            }
-        },
-        [name, rest @ ..] => {
-            let sub = match builder.get(name)? {
-                Some(e) if e.kind() == Some(git2::ObjectType::Tree) => {
-                    Some(repo.find_tree(e.id())?)
-                }
-                _ => None,
-            };
-            let new_sub = set_path(repo, sub.as_ref(), rest, value)?;
-            if repo.find_tree(new_sub)?.is_empty() {
-                if builder.get(name)?.is_some() {
-                    builder.remove(name)?;
-                }
-            } else {
-                builder.insert(name, new_sub, 0o040000)?;
-            }
-        }
-    }
-    Ok(builder.write()?)
+    Ok(micro_tenant::change::set_path(repo, tree, path, value)?)
 }
 
-/// The newest commit (from the fetched branch head, within the last thousand) that
-/// changed what `path` holds.
-pub fn last_change(repo: &Repository, path: &str) -> Option<Oid> {
-    let at = |commit: &git2::Commit<'_>| {
-        commit
-            .tree()
-            .ok()
-            .and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()))
-    };
-    let mut commit = repo
-        .find_commit(repo.refname_to_id(REMOTE_MAIN).ok()?)
-        .ok()?;
-    let now = at(&commit);
-    for _ in 0..1000 {
-        let Ok(parent) = commit.parent(0) else {
-            return Some(commit.id());
+pub struct TenantRepo<'a> {
+    ctx: &'a Context,
+    inner: RemoteRepo,
+}
+
+impl<'a> TenantRepo<'a> {
+    pub fn open(ctx: &'a Context) -> Result<Self> {
+        let remote = Remote {
+            url: ctx.client.git_url(&ctx.namespace),
+            token: ctx.env.token.clone(),
+            email: ctx
+                .env
+                .email
+                .clone()
+                .unwrap_or_else(|| "micro@localhost".into()),
         };
-        if at(&parent) != now {
-            return Some(commit.id());
-        }
-        commit = parent;
+        let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
+        let inner = RemoteRepo::open(&path, remote).map_err(|e| said(ctx, e))?;
+        Ok(TenantRepo { ctx, inner })
     }
-    None
+
+    /// Fetches the namespace's branch and returns its head.
+    pub fn fetch(&self) -> Result<Oid> {
+        self.inner.fetch().map_err(|e| said(self.ctx, e))
+    }
+
+    /// The bytes of `path` at `commit`, if it is a file there.
+    pub fn read(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.read(commit, path).map_err(|e| said(self.ctx, e))
+    }
+
+    /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
+    pub fn change(
+        &self,
+        message: &str,
+        edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid>,
+    ) -> Result<Pushed> {
+        self.inner
+            .change(message, |r, t| edit(r, t).map_err(Into::into))
+            .map_err(|e| said(self.ctx, e))
+    }
 }
 
-/// Whether `services/<name>` exists in `tree`.
-pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
-    tree.get_path(Path::new("services").join(name).as_path())
-        .is_ok()
-}
-
-/// A folder holding just `service.yaml` with `content`.
-pub fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid> {
-    let mut builder = repo.treebuilder(None)?;
-    builder.insert("service.yaml", repo.blob(content)?, 0o100644)?;
-    Ok(builder.write()?)
+/// A change's failure as the CLI tells it: which namespace, platform or environment.
+fn said(ctx: &Context, e: ChangeError) -> anyhow::Error {
+    match e {
+        ChangeError::Edit(e) => anyhow!(e),
+        ChangeError::NotFound => anyhow!("namespace {} not found", ctx.namespace),
+        ChangeError::Unreachable => anyhow!(
+            "cannot reach the platform at {}: is `micro server` running?",
+            ctx.env.url
+        ),
+        ChangeError::Unauthorized => anyhow!(
+            "not logged in to {}: the token is missing or no longer valid; run `micro login`",
+            ctx.env_name
+        ),
+        other => anyhow!(other),
+    }
 }

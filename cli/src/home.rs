@@ -138,7 +138,7 @@ impl Home {
         self.dir
             .join("cache")
             .join(env)
-            .join(format!("{namespace}.git"))
+            .join(micro_reconciler::layout::repo_dir_name(namespace))
     }
 }
 

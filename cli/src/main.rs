@@ -3,7 +3,6 @@
 
 mod cmd;
 mod context;
-mod folder;
 mod gitops;
 mod home;
 mod server;

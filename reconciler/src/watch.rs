@@ -105,7 +105,12 @@ fn watch_repo((watcher, watched): &Shared, repo: &Path) -> bool {
 }
 
 fn is_new_repo(root: &Path, path: &Path) -> bool {
-    path.parent() == Some(root) && path.extension().is_some_and(|e| e == "git")
+    path.parent() == Some(root)
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(crate::layout::namespace_of)
+            .is_some()
 }
 
 /// `<root>/<ns>.git/refs/heads/...` or `<root>/<ns>.git/packed-refs` → `ns`.
@@ -114,7 +119,7 @@ fn namespace_of_ref_change<'a>(root: &Path, path: &'a Path) -> Option<&'a str> {
     let Some(Component::Normal(repo)) = parts.next() else {
         return None;
     };
-    let ns = repo.to_str()?.strip_suffix(".git")?;
+    let ns = crate::layout::namespace_of(repo.to_str()?)?;
     match parts.next() {
         Some(Component::Normal(p)) if p == "refs" || p.to_str()?.starts_with("packed-refs") => {
             Some(ns)

@@ -91,7 +91,7 @@ async fn serve(
     };
     // A namespace the caller may not see is answered exactly like one that does not exist.
     let not_found = || (StatusCode::NOT_FOUND, "repository not found\n").into_response();
-    let Some(namespace) = repo.strip_suffix(".git") else {
+    let Some(namespace) = micro_reconciler::layout::namespace_of(&repo) else {
         return not_found();
     };
     // Services read config and the store through the API; the repo is for people.
@@ -111,7 +111,10 @@ async fn serve(
         }
     }
     if rest == "git-receive-pack" {
-        let quota = Quota::read(&state.repos_root.join(format!("{namespace}.git")));
+        let quota = Quota::read(&micro_reconciler::layout::repo_path(
+            &state.repos_root,
+            namespace,
+        ));
         if !state.pushes.allow(namespace, quota.pushes_per_minute) {
             let message = format!(
                 "too many pushes: namespace {namespace} may push {} times a minute; try again shortly\n",

@@ -33,11 +33,6 @@ pub async fn create_namespace(
 ) -> Result<(StatusCode, Json<CreateNamespace>), ApiError> {
     admin_only(&caller)?;
     check_namespace_name(&body.name).map_err(ApiError::BadRequest)?;
-    if body.name == "micro" {
-        return Err(ApiError::Conflict(
-            "namespace micro is reserved for the platform".into(),
-        ));
-    }
     if state.store.namespace_exists(&body.name).await? {
         return Err(ApiError::Conflict(format!(
             "namespace {} already exists",

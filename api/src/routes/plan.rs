@@ -15,7 +15,7 @@ pub struct PlanQuery {
 }
 
 fn default_ref() -> String {
-    "refs/heads/main".into()
+    micro_reconciler::layout::BRANCH.into()
 }
 
 /// What a ref of the namespace's repo would change.

@@ -222,19 +222,16 @@ fn edit(
 ) -> Result<Pushed> {
     tokio::task::block_in_place(|| {
         TenantRepo::open(ctx)?.change(message, |r, tree| {
-            let mut config: ConfigSpec = match tree.get_name("config.yaml") {
-                Some(e) => {
-                    let blob = r.find_blob(e.id())?;
-                    spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())
-                        .map_err(|e| anyhow!("{e}"))?
-                        .unwrap_or_default()
-                }
-                None => ConfigSpec::new(),
-            };
+            let mut config = micro_tenant::repo::config_in(r, tree).map_err(|e| anyhow!("{e}"))?;
             let users = |key: &str| listed_by(r, tree, key);
             change(&mut config, &users)?;
             let blob = r.blob(spec::write_config(&config).as_bytes())?;
-            gitops::set_path(r, Some(tree), &["config.yaml"], Some((blob, 0o100644)))
+            gitops::set_path(
+                r,
+                Some(tree),
+                &[micro_tenant::repo::CONFIG_FILE],
+                Some((blob, 0o100644)),
+            )
         })
     })
 }

@@ -64,7 +64,10 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
             .await
             .context("cannot plan");
     }
-    let reference = args.reference.as_deref().unwrap_or("refs/heads/main");
+    let reference = args
+        .reference
+        .as_deref()
+        .unwrap_or(micro_reconciler::layout::BRANCH);
     Ok(ctx.client.plan_ref(&ctx.namespace, reference).await?)
 }
 

@@ -1,6 +1,7 @@
 //! The pre-receive hook: every push to a tenant's main is parsed and validated with the
 //! same code the reconciler uses, before git accepts it. git shows our stderr to the pusher.
 
+use micro_reconciler::layout;
 use micro_reconciler::quota::Quota;
 use micro_reconciler::repo::{self, BRANCH, LoadError};
 use std::io::BufRead;
@@ -31,13 +32,13 @@ fn check() -> Result<(), String> {
         .path()
         .file_name()
         .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix(".git"))
+        .and_then(layout::namespace_of)
         .map(str::to_owned)
         .or_else(|| {
             repo.path()
                 .components()
                 .filter_map(|c| c.as_os_str().to_str())
-                .filter_map(|c| c.strip_suffix(".git"))
+                .filter_map(layout::namespace_of)
                 .next_back()
                 .map(str::to_owned)
         })

@@ -4,11 +4,11 @@
 use super::short;
 use super::{source, wait};
 use crate::context::{Context, Target};
-use crate::folder;
 use crate::gitops::{self, Pushed, TenantRepo};
 use crate::home::Deployed;
 use anyhow::{Context as _, Result, anyhow, bail};
 use micro_reconciler::spec::{self, SpecError};
+use micro_tenant::folder;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

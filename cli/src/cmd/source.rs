@@ -7,6 +7,7 @@ use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
 use micro_reconciler::sources::{self, Resolved, SourceCache};
 use micro_reconciler::spec::{self, SourceSpec};
+use micro_tenant::pin::{Pin, PinError, pin_spec};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -60,29 +61,18 @@ fn pinned_spec(ctx: &Context, name: &str, src: &GitSource, resolved: &Resolved) 
                 src.path.as_deref().unwrap_or("the repo's top folder")
             )
         })?;
-    let parsed = spec::parse_service(name, &bytes).map_err(|e| anyhow!("{at}: {e}"))?;
-    if parsed.source.is_some() {
-        bail!("{at}: its service.yaml has a `source` of its own");
-    }
-    let text = String::from_utf8(bytes).map_err(|_| anyhow!("{at}: service.yaml is not UTF-8"))?;
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut out = text.trim_end().to_owned();
-    out.push_str("\n\n# Pinned by micro. `micro update ");
-    out.push_str(name);
-    out.push_str("` moves `ref` to the newest commit of `track`.\nsource:\n");
-    out.push_str(&format!(
-        "  git: {}\n  ref: {}\n",
-        quote(&src.url),
-        resolved.commit
-    ));
-    if let Some(track) = &resolved.track {
-        out.push_str(&format!("  track: {}\n", quote(track)));
-    }
-    if let Some(path) = &src.path {
-        out.push_str(&format!("  path: {}\n", quote(path)));
-    }
-    spec::parse_service(name, out.as_bytes()).map_err(|e| anyhow!("{at}: {e}"))?;
-    Ok(out.into_bytes())
+    let commit = resolved.commit.to_string();
+    let pin = Pin {
+        url: &src.url,
+        commit: &commit,
+        track: resolved.track.as_deref(),
+        path: src.path.as_deref(),
+    };
+    // A spec that does not validate says so in its own words (file:line:col).
+    pin_spec(name, &bytes, &pin).map_err(|e| match e {
+        PinError::Invalid(e) => anyhow!("{at}: {e}"),
+        other => anyhow!("{at}: {other}"),
+    })
 }
 
 /// Resolves, pins and commits a service from another repo.

@@ -14,13 +14,7 @@ use std::net::SocketAddr;
 /// Values are secrets: never log, plan or record them.
 pub type ConfigEnv = std::collections::BTreeMap<String, String>;
 
-/// The variable a config key is injected as: upper case, `.` and `-` → `_`.
-pub fn config_env_name(key: &str) -> String {
-    format!(
-        "MICRO_CONFIG_{}",
-        key.to_uppercase().replace(['.', '-'], "_")
-    )
-}
+pub use micro_tenant::layout::config_env_name;
 
 /// One replica as `micro describe` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -11,8 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The branch whose head is the namespace's desired state.
-pub const BRANCH: &str = "refs/heads/main";
+pub use crate::layout::BRANCH;
 
 const TEMPLATE: &[(&str, &str)] = &[
     ("micro.yaml", include_str!("../../repo-template/micro.yaml")),
@@ -114,7 +113,7 @@ impl Repos {
     }
 
     pub fn path(&self, namespace: &str) -> PathBuf {
-        self.root.join(format!("{namespace}.git"))
+        crate::layout::repo_path(&self.root, namespace)
     }
 
     /// Creates the bare repo of a new namespace with one commit holding the template.
@@ -238,18 +237,25 @@ fn write_executable(path: &Path, content: &[u8]) -> Result<(), RepoError> {
 
 /// `config.yaml` at `commit`: each key and the version the commit names.
 pub fn config_at(repo: &Repository, commit: Oid) -> Result<ConfigSpec, LoadError> {
-    let tree = repo.find_commit(commit)?.tree()?;
-    match tree.get_name("config.yaml") {
+    config_in(repo, &repo.find_commit(commit)?.tree()?)
+}
+
+/// `config.yaml` of a root `tree` (none: no keys). The one reader of the file.
+pub fn config_in(repo: &Repository, tree: &Tree<'_>) -> Result<ConfigSpec, LoadError> {
+    match tree.get_name(CONFIG_FILE) {
         Some(entry) => {
             let blob = repo.find_blob(entry.id())?;
             Ok(
-                spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())?
+                spec::parse_yaml::<Option<ConfigSpec>>(CONFIG_FILE, blob.content())?
                     .unwrap_or_default(),
             )
         }
         None => Ok(ConfigSpec::default()),
     }
 }
+
+/// Where a namespace's config keys and versions live.
+pub const CONFIG_FILE: &str = "config.yaml";
 
 /// Parsed service folders by (name, tree id): a push that changes one service re-parses
 /// one service.
@@ -340,14 +346,7 @@ pub fn load_cached(
     let tree = commit.tree()?;
     let revision = commit.id().to_string();
     check_namespace_file(repo, &tree, namespace)?;
-    let config: ConfigSpec = match tree.get_name("config.yaml") {
-        Some(entry) => {
-            let blob = repo.find_blob(entry.id())?;
-            spec::parse_yaml::<Option<ConfigSpec>>("config.yaml", blob.content())?
-                .unwrap_or_default()
-        }
-        None => ConfigSpec::default(),
-    };
+    let config = config_in(repo, &tree)?;
     let mut services = BTreeMap::new();
     if let Some(entry) = tree.get_name("services") {
         let Some(ObjectType::Tree) = entry.kind() else {

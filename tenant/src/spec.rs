@@ -250,8 +250,17 @@ pub fn check_service_name(name: &str) -> Result<(), String> {
 pub fn check_namespace_name(name: &str) -> Result<(), String> {
     check_service_name(name).map_err(|_| {
         format!("namespace name {name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit")
-    })
+    })?;
+    if name == RESERVED_NAMESPACE {
+        return Err(format!(
+            "namespace {RESERVED_NAMESPACE} is reserved for the platform"
+        ));
+    }
+    Ok(())
 }
+
+/// The platform's own namespace (on Kubernetes, where it runs): never a tenant's.
+pub const RESERVED_NAMESPACE: &str = "micro";
 
 fn is_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -348,7 +357,7 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
             ));
         }
         // `db.password` and `db-password` would both be MICRO_CONFIG_DB_PASSWORD.
-        let variable = crate::runtime::config_env_name(&key.value);
+        let variable = crate::layout::config_env_name(&key.value);
         if let Some(first) = seen.insert(variable.clone(), &key.value) {
             return Err(at(
                 &key.referenced,
@@ -674,6 +683,13 @@ mod tests {
         for good in ["a", "hello-world", "a1", &"x".repeat(63)] {
             assert!(check_service_name(good).is_ok(), "{good}");
         }
+        // A service may be called micro; a namespace may not.
+        assert!(check_service_name("micro").is_ok());
+        assert!(
+            check_namespace_name("micro")
+                .unwrap_err()
+                .contains("reserved")
+        );
     }
 
     #[test]

@@ -3,10 +3,25 @@
 //! `.microignore` are honoured, so a `venv/` or a `.env` full of secrets stays on the
 //! developer's machine and out of the tenant repo.
 
-use anyhow::{Context as _, Result, bail};
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error("{path}: {bytes} bytes is over the {MAX_FILE_BYTES} byte limit for a file (leave it out with a {MICROIGNORE})", path = .0.display(), bytes = .1)]
+    TooBig(PathBuf, u64),
+    #[error("{path}: file names must be UTF-8", path = .0.display())]
+    NotUtf8(PathBuf),
+    #[error("cannot read {path}: {why}", path = .0.display(), why = .1)]
+    Read(PathBuf, String),
+    #[error("built-in ignore rules: {0}")]
+    Rules(String),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+type Result<T> = std::result::Result<T, FolderError>;
 
 /// Files bigger than this are not committed by `micro run`.
 const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -71,11 +86,12 @@ impl Folder {
 /// Writes the deployable files of `dir` into `repo` as a tree and returns its id.
 pub fn tree(repo: &Repository, dir: &Path) -> Result<Oid> {
     use std::os::unix::fs::PermissionsExt;
-    let defaults = tempfile::NamedTempFile::new()?;
-    std::fs::write(defaults.path(), DEFAULT_IGNORES)?;
+    let rules = |e: std::io::Error| FolderError::Rules(e.to_string());
+    let defaults = tempfile::NamedTempFile::new().map_err(rules)?;
+    std::fs::write(defaults.path(), DEFAULT_IGNORES).map_err(rules)?;
     let mut walk = ignore::WalkBuilder::new(dir);
     if let Some(e) = walk.add_ignore(defaults.path()) {
-        bail!("built-in ignore rules: {e}");
+        return Err(FolderError::Rules(e.to_string()));
     }
     let walk = walk
         .hidden(false)
@@ -88,7 +104,7 @@ pub fn tree(repo: &Repository, dir: &Path) -> Result<Oid> {
         .build();
     let mut root = Folder::default();
     for entry in walk {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let entry = entry.map_err(|e| FolderError::Read(dir.to_owned(), e.to_string()))?;
         // Symlinks are not followed (a link could point anywhere on this machine).
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
@@ -98,17 +114,14 @@ pub fn tree(repo: &Repository, dir: &Path) -> Result<Oid> {
         let mut parts = Vec::new();
         for part in relative.components() {
             let Some(name) = part.as_os_str().to_str() else {
-                bail!("{}: file names must be UTF-8", path.display());
+                return Err(FolderError::NotUtf8(path.to_owned()));
             };
             parts.push(name.to_owned());
         }
-        let meta = std::fs::metadata(path)?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| FolderError::Read(path.to_owned(), e.to_string()))?;
         if meta.len() > MAX_FILE_BYTES {
-            bail!(
-                "{}: {} bytes is over the {MAX_FILE_BYTES} byte limit for a file (leave it out with a {MICROIGNORE})",
-                path.display(),
-                meta.len()
-            );
+            return Err(FolderError::TooBig(path.to_owned(), meta.len()));
         }
         let mode = if meta.permissions().mode() & 0o111 != 0 {
             0o100755

@@ -1,0 +1,329 @@
+//! Changing a tenant repo the way a person would: fetch the branch, build the new tree
+//! from git objects, commit, push; when someone else's push landed first, fetch again and
+//! redo the change on the new head. Used by the CLI for every write verb.
+
+use crate::layout::BRANCH;
+use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+const REMOTE_MAIN: &str = "refs/remotes/origin/main";
+const ATTEMPTS: usize = 5;
+
+/// What a change did.
+pub enum Pushed {
+    /// Nothing to commit: the tree would be the same.
+    Unchanged(Oid),
+    Committed(Oid),
+}
+
+/// The error an edit returns; it stops the change and comes back as [`ChangeError::Edit`].
+pub type EditError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Edit(EditError),
+    #[error("the repository was not found")]
+    NotFound,
+    #[error("the platform cannot be reached")]
+    Unreachable,
+    #[error("the platform refused the token")]
+    Unauthorized,
+    /// The pre-receive check refused it; its own words.
+    #[error("push rejected: {0}")]
+    Rejected(String),
+    #[error("the namespace's branch kept moving; gave up after {ATTEMPTS} attempts")]
+    KeptMoving,
+    #[error("{path}: {error}", path = .0.display(), error = .1)]
+    Io(PathBuf, std::io::Error),
+    #[error("git: {message}", message = .0.message())]
+    Git(#[from] git2::Error),
+}
+
+/// Where a tenant repo is pushed to, and as whom.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub url: String,
+    /// Sent as the password of user `micro`.
+    pub token: Option<String>,
+    /// The committer's and author's email.
+    pub email: String,
+}
+
+/// A local bare cache of one tenant repo, used to build and push commits.
+pub struct RemoteRepo {
+    remote: Remote,
+    repo: Repository,
+    /// Held while this process uses the cache: two commands at once (say, two `config
+    /// set`) take turns instead of colliding on git's lock files.
+    _lock: std::fs::File,
+}
+
+impl RemoteRepo {
+    /// Opens (creating if needed) the cache at `path`, locked for this process.
+    pub fn open(path: &Path, remote: Remote) -> Result<Self, ChangeError> {
+        let io = |p: &Path| {
+            let p = p.to_owned();
+            move |e| ChangeError::Io(p, e)
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let repo = match Repository::open_bare(path) {
+            Ok(r) => r,
+            Err(_) => {
+                std::fs::create_dir_all(path).map_err(io(path))?;
+                Repository::init_bare(path)?
+            }
+        };
+        Ok(RemoteRepo {
+            remote,
+            repo,
+            _lock: lock,
+        })
+    }
+
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    fn callbacks<'c>(&self, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
+        let token = self.remote.token.clone().unwrap_or_default();
+        let mut cb = RemoteCallbacks::new();
+        let mut tries = 0;
+        cb.credentials(move |_, _, _| {
+            tries += 1;
+            if tries > 1 {
+                return Err(git2::Error::from_str("the platform refused the token"));
+            }
+            Cred::userpass_plaintext("micro", &token)
+        });
+        cb.sideband_progress(move |data| {
+            remote_lines
+                .borrow_mut()
+                .push_str(&String::from_utf8_lossy(data));
+            true
+        });
+        cb
+    }
+
+    /// Fetches the namespace's branch and returns its head.
+    pub fn fetch(&self) -> Result<Oid, ChangeError> {
+        let lines = RefCell::new(String::new());
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(self.callbacks(&lines));
+        let mut remote = self.repo.remote_anonymous(&self.remote.url)?;
+        remote
+            .fetch(&[format!("+{BRANCH}:{REMOTE_MAIN}")], Some(&mut opts), None)
+            .map_err(classify)?;
+        Ok(self.repo.refname_to_id(REMOTE_MAIN)?)
+    }
+
+    /// The bytes of `path` at `commit`, if it is a file there.
+    pub fn read(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, ChangeError> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let Ok(entry) = tree.get_path(Path::new(path)) else {
+            return Ok(None);
+        };
+        Ok(self
+            .repo
+            .find_blob(entry.id())
+            .ok()
+            .map(|b| b.content().to_vec()))
+    }
+
+    /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
+    /// `edit` returns the new root tree, or an error that stops everything.
+    pub fn change(
+        &self,
+        message: &str,
+        edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid, EditError>,
+    ) -> Result<Pushed, ChangeError> {
+        let sig = Signature::now("micro", &self.remote.email)?;
+        for _ in 0..ATTEMPTS {
+            let head = self.fetch()?;
+            let parent = self.repo.find_commit(head)?;
+            let tree = parent.tree()?;
+            let new_tree = edit(&self.repo, &tree).map_err(ChangeError::Edit)?;
+            if new_tree == tree.id() {
+                return Ok(Pushed::Unchanged(head));
+            }
+            let new_tree = self.repo.find_tree(new_tree)?;
+            let commit = self
+                .repo
+                .commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
+            match self.push(commit)? {
+                PushResult::Done => return Ok(Pushed::Committed(commit)),
+                PushResult::Stale => continue,
+            }
+        }
+        Err(ChangeError::KeptMoving)
+    }
+
+    fn push(&self, commit: Oid) -> Result<PushResult, ChangeError> {
+        // libgit2 pushes refs, not bare ids: point our private main at the commit first.
+        self.repo.reference(BRANCH, commit, true, "micro push")?;
+        let lines = RefCell::new(String::new());
+        let rejected = RefCell::new(None::<String>);
+        {
+            let mut cb = self.callbacks(&lines);
+            cb.push_update_reference(|_, status| {
+                if let Some(status) = status {
+                    *rejected.borrow_mut() = Some(status.to_owned());
+                }
+                Ok(())
+            });
+            let mut opts = PushOptions::new();
+            opts.remote_callbacks(cb);
+            let mut remote = self.repo.remote_anonymous(&self.remote.url)?;
+            if let Err(e) = remote.push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts)) {
+                // libgit2 refuses before sending when the branch it is shown holds a
+                // commit it has not fetched: someone pushed since our fetch.
+                if e.message().contains("not present locally") {
+                    return Ok(PushResult::Stale);
+                }
+                return Err(classify(e));
+            }
+        }
+        let Some(status) = rejected.into_inner() else {
+            return Ok(PushResult::Done);
+        };
+        let remote = lines.into_inner();
+        // Someone else's push landed first (git says so in several ways, depending on
+        // whether it noticed before or during the ref update): redo on the new head.
+        let moved = [
+            "fast-forward",
+            "fetch first",
+            "stale",
+            "cannot lock ref",
+            "failed to lock",
+        ];
+        if moved
+            .iter()
+            .any(|m| status.contains(m) || remote.contains(m))
+        {
+            return Ok(PushResult::Stale);
+        }
+        // The pre-receive check speaks on the side band: show its words, not git's.
+        let reason = remote
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+            .unwrap_or(status);
+        Err(ChangeError::Rejected(reason))
+    }
+}
+
+enum PushResult {
+    Done,
+    Stale,
+}
+
+/// What a transport error means for the user.
+fn classify(e: git2::Error) -> ChangeError {
+    let msg = e.message();
+    if msg.contains("404") || msg.contains("not found") {
+        ChangeError::NotFound
+    } else if msg.contains("Connection refused")
+        || msg.contains("failed to connect")
+        || msg.contains("failed to resolve")
+    {
+        ChangeError::Unreachable
+    } else if msg.contains("401")
+        || msg.contains("refused the token")
+        || msg.contains("authentication")
+    {
+        ChangeError::Unauthorized
+    } else {
+        ChangeError::Git(e)
+    }
+}
+
+/// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.
+/// Folders left empty are removed, as git would.
+pub fn set_path(
+    repo: &Repository,
+    tree: Option<&Tree<'_>>,
+    path: &[&str],
+    value: Option<(Oid, i32)>,
+) -> Result<Oid, git2::Error> {
+    let mut builder = repo.treebuilder(tree)?;
+    match path {
+        [] => return Err(git2::Error::from_str("empty path")),
+        [name] => match value {
+            Some((id, mode)) => {
+                builder.insert(name, id, mode)?;
+            }
+            None => {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            }
+        },
+        [name, rest @ ..] => {
+            let sub = match builder.get(name)? {
+                Some(e) if e.kind() == Some(git2::ObjectType::Tree) => {
+                    Some(repo.find_tree(e.id())?)
+                }
+                _ => None,
+            };
+            let new_sub = set_path(repo, sub.as_ref(), rest, value)?;
+            if repo.find_tree(new_sub)?.is_empty() {
+                if builder.get(name)?.is_some() {
+                    builder.remove(name)?;
+                }
+            } else {
+                builder.insert(name, new_sub, 0o040000)?;
+            }
+        }
+    }
+    builder.write()
+}
+
+/// Whether `services/<name>` exists in `tree`.
+pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
+    tree.get_path(Path::new("services").join(name).as_path())
+        .is_ok()
+}
+
+/// A folder holding just `service.yaml` with `content`.
+pub fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid, git2::Error> {
+    let mut builder = repo.treebuilder(None)?;
+    builder.insert("service.yaml", repo.blob(content)?, 0o100644)?;
+    builder.write()
+}
+
+/// The newest commit (from the fetched branch head, within the last thousand) that
+/// changed what `path` holds.
+pub fn last_change(repo: &Repository, path: &str) -> Option<Oid> {
+    let at = |commit: &git2::Commit<'_>| {
+        commit
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(Path::new(path)).ok().map(|e| e.id()))
+    };
+    let mut commit = repo
+        .find_commit(repo.refname_to_id(REMOTE_MAIN).ok()?)
+        .ok()?;
+    let now = at(&commit);
+    for _ in 0..1000 {
+        let Ok(parent) = commit.parent(0) else {
+            return Some(commit.id());
+        };
+        if at(&parent) != now {
+            return Some(commit.id());
+        }
+        commit = parent;
+    }
+    None
+}

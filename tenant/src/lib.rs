@@ -1,0 +1,22 @@
+//! The tenant repo contract: what a namespace's git repository holds and means. The spec
+//! model and its parser (every error at `file:line:col`), `config.yaml`, the naming rules,
+//! where repos live and which branch is the desired state, and the desired state read
+//! at a revision.
+//!
+//! The CLI, the pre-receive hook, the server and the reconciler all read tenant repos
+//! through this crate, so they can never disagree on what a push means. It must not do
+//! I/O beyond git and the filesystem: no tokio, no HTTP, no SQL.
+
+pub mod change;
+pub mod desired;
+pub mod folder;
+pub mod layout;
+pub mod pin;
+pub mod quantity;
+pub mod render;
+pub mod repo;
+pub mod sources;
+pub mod spec;
+
+pub use desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
+pub use repo::Repos;
