@@ -12,6 +12,7 @@ pub mod limiter;
 mod routes;
 pub mod serve;
 mod state;
+mod trace;
 pub mod types;
 
 pub use error::{ApiError, ERROR_HEADER};

@@ -178,7 +178,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 Duration::from_secs(30),
             );
             single_tenant = !isolation.is_sandboxed();
-            let local = LocalRuntime::new(Dirs::under(&data), isolation, events_tx)?;
+            // Reaping what a killed server left can wait seconds: not on an async thread.
+            let dirs = Dirs::under(&data);
+            let local =
+                tokio::task::spawn_blocking(move || LocalRuntime::new(dirs, isolation, events_tx))
+                    .await??;
             store
                 .reset_service_statuses("the platform restarted; starting it again")
                 .await?;

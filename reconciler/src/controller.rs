@@ -57,7 +57,7 @@ pub struct Controller {
     store: Store,
     runtime: Arc<dyn Runtime>,
     queue: Queue,
-    specs: SpecCache,
+    specs: Arc<SpecCache>,
     seen: Mutex<HashMap<String, Seen>>,
     failures: Mutex<HashMap<String, u32>>,
     metrics: Metrics,
@@ -72,7 +72,7 @@ impl Controller {
             store,
             runtime,
             queue: Queue::new(),
-            specs: SpecCache::default(),
+            specs: Arc::new(SpecCache::default()),
             seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
@@ -106,30 +106,42 @@ impl Controller {
     }
 
     /// Reads the desired state at `refname` (a branch, tag or commit id) of a namespace.
-    pub fn load(
+    pub async fn load(
         &self,
         namespace: &str,
         refname: &str,
     ) -> Result<(git2::Oid, Result<DesiredNamespace, LoadError>), git2::Error> {
-        let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
-        let commit = repo.revparse_single(refname)?.peel_to_commit()?.id();
-        Ok((
-            commit,
-            repo::load_cached(
-                &repo,
-                namespace,
+        let (repos, specs, support) = (
+            self.repos.clone(),
+            self.specs.clone(),
+            self.runtime.support(),
+        );
+        let (namespace, refname) = (namespace.to_owned(), refname.to_owned());
+        blocking(move || {
+            let repo = git2::Repository::open_bare(repos.path(&namespace))?;
+            let commit = repo.revparse_single(&refname)?.peel_to_commit()?.id();
+            Ok((
                 commit,
-                &self.specs,
-                self.runtime.support(),
-            ),
-        ))
+                repo::load_cached(&repo, &namespace, commit, &specs, support),
+            ))
+        })
+        .await
+        .map_err(|e| git2::Error::from_str(&e.to_string()))?
     }
 
     /// `config.yaml` at the head of a namespace's branch.
-    pub fn config_at_head(&self, namespace: &str) -> Result<crate::spec::ConfigSpec, LoadError> {
-        let repo = git2::Repository::open_bare(self.repos.path(namespace))?;
-        let head = self.repos.head(namespace)?;
-        repo::config_at(&repo, head)
+    pub async fn config_at_head(
+        &self,
+        namespace: &str,
+    ) -> Result<crate::spec::ConfigSpec, LoadError> {
+        let (repos, namespace) = (self.repos.clone(), namespace.to_owned());
+        blocking(move || {
+            let repo = git2::Repository::open_bare(repos.path(&namespace))?;
+            let head = repos.head(&namespace)?;
+            repo::config_at(&repo, head)
+        })
+        .await
+        .map_err(|e| LoadError::Git(git2::Error::from_str(&e.to_string())))?
     }
 
     /// The plan that would take what runs now to `desired`, without applying it.
@@ -138,20 +150,40 @@ impl Controller {
         plan::plan(desired, &observed)
     }
 
-    /// Reconciles and records the result in the namespace's history.
+    /// Reconciles and records the result in the namespace's history, in a span naming the
+    /// namespace, the triggers and (once read) the revision.
     pub async fn reconcile(
         &self,
         namespace: &str,
         reasons: &Reasons,
     ) -> Result<Outcome, ReconcileError> {
-        let started_us = now_micros();
-        let started = Instant::now();
-        let result = self.reconcile_inner(namespace, reasons).await;
+        use tracing::Instrument;
         let reason = reasons
             .iter()
             .map(|r| r.as_str())
             .collect::<Vec<_>>()
             .join(",");
+        let span = tracing::info_span!(
+            "reconcile",
+            namespace,
+            trigger = %reason,
+            revision = tracing::field::Empty
+        );
+        self.reconcile_recorded(namespace, reasons, reason)
+            .instrument(span)
+            .await
+    }
+
+    async fn reconcile_recorded(
+        &self,
+        namespace: &str,
+        reasons: &Reasons,
+        reason: String,
+    ) -> Result<Outcome, ReconcileError> {
+        let started_us = now_micros();
+        let started = Instant::now();
+        tracing::debug!("reconcile started");
+        let result = self.reconcile_inner(namespace, reasons).await;
         let entry =
             |revision: &str, result: &str, summary: String, error: Option<String>, plan_ms: i64| {
                 HistoryEntry {
@@ -209,6 +241,7 @@ impl Controller {
         }
         if let Some(record) = record {
             self.store.record_reconcile(&record).await?;
+            tracing::debug!(result = %record.result, "history recorded");
         }
         // The namespace status is what `--wait` polls, so it moves only after the history
         // record exists: whoever saw their revision applied also finds it in `history`.
@@ -226,11 +259,21 @@ impl Controller {
         reasons: &Reasons,
     ) -> Result<(Outcome, i64), ReconcileError> {
         let started = Instant::now();
-        if !self.repos.path(namespace).exists() {
-            return Ok((Outcome::Missing, 0));
-        }
         let generation = self.runtime.generation(namespace);
-        let head = self.repos.head(namespace)?;
+        let head = {
+            let (repos, ns) = (self.repos.clone(), namespace.to_owned());
+            blocking(move || {
+                if !repos.path(&ns).exists() {
+                    return Ok(None);
+                }
+                repos.head(&ns).map(Some)
+            })
+            .await??
+        };
+        let Some(head) = head else {
+            return Ok((Outcome::Missing, 0));
+        };
+        tracing::Span::current().record("revision", tracing::field::display(head));
         let now = Seen { head, generation };
         if self.seen().get(namespace) == Some(&now)
             && !reasons.contains(&Trigger::Drift)
@@ -240,18 +283,23 @@ impl Controller {
         }
         let loaded = {
             let path = self.repos.path(namespace);
-            let repo = git2::Repository::open_bare(&path)?;
-            // A commit over quota that got past the hook (a local push) is refused here.
-            repo::load_cached(&repo, namespace, head, &self.specs, self.runtime.support()).and_then(
-                |d| {
-                    let quota = Quota::read(&path);
-                    quota
-                        .check_desired(&d)
-                        .and_then(|()| quota.check_checkouts(&repo, &d))
-                        .map_err(|e| LoadError::Quota(e.to_string()))?;
-                    Ok(d)
-                },
-            )
+            let (specs, support, ns) = (
+                self.specs.clone(),
+                self.runtime.support(),
+                namespace.to_owned(),
+            );
+            blocking(move || -> Result<DesiredNamespace, LoadError> {
+                let repo = git2::Repository::open_bare(&path)?;
+                let d = repo::load_cached(&repo, &ns, head, &specs, support)?;
+                // A commit over quota that got past the hook (a local push) is refused here.
+                let quota = Quota::read(&path);
+                quota
+                    .check_desired(&d)
+                    .and_then(|()| quota.check_checkouts(&repo, &d))
+                    .map_err(|e| LoadError::Quota(e.to_string()))?;
+                Ok(d)
+            })
+            .await?
         };
         let revision = head.to_string();
         let desired = match loaded {
@@ -423,6 +471,14 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
+/// Git and filesystem work of async callers runs here, on the blocking pool, never on an
+/// async worker thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    tokio::task::spawn_blocking(work).await
+}
+
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let exp = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
     exp.min(MAX_RETRY).mul_f64(0.5 + jitter.clamp(0.0, 1.0))

@@ -77,6 +77,7 @@ impl Queue {
 
     /// Asks for a reconcile of `namespace`.
     pub fn trigger(&self, namespace: &str, why: Trigger) {
+        tracing::debug!(namespace, trigger = why.as_str(), "reconcile queued");
         let mut state = self.lock();
         let entry = state.entries.entry(namespace.to_owned()).or_default();
         entry.reasons.insert(why);

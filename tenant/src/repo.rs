@@ -49,6 +49,15 @@ pub fn support_of(repo_path: &Path) -> Support {
         .unwrap_or(Support::PROCESSES)
 }
 
+/// Whether `e` says a ref or revision does not resolve (the caller's mistake), rather
+/// than that the repo could not be read.
+pub fn is_unknown_ref(e: &git2::Error) -> bool {
+    matches!(
+        e.code(),
+        git2::ErrorCode::NotFound | git2::ErrorCode::InvalidSpec | git2::ErrorCode::Ambiguous
+    )
+}
+
 /// Who made a commit and what it says, for `micro history`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitInfo {

@@ -317,3 +317,38 @@ fn update_from_a_folder_never_overwrites_work_pushed_since() {
     p.ok(&["update", "greeter", "--wait"]);
     assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "again");
 }
+
+#[test]
+fn a_push_can_be_followed_through_the_server_log() {
+    let p = Platform::start_with(&[("MICRO_LOG", "debug")]);
+    p.write_service(
+        "greeter",
+        &[("service.yaml", &spec("hi", 1)), ("main.py", APP)],
+    );
+    p.ok(&["run", "./greeter", "--wait"]);
+    let head = p.status(None)[0]["revision"].as_str().unwrap().to_owned();
+    let log = p.server_log();
+    let line_with = |all: &[&str]| log.lines().find(|l| all.iter().all(|s| l.contains(s)));
+    assert!(
+        line_with(&[
+            "git{",
+            "namespace=\"default\"",
+            "git-receive-pack",
+            "git request"
+        ])
+        .is_some(),
+        "the git handler's span: {log}"
+    );
+    assert!(
+        line_with(&["reconcile queued", "default"]).is_some(),
+        "{log}"
+    );
+    assert!(
+        line_with(&["reconcile{", &head, "history recorded", "applied"]).is_some(),
+        "the reconcile's span names the revision down to the history row: {log}"
+    );
+    assert!(
+        line_with(&["request{", "/api/v1/namespaces/{ns}/status", "answered"]).is_some(),
+        "requests are traced by route template: {log}"
+    );
+}

@@ -123,8 +123,19 @@ async fn serve(
             return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
         }
     }
-    let path_info = format!("/{namespace}.git/{rest}");
-    match cgi::http_backend(&state.repos_root, &path_info, &account.email, request).await {
+    let path_info = format!(
+        "/{}/{rest}",
+        micro_reconciler::layout::repo_dir_name(namespace)
+    );
+    let span = tracing::info_span!("git", namespace, op = %rest, account = %account.email);
+    tracing::debug!(parent: &span, "git request");
+    let served = {
+        use tracing::Instrument;
+        cgi::http_backend(&state.repos_root, &path_info, &account.email, request)
+            .instrument(span.clone())
+            .await
+    };
+    match served {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, namespace, "git http-backend");

@@ -23,8 +23,15 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-fn head_config(state: &ApiState, ns: &str) -> Result<micro_reconciler::spec::ConfigSpec, ApiError> {
-    state.controller.config_at_head(ns).map_err(ApiError::from)
+async fn head_config(
+    state: &ApiState,
+    ns: &str,
+) -> Result<micro_reconciler::spec::ConfigSpec, ApiError> {
+    state
+        .controller
+        .config_at_head(ns)
+        .await
+        .map_err(ApiError::from)
 }
 
 pub async fn set(
@@ -63,11 +70,12 @@ pub async fn get(
 ) -> Result<Json<ConfigValueInfo>, ApiError> {
     check_key(&key)?;
     if ns.caller.is_service() {
-        may_read(&state, &ns, &key)?;
+        may_read(&state, &ns, &key).await?;
     }
     let version = match q.version {
         Some(v) => v,
-        None => head_config(&state, &ns.name)?
+        None => head_config(&state, &ns.name)
+            .await?
             .get(&key)
             .map(|e| e.version)
             .ok_or_else(|| ApiError::NotFound(format!("config key {key}")))?,
@@ -92,12 +100,13 @@ pub async fn get(
 
 /// A service reads only the keys its spec lists at the branch head; others do not exist
 /// for it.
-fn may_read(state: &ApiState, ns: &Namespace, key: &str) -> Result<(), ApiError> {
+async fn may_read(state: &ApiState, ns: &Namespace, key: &str) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("config key {key}"));
     let service = ns.caller.service.as_deref().ok_or_else(not_found)?;
     let (_, desired) = state
         .controller
         .load(&ns.name, micro_reconciler::repo::BRANCH)
+        .await
         .map_err(|e| ApiError::Internal(e.message().to_owned()))?;
     let desired = desired.map_err(|_| not_found())?;
     let listed = desired
@@ -112,7 +121,8 @@ pub async fn list(
     Members(ns): Members,
 ) -> Result<Json<Vec<ConfigEntryInfo>>, ApiError> {
     Ok(Json(
-        head_config(&state, &ns.name)?
+        head_config(&state, &ns.name)
+            .await?
             .into_iter()
             .map(|(key, e)| ConfigEntryInfo {
                 key,

@@ -83,7 +83,9 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
             any(call::call),
         );
-    api.merge(calls).with_state(state)
+    api.merge(calls)
+        .route_layer(axum::middleware::from_fn(crate::trace::requests))
+        .with_state(state)
 }
 
 /// axum's own rejections (a malformed JSON body, a bad query, a wrong method) are plain

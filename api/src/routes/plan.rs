@@ -27,13 +27,18 @@ pub async fn for_ref(
     if q.reference.starts_with('-') || q.reference.contains("..") {
         return Err(ApiError::BadRequest(format!("bad ref {:?}", q.reference)));
     }
-    let controller = state.controller.clone();
-    let name = ns.name.clone();
-    let reference = q.reference.clone();
-    let loaded = tokio::task::spawn_blocking(move || controller.load(&name, &reference))
+    let loaded = state
+        .controller
+        .load(&ns.name, &q.reference)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|_| ApiError::NotFound(format!("ref {}", q.reference)))?;
+        .map_err(|e| {
+            // Only a ref that does not resolve is "not found"; anything else is ours.
+            if micro_reconciler::repo::is_unknown_ref(&e) {
+                ApiError::NotFound(format!("ref {}", q.reference))
+            } else {
+                ApiError::Internal(format!("reading ref {}: {}", q.reference, e.message()))
+            }
+        })?;
     let desired = match loaded.1 {
         Ok(d) => d,
         Err(e) => return Err(e.into()),

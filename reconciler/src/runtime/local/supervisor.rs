@@ -128,7 +128,12 @@ pub(crate) async fn supervise(
         .collect();
     let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
     // What the service may write in its folder: the namespace's checkout-size quota.
-    let disk_limit = crate::quota::Quota::read(&repo).checkout_bytes;
+    let disk_limit = {
+        let repo = repo.clone();
+        tokio::task::spawn_blocking(move || crate::quota::Quota::read(&repo).checkout_bytes)
+            .await
+            .unwrap_or(crate::quota::Quota::default().checkout_bytes)
+    };
     let watch = tokio::spawn(watch_files(
         tracker.clone(),
         code.clone(),
