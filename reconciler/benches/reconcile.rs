@@ -71,6 +71,7 @@ fn bench_plan() {
                 name: format!("svc-{i:05}"),
                 model: m,
                 revision: "r1".into(),
+                drift: None,
             }
         })
         .collect();

@@ -145,9 +145,9 @@ impl Controller {
     }
 
     /// The plan that would take what runs now to `desired`, without applying it.
-    pub async fn plan(&self, desired: &DesiredNamespace) -> Plan {
-        let observed = self.runtime.observe(&desired.namespace).await;
-        plan::plan(desired, &observed)
+    pub async fn plan(&self, desired: &DesiredNamespace) -> Result<Plan, RuntimeError> {
+        let observed = self.runtime.observe(&desired.namespace).await?;
+        Ok(plan::plan(desired, &observed))
     }
 
     /// Reconciles and records the result in the namespace's history, in a span naming the
@@ -184,21 +184,24 @@ impl Controller {
         let started = Instant::now();
         tracing::debug!("reconcile started");
         let result = self.reconcile_inner(namespace, reasons).await;
-        let entry =
-            |revision: &str, result: &str, summary: String, error: Option<String>, plan_ms: i64| {
-                HistoryEntry {
-                    namespace: namespace.to_owned(),
-                    started_us,
-                    revision: revision.to_owned(),
-                    reason: reason.clone(),
-                    result: result.to_owned(),
-                    summary,
-                    error,
-                    duration_ms: millis(started.elapsed()),
-                    plan_ms,
-                    apply_ms: (millis(started.elapsed()) - plan_ms).max(0),
-                }
-            };
+        let entry = |revision: &str,
+                     result: Ended,
+                     summary: String,
+                     error: Option<String>,
+                     plan_ms: i64| {
+            HistoryEntry {
+                namespace: namespace.to_owned(),
+                started_us,
+                revision: revision.to_owned(),
+                reason: reason.clone(),
+                result,
+                summary,
+                error,
+                duration_ms: millis(started.elapsed()),
+                plan_ms,
+                apply_ms: (millis(started.elapsed()) - plan_ms).max(0),
+            }
+        };
         // One reading of the result: what to count, what to add to the history, and what
         // the namespace status becomes (head, applied, error).
         let (ended, record, status) = match &result {
@@ -206,7 +209,7 @@ impl Controller {
                 Some(Ended::Applied),
                 Some(entry(
                     revision,
-                    "applied",
+                    Ended::Applied,
                     plan.summary().to_string(),
                     None,
                     *plan_ms,
@@ -217,7 +220,7 @@ impl Controller {
                 Some(Ended::Invalid),
                 Some(entry(
                     revision,
-                    "invalid",
+                    Ended::Invalid,
                     String::new(),
                     Some(error.clone()),
                     *plan_ms,
@@ -232,7 +235,7 @@ impl Controller {
                     .head(namespace)
                     .map(|h| h.to_string())
                     .unwrap_or_default();
-                let record = entry(&head, "failed", String::new(), Some(e.to_string()), 0);
+                let record = entry(&head, Ended::Failed, String::new(), Some(e.to_string()), 0);
                 (Some(Ended::Failed), Some(record), None)
             }
         };
@@ -288,7 +291,7 @@ impl Controller {
                 self.runtime.support(),
                 namespace.to_owned(),
             );
-            blocking(move || -> Result<DesiredNamespace, LoadError> {
+            blocking(move || -> Result<(DesiredNamespace, Quota), LoadError> {
                 let repo = git2::Repository::open_bare(&path)?;
                 let d = repo::load_cached(&repo, &ns, head, &specs, support)?;
                 // A commit over quota that got past the hook (a local push) is refused here.
@@ -297,13 +300,13 @@ impl Controller {
                     .check_desired(&d)
                     .and_then(|()| quota.check_checkouts(&repo, &d))
                     .map_err(|e| LoadError::Quota(e.to_string()))?;
-                Ok(d)
+                Ok((d, quota))
             })
             .await?
         };
         let revision = head.to_string();
-        let desired = match loaded {
-            Ok(d) => d,
+        let (desired, quota) = match loaded {
+            Ok(loaded) => loaded,
             Err(invalid @ (LoadError::Invalid(_) | LoadError::Quota(_))) => {
                 let error = invalid.to_string();
                 tracing::warn!(namespace, %revision, %error, "invalid revision; keeping the last good one");
@@ -315,7 +318,8 @@ impl Controller {
             }
             Err(LoadError::Git(e)) => return Err(e.into()),
         };
-        let plan = self.plan(&desired).await;
+        self.runtime.apply_namespace(namespace, &quota).await?;
+        let plan = self.plan(&desired).await?;
         let plan_ms = millis(started.elapsed());
         let path = self.repos.path(namespace);
         for action in &plan.actions {

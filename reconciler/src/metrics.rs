@@ -9,15 +9,8 @@ use std::time::Duration;
 /// Upper bounds of the duration histogram, in seconds (Prometheus `le`).
 const BOUNDS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
 
-/// How a reconcile ended, as counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended {
-    Applied,
-    Invalid,
-    Failed,
-    /// Same head and runtime state: skipped in O(1).
-    Unchanged,
-}
+/// How a reconcile ended, as counted: the history's own enum.
+pub use micro_store::ReconcileResult as Ended;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -34,16 +27,10 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one reconcile; skipped ones do not enter the duration histogram.
     pub fn record(&self, result: Ended, took: Duration) {
-        let counter = match result {
-            Ended::Applied => &self.applied,
-            Ended::Invalid => &self.invalid,
-            Ended::Failed => &self.failed,
-            Ended::Unchanged => {
-                self.unchanged.fetch_add(1, Relaxed);
-                return;
-            }
-        };
-        counter.fetch_add(1, Relaxed);
+        self.counter(result).fetch_add(1, Relaxed);
+        if result == Ended::Unchanged {
+            return;
+        }
         let secs = took.as_secs_f64();
         for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
             if secs <= *bound {
@@ -55,21 +42,25 @@ impl Metrics {
         self.count.fetch_add(1, Relaxed);
     }
 
+    fn counter(&self, result: Ended) -> &AtomicU64 {
+        match result {
+            Ended::Applied => &self.applied,
+            Ended::Invalid => &self.invalid,
+            Ended::Failed => &self.failed,
+            Ended::Unchanged => &self.unchanged,
+        }
+    }
+
     /// The Prometheus text exposition of these metrics plus the queue's depth.
     pub fn render(&self, queued: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP micro_reconciles_total Reconciles by how they ended.\n");
         out.push_str("# TYPE micro_reconciles_total counter\n");
-        for (result, counter) in [
-            ("applied", &self.applied),
-            ("invalid", &self.invalid),
-            ("failed", &self.failed),
-            ("unchanged", &self.unchanged),
-        ] {
+        for result in Ended::ALL {
             let _ = writeln!(
                 out,
                 "micro_reconciles_total{{result=\"{result}\"}} {}",
-                counter.load(Relaxed)
+                self.counter(result).load(Relaxed)
             );
         }
         out.push_str(

@@ -165,11 +165,21 @@ pub fn plan(desired: &DesiredNamespace, observed: &[ObservedService]) -> Plan {
             None => out.actions.push(Action::Create {
                 service: want.clone(),
             }),
-            Some(have) if have.model != want.model => out.actions.push(Action::Update {
-                service: want.clone(),
-                from_revision: have.revision.clone(),
-                changes: changes(&have.model, &want.model),
-            }),
+            Some(have) if have.model != want.model || have.drift.is_some() => {
+                let mut changes = changes(&have.model, &want.model);
+                if let Some(why) = &have.drift {
+                    changes.push(FieldChange {
+                        field: "(deployment)".into(),
+                        from: Some(why.clone()),
+                        to: Some("deployed again".into()),
+                    });
+                }
+                out.actions.push(Action::Update {
+                    service: want.clone(),
+                    from_revision: have.revision.clone(),
+                    changes,
+                });
+            }
             Some(_) => out.unchanged.push(name.clone()),
         }
     }
@@ -268,6 +278,7 @@ mod tests {
             name: name.into(),
             model,
             revision: "r1".into(),
+            drift: None,
         }
     }
 
@@ -326,6 +337,25 @@ mod tests {
                 delete: 1,
                 unchanged: 1
             }
+        );
+    }
+
+    #[test]
+    fn drift_redeploys_an_unchanged_model_and_says_why() {
+        let desired = ns(&[svc("x", model())]);
+        let mut running = seen("x", model());
+        running.drift = Some("its checkout was deleted".into());
+        let p = plan(&desired, &[running]);
+        let Action::Update { changes, .. } = &p.actions[0] else {
+            panic!("{p:?}");
+        };
+        assert_eq!(
+            changes,
+            &[change(
+                "(deployment)",
+                Some("its checkout was deleted"),
+                Some("deployed again")
+            )]
         );
     }
 

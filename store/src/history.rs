@@ -2,6 +2,51 @@ use crate::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+/// How a reconcile ended: in history, in metrics and in the CLI, spelled once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconcileResult {
+    /// The head was applied (its plan may have been empty).
+    Applied,
+    /// The head does not validate; what ran before keeps running.
+    Invalid,
+    /// Something went wrong on the platform's side; it is retried.
+    Failed,
+    /// Same head and runtime state as last time: skipped (never recorded in history).
+    Unchanged,
+}
+
+impl ReconcileResult {
+    pub const ALL: [ReconcileResult; 4] = [
+        ReconcileResult::Applied,
+        ReconcileResult::Invalid,
+        ReconcileResult::Failed,
+        ReconcileResult::Unchanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileResult::Applied => "applied",
+            ReconcileResult::Invalid => "invalid",
+            ReconcileResult::Failed => "failed",
+            ReconcileResult::Unchanged => "unchanged",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("reconcile result {s:?}")))
+    }
+}
+
+impl std::fmt::Display for ReconcileResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One reconcile of one namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -11,8 +56,7 @@ pub struct HistoryEntry {
     pub revision: String,
     /// What triggered it: `push`, `resync`, `drift`, … (comma-separated when coalesced).
     pub reason: String,
-    /// `applied`, `invalid` or `failed`.
-    pub result: String,
+    pub result: ReconcileResult,
     /// The plan in one line: `1 to create, 0 to update, …`.
     pub summary: String,
     pub error: Option<String>,
@@ -32,7 +76,7 @@ impl Store {
         .bind(h.started_us)
         .bind(&h.revision)
         .bind(&h.reason)
-        .bind(&h.result)
+        .bind(h.result.as_str())
         .bind(&h.summary)
         .bind(&h.error)
         .bind(h.duration_ms)
@@ -64,7 +108,7 @@ impl Store {
                     started_us: r.try_get("started_us")?,
                     revision: r.try_get("revision")?,
                     reason: r.try_get("reason")?,
-                    result: r.try_get("result")?,
+                    result: ReconcileResult::parse(r.try_get("result")?)?,
                     summary: r.try_get("summary")?,
                     error: r.try_get("error")?,
                     duration_ms: r.try_get("duration_ms")?,

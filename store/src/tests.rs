@@ -227,7 +227,7 @@ async fn history_is_newest_first_and_per_namespace(store: Store) {
         started_us: t,
         revision: rev.into(),
         reason: "push".into(),
-        result: "applied".into(),
+        result: crate::ReconcileResult::Applied,
         summary: "1 to create".into(),
         error: None,
         duration_ms: 3,

@@ -77,4 +77,8 @@ pub struct ObservedService {
     pub name: String,
     pub model: ServiceModel,
     pub revision: String,
+    /// Why what runs must be deployed again although its model is the desired one (its
+    /// files vanished, a restart was asked for); `None` when it is as applied.
+    #[serde(default)]
+    pub drift: Option<String>,
 }

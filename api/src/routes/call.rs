@@ -113,8 +113,8 @@ async fn forward(
             "service {name} has no ready replica"
         )));
     }
-    let target = endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
-    let url = format!("http://{target}/{path}");
+    let target = &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
+    let url = format!("{target}/{path}");
     let mut request = state.http.request(method, url).body(body);
     for (name, value) in headers.iter().filter(|(name, _)| passes(name)) {
         request = request.header(name, value);

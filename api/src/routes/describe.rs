@@ -40,7 +40,7 @@ pub async fn describe(
         let rollbacks: Vec<ServiceEvent> = history
             .iter()
             .zip(infos)
-            .filter(|(h, _)| h.result == "applied")
+            .filter(|(h, _)| h.result == micro_store::ReconcileResult::Applied)
             .filter_map(|(h, info)| {
                 let info = info?;
                 (info.action.as_deref() == Some("rollback")).then(|| ServiceEvent {

@@ -43,7 +43,9 @@ pub async fn for_ref(
         Ok(d) => d,
         Err(e) => return Err(e.into()),
     };
-    Ok(Json(state.controller.plan(&desired).await))
+    Ok(Json(state.controller.plan(&desired).await.map_err(
+        |e| ApiError::Internal(format!("observing what runs: {e}")),
+    )?))
 }
 
 /// What a desired state read elsewhere (a local clone) would change.
@@ -58,5 +60,7 @@ pub async fn for_desired(
             desired.namespace, ns.name
         )));
     }
-    Ok(Json(state.controller.plan(&desired).await))
+    Ok(Json(state.controller.plan(&desired).await.map_err(
+        |e| ApiError::Internal(format!("observing what runs: {e}")),
+    )?))
 }

@@ -92,7 +92,7 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
                 .history(&ctx.namespace, 1000)
                 .await?
                 .into_iter()
-                .filter(|e| e.entry.result == "applied")
+                .filter(|e| e.entry.result == micro_store::ReconcileResult::Applied)
                 .map(|e| e.entry.revision)
                 .collect();
             let current = applied

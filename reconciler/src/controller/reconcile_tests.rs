@@ -10,7 +10,7 @@ async fn applies_then_skips_an_unchanged_resync_then_applies_the_next_push() {
     commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
     let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
     assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().create == 1));
-    assert_eq!(runtime.observe("a").await.len(), 1);
+    assert_eq!(runtime.observe("a").await.unwrap().len(), 1);
     // Nothing changed: nothing is read, compared or recorded.
     assert!(matches!(
         c.reconcile("a", &reasons(Trigger::Resync)).await.unwrap(),
@@ -24,7 +24,7 @@ async fn applies_then_skips_an_unchanged_resync_then_applies_the_next_push() {
     );
     let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
     assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().update == 1));
-    assert_eq!(runtime.observe("a").await[0].model.replicas, 2);
+    assert_eq!(runtime.observe("a").await.unwrap()[0].model.replicas, 2);
     // Applying the same state again changes nothing.
     let again = c.reconcile("a", &reasons(Trigger::Drift)).await.unwrap();
     assert!(matches!(again, Outcome::Applied { ref plan, .. } if plan.is_empty()));
@@ -53,7 +53,7 @@ async fn drift_is_repaired_and_invalid_heads_keep_the_last_good_state() {
         error.starts_with("services/web/service.yaml:2:1:"),
         "{error}"
     );
-    let running = runtime.observe("a").await;
+    let running = runtime.observe("a").await.unwrap();
     assert_eq!(running[0].revision, good.to_string());
     let status = c.store.namespace_status("a").await.unwrap().unwrap();
     assert_eq!(status.applied.as_deref(), Some(good.to_string().as_str()));
@@ -91,6 +91,7 @@ async fn a_removed_service_is_pruned() {
     let names: Vec<String> = runtime
         .observe("a")
         .await
+        .unwrap()
         .into_iter()
         .map(|s| s.name)
         .collect();

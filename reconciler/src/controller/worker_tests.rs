@@ -7,7 +7,6 @@ use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::memory::MemoryRuntime;
 use crate::runtime::{ConfigEnv, LogStream};
 use std::collections::HashSet;
-use std::net::SocketAddr;
 
 /// A runtime whose applies take a while and count who is inside at once; the first
 /// apply in each namespace of `fail_once` fails.
@@ -42,7 +41,7 @@ impl Slow {
 
 #[async_trait::async_trait]
 impl Runtime for Slow {
-    async fn observe(&self, namespace: &str) -> Vec<ObservedService> {
+    async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
         self.inner.observe(namespace).await
     }
     fn generation(&self, namespace: &str) -> u64 {
@@ -74,7 +73,7 @@ impl Runtime for Slow {
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
         self.inner.delete(namespace, name).await
     }
-    fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr> {
+    fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {
         self.inner.endpoints(namespace, name)
     }
     async fn logs(
@@ -120,7 +119,7 @@ async fn workers_bound_concurrency_serialise_each_namespace_and_retry_failures()
             assert!(Instant::now() < deadline, "{ns} never converged");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(runtime.observe(ns).await[0].model.replicas, 3);
+        assert_eq!(runtime.observe(ns).await.unwrap()[0].model.replicas, 3);
     }
     let (most_at_once, most_in_one_namespace) = *runtime.most.lock().unwrap();
     assert_eq!(most_at_once, 2, "two workers, and both were used");
@@ -139,7 +138,8 @@ async fn workers_bound_concurrency_serialise_each_namespace_and_retry_failures()
         "{results:?}"
     );
     assert!(
-        history[0].result == "applied" && history[0].revision == heads["ns0"],
+        history[0].result == micro_store::ReconcileResult::Applied
+            && history[0].revision == heads["ns0"],
         "{results:?}"
     );
     for w in workers {

@@ -4,7 +4,6 @@
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError};
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -37,10 +36,10 @@ impl MemoryRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for MemoryRuntime {
-    async fn observe(&self, namespace: &str) -> Vec<ObservedService> {
-        self.with(namespace, |(_, services)| {
+    async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
+        Ok(self.with(namespace, |(_, services)| {
             services.values().cloned().collect()
-        })
+        }))
     }
 
     fn generation(&self, namespace: &str) -> u64 {
@@ -61,6 +60,7 @@ impl Runtime for MemoryRuntime {
                     name: service.name.clone(),
                     model: service.model.clone(),
                     revision: service.revision.clone(),
+                    drift: None,
                 },
             );
             *generation += 1;
@@ -70,12 +70,11 @@ impl Runtime for MemoryRuntime {
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
         self.with(namespace, |(generation, services)| {
-            *generation += 1;
-            services
-                .remove(name)
-                .map(drop)
-                .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))
-        })
+            if services.remove(name).is_some() {
+                *generation += 1;
+            }
+        });
+        Ok(())
     }
 
     fn restart(&self, namespace: &str, name: &str) -> bool {
@@ -83,13 +82,13 @@ impl Runtime for MemoryRuntime {
             let Some(s) = services.get_mut(name) else {
                 return false;
             };
-            s.model.code = "(restart)".into();
+            s.drift = Some("a restart was asked for".into());
             *generation += 1;
             true
         })
     }
 
-    fn endpoints(&self, _namespace: &str, _name: &str) -> Vec<SocketAddr> {
+    fn endpoints(&self, _namespace: &str, _name: &str) -> Vec<String> {
         Vec::new()
     }
 

@@ -8,7 +8,6 @@ use crate::desired::{DesiredService, ObservedService};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use micro_store::ServiceStatus;
-use std::net::SocketAddr;
 
 /// Config a service gets as environment variables: `MICRO_CONFIG_<KEY>` → value.
 /// Values are secrets: never log, plan or record them.
@@ -96,8 +95,9 @@ pub trait Runtime: Send + Sync + 'static {
     fn support(&self) -> crate::spec::Support {
         crate::spec::Support::ALL
     }
-    /// What runs in `namespace`, from the runtime's own cache (no full listing).
-    async fn observe(&self, namespace: &str) -> Vec<ObservedService>;
+    /// What runs in `namespace`, from the runtime's own cache (no full listing); an error
+    /// when the runtime cannot tell (a cluster out of reach), never a guess.
+    async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError>;
     /// Changes whenever what `observe` would return changes (applies, deletes, drift):
     /// equal generations let a resync skip the namespace in O(1).
     fn generation(&self, namespace: &str) -> u64;
@@ -109,7 +109,16 @@ pub trait Runtime: Send + Sync + 'static {
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError>;
-    /// Stops and forgets a service the platform runs.
+    /// Makes the namespace-wide objects match the namespace's settings (its quota; on a
+    /// cluster, network policy and service accounts). Nothing to do for local processes.
+    async fn apply_namespace(
+        &self,
+        _namespace: &str,
+        _quota: &crate::quota::Quota,
+    ) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    /// Stops and forgets a service; deleting one that does not run is not an error.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;
     /// Marks a service to be rolled out again at its revision on the next reconcile (a
     /// restart, or a retry of a failed build); false if nothing of that name runs.
@@ -121,8 +130,8 @@ pub trait Runtime: Send + Sync + 'static {
     fn describe(&self, _namespace: &str, _name: &str) -> Option<ServiceDetail> {
         None
     }
-    /// Addresses of the ready replicas of a service.
-    fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr>;
+    /// Base URLs (`http://host:port`) of the ready replicas of a service.
+    fn endpoints(&self, namespace: &str, name: &str) -> Vec<String>;
     /// A service's log lines as `query` asks; a follow ends when the service is removed.
     async fn logs(
         &self,
@@ -130,6 +139,7 @@ pub trait Runtime: Send + Sync + 'static {
         name: &str,
         query: LogQuery,
     ) -> Result<LogStream, RuntimeError>;
-    /// Stops everything (the platform is shutting down).
+    /// The platform is shutting down. A runtime whose workloads die with the server
+    /// (local processes) stops them; one that outlives it (a cluster) must leave them be.
     async fn shutdown(&self);
 }

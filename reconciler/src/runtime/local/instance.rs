@@ -40,9 +40,9 @@ const DRAIN: Duration = Duration::from_secs(1);
 
 /// State shared between the supervisor tasks and the runtime's readers.
 pub(crate) struct Tracker {
-    /// Set when the deployment must be applied afresh: its files vanished under it, or a
+    /// Why the deployment must be applied afresh: its files vanished under it, or a
     /// restart was asked for.
-    pub broken: AtomicBool,
+    pub broken: Mutex<Option<String>>,
     /// Set once every replica was ready at the same time: the rollout is over.
     rolled_out: AtomicBool,
     /// A replaced deployment speaks no more: its successor's status is the service's.
@@ -72,7 +72,13 @@ impl Tracker {
 
     /// Marks the deployment broken and tells the reconciler.
     pub fn report_drift(&self, what: String) {
-        if !self.broken.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let first = {
+            let mut broken = self.broken.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = broken.is_none();
+            broken.get_or_insert_with(|| what.clone());
+            first
+        };
+        if first {
             self.shared.bump(&self.namespace);
             let _ = self.shared.events.send(RuntimeEvent::Drift {
                 namespace: self.namespace.clone(),
@@ -308,7 +314,7 @@ impl Instance {
             service.model.replicas as usize
         ];
         let tracker = Arc::new(Tracker {
-            broken: AtomicBool::new(false),
+            broken: Mutex::new(None),
             rolled_out: AtomicBool::new(false),
             muted: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -351,17 +357,21 @@ impl Instance {
 
     /// Asks for this deployment to be replaced by a fresh one on the next reconcile.
     pub fn request_replacement(&self) {
-        self.tracker.broken.store(true, Ordering::Relaxed);
+        self.tracker
+            .broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| "a restart was asked for".to_owned());
         self.tracker.shared.bump(&self.tracker.namespace);
     }
 
-    /// The model it runs; a broken deployment shows no code, so the plan replaces it.
-    pub fn observed_model(&self) -> ServiceModel {
-        let mut model = self.model.clone();
-        if self.tracker.broken.load(Ordering::Relaxed) {
-            model.code = "(missing)".into();
-        }
-        model
+    /// Why it must be deployed again, if it must.
+    pub fn drift(&self) -> Option<String> {
+        self.tracker
+            .broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Splits it for a successor: what keeps serving while the successor rolls out (this

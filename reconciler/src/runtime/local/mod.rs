@@ -18,7 +18,7 @@ use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
 use crate::sources::{SourceCache, SourcePolicy};
 use instance::Instance;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -257,16 +257,18 @@ impl Runtime for LocalRuntime {
         crate::spec::Support::PROCESSES
     }
 
-    async fn observe(&self, namespace: &str) -> Vec<ObservedService> {
-        self.services()
+    async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
+        Ok(self
+            .services()
             .iter()
             .filter(|((ns, _), _)| ns == namespace)
             .map(|((_, name), inst)| ObservedService {
                 name: name.clone(),
-                model: inst.observed_model(),
+                model: inst.model.clone(),
                 revision: inst.revision.clone(),
+                drift: inst.drift(),
             })
-            .collect()
+            .collect())
     }
 
     fn generation(&self, namespace: &str) -> u64 {
@@ -308,9 +310,9 @@ impl Runtime for LocalRuntime {
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
-        let inst = self
-            .take(namespace, name)
-            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
+        let Some(inst) = self.take(namespace, name) else {
+            return Ok(());
+        };
         inst.stop().await;
         self.shared.forget_events(namespace, name);
         self.shared.bump(namespace);
@@ -348,11 +350,14 @@ impl Runtime for LocalRuntime {
         Some(detail)
     }
 
-    fn endpoints(&self, namespace: &str, name: &str) -> Vec<SocketAddr> {
+    fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {
         self.services()
             .get(&(namespace.to_owned(), name.to_owned()))
             .map(Instance::endpoints)
             .unwrap_or_default()
+            .into_iter()
+            .map(|addr| format!("http://{addr}"))
+            .collect()
     }
 
     async fn logs(
