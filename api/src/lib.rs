@@ -9,6 +9,7 @@ pub mod client;
 mod error;
 mod extract;
 pub mod limiter;
+pub mod namespaces;
 mod routes;
 pub mod serve;
 mod state;

@@ -152,7 +152,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     let repos = Repos::new(data.join("repos"));
     std::fs::create_dir_all(repos.root())?;
-    ensure_default_namespace(&store, &repos, &exe).await?;
     for ns in store.list_namespaces().await? {
         repos.install_hook(&ns, &exe)?;
     }
@@ -228,6 +227,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
         default_quota,
     };
+    micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
+        .await
+        .map_err(|e| anyhow::anyhow!("namespace {DEFAULT_NAMESPACE}: {e}"))?;
     for ns in store.list_namespaces().await? {
         micro_api::publish_quota(&api_state, &ns)
             .await
@@ -329,17 +331,6 @@ fn isolation(args: &ServerArgs, api: SocketAddr, data: &Path) -> Result<Isolatio
             Ok(Isolation::default())
         }
     }
-}
-
-async fn ensure_default_namespace(store: &Store, repos: &Repos, exe: &Path) -> Result<()> {
-    if store.namespace_exists(DEFAULT_NAMESPACE).await? {
-        return Ok(());
-    }
-    if !repos.path(DEFAULT_NAMESPACE).exists() {
-        repos.create(DEFAULT_NAMESPACE, exe)?;
-    }
-    store.create_namespace(DEFAULT_NAMESPACE).await?;
-    Ok(())
 }
 
 /// Like a single-node Kubernetes writing its kubeconfig: the env `server` points at this

@@ -4,7 +4,6 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use micro_reconciler::spec::check_namespace_name;
 use micro_store::{Account, Role};
 
 fn admin_only(account: &Account) -> Result<(), ApiError> {
@@ -32,45 +31,7 @@ pub async fn create_namespace(
     Json(body): Json<CreateNamespace>,
 ) -> Result<(StatusCode, Json<CreateNamespace>), ApiError> {
     admin_only(&caller)?;
-    check_namespace_name(&body.name).map_err(ApiError::BadRequest)?;
-    if state.store.namespace_exists(&body.name).await? {
-        return Err(ApiError::Conflict(format!(
-            "namespace {} already exists",
-            body.name
-        )));
-    }
-    if state.single_tenant && !state.store.list_namespaces().await?.is_empty() {
-        return Err(ApiError::Conflict(
-            "this server runs services without a sandbox (single-tenant mode): it hosts one namespace only".into(),
-        ));
-    }
-    // The repo first: a namespace row without its repo would be unusable.
-    let (repos, name, exe) = (
-        state.repos.clone(),
-        body.name.clone(),
-        state.hook_exe.clone(),
-    );
-    // A repo without its row is what an interrupted creation left (repos appear whole,
-    // by rename): this attempt completes it.
-    tokio::task::spawn_blocking(move || {
-        if repos.path(&name).exists() {
-            repos.install_hook(&name, &exe)
-        } else {
-            repos.create(&name, &exe)
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| match e {
-        micro_reconciler::repo::RepoError::Exists(_) => ApiError::Conflict(e.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    })?;
-    super::quota::publish(&state, &body.name).await?;
-    state.store.create_namespace(&body.name).await?;
-    state
-        .controller
-        .queue()
-        .trigger(&body.name, micro_reconciler::Trigger::Created);
+    crate::namespaces::create(&state, &body.name).await?;
     Ok((StatusCode::CREATED, Json(body)))
 }
 
