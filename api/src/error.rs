@@ -46,8 +46,17 @@ impl ApiError {
 
 impl From<micro_store::StoreError> for ApiError {
     fn from(e: micro_store::StoreError) -> Self {
-        tracing::error!(error = %e, "store");
-        ApiError::Internal("store unavailable".into())
+        use micro_store::StoreError;
+        match e {
+            StoreError::Exists(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::Contention(what) => {
+                ApiError::Unavailable(format!("the platform is busy ({what}); try again"))
+            }
+            other => {
+                tracing::error!(error = %other, "store");
+                ApiError::Internal("store unavailable".into())
+            }
+        }
     }
 }
 

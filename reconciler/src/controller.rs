@@ -449,7 +449,7 @@ impl Controller {
     pub async fn consume_events(self: Arc<Self>, mut events: UnboundedReceiver<RuntimeEvent>) {
         while let Some(event) = events.recv().await {
             let result = match &event {
-                RuntimeEvent::Status(s) => self.store.put_service_status(s).await,
+                RuntimeEvent::Status(r) => self.store.put_service_status(&row_of(r)).await,
                 RuntimeEvent::Removed { namespace, name } => {
                     self.store.delete_service_status(namespace, name).await
                 }
@@ -475,6 +475,21 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
+/// The store's row for what a runtime reported, stamped now.
+fn row_of(r: &crate::runtime::ServiceReport) -> micro_store::ServiceStatus {
+    micro_store::ServiceStatus {
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        revision: r.revision.clone(),
+        source: r.source.clone(),
+        status: r.state,
+        ready: r.ready,
+        desired: r.desired,
+        message: r.message.clone(),
+        updated_at: micro_store::now_millis(),
+    }
+}
+
 /// Git and filesystem work of async callers runs here, on the blocking pool, never on an
 /// async worker thread.
 async fn blocking<T: Send + 'static>(

@@ -193,8 +193,8 @@ impl Store {
         .await?;
         match row {
             Some(row) => Account::from_row(&row),
-            None => Err(StoreError::Corrupt(format!(
-                "the address of service identity {email} is taken"
+            None => Err(StoreError::Exists(format!(
+                "the address of service identity {email}"
             ))),
         }
     }

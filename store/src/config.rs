@@ -51,7 +51,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Corrupt(format!(
+        Err(StoreError::Contention(format!(
             "could not allocate a version of {name}"
         )))
     }

@@ -9,4 +9,13 @@ pub enum StoreError {
     Exists(String),
     #[error("store holds an unreadable value: {0}")]
     Corrupt(String),
+    /// The store named on the command line (or its file) cannot be used.
+    #[error("{0}")]
+    Unusable(String),
+    /// Others kept winning the race for a row (say, a config version).
+    #[error("store contention: {0}")]
+    Contention(String),
+    /// Hashing or another CPU task failed.
+    #[error("store task: {0}")]
+    Task(String),
 }

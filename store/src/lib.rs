@@ -49,7 +49,7 @@ impl Store {
             .fetch_one(&store.pool)
             .await?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Unusable(format!(
                 "{} cannot use write-ahead logging (journal mode stays {mode})",
                 path.display()
             )));
@@ -115,7 +115,7 @@ impl Store {
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Self::connect(url).await
             }
-            other => Err(StoreError::Corrupt(format!(
+            other => Err(StoreError::Unusable(format!(
                 "unknown store {other:?}: use sqlite, memory or a postgres:// URL"
             ))),
         }

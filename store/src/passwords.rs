@@ -12,10 +12,10 @@ pub(crate) async fn hash(password: String) -> Result<String, StoreError> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| StoreError::Corrupt(format!("cannot hash password: {e}")))
+            .map_err(|e| StoreError::Task(format!("cannot hash password: {e}")))
     })
     .await
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+    .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 pub(crate) async fn verify(password: String, hash: Option<String>) -> bool {

@@ -7,7 +7,7 @@ pub mod memory;
 use crate::desired::{DesiredService, ObservedService};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use micro_store::ServiceStatus;
+use micro_store::ServiceState;
 
 /// Config a service gets as environment variables: `MICRO_CONFIG_<KEY>` → value.
 /// Values are secrets: never log, plan or record them.
@@ -73,11 +73,27 @@ pub enum RuntimeError {
     Repo(#[from] crate::repo::RepoError),
 }
 
+/// A service's state as its runtime reports it; the controller stamps and stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceReport {
+    pub namespace: String,
+    pub name: String,
+    /// The revision being rolled out or running.
+    pub revision: String,
+    /// `repo`, or the URL of the service's source repo.
+    pub source: String,
+    pub state: ServiceState,
+    pub ready: u32,
+    pub desired: u32,
+    /// Why it is in that state, in words for `micro status`.
+    pub message: String,
+}
+
 /// What a runtime tells the reconciler as things change under it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuntimeEvent {
     /// A service's status changed (started, became ready, crashed, …).
-    Status(ServiceStatus),
+    Status(ServiceReport),
     /// A service was removed and is gone.
     Removed { namespace: String, name: String },
     /// Something changed under the runtime that the reconciler must repair.

@@ -5,8 +5,8 @@
 use super::Shared;
 use super::supervisor;
 use crate::desired::{DesiredService, ServiceModel};
-use crate::runtime::{ConfigEnv, ReplicaInfo, RuntimeEvent, ServiceDetail};
-use micro_store::{ServiceState, ServiceStatus, now_millis};
+use crate::runtime::{ConfigEnv, ReplicaInfo, RuntimeEvent, ServiceDetail, ServiceReport};
+use micro_store::ServiceState;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,7 +163,7 @@ impl Tracker {
             .map(|p| p.revision.get(..7).unwrap_or(&p.revision).to_owned())
     }
 
-    fn status(&self) -> ServiceStatus {
+    fn status(&self) -> ServiceReport {
         let serving = self.serving_instead();
         let guard = self.lock();
         let (phase, replicas) = &*guard;
@@ -208,16 +208,15 @@ impl Tracker {
                 format!("{message}; {note}")
             };
         }
-        ServiceStatus {
+        ServiceReport {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             revision: self.revision.clone(),
             source: self.source.clone(),
-            status,
+            state: status,
             ready,
             desired,
             message,
-            updated_at: now_millis(),
         }
     }
 
