@@ -622,3 +622,34 @@ fn a_service_that_fills_its_folder_is_stopped_and_says_why() {
     );
     assert!(p.processes("sleep 1000").is_empty(), "it no longer runs");
 }
+
+#[test]
+fn a_side_branch_cannot_carry_a_repo_past_its_size_quota() {
+    let p = Platform::start();
+    p.ok(&["admin", "quota", "default", "repo-size=1Mi"]);
+    p.ok(&["clone", "work"]);
+    let dir = p.work.join("work");
+    // 3 MiB that no compression shrinks, on a branch that is not the desired state.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.join("blob.bin"), noise).unwrap();
+    p.git_ok(&dir, &["checkout", "-q", "-b", "stash"]);
+    p.git_ok(&dir, &["add", "blob.bin"]);
+    p.git_ok(&dir, &["commit", "-qm", "hide it on a branch"]);
+    let out = p.git(&dir, &["push", "origin", "stash"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("over quota") && said.contains("repo"),
+        "{said}"
+    );
+    let refs = p.git_ok(&dir, &["ls-remote", "origin"]);
+    assert!(!refs.contains("refs/heads/stash"), "{refs}");
+}

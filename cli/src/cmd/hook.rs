@@ -50,6 +50,12 @@ fn check() -> Result<(), String> {
         else {
             continue;
         };
+        let quota = Quota::read(repo.path());
+        // Whatever the ref (a branch, a tag, a diff preview), the push's objects count
+        // against the repo's size: they wait in a quarantine folder under objects/.
+        quota
+            .check_repo_size(&namespace, &[&repo.path().join("objects")])
+            .map_err(|e| e.to_string())?;
         if refname != BRANCH {
             continue;
         }
@@ -64,12 +70,9 @@ fn check() -> Result<(), String> {
             Err(LoadError::Quota(e)) => return Err(e),
             Err(LoadError::Git(e)) => return Err(format!("pre-receive: {}", e.message())),
         };
-        // The push's objects wait in a quarantine folder under objects/: counted too.
-        let quota = Quota::read(repo.path());
         quota
             .check_desired(&desired)
             .and_then(|()| quota.check_checkouts(&repo, &desired))
-            .and_then(|()| quota.check_repo_size(&namespace, &[&repo.path().join("objects")]))
             .map_err(|e| e.to_string())?;
     }
     Ok(())
