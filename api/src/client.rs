@@ -326,20 +326,6 @@ impl Client {
         self.json(req).await
     }
 
-    /// The plan for a desired state read locally.
-    pub async fn plan_desired(
-        &self,
-        desired: &micro_reconciler::DesiredNamespace,
-    ) -> Result<micro_reconciler::plan::Plan, ClientError> {
-        let req = self
-            .request(
-                Method::POST,
-                &format!("/api/v1/namespaces/{}/plan", desired.namespace),
-            )
-            .json(desired);
-        self.json(req).await
-    }
-
     pub async fn set_config(
         &self,
         namespace: &str,

@@ -23,17 +23,22 @@ pub struct TenantRepo<'a> {
     inner: RemoteRepo,
 }
 
+/// The namespace's repo on the platform, with this environment's token.
+pub fn remote(ctx: &Context) -> Remote {
+    Remote {
+        url: ctx.client.git_url(&ctx.namespace),
+        token: ctx.env.token.clone(),
+        email: ctx
+            .env
+            .email
+            .clone()
+            .unwrap_or_else(|| "micro@localhost".into()),
+    }
+}
+
 impl<'a> TenantRepo<'a> {
     pub fn open(ctx: &'a Context) -> Result<Self> {
-        let remote = Remote {
-            url: ctx.client.git_url(&ctx.namespace),
-            token: ctx.env.token.clone(),
-            email: ctx
-                .env
-                .email
-                .clone()
-                .unwrap_or_else(|| "micro@localhost".into()),
-        };
+        let remote = remote(ctx);
         let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
         let inner = RemoteRepo::open(&path, remote).map_err(|e| said(ctx, e))?;
         Ok(TenantRepo { ctx, inner })

@@ -97,23 +97,7 @@ impl RemoteRepo {
     }
 
     fn callbacks<'c>(&self, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
-        let token = self.remote.token.clone().unwrap_or_default();
-        let mut cb = RemoteCallbacks::new();
-        let mut tries = 0;
-        cb.credentials(move |_, _, _| {
-            tries += 1;
-            if tries > 1 {
-                return Err(git2::Error::from_str("the platform refused the token"));
-            }
-            Cred::userpass_plaintext("micro", &token)
-        });
-        cb.sideband_progress(move |data| {
-            remote_lines
-                .borrow_mut()
-                .push_str(&String::from_utf8_lossy(data));
-            true
-        });
-        cb
+        callbacks(&self.remote, remote_lines)
     }
 
     /// Fetches the namespace's branch and returns its head.
@@ -172,32 +156,14 @@ impl RemoteRepo {
     fn push(&self, commit: Oid) -> Result<PushResult, ChangeError> {
         // libgit2 pushes refs, not bare ids: point our private main at the commit first.
         self.repo.reference(BRANCH, commit, true, "micro push")?;
-        let lines = RefCell::new(String::new());
-        let rejected = RefCell::new(None::<String>);
-        {
-            let mut cb = self.callbacks(&lines);
-            cb.push_update_reference(|_, status| {
-                if let Some(status) = status {
-                    *rejected.borrow_mut() = Some(status.to_owned());
-                }
-                Ok(())
-            });
-            let mut opts = PushOptions::new();
-            opts.remote_callbacks(cb);
-            let mut remote = self.repo.remote_anonymous(&self.remote.url)?;
-            if let Err(e) = remote.push(&[format!("{BRANCH}:{BRANCH}")], Some(&mut opts)) {
-                // libgit2 refuses before sending when the branch it is shown holds a
-                // commit it has not fetched: someone pushed since our fetch.
-                if e.message().contains("not present locally") {
-                    return Ok(PushResult::Stale);
-                }
-                return Err(classify(e));
-            }
-        }
-        let Some(status) = rejected.into_inner() else {
-            return Ok(PushResult::Done);
+        let refused = match push_refspec(&self.repo, &self.remote, &format!("{BRANCH}:{BRANCH}")) {
+            // libgit2 refuses before sending when the branch it is shown holds a commit
+            // it has not fetched: someone pushed since our fetch.
+            Err(e) if e.message().contains("not present locally") => return Ok(PushResult::Stale),
+            Err(e) => return Err(classify(e)),
+            Ok(None) => return Ok(PushResult::Done),
+            Ok(Some(refused)) => refused,
         };
-        let remote = lines.into_inner();
         // Someone else's push landed first (git says so in several ways, depending on
         // whether it noticed before or during the ref update): redo on the new head.
         let moved = [
@@ -209,19 +175,104 @@ impl RemoteRepo {
         ];
         if moved
             .iter()
-            .any(|m| status.contains(m) || remote.contains(m))
+            .any(|m| refused.status.contains(m) || refused.said.contains(m))
         {
             return Ok(PushResult::Stale);
         }
-        // The pre-receive check speaks on the side band: show its words, not git's.
-        let reason = remote
+        Err(ChangeError::Rejected(refused.reason()))
+    }
+}
+
+/// Token credentials for the platform, and the remote's side-band lines collected.
+fn callbacks<'c>(remote: &Remote, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
+    let token = remote.token.clone().unwrap_or_default();
+    let mut cb = RemoteCallbacks::new();
+    let mut tries = 0;
+    cb.credentials(move |_, _, _| {
+        tries += 1;
+        if tries > 1 {
+            return Err(git2::Error::from_str("the platform refused the token"));
+        }
+        Cred::userpass_plaintext("micro", &token)
+    });
+    cb.sideband_progress(move |data| {
+        remote_lines
+            .borrow_mut()
+            .push_str(&String::from_utf8_lossy(data));
+        true
+    });
+    cb
+}
+
+/// Where `micro diff` puts a commit of a clone for the platform to plan: a ref of its
+/// own, outside the branches, removed again by [`unpublish`].
+pub const PREVIEW_REFS: &str = "refs/micro/previews/";
+
+/// Pushes `commit` of a local `repo` (a clone) to `refname` on the platform, so the
+/// platform can read it; the desired state is never rendered by a client.
+pub fn publish(
+    repo: &Repository,
+    remote: &Remote,
+    commit: Oid,
+    refname: &str,
+) -> Result<(), ChangeError> {
+    push_spec(repo, remote, &format!("+{commit}:{refname}"))
+}
+
+/// Deletes `refname` on the platform.
+pub fn unpublish(repo: &Repository, remote: &Remote, refname: &str) -> Result<(), ChangeError> {
+    push_spec(repo, remote, &format!(":{refname}"))
+}
+
+fn push_spec(repo: &Repository, remote: &Remote, refspec: &str) -> Result<(), ChangeError> {
+    match push_refspec(repo, remote, refspec).map_err(classify)? {
+        None => Ok(()),
+        Some(refused) => Err(ChangeError::Rejected(refused.reason())),
+    }
+}
+
+/// A ref update the remote refused: git's status and what the remote said.
+struct Refused {
+    status: String,
+    said: String,
+}
+
+impl Refused {
+    /// The pre-receive check speaks on the side band: its words, not git's.
+    fn reason(self) -> String {
+        self.said
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
-            .map(str::to_owned)
-            .unwrap_or(status);
-        Err(ChangeError::Rejected(reason))
+            .map_or(self.status, str::to_owned)
     }
+}
+
+/// Pushes `refspec` to the platform with the token; `Some` if the ref was refused.
+fn push_refspec(
+    repo: &Repository,
+    remote: &Remote,
+    refspec: &str,
+) -> Result<Option<Refused>, git2::Error> {
+    let lines = RefCell::new(String::new());
+    let rejected = RefCell::new(None::<String>);
+    {
+        let mut cb = callbacks(remote, &lines);
+        cb.push_update_reference(|_, status| {
+            if let Some(status) = status {
+                *rejected.borrow_mut() = Some(status.to_owned());
+            }
+            Ok(())
+        });
+        let mut opts = PushOptions::new();
+        opts.remote_callbacks(cb);
+        repo.remote_anonymous(&remote.url)?
+            .push(&[refspec], Some(&mut opts))?;
+    }
+    Ok(rejected.into_inner().map(|status| Refused {
+        status,
+        said: lines.into_inner(),
+    }))
 }
 
 enum PushResult {

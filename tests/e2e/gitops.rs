@@ -45,6 +45,9 @@ fn diff_shows_what_a_clone_would_change_with_argocd_exit_codes() {
             && out.contains("env.GREETING: hi"),
         "{out}"
     );
+    // The platform planned the clone's commit from a preview ref, and dropped it after.
+    let refs = p.git_ok(&repo, &["ls-remote", "origin"]);
+    assert!(!refs.contains("refs/micro/"), "{refs}");
     let (code, json, _) = diff_in(&p, &repo, &["--output", "json"]);
     assert_eq!(code, 1);
     let plan: Value = serde_json::from_str(&json).unwrap();

@@ -122,7 +122,6 @@ fn every_endpoint_for_every_kind_of_caller() {
     }
 
     let ns = "/api/v1/namespaces/default";
-    let desired = json!({"namespace": "default", "revision": "r", "services": {}});
     let mut cases = vec![
         case(Method::GET, "/healthz", None, [Ok, Ok, Ok, Ok, Ok]),
         case(Method::GET, "/api/v1/whoami", None, [Ok, Ok, Ok, Ok, Anon]),
@@ -157,9 +156,9 @@ fn every_endpoint_for_every_kind_of_caller() {
             [Ok, Ok, Hidden, Hidden, Anon],
         ),
         case(
-            Method::POST,
-            &format!("{ns}/plan"),
-            Some(desired),
+            Method::GET,
+            &format!("{ns}/services/probe"),
+            None,
             [Ok, Ok, Hidden, Hidden, Anon],
         ),
         case(

@@ -47,10 +47,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/config/{key}",
             get(config::get).put(config::set),
         )
-        .route(
-            "/api/v1/namespaces/{ns}/plan",
-            get(plan::for_ref).post(plan::for_desired),
-        )
+        .route("/api/v1/namespaces/{ns}/plan", get(plan::for_ref))
         .route(
             "/api/v1/namespaces/{ns}/services/{name}",
             get(describe::describe),

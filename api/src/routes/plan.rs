@@ -4,7 +4,6 @@ use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_reconciler::DesiredNamespace;
 use micro_reconciler::plan::Plan;
 use serde::Deserialize;
 
@@ -43,23 +42,6 @@ pub async fn for_ref(
         Ok(d) => d,
         Err(e) => return Err(e.into()),
     };
-    Ok(Json(state.controller.plan(&desired).await.map_err(
-        |e| ApiError::Internal(format!("observing what runs: {e}")),
-    )?))
-}
-
-/// What a desired state read elsewhere (a local clone) would change.
-pub async fn for_desired(
-    State(state): State<ApiState>,
-    Members(ns): Members,
-    Json(desired): Json<DesiredNamespace>,
-) -> Result<Json<Plan>, ApiError> {
-    if desired.namespace != ns.name {
-        return Err(ApiError::BadRequest(format!(
-            "the desired state is for namespace {}, not {}",
-            desired.namespace, ns.name
-        )));
-    }
     Ok(Json(state.controller.plan(&desired).await.map_err(
         |e| ApiError::Internal(format!("observing what runs: {e}")),
     )?))

@@ -5,8 +5,7 @@ use super::Output;
 use crate::context::Target;
 use anyhow::{Context as _, Result, anyhow};
 use micro_reconciler::plan::Plan;
-use micro_reconciler::repo::{self, LoadError};
-use micro_reconciler::spec::Support;
+use micro_tenant::change::{self, PREVIEW_REFS};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -46,23 +45,24 @@ pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
 async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
     let ctx = t.resolve().await?;
     if let Some(local) = local_tenant_repo() {
+        // The platform plans the clone's commit itself, from a preview ref: what a
+        // commit means is read in one place, whatever version this CLI is.
         let reference = args.reference.as_deref().unwrap_or("HEAD");
-        let desired = {
-            let commit = local
-                .revparse_single(reference)
-                .and_then(|o| o.peel_to_commit())
-                .map_err(|e| anyhow!("{reference}: {}", e.message()))?;
-            repo::load(&local, &ctx.namespace, commit.id(), Support::ALL).map_err(|e| match e {
-                LoadError::Invalid(e) => anyhow!("{e}"),
-                LoadError::Quota(e) => anyhow!("{e}"),
-                LoadError::Git(e) => anyhow!("git: {}", e.message()),
-            })?
-        };
-        return ctx
-            .client
-            .plan_desired(&desired)
-            .await
-            .context("cannot plan");
+        let commit = local
+            .revparse_single(reference)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| anyhow!("{reference}: {}", e.message()))?
+            .id();
+        let preview = format!("{PREVIEW_REFS}{:016x}", rand::random::<u64>());
+        let remote = crate::gitops::remote(&ctx);
+        tokio::task::block_in_place(|| change::publish(&local, &remote, commit, &preview))
+            .map_err(|e| anyhow!("cannot send {reference} to the platform: {e}"))?;
+        let plan = ctx.client.plan_ref(&ctx.namespace, &preview).await;
+        if let Err(e) = tokio::task::block_in_place(|| change::unpublish(&local, &remote, &preview))
+        {
+            tracing::debug!(error = %e, "preview ref left behind");
+        }
+        return plan.context("cannot plan");
     }
     let reference = args
         .reference
