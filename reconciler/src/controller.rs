@@ -334,6 +334,13 @@ impl Controller {
                     self.runtime
                         .apply(namespace, &path, service, &config)
                         .await?;
+                    if !self.runtime.reports_rollouts()
+                        && let Some(deployment) = config.get(crate::runtime::DEPLOYMENT_VAR)
+                    {
+                        self.store
+                            .retain_service_token(namespace, &service.name, deployment)
+                            .await?;
+                    }
                 }
             }
         }
@@ -367,13 +374,16 @@ impl Controller {
         service: &DesiredService,
     ) -> Result<ConfigEnv, ReconcileError> {
         let mut env = ConfigEnv::new();
-        // The service's own identity: a fresh token each deployment, the old one revoked.
+        // The service's own identity: a token for this deployment. What serves meanwhile
+        // keeps its own until this deployment serves alone (`RuntimeEvent::RolledOut`).
+        let deployment = deployment_id();
         env.insert(
             "MICRO_TOKEN".into(),
             self.store
-                .rotate_service_token(namespace, &service.name)
+                .issue_service_token(namespace, &service.name, &deployment)
                 .await?,
         );
+        env.insert(crate::runtime::DEPLOYMENT_VAR.into(), deployment);
         if let Some(url) = self.api_url.get() {
             env.insert("MICRO_API".into(), url.clone());
         }
@@ -450,6 +460,15 @@ impl Controller {
         while let Some(event) = events.recv().await {
             let result = match &event {
                 RuntimeEvent::Status(r) => self.store.put_service_status(&row_of(r)).await,
+                RuntimeEvent::RolledOut {
+                    namespace,
+                    name,
+                    deployment,
+                } => {
+                    self.store
+                        .retain_service_token(namespace, name, deployment)
+                        .await
+                }
                 RuntimeEvent::Removed { namespace, name } => {
                     self.store.delete_service_status(namespace, name).await
                 }
@@ -504,6 +523,16 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 }
 
 /// A number in [0, 1) for jitter; no need for a cryptographic source.
+/// A deployment's id: unique per service for the life of the platform.
+fn deployment_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "{:x}-{:x}",
+        now_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 pub fn rand_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -428,15 +428,21 @@ async fn service_identities_are_per_service_and_revocable(store: Store) {
     );
     store.revoke_account_tokens(&web).await.unwrap();
     assert!(store.authenticate(&token).await.unwrap().is_none());
-    // Each deployment rotates: the new token works, every older one stops.
-    let first = store.rotate_service_token("a", "web").await.unwrap();
-    let second = store.rotate_service_token("a", "web").await.unwrap();
+    // Each deployment gets its own token; the older ones work until the new deployment
+    // serves alone and only its token is retained.
+    let first = store.issue_service_token("a", "web", "d1").await.unwrap();
+    let second = store.issue_service_token("a", "web", "d2").await.unwrap();
+    assert!(
+        store.authenticate(&first).await.unwrap().is_some(),
+        "still serving"
+    );
+    store.retain_service_token("a", "web", "d2").await.unwrap();
     assert!(store.authenticate(&first).await.unwrap().is_none());
     assert_eq!(
         store.authenticate(&second).await.unwrap().unwrap().id,
         web.id
     );
-    let fresh = store.rotate_service_token("c", "api").await.unwrap();
+    let fresh = store.issue_service_token("c", "api", "d1").await.unwrap();
     let api = store.authenticate(&fresh).await.unwrap().unwrap();
     assert_eq!(
         (api.role, api.namespace.as_deref(), api.service.as_deref()),
@@ -463,7 +469,10 @@ async fn no_person_becomes_a_service_identity(store: Store) {
             "{email} is reserved"
         );
     }
-    let token = store.rotate_service_token("evil", "probe").await.unwrap();
+    let token = store
+        .issue_service_token("evil", "probe", "d1")
+        .await
+        .unwrap();
     let identity = store.authenticate(&token).await.unwrap().unwrap();
     assert_eq!(identity.role, Role::Service);
     assert_eq!(identity.service.as_deref(), Some("probe"));

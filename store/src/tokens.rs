@@ -5,6 +5,11 @@ use sha2::{Digest, Sha256};
 /// Prefix of every API token, so a leaked one is easy to recognise and scan for.
 const TOKEN_PREFIX: &str = "mt_";
 
+/// The label of a service token: which deployment holds it.
+fn deployment_label(deployment: &str) -> String {
+    format!("service deployment {deployment}")
+}
+
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -49,10 +54,14 @@ impl Store {
     /// A fresh token for the identity of service `name` (created on first use) with every
     /// older token of it deleted, in one transaction: one commit per deployment, and the
     /// old token stops working exactly when the new one starts.
-    pub async fn rotate_service_token(
+    /// A new token for one deployment of a service. The tokens of its earlier
+    /// deployments stay valid: one of them may still serve until this one is ready (or
+    /// for good, if it never is). [`Store::retain_service_token`] retires them.
+    pub async fn issue_service_token(
         &self,
         namespace: &str,
         name: &str,
+        deployment: &str,
     ) -> Result<String, StoreError> {
         let email = crate::accounts::service_email(namespace, name);
         let token = format!("{TOKEN_PREFIX}{}", random_hex(32));
@@ -76,23 +85,39 @@ impl Store {
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        // A service's old tokens have no use once replaced: gone, not kept as revoked, so
-        // the table holds one row per running service however often it is deployed.
-        sqlx::query("DELETE FROM tokens WHERE account_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO tokens (hash, account_id, label, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
         )
         .bind(token_hash(&token))
         .bind(&id)
-        .bind("service runtime")
+        .bind(deployment_label(deployment))
         .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(token)
+    }
+
+    /// Keeps only the token of `deployment` of a service (the one that now serves alone):
+    /// the others are deleted, not kept as revoked, so the table holds about one row per
+    /// running service however often it is deployed.
+    pub async fn retain_service_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        deployment: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM tokens WHERE label <> $1 AND account_id IN \
+             (SELECT id FROM accounts WHERE role = $2 AND namespace = $3 AND service = $4)",
+        )
+        .bind(deployment_label(deployment))
+        .bind(crate::Role::Service.as_str())
+        .bind(namespace)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Revokes every live token of an account (a service being replaced or removed).

@@ -235,3 +235,56 @@ fn a_revision_that_cannot_become_ready_leaves_the_old_one_serving() {
     p.ok(&["update", "web", "--wait"]);
     assert_eq!(p.ok(&["call", "web", "/"]).trim(), "v3");
 }
+
+/// Answers with the status its own identity gets from the platform API.
+const IDENTITY: &str = r#"
+import os, http.server, urllib.request, urllib.error
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        req = urllib.request.Request(os.environ["MICRO_API"] + "/api/v1/whoami",
+            headers={"Authorization": "Bearer " + os.environ["MICRO_TOKEN"]})
+        try:
+            code = urllib.request.urlopen(req, timeout=5).status
+        except urllib.error.HTTPError as e:
+            code = e.code
+        body = f"{open('version.txt').read().strip()} {code}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[test]
+fn the_serving_revision_keeps_its_identity_through_rollouts() {
+    let p = Platform::start();
+    let deploy = |spec: &str, version: &str| {
+        p.write_service(
+            "who",
+            &[
+                ("service.yaml", spec),
+                ("main.py", IDENTITY),
+                ("version.txt", version),
+            ],
+        );
+    };
+    deploy("run: python3 -u main.py\n", "v1");
+    p.ok(&["run", "./who", "--wait"]);
+    assert_eq!(p.ok(&["call", "who", "/"]).trim(), "v1 200");
+
+    // A new deployment whose rollout fails: v1 serves on, and can still reach the API.
+    deploy("build: exit 1\nrun: python3 -u main.py\n", "v2");
+    assert!(!p.micro(&["update", "who", "--wait"]).status.success());
+    assert_eq!(p.ok(&["call", "who", "/"]).trim(), "v1 200");
+
+    // One that rolls out: it serves with an identity of its own.
+    deploy("run: python3 -u main.py\n", "v3");
+    p.ok(&["update", "who", "--wait"]);
+    p.wait_for("v3 alone", || {
+        String::from_utf8_lossy(&p.micro(&["call", "who", "/"]).stdout).trim() == "v3 200"
+    });
+    p.ok(&["restart", "who", "--wait"]);
+    assert_eq!(p.ok(&["call", "who", "/"]).trim(), "v3 200");
+}

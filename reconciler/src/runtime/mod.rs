@@ -60,6 +60,10 @@ pub struct LogQuery {
     pub since_ms: Option<i64>,
 }
 
+/// The variable naming a deployment (given with its config): its identity's token is
+/// retired only when a later deployment serves alone.
+pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
+
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -94,6 +98,13 @@ pub struct ServiceReport {
 pub enum RuntimeEvent {
     /// A service's status changed (started, became ready, crashed, …).
     Status(ServiceReport),
+    /// A deployment now serves alone: what it replaced has stopped.
+    RolledOut {
+        namespace: String,
+        name: String,
+        /// Its [`DEPLOYMENT_VAR`].
+        deployment: String,
+    },
     /// A service was removed and is gone.
     Removed { namespace: String, name: String },
     /// Something changed under the runtime that the reconciler must repair.
@@ -107,6 +118,11 @@ pub enum RuntimeEvent {
 /// Where services run. Every method is scoped to one namespace.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
+    /// Whether it sends [`RuntimeEvent::RolledOut`]; if not, a deployment counts as
+    /// serving alone once applied.
+    fn reports_rollouts(&self) -> bool {
+        false
+    }
     /// What specs it can run; a push asking for more is refused.
     fn support(&self) -> crate::spec::Support {
         crate::spec::Support::ALL

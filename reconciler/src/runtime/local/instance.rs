@@ -53,6 +53,8 @@ pub(crate) struct Tracker {
     pub changed: tokio::sync::Notify,
     /// The deployment this one replaces, serving until this one is ready.
     previous: Mutex<Option<Instance>>,
+    /// Its id, from its config ([`crate::runtime::DEPLOYMENT_VAR`]).
+    deployment: Option<String>,
     namespace: String,
     name: String,
     revision: String,
@@ -153,6 +155,13 @@ impl Tracker {
             let old = previous.tracker.short_revision().to_owned();
             previous.drain_and_stop().await;
             self.event(format!("stopped {old}"));
+        }
+        if let Some(deployment) = &self.deployment {
+            let _ = self.shared.events.send(RuntimeEvent::RolledOut {
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                deployment: deployment.clone(),
+            });
         }
     }
 
@@ -319,6 +328,7 @@ impl Instance {
             draining: AtomicBool::new(false),
             changed: tokio::sync::Notify::new(),
             previous: Mutex::new(previous),
+            deployment: config.get(crate::runtime::DEPLOYMENT_VAR).cloned(),
             namespace: namespace.to_owned(),
             name: service.name.clone(),
             revision: service.revision.clone(),

@@ -257,6 +257,10 @@ impl Runtime for LocalRuntime {
         crate::spec::Support::PROCESSES
     }
 
+    fn reports_rollouts(&self) -> bool {
+        true
+    }
+
     async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
         Ok(self
             .services()
