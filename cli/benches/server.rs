@@ -139,17 +139,49 @@ fn main() {
     }
 }
 
-fn bench_rollout(rt: &tokio::runtime::Runtime) {
-    const PUSHES: usize = 10;
+/// A server in a temp dir running the skeleton `hello`, and a clone of its namespace.
+struct Skeleton {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    home: PathBuf,
+    work: PathBuf,
+    server: Server,
+    client: Client,
+    /// `micro run ./hello --wait`, in ms.
+    first_run: f64,
+}
+
+fn skeleton(server_args: &[&str]) -> Skeleton {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_owned();
-    let home = root.join("home");
-    let server = start(&root, &[]);
+    let server = start(&root, server_args);
     let client = Client::new(&server.url, Some(server.token.clone()));
     micro(&root, &["new", "hello"]);
+    let t = Instant::now();
     micro(&root, &["run", "./hello", "--wait"]);
+    let first_run = t.elapsed().as_secs_f64() * 1000.0;
     micro(&root, &["clone", "work"]);
-    let work = root.join("work");
+    Skeleton {
+        home: root.join("home"),
+        work: root.join("work"),
+        root,
+        _tmp: tmp,
+        server,
+        client,
+        first_run,
+    }
+}
+
+fn bench_rollout(rt: &tokio::runtime::Runtime) {
+    const PUSHES: usize = 10;
+    let Skeleton {
+        work,
+        home,
+        server,
+        client,
+        _tmp,
+        ..
+    } = skeleton(&[]);
     let spec = work.join("services/hello/service.yaml");
     let original = std::fs::read_to_string(&spec).unwrap();
     // Calls back to back all along; each answer or failure is counted.
@@ -167,29 +199,16 @@ fn bench_rollout(rt: &tokio::runtime::Runtime) {
             (ok, failed)
         })
     };
+    let greeter = Greeter {
+        work: &work,
+        home: &home,
+        spec: &spec,
+        original: &original,
+        client: &client,
+    };
     let mut first_answer = Vec::new();
     for i in 0..PUSHES {
-        let greeting = format!("Hi{i}");
-        std::fs::write(
-            &spec,
-            original.replace("GREETING: Hello", &format!("GREETING: {greeting}")),
-        )
-        .unwrap();
-        git(&work, &home, &["commit", "-qam", &greeting]);
-        let started = Instant::now();
-        git(&work, &home, &["push", "-q"]);
-        rt.block_on(async {
-            let want = format!("{greeting} from hello");
-            loop {
-                if let Ok((_, body)) = client.call("default", "hello", "/", None).await
-                    && String::from_utf8_lossy(&body).contains(&want)
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
-        first_answer.push(started.elapsed().as_secs_f64() * 1000.0);
+        first_answer.push(greeter.push(rt, i));
         // Let the old replica drain and stop before the next push.
         std::thread::sleep(Duration::from_millis(1500));
     }
@@ -206,46 +225,66 @@ fn bench_rollout(rt: &tokio::runtime::Runtime) {
     drop(server);
 }
 
+/// The skeleton's greeting, changed from a clone and pushed.
+struct Greeter<'a> {
+    work: &'a Path,
+    home: &'a Path,
+    spec: &'a Path,
+    original: &'a str,
+    client: &'a Client,
+}
+
+impl Greeter<'_> {
+    /// Pushes greeting number `i`; milliseconds from `git push` starting until the
+    /// service answers with it through the platform.
+    fn push(&self, rt: &tokio::runtime::Runtime, i: usize) -> f64 {
+        let greeting = format!("Hi{i}");
+        std::fs::write(
+            self.spec,
+            self.original
+                .replace("GREETING: Hello", &format!("GREETING: {greeting}")),
+        )
+        .unwrap();
+        git(self.work, self.home, &["commit", "-qam", &greeting]);
+        let started = Instant::now();
+        git(self.work, self.home, &["push", "-q"]);
+        rt.block_on(async {
+            let want = format!("{greeting} from hello");
+            loop {
+                if let Ok((_, body)) = self.client.call("default", "hello", "/", None).await
+                    && String::from_utf8_lossy(&body).contains(&want)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        started.elapsed().as_secs_f64() * 1000.0
+    }
+}
+
 fn bench_sandbox(rt: &tokio::runtime::Runtime) {
     const PUSHES: usize = 10;
     for mode in ["on", "off"] {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_owned();
-        let home = root.join("home");
-        let server = start(&root, &["--sandbox", mode]);
-        let client = Client::new(&server.url, Some(server.token.clone()));
-        micro(&root, &["new", "hello"]);
-        let t = Instant::now();
-        micro(&root, &["run", "./hello", "--wait"]);
-        let first = t.elapsed().as_secs_f64() * 1000.0;
-        micro(&root, &["clone", "work"]);
-        let work = root.join("work");
+        let Skeleton {
+            work,
+            home,
+            server,
+            client,
+            first_run: first,
+            _tmp,
+            ..
+        } = skeleton(&["--sandbox", mode]);
         let spec = work.join("services/hello/service.yaml");
         let original = std::fs::read_to_string(&spec).unwrap();
-        let mut serving = Vec::new();
-        for i in 0..PUSHES {
-            let greeting = format!("Hi{i}");
-            std::fs::write(
-                &spec,
-                original.replace("GREETING: Hello", &format!("GREETING: {greeting}")),
-            )
-            .unwrap();
-            git(&work, &home, &["commit", "-qam", &greeting]);
-            let started = Instant::now();
-            git(&work, &home, &["push", "-q"]);
-            rt.block_on(async {
-                let want = format!("{greeting} from hello");
-                loop {
-                    if let Ok((_, body)) = client.call("default", "hello", "/", None).await
-                        && String::from_utf8_lossy(&body).contains(&want)
-                    {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            });
-            serving.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
+        let greeter = Greeter {
+            work: &work,
+            home: &home,
+            spec: &spec,
+            original: &original,
+            client: &client,
+        };
+        let mut serving: Vec<f64> = (0..PUSHES).map(|i| greeter.push(rt, i)).collect();
         serving.sort_by(f64::total_cmp);
         println!(
             "bench 6  sandbox {mode:>3}: first `micro run --wait` of the skeleton {first:.0} ms | push-to-serving over {PUSHES} pushes: median {:.0} ms, min {:.0} ms, max {:.0} ms",
@@ -363,15 +402,15 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
 
 fn bench_push_latency(rt: &tokio::runtime::Runtime) {
     const PUSHES: usize = 60;
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().to_owned();
-    let home = root.join("home");
-    let server = start(&root, &[]);
-    let client = Client::new(&server.url, Some(server.token.clone()));
-    micro(&root, &["new", "hello"]);
-    micro(&root, &["run", "./hello", "--wait"]);
-    micro(&root, &["clone", "work"]);
-    let work = root.join("work");
+    let Skeleton {
+        root,
+        work,
+        home,
+        server: _server,
+        client,
+        _tmp,
+        ..
+    } = skeleton(&[]);
     // The baseline: a plain bare repo on the same disk, pushed the same commits.
     let plain = root.join("plain.git");
     git(
@@ -469,7 +508,7 @@ fn commit_services(repo: &git2::Repository, count: usize) {
     for s in 0..count {
         let mut folder = repo.treebuilder(None).unwrap();
         let spec = format!(
-            "run: python3 -u main.py\nreplicas: 1\nenv:\n  GREETING: hello {s}\nconfig: [db.password]\n"
+            "run: python3 -u main.py\nreplicas: 1\nenv:\n  GREETING: hello {s}\nconfig: [db.password]\nresources: {{ cpu: 100m, memory: 64Mi }}\n"
         );
         folder
             .insert(

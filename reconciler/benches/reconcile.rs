@@ -97,7 +97,10 @@ fn commit_services(repo: &Repository, count: usize) {
     let mut services = repo.treebuilder(None).unwrap();
     for s in 0..count {
         let mut folder = repo.treebuilder(None).unwrap();
-        let spec = format!("run: python3 -u main.py\nenv:\n  GREETING: hello {s}\n");
+        // Small enough that ten fit the default namespace quota (8 CPUs, 8 GiB).
+        let spec = format!(
+            "run: python3 -u main.py\nenv:\n  GREETING: hello {s}\nresources: {{ cpu: 100m, memory: 64Mi }}\n"
+        );
         folder
             .insert(
                 "service.yaml",
@@ -149,7 +152,7 @@ async fn bench_resync() {
     let t = Instant::now();
     for ns in &names {
         let out = controller.reconcile(ns, &startup).await.unwrap();
-        assert!(matches!(out, Outcome::Applied { .. }));
+        assert!(matches!(out, Outcome::Applied { .. }), "{out:?}");
     }
     let first = t.elapsed();
     let mut samples = Vec::new();

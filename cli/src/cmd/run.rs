@@ -24,22 +24,21 @@ pub struct RunArgs {
     /// The service's folder inside a git source
     #[arg(long)]
     pub path: Option<String>,
-    /// Wait until the service runs (or fails), showing progress
-    #[arg(long)]
-    pub wait: bool,
-    /// How long --wait waits, in seconds
-    #[arg(long, default_value_t = 120)]
-    pub timeout: u64,
-    /// Overwrite the service even if it was changed in the repo since this folder was
-    /// last deployed
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub how: DeployFlags,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
     /// The service to update (or the folder it was run from)
     pub name: String,
+    #[command(flatten)]
+    pub how: DeployFlags,
+}
+
+/// How `run` and `update` deploy.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct DeployFlags {
     /// Wait until the new version runs (or fails), showing progress
     #[arg(long)]
     pub wait: bool,
@@ -50,15 +49,6 @@ pub struct UpdateArgs {
     /// machine) since this folder was last deployed
     #[arg(long)]
     pub force: bool,
-}
-
-/// How to deploy a folder.
-struct Deploy<'a> {
-    dir: &'a Path,
-    name: &'a str,
-    wait: bool,
-    timeout: u64,
-    force: bool,
 }
 
 pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
@@ -77,17 +67,7 @@ pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("cannot name a service after {}: pass --name", dir.display()))?,
     };
-    deploy(
-        t,
-        Deploy {
-            dir: &dir,
-            name: &name,
-            wait: args.wait,
-            timeout: args.timeout,
-            force: args.force,
-        },
-    )
-    .await
+    deploy(t, &dir, &name, &args.how).await
 }
 
 /// A URL, or a short name for `<source base>/<name>`.
@@ -129,7 +109,7 @@ async fn run_from_git(t: &Target, args: RunArgs) -> Result<ExitCode> {
         reference,
         path: args.path,
     };
-    source::run(&ctx, args.name, src, args.wait, args.timeout).await
+    source::run(&ctx, args.name, src, args.how.wait, args.how.timeout).await
 }
 
 pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
@@ -141,17 +121,7 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             .and_then(|n| n.to_str())
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("cannot name a service after {}", dir.display()))?;
-        return deploy(
-            t,
-            Deploy {
-                dir: &dir,
-                name: &name,
-                wait: args.wait,
-                timeout: args.timeout,
-                force: args.force,
-            },
-        )
-        .await;
+        return deploy(t, &dir, &name, &args.how).await;
     }
     let ctx = t.resolve().await?;
     // A service with a `source` follows its track; one from a folder re-reads the folder.
@@ -170,7 +140,7 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
     if let Ok(parsed) = spec::parse_service(&args.name, &current)
         && let Some(src) = &parsed.source
     {
-        return source::update(&ctx, &args.name, src, args.wait, args.timeout).await;
+        return source::update(&ctx, &args.name, src, args.how.wait, args.how.timeout).await;
     }
     let dir = ctx
         .home
@@ -189,17 +159,7 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             args.name
         );
     }
-    deploy(
-        t,
-        Deploy {
-            dir: &dir,
-            name: &args.name,
-            wait: args.wait,
-            timeout: args.timeout,
-            force: args.force,
-        },
-    )
-    .await
+    deploy(t, &dir, &args.name, &args.how).await
 }
 
 fn source_key(ctx: &Context, name: &str) -> String {
@@ -208,14 +168,12 @@ fn source_key(ctx: &Context, name: &str) -> String {
 
 /// Validates the folder's spec locally, then commits and pushes it, unless the service
 /// in the repo changed since this folder last deployed it (work that would be lost).
-async fn deploy(t: &Target, d: Deploy<'_>) -> Result<ExitCode> {
-    let Deploy {
-        dir,
-        name,
+async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result<ExitCode> {
+    let DeployFlags {
         wait: wait_for,
         timeout,
         force,
-    } = d;
+    } = *how;
     spec::check_service_name(name).map_err(anyhow::Error::msg)?;
     let spec_path = dir.join("service.yaml");
     let bytes = std::fs::read(&spec_path).map_err(|e| {
