@@ -1,7 +1,7 @@
 //! Request and response bodies shared by the server and the client.
 
 pub use micro_store::Record;
-use micro_store::{NamespaceStatus, Role, ServiceStatus};
+use micro_store::{NamespaceStatus, Role, ServiceState, ServiceStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -16,11 +16,69 @@ pub struct WhoAmI {
     pub namespace: Option<String>,
 }
 
+/// A service's state on the wire: the API's own shape, whatever the store keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub namespace: String,
+    pub name: String,
+    /// The revision being rolled out or running.
+    pub revision: String,
+    /// `repo`, or the source repo's URL.
+    pub source: String,
+    pub status: ServiceState,
+    pub ready: u32,
+    pub desired: u32,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub updated_at: i64,
+}
+
+impl From<ServiceStatus> for ServiceView {
+    fn from(s: ServiceStatus) -> Self {
+        ServiceView {
+            namespace: s.namespace,
+            name: s.name,
+            revision: s.revision,
+            source: s.source,
+            status: s.status,
+            ready: s.ready,
+            desired: s.desired,
+            message: s.message,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// What the reconciler last made of the branch head, on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceView {
+    pub namespace: String,
+    /// The branch head last taken up.
+    pub head: String,
+    /// The last revision applied.
+    pub applied: Option<String>,
+    /// Why `head` is not applied, when it is not.
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+impl From<NamespaceStatus> for NamespaceView {
+    fn from(n: NamespaceStatus) -> Self {
+        NamespaceView {
+            namespace: n.namespace,
+            head: n.head,
+            applied: n.applied,
+            error: n.error,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
     /// What the reconciler last took up from the branch (and applied, or refused).
-    pub namespace: Option<NamespaceStatus>,
-    pub services: Vec<ServiceStatus>,
+    pub namespace: Option<NamespaceView>,
+    pub services: Vec<ServiceView>,
     /// The branch head right now; ahead of `namespace.head` while a push is being taken up.
     #[serde(default)]
     pub branch: Option<String>,
@@ -30,7 +88,7 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceDescription {
     #[serde(flatten)]
-    pub status: ServiceStatus,
+    pub status: ServiceView,
     /// The first line of the commit it runs.
     pub subject: Option<String>,
     pub author: Option<String>,
@@ -41,8 +99,20 @@ pub struct ServiceDescription {
 /// One reconcile, with the commit it took up as people know it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryItem {
-    #[serde(flatten)]
-    pub entry: micro_store::HistoryEntry,
+    pub namespace: String,
+    /// Microseconds since the epoch; orders a namespace's reconciles.
+    pub started_us: i64,
+    pub revision: String,
+    /// What triggered it (comma-separated when several coalesced); `rollback` for a
+    /// rollback commit's push.
+    pub reason: String,
+    pub result: micro_store::ReconcileResult,
+    /// The plan in one line.
+    pub summary: String,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub plan_ms: i64,
+    pub apply_ms: i64,
     /// The commit's first line.
     #[serde(default)]
     pub subject: Option<String>,

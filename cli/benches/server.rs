@@ -452,7 +452,7 @@ fn bench_push_latency(rt: &tokio::runtime::Runtime) {
         rt.block_on(async {
             loop {
                 let h = client.history("default", 1).await.unwrap();
-                if h.first().is_some_and(|e| e.entry.revision == head) {
+                if h.first().is_some_and(|e| e.revision == head) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_micros(500)).await;
@@ -585,7 +585,7 @@ fn bench_rss(rt: &tokio::runtime::Runtime) {
             loop {
                 let h = client.history(ns, 1).await.unwrap();
                 if h.first()
-                    .is_some_and(|e| e.entry.summary.starts_with("10 to create"))
+                    .is_some_and(|e| e.summary.starts_with("10 to create"))
                 {
                     break;
                 }

@@ -56,7 +56,7 @@ pub async fn describe(
     detail.events.extend(rollbacks);
     detail.events.sort_by_key(|e| e.at_ms);
     Ok(Json(ServiceDescription {
-        status,
+        status: status.into(),
         subject: running.as_ref().map(|i| i.subject.clone()),
         author: running.map(|i| i.author),
         detail,

@@ -34,14 +34,22 @@ pub async fn history(
         entries
             .into_iter()
             .zip(infos)
-            .map(|(mut entry, info)| {
-                if let Some(action) = info.as_ref().and_then(|i| i.action.as_deref())
-                    && entry.reason == "push"
-                {
-                    entry.reason = action.to_owned();
-                }
+            .map(|(e, info)| {
+                let reason = match info.as_ref().and_then(|i| i.action.as_deref()) {
+                    Some(action) if e.reason == "push" => action.to_owned(),
+                    _ => e.reason,
+                };
                 HistoryItem {
-                    entry,
+                    namespace: e.namespace,
+                    started_us: e.started_us,
+                    revision: e.revision,
+                    reason,
+                    result: e.result,
+                    summary: e.summary,
+                    error: e.error,
+                    duration_ms: e.duration_ms,
+                    plan_ms: e.plan_ms,
+                    apply_ms: e.apply_ms,
                     subject: info.as_ref().map(|i| i.subject.clone()),
                     author: info.map(|i| i.author),
                 }

@@ -9,8 +9,18 @@ pub async fn namespace(
     Members(ns): Members,
 ) -> Result<Json<StatusReport>, ApiError> {
     Ok(Json(StatusReport {
-        namespace: state.store.namespace_status(&ns.name).await?,
-        services: state.store.service_statuses(&ns.name).await?,
+        namespace: state
+            .store
+            .namespace_status(&ns.name)
+            .await?
+            .map(Into::into),
+        services: state
+            .store
+            .service_statuses(&ns.name)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
         branch: state.repos.head(&ns.name).ok().map(|id| id.to_string()),
     }))
 }

@@ -40,7 +40,7 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
     let items: Vec<Item<'_>> = entries
         .iter()
         .map(|item| Item {
-            started: super::rfc3339(item.entry.started_us / 1000),
+            started: super::rfc3339(item.started_us / 1000),
             item,
         })
         .collect();
@@ -52,12 +52,11 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
         "WHEN", "REVISION", "TRIGGER", "RESULT", "MS", "COMMIT", "AUTHOR"
     );
     let now = now_micros();
-    for item in entries {
-        let e = item.entry;
+    for e in entries {
         let when = ago((now - e.started_us) / 1000);
         let detail = e.error.unwrap_or(e.summary);
         // The name alone: the email is in `-o json`.
-        let author = item.author.unwrap_or_default();
+        let author = e.author.unwrap_or_default();
         let author = author.split(" <").next().unwrap_or_default();
         println!(
             "{when:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} {detail}",
@@ -65,7 +64,7 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
             e.reason,
             e.result,
             e.duration_ms,
-            clip(item.subject.as_deref().unwrap_or(""), 32),
+            clip(e.subject.as_deref().unwrap_or(""), 32),
             clip(author, 20),
         );
     }
@@ -92,8 +91,8 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
                 .history(&ctx.namespace, 1000)
                 .await?
                 .into_iter()
-                .filter(|e| e.entry.result == micro_store::ReconcileResult::Applied)
-                .map(|e| e.entry.revision)
+                .filter(|e| e.result == micro_store::ReconcileResult::Applied)
+                .map(|e| e.revision)
                 .collect();
             let current = applied
                 .first()

@@ -4,7 +4,8 @@
 use super::{Output, ago, rfc3339, short};
 use crate::context::Target;
 use anyhow::{Result, bail};
-use micro_store::{ServiceStatus, now_millis};
+use micro_api::types::ServiceView;
+use micro_store::now_millis;
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -60,8 +61,8 @@ struct Row<'a> {
     message: &'a str,
 }
 
-impl<'a> From<&'a ServiceStatus> for Row<'a> {
-    fn from(s: &'a ServiceStatus) -> Self {
+impl<'a> From<&'a ServiceView> for Row<'a> {
+    fn from(s: &'a ServiceView) -> Self {
         Row {
             name: &s.name,
             revision: &s.revision,
@@ -80,7 +81,7 @@ impl<'a> From<&'a ServiceStatus> for Row<'a> {
 pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
     let ctx = t.resolve().await?;
     let report = ctx.client.status(&ctx.namespace).await?;
-    let services: Vec<&ServiceStatus> = report
+    let services: Vec<&ServiceView> = report
         .services
         .iter()
         .filter(|s| args.name.as_ref().is_none_or(|n| *n == s.name))

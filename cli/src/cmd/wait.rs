@@ -62,7 +62,7 @@ pub async fn until_running(
 }
 
 /// Prints a service's state as one progress line, when it differs from the `last` one.
-pub fn show_change(s: &micro_store::ServiceStatus, last: &mut String) {
+pub fn show_change(s: &micro_api::types::ServiceView, last: &mut String) {
     let line = format!(
         "{}: {} {}/{} {}",
         s.name, s.status, s.ready, s.desired, s.message
