@@ -46,7 +46,11 @@ enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the CLI's version
-    Version,
+    Version {
+        /// How to print it: text, json or yaml
+        #[arg(long, short, value_enum, default_value_t)]
+        output: cmd::Output,
+    },
     /// Show what runs in your namespace (`-w` to watch)
     Status(cmd::status::StatusArgs),
     /// Show one service in full: revision, replicas, config versions, recent events
@@ -212,8 +216,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Version => {
-            println!("micro {}", env!("CARGO_PKG_VERSION"));
+        Command::Version { output } => {
+            let version = env!("CARGO_PKG_VERSION");
+            if !output.data(&serde_json::json!({ "version": version }))? {
+                println!("micro {version}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => cmd::status::run(t, args).await,

@@ -21,8 +21,13 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("git: {0}")]
-    Git(#[from] git2::Error),
+    #[error("git, {operation}: {message}", message = .source.message())]
+    Git {
+        /// What the reconcile was doing: `reading the branch head`, `reading the desired state`.
+        operation: &'static str,
+        #[source]
+        source: git2::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -276,7 +281,11 @@ impl Controller {
                     }
                     repos.head(&ns).map(Some)
                 })
-                .await??
+                .await?
+                .map_err(|source| ReconcileError::Git {
+                    operation: "reading the branch head",
+                    source,
+                })?
             }
         };
         let Some(head) = head else {
@@ -322,7 +331,12 @@ impl Controller {
                     millis(started.elapsed()),
                 ));
             }
-            Err(LoadError::Git(e)) => return Err(e.into()),
+            Err(LoadError::Git(source)) => {
+                return Err(ReconcileError::Git {
+                    operation: "reading the desired state",
+                    source,
+                });
+            }
         };
         self.runtime.apply_namespace(namespace, &quota).await?;
         let plan = self.plan(&desired).await?;

@@ -98,6 +98,7 @@ fn every_data_command_speaks_json_and_yaml_with_rfc3339_times() {
         vec!["admin", "account", "list"],
         vec!["admin", "quota", "default"],
         vec!["describe", "web"],
+        vec!["version"],
     ] {
         let mut json = args.clone();
         json.extend(["-o", "json"]);

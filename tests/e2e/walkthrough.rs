@@ -232,6 +232,8 @@ fn call_takes_any_method_and_headers_and_shows_the_answers_headers() {
 fn version_and_shell_completion() {
     let p = Platform::start();
     assert!(p.ok(&["version"]).starts_with("micro "));
+    let v: serde_json::Value = serde_json::from_str(&p.ok(&["version", "-o", "json"])).unwrap();
+    assert!(v["version"].is_string(), "{v}");
     for shell in ["bash", "zsh", "fish"] {
         let script = p.ok(&["completion", shell]);
         for command in ["restart", "rollback", "config", "admin"] {
