@@ -92,19 +92,11 @@ impl RemoteRepo {
         })
     }
 
-    pub fn repo(&self) -> &Repository {
-        &self.repo
-    }
-
-    fn callbacks<'c>(&self, remote_lines: &'c RefCell<String>) -> RemoteCallbacks<'c> {
-        callbacks(&self.remote, remote_lines)
-    }
-
     /// Fetches the namespace's branch and returns its head.
     pub fn fetch(&self) -> Result<Oid, ChangeError> {
         let lines = RefCell::new(String::new());
         let mut opts = FetchOptions::new();
-        opts.remote_callbacks(self.callbacks(&lines));
+        opts.remote_callbacks(callbacks(&self.remote, &lines));
         let mut remote = self.repo.remote_anonymous(&self.remote.url)?;
         remote
             .fetch(&[format!("+{BRANCH}:{REMOTE_MAIN}")], Some(&mut opts), None)

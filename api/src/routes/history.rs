@@ -36,7 +36,9 @@ pub async fn history(
             .zip(infos)
             .map(|(e, info)| {
                 let reason = match info.as_ref().and_then(|i| i.action.as_deref()) {
-                    Some(action) if e.reason == "push" => action.to_owned(),
+                    Some(action) if e.reason == micro_reconciler::Trigger::Push.as_str() => {
+                        action.to_owned()
+                    }
                     _ => e.reason,
                 };
                 HistoryItem {

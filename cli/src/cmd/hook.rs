@@ -43,6 +43,12 @@ fn check() -> Result<(), String> {
                 .map(str::to_owned)
         })
         .ok_or("pre-receive: cannot tell the namespace from the repo path")?;
+    // Once per push, whatever its refs (a branch, a tag, a diff preview): the push's
+    // objects count against the repo's size; they wait in a quarantine folder under objects/.
+    let quota = Quota::read(repo.path());
+    quota
+        .check_repo_size(&namespace, &[&repo.path().join("objects")])
+        .map_err(|e| e.to_string())?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("pre-receive: {e}"))?;
         let mut parts = line.split_whitespace();
@@ -50,12 +56,6 @@ fn check() -> Result<(), String> {
         else {
             continue;
         };
-        let quota = Quota::read(repo.path());
-        // Whatever the ref (a branch, a tag, a diff preview), the push's objects count
-        // against the repo's size: they wait in a quarantine folder under objects/.
-        quota
-            .check_repo_size(&namespace, &[&repo.path().join("objects")])
-            .map_err(|e| e.to_string())?;
         if refname != BRANCH {
             continue;
         }
