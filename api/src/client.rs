@@ -319,7 +319,7 @@ impl Client {
         &self,
         namespace: &str,
         reference: &str,
-    ) -> Result<micro_reconciler::plan::Plan, ClientError> {
+    ) -> Result<crate::types::PlanView, ClientError> {
         let req = self
             .request(Method::GET, &format!("/api/v1/namespaces/{namespace}/plan"))
             .query(&[("ref", reference)]);
@@ -401,7 +401,7 @@ impl Client {
         prefix: bool,
         limit: usize,
         offset: usize,
-    ) -> Result<Vec<crate::types::Record>, ClientError> {
+    ) -> Result<Vec<crate::types::KvRecord>, ClientError> {
         let req = self
             .request(
                 Method::GET,

@@ -5,6 +5,7 @@
 //! touches anything; a namespace the caller may not see is a 404, like a missing one.
 //! It never reads git or runs processes itself: it asks the reconciler and the store.
 
+mod blocking;
 pub mod client;
 mod error;
 mod extract;

@@ -22,15 +22,14 @@ pub async fn create(state: &ApiState, name: &str) -> Result<(), ApiError> {
     // The repo first: a namespace row without its repo would be unusable. Repos appear
     // whole (by rename), so an existing one is complete and only needs its hook.
     let (repos, owned, exe) = (state.repos.clone(), name.to_owned(), state.hook_exe.clone());
-    tokio::task::spawn_blocking(move || {
+    crate::blocking::blocking(move || {
         if repos.path(&owned).exists() {
             repos.install_hook(&owned, &exe)
         } else {
             repos.create(&owned, &exe)
         }
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .await?
     .map_err(|e| match e {
         micro_reconciler::repo::RepoError::Exists(_) => ApiError::Conflict(e.to_string()),
         other => ApiError::Internal(other.to_string()),

@@ -1,6 +1,7 @@
 //! The reconcile loop: desired (the branch head) against actual (the runtime), then apply,
 //! then record. One namespace at a time per namespace; many namespaces at once.
 
+use crate::blocking::blocking;
 use crate::desired::DesiredNamespace;
 use crate::desired::DesiredService;
 use crate::metrics::{Ended, Metrics};
@@ -8,7 +9,9 @@ use crate::plan::{self, Action, Plan};
 use crate::queue::{Queue, Reasons, Trigger};
 use crate::quota::Quota;
 use crate::repo::{self, LoadError, Repos, SpecCache};
-use crate::runtime::{ConfigEnv, Runtime, RuntimeError, RuntimeEvent, config_env_name};
+use crate::runtime::{
+    Artifact, ConfigEnv, Runtime, RuntimeError, RuntimeEvent, WorkloadState, config_env_name,
+};
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -174,7 +177,7 @@ impl Controller {
             trigger = %reason,
             revision = tracing::field::Empty
         );
-        self.reconcile_recorded(namespace, reasons, reason)
+        self.reconcile_recorded(namespace, reasons)
             .instrument(span)
             .await
     }
@@ -183,7 +186,6 @@ impl Controller {
         &self,
         namespace: &str,
         reasons: &Reasons,
-        reason: String,
     ) -> Result<Outcome, ReconcileError> {
         let started_us = now_micros();
         let started = Instant::now();
@@ -198,7 +200,7 @@ impl Controller {
                 namespace: namespace.to_owned(),
                 started_us,
                 revision: revision.to_owned(),
-                reason: reason.clone(),
+                triggers: reasons.iter().copied().collect(),
                 result,
                 summary,
                 error,
@@ -341,7 +343,7 @@ impl Controller {
         self.runtime.apply_namespace(namespace, &quota).await?;
         let plan = self.plan(&desired).await?;
         let plan_ms = millis(started.elapsed());
-        let path = self.repos.path(namespace);
+        let repo = self.repos.path(namespace);
         for action in &plan.actions {
             match action {
                 Action::Delete { name, .. } => {
@@ -352,7 +354,7 @@ impl Controller {
                 Action::Create { service } | Action::Update { service, .. } => {
                     let config = self.config_env(namespace, service).await?;
                     self.runtime
-                        .apply(namespace, &path, service, &config)
+                        .apply(namespace, &Artifact::of(&repo, service), service, &config)
                         .await?;
                     if !self.runtime.reports_rollouts()
                         && let Some(deployment) = config.get(crate::runtime::DEPLOYMENT_VAR)
@@ -521,20 +523,19 @@ fn row_of(r: &crate::runtime::ServiceReport) -> micro_store::ServiceStatus {
         name: r.name.clone(),
         revision: r.revision.clone(),
         source: r.source.clone(),
-        status: r.state,
+        status: match r.state {
+            WorkloadState::Building => micro_store::ServiceState::Building,
+            WorkloadState::Starting => micro_store::ServiceState::Starting,
+            WorkloadState::Running => micro_store::ServiceState::Running,
+            WorkloadState::Crashed => micro_store::ServiceState::Crashed,
+            WorkloadState::Error => micro_store::ServiceState::Error,
+            WorkloadState::Stopping => micro_store::ServiceState::Stopping,
+        },
         ready: r.ready,
         desired: r.desired,
         message: r.message.clone(),
         updated_at: micro_store::now_millis(),
     }
-}
-
-/// Git and filesystem work of async callers runs here, on the blocking pool, never on an
-/// async worker thread.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    tokio::task::spawn_blocking(work).await
 }
 
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {

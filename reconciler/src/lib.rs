@@ -4,6 +4,7 @@
 //! means is `micro-tenant`'s (re-exported here for the crates above). It knows nothing of
 //! HTTP and never talks to users; the API and CLI call into it.
 
+pub mod blocking;
 pub mod controller;
 pub mod metrics;
 pub mod plan;

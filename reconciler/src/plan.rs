@@ -4,7 +4,6 @@
 use crate::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
 /// One field that differs; values are what git holds (never config values).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,59 +86,6 @@ impl Plan {
             }
         }
         s
-    }
-
-    /// The plan for a terminal: `+` create, `~` update (field by field), `-` delete.
-    pub fn render_text(&self, color: bool) -> String {
-        let paint = |code: &str, text: &str| {
-            if color {
-                format!("\x1b[{code}m{text}\x1b[0m")
-            } else {
-                text.to_owned()
-            }
-        };
-        let mut out = String::new();
-        let rev = self.revision.get(..7).unwrap_or(&self.revision);
-        let _ = writeln!(out, "{} @ {rev}: {}", self.namespace, self.summary());
-        for action in &self.actions {
-            match action {
-                Action::Create { service } => {
-                    let _ = writeln!(out, "{}", paint("32", &format!("+ {}", service.name)));
-                    for c in changes(&ServiceModel::default(), &service.model) {
-                        let to = c.to.unwrap_or_default();
-                        let _ = writeln!(out, "{}", paint("32", &format!("    {}: {to}", c.field)));
-                    }
-                }
-                Action::Update {
-                    service,
-                    from_revision,
-                    changes,
-                } => {
-                    let from = from_revision.get(..7).unwrap_or(from_revision);
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        paint("33", &format!("~ {} (running {from})", service.name))
-                    );
-                    for c in changes {
-                        let show =
-                            |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
-                        let _ = writeln!(
-                            out,
-                            "{}",
-                            paint(
-                                "33",
-                                &format!("    {}: {} → {}", c.field, show(&c.from), show(&c.to))
-                            )
-                        );
-                    }
-                }
-                Action::Delete { name, .. } => {
-                    let _ = writeln!(out, "{}", paint("31", &format!("- {name}")));
-                }
-            }
-        }
-        out
     }
 }
 
@@ -413,28 +359,13 @@ mod tests {
     }
 
     #[test]
-    fn text_and_json_renderings() {
+    fn json_round_trips() {
         let mut changed = model();
         changed.env.insert("A".into(), "1".into());
         let p = plan(
             &ns(&[svc("x", changed), svc("y", model())]),
             &[seen("x", model()), seen("z", model())],
         );
-        let text = p.render_text(false);
-        assert!(
-            text.starts_with("a @ r2: 1 to create, 1 to update, 1 to delete, 0 unchanged"),
-            "{text}"
-        );
-        assert!(text.contains("- z\n"), "{text}");
-        assert!(
-            text.contains("~ x (running r1)\n    env.A: (none) → 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("+ y\n    code: c1\n    run: python3 main.py\n    replicas: 1\n"),
-            "{text}"
-        );
-        assert!(p.render_text(true).contains("\x1b[31m- z\x1b[0m"));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["actions"][0]["action"], "delete");
         let back: Plan = serde_json::from_value(json).unwrap();

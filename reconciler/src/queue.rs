@@ -1,44 +1,11 @@
 //! The work queue: one reconcile per namespace at a time; triggers that arrive while a
 //! namespace is queued or busy coalesce into one more reconcile.
 
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
-/// Why a namespace is reconciled; recorded in its history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Trigger {
-    /// The server started.
-    Startup,
-    /// The branch changed (a push, or any other ref update).
-    Push,
-    /// The runtime saw something change under it.
-    Drift,
-    /// A failed reconcile is tried again.
-    Retry,
-    /// The periodic safety net.
-    Resync,
-    /// The namespace was just created.
-    Created,
-    /// Someone asked for a service to be rolled out again (`micro restart`).
-    Restart,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Startup => "startup",
-            Trigger::Push => "push",
-            Trigger::Drift => "drift",
-            Trigger::Retry => "retry",
-            Trigger::Resync => "resync",
-            Trigger::Created => "created",
-            Trigger::Restart => "restart",
-        }
-    }
-}
+pub use micro_store::Trigger;
 
 /// The reasons that coalesced into one reconcile.
 pub type Reasons = BTreeSet<Trigger>;

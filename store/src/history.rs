@@ -47,6 +47,72 @@ impl std::fmt::Display for ReconcileResult {
     }
 }
 
+/// Why a namespace is reconciled: in the queue, in history and in the CLI, spelled once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The server started.
+    Startup,
+    /// The branch changed (a push, or any other ref update).
+    Push,
+    /// The runtime saw something change under it.
+    Drift,
+    /// A failed reconcile is tried again.
+    Retry,
+    /// The periodic safety net.
+    Resync,
+    /// The namespace was just created.
+    Created,
+    /// Someone asked for a service to be rolled out again (`micro restart`).
+    Restart,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 7] = [
+        Trigger::Startup,
+        Trigger::Push,
+        Trigger::Drift,
+        Trigger::Retry,
+        Trigger::Resync,
+        Trigger::Created,
+        Trigger::Restart,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Push => "push",
+            Trigger::Drift => "drift",
+            Trigger::Retry => "retry",
+            Trigger::Resync => "resync",
+            Trigger::Created => "created",
+            Trigger::Restart => "restart",
+        }
+    }
+}
+
+/// Triggers as one history column: `push,drift` (in order, each once).
+fn join_triggers(triggers: &[Trigger]) -> String {
+    triggers
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_triggers(column: &str) -> Result<Vec<Trigger>, StoreError> {
+    column
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            Trigger::ALL
+                .into_iter()
+                .find(|k| k.as_str() == t)
+                .ok_or_else(|| StoreError::Corrupt(format!("reconcile trigger {t:?}")))
+        })
+        .collect()
+}
+
 /// One reconcile of one namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
@@ -54,8 +120,8 @@ pub struct HistoryEntry {
     /// Microseconds since the epoch; orders a namespace's entries.
     pub started_us: i64,
     pub revision: String,
-    /// What triggered it: `push`, `resync`, `drift`, … (comma-separated when coalesced).
-    pub reason: String,
+    /// What triggered it: several when triggers coalesced.
+    pub triggers: Vec<Trigger>,
     pub result: ReconcileResult,
     /// The plan in one line: `1 to create, 0 to update, …`.
     pub summary: String,
@@ -75,7 +141,7 @@ impl Store {
         .bind(&h.namespace)
         .bind(h.started_us)
         .bind(&h.revision)
-        .bind(&h.reason)
+        .bind(join_triggers(&h.triggers))
         .bind(h.result.as_str())
         .bind(&h.summary)
         .bind(&h.error)
@@ -107,7 +173,7 @@ impl Store {
                     namespace: r.try_get("namespace")?,
                     started_us: r.try_get("started_us")?,
                     revision: r.try_get("revision")?,
-                    reason: r.try_get("reason")?,
+                    triggers: parse_triggers(r.try_get("reason")?)?,
                     result: ReconcileResult::parse(r.try_get("result")?)?,
                     summary: r.try_get("summary")?,
                     error: r.try_get("error")?,

@@ -20,7 +20,7 @@ mod tokens;
 pub use accounts::{Account, Role, is_reserved_email};
 pub use config::ConfigValue;
 pub use error::StoreError;
-pub use history::{HistoryEntry, ReconcileResult};
+pub use history::{HistoryEntry, ReconcileResult, Trigger};
 pub use kv::{Query as KvQuery, Record};
 pub use sealing::{SealError, Sealer};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};

@@ -226,7 +226,7 @@ async fn history_is_newest_first_and_per_namespace(store: Store) {
         namespace: ns.into(),
         started_us: t,
         revision: rev.into(),
-        reason: "push".into(),
+        triggers: vec![crate::Trigger::Push, crate::Trigger::Drift],
         result: crate::ReconcileResult::Applied,
         summary: "1 to create".into(),
         error: None,

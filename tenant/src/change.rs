@@ -335,7 +335,7 @@ pub fn set_path(
 
 /// Whether `services/<name>` exists in `tree`.
 pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
-    tree.get_path(Path::new("services").join(name).as_path())
+    tree.get_path(Path::new(&crate::layout::service_dir(name)))
         .is_ok()
 }
 

@@ -5,6 +5,19 @@ use std::path::{Path, PathBuf};
 /// The branch whose head is the namespace's desired state.
 pub const BRANCH: &str = "refs/heads/main";
 
+/// The folder holding one folder per service.
+pub const SERVICES_DIR: &str = "services";
+
+/// A service's folder in the repo: `services/<name>`.
+pub fn service_dir(name: &str) -> String {
+    format!("{SERVICES_DIR}/{name}")
+}
+
+/// A service's spec file in the repo: `services/<name>/service.yaml`.
+pub fn spec_path(name: &str) -> String {
+    format!("{SERVICES_DIR}/{name}/service.yaml")
+}
+
 /// The folder name of a namespace's bare repo: `<ns>.git`.
 pub fn repo_dir_name(namespace: &str) -> String {
     format!("{namespace}.git")

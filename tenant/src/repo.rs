@@ -298,7 +298,7 @@ impl SpecCache {
         }
         let spec_entry = tree.get_name("service.yaml").ok_or_else(|| {
             SpecError::new(
-                format!("services/{name}/service.yaml"),
+                crate::layout::spec_path(name),
                 1,
                 1,
                 "missing: every folder under services/ needs a service.yaml",
@@ -361,7 +361,7 @@ pub fn load_cached(
     check_namespace_file(repo, &tree, namespace)?;
     let config = config_in(repo, &tree)?;
     let mut services = BTreeMap::new();
-    if let Some(entry) = tree.get_name("services") {
+    if let Some(entry) = tree.get_name(crate::layout::SERVICES_DIR) {
         let Some(ObjectType::Tree) = entry.kind() else {
             return Err(SpecError::new("services", 1, 1, "`services` must be a folder").into());
         };
@@ -373,7 +373,7 @@ pub fn load_cached(
             let name = String::from_utf8_lossy(entry.name_bytes()).into_owned();
             if services.len() >= spec::MAX_SERVICES {
                 return Err(SpecError::new(
-                    format!("services/{name}"),
+                    crate::layout::service_dir(&name),
                     1,
                     1,
                     format!(
@@ -413,7 +413,7 @@ fn check_config_keys(name: &str, spec: &ServiceSpec, config: &ConfigSpec) -> Res
         Some(key) => {
             let l = &key.referenced;
             Err(SpecError::new(
-                format!("services/{name}/service.yaml"),
+                crate::layout::spec_path(name),
                 l.line().max(1),
                 l.column().max(1),
                 format!(

@@ -87,7 +87,7 @@ impl Support {
         if let (false, Some(image)) = (self.images, &spec.image) {
             let l = &image.referenced;
             return Err(SpecError::new(
-                format!("services/{name}/service.yaml"),
+                crate::layout::spec_path(name),
                 l.line().max(1),
                 l.column().max(1),
                 "`image` needs the Kubernetes runtime; this platform runs services as local processes: give a `run` command (and `build`) instead",
@@ -270,7 +270,7 @@ fn is_env_name(name: &str) -> bool {
 
 /// Parses and validates `services/<name>/service.yaml`.
 pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError> {
-    let file = format!("services/{name}/service.yaml");
+    let file = crate::layout::spec_path(name);
     if let Err(message) = check_service_name(name) {
         return Err(SpecError::new(file, 1, 1, message));
     }

@@ -32,7 +32,7 @@ pub async fn describe(
     let repos = state.controller.repos().clone();
     let namespace = ns.name.clone();
     let revision = status.revision.clone();
-    let (running, rollbacks) = tokio::task::spawn_blocking(move || {
+    let (running, rollbacks) = crate::blocking::blocking(move || {
         let mut wanted: Vec<String> = history.iter().map(|h| h.revision.clone()).collect();
         wanted.push(revision);
         let mut infos = repos.commit_infos(&namespace, &wanted);
@@ -51,14 +51,13 @@ pub async fn describe(
             .collect();
         (running, rollbacks)
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .await?;
     detail.events.extend(rollbacks);
     detail.events.sort_by_key(|e| e.at_ms);
-    Ok(Json(ServiceDescription {
-        status: status.into(),
-        subject: running.as_ref().map(|i| i.subject.clone()),
-        author: running.map(|i| i.author),
+    Ok(Json(ServiceDescription::new(
+        status.into(),
+        running.as_ref().map(|i| i.subject.clone()),
+        running.map(|i| i.author),
         detail,
-    }))
+    )))
 }

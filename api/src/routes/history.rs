@@ -28,37 +28,15 @@ pub async fn history(
         .await?;
     let repos = state.controller.repos().clone();
     let name = ns.name.clone();
-    let items = tokio::task::spawn_blocking(move || {
+    let items = crate::blocking::blocking(move || {
         let revisions: Vec<String> = entries.iter().map(|e| e.revision.clone()).collect();
         let infos = repos.commit_infos(&name, &revisions);
         entries
             .into_iter()
             .zip(infos)
-            .map(|(e, info)| {
-                let reason = match info.as_ref().and_then(|i| i.action.as_deref()) {
-                    Some(action) if e.reason == micro_reconciler::Trigger::Push.as_str() => {
-                        action.to_owned()
-                    }
-                    _ => e.reason,
-                };
-                HistoryItem {
-                    namespace: e.namespace,
-                    started_us: e.started_us,
-                    revision: e.revision,
-                    reason,
-                    result: e.result,
-                    summary: e.summary,
-                    error: e.error,
-                    duration_ms: e.duration_ms,
-                    plan_ms: e.plan_ms,
-                    apply_ms: e.apply_ms,
-                    subject: info.as_ref().map(|i| i.subject.clone()),
-                    author: info.map(|i| i.author),
-                }
-            })
+            .map(|(e, info)| HistoryItem::new(e, info))
             .collect::<Vec<_>>()
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .await?;
     Ok(Json(items))
 }

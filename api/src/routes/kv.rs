@@ -1,7 +1,7 @@
 //! The tenant key-value store: the namespace is the database; tables inside it.
 
 use crate::extract::Namespace;
-use crate::types::{KvWrite, Record};
+use crate::types::{KvRecord, KvWrite};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -93,7 +93,7 @@ pub async fn read(
     ns: Namespace,
     Path((_, table)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
-) -> Result<Json<Vec<Record>>, ApiError> {
+) -> Result<Json<Vec<KvRecord>>, ApiError> {
     check_table(&table)?;
     if !q.prefix || !q.key.is_empty() {
         check_key(&q.key)?;
@@ -122,7 +122,7 @@ pub async fn read(
     if !q.prefix && records.is_empty() {
         return Err(ApiError::NotFound(format!("key {}", q.key)));
     }
-    Ok(Json(records))
+    Ok(Json(records.into_iter().map(Into::into).collect()))
 }
 
 pub async fn delete(

@@ -1,10 +1,10 @@
 //! Plans without applying: `micro diff` (and later pull-request previews).
 
 use crate::extract::Members;
+use crate::types::PlanView;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_reconciler::plan::Plan;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -22,7 +22,7 @@ pub async fn for_ref(
     State(state): State<ApiState>,
     Members(ns): Members,
     Query(q): Query<PlanQuery>,
-) -> Result<Json<Plan>, ApiError> {
+) -> Result<Json<PlanView>, ApiError> {
     if q.reference.starts_with('-') || q.reference.contains("..") {
         return Err(ApiError::BadRequest(format!("bad ref {:?}", q.reference)));
     }
@@ -42,7 +42,10 @@ pub async fn for_ref(
         Ok(d) => d,
         Err(e) => return Err(e.into()),
     };
-    Ok(Json(state.controller.plan(&desired).await.map_err(
-        |e| ApiError::Internal(format!("observing what runs: {e}")),
-    )?))
+    let plan = state
+        .controller
+        .plan(&desired)
+        .await
+        .map_err(|e| ApiError::Internal(format!("observing what runs: {e}")))?;
+    Ok(Json(plan.into()))
 }

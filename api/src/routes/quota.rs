@@ -25,10 +25,13 @@ pub async fn effective(state: &ApiState, namespace: &str) -> Result<Quota, ApiEr
 /// Writes the effective quota where the hook and the reconciler read it.
 pub async fn publish(state: &ApiState, namespace: &str) -> Result<Quota, ApiError> {
     let quota = effective(state, namespace).await?;
-    quota.write(&state.repos.path(namespace)).map_err(|e| {
-        tracing::error!(namespace, error = %e, "cannot write the quota file");
-        ApiError::Internal("the quota could not be saved".into())
-    })?;
+    let (written, path) = (quota, state.repos.path(namespace));
+    crate::blocking::blocking(move || written.write(&path))
+        .await?
+        .map_err(|e| {
+            tracing::error!(namespace, error = %e, "cannot write the quota file");
+            ApiError::Internal("the quota could not be saved".into())
+        })?;
     Ok(quota)
 }
 

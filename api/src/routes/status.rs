@@ -1,3 +1,4 @@
+use crate::blocking::blocking;
 use crate::extract::Members;
 use crate::types::StatusReport;
 use crate::{ApiError, ApiState};
@@ -21,6 +22,9 @@ pub async fn namespace(
             .into_iter()
             .map(Into::into)
             .collect(),
-        branch: state.repos.head(&ns.name).ok().map(|id| id.to_string()),
+        branch: {
+            let (repos, name) = (state.repos.clone(), ns.name.clone());
+            blocking(move || repos.head(&name).ok().map(|id| id.to_string())).await?
+        },
     }))
 }

@@ -42,7 +42,6 @@ pub async fn run(t: &Target, args: DescribeArgs) -> Result<ExitCode> {
 pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode> {
     let d = ctx.client.describe(&ctx.namespace, name).await?;
     let events = d
-        .detail
         .events
         .iter()
         .map(|e| Event {
@@ -81,14 +80,14 @@ pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode>
     if !s.message.is_empty() {
         println!("Message:    {}", s.message);
     }
-    if let Some(old) = &d.detail.serving {
+    if let Some(old) = &d.serving {
         println!("Serving:    {old} (until this revision is ready)");
     }
     println!("Replicas:");
-    if d.detail.replicas.is_empty() {
+    if d.replicas.is_empty() {
         println!("  (none running)");
     }
-    for r in &d.detail.replicas {
+    for r in &d.replicas {
         let mut line = format!("  {}  {:<9} restarts {}", r.replica, r.state, r.restarts);
         if let Some(endpoint) = &r.endpoint {
             line.push_str(&format!("  at {endpoint}"));
@@ -102,17 +101,17 @@ pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode>
         println!("{line}");
     }
     println!("Config:");
-    if d.detail.config.is_empty() {
+    if d.config.is_empty() {
         println!("  (none)");
     }
-    for (key, version) in &d.detail.config {
+    for (key, version) in &d.config {
         println!("  {key}  v{version}");
     }
     println!("Events:");
-    if d.detail.events.is_empty() {
+    if d.events.is_empty() {
         println!("  (none since the server started)");
     }
-    for e in &d.detail.events {
+    for e in &d.events {
         println!(
             "  {}  {:<8}  {}",
             rfc3339(e.at_ms),

@@ -4,8 +4,9 @@
 use super::Output;
 use crate::context::Target;
 use anyhow::{Context as _, Result, anyhow};
-use micro_reconciler::plan::Plan;
+use micro_api::types::{ActionView, PlanView};
 use micro_tenant::change::{self, PREVIEW_REFS};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +24,7 @@ pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
         Ok(plan) => {
             match args.output.data(&plan) {
                 Ok(true) => {}
-                Ok(false) => print!("{}", plan.render_text(super::color_on_stdout())),
+                Ok(false) => print!("{}", render_text(&plan, super::color_on_stdout())),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -42,7 +43,7 @@ pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
     }
 }
 
-async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
+async fn diff(t: &Target, args: &DiffArgs) -> Result<PlanView> {
     let ctx = t.resolve().await?;
     if let Some(local) = local_tenant_repo() {
         // The platform plans the clone's commit itself, from a preview ref: what a
@@ -71,6 +72,61 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<Plan> {
     Ok(ctx.client.plan_ref(&ctx.namespace, reference).await?)
 }
 
+/// The plan for a terminal: `+` create (with what it sets), `~` update (field by field),
+/// `-` delete.
+fn render_text(plan: &PlanView, color: bool) -> String {
+    let paint = |code: &str, text: String| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text
+        }
+    };
+    let short = |rev: &str| rev.get(..7).unwrap_or(rev).to_owned();
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} @ {}: {}",
+        plan.namespace,
+        short(&plan.revision),
+        plan.summary
+    );
+    for action in &plan.actions {
+        let lines: Vec<(&str, String)> = match action {
+            ActionView::Create { name, changes, .. } => std::iter::once(format!("+ {name}"))
+                .chain(
+                    changes
+                        .iter()
+                        .map(|c| format!("    {}: {}", c.field, c.to.as_deref().unwrap_or(""))),
+                )
+                .map(|l| ("32", l))
+                .collect(),
+            ActionView::Update {
+                name,
+                from_revision,
+                changes,
+                ..
+            } => std::iter::once(format!("~ {name} (running {})", short(from_revision)))
+                .chain(
+                    changes
+                        .iter()
+                        .map(|c| format!("    {}: {} → {}", c.field, show(&c.from), show(&c.to))),
+                )
+                .map(|l| ("33", l))
+                .collect(),
+            ActionView::Delete { name, .. } => vec![("31", format!("- {name}"))],
+            ActionView::Unknown => {
+                vec![("0", "? (a change this CLI cannot show: update it)".into())]
+            }
+        };
+        for (code, line) in lines {
+            let _ = writeln!(out, "{}", paint(code, line));
+        }
+    }
+    out
+}
+
 /// The git repo around the current directory, if it is a tenant repo (has micro.yaml).
 fn local_tenant_repo() -> Option<git2::Repository> {
     let repo = git2::Repository::discover(".").ok()?;
@@ -79,4 +135,68 @@ fn local_tenant_repo() -> Option<git2::Repository> {
         tree.get_name("micro.yaml").is_some()
     };
     is_tenant.then_some(repo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use micro_api::types::{FieldChangeView, PlanSummary};
+
+    fn change(field: &str, from: Option<&str>, to: Option<&str>) -> FieldChangeView {
+        FieldChangeView {
+            field: field.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn text_shows_every_action_field_by_field() {
+        let plan = PlanView {
+            namespace: "a".into(),
+            revision: "r2".into(),
+            summary: PlanSummary {
+                create: 1,
+                update: 1,
+                delete: 1,
+                unchanged: 0,
+            },
+            actions: vec![
+                ActionView::Delete {
+                    name: "z".into(),
+                    revision: "r1".into(),
+                },
+                ActionView::Update {
+                    name: "x".into(),
+                    revision: "r2".into(),
+                    from_revision: "r1".into(),
+                    changes: vec![change("env.A", None, Some("1"))],
+                },
+                ActionView::Create {
+                    name: "y".into(),
+                    revision: "r2".into(),
+                    changes: vec![change("run", None, Some("python3 main.py"))],
+                },
+            ],
+            unchanged: vec![],
+        };
+        let text = render_text(&plan, false);
+        assert_eq!(
+            text,
+            "a @ r2: 1 to create, 1 to update, 1 to delete, 0 unchanged\n\
+             - z\n\
+             ~ x (running r1)\n    env.A: (none) → 1\n\
+             + y\n    run: python3 main.py\n"
+        );
+        assert!(render_text(&plan, true).contains("\x1b[31m- z\x1b[0m"));
+    }
+
+    #[test]
+    fn a_newer_servers_unknown_action_still_reads() {
+        let json = r#"{"namespace":"a","revision":"r","summary":{"create":0,"update":0,"delete":0,"unchanged":0},
+            "actions":[{"action":"migrate","name":"x","extra":1}],"unchanged":[],"new_field":true}"#;
+        let plan: PlanView = serde_json::from_str(json).unwrap();
+        assert_eq!(plan.actions, vec![ActionView::Unknown]);
+        assert!(render_text(&plan, false).contains("cannot show"));
+    }
 }

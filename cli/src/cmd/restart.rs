@@ -4,7 +4,8 @@
 
 use crate::context::Target;
 use anyhow::{Result, bail};
-use micro_store::{ServiceState, now_millis};
+use micro_api::types::ServiceState;
+use micro_store::now_millis;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

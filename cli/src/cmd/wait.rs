@@ -4,8 +4,8 @@ use super::short;
 use crate::context::Context;
 use crate::gitops::Pushed;
 use anyhow::{Result, bail};
+use micro_api::types::ServiceState;
 use micro_api::types::StatusReport;
-use micro_store::ServiceState;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

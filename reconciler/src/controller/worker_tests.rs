@@ -50,7 +50,7 @@ impl Runtime for Slow {
     async fn apply(
         &self,
         namespace: &str,
-        repo: &std::path::Path,
+        artifact: &crate::runtime::Artifact,
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
@@ -68,7 +68,7 @@ impl Runtime for Slow {
         if self.fail_once.lock().unwrap().remove(namespace) {
             return Err(std::io::Error::other("the node is unreachable").into());
         }
-        self.inner.apply(namespace, repo, service, config).await
+        self.inner.apply(namespace, artifact, service, config).await
     }
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
         self.inner.delete(namespace, name).await
@@ -129,9 +129,9 @@ async fn workers_bound_concurrency_serialise_each_namespace_and_retry_failures()
     );
 
     let history = c.store.history("ns0", 20).await.unwrap();
-    let results: Vec<(&str, &str)> = history
+    let results: Vec<(&str, &[Trigger])> = history
         .iter()
-        .map(|h| (h.result.as_str(), h.reason.as_str()))
+        .map(|h| (h.result.as_str(), h.triggers.as_slice()))
         .collect();
     assert!(
         results.iter().any(|(result, _)| *result == "failed"),

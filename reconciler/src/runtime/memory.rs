@@ -4,7 +4,6 @@
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 /// One namespace: its generation and what it "runs".
@@ -49,7 +48,7 @@ impl Runtime for MemoryRuntime {
     async fn apply(
         &self,
         namespace: &str,
-        _repo: &Path,
+        _artifact: &crate::runtime::Artifact,
         service: &DesiredService,
         _config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {

@@ -7,7 +7,7 @@ pub mod memory;
 use crate::desired::{DesiredService, ObservedService};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use micro_store::ServiceState;
+use std::path::PathBuf;
 
 /// Config a service gets as environment variables: `MICRO_CONFIG_<KEY>` → value.
 /// Values are secrets: never log, plan or record them.
@@ -15,12 +15,74 @@ pub type ConfigEnv = std::collections::BTreeMap<String, String>;
 
 pub use micro_tenant::layout::config_env_name;
 
+/// What a deployment runs, named so that each runtime fetches it its own way (the local
+/// one extracts files; a cluster's init container clones): never a checkout made for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Artifact {
+    /// A folder of the namespace's own repo: `path` of commit `revision`, whose tree is
+    /// `tree`, in the platform's bare repo at `repo`.
+    Repo {
+        repo: PathBuf,
+        revision: String,
+        path: String,
+        tree: String,
+    },
+    /// A folder (`path`, else the root) of a `source` repo at its pinned commit.
+    Source {
+        url: String,
+        commit: String,
+        path: Option<String>,
+    },
+    /// A container image: it is what runs, with no folder at all.
+    Image(String),
+}
+
+impl Artifact {
+    /// What `service` runs, its own folder being in the namespace's repo at `repo`.
+    pub fn of(repo: &std::path::Path, service: &DesiredService) -> Self {
+        if let Some(image) = &service.model.image {
+            return Artifact::Image(image.clone());
+        }
+        match &service.model.source {
+            Some(s) => Artifact::Source {
+                url: s.git.clone(),
+                commit: s.commit.clone(),
+                path: s.path.clone(),
+            },
+            None => Artifact::Repo {
+                repo: repo.to_owned(),
+                revision: service.revision.clone(),
+                path: micro_tenant::layout::service_dir(&service.name),
+                tree: service.tree.clone(),
+            },
+        }
+    }
+}
+
+/// Where a service or one replica of it is, in the runtime's words; the controller maps
+/// it to what the store keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadState {
+    /// Fetching or building its code.
+    Building,
+    /// Started, not ready yet.
+    Starting,
+    /// Ready: calls reach it.
+    Running,
+    /// Exited, and restarting with backoff.
+    Crashed,
+    /// Cannot go on until changed (a failed build or rollout).
+    Error,
+    Stopping,
+}
+
 /// One replica as `micro describe` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicaInfo {
     /// 1-based, as logs mark replicas.
     pub replica: usize,
-    pub state: micro_store::ServiceState,
+    pub state: WorkloadState,
     pub restarts: u32,
     /// How its last process ended, if one has.
     pub last_exit: Option<String>,
@@ -86,7 +148,7 @@ pub struct ServiceReport {
     pub revision: String,
     /// `repo`, or the URL of the service's source repo.
     pub source: String,
-    pub state: ServiceState,
+    pub state: WorkloadState,
     pub ready: u32,
     pub desired: u32,
     /// Why it is in that state, in words for `micro status`.
@@ -133,11 +195,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Changes whenever what `observe` would return changes (applies, deletes, drift):
     /// equal generations let a resync skip the namespace in O(1).
     fn generation(&self, namespace: &str) -> u64;
-    /// Makes `service` run as desired, replacing what runs under that name.
+    /// Makes `service` run `artifact` as desired, replacing what runs under that name.
     async fn apply(
         &self,
         namespace: &str,
-        repo: &std::path::Path,
+        artifact: &Artifact,
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError>;

@@ -120,6 +120,14 @@ impl Cgroups {
 }
 
 impl Cgroup {
+    /// Another handle on the same cgroup, for work on the blocking pool. Only the group's
+    /// owner removes it.
+    pub fn handle(&self) -> Cgroup {
+        Cgroup {
+            paths: self.paths.clone(),
+        }
+    }
+
     /// Moves `pid` (and so everything it starts from now on) into the cgroup.
     pub fn add(&self, pid: i32) -> std::io::Result<()> {
         for p in &self.paths {

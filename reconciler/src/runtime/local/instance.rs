@@ -5,10 +5,9 @@
 use super::Shared;
 use super::supervisor;
 use crate::desired::{DesiredService, ServiceModel};
+use crate::runtime::{Artifact, WorkloadState};
 use crate::runtime::{ConfigEnv, ReplicaInfo, RuntimeEvent, ServiceDetail, ServiceReport};
-use micro_store::ServiceState;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,7 +25,7 @@ pub(crate) enum Phase {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Replica {
-    pub state: ServiceState,
+    pub state: WorkloadState,
     pub port: u16,
     pub message: String,
     /// How its last process ended, once one has.
@@ -98,7 +97,7 @@ impl Tracker {
         self.publish();
     }
 
-    pub fn set_replica(&self, index: usize, state: ServiceState, port: u16, message: String) {
+    pub fn set_replica(&self, index: usize, state: WorkloadState, port: u16, message: String) {
         {
             let mut guard = self.lock();
             if let Some(r) = guard.1.get_mut(index) {
@@ -118,7 +117,7 @@ impl Tracker {
             r.exit = Some(why.clone());
         }
         self.event(format!("replica {} {why}", index + 1));
-        self.set_replica(index, ServiceState::Crashed, port, message);
+        self.set_replica(index, WorkloadState::Crashed, port, message);
     }
 
     /// The replicas as they are now.
@@ -180,27 +179,27 @@ impl Tracker {
         let ready = u32::try_from(
             replicas
                 .iter()
-                .filter(|r| r.state == ServiceState::Running)
+                .filter(|r| r.state == WorkloadState::Running)
                 .count(),
         )
         .unwrap_or(u32::MAX);
         let (status, mut message) = match phase {
-            Phase::Building => (ServiceState::Building, String::new()),
-            Phase::Failed(msg) => (ServiceState::Error, msg.clone()),
-            Phase::Stopping => (ServiceState::Stopping, String::new()),
+            Phase::Building => (WorkloadState::Building, String::new()),
+            Phase::Failed(msg) => (WorkloadState::Error, msg.clone()),
+            Phase::Stopping => (WorkloadState::Stopping, String::new()),
             Phase::Running => {
-                if let Some(bad) = replicas.iter().find(|r| r.state == ServiceState::Crashed) {
-                    (ServiceState::Crashed, bad.message.clone())
+                if let Some(bad) = replicas.iter().find(|r| r.state == WorkloadState::Crashed) {
+                    (WorkloadState::Crashed, bad.message.clone())
                 } else if ready == desired {
                     let note = replicas.iter().find(|r| !r.message.is_empty());
                     (
-                        ServiceState::Running,
+                        WorkloadState::Running,
                         note.map(|r| r.message.clone()).unwrap_or_default(),
                     )
                 } else {
                     let waiting = replicas.iter().find(|r| !r.message.is_empty());
                     (
-                        ServiceState::Starting,
+                        WorkloadState::Starting,
                         waiting.map(|r| r.message.clone()).unwrap_or_default(),
                     )
                 }
@@ -208,7 +207,7 @@ impl Tracker {
         };
         if let Some(old) = serving {
             let note = match status {
-                ServiceState::Error => format!("{old} still serves"),
+                WorkloadState::Error => format!("{old} still serves"),
                 _ => format!("{old} serves until this revision is ready"),
             };
             message = if message.is_empty() {
@@ -243,7 +242,7 @@ impl Tracker {
                 self.lock()
                     .1
                     .iter()
-                    .filter(|r| r.state == ServiceState::Running)
+                    .filter(|r| r.state == WorkloadState::Running)
                     .map(|r| SocketAddr::from((Ipv4Addr::LOCALHOST, r.port))),
             );
         }
@@ -260,7 +259,7 @@ impl Tracker {
             .enumerate()
             .map(|(i, r)| ReplicaInfo {
                 replica: i + 1,
-                endpoint: (r.state == ServiceState::Running)
+                endpoint: (r.state == WorkloadState::Running)
                     .then(|| format!("127.0.0.1:{}", r.port)),
                 state: r.state,
                 restarts: r.restarts,
@@ -295,7 +294,7 @@ impl Instance {
     pub fn start(
         shared: Arc<Shared>,
         namespace: &str,
-        repo: &Path,
+        artifact: &Artifact,
         service: &DesiredService,
         config: &ConfigEnv,
         previous: Option<Instance>,
@@ -313,7 +312,7 @@ impl Instance {
         );
         let replicas = vec![
             Replica {
-                state: ServiceState::Starting,
+                state: WorkloadState::Starting,
                 port: 0,
                 message: String::new(),
                 exit: None,
@@ -341,7 +340,7 @@ impl Instance {
         let task = tokio::spawn(supervisor::supervise(
             shared,
             tracker.clone(),
-            repo.to_owned(),
+            artifact.clone(),
             service.clone(),
             config.clone(),
             cancel.clone(),

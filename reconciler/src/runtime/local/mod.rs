@@ -14,7 +14,7 @@ pub use cgroup::{Cgroups, Limits};
 pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
+use crate::runtime::{Artifact, ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
 use crate::sources::{SourceCache, SourcePolicy};
 use instance::Instance;
 use std::collections::HashMap;
@@ -136,6 +136,9 @@ pub(crate) struct Shared {
     checkouts: in_use::InUse,
     /// Recent events per service, for `micro describe`.
     events_log: Mutex<HashMap<Key, std::collections::VecDeque<crate::runtime::ServiceEvent>>>,
+    /// Per namespace: what its services may write into their folders (its quota's
+    /// checkout size), as the last namespace apply set it.
+    checkout_limits: Mutex<HashMap<String, u64>>,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -154,6 +157,17 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *g.entry(namespace.to_owned()).or_default() += 1;
+    }
+
+    /// The checkout-size limit of a namespace's services (the default until its first
+    /// namespace apply).
+    pub(crate) fn checkout_limit(&self, namespace: &str) -> u64 {
+        self.checkout_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(namespace)
+            .copied()
+            .unwrap_or(crate::quota::Quota::default().checkout_bytes)
     }
 
     /// Notes an event of a service (the last [`Self::EVENTS_KEPT`] are kept).
@@ -235,6 +249,7 @@ impl LocalRuntime {
                 events,
                 grace: Duration::from_secs(5),
                 generations: Mutex::new(HashMap::new()),
+                checkout_limits: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
@@ -282,7 +297,7 @@ impl Runtime for LocalRuntime {
     async fn apply(
         &self,
         namespace: &str,
-        repo: &Path,
+        artifact: &Artifact,
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
@@ -298,7 +313,7 @@ impl Runtime for LocalRuntime {
             let inst = Instance::start(
                 self.shared.clone(),
                 namespace,
-                repo,
+                artifact,
                 service,
                 config,
                 serving,
@@ -310,6 +325,19 @@ impl Runtime for LocalRuntime {
             old.stop().await;
         }
         self.shared.bump(namespace);
+        Ok(())
+    }
+
+    async fn apply_namespace(
+        &self,
+        namespace: &str,
+        quota: &crate::quota::Quota,
+    ) -> Result<(), RuntimeError> {
+        self.shared
+            .checkout_limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(namespace.to_owned(), quota.checkout_bytes);
         Ok(())
     }
 

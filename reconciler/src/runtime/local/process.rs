@@ -4,6 +4,7 @@
 use super::cgroup::{Cgroup, Limits};
 use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
+use crate::blocking::blocking;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::OpenOptions;
@@ -125,7 +126,9 @@ impl Probe {
     /// Whether the process listens on `port` (inside its sandbox, if it has one).
     async fn listening(self, port: u16) -> bool {
         match self.inner {
-            Some(pid) => sandbox::listens(pid, port),
+            Some(pid) => blocking(move || sandbox::listens(pid, port))
+                .await
+                .unwrap_or(false),
             None => matches!(
                 tokio::time::timeout(
                     std::time::Duration::from_millis(200),
@@ -228,15 +231,21 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
     tokio::spawn(super::logs::copy_lines(output, log, l.log_tag.clone()));
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
-    let pid_file = pgid.and_then(|pgid| {
-        pids::record(
-            &shared.dirs.pids,
-            &format!("{}.{}.{}", l.namespace, l.name, l.role),
-            pgid,
-        )
-        .map_err(|e| tracing::warn!(error = %e, "cannot record pid"))
-        .ok()
-    });
+    let pid_file = match pgid {
+        Some(pgid) => {
+            let (dir, label) = (
+                shared.dirs.pids.clone(),
+                format!("{}.{}.{}", l.namespace, l.name, l.role),
+            );
+            blocking(move || pids::record(&dir, &label, pgid))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|e| tracing::warn!(error = %e, "cannot record pid"))
+                .ok()
+        }
+        None => None,
+    };
     let mut group = Group {
         child,
         pgid,
@@ -266,13 +275,19 @@ impl Group {
             self.inner = Some(inner);
             held = Some(command);
         }
-        if let Some(cgroups) = &shared.isolation.cgroups {
+        if let Some(cgroups) = shared.isolation.cgroups.clone() {
             let label = format!("{}.{}.{}.{pid}", l.namespace, l.name, l.role);
-            // Held by the group first, so a failure below still removes it.
-            let cg = self.cgroup.insert(cgroups.create(&label, l.limits)?);
-            for p in [Some(pid), self.inner, held].into_iter().flatten() {
-                cg.add(p)?;
-            }
+            let (limits, members) = (l.limits, [Some(pid), self.inner, held]);
+            let (cg, added) = blocking(move || {
+                let cg = cgroups.create(&label, limits)?;
+                let added = members.into_iter().flatten().try_for_each(|p| cg.add(p));
+                Ok::<_, std::io::Error>((cg, added))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            // Held by the group first, so a failure to add still removes it.
+            self.cgroup = Some(cg);
+            added?;
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             // A build has no port; it needs the network only to download, with egress.
@@ -292,10 +307,14 @@ impl Group {
                     }
                 };
                 // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
-                self.cgroup
+                let cg = self
+                    .cgroup
                     .as_ref()
                     .ok_or_else(|| std::io::Error::other("a sandbox without a cgroup"))?
-                    .add(pasta)?;
+                    .handle();
+                blocking(move || cg.add(pasta))
+                    .await
+                    .map_err(std::io::Error::other)??;
             }
             if let Some(mut go) = self.child.stdin.take() {
                 tokio::io::AsyncWriteExt::write_all(&mut go, b"go\n").await?;
@@ -320,10 +339,12 @@ impl Group {
 
     pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
         let status = self.child.wait().await;
-        self.oom_killed = self.cgroup.as_ref().is_some_and(Cgroup::out_of_memory);
+        if let Some(cg) = self.cgroup.as_ref().map(Cgroup::handle) {
+            self.oom_killed = blocking(move || cg.out_of_memory()).await.unwrap_or(false);
+        }
         // The leader is gone; anything it left in its group goes too.
         self.signal(Signal::SIGKILL);
-        self.forget();
+        self.forget().await;
         status
     }
 
@@ -333,13 +354,20 @@ impl Group {
         }
     }
 
-    fn forget(&mut self) {
-        if let Some(path) = self.pid_file.take() {
-            let _ = std::fs::remove_file(path);
+    async fn forget(&mut self) {
+        let (pid_file, cgroup) = (self.pid_file.take(), self.cgroup.take());
+        if pid_file.is_none() && cgroup.is_none() {
+            return;
         }
-        if let Some(cg) = self.cgroup.take() {
-            cg.kill_and_remove();
-        }
+        let _ = blocking(move || {
+            if let Some(path) = pid_file {
+                let _ = std::fs::remove_file(path);
+            }
+            if let Some(cg) = cgroup {
+                cg.kill_and_remove();
+            }
+        })
+        .await;
     }
 
     /// SIGTERM to the group, SIGKILL after `grace`, then waits for the leader.
@@ -353,7 +381,7 @@ impl Group {
             let _ = self.child.wait().await;
         }
         self.signal(Signal::SIGKILL);
-        self.forget();
+        self.forget().await;
     }
 }
 

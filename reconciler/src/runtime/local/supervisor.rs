@@ -6,12 +6,13 @@ use super::instance::{Phase, Tracker};
 use super::logs;
 use super::process::{self, Launch, Toolchain};
 use super::sandbox;
+use crate::blocking::blocking;
 use crate::desired::DesiredService;
 use crate::quantity;
 use crate::repo;
 use crate::runtime::ConfigEnv;
+use crate::runtime::{Artifact, WorkloadState};
 use crate::sources::SourceError;
-use micro_store::ServiceState;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +28,12 @@ const PROBE_FAST: Duration = Duration::from_millis(10);
 const PROBE_SLOW: Duration = Duration::from_millis(100);
 const FAST_PROBING_FOR: Duration = Duration::from_secs(2);
 
+const NO_IMAGES: &str = "no `run` command: the local runtime cannot start an image";
+
 pub(crate) async fn supervise(
     shared: Arc<Shared>,
     tracker: Arc<Tracker>,
-    repo: PathBuf,
+    artifact: Artifact,
     service: DesiredService,
     config: ConfigEnv,
     cancel: CancellationToken,
@@ -42,7 +45,7 @@ pub(crate) async fn supervise(
     let _lease = shared.checkouts.lease(&dir);
     // A source that hangs must not hold up a kill or a newer revision.
     let checked_out = tokio::select! {
-        r = checkout(&shared, &ns, &repo, &service, &base, &dir) => r,
+        r = checkout(&shared, &ns, &artifact, &base, &dir) => r,
         () = cancel.cancelled() => return,
     };
     let code = match checked_out {
@@ -99,12 +102,7 @@ pub(crate) async fn supervise(
         }
     }
     let Some(run) = service.model.run.as_deref() else {
-        return fail(
-            &tracker,
-            "no `run` command: the local runtime cannot start an image".into(),
-            &cancel,
-        )
-        .await;
+        return fail(&tracker, NO_IMAGES.into(), &cancel).await;
     };
     tracker.set_phase(Phase::Running);
     // Replicas stop on their own when the rollout fails; the deployment stays, saying why.
@@ -128,12 +126,7 @@ pub(crate) async fn supervise(
         .collect();
     let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
     // What the service may write in its folder: the namespace's checkout-size quota.
-    let disk_limit = {
-        let repo = repo.clone();
-        tokio::task::spawn_blocking(move || crate::quota::Quota::read(&repo).checkout_bytes)
-            .await
-            .unwrap_or(crate::quota::Quota::default().checkout_bytes)
-    };
+    let disk_limit = shared.checkout_limit(&ns);
     let watch = tokio::spawn(watch_files(
         tracker.clone(),
         code.clone(),
@@ -171,7 +164,7 @@ async fn rollout(tracker: &Tracker, within: Duration) -> Result<(), String> {
         tokio::pin!(changed);
         changed.as_mut().enable();
         let replicas = tracker.replicas();
-        if replicas.iter().all(|r| r.state == ServiceState::Running) {
+        if replicas.iter().all(|r| r.state == WorkloadState::Running) {
             return Ok(());
         }
         if tracker.replacing()
@@ -182,7 +175,7 @@ async fn rollout(tracker: &Tracker, within: Duration) -> Result<(), String> {
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             let why = replicas
                 .iter()
-                .filter(|r| r.state != ServiceState::Running)
+                .filter(|r| r.state != WorkloadState::Running)
                 .find_map(|r| r.exit.clone().or_else(|| Some(r.message.clone())))
                 .filter(|why| !why.is_empty())
                 .unwrap_or_else(|| "it never became ready".into());
@@ -251,7 +244,7 @@ async fn watch_files(
         ticks += 1;
         if ticks.is_multiple_of(DISK_CHECK_EVERY) {
             let folder = code.clone();
-            let used = tokio::task::spawn_blocking(move || crate::quota::disk_usage(&folder))
+            let used = blocking(move || crate::quota::disk_usage(&folder))
                 .await
                 .unwrap_or(0);
             if used > disk_limit {
@@ -278,8 +271,7 @@ async fn fail(tracker: &Tracker, message: String, cancel: &CancellationToken) {
 async fn checkout(
     shared: &Arc<Shared>,
     tracker_ns: &str,
-    repo: &Path,
-    service: &DesiredService,
+    artifact: &Artifact,
     base: &Path,
     dir: &Path,
 ) -> Result<PathBuf, String> {
@@ -287,10 +279,9 @@ async fn checkout(
     if code.exists() {
         return Ok(code);
     }
-    let (shared, repo, service, base, dir, code2) = (
+    let (shared, artifact, base, dir, code2) = (
         shared.clone(),
-        repo.to_owned(),
-        service.clone(),
+        artifact.clone(),
         base.to_owned(),
         dir.to_owned(),
         code.clone(),
@@ -301,11 +292,11 @@ async fn checkout(
         .sandbox
         .is_some()
         .then(|| sandbox::Sandbox::uid_of(tracker_ns));
-    let turn = match service.model.source {
-        Some(_) => Some(shared.fetches.enter(tracker_ns).await),
-        None => None,
+    let turn = match artifact {
+        Artifact::Source { .. } => Some(shared.fetches.enter(tracker_ns).await),
+        Artifact::Repo { .. } | Artifact::Image(_) => None,
     };
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
+    blocking(move || -> Result<(), String> {
         // Held until the fetch ends, even if the deployment stopped waiting for it.
         let _turn = turn;
         shared.checkouts.remove_unused(&base);
@@ -313,14 +304,16 @@ async fn checkout(
         let _ = std::fs::remove_file(dir.join("built"));
         let tmp = dir.join("code.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
-        match &service.model.source {
-            None => repo::extract_tree(&repo, &service.tree, &tmp).map_err(private)?,
-            Some(src) => {
-                let commit =
-                    git2::Oid::from_str(&src.commit).map_err(|e| e.message().to_owned())?;
+        match &artifact {
+            Artifact::Repo { repo, tree, .. } => {
+                repo::extract_tree(repo, tree, &tmp).map_err(private)?
+            }
+            Artifact::Image(_) => return Err(NO_IMAGES.to_owned()),
+            Artifact::Source { url, commit, path } => {
+                let commit = git2::Oid::from_str(commit).map_err(|e| e.message().to_owned())?;
                 shared
                     .sources
-                    .checkout(&src.git, commit, src.path.as_deref(), &tmp)
+                    .checkout(url, commit, path.as_deref(), &tmp)
                     .map_err(|e| match e {
                         // What went wrong on the server's disk stays in its log.
                         SourceError::Repo(_) | SourceError::Git { .. } => private(e),
@@ -369,12 +362,12 @@ impl ReplicaLaunch {
                 port = match process::free_port() {
                     Ok(p) => p,
                     Err(e) => {
-                        self.set(ServiceState::Crashed, 0, format!("no free port: {e}"));
+                        self.set(WorkloadState::Crashed, 0, format!("no free port: {e}"));
                         return cancel.cancelled().await;
                     }
                 };
             }
-            self.set(ServiceState::Starting, port, String::new());
+            self.set(WorkloadState::Starting, port, String::new());
             // In its own network namespace a replica listens on the spec's `port` (the
             // host side is `port`, forwarded by pasta); unsandboxed, on the host's port.
             let listen = match (&self.shared.isolation.sandbox, self.service.model.port) {
@@ -415,11 +408,11 @@ impl ReplicaLaunch {
                                     Ok(()) => {
                                         ready = true;
                                         self.tracker.event(format!("replica {} ready", self.index + 1));
-                                        self.set(ServiceState::Running, port, String::new());
+                                        self.set(WorkloadState::Running, port, String::new());
                                     }
                                     // Said once per reason, not once per probe.
                                     Err(why) if why != waiting => {
-                                        self.set(ServiceState::Starting, port, why.clone());
+                                        self.set(WorkloadState::Starting, port, why.clone());
                                         waiting = why;
                                     }
                                     Err(_) => {}
@@ -452,7 +445,7 @@ impl ReplicaLaunch {
         }
     }
 
-    fn set(&self, state: ServiceState, port: u16, message: String) {
+    fn set(&self, state: WorkloadState, port: u16, message: String) {
         self.tracker.set_replica(self.index, state, port, message);
     }
 }

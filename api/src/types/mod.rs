@@ -1,0 +1,153 @@
+//! Request and response bodies shared by the server and the client.
+
+//!
+//! These are the API's own types, versioned with the path (`/api/v1`): never store rows or
+//! reconciler internals, so either side can change its insides. Within v1 they only grow:
+//! new fields are optional (`#[serde(default)]`), unknown fields are ignored and unknown
+//! enum values read as `unknown`, so a CLI one version apart still understands the server.
+
+mod history;
+mod plan;
+mod services;
+
+pub use history::HistoryItem;
+pub use micro_store::{ReconcileResult, Role, Trigger};
+pub use plan::{ActionView, FieldChangeView, PlanSummary, PlanView};
+use serde::{Deserialize, Serialize};
+pub use services::{
+    EventView, NamespaceView, ReplicaView, ServiceDescription, ServiceState, ServiceView,
+    StatusReport,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub email: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateNamespace {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamespaceList {
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceBase {
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginReply {
+    pub token: String,
+    pub email: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAccount {
+    pub email: String,
+    pub namespace: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub email: String,
+    pub role: Role,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetConfig {
+    pub value: serde_json::Value,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetConfigReply {
+    pub key: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigValueInfo {
+    pub key: String,
+    pub version: u64,
+    pub secret: bool,
+    /// Absent for a secret unless revealed.
+    pub value: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigEntryInfo {
+    pub key: String,
+    pub version: u64,
+    pub secret: bool,
+}
+
+/// One record of the key-value store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvRecord {
+    pub key: String,
+    pub value: String,
+    /// Milliseconds since the epoch, if it expires.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+impl From<micro_store::Record> for KvRecord {
+    fn from(r: micro_store::Record) -> Self {
+        KvRecord {
+            key: r.key,
+            value: r.value,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KvWrite {
+    pub value: String,
+    /// Seconds until the record expires.
+    pub expiry_secs: Option<u64>,
+}
+
+/// A namespace's effective quota, as `micro admin quota` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaView {
+    pub namespace: String,
+    pub services: u64,
+    pub replicas: u64,
+    /// e.g. `8000m`
+    pub cpu: String,
+    /// e.g. `16384Mi`
+    pub memory: String,
+    pub repo_size: String,
+    pub checkout_files: u64,
+    pub checkout_size: String,
+    pub pushes_per_minute: u64,
+}
+
+/// `PUT …/quota`: `key=value,...` to change (the rest stays).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetQuota {
+    pub set: String,
+}

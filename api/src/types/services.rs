@@ -1,0 +1,221 @@
+//! Services on the wire: `micro status`, `micro describe`.
+
+use micro_reconciler::runtime::{ReplicaInfo, ServiceDetail, ServiceEvent, WorkloadState};
+use micro_store::{NamespaceStatus, ServiceStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a service or a replica is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Building,
+    Starting,
+    Running,
+    Crashed,
+    Error,
+    Stopping,
+    /// A state this client does not know yet (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Building => "building",
+            ServiceState::Starting => "starting",
+            ServiceState::Running => "running",
+            ServiceState::Crashed => "crashed",
+            ServiceState::Error => "error",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<micro_store::ServiceState> for ServiceState {
+    fn from(s: micro_store::ServiceState) -> Self {
+        use micro_store::ServiceState as S;
+        match s {
+            S::Building => ServiceState::Building,
+            S::Starting => ServiceState::Starting,
+            S::Running => ServiceState::Running,
+            S::Crashed => ServiceState::Crashed,
+            S::Error => ServiceState::Error,
+            S::Stopping => ServiceState::Stopping,
+        }
+    }
+}
+
+impl From<WorkloadState> for ServiceState {
+    fn from(s: WorkloadState) -> Self {
+        match s {
+            WorkloadState::Building => ServiceState::Building,
+            WorkloadState::Starting => ServiceState::Starting,
+            WorkloadState::Running => ServiceState::Running,
+            WorkloadState::Crashed => ServiceState::Crashed,
+            WorkloadState::Error => ServiceState::Error,
+            WorkloadState::Stopping => ServiceState::Stopping,
+        }
+    }
+}
+
+/// A service's state as `micro status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub namespace: String,
+    pub name: String,
+    /// The revision being rolled out or running.
+    pub revision: String,
+    /// `repo`, or the source repo's URL.
+    pub source: String,
+    pub status: ServiceState,
+    pub ready: u32,
+    pub desired: u32,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub updated_at: i64,
+}
+
+impl From<ServiceStatus> for ServiceView {
+    fn from(s: ServiceStatus) -> Self {
+        ServiceView {
+            namespace: s.namespace,
+            name: s.name,
+            revision: s.revision,
+            source: s.source,
+            status: s.status.into(),
+            ready: s.ready,
+            desired: s.desired,
+            message: s.message,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// What the reconciler last made of the branch head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceView {
+    pub namespace: String,
+    /// The branch head last taken up.
+    pub head: String,
+    /// The last revision applied.
+    pub applied: Option<String>,
+    /// Why `head` is not applied, when it is not.
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+impl From<NamespaceStatus> for NamespaceView {
+    fn from(n: NamespaceStatus) -> Self {
+        NamespaceView {
+            namespace: n.namespace,
+            head: n.head,
+            applied: n.applied,
+            error: n.error,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// What the reconciler last took up from the branch (and applied, or refused).
+    pub namespace: Option<NamespaceView>,
+    pub services: Vec<ServiceView>,
+    /// The branch head right now; ahead of `namespace.head` while a push is being taken up.
+    #[serde(default)]
+    pub branch: Option<String>,
+}
+
+/// One replica of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaView {
+    /// 1-based, as logs mark replicas.
+    pub replica: usize,
+    pub state: ServiceState,
+    pub restarts: u32,
+    /// How its last process ended, if one has.
+    pub last_exit: Option<String>,
+    /// Where the platform reaches it, while it is ready.
+    pub endpoint: Option<String>,
+    pub message: String,
+}
+
+impl From<ReplicaInfo> for ReplicaView {
+    fn from(r: ReplicaInfo) -> Self {
+        ReplicaView {
+            replica: r.replica,
+            state: r.state.into(),
+            restarts: r.restarts,
+            last_exit: r.last_exit,
+            endpoint: r.endpoint,
+            message: r.message,
+        }
+    }
+}
+
+/// Something that happened to a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// Milliseconds since the epoch.
+    pub at_ms: i64,
+    pub what: String,
+}
+
+impl From<ServiceEvent> for EventView {
+    fn from(e: ServiceEvent) -> Self {
+        EventView {
+            at_ms: e.at_ms,
+            what: e.what,
+        }
+    }
+}
+
+/// `micro describe`: one service in full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceDescription {
+    #[serde(flatten)]
+    pub status: ServiceView,
+    /// The first line of the commit it runs.
+    pub subject: Option<String>,
+    pub author: Option<String>,
+    #[serde(default)]
+    pub replicas: Vec<ReplicaView>,
+    /// The older revision still serving while this one rolls out.
+    #[serde(default)]
+    pub serving: Option<String>,
+    /// Config keys the running revision gets, with their versions (never values).
+    #[serde(default)]
+    pub config: BTreeMap<String, u64>,
+    /// Oldest first.
+    #[serde(default)]
+    pub events: Vec<EventView>,
+}
+
+impl ServiceDescription {
+    /// A service's status and commit with what its runtime says of it.
+    pub fn new(
+        status: ServiceView,
+        subject: Option<String>,
+        author: Option<String>,
+        detail: ServiceDetail,
+    ) -> Self {
+        ServiceDescription {
+            status,
+            subject,
+            author,
+            replicas: detail.replicas.into_iter().map(Into::into).collect(),
+            serving: detail.serving,
+            config: detail.config,
+            events: detail.events.into_iter().map(Into::into).collect(),
+        }
+    }
+}
