@@ -10,8 +10,9 @@ pub struct HistoryItem {
     /// Microseconds since the epoch; orders a namespace's reconciles.
     pub started_us: i64,
     pub revision: String,
-    /// What triggered it (several when triggers coalesced).
-    #[serde(default)]
+    /// What triggered it (several when triggers coalesced); triggers this client does
+    /// not know (a newer server's) are left out.
+    #[serde(default, deserialize_with = "known_triggers")]
     pub triggers: Vec<Trigger>,
     /// The commit's `Micro-Action` trailer (`rollback`), for a pushed commit that has one.
     #[serde(default)]
@@ -66,5 +67,28 @@ impl HistoryItem {
             subject: info.as_ref().map(|i| i.subject.clone()),
             author: info.map(|i| i.author),
         }
+    }
+}
+
+fn known_triggers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Trigger>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names
+        .iter()
+        .filter_map(|n| Trigger::ALL.into_iter().find(|t| t.as_str() == n))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_servers_history_still_reads() {
+        let json = r#"{"namespace":"a","started_us":1,"revision":"r","triggers":["push","teleport"],
+            "reason":"push,teleport","result":"applied","summary":"","error":null,"duration_ms":1,
+            "plan_ms":0,"apply_ms":1,"shiny_new_field":[1,2]}"#;
+        let item: HistoryItem = serde_json::from_str(json).unwrap();
+        assert_eq!(item.triggers, vec![Trigger::Push]);
+        assert_eq!(item.reason, "push,teleport");
     }
 }

@@ -219,3 +219,28 @@ impl ServiceDescription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_servers_states_and_fields_still_read() {
+        let json = r#"{"namespace":"a","name":"x","revision":"r","source":"repo","status":"hibernating",
+            "ready":0,"desired":1,"message":"","updated_at":1,"zone":"eu"}"#;
+        let view: ServiceView = serde_json::from_str(json).unwrap();
+        assert_eq!(view.status, ServiceState::Unknown);
+        assert_eq!(view.status.to_string(), "unknown");
+    }
+
+    #[test]
+    fn every_store_and_runtime_state_keeps_its_name() {
+        use micro_store::ServiceState as S;
+        for s in [S::Building, S::Starting, S::Running, S::Crashed, S::Error, S::Stopping] {
+            assert_eq!(ServiceState::from(s).as_str(), s.as_str());
+        }
+        let json = serde_json::to_string(&WorkloadState::Crashed).unwrap();
+        let state: ServiceState = serde_json::from_str(&json).unwrap();
+        assert_eq!(state, ServiceState::from(WorkloadState::Crashed));
+    }
+}
