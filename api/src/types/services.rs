@@ -236,7 +236,14 @@ mod tests {
     #[test]
     fn every_store_and_runtime_state_keeps_its_name() {
         use micro_store::ServiceState as S;
-        for s in [S::Building, S::Starting, S::Running, S::Crashed, S::Error, S::Stopping] {
+        for s in [
+            S::Building,
+            S::Starting,
+            S::Running,
+            S::Crashed,
+            S::Error,
+            S::Stopping,
+        ] {
             assert_eq!(ServiceState::from(s).as_str(), s.as_str());
         }
         let json = serde_json::to_string(&WorkloadState::Crashed).unwrap();

@@ -1,0 +1,191 @@
+//! An in-process fake Kubernetes API server, faithful for what the runtime uses (see
+//! DESIGN.md §7): typed paths for its resources, get, list and watch with
+//! resourceVersion and label selectors, server-side apply with managed fields and 409 on
+//! conflict, delete, and defaults filled in. A pretend controller marks Deployments
+//! rolled out at once (or never, with [`FakeApiServer::hold_rollouts`]).
+//!
+//! Hand it to `kube::Client::new` ([`FakeApiServer::client`]) or serve it on a port for
+//! the real `kubectl` ([`FakeApiServer::serve`]).
+
+mod apply;
+mod defaults;
+mod http;
+pub mod resources;
+mod store;
+
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+pub use store::StoreError;
+
+/// How many calls of each kind the fake answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub get: u64,
+    pub list: u64,
+    pub watch: u64,
+    /// Applies and deletes.
+    pub write: u64,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Calls {
+    Get,
+    List,
+    Watch,
+    Write,
+}
+
+pub(crate) struct Shared {
+    store: Mutex<store::Store>,
+    changes: tokio::sync::watch::Sender<u64>,
+    counts: [AtomicU64; 4],
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, c: Calls) {
+        self.counts[c as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wakes the watches.
+    fn changed(&self) {
+        let rv = self.lock().resource_version();
+        self.changes.send_replace(rv);
+    }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeApiServer {
+    shared: Arc<Shared>,
+}
+
+impl Default for FakeApiServer {
+    fn default() -> Self {
+        FakeApiServer {
+            shared: Arc::new(Shared {
+                store: Mutex::new(store::Store::default()),
+                changes: tokio::sync::watch::channel(0).0,
+                counts: Default::default(),
+            }),
+        }
+    }
+}
+
+fn resource(api_version: &str, kind: &str) -> Result<&'static resources::Resource, StoreError> {
+    resources::of_kind(api_version, kind)
+        .ok_or_else(|| StoreError::Invalid(format!("the fake does not serve {api_version} {kind}")))
+}
+
+impl FakeApiServer {
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .fallback(http::handle)
+            .with_state(self.shared.clone())
+    }
+
+    /// A client talking to this fake in process.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+
+    /// Serves the fake on a loopback port (for `kubectl`); returns its address.
+    pub async fn serve(&self) -> std::io::Result<std::net::SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(addr)
+    }
+
+    pub fn calls(&self) -> CallCounts {
+        let c = |i: Calls| self.shared.counts[i as usize].load(Ordering::Relaxed);
+        CallCounts {
+            get: c(Calls::Get),
+            list: c(Calls::List),
+            watch: c(Calls::Watch),
+            write: c(Calls::Write),
+        }
+    }
+
+    /// Leaves Deployments unready from now on (their pods never start), or not.
+    pub fn hold_rollouts(&self, hold: bool) {
+        self.shared.lock().hold_rollouts = hold;
+    }
+
+    /// An object as the API server holds it.
+    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        let r = resources::of_kind(api_version, kind)?;
+        self.shared.lock().get(r, namespace, name)
+    }
+
+    /// The objects of a kind (all namespaces: `""`).
+    pub fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<Value> {
+        match resources::of_kind(api_version, kind) {
+            Some(r) => {
+                self.shared
+                    .lock()
+                    .list(r, (!namespace.is_empty()).then_some(namespace), None)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Applies an object as another field manager (someone else's tool).
+    pub fn apply_as(&self, manager: &str, object: &Value) -> Result<Value, StoreError> {
+        let r = resource(
+            object["apiVersion"].as_str().unwrap_or(""),
+            object["kind"].as_str().unwrap_or(""),
+        )?;
+        let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = object["metadata"]["name"].as_str().unwrap_or("");
+        let out = self
+            .shared
+            .lock()
+            .apply(r, ns, name, manager, object, false);
+        self.shared.changed();
+        out
+    }
+
+    /// Changes an object by hand, as `kubectl edit` would.
+    pub fn edit(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<Value, StoreError> {
+        let r = resource(api_version, kind)?;
+        let out = self
+            .shared
+            .lock()
+            .edit(r, namespace, name, "kubectl-edit", edit);
+        self.shared.changed();
+        out
+    }
+
+    /// Deletes an object by hand.
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, StoreError> {
+        let r = resource(api_version, kind)?;
+        let out = self.shared.lock().delete(r, namespace, name);
+        self.shared.changed();
+        out
+    }
+}

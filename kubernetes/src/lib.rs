@@ -1,0 +1,17 @@
+//! The Kubernetes runtime: a tenant becomes a Kubernetes namespace (`<prefix><tenant>`)
+//! with network isolation, a quota and, per service, a Deployment, a Service, a Secret
+//! and a ServiceAccount, all applied with server-side apply under one field manager.
+//!
+//! Rendering (`render`) is pure and shared with `micro manifests`; the runtime
+//! (`runtime`) applies, observes through watch-fed caches and prunes only what carries the
+//! platform's ownership labels. It must never touch an object it does not own, never
+//! delete workloads when the server stops, and never put a secret value anywhere but the
+//! service's own Secret.
+
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+pub mod labels;
+pub mod render;
+pub mod settings;
+
+pub use settings::{KUBERNETES_VERSION, Settings};

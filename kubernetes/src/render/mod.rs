@@ -1,0 +1,86 @@
+//! What a tenant's desired state becomes on a cluster: a pure function of the desired
+//! state, the namespace's quota and the platform's [`Settings`]. The runtime applies
+//! exactly these objects and `micro manifests` prints them (with secret values replaced by
+//! [`PLACEHOLDER`]), so what an admin reviews is what runs.
+
+mod namespace;
+mod workload;
+
+pub use namespace::namespace_objects;
+pub use workload::{CONFIG_SECRET_SUFFIX, DEFAULT_PORT, ServiceInput, service_objects};
+
+use crate::settings::Settings;
+use micro_reconciler::desired::{DesiredNamespace, DesiredService};
+use micro_reconciler::quota::Quota;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What `micro manifests` shows instead of a secret value.
+pub const PLACEHOLDER: &str = "(secret: not shown)";
+
+/// The variables a service's Secret holds, as the runtime fills them: its token, its
+/// deployment, and one `MICRO_CONFIG_*` per config key it lists.
+pub fn secret_keys(service: &DesiredService) -> Vec<String> {
+    let mut keys = vec![
+        "MICRO_TOKEN".to_owned(),
+        micro_reconciler::runtime::DEPLOYMENT_VAR.to_owned(),
+    ];
+    keys.extend(
+        service
+            .model
+            .config
+            .keys()
+            .map(|k| micro_tenant::layout::config_env_name(k)),
+    );
+    keys
+}
+
+/// A service's Secret data for review: every key, no value.
+pub fn placeholder_secret(service: &DesiredService) -> BTreeMap<String, String> {
+    secret_keys(service)
+        .into_iter()
+        .map(|k| (k, PLACEHOLDER.to_owned()))
+        .collect()
+}
+
+/// Everything a namespace at one revision becomes, secret values hidden: the
+/// namespace-wide objects first, then each service's (optionally only `only`).
+pub fn manifests(
+    settings: &Settings,
+    desired: &DesiredNamespace,
+    quota: &Quota,
+    only: Option<&str>,
+) -> Vec<Value> {
+    let mut out = match only {
+        Some(_) => Vec::new(),
+        None => namespace_objects(settings, &desired.namespace, quota),
+    };
+    for service in desired.services.values() {
+        if only.is_some_and(|name| name != service.name) {
+            continue;
+        }
+        let secret = placeholder_secret(service);
+        out.extend(service_objects(
+            settings,
+            &ServiceInput::of(&desired.namespace, service, &secret),
+        ));
+    }
+    out
+}
+
+/// `1500m`, as Kubernetes writes CPU.
+pub(crate) fn cpu_quantity(millis: u64) -> String {
+    format!("{millis}m")
+}
+
+/// `512Mi` when whole mebibytes, else bytes.
+pub(crate) fn memory_quantity(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{}Mi", bytes >> 20)
+    } else {
+        bytes.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+use super::*;
+use crate::labels;
+use micro_reconciler::desired::{ServiceModel, SourceModel};
+use serde_json::Value;
+
+fn service(name: &str, model: ServiceModel) -> DesiredService {
+    DesiredService {
+        name: name.into(),
+        model,
+        tree: "t".into(),
+        revision: "0123456789abcdef0123456789abcdef01234567".into(),
+    }
+}
+
+fn model() -> ServiceModel {
+    ServiceModel {
+        code: "c".into(),
+        run: Some("python3 main.py".into()),
+        replicas: 2,
+        ready_timeout: 60,
+        ..ServiceModel::default()
+    }
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in {objects:#?}"))
+}
+
+fn desired(services: Vec<DesiredService>) -> DesiredNamespace {
+    DesiredNamespace {
+        namespace: "team".into(),
+        revision: "r".into(),
+        services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
+    }
+}
+
+#[test]
+fn a_tenant_gets_an_isolated_namespace_with_its_quota() {
+    let quota = Quota {
+        replicas: 4,
+        services: 2,
+        cpu_millis: 2000,
+        memory_bytes: 1 << 30,
+        ..Quota::default()
+    };
+    let objects = manifests(&Settings::default(), &desired(vec![]), &quota, None);
+    let ns = find(&objects, "Namespace", "micro-team");
+    assert_eq!(ns["metadata"]["labels"][labels::TENANT], "team");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let policy = find(&objects, "NetworkPolicy", "micro-tenant-isolation");
+    assert_eq!(policy["metadata"]["namespace"], "micro-team");
+    assert_eq!(
+        policy["spec"]["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    // The outside world yes, the cluster's own addresses (other tenants, the database) no.
+    let outside = &policy["spec"]["egress"][3]["to"][0]["ipBlock"];
+    assert_eq!(outside["cidr"], "0.0.0.0/0");
+    assert!(
+        outside["except"]
+            .as_array()
+            .unwrap()
+            .contains(&"10.0.0.0/8".into())
+    );
+    let hard = &find(&objects, "ResourceQuota", "micro-quota")["spec"]["hard"];
+    assert_eq!(hard["pods"], "6", "replicas plus one surge pod per service");
+    assert_eq!(hard["requests.cpu"], "4000m");
+    assert_eq!(hard["limits.memory"], "2048Mi");
+    find(&objects, "LimitRange", "micro-limits");
+}
+
+#[test]
+fn a_service_runs_locked_down_from_its_pinned_revision() {
+    let mut m = model();
+    m.port = Some(9000);
+    m.build = Some("pip install -r requirements.txt".into());
+    m.ready_path = Some("/health".into());
+    m.cpu = Some("250m".into());
+    m.config.insert("db.password".into(), 3);
+    let objects = manifests(
+        &Settings::default(),
+        &desired(vec![service("api", m)]),
+        &Quota::default(),
+        Some("api"),
+    );
+    assert_eq!(objects.len(), 4, "only the service's objects: {objects:#?}");
+    let sa = find(&objects, "ServiceAccount", "api");
+    assert_eq!(sa["automountServiceAccountToken"], false);
+    let svc = find(&objects, "Service", "api");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 9000);
+    assert_eq!(svc["spec"]["selector"][labels::SERVICE], "api");
+    let d = find(&objects, "Deployment", "api");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let main = &pod["containers"][0];
+    assert_eq!(main["readinessProbe"]["httpGet"]["path"], "/health");
+    assert_eq!(main["resources"]["limits"]["cpu"], "250m");
+    assert_eq!(main["resources"]["requests"]["memory"], "512Mi");
+    let sc = &main["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    let init = pod["initContainers"].as_array().unwrap();
+    assert_eq!(init[0]["name"], "checkout");
+    let args: Vec<&str> = init[0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w
+            == [
+                "--git",
+                "http://micro.micro.svc.cluster.local:8081/git/team.git"
+            ]),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--path", "services/api"]),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--commit" && w[1].starts_with("0123456"))
+    );
+    assert_eq!(init[1]["name"], "build");
+    assert_eq!(init[1]["command"][2], "pip install -r requirements.txt");
+}
+
+#[test]
+fn secret_values_never_show_in_manifests() {
+    let mut m = model();
+    m.config.insert("db.password".into(), 3);
+    let objects = manifests(
+        &Settings::default(),
+        &desired(vec![service("api", m)]),
+        &Quota::default(),
+        None,
+    );
+    let secret = find(&objects, "Secret", "api-env");
+    let data = secret["stringData"].as_object().unwrap();
+    let keys: Vec<&String> = data.keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "MICRO_CONFIG_DB_PASSWORD",
+            "MICRO_DEPLOYMENT",
+            "MICRO_TOKEN"
+        ]
+    );
+    assert!(data.values().all(|v| v == PLACEHOLDER));
+}
+
+#[test]
+fn a_config_version_or_revision_change_rolls_the_pods() {
+    let s = Settings::default();
+    let template = |m: &ServiceModel, rev: &str| {
+        let mut svc = service("api", m.clone());
+        svc.revision = rev.into();
+        let objects = manifests(&s, &desired(vec![svc]), &Quota::default(), Some("api"));
+        find(&objects, "Deployment", "api")["spec"]["template"].clone()
+    };
+    let mut m = model();
+    m.config.insert("k".into(), 1);
+    let before = template(&m, "r1");
+    assert_eq!(before, template(&m, "r1"), "rendering is deterministic");
+    assert_ne!(before, template(&m, "r2"));
+    m.config.insert("k".into(), 2);
+    assert_ne!(before, template(&m, "r1"));
+}
+
+#[test]
+fn images_and_sources_run_what_they_name() {
+    let mut img = model();
+    img.image = Some("nginx:1.27".into());
+    img.run = None;
+    let mut src = model();
+    src.source = Some(SourceModel {
+        git: "https://example.com/acme/greeter".into(),
+        commit: "c0ffee".into(),
+        track: Some("v1".into()),
+        path: Some("cmd/greeter".into()),
+    });
+    let objects = manifests(
+        &Settings::default(),
+        &desired(vec![service("web", img), service("greeter", src)]),
+        &Quota::default(),
+        None,
+    );
+    let web = &find(&objects, "Deployment", "web")["spec"]["template"]["spec"];
+    assert_eq!(web["containers"][0]["image"], "nginx:1.27");
+    assert!(web["containers"][0].get("command").is_none());
+    assert!(web["containers"][0].get("workingDir").is_none());
+    assert_eq!(web["initContainers"], serde_json::json!([]));
+    let greeter = &find(&objects, "Deployment", "greeter")["spec"]["template"]["spec"];
+    let args = greeter["initContainers"][0]["command"].to_string();
+    assert!(args.contains("\"https://example.com/acme/greeter\",\"--commit\",\"c0ffee\",\"--path\",\"cmd/greeter\""), "{args}");
+}

@@ -1,0 +1,306 @@
+//! One service's objects: its ServiceAccount, the Secret with its config and token, a
+//! ClusterIP Service and the Deployment.
+
+use super::{cpu_quantity, memory_quantity};
+use crate::labels::{self, pod_selector, service_labels};
+use crate::settings::Settings;
+use micro_reconciler::desired::{DesiredService, ServiceModel};
+use micro_reconciler::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
+use micro_tenant::quantity::{parse_cpu, parse_memory};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Where a service listens when its spec names no port (`$PORT` tells it).
+pub const DEFAULT_PORT: u16 = 8080;
+/// A service's Secret is `<service><suffix>`.
+pub const CONFIG_SECRET_SUFFIX: &str = "-env";
+/// Services run as this uid, never root.
+const RUN_AS: u32 = 10001;
+/// Where the code is checked out and built, in a volume shared by the containers.
+const APP_DIR: &str = "/app";
+
+/// One service as the renderer needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceInput<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+    pub model: &'a ServiceModel,
+    /// The tenant repo's commit it runs.
+    pub revision: &'a str,
+    /// Its Secret's data: `MICRO_TOKEN`, `MICRO_CONFIG_*`, … (placeholders for review).
+    pub secret: &'a BTreeMap<String, String>,
+}
+
+impl<'a> ServiceInput<'a> {
+    pub fn of(
+        tenant: &'a str,
+        service: &'a DesiredService,
+        secret: &'a BTreeMap<String, String>,
+    ) -> Self {
+        ServiceInput {
+            tenant,
+            name: &service.name,
+            model: &service.model,
+            revision: &service.revision,
+            secret,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.model.port.unwrap_or(DEFAULT_PORT)
+    }
+}
+
+/// ServiceAccount, Secret, Service and Deployment, in the order they are applied.
+pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> {
+    let ns = settings.namespace_of(s.tenant);
+    let meta = |name: String| {
+        json!({
+            "name": name,
+            "namespace": ns,
+            "labels": service_labels(s.tenant, s.name),
+        })
+    };
+    vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(s.name.to_owned()),
+            "automountServiceAccountToken": false,
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": meta(secret_name(s.name)),
+            "type": "Opaque",
+            "stringData": s.secret,
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta(s.name.to_owned()),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": pod_selector(s.name),
+                "ports": [{
+                    "name": "http",
+                    "protocol": "TCP",
+                    "port": s.port(),
+                    "targetPort": "http",
+                }],
+            },
+        }),
+        deployment(settings, s, meta(s.name.to_owned())),
+    ]
+}
+
+pub fn secret_name(service: &str) -> String {
+    format!("{service}{CONFIG_SECRET_SUFFIX}")
+}
+
+fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Value {
+    let m = s.model;
+    if let Some(map) = meta.as_object_mut() {
+        map.insert(
+            "annotations".into(),
+            json!({
+                labels::REVISION: s.revision,
+                labels::MODEL: serde_json::to_string(m).unwrap_or_default(),
+            }),
+        );
+    }
+    let from_source = m.image.is_none();
+    let mut env = vec![
+        json!({ "name": "PORT", "value": s.port().to_string() }),
+        json!({ "name": "MICRO_API", "value": settings.platform_url }),
+        json!({ "name": "MICRO_NAMESPACE", "value": s.tenant }),
+        json!({ "name": "MICRO_SERVICE_NAME", "value": s.name }),
+        json!({ "name": "HOME", "value": "/tmp" }),
+    ];
+    if from_source {
+        // Where a Python build puts its virtualenv: first on PATH, as locally.
+        env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/.venv") }));
+        env.push(json!({
+            "name": "PATH",
+            "value": format!("{APP_DIR}/.venv/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"),
+        }));
+    }
+    env.extend(m.env.iter().map(|(k, v)| json!({ "name": k, "value": v })));
+    let mut parts = Parts {
+        env,
+        env_from: json!([{ "secretRef": { "name": secret_name(s.name) } }]),
+        mounts: vec![json!({ "name": "tmp", "mountPath": "/tmp" })],
+        resources: resources(m),
+        // An image runs in its own working directory; code from source in its checkout.
+        working_dir: from_source.then_some(APP_DIR),
+    };
+    let mut volumes = vec![json!({ "name": "tmp", "emptyDir": {} })];
+    let mut init = Vec::new();
+    if from_source {
+        parts
+            .mounts
+            .push(json!({ "name": "app", "mountPath": APP_DIR }));
+        volumes.push(json!({ "name": "app", "emptyDir": {} }));
+        init.push(parts.container(
+            "checkout",
+            &settings.platform_image,
+            Some(json!(checkout_args(settings, s))),
+        ));
+        if let Some(build) = &m.build {
+            init.push(parts.container(
+                "build",
+                &settings.runner_image,
+                Some(json!(["sh", "-c", build])),
+            ));
+        }
+    }
+    let image = m.image.as_deref().unwrap_or(&settings.runner_image);
+    let command = m.run.as_ref().map(|run| json!(["sh", "-c", run]));
+    let mut main = parts.container("service", image, command);
+    if let Some(c) = main.as_object_mut() {
+        let port = s.port();
+        c.insert(
+            "ports".into(),
+            json!([{ "name": "http", "containerPort": port, "protocol": "TCP" }]),
+        );
+        let check = match &m.ready_path {
+            Some(path) => json!({ "httpGet": { "path": path, "port": "http" } }),
+            None => json!({ "tcpSocket": { "port": "http" } }),
+        };
+        let mut probe = check;
+        if let Some(p) = probe.as_object_mut() {
+            p.insert("periodSeconds".into(), json!(2));
+            p.insert("failureThreshold".into(), json!(3));
+        }
+        c.insert("readinessProbe".into(), probe);
+    }
+    let config_digest = {
+        let versions = serde_json::to_vec(&m.config).unwrap_or_default();
+        hex::encode(&Sha256::digest(&versions)[..8])
+    };
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": m.replicas,
+            "selector": { "matchLabels": pod_selector(s.name) },
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": { "maxUnavailable": 0, "maxSurge": 1 },
+            },
+            // A rollout not ready within the spec's readiness timeout has failed.
+            "progressDeadlineSeconds": m.ready_timeout.max(1),
+            "template": {
+                "metadata": {
+                    "labels": service_labels(s.tenant, s.name),
+                    "annotations": {
+                        labels::REVISION: s.revision,
+                        labels::CONFIG_DIGEST: config_digest,
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": s.name,
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": {
+                        "runAsNonRoot": true,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "fsGroup": RUN_AS,
+                        "seccompProfile": { "type": "RuntimeDefault" },
+                    },
+                    "initContainers": init,
+                    "containers": [main],
+                    "volumes": volumes,
+                },
+            },
+        },
+    })
+}
+
+/// `micro checkout` fetching the service's folder at its commit: from the tenant's repo
+/// on the platform, or from its `source` repo.
+fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
+    let (git, commit, path) = match &s.model.source {
+        Some(src) => (
+            src.git.clone(),
+            src.commit.clone(),
+            src.path.clone().unwrap_or_default(),
+        ),
+        None => (
+            settings.repo_url(s.tenant),
+            s.revision.to_owned(),
+            micro_tenant::layout::service_dir(s.name),
+        ),
+    };
+    let mut args = vec![
+        "micro".to_owned(),
+        "checkout".to_owned(),
+        "--git".to_owned(),
+        git,
+        "--commit".to_owned(),
+        commit,
+    ];
+    if !path.is_empty() {
+        args.extend(["--path".to_owned(), path]);
+    }
+    args.extend(["--into".to_owned(), APP_DIR.to_owned()]);
+    args
+}
+
+/// What every container of a service shares.
+struct Parts {
+    env: Vec<Value>,
+    env_from: Value,
+    mounts: Vec<Value>,
+    resources: Value,
+    working_dir: Option<&'static str>,
+}
+
+impl Parts {
+    /// A locked-down container: not root, no privilege escalation, no capabilities, a
+    /// read-only root filesystem, resources from the spec (requests = limits).
+    fn container(&self, name: &str, image: &str, command: Option<Value>) -> Value {
+        let mut c = json!({
+            "name": name,
+            "image": image,
+            "env": self.env,
+            "envFrom": self.env_from,
+            "volumeMounts": self.mounts,
+            "resources": self.resources,
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "runAsNonRoot": true,
+                "capabilities": { "drop": ["ALL"] },
+            },
+        });
+        if let Some(map) = c.as_object_mut() {
+            if let Some(command) = command {
+                map.insert("command".into(), command);
+            }
+            if let Some(dir) = self.working_dir {
+                map.insert("workingDir".into(), dir.into());
+            }
+        }
+        c
+    }
+}
+
+/// Requests and limits for one container of a service.
+fn resources(m: &ServiceModel) -> Value {
+    let cpu = m
+        .cpu
+        .as_deref()
+        .and_then(parse_cpu)
+        .unwrap_or(DEFAULT_CPU_MILLIS);
+    let memory = m
+        .memory
+        .as_deref()
+        .and_then(parse_memory)
+        .unwrap_or(DEFAULT_MEMORY_BYTES);
+    let r = json!({ "cpu": cpu_quantity(cpu), "memory": memory_quantity(memory) });
+    json!({ "requests": r, "limits": r })
+}

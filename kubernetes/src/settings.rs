@@ -1,0 +1,84 @@
+//! The platform's settings that shape what a tenant becomes on a cluster: names, images,
+//! where pods reach the platform. Rendering is a function of these and the desired state.
+
+use serde::{Deserialize, Serialize};
+
+/// The Kubernetes version the rendered objects are written for (the `k8s-openapi`
+/// feature) and checked against (`kubernetes-validate -k`).
+pub const KUBERNETES_VERSION: &str = "1.34.0";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// A tenant `t` lives in the Kubernetes namespace `<prefix>t`.
+    pub prefix: String,
+    /// The platform's own namespace (its server, its database).
+    pub platform_namespace: String,
+    /// The platform's image: the `checkout` init container runs `micro checkout` from it.
+    pub platform_image: String,
+    /// Runs services from source (`build`, then `run`) when a spec has no `image`.
+    pub runner_image: String,
+    /// How pods reach the platform: the API (`MICRO_API`) and its git endpoint.
+    pub platform_url: String,
+    /// Address ranges of the cluster's pods and services: tenants may not reach them
+    /// (other tenants, the database) except through the rules that allow it; everything
+    /// else (the outside world) stays reachable.
+    pub cluster_cidrs: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            prefix: "micro-".into(),
+            platform_namespace: "micro".into(),
+            platform_image: format!("micro-platform:{}", env!("CARGO_PKG_VERSION")),
+            runner_image: format!("micro-runner-python:{}", env!("CARGO_PKG_VERSION")),
+            platform_url: "http://micro.micro.svc.cluster.local:8081".into(),
+            cluster_cidrs: vec![
+                "10.0.0.0/8".into(),
+                "172.16.0.0/12".into(),
+                "192.168.0.0/16".into(),
+            ],
+        }
+    }
+}
+
+impl Settings {
+    /// The Kubernetes namespace of a tenant.
+    pub fn namespace_of(&self, tenant: &str) -> String {
+        format!("{}{tenant}", self.prefix)
+    }
+
+    /// The tenant a Kubernetes namespace belongs to, if it is one of ours.
+    pub fn tenant_of<'a>(&self, namespace: &'a str) -> Option<&'a str> {
+        namespace
+            .strip_prefix(self.prefix.as_str())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Where a pod clones its tenant's repo from.
+    pub fn repo_url(&self, tenant: &str) -> String {
+        format!(
+            "{}/git/{}",
+            self.platform_url.trim_end_matches('/'),
+            micro_tenant::layout::repo_dir_name(tenant)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_round_trip() {
+        let s = Settings::default();
+        assert_eq!(s.namespace_of("team"), "micro-team");
+        assert_eq!(s.tenant_of("micro-team"), Some("team"));
+        assert_eq!(s.tenant_of("micro-"), None);
+        assert_eq!(s.tenant_of("kube-system"), None);
+        assert_eq!(
+            s.repo_url("team"),
+            "http://micro.micro.svc.cluster.local:8081/git/team.git"
+        );
+    }
+}
