@@ -314,6 +314,26 @@ impl Client {
         .await
     }
 
+    /// What the Kubernetes runtime would apply for a ref (a `v1` `List`), secret values
+    /// hidden.
+    pub async fn manifests(
+        &self,
+        namespace: &str,
+        reference: &str,
+        service: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let mut req = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{namespace}/manifests"),
+            )
+            .query(&[("ref", reference)]);
+        if let Some(service) = service {
+            req = req.query(&[("service", service)]);
+        }
+        self.json(req).await
+    }
+
     /// The plan for a ref of the namespace's repo on the platform.
     pub async fn plan_ref(
         &self,

@@ -23,4 +23,6 @@ pub struct ApiState {
     pub single_tenant: bool,
     /// Every namespace's quota unless an admin changed it (`--default-quota`).
     pub default_quota: micro_reconciler::quota::Quota,
+    /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
+    pub cluster: micro_kubernetes::Settings,
 }

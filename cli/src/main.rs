@@ -1,6 +1,7 @@
 //! `micro`: the CLI every user command goes through, and `micro server`, the composition
 //! root that wires the platform's crates together on one machine.
 
+mod cluster;
 mod cmd;
 mod context;
 mod gitops;
@@ -27,7 +28,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole platform on this machine (embedded defaults)
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Create a service skeleton in a new folder NAME
     New(cmd::new::NewArgs),
     /// Run a service from a folder, a git URL or a short name: commit it into your namespace and push
@@ -61,6 +62,9 @@ enum Command {
     Call(cmd::call::CallArgs),
     /// What a ref (default: the branch head, or HEAD of the clone you are in) would change
     Diff(cmd::diff::DiffArgs),
+    /// The Kubernetes objects a ref (default: the branch head) becomes on a cluster, for
+    /// review (secret values never shown), whatever runtime the platform uses
+    Manifests(cmd::manifests::ManifestsArgs),
     /// Reconcile history of your namespace, newest first
     History(cmd::history::HistoryArgs),
     /// Restore the tree of an earlier revision (default: the one before) as a new commit
@@ -203,7 +207,7 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let t = &cli.target;
     match cli.command {
-        Command::Server(args) => server::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Server(args) => server::run(*args).await.map(|()| ExitCode::SUCCESS),
         Command::New(args) => cmd::new::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => cmd::run::run(t, args).await,
         Command::Update(args) => cmd::run::update(t, args).await,
@@ -228,6 +232,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call(args) => cmd::call::run(t, args).await,
         Command::Clone(args) => cmd::clone::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
+        Command::Manifests(args) => cmd::manifests::run(t, args).await,
         Command::History(args) => cmd::history::run(t, args).await,
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),

@@ -33,8 +33,9 @@ pub struct ServerArgs {
     /// Seconds between full resyncs (the safety net for missed changes)
     #[arg(long, default_value_t = 180)]
     pub resync: u64,
-    /// Where services run: `local` processes, or `none` (plan-only: desired state,
-    /// history and diffs are tracked, nothing is started)
+    /// Where services run: `local` processes, `kubernetes` (a cluster: see --kubeconfig),
+    /// or `none` (plan-only: desired state, history and diffs are tracked, nothing is
+    /// started)
     #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
     /// Base URL that short source names resolve against: `micro run greeter` runs
@@ -69,6 +70,8 @@ pub struct ServerArgs {
     /// MICRO_CONFIG_KEY) apart from the database's backups
     #[arg(long, env = "MICRO_CONFIG_KEY_FILE")]
     pub config_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +84,7 @@ pub enum SandboxMode {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeKind {
     Local,
+    Kubernetes,
     None,
 }
 
@@ -113,6 +117,8 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
+    // Flags are checked before anything is written.
+    let cluster = args.cluster.settings()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG")
@@ -187,6 +193,19 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 .await?;
             Arc::new(local)
         }
+        RuntimeKind::Kubernetes => {
+            let client = micro_kubernetes::connect(
+                args.cluster.kubeconfig.as_deref(),
+                args.cluster.kube_context.as_deref(),
+            )
+            .await?;
+            // Tenants are isolated by namespace and network policy, not by this machine.
+            Arc::new(micro_kubernetes::KubeRuntime::start(
+                client,
+                cluster.clone(),
+                events_tx,
+            ))
+        }
         RuntimeKind::None => {
             drop(events_tx);
             Arc::new(micro_reconciler::runtime::memory::MemoryRuntime::default())
@@ -226,6 +245,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         )),
         address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
         default_quota,
+        cluster,
     };
     micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
         .await

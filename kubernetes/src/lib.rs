@@ -8,10 +8,17 @@
 //! delete workloads when the server stops, and never put a secret value anywhere but the
 //! service's own Secret.
 
+mod cache;
+mod compare;
+mod connect;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod labels;
 pub mod render;
+pub mod runtime;
 pub mod settings;
+mod status;
 
+pub use connect::{ConnectError, connect};
+pub use runtime::KubeRuntime;
 pub use settings::{KUBERNETES_VERSION, Settings};

@@ -105,6 +105,10 @@ impl Controller {
         &self.runtime
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn repos(&self) -> &Repos {
         &self.repos
     }

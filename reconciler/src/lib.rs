@@ -11,6 +11,9 @@ pub mod plan;
 pub mod queue;
 pub mod quota;
 pub mod runtime;
+#[cfg(any(test, feature = "test-support"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
+pub mod testing;
 pub mod watch;
 
 pub use micro_tenant::{desired, layout, quantity, render, repo, sources, spec};

@@ -18,6 +18,7 @@ mod invalid;
 mod isolation;
 mod kv;
 mod logs;
+mod manifests;
 mod matrix;
 mod postgres;
 mod restart;

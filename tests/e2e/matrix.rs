@@ -157,6 +157,12 @@ fn every_endpoint_for_every_kind_of_caller() {
         ),
         case(
             Method::GET,
+            &format!("{ns}/manifests"),
+            None,
+            [Ok, Ok, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::GET,
             &format!("{ns}/services/probe"),
             None,
             [Ok, Ok, Hidden, Hidden, Anon],

@@ -10,6 +10,7 @@ mod describe;
 mod history;
 mod kv;
 mod logs;
+mod manifests;
 mod plan;
 pub mod quota;
 mod restart;
@@ -48,6 +49,10 @@ pub fn router(state: ApiState) -> Router {
             get(config::get).put(config::set),
         )
         .route("/api/v1/namespaces/{ns}/plan", get(plan::for_ref))
+        .route(
+            "/api/v1/namespaces/{ns}/manifests",
+            get(manifests::manifests),
+        )
         .route(
             "/api/v1/namespaces/{ns}/services/{name}",
             get(describe::describe),

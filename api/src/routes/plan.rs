@@ -5,15 +5,16 @@ use crate::types::PlanView;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
+use micro_reconciler::DesiredNamespace;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 pub struct PlanQuery {
     #[serde(rename = "ref", default = "default_ref")]
-    reference: String,
+    pub(crate) reference: String,
 }
 
-fn default_ref() -> String {
+pub(crate) fn default_ref() -> String {
     micro_reconciler::layout::BRANCH.into()
 }
 
@@ -23,29 +24,36 @@ pub async fn for_ref(
     Members(ns): Members,
     Query(q): Query<PlanQuery>,
 ) -> Result<Json<PlanView>, ApiError> {
-    if q.reference.starts_with('-') || q.reference.contains("..") {
-        return Err(ApiError::BadRequest(format!("bad ref {:?}", q.reference)));
-    }
-    let loaded = state
-        .controller
-        .load(&ns.name, &q.reference)
-        .await
-        .map_err(|e| {
-            // Only a ref that does not resolve is "not found"; anything else is ours.
-            if micro_reconciler::repo::is_unknown_ref(&e) {
-                ApiError::NotFound(format!("ref {}", q.reference))
-            } else {
-                ApiError::Internal(format!("reading ref {}: {}", q.reference, e.message()))
-            }
-        })?;
-    let desired = match loaded.1 {
-        Ok(d) => d,
-        Err(e) => return Err(e.into()),
-    };
+    let desired = desired_at(&state, &ns.name, &q.reference).await?;
     let plan = state
         .controller
         .plan(&desired)
         .await
         .map_err(|e| ApiError::Internal(format!("observing what runs: {e}")))?;
     Ok(Json(plan.into()))
+}
+
+/// The desired state at a ref of a namespace's repo: 404 for a ref that does not
+/// resolve, 400 for a bad ref or a revision that does not validate.
+pub(crate) async fn desired_at(
+    state: &ApiState,
+    namespace: &str,
+    reference: &str,
+) -> Result<DesiredNamespace, ApiError> {
+    if reference.starts_with('-') || reference.contains("..") {
+        return Err(ApiError::BadRequest(format!("bad ref {reference:?}")));
+    }
+    let (_, loaded) = state
+        .controller
+        .load(namespace, reference)
+        .await
+        .map_err(|e| {
+            // Only a ref that does not resolve is "not found"; anything else is ours.
+            if micro_reconciler::repo::is_unknown_ref(&e) {
+                ApiError::NotFound(format!("ref {reference}"))
+            } else {
+                ApiError::Internal(format!("reading ref {reference}: {}", e.message()))
+            }
+        })?;
+    Ok(loaded?)
 }

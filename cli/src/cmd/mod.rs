@@ -13,6 +13,7 @@ pub mod hook;
 pub mod kill;
 pub mod login;
 pub mod logs;
+pub mod manifests;
 pub mod new;
 pub mod restart;
 pub mod run;

@@ -112,6 +112,7 @@ impl Store {
         };
         let mut object = apply::apply(live.as_ref(), &mut owners, manager, config, force)
             .map_err(StoreError::Conflict)?;
+        object["metadata"]["name"] = json!(name);
         super::defaults::fill(r, &mut object);
         Ok(self.write(r, ns, name, live, object, owners))
     }

@@ -6,28 +6,29 @@
 mod namespace;
 mod workload;
 
-pub use namespace::namespace_objects;
-pub use workload::{CONFIG_SECRET_SUFFIX, DEFAULT_PORT, ServiceInput, service_objects};
+pub use namespace::{LIMIT_RANGE, NETWORK_POLICY, RESOURCE_QUOTA, namespace_objects};
+pub use workload::{
+    CONFIG_SECRET_SUFFIX, DEFAULT_PORT, ServiceInput, secret_name, service_objects,
+};
 
 use crate::settings::Settings;
-use micro_reconciler::desired::{DesiredNamespace, DesiredService};
+use micro_reconciler::desired::{DesiredNamespace, DesiredService, ServiceModel};
 use micro_reconciler::quota::Quota;
+use micro_reconciler::runtime::DEPLOYMENT_VAR;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What `micro manifests` shows instead of a secret value.
 pub const PLACEHOLDER: &str = "(secret: not shown)";
+/// What it shows for the deployment (token) id, which each apply makes anew.
+pub const AT_APPLY: &str = "(set at apply)";
 
 /// The variables a service's Secret holds, as the runtime fills them: its token, its
 /// deployment, and one `MICRO_CONFIG_*` per config key it lists.
-pub fn secret_keys(service: &DesiredService) -> Vec<String> {
-    let mut keys = vec![
-        "MICRO_TOKEN".to_owned(),
-        micro_reconciler::runtime::DEPLOYMENT_VAR.to_owned(),
-    ];
+pub fn secret_keys_of(model: &ServiceModel) -> Vec<String> {
+    let mut keys = vec!["MICRO_TOKEN".to_owned(), DEPLOYMENT_VAR.to_owned()];
     keys.extend(
-        service
-            .model
+        model
             .config
             .keys()
             .map(|k| micro_tenant::layout::config_env_name(k)),
@@ -37,9 +38,16 @@ pub fn secret_keys(service: &DesiredService) -> Vec<String> {
 
 /// A service's Secret data for review: every key, no value.
 pub fn placeholder_secret(service: &DesiredService) -> BTreeMap<String, String> {
-    secret_keys(service)
+    secret_keys_of(&service.model)
         .into_iter()
-        .map(|k| (k, PLACEHOLDER.to_owned()))
+        .map(|k| {
+            let shown = if k == DEPLOYMENT_VAR {
+                AT_APPLY
+            } else {
+                PLACEHOLDER
+            };
+            (k, shown.to_owned())
+        })
         .collect()
 }
 

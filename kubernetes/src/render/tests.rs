@@ -158,7 +158,9 @@ fn secret_values_never_show_in_manifests() {
             "MICRO_TOKEN"
         ]
     );
-    assert!(data.values().all(|v| v == PLACEHOLDER));
+    assert_eq!(data["MICRO_DEPLOYMENT"], AT_APPLY);
+    assert_eq!(data["MICRO_TOKEN"], PLACEHOLDER);
+    assert_eq!(data["MICRO_CONFIG_DB_PASSWORD"], PLACEHOLDER);
 }
 
 #[test]

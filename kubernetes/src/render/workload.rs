@@ -6,6 +6,7 @@ use crate::labels::{self, pod_selector, service_labels};
 use crate::settings::Settings;
 use micro_reconciler::desired::{DesiredService, ServiceModel};
 use micro_reconciler::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
+use micro_reconciler::runtime::DEPLOYMENT_VAR;
 use micro_tenant::quantity::{parse_cpu, parse_memory};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -195,9 +196,12 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             "template": {
                 "metadata": {
                     "labels": service_labels(s.tenant, s.name),
+                    // A new deployment (and token) rolls the pods, as a new revision or
+                    // config version does.
                     "annotations": {
                         labels::REVISION: s.revision,
                         labels::CONFIG_DIGEST: config_digest,
+                        labels::DEPLOYMENT: s.secret.get(DEPLOYMENT_VAR).map_or("", String::as_str),
                     },
                 },
                 "spec": {

@@ -137,6 +137,9 @@ pub enum RuntimeError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Repo(#[from] crate::repo::RepoError),
+    /// What runs them failed or cannot be reached (a cluster's API server).
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// A service's state as its runtime reports it; the controller stamps and stores it.

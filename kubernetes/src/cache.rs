@@ -1,0 +1,176 @@
+//! What the platform owns on the cluster, kept by watch-fed caches (kube-runtime
+//! reflectors, filtered by the ownership label): observing a namespace costs no API call,
+//! and every change under us arrives as a [`Change`].
+
+use crate::labels;
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, ResourceQuota, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+/// An object of ours was added, changed or deleted.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// The service it belongs to (its `micro/service` label).
+    pub service: Option<String>,
+    /// The object as it is now; `None` once deleted.
+    pub object: Option<Value>,
+}
+
+/// One kind's cache, whatever its type.
+#[async_trait::async_trait]
+trait Cached: Send + Sync {
+    fn get(&self, namespace: &str, name: &str) -> Option<Value>;
+    fn names_in(&self, namespace: &str) -> Vec<String>;
+    async fn ready(&self) -> bool;
+}
+
+struct Typed<K: Resource<DynamicType = ()> + Clone + 'static>(Store<K>);
+
+#[async_trait::async_trait]
+impl<K> Cached for Typed<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + Send + Sync + 'static,
+{
+    fn get(&self, namespace: &str, name: &str) -> Option<Value> {
+        let mut key = ObjectRef::<K>::new(name);
+        if !namespace.is_empty() {
+            key = key.within(namespace);
+        }
+        self.0
+            .get(&key)
+            .and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn names_in(&self, namespace: &str) -> Vec<String> {
+        self.0
+            .state()
+            .iter()
+            .filter(|o| o.namespace().as_deref() == Some(namespace))
+            .map(|o| o.name_any())
+            .collect()
+    }
+
+    async fn ready(&self) -> bool {
+        self.0.wait_until_ready().await.is_ok()
+    }
+}
+
+pub struct Cache {
+    kinds: HashMap<&'static str, Box<dyn Cached>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Cache {
+    /// Starts a watch per kind; changes go to `changes`.
+    pub fn start(client: &kube::Client, changes: UnboundedSender<Change>) -> Self {
+        let mut cache = Cache {
+            kinds: HashMap::new(),
+            tasks: Vec::new(),
+        };
+        cache.watch::<Namespace>(client, "Namespace", &changes);
+        cache.watch::<NetworkPolicy>(client, "NetworkPolicy", &changes);
+        cache.watch::<ResourceQuota>(client, "ResourceQuota", &changes);
+        cache.watch::<LimitRange>(client, "LimitRange", &changes);
+        cache.watch::<ServiceAccount>(client, "ServiceAccount", &changes);
+        cache.watch::<Secret>(client, "Secret", &changes);
+        cache.watch::<Service>(client, "Service", &changes);
+        cache.watch::<Deployment>(client, "Deployment", &changes);
+        cache
+    }
+
+    fn watch<K>(
+        &mut self,
+        client: &kube::Client,
+        kind: &'static str,
+        changes: &UnboundedSender<Change>,
+    ) where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Serialize
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (reader, writer) = reflector::store::<K>();
+        let config = watcher::Config::default().labels(&labels::owned_selector());
+        let stream = reflector::reflector(
+            writer,
+            watcher(Api::<K>::all(client.clone()), config).default_backoff(),
+        );
+        let changes = changes.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let (object, gone) = match event {
+                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
+                    Ok(watcher::Event::Delete(o)) => (o, true),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                        continue;
+                    }
+                };
+                let change = Change {
+                    kind,
+                    namespace: object.namespace().unwrap_or_default(),
+                    name: object.name_any(),
+                    service: object.labels().get(labels::SERVICE).cloned(),
+                    object: (!gone)
+                        .then(|| serde_json::to_value(&object).ok())
+                        .flatten(),
+                };
+                if changes.send(change).is_err() {
+                    return;
+                }
+            }
+        }));
+        self.kinds.insert(kind, Box::new(Typed(reader)));
+    }
+
+    /// An object of ours as the cache holds it.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.kinds.get(kind)?.get(namespace, name)
+    }
+
+    /// The names of a kind's objects of ours in a namespace.
+    pub fn names_in(&self, kind: &str, namespace: &str) -> Vec<String> {
+        self.kinds
+            .get(kind)
+            .map(|c| c.names_in(namespace))
+            .unwrap_or_default()
+    }
+
+    /// Whether every cache has had its first full listing within `wait`: until then the
+    /// runtime cannot tell what runs (a cluster out of reach), and says so.
+    pub async fn ready(&self, wait: Duration) -> bool {
+        let all = futures_util::future::join_all(self.kinds.values().map(|c| c.ready()));
+        matches!(tokio::time::timeout(wait, all).await, Ok(r) if r.iter().all(|ok| *ok))
+    }
+}

@@ -1,0 +1,427 @@
+//! The Kubernetes runtime driven by the real controller (real store, real bare repos)
+//! against the in-process fake API server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use micro_kubernetes::fake::FakeApiServer;
+use micro_kubernetes::{KubeRuntime, Settings};
+use micro_reconciler::queue::{Reasons, Trigger};
+use micro_reconciler::testing::{commit, fixture_with};
+use micro_reconciler::{Controller, Outcome, Repos, Runtime};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Platform {
+    _dir: tempfile::TempDir,
+    repos: Repos,
+    controller: Arc<Controller>,
+    runtime: Arc<KubeRuntime>,
+    fake: FakeApiServer,
+}
+
+async fn platform(live: bool) -> Platform {
+    let fake = FakeApiServer::default();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = Arc::new(KubeRuntime::start(fake.client(), Settings::default(), tx));
+    let (dir, repos, controller) = fixture_with(&["a", "b"], runtime.clone()).await;
+    if live {
+        // As `micro server` runs it: events in, workers reconciling what is queued.
+        tokio::spawn(controller.clone().consume_events(rx));
+        controller.spawn_workers(2);
+    }
+    Platform {
+        _dir: dir,
+        repos,
+        controller,
+        runtime,
+        fake,
+    }
+}
+
+fn why(t: Trigger) -> Reasons {
+    [t].into_iter().collect()
+}
+
+const THREE: &[(&str, &str)] = &[
+    (
+        "services/api/service.yaml",
+        "run: python3 main.py\nport: 9000\nreplicas: 2\nresources: { cpu: 250m, memory: 128Mi }\n",
+    ),
+    ("services/api/main.py", "print(1)\n"),
+    (
+        "services/web/service.yaml",
+        "image: nginx:1.27\nport: 80\nresources: { cpu: 250m, memory: 128Mi }\n",
+    ),
+    (
+        "services/worker/service.yaml",
+        "run: python3 worker.py\nbuild: pip install -r requirements.txt\nresources: { cpu: 250m, memory: 128Mi }\n",
+    ),
+];
+
+/// Waits (polling, never asserting on time) until `check` holds.
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Until the runtime's caches show every service of `ns` as applied, without drift.
+async fn settled(p: &Platform, ns: &str, services: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = p.runtime.observe(ns).await.unwrap();
+        if seen.len() == services && seen.iter().all(|s| s.drift.is_none()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never settled: {seen:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn deployment(p: &Platform, ns: &str, name: &str) -> Option<Value> {
+    p.fake
+        .get("apps/v1", "Deployment", &format!("micro-{ns}"), name)
+}
+
+#[tokio::test]
+async fn a_tenant_is_applied_and_a_resync_writes_nothing() {
+    let p = platform(false).await;
+    commit(&p.repos, "a", THREE);
+    let out = p
+        .controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Applied { .. }), "{out:?}");
+    let ns = p
+        .fake
+        .get("v1", "Namespace", "", "micro-a")
+        .expect("namespace");
+    assert_eq!(ns["metadata"]["labels"]["micro/tenant"], "a");
+    for (kind, api, name) in [
+        (
+            "NetworkPolicy",
+            "networking.k8s.io/v1",
+            "micro-tenant-isolation",
+        ),
+        ("ResourceQuota", "v1", "micro-quota"),
+        ("LimitRange", "v1", "micro-limits"),
+    ] {
+        assert!(p.fake.get(api, kind, "micro-a", name).is_some(), "{kind}");
+    }
+    for name in ["api", "web", "worker"] {
+        let d = deployment(&p, "a", name).expect(name);
+        assert_eq!(
+            d["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "micro"
+        );
+        assert!(p.fake.get("v1", "Service", "micro-a", name).is_some());
+        assert!(
+            p.fake
+                .get("v1", "ServiceAccount", "micro-a", name)
+                .is_some()
+        );
+        let secret = p
+            .fake
+            .get("v1", "Secret", "micro-a", &format!("{name}-env"))
+            .unwrap();
+        assert!(secret["data"]["MICRO_TOKEN"].is_string(), "{secret}");
+    }
+    assert_eq!(deployment(&p, "a", "api").unwrap()["spec"]["replicas"], 2);
+    // Tenant b has nothing yet: its namespace is not even there.
+    assert!(p.fake.get("v1", "Namespace", "", "micro-b").is_none());
+
+    settled(&p, "a", 3).await;
+    let writes = p.fake.calls().write;
+    assert!(writes >= 4 + 3 * 4, "{writes}");
+    // A resync, and a reconcile forced past the "nothing changed" shortcut, write nothing.
+    p.controller
+        .reconcile("a", &why(Trigger::Resync))
+        .await
+        .unwrap();
+    p.controller
+        .reconcile("a", &why(Trigger::Drift))
+        .await
+        .unwrap();
+    assert_eq!(p.fake.calls().write, writes, "a no-change reconcile wrote");
+}
+
+#[tokio::test]
+async fn a_removed_service_is_pruned_and_nothing_foreign_is_touched() {
+    let p = platform(false).await;
+    commit(&p.repos, "a", THREE);
+    p.controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
+    settled(&p, "a", 3).await;
+    // Someone else's objects in the tenant's namespace, one named like a service of ours.
+    let foreign = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "notes", "namespace": "micro-a"}, "data": {"k": "v"}});
+    p.fake.apply_as("someone", &foreign).unwrap();
+    let theirs = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "worker2", "namespace": "micro-a"}});
+    p.fake.apply_as("someone", &theirs).unwrap();
+
+    let repo = git2::Repository::open_bare(p.repos.path("a")).unwrap();
+    let head = repo.head().unwrap().peel_to_tree().unwrap();
+    let mut services = git2::build::TreeUpdateBuilder::new();
+    services.remove("services/worker/service.yaml");
+    let tree = services.create_updated(&repo, &head).unwrap();
+    let sig = git2::Signature::now("t", "t@t").unwrap();
+    let parent = repo.head().unwrap().peel_to_commit().unwrap();
+    repo.commit(
+        Some("refs/heads/main"),
+        &sig,
+        &sig,
+        "kill worker",
+        &repo.find_tree(tree).unwrap(),
+        &[&parent],
+    )
+    .unwrap();
+    p.controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
+
+    assert!(deployment(&p, "a", "worker").is_none());
+    assert!(p.fake.get("v1", "Service", "micro-a", "worker").is_none());
+    assert!(
+        p.fake
+            .get("v1", "Secret", "micro-a", "worker-env")
+            .is_none()
+    );
+    assert!(
+        p.fake
+            .get("v1", "ServiceAccount", "micro-a", "worker")
+            .is_none()
+    );
+    assert!(deployment(&p, "a", "api").is_some(), "the others stay");
+    assert!(p.fake.get("v1", "ConfigMap", "micro-a", "notes").is_some());
+    assert!(
+        p.fake
+            .get("v1", "ServiceAccount", "micro-a", "worker2")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn what_is_changed_or_deleted_by_hand_is_put_back() {
+    let p = platform(true).await;
+    commit(&p.repos, "a", THREE);
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("applied", || deployment(&p, "a", "web").is_some()).await;
+    settled(&p, "a", 3).await;
+
+    p.fake
+        .delete("apps/v1", "Deployment", "micro-a", "web")
+        .unwrap();
+    until("the deployment is back", || {
+        deployment(&p, "a", "web").is_some()
+    })
+    .await;
+
+    p.fake
+        .edit("apps/v1", "Deployment", "micro-a", "api", |d| {
+            d["spec"]["replicas"] = json!(7)
+        })
+        .unwrap();
+    until("replicas are put back", || {
+        deployment(&p, "a", "api").is_some_and(|d| d["spec"]["replicas"] == 2)
+    })
+    .await;
+
+    p.fake.delete("v1", "Service", "micro-a", "worker").unwrap();
+    until("the service is back", || {
+        p.fake.get("v1", "Service", "micro-a", "worker").is_some()
+    })
+    .await;
+
+    p.fake
+        .edit(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "micro-a",
+            "micro-tenant-isolation",
+            |n| {
+                n["spec"]["ingress"] = json!([{}]);
+            },
+        )
+        .unwrap();
+    until("the isolation is restored", || {
+        p.fake
+            .get(
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                "micro-a",
+                "micro-tenant-isolation",
+            )
+            .is_some_and(|n| n["spec"]["ingress"][0]["from"].is_array())
+    })
+    .await;
+
+    let detail = p.runtime.describe("a", "web").unwrap();
+    assert!(
+        detail
+            .events
+            .iter()
+            .any(|e| e.what.contains("drift: its Deployment web was deleted")),
+        "{:?}",
+        detail.events
+    );
+}
+
+#[tokio::test]
+async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
+    let p = platform(true).await;
+    commit(
+        &p.repos,
+        "a",
+        &[
+            (
+                "services/api/service.yaml",
+                "run: python3 main.py\nconfig: [db.password]\nresources: { cpu: 250m, memory: 128Mi }\n",
+            ),
+            ("config.yaml", "db.password: { version: 1, secret: true }\n"),
+        ],
+    );
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("applied", || deployment(&p, "a", "api").is_some()).await;
+    let before = deployment(&p, "a", "api").unwrap();
+    commit(
+        &p.repos,
+        "a",
+        &[("config.yaml", "db.password: { version: 2, secret: true }\n")],
+    );
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("rolled", || {
+        deployment(&p, "a", "api").is_some_and(|d| {
+            d["spec"]["template"]["metadata"]["annotations"]["micro/config-digest"]
+                != before["spec"]["template"]["metadata"]["annotations"]["micro/config-digest"]
+        })
+    })
+    .await;
+    assert!(
+        deployment(&p, "a", "api").unwrap()["metadata"]["generation"].as_i64()
+            > before["metadata"]["generation"].as_i64()
+    );
+    // The pretend controller rolled it out: the status row says so.
+    let store = p.controller.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = store.service_statuses("a").await.unwrap();
+        if rows
+            .iter()
+            .any(|r| r.name == "api" && r.status == micro_store::ServiceState::Running)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rollout_that_never_gets_ready_shows_as_starting() {
+    let p = platform(true).await;
+    p.fake.hold_rollouts(true);
+    commit(&p.repos, "a", &THREE[..2]);
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("applied", || deployment(&p, "a", "api").is_some()).await;
+    let store = p.controller.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = store.service_statuses("a").await.unwrap();
+        if let Some(r) = rows.iter().find(|r| r.name == "api") {
+            assert_eq!(r.status, micro_store::ServiceState::Starting, "{r:?}");
+            assert_eq!((r.ready, r.desired), (0, 2));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_the_reconcile_saying_what_it_was_doing() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = Arc::new(KubeRuntime::start(client, Settings::default(), tx));
+    let (_dir, repos, controller) = fixture_with(&["a"], runtime).await;
+    commit(&repos, "a", THREE);
+    let err = controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("applying Namespace /micro-a"),
+        "{err}"
+    );
+    let history = controller.store().history("a", 1).await.unwrap();
+    assert_eq!(history[0].result, micro_store::ReconcileResult::Failed);
+}
+
+#[tokio::test]
+async fn kubectl_lists_what_the_runtime_applied() {
+    let p = platform(false).await;
+    commit(&p.repos, "a", THREE);
+    p.controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
+    let addr = p.fake.serve().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{addr}'}}\n\
+             contexts:\n- name: fake\n  context: {{cluster: fake, user: me}}\ncurrent-context: fake\n\
+             users:\n- name: me\n  user: {{token: x}}\n"
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "get",
+            "deployments",
+            "-n",
+            "micro-a",
+            "-l",
+            "app.kubernetes.io/managed-by=micro",
+            "-o",
+            "name",
+        ])
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("kubectl");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "deployment.apps/api",
+            "deployment.apps/web",
+            "deployment.apps/worker"
+        ]
+    );
+}
