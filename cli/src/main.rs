@@ -65,6 +65,9 @@ enum Command {
     /// The Kubernetes objects a ref (default: the branch head) becomes on a cluster, for
     /// review (secret values never shown), whatever runtime the platform uses
     Manifests(cmd::manifests::ManifestsArgs),
+    /// Write one folder of a repo at one commit into a directory (what pods on the
+    /// Kubernetes runtime run to fetch their code; the token comes from MICRO_TOKEN)
+    Checkout(cmd::checkout::CheckoutArgs),
     /// Reconcile history of your namespace, newest first
     History(cmd::history::HistoryArgs),
     /// Restore the tree of an earlier revision (default: the one before) as a new commit
@@ -101,6 +104,7 @@ enum Command {
 /// accepted, so a `MICRO_NAMESPACE` in the environment never breaks them).
 const NO_NAMESPACE: &[&str] = &[
     "server",
+    "checkout",
     "new",
     "completion",
     "version",
@@ -110,7 +114,7 @@ const NO_NAMESPACE: &[&str] = &[
     "whoami",
     "admin",
 ];
-const NO_ENV: &[&str] = &["server", "new", "completion", "version", "env"];
+const NO_ENV: &[&str] = &["server", "new", "completion", "version", "env", "checkout"];
 
 /// The command line as users see it.
 fn cli_command() -> clap::Command {
@@ -233,6 +237,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clone(args) => cmd::clone::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
+        Command::Checkout(args) => cmd::checkout::run(args),
         Command::History(args) => cmd::history::run(t, args).await,
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),

@@ -248,6 +248,8 @@ pub struct SourceCache {
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
     /// Set on the platform (fetches for tenants); none in the CLI (the user's own).
     policy: Option<SourcePolicy>,
+    /// A platform token sent as the HTTP password (a pod fetching its tenant's repo).
+    token: Option<String>,
 }
 
 impl SourceCache {
@@ -256,7 +258,14 @@ impl SourceCache {
             root: root.into(),
             locks: Mutex::new(HashMap::new()),
             policy: None,
+            token: None,
         }
+    }
+
+    /// Fetches authenticated with a platform token (HTTP Basic, any user name).
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// The platform's cache: fetches only what `policy` allows, bounded in size and
@@ -297,15 +306,25 @@ impl SourceCache {
             }
             let mut remote = repo.remote_anonymous(url).map_err(git_err(url))?;
             let mut options = git2::FetchOptions::new();
+            let mut callbacks = git2::RemoteCallbacks::new();
             if self.policy.is_some() {
                 let started = std::time::Instant::now();
-                let mut callbacks = git2::RemoteCallbacks::new();
                 // Returning false aborts the fetch.
                 callbacks.transfer_progress(move |p| {
                     p.received_bytes() <= MAX_FETCH_BYTES && started.elapsed() <= MAX_FETCH_TIME
                 });
-                options.remote_callbacks(callbacks);
             }
+            if let Some(token) = self.token.clone() {
+                // Once: libgit2 asks again after a refusal, for ever.
+                let mut asked = false;
+                callbacks.credentials(move |_, _, _| {
+                    if std::mem::replace(&mut asked, true) {
+                        return Err(git2::Error::from_str("the token was refused"));
+                    }
+                    git2::Cred::userpass_plaintext("micro", &token)
+                });
+            }
+            options.remote_callbacks(callbacks);
             let fetched = remote.fetch(
                 &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
                 Some(&mut options),

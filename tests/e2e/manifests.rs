@@ -70,3 +70,70 @@ fn manifests_show_the_cluster_objects_and_never_a_secret() {
     let err = p.fails(&["manifests", "no-such-branch"]);
     assert!(err.contains("no-such-branch"), "{err}");
 }
+
+const ENV_DUMP: &str = "import json, os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = json.dumps(dict(os.environ)).encode()\n        self.send_response(200); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
+/// What a pod's init container does on a cluster: `micro checkout` with its service's
+/// token fetches its own folder, and nothing of another namespace; the token never pushes.
+#[test]
+fn a_service_token_checks_out_its_own_code_and_nothing_else() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "other"]);
+    p.write_service(
+        "probe",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", ENV_DUMP),
+        ],
+    );
+    p.ok(&["run", "./probe", "--wait"]);
+    let env: Value = serde_json::from_str(&p.ok(&["call", "probe", "/"])).unwrap();
+    let token = env["MICRO_TOKEN"].as_str().unwrap().to_owned();
+    let head = p.service(None, "probe").unwrap()["revision"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("http://127.0.0.1:{}/git", p.port);
+    let checkout = |repo: &str, into: &std::path::Path| {
+        p.command(&[
+            "checkout",
+            "--git",
+            &format!("{url}/{repo}"),
+            "--commit",
+            &head,
+            "--path",
+            "services/probe",
+            "--into",
+            into.to_str().unwrap(),
+        ])
+        .env("MICRO_TOKEN", &token)
+        .output()
+        .unwrap()
+    };
+    let into = p.work.join("pod-app");
+    let out = checkout("default.git", &into);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("main.py")).unwrap(),
+        ENV_DUMP
+    );
+    assert!(into.join("service.yaml").exists());
+
+    // Another namespace's repo is not there for it.
+    let out = checkout("other.git", &p.work.join("stolen"));
+    assert!(!out.status.success());
+    assert!(!p.work.join("stolen/main.py").exists());
+
+    // And it cannot push: a clone authenticated with the service token is refused.
+    let clone = p.work.join("svc-clone");
+    let authed = format!("http://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
+    p.git_ok(&p.work, &["clone", "-q", &authed, clone.to_str().unwrap()]);
+    std::fs::write(clone.join("README.md"), "mine now\n").unwrap();
+    p.git_ok(&clone, &["commit", "-qam", "take over"]);
+    let pushed = p.git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    assert!(!pushed.status.success(), "a service token pushed");
+}

@@ -269,11 +269,19 @@ fn every_endpoint_for_every_kind_of_caller() {
             None,
             [Ok, Hidden, Hidden, Hidden, Anon],
         ),
+        // A service fetches its own namespace's repo (pods check out their code), never
+        // pushes to it.
         case(
             Method::GET,
             "/git/default.git/info/refs?service=git-upload-pack",
             None,
-            [Ok, Ok, Hidden, Hidden, Anon],
+            [Ok, Ok, Hidden, Ok, Anon],
+        ),
+        case(
+            Method::POST,
+            "/git/default.git/git-upload-pack",
+            None,
+            [Git, Git, Hidden, Git, Anon],
         ),
         case(
             Method::GET,

@@ -94,10 +94,13 @@ async fn serve(
     let Some(namespace) = micro_reconciler::layout::namespace_of(&repo) else {
         return not_found();
     };
-    // Services read config and the store through the API; the repo is for people.
+    // A service may fetch its own namespace's repo (a pod on a cluster checks its code
+    // out), never push to it.
+    let fetching = rest == "git-upload-pack"
+        || (rest == "info/refs" && request.uri().query() == Some("service=git-upload-pack"));
     if check_namespace_name(namespace).is_err()
         || !account.may_access(namespace)
-        || account.is_service()
+        || (account.is_service() && !fetching)
         || !is_smart_path(&rest)
     {
         return not_found();

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod call;
+pub mod checkout;
 pub mod clone;
 pub mod config;
 pub mod credential;
