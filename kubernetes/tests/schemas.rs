@@ -32,6 +32,21 @@ fn validator() -> PathBuf {
     venv
 }
 
+/// Validates the objects of one file (a YAML stream), failing with the validator's words.
+fn validate_file(file: &std::path::Path) {
+    let out = Command::new(validator())
+        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Validates each object, failing with the validator's words.
 pub fn validate(objects: &[Value]) {
     let dir = tempfile::tempdir().unwrap();
@@ -130,4 +145,118 @@ fn the_validator_refuses_what_is_wrong() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// `kubectl kustomize manifests/`, as objects.
+fn platform_manifests() -> (tempfile::TempDir, PathBuf, Vec<Value>) {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&base)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("platform.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let objects: Vec<Value> = text
+        .split("\n---\n")
+        .map(|doc| serde_saphyr::from_str(doc).unwrap())
+        .collect();
+    (dir, file, objects)
+}
+
+#[test]
+fn the_platforms_own_manifests_pass_the_official_schemas() {
+    let (_dir, file, objects) = platform_manifests();
+    validate_file(&file);
+    let kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "Service",
+        "StatefulSet",
+        "NetworkPolicy",
+        "Secret",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    // Everything lands in the platform's namespace.
+    for o in &objects {
+        let cluster_wide = ["Namespace", "ClusterRole", "ClusterRoleBinding"]
+            .contains(&o["kind"].as_str().unwrap());
+        if !cluster_wide {
+            assert_eq!(o["metadata"]["namespace"], "micro", "{o}");
+        }
+    }
+}
+
+#[test]
+fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
+    let (_dir, _file, objects) = platform_manifests();
+    let role = objects.iter().find(|o| o["kind"] == "ClusterRole").unwrap();
+    let rules = role["rules"].as_array().unwrap();
+    let text = role.to_string();
+    assert!(!text.contains("\"*\""), "a wildcard in {text}");
+    let allowed = |group: &str, plural: &str, verb: &str| {
+        rules.iter().any(|r| {
+            let has = |field: &str, v: &str| r[field].as_array().unwrap().iter().any(|x| x == v);
+            has("apiGroups", group) && has("resources", plural) && has("verbs", verb)
+        })
+    };
+    // Every kind a tenant is rendered into: applied (create, patch) and watched.
+    let model = ServiceModel {
+        run: Some("x".into()),
+        replicas: 1,
+        ..ServiceModel::default()
+    };
+    let desired = DesiredNamespace {
+        namespace: "t".into(),
+        revision: "r".into(),
+        services: [service("s", model)].into_iter().collect(),
+    };
+    let rendered = manifests(&Settings::default(), &desired, &Quota::default(), None);
+    let mut needed = Vec::new();
+    for o in &rendered {
+        let api_version = o["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, o["kind"].as_str().unwrap());
+        let plural = kube::api::ApiResource::from_gvk(&gvk).plural;
+        needed.push(plural.clone());
+        for verb in ["get", "list", "watch", "create", "patch"] {
+            assert!(
+                allowed(group, &plural, verb),
+                "{verb} {group}/{plural} is not allowed"
+            );
+        }
+    }
+    // And nothing else.
+    for rule in rules {
+        for resource in rule["resources"].as_array().unwrap() {
+            let resource = resource.as_str().unwrap();
+            assert!(
+                needed.iter().any(|p| p == resource),
+                "{resource} is allowed but never used"
+            );
+        }
+    }
+    // Prune deletes a service's objects, never a namespace or its isolation.
+    for plural in ["deployments", "services", "secrets", "serviceaccounts"] {
+        let group = if plural == "deployments" { "apps" } else { "" };
+        assert!(allowed(group, plural, "delete"), "{plural}");
+    }
+    assert!(!allowed("", "namespaces", "delete"));
+    assert!(!allowed("networking.k8s.io", "networkpolicies", "delete"));
 }

@@ -134,7 +134,12 @@ fn a_service_runs_locked_down_from_its_pinned_revision() {
             .any(|w| w[0] == "--commit" && w[1].starts_with("0123456"))
     );
     assert_eq!(init[1]["name"], "build");
-    assert_eq!(init[1]["command"][2], "pip install -r requirements.txt");
+    let build = init[1]["command"][2].as_str().unwrap();
+    assert!(
+        build.ends_with("\npip install -r requirements.txt"),
+        "{build}"
+    );
+    assert!(build.contains("python3 -m venv .venv"), "{build}");
 }
 
 #[test]

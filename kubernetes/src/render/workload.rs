@@ -20,6 +20,9 @@ pub const CONFIG_SECRET_SUFFIX: &str = "-env";
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
 const APP_DIR: &str = "/app";
+/// Before a build, as on the local runtime: a Python folder gets a virtualenv of its own
+/// revision (`.venv` in the checkout, first on PATH for the build and the service).
+const PYTHON_VENV: &str = "if [ -e requirements.txt ] || [ -e pyproject.toml ] || [ -e setup.py ]; then [ -x .venv/bin/python ] || python3 -m venv .venv || exit 1; fi";
 
 /// One service as the renderer needs it.
 #[derive(Clone, Copy, Debug)]
@@ -152,7 +155,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             init.push(parts.container(
                 "build",
                 &settings.runner_image,
-                Some(json!(["sh", "-c", build])),
+                Some(json!(["sh", "-c", format!("{PYTHON_VENV}\n{build}")])),
             ));
         }
     }
