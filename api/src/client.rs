@@ -450,11 +450,10 @@ impl Client {
         self.send(req).await.map(drop)
     }
 
-    pub async fn list_namespaces(&self) -> Result<Vec<String>, ClientError> {
-        let list: NamespaceList = self
-            .json(self.request(Method::GET, "/api/v1/admin/namespaces"))
-            .await?;
-        Ok(list.namespaces)
+    /// Every namespace with its effective quota.
+    pub async fn list_namespaces(&self) -> Result<NamespaceList, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/namespaces"))
+            .await
     }
 
     /// A namespace's quota; with `set` (`key=value,...`), changed first.

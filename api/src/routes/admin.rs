@@ -20,9 +20,13 @@ pub async fn list_namespaces(
     Caller(caller): Caller,
 ) -> Result<Json<NamespaceList>, ApiError> {
     admin_only(&caller)?;
-    Ok(Json(NamespaceList {
-        namespaces: state.store.list_namespaces().await?,
-    }))
+    let namespaces = state.store.list_namespaces().await?;
+    let mut quotas = Vec::with_capacity(namespaces.len());
+    for ns in &namespaces {
+        let quota = super::quota::effective(&state, ns).await?;
+        quotas.push(super::quota::view(ns.clone(), quota));
+    }
+    Ok(Json(NamespaceList { namespaces, quotas }))
 }
 
 pub async fn create_namespace(

@@ -46,7 +46,7 @@ async fn admins_namespace(
     Ok(())
 }
 
-fn view(namespace: String, q: Quota) -> QuotaView {
+pub(crate) fn view(namespace: String, q: Quota) -> QuotaView {
     QuotaView {
         namespace,
         services: q.services,

@@ -39,6 +39,9 @@ pub struct CreateNamespace {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NamespaceList {
     pub namespaces: Vec<String>,
+    /// Each namespace's effective quota, in the same order.
+    #[serde(default)]
+    pub quotas: Vec<QuotaView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -139,8 +139,17 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         }
         AdminWhat::Namespace(NamespaceAction::List { output }) => {
             let list = client.list_namespaces().await?;
-            if !output.data(&list)? {
-                list.iter().for_each(|n| println!("{n}"));
+            if !output.data(&list.quotas)? {
+                println!(
+                    "{:<24} {:>8} {:>8} {:>8} {:>10}",
+                    "NAMESPACE", "SERVICES", "REPLICAS", "CPU", "MEMORY"
+                );
+                for q in &list.quotas {
+                    println!(
+                        "{:<24} {:>8} {:>8} {:>8} {:>10}",
+                        q.namespace, q.services, q.replicas, q.cpu, q.memory
+                    );
+                }
             }
         }
     }
