@@ -159,6 +159,17 @@ async fn dispatch(shared: Arc<Shared>, mut changes: UnboundedReceiver<Change>) {
 }
 
 impl Shared {
+    /// Nothing is compared, applied or deleted before the caches have listed what runs.
+    async fn ready(&self) -> Result<(), RuntimeError> {
+        if self.cache.ready(CACHE_WAIT).await {
+            Ok(())
+        } else {
+            Err(RuntimeError::Backend(
+                "the cluster's API server has not answered: cannot tell what runs".into(),
+            ))
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -400,11 +411,7 @@ impl Runtime for KubeRuntime {
 
     async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
         let s = &self.shared;
-        if !s.cache.ready(CACHE_WAIT).await {
-            return Err(RuntimeError::Backend(
-                "the cluster's API server has not answered: cannot tell what runs".into(),
-            ));
-        }
+        s.ready().await?;
         let ns = s.settings.namespace_of(namespace);
         let mut out = Vec::new();
         for name in s.cache.names_in("Deployment", &ns) {
@@ -448,6 +455,7 @@ impl Runtime for KubeRuntime {
         // names comes from the same model): the tenant repo's folder at the revision, a
         // source at its commit, or the image.
         let s = &self.shared;
+        s.ready().await?;
         let key = (namespace.to_owned(), service.name.clone());
         // Pods reach the platform at its in-cluster URL, whatever the controller's own.
         let secret: BTreeMap<String, String> = config
@@ -501,6 +509,7 @@ impl Runtime for KubeRuntime {
     }
 
     async fn apply_namespace(&self, namespace: &str, quota: &Quota) -> Result<(), RuntimeError> {
+        self.shared.ready().await?;
         for object in render::namespace_objects(&self.shared.settings, namespace, quota) {
             self.shared.apply_object(&object, true).await?;
         }
@@ -513,6 +522,7 @@ impl Runtime for KubeRuntime {
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
         let s = &self.shared;
+        s.ready().await?;
         let ns = s.settings.namespace_of(namespace);
         // Only what our labelled caches hold: nothing of anyone else's is touched.
         for (kind, object) in [

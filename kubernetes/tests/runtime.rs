@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use micro_kubernetes::fake::FakeApiServer;
+use micro_kubernetes::fake::{FakeApiServer, Rollouts};
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::queue::{Reasons, Trigger};
 use micro_reconciler::testing::{commit, fixture_with};
@@ -327,7 +327,7 @@ async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
 #[tokio::test]
 async fn a_rollout_that_never_gets_ready_shows_as_starting() {
     let p = platform(true).await;
-    p.fake.hold_rollouts(true);
+    p.fake.rollouts(Rollouts::Hold);
     commit(&p.repos, "a", &THREE[..2]);
     p.controller.queue().trigger("a", Trigger::Push);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
@@ -364,7 +364,7 @@ async fn an_unreachable_cluster_fails_the_reconcile_saying_what_it_was_doing() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("applying Namespace /micro-a"),
+        err.to_string().contains("API server has not answered"),
         "{err}"
     );
     let history = controller.store().history("a", 1).await.unwrap();
@@ -424,4 +424,76 @@ async fn kubectl_lists_what_the_runtime_applied() {
             "deployment.apps/worker"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_failed_rollout_says_why_and_deletes_nothing() {
+    let p = platform(true).await;
+    commit(&p.repos, "a", &THREE[..2]);
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("applied", || deployment(&p, "a", "api").is_some()).await;
+    settled(&p, "a", 1).await;
+    // The next revision's pods never get ready: its image cannot be pulled.
+    p.fake.rollouts(Rollouts::Fail(
+        "ReplicaSet \"api-2\" has timed out progressing: image cannot be pulled".into(),
+    ));
+    commit(&p.repos, "a", &[("services/api/service.yaml", "run: python3 main.py\nport: 9000\nreplicas: 3\nresources: { cpu: 250m, memory: 128Mi }\n")]);
+    p.controller.queue().trigger("a", Trigger::Push);
+    let store = p.controller.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = store.service_statuses("a").await.unwrap();
+        if let Some(r) = rows.iter().find(|r| r.name == "api" && r.status == micro_store::ServiceState::Error) {
+            assert!(r.message.contains("cannot be pulled") && r.message.contains("still serves"), "{r:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What ran keeps its objects.
+    assert!(deployment(&p, "a", "api").is_some());
+    assert!(p.fake.get("v1", "Service", "micro-a", "api").is_some());
+}
+
+#[tokio::test]
+async fn a_namespace_the_cluster_refuses_does_not_hold_up_the_others() {
+    let p = platform(true).await;
+    p.fake.refuse_writes("micro-a", true);
+    commit(&p.repos, "a", THREE);
+    commit(&p.repos, "b", THREE);
+    p.controller.queue().trigger("a", Trigger::Push);
+    p.controller.queue().trigger("b", Trigger::Push);
+    until("b applied", || deployment(&p, "b", "worker").is_some()).await;
+    assert!(deployment(&p, "a", "api").is_none());
+    let history = p.controller.store().history("a", 1).await.unwrap();
+    assert_eq!(history[0].result, micro_store::ReconcileResult::Failed, "{history:?}");
+    assert!(history[0].error.as_deref().unwrap_or("").contains("request timed out"), "{history:?}");
+    // Retried with backoff: once the cluster takes writes again, a converges.
+    p.fake.refuse_writes("micro-a", false);
+    until("a applied after a retry", || deployment(&p, "a", "worker").is_some()).await;
+}
+
+#[tokio::test]
+async fn a_restarted_server_converges_without_touching_workloads() {
+    let p = platform(false).await;
+    commit(&p.repos, "a", THREE);
+    p.controller.reconcile("a", &why(Trigger::Push)).await.unwrap();
+    settled(&p, "a", 3).await;
+    let before: Vec<Value> = ["api", "web", "worker"]
+        .iter()
+        .map(|n| deployment(&p, "a", n).unwrap())
+        .collect();
+    p.runtime.shutdown().await;
+    let writes = p.fake.calls().write;
+
+    // A new server process: new runtime and controller, the same store, repos and cluster.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let runtime = Arc::new(KubeRuntime::start(p.fake.client(), Settings::default(), tx));
+    let controller = Controller::new(p.repos.clone(), p.controller.store().clone(), runtime);
+    controller.reconcile("a", &why(Trigger::Startup)).await.unwrap();
+    assert_eq!(p.fake.calls().write, writes, "the restarted server wrote");
+    for (old, name) in before.iter().zip(["api", "web", "worker"]) {
+        let now = deployment(&p, "a", name).unwrap();
+        assert_eq!(now["metadata"]["resourceVersion"], old["metadata"]["resourceVersion"], "{name}");
+    }
 }

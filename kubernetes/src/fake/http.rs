@@ -54,6 +54,11 @@ pub async fn handle(
         return status(StatusCode::NOT_FOUND, "NotFound", "no such resource");
     };
     let ns = ns.unwrap_or("");
+    let target = if r.plural == "namespaces" { name.unwrap_or("") } else { ns };
+    if matches!(method, Method::PATCH | Method::DELETE) && shared.lock().refused.contains(target) {
+        shared.count(Calls::Write);
+        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: request timed out");
+    }
     let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method, name) {
         (Method::GET, None) if watching => {

@@ -2,7 +2,7 @@
 //! DESIGN.md §7): typed paths for its resources, get, list and watch with
 //! resourceVersion and label selectors, server-side apply with managed fields and 409 on
 //! conflict, delete, and defaults filled in. A pretend controller marks Deployments
-//! rolled out at once (or never, with [`FakeApiServer::hold_rollouts`]).
+//! rolled out at once (or never, or failed: [`FakeApiServer::rollouts`]).
 //!
 //! Hand it to `kube::Client::new` ([`FakeApiServer::client`]) or serve it on a port for
 //! the real `kubectl` ([`FakeApiServer::serve`]).
@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-pub use store::StoreError;
+pub use store::{Rollouts, StoreError};
 
 /// How many calls of each kind the fake answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,9 +118,19 @@ impl FakeApiServer {
         }
     }
 
-    /// Leaves Deployments unready from now on (their pods never start), or not.
-    pub fn hold_rollouts(&self, hold: bool) {
-        self.shared.lock().hold_rollouts = hold;
+    /// What happens to Deployments' new templates from now on.
+    pub fn rollouts(&self, rollouts: Rollouts) {
+        self.shared.lock().rollouts = rollouts;
+    }
+
+    /// Fails every write into `namespace` (and to the Namespace itself), or stops.
+    pub fn refuse_writes(&self, namespace: &str, refuse: bool) {
+        let mut store = self.shared.lock();
+        if refuse {
+            store.refused.insert(namespace.to_owned());
+        } else {
+            store.refused.remove(namespace);
+        }
     }
 
     /// An object as the API server holds it.

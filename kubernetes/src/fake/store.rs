@@ -29,9 +29,23 @@ pub struct Store {
     rv: u64,
     objects: BTreeMap<Key, Stored>,
     pub events: Vec<Event>,
-    /// Deployments stay unready (their pods never start), as when an image cannot be
-    /// pulled; a test sets it.
-    pub hold_rollouts: bool,
+    /// What the pretend controller does with a Deployment's new template.
+    pub rollouts: Rollouts,
+    /// Namespaces whose writes fail (an admission webhook down, etcd out of space).
+    pub refused: std::collections::HashSet<String>,
+}
+
+/// What happens to a Deployment's new template.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Rollouts {
+    /// Every replica ready at once.
+    #[default]
+    Ready,
+    /// Never ready, not failed yet (pods still pulling or starting).
+    Hold,
+    /// Failed: the progress deadline passed with this message (an image that cannot be
+    /// pulled, a quota that rejects the pods); what ran before keeps running.
+    Fail(String),
 }
 
 #[derive(Debug)]
@@ -222,7 +236,7 @@ impl Store {
             },
         );
         self.event(r, ns, kind, object.clone());
-        if r.plural == "deployments" && !self.hold_rollouts {
+        if r.plural == "deployments" {
             self.roll_out(&key);
         }
         object
@@ -236,7 +250,19 @@ impl Store {
         };
         let o = &mut stored.object;
         let replicas = o["spec"]["replicas"].as_i64().unwrap_or(1);
-        let status = json!({
+        let status = match &self.rollouts {
+            Rollouts::Hold => return,
+            Rollouts::Fail(message) => json!({
+                "observedGeneration": o["metadata"]["generation"],
+                "replicas": o["status"]["replicas"],
+                "updatedReplicas": 0,
+                "readyReplicas": o["status"]["readyReplicas"],
+                "availableReplicas": o["status"]["availableReplicas"],
+                "conditions": [
+                    { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": message },
+                ],
+            }),
+            Rollouts::Ready => json!({
             "observedGeneration": o["metadata"]["generation"],
             "replicas": replicas,
             "updatedReplicas": replicas,
@@ -246,7 +272,8 @@ impl Store {
                 { "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable" },
                 { "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" },
             ],
-        });
+            }),
+        };
         if o["status"] == status {
             return;
         }
