@@ -6,9 +6,9 @@
 
 use micro_kubernetes::fake::FakeApiServer;
 use micro_kubernetes::{KubeRuntime, Settings};
+use micro_reconciler::Runtime;
 use micro_reconciler::queue::{Reasons, Trigger};
 use micro_reconciler::testing::{commit, fixture_with};
-use micro_reconciler::Runtime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,10 @@ async fn bench() {
             ]
         })
         .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     for ns in &names {
         commit(&repos, ns, &files);
     }
@@ -75,7 +78,10 @@ async fn bench() {
         }
     }
 
-    for (label, trigger) in [("resync", Trigger::Resync), ("forced (drift check)", Trigger::Drift)] {
+    for (label, trigger) in [
+        ("resync", Trigger::Resync),
+        ("forced (drift check)", Trigger::Drift),
+    ] {
         let before = fake.calls();
         let t = Instant::now();
         run_all(&controller, &names, why(trigger)).await;

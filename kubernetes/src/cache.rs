@@ -6,7 +6,7 @@ use crate::labels;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    LimitRange, Namespace, ResourceQuota, Secret, Service, ServiceAccount,
+    LimitRange, Namespace, Pod, ResourceQuota, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -100,6 +100,8 @@ impl Cache {
         cache.watch::<Secret>(client, "Secret", &changes);
         cache.watch::<Service>(client, "Service", &changes);
         cache.watch::<Deployment>(client, "Deployment", &changes);
+        // Pods are not ours to apply, but their containers say why a service is down.
+        cache.watch::<Pod>(client, "Pod", &changes);
         cache
     }
 
@@ -157,6 +159,17 @@ impl Cache {
     /// An object of ours as the cache holds it.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         self.kinds.get(kind)?.get(namespace, name)
+    }
+
+    /// A service's pods (those carrying its label), by name.
+    pub fn pods_of(&self, namespace: &str, service: &str) -> Vec<Value> {
+        let mut names = self.names_in("Pod", namespace);
+        names.sort();
+        names
+            .iter()
+            .filter_map(|n| self.get("Pod", namespace, n))
+            .filter(|p| p["metadata"]["labels"][labels::SERVICE] == service)
+            .collect()
     }
 
     /// The names of a kind's objects of ours in a namespace.

@@ -14,6 +14,7 @@ mod connect;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod labels;
+mod logs;
 pub mod render;
 pub mod runtime;
 pub mod settings;

@@ -125,13 +125,11 @@ async fn dispatch(shared: Arc<Shared>, mut changes: UnboundedReceiver<Change>) {
         shared.bump(&tenant);
         match &change.service {
             Some(service) => {
-                if change.kind == "Deployment"
-                    && let Some(d) = change
-                        .object
-                        .as_ref()
-                        .and_then(|o| serde_json::from_value::<Deployment>(o.clone()).ok())
-                {
-                    shared.report(&tenant, service, &d);
+                if change.kind == "Deployment" || change.kind == "Pod" {
+                    shared.report(&tenant, service);
+                }
+                if change.kind == "Pod" {
+                    continue; // pods are not ours to put back
                 }
                 let key = (tenant.clone(), service.clone());
                 if shared.state().applying.contains(&key) {
@@ -206,9 +204,18 @@ impl Shared {
         });
     }
 
-    /// Status from a Deployment, and the end of a rollout when it came.
-    fn report(&self, tenant: &str, service: &str, d: &Deployment) {
-        let s = status::of(d);
+    /// Status from a service's Deployment and pods, and the end of a rollout when it came.
+    fn report(&self, tenant: &str, service: &str) {
+        let ns = self.settings.namespace_of(tenant);
+        let Some(d) = self
+            .cache
+            .get("Deployment", &ns, service)
+            .and_then(|o| serde_json::from_value::<Deployment>(o).ok())
+        else {
+            return;
+        };
+        let d = &d;
+        let s = status::of(d, &self.cache.pods_of(&ns, service));
         let annotations = d.metadata.annotations.clone().unwrap_or_default();
         let model: Option<ServiceModel> = annotations
             .get(labels::MODEL)
@@ -584,7 +591,7 @@ impl Runtime for KubeRuntime {
             .get("Deployment", &s.settings.namespace_of(namespace), name)?;
         let (model, _) = applied_model(&live)?;
         Some(ServiceDetail {
-            replicas: Vec::new(),
+            replicas: status::replicas(&s.cache.pods_of(&s.settings.namespace_of(namespace), name)),
             serving: None,
             config: model.config,
             events: s
@@ -609,13 +616,22 @@ impl Runtime for KubeRuntime {
 
     async fn logs(
         &self,
-        _namespace: &str,
-        _name: &str,
-        _query: LogQuery,
+        namespace: &str,
+        name: &str,
+        query: LogQuery,
     ) -> Result<LogStream, RuntimeError> {
-        Err(RuntimeError::Backend(
-            "logs are not available on the Kubernetes runtime yet: use kubectl logs".into(),
-        ))
+        let s = &self.shared;
+        let ns = s.settings.namespace_of(namespace);
+        if s.cache.get("Deployment", &ns, name).is_none() {
+            return Err(RuntimeError::NotFound(name.to_owned()));
+        }
+        let pods: Vec<String> = s
+            .cache
+            .pods_of(&ns, name)
+            .iter()
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .collect();
+        crate::logs::of_pods(&s.client, &ns, &pods, query).await
     }
 
     async fn shutdown(&self) {

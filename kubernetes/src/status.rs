@@ -2,7 +2,8 @@
 //! replica counts, in the words `micro status` shows.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use micro_reconciler::runtime::WorkloadState;
+use micro_reconciler::runtime::{ReplicaInfo, WorkloadState};
+use serde_json::Value;
 
 /// What a Deployment says of its service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +20,106 @@ fn count(n: Option<i32>) -> u32 {
     u32::try_from(n.unwrap_or(0)).unwrap_or(0)
 }
 
-pub fn of(d: &Deployment) -> DeploymentState {
+/// What a Deployment and its pods say of their service.
+pub fn of(d: &Deployment, pods: &[Value]) -> DeploymentState {
+    let mut s = of_deployment(d);
+    if s.state != WorkloadState::Starting {
+        return s;
+    }
+    // Not ready: the containers say why, if anything went wrong.
+    let containers = pods.iter().flat_map(|p| {
+        p["status"]["containerStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    });
+    for c in containers {
+        let waiting = c["state"]["waiting"]["reason"].as_str().unwrap_or_default();
+        let still = if count_i64(
+            d.status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .map(i64::from),
+        ) > 0
+        {
+            "; the previous revision still serves"
+        } else {
+            ""
+        };
+        match waiting {
+            "CrashLoopBackOff" => {
+                s.state = WorkloadState::Crashed;
+                s.message = format!(
+                    "{}, restarted {} times{still}",
+                    last_exit(&c).unwrap_or_else(|| "exited".into()),
+                    c["restartCount"].as_u64().unwrap_or(0)
+                );
+                return s;
+            }
+            "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
+                s.state = WorkloadState::Error;
+                s.message = format!(
+                    "its image cannot be pulled: {}{still}",
+                    c["state"]["waiting"]["message"].as_str().unwrap_or(waiting)
+                );
+                return s;
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+fn count_i64(n: Option<i64>) -> i64 {
+    n.unwrap_or(0)
+}
+
+/// How a container's last process ended: `exited with code 1 (Error)`.
+fn last_exit(container: &Value) -> Option<String> {
+    let t = &container["lastState"]["terminated"];
+    let code = t["exitCode"].as_i64()?;
+    Some(match t["reason"].as_str() {
+        Some("OOMKilled") => {
+            "was killed for using more memory than its limit (resources.memory)".into()
+        }
+        Some(reason) => format!("exited with code {code} ({reason})"),
+        None => format!("exited with code {code}"),
+    })
+}
+
+/// One replica per pod, as `micro describe` shows them.
+pub fn replicas(pods: &[Value]) -> Vec<ReplicaInfo> {
+    pods.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let c = &p["status"]["containerStatuses"][0];
+            let waiting = c["state"]["waiting"]["reason"].as_str();
+            let state = match (c["ready"].as_bool(), waiting) {
+                (Some(true), _) => WorkloadState::Running,
+                (_, Some("CrashLoopBackOff")) => WorkloadState::Crashed,
+                (_, Some("ImagePullBackOff" | "ErrImagePull" | "InvalidImageName")) => {
+                    WorkloadState::Error
+                }
+                _ => WorkloadState::Starting,
+            };
+            ReplicaInfo {
+                replica: i + 1,
+                state,
+                restarts: u32::try_from(c["restartCount"].as_u64().unwrap_or(0))
+                    .unwrap_or(u32::MAX),
+                last_exit: last_exit(c),
+                endpoint: None,
+                message: format!(
+                    "pod {}{}",
+                    p["metadata"]["name"].as_str().unwrap_or_default(),
+                    waiting.map(|w| format!(": {w}")).unwrap_or_default()
+                ),
+            }
+        })
+        .collect()
+}
+
+fn of_deployment(d: &Deployment) -> DeploymentState {
     let desired = count(d.spec.as_ref().and_then(|s| s.replicas).or(Some(1)));
     let status = d.status.clone().unwrap_or_default();
     let ready = count(status.ready_replicas);
@@ -78,19 +178,22 @@ mod tests {
         let base = json!({"metadata": {"name": "a", "generation": 2}, "spec": {"replicas": 2,
             "selector": {}, "template": {}}});
         let mut d = base.clone();
-        assert_eq!(of(&deployment(d.clone())).state, WorkloadState::Starting);
+        assert_eq!(
+            of(&deployment(d.clone()), &[]).state,
+            WorkloadState::Starting
+        );
         d["status"] = json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2,
             "readyReplicas": 2, "availableReplicas": 2});
-        let s = of(&deployment(d.clone()));
+        let s = of(&deployment(d.clone()), &[]);
         assert_eq!(
             (s.state, s.ready, s.rolled_out),
             (WorkloadState::Running, 2, false)
         );
         d["status"]["replicas"] = json!(2);
-        assert!(of(&deployment(d.clone())).rolled_out);
+        assert!(of(&deployment(d.clone()), &[]).rolled_out);
         d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False",
             "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"a-1\" has timed out progressing."}]);
-        let s = of(&deployment(d));
+        let s = of(&deployment(d), &[]);
         assert_eq!(s.state, WorkloadState::Error);
         assert!(
             s.message.contains("timed out") && s.message.contains("still serves"),

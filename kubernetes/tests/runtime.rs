@@ -437,14 +437,27 @@ async fn a_failed_rollout_says_why_and_deletes_nothing() {
     p.fake.rollouts(Rollouts::Fail(
         "ReplicaSet \"api-2\" has timed out progressing: image cannot be pulled".into(),
     ));
-    commit(&p.repos, "a", &[("services/api/service.yaml", "run: python3 main.py\nport: 9000\nreplicas: 3\nresources: { cpu: 250m, memory: 128Mi }\n")]);
+    commit(
+        &p.repos,
+        "a",
+        &[(
+            "services/api/service.yaml",
+            "run: python3 main.py\nport: 9000\nreplicas: 3\nresources: { cpu: 250m, memory: 128Mi }\n",
+        )],
+    );
     p.controller.queue().trigger("a", Trigger::Push);
     let store = p.controller.store();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = store.service_statuses("a").await.unwrap();
-        if let Some(r) = rows.iter().find(|r| r.name == "api" && r.status == micro_store::ServiceState::Error) {
-            assert!(r.message.contains("cannot be pulled") && r.message.contains("still serves"), "{r:?}");
+        if let Some(r) = rows
+            .iter()
+            .find(|r| r.name == "api" && r.status == micro_store::ServiceState::Error)
+        {
+            assert!(
+                r.message.contains("cannot be pulled") && r.message.contains("still serves"),
+                "{r:?}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{rows:?}");
@@ -466,18 +479,35 @@ async fn a_namespace_the_cluster_refuses_does_not_hold_up_the_others() {
     until("b applied", || deployment(&p, "b", "worker").is_some()).await;
     assert!(deployment(&p, "a", "api").is_none());
     let history = p.controller.store().history("a", 1).await.unwrap();
-    assert_eq!(history[0].result, micro_store::ReconcileResult::Failed, "{history:?}");
-    assert!(history[0].error.as_deref().unwrap_or("").contains("request timed out"), "{history:?}");
+    assert_eq!(
+        history[0].result,
+        micro_store::ReconcileResult::Failed,
+        "{history:?}"
+    );
+    assert!(
+        history[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("request timed out"),
+        "{history:?}"
+    );
     // Retried with backoff: once the cluster takes writes again, a converges.
     p.fake.refuse_writes("micro-a", false);
-    until("a applied after a retry", || deployment(&p, "a", "worker").is_some()).await;
+    until("a applied after a retry", || {
+        deployment(&p, "a", "worker").is_some()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_restarted_server_converges_without_touching_workloads() {
     let p = platform(false).await;
     commit(&p.repos, "a", THREE);
-    p.controller.reconcile("a", &why(Trigger::Push)).await.unwrap();
+    p.controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
     settled(&p, "a", 3).await;
     let before: Vec<Value> = ["api", "web", "worker"]
         .iter()
@@ -490,10 +520,123 @@ async fn a_restarted_server_converges_without_touching_workloads() {
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime = Arc::new(KubeRuntime::start(p.fake.client(), Settings::default(), tx));
     let controller = Controller::new(p.repos.clone(), p.controller.store().clone(), runtime);
-    controller.reconcile("a", &why(Trigger::Startup)).await.unwrap();
+    controller
+        .reconcile("a", &why(Trigger::Startup))
+        .await
+        .unwrap();
     assert_eq!(p.fake.calls().write, writes, "the restarted server wrote");
     for (old, name) in before.iter().zip(["api", "web", "worker"]) {
         let now = deployment(&p, "a", name).unwrap();
-        assert_eq!(now["metadata"]["resourceVersion"], old["metadata"]["resourceVersion"], "{name}");
+        assert_eq!(
+            now["metadata"]["resourceVersion"], old["metadata"]["resourceVersion"],
+            "{name}"
+        );
     }
+}
+
+#[tokio::test]
+async fn logs_describe_and_crashes_come_from_the_pods() {
+    let p = platform(true).await;
+    commit(&p.repos, "a", &THREE[..2]);
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("two pods", || p.fake.pods("micro-a", "api").len() == 2).await;
+    let pods = {
+        let mut pods = p.fake.pods("micro-a", "api");
+        pods.sort();
+        pods
+    };
+    p.fake.log(
+        "micro-a",
+        &pods[0],
+        "2026-11-30T10:00:01Z",
+        "first from one",
+    );
+    p.fake
+        .log("micro-a", &pods[1], "2026-11-30T10:00:02Z", "then from two");
+    p.fake
+        .log("micro-a", &pods[0], "2026-11-30T10:00:03Z", "last from one");
+    let query = micro_reconciler::runtime::LogQuery {
+        tail: 2,
+        ..Default::default()
+    };
+    let text = read_all(p.runtime.logs("a", "api", query).await.unwrap()).await;
+    assert_eq!(
+        text,
+        "2026-11-30T10:00:02Z [2] then from two\n2026-11-30T10:00:03Z [1] last from one\n"
+    );
+    assert!(matches!(
+        p.runtime.logs("a", "nosuch", query).await,
+        Err(micro_reconciler::RuntimeError::NotFound(_))
+    ));
+
+    // Following: what the pods write from now on.
+    let follow = micro_reconciler::runtime::LogQuery {
+        tail: 1,
+        follow: true,
+        ..Default::default()
+    };
+    let mut stream = p.runtime.logs("a", "api", follow).await.unwrap();
+    use futures_util::StreamExt;
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"2026-11-30T10:00:03Z [1] last from one\n");
+    p.fake
+        .log("micro-a", &pods[1], "2026-11-30T10:00:04Z", "news");
+    let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&next[..], b"2026-11-30T10:00:04Z [2] news\n");
+
+    let detail = p.runtime.describe("a", "api").unwrap();
+    assert_eq!(detail.replicas.len(), 2);
+    assert!(
+        detail
+            .replicas
+            .iter()
+            .all(|r| r.state == micro_reconciler::runtime::WorkloadState::Running)
+    );
+
+    // A new revision whose process exits: crashed, saying how, while the old pods serve.
+    p.fake.rollouts(Rollouts::Crash(3));
+    commit(
+        &p.repos,
+        "a",
+        &[("services/api/main.py", "raise SystemExit(3)\n")],
+    );
+    p.controller.queue().trigger("a", Trigger::Push);
+    let store = p.controller.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = store.service_statuses("a").await.unwrap();
+        if let Some(r) = rows
+            .iter()
+            .find(|r| r.name == "api" && r.status == micro_store::ServiceState::Crashed)
+        {
+            assert!(
+                r.message.contains("exited with code 3") && r.message.contains("still serves"),
+                "{r:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let detail = p.runtime.describe("a", "api").unwrap();
+    assert!(
+        detail.replicas.iter().any(|r| r.state
+            == micro_reconciler::runtime::WorkloadState::Crashed
+            && r.last_exit.as_deref() == Some("exited with code 3 (Error)")),
+        "{:?}",
+        detail.replicas
+    );
+}
+
+async fn read_all(stream: micro_reconciler::runtime::LogStream) -> String {
+    use futures_util::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect()
 }

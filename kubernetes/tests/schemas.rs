@@ -242,6 +242,15 @@ fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
             );
         }
     }
+    // Pods and their logs are read, never written.
+    for verb in ["get", "list", "watch"] {
+        assert!(allowed("", "pods", verb));
+    }
+    assert!(allowed("", "pods/log", "get"));
+    for verb in ["create", "patch", "delete"] {
+        assert!(!allowed("", "pods", verb), "{verb} pods");
+    }
+    needed.extend(["pods".to_owned(), "pods/log".to_owned()]);
     // And nothing else.
     for rule in rules {
         for resource in rule["resources"].as_array().unwrap() {

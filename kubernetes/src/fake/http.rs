@@ -43,24 +43,41 @@ pub async fn handle(
         _ => return status(StatusCode::NOT_FOUND, "NotFound", "no such path"),
     };
     // namespaces/<ns>/<plural>[/<name>[/<sub>]] | <plural>[/<name>]
-    let (ns, plural, name) = match rest {
-        ["namespaces", ns, plural, tail @ ..] => (Some(*ns), *plural, tail.first().copied()),
-        ["namespaces", name] => (None, "namespaces", Some(*name)),
-        [plural] => (None, *plural, None),
-        [plural, name] => (None, *plural, Some(*name)),
+    let (ns, plural, name, sub) = match rest {
+        ["namespaces", ns, plural, tail @ ..] => (
+            Some(*ns),
+            *plural,
+            tail.first().copied(),
+            tail.get(1).copied(),
+        ),
+        ["namespaces", name] => (None, "namespaces", Some(*name), None),
+        [plural] => (None, *plural, None, None),
+        [plural, name] => (None, *plural, Some(*name), None),
         _ => return status(StatusCode::NOT_FOUND, "NotFound", "no such path"),
     };
     let Some(r) = resources::find(&api_version, plural) else {
         return status(StatusCode::NOT_FOUND, "NotFound", "no such resource");
     };
     let ns = ns.unwrap_or("");
-    let target = if r.plural == "namespaces" { name.unwrap_or("") } else { ns };
+    let target = if r.plural == "namespaces" {
+        name.unwrap_or("")
+    } else {
+        ns
+    };
     if matches!(method, Method::PATCH | Method::DELETE) && shared.lock().refused.contains(target) {
         shared.count(Calls::Write);
-        return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: request timed out");
+        return status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "etcdserver: request timed out",
+        );
     }
     let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method, name) {
+        (Method::GET, Some(pod)) if r.plural == "pods" && sub == Some("log") => {
+            shared.count(Calls::Get);
+            pod_log(shared, ns, pod, &params)
+        }
         (Method::GET, None) if watching => {
             shared.count(Calls::Watch);
             watch(shared, r, ns, &params)
@@ -203,6 +220,57 @@ fn watch(shared: Arc<Shared>, r: &'static Resource, ns: &str, params: &Params) -
         .status(StatusCode::OK)
         .header("content-type", "application/json")
         .body(stream)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A pod's log: `tailLines`, `sinceSeconds` (against the lines' own stamps is beyond the
+/// fake: it keeps them all), `timestamps` (lines are stored stamped), `follow` until the
+/// pod is gone.
+fn pod_log(shared: Arc<Shared>, ns: &str, pod: &str, params: &Params) -> Response {
+    let Some(lines) = shared.lock().log_lines(ns, pod, 0) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("pods \"{pod}\" not found"),
+        );
+    };
+    let tail = params
+        .get("tailLines")
+        .and_then(|t| t.parse::<usize>().ok());
+    let stamped = params.get("timestamps").is_some_and(|t| t == "true");
+    let follow = params.get("follow").is_some_and(|f| f == "true");
+    let shown = move |line: &str| -> Bytes {
+        let text = if stamped {
+            line
+        } else {
+            line.split_once(' ').map_or(line, |(_, t)| t)
+        };
+        Bytes::from(format!("{text}\n"))
+    };
+    let start = tail.map_or(0, |t| lines.len().saturating_sub(t));
+    let (ns, pod) = (ns.to_owned(), pod.to_owned());
+    let mut changes = shared.subscribe();
+    let body = async_stream(move |tx| async move {
+        let mut sent = start;
+        loop {
+            let Some(fresh) = shared.lock().log_lines(&ns, &pod, sent) else {
+                return;
+            };
+            for line in fresh {
+                sent += 1;
+                if tx.send(shown(&line)).await.is_err() {
+                    return;
+                }
+            }
+            if !follow || changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain")
+        .body(body)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 

@@ -8,6 +8,7 @@
 //! the real `kubectl` ([`FakeApiServer::serve`]).
 
 mod apply;
+mod controller;
 mod defaults;
 mod http;
 pub mod resources;
@@ -121,6 +122,26 @@ impl FakeApiServer {
     /// What happens to Deployments' new templates from now on.
     pub fn rollouts(&self, rollouts: Rollouts) {
         self.shared.lock().rollouts = rollouts;
+    }
+
+    /// The pods of a service, by name.
+    pub fn pods(&self, namespace: &str, service: &str) -> Vec<String> {
+        self.list("v1", "Pod", namespace)
+            .iter()
+            .filter(|p| p["metadata"]["labels"][crate::labels::SERVICE] == service)
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// A line the pod's `service` container writes (stamped `time` in RFC 3339).
+    pub fn log(&self, namespace: &str, pod: &str, time: &str, line: &str) {
+        self.shared
+            .lock()
+            .logs
+            .entry((namespace.to_owned(), pod.to_owned()))
+            .or_default()
+            .push(format!("{time} {line}"));
+        self.shared.changed();
     }
 
     /// Fails every write into `namespace` (and to the Namespace itself), or stops.

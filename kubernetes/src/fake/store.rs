@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 /// `(resource plural, namespace or "", name)`.
 pub type Key = (String, String, String);
 
-struct Stored {
-    object: Value,
-    owners: Ownership,
+pub(super) struct Stored {
+    pub(super) object: Value,
+    pub(super) owners: Ownership,
 }
 
 #[derive(Clone, Debug)]
@@ -26,8 +26,10 @@ pub struct Event {
 
 #[derive(Default)]
 pub struct Store {
-    rv: u64,
-    objects: BTreeMap<Key, Stored>,
+    pub(super) rv: u64,
+    pub(super) objects: BTreeMap<Key, Stored>,
+    /// Each pod's log lines (`<RFC 3339 time> <text>`).
+    pub(super) logs: BTreeMap<(String, String), Vec<String>>,
     pub events: Vec<Event>,
     /// What the pretend controller does with a Deployment's new template.
     pub rollouts: Rollouts,
@@ -46,6 +48,8 @@ pub enum Rollouts {
     /// Failed: the progress deadline passed with this message (an image that cannot be
     /// pulled, a quota that rejects the pods); what ran before keeps running.
     Fail(String),
+    /// The new pods start and crash, again and again, with this exit code.
+    Crash(i32),
 }
 
 #[derive(Debug)]
@@ -78,6 +82,13 @@ pub fn matches(selector: Option<&str>, labels: &Value) -> bool {
 impl Store {
     pub fn resource_version(&self) -> u64 {
         self.rv
+    }
+
+    /// A pod's log lines from `from` on; `None` once the pod is gone.
+    pub fn log_lines(&self, ns: &str, pod: &str, from: usize) -> Option<Vec<String>> {
+        self.logs
+            .get(&(ns.to_owned(), pod.to_owned()))
+            .map(|l| l.iter().skip(from).cloned().collect())
     }
 
     pub fn get(&self, r: &Resource, ns: &str, name: &str) -> Option<Value> {
@@ -153,6 +164,9 @@ impl Store {
     pub fn delete(&mut self, r: &Resource, ns: &str, name: &str) -> Result<Value, StoreError> {
         let key = (r.plural.to_owned(), ns.to_owned(), name.to_owned());
         let stored = self.objects.remove(&key).ok_or(StoreError::NotFound)?;
+        if r.plural == "pods" {
+            self.logs.remove(&(ns.to_owned(), name.to_owned()));
+        }
         self.rv += 1;
         let mut object = stored.object;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
@@ -242,51 +256,7 @@ impl Store {
         object
     }
 
-    /// What the deployment controller and kubelet would do, at once: every replica of the
-    /// current template ready.
-    fn roll_out(&mut self, key: &Key) {
-        let Some(stored) = self.objects.get_mut(key) else {
-            return;
-        };
-        let o = &mut stored.object;
-        let replicas = o["spec"]["replicas"].as_i64().unwrap_or(1);
-        let status = match &self.rollouts {
-            Rollouts::Hold => return,
-            Rollouts::Fail(message) => json!({
-                "observedGeneration": o["metadata"]["generation"],
-                "replicas": o["status"]["replicas"],
-                "updatedReplicas": 0,
-                "readyReplicas": o["status"]["readyReplicas"],
-                "availableReplicas": o["status"]["availableReplicas"],
-                "conditions": [
-                    { "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": message },
-                ],
-            }),
-            Rollouts::Ready => json!({
-            "observedGeneration": o["metadata"]["generation"],
-            "replicas": replicas,
-            "updatedReplicas": replicas,
-            "readyReplicas": replicas,
-            "availableReplicas": replicas,
-            "conditions": [
-                { "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable" },
-                { "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" },
-            ],
-            }),
-        };
-        if o["status"] == status {
-            return;
-        }
-        o["status"] = status;
-        self.rv += 1;
-        o["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let (object, ns) = (o.clone(), key.1.clone());
-        if let Some(r) = super::resources::by_plural("deployments") {
-            self.event(r, &ns, "MODIFIED", object);
-        }
-    }
-
-    fn event(&mut self, r: &Resource, ns: &str, kind: &'static str, object: Value) {
+    pub(super) fn event(&mut self, r: &Resource, ns: &str, kind: &'static str, object: Value) {
         self.events.push(Event {
             rv: self.rv,
             plural: r.plural,
