@@ -15,6 +15,7 @@ mod connect;
 pub mod fake;
 pub mod labels;
 mod logs;
+mod proxy;
 pub mod render;
 pub mod runtime;
 pub mod settings;

@@ -16,8 +16,8 @@ use kube::api::{
 use micro_reconciler::desired::{DesiredService, ObservedService, ServiceModel};
 use micro_reconciler::quota::Quota;
 use micro_reconciler::runtime::{
-    Artifact, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream, Runtime, RuntimeError, RuntimeEvent,
-    ServiceDetail, ServiceEvent, ServiceReport,
+    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream, Runtime,
+    RuntimeError, RuntimeEvent, ServiceDetail, ServiceEvent, ServiceReport,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -61,6 +61,9 @@ struct Shared {
 
 pub struct KubeRuntime {
     shared: Arc<Shared>,
+    /// Calls go through the API server's service proxy (the server runs outside the
+    /// cluster), not straight to the Service.
+    proxy_calls: bool,
     dispatch: tokio::task::JoinHandle<()>,
 }
 
@@ -98,7 +101,12 @@ impl KubeRuntime {
             events,
         });
         let dispatch = tokio::spawn(dispatch(shared.clone(), rx));
-        KubeRuntime { shared, dispatch }
+        KubeRuntime {
+            shared,
+            dispatch,
+            // Every pod gets this variable; a server without it is outside the cluster.
+            proxy_calls: std::env::var_os("KUBERNETES_SERVICE_HOST").is_none(),
+        }
     }
 }
 
@@ -601,6 +609,25 @@ impl Runtime for KubeRuntime {
                 .map(|l| l.iter().cloned().collect())
                 .unwrap_or_default(),
         })
+    }
+
+    fn forwards_calls(&self) -> bool {
+        self.proxy_calls
+    }
+
+    async fn call(
+        &self,
+        namespace: &str,
+        name: &str,
+        request: CallRequest,
+    ) -> Result<CallResponse, RuntimeError> {
+        let s = &self.shared;
+        let ns = s.settings.namespace_of(namespace);
+        let Some(service) = s.cache.get("Service", &ns, name) else {
+            return Err(RuntimeError::NotFound(name.to_owned()));
+        };
+        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap_or(80);
+        crate::proxy::call(&s.client, &ns, name, port, request).await
     }
 
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {

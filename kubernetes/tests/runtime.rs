@@ -640,3 +640,70 @@ async fn read_all(stream: micro_reconciler::runtime::LogStream) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect()
 }
+
+#[tokio::test]
+async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
+    use micro_reconciler::runtime::CallRequest;
+    let p = platform(false).await;
+    commit(&p.repos, "a", THREE);
+    commit(&p.repos, "b", THREE);
+    p.controller
+        .reconcile("a", &why(Trigger::Push))
+        .await
+        .unwrap();
+    p.controller
+        .reconcile("b", &why(Trigger::Push))
+        .await
+        .unwrap();
+    settled(&p, "a", 3).await;
+    assert!(
+        p.runtime.forwards_calls(),
+        "this test's server is outside any cluster"
+    );
+    let request = |path: &str| CallRequest {
+        method: "POST".into(),
+        path: path.into(),
+        headers: vec![("x-trace".into(), b"1".to_vec())],
+        body: bytes::Bytes::from_static(b"{\"name\": \"Ann\"}"),
+    };
+    let answer = p
+        .runtime
+        .call("a", "api", request("greet?loud=1"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    let body = read_all(answer.body).await;
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["namespace"], "micro-a");
+    assert_eq!(echo["service"], "api");
+    assert_eq!(echo["port"], "9000");
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/greet");
+    assert_eq!(echo["query"], "loud=1");
+    assert_eq!(echo["body"], "{\"name\": \"Ann\"}");
+    assert_eq!(echo["headers"]["x-trace"], "1");
+
+    // A hostile tenant's path that the API server would clean into another tenant's
+    // Secret never reaches it.
+    let proxied = p.fake.calls().proxy;
+    for path in [
+        "../../../../micro-b/secrets/api-env",
+        "..%2F..%2F..%2Fmicro-b%2Fsecrets%2Fapi-env",
+        "%2e%2e/%2e%2e/%2e%2e/%2e%2e/micro-b/secrets/api-env",
+        "x/./../../../../micro-b/secrets/api-env",
+    ] {
+        match p.runtime.call("a", "api", request(path)).await {
+            Err(micro_reconciler::RuntimeError::Refused(why)) => {
+                assert!(why.contains(".."), "{why}")
+            }
+            Err(e) => panic!("{path}: {e}"),
+            Ok(a) => panic!("{path}: forwarded, {}", a.status),
+        }
+    }
+    assert_eq!(p.fake.calls().proxy, proxied, "a climbing path was sent");
+    // Another tenant's service is not there for this one.
+    assert!(matches!(
+        p.runtime.call("a", "nosuch", request("")).await,
+        Err(micro_reconciler::RuntimeError::NotFound(_))
+    ));
+}

@@ -250,7 +250,11 @@ fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
     for verb in ["create", "patch", "delete"] {
         assert!(!allowed("", "pods", verb), "{verb} pods");
     }
-    needed.extend(["pods".to_owned(), "pods/log".to_owned()]);
+    // `micro call` through the service proxy: any method a caller may use.
+    for verb in ["get", "create", "update", "patch", "delete"] {
+        assert!(allowed("", "services/proxy", verb), "{verb} services/proxy");
+    }
+    needed.extend(["pods", "pods/log", "services/proxy"].map(str::to_owned));
     // And nothing else.
     for rule in rules {
         for resource in rule["resources"].as_array().unwrap() {

@@ -98,6 +98,9 @@ async fn forward(
             "request body over {MAX_CALL_BODY} bytes"
         )));
     }
+    if state.controller.runtime().forwards_calls() {
+        return forward_by_runtime(&state, &ns.name, &name, path, method, &headers, body).await;
+    }
     let known = state
         .store
         .service_statuses(&ns.name)
@@ -133,6 +136,52 @@ async fn forward(
     let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
     *response.status_mut() = status;
     response.headers_mut().extend(passed);
+    Ok(response)
+}
+
+/// Through the runtime (a cluster's service proxy): the same filtering both ways.
+async fn forward_by_runtime(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+    path: String,
+    method: Method,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use micro_reconciler::runtime::{CallRequest, RuntimeError};
+    let request = CallRequest {
+        method: method.to_string(),
+        path,
+        headers: headers
+            .iter()
+            .filter(|(name, _)| passes(name))
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect(),
+        body,
+    };
+    let answer = state
+        .controller
+        .runtime()
+        .call(namespace, name, request)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::NotFound(_) => ApiError::NotFound(format!("service {name}")),
+            RuntimeError::Refused(why) => ApiError::BadRequest(why),
+            other => ApiError::Unavailable(format!("service {name} did not answer: {other}")),
+        })?;
+    let mut response = Body::from_stream(answer.body).into_response();
+    *response.status_mut() = axum::http::StatusCode::from_u16(answer.status)
+        .map_err(|e| ApiError::Unavailable(format!("service {name}: {e}")))?;
+    for (key, value) in answer.headers {
+        if let (Ok(key), Ok(value)) = (
+            header::HeaderName::from_bytes(key.as_bytes()),
+            header::HeaderValue::from_bytes(&value),
+        ) && passes(&key)
+        {
+            response.headers_mut().append(key, value);
+        }
+    }
     Ok(response)
 }
 

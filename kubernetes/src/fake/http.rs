@@ -74,6 +74,10 @@ pub async fn handle(
     }
     let watching = params.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method, name) {
+        (method, Some(service)) if r.plural == "services" && sub == Some("proxy") => {
+            shared.count(Calls::Proxy);
+            proxy_echo(&shared, ns, service, &method, &uri, &headers, &body)
+        }
         (Method::GET, Some(pod)) if r.plural == "pods" && sub == Some("log") => {
             shared.count(Calls::Get);
             pod_log(shared, ns, pod, &params)
@@ -221,6 +225,51 @@ fn watch(shared: Arc<Shared>, r: &'static Resource, ns: &str, params: &Params) -
         .header("content-type", "application/json")
         .body(stream)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The service proxy, answering for the service: with no pods really running, the fake
+/// echoes what reached it (service, port, method, path, body, `x-` headers) as JSON.
+fn proxy_echo(
+    shared: &Shared,
+    ns: &str,
+    target: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let (service, port) = target.split_once(':').unwrap_or((target, ""));
+    let Some(svc) =
+        resources::by_plural("services").and_then(|r| shared.lock().get(r, ns, service))
+    else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("services \"{service}\" not found"),
+        );
+    };
+    let served = svc["spec"]["ports"][0]["port"].as_u64().map(|p| p.to_string());
+    if !port.is_empty() && served.as_deref() != Some(port) {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "no endpoints on that port",
+        );
+    }
+    let marker = format!("{target}/proxy");
+    let path = uri.path().split_once(&marker).map_or("", |(_, p)| p);
+    let extra: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-"))
+        .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+        .collect();
+    json_answer(
+        StatusCode::OK,
+        &json!({
+            "namespace": ns, "service": service, "port": port, "method": method.as_str(),
+            "path": path, "query": uri.query(), "body": String::from_utf8_lossy(body), "headers": extra,
+        }),
+    )
 }
 
 /// A pod's log: `tailLines`, `sinceSeconds` (against the lines' own stamps is beyond the

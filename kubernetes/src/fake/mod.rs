@@ -28,6 +28,8 @@ pub struct CallCounts {
     pub watch: u64,
     /// Applies and deletes.
     pub write: u64,
+    /// Requests through the service proxy.
+    pub proxy: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -36,12 +38,13 @@ pub(crate) enum Calls {
     List,
     Watch,
     Write,
+    Proxy,
 }
 
 pub(crate) struct Shared {
     store: Mutex<store::Store>,
     changes: tokio::sync::watch::Sender<u64>,
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 5],
 }
 
 impl Shared {
@@ -116,6 +119,7 @@ impl FakeApiServer {
             list: c(Calls::List),
             watch: c(Calls::Watch),
             write: c(Calls::Write),
+            proxy: c(Calls::Proxy),
         }
     }
 

@@ -129,6 +129,25 @@ pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
+/// A `micro call` for a runtime that forwards calls itself.
+#[derive(Clone, Debug)]
+pub struct CallRequest {
+    pub method: String,
+    /// Below the service's root, without the leading `/`, with its query; free of `.`
+    /// and `..` segments and encoded slashes (the API checks).
+    pub path: String,
+    /// Only what may pass to a service (never the caller's platform token).
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Bytes,
+}
+
+/// The service's answer, streamed.
+pub struct CallResponse {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: LogStream,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("service {0} not found")]
@@ -140,6 +159,9 @@ pub enum RuntimeError {
     /// What runs them failed or cannot be reached (a cluster's API server).
     #[error("{0}")]
     Backend(String),
+    /// A request the runtime will not pass on (the caller's mistake or attack).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A service's state as its runtime reports it; the controller stamps and stores it.
@@ -229,6 +251,20 @@ pub trait Runtime: Send + Sync + 'static {
     }
     /// Base URLs (`http://host:port`) of the ready replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String>;
+    /// Whether `micro call` goes through [`Runtime::call`] rather than to the endpoints
+    /// (a cluster reached from outside it, through its API server's service proxy).
+    fn forwards_calls(&self) -> bool {
+        false
+    }
+    /// Forwards a call to a service of `namespace`, when [`Runtime::forwards_calls`].
+    async fn call(
+        &self,
+        _namespace: &str,
+        name: &str,
+        _request: CallRequest,
+    ) -> Result<CallResponse, RuntimeError> {
+        Err(RuntimeError::NotFound(name.to_owned()))
+    }
     /// A service's log lines as `query` asks; a follow ends when the service is removed.
     async fn logs(
         &self,
