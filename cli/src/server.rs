@@ -36,7 +36,7 @@ pub struct ServerArgs {
     /// Where services run: `local` processes, `kubernetes` (a cluster: see --kubeconfig),
     /// or `none` (plan-only: desired state, history and diffs are tracked, nothing is
     /// started)
-    #[arg(long, value_enum, default_value_t = RuntimeKind::Local)]
+    #[arg(long, env = "MICRO_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
     pub runtime: RuntimeKind,
     /// Base URL that short source names resolve against: `micro run greeter` runs
     /// `<base>/greeter`

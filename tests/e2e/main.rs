@@ -16,6 +16,7 @@ mod gitops;
 mod hostile;
 mod invalid;
 mod isolation;
+mod kubernetes;
 mod kv;
 mod logs;
 mod manifests;

@@ -248,7 +248,9 @@ fn proxy_echo(
             &format!("services \"{service}\" not found"),
         );
     };
-    let served = svc["spec"]["ports"][0]["port"].as_u64().map(|p| p.to_string());
+    let served = svc["spec"]["ports"][0]["port"]
+        .as_u64()
+        .map(|p| p.to_string());
     if !port.is_empty() && served.as_deref() != Some(port) {
         return status(
             StatusCode::SERVICE_UNAVAILABLE,
