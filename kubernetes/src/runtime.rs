@@ -176,6 +176,14 @@ impl Shared {
         }
     }
 
+    /// A service's Kubernetes namespace and port, if its Service is there.
+    fn service_port(&self, tenant: &str, name: &str) -> Option<(String, u64)> {
+        let ns = self.settings.namespace_of(tenant);
+        let service = self.cache.get("Service", &ns, name)?;
+        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap_or(80);
+        Some((ns, port))
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -622,23 +630,18 @@ impl Runtime for KubeRuntime {
         request: CallRequest,
     ) -> Result<CallResponse, RuntimeError> {
         let s = &self.shared;
-        let ns = s.settings.namespace_of(namespace);
-        let Some(service) = s.cache.get("Service", &ns, name) else {
-            return Err(RuntimeError::NotFound(name.to_owned()));
-        };
-        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap_or(80);
+        let (ns, port) = s
+            .service_port(namespace, name)
+            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
         crate::proxy::call(&s.client, &ns, name, port, request).await
     }
 
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {
-        let s = &self.shared;
-        let ns = s.settings.namespace_of(namespace);
-        let Some(service) = s.cache.get("Service", &ns, name) else {
-            return Vec::new();
-        };
-        let port = service["spec"]["ports"][0]["port"].as_u64().unwrap_or(80);
-        // In the cluster, through the Service (calls from outside it are not served yet).
-        vec![format!("http://{name}.{ns}.svc.cluster.local:{port}")]
+        // In the cluster, straight to the Service (from outside it, see `call`).
+        match self.shared.service_port(namespace, name) {
+            Some((ns, port)) => vec![format!("http://{name}.{ns}.svc.cluster.local:{port}")],
+            None => Vec::new(),
+        }
     }
 
     async fn logs(

@@ -81,6 +81,23 @@ async fn settled(p: &Platform, ns: &str, services: usize) {
     }
 }
 
+/// Waits for the status row of a service to reach `state`, and returns it.
+async fn status_row(
+    p: &Platform,
+    name: &str,
+    state: micro_store::ServiceState,
+) -> micro_store::ServiceStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = p.controller.store().service_statuses("a").await.unwrap();
+        if let Some(r) = rows.iter().find(|r| r.name == name && r.status == state) {
+            return r.clone();
+        }
+        assert!(Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn deployment(p: &Platform, ns: &str, name: &str) -> Option<Value> {
     p.fake
         .get("apps/v1", "Deployment", &format!("micro-{ns}"), name)
@@ -309,19 +326,7 @@ async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
             > before["metadata"]["generation"].as_i64()
     );
     // The pretend controller rolled it out: the status row says so.
-    let store = p.controller.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = store.service_statuses("a").await.unwrap();
-        if rows
-            .iter()
-            .any(|r| r.name == "api" && r.status == micro_store::ServiceState::Running)
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    status_row(&p, "api", micro_store::ServiceState::Running).await;
 }
 
 #[tokio::test]
@@ -331,18 +336,8 @@ async fn a_rollout_that_never_gets_ready_shows_as_starting() {
     commit(&p.repos, "a", &THREE[..2]);
     p.controller.queue().trigger("a", Trigger::Push);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
-    let store = p.controller.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = store.service_statuses("a").await.unwrap();
-        if let Some(r) = rows.iter().find(|r| r.name == "api") {
-            assert_eq!(r.status, micro_store::ServiceState::Starting, "{r:?}");
-            assert_eq!((r.ready, r.desired), (0, 2));
-            break;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = status_row(&p, "api", micro_store::ServiceState::Starting).await;
+    assert_eq!((r.ready, r.desired), (0, 2));
 }
 
 #[tokio::test]
@@ -382,15 +377,7 @@ async fn kubectl_lists_what_the_runtime_applied() {
     let addr = p.fake.serve().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{addr}'}}\n\
-             contexts:\n- name: fake\n  context: {{cluster: fake, user: me}}\ncurrent-context: fake\n\
-             users:\n- name: me\n  user: {{token: x}}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
     let out = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -446,23 +433,11 @@ async fn a_failed_rollout_says_why_and_deletes_nothing() {
         )],
     );
     p.controller.queue().trigger("a", Trigger::Push);
-    let store = p.controller.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = store.service_statuses("a").await.unwrap();
-        if let Some(r) = rows
-            .iter()
-            .find(|r| r.name == "api" && r.status == micro_store::ServiceState::Error)
-        {
-            assert!(
-                r.message.contains("cannot be pulled") && r.message.contains("still serves"),
-                "{r:?}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = status_row(&p, "api", micro_store::ServiceState::Error).await;
+    assert!(
+        r.message.contains("cannot be pulled") && r.message.contains("still serves"),
+        "{r:?}"
+    );
     // What ran keeps its objects.
     assert!(deployment(&p, "a", "api").is_some());
     assert!(p.fake.get("v1", "Service", "micro-a", "api").is_some());
@@ -605,23 +580,11 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
         &[("services/api/main.py", "raise SystemExit(3)\n")],
     );
     p.controller.queue().trigger("a", Trigger::Push);
-    let store = p.controller.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = store.service_statuses("a").await.unwrap();
-        if let Some(r) = rows
-            .iter()
-            .find(|r| r.name == "api" && r.status == micro_store::ServiceState::Crashed)
-        {
-            assert!(
-                r.message.contains("exited with code 3") && r.message.contains("still serves"),
-                "{r:?}"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "{rows:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let r = status_row(&p, "api", micro_store::ServiceState::Crashed).await;
+    assert!(
+        r.message.contains("exited with code 3") && r.message.contains("still serves"),
+        "{r:?}"
+    );
     let detail = p.runtime.describe("a", "api").unwrap();
     assert!(
         detail.replicas.iter().any(|r| r.state

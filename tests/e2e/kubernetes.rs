@@ -15,15 +15,7 @@ fn the_walkthrough_on_a_cluster() {
     let addr = rt.block_on(fake.serve()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{addr}'}}\n\
-             contexts:\n- name: fake\n  context: {{cluster: fake, user: me}}\ncurrent-context: fake\n\
-             users:\n- name: me\n  user: {{token: x}}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
     let p = Platform::start_with(&[
         ("MICRO_RUNTIME", "kubernetes"),
         ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),

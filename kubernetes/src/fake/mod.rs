@@ -112,6 +112,15 @@ impl FakeApiServer {
         Ok(addr)
     }
 
+    /// A kubeconfig for the fake served at `addr` (any token is accepted).
+    pub fn kubeconfig(addr: std::net::SocketAddr) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://{addr}'}}\n\
+             contexts:\n- name: fake\n  context: {{cluster: fake, user: me}}\ncurrent-context: fake\n\
+             users:\n- name: me\n  user: {{token: x}}\n"
+        )
+    }
+
     pub fn calls(&self) -> CallCounts {
         let c = |i: Calls| self.shared.counts[i as usize].load(Ordering::Relaxed);
         CallCounts {
