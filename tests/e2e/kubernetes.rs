@@ -19,6 +19,7 @@ fn the_walkthrough_on_a_cluster() {
     let p = Platform::start_with(&[
         ("MICRO_RUNTIME", "kubernetes"),
         ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("MICRO_KUBE_CONTEXT", "fake"),
     ]);
     // The first start's namespace is there, isolated.
     p.wait_for("the default tenant's namespace", || {
@@ -111,4 +112,33 @@ fn the_walkthrough_on_a_cluster() {
             .is_none()
     );
     drop(rt);
+}
+
+#[test]
+fn a_cluster_that_cannot_be_named_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        FakeApiServer::kubeconfig("127.0.0.1:1".parse().unwrap()),
+    )
+    .unwrap();
+    for (context, config, said) in [
+        ("nope", kubeconfig.clone(), "nope"),
+        ("fake", dir.path().join("missing"), "missing"),
+    ] {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .args(["server", "--address", "127.0.0.1:0"])
+            .env("MICRO_HOME", dir.path().join("home"))
+            .env("MICRO_DATA_DIR", dir.path().join("data"))
+            .env("MICRO_RUNTIME", "kubernetes")
+            .env("MICRO_KUBECONFIG", &config)
+            .env("MICRO_KUBE_CONTEXT", context)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.starts_with("error: ") && last.contains(said), "{err}");
+    }
 }
