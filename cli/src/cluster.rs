@@ -21,10 +21,17 @@ pub struct ClusterArgs {
     /// Service of `manifests/`, http://micro.micro.svc.cluster.local:8081]
     #[arg(long, env = "MICRO_PLATFORM_URL")]
     pub platform_url: Option<String>,
-    /// The image that builds and runs services from source (a spec without `image:`)
+    /// The image that builds and runs services from source (a spec without `image:`):
+    /// `IMAGE` for every language, `LANG=IMAGE` for one (`python`, `node`: what the
+    /// folder's files say); repeat it, or comma-separate in the variable
     /// [default: micro-runner-python:<version>]
-    #[arg(long, env = "MICRO_RUNNER_IMAGE")]
-    pub runner_image: Option<String>,
+    #[arg(
+        long,
+        env = "MICRO_RUNNER_IMAGE",
+        value_delimiter = ',',
+        value_name = "[LANG=]IMAGE"
+    )]
+    pub runner_image: Vec<String>,
     /// The platform's own image, whose `micro checkout` fetches a service's code into
     /// its pod [default: micro-platform:<version>]
     #[arg(long, env = "MICRO_PLATFORM_IMAGE")]
@@ -53,12 +60,59 @@ impl ClusterArgs {
             }
             s.platform_url = url.trim_end_matches('/').to_owned();
         }
-        if let Some(image) = &self.runner_image {
-            s.runner_image = image.clone();
+        // Whichever order they come in: the default first, then languages named apart.
+        let (named, default): (Vec<&String>, Vec<&String>) =
+            self.runner_image.iter().partition(|e| e.contains('='));
+        for entry in default {
+            if entry.is_empty() {
+                bail!("--runner-image: an image is missing");
+            }
+            // The default for every language, Python's included unless named apart.
+            s.runner_image = entry.clone();
+            s.runner_images.remove("python");
+        }
+        for entry in named {
+            let (lang, image) = entry.split_once('=').unwrap_or_default();
+            if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_lowercase()) || image.is_empty()
+            {
+                bail!("--runner-image {entry}: LANG=IMAGE with a lower-case language, or IMAGE");
+            }
+            s.runner_images.insert(lang.to_owned(), image.to_owned());
         }
         if let Some(image) = &self.platform_image {
             s.platform_image = image.clone();
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(runner: &[&str]) -> ClusterArgs {
+        ClusterArgs {
+            kubeconfig: None,
+            kube_context: None,
+            namespace_prefix: "micro-".into(),
+            platform_url: None,
+            runner_image: runner.iter().map(|s| (*s).to_owned()).collect(),
+            platform_image: None,
+        }
+    }
+
+    #[test]
+    fn runner_images_by_language_whatever_their_order() {
+        let s = args(&["node=n:1", "base:2", "python=p:3"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.runner_for(Some("node")), "n:1");
+        assert_eq!(s.runner_for(Some("python")), "p:3");
+        assert_eq!(s.runner_for(None), "base:2");
+        let s = args(&["base:2"]).settings().unwrap();
+        assert_eq!(s.runner_for(Some("python")), "base:2");
+        for bad in ["=x", "Py=x", "node=", ""] {
+            assert!(args(&[bad]).settings().is_err(), "{bad}");
+        }
     }
 }

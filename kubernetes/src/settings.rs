@@ -15,8 +15,11 @@ pub struct Settings {
     pub platform_namespace: String,
     /// The platform's image: the `checkout` init container runs `micro checkout` from it.
     pub platform_image: String,
-    /// Runs services from source (`build`, then `run`) when a spec has no `image`.
+    /// Runs services from source (`build`, then `run`) when a spec has no `image` and
+    /// no runner is named for the folder's language.
     pub runner_image: String,
+    /// Runners per language (`python`, `node`: what the folder's files say).
+    pub runner_images: std::collections::BTreeMap<String, String>,
     /// How pods reach the platform: the API (`MICRO_API`) and its git endpoint.
     pub platform_url: String,
     /// Address ranges of the cluster's pods and services: tenants may not reach them
@@ -32,6 +35,12 @@ impl Default for Settings {
             platform_namespace: "micro".into(),
             platform_image: format!("micro-platform:{}", env!("CARGO_PKG_VERSION")),
             runner_image: format!("micro-runner-python:{}", env!("CARGO_PKG_VERSION")),
+            runner_images: [(
+                "python".to_owned(),
+                format!("micro-runner-python:{}", env!("CARGO_PKG_VERSION")),
+            )]
+            .into_iter()
+            .collect(),
             platform_url: "http://micro.micro.svc.cluster.local:8081".into(),
             cluster_cidrs: vec![
                 "10.0.0.0/8".into(),
@@ -55,6 +64,13 @@ impl Settings {
             .filter(|t| !t.is_empty())
     }
 
+    /// The runner for a folder built with `toolchain`.
+    pub fn runner_for(&self, toolchain: Option<&str>) -> &str {
+        toolchain
+            .and_then(|t| self.runner_images.get(t))
+            .unwrap_or(&self.runner_image)
+    }
+
     /// Where a pod clones its tenant's repo from.
     pub fn repo_url(&self, tenant: &str) -> String {
         format!(
@@ -76,6 +92,9 @@ mod tests {
         assert_eq!(s.tenant_of("micro-team"), Some("team"));
         assert_eq!(s.tenant_of("micro-"), None);
         assert_eq!(s.tenant_of("kube-system"), None);
+        assert_eq!(s.runner_for(Some("python")), s.runner_image);
+        assert_eq!(s.runner_for(Some("cobol")), s.runner_image);
+        assert_eq!(s.runner_for(None), s.runner_image);
         assert_eq!(
             s.repo_url("team"),
             "http://micro.micro.svc.cluster.local:8081/git/team.git"

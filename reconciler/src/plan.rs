@@ -150,6 +150,7 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     field("code", code(old), code(new));
     field("run", old.run.clone(), new.run.clone());
     field("build", old.build.clone(), new.build.clone());
+    field("toolchain", old.toolchain.clone(), new.toolchain.clone());
     field("image", old.image.clone(), new.image.clone());
     let source = |m: &ServiceModel| {
         m.source.as_ref().map(|s| {

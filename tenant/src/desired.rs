@@ -47,6 +47,28 @@ pub struct ServiceModel {
     /// Seconds a rollout waits for every new replica to be ready.
     #[serde(default = "default_ready_timeout")]
     pub ready_timeout: u32,
+    /// The language its folder's files say it is built with (`python`, `node`), for a
+    /// runtime that picks a runner image by it; unknown for `source` services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
+}
+
+/// The language a service folder is built with, by the files at its top: a Python
+/// project (`requirements.txt`, `pyproject.toml`, `setup.py`) or a Node one
+/// (`package.json`). The local runtime makes the same call on its checkout.
+pub fn toolchain_of<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<&'static str> {
+    let (mut python, mut node) = (false, false);
+    for name in names.by_ref() {
+        python |= matches!(name, "requirements.txt" | "pyproject.toml" | "setup.py");
+        node |= name == "package.json";
+    }
+    if python {
+        Some("python")
+    } else if node {
+        Some("node")
+    } else {
+        None
+    }
 }
 
 fn default_ready_timeout() -> u32 {

@@ -4,10 +4,17 @@
 use crate::desired::{ServiceModel, SourceModel};
 use crate::spec::{ConfigSpec, ServiceSpec};
 
-/// The model of one service. `code` is the digest of its files other than the spec.
-pub fn model(spec: &ServiceSpec, code: &str, config: &ConfigSpec) -> ServiceModel {
+/// The model of one service. `code` is the digest of its files other than the spec;
+/// `toolchain` what its files say it is built with.
+pub fn model(
+    spec: &ServiceSpec,
+    code: &str,
+    toolchain: Option<&str>,
+    config: &ConfigSpec,
+) -> ServiceModel {
     ServiceModel {
         code: code.to_owned(),
+        toolchain: toolchain.map(str::to_owned),
         run: spec.run().map(str::to_owned),
         build: spec.build.as_ref().map(|b| b.value.clone()),
         image: spec.image.as_ref().map(|i| i.value.clone()),

@@ -280,6 +280,7 @@ pub struct SpecCache {
 struct Parsed {
     spec: ServiceSpec,
     code: String,
+    toolchain: Option<&'static str>,
 }
 
 /// Past this many entries the cache starts over (it refills from what is pushed).
@@ -308,6 +309,13 @@ impl SpecCache {
         let parsed = Arc::new(Parsed {
             spec: spec::parse_service(name, blob.content())?,
             code: code_digest(tree),
+            toolchain: {
+                let names: Vec<String> = tree
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
+                    .collect();
+                crate::desired::toolchain_of(names.iter().map(String::as_str))
+            },
         });
         let mut cache = self.lock();
         if cache.len() >= CACHE_LIMIT {
@@ -390,7 +398,7 @@ pub fn load_cached(
             services.insert(
                 name.clone(),
                 DesiredService {
-                    model: render::model(&parsed.spec, &parsed.code, &config),
+                    model: render::model(&parsed.spec, &parsed.code, parsed.toolchain, &config),
                     name,
                     tree: entry.id().to_string(),
                     revision: revision.clone(),
@@ -548,6 +556,29 @@ mod tests {
             repos.create("acme", Path::new("/bin/true")),
             Err(RepoError::Exists(_))
         ));
+    }
+
+    #[test]
+    fn a_folders_language_comes_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let commit = commit_files(
+            &repo,
+            &[
+                ("micro.yaml", "schema: 1\nnamespace: acme\n"),
+                ("services/py/service.yaml", "run: x\n"),
+                ("services/py/requirements.txt", "flask\n"),
+                ("services/js/service.yaml", "run: x\n"),
+                ("services/js/package.json", "{}\n"),
+                ("services/sh/service.yaml", "run: x\n"),
+                ("services/sh/run.sh", "echo\n"),
+            ],
+        );
+        let desired = load(&repo, "acme", commit, Support::ALL).unwrap();
+        let toolchain = |n: &str| desired.services[n].model.toolchain.clone();
+        assert_eq!(toolchain("py").as_deref(), Some("python"));
+        assert_eq!(toolchain("js").as_deref(), Some("node"));
+        assert_eq!(toolchain("sh"), None);
     }
 
     #[test]

@@ -207,7 +207,8 @@ fn a_revision_that_cannot_become_ready_leaves_the_old_one_serving() {
             "build exited with code 4",
         ),
         (
-            "run: python3 -u main.py\nenv: { HEALTH: \"503\" }\nreadiness: { path: /health, timeout: 3s }\n",
+            // Long enough for Python to start on a loaded machine: the point is the 503.
+            "run: python3 -u main.py\nenv: { HEALTH: \"503\" }\nreadiness: { path: /health, timeout: 8s }\n",
             "GET /health answered 503",
         ),
         (

@@ -213,3 +213,32 @@ fn images_and_sources_run_what_they_name() {
     let args = greeter["initContainers"][0]["command"].to_string();
     assert!(args.contains("\"https://example.com/acme/greeter\",\"--commit\",\"c0ffee\",\"--path\",\"cmd/greeter\""), "{args}");
 }
+
+#[test]
+fn the_runner_follows_the_folders_language() {
+    let mut settings = Settings::default();
+    settings
+        .runner_images
+        .insert("node".into(), "registry.example/runner-node:1".into());
+    let mut node = model();
+    node.toolchain = Some("node".into());
+    node.build = Some("npm ci".into());
+    let plain = model();
+    let objects = manifests(
+        &settings,
+        &desired(vec![service("js", node), service("py", plain)]),
+        &Quota::default(),
+        None,
+    );
+    let js = &find(&objects, "Deployment", "js")["spec"]["template"]["spec"];
+    assert_eq!(
+        js["containers"][0]["image"],
+        "registry.example/runner-node:1"
+    );
+    assert_eq!(
+        js["initContainers"][1]["image"],
+        "registry.example/runner-node:1"
+    );
+    let py = &find(&objects, "Deployment", "py")["spec"]["template"]["spec"];
+    assert_eq!(py["containers"][0]["image"], settings.runner_image);
+}

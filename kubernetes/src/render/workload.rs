@@ -154,12 +154,15 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         if let Some(build) = &m.build {
             init.push(parts.container(
                 "build",
-                &settings.runner_image,
+                settings.runner_for(m.toolchain.as_deref()),
                 Some(json!(["sh", "-c", format!("{PYTHON_VENV}\n{build}")])),
             ));
         }
     }
-    let image = m.image.as_deref().unwrap_or(&settings.runner_image);
+    let image = m
+        .image
+        .as_deref()
+        .unwrap_or_else(|| settings.runner_for(m.toolchain.as_deref()));
     let command = m.run.as_ref().map(|run| json!(["sh", "-c", run]));
     let mut main = parts.container("service", image, command);
     if let Some(c) = main.as_object_mut() {
