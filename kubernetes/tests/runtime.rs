@@ -670,3 +670,33 @@ async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
         Err(micro_reconciler::RuntimeError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_restart_rolls_the_deployment_at_its_revision() {
+    let p = platform(true).await;
+    commit(&p.repos, "a", &THREE[..2]);
+    p.controller.queue().trigger("a", Trigger::Push);
+    until("applied", || deployment(&p, "a", "api").is_some()).await;
+    settled(&p, "a", 1).await;
+    let before = deployment(&p, "a", "api").unwrap();
+    assert!(p.runtime.restart("a", "api"));
+    assert!(!p.runtime.restart("a", "nosuch"));
+    p.controller.queue().trigger("a", Trigger::Restart);
+    until("a new rollout", || {
+        deployment(&p, "a", "api").is_some_and(|d| {
+            d["metadata"]["generation"].as_i64() > before["metadata"]["generation"].as_i64()
+        })
+    })
+    .await;
+    let after = deployment(&p, "a", "api").unwrap();
+    let annotation =
+        |d: &Value, k: &str| d["spec"]["template"]["metadata"]["annotations"][k].clone();
+    assert_eq!(
+        annotation(&after, "micro/revision"),
+        annotation(&before, "micro/revision")
+    );
+    assert_ne!(
+        annotation(&after, "micro/deployment"),
+        annotation(&before, "micro/deployment")
+    );
+}
