@@ -147,6 +147,12 @@ fn of_deployment(d: &Deployment) -> DeploymentState {
                     .unwrap_or("the rollout made no progress")
             ),
         )
+    } else if observed && updated >= desired && total == updated && ready < desired {
+        // Rolled out, then a replica went down: the pods say why, if they can.
+        (
+            WorkloadState::Starting,
+            format!("degraded: {ready}/{desired} ready"),
+        )
     } else if !observed || updated < desired || ready < desired {
         (
             WorkloadState::Starting,
@@ -191,6 +197,13 @@ mod tests {
         );
         d["status"]["replicas"] = json!(2);
         assert!(of(&deployment(d.clone()), &[]).rolled_out);
+        let mut degraded = d.clone();
+        degraded["status"]["readyReplicas"] = json!(1);
+        let s = of(&deployment(degraded), &[]);
+        assert_eq!(
+            (s.state, s.message.as_str()),
+            (WorkloadState::Starting, "degraded: 1/2 ready")
+        );
         d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False",
             "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"a-1\" has timed out progressing."}]);
         let s = of(&deployment(d), &[]);
@@ -200,5 +213,24 @@ mod tests {
             "{}",
             s.message
         );
+    }
+
+    #[test]
+    fn crashing_pods_make_a_crashed_service() {
+        let d = deployment(
+            json!({"metadata": {"name": "a", "generation": 1}, "spec": {"replicas": 1,
+            "selector": {}, "template": {}}, "status": {"observedGeneration": 1, "replicas": 1,
+            "updatedReplicas": 1, "readyReplicas": 0}}),
+        );
+        let pod = json!({"metadata": {"name": "a-1-0"}, "status": {"containerStatuses": [{
+            "name": "service", "ready": false, "restartCount": 4,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}});
+        let s = of(&d, std::slice::from_ref(&pod));
+        assert_eq!(s.state, WorkloadState::Crashed);
+        assert_eq!(s.message, "exited with code 3 (Error), restarted 4 times");
+        let r = &replicas(&[pod])[0];
+        assert_eq!((r.state, r.restarts), (WorkloadState::Crashed, 4));
+        assert_eq!(r.last_exit.as_deref(), Some("exited with code 3 (Error)"));
     }
 }
