@@ -11,6 +11,7 @@
 mod cache;
 mod compare;
 mod connect;
+mod drift;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod labels;
@@ -19,6 +20,7 @@ mod proxy;
 pub mod render;
 pub mod runtime;
 pub mod settings;
+mod shared;
 mod status;
 
 pub use connect::{ConnectError, connect};

@@ -1,0 +1,118 @@
+//! Drift: whether what runs on the cluster is still what was applied, comparing only the
+//! fields the platform sets (and, for Secrets, keys and a digest of the values applied).
+
+use crate::compare::contains;
+use crate::labels;
+use crate::render::{self, ServiceInput};
+use crate::shared::{Shared, kind_and_name};
+use micro_reconciler::desired::ServiceModel;
+use micro_reconciler::runtime::DEPLOYMENT_VAR;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+impl Shared {
+    pub(crate) fn service_drift(&self, tenant: &str, service: &str) -> Option<String> {
+        let ns = self.settings.namespace_of(tenant);
+        let Some(live) = self.cache.get("Deployment", &ns, service) else {
+            return Some(format!("its Deployment {service} was deleted"));
+        };
+        let Some((model, revision)) = applied_model(&live) else {
+            return Some("its Deployment lost the platform's annotations".into());
+        };
+        let deployment = live["spec"]["template"]["metadata"]["annotations"][labels::DEPLOYMENT]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut secret: BTreeMap<String, String> = render::secret_keys_of(&model)
+            .into_iter()
+            .map(|k| (k, String::new()))
+            .collect();
+        secret.insert(DEPLOYMENT_VAR.to_owned(), deployment);
+        let input = ServiceInput {
+            tenant,
+            name: service,
+            model: &model,
+            revision: &revision,
+            secret: &secret,
+        };
+        let key = (tenant.to_owned(), service.to_owned());
+        for want in render::service_objects(&self.settings, &input) {
+            let (kind, name) = kind_and_name(&want);
+            let Some(have) = self.cache.get(kind, &ns, name) else {
+                return Some(format!("its {kind} {name} was deleted"));
+            };
+            let same = if kind == "Secret" {
+                let applied = self.state().secrets.get(&key).cloned();
+                secret_keys_match(&have, &secret)
+                    && applied.is_none_or(|digest| digest == live_secret_digest(&have))
+            } else {
+                contains(Some(&have), &want)
+            };
+            if !same {
+                return Some(format!("its {kind} {name} was changed by hand"));
+            }
+        }
+        None
+    }
+
+    /// Whether the tenant's namespace-wide objects are as rendered (for its last quota).
+    pub(crate) fn namespace_in_place(&self, tenant: &str, ns: &str) -> bool {
+        let Some(quota) = self.state().quotas.get(tenant).copied() else {
+            // Not applied by this server yet: its first reconcile will.
+            return true;
+        };
+        render::namespace_objects(&self.settings, tenant, &quota)
+            .iter()
+            .all(|want| {
+                let (kind, name) = kind_and_name(want);
+                let ns = if kind == "Namespace" { "" } else { ns };
+                contains(self.cache.get(kind, ns, name).as_ref(), want)
+            })
+    }
+}
+
+/// The model and revision a Deployment was applied from (its annotations).
+pub(crate) fn applied_model(deployment: &Value) -> Option<(ServiceModel, String)> {
+    let annotations = &deployment["metadata"]["annotations"];
+    let model = serde_json::from_str(annotations[labels::MODEL].as_str()?).ok()?;
+    Some((model, annotations[labels::REVISION].as_str()?.to_owned()))
+}
+
+pub(crate) fn secret_digest(data: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in data {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The digest of a live Secret's data, decoded as `secret_digest` hashes what we apply.
+fn live_secret_digest(secret: &Value) -> String {
+    use base64::Engine;
+    let data: BTreeMap<String, String> = secret["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or_default())
+                .unwrap_or_default();
+            (k.clone(), String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .collect();
+    secret_digest(&data)
+}
+
+fn secret_keys_match(secret: &Value, want: &BTreeMap<String, String>) -> bool {
+    let have: Vec<&String> = secret["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .collect();
+    have.len() == want.len() && want.keys().all(|k| have.contains(&k))
+}
