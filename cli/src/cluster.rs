@@ -50,6 +50,10 @@ impl ClusterArgs {
                 "--namespace-prefix {prefix:?}: 1-20 lower-case letters, digits and '-', not starting with '-'"
             );
         }
+        // A tenant must never land in a namespace of the cluster's own (`kube-system`).
+        if prefix.starts_with("kube-") {
+            bail!("--namespace-prefix {prefix:?}: `kube-` namespaces belong to Kubernetes");
+        }
         let mut s = Settings {
             prefix: prefix.clone(),
             ..Settings::default()
@@ -114,5 +118,11 @@ mod tests {
         for bad in ["=x", "Py=x", "node=", ""] {
             assert!(args(&[bad]).settings().is_err(), "{bad}");
         }
+        let mut kube = args(&[]);
+        kube.namespace_prefix = "kube-".into();
+        assert!(
+            kube.settings().is_err(),
+            "tenant `system` would be kube-system"
+        );
     }
 }

@@ -242,3 +242,26 @@ fn the_runner_follows_the_folders_language() {
     let py = &find(&objects, "Deployment", "py")["spec"]["template"]["spec"];
     assert_eq!(py["containers"][0]["image"], settings.runner_image);
 }
+
+#[test]
+fn a_spec_variable_replaces_the_platforms_default_of_that_name() {
+    let mut m = model();
+    m.env.insert("PATH".into(), "/opt/bin:/usr/bin".into());
+    m.env.insert("HOME".into(), "/app".into());
+    let objects = manifests(
+        &Settings::default(),
+        &desired(vec![service("api", m)]),
+        &Quota::default(),
+        Some("api"),
+    );
+    let env =
+        find(&objects, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+    let named = |n: &str| env.iter().filter(|e| e["name"] == n).collect::<Vec<_>>();
+    assert_eq!(named("PATH").len(), 1, "{env:?}");
+    assert_eq!(named("PATH")[0]["value"], "/opt/bin:/usr/bin");
+    assert_eq!(named("HOME")[0]["value"], "/app");
+    assert_eq!(named("MICRO_NAMESPACE")[0]["value"], "team");
+}

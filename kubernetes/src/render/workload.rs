@@ -130,6 +130,9 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             "value": format!("{APP_DIR}/.venv/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"),
         }));
     }
+    // The spec's own values win (its `MICRO_*` and `PORT` are refused at push): a name
+    // twice would make the API server refuse the whole Deployment.
+    env.retain(|e| e["name"].as_str().is_none_or(|n| !m.env.contains_key(n)));
     env.extend(m.env.iter().map(|(k, v)| json!({ "name": k, "value": v })));
     let mut parts = Parts {
         env,
