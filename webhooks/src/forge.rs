@@ -46,7 +46,7 @@ impl Forge {
     }
 
     /// The event's kind as the forge names it (`push`, `pull_request`, `Push Hook`, …).
-    pub fn event<'a>(self, headers: &'a HeaderMap) -> Option<&'a str> {
+    pub fn event(self, headers: &HeaderMap) -> Option<&str> {
         header(headers, self.event_header())
     }
 
@@ -60,7 +60,7 @@ impl Forge {
     }
 
     /// The delivery's id, by which a redelivery is recognised.
-    pub fn delivery<'a>(self, headers: &'a HeaderMap) -> Option<&'a str> {
+    pub fn delivery(self, headers: &HeaderMap) -> Option<&str> {
         match self {
             Forge::Forgejo => header(headers, "x-forgejo-delivery"),
             Forge::Gitea => header(headers, "x-gitea-delivery"),
