@@ -16,13 +16,9 @@ pub async fn of_pods(
     query: LogQuery,
 ) -> Result<LogStream, RuntimeError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let since_seconds = query.since_ms.map(|since| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        ((now - since) / 1000).max(1)
-    });
+    let since_seconds = query
+        .since_ms
+        .map(|since| ((crate::shared::now_ms() - since) / 1000).max(1));
     let params = |follow: bool| LogParams {
         container: Some("service".into()),
         follow,

@@ -4,7 +4,6 @@
 //! climb out of the proxy to any object the platform may read (another tenant's Secret):
 //! such paths never leave here.
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use micro_reconciler::runtime::{CallRequest, CallResponse, RuntimeError};
@@ -66,7 +65,6 @@ pub async fn call(
         .into_body()
         .into_data_stream()
         .map(|chunk| chunk.map_err(std::io::Error::other))
-        .map(|chunk: std::io::Result<Bytes>| chunk)
         .boxed();
     Ok(CallResponse {
         status,

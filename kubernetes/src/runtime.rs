@@ -130,10 +130,8 @@ impl Runtime for KubeRuntime {
                 render::service_objects(&s.settings, &ServiceInput::of(namespace, service, &secret))
             {
                 let (kind, _) = kind_and_name(&object);
-                let same_secret = kind == "Secret" && s.state().secrets.get(&key) == Some(&digest);
-                let applied = s
-                    .apply_object(&object, kind != "Secret" || same_secret)
-                    .await?;
+                // A Secret carries this apply's new token: it always differs.
+                let applied = s.apply_object(&object, kind != "Secret").await?;
                 if kind == "Secret" {
                     s.state().secrets.insert(key.clone(), digest.clone());
                 }

@@ -181,8 +181,7 @@ impl Shared {
         else {
             return;
         };
-        let d = &d;
-        let s = status::of(d, &self.cache.pods_of(&ns, service));
+        let s = status::of(&d, &self.cache.pods_of(&ns, service));
         let annotations = d.metadata.annotations.clone().unwrap_or_default();
         let model: Option<ServiceModel> = annotations
             .get(labels::MODEL)

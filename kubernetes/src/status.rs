@@ -33,19 +33,13 @@ pub fn of(d: &Deployment, pods: &[Value]) -> DeploymentState {
             .cloned()
             .unwrap_or_default()
     });
+    let still = if count(d.status.as_ref().and_then(|s| s.available_replicas)) > 0 {
+        "; the previous revision still serves"
+    } else {
+        ""
+    };
     for c in containers {
         let waiting = c["state"]["waiting"]["reason"].as_str().unwrap_or_default();
-        let still = if count_i64(
-            d.status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .map(i64::from),
-        ) > 0
-        {
-            "; the previous revision still serves"
-        } else {
-            ""
-        };
         match waiting {
             "CrashLoopBackOff" => {
                 s.state = WorkloadState::Crashed;
@@ -68,10 +62,6 @@ pub fn of(d: &Deployment, pods: &[Value]) -> DeploymentState {
         }
     }
     s
-}
-
-fn count_i64(n: Option<i64>) -> i64 {
-    n.unwrap_or(0)
 }
 
 /// How a container's last process ended: `exited with code 1 (Error)`.

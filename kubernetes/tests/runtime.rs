@@ -98,6 +98,12 @@ async fn status_row(
     }
 }
 
+/// Commits `files` to tenant a's branch and queues its reconcile, as a push would.
+fn push(p: &Platform, files: &[(&str, &str)]) {
+    commit(&p.repos, "a", files);
+    p.controller.queue().trigger("a", Trigger::Push);
+}
+
 fn deployment(p: &Platform, ns: &str, name: &str) -> Option<Value> {
     p.fake
         .get("apps/v1", "Deployment", &format!("micro-{ns}"), name)
@@ -228,8 +234,7 @@ async fn a_removed_service_is_pruned_and_nothing_foreign_is_touched() {
 #[tokio::test]
 async fn what_is_changed_or_deleted_by_hand_is_put_back() {
     let p = platform(true).await;
-    commit(&p.repos, "a", THREE);
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, THREE);
     until("applied", || deployment(&p, "a", "web").is_some()).await;
     settled(&p, "a", 3).await;
 
@@ -294,9 +299,8 @@ async fn what_is_changed_or_deleted_by_hand_is_put_back() {
 #[tokio::test]
 async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
     let p = platform(true).await;
-    commit(
-        &p.repos,
-        "a",
+    push(
+        &p,
         &[
             (
                 "services/api/service.yaml",
@@ -305,15 +309,12 @@ async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
             ("config.yaml", "db.password: { version: 1, secret: true }\n"),
         ],
     );
-    p.controller.queue().trigger("a", Trigger::Push);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
     let before = deployment(&p, "a", "api").unwrap();
-    commit(
-        &p.repos,
-        "a",
+    push(
+        &p,
         &[("config.yaml", "db.password: { version: 2, secret: true }\n")],
     );
-    p.controller.queue().trigger("a", Trigger::Push);
     until("rolled", || {
         deployment(&p, "a", "api").is_some_and(|d| {
             d["spec"]["template"]["metadata"]["annotations"]["micro/config-digest"]
@@ -333,8 +334,7 @@ async fn a_new_config_version_rolls_the_deployment_and_status_follows() {
 async fn a_rollout_that_never_gets_ready_shows_as_starting() {
     let p = platform(true).await;
     p.fake.rollouts(Rollouts::Hold);
-    commit(&p.repos, "a", &THREE[..2]);
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, &THREE[..2]);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
     let r = status_row(&p, "api", micro_store::ServiceState::Starting).await;
     assert_eq!((r.ready, r.desired), (0, 2));
@@ -416,23 +416,20 @@ async fn kubectl_lists_what_the_runtime_applied() {
 #[tokio::test]
 async fn a_failed_rollout_says_why_and_deletes_nothing() {
     let p = platform(true).await;
-    commit(&p.repos, "a", &THREE[..2]);
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, &THREE[..2]);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
     settled(&p, "a", 1).await;
     // The next revision's pods never get ready: its image cannot be pulled.
     p.fake.rollouts(Rollouts::Fail(
         "ReplicaSet \"api-2\" has timed out progressing: image cannot be pulled".into(),
     ));
-    commit(
-        &p.repos,
-        "a",
+    push(
+        &p,
         &[(
             "services/api/service.yaml",
             "run: python3 main.py\nport: 9000\nreplicas: 3\nresources: { cpu: 250m, memory: 128Mi }\n",
         )],
     );
-    p.controller.queue().trigger("a", Trigger::Push);
     let r = status_row(&p, "api", micro_store::ServiceState::Error).await;
     assert!(
         r.message.contains("cannot be pulled") && r.message.contains("still serves"),
@@ -512,8 +509,7 @@ async fn a_restarted_server_converges_without_touching_workloads() {
 #[tokio::test]
 async fn logs_describe_and_crashes_come_from_the_pods() {
     let p = platform(true).await;
-    commit(&p.repos, "a", &THREE[..2]);
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, &THREE[..2]);
     until("two pods", || p.fake.pods("micro-a", "api").len() == 2).await;
     let pods = {
         let mut pods = p.fake.pods("micro-a", "api");
@@ -574,12 +570,7 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
 
     // A new revision whose process exits: crashed, saying how, while the old pods serve.
     p.fake.rollouts(Rollouts::Crash(3));
-    commit(
-        &p.repos,
-        "a",
-        &[("services/api/main.py", "raise SystemExit(3)\n")],
-    );
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, &[("services/api/main.py", "raise SystemExit(3)\n")]);
     let r = status_row(&p, "api", micro_store::ServiceState::Crashed).await;
     assert!(
         r.message.contains("exited with code 3") && r.message.contains("still serves"),
@@ -674,8 +665,7 @@ async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
 #[tokio::test]
 async fn a_restart_rolls_the_deployment_at_its_revision() {
     let p = platform(true).await;
-    commit(&p.repos, "a", &THREE[..2]);
-    p.controller.queue().trigger("a", Trigger::Push);
+    push(&p, &THREE[..2]);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
     settled(&p, "a", 1).await;
     let before = deployment(&p, "a", "api").unwrap();
