@@ -82,14 +82,19 @@ impl Store {
         .transpose()
     }
 
-    fn seal(&self, namespace: &str, name: &str, value: &str) -> String {
+    pub(crate) fn seal(&self, namespace: &str, name: &str, value: &str) -> String {
         match &self.sealer {
             Some(s) => s.seal(&format!("{namespace}/{name}"), value),
             None => value.to_owned(),
         }
     }
 
-    fn open_sealed(&self, namespace: &str, name: &str, stored: &str) -> Result<String, StoreError> {
+    pub(crate) fn open_sealed(
+        &self,
+        namespace: &str,
+        name: &str,
+        stored: &str,
+    ) -> Result<String, StoreError> {
         match &self.sealer {
             Some(s) => s
                 .open(&format!("{namespace}/{name}"), stored)

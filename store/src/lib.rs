@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod history;
 mod kv;
+mod links;
 mod namespaces;
 mod passwords;
 mod sealing;
@@ -22,6 +23,7 @@ pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::{HistoryEntry, ReconcileResult, Trigger};
 pub use kv::{Query as KvQuery, Record};
+pub use links::{Delivery, Link};
 pub use sealing::{SealError, Sealer};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};
@@ -37,6 +39,8 @@ pub struct Store {
     backend: &'static str,
     /// Seals config values at rest; none in tests that do not care.
     sealer: Option<std::sync::Arc<Sealer>>,
+    /// Bumped on every link change, for caches of links (see `watch_links`).
+    link_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -84,6 +88,7 @@ impl Store {
             pool,
             backend,
             sealer: None,
+            link_changes: Default::default(),
         })
     }
 
@@ -103,6 +108,7 @@ impl Store {
             pool,
             backend: "memory",
             sealer: None,
+            link_changes: Default::default(),
         })
     }
 

@@ -38,6 +38,7 @@ scenarios!(
     no_person_becomes_a_service_identity,
     quota_overrides_are_per_namespace,
     config_values_are_sealed_at_rest,
+    links_are_per_namespace_sealed_and_watched,
 );
 
 #[tokio::test]
@@ -526,4 +527,71 @@ async fn config_values_are_sealed_at_rest(store: Store) {
         .clone()
         .with_sealer(crate::Sealer::from_hex(&crate::Sealer::generate_hex()).unwrap());
     assert!(other.config_value("a", "db.password", v).await.is_err());
+}
+
+async fn links_are_per_namespace_sealed_and_watched(store: Store) {
+    let store = store.with_sealer(crate::Sealer::from_hex(&crate::Sealer::generate_hex()).unwrap());
+    let mut changes = store.watch_links();
+    let mut link = crate::Link::new(
+        "a",
+        "id-a",
+        "https://forge.example/a/repo",
+        "main",
+        "github",
+    );
+    link.secret = "whsec-planted".into();
+    link.token = Some("ghp_planted".into());
+    store.put_link(&link).await.unwrap();
+    assert!(changes.has_changed().unwrap(), "a cache sees the new link");
+    changes.borrow_and_update();
+    assert_eq!(store.link("a").await.unwrap().as_ref(), Some(&link));
+    assert_eq!(
+        store.link_by_id("id-a").await.unwrap().as_ref(),
+        Some(&link)
+    );
+    assert_eq!(store.link("b").await.unwrap(), None);
+    assert_eq!(store.link_by_id("id-b").await.unwrap(), None);
+    // Neither the secret nor the token is readable in the database itself.
+    let raw: String = sqlx::query_scalar("SELECT secret || coalesce(token, '') FROM links")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert!(!raw.contains("planted"), "{raw}");
+
+    store.record_link_fetch("a", Ok("abc123")).await.unwrap();
+    store
+        .record_link_fetch("a", Err("cannot fetch"))
+        .await
+        .unwrap();
+    let delivery = crate::Delivery {
+        at: 5,
+        event: "push".into(),
+        result: "fetched".into(),
+    };
+    store.record_link_delivery("a", &delivery).await.unwrap();
+    let got = store.link("a").await.unwrap().unwrap();
+    assert_eq!(
+        got.fetched_revision.as_deref(),
+        Some("abc123"),
+        "a failed fetch keeps the last revision"
+    );
+    assert_eq!(got.fetch_error.as_deref(), Some("cannot fetch"));
+    assert_eq!(got.delivery, Some(delivery));
+
+    // Linking again replaces the link and forgets what the old one fetched.
+    let mut again = crate::Link::new(
+        "a",
+        "id-a2",
+        "https://forge.example/a/other",
+        "dev",
+        "gitlab",
+    );
+    again.secret = "s2".into();
+    store.put_link(&again).await.unwrap();
+    assert_eq!(store.links().await.unwrap(), vec![again]);
+    assert_eq!(store.link_by_id("id-a").await.unwrap(), None);
+    assert!(store.delete_link("a").await.unwrap());
+    assert!(!store.delete_link("a").await.unwrap());
+    assert!(store.links().await.unwrap().is_empty());
+    assert!(changes.has_changed().unwrap());
 }

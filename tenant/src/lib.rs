@@ -11,6 +11,7 @@ pub mod change;
 pub mod desired;
 pub mod folder;
 pub mod layout;
+pub mod linked;
 pub mod pin;
 pub mod quantity;
 pub mod render;

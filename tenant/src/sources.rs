@@ -242,6 +242,53 @@ pub fn resolve(url: &str, reference: Option<&str>) -> Result<Resolved, SourceErr
     }
 }
 
+/// Fetches `refspecs` from `url` into `repo`. With a `policy` (the platform fetching for
+/// a tenant) the URL must pass it, the fetch is bounded in size and time, and a failure
+/// says nothing of what answers where (the detail goes to the server's log). `login` is
+/// a user name and token sent as HTTP Basic credentials, once.
+pub fn fetch_refs(
+    repo: &Repository,
+    url: &str,
+    refspecs: &[&str],
+    policy: Option<&SourcePolicy>,
+    login: Option<(String, String)>,
+) -> Result<(), SourceError> {
+    if let Some(policy) = policy {
+        policy.check(url)?;
+    }
+    let mut remote = repo.remote_anonymous(url).map_err(git_err(url))?;
+    let mut options = git2::FetchOptions::new();
+    let mut callbacks = git2::RemoteCallbacks::new();
+    if policy.is_some() {
+        let started = std::time::Instant::now();
+        // Returning false aborts the fetch.
+        callbacks.transfer_progress(move |p| {
+            p.received_bytes() <= MAX_FETCH_BYTES && started.elapsed() <= MAX_FETCH_TIME
+        });
+    }
+    if let Some((user, token)) = login {
+        // Once: libgit2 asks again after a refusal, for ever.
+        let mut asked = false;
+        callbacks.credentials(move |_, _, _| {
+            if std::mem::replace(&mut asked, true) {
+                return Err(git2::Error::from_str("the token was refused"));
+            }
+            git2::Cred::userpass_plaintext(&user, &token)
+        });
+    }
+    options.remote_callbacks(callbacks);
+    if let Err(e) = remote.fetch(refspecs, Some(&mut options), None) {
+        if policy.is_some() {
+            tracing::warn!(url, error = %e.message(), "fetch failed");
+            return Err(SourceError::Unavailable {
+                url: url.to_owned(),
+            });
+        }
+        return Err(git_err(url)(e));
+    }
+    Ok(())
+}
+
 /// Bare cache repos, one per source URL.
 pub struct SourceCache {
     root: PathBuf,
@@ -301,44 +348,14 @@ impl SourceCache {
             Err(_) => Repository::init_bare(&path).map_err(git_err(url))?,
         };
         if repo.find_commit(commit).is_err() {
-            if let Some(policy) = &self.policy {
-                policy.check(url)?;
-            }
-            let mut remote = repo.remote_anonymous(url).map_err(git_err(url))?;
-            let mut options = git2::FetchOptions::new();
-            let mut callbacks = git2::RemoteCallbacks::new();
-            if self.policy.is_some() {
-                let started = std::time::Instant::now();
-                // Returning false aborts the fetch.
-                callbacks.transfer_progress(move |p| {
-                    p.received_bytes() <= MAX_FETCH_BYTES && started.elapsed() <= MAX_FETCH_TIME
-                });
-            }
-            if let Some(token) = self.token.clone() {
-                // Once: libgit2 asks again after a refusal, for ever.
-                let mut asked = false;
-                callbacks.credentials(move |_, _, _| {
-                    if std::mem::replace(&mut asked, true) {
-                        return Err(git2::Error::from_str("the token was refused"));
-                    }
-                    git2::Cred::userpass_plaintext("micro", &token)
-                });
-            }
-            options.remote_callbacks(callbacks);
-            let fetched = remote.fetch(
+            let login = self.token.clone().map(|t| ("micro".to_owned(), t));
+            fetch_refs(
+                &repo,
+                url,
                 &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                Some(&mut options),
-                None,
-            );
-            if let Err(e) = fetched {
-                if self.policy.is_some() {
-                    tracing::warn!(url, error = %e.message(), "source fetch failed");
-                    return Err(SourceError::Unavailable {
-                        url: url.to_owned(),
-                    });
-                }
-                return Err(git_err(url)(e));
-            }
+                self.policy.as_ref(),
+                login,
+            )?;
             if repo.find_commit(commit).is_err() {
                 return Err(SourceError::NoSuchCommit {
                     url: url.to_owned(),

@@ -7,6 +7,7 @@
 
 mod auth;
 mod cgi;
+pub mod events;
 pub mod forge;
 mod git_http;
 

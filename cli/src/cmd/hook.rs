@@ -59,6 +59,12 @@ fn check() -> Result<(), String> {
         if refname != BRANCH {
             continue;
         }
+        if let Some(f) = micro_reconciler::linked::followed(repo.path()) {
+            return Err(format!(
+                "this namespace follows {} (branch {}): push there, or `micro repo unlink` to push here again",
+                f.url, f.branch
+            ));
+        }
         let new = git2::Oid::from_str(new).map_err(|e| format!("pre-receive: {}", e.message()))?;
         if new.is_zero() {
             return Err("main cannot be deleted: it is what your namespace runs".into());

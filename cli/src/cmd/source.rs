@@ -136,8 +136,14 @@ pub async fn update(
         eprintln!("{name}: up to date at {} ({track})", short(pinned));
         if wait_for {
             let head = tokio::task::block_in_place(|| TenantRepo::open(ctx)?.fetch())?;
-            return wait::until_running(ctx, name, &head.to_string(), Duration::from_secs(timeout))
-                .await;
+            return wait::until_running(
+                ctx,
+                name,
+                &head.to_string(),
+                false,
+                Duration::from_secs(timeout),
+            )
+            .await;
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -10,10 +10,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Waits until `name` runs all replicas at a revision at least as new as `revision`.
+/// When `revision` changed the service itself, only a status at that revision says how
+/// it went: the namespace can read "applied" a moment before the runtime reports on the
+/// new rollout, while the service still shows how the previous one ended.
 pub async fn until_running(
     ctx: &Context,
     name: &str,
     revision: &str,
+    changed_it: bool,
     timeout: Duration,
 ) -> Result<ExitCode> {
     let deadline = Instant::now() + timeout;
@@ -33,7 +37,7 @@ pub async fn until_running(
             .is_some_and(|a| a == revision);
         if let Some(s) = report.services.iter().find(|s| s.name == name) {
             show_change(s, &mut last);
-            if applied {
+            if applied && (!changed_it || s.revision == revision) {
                 match s.status {
                     ServiceState::Running if s.ready == s.desired => {
                         eprintln!("{name}: running at {}", short(&s.revision));
@@ -102,7 +106,14 @@ pub async fn after_push(
         }
     };
     if wait {
-        return until_running(ctx, name, &revision, Duration::from_secs(timeout)).await;
+        return until_running(
+            ctx,
+            name,
+            &revision,
+            committed,
+            Duration::from_secs(timeout),
+        )
+        .await;
     }
     if committed {
         match taken_up(ctx, &revision).await {

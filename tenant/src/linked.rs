@@ -1,0 +1,286 @@
+//! Namespaces that follow a branch of a repo elsewhere (a forge) instead of their
+//! platform-hosted one: the mirrors the platform fetches into, the copy of a fetched
+//! commit into the namespace's repo, and the marker that makes the pre-receive hook send
+//! pushes to where the namespace's truth now lives.
+//!
+//! One mirror per (URL, credentials): namespaces that link the same repo share one fetch,
+//! and a tenant never reads, through a shared mirror, what only another's token may see.
+
+use crate::layout::BRANCH;
+use crate::sources::{SourceError, SourcePolicy, fetch_refs};
+use git2::{Oid, Repository};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Beside a linked namespace's repo: where it follows (JSON of [`Followed`]).
+const MARKER: &str = "micro-link.json";
+
+/// Where a namespace follows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Followed {
+    pub url: String,
+    pub branch: String,
+}
+
+/// Marks (or, with `None`, unmarks) the repo at `repo_dir` as following `followed`.
+pub fn mark(repo_dir: &Path, followed: Option<&Followed>) -> std::io::Result<()> {
+    let path = repo_dir.join(MARKER);
+    match followed {
+        Some(f) => {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_vec(f)?)?;
+            std::fs::rename(tmp, path)
+        }
+        None => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Where the repo at `repo_dir` follows, if it is linked.
+pub fn followed(repo_dir: &Path) -> Option<Followed> {
+    let bytes = std::fs::read(repo_dir.join(MARKER)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A remote repo and how to sign in to it.
+#[derive(Clone)]
+pub struct Origin {
+    pub url: String,
+    /// User name and token, sent as HTTP Basic credentials.
+    pub login: Option<(String, String)>,
+}
+
+/// The platform's mirrors of linked repos.
+pub struct Mirrors {
+    root: PathBuf,
+    policy: SourcePolicy,
+    locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
+}
+
+/// What a fetch found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub commit: Oid,
+    /// False when the mirror already held the wanted commit and nothing was fetched.
+    pub fetched: bool,
+}
+
+impl Mirrors {
+    pub fn new(root: impl Into<PathBuf>, policy: SourcePolicy) -> Self {
+        Mirrors {
+            root: root.into(),
+            policy,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn path(&self, origin: &Origin) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(origin.url.as_bytes());
+        if let Some((user, token)) = &origin.login {
+            h.update([0]);
+            h.update(user.as_bytes());
+            h.update([0]);
+            h.update(token.as_bytes());
+        }
+        self.root
+            .join(format!("{}.git", hex::encode(&h.finalize()[..12])))
+    }
+
+    /// Brings `refname` (`refs/heads/main`, `refs/pull/7/head`, …) of `origin` into its
+    /// mirror and copies its commit into the namespace repo at `repo_dir` as `dest`.
+    /// When the mirror's copy of `refname` already is `want` (another namespace linked
+    /// to the same repo fetched it a moment ago), nothing is fetched.
+    pub fn fetch_into(
+        &self,
+        origin: &Origin,
+        refname: &str,
+        want: Option<Oid>,
+        repo_dir: &Path,
+        dest: &str,
+    ) -> Result<Fetched, SourceError> {
+        let url = origin.url.as_str();
+        let path = self.path(origin);
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            locks.entry(path.clone()).or_default().clone()
+        };
+        let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mirror = match Repository::open_bare(&path) {
+            Ok(r) => r,
+            Err(_) => Repository::init_bare(&path).map_err(|e| git(url, &e))?,
+        };
+        let have = mirror.refname_to_id(refname).ok();
+        let fetched = want.is_none() || have != want;
+        if fetched {
+            fetch_refs(
+                &mirror,
+                url,
+                &[&format!("+{refname}:{refname}")],
+                Some(&self.policy),
+                origin.login.clone(),
+            )?;
+        }
+        let commit = mirror
+            .refname_to_id(refname)
+            .map_err(|_| SourceError::NoSuchRef {
+                url: url.to_owned(),
+                reference: refname.to_owned(),
+            })?;
+        // A local fetch copies only the objects the namespace's repo lacks.
+        let repo = Repository::open_bare(repo_dir).map_err(|e| git(url, &e))?;
+        let local = path.to_str().ok_or_else(|| SourceError::Git {
+            url: url.to_owned(),
+            message: "the mirror's path is not UTF-8".into(),
+        })?;
+        fetch_refs(&repo, local, &[&format!("+{refname}:{dest}")], None, None).map_err(|e| {
+            tracing::error!(url, error = %e, "copying from the mirror");
+            SourceError::Git {
+                url: url.to_owned(),
+                message: "the platform could not copy the fetched commit".into(),
+            }
+        })?;
+        Ok(Fetched { commit, fetched })
+    }
+
+    /// [`Mirrors::fetch_into`] the namespace's branch itself: what it runs follows.
+    pub fn follow(
+        &self,
+        origin: &Origin,
+        branch: &str,
+        want: Option<Oid>,
+        repo_dir: &Path,
+    ) -> Result<Fetched, SourceError> {
+        self.fetch_into(
+            origin,
+            &format!("refs/heads/{branch}"),
+            want,
+            repo_dir,
+            BRANCH,
+        )
+    }
+}
+
+fn git(url: &str, e: &git2::Error) -> SourceError {
+    SourceError::Git {
+        url: url.to_owned(),
+        message: e.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn commit(repo: &Repository, refname: &str, file: &str) -> Oid {
+        let blob = repo.blob(file.as_bytes()).unwrap();
+        let mut tb = repo.treebuilder(None).unwrap();
+        tb.insert("f", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let parents: Vec<_> = repo
+            .refname_to_id(refname)
+            .ok()
+            .map(|id| repo.find_commit(id).unwrap())
+            .into_iter()
+            .collect();
+        let parents: Vec<_> = parents.iter().collect();
+        repo.commit(Some(refname), &sig, &sig, file, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn follows_a_branch_with_one_fetch_for_many_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let forge = Repository::init_bare(dir.path().join("forge.git")).unwrap();
+        let first = commit(&forge, "refs/heads/main", "one");
+        let a = Repository::init_bare(dir.path().join("a.git")).unwrap();
+        let b = Repository::init_bare(dir.path().join("b.git")).unwrap();
+        let mirrors = Mirrors::new(
+            dir.path().join("mirrors"),
+            SourcePolicy {
+                allow_local: true,
+                forbidden: vec![],
+            },
+        );
+        let origin = Origin {
+            url: format!("file://{}", dir.path().join("forge.git").display()),
+            login: None,
+        };
+        let got = mirrors.follow(&origin, "main", None, a.path()).unwrap();
+        assert_eq!(
+            got,
+            Fetched {
+                commit: first,
+                fetched: true
+            }
+        );
+        assert_eq!(a.refname_to_id(BRANCH).unwrap(), first);
+
+        let second = commit(&forge, "refs/heads/main", "two");
+        let got = mirrors
+            .follow(&origin, "main", Some(second), a.path())
+            .unwrap();
+        assert_eq!(
+            got,
+            Fetched {
+                commit: second,
+                fetched: true
+            }
+        );
+        // The second namespace wanting the same head finds it in the mirror.
+        let got = mirrors
+            .follow(&origin, "main", Some(second), b.path())
+            .unwrap();
+        assert_eq!(
+            got,
+            Fetched {
+                commit: second,
+                fetched: false
+            }
+        );
+        assert_eq!(b.refname_to_id(BRANCH).unwrap(), second);
+
+        // A branch that is not there is an error, and what the namespace had stays.
+        assert!(mirrors.follow(&origin, "nope", None, b.path()).is_err());
+        assert_eq!(b.refname_to_id(BRANCH).unwrap(), second);
+    }
+
+    #[test]
+    fn the_platform_policy_applies_and_credentials_get_their_own_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = Repository::init_bare(dir.path().join("a.git")).unwrap();
+        let strict = Mirrors::new(dir.path().join("m"), SourcePolicy::default());
+        let origin = Origin {
+            url: format!("file://{}", dir.path().display()),
+            login: None,
+        };
+        let err = strict.follow(&origin, "main", None, ns.path()).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+        let with_token = Origin {
+            login: Some(("x".into(), "t".into())),
+            ..origin.clone()
+        };
+        assert_ne!(strict.path(&origin), strict.path(&with_token));
+    }
+
+    #[test]
+    fn the_marker_says_where_a_namespace_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(followed(dir.path()), None);
+        let f = Followed {
+            url: "https://forge/x".into(),
+            branch: "main".into(),
+        };
+        mark(dir.path(), Some(&f)).unwrap();
+        assert_eq!(followed(dir.path()), Some(f));
+        mark(dir.path(), None).unwrap();
+        mark(dir.path(), None).unwrap();
+        assert_eq!(followed(dir.path()), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! What a delivery says, read from the forges' documented payloads: a push to a branch,
+//! a pull (merge) request to preview or that closed, a ping, or something we ignore.
+
+use crate::forge::Forge;
+use serde_json::Value;
+
+/// A delivery's meaning, as far as the platform cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A hook was set up (GitHub's `ping`): nothing to do but answer.
+    Ping,
+    /// A branch moved to `after`, or was deleted (`after` is `None`).
+    Push {
+        branch: String,
+        after: Option<String>,
+    },
+    /// A pull request's head to preview (opened, reopened, pushed to, ready for review).
+    Preview {
+        number: u64,
+        head: String,
+        base: String,
+    },
+    /// A pull request closed; `merge_commit` when it was merged.
+    Closed {
+        number: u64,
+        head: String,
+        merged: bool,
+        merge_commit: Option<String>,
+    },
+    /// Anything else (tags, issues, a merge request's title edited, …), answered 2xx so
+    /// the forge keeps the hook enabled.
+    Ignored(String),
+}
+
+/// The body is not JSON: the one payload error answered 400.
+#[derive(Debug, thiserror::Error)]
+#[error("the body is not JSON: {0}")]
+pub struct Malformed(String);
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+fn number(v: &Value, path: &[&str]) -> Option<u64> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_u64()
+}
+
+impl Event {
+    /// Reads the delivery of `kind` (the forge's event header) from `forge`.
+    pub fn parse(forge: Forge, kind: &str, body: &[u8]) -> Result<Event, Malformed> {
+        let v: Value = serde_json::from_slice(body).map_err(|e| Malformed(e.to_string()))?;
+        Ok(match (forge, kind) {
+            (_, "ping") => Event::Ping,
+            (Forge::GitLab, "Push Hook") | (_, "push") => push(&v),
+            (Forge::GitLab, "Merge Request Hook") => merge_request(&v),
+            (Forge::GitLab, _) => Event::Ignored(kind.to_owned()),
+            (_, "pull_request") => pull_request(&v),
+            _ => Event::Ignored(kind.to_owned()),
+        })
+    }
+
+    /// A short name for logs and `micro repo show`.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::Ping => "ping".into(),
+            Event::Push { branch, .. } => format!("push to {branch}"),
+            Event::Preview { number, .. } => format!("pull request #{number}"),
+            Event::Closed { number, .. } => format!("pull request #{number} closed"),
+            Event::Ignored(kind) => format!("{kind} (ignored)"),
+        }
+    }
+}
+
+fn push(v: &Value) -> Event {
+    let Some(branch) = text(v, &["ref"]).and_then(|r| r.strip_prefix("refs/heads/")) else {
+        return Event::Ignored("push of a tag".into());
+    };
+    let after = text(v, &["after"])
+        .filter(|a| *a != ZERO)
+        // GitLab names no `checkout_sha` for a deleted branch.
+        .filter(|_| v.get("checkout_sha").is_none_or(|c| !c.is_null()))
+        .map(str::to_owned);
+    let deleted = v.get("deleted").and_then(Value::as_bool).unwrap_or(false);
+    Event::Push {
+        branch: branch.to_owned(),
+        after: after.filter(|_| !deleted),
+    }
+}
+
+/// GitHub's and Gitea's (and Forgejo's) `pull_request`.
+fn pull_request(v: &Value) -> Event {
+    let (Some(action), Some(number), Some(head), Some(base)) = (
+        text(v, &["action"]),
+        number(v, &["number"]).or_else(|| number(v, &["pull_request", "number"])),
+        text(v, &["pull_request", "head", "sha"]),
+        text(v, &["pull_request", "base", "ref"]),
+    ) else {
+        return Event::Ignored("pull_request without number, head or base".into());
+    };
+    let (head, base) = (head.to_owned(), base.to_owned());
+    match action {
+        // GitHub says `synchronize`, Gitea `synchronized`.
+        "opened" | "reopened" | "synchronize" | "synchronized" | "ready_for_review" => {
+            Event::Preview { number, head, base }
+        }
+        "closed" => {
+            let merged = v
+                .pointer("/pull_request/merged")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Event::Closed {
+                number,
+                head,
+                merged,
+                merge_commit: text(v, &["pull_request", "merge_commit_sha"])
+                    .filter(|_| merged)
+                    .map(str::to_owned),
+            }
+        }
+        other => Event::Ignored(format!("pull_request {other}")),
+    }
+}
+
+/// GitLab's `Merge Request Hook`. An `update` is a push only with `oldrev`; one that
+/// takes the draft flag off is "ready for review".
+fn merge_request(v: &Value) -> Event {
+    let attrs = &v["object_attributes"];
+    let (Some(action), Some(number), Some(head), Some(base)) = (
+        text(attrs, &["action"]),
+        number(attrs, &["iid"]),
+        text(attrs, &["last_commit", "id"]),
+        text(attrs, &["target_branch"]),
+    ) else {
+        return Event::Ignored("merge request without iid, last commit or target".into());
+    };
+    let (head, base) = (head.to_owned(), base.to_owned());
+    let undrafted = ["draft", "work_in_progress"].iter().any(|flag| {
+        v.pointer(&format!("/changes/{flag}/current"))
+            .and_then(Value::as_bool)
+            == Some(false)
+    });
+    match action {
+        "open" | "reopen" => Event::Preview { number, head, base },
+        "update" if attrs.get("oldrev").is_some_and(|o| !o.is_null()) || undrafted => {
+            Event::Preview { number, head, base }
+        }
+        "merge" => Event::Closed {
+            number,
+            head,
+            merged: true,
+            merge_commit: text(attrs, &["merge_commit_sha"]).map(str::to_owned),
+        },
+        "close" => Event::Closed {
+            number,
+            head,
+            merged: false,
+            merge_commit: None,
+        },
+        other => Event::Ignored(format!("merge request {other}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(forge: Forge, kind: &str, v: Value) -> Event {
+        Event::parse(forge, kind, v.to_string().as_bytes()).unwrap()
+    }
+
+    const A: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+    const B: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+
+    #[test]
+    fn pushes_to_branches_and_deletions_on_every_forge() {
+        // GitHub and Gitea: `ref`, `after`, and (GitHub) `deleted`.
+        let gh = json!({"ref": "refs/heads/main", "before": A, "after": B, "deleted": false});
+        let moved = Event::Push {
+            branch: "main".into(),
+            after: Some(B.into()),
+        };
+        assert_eq!(parse(Forge::GitHub, "push", gh), moved);
+        let gitea = json!({"ref": "refs/heads/main", "before": A, "after": B});
+        assert_eq!(parse(Forge::Gitea, "push", gitea), moved);
+        // GitLab's Push Hook, shaped like its documented example.
+        let gl = json!({"object_kind": "push", "ref": "refs/heads/main", "before": A,
+            "after": B, "checkout_sha": B, "project": {"id": 15}});
+        assert_eq!(parse(Forge::GitLab, "Push Hook", gl), moved);
+        let deleted = Event::Push {
+            branch: "main".into(),
+            after: None,
+        };
+        let gh = json!({"ref": "refs/heads/main", "after": ZERO, "deleted": true});
+        assert_eq!(parse(Forge::GitHub, "push", gh), deleted);
+        let gl = json!({"object_kind": "push", "ref": "refs/heads/main", "after": ZERO, "checkout_sha": null});
+        assert_eq!(parse(Forge::GitLab, "Push Hook", gl), deleted);
+        let tag = json!({"ref": "refs/tags/v1", "after": B});
+        assert!(matches!(
+            parse(Forge::GitHub, "push", tag),
+            Event::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn pull_requests_to_preview_and_closed_ones() {
+        let pr = |action: &str| {
+            json!({"action": action, "number": 7, "pull_request": {"number": 7,
+                "head": {"sha": B, "ref": "feature"}, "base": {"ref": "main"},
+                "merged": action == "closed", "merge_commit_sha": A}})
+        };
+        let preview = Event::Preview {
+            number: 7,
+            head: B.into(),
+            base: "main".into(),
+        };
+        for action in ["opened", "reopened", "synchronize", "ready_for_review"] {
+            assert_eq!(
+                parse(Forge::GitHub, "pull_request", pr(action)),
+                preview,
+                "{action}"
+            );
+        }
+        assert_eq!(
+            parse(Forge::Gitea, "pull_request", pr("synchronized")),
+            preview
+        );
+        assert_eq!(
+            parse(Forge::GitHub, "pull_request", pr("closed")),
+            Event::Closed {
+                number: 7,
+                head: B.into(),
+                merged: true,
+                merge_commit: Some(A.into())
+            }
+        );
+        assert!(matches!(
+            parse(Forge::GitHub, "pull_request", pr("labeled")),
+            Event::Ignored(_)
+        ));
+        assert_eq!(
+            parse(Forge::GitHub, "ping", json!({"zen": "x"})),
+            Event::Ping
+        );
+        assert!(matches!(
+            parse(Forge::GitHub, "issues", json!({})),
+            Event::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn a_gitlab_update_is_a_push_only_with_oldrev_or_when_it_leaves_draft() {
+        let mr = |action: &str, extra: Value| {
+            let mut v = json!({"object_kind": "merge_request", "object_attributes": {
+                "iid": 3, "action": action, "last_commit": {"id": B}, "target_branch": "main",
+                "merge_commit_sha": A}});
+            if let Value::Object(extra) = extra {
+                for (k, x) in extra {
+                    if k == "changes" {
+                        v["changes"] = x;
+                    } else {
+                        v["object_attributes"][k] = x;
+                    }
+                }
+            }
+            parse(Forge::GitLab, "Merge Request Hook", v)
+        };
+        let preview = Event::Preview {
+            number: 3,
+            head: B.into(),
+            base: "main".into(),
+        };
+        assert_eq!(mr("open", json!({})), preview);
+        assert_eq!(mr("update", json!({"oldrev": A})), preview);
+        assert!(
+            matches!(mr("update", json!({})), Event::Ignored(_)),
+            "a title edit"
+        );
+        let undraft = json!({"changes": {"draft": {"previous": true, "current": false}}});
+        assert_eq!(mr("update", undraft), preview);
+        assert_eq!(
+            mr("merge", json!({})),
+            Event::Closed {
+                number: 3,
+                head: B.into(),
+                merged: true,
+                merge_commit: Some(A.into())
+            }
+        );
+    }
+
+    #[test]
+    fn only_a_body_that_is_not_json_is_malformed() {
+        assert!(Event::parse(Forge::GitHub, "push", b"{not json").is_err());
+        assert!(matches!(
+            Event::parse(Forge::GitHub, "push", b"{}").unwrap(),
+            Event::Ignored(_)
+        ));
+    }
+}
