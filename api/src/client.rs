@@ -480,4 +480,35 @@ impl Client {
         let path = format!("/api/v1/namespaces/{namespace}/services/{name}/restart");
         self.send(self.request(Method::POST, &path)).await.map(drop)
     }
+
+    /// Links the namespace to a repo on a forge; the answer holds the webhook secret.
+    pub async fn link(
+        &self,
+        namespace: &str,
+        request: &crate::types::LinkRequest,
+    ) -> Result<crate::types::LinkCreated, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/link");
+        self.json(self.request(Method::PUT, &path).json(request))
+            .await
+    }
+
+    /// The namespace's link, if it has one.
+    pub async fn link_of(
+        &self,
+        namespace: &str,
+    ) -> Result<Option<crate::types::LinkView>, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/link");
+        match self.json(self.request(Method::GET, &path)).await {
+            Ok(link) => Ok(Some(link)),
+            Err(ClientError::NotFound(m)) if m.contains("a link of") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn unlink(&self, namespace: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/link");
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
 }

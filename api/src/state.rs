@@ -23,6 +23,10 @@ pub struct ApiState {
     pub single_tenant: bool,
     /// Every namespace's quota unless an admin changed it (`--default-quota`).
     pub default_quota: micro_reconciler::quota::Quota,
+    /// Where users and forges reach this server (webhook URLs are built from it).
+    pub public_url: String,
+    /// Where the platform may fetch linked repos and sources from.
+    pub sources: micro_reconciler::sources::SourcePolicy,
     /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
     pub cluster: micro_kubernetes::Settings,
 }

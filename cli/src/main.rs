@@ -74,6 +74,8 @@ enum Command {
     Rollback(cmd::history::RollbackArgs),
     /// Clone your namespace's repo; `git push` in it just works
     Clone(cmd::clone::CloneArgs),
+    /// Follow a repo on GitHub, Gitea or GitLab instead of the platform-hosted one
+    Repo(cmd::repo::RepoArgs),
     /// Config: values in the store, versions in git
     Config(cmd::config::ConfigArgs),
     /// The namespace's key-value store
@@ -235,6 +237,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => cmd::logs::run(t, args).await,
         Command::Call(args) => cmd::call::run(t, args).await,
         Command::Clone(args) => cmd::clone::run(t, args).await,
+        Command::Repo(args) => cmd::repo::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
         Command::Checkout(args) => cmd::checkout::run(args),

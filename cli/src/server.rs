@@ -70,6 +70,14 @@ pub struct ServerArgs {
     /// MICRO_CONFIG_KEY) apart from the database's backups
     #[arg(long, env = "MICRO_CONFIG_KEY_FILE")]
     pub config_key_file: Option<PathBuf>,
+    /// The URL users and forges reach this server at; webhook URLs are built from it
+    /// [default: http://<address>]
+    #[arg(long, env = "MICRO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds between fetches of every linked repo (±20%), the safety net for lost
+    /// webhook deliveries
+    #[arg(long, env = "MICRO_POLL", default_value_t = 300)]
+    pub poll: u64,
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
 }
@@ -168,20 +176,29 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     {
         anyhow::bail!("--source-base {base}: must be an https://, http:// or file:// URL");
     }
+    // Sources and linked repos are fetched with the same bounds, whatever the runtime.
+    let sources = SourcePolicy {
+        allow_local: args.allow_local_sources,
+        forbidden: vec![data.clone()],
+    };
+    micro_reconciler::sources::set_network_timeouts(
+        Duration::from_secs(10),
+        Duration::from_secs(30),
+    );
+    let public_url = match &args.public_url {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            url.trim_end_matches('/').to_owned()
+        }
+        Some(url) => bail!("--public-url {url}: an https:// or http:// URL"),
+        None => format!("http://{}", loopback(local)),
+    };
     // Plan-only mode runs no tenant code, so it needs no sandbox.
     let mut single_tenant = false;
     let runtime: Arc<dyn Runtime> = match args.runtime {
         RuntimeKind::Local => {
             // Whatever the last server ran died with it (or was reaped just now).
             let mut isolation = isolation(&args, local, &data)?;
-            isolation.sources = SourcePolicy {
-                allow_local: args.allow_local_sources,
-                forbidden: vec![data.clone()],
-            };
-            micro_reconciler::sources::set_network_timeouts(
-                Duration::from_secs(10),
-                Duration::from_secs(30),
-            );
+            isolation.sources = sources.clone();
             single_tenant = !isolation.is_sandboxed();
             // Reaping what a killed server left can wait seconds: not on an async thread.
             let dirs = Dirs::under(&data);
@@ -246,6 +263,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
         default_quota,
         cluster,
+        public_url,
+        sources: sources.clone(),
     };
     micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
         .await
@@ -261,7 +280,24 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         repos_root: repos.root().to_owned(),
         pushes: Default::default(),
     });
-    let app = api.merge(git);
+    // Linked namespaces: their repos refuse pushes (the hook reads the mark), and the
+    // follower fetches what their forges' branches hold.
+    for link in store.links().await? {
+        let followed = micro_reconciler::linked::Followed {
+            url: link.url.clone(),
+            branch: link.branch.clone(),
+        };
+        micro_reconciler::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
+    }
+    let follower = micro_webhooks::Follower::new(
+        store.clone(),
+        repos.clone(),
+        micro_reconciler::linked::Mirrors::new(data.join("mirrors"), sources),
+    );
+    follower.spawn(2, Duration::from_secs(args.poll.max(1)));
+    let hooks =
+        micro_webhooks::intake::router(micro_webhooks::HookState::new(store.clone(), follower));
+    let app = api.merge(git).merge(hooks);
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("http://{}", loopback(local)));
     controller.trigger_all(Trigger::Startup).await?;

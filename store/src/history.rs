@@ -65,10 +65,12 @@ pub enum Trigger {
     Created,
     /// Someone asked for a service to be rolled out again (`micro restart`).
     Restart,
+    /// A linked repo was fetched (or could not be).
+    Fetch,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 7] = [
+    pub const ALL: [Trigger; 8] = [
         Trigger::Startup,
         Trigger::Push,
         Trigger::Drift,
@@ -76,6 +78,7 @@ impl Trigger {
         Trigger::Resync,
         Trigger::Created,
         Trigger::Restart,
+        Trigger::Fetch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Trigger {
             Trigger::Resync => "resync",
             Trigger::Created => "created",
             Trigger::Restart => "restart",
+            Trigger::Fetch => "fetch",
         }
     }
 }

@@ -12,6 +12,7 @@ mod config;
 mod conventions;
 mod crash;
 mod drift;
+mod forge;
 mod gitops;
 mod hostile;
 mod invalid;

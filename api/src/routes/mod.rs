@@ -9,6 +9,7 @@ mod config;
 mod describe;
 mod history;
 mod kv;
+mod link;
 mod logs;
 mod manifests;
 mod plan;
@@ -49,6 +50,10 @@ pub fn router(state: ApiState) -> Router {
             get(config::get).put(config::set),
         )
         .route("/api/v1/namespaces/{ns}/plan", get(plan::for_ref))
+        .route(
+            "/api/v1/namespaces/{ns}/link",
+            get(link::show).put(link::link).delete(link::unlink),
+        )
         .route(
             "/api/v1/namespaces/{ns}/manifests",
             get(manifests::manifests),

@@ -7,10 +7,12 @@
 //! enum values read as `unknown`, so a CLI one version apart still understands the server.
 
 mod history;
+mod link;
 mod plan;
 mod services;
 
 pub use history::HistoryItem;
+pub use link::{DeliveryView, LinkCreated, LinkRequest, LinkView};
 pub use micro_store::{ReconcileResult, Role, Trigger};
 pub use plan::{ActionView, FieldChangeView, PlanSummary, PlanView};
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,7 @@ pub mod login;
 pub mod logs;
 pub mod manifests;
 pub mod new;
+pub mod repo;
 pub mod restart;
 pub mod run;
 pub mod scale;

@@ -1,0 +1,217 @@
+//! `micro repo link/show/unlink`: a namespace follows a branch of a repo on a forge
+//! instead of its platform-hosted repo. One source of truth: pushes to the platform's
+//! copy are refused while linked (the pre-receive hook says where to push instead).
+
+use crate::extract::Members;
+use crate::types::{DeliveryView, LinkCreated, LinkRequest, LinkView};
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::State;
+use micro_reconciler::linked::{self, Followed};
+use micro_store::Link;
+
+/// The link of the namespace.
+pub async fn show(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+) -> Result<Json<LinkView>, ApiError> {
+    let link = state
+        .store
+        .link(&ns.name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("a link of namespace {}", ns.name)))?;
+    Ok(Json(view(&state, link)))
+}
+
+/// Links the namespace (replacing any link it had) and answers the webhook's URL and
+/// secret, the only time the secret is shown.
+pub async fn link(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+    Json(req): Json<LinkRequest>,
+) -> Result<Json<LinkCreated>, ApiError> {
+    let url = req.url.trim().trim_end_matches('/').to_owned();
+    if !micro_reconciler::spec::is_source_url(&url) {
+        return Err(ApiError::BadRequest(format!(
+            "{url:?}: a repo URL is https://, http:// (or, where allowed, file://)"
+        )));
+    }
+    if has_credentials(&url) {
+        return Err(ApiError::BadRequest(
+            "the URL holds credentials: give the token with --token-file instead".into(),
+        ));
+    }
+    let branch = req.branch.unwrap_or_else(|| "main".into());
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        return Err(ApiError::BadRequest(format!(
+            "{branch:?} is not a branch name"
+        )));
+    }
+    let forge = match req.forge {
+        Some(f) if ["github", "gitea", "gitlab"].contains(&f.as_str()) => f,
+        Some(f) => {
+            return Err(ApiError::BadRequest(format!(
+                "forge {f:?}: one of github, gitea, gitlab"
+            )));
+        }
+        None => guess_forge(&url).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cannot tell which forge hosts {url}: say --forge github|gitea|gitlab"
+            ))
+        })?,
+    };
+    if let Some(api) = &req.api
+        && !(api.starts_with("https://") || api.starts_with("http://"))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "--api {api:?}: an https:// URL"
+        )));
+    }
+    // Decided before anything is stored, from the URL and DNS alone.
+    let (policy, checked) = (state.sources.clone(), url.clone());
+    crate::blocking::blocking(move || policy.check(&checked))
+        .await?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let id = hex(&rand::random::<[u8; 16]>());
+    let mut link = Link::new(&ns.name, &id, &url, &branch, &forge);
+    link.secret = hex(&rand::random::<[u8; 32]>());
+    link.api = req.api.map(|a| a.trim_end_matches('/').to_owned());
+    link.token = req
+        .token
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    state.store.put_link(&link).await?;
+    mark(&state, &ns.name, Some(Followed { url, branch })).await?;
+    tracing::info!(namespace = %ns.name, url = %link.url, branch = %link.branch, forge = %link.forge, "linked");
+    let secret = link.secret.clone();
+    Ok(Json(LinkCreated {
+        link: view(&state, link),
+        webhook_secret: secret,
+    }))
+}
+
+/// Unlinks the namespace: its platform-hosted repo, at what it last followed, takes
+/// pushes again.
+pub async fn unlink(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if !state.store.delete_link(&ns.name).await? {
+        return Err(ApiError::NotFound(format!(
+            "a link of namespace {}",
+            ns.name
+        )));
+    }
+    mark(&state, &ns.name, None).await?;
+    tracing::info!(namespace = %ns.name, "unlinked");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+async fn mark(state: &ApiState, ns: &str, followed: Option<Followed>) -> Result<(), ApiError> {
+    let dir = state.repos.path(ns);
+    crate::blocking::blocking(move || linked::mark(&dir, followed.as_ref()))
+        .await?
+        .map_err(|e| ApiError::Internal(format!("marking the repo of {ns}: {e}")))
+}
+
+fn view(state: &ApiState, link: Link) -> LinkView {
+    LinkView {
+        webhook_url: format!("{}/hooks/{}", state.public_url, link.id),
+        api: link
+            .api
+            .clone()
+            .unwrap_or_else(|| default_api(&link.forge, &link.url)),
+        has_token: link.token.is_some(),
+        last_delivery: link.delivery.map(|d| DeliveryView {
+            at: d.at,
+            event: d.event,
+            result: d.result,
+        }),
+        namespace: link.namespace,
+        url: link.url,
+        branch: link.branch,
+        forge: link.forge,
+        fetched_revision: link.fetched_revision,
+        fetched_at: link.fetched_at,
+        fetch_error: link.fetch_error,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or_default()
+}
+
+fn has_credentials(url: &str) -> bool {
+    url.starts_with("http") && authority(url).contains('@')
+}
+
+/// github.com and hosts named gitlab/gitea/forgejo/codeberg; anything else must be said.
+fn guess_forge(url: &str) -> Option<String> {
+    let host = authority(url).to_ascii_lowercase();
+    let forge = if host == "github.com" || host.starts_with("github.") {
+        "github"
+    } else if host.contains("gitlab") {
+        "gitlab"
+    } else if ["gitea", "forgejo", "codeberg"]
+        .iter()
+        .any(|f| host.contains(f))
+    {
+        "gitea"
+    } else {
+        return None;
+    };
+    Some(forge.to_owned())
+}
+
+/// Each forge's REST API, from the repo's URL: GitHub's (GitHub Enterprise's under
+/// `/api/v3`), GitLab's `/api/v4`, Gitea's and Forgejo's `/api/v1`.
+pub fn default_api(forge: &str, url: &str) -> String {
+    let scheme = url.split_once("://").map_or("https", |(s, _)| s);
+    let host = authority(url);
+    match forge {
+        "github" if host == "github.com" => "https://api.github.com".into(),
+        "github" => format!("{scheme}://{host}/api/v3"),
+        "gitlab" => format!("{scheme}://{host}/api/v4"),
+        _ => format!("{scheme}://{host}/api/v1"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forges_and_their_apis_from_the_url() {
+        let g = |u: &str| guess_forge(u);
+        assert_eq!(g("https://github.com/acme/app").as_deref(), Some("github"));
+        assert_eq!(
+            g("https://gitlab.example.com/acme/app").as_deref(),
+            Some("gitlab")
+        );
+        assert_eq!(g("https://codeberg.org/acme/app").as_deref(), Some("gitea"));
+        assert_eq!(g("https://git.example.com/acme/app"), None);
+        assert_eq!(
+            default_api("github", "https://github.com/a/b"),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            default_api("github", "https://ghe.corp/a/b"),
+            "https://ghe.corp/api/v3"
+        );
+        assert_eq!(
+            default_api("gitlab", "https://gitlab.com/a/b"),
+            "https://gitlab.com/api/v4"
+        );
+        assert_eq!(
+            default_api("gitea", "http://127.0.0.1:3000/a/b"),
+            "http://127.0.0.1:3000/api/v1"
+        );
+        assert!(has_credentials("https://me:pw@github.com/a/b"));
+        assert!(!has_credentials("https://github.com/a/b@main"));
+    }
+}

@@ -1,0 +1,58 @@
+//! `micro repo link/show/unlink`.
+
+use serde::{Deserialize, Serialize};
+
+/// What `micro repo link` asks for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub url: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// `github`, `gitea` or `gitlab`; guessed from the URL when absent.
+    #[serde(default)]
+    pub forge: Option<String>,
+    /// The forge's REST API (GitHub Enterprise, a self-hosted Gitea or GitLab).
+    #[serde(default)]
+    pub api: Option<String>,
+    /// For comments, statuses and fetching a private repo; stored like a secret.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// The answer to a link: the only time the webhook secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkCreated {
+    #[serde(flatten)]
+    pub link: LinkView,
+    pub webhook_secret: String,
+}
+
+/// A namespace's link, as `micro repo show` prints it; never the secret or the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkView {
+    pub namespace: String,
+    pub url: String,
+    pub branch: String,
+    pub forge: String,
+    pub api: String,
+    pub webhook_url: String,
+    #[serde(default)]
+    pub has_token: bool,
+    #[serde(default)]
+    pub fetched_revision: Option<String>,
+    /// Milliseconds since the epoch.
+    #[serde(default)]
+    pub fetched_at: Option<i64>,
+    #[serde(default)]
+    pub fetch_error: Option<String>,
+    #[serde(default)]
+    pub last_delivery: Option<DeliveryView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    pub event: String,
+    pub result: String,
+}

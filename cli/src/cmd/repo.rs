@@ -1,0 +1,148 @@
+//! `micro repo link/show/unlink`: the namespace follows a branch of a repo on GitHub,
+//! Gitea (Forgejo) or GitLab instead of its platform-hosted repo.
+
+use super::{Output, ago, rfc3339, short};
+use crate::context::Target;
+use anyhow::{Context as _, Result, bail};
+use micro_api::types::{LinkRequest, LinkView};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct RepoArgs {
+    #[command(subcommand)]
+    pub command: RepoCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RepoCommand {
+    /// Follow URL's branch instead of the platform-hosted repo; prints the webhook URL
+    /// and secret to set on the forge (the secret is shown once)
+    Link(LinkArgs),
+    /// Where the namespace follows: URL, branch, forge, last fetch and last delivery
+    Show {
+        /// How to print it: text, json or yaml
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Stop following; the platform-hosted repo, at what was last fetched, takes pushes again
+    Unlink,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LinkArgs {
+    /// The repo's https:// URL (http:// and file:// only where the platform allows)
+    pub url: String,
+    /// The branch whose head the namespace runs
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// github, gitea (also Forgejo) or gitlab [default: guessed from the URL]
+    #[arg(long, value_parser = ["github", "gitea", "gitlab"])]
+    pub forge: Option<String>,
+    /// The forge's REST API, for GitHub Enterprise or a self-hosted Gitea or GitLab
+    /// [default: derived from the URL]
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// A file holding a forge token (for pull-request comments, commit statuses and
+    /// fetching a private repo); stored like a secret, never shown again
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// How to print the result: text, json or yaml
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+pub async fn run(t: &Target, args: RepoArgs) -> Result<ExitCode> {
+    let ctx = t.resolve().await?;
+    match args.command {
+        RepoCommand::Link(args) => {
+            let token = match &args.token_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            if token.as_deref() == Some("") {
+                bail!("--token-file is empty");
+            }
+            let request = LinkRequest {
+                url: args.url,
+                branch: Some(args.branch),
+                forge: args.forge,
+                api: args.api,
+                token,
+            };
+            let created = ctx.client.link(&ctx.namespace, &request).await?;
+            if args.output.data(&created)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let link = &created.link;
+            println!(
+                "{} now follows {} (branch {}).",
+                link.namespace, link.url, link.branch
+            );
+            println!("Add a webhook on the forge ({}):", link.forge);
+            println!("  URL:          {}", link.webhook_url);
+            println!("  Secret:       {}", created.webhook_secret);
+            println!("  Content type: application/json");
+            println!("  Events:       pushes and pull (merge) requests");
+            println!(
+                "The secret is shown this once. Pushes now go to the forge, not the platform."
+            );
+        }
+        RepoCommand::Show { output } => {
+            let Some(link) = ctx.client.link_of(&ctx.namespace).await? else {
+                if !output.data(&serde_json::Value::Null)? {
+                    println!(
+                        "{} is not linked: it runs the platform-hosted repo (`micro clone`)",
+                        ctx.namespace
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
+            if !output.data(&link)? {
+                print_link(&link);
+            }
+        }
+        RepoCommand::Unlink => {
+            ctx.client.unlink(&ctx.namespace).await?;
+            eprintln!(
+                "{}: unlinked; the platform-hosted repo takes pushes again (`micro clone`)",
+                ctx.namespace
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_link(link: &LinkView) {
+    println!("URL:       {}", link.url);
+    println!("Branch:    {}", link.branch);
+    println!("Forge:     {} ({})", link.forge, link.api);
+    println!("Webhook:   {}", link.webhook_url);
+    println!("Token:     {}", if link.has_token { "set" } else { "none" });
+    let fetched = match (&link.fetched_revision, link.fetched_at) {
+        (Some(rev), Some(at)) => format!("{} ({}, {})", short(rev), rfc3339(at), ago(now() - at)),
+        _ => "not yet".into(),
+    };
+    println!("Fetched:   {fetched}");
+    if let Some(error) = &link.fetch_error {
+        println!("Error:     {error}");
+    }
+    match &link.last_delivery {
+        Some(d) => println!(
+            "Delivery:  {} → {} ({})",
+            d.event,
+            d.result,
+            ago(now() - d.at)
+        ),
+        None => println!("Delivery:  none yet"),
+    }
+}
+
+fn now() -> i64 {
+    micro_store::now_millis()
+}

@@ -1,0 +1,435 @@
+//! A namespace linked to a repo on a forge, the forge stood in for by a local bare repo
+//! (`file://`) and signed deliveries sent the way GitHub, Gitea and GitLab send them.
+
+use crate::harness::Platform;
+use crate::isolation::developer_token;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const APP: &str = "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(os.environ['GREETING'].encode())\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
+/// A forge's repo (bare, reached by `file://`) and a working clone of it.
+struct Forge {
+    bare: PathBuf,
+    work: PathBuf,
+}
+
+impl Forge {
+    /// Seeded with the namespace's own repo, as a user moving it to a forge would.
+    fn seeded(p: &Platform, name: &str) -> Forge {
+        let bare = p.work.join(format!("{name}.git"));
+        let work = p.work.join(name);
+        p.ok(&["clone", name]);
+        p.git_ok(&p.work, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        p.git_ok(
+            &work,
+            &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+        );
+        Forge { bare, work }
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    /// Commits `greeting` as the greeter service and pushes it; the new head.
+    fn push_greeter(&self, p: &Platform, greeting: &str) -> String {
+        let dir = self.work.join("services/greeter");
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = format!("run: python3 -u main.py\nenv:\n  GREETING: {greeting}\n");
+        std::fs::write(dir.join("service.yaml"), spec).unwrap();
+        std::fs::write(dir.join("main.py"), APP).unwrap();
+        p.git_ok(&self.work, &["add", "."]);
+        p.git_ok(&self.work, &["commit", "-qm", greeting]);
+        p.git_ok(
+            &self.work,
+            &[
+                "push",
+                "-q",
+                self.bare.to_str().unwrap(),
+                "HEAD:refs/heads/main",
+            ],
+        );
+        head(p, &self.work)
+    }
+}
+
+fn head(p: &Platform, dir: &Path) -> String {
+    p.git_ok(dir, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+fn push_event(after: &str) -> Value {
+    json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": after, "deleted": false,
+           "repository": {"full_name": "acme/app"}})
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// POSTs `body` to `url` with `headers`; the status and the answer.
+fn post(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().post(url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    })
+}
+
+/// A delivery signed the way GitHub signs it.
+fn github(url: &str, secret: &str, event: &str, delivery: &str, body: &Value) -> (u16, String) {
+    let body = body.to_string().into_bytes();
+    let headers = [
+        ("x-github-event", event.to_owned()),
+        ("x-github-delivery", delivery.to_owned()),
+        (
+            "x-hub-signature-256",
+            format!("sha256={}", hmac_hex(secret, &body)),
+        ),
+        ("content-type", "application/json".to_owned()),
+    ];
+    post(url, &headers, body)
+}
+
+fn show(p: &Platform, ns: Option<&str>) -> Value {
+    let mut args = vec!["repo", "show", "-o", "json"];
+    if let Some(ns) = ns {
+        args.extend(["--namespace", ns]);
+    }
+    serde_json::from_str(&p.ok(&args)).unwrap()
+}
+
+fn call(p: &Platform) -> String {
+    p.ok(&["call", "greeter", "/"]).trim().to_owned()
+}
+
+#[test]
+fn a_linked_namespace_runs_what_signed_pushes_on_its_forge_say() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+
+    let linked: Value = serde_json::from_str(&p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "github",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let (url, secret) = (
+        linked["webhook_url"].as_str().unwrap().to_owned(),
+        linked["webhook_secret"].as_str().unwrap().to_owned(),
+    );
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{}/hooks/", p.port)),
+        "{url}"
+    );
+    assert!(
+        !url.contains("default"),
+        "the URL does not name the namespace: {url}"
+    );
+    assert_eq!(secret.len(), 64);
+    // Linking fetches at once: the forge's head runs.
+    p.wait_running(None, "greeter", Some(&first));
+    assert_eq!(call(&p), "one");
+    let shown = show(&p, None);
+    assert_eq!(shown["fetched_revision"], first.as_str());
+    assert!(
+        !shown.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    assert!(p.ok(&["repo", "show"]).contains("Branch:    main"));
+
+    // The platform-hosted copy no longer takes pushes: they belong on the forge.
+    let clone = p.work.join("default");
+    std::fs::write(clone.join("README.md"), "changed here").unwrap();
+    p.git_ok(&clone, &["commit", "-qam", "here"]);
+    let out = p.git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("this namespace follows"),
+        "{said}"
+    );
+
+    // A signed push event: the new revision runs.
+    let second = forge.push_greeter(&p, "two");
+    let (status, text) = github(&url, &secret, "push", "d-1", &push_event(&second));
+    assert_eq!(status, 202, "{text}");
+    p.wait_running(None, "greeter", Some(&second));
+    assert_eq!(call(&p), "two");
+    p.wait_for("the delivery in repo show", || {
+        show(&p, None)["last_delivery"]["result"]
+            .as_str()
+            .is_some_and(|r| r.contains("fetching"))
+    });
+
+    // A replayed delivery, a bad signature, a missing one: nothing is fetched.
+    let third = forge.push_greeter(&p, "three");
+    let (status, text) = github(&url, &secret, "push", "d-1", &push_event(&third));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("seen before"), "{text}");
+    let (status, _) = github(&url, "not-the-secret", "push", "d-2", &push_event(&third));
+    assert_eq!(status, 401);
+    let unsigned = [("x-github-event", "push".to_owned())];
+    let (status, _) = post(&url, &unsigned, push_event(&third).to_string().into_bytes());
+    assert_eq!(status, 401);
+    // A ping, an event we ignore, and a push to another branch answer 2xx too.
+    assert_eq!(
+        github(&url, &secret, "ping", "d-3", &json!({"zen": "hi"})).0,
+        202
+    );
+    assert_eq!(
+        github(&url, &secret, "issues", "d-4", &json!({"action": "opened"})).0,
+        202
+    );
+    let other = json!({"ref": "refs/heads/dev", "after": third});
+    assert_eq!(github(&url, &secret, "push", "d-5", &other).0, 202);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(show(&p, None)["fetched_revision"], second.as_str());
+    assert_eq!(call(&p), "two");
+
+    // Not JSON (but signed): 400. Over the limit: 413. No such link: 404.
+    let junk = b"{not json".to_vec();
+    let headers = [
+        ("x-github-event", "push".to_owned()),
+        (
+            "x-hub-signature-256",
+            format!("sha256={}", hmac_hex(&secret, &junk)),
+        ),
+    ];
+    assert_eq!(post(&url, &headers, junk).0, 400);
+    assert_eq!(post(&url, &unsigned, vec![b' '; 5 << 20]).0, 413);
+    let missing = format!("http://127.0.0.1:{}/hooks/0123456789abcdef", p.port);
+    assert_eq!(
+        github(&missing, &secret, "push", "d-6", &push_event(&third)).0,
+        404
+    );
+
+    // The same push, now validly signed, runs.
+    assert_eq!(
+        github(&url, &secret, "push", "d-7", &push_event(&third)).0,
+        202
+    );
+    p.wait_running(None, "greeter", Some(&third));
+    assert_eq!(call(&p), "three");
+}
+
+#[test]
+fn gitea_and_gitlab_deliveries_are_checked_their_own_way() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+    let linked: Value = serde_json::from_str(&p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "gitea",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let (url, secret) = (
+        linked["webhook_url"].as_str().unwrap().to_owned(),
+        linked["webhook_secret"].as_str().unwrap().to_owned(),
+    );
+    p.wait_running(None, "greeter", Some(&first));
+
+    // Gitea signs with a bare hex HMAC and also sends GitHub's headers (unsigned ones).
+    let second = forge.push_greeter(&p, "two");
+    let body = push_event(&second).to_string().into_bytes();
+    let gitea = |signature: String, delivery: &str| {
+        vec![
+            ("x-gitea-event", "push".to_owned()),
+            ("x-gitea-delivery", delivery.to_owned()),
+            ("x-gitea-signature", signature),
+            ("x-github-event", "push".to_owned()),
+            ("x-hub-signature-256", "sha256=00".to_owned()),
+        ]
+    };
+    assert_eq!(
+        post(&url, &gitea(hmac_hex("wrong", &body), "g-1"), body.clone()).0,
+        401
+    );
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    assert_eq!(
+        post(&url, &gitea(hmac_hex(&secret, &body), "g-2"), tampered).0,
+        401
+    );
+    assert_eq!(
+        post(&url, &gitea(hmac_hex(&secret, &body), "g-3"), body).0,
+        202
+    );
+    p.wait_running(None, "greeter", Some(&second));
+
+    // GitLab sends the secret itself as its token.
+    let third = forge.push_greeter(&p, "three");
+    let body = json!({"object_kind": "push", "ref": "refs/heads/main", "after": third,
+                      "checkout_sha": third})
+    .to_string()
+    .into_bytes();
+    let gitlab = |token: &str| {
+        vec![
+            ("x-gitlab-event", "Push Hook".to_owned()),
+            ("idempotency-key", format!("k-{token}")),
+            ("x-gitlab-token", token.to_owned()),
+        ]
+    };
+    assert_eq!(post(&url, &gitlab("wrong"), body.clone()).0, 401);
+    assert_eq!(post(&url, &gitlab(&secret), body).0, 202);
+    p.wait_running(None, "greeter", Some(&third));
+}
+
+#[test]
+fn a_fetch_that_fails_is_shown_and_keeps_what_runs() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+    p.ok(&["repo", "link", &forge.url(), "--forge", "github"]);
+    p.wait_running(None, "greeter", Some(&first));
+
+    // The forge's repo goes away: the link says why, history records it once, and the
+    // service keeps running.
+    std::fs::remove_dir_all(&forge.bare).unwrap();
+    p.ok(&["repo", "unlink"]);
+    p.ok(&["repo", "link", &forge.url(), "--forge", "github"]);
+    p.wait_for("the fetch error", || {
+        show(&p, None)["fetch_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot fetch") && e.contains("what runs stays"))
+    });
+    let history: Vec<Value> = serde_json::from_str(&p.ok(&["history", "-o", "json"])).unwrap();
+    assert!(
+        history.iter().any(|h| h["result"] == "failed"
+            && h["triggers"].to_string().contains("fetch")
+            && h["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("cannot fetch"))),
+        "{history:?}"
+    );
+    assert_eq!(call(&p), "one");
+    assert!(p.ok(&["repo", "show"]).contains("Error:"));
+
+    // Unlinked, the platform-hosted repo takes pushes again.
+    p.ok(&["repo", "unlink"]);
+    assert!(p.ok(&["repo", "show"]).contains("not linked"));
+    p.fails(&["repo", "unlink"]);
+}
+
+#[test]
+fn a_tenant_cannot_see_use_or_aim_a_link_at_what_is_not_theirs() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    p.ok(&["admin", "namespace", "create", "other"]);
+    let forge = Forge::seeded(&p, "default");
+    forge.push_greeter(&p, "one");
+    let mine: Value = serde_json::from_str(&p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "github",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+
+    // A developer of `other` gets 404 for our link, as for a namespace that is not there.
+    let token = developer_token(&p, "other");
+    let api = |method: reqwest::Method, ns: &str, body: Option<Value>| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut req = reqwest::Client::new()
+                .request(
+                    method,
+                    format!("http://127.0.0.1:{}/api/v1/namespaces/{ns}/link", p.port),
+                )
+                .bearer_auth(&token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        })
+    };
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let (status, text) = api(method, "default", None);
+        assert_eq!(status, 404, "{text}");
+        assert!(!text.contains("file://"), "{text}");
+    }
+    let (status, _) = api(
+        reqwest::Method::PUT,
+        "default",
+        Some(json!({"url": "https://github.com/x/y"})),
+    );
+    assert_eq!(status, 404);
+
+    // `other` may link itself, but never at the platform's own files (another tenant's
+    // repo), and its secret does not sign deliveries for our endpoint.
+    let data_repo = format!("file://{}", p.data.join("repos/default.git").display());
+    let (status, text) = api(
+        reqwest::Method::PUT,
+        "other",
+        Some(json!({"url": data_repo, "forge": "gitea"})),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("never a source"), "{text}");
+    let (status, text) = api(
+        reqwest::Method::PUT,
+        "other",
+        Some(json!({"url": forge.url(), "forge": "gitea"})),
+    );
+    assert_eq!(status, 200, "{text}");
+    let theirs: Value = serde_json::from_str(&text).unwrap();
+    let url = mine["webhook_url"].as_str().unwrap();
+    let (status, _) = github(
+        url,
+        theirs["webhook_secret"].as_str().unwrap(),
+        "push",
+        "x",
+        &push_event("a"),
+    );
+    assert_eq!(status, 401);
+    // A URL with credentials in it is refused (they belong in --token-file).
+    let err = p.fails(&["repo", "link", "https://me:pw@github.com/a/b"]);
+    assert!(err.contains("credentials"), "{err}");
+}
+
+#[test]
+fn without_allow_local_sources_a_local_repo_cannot_be_linked() {
+    let p = Platform::start();
+    let err = p.fails(&["repo", "link", "file:///tmp/x.git", "--forge", "gitea"]);
+    assert!(err.contains("not allowed"), "{err}");
+    let err = p.fails(&[
+        "repo",
+        "link",
+        "http://127.0.0.1:1/x.git",
+        "--forge",
+        "gitea",
+    ]);
+    assert!(err.contains("not allowed"), "{err}");
+    let err = p.fails(&["repo", "link", "https://git.example.com/x.git"]);
+    assert!(err.contains("--forge"), "{err}");
+}

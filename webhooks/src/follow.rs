@@ -1,0 +1,278 @@
+//! The follower: fetches linked repos into their namespaces. Work is keyed by (namespace,
+//! branch or pull request), never by delivery, on the reconciler's coalescing queue:
+//! a thousand deliveries for one push are one fetch, and the newest head wins. A failed
+//! fetch is retried with backoff, recorded on the link and in the namespace's history,
+//! and never touches what runs. A poll with jitter is the safety net for lost deliveries.
+
+use micro_reconciler::Repos;
+use micro_reconciler::controller::{backoff, rand_fraction};
+use micro_reconciler::linked::{Fetched, Mirrors, Origin};
+use micro_reconciler::queue::{Queue, Trigger};
+use micro_store::{HistoryEntry, Link, ReconcileResult, Store};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// What a piece of work is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The tracked branch: what the namespace runs.
+    Branch,
+    /// A pull (merge) request's head.
+    Pull(u64),
+}
+
+fn key(namespace: &str, target: Target) -> String {
+    match target {
+        Target::Branch => format!("{namespace}\nbranch"),
+        Target::Pull(n) => format!("{namespace}\npull/{n}"),
+    }
+}
+
+fn parse_key(key: &str) -> Option<(&str, Target)> {
+    let (ns, target) = key.split_once('\n')?;
+    let target = match target.strip_prefix("pull/") {
+        Some(n) => Target::Pull(n.parse().ok()?),
+        None => Target::Branch,
+    };
+    Some((ns, target))
+}
+
+/// Fetches after this many failures in a row wait for the next poll.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// Fetches linked repos into their namespaces' repos; the ref watcher does the rest.
+pub struct Follower {
+    store: Store,
+    repos: Repos,
+    mirrors: Arc<Mirrors>,
+    queue: Queue,
+    /// The newest head a delivery named, per work key (`None`: fetch whatever is there).
+    wanted: Mutex<HashMap<String, Option<String>>>,
+    failures: Mutex<HashMap<String, (u32, String)>>,
+    fetches: AtomicU64,
+}
+
+impl Follower {
+    pub fn new(store: Store, repos: Repos, mirrors: Mirrors) -> Arc<Self> {
+        Arc::new(Follower {
+            store,
+            repos,
+            mirrors: Arc::new(mirrors),
+            queue: Queue::new(),
+            wanted: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            fetches: AtomicU64::new(0),
+        })
+    }
+
+    /// Network fetches made so far (a head already mirrored costs none).
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Asks for `target` of `namespace` to be fetched; `head`, when a delivery named one,
+    /// lets a mirror that already has it skip the network.
+    pub fn enqueue(&self, namespace: &str, target: Target, head: Option<&str>, why: Trigger) {
+        let key = key(namespace, target);
+        {
+            let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+            match wanted.get_mut(&key) {
+                // A poll (no head) queued meanwhile still fetches.
+                Some(slot) => *slot = slot.as_ref().and(head.map(str::to_owned)),
+                None => {
+                    wanted.insert(key.clone(), head.map(str::to_owned));
+                }
+            }
+        }
+        self.queue.trigger(&key, why);
+    }
+
+    /// Starts `workers` fetch workers, the poll every `poll` (±20%), and a watch that
+    /// fetches a newly linked repo at once.
+    pub fn spawn(self: &Arc<Self>, workers: usize, poll: Duration) {
+        for _ in 0..workers.max(1) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (key, why) = this.queue.next().await;
+                    let head = this
+                        .wanted
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&key)
+                        .flatten();
+                    if let Some((ns, target)) = parse_key(&key) {
+                        this.work(ns, target, head, why.contains(&Trigger::Retry))
+                            .await;
+                    }
+                    this.queue.done(&key);
+                }
+            });
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(poll.mul_f64(0.8 + 0.4 * rand_fraction())).await;
+                match this.store.links().await {
+                    Ok(links) => {
+                        for link in links {
+                            this.enqueue(&link.namespace, Target::Branch, None, Trigger::Resync);
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "listing links to poll"),
+                }
+            }
+        });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut changes = this.store.watch_links();
+            let mut known: HashSet<(String, String)> = HashSet::new();
+            loop {
+                match this.store.links().await {
+                    Ok(links) => {
+                        let now: HashSet<_> = links
+                            .iter()
+                            .map(|l| (l.namespace.clone(), l.id.clone()))
+                            .collect();
+                        for (ns, _) in now.difference(&known) {
+                            this.enqueue(ns, Target::Branch, None, Trigger::Created);
+                        }
+                        known = now;
+                    }
+                    Err(e) => tracing::error!(error = %e, "listing links"),
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn work(&self, namespace: &str, target: Target, head: Option<String>, retry: bool) {
+        let link = match self.store.link(namespace).await {
+            Ok(Some(link)) => link,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(namespace, error = %e, "reading the link");
+                return;
+            }
+        };
+        let span = tracing::info_span!("follow", namespace, url = %link.url, ?target);
+        let _ =
+            tracing::Instrument::instrument(self.follow(&link, target, head, retry), span).await;
+    }
+
+    async fn follow(&self, link: &Link, target: Target, head: Option<String>, retry: bool) {
+        let Target::Branch = target else {
+            // Pull-request previews are the next step.
+            return;
+        };
+        let want = head.as_deref().and_then(|h| git2::Oid::from_str(h).ok());
+        let (mirrors, origin, branch, dir) = (
+            self.mirrors.clone(),
+            origin(link),
+            link.branch.clone(),
+            self.repos.path(&link.namespace),
+        );
+        let result = micro_reconciler::blocking::blocking(move || {
+            mirrors.follow(&origin, &branch, want, &dir)
+        })
+        .await;
+        let key = key(&link.namespace, target);
+        match result {
+            Ok(Ok(Fetched { commit, fetched })) => {
+                if fetched {
+                    self.fetches.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(%commit, fetched, "followed");
+                self.failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+                let _ = self
+                    .store
+                    .record_link_fetch(&link.namespace, Ok(&commit.to_string()))
+                    .await;
+            }
+            Ok(Err(e)) => self.failed(link, &key, e.to_string(), retry).await,
+            Err(e) => self.failed(link, &key, e.to_string(), retry).await,
+        }
+    }
+
+    /// Records a failed fetch (once per distinct error in the history) and retries it
+    /// with backoff; after [`MAX_ATTEMPTS`] the poll takes over.
+    async fn failed(&self, link: &Link, key: &str, error: String, retry: bool) {
+        let error = format!(
+            "cannot fetch {} ({}): {error}; what runs stays",
+            link.url, link.branch
+        );
+        let (attempt, new) = {
+            let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = failures.entry(key.to_owned()).or_insert((0, String::new()));
+            entry.0 = if retry { entry.0 + 1 } else { 1 };
+            let new = entry.1 != error;
+            entry.1.clone_from(&error);
+            (entry.0, new)
+        };
+        tracing::warn!(%error, attempt, "fetch failed");
+        let _ = self
+            .store
+            .record_link_fetch(&link.namespace, Err(&error))
+            .await;
+        if new {
+            let revision = self
+                .repos
+                .head(&link.namespace)
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let entry = HistoryEntry {
+                namespace: link.namespace.clone(),
+                started_us: micro_store::now_micros(),
+                revision,
+                triggers: vec![Trigger::Fetch],
+                result: ReconcileResult::Failed,
+                summary: String::new(),
+                error: Some(error),
+                duration_ms: 0,
+                plan_ms: 0,
+                apply_ms: 0,
+            };
+            let _ = self.store.record_reconcile(&entry).await;
+        }
+        if attempt < MAX_ATTEMPTS {
+            let (queue, key) = (self.queue.clone(), key.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(backoff(attempt, rand_fraction())).await;
+                queue.trigger(&key, Trigger::Retry);
+            });
+        }
+    }
+}
+
+/// Where a link fetches from and as whom: each forge's documented user name for a token.
+pub fn origin(link: &Link) -> Origin {
+    let user = match link.forge.as_str() {
+        "gitlab" => "oauth2",
+        "github" => "x-access-token",
+        _ => "micro",
+    };
+    Origin {
+        url: link.url.clone(),
+        login: link.token.clone().map(|t| (user.to_owned(), t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_keys_name_the_namespace_and_target() {
+        for target in [Target::Branch, Target::Pull(7)] {
+            assert_eq!(parse_key(&key("acme", target)), Some(("acme", target)));
+        }
+        assert_eq!(parse_key("nonsense"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! `POST /hooks/<link id>`: the forges' webhook deliveries. Answered at once, before any
+//! fetch: 404 for an unknown link, 413 over the body limit, 401 for a missing or bad
+//! signature (nothing triggered), 400 for a body that is not JSON, 2xx for every validly
+//! signed event, ignored ones included (a 4xx can make GitLab disable the hook). A
+//! delivery seen before is acknowledged and ignored.
+
+use crate::events::Event;
+use crate::follow::{Follower, Target};
+use crate::forge::Forge;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use micro_reconciler::queue::Trigger;
+use micro_store::{Delivery, Store};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Largest delivery accepted (GitHub caps its payloads at 25 MB; pushes of thousands of
+/// commits stay far below this).
+pub const BODY_LIMIT: usize = 4 << 20;
+/// Delivery ids remembered per link, to recognise a redelivery.
+const REMEMBERED: usize = 1024;
+
+/// What the webhook endpoint shares.
+#[derive(Clone)]
+pub struct HookState {
+    store: Store,
+    follower: Arc<Follower>,
+    links: Arc<LinkCache>,
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+    last: Arc<Mutex<HashMap<String, Delivery>>>,
+}
+
+impl HookState {
+    /// Also starts writing each link's last delivery to the store (at most once a second
+    /// per link, so a flood of deliveries is not a flood of writes).
+    pub fn new(store: Store, follower: Arc<Follower>) -> Self {
+        let state = HookState {
+            links: Arc::new(LinkCache::new(&store)),
+            store,
+            follower,
+            seen: Arc::default(),
+            last: Arc::default(),
+        };
+        let (store, last) = (state.store.clone(), state.last.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let batch: Vec<_> =
+                    std::mem::take(&mut *last.lock().unwrap_or_else(PoisonError::into_inner))
+                        .into_iter()
+                        .collect();
+                for (ns, delivery) in batch {
+                    if let Err(e) = store.record_link_delivery(&ns, &delivery).await {
+                        tracing::error!(namespace = ns, error = %e, "recording a delivery");
+                    }
+                }
+            }
+        });
+        state
+    }
+}
+
+/// The webhook routes.
+pub fn router(state: HookState) -> Router {
+    Router::new()
+        .route("/hooks/{id}", post(deliver))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// A link as the endpoint needs it: cached, dropped whenever any link changes.
+struct Cached {
+    namespace: String,
+    branch: String,
+    secret: String,
+}
+
+struct LinkCache {
+    changes: tokio::sync::watch::Receiver<u64>,
+    map: Mutex<(u64, HashMap<String, Arc<Cached>>)>,
+}
+
+impl LinkCache {
+    fn new(store: &Store) -> Self {
+        LinkCache {
+            changes: store.watch_links(),
+            map: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    async fn get(&self, store: &Store, id: &str) -> Result<Option<Arc<Cached>>, Response> {
+        let generation = *self.changes.borrow();
+        {
+            let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.0 != generation {
+                *map = (generation, HashMap::new());
+            }
+            if let Some(hit) = map.1.get(id) {
+                return Ok(Some(hit.clone()));
+            }
+        }
+        let link = store.link_by_id(id).await.map_err(|e| {
+            tracing::error!(error = %e, "reading a link");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response()
+        })?;
+        let Some(link) = link else { return Ok(None) };
+        let cached = Arc::new(Cached {
+            namespace: link.namespace,
+            branch: link.branch,
+            secret: link.secret,
+        });
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.0 == generation {
+            map.1.insert(id.to_owned(), cached.clone());
+        }
+        Ok(Some(cached))
+    }
+}
+
+/// The delivery ids a link has seen lately.
+#[derive(Default)]
+struct Seen {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Seen {
+    /// Whether `id` is new; remembers it.
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() >= REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        self.ids.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+fn answer(status: StatusCode, text: impl Into<String>) -> Response {
+    let mut text = text.into();
+    text.push('\n');
+    (status, text).into_response()
+}
+
+async fn deliver(
+    State(state): State<HookState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let link = match state.links.get(&state.store, &id).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return answer(StatusCode::NOT_FOUND, "no such webhook"),
+        Err(response) => return response,
+    };
+    let Some(forge) = Forge::detect(&headers) else {
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "not a GitHub, Gitea, Forgejo or GitLab delivery (no event header)",
+        );
+    };
+    if let Err(e) = forge.verify(&headers, link.secret.as_bytes(), &body) {
+        tracing::warn!(namespace = %link.namespace, ?forge, error = %e, "webhook refused");
+        return answer(StatusCode::UNAUTHORIZED, format!("signature refused: {e}"));
+    }
+    let kind = forge.event(&headers).unwrap_or_default();
+    let event = match Event::parse(forge, kind, &body) {
+        Ok(event) => event,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    if let Some(delivery) = forge.delivery(&headers) {
+        let mut seen = state.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if !seen.entry(id.clone()).or_default().first_time(delivery) {
+            return answer(StatusCode::OK, "delivery seen before; ignored");
+        }
+    }
+    let result = act(&state, &link, &event);
+    tracing::info!(namespace = %link.namespace, ?forge, event = %event.describe(), %result, "webhook");
+    state
+        .last
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(
+            link.namespace.clone(),
+            Delivery {
+                at: micro_store::now_millis(),
+                event: event.describe(),
+                result: result.clone(),
+            },
+        );
+    answer(StatusCode::ACCEPTED, result)
+}
+
+/// Queues what `event` asks for; says what that was.
+fn act(state: &HookState, link: &Cached, event: &Event) -> String {
+    let ns = link.namespace.as_str();
+    match event {
+        Event::Ping => "pong".into(),
+        Event::Push { branch, .. } if *branch != link.branch => {
+            format!(
+                "ignored: {branch} is not the tracked branch {}",
+                link.branch
+            )
+        }
+        Event::Push { after: None, .. } => "the tracked branch was deleted; what runs stays".into(),
+        Event::Push {
+            after: Some(after), ..
+        } => {
+            state
+                .follower
+                .enqueue(ns, Target::Branch, Some(after), Trigger::Push);
+            format!("fetching {}", short(after))
+        }
+        Event::Preview { base, .. } if *base != link.branch => {
+            format!(
+                "ignored: the pull request is for {base}, not {}",
+                link.branch
+            )
+        }
+        Event::Preview { number, head, .. } => {
+            state
+                .follower
+                .enqueue(ns, Target::Pull(*number), Some(head), Trigger::Push);
+            format!("previewing #{number} at {}", short(head))
+        }
+        Event::Closed { number, .. } => format!("#{number} closed"),
+        Event::Ignored(kind) => format!("ignored: {kind}"),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
