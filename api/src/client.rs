@@ -511,4 +511,19 @@ impl Client {
             .await
             .map(drop)
     }
+
+    /// What open pull requests (or, platform-hosted, branches other than main) would do.
+    pub async fn previews(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<crate::types::PreviewView>, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/previews");
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    /// Asks the platform to fetch a linked namespace's branch now.
+    pub async fn fetch_link(&self, namespace: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/link/fetch");
+        self.send(self.request(Method::POST, &path)).await.map(drop)
+    }
 }

@@ -3,6 +3,10 @@ use micro_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Asks for a namespace's linked branch to be fetched (the follower lives in a crate the
+/// API does not depend on).
+pub type FetchLink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What the handlers share; passed explicitly to the router.
 #[derive(Clone)]
 pub struct ApiState {
@@ -27,6 +31,8 @@ pub struct ApiState {
     pub public_url: String,
     /// Where the platform may fetch linked repos and sources from.
     pub sources: micro_reconciler::sources::SourcePolicy,
+    /// Asks for a linked namespace's branch to be fetched now (set by the server).
+    pub fetch_link: Option<FetchLink>,
     /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
     pub cluster: micro_kubernetes::Settings,
 }

@@ -10,6 +10,11 @@ pub struct Context {
     pub env: Env,
     pub client: Client,
     pub namespace: String,
+    /// `--branch`: where a write verb pushes instead of the namespace's branch.
+    pub branch: Option<String>,
+    /// The repo on a forge the namespace follows, when it is linked (resolved only for
+    /// commands that write: see [`Target::resolve_writing`]).
+    pub link: Option<micro_api::types::LinkView>,
 }
 
 /// Flags every command takes.
@@ -64,6 +69,22 @@ impl Target {
             env,
             client,
             namespace,
+            branch: None,
+            link: None,
         })
+    }
+
+    /// [`Target::resolve`] for a command that commits: also where commits go (the
+    /// platform, or the forge repo a linked namespace follows).
+    pub async fn resolve_writing(&self, branch: Option<&str>) -> Result<Context> {
+        let mut ctx = self.resolve().await?;
+        ctx.branch = branch.map(str::to_owned);
+        if let Some(branch) = &ctx.branch
+            && !git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
+        {
+            return Err(anyhow!("--branch {branch:?}: not a branch name"));
+        }
+        ctx.link = ctx.client.link_of(&ctx.namespace).await?;
+        Ok(ctx)
     }
 }

@@ -25,20 +25,61 @@ pub struct TenantRepo<'a> {
 
 /// The namespace's repo on the platform, with this environment's token.
 pub fn remote(ctx: &Context) -> Remote {
-    Remote {
-        url: ctx.client.git_url(&ctx.namespace),
-        token: ctx.env.token.clone(),
-        email: ctx
-            .env
-            .email
-            .clone()
-            .unwrap_or_else(|| "micro@localhost".into()),
+    Remote::platform(
+        ctx.client.git_url(&ctx.namespace),
+        ctx.env.token.clone(),
+        email(ctx),
+    )
+}
+
+fn email(ctx: &Context) -> String {
+    ctx.env
+        .email
+        .clone()
+        .unwrap_or_else(|| "micro@localhost".into())
+}
+
+/// Where a write verb commits: the forge repo of a linked namespace (with the user's own
+/// git and credentials), else the platform; to `--branch` when given.
+pub fn writable(ctx: &Context) -> Remote {
+    let mut remote = match &ctx.link {
+        Some(link) => Remote {
+            url: link.url.clone(),
+            token: None,
+            email: email(ctx),
+            base: link.branch.clone(),
+            target: link.branch.clone(),
+            user_git: true,
+        },
+        None => remote(ctx),
+    };
+    if let Some(branch) = &ctx.branch {
+        remote.target.clone_from(branch);
     }
+    remote
+}
+
+/// Where a commit went, as the user reads it; `None` for the branch the namespace runs.
+pub fn elsewhere(ctx: &Context) -> Option<String> {
+    let remote = writable(ctx);
+    if remote.target == remote.base {
+        return None;
+    }
+    Some(match &ctx.link {
+        Some(link) => format!(
+            "pushed to branch {} of {}: open a pull request from it; its preview appears there and in `micro previews`",
+            remote.target, link.url
+        ),
+        None => format!(
+            "pushed to branch {}: `micro diff {}` and `micro previews` show what it would change",
+            remote.target, remote.target
+        ),
+    })
 }
 
 impl<'a> TenantRepo<'a> {
     pub fn open(ctx: &'a Context) -> Result<Self> {
-        let remote = remote(ctx);
+        let remote = writable(ctx);
         let path = ctx.home.push_cache(&ctx.env_name, &ctx.namespace);
         let inner = RemoteRepo::open(&path, remote).map_err(|e| said(ctx, e))?;
         Ok(TenantRepo { ctx, inner })

@@ -76,6 +76,8 @@ enum Command {
     Clone(cmd::clone::CloneArgs),
     /// Follow a repo on GitHub, Gitea or GitLab instead of the platform-hosted one
     Repo(cmd::repo::RepoArgs),
+    /// What each open pull request (or branch other than main) would change
+    Previews(cmd::previews::PreviewsArgs),
     /// Config: values in the store, versions in git
     Config(cmd::config::ConfigArgs),
     /// The namespace's key-value store
@@ -238,6 +240,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call(args) => cmd::call::run(t, args).await,
         Command::Clone(args) => cmd::clone::run(t, args).await,
         Command::Repo(args) => cmd::repo::run(t, args).await,
+        Command::Previews(args) => cmd::previews::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
         Command::Checkout(args) => cmd::checkout::run(args),
@@ -293,5 +296,7 @@ mod tests {
         assert!(shown("status", "namespace") && shown("status", "env"));
         assert!(!shown("server", "namespace") && !shown("server", "env"));
         assert!(!shown("login", "namespace") && shown("login", "env"));
+        assert!(shown("run", "branch") && shown("scale", "branch"));
+        assert!(!shown("status", "branch") && !shown("server", "branch"));
     }
 }

@@ -238,6 +238,22 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         micro_reconciler::watch::RefWatcher::start(repos.root(), controller.queue().clone())
             .context("cannot watch the repos")?;
 
+    // Linked namespaces: their repos refuse pushes (the hook reads the mark), and the
+    // follower fetches what their forges' branches hold.
+    for link in store.links().await? {
+        let followed = micro_reconciler::linked::Followed {
+            url: link.url.clone(),
+            branch: link.branch.clone(),
+        };
+        micro_reconciler::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
+    }
+    let follower = micro_webhooks::Follower::new(
+        controller.clone(),
+        micro_reconciler::linked::Mirrors::new(data.join("mirrors"), sources.clone()),
+        micro_webhooks::rest::Rest::new(sources.clone())?,
+        public_url.clone(),
+    );
+    follower.spawn(2, Duration::from_secs(args.poll.max(1)));
     let mut default_quota = micro_reconciler::quota::Quota::default();
     default_quota
         .set(&args.default_quota)
@@ -264,7 +280,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_quota,
         cluster,
         public_url,
-        sources: sources.clone(),
+        sources,
+        fetch_link: Some({
+            let follower = follower.clone();
+            Arc::new(move |ns: &str| {
+                follower.enqueue(ns, micro_webhooks::Target::Branch, None, Trigger::Push);
+            })
+        }),
     };
     micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
         .await
@@ -280,23 +302,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         repos_root: repos.root().to_owned(),
         pushes: Default::default(),
     });
-    // Linked namespaces: their repos refuse pushes (the hook reads the mark), and the
-    // follower fetches what their forges' branches hold.
-    for link in store.links().await? {
-        let followed = micro_reconciler::linked::Followed {
-            url: link.url.clone(),
-            branch: link.branch.clone(),
-        };
-        micro_reconciler::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
-    }
-    let follower = micro_webhooks::Follower::new(
+    let hooks = micro_webhooks::intake::router(micro_webhooks::HookState::new(
         store.clone(),
-        repos.clone(),
-        micro_reconciler::linked::Mirrors::new(data.join("mirrors"), sources),
-    );
-    follower.spawn(2, Duration::from_secs(args.poll.max(1)));
-    let hooks =
-        micro_webhooks::intake::router(micro_webhooks::HookState::new(store.clone(), follower));
+        follower.clone(),
+    ));
     let app = api.merge(git).merge(hooks);
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("http://{}", loopback(local)));

@@ -52,6 +52,20 @@ pub enum Outcome {
     Missing,
 }
 
+/// A reconcile that ended and is in the history: for whoever reports on revisions (the
+/// forges' commit statuses).
+#[derive(Clone, Debug)]
+pub struct Reconciled {
+    pub namespace: String,
+    pub revision: String,
+    pub result: Ended,
+    /// The history entry's key.
+    pub started_us: i64,
+    /// The applied plan's [`Plan::fingerprint`].
+    pub fingerprint: Option<String>,
+    pub error: Option<String>,
+}
+
 /// What the last reconcile of a namespace saw; equal next time means nothing to do.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Seen {
@@ -71,6 +85,7 @@ pub struct Controller {
     metrics: Metrics,
     /// The platform API's URL, handed to services with their identity.
     api_url: std::sync::OnceLock<String>,
+    reconciled: tokio::sync::broadcast::Sender<Reconciled>,
 }
 
 impl Controller {
@@ -85,12 +100,18 @@ impl Controller {
             failures: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             api_url: std::sync::OnceLock::new(),
+            reconciled: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
     /// Where services reach the platform API (set once the server listens).
     pub fn set_api_url(&self, url: String) {
         let _ = self.api_url.set(url);
+    }
+
+    /// Every reconcile recorded from now on (a slow receiver misses the oldest).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Reconciled> {
+        self.reconciled.subscribe()
     }
 
     pub fn queue(&self) -> &Queue {
@@ -211,6 +232,7 @@ impl Controller {
                 duration_ms: millis(started.elapsed()),
                 plan_ms,
                 apply_ms: (millis(started.elapsed()) - plan_ms).max(0),
+                note: None,
             }
         };
         // One reading of the result: what to count, what to add to the history, and what
@@ -256,6 +278,19 @@ impl Controller {
         if let Some(record) = record {
             self.store.record_reconcile(&record).await?;
             tracing::debug!(result = %record.result, "history recorded");
+            let fingerprint = match &result {
+                Ok((Outcome::Applied { plan, .. }, _)) => Some(plan.fingerprint()),
+                _ => None,
+            };
+            // Nobody listening is fine.
+            let _ = self.reconciled.send(Reconciled {
+                namespace: record.namespace,
+                revision: record.revision,
+                result: record.result,
+                started_us: record.started_us,
+                fingerprint,
+                error: record.error,
+            });
         }
         // The namespace status is what `--wait` polls, so it moves only after the history
         // record exists: whoever saw their revision applied also finds it in `history`.

@@ -89,6 +89,72 @@ impl Plan {
     }
 }
 
+/// What one action does, as people read it: its kind, the service, and every field it
+/// sets or changes (a create's from nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub kind: StepKind,
+    pub name: String,
+    /// For an update: the revision running now.
+    pub from_revision: Option<String>,
+    pub changes: Vec<FieldChange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Plan {
+    /// The actions as [`Step`]s, in apply order.
+    pub fn steps(&self) -> Vec<Step> {
+        self.actions
+            .iter()
+            .map(|a| match a {
+                Action::Create { service } => Step {
+                    kind: StepKind::Create,
+                    name: service.name.clone(),
+                    from_revision: None,
+                    changes: changes(&ServiceModel::default(), &service.model),
+                },
+                Action::Update {
+                    service,
+                    from_revision,
+                    changes,
+                } => Step {
+                    kind: StepKind::Update,
+                    name: service.name.clone(),
+                    from_revision: Some(from_revision.clone()),
+                    changes: changes.clone(),
+                },
+                Action::Delete { name, .. } => Step {
+                    kind: StepKind::Delete,
+                    name: name.clone(),
+                    from_revision: None,
+                    changes: Vec::new(),
+                },
+            })
+            .collect()
+    }
+
+    /// What the plan does, as a digest of its steps without revisions: a preview of a
+    /// pull request's head and the plan applied for its merge commit are equal exactly
+    /// when they change the same fields of the same services the same way.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for step in self.steps() {
+            h.update(format!("{:?} {}\n", step.kind, step.name));
+            for c in &step.changes {
+                h.update(format!("{}={:?}>{:?}\n", c.field, c.from, c.to));
+            }
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
 /// Diffs desired against observed.
 pub fn plan(desired: &DesiredNamespace, observed: &[ObservedService]) -> Plan {
     let running: BTreeMap<&str, &ObservedService> =

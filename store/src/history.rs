@@ -133,13 +133,15 @@ pub struct HistoryEntry {
     pub duration_ms: i64,
     pub plan_ms: i64,
     pub apply_ms: i64,
+    /// What a later event added (say, the pull request a merge came from).
+    pub note: Option<String>,
 }
 
 impl Store {
     pub async fn record_reconcile(&self, h: &HistoryEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO reconcile_history (namespace, started_us, revision, reason, result, summary, error, \
-             duration_ms, plan_ms, apply_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             duration_ms, plan_ms, apply_ms, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (namespace, started_us) DO NOTHING",
         )
         .bind(&h.namespace)
@@ -152,6 +154,25 @@ impl Store {
         .bind(h.duration_ms)
         .bind(h.plan_ms)
         .bind(h.apply_ms)
+        .bind(&h.note)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Adds `note` to one reconcile of `namespace`.
+    pub async fn annotate_history(
+        &self,
+        namespace: &str,
+        started_us: i64,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE reconcile_history SET note = $3 WHERE namespace = $1 AND started_us = $2",
+        )
+        .bind(namespace)
+        .bind(started_us)
+        .bind(note)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -164,7 +185,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT namespace, started_us, revision, reason, result, summary, error, duration_ms, plan_ms, apply_ms \
+            "SELECT namespace, started_us, revision, reason, result, summary, error, duration_ms, plan_ms, apply_ms, note \
              FROM reconcile_history WHERE namespace = $1 ORDER BY started_us DESC LIMIT $2",
         )
         .bind(namespace)
@@ -184,6 +205,7 @@ impl Store {
                     duration_ms: r.try_get("duration_ms")?,
                     plan_ms: r.try_get("plan_ms")?,
                     apply_ms: r.try_get("apply_ms")?,
+                    note: r.try_get("note")?,
                 })
             })
             .collect()

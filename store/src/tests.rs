@@ -234,6 +234,7 @@ async fn history_is_newest_first_and_per_namespace(store: Store) {
         duration_ms: 3,
         plan_ms: 1,
         apply_ms: 2,
+        note: None,
     };
     store.record_reconcile(&entry("a", 1, "r1")).await.unwrap();
     store.record_reconcile(&entry("a", 2, "r2")).await.unwrap();

@@ -49,6 +49,27 @@ pub struct Remote {
     pub token: Option<String>,
     /// The committer's and author's email.
     pub email: String,
+    /// The branch a change starts from (the platform's: `main`).
+    pub base: String,
+    /// The branch a change is pushed to: the base, or a new branch for a pull request.
+    pub target: String,
+    /// Fetch and push with the user's own `git` and credentials (a linked repo on a
+    /// forge), not libgit2 with the platform's token.
+    pub user_git: bool,
+}
+
+impl Remote {
+    /// The namespace's repo on the platform: main, with the platform's token.
+    pub fn platform(url: String, token: Option<String>, email: String) -> Self {
+        Remote {
+            url,
+            token,
+            email,
+            base: "main".into(),
+            target: "main".into(),
+            user_git: false,
+        }
+    }
 }
 
 /// A local bare cache of one tenant repo, used to build and push commits.
@@ -94,12 +115,17 @@ impl RemoteRepo {
 
     /// Fetches the namespace's branch and returns its head.
     pub fn fetch(&self) -> Result<Oid, ChangeError> {
+        let spec = format!("+refs/heads/{}:{REMOTE_MAIN}", self.remote.base);
+        if self.remote.user_git {
+            crate::user_git::fetch(self.repo.path(), &self.remote.url, &spec)?;
+            return Ok(self.repo.refname_to_id(REMOTE_MAIN)?);
+        }
         let lines = RefCell::new(String::new());
         let mut opts = FetchOptions::new();
         opts.remote_callbacks(callbacks(&self.remote, &lines));
         let mut remote = self.repo.remote_anonymous(&self.remote.url)?;
         remote
-            .fetch(&[format!("+{BRANCH}:{REMOTE_MAIN}")], Some(&mut opts), None)
+            .fetch(&[spec], Some(&mut opts), None)
             .map_err(classify)?;
         Ok(self.repo.refname_to_id(REMOTE_MAIN)?)
     }
@@ -148,7 +174,22 @@ impl RemoteRepo {
     fn push(&self, commit: Oid) -> Result<PushResult, ChangeError> {
         // libgit2 pushes refs, not bare ids: point our private main at the commit first.
         self.repo.reference(BRANCH, commit, true, "micro push")?;
-        let refused = match push_refspec(&self.repo, &self.remote, &format!("{BRANCH}:{BRANCH}")) {
+        let refspec = format!("{BRANCH}:refs/heads/{}", self.remote.target);
+        let new_branch = self.remote.target != self.remote.base;
+        if self.remote.user_git {
+            return match crate::user_git::push(self.repo.path(), &self.remote.url, &refspec)? {
+                None => Ok(PushResult::Done),
+                Some(_) if new_branch => Err(ChangeError::Rejected(format!(
+                    "branch {} already exists on {} with other commits; pick another name",
+                    self.remote.target, self.remote.url
+                ))),
+                Some(said) if said.contains("fetch first") || said.contains("non-fast-forward") => {
+                    Ok(PushResult::Stale)
+                }
+                Some(said) => Err(ChangeError::Rejected(said)),
+            };
+        }
+        let refused = match push_refspec(&self.repo, &self.remote, &refspec) {
             // libgit2 refuses before sending when the branch it is shown holds a commit
             // it has not fetched: someone pushed since our fetch.
             Err(e) if e.message().contains("not present locally") => return Ok(PushResult::Stale),

@@ -4,7 +4,8 @@
 //! fetch is retried with backoff, recorded on the link and in the namespace's history,
 //! and never touches what runs. A poll with jitter is the safety net for lost deliveries.
 
-use micro_reconciler::Repos;
+use crate::rest::Rest;
+use micro_reconciler::Controller;
 use micro_reconciler::controller::{backoff, rand_fraction};
 use micro_reconciler::linked::{Fetched, Mirrors, Origin};
 use micro_reconciler::queue::{Queue, Trigger};
@@ -39,14 +40,24 @@ fn parse_key(key: &str) -> Option<(&str, Target)> {
     Some((ns, target))
 }
 
+pub(crate) type Recent = (String, i64, Option<String>);
+
 /// Fetches after this many failures in a row wait for the next poll.
 const MAX_ATTEMPTS: u32 = 6;
 
-/// Fetches linked repos into their namespaces' repos; the ref watcher does the rest.
+/// Fetches linked repos into their namespaces' repos (the ref watcher does the rest),
+/// previews their pull requests and reports back to the forges.
 pub struct Follower {
-    store: Store,
-    repos: Repos,
-    mirrors: Arc<Mirrors>,
+    pub(crate) store: Store,
+    pub(crate) controller: Arc<Controller>,
+    pub(crate) mirrors: Arc<Mirrors>,
+    pub(crate) rest: Rest,
+    /// Where users and forges reach the platform.
+    pub(crate) public_url: String,
+    /// Per namespace, the fetched revision whose reconcile the forge awaits a status for.
+    pub(crate) awaiting: Mutex<HashMap<String, String>>,
+    /// Per namespace, revisions applied lately: (revision, history key, fingerprint).
+    pub(crate) recent: Mutex<HashMap<String, std::collections::VecDeque<Recent>>>,
     queue: Queue,
     /// The newest head a delivery named, per work key (`None`: fetch whatever is there).
     wanted: Mutex<HashMap<String, Option<String>>>,
@@ -55,16 +66,32 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(store: Store, repos: Repos, mirrors: Mirrors) -> Arc<Self> {
+    pub fn new(
+        controller: Arc<Controller>,
+        mirrors: Mirrors,
+        rest: Rest,
+        public_url: String,
+    ) -> Arc<Self> {
         Arc::new(Follower {
-            store,
-            repos,
+            store: controller.store().clone(),
+            controller,
             mirrors: Arc::new(mirrors),
+            rest,
+            public_url,
+            awaiting: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
             queue: Queue::new(),
             wanted: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             fetches: AtomicU64::new(0),
         })
+    }
+
+    /// Counts a fetch that went to the network.
+    pub(crate) fn record_fetch(&self, fetched: bool) {
+        if fetched {
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Network fetches made so far (a head already mirrored costs none).
@@ -89,9 +116,22 @@ impl Follower {
         self.queue.trigger(&key, why);
     }
 
-    /// Starts `workers` fetch workers, the poll every `poll` (±20%), and a watch that
-    /// fetches a newly linked repo at once.
+    /// Starts `workers` fetch workers, the poll every `poll` (±20%), a watch that
+    /// fetches a newly linked repo at once, and the reporter of reconciles to forges.
     pub fn spawn(self: &Arc<Self>, workers: usize, poll: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut reconciled = this.controller.subscribe();
+            loop {
+                match reconciled.recv().await {
+                    Ok(r) => this.on_reconciled(r).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "reconciles not reported to forges");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
         for _ in 0..workers.max(1) {
             let this = self.clone();
             tokio::spawn(async move {
@@ -166,27 +206,36 @@ impl Follower {
 
     async fn follow(&self, link: &Link, target: Target, head: Option<String>, retry: bool) {
         let Target::Branch = target else {
-            // Pull-request previews are the next step.
+            if let Target::Pull(number) = target {
+                self.preview(link, number, head).await;
+            }
             return;
         };
         let want = head.as_deref().and_then(|h| git2::Oid::from_str(h).ok());
-        let (mirrors, origin, branch, dir) = (
+        let (mirrors, origin, branch, repos, ns) = (
             self.mirrors.clone(),
             origin(link),
             link.branch.clone(),
-            self.repos.path(&link.namespace),
+            self.controller.repos().clone(),
+            link.namespace.clone(),
         );
         let result = micro_reconciler::blocking::blocking(move || {
-            mirrors.follow(&origin, &branch, want, &dir)
+            let before = repos.head(&ns).ok();
+            mirrors
+                .follow(&origin, &branch, want, &repos.path(&ns))
+                .map(|f| (f, before))
         })
         .await;
         let key = key(&link.namespace, target);
         match result {
-            Ok(Ok(Fetched { commit, fetched })) => {
+            Ok(Ok((Fetched { commit, fetched }, before))) => {
                 if fetched {
                     self.fetches.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(%commit, fetched, "followed");
+                if before != Some(commit) {
+                    self.applying(link, &commit.to_string()).await;
+                }
                 self.failures
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -223,7 +272,8 @@ impl Follower {
             .await;
         if new {
             let revision = self
-                .repos
+                .controller
+                .repos()
                 .head(&link.namespace)
                 .map(|h| h.to_string())
                 .unwrap_or_default();
@@ -238,6 +288,7 @@ impl Follower {
                 duration_ms: 0,
                 plan_ms: 0,
                 apply_ms: 0,
+                note: None,
             };
             let _ = self.store.record_reconcile(&entry).await;
         }

@@ -69,6 +69,10 @@ impl HookState {
 pub fn router(state: HookState) -> Router {
     Router::new()
         .route("/hooks/{id}", post(deliver))
+        .route(
+            "/hooks/{id}/revisions/{sha}",
+            axum::routing::get(revision_page),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -233,9 +237,77 @@ fn act(state: &HookState, link: &Cached, event: &Event) -> String {
                 .enqueue(ns, Target::Pull(*number), Some(head), Trigger::Push);
             format!("previewing #{number} at {}", short(head))
         }
-        Event::Closed { number, .. } => format!("#{number} closed"),
+        Event::Closed {
+            number,
+            merged,
+            merge_commit,
+            ..
+        } => {
+            let (follower, store, ns, number, merged, merge_commit) = (
+                state.follower.clone(),
+                state.store.clone(),
+                ns.to_owned(),
+                *number,
+                *merged,
+                merge_commit.clone(),
+            );
+            tokio::spawn(async move {
+                if let Ok(Some(link)) = store.link(&ns).await {
+                    follower.closed(&link, number, merged, merge_commit).await;
+                }
+            });
+            if merged {
+                format!("#{number} merged")
+            } else {
+                format!("#{number} closed")
+            }
+        }
         Event::Ignored(kind) => format!("ignored: {kind}"),
     }
+}
+
+/// The page a commit status links to: what became of one revision (or pull-request head)
+/// in one line. Public like the status itself: the link's id is in its URL, and it shows
+/// only the result and the plan's counts or the error, never a value.
+async fn revision_page(
+    State(state): State<HookState>,
+    Path((id, sha)): Path<(String, String)>,
+) -> Response {
+    let link = match state.links.get(&state.store, &id).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return answer(StatusCode::NOT_FOUND, "no such webhook"),
+        Err(response) => return response,
+    };
+    let ns = &link.namespace;
+    let history = state.store.history(ns, 200).await.unwrap_or_default();
+    let previews = state.store.previews(ns).await.unwrap_or_default();
+    let line = if let Some(h) = history.iter().find(|h| h.revision == sha) {
+        let detail = h.error.clone().unwrap_or_else(|| h.summary.clone());
+        format!("{}: {detail}", h.result)
+    } else if let Some(p) = previews.iter().find(|p| p.head == sha) {
+        let detail = p.error.clone().unwrap_or_else(|| p.summary.clone());
+        format!("preview of #{} ({}): {detail}", p.number, p.result)
+    } else {
+        "not taken up yet".to_owned()
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>micro/{ns} {short}</title></head><body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">\
+         <h1>micro/{ns}</h1><p><code>{sha}</code></p><p>{line}</p>\
+         <p>See it all with <code>micro history --namespace {ns}</code>.</p></body></html>\n",
+        ns = escape(ns),
+        short = escape(short(&sha)),
+        sha = escape(&sha),
+        line = escape(&line),
+    );
+    axum::response::Html(html).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn short(commit: &str) -> &str {

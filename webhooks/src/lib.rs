@@ -14,6 +14,13 @@ pub mod follow;
 pub mod forge;
 mod git_http;
 pub mod intake;
+pub mod preview;
+mod pulls;
+mod report;
+pub mod rest;
+#[cfg(any(test, feature = "test-support"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
+pub mod testing;
 
 pub use follow::{Follower, Target};
 pub use git_http::{GitState, router};

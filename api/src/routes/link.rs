@@ -7,7 +7,7 @@ use crate::types::{DeliveryView, LinkCreated, LinkRequest, LinkView};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
-use micro_reconciler::linked::{self, Followed};
+use micro_reconciler::linked::{self, Followed, default_api};
 use micro_store::Link;
 
 /// The link of the namespace.
@@ -102,9 +102,28 @@ pub async fn unlink(
             ns.name
         )));
     }
+    state.store.delete_previews(&ns.name).await?;
     mark(&state, &ns.name, None).await?;
     tracing::info!(namespace = %ns.name, "unlinked");
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Fetches the linked branch now (the CLI after pushing to it: no waiting on a webhook
+/// or the poll).
+pub async fn fetch(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if state.store.link(&ns.name).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "a link of namespace {}",
+            ns.name
+        )));
+    }
+    if let Some(fetch) = &state.fetch_link {
+        fetch(&ns.name);
+    }
+    Ok(axum::http::StatusCode::ACCEPTED)
 }
 
 async fn mark(state: &ApiState, ns: &str, followed: Option<Followed>) -> Result<(), ApiError> {
@@ -166,19 +185,6 @@ fn guess_forge(url: &str) -> Option<String> {
         return None;
     };
     Some(forge.to_owned())
-}
-
-/// Each forge's REST API, from the repo's URL: GitHub's (GitHub Enterprise's under
-/// `/api/v3`), GitLab's `/api/v4`, Gitea's and Forgejo's `/api/v1`.
-pub fn default_api(forge: &str, url: &str) -> String {
-    let scheme = url.split_once("://").map_or("https", |(s, _)| s);
-    let host = authority(url);
-    match forge {
-        "github" if host == "github.com" => "https://api.github.com".into(),
-        "github" => format!("{scheme}://{host}/api/v3"),
-        "gitlab" => format!("{scheme}://{host}/api/v4"),
-        _ => format!("{scheme}://{host}/api/v1"),
-    }
 }
 
 #[cfg(test)]

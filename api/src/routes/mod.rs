@@ -13,6 +13,7 @@ mod link;
 mod logs;
 mod manifests;
 mod plan;
+mod previews;
 pub mod quota;
 mod restart;
 mod status;
@@ -54,6 +55,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/link",
             get(link::show).put(link::link).delete(link::unlink),
         )
+        .route("/api/v1/namespaces/{ns}/link/fetch", post(link::fetch))
+        .route("/api/v1/namespaces/{ns}/previews", get(previews::list))
         .route(
             "/api/v1/namespaces/{ns}/manifests",
             get(manifests::manifests),

@@ -33,6 +33,10 @@ pub struct HistoryItem {
     /// `Name <email>` of the commit's author.
     #[serde(default)]
     pub author: Option<String>,
+    /// What a later event added: the pull request a merge came from, and whether what
+    /// was applied is what its preview showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl HistoryItem {
@@ -66,6 +70,7 @@ impl HistoryItem {
             apply_ms: e.apply_ms,
             subject: info.as_ref().map(|i| i.subject.clone()),
             author: info.map(|i| i.author),
+            note: e.note,
         }
     }
 }

@@ -56,3 +56,24 @@ pub struct DeliveryView {
     pub event: String,
     pub result: String,
 }
+
+/// What a pull request (linked repos) or a branch other than main (platform-hosted
+/// repos) would change, as `micro previews` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreviewView {
+    /// `#7` for a pull request, the branch's name for a branch.
+    pub name: String,
+    #[serde(default)]
+    pub number: Option<u64>,
+    /// What `micro diff` takes to print it in full.
+    pub reference: String,
+    pub head: String,
+    /// `planned`, `invalid`, `failed` (or a newer server's word).
+    pub status: String,
+    /// `1 to create, …` when planned.
+    pub summary: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Milliseconds since the epoch, when it was computed.
+    pub updated_at: i64,
+}

@@ -12,7 +12,7 @@ mod plan;
 mod services;
 
 pub use history::HistoryItem;
-pub use link::{DeliveryView, LinkCreated, LinkRequest, LinkView};
+pub use link::{DeliveryView, LinkCreated, LinkRequest, LinkView, PreviewView};
 pub use micro_store::{ReconcileResult, Role, Trigger};
 pub use plan::{ActionView, FieldChangeView, PlanSummary, PlanView};
 use serde::{Deserialize, Serialize};

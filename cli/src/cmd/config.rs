@@ -31,6 +31,8 @@ pub enum ConfigAction {
         /// Mask it on read
         #[arg(long)]
         secret: bool,
+        #[command(flatten)]
+        to: super::BranchFlag,
     },
     /// Print KEY's value at the version config.yaml names
     Get {
@@ -51,6 +53,8 @@ pub enum ConfigAction {
     Del {
         /// The config key
         key: String,
+        #[command(flatten)]
+        to: super::BranchFlag,
     },
     /// Keys, versions and whether each is secret (never values)
     List {
@@ -69,13 +73,19 @@ fn check_key(key: &str) -> Result<()> {
 }
 
 pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
-    let ctx = t.resolve().await?;
+    let ctx = match &args.action {
+        ConfigAction::Set { to, .. } | ConfigAction::Del { to, .. } => {
+            t.resolve_writing(to.branch.as_deref()).await?
+        }
+        _ => t.resolve().await?,
+    };
     match args.action {
         ConfigAction::Set {
             key,
             value,
             stdin,
             secret,
+            ..
         } => {
             let value = match (value, stdin) {
                 (Some(_), true) => bail!("give the value or --stdin, not both"),
@@ -115,7 +125,7 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ConfigAction::Del { key } => {
+        ConfigAction::Del { key, .. } => {
             check_key(&key)?;
             let pushed = edit(&ctx, &format!("Config: remove {key}"), |config, users| {
                 if let Some(user) = users(&key) {
@@ -128,7 +138,7 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
                 }
                 Ok(())
             })?;
-            report(&key, "removed", pushed);
+            report(&ctx, &key, "removed", pushed).await;
             Ok(ExitCode::SUCCESS)
         }
         ConfigAction::List { output } => {
@@ -185,14 +195,17 @@ async fn set(ctx: &Context, key: &str, raw: &str, secret: bool) -> Result<ExitCo
         Some(v) => eprintln!(
             "{key}: stored as version {version}; version {v}, set after it, is already in effect"
         ),
-        None => report(key, &format!("version {version}"), pushed),
+        None => report(ctx, key, &format!("version {version}"), pushed).await,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(key: &str, what: &str, pushed: Pushed) {
+async fn report(ctx: &Context, key: &str, what: &str, pushed: Pushed) {
     match pushed {
-        Pushed::Committed(id) => eprintln!("{key}: {what} ({})", short(&id.to_string())),
+        Pushed::Committed(id) => {
+            eprintln!("{key}: {what} ({})", short(&id.to_string()));
+            super::wait::delivered(ctx, key).await;
+        }
         Pushed::Unchanged(_) => eprintln!("{key}: {what} (no change)"),
     }
 }

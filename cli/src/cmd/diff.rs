@@ -13,7 +13,11 @@ use std::process::ExitCode;
 pub struct DiffArgs {
     /// A branch, tag or commit. Inside a clone of the namespace's repo it is read from the
     /// clone (default HEAD); elsewhere from the platform (default: the branch head)
+    #[arg(conflicts_with = "pr")]
     pub reference: Option<String>,
+    /// The last fetched head of pull (merge) request N of the linked repo
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
     /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
@@ -45,6 +49,16 @@ pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
 
 async fn diff(t: &Target, args: &DiffArgs) -> Result<PlanView> {
     let ctx = t.resolve().await?;
+    if let Some(number) = args.pr {
+        let reference = format!("{PREVIEW_REFS}pull-{number}");
+        return match ctx.client.plan_ref(&ctx.namespace, &reference).await {
+            Err(micro_api::client::ClientError::NotFound(_)) => Err(anyhow!(
+                "no preview of #{number} in {}: is the pull request open, and has its forge sent the event? (`micro previews`)",
+                ctx.namespace
+            )),
+            other => Ok(other?),
+        };
+    }
     if let Some(local) = local_tenant_repo() {
         // The platform plans the clone's commit itself, from a preview ref: what a
         // commit means is read in one place, whatever version this CLI is.

@@ -25,6 +25,8 @@ pub struct RollbackArgs {
     /// Restore only this service's folder (`services/NAME`) from that revision
     #[arg(long, value_name = "NAME")]
     pub service: Option<String>,
+    #[command(flatten)]
+    pub to: super::BranchFlag,
 }
 
 pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
@@ -54,7 +56,10 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
     let now = now_micros();
     for e in entries {
         let when = ago((now - e.started_us) / 1000);
-        let detail = e.error.unwrap_or(e.summary);
+        let mut detail = e.error.unwrap_or(e.summary);
+        if let Some(note) = e.note {
+            detail = format!("{detail} · {note}");
+        }
         // The name alone: the email is in `-o json`.
         let author = e.author.unwrap_or_default();
         let author = author.split(" <").next().unwrap_or_default();
@@ -82,7 +87,7 @@ fn clip(text: &str, width: usize) -> String {
 }
 
 pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
     let target = match args.revision {
         Some(rev) => rev,
         None => {
@@ -150,11 +155,14 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
         })
     })?;
     match pushed {
-        Pushed::Committed(id) => eprintln!(
-            "rolled back to {}: pushed {}",
-            short(&target),
-            short(&id.to_string())
-        ),
+        Pushed::Committed(id) => {
+            eprintln!(
+                "rolled back to {}: pushed {}",
+                short(&target),
+                short(&id.to_string())
+            );
+            super::wait::delivered(&ctx, "rollback").await;
+        }
         Pushed::Unchanged(_) => eprintln!("already at the tree of {}", short(&target)),
     }
     Ok(ExitCode::SUCCESS)

@@ -10,10 +10,12 @@ use std::process::ExitCode;
 pub struct KillArgs {
     /// The service to remove
     pub name: String,
+    #[command(flatten)]
+    pub to: super::BranchFlag,
 }
 
 pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
     let name = args.name.clone();
     let pushed = tokio::task::block_in_place(|| {
         let repo = TenantRepo::open(&ctx)?;
@@ -34,6 +36,9 @@ pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
         ctx.namespace,
         short(&revision)
     );
+    if !wait::delivered(&ctx, &name).await {
+        return Ok(ExitCode::SUCCESS);
+    }
     // Like `kubectl delete`: return once the platform has acted on it.
     match wait::taken_up(&ctx, &revision).await {
         Some(report) if report.services.iter().any(|s| s.name == name) => {

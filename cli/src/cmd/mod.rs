@@ -16,6 +16,7 @@ pub mod login;
 pub mod logs;
 pub mod manifests;
 pub mod new;
+pub mod previews;
 pub mod repo;
 pub mod restart;
 pub mod run;
@@ -24,6 +25,15 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod wait;
+
+/// `--branch` of the commands that commit.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct BranchFlag {
+    /// Commit to a new branch NAME, ready for a pull request, instead of the branch the
+    /// namespace runs
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+}
 
 /// `--output` for commands that print data.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

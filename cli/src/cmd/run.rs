@@ -37,7 +37,7 @@ pub struct UpdateArgs {
 }
 
 /// How `run` and `update` deploy.
-#[derive(clap::Args, Clone, Copy, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct DeployFlags {
     /// Wait until the new version runs (or fails), showing progress
     #[arg(long)]
@@ -49,6 +49,10 @@ pub struct DeployFlags {
     /// machine) since this folder was last deployed
     #[arg(long)]
     pub force: bool,
+    /// Commit to a new branch NAME, ready for a pull request, instead of the branch the
+    /// namespace runs
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
 }
 
 pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
@@ -87,7 +91,7 @@ async fn run_from_git(t: &Target, args: RunArgs) -> Result<ExitCode> {
             args.source
         );
     }
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(args.how.branch.as_deref()).await?;
     let url = if is_short {
         if spec::check_service_name(&short_name).is_err() {
             bail!(
@@ -123,7 +127,7 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("cannot name a service after {}", dir.display()))?;
         return deploy(t, &dir, &name, &args.how).await;
     }
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(args.how.branch.as_deref()).await?;
     // A service with a `source` follows its track; one from a folder re-reads the folder.
     let current = tokio::task::block_in_place(|| -> Result<Option<Vec<u8>>> {
         let repo = TenantRepo::open(&ctx)?;
@@ -169,11 +173,7 @@ fn source_key(ctx: &Context, name: &str) -> String {
 /// Validates the folder's spec locally, then commits and pushes it, unless the service
 /// in the repo changed since this folder last deployed it (work that would be lost).
 async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result<ExitCode> {
-    let DeployFlags {
-        wait: wait_for,
-        timeout,
-        force,
-    } = *how;
+    let (wait_for, timeout, force) = (how.wait, how.timeout, how.force);
     spec::check_service_name(name).map_err(anyhow::Error::msg)?;
     let spec_path = dir.join("service.yaml");
     let bytes = std::fs::read(&spec_path).map_err(|e| {
@@ -193,7 +193,7 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
             ..e
         })
     })?;
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(how.branch.as_deref()).await?;
     let key = source_key(&ctx, name);
     // What this folder put there last time; another folder's deploy does not count.
     let known = ctx

@@ -20,6 +20,8 @@ pub struct ScaleArgs {
     /// How long --wait waits, in seconds
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub to: super::BranchFlag,
 }
 
 pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
@@ -30,7 +32,7 @@ pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
             args.name
         );
     }
-    let ctx = t.resolve().await?;
+    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
     let (name, n) = (args.name.clone(), args.replicas);
     let pushed = tokio::task::block_in_place(|| {
         let repo = TenantRepo::open(&ctx)?;

@@ -105,6 +105,9 @@ pub async fn after_push(
             id.to_string()
         }
     };
+    if committed && !delivered(ctx, name).await {
+        return Ok(ExitCode::SUCCESS);
+    }
     if wait {
         return until_running(
             ctx,
@@ -128,6 +131,22 @@ pub async fn after_push(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a commit: says where it went when not to the branch the namespace runs (then
+/// the platform will not run it: `false`), and has a linked namespace's platform fetch
+/// it now rather than wait on the forge's webhook or the poll.
+pub async fn delivered(ctx: &Context, name: &str) -> bool {
+    if let Some(said) = crate::gitops::elsewhere(ctx) {
+        eprintln!("{name}: {said}");
+        return false;
+    }
+    if ctx.link.is_some()
+        && let Err(e) = ctx.client.fetch_link(&ctx.namespace).await
+    {
+        eprintln!("{name}: the platform was not told to fetch ({e}); it will at its next poll");
+    }
+    true
 }
 
 /// How long a command without `--wait` waits for the platform to take up its commit.

@@ -1,0 +1,412 @@
+//! A pull request's preview as forge comments: pure text, from a plan (or the reason the
+//! head does not validate). One comment, found again by a hidden marker naming the
+//! namespace and edited in place on every push; over the forge's size limit, "part i/n"
+//! comments split on service boundaries. Never a secret: config shows as key and version,
+//! env values that look like credentials are masked, tokens are never in a plan.
+
+use micro_reconciler::plan::{Plan, StepKind};
+use std::fmt::Write;
+
+/// GitHub's limit on a comment body; Gitea's and GitLab's are larger.
+pub const GITHUB_LIMIT: usize = 65_536;
+const MARKER: &str = "<!-- micro-preview ";
+
+/// What a preview says.
+pub enum Outcome<'a> {
+    Plan(&'a Plan),
+    /// `file:line:col: message`.
+    Invalid(&'a str),
+}
+
+/// Where the preview is and what it is of.
+pub struct Heading<'a> {
+    pub namespace: &'a str,
+    pub number: u64,
+    pub head: &'a str,
+}
+
+/// The marker a comment of ours starts with: `namespace` and the part it is.
+pub fn marker(namespace: &str, part: usize, parts: usize) -> String {
+    format!("{MARKER}ns={namespace} part={part}/{parts} -->")
+}
+
+/// The part a comment is, if it is one of `namespace`'s previews.
+pub fn part_of(body: &str, namespace: &str) -> Option<usize> {
+    let rest = body.strip_prefix(MARKER)?;
+    let line = rest.lines().next()?;
+    let rest = line.strip_prefix(&format!("ns={namespace} part="))?;
+    let (part, _) = rest.split_once('/')?;
+    part.parse().ok()
+}
+
+/// The comment bodies of a preview, each within `limit` characters.
+pub fn render(heading: &Heading<'_>, outcome: &Outcome<'_>, limit: usize) -> Vec<String> {
+    let short = heading.head.get(..7).unwrap_or(heading.head);
+    let (summary, blocks) = match outcome {
+        Outcome::Invalid(error) => (
+            format!(
+                "**This head does not validate**; merged as it is, nothing would change and the namespace would report:\n\n```\n{}\n```",
+                error.replace("```", "ˋˋˋ")
+            ),
+            Vec::new(),
+        ),
+        Outcome::Plan(plan) => plan_blocks(plan),
+    };
+    let footer = format!(
+        "\n---\nComputed for `{}` against what runs now. Full plan: `micro diff --pr {} --namespace {}`\n",
+        heading.head, heading.number, heading.namespace
+    );
+    let title = |part: usize, parts: usize| {
+        let mut t = format!(
+            "### micro · `{}` · #{} at `{short}`",
+            heading.namespace, heading.number
+        );
+        if parts > 1 {
+            let _ = write!(t, " (part {part}/{parts})");
+        }
+        t
+    };
+    // Room for the marker, title and footer on every part.
+    let overhead =
+        marker(heading.namespace, 999, 999).len() + title(999, 999).len() + footer.len() + 8;
+    let room = limit.saturating_sub(overhead).max(1024);
+    let mut chunks: Vec<String> = vec![format!("{summary}\n")];
+    for block in blocks {
+        let block = fit(block, room);
+        let last = chunks.last_mut().filter(|c| c.len() + block.len() <= room);
+        match last {
+            Some(chunk) => chunk.push_str(&block),
+            None => chunks.push(block),
+        }
+    }
+    let parts = chunks.len();
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            format!(
+                "{}\n{}\n\n{chunk}{footer}",
+                marker(heading.namespace, i + 1, parts),
+                title(i + 1, parts)
+            )
+        })
+        .collect()
+}
+
+/// The summary line, then one block per created or updated service and one for every
+/// delete together (collapsed).
+fn plan_blocks(plan: &Plan) -> (String, Vec<String>) {
+    let s = plan.summary();
+    let summary = if plan.is_empty() {
+        format!(
+            "**No change**: what runs already matches ({} unchanged).",
+            s.unchanged
+        )
+    } else {
+        format!(
+            "**{} to create, {} to update, {} to delete** ({} unchanged)",
+            s.create, s.update, s.delete, s.unchanged
+        )
+    };
+    let mut blocks = Vec::new();
+    let mut deletes = Vec::new();
+    for step in plan.steps() {
+        let mut block = match step.kind {
+            StepKind::Create => format!("\n#### + {}\n", code(&step.name)),
+            StepKind::Update => format!(
+                "\n#### ~ {} (running {})\n",
+                code(&step.name),
+                code(
+                    step.from_revision
+                        .as_deref()
+                        .map_or("", |r| r.get(..7).unwrap_or(r))
+                )
+            ),
+            StepKind::Delete => {
+                deletes.push(format!("- {}\n", code(&step.name)));
+                continue;
+            }
+        };
+        for c in &step.changes {
+            let secret = looks_secret(&c.field, c.from.as_deref())
+                || looks_secret(&c.field, c.to.as_deref());
+            let show = |v: &Option<String>| match v {
+                None => "(none)".to_owned(),
+                Some(_) if secret => "`••••` (masked)".to_owned(),
+                Some(v) => code(v),
+            };
+            let _ = match step.kind {
+                StepKind::Create => writeln!(block, "- {}: {}", code(&c.field), show(&c.to)),
+                _ => writeln!(
+                    block,
+                    "- {}: {} → {}",
+                    code(&c.field),
+                    show(&c.from),
+                    show(&c.to)
+                ),
+            };
+        }
+        blocks.push(block);
+    }
+    if !deletes.is_empty() {
+        blocks.push(format!(
+            "\n<details><summary>{} to delete</summary>\n\n{}\n</details>\n",
+            deletes.len(),
+            deletes.concat()
+        ));
+    }
+    (summary, blocks)
+}
+
+/// A block longer than a whole part is cut (a service with thousands of env entries).
+fn fit(block: String, room: usize) -> String {
+    if block.len() <= room {
+        return block;
+    }
+    let mut out = String::new();
+    let mut left = 0;
+    for line in block.lines() {
+        if out.len() + line.len() + 80 < room {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            left += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "- … and {left} more changes (`micro diff --pr` shows all)"
+    );
+    out
+}
+
+/// A value as inline code that nothing in it can break out of.
+fn code(v: &str) -> String {
+    let clean: String = v
+        .chars()
+        .map(|c| match c {
+            '`' => 'ˋ',
+            '\n' | '\r' => '⏎',
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
+        .take(200)
+        .collect();
+    format!("`{clean}`")
+}
+
+/// An env entry whose name or value looks like a credential.
+pub fn looks_secret(field: &str, value: Option<&str>) -> bool {
+    let Some(name) = field.strip_prefix("env.") else {
+        return false;
+    };
+    let name = name.to_ascii_lowercase();
+    let by_name = [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "auth",
+        "private",
+        "cert",
+        "dsn",
+        "session",
+        "cookie",
+        "signature",
+        "salt",
+    ]
+    .iter()
+    .any(|w| name.contains(w));
+    let Some(value) = value else { return by_name };
+    let by_prefix = [
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "github_pat_",
+        "glpat-",
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "eyJ",
+        "-----BEGIN",
+    ]
+    .iter()
+    .any(|p| value.starts_with(p));
+    // URLs with a password in them (`postgres://u:pw@host`).
+    let in_url = value.split_once("://").is_some_and(|(_, rest)| {
+        rest.split('/')
+            .next()
+            .is_some_and(|a| a.contains(':') && a.contains('@'))
+    });
+    by_name || by_prefix || in_url || random_looking(value)
+}
+
+/// Long, mixed letters and digits with no spaces: an API key more than a word.
+fn random_looking(v: &str) -> bool {
+    v.len() >= 24
+        && !v.contains(char::is_whitespace)
+        && v.chars().any(|c| c.is_ascii_digit())
+        && v.chars().any(|c| c.is_ascii_lowercase())
+        && v.chars().any(|c| c.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use micro_reconciler::plan::Action;
+    use micro_reconciler::{DesiredService, desired::ServiceModel};
+
+    fn service(name: &str, env: &[(&str, &str)]) -> DesiredService {
+        let mut model = ServiceModel {
+            run: Some("python3 main.py".into()),
+            replicas: 1,
+            ..ServiceModel::default()
+        };
+        for (k, v) in env {
+            model.env.insert((*k).into(), (*v).into());
+        }
+        model.config.insert("db.password".into(), 4);
+        DesiredService {
+            name: name.into(),
+            revision: "abc".into(),
+            model,
+            tree: String::new(),
+        }
+    }
+
+    fn plan(creates: usize, deletes: usize, env: &[(&str, &str)]) -> Plan {
+        let mut actions: Vec<Action> = (0..creates)
+            .map(|i| Action::Create {
+                service: service(&format!("svc{i:04}"), env),
+            })
+            .collect();
+        actions.extend((0..deletes).map(|i| Action::Delete {
+            name: format!("old{i}"),
+            revision: "r".into(),
+        }));
+        Plan {
+            namespace: "acme".into(),
+            revision: "abc".into(),
+            actions,
+            unchanged: vec!["kept".into()],
+        }
+    }
+
+    const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn one_comment_with_the_summary_first_and_deletes_collapsed() {
+        let p = plan(1, 2, &[("GREETING", "hi")]);
+        let heading = Heading {
+            namespace: "acme",
+            number: 7,
+            head: HEAD,
+        };
+        let bodies = render(&heading, &Outcome::Plan(&p), GITHUB_LIMIT);
+        assert_eq!(bodies.len(), 1);
+        let body = &bodies[0];
+        assert_eq!(part_of(body, "acme"), Some(1));
+        assert_eq!(part_of(body, "other"), None);
+        let summary = body.lines().find(|l| l.starts_with("**")).unwrap();
+        assert_eq!(
+            summary,
+            "**1 to create, 0 to update, 2 to delete** (1 unchanged)"
+        );
+        assert!(body.contains("- `env.GREETING`: `hi`"), "{body}");
+        assert!(body.contains("- `config.db.password`: `v4`"), "{body}");
+        assert!(
+            body.contains("<details><summary>2 to delete</summary>"),
+            "{body}"
+        );
+        assert!(
+            body.contains(HEAD) && body.contains("micro diff --pr 7"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_env_are_masked_wherever_they_appear() {
+        let planted = [
+            ("API_TOKEN", "plain-words"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+            ("GITHUB", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"),
+            ("OPAQUE", "Zk3Jd9sLq2Xv8Rt5Wm1Np7Yc"),
+        ];
+        let p = plan(1, 0, &planted);
+        let body = render(
+            &Heading {
+                namespace: "a",
+                number: 1,
+                head: HEAD,
+            },
+            &Outcome::Plan(&p),
+            GITHUB_LIMIT,
+        )
+        .concat();
+        for (_, value) in planted {
+            assert!(!body.contains(value), "{value} leaked: {body}");
+        }
+        assert!(body.contains("`env.API_TOKEN`: `••••` (masked)"));
+        assert!(!looks_secret("env.GREETING", Some("hello world")));
+        assert!(!looks_secret("run", Some("python3 main.py")));
+    }
+
+    #[test]
+    fn over_the_limit_parts_split_on_service_boundaries() {
+        let p = plan(
+            400,
+            0,
+            &[("GREETING", "hello there, a somewhat long greeting")],
+        );
+        let heading = Heading {
+            namespace: "acme",
+            number: 9,
+            head: HEAD,
+        };
+        let bodies = render(&heading, &Outcome::Plan(&p), 8_000);
+        assert!(bodies.len() > 2, "{}", bodies.len());
+        let n = bodies.len();
+        for (i, body) in bodies.iter().enumerate() {
+            assert!(body.len() <= 8_000, "part {} is {} long", i + 1, body.len());
+            assert_eq!(part_of(body, "acme"), Some(i + 1));
+            assert!(body.contains(&format!("(part {}/{n})", i + 1)));
+        }
+        // Every service is in exactly one part, whole.
+        for i in 0..400 {
+            let name = format!("#### + `svc{i:04}`");
+            assert_eq!(
+                bodies.iter().filter(|b| b.contains(&name)).count(),
+                1,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_head_says_where_and_nothing_breaks_out_of_code() {
+        let heading = Heading {
+            namespace: "a",
+            number: 2,
+            head: HEAD,
+        };
+        let body = render(
+            &heading,
+            &Outcome::Invalid("services/web/service.yaml:3:1: unknown field `prot`"),
+            GITHUB_LIMIT,
+        )
+        .concat();
+        assert!(
+            body.contains("does not validate") && body.contains("service.yaml:3:1"),
+            "{body}"
+        );
+        assert_eq!(code("a`b\n<!-- x -->"), "`aˋb⏎‹!-- x --›`");
+    }
+}

@@ -1,0 +1,232 @@
+//! Pull-request previews: fetch the head (`refs/pull/N/head`, GitLab's
+//! `refs/merge-requests/N/head`) into the namespace's repo, validate and plan it against
+//! what runs now with the engine `micro diff` uses, and keep one comment (or its parts)
+//! on the pull request up to date, with a commit status on the head.
+
+use crate::follow::{Follower, origin};
+use crate::preview::{self, Heading, Outcome};
+use crate::rest::{ApiRepo, Kind, RestError, State};
+use micro_reconciler::repo::LoadError;
+use micro_store::{Link, Preview};
+use std::collections::BTreeMap;
+
+/// Where a pull request's head is kept in the namespace's repo (`micro diff --pr N`).
+pub fn preview_ref(number: u64) -> String {
+    format!("{}pull-{number}", micro_reconciler::change::PREVIEW_REFS)
+}
+
+/// The forge's ref of a pull (merge) request's head.
+fn head_ref(forge: &str, number: u64) -> String {
+    match forge {
+        "gitlab" => format!("refs/merge-requests/{number}/head"),
+        _ => format!("refs/pull/{number}/head"),
+    }
+}
+
+impl Follower {
+    pub(crate) async fn preview(&self, link: &Link, number: u64, head: Option<String>) {
+        let want = head.as_deref().and_then(|h| git2::Oid::from_str(h).ok());
+        let (mirrors, origin, repos, ns, from, dest) = (
+            self.mirrors.clone(),
+            origin(link),
+            self.controller.repos().clone(),
+            link.namespace.clone(),
+            head_ref(&link.forge, number),
+            preview_ref(number),
+        );
+        let fetched = micro_reconciler::blocking::blocking(move || {
+            mirrors.fetch_into(&origin, &from, want, &repos.path(&ns), &dest)
+        })
+        .await;
+        let fetched = match fetched {
+            Ok(Ok(f)) => f,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!(number, %error, "cannot fetch the pull request");
+                let record = Preview {
+                    namespace: link.namespace.clone(),
+                    number,
+                    head: head.clone().unwrap_or_default(),
+                    summary: String::new(),
+                    result: "failed".into(),
+                    error: Some(format!("cannot fetch the pull request: {error}")),
+                    fingerprint: None,
+                    merge_commit: None,
+                    updated_at: 0,
+                };
+                let _ = self.store.put_preview(&record).await;
+                if let Some(sha) = &head {
+                    self.set_status(link, sha, State::Failure, "micro could not fetch this head")
+                        .await;
+                }
+                return;
+            }
+        };
+        self.record_fetch(fetched.fetched);
+        let sha = fetched.commit.to_string();
+        self.set_status(
+            link,
+            &sha,
+            State::Pending,
+            &format!("micro is planning #{number}"),
+        )
+        .await;
+        let loaded = self
+            .controller
+            .load(&link.namespace, &preview_ref(number))
+            .await;
+        let (plan, invalid) = match loaded {
+            Ok((_, Ok(desired))) => match self.controller.plan(&desired).await {
+                Ok(plan) => (Some(plan), None),
+                Err(e) => (None, Some(format!("what runs cannot be read now: {e}"))),
+            },
+            Ok((_, Err(LoadError::Invalid(e)))) => (None, Some(e.to_string())),
+            Ok((_, Err(LoadError::Quota(e)))) => (None, Some(e)),
+            Ok((_, Err(LoadError::Git(e)))) => (None, Some(format!("git: {}", e.message()))),
+            Err(e) => (None, Some(format!("git: {}", e.message()))),
+        };
+        let outcome = match (&plan, &invalid) {
+            (Some(plan), _) => Outcome::Plan(plan),
+            (None, error) => Outcome::Invalid(error.as_deref().unwrap_or("")),
+        };
+        let heading = Heading {
+            namespace: &link.namespace,
+            number,
+            head: &sha,
+        };
+        let limit = match Kind::of(&link.forge) {
+            Kind::GitHub => preview::GITHUB_LIMIT,
+            // Gitea and GitLab take far more; one comment reads better.
+            _ => 1_000_000,
+        };
+        let bodies = preview::render(&heading, &outcome, limit);
+        if let Some(repo) = Self::api_repo(link)
+            && let Err(e) = self
+                .sync_comments(&repo, &link.namespace, number, &bodies)
+                .await
+        {
+            tracing::warn!(number, error = %e, "preview comment not written");
+        }
+        let summary = plan
+            .as_ref()
+            .map(|p| p.summary().to_string())
+            .unwrap_or_default();
+        let record = Preview {
+            namespace: link.namespace.clone(),
+            number,
+            head: sha.clone(),
+            summary: summary.clone(),
+            result: if plan.is_some() { "planned" } else { "invalid" }.into(),
+            error: invalid.clone(),
+            fingerprint: plan.as_ref().map(micro_reconciler::plan::Plan::fingerprint),
+            merge_commit: None,
+            updated_at: 0,
+        };
+        if let Err(e) = self.store.put_preview(&record).await {
+            tracing::error!(number, error = %e, "recording the preview");
+        }
+        match &invalid {
+            None => self.set_status(link, &sha, State::Success, &summary).await,
+            Some(error) => {
+                self.set_status(link, &sha, State::Failure, &format!("invalid: {error}"))
+                    .await;
+            }
+        }
+    }
+
+    /// Makes the pull request's comments of this namespace's preview read `bodies`:
+    /// existing parts edited in place (only when they differ), missing ones created,
+    /// leftovers (and duplicates) deleted.
+    async fn sync_comments(
+        &self,
+        repo: &ApiRepo,
+        namespace: &str,
+        number: u64,
+        bodies: &[String],
+    ) -> Result<(), RestError> {
+        let mut ours: BTreeMap<usize, crate::rest::Comment> = BTreeMap::new();
+        let mut extra = Vec::new();
+        for c in self.rest.comments(repo, number).await? {
+            let Some(part) = preview::part_of(&c.body, namespace) else {
+                continue;
+            };
+            match ours.entry(part) {
+                std::collections::btree_map::Entry::Occupied(_) => extra.push(c.id),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(c);
+                }
+            }
+        }
+        for (i, body) in bodies.iter().enumerate() {
+            match ours.remove(&(i + 1)) {
+                Some(c) if c.body == *body => {}
+                Some(c) => match self.rest.edit_comment(repo, number, c.id, body).await {
+                    Ok(()) => {}
+                    // Not ours to edit after all (someone pasted our marker): a new one.
+                    Err(RestError::Status {
+                        status: 403 | 404, ..
+                    }) => {
+                        self.rest.create_comment(repo, number, body).await?;
+                    }
+                    Err(e) => return Err(e),
+                },
+                None => {
+                    self.rest.create_comment(repo, number, body).await?;
+                }
+            }
+        }
+        for id in ours.into_values().map(|c| c.id).chain(extra) {
+            if let Err(e) = self.rest.delete_comment(repo, number, id).await {
+                tracing::warn!(number, id, error = %e, "leftover preview part not deleted");
+            }
+        }
+        Ok(())
+    }
+
+    /// A pull request closed: unmerged, its preview goes; merged, the history entry of
+    /// its merge commit gets a note (now, or when that commit is applied).
+    pub async fn closed(
+        &self,
+        link: &Link,
+        number: u64,
+        merged: bool,
+        merge_commit: Option<String>,
+    ) {
+        let (repos, ns) = (self.controller.repos().clone(), link.namespace.clone());
+        let _ = micro_reconciler::blocking::blocking(move || {
+            let repo = git2::Repository::open_bare(repos.path(&ns)).ok()?;
+            repo.find_reference(&preview_ref(number))
+                .ok()?
+                .delete()
+                .ok()
+        })
+        .await;
+        let previews = self
+            .store
+            .previews(&link.namespace)
+            .await
+            .unwrap_or_default();
+        let Some(mut preview) = previews.into_iter().find(|p| p.number == number) else {
+            return;
+        };
+        if !merged {
+            let _ = self.store.delete_preview(&link.namespace, number).await;
+            return;
+        }
+        // Applied already? (The push of the merge often arrives first.)
+        if let Some(commit) = &merge_commit
+            && let Some((started_us, fingerprint)) = self.applied(&link.namespace, commit)
+        {
+            self.annotate(&preview, started_us, fingerprint.as_deref())
+                .await;
+            return;
+        }
+        preview.merge_commit = merge_commit;
+        preview.result = "merged".into();
+        let _ = self.store.put_preview(&preview).await;
+    }
+}

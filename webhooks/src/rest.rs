@@ -1,0 +1,357 @@
+//! The forges' REST APIs, for what the platform writes back: commit statuses and the
+//! pull-request comment holding a preview. GitHub (and GitHub Enterprise), Gitea and
+//! Forgejo, GitLab; each in its documented shape. The API base is the tenant's to choose,
+//! so it passes the same address policy as fetches, and redirects are never followed.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use micro_reconciler::sources::SourcePolicy;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Where a repo's API is and how to sign in to it.
+#[derive(Clone, Debug)]
+pub struct ApiRepo {
+    pub forge: Kind,
+    /// `https://api.github.com`, `https://host/api/v4`, `https://host/api/v1`, …
+    pub api: String,
+    /// `owner/name` (GitLab: the full `group/sub/name` path).
+    pub path: String,
+    pub token: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    GitHub,
+    Gitea,
+    GitLab,
+}
+
+impl Kind {
+    pub fn of(forge: &str) -> Kind {
+        match forge {
+            "github" => Kind::GitHub,
+            "gitlab" => Kind::GitLab,
+            _ => Kind::Gitea,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Success,
+    Failure,
+}
+
+/// A comment on a pull (merge) request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    pub id: u64,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("the forge answered {status} to {what}")]
+    Status { what: &'static str, status: u16 },
+    #[error("the forge cannot be reached ({0})")]
+    Transport(String),
+}
+
+/// Pages of comments read at most (100 a page): a pull request with more than 10,000
+/// comments gets a new preview comment rather than a stalled worker.
+const MAX_PAGES: u32 = 100;
+/// Longest a forge may take to answer, and most it may send back.
+const TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_ANSWER: usize = 16 << 20;
+
+type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// A client of the forges' REST APIs: rustls with the system's roots (hyper, like the
+/// Kubernetes client; never a redirect followed).
+pub struct Rest {
+    http: hyper_util::client::legacy::Client<Https, Full<Bytes>>,
+    policy: SourcePolicy,
+}
+
+/// A forge's answer.
+struct Reply {
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Deserialize)]
+struct RawComment {
+    id: u64,
+    #[serde(default)]
+    body: String,
+}
+
+impl Rest {
+    pub fn new(policy: SourcePolicy) -> Result<Self, RestError> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
+        Ok(Rest { http, policy })
+    }
+
+    async fn call(
+        &self,
+        repo: &ApiRepo,
+        method: http::Method,
+        url: String,
+        body: Option<serde_json::Value>,
+        what: &'static str,
+    ) -> Result<Reply, RestError> {
+        // The address is checked before every request (the forge's DNS may change).
+        let (policy, api) = (self.policy.clone(), repo.api.clone());
+        tokio::task::spawn_blocking(move || policy.check(&api))
+            .await
+            .map_err(|e| RestError::Transport(e.to_string()))?
+            .map_err(|e| RestError::NotAllowed(e.to_string()))?;
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(
+                "user-agent",
+                concat!("micro-platform/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("accept", "application/json");
+        req = match repo.forge {
+            Kind::GitHub => req
+                .header("authorization", format!("Bearer {}", repo.token))
+                .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28"),
+            Kind::Gitea => req.header("authorization", format!("token {}", repo.token)),
+            Kind::GitLab => req.header("private-token", &repo.token),
+        };
+        let payload = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(b.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        let res = tokio::time::timeout(TIMEOUT, self.http.request(req))
+            .await
+            .map_err(|_| RestError::Transport("timed out".into()))?
+            .map_err(|e| RestError::Transport(e.to_string()))?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = tokio::time::timeout(
+            TIMEOUT,
+            http_body_util::Limited::new(res.into_body(), MAX_ANSWER).collect(),
+        )
+        .await
+        .map_err(|_| RestError::Transport("timed out".into()))?
+        .map_err(|e| RestError::Transport(e.to_string()))?
+        .to_bytes();
+        if !(200..300).contains(&status) {
+            return Err(RestError::Status { what, status });
+        }
+        Ok(Reply { headers, body })
+    }
+
+    fn project(repo: &ApiRepo) -> String {
+        match repo.forge {
+            Kind::GitLab => format!("{}/projects/{}", repo.api, repo.path.replace('/', "%2F")),
+            _ => format!("{}/repos/{}", repo.api, repo.path),
+        }
+    }
+
+    /// Sets the commit status of `sha` under `context`.
+    pub async fn status(
+        &self,
+        repo: &ApiRepo,
+        sha: &str,
+        state: State,
+        context: &str,
+        description: &str,
+        target_url: &str,
+    ) -> Result<(), RestError> {
+        let description: String = description.chars().take(140).collect();
+        let url = format!("{}/statuses/{sha}", Self::project(repo));
+        let body = match repo.forge {
+            Kind::GitLab => json!({
+                "state": match state {
+                    State::Pending => "pending",
+                    State::Success => "success",
+                    State::Failure => "failed",
+                },
+                "name": context, "description": description, "target_url": target_url,
+            }),
+            _ => json!({
+                "state": match state {
+                    State::Pending => "pending",
+                    State::Success => "success",
+                    State::Failure => "failure",
+                },
+                "context": context, "description": description, "target_url": target_url,
+            }),
+        };
+        self.call(repo, http::Method::POST, url, Some(body), "a commit status")
+            .await
+            .map(drop)
+    }
+
+    fn comments_url(repo: &ApiRepo, number: u64) -> String {
+        match repo.forge {
+            Kind::GitLab => format!("{}/merge_requests/{number}/notes", Self::project(repo)),
+            _ => format!("{}/issues/{number}/comments", Self::project(repo)),
+        }
+    }
+
+    fn comment_url(repo: &ApiRepo, number: u64, id: u64) -> String {
+        match repo.forge {
+            Kind::GitLab => format!("{}/{id}", Self::comments_url(repo, number)),
+            _ => format!("{}/issues/comments/{id}", Self::project(repo)),
+        }
+    }
+
+    /// Every comment of pull request `number`, page by page.
+    pub async fn comments(&self, repo: &ApiRepo, number: u64) -> Result<Vec<Comment>, RestError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let size = match repo.forge {
+                Kind::Gitea => "limit",
+                _ => "per_page",
+            };
+            let url = format!(
+                "{}?{size}=100&page={page}",
+                Self::comments_url(repo, number)
+            );
+            let res = self
+                .call(repo, http::Method::GET, url, None, "listing comments")
+                .await?;
+            let more = has_next(&res.headers);
+            let batch: Vec<RawComment> = serde_json::from_slice(&res.body)
+                .map_err(|e| RestError::Transport(format!("comments: {e}")))?;
+            let empty = batch.is_empty();
+            out.extend(batch.into_iter().map(|c| Comment {
+                id: c.id,
+                body: c.body,
+            }));
+            if !more || empty {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn create_comment(
+        &self,
+        repo: &ApiRepo,
+        number: u64,
+        body: &str,
+    ) -> Result<u64, RestError> {
+        let url = Self::comments_url(repo, number);
+        let res = self
+            .call(
+                repo,
+                http::Method::POST,
+                url,
+                Some(json!({ "body": body })),
+                "posting a comment",
+            )
+            .await?;
+        let c: RawComment = serde_json::from_slice(&res.body)
+            .map_err(|e| RestError::Transport(format!("comment: {e}")))?;
+        Ok(c.id)
+    }
+
+    pub async fn edit_comment(
+        &self,
+        repo: &ApiRepo,
+        number: u64,
+        id: u64,
+        body: &str,
+    ) -> Result<(), RestError> {
+        let method = match repo.forge {
+            Kind::GitLab => http::Method::PUT,
+            _ => http::Method::PATCH,
+        };
+        let url = Self::comment_url(repo, number, id);
+        self.call(
+            repo,
+            method,
+            url,
+            Some(json!({ "body": body })),
+            "editing a comment",
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn delete_comment(
+        &self,
+        repo: &ApiRepo,
+        number: u64,
+        id: u64,
+    ) -> Result<(), RestError> {
+        let url = Self::comment_url(repo, number, id);
+        self.call(repo, http::Method::DELETE, url, None, "deleting a comment")
+            .await
+            .map(drop)
+    }
+}
+
+/// Whether another page follows: a `Link: <…>; rel="next"` (GitHub, Gitea, GitLab) or
+/// GitLab's `X-Next-Page`.
+fn has_next(headers: &http::HeaderMap) -> bool {
+    let link = headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|part| part.contains("rel=\"next\"")));
+    let next_page = headers
+        .get("x-next-page")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().is_empty());
+    link || next_page
+}
+
+/// `owner/name` of a repo URL: its path without `.git` (all of it, for GitLab's groups);
+/// for a `file://` repo (tests, single-team installs), its last two folders.
+pub fn repo_path(url: &str) -> String {
+    let path = match url.strip_prefix("file://") {
+        Some(p) => {
+            let parts: Vec<&str> = p.trim_end_matches('/').rsplit('/').take(2).collect();
+            parts.into_iter().rev().collect::<Vec<_>>().join("/")
+        }
+        None => url
+            .split_once("://")
+            .map_or(url, |(_, r)| r)
+            .split_once('/')
+            .map_or("", |(_, p)| p)
+            .to_owned(),
+    };
+    path.trim_end_matches('/')
+        .trim_end_matches(".git")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_paths_from_urls() {
+        assert_eq!(repo_path("https://github.com/acme/app.git"), "acme/app");
+        assert_eq!(repo_path("https://gitlab.com/acme/sub/app"), "acme/sub/app");
+        assert_eq!(repo_path("file:///tmp/x/acme/app.git"), "acme/app");
+    }
+}
