@@ -61,6 +61,10 @@ pub struct Mirrors {
     locks: Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>,
 }
 
+/// A check of a mirror's objects folder before its commits reach a namespace: the
+/// namespace's repo-size quota.
+pub type Admit<'a> = &'a dyn Fn(&Path) -> Result<(), String>;
+
 /// What a fetch found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fetched {
@@ -102,6 +106,7 @@ impl Mirrors {
         want: Option<Oid>,
         repo_dir: &Path,
         dest: &str,
+        admit: Admit<'_>,
     ) -> Result<Fetched, SourceError> {
         let url = origin.url.as_str();
         let path = self.path(origin);
@@ -131,6 +136,7 @@ impl Mirrors {
                 url: url.to_owned(),
                 reference: refname.to_owned(),
             })?;
+        admit(&path.join("objects")).map_err(SourceError::Refused)?;
         // A local fetch copies only the objects the namespace's repo lacks.
         let repo = Repository::open_bare(repo_dir).map_err(|e| git(url, &e))?;
         let local = path.to_str().ok_or_else(|| SourceError::Git {
@@ -154,6 +160,7 @@ impl Mirrors {
         branch: &str,
         want: Option<Oid>,
         repo_dir: &Path,
+        admit: Admit<'_>,
     ) -> Result<Fetched, SourceError> {
         self.fetch_into(
             origin,
@@ -161,6 +168,7 @@ impl Mirrors {
             want,
             repo_dir,
             BRANCH,
+            admit,
         )
     }
 }
@@ -225,7 +233,9 @@ mod tests {
             url: format!("file://{}", dir.path().join("forge.git").display()),
             login: None,
         };
-        let got = mirrors.follow(&origin, "main", None, a.path()).unwrap();
+        let got = mirrors
+            .follow(&origin, "main", None, a.path(), &|_| Ok(()))
+            .unwrap();
         assert_eq!(
             got,
             Fetched {
@@ -237,7 +247,7 @@ mod tests {
 
         let second = commit(&forge, "refs/heads/main", "two");
         let got = mirrors
-            .follow(&origin, "main", Some(second), a.path())
+            .follow(&origin, "main", Some(second), a.path(), &|_| Ok(()))
             .unwrap();
         assert_eq!(
             got,
@@ -248,7 +258,7 @@ mod tests {
         );
         // The second namespace wanting the same head finds it in the mirror.
         let got = mirrors
-            .follow(&origin, "main", Some(second), b.path())
+            .follow(&origin, "main", Some(second), b.path(), &|_| Ok(()))
             .unwrap();
         assert_eq!(
             got,
@@ -259,8 +269,21 @@ mod tests {
         );
         assert_eq!(b.refname_to_id(BRANCH).unwrap(), second);
 
+        // Over what the namespace may hold: refused before anything reaches it.
+        let third = commit(&forge, "refs/heads/main", "three");
+        let full = |_: &Path| Err("over quota".to_owned());
+        let err = mirrors
+            .follow(&origin, "main", Some(third), b.path(), &full)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "over quota");
+        assert_eq!(b.refname_to_id(BRANCH).unwrap(), second);
+
         // A branch that is not there is an error, and what the namespace had stays.
-        assert!(mirrors.follow(&origin, "nope", None, b.path()).is_err());
+        assert!(
+            mirrors
+                .follow(&origin, "nope", None, b.path(), &|_| Ok(()))
+                .is_err()
+        );
         assert_eq!(b.refname_to_id(BRANCH).unwrap(), second);
     }
 
@@ -273,7 +296,9 @@ mod tests {
             url: format!("file://{}", dir.path().display()),
             login: None,
         };
-        let err = strict.follow(&origin, "main", None, ns.path()).unwrap_err();
+        let err = strict
+            .follow(&origin, "main", None, ns.path(), &|_| Ok(()))
+            .unwrap_err();
         assert!(err.to_string().contains("not allowed"), "{err}");
         let with_token = Origin {
             login: Some(("x".into(), "t".into())),

@@ -31,6 +31,9 @@ pub enum SourceError {
     Unavailable { url: String },
     #[error("{url}: {why}")]
     NotAllowed { url: String, why: &'static str },
+    /// What a caller's check of a fetched repo said (say, over the namespace's quota).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Sets libgit2's network timeouts for every fetch of this process: connecting, and

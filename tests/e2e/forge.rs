@@ -329,6 +329,9 @@ fn a_fetch_that_fails_is_shown_and_keeps_what_runs() {
     );
     assert_eq!(call(&p), "one");
     assert!(p.ok(&["repo", "show"]).contains("Error:"));
+    let out = p.micro(&["status"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("warning: cannot fetch"), "{said}");
 
     // Unlinked, the platform-hosted repo takes pushes again.
     p.ok(&["repo", "unlink"]);
@@ -432,6 +435,62 @@ fn without_allow_local_sources_a_local_repo_cannot_be_linked() {
     assert!(err.contains("not allowed"), "{err}");
     let err = p.fails(&["repo", "link", "https://git.example.com/x.git"]);
     assert!(err.contains("--forge"), "{err}");
+    // The forge's API is called from inside the platform's network: the same rule.
+    let err = p.fails(&[
+        "repo",
+        "link",
+        "https://1.1.1.1/a/b.git",
+        "--forge",
+        "github",
+        "--api",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(err.contains("not allowed"), "{err}");
+    assert!(p.ok(&["repo", "show"]).contains("not linked"));
+}
+
+#[test]
+fn a_linked_repo_over_the_namespaces_size_quota_is_not_taken() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+    p.ok(&["admin", "quota", "default", "repo-size=1Mi"]);
+    let linked: Value = serde_json::from_str(&p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "github",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    p.wait_running(None, "greeter", Some(&first));
+
+    // 3 MiB that does not compress: more than the namespace may hold.
+    let mut noise = vec![0u8; 3 << 20];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut noise,
+    )
+    .unwrap();
+    std::fs::write(forge.work.join("services/greeter/blob.bin"), noise).unwrap();
+    let big = forge.push_greeter(&p, "big");
+    let (url, secret) = (
+        linked["webhook_url"].as_str().unwrap(),
+        linked["webhook_secret"].as_str().unwrap(),
+    );
+    assert_eq!(github(url, secret, "push", "q-1", &push_event(&big)).0, 202);
+    p.wait_for("the quota refusal", || {
+        show(&p, None)["fetch_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("repo size"))
+    });
+    assert_eq!(show(&p, None)["fetched_revision"], first.as_str());
+    assert_eq!(call(&p), "one");
 }
 
 const PLANTED: &str = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";

@@ -221,8 +221,9 @@ impl Follower {
         );
         let result = micro_reconciler::blocking::blocking(move || {
             let before = repos.head(&ns).ok();
+            let dir = repos.path(&ns);
             mirrors
-                .follow(&origin, &branch, want, &repos.path(&ns))
+                .follow(&origin, &branch, want, &dir, &admit(&dir, &ns))
                 .map(|f| (f, before))
         })
         .await;
@@ -299,6 +300,21 @@ impl Follower {
                 queue.trigger(&key, Trigger::Retry);
             });
         }
+    }
+}
+
+/// The namespace's repo-size quota, checked on a mirror before its commits are copied
+/// into the namespace's repo (the pre-receive hook never sees them).
+pub(crate) fn admit(
+    repo_dir: &std::path::Path,
+    namespace: &str,
+) -> impl Fn(&std::path::Path) -> Result<(), String> {
+    let quota = micro_reconciler::quota::Quota::read(repo_dir);
+    let namespace = namespace.to_owned();
+    move |objects| {
+        quota
+            .check_repo_size(&namespace, &[objects])
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -35,7 +35,9 @@ impl Follower {
             preview_ref(number),
         );
         let fetched = micro_reconciler::blocking::blocking(move || {
-            mirrors.fetch_into(&origin, &from, want, &repos.path(&ns), &dest)
+            let dir = repos.path(&ns);
+            let admit = crate::follow::admit(&dir, &ns);
+            mirrors.fetch_into(&origin, &from, want, &dir, &dest, &admit)
         })
         .await;
         let fetched = match fetched {

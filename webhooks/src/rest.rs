@@ -345,8 +345,120 @@ pub fn repo_path(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::testing::Recorder;
+
+    fn repo(forge: Kind, api: &str) -> ApiRepo {
+        ApiRepo {
+            forge,
+            api: api.to_owned(),
+            path: "acme/app".into(),
+            token: "t0k".into(),
+        }
+    }
+
+    fn local() -> SourcePolicy {
+        SourcePolicy {
+            allow_local: true,
+            forbidden: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn each_forge_in_its_documented_shape_with_paging() {
+        let rec = Recorder::start();
+        let rest = Rest::new(local()).unwrap();
+        for (forge, status_path, auth, state, edit) in [
+            (
+                Kind::GitHub,
+                "/repos/acme/app/statuses/abc",
+                "Bearer t0k",
+                "failure",
+                "PATCH",
+            ),
+            (
+                Kind::Gitea,
+                "/repos/acme/app/statuses/abc",
+                "token t0k",
+                "failure",
+                "PATCH",
+            ),
+            (
+                Kind::GitLab,
+                "/projects/acme%2Fapp/statuses/abc",
+                "t0k",
+                "failed",
+                "PUT",
+            ),
+        ] {
+            let r = repo(forge, &rec.url);
+            let n = match forge {
+                Kind::GitHub => 1,
+                Kind::Gitea => 2,
+                Kind::GitLab => 3,
+            };
+            rest.status(
+                &r,
+                "abc",
+                State::Failure,
+                "micro/acme",
+                &"x".repeat(300),
+                "http://p",
+            )
+            .await
+            .unwrap();
+            let sent = rec.requests().pop().unwrap();
+            assert_eq!(sent.path, status_path);
+            assert_eq!(sent.credential, auth);
+            let key = if forge == Kind::GitLab {
+                "name"
+            } else {
+                "context"
+            };
+            assert_eq!(sent.body[key], "micro/acme");
+            assert_eq!(sent.body["state"], state);
+            assert_eq!(sent.body["description"].as_str().unwrap().len(), 140);
+
+            // 250 comments by others: every page is read.
+            rec.seed(n, 250);
+            let id = rest.create_comment(&r, n, "ours").await.unwrap();
+            let all = rest.comments(&r, n).await.unwrap();
+            assert_eq!(all.len(), 251, "{forge:?}");
+            assert_eq!(
+                all.last().unwrap(),
+                &Comment {
+                    id,
+                    body: "ours".into()
+                }
+            );
+            rest.edit_comment(&r, n, id, "edited").await.unwrap();
+            assert_eq!(rec.requests().pop().unwrap().method, edit);
+            assert!(rec.comments(n).contains(&(id, "edited".into())));
+            rest.delete_comment(&r, n, id).await.unwrap();
+            assert_eq!(rec.comments(n).len(), 250);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_api_address_passes_the_platform_policy_on_every_call() {
+        let rec = Recorder::start();
+        let rest = Rest::new(SourcePolicy::default()).unwrap();
+        let err = rest
+            .status(
+                &repo(Kind::GitHub, &rec.url),
+                "abc",
+                State::Pending,
+                "c",
+                "d",
+                "u",
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RestError::NotAllowed(_)), "{err}");
+        assert!(rec.requests().is_empty(), "nothing was sent");
+    }
 
     #[test]
     fn repo_paths_from_urls() {

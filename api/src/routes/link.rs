@@ -67,11 +67,18 @@ pub async fn link(
             "--api {api:?}: an https:// URL"
         )));
     }
-    // Decided before anything is stored, from the URL and DNS alone.
-    let (policy, checked) = (state.sources.clone(), url.clone());
-    crate::blocking::blocking(move || policy.check(&checked))
-        .await?
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Decided before anything is stored, from the URLs and DNS alone: the platform will
+    // fetch from the repo and call the API from inside the operator's network.
+    let (policy, checked, api) = (state.sources.clone(), url.clone(), req.api.clone());
+    crate::blocking::blocking(move || {
+        policy.check(&checked)?;
+        match api {
+            Some(api) => policy.check(&api),
+            None => Ok(()),
+        }
+    })
+    .await?
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let id = hex(&rand::random::<[u8; 16]>());
     let mut link = Link::new(&ns.name, &id, &url, &branch, &forge);
     link.secret = hex(&rand::random::<[u8; 32]>());

@@ -26,5 +26,10 @@ pub async fn namespace(
             let (repos, name) = (state.repos.clone(), ns.name.clone());
             blocking(move || repos.head(&name).ok().map(|id| id.to_string())).await?
         },
+        fetch_error: state
+            .store
+            .link(&ns.name)
+            .await?
+            .and_then(|l| l.fetch_error),
     }))
 }

@@ -133,6 +133,9 @@ pub struct StatusReport {
     /// The branch head right now; ahead of `namespace.head` while a push is being taken up.
     #[serde(default)]
     pub branch: Option<String>,
+    /// Why the linked repo's branch could not be fetched, the last time it was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_error: Option<String>,
 }
 
 /// One replica of a service.

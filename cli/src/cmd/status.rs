@@ -96,6 +96,9 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
             ctx.namespace
         );
     }
+    if let Some(error) = &report.fetch_error {
+        eprintln!("warning: {error}");
+    }
     if let Some(branch) = &report.branch
         && report
             .namespace
