@@ -87,7 +87,10 @@ async fn link(controller: &Controller, ns: &str, url: &str) -> Link {
 /// Waits until every namespace's branch is `head`.
 async fn followed(repos: &Repos, namespaces: &[String], head: git2::Oid) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !namespaces.iter().all(|ns| repos.head(ns).ok() == Some(head)) {
+    while !namespaces
+        .iter()
+        .all(|ns| repos.head(ns).ok() == Some(head))
+    {
         assert!(Instant::now() < deadline, "not followed");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -104,7 +107,9 @@ async fn bench() {
             .unwrap();
     // The forge: a bare repo of its own, reached by file://.
     let forge = Repos::new(dir.path().join("forge"));
-    forge.create("app", std::path::Path::new("/bin/true")).unwrap();
+    forge
+        .create("app", std::path::Path::new("/bin/true"))
+        .unwrap();
     let url = format!("file://{}", forge.path("app").display());
     let spec = |i: usize| format!("run: python3 main.py\nenv: {{ N: \"{i}\" }}\n");
     commit(&forge, "app", &[("services/web/service.yaml", &spec(0))]);
@@ -167,7 +172,12 @@ async fn bench() {
 
     // b. A burst of 1,000 deliveries of one new push.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before_history = controller.store().history("ns00", 10_000).await.unwrap().len();
+    let before_history = controller
+        .store()
+        .history("ns00", 10_000)
+        .await
+        .unwrap()
+        .len();
     let before_fetches = follower.fetches();
     let new = commit(&forge, "app", &[("services/web/service.yaml", &spec(1))]);
     let started = Instant::now();
@@ -175,15 +185,25 @@ async fn bench() {
     let path = format!("/hooks/{}", one.id);
     for i in 0..1000 {
         let status = conn
-            .deliver(&path, &one.secret, &format!("b-{i}"), push_body(&new.to_string()))
+            .deliver(
+                &path,
+                &one.secret,
+                &format!("b-{i}"),
+                push_body(&new.to_string()),
+            )
             .await;
         assert_eq!(status, 202);
     }
     let sent = started.elapsed().as_secs_f64();
     followed(&repos, &names[..1], new).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let reconciles =
-        controller.store().history("ns00", 10_000).await.unwrap().len() - before_history;
+    let reconciles = controller
+        .store()
+        .history("ns00", 10_000)
+        .await
+        .unwrap()
+        .len()
+        - before_history;
     println!(
         "bench 9b 1,000 signed push events for one namespace, sent in {sent:.2} s: {reconciles} reconciles, {} fetches (target <= 3 reconciles)",
         follower.fetches() - before_fetches

@@ -84,10 +84,18 @@ struct Cached {
     secret: String,
 }
 
+/// Links by endpoint id, and ids that are no link (a flood of made-up ids costs the
+/// store one lookup each, once), both dropped whenever any link changes.
 struct LinkCache {
     changes: tokio::sync::watch::Receiver<u64>,
-    map: Mutex<(u64, HashMap<String, Arc<Cached>>)>,
+    /// (the links' generation it holds, id → link or no link)
+    map: Mutex<(u64, Known)>,
 }
+
+type Known = HashMap<String, Option<Arc<Cached>>>;
+
+/// Ids remembered at most; past it the cache starts over.
+const CACHED: usize = 16_384;
 
 impl LinkCache {
     fn new(store: &Store) -> Self {
@@ -105,24 +113,28 @@ impl LinkCache {
                 *map = (generation, HashMap::new());
             }
             if let Some(hit) = map.1.get(id) {
-                return Ok(Some(hit.clone()));
+                return Ok(hit.clone());
             }
         }
         let link = store.link_by_id(id).await.map_err(|e| {
             tracing::error!(error = %e, "reading a link");
             (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response()
         })?;
-        let Some(link) = link else { return Ok(None) };
-        let cached = Arc::new(Cached {
-            namespace: link.namespace,
-            branch: link.branch,
-            secret: link.secret,
+        let cached = link.map(|link| {
+            Arc::new(Cached {
+                namespace: link.namespace,
+                branch: link.branch,
+                secret: link.secret,
+            })
         });
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if map.0 == generation {
+            if map.1.len() >= CACHED {
+                map.1.clear();
+            }
             map.1.insert(id.to_owned(), cached.clone());
         }
-        Ok(Some(cached))
+        Ok(cached)
     }
 }
 
