@@ -415,6 +415,36 @@ fn a_tenant_cannot_see_use_or_aim_a_link_at_what_is_not_theirs() {
         &push_event("a"),
     );
     assert_eq!(status, 401);
+    // A flood of signed pull-request events (the tenant holds its own secret) makes about
+    // 200 previews (one more per fetch worker racing the count), not 205: rows and refs
+    // stay bounded.
+    let theirs_url = theirs["webhook_url"].as_str().unwrap();
+    let theirs_secret = theirs["webhook_secret"].as_str().unwrap();
+    for n in 1..=205u64 {
+        let event = json!({"action": "opened", "number": n, "pull_request": {"number": n,
+            "head": {"sha": format!("{n:040x}")}, "base": {"ref": "main"}}});
+        let body = event.to_string().into_bytes();
+        let headers = [
+            ("x-gitea-event", "pull_request".to_owned()),
+            ("x-gitea-delivery", format!("flood-{n}")),
+            ("x-gitea-signature", hmac_hex(theirs_secret, &body)),
+        ];
+        assert_eq!(post(theirs_url, &headers, body).0, 202);
+    }
+    let count = || -> usize {
+        let out = p
+            .command(&["previews", "-o", "json", "--namespace", "other"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len()
+    };
+    p.wait_for("the previews of the flood", || count() >= 200);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let made = count();
+    assert!((200..=202).contains(&made), "{made}");
+
     // A URL with credentials in it is refused (they belong in --token-file).
     let err = p.fails(&["repo", "link", "https://me:pw@github.com/a/b"]);
     assert!(err.contains("credentials"), "{err}");
@@ -852,4 +882,111 @@ fn a_branch_of_a_platform_hosted_repo_from_a_write_verb_is_a_preview() {
         "{previews:?}"
     );
     p.wait_running(None, "web", None);
+}
+
+#[test]
+fn gitlab_merge_requests_get_their_preview_as_a_note_edited_in_place() {
+    let recorder = micro_webhooks::testing::Recorder::start();
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+    let token_file = p.work.join("token");
+    std::fs::write(&token_file, "glpat-forgetoken").unwrap();
+    let linked: Value = serde_json::from_str(&p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "gitlab",
+        "--api",
+        &recorder.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let (url, secret) = (
+        linked["webhook_url"].as_str().unwrap().to_owned(),
+        linked["webhook_secret"].as_str().unwrap().to_owned(),
+    );
+    p.wait_running(None, "greeter", Some(&first));
+
+    // GitLab keeps a merge request's head at refs/merge-requests/N/head.
+    let push_mr = |greeting: &str| {
+        let dir = forge.work.join("services/greeter");
+        std::fs::write(
+            dir.join("service.yaml"),
+            format!("run: python3 -u main.py\nenv:\n  GREETING: {greeting}\n"),
+        )
+        .unwrap();
+        p.git_ok(&forge.work, &["commit", "-qam", greeting]);
+        let sha = head(&p, &forge.work);
+        p.git_ok(
+            &forge.work,
+            &[
+                "push",
+                "-qf",
+                forge.bare.to_str().unwrap(),
+                "HEAD:refs/merge-requests/3/head",
+            ],
+        );
+        p.git_ok(&forge.work, &["reset", "-q", "--hard", "HEAD~1"]);
+        sha
+    };
+    let mr = |action: &str, sha: &str, oldrev: Option<&str>, key: &str| {
+        let mut attrs = json!({"iid": 3, "action": action, "last_commit": {"id": sha},
+                               "target_branch": "main", "source_branch": "feature"});
+        if let Some(old) = oldrev {
+            attrs["oldrev"] = json!(old);
+        }
+        let body = json!({"object_kind": "merge_request", "object_attributes": attrs}).to_string();
+        let headers = [
+            ("x-gitlab-event", "Merge Request Hook".to_owned()),
+            ("x-gitlab-token", secret.clone()),
+            ("idempotency-key", key.to_owned()),
+        ];
+        post(&url, &headers, body.into_bytes())
+    };
+    let a = push_mr("two");
+    assert_eq!(mr("open", &a, None, "k1").0, 202);
+    p.wait_for("the note", || recorder.comments(3).len() == 1);
+    let (id, body) = recorder.comments(3).remove(0);
+    assert!(body.contains("`env.GREETING`: `one` → `two`"), "{body}");
+    let note = recorder
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/merge_requests/3/notes") && r.method == "POST")
+        .unwrap();
+    assert_eq!(note.path, "/projects/work%2Fdefault/merge_requests/3/notes");
+    assert_eq!(note.credential, "glpat-forgetoken");
+    p.wait_for("the statuses", || {
+        statuses(&recorder, &a) == ["pending", "success"]
+    });
+
+    // A title edit (an update without oldrev) is not a push: nothing new.
+    let before = recorder.requests().len();
+    assert_eq!(mr("update", &a, None, "k2").0, 202);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(recorder.requests().len(), before);
+    // A push to the merge request (oldrev given): the same note, edited with PUT.
+    let b = push_mr("three");
+    assert_eq!(mr("update", &b, Some(&a), "k3").0, 202);
+    p.wait_for("the edited note", || {
+        recorder
+            .comments(3)
+            .first()
+            .is_some_and(|(_, body)| body.contains(&b))
+    });
+    assert_eq!(recorder.comments(3).len(), 1);
+    assert_eq!(recorder.comments(3)[0].0, id);
+    assert!(
+        recorder
+            .requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.path.ends_with(&format!("/notes/{id}")))
+    );
 }

@@ -10,6 +10,11 @@ use micro_reconciler::repo::LoadError;
 use micro_store::{Link, Preview};
 use std::collections::BTreeMap;
 
+/// Open previews one namespace may have: each is a row and a ref, and any signed
+/// delivery could ask for a new one. (Checked as a preview starts, so each fetch worker
+/// racing another may add one more.)
+const MAX_PREVIEWS: usize = 200;
+
 /// Where a pull request's head is kept in the namespace's repo (`micro diff --pr N`).
 pub fn preview_ref(number: u64) -> String {
     format!("{}pull-{number}", micro_reconciler::change::PREVIEW_REFS)
@@ -25,6 +30,15 @@ fn head_ref(forge: &str, number: u64) -> String {
 
 impl Follower {
     pub(crate) async fn preview(&self, link: &Link, number: u64, head: Option<String>) {
+        let open = self
+            .store
+            .previews(&link.namespace)
+            .await
+            .unwrap_or_default();
+        if open.len() >= MAX_PREVIEWS && !open.iter().any(|p| p.number == number) {
+            tracing::warn!(number, "too many open previews; this one is not made");
+            return;
+        }
         let want = head.as_deref().and_then(|h| git2::Oid::from_str(h).ok());
         let (mirrors, origin, repos, ns, from, dest) = (
             self.mirrors.clone(),
