@@ -253,6 +253,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         micro_webhooks::rest::Rest::new(sources.clone())?,
         public_url.clone(),
     );
+    follower.resume().await?;
     follower.spawn(2, Duration::from_secs(args.poll.max(1)));
     let mut default_quota = micro_reconciler::quota::Quota::default();
     default_quota

@@ -990,3 +990,38 @@ fn gitlab_merge_requests_get_their_preview_as_a_note_edited_in_place() {
             .any(|r| r.method == "PUT" && r.path.ends_with(&format!("/notes/{id}")))
     );
 }
+
+#[test]
+fn a_restart_between_taking_a_revision_up_and_applying_it_still_ends_its_status() {
+    let recorder = micro_webhooks::testing::Recorder::start();
+    let mut p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    let forge = Forge::seeded(&p, "default");
+    let first = forge.push_greeter(&p, "one");
+    let token_file = p.work.join("token");
+    std::fs::write(&token_file, "t").unwrap();
+    p.ok(&[
+        "repo",
+        "link",
+        &forge.url(),
+        "--forge",
+        "gitea",
+        "--api",
+        &recorder.url,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    p.wait_for("the first statuses", || {
+        statuses(&recorder, &first) == ["pending", "success"]
+    });
+    // Whatever the server was doing when it stopped, the revision it follows gets its
+    // final word again once it runs after the restart.
+    p.kill9();
+    p.restart();
+    p.wait_for("the status after the restart", || {
+        statuses(&recorder, &first) == ["pending", "success", "success"]
+    });
+    p.wait_running(None, "greeter", Some(&first));
+}

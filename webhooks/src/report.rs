@@ -18,12 +18,16 @@ const RECENT: usize = 32;
 impl Follower {
     /// The forge's REST API for `link`, when it has a token to use it with.
     pub(crate) fn api_repo(link: &Link) -> Option<ApiRepo> {
+        let api = link
+            .api
+            .clone()
+            .unwrap_or_else(|| default_api(&link.forge, &link.url));
+        if api.is_empty() {
+            return None;
+        }
         Some(ApiRepo {
             forge: Kind::of(&link.forge),
-            api: link
-                .api
-                .clone()
-                .unwrap_or_else(|| default_api(&link.forge, &link.url)),
+            api,
             path: rest::repo_path(&link.url),
             token: link.token.clone()?,
         })
@@ -49,6 +53,20 @@ impl Follower {
         {
             tracing::warn!(namespace = %link.namespace, sha, error = %e, "commit status not set");
         }
+    }
+
+    /// After a restart: the revision each linked namespace last fetched still gets its
+    /// final status when its (first) reconcile is recorded; a forge that already has it
+    /// just sees the same status again.
+    pub async fn resume(&self) -> Result<(), micro_store::StoreError> {
+        let links = self.store.links().await?;
+        let mut awaiting = self.awaiting.lock().unwrap_or_else(PoisonError::into_inner);
+        for link in links {
+            if let Some(rev) = link.fetched_revision {
+                awaiting.insert(link.namespace, rev);
+            }
+        }
+        Ok(())
     }
 
     /// A fetched revision is on its way to being applied.

@@ -121,7 +121,13 @@ pub async fn run(t: &Target, args: RepoArgs) -> Result<ExitCode> {
 fn print_link(link: &LinkView) {
     println!("URL:       {}", link.url);
     println!("Branch:    {}", link.branch);
-    println!("Forge:     {} ({})", link.forge, link.api);
+    match link.api.as_str() {
+        "" => println!(
+            "Forge:     {} (no API: a local repo; --api names one)",
+            link.forge
+        ),
+        api => println!("Forge:     {} ({api})", link.forge),
+    }
     println!("Webhook:   {}", link.webhook_url);
     println!("Token:     {}", if link.has_token { "set" } else { "none" });
     let fetched = match (&link.fetched_revision, link.fetched_at) {
