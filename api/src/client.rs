@@ -526,4 +526,39 @@ impl Client {
         let path = format!("/api/v1/namespaces/{namespace}/link/fetch");
         self.send(self.request(Method::POST, &path)).await.map(drop)
     }
+
+    /// Sign-up, step 1: a code by mail.
+    pub async fn signup(&self, email: &str, password: &str) -> Result<String, ClientError> {
+        let body = crate::types::SignupRequest {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        };
+        let started: crate::types::SignupStarted = self
+            .json(self.request(Method::POST, "/api/v1/signup").json(&body))
+            .await?;
+        Ok(started.message)
+    }
+
+    /// Sign-up, step 2: the code.
+    pub async fn signup_verify(
+        &self,
+        email: &str,
+        code: &str,
+    ) -> Result<crate::types::SignupDone, ClientError> {
+        let body = crate::types::SignupVerify {
+            email: email.to_owned(),
+            code: code.to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/signup/verify")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Mail the platform kept instead of sending (admins).
+    pub async fn outbox(&self) -> Result<Vec<crate::types::MailView>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/outbox"))
+            .await
+    }
 }

@@ -10,6 +10,7 @@ pub mod client;
 mod error;
 mod extract;
 pub mod limiter;
+mod names;
 pub mod namespaces;
 mod routes;
 pub mod serve;

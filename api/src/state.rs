@@ -33,6 +33,8 @@ pub struct ApiState {
     pub sources: micro_reconciler::sources::SourcePolicy,
     /// Asks for a linked namespace's branch to be fetched now (set by the server).
     pub fetch_link: Option<FetchLink>,
+    /// How people get accounts: admins only, open sign-up, or paid.
+    pub signup: crate::types::SignupMode,
     /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
     pub cluster: micro_kubernetes::Settings,
 }

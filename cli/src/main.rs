@@ -86,6 +86,8 @@ enum Command {
     Env(cmd::env::EnvArgs),
     /// Admin-only: manage namespaces and accounts
     Admin(cmd::admin::AdminArgs),
+    /// Get an account and a namespace of your own (where the platform allows sign-up)
+    Signup(cmd::signup::SignupArgs),
     /// Log in with email and password; the token is kept in $MICRO_HOME
     Login(cmd::login::LoginArgs),
     /// Revoke and forget the current environment's token
@@ -114,6 +116,7 @@ const NO_NAMESPACE: &[&str] = &[
     "version",
     "env",
     "login",
+    "signup",
     "logout",
     "whoami",
     "admin",
@@ -252,6 +255,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(args) => cmd::admin::run(t, args).await,
         Command::Whoami { output } => cmd::admin::whoami(t, output).await,
         Command::Login(args) => cmd::login::login(t, args).await,
+        Command::Signup(args) => cmd::signup::run(t, args).await,
         Command::Logout => cmd::login::logout(t).await,
         Command::Credential(args) => cmd::credential::run(t, &args),
         Command::Hook(_) => Ok(ExitCode::FAILURE),

@@ -74,6 +74,10 @@ pub struct ServerArgs {
     /// [default: http://<address>]
     #[arg(long, env = "MICRO_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Who may get an account: `closed` (admins create them), `open` (anyone with a
+    /// verified email)
+    #[arg(long, env = "MICRO_SIGNUP", value_enum, default_value_t = SignupFlag::Closed)]
+    pub signup: SignupFlag,
     /// Seconds between fetches of every linked repo (±20%), the safety net for lost
     /// webhook deliveries
     #[arg(long, env = "MICRO_POLL", default_value_t = 300)]
@@ -87,6 +91,12 @@ pub enum SandboxMode {
     Auto,
     On,
     Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupFlag {
+    Closed,
+    Open,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,6 +292,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         cluster,
         public_url,
         sources,
+        signup: match args.signup {
+            SignupFlag::Closed => micro_api::types::SignupMode::Closed,
+            SignupFlag::Open => micro_api::types::SignupMode::Open,
+        },
         fetch_link: Some({
             let follower = follower.clone();
             Arc::new(move |ns: &str| {

@@ -132,6 +132,16 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a password already hashed (a sign-up's, hashed when it was asked for).
+    pub async fn set_password_hash(&self, account: &Account, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(&account.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The account if `password` is its password. Unknown emails take as long as known
     /// ones, so timing tells nobody which accounts exist.
     pub async fn check_password(

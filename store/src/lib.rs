@@ -15,6 +15,7 @@ mod namespaces;
 mod passwords;
 mod previews;
 mod sealing;
+mod signups;
 mod status;
 mod time;
 mod tokens;
@@ -27,6 +28,7 @@ pub use kv::{Query as KvQuery, Record};
 pub use links::{Delivery, Link};
 pub use previews::Preview;
 pub use sealing::{SealError, Sealer};
+pub use signups::{CodeCheck, CodeRequest, Mail};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};
 

@@ -39,6 +39,7 @@ scenarios!(
     quota_overrides_are_per_namespace,
     config_values_are_sealed_at_rest,
     links_are_per_namespace_sealed_and_watched,
+    signup_codes_are_one_use_bounded_and_tell_nothing,
 );
 
 #[tokio::test]
@@ -595,4 +596,86 @@ async fn links_are_per_namespace_sealed_and_watched(store: Store) {
     assert!(!store.delete_link("a").await.unwrap());
     assert!(store.links().await.unwrap().is_empty());
     assert!(changes.has_changed().unwrap());
+}
+
+async fn signup_codes_are_one_use_bounded_and_tell_nothing(store: Store) {
+    use crate::{CodeCheck, CodeRequest};
+    let CodeRequest::Send(code) = store
+        .request_code("a@x.io", "pw-123456", false)
+        .await
+        .unwrap()
+    else {
+        panic!("a first code is sent");
+    };
+    assert_eq!(code.len(), 6);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+    // Wrong codes count; the right one works once.
+    assert_eq!(
+        store.check_code("a@x.io", "000000x").await.unwrap(),
+        CodeCheck::Refused
+    );
+    assert_eq!(
+        store.check_code("b@x.io", &code).await.unwrap(),
+        CodeCheck::Refused
+    );
+    let CodeCheck::Verified { password_hash } = store.check_code("a@x.io", &code).await.unwrap()
+    else {
+        panic!("the right code verifies");
+    };
+    assert!(password_hash.starts_with("$argon2id$"));
+    assert_eq!(
+        store.check_code("a@x.io", &code).await.unwrap(),
+        CodeCheck::Refused
+    );
+
+    // Five wrong attempts use a code up, right or not after that.
+    let CodeRequest::Send(code) = store
+        .request_code("c@x.io", "pw-123456", false)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    for _ in 0..crate::signups::MAX_ATTEMPTS {
+        assert_eq!(
+            store.check_code("c@x.io", "999999").await.unwrap(),
+            CodeCheck::Refused
+        );
+    }
+    assert_eq!(
+        store.check_code("c@x.io", &code).await.unwrap(),
+        CodeCheck::Refused
+    );
+
+    // An address with an account gets codes the same way, and none of them works.
+    let CodeRequest::Send(code) = store
+        .request_code("d@x.io", "pw-123456", true)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        store.check_code("d@x.io", &code).await.unwrap(),
+        CodeCheck::Refused
+    );
+    // Sends are limited per address, whoever it belongs to.
+    for _ in 1..crate::signups::MAX_SENDS {
+        assert!(matches!(
+            store.request_code("d@x.io", "pw", true).await.unwrap(),
+            CodeRequest::Send(_)
+        ));
+    }
+    assert_eq!(
+        store.request_code("d@x.io", "pw", true).await.unwrap(),
+        CodeRequest::Limited
+    );
+
+    store
+        .put_mail("a@x.io", "Your code", "123456")
+        .await
+        .unwrap();
+    let mail = store.outbox(10).await.unwrap();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].recipient, "a@x.io");
 }

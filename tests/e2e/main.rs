@@ -25,5 +25,6 @@ mod matrix;
 mod postgres;
 mod restart;
 mod rollout;
+mod signup;
 mod sources;
 mod walkthrough;

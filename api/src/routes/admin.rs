@@ -47,22 +47,7 @@ pub async fn create_account(
 ) -> Result<(StatusCode, Json<AccountInfo>), ApiError> {
     admin_only(&caller)?;
     let email = body.email.trim().to_lowercase();
-    if !is_email(&email) {
-        return Err(ApiError::BadRequest(format!(
-            "{:?} is not an email address",
-            body.email
-        )));
-    }
-    if micro_store::is_reserved_email(&email) {
-        return Err(ApiError::BadRequest(format!(
-            "{email}: addresses under service.micro belong to service identities"
-        )));
-    }
-    if body.password.chars().count() < 8 {
-        return Err(ApiError::BadRequest(
-            "a password needs at least 8 characters".into(),
-        ));
-    }
+    check_new_account(&email, &body.password)?;
     if !state.store.namespace_exists(&body.namespace).await? {
         return Err(ApiError::NotFound(format!("namespace {}", body.namespace)));
     }
@@ -104,6 +89,28 @@ pub async fn list_accounts(
             })
             .collect(),
     ))
+}
+
+/// The rules every new account keeps, made by an admin or signed up: an email address
+/// (lower-cased by the caller) not reserved for service identities, and a password of
+/// at least 8 characters.
+pub(crate) fn check_new_account(email: &str, password: &str) -> Result<(), ApiError> {
+    if !is_email(email) {
+        return Err(ApiError::BadRequest(format!(
+            "{email:?} is not an email address"
+        )));
+    }
+    if micro_store::is_reserved_email(email) {
+        return Err(ApiError::BadRequest(format!(
+            "{email}: addresses under service.micro belong to service identities"
+        )));
+    }
+    if password.chars().count() < 8 {
+        return Err(ApiError::BadRequest(
+            "a password needs at least 8 characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn is_email(s: &str) -> bool {

@@ -16,6 +16,7 @@ mod plan;
 mod previews;
 pub mod quota;
 mod restart;
+mod signup;
 mod status;
 
 use crate::extract::Caller;
@@ -33,6 +34,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/signup", post(signup::start))
+        .route("/api/v1/signup/verify", post(signup::verify))
+        .route("/api/v1/admin/outbox", get(signup::outbox))
         .route(
             "/api/v1/admin/accounts",
             get(admin::list_accounts).post(admin::create_account),

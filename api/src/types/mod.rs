@@ -10,6 +10,7 @@ mod history;
 mod link;
 mod plan;
 mod services;
+mod signup;
 
 pub use history::HistoryItem;
 pub use link::{DeliveryView, LinkCreated, LinkRequest, LinkView, PreviewView};
@@ -20,6 +21,7 @@ pub use services::{
     EventView, NamespaceView, ReplicaView, ServiceDescription, ServiceState, ServiceView,
     StatusReport,
 };
+pub use signup::{MailView, SignupDone, SignupMode, SignupRequest, SignupStarted, SignupVerify};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -31,6 +31,12 @@ pub enum AdminWhat {
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
+    /// Mail the platform kept instead of sending (no --smtp): sign-up codes, notices
+    Outbox {
+        /// How to print it: text, json or yaml
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -81,6 +87,15 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         );
     }
     match args.what {
+        AdminWhat::Outbox { output } => {
+            let mail = client.outbox().await?;
+            if !output.data(&mail)? {
+                for m in mail {
+                    println!("--- {} to {}: {}", super::rfc3339(m.at), m.to, m.subject);
+                    println!("{}", m.body.trim_end());
+                }
+            }
+        }
         AdminWhat::Namespace(NamespaceAction::Create { name }) => {
             client.create_namespace(&name).await?;
             eprintln!("namespace {name} created");

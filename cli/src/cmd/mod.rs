@@ -21,6 +21,7 @@ pub mod repo;
 pub mod restart;
 pub mod run;
 pub mod scale;
+pub mod signup;
 pub mod source;
 pub mod status;
 pub mod store;

@@ -1,0 +1,160 @@
+//! Self-service sign-up: an email, a password, a six-digit code by mail, then (open mode)
+//! an account with a namespace of its own. Every step is rate-limited per client address,
+//! and every answer is the same whether or not the address has an account.
+
+use crate::extract::Caller;
+use crate::types::{MailView, SignupDone, SignupMode, SignupRequest, SignupStarted, SignupVerify};
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use micro_store::{CodeCheck, CodeRequest, Role};
+use std::net::SocketAddr;
+
+/// How long a token from a sign-up lives (as one from `micro login`).
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// Tries at a free namespace name before giving up.
+const NAME_TRIES: usize = 50;
+
+fn open_only(state: &ApiState) -> Result<(), ApiError> {
+    match state.signup {
+        SignupMode::Closed => Err(ApiError::Forbidden(
+            "sign-up is closed on this platform: ask its admin for an account".into(),
+        )),
+        SignupMode::Paid => Err(ApiError::Unavailable(
+            "paid sign-up is not available on this server yet: ask its admin".into(),
+        )),
+        SignupMode::Open => Ok(()),
+    }
+}
+
+fn limited(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError> {
+    state.address_limiter.check_key(&peer.ip()).map_err(|_| {
+        ApiError::TooMany("too many requests from your address; try again in a minute".into())
+    })
+}
+
+/// Step 1: sends a code to the address (or, if it has an account, a notice instead).
+pub async fn start(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<SignupRequest>,
+) -> Result<(StatusCode, Json<SignupStarted>), ApiError> {
+    open_only(&state)?;
+    limited(&state, &peer)?;
+    let email = body.email.trim().to_lowercase();
+    crate::routes::admin::check_new_account(&email, &body.password)?;
+    let existing = state.store.account_by_email(&email).await?.is_some();
+    match state
+        .store
+        .request_code(&email, &body.password, existing)
+        .await?
+    {
+        CodeRequest::Limited => {
+            return Err(ApiError::TooMany(format!(
+                "{email} was sent its limit of codes for now; use the last one, or try again in an hour"
+            )));
+        }
+        CodeRequest::Send(code) if !existing => {
+            let text = format!(
+                "Your code for signing up to micro is {code}.\n\nIt works once, for 15 minutes. \
+                 If you did not ask for it, ignore this mail.\n"
+            );
+            state
+                .store
+                .put_mail(&email, "Your micro sign-up code", &text)
+                .await?;
+        }
+        CodeRequest::Send(_) => {
+            let text = "Someone, perhaps you, asked to sign up to micro with this address, \
+                        which already has an account: `micro login` gets you in. \
+                        If it was not you, ignore this mail.\n";
+            state
+                .store
+                .put_mail(&email, "Your micro sign-up", text)
+                .await?;
+        }
+    }
+    tracing::info!("sign-up code requested");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SignupStarted {
+            message: format!("a code is on its way to {email}: it works for 15 minutes"),
+        }),
+    ))
+}
+
+/// Step 2: the code; in open mode the account and its namespace are made at once.
+pub async fn verify(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<SignupVerify>,
+) -> Result<(StatusCode, Json<SignupDone>), ApiError> {
+    open_only(&state)?;
+    limited(&state, &peer)?;
+    let email = body.email.trim().to_lowercase();
+    let CodeCheck::Verified { password_hash } = state.store.check_code(&email, &body.code).await?
+    else {
+        return Err(ApiError::BadRequest(
+            "wrong or expired code (5 tries per code; `micro signup` again sends a new one)".into(),
+        ));
+    };
+    let namespace = new_namespace(&state).await?;
+    let account = state
+        .store
+        .create_account(&email, Role::Developer, Some(&namespace))
+        .await?;
+    state
+        .store
+        .set_password_hash(&account, &password_hash)
+        .await?;
+    let token = state
+        .store
+        .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
+        .await?;
+    tracing::info!(namespace, "signed up");
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupDone {
+            email,
+            namespace,
+            token,
+        }),
+    ))
+}
+
+/// A namespace with a fresh readable name, made the one way namespaces are made.
+async fn new_namespace(state: &ApiState) -> Result<String, ApiError> {
+    for _ in 0..NAME_TRIES {
+        let name = crate::names::random_name();
+        match crate::namespaces::create(state, &name).await {
+            Ok(()) => return Ok(name),
+            Err(ApiError::Conflict(_)) if state.store.namespace_exists(&name).await? => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::Unavailable(
+        "no free namespace name found; try again".into(),
+    ))
+}
+
+/// `micro admin outbox`: mail the platform did not send by SMTP.
+pub async fn outbox(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<MailView>>, ApiError> {
+    if caller.role != Role::Admin {
+        return Err(ApiError::NotFound("route".into()));
+    }
+    let mail = state.store.outbox(200).await?;
+    Ok(Json(
+        mail.into_iter()
+            .map(|m| MailView {
+                to: m.recipient,
+                subject: m.subject,
+                body: m.body,
+                at: m.created_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,52 @@
+//! `micro signup` and the outbox.
+
+use serde::{Deserialize, Serialize};
+
+/// How people get accounts on this platform (`micro server --signup`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Admins create accounts.
+    #[default]
+    Closed,
+    /// Anyone with a verified email, no payment.
+    Open,
+    /// A verified email and a subscription.
+    Paid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// The same answer whether or not the address has an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupStarted {
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupVerify {
+    pub email: String,
+    pub code: String,
+}
+
+/// A verified sign-up: the new account, its namespace and a token for the CLI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupDone {
+    pub email: String,
+    pub namespace: String,
+    pub token: String,
+}
+
+/// A mail the platform did not send by SMTP (`micro admin outbox`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MailView {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+}

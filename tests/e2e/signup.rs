@@ -1,0 +1,188 @@
+//! Self-service sign-up in open mode: the code comes by mail (the outbox, without SMTP),
+//! the account gets a namespace of its own, and no answer tells who has an account.
+
+use crate::harness::Platform;
+use serde_json::Value;
+use std::io::Write;
+use std::process::Stdio;
+
+/// `micro signup --email E --password-stdin` in the environment `env`.
+fn start(p: &Platform, env: &str, email: &str, password: &str) -> (bool, String) {
+    let mut child = p
+        .command(&["signup", "--env", env, "--email", email, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The mail to `email` in the outbox, newest first.
+fn mail(p: &Platform, email: &str) -> Vec<Value> {
+    let all: Vec<Value> = serde_json::from_str(&p.ok(&["admin", "outbox", "-o", "json"])).unwrap();
+    all.into_iter().filter(|m| m["to"] == email).collect()
+}
+
+fn code_in(mail: &Value) -> String {
+    let body = mail["body"].as_str().unwrap();
+    body.split_whitespace()
+        .map(|w| w.trim_end_matches('.'))
+        .find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {body}"))
+        .to_owned()
+}
+
+#[test]
+fn a_new_user_signs_up_gets_a_namespace_and_runs_a_service() {
+    let p = Platform::start_with(&[("MICRO_SIGNUP", "open")]);
+    let url = format!("http://127.0.0.1:{}", p.port);
+    p.ok(&["env", "add", "mine", &url]);
+    let (ok, said) = start(&p, "mine", "Ann@Example.com", "correct horse");
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("a code is on its way to ann@example.com"),
+        "{said}"
+    );
+    assert!(said.contains("--code"), "{said}");
+    let sent = mail(&p, "ann@example.com");
+    assert_eq!(sent.len(), 1);
+    let code = code_in(&sent[0]);
+
+    // A wrong code first: refused, nothing made.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let err = p.fails(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "ann@example.com",
+        "--code",
+        wrong,
+    ]);
+    assert!(err.contains("wrong or expired code"), "{err}");
+    let out = p.micro(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "ann@example.com",
+        "--code",
+        &code,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Welcome"), "{said}");
+
+    // Logged in, as the developer of a three-word namespace of their own.
+    let me: Value =
+        serde_json::from_str(&p.ok(&["whoami", "--env", "mine", "-o", "json"])).unwrap();
+    assert_eq!(me["role"], "developer");
+    let ns = me["namespace"].as_str().unwrap().to_owned();
+    assert_eq!(ns.split('-').count(), 3, "{ns}");
+    p.ok(&["new", "hello"]);
+    p.ok(&["run", "./hello", "--wait", "--env", "mine"]);
+    let status: Vec<Value> =
+        serde_json::from_str(&p.ok(&["status", "--env", "mine", "-o", "json"])).unwrap();
+    assert_eq!(status[0]["name"], "hello", "{status:?}");
+    // ... in their namespace, which the admin sees as one among others.
+    assert!(p.ok(&["admin", "namespace", "list"]).contains(&ns));
+    assert!(p.status(None).is_empty(), "nothing of theirs in default");
+    // The code worked once; the password works for `micro login`.
+    let err = p.fails(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "ann@example.com",
+        "--code",
+        &code,
+    ]);
+    assert!(err.contains("wrong or expired code"), "{err}");
+    let mut login = p
+        .command(&[
+            "login",
+            "--env",
+            "mine",
+            "--email",
+            "ann@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(login.stdin.take().unwrap(), "correct horse").unwrap();
+    assert!(login.wait_with_output().unwrap().status.success());
+    // And nobody else's namespace is theirs.
+    let err = p.fails(&["status", "--env", "mine", "--namespace", "default"]);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn sign_up_tells_nobody_who_has_an_account_and_is_bounded() {
+    let p = Platform::start_with(&[("MICRO_SIGNUP", "open")]);
+    let url = format!("http://127.0.0.1:{}", p.port);
+    p.ok(&["env", "add", "guest", &url]);
+    // An address with an account answers exactly like a new one; its mail is a notice,
+    // with no code that could open anything.
+    p.ok(&[
+        "admin",
+        "account",
+        "create",
+        "known@x.io",
+        "--namespace",
+        "default",
+        "--password",
+        "secret-123",
+    ]);
+    let (ok_known, known) = start(&p, "guest", "known@x.io", "whatever-1");
+    let (ok_new, new) = start(&p, "guest", "nobody@x.io", "whatever-1");
+    assert!(ok_known && ok_new);
+    assert_eq!(
+        known.replace("known@x.io", "X"),
+        new.replace("nobody@x.io", "X")
+    );
+    let notice = mail(&p, "known@x.io");
+    assert!(
+        notice[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("already has an account"),
+        "{notice:?}"
+    );
+    assert!(
+        !notice[0]["body"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c.is_ascii_digit())
+    );
+    // Bad input: one clear line, nothing sent.
+    let (ok, said) = start(&p, "guest", "not-an-email", "whatever-1");
+    assert!(!ok && said.contains("not an email address"), "{said}");
+    let (ok, said) = start(&p, "guest", "short@x.io", "short");
+    assert!(!ok && said.contains("at least 8 characters"), "{said}");
+    assert!(mail(&p, "short@x.io").is_empty());
+    // Codes per address are limited.
+    for _ in 0..4 {
+        assert!(start(&p, "guest", "nobody@x.io", "whatever-1").0);
+    }
+    let (ok, said) = start(&p, "guest", "nobody@x.io", "whatever-1");
+    assert!(!ok && said.contains("limit of codes"), "{said}");
+}
+
+#[test]
+fn sign_up_is_closed_unless_the_platform_opens_it() {
+    let p = Platform::start();
+    let (ok, said) = start(&p, "server", "ann@example.com", "correct horse");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("sign-up is closed on this platform"),
+        "{said}"
+    );
+}
