@@ -31,10 +31,12 @@ pub async fn of_pods(
     // What is there now, from every pod, in time order, then the last `tail` of it.
     let mut lines: Vec<String> = Vec::new();
     for (i, pod) in pods.iter().enumerate() {
-        let reader = api
-            .log_stream(pod, &params(false))
-            .await
-            .map_err(|e| RuntimeError::Backend(format!("logs of pod {pod}: {e}")))?;
+        let reader = match api.log_stream(pod, &params(false)).await {
+            Ok(reader) => reader,
+            // Gone since the cache listed it (a rollout replaced it): nothing to show.
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(RuntimeError::Backend(format!("logs of pod {pod}: {e}"))),
+        };
         let mut stream = std::pin::pin!(reader.lines());
         while let Some(line) = stream.next().await {
             let line =

@@ -530,11 +530,17 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
         tail: 2,
         ..Default::default()
     };
-    let text = read_all(p.runtime.logs("a", "api", query).await.unwrap()).await;
-    assert_eq!(
-        text,
-        "2026-11-30T10:00:02Z [2] then from two\n2026-11-30T10:00:03Z [1] last from one\n"
-    );
+    let want = "2026-11-30T10:00:02Z [2] then from two\n2026-11-30T10:00:03Z [1] last from one\n";
+    // The runtime lists pods from its watch-fed cache, which may lag the cluster a moment.
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = read_all(p.runtime.logs("a", "api", query).await.unwrap()).await;
+        if text == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(text, want);
     assert!(matches!(
         p.runtime.logs("a", "nosuch", query).await,
         Err(micro_reconciler::RuntimeError::NotFound(_))
