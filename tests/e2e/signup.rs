@@ -186,3 +186,153 @@ fn sign_up_is_closed_unless_the_platform_opens_it() {
         "{said}"
     );
 }
+
+/// `application/x-www-form-urlencoded` of `pairs`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A request to the platform's web pages; the status and the page.
+fn web(p: &Platform, path: &str, body: Option<String>) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{}{path}", p.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let req = match body {
+            Some(b) => client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(b),
+            None => client.get(url),
+        };
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    })
+}
+
+#[test]
+fn the_sign_up_page_works_without_javascript() {
+    let p = Platform::start_with(&[("MICRO_SIGNUP", "open")]);
+    let (status, page) = web(&p, "/signup", None);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<form method=\"post\" action=\"/signup\">") && !page.contains("<script"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"viewport\""), "readable on a phone");
+
+    let email = "Bea+test@example.com";
+    let (status, page) = web(
+        &p,
+        "/signup",
+        Some(form(&[
+            ("email", email),
+            ("password", "correct horse"),
+            ("again", "other horse"),
+        ])),
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("the two passwords differ"), "{page}");
+    let (status, page) = web(
+        &p,
+        "/signup",
+        Some(form(&[
+            ("email", email),
+            ("password", "correct horse"),
+            ("again", "correct horse"),
+        ])),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("action=\"/signup/verify\"") && page.contains("bea+test@example.com"),
+        "{page}"
+    );
+    let code = code_in(&mail(&p, "bea+test@example.com")[0]);
+
+    let (status, page) = web(
+        &p,
+        "/signup/verify",
+        Some(form(&[
+            ("email", "bea+test@example.com"),
+            ("code", "12345x"),
+        ])),
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("wrong or expired code"), "{page}");
+    let (status, page) = web(
+        &p,
+        "/signup/verify",
+        Some(form(&[("email", "bea+test@example.com"), ("code", &code)])),
+    );
+    assert_eq!(status, 201, "{page}");
+    let url = format!("http://127.0.0.1:{}", p.port);
+    assert!(
+        page.contains(&format!("micro env add mine {url}")),
+        "{page}"
+    );
+    assert!(
+        page.contains("micro login --email bea+test@example.com"),
+        "{page}"
+    );
+
+    // The two commands the page shows work.
+    p.ok(&["env", "add", "mine", &url]);
+    let mut login = p
+        .command(&[
+            "login",
+            "--env",
+            "mine",
+            "--email",
+            "bea+test@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(login.stdin.take().unwrap(), "correct horse").unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Markup in what a user types never reaches the page as markup.
+    let (_, page) = web(
+        &p,
+        "/signup",
+        Some(form(&[
+            ("email", "<script>x</script>@x.io"),
+            ("password", "correct horse"),
+            ("again", "correct horse"),
+        ])),
+    );
+    assert!(!page.contains("<script>"), "{page}");
+}
+
+#[test]
+fn the_sign_up_page_of_a_closed_platform_says_so() {
+    let p = Platform::start();
+    let (status, page) = web(&p, "/signup", None);
+    assert_eq!(status, 403);
+    assert!(
+        page.contains("sign-up is closed on this platform"),
+        "{page}"
+    );
+}

@@ -17,6 +17,7 @@ mod previews;
 pub mod quota;
 mod restart;
 mod signup;
+mod signup_page;
 mod status;
 
 use crate::extract::Caller;
@@ -97,7 +98,12 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
             any(call::call),
         );
+    // Web pages answer in HTML, errors included.
+    let pages = Router::new()
+        .route("/signup", get(signup_page::form).post(signup_page::start))
+        .route("/signup/verify", post(signup_page::verify));
     api.merge(calls)
+        .merge(pages)
         .route_layer(axum::middleware::from_fn(crate::trace::requests))
         .with_state(state)
 }

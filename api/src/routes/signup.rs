@@ -16,7 +16,7 @@ const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 
 /// Tries at a free namespace name before giving up.
 const NAME_TRIES: usize = 50;
 
-fn open_only(state: &ApiState) -> Result<(), ApiError> {
+pub(crate) fn open_only(state: &ApiState) -> Result<(), ApiError> {
     match state.signup {
         SignupMode::Closed => Err(ApiError::Forbidden(
             "sign-up is closed on this platform: ask its admin for an account".into(),
@@ -40,16 +40,33 @@ pub async fn start(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<SignupStarted>), ApiError> {
-    open_only(&state)?;
-    limited(&state, &peer)?;
-    let email = body.email.trim().to_lowercase();
-    crate::routes::admin::check_new_account(&email, &body.password)?;
+    let message = begin(&state, &peer, &body.email, &body.password).await?;
+    Ok((StatusCode::ACCEPTED, Json(SignupStarted { message })))
+}
+
+/// Step 2: the code; in open mode the account and its namespace are made at once.
+pub async fn verify(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<SignupVerify>,
+) -> Result<(StatusCode, Json<SignupDone>), ApiError> {
+    let done = finish(&state, &peer, &body.email, &body.code).await?;
+    Ok((StatusCode::CREATED, Json(done)))
+}
+
+/// Sends the code (or the notice); what to tell the user, the same either way.
+pub(crate) async fn begin(
+    state: &ApiState,
+    peer: &SocketAddr,
+    email: &str,
+    password: &str,
+) -> Result<String, ApiError> {
+    open_only(state)?;
+    limited(state, peer)?;
+    let email = email.trim().to_lowercase();
+    crate::routes::admin::check_new_account(&email, password)?;
     let existing = state.store.account_by_email(&email).await?.is_some();
-    match state
-        .store
-        .request_code(&email, &body.password, existing)
-        .await?
-    {
+    match state.store.request_code(&email, password, existing).await? {
         CodeRequest::Limited => {
             return Err(ApiError::TooMany(format!(
                 "{email} was sent its limit of codes for now; use the last one, or try again in an hour"
@@ -76,30 +93,27 @@ pub async fn start(
         }
     }
     tracing::info!("sign-up code requested");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(SignupStarted {
-            message: format!("a code is on its way to {email}: it works for 15 minutes"),
-        }),
+    Ok(format!(
+        "a code is on its way to {email}: it works for 15 minutes"
     ))
 }
 
-/// Step 2: the code; in open mode the account and its namespace are made at once.
-pub async fn verify(
-    State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(body): Json<SignupVerify>,
-) -> Result<(StatusCode, Json<SignupDone>), ApiError> {
-    open_only(&state)?;
-    limited(&state, &peer)?;
-    let email = body.email.trim().to_lowercase();
-    let CodeCheck::Verified { password_hash } = state.store.check_code(&email, &body.code).await?
-    else {
+/// Checks the code and makes the account with its namespace.
+pub(crate) async fn finish(
+    state: &ApiState,
+    peer: &SocketAddr,
+    email: &str,
+    code: &str,
+) -> Result<SignupDone, ApiError> {
+    open_only(state)?;
+    limited(state, peer)?;
+    let email = email.trim().to_lowercase();
+    let CodeCheck::Verified { password_hash } = state.store.check_code(&email, code).await? else {
         return Err(ApiError::BadRequest(
             "wrong or expired code (5 tries per code; `micro signup` again sends a new one)".into(),
         ));
     };
-    let namespace = new_namespace(&state).await?;
+    let namespace = new_namespace(state).await?;
     let account = state
         .store
         .create_account(&email, Role::Developer, Some(&namespace))
@@ -113,14 +127,11 @@ pub async fn verify(
         .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
         .await?;
     tracing::info!(namespace, "signed up");
-    Ok((
-        StatusCode::CREATED,
-        Json(SignupDone {
-            email,
-            namespace,
-            token,
-        }),
-    ))
+    Ok(SignupDone {
+        email,
+        namespace,
+        token,
+    })
 }
 
 /// A namespace with a fresh readable name, made the one way namespaces are made.

@@ -1,0 +1,143 @@
+//! The sign-up web page: a plain HTML form that works without JavaScript and reads on a
+//! phone, for people who would rather not install the CLI first. Same steps, same rules
+//! and limits as `micro signup` (it calls the same code).
+
+use crate::{ApiError, ApiState};
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    email: String,
+    password: String,
+    again: String,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    email: String,
+    code: String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · micro</title><style>body{{font-family:system-ui,sans-serif;max-width:28em;\
+         margin:2em auto;padding:0 1em;line-height:1.5}}label,input,button{{display:block;width:100%;\
+         font-size:1.1em;box-sizing:border-box}}input{{margin:.2em 0 1em;padding:.4em}}\
+         button{{padding:.5em}}.error{{color:#a00}}code{{word-break:break-all}}</style></head>\
+         <body><h1>{title}</h1>{body}</body></html>\n",
+        title = escape(title)
+    );
+    (status, Html(html)).into_response()
+}
+
+fn error_line(e: &ApiError) -> String {
+    format!(
+        "<p class=\"error\" role=\"alert\">{}</p>",
+        escape(&e.to_string())
+    )
+}
+
+fn start_form(email: &str, error: Option<&ApiError>) -> String {
+    format!(
+        "{}<form method=\"post\" action=\"/signup\">\
+         <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" \
+         autocomplete=\"email\" required value=\"{}\">\
+         <label for=\"password\">Password (8 characters or more)</label><input id=\"password\" \
+         name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"8\" required>\
+         <label for=\"again\">Password again</label><input id=\"again\" name=\"again\" \
+         type=\"password\" autocomplete=\"new-password\" minlength=\"8\" required>\
+         <button type=\"submit\">Send me a code</button></form>",
+        error.map(error_line).unwrap_or_default(),
+        escape(email)
+    )
+}
+
+fn code_form(email: &str, said: &str, error: Option<&ApiError>) -> String {
+    format!(
+        "{}<p>{}</p><form method=\"post\" action=\"/signup/verify\">\
+         <input type=\"hidden\" name=\"email\" value=\"{}\">\
+         <label for=\"code\">Code from the mail</label><input id=\"code\" name=\"code\" \
+         inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" required>\
+         <button type=\"submit\">Create my account</button></form>",
+        error.map(error_line).unwrap_or_default(),
+        escape(said),
+        escape(email)
+    )
+}
+
+fn status_of(e: &ApiError) -> StatusCode {
+    e.status()
+}
+
+/// `GET /signup`.
+pub async fn form(State(state): State<ApiState>) -> Response {
+    if let Err(e) = super::signup::open_only(&state) {
+        return page(status_of(&e), "Sign up", &error_line(&e));
+    }
+    page(StatusCode::OK, "Sign up", &start_form("", None))
+}
+
+/// `POST /signup`: sends the code, then asks for it.
+pub async fn start(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(f): Form<StartForm>,
+) -> Response {
+    if f.password != f.again {
+        let e = ApiError::BadRequest("the two passwords differ".into());
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign up",
+            &start_form(&f.email, Some(&e)),
+        );
+    }
+    match super::signup::begin(&state, &peer, &f.email, &f.password).await {
+        Ok(said) => page(
+            StatusCode::OK,
+            "Check your mail",
+            &code_form(&f.email.trim().to_lowercase(), &said, None),
+        ),
+        Err(e) => page(status_of(&e), "Sign up", &start_form(&f.email, Some(&e))),
+    }
+}
+
+/// `POST /signup/verify`: makes the account and says how to start.
+pub async fn verify(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    match super::signup::finish(&state, &peer, &f.email, &f.code).await {
+        Ok(done) => {
+            let body = format!(
+                "<p>Your namespace <strong>{ns}</strong> is ready. On your machine:</p>\
+                 <pre><code>micro env add mine {url} &amp;&amp; micro env set mine\nmicro login --email {email}</code></pre>\
+                 <p>Then <code>micro new hello &amp;&amp; micro run ./hello --wait</code>.</p>",
+                ns = escape(&done.namespace),
+                url = escape(&state.public_url),
+                email = escape(&done.email),
+            );
+            page(StatusCode::CREATED, "Welcome", &body)
+        }
+        Err(e) => page(
+            status_of(&e),
+            "Check your mail",
+            &code_form(&f.email, "Enter the code from the mail.", Some(&e)),
+        ),
+    }
+}
