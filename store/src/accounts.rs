@@ -124,12 +124,7 @@ impl Store {
     /// Sets (replaces) an account's password.
     pub async fn set_password(&self, account: &Account, password: &str) -> Result<(), StoreError> {
         let hash = crate::passwords::hash(password.to_owned()).await?;
-        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(&account.id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.set_password_hash(account, &hash).await
     }
 
     /// Sets a password already hashed (a sign-up's, hashed when it was asked for).

@@ -241,6 +241,11 @@ fn callbacks<'c>(remote: &Remote, remote_lines: &'c RefCell<String>) -> RemoteCa
 /// own, outside the branches, removed again by [`unpublish`].
 pub const PREVIEW_REFS: &str = "refs/micro/previews/";
 
+/// Where a linked repo's pull request `number` is previewed (`micro diff --pr N`).
+pub fn pull_preview_ref(number: u64) -> String {
+    format!("{PREVIEW_REFS}pull-{number}")
+}
+
 /// Pushes `commit` of a local `repo` (a clone) to `refname` on the platform, so the
 /// platform can read it; the desired state is never rendered by a client.
 pub fn publish(

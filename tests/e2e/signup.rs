@@ -6,16 +6,21 @@ use serde_json::Value;
 use std::io::Write;
 use std::process::Stdio;
 
-/// `micro signup --email E --password-stdin` in the environment `env`.
-fn start(p: &Platform, env: &str, email: &str, password: &str) -> (bool, String) {
-    let mut child = p
-        .command(&["signup", "--env", env, "--email", email, "--password-stdin"])
+/// Runs `cmd` with `line` on its standard input.
+fn with_stdin(mut cmd: std::process::Command, line: &str) -> std::process::Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `micro signup --email E --password-stdin` in the environment `env`.
+fn start(p: &Platform, env: &str, email: &str, password: &str) -> (bool, String) {
+    let cmd = p.command(&["signup", "--env", env, "--email", email, "--password-stdin"]);
+    let out = with_stdin(cmd, password);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -103,21 +108,18 @@ fn a_new_user_signs_up_gets_a_namespace_and_runs_a_service() {
         &code,
     ]);
     assert!(err.contains("wrong or expired code"), "{err}");
-    let mut login = p
-        .command(&[
+    let out = with_stdin(
+        p.command(&[
             "login",
             "--env",
             "mine",
             "--email",
             "ann@example.com",
             "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(login.stdin.take().unwrap(), "correct horse").unwrap();
-    assert!(login.wait_with_output().unwrap().status.success());
+        ]),
+        "correct horse",
+    );
+    assert!(out.status.success());
     // And nobody else's namespace is theirs.
     let err = p.fails(&["status", "--env", "mine", "--namespace", "default"]);
     assert!(err.contains("not found"), "{err}");
@@ -292,21 +294,17 @@ fn the_sign_up_page_works_without_javascript() {
 
     // The two commands the page shows work.
     p.ok(&["env", "add", "mine", &url]);
-    let mut login = p
-        .command(&[
+    let out = with_stdin(
+        p.command(&[
             "login",
             "--env",
             "mine",
             "--email",
             "bea+test@example.com",
             "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(login.stdin.take().unwrap(), "correct horse").unwrap();
-    let out = login.wait_with_output().unwrap();
+        ]),
+        "correct horse",
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -15,11 +15,6 @@ use std::collections::BTreeMap;
 /// racing another may add one more.)
 const MAX_PREVIEWS: usize = 200;
 
-/// Where a pull request's head is kept in the namespace's repo (`micro diff --pr N`).
-pub fn preview_ref(number: u64) -> String {
-    format!("{}pull-{number}", micro_reconciler::change::PREVIEW_REFS)
-}
-
 /// The forge's ref of a pull (merge) request's head.
 fn head_ref(forge: &str, number: u64) -> String {
     match forge {
@@ -46,7 +41,7 @@ impl Follower {
             self.controller.repos().clone(),
             link.namespace.clone(),
             head_ref(&link.forge, number),
-            preview_ref(number),
+            micro_reconciler::change::pull_preview_ref(number),
         );
         let fetched = micro_reconciler::blocking::blocking(move || {
             let dir = repos.path(&ns);
@@ -93,7 +88,10 @@ impl Follower {
         .await;
         let loaded = self
             .controller
-            .load(&link.namespace, &preview_ref(number))
+            .load(
+                &link.namespace,
+                &micro_reconciler::change::pull_preview_ref(number),
+            )
             .await;
         let (plan, invalid) = match loaded {
             Ok((_, Ok(desired))) => match self.controller.plan(&desired).await {
@@ -215,7 +213,7 @@ impl Follower {
         let (repos, ns) = (self.controller.repos().clone(), link.namespace.clone());
         let _ = micro_reconciler::blocking::blocking(move || {
             let repo = git2::Repository::open_bare(repos.path(&ns)).ok()?;
-            repo.find_reference(&preview_ref(number))
+            repo.find_reference(&micro_reconciler::change::pull_preview_ref(number))
                 .ok()?
                 .delete()
                 .ok()

@@ -79,9 +79,9 @@ pub async fn link(
     })
     .await?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let id = hex(&rand::random::<[u8; 16]>());
+    let id = hex::encode(rand::random::<[u8; 16]>());
     let mut link = Link::new(&ns.name, &id, &url, &branch, &forge);
-    link.secret = hex(&rand::random::<[u8; 32]>());
+    link.secret = hex::encode(rand::random::<[u8; 32]>());
     link.api = req.api.map(|a| a.trim_end_matches('/').to_owned());
     link.token = req
         .token
@@ -161,10 +161,6 @@ fn view(state: &ApiState, link: Link) -> LinkView {
         fetched_at: link.fetched_at,
         fetch_error: link.fetch_error,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn authority(url: &str) -> &str {

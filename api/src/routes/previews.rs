@@ -7,7 +7,6 @@ use crate::types::PreviewView;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
-use micro_reconciler::change::PREVIEW_REFS;
 use micro_reconciler::layout::BRANCH;
 
 /// Branches planned at most per request.
@@ -26,7 +25,7 @@ pub async fn list(
                 .map(|p| PreviewView {
                     name: format!("#{}", p.number),
                     number: Some(p.number),
-                    reference: format!("{PREVIEW_REFS}pull-{}", p.number),
+                    reference: micro_reconciler::change::pull_preview_ref(p.number),
                     head: p.head,
                     status: p.result,
                     summary: p.summary,

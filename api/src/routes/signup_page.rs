@@ -80,14 +80,10 @@ fn code_form(email: &str, said: &str, error: Option<&ApiError>) -> String {
     )
 }
 
-fn status_of(e: &ApiError) -> StatusCode {
-    e.status()
-}
-
 /// `GET /signup`.
 pub async fn form(State(state): State<ApiState>) -> Response {
     if let Err(e) = super::signup::open_only(&state) {
-        return page(status_of(&e), "Sign up", &error_line(&e));
+        return page(e.status(), "Sign up", &error_line(&e));
     }
     page(StatusCode::OK, "Sign up", &start_form("", None))
 }
@@ -112,7 +108,7 @@ pub async fn start(
             "Check your mail",
             &code_form(&f.email.trim().to_lowercase(), &said, None),
         ),
-        Err(e) => page(status_of(&e), "Sign up", &start_form(&f.email, Some(&e))),
+        Err(e) => page(e.status(), "Sign up", &start_form(&f.email, Some(&e))),
     }
 }
 
@@ -135,7 +131,7 @@ pub async fn verify(
             page(StatusCode::CREATED, "Welcome", &body)
         }
         Err(e) => page(
-            status_of(&e),
+            e.status(),
             "Check your mail",
             &code_form(&f.email, "Enter the code from the mail.", Some(&e)),
         ),

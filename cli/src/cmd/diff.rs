@@ -50,7 +50,7 @@ pub async fn run(t: &Target, args: DiffArgs) -> ExitCode {
 async fn diff(t: &Target, args: &DiffArgs) -> Result<PlanView> {
     let ctx = t.resolve().await?;
     if let Some(number) = args.pr {
-        let reference = format!("{PREVIEW_REFS}pull-{number}");
+        let reference = change::pull_preview_ref(number);
         return match ctx.client.plan_ref(&ctx.namespace, &reference).await {
             Err(micro_api::client::ClientError::NotFound(_)) => Err(anyhow!(
                 "no preview of #{number} in {}: is the pull request open, and has its forge sent the event? (`micro previews`)",

@@ -42,6 +42,17 @@ pub fn ask(prompt: &str, echo: bool, flag: &str) -> Result<String> {
     Ok(line)
 }
 
+/// `--password-stdin`: the first line of standard input.
+pub fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        bail!("--password-stdin: standard input had no password");
+    }
+    Ok(line)
+}
+
 pub async fn login(t: &Target, args: LoginArgs) -> Result<ExitCode> {
     let (home, env_name, mut env) = t.env_only()?;
     let email = match args.email {
@@ -50,15 +61,7 @@ pub async fn login(t: &Target, args: LoginArgs) -> Result<ExitCode> {
     };
     let password = match args.password {
         Some(p) => p,
-        None if args.password_stdin => {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            let line = line.trim_end_matches(['\r', '\n']).to_owned();
-            if line.is_empty() {
-                bail!("--password-stdin: standard input had no password");
-            }
-            line
-        }
+        None if args.password_stdin => password_from_stdin()?,
         None => ask(
             "Password: ",
             false,

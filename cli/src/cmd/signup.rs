@@ -2,10 +2,9 @@
 //! and the code mailed to that address. Interactive, or in two non-interactive steps:
 //! `--email E --password-stdin` (sends the code), then `--email E --code CODE`.
 
-use super::login::ask;
+use super::login::{ask, password_from_stdin};
 use crate::context::Target;
 use anyhow::{Result, bail};
-use std::io::BufRead;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -32,13 +31,7 @@ pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
         Some(code) => code,
         None => {
             let password = if args.password_stdin {
-                let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line)?;
-                let line = line.trim_end_matches(['\r', '\n']).to_owned();
-                if line.is_empty() {
-                    bail!("--password-stdin: standard input had no password");
-                }
-                line
+                password_from_stdin()?
             } else {
                 let first = ask(
                     "Password (8 characters or more): ",
