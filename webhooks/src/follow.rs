@@ -55,7 +55,7 @@ pub struct Follower {
     /// Where users and forges reach the platform.
     pub(crate) public_url: String,
     /// Per namespace, the fetched revision whose reconcile the forge awaits a status for.
-    pub(crate) awaiting: Mutex<HashMap<String, String>>,
+    pub(crate) reports: Mutex<crate::report::Reports>,
     /// Per namespace, revisions applied lately: (revision, history key, fingerprint).
     pub(crate) recent: Mutex<HashMap<String, std::collections::VecDeque<Recent>>>,
     queue: Queue,
@@ -78,7 +78,7 @@ impl Follower {
             mirrors: Arc::new(mirrors),
             rest,
             public_url,
-            awaiting: Mutex::new(HashMap::new()),
+            reports: Mutex::default(),
             recent: Mutex::new(HashMap::new()),
             queue: Queue::new(),
             wanted: Mutex::new(HashMap::new()),

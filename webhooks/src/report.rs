@@ -9,7 +9,19 @@ use micro_reconciler::controller::Reconciled;
 use micro_reconciler::linked::default_api;
 use micro_reconciler::metrics::Ended;
 use micro_store::{Link, Preview};
+use std::collections::HashMap;
 use std::sync::PoisonError;
+
+/// Per linked namespace, what a commit status waits on. The follower moves the branch
+/// and then says `pending`, while the ref watcher may have the reconcile recorded first:
+/// whichever of the two comes second posts the final status, always after `pending`.
+#[derive(Default)]
+pub(crate) struct Reports {
+    /// The fetched revision whose final status is still to be posted.
+    awaiting: HashMap<String, String>,
+    /// The last reconcile recorded.
+    finished: HashMap<String, Reconciled>,
+}
 
 /// Applied revisions remembered per linked namespace, for a merge event that arrives
 /// after its merge commit was applied.
@@ -60,10 +72,10 @@ impl Follower {
     /// just sees the same status again.
     pub async fn resume(&self) -> Result<(), micro_store::StoreError> {
         let links = self.store.links().await?;
-        let mut awaiting = self.awaiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
         for link in links {
             if let Some(rev) = link.fetched_revision {
-                awaiting.insert(link.namespace, rev);
+                reports.awaiting.insert(link.namespace, rev);
             }
         }
         Ok(())
@@ -71,10 +83,6 @@ impl Follower {
 
     /// A fetched revision is on its way to being applied.
     pub(crate) async fn applying(&self, link: &Link, sha: &str) {
-        self.awaiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(link.namespace.clone(), sha.to_owned());
         let short = sha.get(..7).unwrap_or(sha);
         self.set_status(
             link,
@@ -83,6 +91,38 @@ impl Follower {
             &format!("micro is applying {short}"),
         )
         .await;
+        let done = {
+            let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+            match reports.finished.get(&link.namespace) {
+                Some(r) if r.revision == sha && r.result != Ended::Failed => Some(r.clone()),
+                _ => {
+                    reports
+                        .awaiting
+                        .insert(link.namespace.clone(), sha.to_owned());
+                    None
+                }
+            }
+        };
+        if let Some(r) = done {
+            self.final_status(link, &r).await;
+        }
+    }
+
+    /// `success` for an applied revision, `failure` (saying why) for any other.
+    async fn final_status(&self, link: &Link, r: &Reconciled) {
+        let (state, description) = match r.result {
+            Ended::Applied => (State::Success, "applied".to_owned()),
+            Ended::Invalid => (
+                State::Failure,
+                format!("invalid: {}", r.error.clone().unwrap_or_default()),
+            ),
+            _ => (
+                State::Failure,
+                format!("not applied yet: {}", r.error.clone().unwrap_or_default()),
+            ),
+        };
+        self.set_status(link, &r.revision, state, &description)
+            .await;
     }
 
     pub(crate) async fn on_reconciled(&self, r: Reconciled) {
@@ -90,28 +130,17 @@ impl Follower {
             return;
         };
         let awaited = {
-            let mut awaiting = self.awaiting.lock().unwrap_or_else(PoisonError::into_inner);
-            let hit = awaiting.get(&r.namespace) == Some(&r.revision);
+            let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+            reports.finished.insert(r.namespace.clone(), r.clone());
+            let hit = reports.awaiting.get(&r.namespace) == Some(&r.revision);
             // A failed reconcile is retried: its revision still awaits a final word.
             if hit && r.result != Ended::Failed {
-                awaiting.remove(&r.namespace);
+                reports.awaiting.remove(&r.namespace);
             }
             hit
         };
         if awaited {
-            let (state, description) = match r.result {
-                Ended::Applied => (State::Success, "applied".to_owned()),
-                Ended::Invalid => (
-                    State::Failure,
-                    format!("invalid: {}", r.error.clone().unwrap_or_default()),
-                ),
-                _ => (
-                    State::Failure,
-                    format!("not applied yet: {}", r.error.clone().unwrap_or_default()),
-                ),
-            };
-            self.set_status(&link, &r.revision, state, &description)
-                .await;
+            self.final_status(&link, &r).await;
         }
         if r.result == Ended::Applied {
             {
