@@ -6,6 +6,7 @@
 //! build) and stay within the SQL that SQLite, PostgreSQL and CockroachDB share.
 
 mod accounts;
+mod billing;
 mod config;
 mod error;
 mod history;
@@ -21,6 +22,7 @@ mod time;
 mod tokens;
 
 pub use accounts::{Account, Role, is_reserved_email};
+pub use billing::{Billing, BillingState, PendingSignup, Suspension};
 pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::{HistoryEntry, ReconcileResult, Trigger};

@@ -40,6 +40,7 @@ scenarios!(
     config_values_are_sealed_at_rest,
     links_are_per_namespace_sealed_and_watched,
     signup_codes_are_one_use_bounded_and_tell_nothing,
+    suspension_billing_and_pending_signups,
 );
 
 #[tokio::test]
@@ -678,4 +679,125 @@ async fn signup_codes_are_one_use_bounded_and_tell_nothing(store: Store) {
     let mail = store.outbox(10).await.unwrap();
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].recipient, "a@x.io");
+}
+
+async fn suspension_billing_and_pending_signups(store: Store) {
+    use crate::{BillingState, Suspension};
+    store.create_namespace("paid").await.unwrap();
+    store.create_namespace("other").await.unwrap();
+    // Suspension: an admin's outranks billing's, and a payment lifts only billing's.
+    assert_eq!(store.suspension("paid").await.unwrap(), None);
+    assert!(
+        store
+            .suspend_namespace("paid", Suspension::Billing)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .suspend_namespace("paid", Suspension::Billing)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .suspend_namespace("paid", Suspension::Admin)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resume_namespace("paid", Some(Suspension::Billing))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.suspension("paid").await.unwrap(),
+        Some(Suspension::Admin)
+    );
+    assert_eq!(store.suspension("other").await.unwrap(), None);
+    assert_eq!(
+        store.suspended_namespaces().await.unwrap(),
+        vec![("paid".to_owned(), Suspension::Admin)]
+    );
+    assert!(store.resume_namespace("paid", None).await.unwrap());
+    assert_eq!(store.suspension("paid").await.unwrap(), None);
+
+    // Billing: past due keeps its first time; paying clears it.
+    let b = store
+        .set_billing("paid", "cus_1", "sub_1", BillingState::PastDue)
+        .await
+        .unwrap();
+    let since = b.past_due_since.expect("past due since now");
+    let again = store
+        .set_billing("paid", "cus_1", "sub_1", BillingState::PastDue)
+        .await
+        .unwrap();
+    assert_eq!(again.past_due_since, Some(since));
+    assert_eq!(store.overdue(since).await.unwrap(), vec!["paid".to_owned()]);
+    assert!(store.overdue(since - 1).await.unwrap().is_empty());
+    let paid = store
+        .set_billing("paid", "cus_1", "sub_1", BillingState::Active)
+        .await
+        .unwrap();
+    assert_eq!(paid.past_due_since, None);
+    assert_eq!(
+        store
+            .billing_by_subscription("sub_1")
+            .await
+            .unwrap()
+            .map(|b| b.namespace),
+        Some("paid".to_owned())
+    );
+    assert_eq!(store.billing_by_subscription("sub_2").await.unwrap(), None);
+    assert_eq!(store.all_billing().await.unwrap().len(), 1);
+
+    // Pending sign-ups: one per address; the newest claim is the one that works, once,
+    // and only after payment.
+    let (first, old_claim) = store.put_pending_signup("p@x.io", "hash-1").await.unwrap();
+    let (second, claim) = store.put_pending_signup("p@x.io", "hash-2").await.unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.password_hash, "hash-2");
+    assert_eq!(store.pending_by_claim(&old_claim).await.unwrap(), None);
+    assert_eq!(
+        store.pending_by_claim(&claim).await.unwrap().map(|p| p.id),
+        Some(first.id.clone())
+    );
+    store
+        .set_pending_checkout(&first.id, "cs_1", "https://pay/cs_1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .pending_by_checkout("cs_1")
+            .await
+            .unwrap()
+            .and_then(|p| p.checkout_url),
+        Some("https://pay/cs_1".to_owned())
+    );
+    assert!(!store.spend_claim(&claim).await.unwrap(), "not paid yet");
+    store
+        .finish_pending_signup(&first.id, "paid")
+        .await
+        .unwrap();
+    let done = store.pending_signup(&first.id).await.unwrap().unwrap();
+    assert_eq!(done.namespace.as_deref(), Some("paid"));
+    assert_eq!(done.password_hash, "", "the hash lives on the account now");
+    assert!(store.spend_claim(&claim).await.unwrap());
+    assert!(
+        !store.spend_claim(&claim).await.unwrap(),
+        "a claim works once"
+    );
+
+    // Events: applied once.
+    assert!(!store.billing_event_seen("evt_1").await.unwrap());
+    store
+        .record_billing_event("evt_1", "invoice.paid")
+        .await
+        .unwrap();
+    store
+        .record_billing_event("evt_1", "invoice.paid")
+        .await
+        .unwrap();
+    assert!(store.billing_event_seen("evt_1").await.unwrap());
 }
