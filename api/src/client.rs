@@ -185,6 +185,20 @@ impl Client {
         self.send(req).await.map(drop)
     }
 
+    /// Suspends (`true`) or resumes a namespace (admin).
+    pub async fn suspension(
+        &self,
+        namespace: &str,
+        suspend: bool,
+    ) -> Result<crate::types::SuspensionView, ClientError> {
+        let verb = if suspend { "suspend" } else { "resume" };
+        self.json(self.request(
+            Method::POST,
+            &format!("/api/v1/admin/namespaces/{namespace}/{verb}"),
+        ))
+        .await
+    }
+
     pub async fn list_accounts(&self) -> Result<Vec<crate::types::AccountInfo>, ClientError> {
         self.json(self.request(Method::GET, "/api/v1/admin/accounts"))
             .await

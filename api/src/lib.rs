@@ -15,6 +15,7 @@ pub mod namespaces;
 mod routes;
 pub mod serve;
 mod state;
+pub mod suspension;
 mod trace;
 pub mod types;
 

@@ -306,6 +306,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
         .await
         .map_err(|e| anyhow::anyhow!("namespace {DEFAULT_NAMESPACE}: {e}"))?;
+    micro_api::suspension::publish_all(&api_state)
+        .await
+        .map_err(|e| anyhow::anyhow!("suspensions: {e}"))?;
     for ns in store.list_namespaces().await? {
         micro_api::publish_quota(&api_state, &ns)
             .await

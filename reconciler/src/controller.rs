@@ -71,6 +71,8 @@ pub struct Reconciled {
 struct Seen {
     head: git2::Oid,
     generation: u64,
+    /// Suspended namespaces run every service at zero replicas.
+    suspended: bool,
 }
 
 /// Drives namespaces towards their branch heads.
@@ -333,7 +335,12 @@ impl Controller {
             return Ok((Outcome::Missing, 0));
         };
         tracing::Span::current().record("revision", tracing::field::display(head));
-        let now = Seen { head, generation };
+        let suspended = crate::suspended::is_suspended(&self.repos.path(namespace));
+        let now = Seen {
+            head,
+            generation,
+            suspended,
+        };
         if self.seen().get(namespace) == Some(&now)
             && !reasons.contains(&Trigger::Drift)
             && !reasons.contains(&Trigger::Restart)
@@ -361,7 +368,7 @@ impl Controller {
             .await?
         };
         let revision = head.to_string();
-        let (desired, quota) = match loaded {
+        let (mut desired, quota) = match loaded {
             Ok(loaded) => loaded,
             Err(invalid @ (LoadError::Invalid(_) | LoadError::Quota(_))) => {
                 let error = invalid.to_string();
@@ -379,6 +386,12 @@ impl Controller {
                 });
             }
         };
+        if suspended {
+            // Scaled to zero, nothing deleted: lifting the suspension restores what ran.
+            for service in desired.services.values_mut() {
+                service.model.replicas = 0;
+            }
+        }
         self.runtime.apply_namespace(namespace, &quota).await?;
         let plan = self.plan(&desired).await?;
         let plan_ms = millis(started.elapsed());
@@ -422,6 +435,7 @@ impl Controller {
             Seen {
                 head,
                 generation: self.runtime.generation(namespace),
+                suspended,
             },
         );
         Ok((Outcome::Applied { revision, plan }, plan_ms))

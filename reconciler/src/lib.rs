@@ -16,7 +16,9 @@ pub mod runtime;
 pub mod testing;
 pub mod watch;
 
-pub use micro_tenant::{change, desired, layout, linked, quantity, render, repo, sources, spec};
+pub use micro_tenant::{
+    change, desired, layout, linked, quantity, render, repo, sources, spec, suspended,
+};
 
 pub use controller::{Controller, Outcome, ReconcileError};
 pub use desired::{DesiredNamespace, DesiredService, ObservedService};

@@ -67,10 +67,12 @@ pub enum Trigger {
     Restart,
     /// A linked repo was fetched (or could not be).
     Fetch,
+    /// The namespace was suspended or resumed (billing, or an admin).
+    Suspension,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 8] = [
+    pub const ALL: [Trigger; 9] = [
         Trigger::Startup,
         Trigger::Push,
         Trigger::Drift,
@@ -79,6 +81,7 @@ impl Trigger {
         Trigger::Created,
         Trigger::Restart,
         Trigger::Fetch,
+        Trigger::Suspension,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Trigger {
             Trigger::Created => "created",
             Trigger::Restart => "restart",
             Trigger::Fetch => "fetch",
+            Trigger::Suspension => "suspension",
         }
     }
 }

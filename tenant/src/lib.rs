@@ -18,6 +18,7 @@ pub mod render;
 pub mod repo;
 pub mod sources;
 pub mod spec;
+pub mod suspended;
 mod user_git;
 
 pub use desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};

@@ -7,6 +7,7 @@
 mod harness;
 
 mod accounts;
+mod billing;
 mod builds;
 mod config;
 mod conventions;

@@ -5,9 +5,13 @@
 //! `forge.rs`; what it means, `events.rs`), which queue fetches of linked repos into
 //! their namespaces' repos (`follow.rs`).
 //!
+//! Stripe's billing events (`billing.rs`, checked and read in `stripe.rs`) become account
+//! events the server applies.
+//!
 //! It applies nothing: a branch change reaches the reconciler through the ref watcher.
 
 mod auth;
+pub mod billing;
 mod cgi;
 pub mod events;
 pub mod follow;
@@ -18,6 +22,7 @@ pub mod preview;
 mod pulls;
 mod report;
 pub mod rest;
+pub mod stripe;
 #[cfg(any(test, feature = "test-support"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
 pub mod testing;

@@ -70,11 +70,50 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_ANSWER: usize = 16 << 20;
 
 type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<Https, Full<Bytes>>;
+
+/// rustls (ring) with the system's roots, HTTP/1.1, plain http allowed for local stand-ins.
+pub(crate) fn https_client() -> Result<HttpClient, RestError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
+}
+
+/// Sends `req` and reads the answer, each within [`TIMEOUT`] and the answer within
+/// [`MAX_ANSWER`] bytes: (status, headers, body).
+pub(crate) async fn exchange(
+    http: &HttpClient,
+    req: http::Request<Full<Bytes>>,
+) -> Result<(u16, http::HeaderMap, Bytes), RestError> {
+    let res = tokio::time::timeout(TIMEOUT, http.request(req))
+        .await
+        .map_err(|_| RestError::Transport("timed out".into()))?
+        .map_err(|e| RestError::Transport(e.to_string()))?;
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = tokio::time::timeout(
+        TIMEOUT,
+        http_body_util::Limited::new(res.into_body(), MAX_ANSWER).collect(),
+    )
+    .await
+    .map_err(|_| RestError::Transport("timed out".into()))?
+    .map_err(|e| RestError::Transport(e.to_string()))?
+    .to_bytes();
+    Ok((status, headers, body))
+}
 
 /// A client of the forges' REST APIs: rustls with the system's roots (hyper, like the
 /// Kubernetes client; never a redirect followed).
 pub struct Rest {
-    http: hyper_util::client::legacy::Client<Https, Full<Bytes>>,
+    http: HttpClient,
     policy: SourcePolicy,
 }
 
@@ -93,17 +132,10 @@ struct RawComment {
 
 impl Rest {
     pub fn new(policy: SourcePolicy) -> Result<Self, RestError> {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(https);
-        Ok(Rest { http, policy })
+        Ok(Rest {
+            http: https_client()?,
+            policy,
+        })
     }
 
     async fn call(
@@ -146,20 +178,7 @@ impl Rest {
         let req = req
             .body(Full::new(payload))
             .map_err(|e| RestError::Transport(e.to_string()))?;
-        let res = tokio::time::timeout(TIMEOUT, self.http.request(req))
-            .await
-            .map_err(|_| RestError::Transport("timed out".into()))?
-            .map_err(|e| RestError::Transport(e.to_string()))?;
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = tokio::time::timeout(
-            TIMEOUT,
-            http_body_util::Limited::new(res.into_body(), MAX_ANSWER).collect(),
-        )
-        .await
-        .map_err(|_| RestError::Transport("timed out".into()))?
-        .map_err(|e| RestError::Transport(e.to_string()))?
-        .to_bytes();
+        let (status, headers, body) = exchange(&self.http, req).await?;
         if !(200..300).contains(&status) {
             return Err(RestError::Status { what, status });
         }

@@ -1,10 +1,10 @@
 use crate::extract::Caller;
-use crate::types::{AccountInfo, CreateAccount, CreateNamespace, NamespaceList};
+use crate::types::{AccountInfo, CreateAccount, CreateNamespace, NamespaceList, SuspensionView};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use micro_store::{Account, Role};
+use micro_store::{Account, Role, Suspension};
 
 fn admin_only(account: &Account) -> Result<(), ApiError> {
     // Non-admins learn nothing about admin routes beyond "not here".
@@ -68,6 +68,9 @@ pub async fn create_account(
             email: account.email,
             role: account.role,
             namespace: account.namespace,
+            plan: Some("free".into()),
+            billing: None,
+            suspended: None,
         }),
     ))
 }
@@ -78,17 +81,83 @@ pub async fn list_accounts(
 ) -> Result<Json<Vec<AccountInfo>>, ApiError> {
     admin_only(&caller)?;
     let accounts = state.store.list_accounts().await?;
+    let billing: std::collections::HashMap<_, _> = state
+        .store
+        .all_billing()
+        .await?
+        .into_iter()
+        .map(|b| (b.namespace.clone(), b))
+        .collect();
+    let suspended: std::collections::HashMap<_, _> = state
+        .store
+        .suspended_namespaces()
+        .await?
+        .into_iter()
+        .collect();
     Ok(Json(
         accounts
             .into_iter()
             .filter(|a| a.role != Role::Service)
-            .map(|a| AccountInfo {
-                email: a.email,
-                role: a.role,
-                namespace: a.namespace,
+            .map(|a| {
+                let ns = a.namespace.as_deref().unwrap_or_default();
+                let paid = billing.get(ns);
+                AccountInfo {
+                    plan: (a.role == Role::Developer)
+                        .then(|| if paid.is_some() { "developer" } else { "free" }.to_owned()),
+                    billing: paid.map(|b| b.state.as_str().to_owned()),
+                    suspended: suspended.get(ns).map(|w| w.as_str().to_owned()),
+                    email: a.email,
+                    role: a.role,
+                    namespace: a.namespace,
+                }
             })
             .collect(),
     ))
+}
+
+/// `micro admin suspend NAMESPACE`: services stopped, writes refused, reads allowed.
+pub async fn suspend(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    axum::extract::Path(ns): axum::extract::Path<String>,
+) -> Result<Json<SuspensionView>, ApiError> {
+    admin_only(&caller)?;
+    if !state.store.namespace_exists(&ns).await? {
+        return Err(ApiError::NotFound(format!("namespace {ns}")));
+    }
+    let changed = crate::suspension::suspend(&state, &ns, Suspension::Admin).await?;
+    suspension_view(&state, ns, changed).await
+}
+
+/// `micro admin resume NAMESPACE`: lifts any suspension, billing's included.
+pub async fn resume(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    axum::extract::Path(ns): axum::extract::Path<String>,
+) -> Result<Json<SuspensionView>, ApiError> {
+    admin_only(&caller)?;
+    if !state.store.namespace_exists(&ns).await? {
+        return Err(ApiError::NotFound(format!("namespace {ns}")));
+    }
+    let changed = crate::suspension::resume(&state, &ns, None).await?;
+    suspension_view(&state, ns, changed).await
+}
+
+async fn suspension_view(
+    state: &ApiState,
+    namespace: String,
+    changed: bool,
+) -> Result<Json<SuspensionView>, ApiError> {
+    let suspended = state
+        .store
+        .suspension(&namespace)
+        .await?
+        .map(|w| w.as_str().to_owned());
+    Ok(Json(SuspensionView {
+        namespace,
+        suspended,
+        changed,
+    }))
 }
 
 /// The rules every new account keeps, made by an admin or signed up: an email address

@@ -30,6 +30,7 @@ pub async fn link(
     Members(ns): Members,
     Json(req): Json<LinkRequest>,
 ) -> Result<Json<LinkCreated>, ApiError> {
+    crate::suspension::writable(&state, &ns.name).await?;
     let url = req.url.trim().trim_end_matches('/').to_owned();
     if !micro_reconciler::spec::is_source_url(&url) {
         return Err(ApiError::BadRequest(format!(
@@ -103,6 +104,7 @@ pub async fn unlink(
     State(state): State<ApiState>,
     Members(ns): Members,
 ) -> Result<axum::http::StatusCode, ApiError> {
+    crate::suspension::writable(&state, &ns.name).await?;
     if !state.store.delete_link(&ns.name).await? {
         return Err(ApiError::NotFound(format!(
             "a link of namespace {}",

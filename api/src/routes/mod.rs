@@ -83,6 +83,11 @@ pub fn router(state: ApiState) -> Router {
             get(admin::list_namespaces).post(admin::create_namespace),
         )
         .route(
+            "/api/v1/admin/namespaces/{ns}/suspend",
+            post(admin::suspend),
+        )
+        .route("/api/v1/admin/namespaces/{ns}/resume", post(admin::resume))
+        .route(
             "/api/v1/admin/namespaces/{ns}/quota",
             get(quota::get).put(quota::set),
         )

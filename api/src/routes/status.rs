@@ -31,5 +31,10 @@ pub async fn namespace(
             .link(&ns.name)
             .await?
             .and_then(|l| l.fetch_error),
+        suspended: state
+            .store
+            .suspension(&ns.name)
+            .await?
+            .map(|why| crate::suspension::refusal(&ns.name, why)),
     }))
 }

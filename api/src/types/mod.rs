@@ -79,6 +79,25 @@ pub struct AccountInfo {
     pub email: String,
     pub role: Role,
     pub namespace: Option<String>,
+    /// `developer` (paid through Stripe) or `free` (made by an admin, or open sign-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// A paid plan's state: `active`, `past_due` or `canceled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<String>,
+    /// Why its namespace is suspended (`billing`, `admin`), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
+}
+
+/// A namespace's suspension after `micro admin suspend|resume`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuspensionView {
+    pub namespace: String,
+    /// Why it is suspended now, if it is.
+    pub suspended: Option<String>,
+    /// Whether this request changed anything.
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

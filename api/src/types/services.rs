@@ -136,6 +136,9 @@ pub struct StatusReport {
     /// Why the linked repo's branch could not be fetched, the last time it was tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch_error: Option<String>,
+    /// Why writes are refused and services stopped, while the namespace is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
 }
 
 /// One replica of a service.

@@ -31,6 +31,17 @@ pub enum AdminWhat {
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
+    /// Suspend a namespace: its services stop (scaled to zero, nothing deleted), pushes
+    /// and writes are refused, reads still work
+    Suspend {
+        /// The namespace
+        namespace: String,
+    },
+    /// Lift a namespace's suspension (billing's too): what ran before runs again
+    Resume {
+        /// The namespace
+        namespace: String,
+    },
     /// Mail the platform kept instead of sending (no --smtp): sign-up codes, notices
     Outbox {
         /// How to print it: text, json or yaml
@@ -96,6 +107,30 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                 }
             }
         }
+        AdminWhat::Suspend { namespace } => {
+            let v = client.suspension(&namespace, true).await?;
+            eprintln!(
+                "namespace {} {}: its services stop; pushes and writes are refused, reads still work",
+                v.namespace,
+                if v.changed {
+                    "suspended"
+                } else {
+                    "was suspended already"
+                }
+            );
+        }
+        AdminWhat::Resume { namespace } => {
+            let v = client.suspension(&namespace, false).await?;
+            eprintln!(
+                "namespace {} {}",
+                v.namespace,
+                if v.changed {
+                    "resumed: what ran before starts again"
+                } else {
+                    "was not suspended"
+                }
+            );
+        }
         AdminWhat::Namespace(NamespaceAction::Create { name }) => {
             client.create_namespace(&name).await?;
             eprintln!("namespace {name} created");
@@ -119,15 +154,20 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         AdminWhat::Account(AccountAction::List { output }) => {
             let list = client.list_accounts().await?;
             if !output.data(&list)? {
-                {
-                    for a in list {
-                        println!(
-                            "{:<32} {:<10} {}",
-                            a.email,
-                            format!("{:?}", a.role).to_lowercase(),
-                            a.namespace.as_deref().unwrap_or("-")
-                        );
-                    }
+                println!(
+                    "{:<32} {:<10} {:<24} {:<10} {:<9} SUSPENDED",
+                    "EMAIL", "ROLE", "NAMESPACE", "PLAN", "BILLING"
+                );
+                for a in list {
+                    println!(
+                        "{:<32} {:<10} {:<24} {:<10} {:<9} {}",
+                        a.email,
+                        format!("{:?}", a.role).to_lowercase(),
+                        a.namespace.as_deref().unwrap_or("-"),
+                        a.plan.as_deref().unwrap_or("-"),
+                        a.billing.as_deref().unwrap_or("-"),
+                        a.suspended.as_deref().unwrap_or("-"),
+                    );
                 }
             }
         }

@@ -43,6 +43,10 @@ fn check() -> Result<(), String> {
                 .map(str::to_owned)
         })
         .ok_or("pre-receive: cannot tell the namespace from the repo path")?;
+    // A suspended namespace takes no push at all, whatever its refs.
+    if let Some(line) = micro_reconciler::suspended::refusal(repo.path()) {
+        return Err(line);
+    }
     // Once per push, whatever its refs (a branch, a tag, a diff preview): the push's
     // objects count against the repo's size; they wait in a quarantine folder under objects/.
     let quota = Quota::read(repo.path());

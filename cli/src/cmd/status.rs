@@ -99,6 +99,9 @@ pub async fn run(t: &Target, args: StatusArgs) -> Result<ExitCode> {
     if let Some(error) = &report.fetch_error {
         eprintln!("warning: {error}");
     }
+    if let Some(line) = &report.suspended {
+        eprintln!("warning: {line}");
+    }
     if let Some(branch) = &report.branch
         && report
             .namespace

@@ -38,6 +38,13 @@ pub(crate) async fn supervise(
     config: ConfigEnv,
     cancel: CancellationToken,
 ) {
+    if service.model.replicas == 0 {
+        // Scaled to zero (a suspended namespace): nothing to check out, build or run;
+        // the revision it replaces stops.
+        tracker.set_phase(Phase::Running);
+        tracker.finish_rollout().await;
+        return;
+    }
     let ns = tracker.namespace().to_owned();
     let base = shared.dirs.service_work(&ns, &service.name);
     let dir = base.join(short(&service.tree));

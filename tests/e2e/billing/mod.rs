@@ -1,0 +1,4 @@
+//! Billing and suspension: the paid sign-up journey against a recording Stripe and a
+//! real SMTP server, billing events, and suspension by hand.
+
+mod suspend;

@@ -1,0 +1,143 @@
+//! `POST /hooks/stripe`: billing events, signed with the endpoint's secret. A checked
+//! event becomes an account event the server applies (this crate applies nothing);
+//! each event is applied once, and the subscription's state is read from Stripe as it
+//! is *now*, so events arriving out of order cannot leave a stale state behind.
+
+use crate::stripe::{self, Meaning, StripeApi};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use futures_util::future::BoxFuture;
+use micro_store::{BillingState, Store};
+use std::sync::Arc;
+
+/// What a billing event means for an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountEvent {
+    /// The Checkout Session `session` of pending sign-up `reference` was paid.
+    Paid {
+        reference: String,
+        session: String,
+        customer: String,
+        subscription: String,
+        state: BillingState,
+    },
+    /// A paid namespace's subscription is now in `state`.
+    Changed {
+        subscription: String,
+        customer: String,
+        state: BillingState,
+    },
+}
+
+/// Applies an account event (set by the server); an error makes Stripe deliver again.
+pub type ApplyBilling =
+    Arc<dyn Fn(AccountEvent) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// What the billing endpoint needs.
+#[derive(Clone)]
+pub struct BillingHook {
+    pub store: Store,
+    pub secret: Arc<[u8]>,
+    pub stripe: StripeApi,
+    pub apply: ApplyBilling,
+}
+
+pub fn router(state: BillingHook) -> Router {
+    Router::new()
+        .route("/hooks/stripe", post(receive))
+        .with_state(state)
+}
+
+fn answer(status: StatusCode, text: &str) -> (StatusCode, String) {
+    (status, format!("{text}\n"))
+}
+
+async fn receive(
+    State(hook): State<BillingHook>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let now = micro_store::now_millis() / 1000;
+    if let Err(e) = stripe::verify(signature, &body, &hook.secret, now, stripe::TOLERANCE_SECS) {
+        tracing::warn!(error = %e, "billing event refused");
+        return answer(StatusCode::BAD_REQUEST, &format!("refused: {e}"));
+    }
+    let event = match stripe::parse(&body) {
+        Ok(event) => event,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let span = tracing::info_span!("billing event", id = %event.id, kind = %event.kind);
+    let _entered = span.enter();
+    match apply(&hook, &event).await {
+        Ok(said) => answer(StatusCode::OK, said),
+        Err(e) => {
+            tracing::warn!(error = %e, "billing event not applied; Stripe will deliver it again");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, "not applied; try again")
+        }
+    }
+}
+
+async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str, String> {
+    if hook
+        .store
+        .billing_event_seen(&event.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok("already applied");
+    }
+    let account_event = match &event.meaning {
+        Meaning::Ignored => None,
+        Meaning::CheckoutCompleted {
+            reference,
+            session,
+            subscription,
+        } => {
+            let now = hook
+                .stripe
+                .subscription(subscription)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(AccountEvent::Paid {
+                reference: reference.clone(),
+                session: session.clone(),
+                customer: now.customer,
+                subscription: subscription.clone(),
+                // A completed checkout whose first invoice is still settling counts as paid.
+                state: stripe::state_of(&now.status).unwrap_or(BillingState::Active),
+            })
+        }
+        Meaning::SubscriptionChanged { subscription } => {
+            let now = hook
+                .stripe
+                .subscription(subscription)
+                .await
+                .map_err(|e| e.to_string())?;
+            stripe::state_of(&now.status).map(|state| AccountEvent::Changed {
+                subscription: subscription.clone(),
+                customer: now.customer,
+                state,
+            })
+        }
+    };
+    let said = match account_event {
+        Some(e) => {
+            (hook.apply)(e).await?;
+            "applied"
+        }
+        None => "ignored",
+    };
+    hook.store
+        .record_billing_event(&event.id, &event.kind)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(said, "billing event");
+    Ok(said)
+}
