@@ -558,13 +558,28 @@ impl Client {
         &self,
         email: &str,
         code: &str,
-    ) -> Result<crate::types::SignupDone, ClientError> {
+    ) -> Result<crate::types::SignupResult, ClientError> {
         let body = crate::types::SignupVerify {
             email: email.to_owned(),
             code: code.to_owned(),
         };
         self.json(
             self.request(Method::POST, "/api/v1/signup/verify")
+                .json(&body),
+        )
+        .await
+    }
+
+    /// Paid sign-up: the account's token once the payment is confirmed (else `Waiting`).
+    pub async fn signup_claim(
+        &self,
+        claim: &str,
+    ) -> Result<crate::types::SignupResult, ClientError> {
+        let body = crate::types::SignupClaim {
+            claim: claim.to_owned(),
+        };
+        self.json(
+            self.request(Method::POST, "/api/v1/signup/claim")
                 .json(&body),
         )
         .await

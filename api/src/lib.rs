@@ -5,11 +5,13 @@
 //! touches anything; a namespace the caller may not see is a 404, like a missing one.
 //! It never reads git or runs processes itself: it asks the reconciler and the store.
 
+pub mod billing;
 mod blocking;
 pub mod client;
 mod error;
 mod extract;
 pub mod limiter;
+pub mod mail;
 mod names;
 pub mod namespaces;
 mod routes;

@@ -35,6 +35,10 @@ pub struct ApiState {
     pub fetch_link: Option<FetchLink>,
     /// How people get accounts: admins only, open sign-up, or paid.
     pub signup: crate::types::SignupMode,
+    /// Paid mode's Checkout and grace period (`None` unless `--signup paid`).
+    pub paid: Option<crate::billing::PaidPlan>,
+    /// Where sign-up codes and notices go: SMTP, or the outbox.
+    pub mailer: crate::mail::Mailer,
     /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
     pub cluster: micro_kubernetes::Settings,
 }

@@ -74,10 +74,8 @@ pub struct ServerArgs {
     /// [default: http://<address>]
     #[arg(long, env = "MICRO_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Who may get an account: `closed` (admins create them), `open` (anyone with a
-    /// verified email)
-    #[arg(long, env = "MICRO_SIGNUP", value_enum, default_value_t = SignupFlag::Closed)]
-    pub signup: SignupFlag,
+    #[command(flatten)]
+    pub billing: crate::billing::BillingArgs,
     /// Seconds between fetches of every linked repo (±20%), the safety net for lost
     /// webhook deliveries
     #[arg(long, env = "MICRO_POLL", default_value_t = 300)]
@@ -91,12 +89,6 @@ pub enum SandboxMode {
     Auto,
     On,
     Off,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SignupFlag {
-    Closed,
-    Open,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +194,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Some(url) => bail!("--public-url {url}: an https:// or http:// URL"),
         None => format!("http://{}", loopback(local)),
     };
+    let mailer = args.billing.mailer(&public_url)?;
+    let paid = args.billing.paid()?;
     // Plan-only mode runs no tenant code, so it needs no sandbox.
     let mut single_tenant = false;
     let runtime: Arc<dyn Runtime> = match args.runtime {
@@ -292,10 +286,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         cluster,
         public_url,
         sources,
-        signup: match args.signup {
-            SignupFlag::Closed => micro_api::types::SignupMode::Closed,
-            SignupFlag::Open => micro_api::types::SignupMode::Open,
-        },
+        signup: args.billing.mode(),
+        paid: paid.as_ref().map(|p| p.plan.clone()),
+        mailer,
         fetch_link: Some({
             let follower = follower.clone();
             Arc::new(move |ns: &str| {
@@ -314,6 +307,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("quota of {ns}: {e}"))?;
     }
+    let billing = paid.map(|p| p.start(&api_state));
     let api = micro_api::router(api_state);
     let git = micro_webhooks::router(micro_webhooks::GitState {
         store: store.clone(),
@@ -324,7 +318,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         store.clone(),
         follower.clone(),
     ));
-    let app = api.merge(git).merge(hooks);
+    let mut app = api.merge(git).merge(hooks);
+    if let Some(billing) = billing {
+        app = app.merge(billing);
+    }
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("http://{}", loopback(local)));
     controller.trigger_all(Trigger::Startup).await?;

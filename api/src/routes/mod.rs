@@ -17,6 +17,7 @@ mod previews;
 pub mod quota;
 mod restart;
 mod signup;
+pub(crate) use signup::new_namespace;
 mod signup_page;
 mod status;
 
@@ -37,6 +38,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/signup", post(signup::start))
         .route("/api/v1/signup/verify", post(signup::verify))
+        .route("/api/v1/signup/claim", post(signup::claim))
         .route("/api/v1/admin/outbox", get(signup::outbox))
         .route(
             "/api/v1/admin/accounts",
@@ -106,7 +108,9 @@ pub fn router(state: ApiState) -> Router {
     // Web pages answer in HTML, errors included.
     let pages = Router::new()
         .route("/signup", get(signup_page::form).post(signup_page::start))
-        .route("/signup/verify", post(signup_page::verify));
+        .route("/signup/verify", post(signup_page::verify))
+        .route("/signup/done", get(signup_page::done))
+        .route("/signup/cancelled", get(signup_page::cancelled));
     api.merge(calls)
         .merge(pages)
         .route_layer(axum::middleware::from_fn(crate::trace::requests))

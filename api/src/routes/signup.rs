@@ -3,7 +3,10 @@
 //! and every answer is the same whether or not the address has an account.
 
 use crate::extract::Caller;
-use crate::types::{MailView, SignupDone, SignupMode, SignupRequest, SignupStarted, SignupVerify};
+use crate::types::{
+    MailView, SignupClaim, SignupDone, SignupMode, SignupRequest, SignupResult, SignupStarted,
+    SignupVerify,
+};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -17,14 +20,14 @@ const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 
 const NAME_TRIES: usize = 50;
 
 pub(crate) fn open_only(state: &ApiState) -> Result<(), ApiError> {
-    match state.signup {
-        SignupMode::Closed => Err(ApiError::Forbidden(
+    match (state.signup, &state.paid) {
+        (SignupMode::Closed, _) => Err(ApiError::Forbidden(
             "sign-up is closed on this platform: ask its admin for an account".into(),
         )),
-        SignupMode::Paid => Err(ApiError::Unavailable(
-            "paid sign-up is not available on this server yet: ask its admin".into(),
+        (SignupMode::Paid, None) => Err(ApiError::Unavailable(
+            "paid sign-up is not set up on this server: ask its admin".into(),
         )),
-        SignupMode::Open => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -44,14 +47,55 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json(SignupStarted { message })))
 }
 
-/// Step 2: the code; in open mode the account and its namespace are made at once.
+/// Step 2: the code; in open mode the account and its namespace are made at once, in
+/// paid mode the answer says where to pay.
 pub async fn verify(
     State(state): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<SignupVerify>,
-) -> Result<(StatusCode, Json<SignupDone>), ApiError> {
-    let done = finish(&state, &peer, &body.email, &body.code).await?;
-    Ok((StatusCode::CREATED, Json(done)))
+) -> Result<(StatusCode, Json<SignupResult>), ApiError> {
+    let result = finish(&state, &peer, &body.email, &body.code).await?;
+    let status = match result {
+        SignupResult::Active(_) => StatusCode::CREATED,
+        _ => StatusCode::ACCEPTED,
+    };
+    Ok((status, Json(result)))
+}
+
+/// Step 3 (paid): the token, once the payment is confirmed; the claim works once.
+pub async fn claim(
+    State(state): State<ApiState>,
+    Json(body): Json<SignupClaim>,
+) -> Result<(StatusCode, Json<SignupResult>), ApiError> {
+    let unknown = || ApiError::NotFound("that sign-up (or it was claimed already)".into());
+    let pending = state
+        .store
+        .pending_by_claim(body.claim.trim())
+        .await?
+        .ok_or_else(unknown)?;
+    let Some(namespace) = pending.namespace else {
+        return Ok((StatusCode::ACCEPTED, Json(SignupResult::Waiting)));
+    };
+    if !state.store.spend_claim(body.claim.trim()).await? {
+        return Err(unknown());
+    }
+    let account = state
+        .store
+        .account_by_email(&pending.email)
+        .await?
+        .ok_or_else(unknown)?;
+    let token = state
+        .store
+        .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResult::Active(SignupDone {
+            email: pending.email,
+            namespace,
+            token,
+        })),
+    ))
 }
 
 /// Sends the code (or the notice); what to tell the user, the same either way.
@@ -78,8 +122,8 @@ pub(crate) async fn begin(
                  If you did not ask for it, ignore this mail.\n"
             );
             state
-                .store
-                .put_mail(&email, "Your micro sign-up code", &text)
+                .mailer
+                .send(&state.store, &email, "Your micro sign-up code", &text)
                 .await?;
         }
         CodeRequest::Send(_) => {
@@ -87,8 +131,8 @@ pub(crate) async fn begin(
                         which already has an account: `micro login` gets you in. \
                         If it was not you, ignore this mail.\n";
             state
-                .store
-                .put_mail(&email, "Your micro sign-up", text)
+                .mailer
+                .send(&state.store, &email, "Your micro sign-up", text)
                 .await?;
         }
     }
@@ -104,7 +148,7 @@ pub(crate) async fn finish(
     peer: &SocketAddr,
     email: &str,
     code: &str,
-) -> Result<SignupDone, ApiError> {
+) -> Result<SignupResult, ApiError> {
     open_only(state)?;
     limited(state, peer)?;
     let email = email.trim().to_lowercase();
@@ -113,6 +157,10 @@ pub(crate) async fn finish(
             "wrong or expired code (5 tries per code; `micro signup` again sends a new one)".into(),
         ));
     };
+    if let Some(plan) = &state.paid {
+        let payment = crate::billing::start_checkout(state, plan, &email, &password_hash).await?;
+        return Ok(SignupResult::Payment(payment));
+    }
     let namespace = new_namespace(state).await?;
     let account = state
         .store
@@ -127,15 +175,15 @@ pub(crate) async fn finish(
         .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
         .await?;
     tracing::info!(namespace, "signed up");
-    Ok(SignupDone {
+    Ok(SignupResult::Active(SignupDone {
         email,
         namespace,
         token,
-    })
+    }))
 }
 
 /// A namespace with a fresh readable name, made the one way namespaces are made.
-async fn new_namespace(state: &ApiState) -> Result<String, ApiError> {
+pub(crate) async fn new_namespace(state: &ApiState) -> Result<String, ApiError> {
     for _ in 0..NAME_TRIES {
         let name = crate::names::random_name();
         match crate::namespaces::create(state, &name).await {

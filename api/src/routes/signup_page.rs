@@ -2,11 +2,12 @@
 //! phone, for people who would rather not install the CLI first. Same steps, same rules
 //! and limits as `micro signup` (it calls the same code).
 
+use crate::types::SignupResult;
 use crate::{ApiError, ApiState};
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -112,28 +113,84 @@ pub async fn start(
     }
 }
 
-/// `POST /signup/verify`: makes the account and says how to start.
+/// What to type to start, once the namespace exists.
+fn welcome(state: &ApiState, namespace: &str, email: &str) -> String {
+    format!(
+        "<p>Your namespace <strong>{ns}</strong> is ready. On your machine:</p>\
+         <pre><code>micro env add mine {url} &amp;&amp; micro env set mine\nmicro login --email {email}</code></pre>\
+         <p>Then <code>micro new hello &amp;&amp; micro run ./hello --wait</code>.</p>",
+        ns = escape(namespace),
+        url = escape(&state.public_url),
+        email = escape(email),
+    )
+}
+
+/// `POST /signup/verify`: makes the account and says how to start (open), or sends the
+/// browser on to pay (paid).
 pub async fn verify(
     State(state): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(f): Form<CodeForm>,
 ) -> Response {
     match super::signup::finish(&state, &peer, &f.email, &f.code).await {
-        Ok(done) => {
-            let body = format!(
-                "<p>Your namespace <strong>{ns}</strong> is ready. On your machine:</p>\
-                 <pre><code>micro env add mine {url} &amp;&amp; micro env set mine\nmicro login --email {email}</code></pre>\
-                 <p>Then <code>micro new hello &amp;&amp; micro run ./hello --wait</code>.</p>",
-                ns = escape(&done.namespace),
-                url = escape(&state.public_url),
-                email = escape(&done.email),
-            );
-            page(StatusCode::CREATED, "Welcome", &body)
-        }
+        Ok(SignupResult::Active(done)) => page(
+            StatusCode::CREATED,
+            "Welcome",
+            &welcome(&state, &done.namespace, &done.email),
+        ),
+        Ok(SignupResult::Payment(pay)) => Redirect::to(&pay.checkout_url).into_response(),
+        Ok(SignupResult::Waiting) => page(
+            StatusCode::ACCEPTED,
+            "Almost there",
+            "<p>Waiting for the payment.</p>",
+        ),
         Err(e) => page(
             e.status(),
             "Check your mail",
             &code_form(&f.email, "Enter the code from the mail.", Some(&e)),
         ),
     }
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    session_id: String,
+}
+
+/// `GET /signup/done?session_id=…`: where Stripe sends the payer back. It shows how to
+/// start once the payment is confirmed, and refreshes itself until then (no JavaScript).
+pub async fn done(State(state): State<ApiState>, Query(q): Query<DoneQuery>) -> Response {
+    let found = match state.store.pending_by_checkout(q.session_id.trim()).await {
+        Ok(found) => found,
+        Err(e) => {
+            let e = ApiError::from(e);
+            return page(e.status(), "Payment", &error_line(&e));
+        }
+    };
+    match found {
+        Some(p) => match p.namespace {
+            Some(ns) => page(StatusCode::OK, "Welcome", &welcome(&state, &ns, &p.email)),
+            None => {
+                let html = "<meta http-equiv=\"refresh\" content=\"3\">\
+                     <p>Thank you. Your payment is being confirmed; this page refreshes \
+                     until your namespace is ready (usually a few seconds).</p>";
+                page(StatusCode::ACCEPTED, "Almost there", html)
+            }
+        },
+        None => {
+            let e = ApiError::NotFound("that payment".into());
+            page(e.status(), "Payment", &error_line(&e))
+        }
+    }
+}
+
+/// `GET /signup/cancelled`: the payer went back from Checkout.
+pub async fn cancelled() -> Response {
+    page(
+        StatusCode::OK,
+        "Payment cancelled",
+        "<p>Nothing was charged and no account was made.</p>\
+         <p><a href=\"/signup\">Start again</a> whenever you like.</p>",
+    )
 }

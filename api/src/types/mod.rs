@@ -21,7 +21,10 @@ pub use services::{
     EventView, NamespaceView, ReplicaView, ServiceDescription, ServiceState, ServiceView,
     StatusReport,
 };
-pub use signup::{MailView, SignupDone, SignupMode, SignupRequest, SignupStarted, SignupVerify};
+pub use signup::{
+    MailView, SignupClaim, SignupDone, SignupMode, SignupPayment, SignupRequest, SignupResult,
+    SignupStarted, SignupVerify,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {

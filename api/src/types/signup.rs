@@ -50,3 +50,30 @@ pub struct MailView {
     /// Milliseconds since the epoch.
     pub at: i64,
 }
+
+/// A verified sign-up on a paid platform: pay at `checkout_url`; `claim` (a secret only
+/// this client holds) fetches the account's token once the payment is confirmed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupPayment {
+    pub email: String,
+    pub checkout_url: String,
+    pub claim: String,
+}
+
+/// Where a sign-up stands after its code (or its claim).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SignupResult {
+    /// The account and its namespace exist; the token logs the CLI in.
+    Active(SignupDone),
+    /// Paid mode: the payment comes next.
+    Payment(SignupPayment),
+    /// Paid mode: the payment is not confirmed yet.
+    Waiting,
+}
+
+/// `POST /api/v1/signup/claim`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupClaim {
+    pub claim: String,
+}

@@ -1,10 +1,13 @@
 //! `micro signup`: an account of your own with a namespace, from an email, a password
 //! and the code mailed to that address. Interactive, or in two non-interactive steps:
-//! `--email E --password-stdin` (sends the code), then `--email E --code CODE`.
+//! `--email E --password-stdin` (sends the code), then `--email E --code CODE`. On a
+//! paid platform the code is followed by Stripe Checkout: the URL is printed and the CLI
+//! waits for the payment (or, with `--no-wait`, exits; `micro login` works once paid).
 
 use super::login::{ask, password_from_stdin};
 use crate::context::Target;
 use anyhow::{Result, bail};
+use micro_api::types::{SignupDone, SignupResult};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +21,12 @@ pub struct SignupArgs {
     /// The code from the mail: finish a sign-up started with --password-stdin
     #[arg(long)]
     pub code: Option<String>,
+    /// Paid platforms: print where to pay and exit; `micro login` works once it is paid
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Paid platforms: how long to wait for the payment, in seconds
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
 }
 
 pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
@@ -53,7 +62,27 @@ pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
             ask("Code from the mail: ", true, "--code CODE")?
         }
     };
-    let done = client.signup_verify(&email, &code).await?;
+    let done = match client.signup_verify(&email, &code).await? {
+        SignupResult::Active(done) => done,
+        SignupResult::Payment(pay) => {
+            eprintln!("Your email is verified. Pay for the developer plan here:");
+            println!("{}", pay.checkout_url);
+            if args.no_wait {
+                eprintln!("Once it is paid: micro login --email {email}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            match wait_for_payment(&client, &pay.claim, args.timeout).await? {
+                Some(done) => done,
+                None => {
+                    eprintln!(
+                        "\nThe payment is not confirmed yet. Once it is: micro login --email {email}"
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        SignupResult::Waiting => bail!("the platform answered out of turn; try again"),
+    };
     env.token = Some(done.token);
     env.email = Some(done.email.clone());
     env.namespace = Some(done.namespace.clone());
@@ -66,4 +95,28 @@ pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
     );
     eprintln!("Next: `micro new hello && micro run ./hello --wait`");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Polls until the payment is confirmed (the account's token) or `timeout` seconds pass,
+/// showing that it is still waiting.
+async fn wait_for_payment(
+    client: &micro_api::client::Client,
+    claim: &str,
+    timeout: u64,
+) -> Result<Option<SignupDone>> {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    eprint!("Waiting for the payment to be confirmed ");
+    loop {
+        if let SignupResult::Active(done) = client.signup_claim(claim).await? {
+            eprintln!(" confirmed.");
+            return Ok(Some(done));
+        }
+        if started.elapsed().as_secs() >= timeout {
+            return Ok(None);
+        }
+        eprint!(".");
+        let _ = std::io::stderr().flush();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }

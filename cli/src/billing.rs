@@ -1,0 +1,205 @@
+//! `micro server`'s sign-up, mail and billing flags, and the wiring of paid mode: the
+//! Stripe client (in `webhooks`) makes Checkout Sessions for the API and reads
+//! subscriptions for the billing endpoint, whose account events the API applies.
+
+use anyhow::{Context, Result, bail};
+use micro_api::ApiState;
+use micro_api::billing::{CheckoutLink, PaidPlan};
+use micro_webhooks::billing::{AccountEvent, BillingHook};
+use micro_webhooks::stripe::{CheckoutRequest, StripeApi};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct BillingArgs {
+    /// Who may get an account: `closed` (admins create them), `open` (anyone with a
+    /// verified email), `paid` (a verified email and a Stripe subscription)
+    #[arg(long, env = "MICRO_SIGNUP", value_enum, default_value_t = SignupFlag::Closed)]
+    pub signup: SignupFlag,
+    /// Paid mode: the file holding Stripe's secret API key
+    #[arg(long, env = "MICRO_STRIPE_SECRET_KEY_FILE")]
+    pub stripe_secret_key_file: Option<PathBuf>,
+    /// Paid mode: the file holding the signing secret of the `/hooks/stripe` endpoint
+    #[arg(long, env = "MICRO_STRIPE_WEBHOOK_SECRET_FILE")]
+    pub stripe_webhook_secret_file: Option<PathBuf>,
+    /// Paid mode: the Stripe price of the plan ($35/month), e.g. `price_…`
+    #[arg(long, env = "MICRO_STRIPE_PRICE")]
+    pub stripe_price: Option<String>,
+    /// Paid mode: Stripe's API
+    #[arg(
+        long,
+        env = "MICRO_STRIPE_API",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api: String,
+    /// Paid mode: how long a namespace whose payment failed keeps running before it is
+    /// suspended (e.g. `7d`, `12h`, `0s`)
+    #[arg(long, env = "MICRO_BILLING_GRACE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub billing_grace: Duration,
+    /// Send mail through this SMTP server: `smtp://[user:password@]host[:port]`, with
+    /// `?tls=required` for STARTTLS, or `smtps://…` [default: keep mail in the outbox,
+    /// read with `micro admin outbox`]
+    #[arg(long, env = "MICRO_SMTP")]
+    pub smtp: Option<String>,
+    /// The sender of the platform's mail [default: micro <noreply@HOST of --public-url>]
+    #[arg(long, env = "MICRO_MAIL_FROM")]
+    pub mail_from: Option<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupFlag {
+    Closed,
+    Open,
+    Paid,
+}
+
+/// Paid mode's parts, made from the flags before anything starts.
+pub struct Paid {
+    pub plan: PaidPlan,
+    stripe: StripeApi,
+    webhook_secret: Arc<[u8]>,
+}
+
+fn secret(path: &Path, flag: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        bail!("{flag} {}: the file is empty", path.display());
+    }
+    Ok(text)
+}
+
+impl BillingArgs {
+    pub fn mode(&self) -> micro_api::types::SignupMode {
+        match self.signup {
+            SignupFlag::Closed => micro_api::types::SignupMode::Closed,
+            SignupFlag::Open => micro_api::types::SignupMode::Open,
+            SignupFlag::Paid => micro_api::types::SignupMode::Paid,
+        }
+    }
+
+    /// Where mail goes.
+    pub fn mailer(&self, public_url: &str) -> Result<micro_api::mail::Mailer> {
+        let Some(url) = &self.smtp else {
+            return Ok(micro_api::mail::Mailer::Outbox);
+        };
+        let from = match &self.mail_from {
+            Some(from) => from.clone(),
+            None => {
+                let host = public_url
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or("localhost")
+                    .split(['/', ':'])
+                    .next()
+                    .unwrap_or("localhost");
+                format!("micro <noreply@{host}>")
+            }
+        };
+        micro_api::mail::Mailer::smtp(url, &from).map_err(anyhow::Error::msg)
+    }
+
+    /// Paid mode's parts, or `None` in the other modes; every missing flag is named.
+    pub fn paid(&self) -> Result<Option<Paid>> {
+        if self.signup != SignupFlag::Paid {
+            return Ok(None);
+        }
+        let (Some(key), Some(hook), Some(price)) = (
+            &self.stripe_secret_key_file,
+            &self.stripe_webhook_secret_file,
+            &self.stripe_price,
+        ) else {
+            bail!(
+                "--signup paid needs --stripe-secret-key-file, --stripe-webhook-secret-file and --stripe-price"
+            );
+        };
+        if !(self.stripe_api.starts_with("https://") || self.stripe_api.starts_with("http://")) {
+            bail!("--stripe-api {}: an https:// URL", self.stripe_api);
+        }
+        let key = secret(key, "--stripe-secret-key-file")?;
+        let webhook_secret = secret(hook, "--stripe-webhook-secret-file")?;
+        let stripe = StripeApi::new(&self.stripe_api, &key, price)?;
+        let checkout: micro_api::billing::CreateCheckout = {
+            let stripe = stripe.clone();
+            Arc::new(move |order: micro_api::billing::CheckoutOrder| {
+                let stripe = stripe.clone();
+                Box::pin(async move {
+                    let request = CheckoutRequest {
+                        reference: order.reference,
+                        email: order.email,
+                        success_url: order.success_url,
+                        cancel_url: order.cancel_url,
+                    };
+                    let session = stripe
+                        .create_checkout(&request)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(CheckoutLink {
+                        id: session.id,
+                        url: session.url,
+                    })
+                })
+            })
+        };
+        Ok(Some(Paid {
+            plan: PaidPlan {
+                checkout,
+                grace: self.billing_grace,
+                activation: Arc::default(),
+            },
+            stripe,
+            webhook_secret: webhook_secret.into_bytes().into(),
+        }))
+    }
+}
+
+impl Paid {
+    /// `POST /hooks/stripe`, applying what it hears through the API, and the sweeper
+    /// that suspends namespaces whose grace period ran out.
+    pub fn start(self, state: &ApiState) -> axum::Router {
+        let every = self
+            .plan
+            .grace
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
+        micro_api::billing::spawn_grace_sweeper(state.clone(), every);
+        let api = state.clone();
+        let apply: micro_webhooks::billing::ApplyBilling = Arc::new(move |event| {
+            let api = api.clone();
+            Box::pin(async move {
+                let applied = match event {
+                    AccountEvent::Paid {
+                        reference,
+                        session,
+                        customer,
+                        subscription,
+                        state,
+                    } => {
+                        micro_api::billing::paid(
+                            &api,
+                            &reference,
+                            &session,
+                            &customer,
+                            &subscription,
+                            state,
+                        )
+                        .await
+                    }
+                    AccountEvent::Changed {
+                        subscription,
+                        customer,
+                        state,
+                    } => micro_api::billing::changed(&api, &subscription, &customer, state).await,
+                };
+                applied.map_err(|e| e.to_string())
+            })
+        });
+        micro_webhooks::billing::router(BillingHook {
+            store: state.store.clone(),
+            secret: self.webhook_secret,
+            stripe: self.stripe,
+            apply,
+        })
+    }
+}
