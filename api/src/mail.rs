@@ -16,10 +16,13 @@ pub enum Mailer {
     /// Kept for admins to read.
     #[default]
     Outbox,
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
+    Smtp(std::sync::Arc<Smtp>),
+}
+
+/// An SMTP server and the sender the platform's mail comes from.
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
 }
 
 impl Mailer {
@@ -39,7 +42,7 @@ impl Mailer {
         let from = from
             .parse::<Mailbox>()
             .map_err(|e| format!("--mail-from {from:?}: {e}"))?;
-        Ok(Mailer::Smtp { transport, from })
+        Ok(Mailer::Smtp(std::sync::Arc::new(Smtp { transport, from })))
     }
 
     /// Sends one plain-text mail (or keeps it in the outbox).
@@ -52,7 +55,8 @@ impl Mailer {
     ) -> Result<(), ApiError> {
         match self {
             Mailer::Outbox => Ok(store.put_mail(to, subject, body).await?),
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp(smtp) => {
+                let (transport, from) = (&smtp.transport, &smtp.from);
                 let to = to
                     .parse::<Mailbox>()
                     .map_err(|_| ApiError::BadRequest(format!("{to:?} is not an email address")))?;
