@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 /// Runs `cmd` with `line` on its standard input.
-fn with_stdin(mut cmd: std::process::Command, line: &str) -> std::process::Output {
+pub(crate) fn with_stdin(mut cmd: std::process::Command, line: &str) -> std::process::Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,7 +1,5 @@
-//! A forge's REST API stood in for by a local server that records every request and
-//! answers in the documented shapes: commit statuses, and pull-request comments (GitHub
-//! and Gitea issue comments, GitLab merge-request notes) with paging, edits and deletes.
-//! It runs on a thread of its own, so synchronous tests can use it.
+//! A forge's REST API: commit statuses, and pull-request comments (GitHub and Gitea
+//! issue comments, GitLab merge-request notes) with paging, edits and deletes.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,20 +42,8 @@ impl Recorder {
             next_id: 1000,
             ..Inner::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let url = super::serve(app);
         Recorder { inner, url }
     }
 

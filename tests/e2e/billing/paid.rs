@@ -1,0 +1,366 @@
+//! The paid journey against a recording Stripe and a real SMTP server: sign up, pay,
+//! get a namespace and a logged-in CLI; then what billing events do to it.
+
+use super::smtp::{SmtpSink, code_in};
+use crate::harness::Platform;
+use crate::signup::with_stdin;
+use micro_webhooks::testing::StripeRecorder;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+const SECRET: &str = "whsec_e2e_0123456789";
+const PRICE: &str = "price_developer_35";
+
+struct Paid {
+    p: Platform,
+    stripe: StripeRecorder,
+    smtp: SmtpSink,
+    url: String,
+    _files: tempfile::TempDir,
+}
+
+fn start_paid(grace: &str) -> Paid {
+    let stripe = StripeRecorder::start();
+    let smtp = SmtpSink::start();
+    let files = tempfile::tempdir().unwrap();
+    let key = files.path().join("stripe.key");
+    let hook = files.path().join("stripe-webhook.secret");
+    std::fs::write(&key, "sk_test_e2e_key\n").unwrap();
+    std::fs::write(&hook, format!("{SECRET}\n")).unwrap();
+    let p = Platform::start_with(&[
+        ("MICRO_SIGNUP", "paid"),
+        ("MICRO_STRIPE_SECRET_KEY_FILE", key.to_str().unwrap()),
+        ("MICRO_STRIPE_WEBHOOK_SECRET_FILE", hook.to_str().unwrap()),
+        ("MICRO_STRIPE_PRICE", PRICE),
+        ("MICRO_STRIPE_API", &stripe.url),
+        ("MICRO_SMTP", &smtp.url()),
+        ("MICRO_BILLING_GRACE", grace),
+    ]);
+    let url = format!("http://127.0.0.1:{}", p.port);
+    p.ok(&["env", "add", "mine", &url]);
+    Paid {
+        p,
+        stripe,
+        smtp,
+        url,
+        _files: files,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// POSTs `body` to `/hooks/stripe` with `signature` as the Stripe-Signature header.
+fn post_event(url: &str, body: &[u8], signature: &str) -> (u16, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(format!("{url}/hooks/stripe"))
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    })
+}
+
+fn get_text(url: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
+/// An event as Stripe sends it, signed with the endpoint's secret, now.
+fn event(url: &str, id: &str, kind: &str, object: Value) -> (u16, String) {
+    let body = json!({"id": id, "object": "event", "type": kind, "created": now(),
+        "data": {"object": object}})
+    .to_string();
+    let signature = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
+    post_event(url, body.as_bytes(), &signature)
+}
+
+fn completed(session: &str, reference: &str, subscription: &str) -> Value {
+    json!({"id": session, "object": "checkout.session", "mode": "subscription",
+        "client_reference_id": reference, "customer": "cus_1",
+        "subscription": subscription, "payment_status": "paid", "status": "complete"})
+}
+
+/// `micro signup --password-stdin` for `email`, then the code from the mail.
+fn code_for(t: &Paid, email: &str, nth_mail: usize) -> String {
+    let out = with_stdin(
+        t.p.command(&[
+            "signup",
+            "--env",
+            "mine",
+            "--email",
+            email,
+            "--password-stdin",
+        ]),
+        "correct horse",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    code_in(&t.smtp.wait_for_message(email, nth_mail))
+}
+
+fn accounts_named(p: &Platform, email: &str) -> Vec<String> {
+    p.ok(&["admin", "account", "list"])
+        .lines()
+        .filter(|l| l.starts_with(email))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
+    let t = start_paid("7d");
+    let p = &t.p;
+    let code = code_for(&t, "payer@dev.example", 1);
+
+    // The CLI verifies the code, prints where to pay, and waits.
+    let mut waiting = p
+        .command(&[
+            "signup",
+            "--env",
+            "mine",
+            "--email",
+            "payer@dev.example",
+            "--code",
+            &code,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(waiting.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let sessions = t.stripe.sessions();
+    assert_eq!(sessions.len(), 1);
+    let session = &sessions[0];
+    assert_eq!(line.trim(), session.url, "the CLI prints the Checkout URL");
+    let form = &session.form;
+    assert_eq!(form["mode"], "subscription");
+    assert_eq!(form["line_items[0][price]"], PRICE);
+    assert_eq!(form["line_items[0][quantity]"], "1");
+    assert_eq!(form["customer_email"], "payer@dev.example");
+    assert_eq!(
+        form["success_url"],
+        format!("{}/signup/done?session_id={{CHECKOUT_SESSION_ID}}", t.url)
+    );
+    assert_eq!(form["cancel_url"], format!("{}/signup/cancelled", t.url));
+    assert_eq!(session.credential, "Bearer sk_test_e2e_key");
+    let reference = form["client_reference_id"].clone();
+
+    // Forged, stale and tampered events: 400, nothing made.
+    let body = json!({"id": "evt_forged", "type": "checkout.session.completed",
+        "data": {"object": completed(&session.id, &reference, "sub_1")}})
+    .to_string();
+    let forged = micro_webhooks::stripe::sign(body.as_bytes(), b"whsec_not_ours", now());
+    assert_eq!(post_event(&t.url, body.as_bytes(), &forged).0, 400);
+    let stale = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now() - 600);
+    assert_eq!(post_event(&t.url, body.as_bytes(), &stale).0, 400);
+    let good = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
+    let tampered = body.replace("sub_1", "sub_2");
+    assert_eq!(post_event(&t.url, tampered.as_bytes(), &good).0, 400);
+    assert_eq!(post_event(&t.url, body.as_bytes(), "").0, 400);
+    assert!(accounts_named(p, "payer@dev.example").is_empty());
+
+    // Another pending sign-up's session does not pay for this one.
+    let other_code = code_for(&t, "other@dev.example", 1);
+    let out = p.micro(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "other@dev.example",
+        "--code",
+        &other_code,
+        "--no-wait",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = t.stripe.sessions()[1].clone();
+    t.stripe.set_subscription("sub_1", "cus_1", "active");
+    let (status, _) = event(
+        &t.url,
+        "evt_cross",
+        "checkout.session.completed",
+        completed(&other.id, &reference, "sub_1"),
+    );
+    assert_eq!(status, 200);
+    assert!(accounts_named(p, "payer@dev.example").is_empty());
+    assert!(accounts_named(p, "other@dev.example").is_empty());
+
+    // Stripe says it is paid: the account and its namespace, and the waiting CLI logs in.
+    let (status, said) = event(
+        &t.url,
+        "evt_paid",
+        "checkout.session.completed",
+        completed(&session.id, &reference, "sub_1"),
+    );
+    assert_eq!(status, 200, "{said}");
+    let out = waiting.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Waiting for the payment"), "{said}");
+    assert!(said.contains("Welcome"), "{said}");
+    let me: Value =
+        serde_json::from_str(&p.ok(&["whoami", "--env", "mine", "-o", "json"])).unwrap();
+    assert_eq!(me["role"], "developer");
+    let ns = me["namespace"].as_str().unwrap().to_owned();
+    assert_eq!(ns.split('-').count(), 3, "{ns}");
+    // Seeded from the template: the repo clones, and the namespace is theirs alone.
+    let clone = p.work.join("mine-clone");
+    p.ok(&["clone", clone.to_str().unwrap(), "--env", "mine"]);
+    assert!(clone.join(".git").exists());
+    assert!(
+        p.fails(&["status", "--env", "mine", "--namespace", "default"])
+            .contains("not found")
+    );
+    let welcome = t.smtp.wait_for_message("payer@dev.example", 2);
+    assert!(welcome.contains(&ns), "{welcome}");
+
+    // A redelivery changes nothing; the admin sees the plan and its state.
+    let (status, said) = event(
+        &t.url,
+        "evt_paid",
+        "checkout.session.completed",
+        completed(&session.id, &reference, "sub_1"),
+    );
+    assert_eq!((status, said.trim()), (200, "already applied"));
+    let rows = accounts_named(p, "payer@dev.example");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains(&ns) && rows[0].contains("developer") && rows[0].contains("active"),
+        "{rows:?}"
+    );
+    let namespaces = p.ok(&["admin", "namespace", "list"]);
+    assert_eq!(namespaces.matches(&ns).count(), 1);
+}
+
+#[test]
+fn billing_events_suspend_and_resume_a_paid_namespace() {
+    let t = start_paid("1s");
+    let p = &t.p;
+    let code = code_for(&t, "late@dev.example", 1);
+    // --no-wait: the URL, then `micro login` once it is paid.
+    let out = p.micro(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "late@dev.example",
+        "--code",
+        &code,
+        "--no-wait",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("micro login --email late@dev.example"),
+        "{said}"
+    );
+    let login = |p: &Platform| {
+        with_stdin(
+            p.command(&[
+                "login",
+                "--env",
+                "mine",
+                "--email",
+                "late@dev.example",
+                "--password-stdin",
+            ]),
+            "correct horse",
+        )
+    };
+    assert!(!login(p).status.success(), "no account before the payment");
+    let session = t.stripe.sessions()[0].clone();
+    t.stripe.set_subscription("sub_9", "cus_9", "active");
+    let reference = session.form["client_reference_id"].clone();
+    assert_eq!(
+        event(
+            &t.url,
+            "evt_1",
+            "checkout.session.completed",
+            completed(&session.id, &reference, "sub_9")
+        )
+        .0,
+        200
+    );
+    let out = login(p);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = get_text(&format!("{}/signup/done?session_id={}", t.url, session.id));
+    assert!(
+        page.contains("micro login --email late@dev.example"),
+        "{page}"
+    );
+    p.ok(&["store", "write", "k", "v", "--env", "mine"]);
+
+    // A failed payment: past due, suspended once the grace period (1 s here) is over.
+    t.stripe.set_subscription("sub_9", "cus_9", "past_due");
+    let invoice = json!({"id": "in_1", "object": "invoice", "subscription": "sub_9"});
+    assert_eq!(
+        event(&t.url, "evt_2", "invoice.payment_failed", invoice.clone()).0,
+        200
+    );
+    p.wait_for("the grace period to end", || {
+        !p.micro(&["store", "write", "k2", "v", "--env", "mine"])
+            .status
+            .success()
+    });
+    let err = p.fails(&["store", "write", "k2", "v", "--env", "mine"]);
+    assert!(err.contains("is suspended: billing"), "{err}");
+    assert_eq!(
+        p.ok(&["store", "read", "k", "--env", "mine"]).trim(),
+        "v",
+        "reads stay open"
+    );
+    let row = accounts_named(p, "late@dev.example").remove(0);
+    assert!(
+        row.contains("past_due") && row.trim_end().ends_with("billing"),
+        "{row}"
+    );
+
+    // Paid: resumed. A late copy of the failure (Stripe says active now) changes nothing.
+    t.stripe.set_subscription("sub_9", "cus_9", "active");
+    assert_eq!(
+        event(&t.url, "evt_3", "invoice.paid", invoice.clone()).0,
+        200
+    );
+    p.ok(&["store", "write", "k2", "v", "--env", "mine"]);
+    assert_eq!(
+        event(&t.url, "evt_4", "invoice.payment_failed", invoice).0,
+        200
+    );
+    p.ok(&["store", "write", "k3", "v", "--env", "mine"]);
+
+    // The subscription ends: suspended, nothing deleted.
+    t.stripe.set_subscription("sub_9", "cus_9", "canceled");
+    let sub = json!({"id": "sub_9", "object": "subscription", "status": "canceled"});
+    assert_eq!(
+        event(&t.url, "evt_5", "customer.subscription.deleted", sub).0,
+        200
+    );
+    let err = p.fails(&["store", "write", "k4", "v", "--env", "mine"]);
+    assert!(err.contains("is suspended: billing"), "{err}");
+    assert_eq!(p.ok(&["store", "read", "k3", "--env", "mine"]).trim(), "v");
+    assert!(t.stripe.reads().iter().all(|s| s == "sub_9"));
+}
