@@ -12,15 +12,15 @@ use std::process::Stdio;
 const SECRET: &str = "whsec_e2e_0123456789";
 const PRICE: &str = "price_developer_35";
 
-struct Paid {
-    p: Platform,
-    stripe: StripeRecorder,
-    smtp: SmtpSink,
-    url: String,
+pub(super) struct Paid {
+    pub p: Platform,
+    pub stripe: StripeRecorder,
+    pub smtp: SmtpSink,
+    pub url: String,
     _files: tempfile::TempDir,
 }
 
-fn start_paid(grace: &str) -> Paid {
+pub(super) fn start_paid(grace: &str) -> Paid {
     let stripe = StripeRecorder::start();
     let smtp = SmtpSink::start();
     let files = tempfile::tempdir().unwrap();
