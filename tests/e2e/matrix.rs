@@ -265,6 +265,38 @@ fn every_endpoint_for_every_kind_of_caller() {
         ),
         case(
             Method::GET,
+            &format!("{ns}/previews"),
+            None,
+            [Ok, Ok, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::GET,
+            "/api/v1/admin/outbox",
+            None,
+            [Ok, Hidden, Hidden, Hidden, Anon],
+        ),
+        // Resuming a namespace that runs changes nothing, so every role may try it.
+        case(
+            Method::POST,
+            "/api/v1/admin/namespaces/default/resume",
+            None,
+            [Ok, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::POST,
+            "/api/v1/admin/namespaces/nosuch/suspend",
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
+        // A made-up claim opens nothing, whoever asks.
+        case(
+            Method::POST,
+            "/api/v1/signup/claim",
+            Some(json!({"claim": "mc_0000"})),
+            [Hidden, Hidden, Hidden, Hidden, Hidden],
+        ),
+        case(
+            Method::GET,
             "/metrics",
             None,
             [Ok, Hidden, Hidden, Hidden, Anon],
