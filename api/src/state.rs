@@ -21,6 +21,9 @@ pub struct ApiState {
     pub login_backoff: Arc<crate::limiter::Backoff>,
     /// Login attempts per client address.
     pub address_limiter: Arc<crate::limiter::AddressLimiter>,
+    /// Polls while a payment is confirmed (the CLI's claim, the return page) per client
+    /// address: more often than logins, still bounded.
+    pub poll_limiter: Arc<crate::limiter::AddressLimiter>,
     /// Where short source names (`micro run greeter`) resolve: `<base>/<name>`.
     pub source_base: Option<String>,
     /// The runtime cannot sandbox tenants: the platform hosts one namespace only.

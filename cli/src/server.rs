@@ -282,6 +282,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             Duration::from_secs(300),
         )),
         address_limiter: Arc::new(micro_api::limiter::address_limiter(30)),
+        // A poll every 2 s from the CLI and a page refresh every 3 s fit with room.
+        poll_limiter: Arc::new(micro_api::limiter::address_limiter(120)),
         default_quota,
         cluster,
         public_url,

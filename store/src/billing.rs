@@ -298,6 +298,30 @@ impl Store {
         Ok((PendingSignup::from_row(&row)?, claim))
     }
 
+    /// Where `email` may still pay, if it has an unpaid sign-up whose password is
+    /// `password` (a miss costs the same time as a hit, as for logins).
+    pub async fn unpaid_signup(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT password_hash, checkout_url FROM pending_signups WHERE email = $1 AND namespace IS NULL",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (hash, url) = match &row {
+            Some(r) => (
+                Some(r.try_get::<String, _>("password_hash")?),
+                r.try_get::<Option<String>, _>("checkout_url")?,
+            ),
+            None => (None, None),
+        };
+        let ok = crate::passwords::verify(password.to_owned(), hash).await;
+        Ok(url.filter(|_| ok))
+    }
+
     /// Records the Checkout session made for pending sign-up `id`.
     pub async fn set_pending_checkout(
         &self,

@@ -776,6 +776,29 @@ async fn suspension_billing_and_pending_signups(store: Store) {
         Some("https://pay/cs_1".to_owned())
     );
     assert!(!store.spend_claim(&claim).await.unwrap(), "not paid yet");
+    assert_eq!(
+        store.unpaid_signup("p@x.io", "pw-123456").await.unwrap(),
+        None
+    );
+    let real = crate::passwords::hash("pw-123456".into()).await.unwrap();
+    let (unpaid, _) = store.put_pending_signup("u@x.io", &real).await.unwrap();
+    store
+        .set_pending_checkout(&unpaid.id, "cs_2", "https://pay/cs_2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .unpaid_signup("u@x.io", "pw-123456")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://pay/cs_2")
+    );
+    assert_eq!(
+        store.unpaid_signup("u@x.io", "wrong-pass").await.unwrap(),
+        None
+    );
+
     store
         .finish_pending_signup(&first.id, "paid")
         .await

@@ -35,6 +35,14 @@ pub async fn login(
     state.login_backoff.check(&key).map_err(too_many)?;
     let Some(account) = state.store.check_password(&email, &body.password).await? else {
         state.login_backoff.failed(&key);
+        // Who proved the password of an unpaid sign-up learns where to pay.
+        if state.paid.is_some()
+            && let Some(url) = state.store.unpaid_signup(&email, &body.password).await?
+        {
+            return Err(ApiError::PaymentRequired(format!(
+                "payment is required: finish it at {url} (or `micro signup` again for a new link)"
+            )));
+        }
         return Err(ApiError::Unauthenticated("wrong email or password".into()));
     };
     state.login_backoff.succeeded(&key);

@@ -37,6 +37,13 @@ fn limited(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError> {
     })
 }
 
+/// The bound on polls while a payment is confirmed.
+pub(crate) fn polled(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError> {
+    state.poll_limiter.check_key(&peer.ip()).map_err(|_| {
+        ApiError::TooMany("too many requests from your address; try again in a minute".into())
+    })
+}
+
 /// Step 1: sends a code to the address (or, if it has an account, a notice instead).
 pub async fn start(
     State(state): State<ApiState>,
@@ -65,8 +72,10 @@ pub async fn verify(
 /// Step 3 (paid): the token, once the payment is confirmed; the claim works once.
 pub async fn claim(
     State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Json(body): Json<SignupClaim>,
 ) -> Result<(StatusCode, Json<SignupResult>), ApiError> {
+    polled(&state, &peer)?;
     let unknown = || ApiError::NotFound("that sign-up (or it was claimed already)".into());
     let pending = state
         .store

@@ -160,7 +160,14 @@ pub struct DoneQuery {
 
 /// `GET /signup/done?session_id=…`: where Stripe sends the payer back. It shows how to
 /// start once the payment is confirmed, and refreshes itself until then (no JavaScript).
-pub async fn done(State(state): State<ApiState>, Query(q): Query<DoneQuery>) -> Response {
+pub async fn done(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    if let Err(e) = super::signup::polled(&state, &peer) {
+        return page(e.status(), "Payment", &error_line(&e));
+    }
     let found = match state.store.pending_by_checkout(q.session_id.trim()).await {
         Ok(found) => found,
         Err(e) => {

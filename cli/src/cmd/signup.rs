@@ -104,18 +104,31 @@ async fn wait_for_payment(
     claim: &str,
     timeout: u64,
 ) -> Result<Option<SignupDone>> {
-    use std::io::Write;
+    use std::io::{IsTerminal, Write};
     let started = std::time::Instant::now();
+    let terminal = std::io::stderr().is_terminal();
     eprint!("Waiting for the payment to be confirmed ");
+    let mut polls = 0u64;
     loop {
         if let SignupResult::Active(done) = client.signup_claim(claim).await? {
             eprintln!(" confirmed.");
             return Ok(Some(done));
         }
-        if started.elapsed().as_secs() >= timeout {
+        let waited = started.elapsed().as_secs();
+        if waited >= timeout {
             return Ok(None);
         }
-        eprint!(".");
+        polls += 1;
+        if terminal {
+            eprint!(
+                "\rWaiting for the payment to be confirmed ({}m {:02}s; open the URL above) ",
+                waited / 60,
+                waited % 60
+            );
+        } else if polls.is_multiple_of(5) {
+            // A log gets a dot every 10 s, not a line of them.
+            eprint!(".");
+        }
         let _ = std::io::stderr().flush();
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }

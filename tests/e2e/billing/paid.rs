@@ -287,8 +287,28 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
             "correct horse",
         )
     };
-    assert!(!login(p).status.success(), "no account before the payment");
     let session = t.stripe.sessions()[0].clone();
+    // No account before the payment: the password's owner is told where to pay.
+    let out = login(p);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("payment is required") && said.contains(&session.url),
+        "{said}"
+    );
+    let out = with_stdin(
+        p.command(&[
+            "login",
+            "--env",
+            "mine",
+            "--email",
+            "late@dev.example",
+            "--password-stdin",
+        ]),
+        "not the password",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("wrong email or password"), "{said}");
     t.stripe.set_subscription("sub_9", "cus_9", "active");
     let reference = session.form["client_reference_id"].clone();
     assert_eq!(
