@@ -12,6 +12,7 @@ use axum::routing::post;
 use futures_util::future::BoxFuture;
 use micro_store::{BillingState, Store};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What a billing event means for an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,8 +75,7 @@ async fn receive(
         Err(e) => return answer(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     let span = tracing::info_span!("billing event", id = %event.id, kind = %event.kind);
-    let _entered = span.enter();
-    match apply(&hook, &event).await {
+    match apply(&hook, &event).instrument(span).await {
         Ok(said) => answer(StatusCode::OK, said),
         Err(e) => {
             tracing::warn!(error = %e, "billing event not applied; Stripe will deliver it again");

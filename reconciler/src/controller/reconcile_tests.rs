@@ -97,3 +97,29 @@ async fn a_removed_service_is_pruned() {
         .collect();
     assert_eq!(names, vec!["web".to_owned()]);
 }
+
+#[tokio::test]
+async fn a_suspended_namespace_runs_at_zero_and_resuming_restores_it() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(
+        &repos,
+        "a",
+        &[("services/web/service.yaml", "run: x\nreplicas: 3\n")],
+    );
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    crate::suspended::mark(&repos.path("a"), Some("namespace a is suspended: billing")).unwrap();
+    // The same head: only the mark changed, and that is enough to look again.
+    let out = c
+        .reconcile("a", &reasons(Trigger::Suspension))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Applied { ref plan, .. } if plan.summary().update == 1));
+    let running = runtime.observe("a").await.unwrap();
+    assert_eq!(running.len(), 1, "scaled to zero, not deleted");
+    assert_eq!(running[0].model.replicas, 0);
+    crate::suspended::mark(&repos.path("a"), None).unwrap();
+    c.reconcile("a", &reasons(Trigger::Suspension))
+        .await
+        .unwrap();
+    assert_eq!(runtime.observe("a").await.unwrap()[0].model.replicas, 3);
+}

@@ -287,6 +287,22 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
             "correct horse",
         )
     };
+    let first_url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // Signing up again before paying makes nothing twice: the same Checkout Session.
+    let code = code_for(&t, "late@dev.example", 2);
+    let again = p.micro(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "late@dev.example",
+        "--code",
+        &code,
+        "--no-wait",
+    ]);
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), first_url);
+    assert_eq!(t.stripe.sessions().len(), 1);
     let session = t.stripe.sessions()[0].clone();
     // No account before the payment: the password's owner is told where to pay.
     let out = login(p);
