@@ -1,0 +1,34 @@
+//! The platform's certificates: its CA (made on first start, kept in the data dir), the
+//! server's certificate for the names it answers to (or the operator's own files,
+//! reloaded when they change), and the rustls configurations of both ends: servers that
+//! speak TLS 1.3 (1.2 on request), clients that trust one pinned CA and nothing else.
+//!
+//! It knows nothing of HTTP, git, SQL or runtimes and depends on no sibling crate; the
+//! crypto is ring's, passed explicitly, so no process-wide provider is needed.
+
+mod ca;
+mod client;
+mod error;
+mod files;
+mod server;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
+
+pub use ca::{Ca, Issued};
+pub use client::client_config;
+pub use error::PkiError;
+pub use server::{CertSource, server_config};
+
+use std::sync::Arc;
+
+/// The crypto every configuration here uses.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process's provider too, for libraries that ask the process (reqwest
+/// without a configuration of ours). Harmless when one is installed already.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

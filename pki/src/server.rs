@@ -1,0 +1,130 @@
+//! Servers: TLS 1.3 (1.2 on request), HTTP/1.1, with a certificate the platform CA issued
+//! or the operator's own files, which are read again when they change (checked at most
+//! every two seconds, at a handshake), so a renewed certificate needs no restart.
+
+use crate::{Issued, PkiError, files};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where the server's certificate comes from.
+pub enum CertSource {
+    /// Issued by the platform CA at start.
+    Issued(Issued),
+    /// The operator's PEM files (`--tls-cert`, `--tls-key`).
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+fn certified(cert_pem: &str, key_pem: &str, what: &str) -> Result<Arc<CertifiedKey>, PkiError> {
+    let chain = files::certs(cert_pem, what)?;
+    let key = files::key(key_pem, what)?;
+    let signing = crate::provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| PkiError::invalid(what, e))?;
+    let certified = CertifiedKey::new(chain, signing);
+    // The key must be the certificate's, or every handshake would fail later.
+    certified
+        .keys_match()
+        .map_err(|e| PkiError::invalid(what, e))?;
+    Ok(Arc::new(certified))
+}
+
+/// The current certificate, and the files it came from (if any) with their times.
+#[derive(Debug)]
+struct Resolver {
+    current: RwLock<Arc<CertifiedKey>>,
+    files: Option<(PathBuf, PathBuf)>,
+    /// When the files were last looked at, and their modification times then.
+    checked: Mutex<(Instant, Option<SystemTime>, Option<SystemTime>)>,
+}
+
+pub(crate) const RECHECK: Duration = Duration::from_secs(2);
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Resolver {
+    fn reload_if_changed(&self) {
+        let Some((cert, key)) = &self.files else {
+            return;
+        };
+        let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if checked.0.elapsed() < RECHECK {
+            return;
+        }
+        let times = (modified(cert), modified(key));
+        checked.0 = Instant::now();
+        if (checked.1, checked.2) == times {
+            return;
+        }
+        let loaded = files::read(cert).and_then(|c| {
+            files::read(key).and_then(|k| certified(&c, &k, &cert.display().to_string()))
+        });
+        match loaded {
+            Ok(new) => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = new;
+                (checked.1, checked.2) = times;
+                tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
+            }
+            // Half-written files (a renewal in progress): keep serving the old pair.
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS certificate not reloaded; keeping the old one")
+            }
+        }
+    }
+}
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.reload_if_changed();
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// A server configuration: TLS 1.3, and 1.2 too with `allow_tls12`; HTTP/1.1.
+pub fn server_config(
+    source: CertSource,
+    allow_tls12: bool,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let resolver = match source {
+        CertSource::Issued(issued) => Resolver {
+            current: RwLock::new(certified(
+                &issued.cert_pem,
+                &issued.key_pem,
+                "the server's certificate",
+            )?),
+            files: None,
+            checked: Mutex::new((Instant::now(), None, None)),
+        },
+        CertSource::Files { cert, key } => {
+            let what = cert.display().to_string();
+            let current = certified(&files::read(&cert)?, &files::read(&key)?, &what)?;
+            let times = (modified(&cert), modified(&key));
+            Resolver {
+                current: RwLock::new(current),
+                files: Some((cert, key)),
+                checked: Mutex::new((Instant::now(), times.0, times.1)),
+            }
+        }
+    };
+    let versions: &[&rustls::SupportedProtocolVersion] = if allow_tls12 {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(crate::provider())
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,150 @@
+//! Real handshakes between the configurations here, in memory: the good case and each
+//! way a connection must fail.
+
+use crate::{Ca, CertSource, client_config, server_config};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+fn handshake(
+    client: Arc<rustls::ClientConfig>,
+    server: Arc<rustls::ServerConfig>,
+    name: &str,
+) -> Result<(), String> {
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let mut c = ClientConnection::new(client, name).map_err(|e| e.to_string())?;
+    let mut s = ServerConnection::new(server).map_err(|e| e.to_string())?;
+    for _ in 0..10 {
+        let mut wire = Vec::new();
+        c.write_tls(&mut wire).unwrap();
+        s.read_tls(&mut &wire[..]).unwrap();
+        s.process_new_packets()
+            .map_err(|e| format!("server: {e}"))?;
+        wire.clear();
+        s.write_tls(&mut wire).unwrap();
+        c.read_tls(&mut &wire[..]).unwrap();
+        c.process_new_packets()
+            .map_err(|e| format!("client: {e}"))?;
+        if !c.is_handshaking() && !s.is_handshaking() {
+            return Ok(());
+        }
+    }
+    Err("no end to the handshake".into())
+}
+
+fn names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+
+#[test]
+fn a_pinned_client_trusts_the_server_by_name_and_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(dir.path()).unwrap();
+    let server = server_config(
+        CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
+        false,
+    )
+    .unwrap();
+    let client = client_config(ca.cert_pem()).unwrap();
+    handshake(client.clone(), server.clone(), "localhost").unwrap();
+    handshake(client.clone(), server.clone(), "127.0.0.1").unwrap();
+    let wrong = handshake(client, server, "example.com").unwrap_err();
+    assert!(wrong.contains("not valid for name"), "{wrong}");
+}
+
+#[test]
+fn another_ca_an_expired_or_not_yet_valid_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ours")).unwrap();
+    let theirs = Ca::load_or_create(&dir.path().join("theirs")).unwrap();
+    let server = server_config(
+        CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
+        false,
+    )
+    .unwrap();
+    let err = handshake(
+        client_config(theirs.cert_pem()).unwrap(),
+        server,
+        "localhost",
+    )
+    .unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    let now = OffsetDateTime::now_utc();
+    let client = client_config(ca.cert_pem()).unwrap();
+    for (from, until, said) in [
+        (now - Duration::days(10), now - Duration::days(1), "expired"),
+        (
+            now + Duration::days(1),
+            now + Duration::days(10),
+            "not valid yet",
+        ),
+    ] {
+        let issued = ca.issue(&names(), from, until).unwrap();
+        let server = server_config(CertSource::Issued(issued), false).unwrap();
+        let err = handshake(client.clone(), server, "localhost").unwrap_err();
+        assert!(err.contains(said), "{err}");
+    }
+}
+
+#[test]
+fn tls_1_2_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(dir.path()).unwrap();
+    let issued = ca.issue_server(&names(), 90).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in crate::files::certs(ca.cert_pem(), "ca").unwrap() {
+        roots.add(c).unwrap();
+    }
+    let old_client = Arc::new(
+        rustls::ClientConfig::builder_with_provider(crate::provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let strict = server_config(CertSource::Issued(issued.clone()), false).unwrap();
+    let err = handshake(old_client.clone(), strict, "localhost").unwrap_err();
+    assert!(err.contains("server: "), "the server refuses it: {err}");
+    let lenient = server_config(CertSource::Issued(issued), true).unwrap();
+    handshake(old_client, lenient, "localhost").unwrap();
+}
+
+#[test]
+fn certificate_files_are_read_again_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ca")).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let write = |name: &str| {
+        let issued = ca.issue_server(&[name.to_owned()], 90).unwrap();
+        std::fs::write(&key, issued.key_pem).unwrap();
+        std::fs::write(&cert, issued.cert_pem).unwrap();
+    };
+    write("a.test");
+    let server = server_config(
+        CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        false,
+    )
+    .unwrap();
+    let client = client_config(ca.cert_pem()).unwrap();
+    handshake(client.clone(), server.clone(), "a.test").unwrap();
+    // Renewed in place: the next handshake after the recheck interval uses it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write("b.test");
+    std::thread::sleep(super::server::RECHECK + std::time::Duration::from_millis(200));
+    handshake(client.clone(), server.clone(), "b.test").unwrap();
+    // A broken renewal keeps the last good pair.
+    std::fs::write(&key, "garbage").unwrap();
+    std::thread::sleep(super::server::RECHECK + std::time::Duration::from_millis(200));
+    handshake(client, server, "b.test").unwrap();
+    // Bad files at start are said at once.
+    let err = server_config(CertSource::Files { cert, key }, false)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("tls.crt"), "{err}");
+}
