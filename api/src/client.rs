@@ -39,6 +39,9 @@ pub enum ClientError {
     Api { status: StatusCode, message: String },
     #[error("unexpected answer from the platform: {0}")]
     Protocol(String),
+    /// The platform's certificate did not verify (or the pinned CA is unusable).
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A client for one platform URL with one token.
@@ -50,6 +53,29 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client that trusts only `ca_pem` (PEM) for https, when given; else the system's
+    /// roots. Never an unverified connection.
+    pub fn pinned(
+        base: &str,
+        token: Option<String>,
+        ca_pem: Option<&str>,
+    ) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca) = ca_pem {
+            let config =
+                micro_pki::client_config(ca).map_err(|e| ClientError::Tls(e.to_string()))?;
+            builder = builder.tls_backend_preconfigured((*config).clone());
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Tls(format!("cannot set up TLS: {e}")))?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
     pub fn new(base: &str, token: Option<String>) -> Self {
         Client {
             base: base.trim_end_matches('/').to_owned(),
@@ -81,7 +107,12 @@ impl Client {
 
     async fn send_raw(&self, req: reqwest::RequestBuilder) -> Result<Response, ClientError> {
         req.send().await.map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
+            if let Some(why) = tls_failure(&e) {
+                ClientError::Tls(format!(
+                    "the platform at {} failed the TLS check ({why}); nothing was sent. Is the right CA pinned? `micro env add NAME URL --ca-file CA.pem`",
+                    self.base
+                ))
+            } else if e.is_connect() || e.is_timeout() {
                 ClientError::Unreachable(self.base.clone())
             } else {
                 ClientError::Protocol(e.to_string())
@@ -590,4 +621,23 @@ impl Client {
         self.json(self.request(Method::GET, "/api/v1/admin/outbox"))
             .await
     }
+}
+
+/// Why a request failed TLS, when it did: the rustls error in its chain of causes.
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        // An io::Error's own source skips the error it wraps: step into it instead.
+        cause = match c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => c.source(),
+        };
+    }
+    None
 }

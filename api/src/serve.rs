@@ -35,11 +35,13 @@ impl Default for Limits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// Serves `app` on `listener` until `shutdown` completes, then drains. With `tls`, every
+/// connection must open with a TLS handshake; plain HTTP gets one line saying so.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -47,6 +49,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -75,11 +78,26 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 req
             });
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-        let conn = graceful.watch(conn);
+        let (http, watcher, acceptor) = (http.clone(), graceful.watcher(), acceptor.clone());
+        let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
+            let service = TowerToHyperService::new(app);
+            let served = match acceptor {
+                None => {
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    let Some(tls) = tls_handshake(&acceptor, stream, peer, handshake_timeout).await
+                    else {
+                        return;
+                    };
+                    let conn = http.serve_connection(TokioIo::new(tls), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection");
             }
         });
@@ -89,5 +107,44 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("requests still running after the drain time; stopping anyway");
+    }
+}
+
+/// The first byte of every TLS connection (a handshake record).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// What a client speaking plain HTTP to the TLS port is told, in one line.
+const PLAIN_HTTP: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\
+content-length: 49\r\n\r\nthis port speaks HTTPS only: use an https:// URL\n";
+
+/// A TLS connection, or `None` (said in the log) when the client speaks plain HTTP,
+/// takes too long, or fails the handshake.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    within: Duration,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    use tokio::io::AsyncWriteExt;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(within, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
+        Ok(Ok(1)) => {
+            tracing::info!(%peer, "plain HTTP on the TLS port: refused");
+            let mut stream = stream;
+            let _ = stream.write_all(PLAIN_HTTP).await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        _ => return None,
+    }
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake refused");
+            None
+        }
+        Err(_) => None,
     }
 }

@@ -55,7 +55,7 @@ impl Target {
                 anyhow!("not logged in to {env_name} ({}): run `micro login`", env.url)
             }
         })?;
-        let client = Client::new(&env.url, Some(token));
+        let client = crate::tls::client(&env, Some(token))?;
         let namespace = match (&self.namespace, &env.namespace) {
             (Some(ns), _) => ns.clone(),
             (None, Some(ns)) => ns.clone(),

@@ -25,11 +25,13 @@ pub struct TenantRepo<'a> {
 
 /// The namespace's repo on the platform, with this environment's token.
 pub fn remote(ctx: &Context) -> Remote {
-    Remote::platform(
+    let mut remote = Remote::platform(
         ctx.client.git_url(&ctx.namespace),
         ctx.env.token.clone(),
         email(ctx),
-    )
+    );
+    remote.cert_check = crate::tls::cert_check(&ctx.env);
+    remote
 }
 
 fn email(ctx: &Context) -> String {
@@ -50,6 +52,7 @@ pub fn writable(ctx: &Context) -> Remote {
             base: link.branch.clone(),
             target: link.branch.clone(),
             user_git: true,
+            cert_check: None,
         },
         None => remote(ctx),
     };

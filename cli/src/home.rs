@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The environment every CLI knows: a platform on this machine.
 pub const BUILTIN_ENV: &str = "server";
-pub const BUILTIN_URL: &str = "http://127.0.0.1:8081";
+pub const BUILTIN_URL: &str = "https://127.0.0.1:8081";
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Env {
@@ -20,6 +20,10 @@ pub struct Env {
     pub namespace: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The CA this environment's certificates must chain to (PEM), pinned: no other is
+    /// trusted for it. None: the system's roots (a platform with a public certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -82,6 +86,25 @@ pub struct Home {
 }
 
 impl Home {
+    /// The file git reads `env_name`'s pinned CA from (written from the environment, so
+    /// it follows the CA a later `micro env add` or server start pinned); none without one.
+    pub fn ca_file(&self, env_name: &str, ca_pem: Option<&str>) -> Result<Option<PathBuf>> {
+        let Some(pem) = ca_pem else {
+            return Ok(None);
+        };
+        let dir = self.dir().join("ca");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{env_name}.pem"));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(pem) {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, pem).with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(Some(path))
+    }
+
     pub fn locate() -> Result<Self> {
         let dir = match std::env::var_os("MICRO_HOME") {
             Some(d) if !d.is_empty() => PathBuf::from(d),

@@ -8,6 +8,7 @@ mod context;
 mod gitops;
 mod home;
 mod server;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use context::Target;
@@ -146,6 +147,8 @@ fn parse() -> Result<Cli, clap::Error> {
 }
 
 fn main() -> ExitCode {
+    // reqwest asks the process for its TLS crypto when no configuration of ours is given.
+    micro_pki::install_default_provider();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version

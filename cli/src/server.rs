@@ -76,6 +76,8 @@ pub struct ServerArgs {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub billing: crate::billing::BillingArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
     /// Seconds between fetches of every linked repo (±20%), the safety net for lost
     /// webhook deliveries
     #[arg(long, env = "MICRO_POLL", default_value_t = 300)]
@@ -187,12 +189,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Duration::from_secs(10),
         Duration::from_secs(30),
     );
+    let public_host = args.public_url.as_deref().and_then(crate::tls::host_of);
+    let tls = args.tls.server(&data, local, public_host)?;
     let public_url = match &args.public_url {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
             url.trim_end_matches('/').to_owned()
         }
         Some(url) => bail!("--public-url {url}: an https:// or http:// URL"),
-        None => format!("http://{}", loopback(local)),
+        None => format!("{}://{}", tls.scheme(), loopback(local)),
     };
     let mailer = args.billing.mailer(&public_url)?;
     let paid = args.billing.paid()?;
@@ -203,6 +207,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             // Whatever the last server ran died with it (or was reaped just now).
             let mut isolation = isolation(&args, local, &data)?;
             isolation.sources = sources.clone();
+            isolation.trust = crate::tls::trust_bundle(&data, tls.ca_pem.as_deref())?;
             single_tenant = !isolation.is_sandboxed();
             // Reaping what a killed server left can wait seconds: not on an async thread.
             let dirs = Dirs::under(&data);
@@ -325,12 +330,19 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         app = app.merge(billing);
     }
     // Services get the API's address with their identity, so reconcile only from here on.
-    controller.set_api_url(format!("http://{}", loopback(local)));
+    controller.set_api_url(format!("{}://{}", tls.scheme(), loopback(local)));
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
-    write_cli_env(&home, &store, local).await?;
+    write_cli_env(&home, &store, local, &tls).await?;
     tracing::info!(address = %local, data = %data.display(), store = store.backend(), "micro server ready");
-    micro_api::serve::serve(listener, app, serve_limits(&args), shutdown_signal()).await;
+    micro_api::serve::serve(
+        listener,
+        app,
+        serve_limits(&args),
+        tls.config.clone(),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("stopping services");
     runtime.shutdown().await;
     tracing::info!("stopped");
@@ -417,7 +429,12 @@ fn isolation(args: &ServerArgs, api: SocketAddr, data: &Path) -> Result<Isolatio
 
 /// Like a single-node Kubernetes writing its kubeconfig: the env `server` points at this
 /// server with an admin token, so the CLI works from another terminal with no login.
-async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Result<()> {
+async fn write_cli_env(
+    home: &Home,
+    store: &Store,
+    address: SocketAddr,
+    tls: &crate::tls::ServerTls,
+) -> Result<()> {
     let admin = match store.account_by_email(ADMIN_EMAIL).await? {
         Some(a) => a,
         None => {
@@ -427,7 +444,7 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
         }
     };
     let mut envs = home.load_envs()?;
-    let url = format!("http://{}", loopback(address));
+    let url = format!("{}://{}", tls.scheme(), loopback(address));
     let existing = envs.envs.get(BUILTIN_ENV).cloned();
     let valid = match existing.as_ref().and_then(|e| e.token.as_deref()) {
         Some(t) => store
@@ -447,6 +464,7 @@ async fn write_cli_env(home: &Home, store: &Store, address: SocketAddr) -> Resul
             token: Some(token),
             namespace: Some(DEFAULT_NAMESPACE.to_owned()),
             email: Some(ADMIN_EMAIL.to_owned()),
+            ca: tls.ca_pem.clone(),
         },
     );
     if envs.current.is_none() {

@@ -17,3 +17,34 @@ pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, PkiError
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// Checks a server's certificate (DER; no intermediates) against the pinned CA for
+/// `host`, now: for clients that verify on their own (libgit2's certificate callback).
+pub fn verify_server_cert(ca_pem: &str, der: &[u8], host: &str) -> Result<(), PkiError> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in files::certs(ca_pem, "the pinned CA")? {
+        roots
+            .add(cert)
+            .map_err(|e| PkiError::invalid("the pinned CA", e))?;
+    }
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        crate::provider(),
+    )
+    .build()
+    .map_err(|e| PkiError::invalid("the pinned CA", e))?;
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| PkiError::invalid(format!("host {host:?}"), e))?;
+    verifier
+        .verify_server_cert(
+            &CertificateDer::from(der.to_vec()),
+            &[],
+            &name,
+            &[],
+            UnixTime::now(),
+        )
+        .map_err(|e| PkiError::invalid(format!("{host}'s certificate"), e))?;
+    Ok(())
+}

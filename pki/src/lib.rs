@@ -16,7 +16,7 @@ mod server;
 mod tests;
 
 pub use ca::{Ca, Issued};
-pub use client::client_config;
+pub use client::{client_config, verify_server_cert};
 pub use error::PkiError;
 pub use server::{CertSource, server_config};
 

@@ -148,3 +148,18 @@ fn certificate_files_are_read_again_when_they_change() {
         .to_string();
     assert!(err.contains("tls.crt"), "{err}");
 }
+
+#[test]
+fn a_certificate_checked_on_its_own_against_the_pinned_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ours")).unwrap();
+    let theirs = Ca::load_or_create(&dir.path().join("theirs")).unwrap();
+    let issued = ca.issue_server(&names(), 90).unwrap();
+    let der = crate::files::certs(&issued.cert_pem, "leaf")
+        .unwrap()
+        .remove(0);
+    crate::verify_server_cert(ca.cert_pem(), &der, "localhost").unwrap();
+    crate::verify_server_cert(ca.cert_pem(), &der, "127.0.0.1").unwrap();
+    assert!(crate::verify_server_cert(ca.cert_pem(), &der, "evil.example").is_err());
+    assert!(crate::verify_server_cert(theirs.cert_pem(), &der, "localhost").is_err());
+}

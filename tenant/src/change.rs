@@ -41,6 +41,20 @@ pub enum ChangeError {
     Git(#[from] git2::Error),
 }
 
+/// Checks the certificate an https remote presented (DER) for a host name: the caller's
+/// own trust (a pinned CA), which replaces libgit2's.
+#[derive(Clone)]
+pub struct CertCheck(pub std::sync::Arc<CheckFn>);
+
+/// (certificate DER, host) → accepted, or why not.
+pub type CheckFn = dyn Fn(&[u8], &str) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for CertCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CertCheck")
+    }
+}
+
 /// Where a tenant repo is pushed to, and as whom.
 #[derive(Clone, Debug)]
 pub struct Remote {
@@ -56,6 +70,9 @@ pub struct Remote {
     /// Fetch and push with the user's own `git` and credentials (a linked repo on a
     /// forge), not libgit2 with the platform's token.
     pub user_git: bool,
+    /// How the platform's certificate is checked (its pinned CA); libgit2's own trust
+    /// without it.
+    pub cert_check: Option<CertCheck>,
 }
 
 impl Remote {
@@ -68,6 +85,7 @@ impl Remote {
             base: "main".into(),
             target: "main".into(),
             user_git: false,
+            cert_check: None,
         }
     }
 }
@@ -228,6 +246,17 @@ fn callbacks<'c>(remote: &Remote, remote_lines: &'c RefCell<String>) -> RemoteCa
         }
         Cred::userpass_plaintext("micro", &token)
     });
+    if let Some(CertCheck(check)) = remote.cert_check.clone() {
+        cb.certificate_check(move |cert, host| {
+            let der = cert
+                .as_x509()
+                .map(|x| x.data().to_vec())
+                .ok_or_else(|| git2::Error::from_str("the platform sent no X.509 certificate"))?;
+            check(&der, host)
+                .map(|()| git2::CertificateCheckStatus::CertificateOk)
+                .map_err(|e| git2::Error::from_str(&e))
+        });
+    }
     cb.sideband_progress(move |data| {
         remote_lines
             .borrow_mut()

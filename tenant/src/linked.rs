@@ -128,6 +128,7 @@ impl Mirrors {
                 &[&format!("+{refname}:{refname}")],
                 Some(&self.policy),
                 origin.login.clone(),
+                None,
             )?;
         }
         let commit = mirror
@@ -143,7 +144,15 @@ impl Mirrors {
             url: url.to_owned(),
             message: "the mirror's path is not UTF-8".into(),
         })?;
-        fetch_refs(&repo, local, &[&format!("+{refname}:{dest}")], None, None).map_err(|e| {
+        fetch_refs(
+            &repo,
+            local,
+            &[&format!("+{refname}:{dest}")],
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| {
             tracing::error!(url, error = %e, "copying from the mirror");
             SourceError::Git {
                 url: url.to_owned(),

@@ -255,6 +255,7 @@ pub fn fetch_refs(
     refspecs: &[&str],
     policy: Option<&SourcePolicy>,
     login: Option<(String, String)>,
+    cert_check: Option<&crate::change::CertCheck>,
 ) -> Result<(), SourceError> {
     if let Some(policy) = policy {
         policy.check(url)?;
@@ -279,6 +280,17 @@ pub fn fetch_refs(
             git2::Cred::userpass_plaintext(&user, &token)
         });
     }
+    if let Some(crate::change::CertCheck(check)) = cert_check.cloned() {
+        callbacks.certificate_check(move |cert, host| {
+            let der = cert
+                .as_x509()
+                .map(|x| x.data().to_vec())
+                .ok_or_else(|| git2::Error::from_str("no X.509 certificate"))?;
+            check(&der, host)
+                .map(|()| git2::CertificateCheckStatus::CertificateOk)
+                .map_err(|e| git2::Error::from_str(&e))
+        });
+    }
     options.remote_callbacks(callbacks);
     if let Err(e) = remote.fetch(refspecs, Some(&mut options), None) {
         if policy.is_some() {
@@ -300,6 +312,8 @@ pub struct SourceCache {
     policy: Option<SourcePolicy>,
     /// A platform token sent as the HTTP password (a pod fetching its tenant's repo).
     token: Option<String>,
+    /// The platform's pinned CA, checked instead of the system's roots.
+    cert_check: Option<crate::change::CertCheck>,
 }
 
 impl SourceCache {
@@ -309,7 +323,14 @@ impl SourceCache {
             locks: Mutex::new(HashMap::new()),
             policy: None,
             token: None,
+            cert_check: None,
         }
+    }
+
+    /// Fetches trusting only what `check` accepts (the platform's pinned CA).
+    pub fn with_cert_check(mut self, check: crate::change::CertCheck) -> Self {
+        self.cert_check = Some(check);
+        self
     }
 
     /// Fetches authenticated with a platform token (HTTP Basic, any user name).
@@ -358,6 +379,7 @@ impl SourceCache {
                 &["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
                 self.policy.as_ref(),
                 login,
+                self.cert_check.as_ref(),
             )?;
             if repo.find_commit(commit).is_err() {
                 return Err(SourceError::NoSuchCommit {

@@ -94,12 +94,9 @@ fn admin_invites_a_developer_who_logs_in_and_out() {
 
     // The developer's own machine.
     let home = p.home.with_file_name("dev-home");
-    let url = format!("http://127.0.0.1:{}", p.port);
-    assert!(
-        dev(&p, &home, &["env", "add", "team", &url])
-            .status
-            .success()
-    );
+    let add = p.env_add_args("team");
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    assert!(dev(&p, &home, &add).status.success());
     assert!(dev(&p, &home, &["env", "set", "team"]).status.success());
     assert!(String::from_utf8_lossy(&dev(&p, &home, &["env"]).stdout).contains("* team"));
     let out = dev(&p, &home, &["status"]);
@@ -184,7 +181,7 @@ fn admin_invites_a_developer_who_logs_in_and_out() {
     assert!(dev(&p, &home, &["logout"]).status.success());
     let out = dev(&p, &home, &["status"]);
     assert!(stderr(&out).contains("not logged in"));
-    let stolen = serde_json::json!({"current": "t", "envs": {"t": {"url": url, "token": token}}});
+    let stolen = p.env_json(Some(&token));
     let thief = p.home.with_file_name("thief-home");
     std::fs::create_dir_all(&thief).unwrap();
     std::fs::write(thief.join("envs.json"), stolen.to_string()).unwrap();
@@ -210,8 +207,9 @@ fn login_attempts_are_rate_limited() {
         "right-password",
     ]);
     let home = p.home.with_file_name("ann-home");
-    let url = format!("http://127.0.0.1:{}", p.port);
-    dev(&p, &home, &["env", "add", "p", &url]);
+    let add = p.env_add_args("p");
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    dev(&p, &home, &add);
     let mut last = String::new();
     for _ in 0..12 {
         last = stderr(&dev(
@@ -246,11 +244,13 @@ fn login_attempts_are_rate_limited() {
     assert!(!out.status.success() && stderr(&out).contains("too many"));
     // The guesser slowed only itself: the owner, from another address, logs in at once.
     let login = format!(
-        "import json, socket, sys\n\
-s = socket.create_connection(('127.0.0.1', {}), source_address=('127.0.0.2', 0))\n\
+        "import json, socket, ssl, sys\n\
+ctx = ssl.create_default_context(cafile={:?})\n\
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {}), source_address=('127.0.0.2', 0)), server_hostname='127.0.0.1')\n\
 body = json.dumps({{'email': 'ann@example.com', 'password': 'right-password'}})\n\
 s.sendall(('POST /api/v1/login HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s' % (len(body), body)).encode())\n\
 print(s.makefile().readline())\n",
+        p.ca().display().to_string(),
         p.port
     );
     let out = std::process::Command::new("python3")

@@ -178,8 +178,7 @@ fn errors_say_what_to_do_next() {
     ]);
     let home = p.home.with_file_name("home-dev");
     std::fs::create_dir_all(&home).unwrap();
-    let url = format!("http://127.0.0.1:{}", p.port);
-    let env = serde_json::json!({"current": "p", "envs": {"p": {"url": url}}});
+    let env = p.env_json(None);
     std::fs::write(home.join("envs.json"), env.to_string()).unwrap();
     let dev = |args: &[&str], stdin: &[u8]| {
         let mut child = p

@@ -5,6 +5,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The CAs of every platform this test process started: [`client`] trusts them all.
+static CAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// An HTTP client trusting the platforms the tests started (and nothing else).
+pub fn client() -> reqwest::Client {
+    let pems = CAS.lock().unwrap().join("\n");
+    if pems.is_empty() {
+        return reqwest::Client::new();
+    }
+    let config = micro_pki::client_config(&pems).unwrap();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured((*config).clone())
+        .build()
+        .unwrap()
+}
+
+/// A byte stream to the platform: TCP, or TLS over it.
+pub trait Stream: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Stream for T {}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_micro");
 /// Generous: CI machines are slow and busy. Waiting is not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -34,6 +54,7 @@ impl Platform {
 
     /// Starts a platform whose server gets `env` on top of the usual.
     pub fn start_with(env: &[(&str, &str)]) -> Self {
+        micro_pki::install_default_provider();
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let mut p = Platform {
@@ -74,14 +95,20 @@ impl Platform {
                 .unwrap();
             self.child = Some(child);
             let url = format!("127.0.0.1:{}", self.port);
+            let ca = (!self.insecure()).then(|| self.ca());
             // Ready when *this* server says so (another one may answer on a taken port).
             let mut taken = false;
             self.wait_for("the server to answer /healthz", || {
                 let new = self.server_log().get(seen..).unwrap_or_default().to_owned();
                 taken = new.contains("Address already in use");
-                taken || (new.contains("micro server ready") && healthz(&url))
+                taken || (new.contains("micro server ready") && healthz(&url, ca.as_deref()))
             });
             if !taken {
+                if let Some(ca) = ca {
+                    CAS.lock()
+                        .unwrap()
+                        .push(std::fs::read_to_string(ca).unwrap());
+                }
                 return;
             }
             if let Some(mut c) = self.child.take() {
@@ -90,6 +117,79 @@ impl Platform {
             self.port = free_port();
         }
         panic!("no free port for the server after 5 tries");
+    }
+
+    /// Whether this server was started with `--insecure-http`.
+    pub fn insecure(&self) -> bool {
+        self.server_env
+            .iter()
+            .any(|(k, _)| k == "MICRO_INSECURE_HTTP")
+    }
+
+    /// The platform's base URL: https, with its own CA (plain http when insecure).
+    pub fn url(&self) -> String {
+        let scheme = if self.insecure() { "http" } else { "https" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The platform CA's certificate, as the server made it.
+    pub fn ca(&self) -> PathBuf {
+        // A server on the operator's own certificate names the CA to trust for it.
+        match self
+            .server_env
+            .iter()
+            .find(|(k, _)| k == "MICRO_HARNESS_CA")
+        {
+            Some((_, path)) => PathBuf::from(path),
+            None => self.data.join("tls").join("ca.pem"),
+        }
+    }
+
+    /// `micro env add NAME <url> --ca-file <ca>` for a CLI whose home is `home`.
+    pub fn env_add_args(&self, name: &str) -> Vec<String> {
+        if self.insecure() {
+            return vec!["env".into(), "add".into(), name.into(), self.url()];
+        }
+        vec![
+            "env".into(),
+            "add".into(),
+            name.into(),
+            self.url(),
+            "--ca-file".into(),
+            self.ca().display().to_string(),
+        ]
+    }
+
+    /// An `envs.json` with one environment `p` for this platform (its CA pinned).
+    pub fn env_json(&self, token: Option<&str>) -> Value {
+        let ca = (!self.insecure()).then(|| std::fs::read_to_string(self.ca()).unwrap());
+        serde_json::json!({"current": "p", "envs": {"p": {"url": self.url(), "token": token, "ca": ca}}})
+    }
+
+    /// A connection to the platform as a raw client would open it (TLS, pinned).
+    pub fn connect(&self) -> Box<dyn Stream> {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        if self.insecure() {
+            return Box::new(tcp);
+        }
+        let pem = std::fs::read_to_string(self.ca()).unwrap();
+        let config = micro_pki::client_config(&pem).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(config, name).unwrap();
+        Box::new(rustls::StreamOwned::new(conn, tcp))
+    }
+
+    /// An HTTP client that trusts the platform CA (and nothing else).
+    pub fn http(&self) -> reqwest::Client {
+        if self.insecure() {
+            return reqwest::Client::new();
+        }
+        let pem = std::fs::read_to_string(self.ca()).unwrap();
+        let config = micro_pki::client_config(&pem).unwrap();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured((*config).clone())
+            .build()
+            .unwrap()
     }
 
     pub fn server_log(&self) -> String {
@@ -163,10 +263,17 @@ impl Platform {
     }
 
     pub fn git(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new("git")
-            .args(args)
+        let mut git = Command::new("git");
+        if !self.insecure() {
+            // What `micro clone` sets up, for clones the tests make by hand.
+            git.arg("-c")
+                .arg(format!("http.sslCAInfo={}", self.ca().display()));
+        }
+        git.args(args)
             .current_dir(dir)
             .env("MICRO_HOME", &self.home)
+            // A clone trusts the platform CA through its config, which this would outrank.
+            .env_remove("GIT_SSL_CAINFO")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_AUTHOR_NAME", "Tess")
             .env("GIT_AUTHOR_EMAIL", "tess@example.com")
@@ -272,18 +379,33 @@ impl Drop for Platform {
     }
 }
 
-fn healthz(addr: &str) -> bool {
+/// `GET /healthz` answers 200: over TLS trusting `ca`, or plain without one.
+fn healthz(addr: &str, ca: Option<&Path>) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+    let Ok(tcp) = std::net::TcpStream::connect(addr) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut buf = String::new();
+    let Some(ca) = ca else {
+        let mut tcp = tcp;
+        if tcp.write_all(request).is_err() {
+            return false;
+        }
+        let _ = tcp.read_to_string(&mut buf);
+        return buf.starts_with("HTTP/1.1 200");
+    };
+    let Ok(pem) = std::fs::read_to_string(ca) else {
+        return false;
+    };
+    let config = micro_pki::client_config(&pem).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    if s.write_all(request).is_err() {
         return false;
     }
-    let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.starts_with("HTTP/1.1 200")
 }

@@ -90,7 +90,7 @@ fn namespaces_are_isolated() {
     let token = developer_token(&p, "other");
     let dev_home = p.home.with_file_name("dev-home");
     std::fs::create_dir_all(&dev_home).unwrap();
-    let env = serde_json::json!({"current": "p", "envs": {"p": {"url": format!("http://127.0.0.1:{}", p.port), "token": token}}});
+    let env = p.env_json(Some(&token));
     std::fs::write(dev_home.join("envs.json"), env.to_string()).unwrap();
     let dev = |args: &[&str]| {
         p.command(args)
@@ -126,7 +126,7 @@ fn namespaces_are_isolated() {
         assert!(!out.status.success());
     }
     // git: clone and push into someone else's repo are refused like a missing repo.
-    let url = format!("http://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
+    let url = format!("https://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
     let out = p.git(&p.work, &["clone", "-q", &url, "stolen"]);
     assert!(!out.status.success());
     assert!(

@@ -28,4 +28,5 @@ mod restart;
 mod rollout;
 mod signup;
 mod sources;
+mod tls;
 mod walkthrough;

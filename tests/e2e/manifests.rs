@@ -93,7 +93,7 @@ fn a_service_token_checks_out_its_own_code_and_nothing_else() {
         .as_str()
         .unwrap()
         .to_owned();
-    let url = format!("http://127.0.0.1:{}/git", p.port);
+    let url = format!("{}/git", p.url());
     let checkout = |repo: &str, into: &std::path::Path| {
         p.command(&[
             "checkout",
@@ -107,6 +107,7 @@ fn a_service_token_checks_out_its_own_code_and_nothing_else() {
             into.to_str().unwrap(),
         ])
         .env("MICRO_TOKEN", &token)
+        .env("MICRO_TLS_CA", p.ca())
         .output()
         .unwrap()
     };
@@ -130,7 +131,7 @@ fn a_service_token_checks_out_its_own_code_and_nothing_else() {
 
     // And it cannot push: a clone authenticated with the service token is refused.
     let clone = p.work.join("svc-clone");
-    let authed = format!("http://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
+    let authed = format!("https://micro:{token}@127.0.0.1:{}/git/default.git", p.port);
     p.git_ok(&p.work, &["clone", "-q", &authed, clone.to_str().unwrap()]);
     std::fs::write(clone.join("README.md"), "mine now\n").unwrap();
     p.git_ok(&clone, &["commit", "-qam", "take over"]);

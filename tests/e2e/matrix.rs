@@ -53,8 +53,7 @@ fn login(p: &Platform, email: &str, ns: &str) -> String {
     // The developer's own machine, with an env pointing at this platform.
     let home = p.home.with_file_name(format!("home-{email}"));
     std::fs::create_dir_all(&home).unwrap();
-    let env =
-        json!({"current": "p", "envs": {"p": {"url": format!("http://127.0.0.1:{}", p.port)}}});
+    let env = p.env_json(None);
     std::fs::write(home.join("envs.json"), env.to_string()).unwrap();
     let out = p
         .command(&["login", "--email", email, "--password", "long password"])
@@ -105,10 +104,10 @@ fn every_endpoint_for_every_kind_of_caller() {
     let env: Value = serde_json::from_str(&p.ok(&["call", "probe", "/"])).unwrap();
     let svc_a = env["MICRO_TOKEN"].as_str().unwrap().to_owned();
     assert_eq!(env["MICRO_CONFIG_K"], "declared");
-    assert_eq!(
-        env["MICRO_API"],
-        format!("http://127.0.0.1:{}", p.port).as_str()
-    );
+    assert_eq!(env["MICRO_API"], p.url().as_str());
+    // Services trust the platform CA (with the system's roots) by default.
+    assert_eq!(env["SSL_CERT_FILE"], "/run/micro/ca.pem");
+    assert_eq!(env["MICRO_TLS_CA"], "/run/micro/ca.pem");
     p.ok(&["store", "write", "r", "record", "--table", "t"]);
     for role in ROLES {
         p.ok(&[
@@ -366,9 +365,9 @@ fn every_endpoint_for_every_kind_of_caller() {
     ];
 
     let tokens = [Some(admin), Some(dev_a), Some(dev_b), Some(svc_a), None];
-    let base = format!("http://127.0.0.1:{}", p.port);
+    let base = p.url();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let http = reqwest::Client::new();
+    let http = p.http();
     let send = |method: Method, path: &str, body: Option<Value>, token: &Option<String>| {
         let mut req = http.request(method, format!("{base}{path}"));
         if let Some(t) = token {

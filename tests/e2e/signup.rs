@@ -45,8 +45,8 @@ fn code_in(mail: &Value) -> String {
 #[test]
 fn a_new_user_signs_up_gets_a_namespace_and_runs_a_service() {
     let p = Platform::start_with(&[("MICRO_SIGNUP", "open")]);
-    let url = format!("http://127.0.0.1:{}", p.port);
-    p.ok(&["env", "add", "mine", &url]);
+    let add = p.env_add_args("mine");
+    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
     let (ok, said) = start(&p, "mine", "Ann@Example.com", "correct horse");
     assert!(ok, "{said}");
     assert!(
@@ -128,8 +128,8 @@ fn a_new_user_signs_up_gets_a_namespace_and_runs_a_service() {
 #[test]
 fn sign_up_tells_nobody_who_has_an_account_and_is_bounded() {
     let p = Platform::start_with(&[("MICRO_SIGNUP", "open")]);
-    let url = format!("http://127.0.0.1:{}", p.port);
-    p.ok(&["env", "add", "guest", &url]);
+    let add = p.env_add_args("guest");
+    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
     // An address with an account answers exactly like a new one; its mail is a notice,
     // with no code that could open anything.
     p.ok(&[
@@ -211,10 +211,10 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 /// A request to the platform's web pages; the status and the page.
 fn web(p: &Platform, path: &str, body: Option<String>) -> (u16, String) {
-    let url = format!("http://127.0.0.1:{}{path}", p.port);
+    let url = format!("{}{path}", p.url());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let client = reqwest::Client::new();
+        let client = p.http();
         let req = match body {
             Some(b) => client
                 .post(url)
@@ -282,7 +282,7 @@ fn the_sign_up_page_works_without_javascript() {
         Some(form(&[("email", "bea+test@example.com"), ("code", &code)])),
     );
     assert_eq!(status, 201, "{page}");
-    let url = format!("http://127.0.0.1:{}", p.port);
+    let url = p.url();
     assert!(
         page.contains(&format!("micro env add mine {url}")),
         "{page}"
@@ -293,7 +293,8 @@ fn the_sign_up_page_works_without_javascript() {
     );
 
     // The two commands the page shows work.
-    p.ok(&["env", "add", "mine", &url]);
+    let add = p.env_add_args("mine");
+    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
     let out = with_stdin(
         p.command(&[
             "login",

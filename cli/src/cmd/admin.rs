@@ -88,7 +88,7 @@ pub enum NamespaceAction {
 
 pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
     let (_, env_name, env) = t.env_only()?;
-    let client = micro_api::client::Client::new(&env.url, env.token.clone());
+    let client = crate::tls::client(&env, env.token.clone())?;
     // The platform hides admin routes from everyone else ("not found"); say why here.
     let me = client.whoami().await?;
     if me.role != micro_store::Role::Admin {
@@ -213,7 +213,7 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
 
 pub async fn whoami(t: &Target, output: Output) -> Result<ExitCode> {
     let (_, name, env) = t.env_only()?;
-    let client = micro_api::client::Client::new(&env.url, env.token.clone());
+    let client = crate::tls::client(&env, env.token.clone())?;
     let me = client.whoami().await?;
     #[derive(serde::Serialize)]
     struct Me<'a> {

@@ -35,7 +35,16 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
         sh_quote(&ctx.env_name)
     );
     let url = ctx.client.git_url(&ctx.namespace);
-    let status = Command::new("git")
+    // git trusts the environment's pinned CA for this clone (and nothing else for it).
+    let ca_file = ctx.home.ca_file(&ctx.env_name, ctx.env.ca.as_deref())?;
+    let mut git = Command::new("git");
+    if let Some(ca) = &ca_file {
+        // The variable outranks any configuration, a global GIT_SSL_CAINFO included.
+        git.arg("-c")
+            .arg(format!("http.sslCAInfo={}", ca.display()))
+            .env("GIT_SSL_CAINFO", ca);
+    }
+    let status = git
         .args(["-c", "credential.helper=", "-c"])
         .arg(format!("credential.helper={helper}"))
         .args(["clone", "--quiet", &url])
@@ -51,6 +60,18 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
             .arg("-C")
             .arg(&dir)
             .args(["config", "--add", "credential.helper", value])
+            .status()?
+            .success();
+        if !ok {
+            bail!("cannot configure {}", dir.display());
+        }
+    }
+    if let Some(ca) = &ca_file {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["config", "http.sslCAInfo"])
+            .arg(ca)
             .status()?
             .success();
         if !ok {

@@ -27,6 +27,10 @@ pub enum EnvAction {
         name: String,
         /// The platform's address, like https://micro.example.com
         url: String,
+        /// Trust only this CA (PEM) for the platform's certificate: its own CA, made on
+        /// its first start (`<data dir>/tls/ca.pem`) [default: the system's roots]
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
     },
     /// Delete environment NAME
     Del {
@@ -70,7 +74,7 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             envs.current = Some(name);
             home.save_envs(&envs)?;
         }
-        Some(EnvAction::Add { name, url }) => {
+        Some(EnvAction::Add { name, url, ca_file }) => {
             if name == BUILTIN_ENV {
                 bail!("{BUILTIN_ENV} is built in (this machine's platform); pick another name");
             }
@@ -80,10 +84,24 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("{url}: an environment URL starts with http:// or https://");
             }
+            let ca = match ca_file {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
+                    micro_pki::client_config(&pem)
+                        .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?;
+                    if url.starts_with("http://") {
+                        bail!("--ca-file pins a CA for https: {url} is plain http");
+                    }
+                    Some(pem)
+                }
+                None => None,
+            };
             envs.envs.insert(
                 name,
                 Env {
                     url,
+                    ca,
                     ..Env::default()
                 },
             );

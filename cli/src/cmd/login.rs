@@ -68,7 +68,7 @@ pub async fn login(t: &Target, args: LoginArgs) -> Result<ExitCode> {
             "--password-stdin (and the password on standard input)",
         )?,
     };
-    let client = micro_api::client::Client::new(&env.url, None);
+    let client = crate::tls::client(&env, None)?;
     let reply = client.login(&email, &password).await?;
     env.token = Some(reply.token);
     env.email = Some(reply.email.clone());
@@ -90,7 +90,7 @@ pub async fn logout(t: &Target) -> Result<ExitCode> {
         .token
         .take()
         .ok_or_else(|| anyhow!("not logged in to {env_name}"))?;
-    let client = micro_api::client::Client::new(&env.url, Some(token));
+    let client = crate::tls::client(&env, Some(token))?;
     // Revoke on the platform; forget locally even if it cannot be reached.
     if let Err(e) = client.logout().await {
         eprintln!("warning: the token could not be revoked on the platform: {e}");

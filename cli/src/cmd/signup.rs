@@ -31,7 +31,7 @@ pub struct SignupArgs {
 
 pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
     let (home, env_name, mut env) = t.env_only()?;
-    let client = micro_api::client::Client::new(&env.url, None);
+    let client = crate::tls::client(&env, None)?;
     let email = match args.email {
         Some(e) => e,
         None => ask("Email: ", true, "--email EMAIL")?,

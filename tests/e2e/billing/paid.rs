@@ -21,6 +21,11 @@ pub(super) struct Paid {
 }
 
 pub(super) fn start_paid(grace: &str) -> Paid {
+    start_paid_with(grace, &[])
+}
+
+/// [`start_paid`] with more of the server's environment.
+pub(super) fn start_paid_with(grace: &str, more: &[(&str, &str)]) -> Paid {
     let stripe = StripeRecorder::start();
     let smtp = SmtpSink::start();
     let files = tempfile::tempdir().unwrap();
@@ -28,17 +33,21 @@ pub(super) fn start_paid(grace: &str) -> Paid {
     let hook = files.path().join("stripe-webhook.secret");
     std::fs::write(&key, "sk_test_e2e_key\n").unwrap();
     std::fs::write(&hook, format!("{SECRET}\n")).unwrap();
-    let p = Platform::start_with(&[
+    let smtp_url = smtp.url();
+    let mut env = vec![
         ("MICRO_SIGNUP", "paid"),
         ("MICRO_STRIPE_SECRET_KEY_FILE", key.to_str().unwrap()),
         ("MICRO_STRIPE_WEBHOOK_SECRET_FILE", hook.to_str().unwrap()),
         ("MICRO_STRIPE_PRICE", PRICE),
         ("MICRO_STRIPE_API", &stripe.url),
-        ("MICRO_SMTP", &smtp.url()),
+        ("MICRO_SMTP", &smtp_url),
         ("MICRO_BILLING_GRACE", grace),
-    ]);
-    let url = format!("http://127.0.0.1:{}", p.port);
-    p.ok(&["env", "add", "mine", &url]);
+    ];
+    env.extend_from_slice(more);
+    let p = Platform::start_with(&env);
+    let url = p.url();
+    let add = p.env_add_args("mine");
+    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
     Paid {
         p,
         stripe,
@@ -56,33 +65,37 @@ fn now() -> i64 {
 }
 
 /// POSTs `body` to `/hooks/stripe` with `signature` as the Stripe-Signature header.
-fn post_event(url: &str, body: &[u8], signature: &str) -> (u16, String) {
+fn post_event(t: &Paid, body: &[u8], signature: &str) -> (u16, String) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let res = reqwest::Client::new()
-            .post(format!("{url}/hooks/stripe"))
-            .header("stripe-signature", signature)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let res =
+            t.p.http()
+                .post(format!("{}/hooks/stripe", t.url))
+                .header("stripe-signature", signature)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
         (res.status().as_u16(), res.text().await.unwrap())
     })
 }
 
-fn get_text(url: &str) -> String {
+fn get_text(t: &Paid, url: &str) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+    rt.block_on(async {
+        let res = t.p.http().get(url).send().await.unwrap();
+        res.text().await.unwrap()
+    })
 }
 
 /// An event as Stripe sends it, signed with the endpoint's secret, now.
-fn event(url: &str, id: &str, kind: &str, object: Value) -> (u16, String) {
+fn event(t: &Paid, id: &str, kind: &str, object: Value) -> (u16, String) {
     let body = json!({"id": id, "object": "event", "type": kind, "created": now(),
         "data": {"object": object}})
     .to_string();
     let signature = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
-    post_event(url, body.as_bytes(), &signature)
+    post_event(t, body.as_bytes(), &signature)
 }
 
 fn completed(session: &str, reference: &str, subscription: &str) -> Value {
@@ -167,13 +180,13 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
         "data": {"object": completed(&session.id, &reference, "sub_1")}})
     .to_string();
     let forged = micro_webhooks::stripe::sign(body.as_bytes(), b"whsec_not_ours", now());
-    assert_eq!(post_event(&t.url, body.as_bytes(), &forged).0, 400);
+    assert_eq!(post_event(&t, body.as_bytes(), &forged).0, 400);
     let stale = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now() - 600);
-    assert_eq!(post_event(&t.url, body.as_bytes(), &stale).0, 400);
+    assert_eq!(post_event(&t, body.as_bytes(), &stale).0, 400);
     let good = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
     let tampered = body.replace("sub_1", "sub_2");
-    assert_eq!(post_event(&t.url, tampered.as_bytes(), &good).0, 400);
-    assert_eq!(post_event(&t.url, body.as_bytes(), "").0, 400);
+    assert_eq!(post_event(&t, tampered.as_bytes(), &good).0, 400);
+    assert_eq!(post_event(&t, body.as_bytes(), "").0, 400);
     assert!(accounts_named(p, "payer@dev.example").is_empty());
 
     // Another pending sign-up's session does not pay for this one.
@@ -196,7 +209,7 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
     let other = t.stripe.sessions()[1].clone();
     t.stripe.set_subscription("sub_1", "cus_1", "active");
     let (status, _) = event(
-        &t.url,
+        &t,
         "evt_cross",
         "checkout.session.completed",
         completed(&other.id, &reference, "sub_1"),
@@ -207,7 +220,7 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
 
     // Stripe says it is paid: the account and its namespace, and the waiting CLI logs in.
     let (status, said) = event(
-        &t.url,
+        &t,
         "evt_paid",
         "checkout.session.completed",
         completed(&session.id, &reference, "sub_1"),
@@ -236,7 +249,7 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
 
     // A redelivery changes nothing; the admin sees the plan and its state.
     let (status, said) = event(
-        &t.url,
+        &t,
         "evt_paid",
         "checkout.session.completed",
         completed(&session.id, &reference, "sub_1"),
@@ -329,7 +342,7 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
     let reference = session.form["client_reference_id"].clone();
     assert_eq!(
         event(
-            &t.url,
+            &t,
             "evt_1",
             "checkout.session.completed",
             completed(&session.id, &reference, "sub_9")
@@ -343,7 +356,10 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let page = get_text(&format!("{}/signup/done?session_id={}", t.url, session.id));
+    let page = get_text(
+        &t,
+        &format!("{}/signup/done?session_id={}", t.url, session.id),
+    );
     assert!(
         page.contains("micro login --email late@dev.example"),
         "{page}"
@@ -354,7 +370,7 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
     t.stripe.set_subscription("sub_9", "cus_9", "past_due");
     let invoice = json!({"id": "in_1", "object": "invoice", "subscription": "sub_9"});
     assert_eq!(
-        event(&t.url, "evt_2", "invoice.payment_failed", invoice.clone()).0,
+        event(&t, "evt_2", "invoice.payment_failed", invoice.clone()).0,
         200
     );
     p.wait_for("the grace period to end", || {
@@ -377,22 +393,16 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
 
     // Paid: resumed. A late copy of the failure (Stripe says active now) changes nothing.
     t.stripe.set_subscription("sub_9", "cus_9", "active");
-    assert_eq!(
-        event(&t.url, "evt_3", "invoice.paid", invoice.clone()).0,
-        200
-    );
+    assert_eq!(event(&t, "evt_3", "invoice.paid", invoice.clone()).0, 200);
     p.ok(&["store", "write", "k2", "v", "--env", "mine"]);
-    assert_eq!(
-        event(&t.url, "evt_4", "invoice.payment_failed", invoice).0,
-        200
-    );
+    assert_eq!(event(&t, "evt_4", "invoice.payment_failed", invoice).0, 200);
     p.ok(&["store", "write", "k3", "v", "--env", "mine"]);
 
     // The subscription ends: suspended, nothing deleted.
     t.stripe.set_subscription("sub_9", "cus_9", "canceled");
     let sub = json!({"id": "sub_9", "object": "subscription", "status": "canceled"});
     assert_eq!(
-        event(&t.url, "evt_5", "customer.subscription.deleted", sub).0,
+        event(&t, "evt_5", "customer.subscription.deleted", sub).0,
         200
     );
     let err = p.fails(&["store", "write", "k4", "v", "--env", "mine"]);

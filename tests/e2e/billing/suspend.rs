@@ -95,13 +95,14 @@ fn only_admins_suspend_or_resume() {
         "s3cret-pass",
     ]);
     let home = p.home.with_file_name("dev-home");
-    let url = format!("http://127.0.0.1:{}", p.port);
+    let add = p.env_add_args("team");
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
     let dev = |args: &[&str]| {
         let mut cmd = p.command(args);
         cmd.env("MICRO_HOME", &home);
         cmd.output().unwrap()
     };
-    assert!(dev(&["env", "add", "team", &url]).status.success());
+    assert!(dev(&add).status.success());
     assert!(dev(&["env", "set", "team"]).status.success());
     assert!(
         dev(&[

@@ -27,11 +27,9 @@ fn a_tenant_cannot_see_use_or_aim_a_link_at_what_is_not_theirs() {
     let api = |method: reqwest::Method, ns: &str, body: Option<Value>| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let mut req = reqwest::Client::new()
-                .request(
-                    method,
-                    format!("http://127.0.0.1:{}/api/v1/namespaces/{ns}/link", p.port),
-                )
+            let mut req = p
+                .http()
+                .request(method, format!("{}/api/v1/namespaces/{ns}/link", p.url()))
                 .bearer_auth(&token);
             if let Some(b) = body {
                 req = req.json(&b);

@@ -103,7 +103,7 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 fn post(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, String) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut req = reqwest::Client::new().post(url).body(body);
+        let mut req = crate::harness::client().post(url).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
         }

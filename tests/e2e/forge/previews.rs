@@ -43,7 +43,10 @@ fn pull_requests_get_one_preview_comment_kept_up_to_date_and_statuses() {
     assert_eq!(status.credential, "Bearer ghp_forgetoken");
     let page = status.body["target_url"].as_str().unwrap().to_owned();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let html = rt.block_on(async { reqwest::get(&page).await.unwrap().text().await.unwrap() });
+    let html = rt.block_on(async {
+        let res = crate::harness::client().get(&page).send().await.unwrap();
+        res.text().await.unwrap()
+    });
     assert!(html.contains("applied") && html.contains(&first), "{html}");
 
     // Others have talked a lot on the pull request: ours is found beyond the first page.

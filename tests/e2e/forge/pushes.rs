@@ -8,10 +8,7 @@ fn a_linked_namespace_runs_what_signed_pushes_on_its_forge_say() {
 
     let linked = link(&p, &forge, &["--forge", "github"]);
     let (url, secret) = hook(&linked);
-    assert!(
-        url.starts_with(&format!("http://127.0.0.1:{}/hooks/", p.port)),
-        "{url}"
-    );
+    assert!(url.starts_with(&format!("{}/hooks/", p.url())), "{url}");
     assert!(
         !url.contains("default"),
         "the URL does not name the namespace: {url}"
@@ -87,7 +84,7 @@ fn a_linked_namespace_runs_what_signed_pushes_on_its_forge_say() {
     ];
     assert_eq!(post(&url, &headers, junk).0, 400);
     assert_eq!(post(&url, &unsigned, vec![b' '; 5 << 20]).0, 413);
-    let missing = format!("http://127.0.0.1:{}/hooks/0123456789abcdef", p.port);
+    let missing = format!("{}/hooks/0123456789abcdef", p.url());
     assert_eq!(
         github(&missing, &secret, "push", "d-6", &push_event(&third)).0,
         404

@@ -64,6 +64,9 @@ pub struct Isolation {
     pub cgroups: Option<Cgroups>,
     /// What the platform may fetch for tenants (`source.git`).
     pub sources: SourcePolicy,
+    /// The CA bundle services trust (the system's roots and the platform CA, so they
+    /// reach the API over TLS): `SSL_CERT_FILE` and `MICRO_TLS_CA` inside the sandbox.
+    pub trust: Option<std::path::PathBuf>,
 }
 
 impl Isolation {
@@ -81,6 +84,7 @@ impl Isolation {
             sandbox: Some(sandbox),
             cgroups: Some(cgroups),
             sources: SourcePolicy::default(),
+            trust: None,
         })
     }
 

@@ -195,7 +195,12 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
     };
     let mut cmd = match &shared.isolation.sandbox {
-        Some(sandbox) => sandbox.command(l.dir, l.namespace, l.command),
+        Some(sandbox) => sandbox.command(
+            l.dir,
+            l.namespace,
+            l.command,
+            shared.isolation.trust.as_deref(),
+        ),
         None => {
             let mut cmd = Command::new("/bin/sh");
             cmd.arg("-c")
@@ -218,6 +223,14 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         .kill_on_drop(false);
     if let Some(port) = l.port {
         cmd.env("PORT", port.to_string());
+    }
+    if let Some(bundle) = &shared.isolation.trust {
+        // Python, curl, Go and OpenSSL-based clients read SSL_CERT_FILE by default.
+        let inside = match &shared.isolation.sandbox {
+            Some(_) => std::path::Path::new(super::sandbox::TRUST_FILE),
+            None => bundle.as_path(),
+        };
+        cmd.env("SSL_CERT_FILE", inside).env("MICRO_TLS_CA", inside);
     }
     for (k, v) in &l.env {
         cmd.env(k, v);

@@ -13,6 +13,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
+/// Where a sandboxed service finds the CA bundle it trusts.
+pub(crate) const TRUST_FILE: &str = "/run/micro/ca.pem";
 /// Where a service's checkout appears inside its sandbox.
 pub(crate) const APP_DIR: &str = "/app";
 /// The only PATH a sandboxed process gets: system folders, nothing of the server's.
@@ -74,7 +76,7 @@ impl Sandbox {
         }
         let probe = probe_dir()?;
         let out = std::process::Command::new(&sandbox.bwrap)
-            .args(sandbox.args(&probe, 65534))
+            .args(sandbox.args(&probe, 65534, None))
             .args(["/bin/true"])
             .stdin(Stdio::null())
             .output()
@@ -98,7 +100,7 @@ impl Sandbox {
     }
 
     /// bubblewrap's arguments up to (and including) the identity drop; the command follows.
-    fn args(&self, code: &Path, uid: u32) -> Vec<std::ffi::OsString> {
+    fn args(&self, code: &Path, uid: u32, trust: Option<&Path>) -> Vec<std::ffi::OsString> {
         let mut a: Vec<std::ffi::OsString> = [
             "--die-with-parent",
             "--unshare-pid",
@@ -136,6 +138,19 @@ impl Sandbox {
                 Err(_) => {}
             }
         }
+        if let Some(bundle) = trust {
+            // Made by bubblewrap under the server's umask otherwise: the tenant could not
+            // enter it.
+            a.extend([
+                "--perms".into(),
+                "0755".into(),
+                "--dir".into(),
+                "/run/micro".into(),
+                "--ro-bind".into(),
+                bundle.as_os_str().to_owned(),
+                TRUST_FILE.into(),
+            ]);
+        }
         a.extend([
             "--bind".into(),
             code.as_os_str().to_owned(),
@@ -158,9 +173,15 @@ impl Sandbox {
     /// until [`Sandbox::connect`] has given it its network and the runtime its cgroup.
     /// (bubblewrap's own `--block-fd` holds it while the process is not yet dumpable,
     /// when pasta cannot open its network namespace.)
-    pub(crate) fn command(&self, code: &Path, namespace: &str, command: &str) -> Command {
+    pub(crate) fn command(
+        &self,
+        code: &Path,
+        namespace: &str,
+        command: &str,
+        trust: Option<&Path>,
+    ) -> Command {
         let mut cmd = Command::new(&self.bwrap);
-        cmd.args(self.args(code, Self::uid_of(namespace)))
+        cmd.args(self.args(code, Self::uid_of(namespace), trust))
             .args([
                 "/bin/sh",
                 "-c",

@@ -1,0 +1,172 @@
+//! TLS for this binary. The server: the platform CA and a certificate for the names it
+//! listens on (or the operator's files), plain HTTP only on loopback and only when asked.
+//! The CLI: API clients and git that trust the environment's pinned CA and nothing else.
+
+use crate::home::Env;
+use anyhow::{Context, Result, bail};
+use micro_api::client::Client;
+use micro_pki::{Ca, CertSource};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct TlsArgs {
+    /// Serve with this certificate (PEM, leaf first) instead of one from the platform CA;
+    /// read again whenever it changes
+    #[arg(long, env = "MICRO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM)
+    #[arg(long, env = "MICRO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also accept TLS 1.2 clients (TLS 1.3 only by default)
+    #[arg(long, env = "MICRO_TLS12")]
+    pub tls12: bool,
+    /// Serve plain HTTP instead of HTTPS (loopback addresses only): tokens, config values
+    /// and pushes then travel in clear
+    #[arg(long, env = "MICRO_INSECURE_HTTP", conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
+}
+
+/// How the server speaks.
+pub struct ServerTls {
+    /// `None`: plain HTTP (`--insecure-http`).
+    pub config: Option<Arc<rustls::ServerConfig>>,
+    /// The platform CA, which the CLI environment written at start pins (none with the
+    /// operator's own certificate: clients trust it as any public one).
+    pub ca_pem: Option<String>,
+}
+
+impl ServerTls {
+    pub fn scheme(&self) -> &'static str {
+        if self.config.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+/// Days the server's certificate from the platform CA is valid; a start issues a new one.
+const SERVER_CERT_DAYS: i64 = 397;
+
+impl TlsArgs {
+    /// The server's TLS, from the flags; `public_host` is the host of `--public-url`.
+    pub fn server(
+        &self,
+        data: &Path,
+        local: SocketAddr,
+        public_host: Option<&str>,
+    ) -> Result<ServerTls> {
+        if self.insecure_http {
+            if !local.ip().is_loopback() {
+                bail!(
+                    "--insecure-http serves loopback addresses only ({local} is not one): use TLS, the default"
+                );
+            }
+            tracing::warn!(
+                "--insecure-http: PLAIN HTTP. Tokens, config values and pushes travel in clear"
+            );
+            eprintln!(
+                "warning: --insecure-http: this server speaks PLAIN HTTP on {local}; tokens, config values and pushes travel in clear"
+            );
+            return Ok(ServerTls {
+                config: None,
+                ca_pem: None,
+            });
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let config = micro_pki::server_config(
+                CertSource::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                self.tls12,
+            )?;
+            return Ok(ServerTls {
+                config: Some(config),
+                ca_pem: None,
+            });
+        }
+        let ca = Ca::load_or_create(&data.join("tls"))
+            .context("the platform CA (under the data dir's tls/)")?;
+        let mut names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        if !local.ip().is_unspecified() {
+            names.push(local.ip().to_string());
+        }
+        if let Some(host) = public_host {
+            names.push(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+            );
+        }
+        if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+            let host = host.trim();
+            if !host.is_empty() {
+                names.push(host.to_owned());
+            }
+        }
+        names.dedup();
+        let issued = ca.issue_server(&names, SERVER_CERT_DAYS)?;
+        let config = micro_pki::server_config(CertSource::Issued(issued), self.tls12)?;
+        Ok(ServerTls {
+            config: Some(config),
+            ca_pem: Some(ca.cert_pem().to_owned()),
+        })
+    }
+}
+
+/// What services trust: the system's roots and the platform CA, in one file under the
+/// data dir (`tls/trust.pem`); none when the server uses the operator's certificate.
+pub fn trust_bundle(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>> {
+    let Some(ca) = ca_pem else {
+        return Ok(None);
+    };
+    let system = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .unwrap_or_default();
+    let path = data.join("tls").join("trust.pem");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{system}\n{ca}"))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    // Every tenant's uid reads it (it holds only public certificates).
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// An API client for `env` (its pinned CA, if any).
+pub fn client(env: &Env, token: Option<String>) -> Result<Client> {
+    Ok(Client::pinned(&env.url, token, env.ca.as_deref())?)
+}
+
+/// libgit2's certificate check for `env`'s pinned CA, if it has one.
+pub fn cert_check(env: &Env) -> Option<micro_tenant::change::CertCheck> {
+    let ca = env.ca.clone()?;
+    Some(micro_tenant::change::CertCheck(Arc::new(
+        move |der: &[u8], host: &str| {
+            micro_pki::verify_server_cert(&ca, der, host).map_err(|e| e.to_string())
+        },
+    )))
+}
+
+/// The host of a URL (`https://h:1/x` → `h`).
+pub fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split("://").nth(1)?;
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit('@').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next();
+    }
+    authority.split(':').next().filter(|h| !h.is_empty())
+}
