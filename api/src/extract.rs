@@ -21,10 +21,27 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        if let Some(token) = bearer(&parts.headers) {
+            let account = state
+                .store
+                .authenticate(token.trim())
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            return Ok(Caller(account));
+        }
+        // No token: a service's certificate (mTLS) is its identity while its deployment
+        // is live, exactly as its token would be.
+        let cert = parts
+            .extensions
+            .get::<crate::serve::ClientCert>()
+            .ok_or(ApiError::Unauthorized)?;
+        let id = micro_pki::identity_of(&cert.0).ok_or(ApiError::Unauthorized)?;
+        if id.trust_domain != state.trust_domain {
+            return Err(ApiError::Unauthorized);
+        }
         let account = state
             .store
-            .authenticate(token.trim())
+            .service_by_deployment(&id.namespace, &id.service, &id.deployment)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller(account))

@@ -14,6 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+/// The certificate (DER) a client presented over mTLS, already verified against the
+/// platform CA by the handshake.
+#[derive(Clone, Debug)]
+pub struct ClientCert(pub Arc<[u8]>);
+
 /// What one server accepts at most.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -72,20 +77,26 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
-        let app = app
-            .clone()
-            .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                req
-            });
+        let app = app.clone();
         let (http, watcher, acceptor) = (http.clone(), graceful.watcher(), acceptor.clone());
         let handshake_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _slot = slot;
-            let service = TowerToHyperService::new(app);
+            // Every request knows its client's address and, over mTLS, its certificate.
+            let with = |cert: Option<ClientCert>| {
+                TowerToHyperService::new(app.map_request(
+                    move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                        if let Some(cert) = &cert {
+                            req.extensions_mut().insert(cert.clone());
+                        }
+                        req
+                    },
+                ))
+            };
             let served = match acceptor {
                 None => {
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    let conn = http.serve_connection(TokioIo::new(stream), with(None));
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
@@ -93,7 +104,13 @@ pub async fn serve(
                     else {
                         return;
                     };
-                    let conn = http.serve_connection(TokioIo::new(tls), service);
+                    let cert = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
+                    let conn = http.serve_connection(TokioIo::new(tls), with(cert));
                     watcher.watch(conn).await
                 }
             };

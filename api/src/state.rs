@@ -36,6 +36,8 @@ pub struct ApiState {
     pub sources: micro_reconciler::sources::SourcePolicy,
     /// Asks for a linked namespace's branch to be fetched now (set by the server).
     pub fetch_link: Option<FetchLink>,
+    /// The SPIFFE trust domain of service certificates (`--trust-domain`).
+    pub trust_domain: String,
     /// How people get accounts: admins only, open sign-up, or paid.
     pub signup: crate::types::SignupMode,
     /// Paid mode's Checkout and grace period (`None` unless `--signup paid`).

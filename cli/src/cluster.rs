@@ -18,7 +18,7 @@ pub struct ClusterArgs {
     #[arg(long, env = "MICRO_NAMESPACE_PREFIX", default_value = "micro-")]
     pub namespace_prefix: String,
     /// How tenant pods reach the platform's API and git endpoint [default: the in-cluster
-    /// Service of `manifests/`, http://micro.micro.svc.cluster.local:8081]
+    /// Service of `manifests/`, https://micro.micro.svc.cluster.local:8081]
     #[arg(long, env = "MICRO_PLATFORM_URL")]
     pub platform_url: Option<String>,
     /// The image that builds and runs services from source (a spec without `image:`):

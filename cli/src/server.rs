@@ -130,7 +130,7 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File> {
 
 pub async fn run(args: ServerArgs) -> Result<()> {
     // Flags are checked before anything is written.
-    let cluster = args.cluster.settings()?;
+    let mut cluster = args.cluster.settings()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MICRO_LOG")
@@ -189,8 +189,18 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Duration::from_secs(10),
         Duration::from_secs(30),
     );
-    let public_host = args.public_url.as_deref().and_then(crate::tls::host_of);
-    let tls = args.tls.server(&data, local, public_host)?;
+    // The certificate names every address clients are told: the public one, and the one
+    // pods reach the platform at.
+    let hosts: Vec<&str> = [
+        args.public_url.as_deref(),
+        Some(cluster.platform_url.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(crate::tls::host_of)
+    .collect();
+    let tls = args.tls.server(&data, local, &hosts)?;
+    cluster.platform_ca = tls.ca_pem.clone();
     let public_url = match &args.public_url {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
             url.trim_end_matches('/').to_owned()
@@ -294,6 +304,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         public_url,
         sources,
         signup: args.billing.mode(),
+        trust_domain: args.tls.trust_domain.clone(),
         paid: paid.as_ref().map(|p| p.plan.clone()),
         mailer,
         fetch_link: Some({
@@ -331,6 +342,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("{}://{}", tls.scheme(), loopback(local)));
+    if let Some(issue) = tls.identity_issuer(&args.tls.trust_domain) {
+        controller.set_identity_issuer(issue);
+    }
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
     write_cli_env(&home, &store, local, &tls).await?;

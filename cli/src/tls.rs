@@ -26,6 +26,10 @@ pub struct TlsArgs {
     /// and pushes then travel in clear
     #[arg(long, env = "MICRO_INSECURE_HTTP", conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// The SPIFFE trust domain of services' certificates
+    /// (`spiffe://<domain>/ns/<namespace>/svc/<name>`)
+    #[arg(long, env = "MICRO_TRUST_DOMAIN", default_value = "micro.local")]
+    pub trust_domain: String,
 }
 
 /// How the server speaks.
@@ -35,6 +39,8 @@ pub struct ServerTls {
     /// The platform CA, which the CLI environment written at start pins (none with the
     /// operator's own certificate: clients trust it as any public one).
     pub ca_pem: Option<String>,
+    /// The platform CA, which also issues services' identities (none without it).
+    pub ca: Option<Arc<Ca>>,
 }
 
 impl ServerTls {
@@ -51,13 +57,9 @@ impl ServerTls {
 const SERVER_CERT_DAYS: i64 = 397;
 
 impl TlsArgs {
-    /// The server's TLS, from the flags; `public_host` is the host of `--public-url`.
-    pub fn server(
-        &self,
-        data: &Path,
-        local: SocketAddr,
-        public_host: Option<&str>,
-    ) -> Result<ServerTls> {
+    /// The server's TLS, from the flags; `hosts` are the names clients are given for it
+    /// (`--public-url`'s, `--platform-url`'s).
+    pub fn server(&self, data: &Path, local: SocketAddr, hosts: &[&str]) -> Result<ServerTls> {
         if self.insecure_http {
             if !local.ip().is_loopback() {
                 bail!(
@@ -73,6 +75,7 @@ impl TlsArgs {
             return Ok(ServerTls {
                 config: None,
                 ca_pem: None,
+                ca: None,
             });
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
@@ -82,10 +85,12 @@ impl TlsArgs {
                     key: key.clone(),
                 },
                 self.tls12,
+                None,
             )?;
             return Ok(ServerTls {
                 config: Some(config),
                 ca_pem: None,
+                ca: None,
             });
         }
         let ca = Ca::load_or_create(&data.join("tls"))
@@ -98,7 +103,7 @@ impl TlsArgs {
         if !local.ip().is_unspecified() {
             names.push(local.ip().to_string());
         }
-        if let Some(host) = public_host {
+        for host in hosts {
             names.push(
                 host.trim_start_matches('[')
                     .trim_end_matches(']')
@@ -111,12 +116,16 @@ impl TlsArgs {
                 names.push(host.to_owned());
             }
         }
+        names.sort();
         names.dedup();
         let issued = ca.issue_server(&names, SERVER_CERT_DAYS)?;
-        let config = micro_pki::server_config(CertSource::Issued(issued), self.tls12)?;
+        // Services present certificates from the same CA as their identity (mTLS).
+        let config =
+            micro_pki::server_config(CertSource::Issued(issued), self.tls12, Some(ca.cert_pem()))?;
         Ok(ServerTls {
             config: Some(config),
             ca_pem: Some(ca.cert_pem().to_owned()),
+            ca: Some(Arc::new(ca)),
         })
     }
 }
@@ -143,6 +152,33 @@ pub fn trust_bundle(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(Some(path))
+}
+
+/// Hours a service's certificate is valid: a new deployment gets a new one.
+const IDENTITY_HOURS: i64 = 24;
+
+impl ServerTls {
+    /// Issues each deployment's certificate identity, if the platform CA serves.
+    pub fn identity_issuer(
+        &self,
+        trust_domain: &str,
+    ) -> Option<micro_reconciler::controller::IssueIdentity> {
+        let ca = self.ca.clone()?;
+        let trust_domain = trust_domain.to_owned();
+        Some(Arc::new(
+            move |namespace: &str, service: &str, deployment: &str| {
+                let identity = micro_pki::Identity {
+                    trust_domain: trust_domain.clone(),
+                    namespace: namespace.to_owned(),
+                    service: service.to_owned(),
+                    deployment: deployment.to_owned(),
+                };
+                ca.issue_identity(&identity, IDENTITY_HOURS)
+                    .map(|issued| (issued.cert_pem, issued.key_pem))
+                    .map_err(|e| e.to_string())
+            },
+        ))
+    }
 }
 
 /// An API client for `env` (its pinned CA, if any).

@@ -26,6 +26,9 @@ pub struct Settings {
     /// (other tenants, the database) except through the rules that allow it; everything
     /// else (the outside world) stays reachable.
     pub cluster_cidrs: Vec<String>,
+    /// The platform CA (PEM) pods trust for `platform_url`, when the platform serves a
+    /// certificate from it: a file in every pod, `SSL_CERT_FILE` and `MICRO_TLS_CA`.
+    pub platform_ca: Option<String>,
 }
 
 impl Default for Settings {
@@ -41,12 +44,13 @@ impl Default for Settings {
             )]
             .into_iter()
             .collect(),
-            platform_url: "http://micro.micro.svc.cluster.local:8081".into(),
+            platform_url: "https://micro.micro.svc.cluster.local:8081".into(),
             cluster_cidrs: vec![
                 "10.0.0.0/8".into(),
                 "172.16.0.0/12".into(),
                 "192.168.0.0/16".into(),
             ],
+            platform_ca: None,
         }
     }
 }
@@ -97,7 +101,7 @@ mod tests {
         assert_eq!(s.runner_for(None), s.runner_image);
         assert_eq!(
             s.repo_url("team"),
-            "http://micro.micro.svc.cluster.local:8081/git/team.git"
+            "https://micro.micro.svc.cluster.local:8081/git/team.git"
         );
     }
 }

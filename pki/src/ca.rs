@@ -90,7 +90,7 @@ impl Ca {
         &self.cert_pem
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, KeyPair>, PkiError> {
+    pub(crate) fn issuer(&self) -> Result<Issuer<'static, KeyPair>, PkiError> {
         let key = KeyPair::from_pem(&self.key_pem)
             .map_err(|e| PkiError::invalid("the platform CA's key", e))?;
         Issuer::from_ca_cert_pem(&self.cert_pem, key)

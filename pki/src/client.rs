@@ -18,6 +18,29 @@ pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, PkiError
     Ok(Arc::new(config))
 }
 
+/// A client configuration pinned to `ca_pem` that presents a certificate (a service's
+/// identity) when the server asks.
+pub fn client_config_with_identity(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in files::certs(ca_pem, "the pinned CA")? {
+        roots
+            .add(cert)
+            .map_err(|e| PkiError::invalid("the pinned CA", e))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            files::certs(cert_pem, "the identity's certificate")?,
+            files::key(key_pem, "the identity's key")?,
+        )?;
+    Ok(Arc::new(config))
+}
+
 /// Checks a server's certificate (DER; no intermediates) against the pinned CA for
 /// `host`, now: for clients that verify on their own (libgit2's certificate callback).
 pub fn verify_server_cert(ca_pem: &str, der: &[u8], host: &str) -> Result<(), PkiError> {

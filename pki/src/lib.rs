@@ -10,14 +10,16 @@ mod ca;
 mod client;
 mod error;
 mod files;
+mod identity;
 mod server;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
 pub use ca::{Ca, Issued};
-pub use client::{client_config, verify_server_cert};
+pub use client::{client_config, client_config_with_identity, verify_server_cert};
 pub use error::PkiError;
+pub use identity::{Identity, identity_of};
 pub use server::{CertSource, server_config};
 
 use std::sync::Arc;

@@ -90,10 +90,14 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-/// A server configuration: TLS 1.3, and 1.2 too with `allow_tls12`; HTTP/1.1.
+/// A server configuration: TLS 1.3, and 1.2 too with `allow_tls12`; HTTP/1.1. With
+/// `client_ca`, clients may present a certificate (a service identity), which must then
+/// chain to that CA and be valid now; clients without one are let through to other
+/// authentication.
 pub fn server_config(
     source: CertSource,
     allow_tls12: bool,
+    client_ca: Option<&str>,
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
     let resolver = match source {
         CertSource::Issued(issued) => Resolver {
@@ -121,10 +125,28 @@ pub fn server_config(
     } else {
         &[&rustls::version::TLS13]
     };
-    let mut config = rustls::ServerConfig::builder_with_provider(crate::provider())
-        .with_protocol_versions(versions)?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+    let builder = rustls::ServerConfig::builder_with_provider(crate::provider())
+        .with_protocol_versions(versions)?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in files::certs(ca, "the client CA")? {
+                roots
+                    .add(cert)
+                    .map_err(|e| PkiError::invalid("the client CA", e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                crate::provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| PkiError::invalid("the client CA", e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

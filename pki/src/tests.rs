@@ -44,6 +44,7 @@ fn a_pinned_client_trusts_the_server_by_name_and_address() {
     let server = server_config(
         CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
         false,
+        None,
     )
     .unwrap();
     let client = client_config(ca.cert_pem()).unwrap();
@@ -61,6 +62,7 @@ fn another_ca_an_expired_or_not_yet_valid_certificate_is_refused() {
     let server = server_config(
         CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
         false,
+        None,
     )
     .unwrap();
     let err = handshake(
@@ -82,7 +84,7 @@ fn another_ca_an_expired_or_not_yet_valid_certificate_is_refused() {
         ),
     ] {
         let issued = ca.issue(&names(), from, until).unwrap();
-        let server = server_config(CertSource::Issued(issued), false).unwrap();
+        let server = server_config(CertSource::Issued(issued), false, None).unwrap();
         let err = handshake(client.clone(), server, "localhost").unwrap_err();
         assert!(err.contains(said), "{err}");
     }
@@ -104,10 +106,10 @@ fn tls_1_2_only_on_request() {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
-    let strict = server_config(CertSource::Issued(issued.clone()), false).unwrap();
+    let strict = server_config(CertSource::Issued(issued.clone()), false, None).unwrap();
     let err = handshake(old_client.clone(), strict, "localhost").unwrap_err();
     assert!(err.contains("server: "), "the server refuses it: {err}");
-    let lenient = server_config(CertSource::Issued(issued), true).unwrap();
+    let lenient = server_config(CertSource::Issued(issued), true, None).unwrap();
     handshake(old_client, lenient, "localhost").unwrap();
 }
 
@@ -128,6 +130,7 @@ fn certificate_files_are_read_again_when_they_change() {
             key: key.clone(),
         },
         false,
+        None,
     )
     .unwrap();
     let client = client_config(ca.cert_pem()).unwrap();
@@ -142,7 +145,7 @@ fn certificate_files_are_read_again_when_they_change() {
     std::thread::sleep(super::server::RECHECK + std::time::Duration::from_millis(200));
     handshake(client, server, "b.test").unwrap();
     // Bad files at start are said at once.
-    let err = server_config(CertSource::Files { cert, key }, false)
+    let err = server_config(CertSource::Files { cert, key }, false, None)
         .err()
         .unwrap()
         .to_string();
@@ -162,4 +165,71 @@ fn a_certificate_checked_on_its_own_against_the_pinned_ca() {
     crate::verify_server_cert(ca.cert_pem(), &der, "127.0.0.1").unwrap();
     assert!(crate::verify_server_cert(ca.cert_pem(), &der, "evil.example").is_err());
     assert!(crate::verify_server_cert(theirs.cert_pem(), &der, "localhost").is_err());
+}
+
+#[test]
+fn a_service_identity_is_presented_checked_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ours")).unwrap();
+    let theirs = Ca::load_or_create(&dir.path().join("theirs")).unwrap();
+    let server = server_config(
+        CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
+        false,
+        Some(ca.cert_pem()),
+    )
+    .unwrap();
+    let who = crate::Identity {
+        trust_domain: "micro.test".into(),
+        namespace: "team".into(),
+        service: "api".into(),
+        deployment: "d0123".into(),
+    };
+    let issued = ca.issue_identity(&who, 24).unwrap();
+    let client =
+        crate::client_config_with_identity(ca.cert_pem(), &issued.cert_pem, &issued.key_pem)
+            .unwrap();
+    handshake(client, server.clone(), "localhost").unwrap();
+    let der = crate::files::certs(&issued.cert_pem, "id")
+        .unwrap()
+        .remove(0);
+    assert_eq!(crate::identity_of(&der), Some(who.clone()));
+    // Without a certificate: through, to be asked for a token.
+    handshake(
+        client_config(ca.cert_pem()).unwrap(),
+        server.clone(),
+        "localhost",
+    )
+    .unwrap();
+    // Another CA's identity: refused by the server.
+    let forged = theirs.issue_identity(&who, 24).unwrap();
+    let client =
+        crate::client_config_with_identity(ca.cert_pem(), &forged.cert_pem, &forged.key_pem)
+            .unwrap();
+    let err = handshake(client, server, "localhost").unwrap_err();
+    assert!(err.starts_with("server: "), "{err}");
+    // An expired identity, or one not valid yet: refused by the server.
+    let now = OffsetDateTime::now_utc();
+    for (from, until) in [
+        (now - Duration::days(2), now - Duration::days(1)),
+        (now + Duration::days(1), now + Duration::days(2)),
+    ] {
+        let stale = ca.issue_identity_between(&who, from, until).unwrap();
+        let client =
+            crate::client_config_with_identity(ca.cert_pem(), &stale.cert_pem, &stale.key_pem)
+                .unwrap();
+        let server = server_config(
+            CertSource::Issued(ca.issue_server(&names(), 90).unwrap()),
+            false,
+            Some(ca.cert_pem()),
+        )
+        .unwrap();
+        let err = handshake(client, server, "localhost").unwrap_err();
+        assert!(err.starts_with("server: "), "{err}");
+    }
+    // A server certificate names no identity.
+    let plain = ca.issue_server(&names(), 1).unwrap();
+    let der = crate::files::certs(&plain.cert_pem, "leaf")
+        .unwrap()
+        .remove(0);
+    assert_eq!(crate::identity_of(&der), None);
 }

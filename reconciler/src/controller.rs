@@ -75,6 +75,10 @@ struct Seen {
     suspended: bool,
 }
 
+/// Issues the certificate and key (PEM) of a deployment: (namespace, service, deployment).
+pub type IssueIdentity =
+    std::sync::Arc<dyn Fn(&str, &str, &str) -> Result<(String, String), String> + Send + Sync>;
+
 /// Drives namespaces towards their branch heads.
 pub struct Controller {
     repos: Repos,
@@ -87,6 +91,7 @@ pub struct Controller {
     metrics: Metrics,
     /// The platform API's URL, handed to services with their identity.
     api_url: std::sync::OnceLock<String>,
+    identity: std::sync::OnceLock<IssueIdentity>,
     reconciled: tokio::sync::broadcast::Sender<Reconciled>,
 }
 
@@ -102,6 +107,7 @@ impl Controller {
             failures: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             api_url: std::sync::OnceLock::new(),
+            identity: std::sync::OnceLock::new(),
             reconciled: tokio::sync::broadcast::channel(1024).0,
         })
     }
@@ -109,6 +115,12 @@ impl Controller {
     /// Where services reach the platform API (set once the server listens).
     pub fn set_api_url(&self, url: String) {
         let _ = self.api_url.set(url);
+    }
+
+    /// Gives each new deployment a certificate identity (the platform CA lives with the
+    /// server, not here).
+    pub fn set_identity_issuer(&self, issue: IssueIdentity) {
+        let _ = self.identity.set(issue);
     }
 
     /// Every reconcile recorded from now on (a slow receiver misses the oldest).
@@ -458,9 +470,21 @@ impl Controller {
                 .issue_service_token(namespace, &service.name, &deployment)
                 .await?,
         );
-        env.insert(crate::runtime::DEPLOYMENT_VAR.into(), deployment);
+        env.insert(crate::runtime::DEPLOYMENT_VAR.into(), deployment.clone());
         if let Some(url) = self.api_url.get() {
             env.insert("MICRO_API".into(), url.clone());
+        }
+        if let Some(issue) = self.identity.get() {
+            // It lives and dies with this deployment's token; the runtime makes it files.
+            match issue(namespace, &service.name, &deployment) {
+                Ok((cert, key)) => {
+                    env.insert("MICRO_TLS_CERT_PEM".into(), cert);
+                    env.insert("MICRO_TLS_KEY_PEM".into(), key);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace, service = %service.name, error = %e, "no certificate identity; the token still works")
+                }
+            }
         }
         for (key, version) in &service.model.config {
             match self.store.config_value(namespace, key, *version).await? {

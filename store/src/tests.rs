@@ -440,8 +440,23 @@ async fn service_identities_are_per_service_and_revocable(store: Store) {
         store.authenticate(&first).await.unwrap().is_some(),
         "still serving"
     );
+    let live = |d: &'static str| {
+        let store = store.clone();
+        async move { store.service_by_deployment("a", "web", d).await.unwrap() }
+    };
+    assert_eq!(live("d1").await.map(|a| a.id), Some(web.id.clone()));
+    assert_eq!(
+        store.service_by_deployment("b", "web", "d1").await.unwrap(),
+        None
+    );
     store.retain_service_token("a", "web", "d2").await.unwrap();
     assert!(store.authenticate(&first).await.unwrap().is_none());
+    assert_eq!(
+        live("d1").await,
+        None,
+        "a replaced deployment's identity ends"
+    );
+    assert!(live("d2").await.is_some());
     assert_eq!(
         store.authenticate(&second).await.unwrap().unwrap().id,
         web.id

@@ -120,6 +120,28 @@ impl Store {
         Ok(())
     }
 
+    /// The service identity of deployment `deployment` of service `name`, while that
+    /// deployment is live: its token neither revoked nor dropped by a rollout (so a
+    /// certificate naming it lives and dies with the token).
+    pub async fn service_by_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        deployment: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.email, a.role, a.namespace, a.service FROM tokens t JOIN accounts a ON a.id = t.account_id \
+             WHERE t.label = $1 AND t.revoked_at IS NULL AND a.role = $2 AND a.namespace = $3 AND a.service = $4",
+        )
+        .bind(deployment_label(deployment))
+        .bind(crate::Role::Service.as_str())
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Account::from_row).transpose()
+    }
+
     /// Revokes every live token of an account (a service being replaced or removed).
     pub async fn revoke_account_tokens(&self, account: &Account) -> Result<(), StoreError> {
         sqlx::query(

@@ -16,6 +16,7 @@ mod drift;
 mod forge;
 mod gitops;
 mod hostile;
+mod identity;
 mod invalid;
 mod isolation;
 mod kubernetes;

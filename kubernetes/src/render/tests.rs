@@ -121,7 +121,7 @@ fn a_service_runs_locked_down_from_its_pinned_revision() {
         args.windows(2).any(|w| w
             == [
                 "--git",
-                "http://micro.micro.svc.cluster.local:8081/git/team.git"
+                "https://micro.micro.svc.cluster.local:8081/git/team.git"
             ]),
         "{args:?}"
     );
@@ -264,4 +264,60 @@ fn a_spec_variable_replaces_the_platforms_default_of_that_name() {
     assert_eq!(named("PATH")[0]["value"], "/opt/bin:/usr/bin");
     assert_eq!(named("HOME")[0]["value"], "/app");
     assert_eq!(named("MICRO_NAMESPACE")[0]["value"], "team");
+}
+
+#[test]
+fn pods_trust_the_platform_ca_when_there_is_one() {
+    let settings = Settings {
+        platform_ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+        ..Settings::default()
+    };
+    let secret = std::collections::BTreeMap::new();
+    let svc = service("web", model());
+    let objects = workload::service_objects(
+        &settings,
+        &workload::ServiceInput::of("team", &svc, &secret),
+    );
+    let s = find(&objects, "Secret", "web-env");
+    assert!(
+        s["stringData"]["MICRO_TLS_CA_PEM"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    let d = find(&objects, "Deployment", "web");
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][1]["secret"]["items"][0]["path"], "ca.pem");
+    for c in pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(pod["containers"].as_array().unwrap())
+    {
+        let env = c["env"].as_array().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == "SSL_CERT_FILE" && e["value"] == "/run/micro/ca.pem"),
+            "{c}"
+        );
+        assert!(env.iter().any(|e| e["name"] == "MICRO_TLS_CA"), "{c}");
+        assert!(
+            c["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["mountPath"] == "/run/micro"),
+            "{c}"
+        );
+    }
+    // Without one, nothing of it.
+    let plain = workload::service_objects(
+        &Settings::default(),
+        &workload::ServiceInput::of("team", &svc, &secret),
+    );
+    assert!(
+        find(&plain, "Secret", "web-env")["stringData"]
+            .get("MICRO_TLS_CA_PEM")
+            .is_none()
+    );
 }

@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PORT: u16 = 8080;
 /// A service's Secret is `<service><suffix>`.
 pub const CONFIG_SECRET_SUFFIX: &str = "-env";
+/// The Secret's key holding the platform CA, mounted as a file in every container.
+const CA_KEY: &str = "MICRO_TLS_CA_PEM";
+/// Where containers find the platform CA.
+const CA_DIR: &str = "/run/micro";
 /// Services run as this uid, never root.
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
@@ -78,7 +82,7 @@ pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> 
             "kind": "Secret",
             "metadata": meta(secret_name(s.name)),
             "type": "Opaque",
-            "stringData": s.secret,
+            "stringData": secret_data(settings, s),
         }),
         json!({
             "apiVersion": "v1",
@@ -97,6 +101,15 @@ pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> 
         }),
         deployment(settings, s, meta(s.name.to_owned())),
     ]
+}
+
+/// The Secret's data: the service's config and token, and the platform CA if any.
+fn secret_data(settings: &Settings, s: &ServiceInput<'_>) -> BTreeMap<String, String> {
+    let mut data = s.secret.clone();
+    if let Some(ca) = &settings.platform_ca {
+        data.insert(CA_KEY.to_owned(), ca.clone());
+    }
+    data
 }
 
 pub fn secret_name(service: &str) -> String {
@@ -122,6 +135,13 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         json!({ "name": "MICRO_SERVICE_NAME", "value": s.name }),
         json!({ "name": "HOME", "value": "/tmp" }),
     ];
+    if settings.platform_ca.is_some() {
+        // Python, curl, Go and OpenSSL-based clients read SSL_CERT_FILE by default (and
+        // keep the image's own roots in its certificate folder).
+        let file = format!("{CA_DIR}/ca.pem");
+        env.push(json!({ "name": "SSL_CERT_FILE", "value": file }));
+        env.push(json!({ "name": "MICRO_TLS_CA", "value": file }));
+    }
     if from_source {
         // Where a Python build puts its virtualenv: first on PATH, as locally.
         env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/.venv") }));
@@ -143,6 +163,18 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         working_dir: from_source.then_some(APP_DIR),
     };
     let mut volumes = vec![json!({ "name": "tmp", "emptyDir": {} })];
+    if settings.platform_ca.is_some() {
+        parts
+            .mounts
+            .push(json!({ "name": "platform-ca", "mountPath": CA_DIR, "readOnly": true }));
+        volumes.push(json!({
+            "name": "platform-ca",
+            "secret": {
+                "secretName": secret_name(s.name),
+                "items": [{ "key": CA_KEY, "path": "ca.pem" }],
+            },
+        }));
+    }
     let mut init = Vec::new();
     if from_source {
         parts

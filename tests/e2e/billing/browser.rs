@@ -80,14 +80,19 @@ fn the_sign_up_page_in_headless_chromium_lands_on_checkout() {
             .click()
             .await
             .unwrap();
-        let said = browser
-            .find(Locator::Css("h1"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(said, "Check your mail");
+        // The next page, once the browser has it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let heading = match browser.find(Locator::Css("h1")).await {
+                Ok(h) => h.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if heading == "Check your mail" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the page says {heading:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         let code = super::smtp::code_in(&t.smtp.wait_for_message("browser@dev.example", 1));
         browser
@@ -105,19 +110,20 @@ fn the_sign_up_page_in_headless_chromium_lands_on_checkout() {
             .await
             .unwrap();
 
-        // Sent on to the Checkout Session made for this sign-up.
-        let sessions = t.stripe.sessions();
-        assert_eq!(sessions.len(), 1);
-        assert_eq!(sessions[0].form["customer_email"], "browser@dev.example");
+        // Sent on to the Checkout Session made for this sign-up (the click returns before
+        // the browser has followed the form's answer: wait for it).
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let sessions = loop {
             let landed = browser.current_url().await.unwrap();
-            if landed.as_str() == sessions[0].url {
-                break;
+            let sessions = t.stripe.sessions();
+            if sessions.first().is_some_and(|s| landed.as_str() == s.url) {
+                break sessions;
             }
             assert!(Instant::now() < deadline, "stayed on {landed}");
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].form["customer_email"], "browser@dev.example");
         let heading = browser
             .find(Locator::Id("checkout"))
             .await

@@ -182,6 +182,57 @@ fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
     ))
 }
 
+/// The variables the controller hands a deployment's certificate and key in; the
+/// runtime writes them to files the service reads (`MICRO_TLS_CERT`, `MICRO_TLS_KEY`).
+pub(crate) const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
+
+/// Writes the deployment's certificate and key (if it has them) beside its checkout,
+/// readable by the service's own user only; the folder they are in.
+fn write_identity(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Option<std::path::PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let pem = |name: &str| l.env.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let (Some(cert), Some(key)) = (pem(IDENTITY_VARS[0]), pem(IDENTITY_VARS[1])) else {
+        return Ok(None);
+    };
+    let name = l
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = l.dir.with_file_name(format!("{name}.identity"));
+    std::fs::create_dir_all(&dir)?;
+    let owner = shared
+        .isolation
+        .sandbox
+        .as_ref()
+        .map(|_| sandbox::Sandbox::uid_of(l.namespace));
+    for (file, text) in [("cert.pem", cert), ("key.pem", key)] {
+        let path = dir.join(file);
+        // Replicas start together: each writes its own temporary file, and the same text.
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            continue;
+        }
+        let tmp = dir.join(format!(".{file}.{}.tmp", l.role));
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o400)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&tmp, Some(uid), Some(uid))?;
+        }
+        std::fs::rename(&tmp, &path)?;
+    }
+    if let Some(uid) = owner {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o500))?;
+    }
+    Ok(Some(dir))
+}
+
 /// Starts `sh -c COMMAND` in a new process group with a clean environment: only PATH,
 /// HOME (its own folder), the platform's variables and the spec's `env`. In a sandbox and
 /// a cgroup when the runtime has them.
@@ -194,12 +245,14 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
         None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
     };
+    let identity = write_identity(shared, l)?;
     let mut cmd = match &shared.isolation.sandbox {
         Some(sandbox) => sandbox.command(
             l.dir,
             l.namespace,
             l.command,
             shared.isolation.trust.as_deref(),
+            identity.as_deref(),
         ),
         None => {
             let mut cmd = Command::new("/bin/sh");
@@ -232,7 +285,16 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         };
         cmd.env("SSL_CERT_FILE", inside).env("MICRO_TLS_CA", inside);
     }
-    for (k, v) in &l.env {
+    if let Some(dir) = &identity {
+        let inside = match &shared.isolation.sandbox {
+            Some(_) => std::path::PathBuf::from(sandbox::IDENTITY_DIR),
+            None => dir.clone(),
+        };
+        cmd.env("MICRO_TLS_CERT", inside.join("cert.pem"))
+            .env("MICRO_TLS_KEY", inside.join("key.pem"));
+    }
+    // The identity's PEM travels as files, never in the environment.
+    for (k, v) in l.env.iter().filter(|(k, _)| !IDENTITY_VARS.contains(k)) {
         cmd.env(k, v);
     }
     for (k, v) in toolchain_env {

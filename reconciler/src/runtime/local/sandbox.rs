@@ -15,6 +15,8 @@ use tokio::process::Command;
 
 /// Where a sandboxed service finds the CA bundle it trusts.
 pub(crate) const TRUST_FILE: &str = "/run/micro/ca.pem";
+/// Where a sandboxed service finds its certificate and key (`cert.pem`, `key.pem`).
+pub(crate) const IDENTITY_DIR: &str = "/run/micro/identity";
 /// Where a service's checkout appears inside its sandbox.
 pub(crate) const APP_DIR: &str = "/app";
 /// The only PATH a sandboxed process gets: system folders, nothing of the server's.
@@ -76,7 +78,7 @@ impl Sandbox {
         }
         let probe = probe_dir()?;
         let out = std::process::Command::new(&sandbox.bwrap)
-            .args(sandbox.args(&probe, 65534, None))
+            .args(sandbox.args(&probe, 65534, None, None))
             .args(["/bin/true"])
             .stdin(Stdio::null())
             .output()
@@ -100,7 +102,13 @@ impl Sandbox {
     }
 
     /// bubblewrap's arguments up to (and including) the identity drop; the command follows.
-    fn args(&self, code: &Path, uid: u32, trust: Option<&Path>) -> Vec<std::ffi::OsString> {
+    fn args(
+        &self,
+        code: &Path,
+        uid: u32,
+        trust: Option<&Path>,
+        identity: Option<&Path>,
+    ) -> Vec<std::ffi::OsString> {
         let mut a: Vec<std::ffi::OsString> = [
             "--die-with-parent",
             "--unshare-pid",
@@ -138,7 +146,7 @@ impl Sandbox {
                 Err(_) => {}
             }
         }
-        if let Some(bundle) = trust {
+        if trust.is_some() || identity.is_some() {
             // Made by bubblewrap under the server's umask otherwise: the tenant could not
             // enter it.
             a.extend([
@@ -146,9 +154,20 @@ impl Sandbox {
                 "0755".into(),
                 "--dir".into(),
                 "/run/micro".into(),
+            ]);
+        }
+        if let Some(bundle) = trust {
+            a.extend([
                 "--ro-bind".into(),
                 bundle.as_os_str().to_owned(),
                 TRUST_FILE.into(),
+            ]);
+        }
+        if let Some(dir) = identity {
+            a.extend([
+                "--ro-bind".into(),
+                dir.as_os_str().to_owned(),
+                IDENTITY_DIR.into(),
             ]);
         }
         a.extend([
@@ -179,9 +198,10 @@ impl Sandbox {
         namespace: &str,
         command: &str,
         trust: Option<&Path>,
+        identity: Option<&Path>,
     ) -> Command {
         let mut cmd = Command::new(&self.bwrap);
-        cmd.args(self.args(code, Self::uid_of(namespace), trust))
+        cmd.args(self.args(code, Self::uid_of(namespace), trust, identity))
             .args([
                 "/bin/sh",
                 "-c",

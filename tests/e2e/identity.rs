@@ -1,0 +1,145 @@
+//! Service identities: each deployment gets a certificate from the platform CA, as files
+//! in its sandbox; with it (mTLS, no token) it reads exactly what its token would let it
+//! read, and only while its deployment is live. Another CA's certificate gets nowhere.
+
+use crate::harness::Platform;
+use serde_json::Value;
+
+const READER: &str = r#"import json, os, ssl, urllib.request, urllib.error, http.server
+def get(path):
+    ctx = ssl.create_default_context(cafile=os.environ["MICRO_TLS_CA"])
+    ctx.load_cert_chain(os.environ["MICRO_TLS_CERT"], os.environ["MICRO_TLS_KEY"])
+    try:
+        r = urllib.request.urlopen(os.environ["MICRO_API"] + path, context=ctx)
+        return [r.status, r.read().decode()]
+    except urllib.error.HTTPError as e:
+        return [e.code, e.read().decode()]
+    except Exception as e:
+        return [0, str(e)]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({
+            "own": get("/api/v1/namespaces/default/config/k"),
+            "other": get("/api/v1/namespaces/other/config/k"),
+            "cert": os.environ.get("MICRO_TLS_CERT"),
+            "pem_in_env": [k for k in os.environ if k.endswith("_PEM")],
+        }).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// The identity files of the deployment serving now, as the host sees them.
+fn identity_files(p: &Platform) -> (String, String) {
+    let mut found = Vec::new();
+    let mut stack = vec![p.data.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                if path.extension().is_some_and(|x| x == "identity") {
+                    found.push(path);
+                } else {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    let read = |f: &str| std::fs::read_to_string(found[0].join(f)).unwrap();
+    (read("cert.pem"), read("key.pem"))
+}
+
+/// GETs `path` on the platform presenting `cert`/`key` and no token: status and body.
+fn as_service(p: &Platform, cert: &str, key: &str, path: &str) -> Result<(u16, String), String> {
+    let ca = std::fs::read_to_string(p.ca()).unwrap();
+    let config = micro_pki::client_config_with_identity(&ca, cert, key).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured((*config).clone())
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let res = http
+            .get(format!("{}{path}", p.url()))
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((res.status().as_u16(), res.text().await.unwrap()))
+    })
+}
+
+#[test]
+fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "other"]);
+    p.ok(&["config", "set", "k", "first"]);
+    p.write_service(
+        "reader",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nport: 8080\nconfig: [k]\n",
+            ),
+            ("main.py", READER),
+        ],
+    );
+    p.ok(&["run", "./reader", "--wait"]);
+    let seen: Value = serde_json::from_str(&p.ok(&["call", "reader", "/"])).unwrap();
+    assert_eq!(seen["own"][0], 200, "{seen}");
+    assert!(seen["own"][1].as_str().unwrap().contains("first"), "{seen}");
+    assert_eq!(
+        seen["other"][0], 404,
+        "another namespace, as if missing: {seen}"
+    );
+    assert_eq!(seen["cert"], "/run/micro/identity/cert.pem");
+    assert_eq!(
+        seen["pem_in_env"],
+        serde_json::json!([]),
+        "the key is a file, not a variable"
+    );
+
+    // The same certificate from outside the sandbox: the same rights, and no more.
+    let (cert, key) = identity_files(&p);
+    let own = as_service(&p, &cert, &key, "/api/v1/namespaces/default/config/k").unwrap();
+    assert_eq!(own.0, 200, "{own:?}");
+    let me = as_service(&p, &cert, &key, "/api/v1/whoami").unwrap();
+    assert_eq!(me.0, 200, "{me:?}");
+    assert!(me.1.contains("\"service\""), "{me:?}");
+    // What the token may not do (the namespace's status), neither may the certificate.
+    let status = as_service(&p, &cert, &key, "/api/v1/namespaces/default/status").unwrap();
+    assert_eq!(status.0, 404, "{status:?}");
+    let admin = as_service(&p, &cert, &key, "/api/v1/admin/namespaces").unwrap();
+    assert_eq!(admin.0, 404, "{admin:?}");
+
+    // A new deployment (a new config version) ends the old one's identity.
+    p.ok(&["config", "set", "k", "second"]);
+    p.wait_for("the old certificate to be refused", || {
+        as_service(&p, &cert, &key, "/api/v1/namespaces/default/config/k")
+            .is_ok_and(|(code, _)| code == 401)
+    });
+    let seen: Value = serde_json::from_str(&p.ok(&["call", "reader", "/"])).unwrap();
+    assert!(
+        seen["own"][1].as_str().unwrap().contains("second"),
+        "{seen}"
+    );
+
+    // A certificate naming the same service from another CA: refused at the handshake.
+    let other = tempfile::tempdir().unwrap();
+    let theirs = micro_pki::Ca::load_or_create(other.path()).unwrap();
+    let forged = theirs
+        .issue_identity(
+            &micro_pki::Identity {
+                trust_domain: "micro.local".into(),
+                namespace: "default".into(),
+                service: "reader".into(),
+                deployment: "anything".into(),
+            },
+            1,
+        )
+        .unwrap();
+    let err = as_service(&p, &forged.cert_pem, &forged.key_pem, "/api/v1/whoami").unwrap_err();
+    assert!(!err.is_empty());
+    p.wait_for("the refused handshake in the log", || {
+        p.server_log().contains("TLS handshake refused")
+    });
+}
