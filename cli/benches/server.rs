@@ -39,6 +39,11 @@ impl Drop for Server {
 }
 
 fn start(root: &Path, extra: &[&str]) -> Server {
+    start_as(root, extra, false)
+}
+
+/// A server on TLS (the default) with its platform CA, or plain HTTP.
+fn start_as(root: &Path, extra: &[&str], tls: bool) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -57,15 +62,15 @@ fn start(root: &Path, extra: &[&str]) -> Server {
         .env("MICRO_LOG", "warn")
         // Benchmarks push far faster than any tenant may.
         .env("MICRO_DEFAULT_QUOTA", "pushes-per-minute=1000000")
-        // The figures on record are plain HTTP's; TLS's are measured beside them later.
-        .env("MICRO_INSECURE_HTTP", "1")
+        // The figures on record are plain HTTP's; bench 10 measures TLS beside them.
+        .env("MICRO_INSECURE_HTTP", if tls { "false" } else { "true" })
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Owned by `Server` at once, so its Drop stops the process on any early exit.
     let mut server = Server {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
         token: String::new(),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -88,6 +93,8 @@ fn git(dir: &Path, home: &Path, args: &[&str]) -> Duration {
         .args(args)
         .current_dir(dir)
         .env("MICRO_HOME", home)
+        // A clone trusts the platform CA through its own configuration.
+        .env_remove("GIT_SSL_CAINFO")
         .env("GIT_AUTHOR_NAME", "bench")
         .env("GIT_AUTHOR_EMAIL", "bench@localhost")
         .env("GIT_COMMITTER_NAME", "bench")
@@ -139,6 +146,104 @@ fn main() {
     }
     if run("rollout") {
         bench_rollout(&rt);
+    }
+    if run("tls") {
+        bench_tls(&rt);
+    }
+}
+
+/// Bench 10: what TLS costs, beside plain HTTP in the same run. An API call (`whoami`)
+/// on a new connection with a full handshake (a new client each time), on a new
+/// connection resuming the session (one client, no pooled connections), and on a kept
+/// connection; and a `git push` (a new git process: a full handshake) to reconciled.
+fn bench_tls(rt: &tokio::runtime::Runtime) {
+    const CALLS: usize = 300;
+    const PUSHES: usize = 30;
+    for tls in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let server = start_as(&root, &[], tls);
+        let ca = tls.then(|| std::fs::read_to_string(root.join("data/tls/ca.pem")).unwrap());
+        let client = |pool: bool| {
+            let mut b = reqwest::Client::builder();
+            if let Some(ca) = &ca {
+                let config = micro_pki::client_config(ca).unwrap();
+                b = b.tls_backend_preconfigured((*config).clone());
+            }
+            if !pool {
+                b = b.pool_max_idle_per_host(0);
+            }
+            b.build().unwrap()
+        };
+        let whoami = |http: &reqwest::Client| {
+            let started = Instant::now();
+            rt.block_on(async {
+                let res = http
+                    .get(format!("{}/api/v1/whoami", server.url))
+                    .bearer_auth(&server.token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success());
+                res.bytes().await.unwrap();
+            });
+            started.elapsed().as_secs_f64() * 1000.0
+        };
+        let mut full: Vec<f64> = (0..CALLS).map(|_| whoami(&client(true))).collect();
+        let unpooled = client(false);
+        let mut resumed: Vec<f64> = (0..CALLS).map(|_| whoami(&unpooled)).collect();
+        let kept_client = client(true);
+        whoami(&kept_client);
+        let mut kept: Vec<f64> = (0..CALLS).map(|_| whoami(&kept_client)).collect();
+        // Pushes: a clone, one commit each, git returning → reconciled.
+        micro(&root, &["clone", "work"]);
+        let (work, home) = (root.join("work"), root.join("home"));
+        let file = work.join("README.md");
+        let api = Client::pinned(&server.url, Some(server.token.clone()), ca.as_deref()).unwrap();
+        let mut pushes = Vec::new();
+        for i in 0..PUSHES {
+            std::fs::write(&file, format!("push {i}\n")).unwrap();
+            git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
+            let head = String::from_utf8(
+                Command::new("git")
+                    .args(["rev-parse", "HEAD"])
+                    .current_dir(&work)
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+            .trim()
+            .to_owned();
+            let started = Instant::now();
+            git(&work, &home, &["push", "-q"]);
+            rt.block_on(async {
+                loop {
+                    let h = api.history("default", 1).await.unwrap();
+                    if h.first().is_some_and(|e| e.revision == head) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                }
+            });
+            pushes.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let label = if tls { "tls  " } else { "plain" };
+        for (what, v) in [
+            ("api call, new connection, full handshake", &mut full),
+            ("api call, new connection, resumed session", &mut resumed),
+            ("api call, kept connection", &mut kept),
+            ("git push start -> reconciled", &mut pushes),
+        ] {
+            v.sort_by(f64::total_cmp);
+            println!(
+                "bench 10 {label} {what}: p50 {:.2} ms, p99 {:.2} ms ({} runs)",
+                percentile(v, 0.5),
+                percentile(v, 0.99),
+                v.len()
+            );
+        }
+        drop(server);
     }
 }
 

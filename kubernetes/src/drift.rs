@@ -29,6 +29,15 @@ impl Shared {
             .map(|k| (k, String::new()))
             .collect();
         secret.insert(DEPLOYMENT_VAR.to_owned(), deployment);
+        // Whether the deployment has a certificate identity is the controller's choice:
+        // rendered as applied (files and variables follow it).
+        if let Some(live_secret) = self.cache.get("Secret", &ns, &render::secret_name(service)) {
+            for k in render::IDENTITY_KEYS {
+                if live_secret["data"].get(k).is_some() {
+                    secret.insert(k.to_owned(), String::new());
+                }
+            }
+        }
         let input = ServiceInput {
             tenant,
             name: service,
@@ -44,7 +53,7 @@ impl Shared {
             };
             let same = if kind == "Secret" {
                 let applied = self.state().secrets.get(&key).cloned();
-                secret_keys_match(&have, &secret)
+                secret_keys_match(&have, &want)
                     && applied.is_none_or(|digest| digest == live_secret_digest(&have))
             } else {
                 contains(Some(&have), &want)
@@ -107,12 +116,16 @@ fn live_secret_digest(secret: &Value) -> String {
     secret_digest(&data)
 }
 
-fn secret_keys_match(secret: &Value, want: &BTreeMap<String, String>) -> bool {
-    let have: Vec<&String> = secret["data"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k)
-        .collect();
-    have.len() == want.len() && want.keys().all(|k| have.contains(&k))
+/// Whether a live Secret has the keys of the rendered one. A deployment's identity keys
+/// are the controller's to give or not: their values count in the digest, not here.
+fn secret_keys_match(secret: &Value, want: &Value) -> bool {
+    let keys = |data: &Value| -> std::collections::BTreeSet<String> {
+        data.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !render::IDENTITY_KEYS.contains(&k.as_str()))
+            .collect()
+    };
+    keys(&secret["data"]) == keys(&want["stringData"])
 }

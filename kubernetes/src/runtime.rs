@@ -122,7 +122,6 @@ impl Runtime for KubeRuntime {
             .filter(|(k, _)| k.as_str() != "MICRO_API")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let digest = secret_digest(&secret);
         let deployment = secret.get(DEPLOYMENT_VAR).cloned().unwrap_or_default();
         s.state().applying.insert(key.clone());
         let result = async {
@@ -133,7 +132,10 @@ impl Runtime for KubeRuntime {
                 // A Secret carries this apply's new token: it always differs.
                 let applied = s.apply_object(&object, kind != "Secret").await?;
                 if kind == "Secret" {
-                    s.state().secrets.insert(key.clone(), digest.clone());
+                    // What was applied, the platform CA included.
+                    let data: BTreeMap<String, String> =
+                        serde_json::from_value(object["stringData"].clone()).unwrap_or_default();
+                    s.state().secrets.insert(key.clone(), secret_digest(&data));
                 }
                 if kind == "Deployment"
                     && let Some(applied) = applied

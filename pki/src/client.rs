@@ -5,12 +5,7 @@ use std::sync::Arc;
 
 /// A client configuration trusting only the CA(s) in `ca_pem`; TLS 1.2 and 1.3.
 pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>, PkiError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in files::certs(ca_pem, "the pinned CA")? {
-        roots
-            .add(cert)
-            .map_err(|e| PkiError::invalid("the pinned CA", e))?;
-    }
+    let roots = files::roots(ca_pem, "the pinned CA")?;
     let config = rustls::ClientConfig::builder_with_provider(crate::provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -25,12 +20,7 @@ pub fn client_config_with_identity(
     cert_pem: &str,
     key_pem: &str,
 ) -> Result<Arc<rustls::ClientConfig>, PkiError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in files::certs(ca_pem, "the pinned CA")? {
-        roots
-            .add(cert)
-            .map_err(|e| PkiError::invalid("the pinned CA", e))?;
-    }
+    let roots = files::roots(ca_pem, "the pinned CA")?;
     let config = rustls::ClientConfig::builder_with_provider(crate::provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -46,12 +36,7 @@ pub fn client_config_with_identity(
 pub fn verify_server_cert(ca_pem: &str, der: &[u8], host: &str) -> Result<(), PkiError> {
     use rustls::client::danger::ServerCertVerifier;
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in files::certs(ca_pem, "the pinned CA")? {
-        roots
-            .add(cert)
-            .map_err(|e| PkiError::invalid("the pinned CA", e))?;
-    }
+    let roots = files::roots(ca_pem, "the pinned CA")?;
     let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
         Arc::new(roots),
         crate::provider(),

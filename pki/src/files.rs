@@ -48,3 +48,12 @@ pub(crate) fn certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>
 pub(crate) fn key(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| PkiError::invalid(what, e))
 }
+
+/// A root store holding exactly the certificates in `pem`.
+pub(crate) fn roots(pem: &str, what: &str) -> Result<rustls::RootCertStore, PkiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs(pem, what)? {
+        roots.add(cert).map_err(|e| PkiError::invalid(what, e))?;
+    }
+    Ok(roots)
+}

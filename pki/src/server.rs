@@ -129,12 +129,7 @@ pub fn server_config(
         .with_protocol_versions(versions)?;
     let builder = match client_ca {
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in files::certs(ca, "the client CA")? {
-                roots
-                    .add(cert)
-                    .map_err(|e| PkiError::invalid("the client CA", e))?;
-            }
+            let roots = files::roots(ca, "the client CA")?;
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 crate::provider(),

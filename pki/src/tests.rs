@@ -95,10 +95,7 @@ fn tls_1_2_only_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::load_or_create(dir.path()).unwrap();
     let issued = ca.issue_server(&names(), 90).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in crate::files::certs(ca.cert_pem(), "ca").unwrap() {
-        roots.add(c).unwrap();
-    }
+    let roots = crate::files::roots(ca.cert_pem(), "ca").unwrap();
     let old_client = Arc::new(
         rustls::ClientConfig::builder_with_provider(crate::provider())
             .with_protocol_versions(&[&rustls::version::TLS12])

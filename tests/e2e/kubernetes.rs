@@ -61,6 +61,10 @@ fn the_walkthrough_on_a_cluster() {
     );
     let logs = p.ok(&["logs", "hello"]);
     assert!(logs.contains("[1] Serving HTTP on port 8080"), "{logs}");
+    // What the platform applied (the CA, the identity) is not mistaken for a hand's edit:
+    // no redeploy loop.
+    let log = p.server_log();
+    assert!(!log.contains("service=\"hello\" what=\"its"), "{log}");
 
     // Calls go through the API server's service proxy (this server is outside the cluster).
     let echo: Value = serde_json::from_str(&p.ok(&["call", "hello", "/greet?x=1"])).unwrap();

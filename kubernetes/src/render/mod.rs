@@ -8,7 +8,7 @@ mod workload;
 
 pub use namespace::{LIMIT_RANGE, NETWORK_POLICY, RESOURCE_QUOTA, namespace_objects};
 pub use workload::{
-    CONFIG_SECRET_SUFFIX, DEFAULT_PORT, ServiceInput, secret_name, service_objects,
+    CONFIG_SECRET_SUFFIX, DEFAULT_PORT, IDENTITY_KEYS, ServiceInput, secret_name, service_objects,
 };
 
 use crate::settings::Settings;

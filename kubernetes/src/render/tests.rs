@@ -272,7 +272,14 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
         platform_ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
         ..Settings::default()
     };
-    let secret = std::collections::BTreeMap::new();
+    let secret: std::collections::BTreeMap<String, String> = [
+        ("MICRO_TOKEN", "mt_x"),
+        ("MICRO_TLS_CERT_PEM", "cert"),
+        ("MICRO_TLS_KEY_PEM", "key"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     let svc = service("web", model());
     let objects = workload::service_objects(
         &settings,

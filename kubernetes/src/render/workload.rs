@@ -18,8 +18,10 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const CONFIG_SECRET_SUFFIX: &str = "-env";
 /// The Secret's key holding the platform CA, mounted as a file in every container.
 const CA_KEY: &str = "MICRO_TLS_CA_PEM";
-/// Where containers find the platform CA.
+/// Where containers find the platform CA, and their identity under `identity/`.
 const CA_DIR: &str = "/run/micro";
+/// The Secret's keys holding the deployment's certificate and key: files, never variables.
+pub const IDENTITY_KEYS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
 /// Services run as this uid, never root.
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
@@ -142,6 +144,13 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         env.push(json!({ "name": "SSL_CERT_FILE", "value": file }));
         env.push(json!({ "name": "MICRO_TLS_CA", "value": file }));
     }
+    let identity = IDENTITY_KEYS.iter().all(|k| s.secret.contains_key(*k));
+    if identity {
+        env.push(
+            json!({ "name": "MICRO_TLS_CERT", "value": format!("{CA_DIR}/identity/cert.pem") }),
+        );
+        env.push(json!({ "name": "MICRO_TLS_KEY", "value": format!("{CA_DIR}/identity/key.pem") }));
+    }
     if from_source {
         // Where a Python build puts its virtualenv: first on PATH, as locally.
         env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/.venv") }));
@@ -154,24 +163,47 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
     // twice would make the API server refuse the whole Deployment.
     env.retain(|e| e["name"].as_str().is_none_or(|n| !m.env.contains_key(n)));
     env.extend(m.env.iter().map(|(k, v)| json!({ "name": k, "value": v })));
+    // The Secret's variables one by one (not `envFrom`), so its PEM keys stay files.
+    let named: std::collections::BTreeSet<String> = env
+        .iter()
+        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+        .collect();
+    for key in secret_data(settings, s).keys() {
+        if key == CA_KEY || IDENTITY_KEYS.contains(&key.as_str()) || named.contains(key) {
+            continue;
+        }
+        env.push(json!({
+            "name": key,
+            "valueFrom": { "secretKeyRef": { "name": secret_name(s.name), "key": key } },
+        }));
+    }
     let mut parts = Parts {
         env,
-        env_from: json!([{ "secretRef": { "name": secret_name(s.name) } }]),
         mounts: vec![json!({ "name": "tmp", "mountPath": "/tmp" })],
         resources: resources(m),
         // An image runs in its own working directory; code from source in its checkout.
         working_dir: from_source.then_some(APP_DIR),
     };
     let mut volumes = vec![json!({ "name": "tmp", "emptyDir": {} })];
+    let mut items = Vec::new();
     if settings.platform_ca.is_some() {
+        items.push(json!({ "key": CA_KEY, "path": "ca.pem" }));
+    }
+    if identity {
+        items.push(json!({ "key": IDENTITY_KEYS[0], "path": "identity/cert.pem" }));
+        items.push(json!({ "key": IDENTITY_KEYS[1], "path": "identity/key.pem" }));
+    }
+    if !items.is_empty() {
         parts
             .mounts
-            .push(json!({ "name": "platform-ca", "mountPath": CA_DIR, "readOnly": true }));
+            .push(json!({ "name": "platform-tls", "mountPath": CA_DIR, "readOnly": true }));
         volumes.push(json!({
-            "name": "platform-ca",
+            "name": "platform-tls",
             "secret": {
                 "secretName": secret_name(s.name),
-                "items": [{ "key": CA_KEY, "path": "ca.pem" }],
+                // Readable by the service's group (fsGroup), nobody else.
+                "defaultMode": 0o440,
+                "items": items,
             },
         }));
     }
@@ -298,7 +330,6 @@ fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
 /// What every container of a service shares.
 struct Parts {
     env: Vec<Value>,
-    env_from: Value,
     mounts: Vec<Value>,
     resources: Value,
     working_dir: Option<&'static str>,
@@ -312,7 +343,6 @@ impl Parts {
             "name": name,
             "image": image,
             "env": self.env,
-            "envFrom": self.env_from,
             "volumeMounts": self.mounts,
             "resources": self.resources,
             "securityContext": {
