@@ -6,7 +6,7 @@
 use crate::types::SignupPayment;
 use crate::{ApiError, ApiState};
 use futures_util::future::BoxFuture;
-use micro_store::{BillingState, Role, Suspension};
+use micro_store::{BillingState, Suspension};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,14 @@ pub struct PaidPlan {
     pub grace: Duration,
     /// Activations one at a time, so a redelivered event cannot make two namespaces.
     pub activation: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl PaidPlan {
+    /// Past due since this time (ms) or earlier: the grace period is over.
+    fn grace_ends_before(&self) -> i64 {
+        let grace = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
+        micro_store::now_millis().saturating_sub(grace)
+    }
 }
 
 /// A Checkout Session older than this may have expired (Stripe's default is 24 hours):
@@ -129,15 +137,8 @@ pub async fn paid(
         );
         return Ok(());
     }
-    let namespace = crate::routes::new_namespace(state).await?;
-    let account = state
-        .store
-        .create_account(&pending.email, Role::Developer, Some(&namespace))
-        .await?;
-    state
-        .store
-        .set_password_hash(&account, &pending.password_hash)
-        .await?;
+    let (_, namespace) =
+        crate::routes::new_developer(state, &pending.email, &pending.password_hash).await?;
     let record = state
         .store
         .set_billing(&namespace, customer, subscription, billing)
@@ -204,11 +205,10 @@ async fn enforce(
             crate::suspension::resume(state, ns, Some(Suspension::Billing)).await?;
         }
         BillingState::PastDue => {
-            let grace = i64::try_from(plan.grace.as_millis()).unwrap_or(i64::MAX);
             let since = record
                 .past_due_since
                 .unwrap_or_else(micro_store::now_millis);
-            if micro_store::now_millis().saturating_sub(since) >= grace {
+            if since <= plan.grace_ends_before() {
                 crate::suspension::suspend(state, ns, Suspension::Billing).await?;
             }
         }
@@ -225,9 +225,7 @@ pub fn spawn_grace_sweeper(state: ApiState, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
             let Some(plan) = &state.paid else { return };
-            let grace = i64::try_from(plan.grace.as_millis()).unwrap_or(i64::MAX);
-            let due = micro_store::now_millis().saturating_sub(grace);
-            match state.store.overdue(due).await {
+            match state.store.overdue(plan.grace_ends_before()).await {
                 Ok(namespaces) => {
                     for ns in namespaces {
                         if let Err(e) =

@@ -131,9 +131,7 @@ pub async fn serve(
 const TLS_HANDSHAKE: u8 = 0x16;
 
 /// What a client speaking plain HTTP to the TLS port is told, in one line.
-const PLAIN_HTTP: &[u8] =
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\
-content-length: 49\r\n\r\nthis port speaks HTTPS only: use an https:// URL\n";
+const PLAIN_HTTP: &str = "this port speaks HTTPS only: use an https:// URL\n";
 
 /// A TLS connection, or `None` (said in the log) when the client speaks plain HTTP,
 /// takes too long, or fails the handshake.
@@ -150,7 +148,12 @@ async fn tls_handshake(
         Ok(Ok(1)) => {
             tracing::info!(%peer, "plain HTTP on the TLS port: refused");
             let mut stream = stream;
-            let _ = stream.write_all(PLAIN_HTTP).await;
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\
+                 content-length: {}\r\n\r\n{PLAIN_HTTP}",
+                PLAIN_HTTP.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
             let _ = stream.shutdown().await;
             return None;
         }

@@ -31,11 +31,14 @@ pub async fn writable(state: &ApiState, namespace: &str) -> Result<(), ApiError>
 
 /// Writes (or clears) the mark beside `namespace`'s repo to match the store.
 async fn publish(state: &ApiState, namespace: &str) -> Result<(), ApiError> {
-    let line = state
-        .store
-        .suspension(namespace)
-        .await?
-        .map(|why| refusal(namespace, why));
+    let why = state.store.suspension(namespace).await?;
+    mark(state, namespace, why).await
+}
+
+/// Makes the mark beside `namespace`'s repo say `why` (or nothing), and has the
+/// reconciler take up a change.
+async fn mark(state: &ApiState, namespace: &str, why: Option<Suspension>) -> Result<(), ApiError> {
+    let line = why.map(|why| refusal(namespace, why));
     let path = state.repos.path(namespace);
     let changed = crate::blocking::blocking(move || {
         if micro_reconciler::suspended::refusal(&path) == line {
@@ -81,8 +84,15 @@ pub async fn resume(
 /// At start: every repo's mark as the store says (a suspension made while the server
 /// was down, or a mark left over, is put right before anything runs).
 pub async fn publish_all(state: &ApiState) -> Result<(), ApiError> {
+    let suspended: std::collections::HashMap<_, _> = state
+        .store
+        .suspended_namespaces()
+        .await?
+        .into_iter()
+        .collect();
     for namespace in state.store.list_namespaces().await? {
-        publish(state, &namespace).await?;
+        let why = suspended.get(&namespace).copied();
+        mark(state, &namespace, why).await?;
     }
     Ok(())
 }

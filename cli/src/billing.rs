@@ -88,13 +88,8 @@ impl BillingArgs {
         let from = match &self.mail_from {
             Some(from) => from.clone(),
             None => {
-                let host = public_url
-                    .split("://")
-                    .nth(1)
-                    .unwrap_or("localhost")
-                    .split(['/', ':'])
-                    .next()
-                    .unwrap_or("localhost");
+                let host = micro_reconciler::sources::url_host(public_url)
+                    .unwrap_or_else(|| "localhost".into());
                 format!("micro <noreply@{host}>")
             }
         };

@@ -191,13 +191,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     );
     // The certificate names every address clients are told: the public one, and the one
     // pods reach the platform at.
-    let hosts: Vec<&str> = [
+    let hosts: Vec<String> = [
         args.public_url.as_deref(),
         Some(cluster.platform_url.as_str()),
     ]
     .into_iter()
     .flatten()
-    .filter_map(crate::tls::host_of)
+    .filter_map(micro_reconciler::sources::url_host)
     .collect();
     let tls = args.tls.server(&data, local, &hosts)?;
     cluster.platform_ca = tls.ca_pem.clone();

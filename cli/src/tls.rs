@@ -59,7 +59,7 @@ const SERVER_CERT_DAYS: i64 = 397;
 impl TlsArgs {
     /// The server's TLS, from the flags; `hosts` are the names clients are given for it
     /// (`--public-url`'s, `--platform-url`'s).
-    pub fn server(&self, data: &Path, local: SocketAddr, hosts: &[&str]) -> Result<ServerTls> {
+    pub fn server(&self, data: &Path, local: SocketAddr, hosts: &[String]) -> Result<ServerTls> {
         if self.insecure_http {
             if !local.ip().is_loopback() {
                 bail!(
@@ -103,13 +103,7 @@ impl TlsArgs {
         if !local.ip().is_unspecified() {
             names.push(local.ip().to_string());
         }
-        for host in hosts {
-            names.push(
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned(),
-            );
-        }
+        names.extend(hosts.iter().cloned());
         if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
             let host = host.trim();
             if !host.is_empty() {
@@ -194,15 +188,4 @@ pub fn cert_check(env: &Env) -> Option<micro_tenant::change::CertCheck> {
             micro_pki::verify_server_cert(&ca, der, host).map_err(|e| e.to_string())
         },
     )))
-}
-
-/// The host of a URL (`https://h:1/x` → `h`).
-pub fn host_of(url: &str) -> Option<&str> {
-    let rest = url.split("://").nth(1)?;
-    let authority = rest.split('/').next()?;
-    let authority = authority.rsplit('@').next()?;
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next();
-    }
-    authority.split(':').next().filter(|h| !h.is_empty())
 }

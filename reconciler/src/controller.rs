@@ -71,8 +71,6 @@ pub struct Reconciled {
 struct Seen {
     head: git2::Oid,
     generation: u64,
-    /// Suspended namespaces run every service at zero replicas.
-    suspended: bool,
 }
 
 /// Issues the certificate and key (PEM) of a deployment: (namespace, service, deployment).
@@ -347,15 +345,13 @@ impl Controller {
             return Ok((Outcome::Missing, 0));
         };
         tracing::Span::current().record("revision", tracing::field::display(head));
-        let suspended = crate::suspended::is_suspended(&self.repos.path(namespace));
-        let now = Seen {
-            head,
-            generation,
-            suspended,
-        };
+        let now = Seen { head, generation };
+        // A suspension or its end comes with its own trigger: only then does the mark
+        // beside the repo need reading past this shortcut.
         if self.seen().get(namespace) == Some(&now)
             && !reasons.contains(&Trigger::Drift)
             && !reasons.contains(&Trigger::Restart)
+            && !reasons.contains(&Trigger::Suspension)
         {
             return Ok((Outcome::Unchanged, 0));
         }
@@ -366,21 +362,23 @@ impl Controller {
                 self.runtime.support(),
                 namespace.to_owned(),
             );
-            blocking(move || -> Result<(DesiredNamespace, Quota), LoadError> {
-                let repo = git2::Repository::open_bare(&path)?;
-                let d = repo::load_cached(&repo, &ns, head, &specs, support)?;
-                // A commit over quota that got past the hook (a local push) is refused here.
-                let quota = Quota::read(&path);
-                quota
-                    .check_desired(&d)
-                    .and_then(|()| quota.check_checkouts(&repo, &d))
-                    .map_err(|e| LoadError::Quota(e.to_string()))?;
-                Ok((d, quota))
-            })
+            blocking(
+                move || -> Result<(DesiredNamespace, Quota, bool), LoadError> {
+                    let repo = git2::Repository::open_bare(&path)?;
+                    let d = repo::load_cached(&repo, &ns, head, &specs, support)?;
+                    // A commit over quota that got past the hook (a local push) is refused here.
+                    let quota = Quota::read(&path);
+                    quota
+                        .check_desired(&d)
+                        .and_then(|()| quota.check_checkouts(&repo, &d))
+                        .map_err(|e| LoadError::Quota(e.to_string()))?;
+                    Ok((d, quota, crate::suspended::is_suspended(&path)))
+                },
+            )
             .await?
         };
         let revision = head.to_string();
-        let (mut desired, quota) = match loaded {
+        let (mut desired, quota, suspended) = match loaded {
             Ok(loaded) => loaded,
             Err(invalid @ (LoadError::Invalid(_) | LoadError::Quota(_))) => {
                 let error = invalid.to_string();
@@ -447,7 +445,6 @@ impl Controller {
             Seen {
                 head,
                 generation: self.runtime.generation(namespace),
-                suspended,
             },
         );
         Ok((Outcome::Applied { revision, plan }, plan_ms))
@@ -478,8 +475,9 @@ impl Controller {
             // It lives and dies with this deployment's token; the runtime makes it files.
             match issue(namespace, &service.name, &deployment) {
                 Ok((cert, key)) => {
-                    env.insert("MICRO_TLS_CERT_PEM".into(), cert);
-                    env.insert("MICRO_TLS_KEY_PEM".into(), key);
+                    let [cert_var, key_var] = crate::runtime::IDENTITY_VARS;
+                    env.insert(cert_var.into(), cert);
+                    env.insert(key_var.into(), key);
                 }
                 Err(e) => {
                     tracing::warn!(namespace, service = %service.name, error = %e, "no certificate identity; the token still works")

@@ -96,9 +96,7 @@ impl SourcePolicy {
         if self.allow_local {
             return Ok(());
         }
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let (host, port) = split_host_port(host_port, url.starts_with("https://"));
+        let (host, port) = host_and_port(url, rest);
         let addrs: Vec<std::net::IpAddr> =
             match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) {
                 Ok(a) => a.map(|a| a.ip()).collect(),
@@ -113,6 +111,22 @@ impl SourcePolicy {
         }
         Ok(())
     }
+}
+
+/// The host of an `https://` or `http://` URL (`https://u@[::1]:8/x` → `::1`).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let (host, _) = host_and_port(url, rest);
+    (!host.is_empty()).then_some(host)
+}
+
+/// `rest` is `url` after its scheme: its host and port (the scheme's default if none).
+fn host_and_port(url: &str, rest: &str) -> (String, u16) {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    split_host_port(host_port, url.starts_with("https://"))
 }
 
 /// `host:port` or `[v6]:port` → host and port (the scheme's default when absent).

@@ -23,7 +23,7 @@ pub fn mark(repo_dir: &Path, refusal: Option<&str>) -> std::io::Result<()> {
     }
 }
 
-/// Whether `repo_dir` is marked suspended (one `stat`: the reconciler asks every time).
+/// Whether `repo_dir` is marked suspended (one `stat`).
 pub fn is_suspended(repo_dir: &Path) -> bool {
     repo_dir.join(MARKER).exists()
 }

@@ -121,12 +121,7 @@ pub async fn suspend(
     Caller(caller): Caller,
     axum::extract::Path(ns): axum::extract::Path<String>,
 ) -> Result<Json<SuspensionView>, ApiError> {
-    admin_only(&caller)?;
-    if !state.store.namespace_exists(&ns).await? {
-        return Err(ApiError::NotFound(format!("namespace {ns}")));
-    }
-    let changed = crate::suspension::suspend(&state, &ns, Suspension::Admin).await?;
-    suspension_view(&state, ns, changed).await
+    by_hand(&state, &caller, ns, true).await
 }
 
 /// `micro admin resume NAMESPACE`: lifts any suspension, billing's included.
@@ -135,19 +130,25 @@ pub async fn resume(
     Caller(caller): Caller,
     axum::extract::Path(ns): axum::extract::Path<String>,
 ) -> Result<Json<SuspensionView>, ApiError> {
-    admin_only(&caller)?;
-    if !state.store.namespace_exists(&ns).await? {
-        return Err(ApiError::NotFound(format!("namespace {ns}")));
-    }
-    let changed = crate::suspension::resume(&state, &ns, None).await?;
-    suspension_view(&state, ns, changed).await
+    by_hand(&state, &caller, ns, false).await
 }
 
-async fn suspension_view(
+/// An admin's suspension (`suspend`) or lifting of any.
+async fn by_hand(
     state: &ApiState,
+    caller: &Account,
     namespace: String,
-    changed: bool,
+    suspend: bool,
 ) -> Result<Json<SuspensionView>, ApiError> {
+    admin_only(caller)?;
+    if !state.store.namespace_exists(&namespace).await? {
+        return Err(ApiError::NotFound(format!("namespace {namespace}")));
+    }
+    let changed = if suspend {
+        crate::suspension::suspend(state, &namespace, Suspension::Admin).await?
+    } else {
+        crate::suspension::resume(state, &namespace, None).await?
+    };
     let suspended = state
         .store
         .suspension(&namespace)

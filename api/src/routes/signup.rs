@@ -11,7 +11,7 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use micro_store::{CodeCheck, CodeRequest, Role};
+use micro_store::{Account, CodeCheck, CodeRequest, Role};
 use std::net::SocketAddr;
 
 /// How long a token from a sign-up lives (as one from `micro login`).
@@ -93,17 +93,11 @@ pub async fn claim(
         .account_by_email(&pending.email)
         .await?
         .ok_or_else(unknown)?;
-    let token = state
-        .store
-        .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
-        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(SignupResult::Active(SignupDone {
-            email: pending.email,
-            namespace,
-            token,
-        })),
+        Json(SignupResult::Active(
+            signed_in(&state, &account, namespace).await?,
+        )),
     ))
 }
 
@@ -170,29 +164,51 @@ pub(crate) async fn finish(
         let payment = crate::billing::start_checkout(state, plan, &email, &password_hash).await?;
         return Ok(SignupResult::Payment(payment));
     }
+    let (account, namespace) = new_developer(state, &email, &password_hash).await?;
+    tracing::info!(namespace, "signed up");
+    Ok(SignupResult::Active(
+        signed_in(state, &account, namespace).await?,
+    ))
+}
+
+/// A developer account with a namespace of its own and the password its sign-up
+/// verified (already hashed): how sign-up ends, open or paid.
+pub(crate) async fn new_developer(
+    state: &ApiState,
+    email: &str,
+    password_hash: &str,
+) -> Result<(Account, String), ApiError> {
     let namespace = new_namespace(state).await?;
     let account = state
         .store
-        .create_account(&email, Role::Developer, Some(&namespace))
+        .create_account(email, Role::Developer, Some(&namespace))
         .await?;
     state
         .store
-        .set_password_hash(&account, &password_hash)
+        .set_password_hash(&account, password_hash)
         .await?;
+    Ok((account, namespace))
+}
+
+/// What the CLI gets at the end of a sign-up: a token for the new account.
+async fn signed_in(
+    state: &ApiState,
+    account: &Account,
+    namespace: String,
+) -> Result<SignupDone, ApiError> {
     let token = state
         .store
-        .mint_token_for(&account, "micro signup", Some(TOKEN_TTL))
+        .mint_token_for(account, "micro signup", Some(TOKEN_TTL))
         .await?;
-    tracing::info!(namespace, "signed up");
-    Ok(SignupResult::Active(SignupDone {
-        email,
+    Ok(SignupDone {
+        email: account.email.clone(),
         namespace,
         token,
-    }))
+    })
 }
 
 /// A namespace with a fresh readable name, made the one way namespaces are made.
-pub(crate) async fn new_namespace(state: &ApiState) -> Result<String, ApiError> {
+async fn new_namespace(state: &ApiState) -> Result<String, ApiError> {
     for _ in 0..NAME_TRIES {
         let name = crate::names::random_name();
         match crate::namespaces::create(state, &name).await {

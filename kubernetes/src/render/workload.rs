@@ -21,7 +21,7 @@ const CA_KEY: &str = "MICRO_TLS_CA_PEM";
 /// Where containers find the platform CA, and their identity under `identity/`.
 const CA_DIR: &str = "/run/micro";
 /// The Secret's keys holding the deployment's certificate and key: files, never variables.
-pub const IDENTITY_KEYS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
+pub use micro_reconciler::runtime::IDENTITY_VARS as IDENTITY_KEYS;
 /// Services run as this uid, never root.
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.

@@ -126,6 +126,10 @@ pub struct LogQuery {
 /// retired only when a later deployment serves alone.
 pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
 
+/// The variables a deployment's certificate and key (PEM) are handed to a runtime in;
+/// runtimes give them to the service as files, never as variables.
+pub const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
+
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 

@@ -5,6 +5,7 @@ use super::cgroup::{Cgroup, Limits};
 use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
 use crate::blocking::blocking;
+use crate::runtime::IDENTITY_VARS;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::OpenOptions;
@@ -181,10 +182,6 @@ fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
         OpenOptions::new().create(true).append(true).open(path)?,
     ))
 }
-
-/// The variables the controller hands a deployment's certificate and key in; the
-/// runtime writes them to files the service reads (`MICRO_TLS_CERT`, `MICRO_TLS_KEY`).
-pub(crate) const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
 
 /// Writes the deployment's certificate and key (if it has them) beside its checkout,
 /// readable by the service's own user only; the folder they are in.
