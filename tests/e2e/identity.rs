@@ -16,6 +16,11 @@ def get(path):
         return [e.code, e.read().decode()]
     except Exception as e:
         return [0, str(e)]
+def reach(path):
+    try:
+        return open(path).read()[:10]
+    except Exception as e:
+        return type(e).__name__
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = json.dumps({
@@ -23,6 +28,8 @@ class H(http.server.BaseHTTPRequestHandler):
             "other": get("/api/v1/namespaces/other/config/k"),
             "cert": os.environ.get("MICRO_TLS_CERT"),
             "pem_in_env": [k for k in os.environ if k.endswith("_PEM")],
+            "run_micro": sorted(os.listdir("/run/micro")),
+            "ca_key": reach(os.environ["CA_KEY"]),
         }).encode()
         self.send_response(200); self.end_headers(); self.wfile.write(body)
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
@@ -78,7 +85,10 @@ fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
         &[
             (
                 "service.yaml",
-                "run: python3 -u main.py\nport: 8080\nconfig: [k]\n",
+                &format!(
+                    "run: python3 -u main.py\nport: 8080\nconfig: [k]\nenv: {{ CA_KEY: {:?} }}\n",
+                    p.data.join("tls/ca.key").display().to_string()
+                ),
             ),
             ("main.py", READER),
         ],
@@ -97,6 +107,14 @@ fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
         serde_json::json!([]),
         "the key is a file, not a variable"
     );
+    // A shell in the service sees its own identity and the CA certificate, never the
+    // platform CA's key that signs every identity.
+    assert_eq!(
+        seen["run_micro"],
+        serde_json::json!(["ca.pem", "identity"]),
+        "{seen}"
+    );
+    assert_eq!(seen["ca_key"], "FileNotFoundError", "{seen}");
 
     // The same certificate from outside the sandbox: the same rights, and no more.
     let (cert, key) = identity_files(&p);
