@@ -342,8 +342,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("{}://{}", tls.scheme(), loopback(local)));
-    if let Some(issue) = tls.identity_issuer(&args.tls.trust_domain) {
-        controller.set_identity_issuer(issue);
+    if let Some(issuer) = tls.identity_issuer(&args.tls) {
+        controller.set_identity_issuer(issuer);
+        controller.spawn_identity_renewal();
     }
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));

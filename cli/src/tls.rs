@@ -6,6 +6,8 @@ use crate::home::Env;
 use anyhow::{Context, Result, bail};
 use micro_api::client::Client;
 use micro_pki::{Ca, CertSource};
+use micro_reconciler::controller::IdentityIssuer;
+use micro_reconciler::runtime::Pem;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +32,19 @@ pub struct TlsArgs {
     /// (`spiffe://<domain>/ns/<namespace>/svc/<name>`)
     #[arg(long, env = "MICRO_TRUST_DOMAIN", default_value = "micro.local")]
     pub trust_domain: String,
+    /// How long a service's certificate is valid; running services get a new one at half
+    /// that, without a restart
+    #[arg(long, env = "MICRO_IDENTITY_LIFETIME", default_value = "24h", value_parser = identity_lifetime)]
+    pub identity_lifetime: std::time::Duration,
+}
+
+/// A certificate lifetime: renewals come at half of it, so not less than two seconds.
+fn identity_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let lifetime = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if lifetime < std::time::Duration::from_secs(2) {
+        return Err("must be at least 2s".into());
+    }
+    Ok(lifetime)
 }
 
 /// How the server speaks.
@@ -148,30 +163,27 @@ pub fn trust_bundle(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>
     Ok(Some(path))
 }
 
-/// Hours a service's certificate is valid: a new deployment gets a new one.
-const IDENTITY_HOURS: i64 = 24;
-
 impl ServerTls {
     /// Issues each deployment's certificate identity, if the platform CA serves.
-    pub fn identity_issuer(
-        &self,
-        trust_domain: &str,
-    ) -> Option<micro_reconciler::controller::IssueIdentity> {
+    pub fn identity_issuer(&self, args: &TlsArgs) -> Option<IdentityIssuer> {
         let ca = self.ca.clone()?;
-        let trust_domain = trust_domain.to_owned();
-        Some(Arc::new(
-            move |namespace: &str, service: &str, deployment: &str| {
-                let identity = micro_pki::Identity {
-                    trust_domain: trust_domain.clone(),
-                    namespace: namespace.to_owned(),
-                    service: service.to_owned(),
-                    deployment: deployment.to_owned(),
-                };
-                ca.issue_identity(&identity, IDENTITY_HOURS)
-                    .map(|issued| (issued.cert_pem, issued.key_pem))
-                    .map_err(|e| e.to_string())
-            },
-        ))
+        let trust_domain = args.trust_domain.clone();
+        let lifetime = args.identity_lifetime;
+        let issue = Arc::new(move |namespace: &str, service: &str, deployment: &str| {
+            let identity = micro_pki::Identity {
+                trust_domain: trust_domain.clone(),
+                namespace: namespace.to_owned(),
+                service: service.to_owned(),
+                deployment: deployment.to_owned(),
+            };
+            ca.issue_identity(&identity, lifetime)
+                .map(|issued| Pem {
+                    cert: issued.cert_pem,
+                    key: issued.key_pem,
+                })
+                .map_err(|e| e.to_string())
+        });
+        Some(IdentityIssuer { issue, lifetime })
     }
 }
 

@@ -65,6 +65,16 @@ impl Shared {
         None
     }
 
+    /// Remembers what a Secret was applied with (a digest, the platform CA included), so
+    /// a hand's edit of it shows as drift and our own apply does not.
+    pub(crate) fn note_applied_secret(&self, key: &crate::shared::Key, secret: &Value) {
+        let data: BTreeMap<String, String> =
+            serde_json::from_value(secret["stringData"].clone()).unwrap_or_default();
+        self.state()
+            .secrets
+            .insert(key.clone(), secret_digest(&data));
+    }
+
     /// Whether the tenant's namespace-wide objects are as rendered (for its last quota).
     pub(crate) fn namespace_in_place(&self, tenant: &str, ns: &str) -> bool {
         let Some(quota) = self.state().quotas.get(tenant).copied() else {
@@ -101,8 +111,13 @@ pub(crate) fn secret_digest(data: &BTreeMap<String, String>) -> String {
 
 /// The digest of a live Secret's data, decoded as `secret_digest` hashes what we apply.
 fn live_secret_digest(secret: &Value) -> String {
+    secret_digest(&decoded_data(secret))
+}
+
+/// A live Secret's data, decoded.
+pub(crate) fn decoded_data(secret: &Value) -> BTreeMap<String, String> {
     use base64::Engine;
-    let data: BTreeMap<String, String> = secret["data"]
+    secret["data"]
         .as_object()
         .into_iter()
         .flatten()
@@ -112,8 +127,7 @@ fn live_secret_digest(secret: &Value) -> String {
                 .unwrap_or_default();
             (k.clone(), String::from_utf8_lossy(&bytes).into_owned())
         })
-        .collect();
-    secret_digest(&data)
+        .collect()
 }
 
 /// Whether a live Secret has the keys of the rendered one. A deployment's identity keys

@@ -14,6 +14,7 @@ mod connect;
 mod drift;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+mod identity;
 pub mod labels;
 mod logs;
 mod proxy;

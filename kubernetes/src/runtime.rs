@@ -4,18 +4,18 @@
 //! reads state and drift from the caches, and never deletes anything without our labels.
 
 use crate::cache::Cache;
-use crate::drift::{applied_model, secret_digest};
+use crate::drift::applied_model;
 use crate::labels;
 use crate::render::{self, ServiceInput};
 use crate::settings::Settings;
-use crate::shared::{Shared, State, cluster, dispatch, kind_and_name};
+use crate::shared::{Shared, State, Written, cluster, dispatch, kind_and_name};
 use crate::status;
 use kube::api::DeleteParams;
 use micro_reconciler::desired::{DesiredService, ObservedService};
 use micro_reconciler::quota::Quota;
 use micro_reconciler::runtime::{
-    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream, Runtime,
-    RuntimeError, RuntimeEvent, ServiceDetail,
+    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream, Pem,
+    Runtime, RuntimeError, RuntimeEvent, ServiceDetail,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -123,36 +123,51 @@ impl Runtime for KubeRuntime {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let deployment = secret.get(DEPLOYMENT_VAR).cloned().unwrap_or_default();
-        s.state().applying.insert(key.clone());
+        // This rollout is the restart asked for before it; one asked for while it is
+        // under way stays asked for.
+        let restart = {
+            let mut state = s.state();
+            state.applying.insert(key.clone());
+            state.restarts.remove(&key)
+        };
+        let objects =
+            render::service_objects(&s.settings, &ServiceInput::of(namespace, service, &secret));
         let result = async {
-            for object in
-                render::service_objects(&s.settings, &ServiceInput::of(namespace, service, &secret))
-            {
-                let (kind, _) = kind_and_name(&object);
+            let mut written = Vec::new();
+            for object in &objects {
+                let (kind, _) = kind_and_name(object);
+                let before = s.cached_version(object);
                 // A Secret carries this apply's new token: it always differs.
-                let applied = s.apply_object(&object, kind != "Secret").await?;
+                let applied = s.apply_object(object, kind != "Secret").await?;
                 if kind == "Secret" {
-                    // What was applied, the platform CA included.
-                    let data: BTreeMap<String, String> =
-                        serde_json::from_value(object["stringData"].clone()).unwrap_or_default();
-                    s.state().secrets.insert(key.clone(), secret_digest(&data));
+                    s.note_applied_secret(&key, object);
                 }
                 if kind == "Deployment"
-                    && let Some(applied) = applied
+                    && let Some(applied) = &applied
                 {
                     let generation = applied.metadata.generation.unwrap_or(1);
                     s.state()
                         .pending
                         .insert(key.clone(), (deployment.clone(), generation));
                 }
+                if let Some(applied) = applied {
+                    written.push(Written {
+                        object,
+                        before,
+                        after: applied.metadata.resource_version,
+                    });
+                }
             }
+            s.until_cached(&written).await;
             Ok::<(), RuntimeError>(())
         }
         .await;
         {
             let mut state = s.state();
             state.applying.remove(&key);
-            state.restarts.remove(&key);
+            if restart && result.is_err() {
+                state.restarts.insert(key.clone());
+            }
         }
         result?;
         s.event(
@@ -234,6 +249,18 @@ impl Runtime for KubeRuntime {
             s.bump(namespace);
         }
         exists
+    }
+
+    async fn renew_identity(
+        &self,
+        namespace: &str,
+        name: &str,
+        deployment: &str,
+        identity: &Pem,
+    ) -> Result<bool, RuntimeError> {
+        self.shared
+            .renew_identity(namespace, name, deployment, identity)
+            .await
     }
 
     fn describe(&self, namespace: &str, name: &str) -> Option<ServiceDetail> {

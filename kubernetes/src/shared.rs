@@ -20,6 +20,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// How long `observe` (and every write) waits for the caches' first listing before saying it cannot tell.
 const CACHE_WAIT: Duration = Duration::from_secs(10);
+/// How long an apply waits for the caches to show what it applied.
+const CACHE_CATCH_UP: Duration = Duration::from_secs(2);
 /// Events kept per service for `micro describe`.
 const EVENTS_KEPT: usize = 20;
 
@@ -252,6 +254,30 @@ impl Shared {
         .map_err(|e| cluster(format!("applying {kind} {ns}/{name}"), e))
     }
 
+    /// The version of an object the cache holds (`None`: it holds none), to tell later
+    /// whether the cache has seen a write made after this.
+    pub(crate) fn cached_version(&self, object: &Value) -> Option<String> {
+        let (kind, name) = kind_and_name(object);
+        let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
+        let cached = self.cache.get(kind, ns, name)?;
+        Some(cached["metadata"]["resourceVersion"].as_str()?.to_owned())
+    }
+
+    /// Waits until the cache holds each of `written` at the version the write answered,
+    /// or at least at another than the one it held before (watches deliver an object's
+    /// versions in order), for at most [`CACHE_CATCH_UP`]: a service's objects arrive by
+    /// separate watches, and until all have, one without the others looks like drift.
+    pub(crate) async fn until_cached(&self, written: &[Written<'_>]) {
+        let deadline = tokio::time::Instant::now() + CACHE_CATCH_UP;
+        let seen = |w: &Written<'_>| {
+            let now = self.cached_version(w.object);
+            now.is_some() && (now != w.before || now == w.after)
+        };
+        while !written.iter().all(seen) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub(crate) fn api(&self, object: &Value, ns: &str) -> Api<DynamicObject> {
         let api_version = object["apiVersion"].as_str().unwrap_or("v1");
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -263,6 +289,13 @@ impl Shared {
             Api::namespaced_with(self.client.clone(), ns, &resource)
         }
     }
+}
+
+/// An object written: the version the cache held before, the one the write answered.
+pub(crate) struct Written<'a> {
+    pub object: &'a Value,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 pub(crate) fn kind_and_name(object: &Value) -> (&str, &str) {

@@ -696,3 +696,67 @@ async fn a_restart_rolls_the_deployment_at_its_revision() {
         annotation(&before, "micro/deployment")
     );
 }
+
+#[tokio::test]
+async fn a_renewed_identity_replaces_the_secret_files_without_a_rollout_or_drift() {
+    let p = platform(true).await;
+    let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    p.controller
+        .set_identity_issuer(micro_reconciler::controller::IdentityIssuer {
+            issue: Arc::new(move |ns: &str, svc: &str, _: &str| {
+                let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(micro_reconciler::runtime::Pem {
+                    cert: format!("cert {n} of {ns}/{svc}"),
+                    key: format!("key {n}"),
+                })
+            }),
+            // Every live deployment is due at once.
+            lifetime: Duration::ZERO,
+        });
+    push(&p, &THREE[..2]);
+    until("applied", || deployment(&p, "a", "api").is_some()).await;
+    settled(&p, "a", 1).await;
+    let secret = || {
+        use base64::Engine;
+        let s = p.fake.get("v1", "Secret", "micro-a", "api-env").unwrap();
+        let field = |k: &str| {
+            let b64 = s["data"][k].as_str().unwrap_or_default().to_owned();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        (field("MICRO_TLS_CERT_PEM"), field("MICRO_TOKEN"))
+    };
+    let (cert, token) = secret();
+    assert_eq!(cert, "cert 1 of a/api");
+    let generation = deployment(&p, "a", "api").unwrap()["metadata"]["generation"].clone();
+
+    assert_eq!(p.controller.renew_identities().await.unwrap(), 1);
+    let (cert, token_after) = secret();
+    assert_eq!(cert, "cert 2 of a/api");
+    assert_eq!(token_after, token, "the rest of the Secret stays");
+    // Our own apply is not drift, and the pods are not rolled.
+    p.controller.queue().trigger("a", Trigger::Resync);
+    settled(&p, "a", 1).await;
+    let writes = p.fake.calls().write;
+    p.controller
+        .reconcile("a", &why(Trigger::Drift))
+        .await
+        .unwrap();
+    assert_eq!(p.fake.calls().write, writes, "a renewal looked like drift");
+    assert_eq!(
+        deployment(&p, "a", "api").unwrap()["metadata"]["generation"],
+        generation
+    );
+
+    // A hand that swaps the certificate in the Secret is drift, put back by a rollout.
+    let mut edited = p.fake.get("v1", "Secret", "micro-a", "api-env").unwrap();
+    edited["data"]["MICRO_TLS_CERT_PEM"] = json!("Zm9yZ2Vk");
+    p.fake.apply_as("someone", &edited).unwrap();
+    assert_eq!(secret().0, "forged");
+    // Repaired by a new deployment, with its own certificate.
+    until("repaired", || secret().0 == "cert 3 of a/api").await;
+}

@@ -28,14 +28,18 @@ impl Identity {
 }
 
 impl Ca {
-    /// A certificate and key for `identity`, valid `hours` (client and server use).
-    pub fn issue_identity(&self, identity: &Identity, hours: i64) -> Result<Issued, PkiError> {
+    /// A certificate and key for `identity`, valid for `lifetime` from now (client and
+    /// server use).
+    pub fn issue_identity(
+        &self,
+        identity: &Identity,
+        lifetime: std::time::Duration,
+    ) -> Result<Issued, PkiError> {
         let now = OffsetDateTime::now_utc();
-        self.issue_identity_between(
-            identity,
-            now - Duration::minutes(5),
-            now + Duration::hours(hours),
-        )
+        let lifetime = Duration::try_from(lifetime)
+            .map_err(|e| PkiError::invalid("a certificate lifetime", e))?;
+        // A little slack before now for clocks slightly behind ours.
+        self.issue_identity_between(identity, now - Duration::minutes(5), now + lifetime)
     }
 
     pub(crate) fn issue_identity_between(

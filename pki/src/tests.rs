@@ -7,6 +7,8 @@ use rustls::{ClientConnection, ServerConnection};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
+const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 fn handshake(
     client: Arc<rustls::ClientConfig>,
     server: Arc<rustls::ServerConfig>,
@@ -181,7 +183,7 @@ fn a_service_identity_is_presented_checked_and_read() {
         service: "api".into(),
         deployment: "d0123".into(),
     };
-    let issued = ca.issue_identity(&who, 24).unwrap();
+    let issued = ca.issue_identity(&who, DAY).unwrap();
     let client =
         crate::client_config_with_identity(ca.cert_pem(), &issued.cert_pem, &issued.key_pem)
             .unwrap();
@@ -198,7 +200,7 @@ fn a_service_identity_is_presented_checked_and_read() {
     )
     .unwrap();
     // Another CA's identity: refused by the server.
-    let forged = theirs.issue_identity(&who, 24).unwrap();
+    let forged = theirs.issue_identity(&who, DAY).unwrap();
     let client =
         crate::client_config_with_identity(ca.cert_pem(), &forged.cert_pem, &forged.key_pem)
             .unwrap();

@@ -10,7 +10,7 @@ use crate::queue::{Queue, Reasons, Trigger};
 use crate::quota::Quota;
 use crate::repo::{self, LoadError, Repos, SpecCache};
 use crate::runtime::{
-    Artifact, ConfigEnv, Runtime, RuntimeError, RuntimeEvent, WorkloadState, config_env_name,
+    Artifact, ConfigEnv, Pem, Runtime, RuntimeError, RuntimeEvent, WorkloadState, config_env_name,
 };
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
 use std::collections::HashMap;
@@ -73,9 +73,18 @@ struct Seen {
     generation: u64,
 }
 
-/// Issues the certificate and key (PEM) of a deployment: (namespace, service, deployment).
+/// Issues the certificate and key of a deployment: (namespace, service, deployment).
 pub type IssueIdentity =
-    std::sync::Arc<dyn Fn(&str, &str, &str) -> Result<(String, String), String> + Send + Sync>;
+    std::sync::Arc<dyn Fn(&str, &str, &str) -> Result<Pem, String> + Send + Sync>;
+
+/// Issues deployments' certificate identities (the platform CA lives with the server,
+/// not here).
+#[derive(Clone)]
+pub struct IdentityIssuer {
+    pub issue: IssueIdentity,
+    /// How long a certificate is valid: running deployments get a new one at half that.
+    pub lifetime: Duration,
+}
 
 /// Drives namespaces towards their branch heads.
 pub struct Controller {
@@ -89,7 +98,9 @@ pub struct Controller {
     metrics: Metrics,
     /// The platform API's URL, handed to services with their identity.
     api_url: std::sync::OnceLock<String>,
-    identity: std::sync::OnceLock<IssueIdentity>,
+    identity: std::sync::OnceLock<IdentityIssuer>,
+    /// When each live deployment last got a certificate (ms), if since its token.
+    renewed: Mutex<HashMap<String, i64>>,
     reconciled: tokio::sync::broadcast::Sender<Reconciled>,
 }
 
@@ -106,6 +117,7 @@ impl Controller {
             metrics: Metrics::default(),
             api_url: std::sync::OnceLock::new(),
             identity: std::sync::OnceLock::new(),
+            renewed: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::broadcast::channel(1024).0,
         })
     }
@@ -115,10 +127,9 @@ impl Controller {
         let _ = self.api_url.set(url);
     }
 
-    /// Gives each new deployment a certificate identity (the platform CA lives with the
-    /// server, not here).
-    pub fn set_identity_issuer(&self, issue: IssueIdentity) {
-        let _ = self.identity.set(issue);
+    /// Gives each new deployment a certificate identity.
+    pub fn set_identity_issuer(&self, issuer: IdentityIssuer) {
+        let _ = self.identity.set(issuer);
     }
 
     /// Every reconcile recorded from now on (a slow receiver misses the oldest).
@@ -471,13 +482,13 @@ impl Controller {
         if let Some(url) = self.api_url.get() {
             env.insert("MICRO_API".into(), url.clone());
         }
-        if let Some(issue) = self.identity.get() {
+        if let Some(issuer) = self.identity.get() {
             // It lives and dies with this deployment's token; the runtime makes it files.
-            match issue(namespace, &service.name, &deployment) {
-                Ok((cert, key)) => {
+            match (issuer.issue)(namespace, &service.name, &deployment) {
+                Ok(pem) => {
                     let [cert_var, key_var] = crate::runtime::IDENTITY_VARS;
-                    env.insert(cert_var.into(), cert);
-                    env.insert(key_var.into(), key);
+                    env.insert(cert_var.into(), pem.cert);
+                    env.insert(key_var.into(), pem.key);
                 }
                 Err(e) => {
                     tracing::warn!(namespace, service = %service.name, error = %e, "no certificate identity; the token still works")
@@ -656,6 +667,8 @@ mod tests {
         assert!((0.0..1.0).contains(&r));
     }
 }
+
+mod renewal;
 
 #[cfg(test)]
 mod fixtures;

@@ -457,6 +457,18 @@ async fn service_identities_are_per_service_and_revocable(store: Store) {
         "a replaced deployment's identity ends"
     );
     assert!(live("d2").await.is_some());
+    let listed: Vec<(String, String)> = store
+        .live_deployments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.namespace, d.deployment))
+        .collect();
+    assert_eq!(
+        listed,
+        [("a".to_owned(), "d2".to_owned())],
+        "only live deployments are renewed"
+    );
     assert_eq!(
         store.authenticate(&second).await.unwrap().unwrap().id,
         web.id

@@ -5,9 +5,21 @@ use sha2::{Digest, Sha256};
 /// Prefix of every API token, so a leaked one is easy to recognise and scan for.
 const TOKEN_PREFIX: &str = "mt_";
 
+const DEPLOYMENT_LABEL: &str = "service deployment ";
+
 /// The label of a service token: which deployment holds it.
 fn deployment_label(deployment: &str) -> String {
-    format!("service deployment {deployment}")
+    format!("{DEPLOYMENT_LABEL}{deployment}")
+}
+
+/// One deployment of a service whose token is live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveDeployment {
+    pub namespace: String,
+    pub service: String,
+    pub deployment: String,
+    /// When its token (and so its first certificate) was issued, ms since the epoch.
+    pub issued_ms: i64,
 }
 
 pub(crate) fn random_hex(bytes: usize) -> String {
@@ -140,6 +152,30 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Account::from_row).transpose()
+    }
+
+    /// Every live deployment of every service (its token neither revoked nor retired),
+    /// with when its token was issued: the renewal of certificate identities walks these.
+    pub async fn live_deployments(&self) -> Result<Vec<LiveDeployment>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT a.namespace, a.service, t.label, t.created_at FROM tokens t JOIN accounts a ON a.id = t.account_id \
+             WHERE a.role = $1 AND t.revoked_at IS NULL AND t.label LIKE 'service deployment %' \
+             ORDER BY t.created_at",
+        )
+        .bind(crate::Role::Service.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(namespace, service, label, issued_ms)| {
+                Some(LiveDeployment {
+                    deployment: label.strip_prefix(DEPLOYMENT_LABEL)?.to_owned(),
+                    namespace,
+                    service,
+                    issued_ms,
+                })
+            })
+            .collect())
     }
 
     /// Revokes every live token of an account (a service being replaced or removed).

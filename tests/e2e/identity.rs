@@ -43,7 +43,8 @@ fn identity_files(p: &Platform) -> (String, String) {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = e.path();
             if path.is_dir() {
-                if path.extension().is_some_and(|x| x == "identity") {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("identity-") {
                     found.push(path);
                 } else {
                     stack.push(path);
@@ -152,7 +153,7 @@ fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
                 service: "reader".into(),
                 deployment: "anything".into(),
             },
-            1,
+            std::time::Duration::from_secs(3600),
         )
         .unwrap();
     let err = as_service(&p, &forged.cert_pem, &forged.key_pem, "/api/v1/whoami").unwrap_err();
@@ -160,4 +161,68 @@ fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
     p.wait_for("the refused handshake in the log", || {
         p.server_log().contains("TLS handshake refused")
     });
+}
+
+/// Calls the API with its certificate (read afresh each time) and no token, every
+/// 300 ms, printing what it got, with which certificate, from which process.
+const RENEWING: &str = r#"import hashlib, http.server, json, os, ssl, threading, time, urllib.request, urllib.error
+server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), http.server.BaseHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+start = time.time()
+while True:
+    cert = open(os.environ["MICRO_TLS_CERT"], "rb").read()
+    try:
+        ctx = ssl.create_default_context(cafile=os.environ["MICRO_TLS_CA"])
+        ctx.load_cert_chain(os.environ["MICRO_TLS_CERT"], os.environ["MICRO_TLS_KEY"])
+        status = urllib.request.urlopen(os.environ["MICRO_API"] + "/api/v1/whoami", context=ctx).status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except Exception as e:
+        status = str(e)
+    print(json.dumps({"after": time.time() - start, "pid": os.getpid(), "status": status,
+                      "cert": hashlib.sha256(cert).hexdigest()[:12]}), flush=True)
+    time.sleep(0.3)
+"#;
+
+#[test]
+fn a_running_service_gets_a_new_certificate_before_its_old_one_expires() {
+    // Certificates valid 4 s: renewed at 2 s, so the first has expired after 4 s.
+    let p = Platform::start_with(&[("MICRO_IDENTITY_LIFETIME", "4s")]);
+    p.write_service(
+        "renewing",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", RENEWING),
+        ],
+    );
+    p.ok(&["run", "./renewing", "--wait"]);
+    let calls = || -> Vec<Value> {
+        p.ok(&["logs", "renewing"])
+            .lines()
+            .filter_map(|l| l.find('{').and_then(|i| serde_json::from_str(&l[i..]).ok()))
+            .collect()
+    };
+    p.wait_for("calls spanning three lifetimes", || {
+        calls()
+            .last()
+            .is_some_and(|c| c["after"].as_f64().unwrap() > 12.0)
+    });
+    let calls = calls();
+    let pids: std::collections::BTreeSet<_> = calls.iter().map(|c| c["pid"].to_string()).collect();
+    assert_eq!(pids.len(), 1, "renewed without a restart: {calls:#?}");
+    let certs: std::collections::BTreeSet<_> =
+        calls.iter().map(|c| c["cert"].to_string()).collect();
+    assert!(certs.len() >= 3, "renewed every 2 s: {certs:?}");
+    // Long after the first certificate expired, the service still gets in with the
+    // certificate it holds now (a call that read the files mid-swap may fail; the next
+    // one does not).
+    let late: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["after"].as_f64().unwrap() > 8.0)
+        .collect();
+    let ok = late.iter().filter(|c| c["status"] == 200).count();
+    assert!(
+        ok + 1 >= late.len() && ok >= 5,
+        "calls after the first certificate expired: {late:#?}"
+    );
 }

@@ -17,7 +17,7 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// A service's Secret is `<service><suffix>`.
 pub const CONFIG_SECRET_SUFFIX: &str = "-env";
 /// The Secret's key holding the platform CA, mounted as a file in every container.
-const CA_KEY: &str = "MICRO_TLS_CA_PEM";
+pub const CA_KEY: &str = "MICRO_TLS_CA_PEM";
 /// Where containers find the platform CA, and their identity under `identity/`.
 const CA_DIR: &str = "/run/micro";
 /// The Secret's keys holding the deployment's certificate and key: files, never variables.

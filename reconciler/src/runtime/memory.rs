@@ -2,16 +2,19 @@
 //! with no nodes. For controller tests and benchmarks ("specs only, no processes").
 
 use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{ConfigEnv, LogStream, Runtime, RuntimeError};
+use crate::runtime::{ConfigEnv, DEPLOYMENT_VAR, LogStream, Pem, Runtime, RuntimeError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 /// One namespace: its generation and what it "runs".
 type Namespace = (u64, BTreeMap<String, ObservedService>);
+/// Per (namespace, service): the deployment applied and its certificate identity.
+type Identities = HashMap<(String, String), (String, Option<Pem>)>;
 
 #[derive(Default)]
 pub struct MemoryRuntime {
     state: Mutex<HashMap<String, Namespace>>,
+    identities: Mutex<Identities>,
 }
 
 impl MemoryRuntime {
@@ -24,8 +27,23 @@ impl MemoryRuntime {
         f(state.entry(ns.to_owned()).or_default())
     }
 
+    /// The certificate identity the running deployment of a service holds now.
+    pub fn identity(&self, namespace: &str, name: &str) -> Option<Pem> {
+        self.identities()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .and_then(|(_, pem)| pem.clone())
+    }
+
+    fn identities(&self) -> std::sync::MutexGuard<'_, Identities> {
+        self.identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Removes a service behind the reconciler's back, as a person might.
     pub fn forget(&self, namespace: &str, name: &str) {
+        self.identities()
+            .remove(&(namespace.to_owned(), name.to_owned()));
         self.with(namespace, |(generation, services)| {
             services.remove(name);
             *generation += 1;
@@ -50,8 +68,15 @@ impl Runtime for MemoryRuntime {
         namespace: &str,
         _artifact: &crate::runtime::Artifact,
         service: &DesiredService,
-        _config: &ConfigEnv,
+        config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
+        self.identities().insert(
+            (namespace.to_owned(), service.name.clone()),
+            (
+                config.get(DEPLOYMENT_VAR).cloned().unwrap_or_default(),
+                Pem::from_config(config),
+            ),
+        );
         self.with(namespace, |(generation, services)| {
             services.insert(
                 service.name.clone(),
@@ -67,7 +92,26 @@ impl Runtime for MemoryRuntime {
         Ok(())
     }
 
+    async fn renew_identity(
+        &self,
+        namespace: &str,
+        name: &str,
+        deployment: &str,
+        identity: &Pem,
+    ) -> Result<bool, RuntimeError> {
+        let mut identities = self.identities();
+        match identities.get_mut(&(namespace.to_owned(), name.to_owned())) {
+            Some((applied, pem)) if applied == deployment => {
+                *pem = Some(identity.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
+        self.identities()
+            .remove(&(namespace.to_owned(), name.to_owned()));
         self.with(namespace, |(generation, services)| {
             if services.remove(name).is_some() {
                 *generation += 1;

@@ -130,6 +130,30 @@ pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
 /// runtimes give them to the service as files, never as variables.
 pub const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
 
+/// A certificate and its key, PEM. The key is a secret: never log it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem {
+    pub cert: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pem(…)")
+    }
+}
+
+impl Pem {
+    /// The identity a deployment's config hands its runtime, if it has one.
+    pub fn from_config(config: &ConfigEnv) -> Option<Pem> {
+        let [cert, key] = IDENTITY_VARS;
+        Some(Pem {
+            cert: config.get(cert)?.clone(),
+            key: config.get(key)?.clone(),
+        })
+    }
+}
+
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -247,6 +271,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// restart, or a retry of a failed build); false if nothing of that name runs.
     fn restart(&self, _namespace: &str, _name: &str) -> bool {
         false
+    }
+    /// Hands a running deployment of a service a new certificate identity (PEM), in
+    /// place of its old one: the files change under the running service, which is not
+    /// restarted. `false` when that deployment does not run here (replaced or removed).
+    async fn renew_identity(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _deployment: &str,
+        _identity: &Pem,
+    ) -> Result<bool, RuntimeError> {
+        Ok(false)
     }
     /// Replicas, recent events and config of a service; `None` if nothing of that name
     /// runs.

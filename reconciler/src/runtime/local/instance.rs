@@ -54,6 +54,8 @@ pub(crate) struct Tracker {
     previous: Mutex<Option<Instance>>,
     /// Its id, from its config ([`crate::runtime::DEPLOYMENT_VAR`]).
     deployment: Option<String>,
+    /// Its certificate identity, as files its replicas read.
+    pub identity: super::identity::IdentityFiles,
     namespace: String,
     name: String,
     revision: String,
@@ -69,6 +71,10 @@ impl Tracker {
 
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    pub fn deployment(&self) -> Option<&str> {
+        self.deployment.as_deref()
     }
 
     /// Marks the deployment broken and tells the reconciler.
@@ -328,6 +334,7 @@ impl Instance {
             changed: tokio::sync::Notify::new(),
             previous: Mutex::new(previous),
             deployment: config.get(crate::runtime::DEPLOYMENT_VAR).cloned(),
+            identity: super::identity::IdentityFiles::new(crate::runtime::Pem::from_config(config)),
             namespace: namespace.to_owned(),
             name: service.name.clone(),
             revision: service.revision.clone(),
@@ -342,7 +349,12 @@ impl Instance {
             tracker.clone(),
             artifact.clone(),
             service.clone(),
-            config.clone(),
+            // The identity's PEM becomes files (above), never variables.
+            config
+                .iter()
+                .filter(|(k, _)| !crate::runtime::IDENTITY_VARS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             cancel.clone(),
         ));
         Instance {
@@ -361,6 +373,27 @@ impl Instance {
     /// Its replicas and config, for `micro describe` (events are the runtime's).
     pub fn describe(&self) -> ServiceDetail {
         self.tracker.describe(&self.model.config)
+    }
+
+    /// Gives deployment `deployment` (this one, or the one it replaces) a new identity;
+    /// `None` if neither is that deployment.
+    pub fn renew_identity(
+        &self,
+        deployment: &str,
+        pem: &crate::runtime::Pem,
+    ) -> Option<std::io::Result<()>> {
+        if self.tracker.deployment.as_deref() == Some(deployment) {
+            return Some(self.tracker.identity.renew(pem.clone()));
+        }
+        self.tracker
+            .previous_lock()
+            .as_ref()
+            .and_then(|p| p.renew_identity(deployment, pem))
+    }
+
+    /// Where its identity's files go, beside its checkout `dir`.
+    pub fn identity_dir(dir: &std::path::Path, deployment: Option<&str>) -> std::path::PathBuf {
+        dir.join(format!("identity-{}", deployment.unwrap_or("local")))
     }
 
     /// Asks for this deployment to be replaced by a fresh one on the next reconcile.
@@ -405,6 +438,7 @@ impl Instance {
                 if let Err(e) = self.task.await {
                     tracing::error!(error = %e, "supervisor task failed");
                 }
+                self.tracker.identity.remove();
             };
             match previous {
                 Some(p) => {

@@ -2,6 +2,7 @@
 //! process group, started in a checkout of its service folder at its revision.
 
 mod cgroup;
+mod identity;
 mod in_use;
 mod instance;
 mod logs;
@@ -374,6 +375,23 @@ impl Runtime for LocalRuntime {
                 true
             }
             None => false,
+        }
+    }
+
+    async fn renew_identity(
+        &self,
+        namespace: &str,
+        name: &str,
+        deployment: &str,
+        identity: &crate::runtime::Pem,
+    ) -> Result<bool, RuntimeError> {
+        let renewed = self
+            .services()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .and_then(|inst| inst.renew_identity(deployment, identity));
+        match renewed {
+            Some(result) => result.map(|()| true).map_err(RuntimeError::Io),
+            None => Ok(false),
         }
     }
 

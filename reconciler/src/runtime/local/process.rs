@@ -25,6 +25,8 @@ pub(crate) struct Launch<'a> {
     /// The host's side of `port` (the same number when unsandboxed).
     pub host_port: u16,
     pub env: Vec<(&'a str, &'a str)>,
+    /// The folder of its certificate identity's files (`cert.pem`, `key.pem`).
+    pub identity: Option<&'a Path>,
     /// Names the pid file: `replica-0`, `build`, …
     pub role: String,
     pub limits: Limits,
@@ -183,53 +185,6 @@ fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
     ))
 }
 
-/// Writes the deployment's certificate and key (if it has them) beside its checkout,
-/// readable by the service's own user only; the folder they are in.
-fn write_identity(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Option<std::path::PathBuf>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let pem = |name: &str| l.env.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let (Some(cert), Some(key)) = (pem(IDENTITY_VARS[0]), pem(IDENTITY_VARS[1])) else {
-        return Ok(None);
-    };
-    let name = l
-        .dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = l.dir.with_file_name(format!("{name}.identity"));
-    std::fs::create_dir_all(&dir)?;
-    let owner = shared
-        .isolation
-        .sandbox
-        .as_ref()
-        .map(|_| sandbox::Sandbox::uid_of(l.namespace));
-    for (file, text) in [("cert.pem", cert), ("key.pem", key)] {
-        let path = dir.join(file);
-        // Replicas start together: each writes its own temporary file, and the same text.
-        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-            continue;
-        }
-        let tmp = dir.join(format!(".{file}.{}.tmp", l.role));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o400)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        if let Some(uid) = owner {
-            std::os::unix::fs::chown(&tmp, Some(uid), Some(uid))?;
-        }
-        std::fs::rename(&tmp, &path)?;
-    }
-    if let Some(uid) = owner {
-        std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o500))?;
-    }
-    Ok(Some(dir))
-}
-
 /// Starts `sh -c COMMAND` in a new process group with a clean environment: only PATH,
 /// HOME (its own folder), the platform's variables and the spec's `env`. In a sandbox and
 /// a cgroup when the runtime has them.
@@ -242,14 +197,13 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
         None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
     };
-    let identity = write_identity(shared, l)?;
     let mut cmd = match &shared.isolation.sandbox {
         Some(sandbox) => sandbox.command(
             l.dir,
             l.namespace,
             l.command,
             shared.isolation.trust.as_deref(),
-            identity.as_deref(),
+            l.identity,
         ),
         None => {
             let mut cmd = Command::new("/bin/sh");
@@ -282,10 +236,10 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         };
         cmd.env("SSL_CERT_FILE", inside).env("MICRO_TLS_CA", inside);
     }
-    if let Some(dir) = &identity {
+    if let Some(dir) = l.identity {
         let inside = match &shared.isolation.sandbox {
             Some(_) => std::path::PathBuf::from(sandbox::IDENTITY_DIR),
-            None => dir.clone(),
+            None => dir.to_owned(),
         };
         cmd.env("MICRO_TLS_CERT", inside.join("cert.pem"))
             .env("MICRO_TLS_KEY", inside.join("key.pem"));

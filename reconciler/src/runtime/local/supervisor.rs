@@ -75,6 +75,7 @@ pub(crate) async fn supervise(
                 port: None,
                 host_port: 0,
                 env: env_of(&service),
+                identity: None,
                 role: "build".into(),
                 limits: limits_of(&service),
                 toolchain,
@@ -111,6 +112,22 @@ pub(crate) async fn supervise(
     let Some(run) = service.model.run.as_deref() else {
         return fail(&tracker, NO_IMAGES.into(), &cancel).await;
     };
+    let owner = shared
+        .isolation
+        .sandbox
+        .as_ref()
+        .map(|_| super::Sandbox::uid_of(&ns));
+    let identity = match tracker.identity.place(
+        &super::instance::Instance::identity_dir(&dir, tracker.deployment()),
+        owner,
+    ) {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::error!(error = %e, "writing a service's identity");
+            let why = "the platform could not write the service's certificate identity (see the server log)";
+            return fail(&tracker, why.into(), &cancel).await;
+        }
+    };
     tracker.set_phase(Phase::Running);
     // Replicas stop on their own when the rollout fails; the deployment stays, saying why.
     let stop_replicas = cancel.child_token();
@@ -122,6 +139,7 @@ pub(crate) async fn supervise(
                 ns: ns.clone(),
                 service: service.clone(),
                 config: config.clone(),
+                identity: identity.clone(),
                 run: run.to_owned(),
                 code: code.clone(),
                 log: log.clone(),
@@ -351,6 +369,8 @@ struct ReplicaLaunch {
     service: DesiredService,
     /// Only replicas get config: a build step has no business with secrets.
     config: ConfigEnv,
+    /// The folder of its certificate identity's files, if it has one.
+    identity: Option<PathBuf>,
     run: String,
     code: PathBuf,
     log: PathBuf,
@@ -393,6 +413,7 @@ impl ReplicaLaunch {
                     .into_iter()
                     .chain(self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .collect(),
+                identity: self.identity.as_deref(),
                 role: format!("replica-{}", self.index),
                 limits: limits_of(&self.service),
                 toolchain: self.toolchain,
