@@ -11,6 +11,10 @@ fn python_tls(p: &Platform, maximum: &str) -> String {
         "import socket, ssl".to_owned(),
         format!("ctx = ssl.create_default_context(cafile={:?})", p.ca().display().to_string()),
         format!("ctx.maximum_version = ssl.TLSVersion.{maximum}"),
+        // Let OpenSSL offer what it would refuse by default (TLS 1.0), to see the
+        // platform refuse it.
+        "ctx.minimum_version = min(ctx.minimum_version, ctx.maximum_version)".to_owned(),
+        "ctx.set_ciphers('DEFAULT:@SECLEVEL=0')".to_owned(),
         "try:".to_owned(),
         format!(
             "    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {})), server_hostname='127.0.0.1')",
@@ -136,6 +140,12 @@ fn tls_1_2_on_request_and_plain_http_only_on_loopback() {
     let p = Platform::start_with(&[("MICRO_TLS12", "true")]);
     let said = python_tls(&p, "TLSv1_2");
     assert!(said.starts_with("connected TLSv1.2"), "{said}");
+    // TLS 1.0 never, whatever the flags: refused by the platform, and logged.
+    let said = python_tls(&p, "TLSv1");
+    assert!(said.starts_with("refused"), "{said}");
+    p.wait_for("the refused handshake in the log", || {
+        p.server_log().contains("TLS handshake refused")
+    });
 
     let out = p
         .command(&["server", "--address", "0.0.0.0:0", "--insecure-http"])
