@@ -5,6 +5,7 @@ mod billing;
 mod cluster;
 mod cmd;
 mod context;
+mod database;
 mod gitops;
 mod home;
 mod server;

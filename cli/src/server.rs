@@ -158,7 +158,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let local = listener.local_addr()?;
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
-    let store = Store::open(&args.store, &data)
+    let (store_url, unverified) = crate::database::store_url(&args.store);
+    if let Some(warning) = unverified {
+        tracing::warn!("{warning}");
+    }
+    let store = Store::open(&store_url, &data)
         .await
         .context("cannot open the store")?
         .with_sealer(config_key(&args, &data)?);

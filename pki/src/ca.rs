@@ -103,6 +103,26 @@ impl Ca {
         self.issue(names, now - Duration::hours(1), now + Duration::days(days))
     }
 
+    /// A client certificate for a user named `common_name`, valid `days`: what a
+    /// database's certificate authentication (PostgreSQL's `cert`) checks.
+    pub fn issue_client(&self, common_name: &str, days: i64) -> Result<Issued, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name.to_owned());
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(days);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer()?)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
     pub(crate) fn issue(
         &self,
         names: &[String],

@@ -1,5 +1,6 @@
 //! Test support (feature `test-support`): a throwaway PostgreSQL server, from the installed server binaries (`initdb`,
-//! `pg_ctl`): a temp data dir, a free port on 127.0.0.1, trust auth, stopped on drop.
+//! `pg_ctl`): a temp data dir, a free port on 127.0.0.1, trust auth (or TLS with client
+//! certificates), stopped on drop.
 //! When the tests run as root it runs as the `postgres` user, as PostgreSQL requires.
 
 use std::path::{Path, PathBuf};
@@ -76,6 +77,16 @@ impl TempPostgres {
     }
 
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that speaks TLS only over TCP (`hostssl`, plain TCP rejected) and takes
+    /// only clients with a certificate from `tls.client_ca` naming their user (`cert`).
+    pub fn start_tls(tls: &PgTls) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&PgTls>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let as_postgres = is_root();
         if as_postgres {
@@ -114,9 +125,12 @@ impl TempPostgres {
             ],
         );
         let socket_dir = pg.dir.path().to_str().unwrap().to_owned();
-        let options = format!(
+        let mut options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -k {socket_dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         );
+        if let Some(tls) = tls {
+            options.push_str(&pg.tls_options(tls));
+        }
         let log = Path::new(&socket_dir).join("postgres.log");
         pg.run(
             "pg_ctl",
@@ -134,14 +148,60 @@ impl TempPostgres {
         pg
     }
 
+    /// Writes the server's TLS files and its `pg_hba.conf`; the options turning TLS on.
+    fn tls_options(&self, tls: &PgTls) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path();
+        for (name, text) in [
+            ("server.crt", &tls.server_cert),
+            ("server.key", &tls.server_key),
+            ("client-ca.crt", &tls.client_ca),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if self.as_postgres {
+                assert!(
+                    Command::new("chown")
+                        .arg("postgres")
+                        .arg(&path)
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+        }
+        std::fs::write(
+            self.data().join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 cert\nhostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .unwrap();
+        let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c ssl_ca_file={}",
+            at("server.crt"),
+            at("server.key"),
+            at("client-ca.crt")
+        )
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// A new, empty database for one scenario.
+    /// Over its Unix socket, where it trusts everyone (for setting up).
+    fn socket_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@localhost/{database}?host={}&port={}",
+            self.dir.path().display(),
+            self.port
+        )
+    }
+
+    /// A new, empty database for one scenario; its TCP URL.
     pub async fn fresh_database(&self, name: &str) -> String {
         use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(&self.url("postgres"))
+        let mut admin = sqlx::PgConnection::connect(&self.socket_url("postgres"))
             .await
             .unwrap();
         // `name` is one of our scenario names: a plain identifier.
@@ -149,6 +209,14 @@ impl TempPostgres {
         sqlx::query(create).execute(&mut admin).await.unwrap();
         self.url(name)
     }
+}
+
+/// What a TLS server is given (PEM): its certificate and key, and the CA its clients'
+/// certificates must come from.
+pub struct PgTls {
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_ca: String,
 }
 
 impl Drop for TempPostgres {
