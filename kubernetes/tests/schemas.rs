@@ -131,12 +131,20 @@ fn the_validator_refuses_what_is_wrong() {
     assert!(!out.status.success());
 }
 
+fn manifests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
+}
+
 /// `kubectl kustomize manifests/`, as objects.
 fn platform_manifests() -> (tempfile::TempDir, PathBuf, Vec<Value>) {
-    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests");
+    kustomize(&manifests_dir())
+}
+
+/// `kubectl kustomize DIR`: the file it wrote, and its objects.
+fn kustomize(dir: &std::path::Path) -> (tempfile::TempDir, PathBuf, Vec<Value>) {
     let out = Command::new("kubectl")
         .arg("kustomize")
-        .arg(&base)
+        .arg(dir)
         .output()
         .expect("kubectl");
     assert!(
@@ -256,4 +264,156 @@ fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
     }
     assert!(!allowed("", "namespaces", "delete"));
     assert!(!allowed("networking.k8s.io", "networkpolicies", "delete"));
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The volume a container reads `path` from: the one mounted at a folder above it.
+fn volume_of<'a>(pod: &'a Value, path: &str) -> &'a Value {
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    let mount = mounts
+        .iter()
+        .find(|m| path.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+        .unwrap_or_else(|| panic!("nothing mounted above {path}: {mounts:#?}"));
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap()
+}
+
+#[test]
+fn the_tls_components_wire_every_certificate_from_its_secret() {
+    // An operator's overlay beside their copy of manifests/, as README.md shows.
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(&manifests_dir(), &root.path().join("manifests"));
+    let overlay = root.path().join("platform");
+    std::fs::create_dir(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests]\ncomponents: [../manifests/components/operator-tls, ../manifests/components/database-tls]\n",
+    )
+    .unwrap();
+    let (_dir, file, objects) = kustomize(&overlay);
+    validate_file(&file);
+    let find = |kind: &str, prefix: &str| {
+        objects
+            .iter()
+            .find(|o| {
+                o["kind"] == kind && o["metadata"]["name"].as_str().unwrap().starts_with(prefix)
+            })
+            .unwrap_or_else(|| panic!("no {kind} {prefix}"))
+    };
+    for o in &objects {
+        if !["Namespace", "ClusterRole", "ClusterRoleBinding"]
+            .contains(&o["kind"].as_str().unwrap())
+        {
+            assert_eq!(o["metadata"]["namespace"], "micro", "{o}");
+        }
+    }
+    let secret_of = |pod: &Value, path: &str| {
+        volume_of(pod, path)["secret"]["secretName"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} is not from a Secret"))
+            .to_owned()
+    };
+
+    // The listener: the operator's certificate and key, from Secret micro-tls.
+    let server = &find("Deployment", "micro-server")["spec"]["template"]["spec"];
+    let args: Vec<&str> = server["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for flag in ["--tls-cert=", "--tls-key="] {
+        let path = args.iter().find_map(|a| a.strip_prefix(flag)).unwrap();
+        assert_eq!(secret_of(server, path), "micro-tls", "{flag}");
+    }
+    assert_eq!(
+        server["containers"][0]["readinessProbe"]["httpGet"]["scheme"],
+        "HTTPS"
+    );
+
+    // The server's database connection: verify-full, and each file from the client Secret.
+    use base64::Engine;
+    let url = base64::engine::general_purpose::STANDARD
+        .decode(
+            find("Secret", "micro-database")["data"]["url"]
+                .as_str()
+                .unwrap()
+                .replace('\n', ""),
+        )
+        .unwrap();
+    let url = url::Url::parse(std::str::from_utf8(&url).unwrap()).unwrap();
+    let param = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    assert_eq!(param("sslmode"), "verify-full");
+    assert_eq!(
+        url.password(),
+        None,
+        "the certificate signs in, not a password"
+    );
+    for k in ["sslrootcert", "sslcert", "sslkey"] {
+        assert_eq!(
+            secret_of(server, &param(k)),
+            "micro-database-client-tls",
+            "{k}"
+        );
+    }
+
+    // The database: TLS on, its files from the server Secret (a key mode PostgreSQL takes),
+    // and an hba that refuses plain TCP and asks for a certificate.
+    let db = &find("StatefulSet", "micro-postgres")["spec"]["template"]["spec"];
+    let args: Vec<&str> = db["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"ssl=on"), "{args:?}");
+    let setting = |k: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}"))
+    };
+    for k in ["ssl_cert_file", "ssl_key_file", "ssl_ca_file"] {
+        assert_eq!(
+            secret_of(db, setting(k)),
+            "micro-database-server-tls",
+            "{k}"
+        );
+    }
+    assert_eq!(
+        volume_of(db, setting("ssl_key_file"))["secret"]["defaultMode"],
+        0o640
+    );
+    let hba = volume_of(db, setting("hba_file"))["configMap"]["name"]
+        .as_str()
+        .unwrap();
+    let hba = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == hba)
+        .unwrap()["data"]["pg_hba.conf"]
+        .as_str()
+        .unwrap();
+    let rules: Vec<&str> = hba.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(rules.contains(&"hostssl all all all cert"), "{hba}");
+    assert!(rules.contains(&"hostnossl all all all reject"), "{hba}");
 }
