@@ -31,14 +31,11 @@ impl FromRequestParts<ApiState> for Caller {
         }
         // No token: a service's certificate (mTLS) is its identity while its deployment
         // is live, exactly as its token would be.
-        let cert = parts
+        let id = parts
             .extensions
-            .get::<crate::serve::ClientCert>()
+            .get::<micro_pki::ClientCert>()
+            .and_then(|cert| cert.identity(&state.trust_domain))
             .ok_or(ApiError::Unauthorized)?;
-        let id = micro_pki::identity_of(&cert.0).ok_or(ApiError::Unauthorized)?;
-        if id.trust_domain != state.trust_domain {
-            return Err(ApiError::Unauthorized);
-        }
         let account = state
             .store
             .service_by_deployment(&id.namespace, &id.service, &id.deployment)

@@ -14,10 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// The certificate (DER) a client presented over mTLS, already verified against the
-/// platform CA by the handshake.
-#[derive(Clone, Debug)]
-pub struct ClientCert(pub Arc<[u8]>);
+pub use micro_pki::ClientCert;
 
 /// What one server accepts at most.
 #[derive(Clone, Copy, Debug)]

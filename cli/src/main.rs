@@ -6,6 +6,7 @@ mod cluster;
 mod cmd;
 mod context;
 mod database;
+mod git_mtls;
 mod gitops;
 mod home;
 mod server;
@@ -251,7 +252,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Previews(args) => cmd::previews::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
-        Command::Checkout(args) => cmd::checkout::run(args),
+        Command::Checkout(args) => cmd::checkout::run(args).await,
         Command::History(args) => cmd::history::run(t, args).await,
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
         Command::Env(args) => cmd::env::run(t, args),

@@ -335,6 +335,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         store: store.clone(),
         repos_root: repos.root().to_owned(),
         pushes: Default::default(),
+        trust_domain: args.tls.trust_domain.clone(),
     });
     let hooks = micro_webhooks::intake::router(micro_webhooks::HookState::new(
         store.clone(),

@@ -74,6 +74,18 @@ impl Ca {
     }
 }
 
+/// The certificate (DER) a client presented over mTLS, already verified against the
+/// platform CA by the handshake: what the listener hands each request.
+#[derive(Clone, Debug)]
+pub struct ClientCert(pub std::sync::Arc<[u8]>);
+
+impl ClientCert {
+    /// The service identity it names in `trust_domain`, if it names one there.
+    pub fn identity(&self, trust_domain: &str) -> Option<Identity> {
+        identity_of(&self.0).filter(|id| id.trust_domain == trust_domain)
+    }
+}
+
 /// The identity a (chain-verified) client certificate names, if it names one.
 pub fn identity_of(der: &[u8]) -> Option<Identity> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;

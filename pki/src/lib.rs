@@ -19,7 +19,7 @@ mod tests;
 pub use ca::{Ca, Issued};
 pub use client::{client_config, client_config_with_identity, verify_server_cert};
 pub use error::PkiError;
-pub use identity::{Identity, identity_of};
+pub use identity::{ClientCert, Identity, identity_of};
 pub use server::{CertSource, server_config};
 
 use std::sync::Arc;

@@ -226,3 +226,102 @@ fn a_running_service_gets_a_new_certificate_before_its_old_one_expires() {
         "calls after the first certificate expired: {late:#?}"
     );
 }
+
+/// A small service that only listens (its identity is what the test uses).
+const LISTENER: &str = "import http.server, os\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.BaseHTTPRequestHandler).serve_forever()\n";
+
+#[test]
+fn a_pods_checkout_signs_in_with_its_certificate_and_only_fetches_its_own_repo() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "other"]);
+    p.write_service(
+        "web",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", LISTENER),
+        ],
+    );
+    p.ok(&["run", "./web", "--wait"]);
+    let revision = p.service(None, "web").unwrap()["revision"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (cert, key) = identity_files(&p);
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (cert_file, key_file) = (write("cert.pem", &cert), write("key.pem", &key));
+    // What the init container runs: no token anywhere, the certificate only.
+    let checkout = |repo: &str, identity: bool, into: &str| {
+        let mut args = vec![
+            "checkout".to_owned(),
+            "--git".to_owned(),
+            format!("{}/git/{repo}.git", p.url()),
+            "--commit".to_owned(),
+            revision.clone(),
+            "--path".to_owned(),
+            "services/web".to_owned(),
+            "--into".to_owned(),
+            files.path().join(into).display().to_string(),
+        ];
+        if identity {
+            args.push("--identity".to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = p
+            .command(&args)
+            .env_remove("MICRO_TOKEN")
+            .env("MICRO_TLS_CA", p.ca())
+            .env("MICRO_TLS_CERT", &cert_file)
+            .env("MICRO_TLS_KEY", &key_file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), err)
+    };
+    let (ok, err) = checkout("default", true, "app");
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(files.path().join("app/main.py")).unwrap(),
+        LISTENER
+    );
+    // Another namespace's repo: as if it did not exist. Nothing without the certificate.
+    let (ok, err) = checkout("other", true, "stolen");
+    assert!(!ok && err.contains("repository not found"), "{err}");
+    assert!(!files.path().join("stolen/main.py").exists());
+    let (ok, _) = checkout("default", false, "anonymous");
+    assert!(!ok);
+    // A certificate fetches; it never pushes.
+    let ca = std::fs::read_to_string(p.ca()).unwrap();
+    let config = micro_pki::client_config_with_identity(&ca, &cert, &key).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured((*config).clone())
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (method, path) in [
+        ("GET", "info/refs?service=git-receive-pack"),
+        ("POST", "git-receive-pack"),
+    ] {
+        let status = rt.block_on(async {
+            http.request(
+                method.parse().unwrap(),
+                format!("{}/git/default.git/{path}", p.url()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status()
+        });
+        assert_eq!(status, 404, "{method} {path}");
+    }
+    // A new deployment: the old certificate fetches nothing more.
+    p.ok(&["restart", "web", "--wait"]);
+    p.wait_for("the old certificate to be refused", || {
+        let (ok, err) = checkout("default", true, "late");
+        !ok && err.contains("did not take the certificate")
+    });
+}

@@ -21,6 +21,8 @@ pub struct GitState {
     /// The directory holding `<namespace>.git` bare repos.
     pub repos_root: PathBuf,
     pub pushes: Arc<PushLimits>,
+    /// Whose service certificates (mTLS) are taken as identities.
+    pub trust_domain: String,
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -78,10 +80,8 @@ async fn serve(
     request: Request,
 ) -> Response {
     let token = auth::token(request.headers());
-    let Some(token) = token else {
-        return challenge();
-    };
-    let account = match state.store.authenticate(&token).await {
+    let cert = request.extensions().get::<micro_pki::ClientCert>().cloned();
+    let account = match caller(&state, token, cert).await {
         Ok(Some(a)) => a,
         Ok(None) => return challenge(),
         Err(e) => {
@@ -145,6 +145,25 @@ async fn serve(
             (StatusCode::BAD_GATEWAY, "git backend failed\n").into_response()
         }
     }
+}
+
+/// Who is calling: a token (HTTP Basic's password, or Bearer), else a service's
+/// certificate (mTLS) while its deployment is live, as the API takes them.
+async fn caller(
+    state: &GitState,
+    token: Option<String>,
+    cert: Option<micro_pki::ClientCert>,
+) -> Result<Option<micro_store::Account>, micro_store::StoreError> {
+    if let Some(token) = token {
+        return state.store.authenticate(&token).await;
+    }
+    let Some(id) = cert.and_then(|cert| cert.identity(&state.trust_domain)) else {
+        return Ok(None);
+    };
+    state
+        .store
+        .service_by_deployment(&id.namespace, &id.service, &id.deployment)
+        .await
 }
 
 fn challenge() -> Response {

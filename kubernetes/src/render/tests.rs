@@ -308,6 +308,7 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
             "{c}"
         );
         assert!(env.iter().any(|e| e["name"] == "MICRO_TLS_CA"), "{c}");
+        assert!(env.iter().any(|e| e["name"] == "MICRO_TLS_CERT"), "{c}");
         assert!(
             c["volumeMounts"]
                 .as_array()
@@ -317,6 +318,10 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
             "{c}"
         );
     }
+    // The init container fetches the tenant's repo signed in with the pod's certificate.
+    let fetch = pod["initContainers"][0]["command"].as_array().unwrap();
+    assert_eq!(fetch[1], "checkout", "{fetch:?}");
+    assert_eq!(fetch.last().unwrap(), "--identity", "{fetch:?}");
     // Without one, nothing of it.
     let plain = workload::service_objects(
         &Settings::default(),

@@ -298,8 +298,10 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
 }
 
 /// `micro checkout` fetching the service's folder at its commit: from the tenant's repo
-/// on the platform, or from its `source` repo.
+/// on the platform (signed in with the pod's certificate identity when it has one), or
+/// from its `source` repo.
 fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
+    let own_repo = s.model.source.is_none();
     let (git, commit, path) = match &s.model.source {
         Some(src) => (
             src.git.clone(),
@@ -324,6 +326,9 @@ fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
         args.extend(["--path".to_owned(), path]);
     }
     args.extend(["--into".to_owned(), APP_DIR.to_owned()]);
+    if own_repo && IDENTITY_KEYS.iter().all(|k| s.secret.contains_key(*k)) {
+        args.push("--identity".to_owned());
+    }
     args
 }
 
