@@ -16,6 +16,7 @@ mod names;
 pub mod namespaces;
 mod routes;
 pub mod serve;
+pub mod service_tls;
 mod state;
 pub mod suspension;
 mod trace;

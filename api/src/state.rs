@@ -17,6 +17,8 @@ pub struct ApiState {
     pub hook_exe: PathBuf,
     /// Forwards `micro call` to services.
     pub http: reqwest::Client,
+    /// Forwards calls to services that serve TLS (none without a platform CA).
+    pub service_tls: Option<Arc<crate::service_tls::ServiceTls>>,
     /// Failed logins per (account, client address).
     pub login_backoff: Arc<crate::limiter::Backoff>,
     /// Login attempts per client address.

@@ -222,6 +222,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             let mut isolation = isolation(&args, local, &data)?;
             isolation.sources = sources.clone();
             isolation.trust = crate::tls::trust_bundle(&data, tls.ca_pem.as_deref())?;
+            isolation.platform_ca = crate::tls::platform_ca_file(&data, tls.ca_pem.as_deref())?;
             single_tenant = !isolation.is_sandboxed();
             // Reaping what a killed server left can wait seconds: not on an async thread.
             let dirs = Dirs::under(&data);
@@ -288,6 +289,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         controller: controller.clone(),
         hook_exe: exe,
         http: micro_api::forwarding_client()?,
+        service_tls: tls
+            .ca
+            .as_deref()
+            .map(|ca| micro_api::service_tls::ServiceTls::new(ca, &args.tls.trust_domain))
+            .transpose()?
+            .map(Arc::new),
         source_base: args
             .source_base
             .clone()

@@ -108,7 +108,7 @@ impl TlsArgs {
                 ca: None,
             });
         }
-        let ca = Ca::load_or_create(&data.join("tls"))
+        let ca = Ca::load_or_create(&ca_dir(data))
             .context("the platform CA (under the data dir's tls/)")?;
         let mut names = vec![
             "localhost".to_owned(),
@@ -139,6 +139,11 @@ impl TlsArgs {
     }
 }
 
+/// Where the platform CA and the files made from it live in the data dir.
+pub fn ca_dir(data: &Path) -> PathBuf {
+    data.join("tls")
+}
+
 /// What services trust: the system's roots and the platform CA, in one file under the
 /// data dir (`tls/trust.pem`); none when the server uses the operator's certificate.
 pub fn trust_bundle(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>> {
@@ -152,15 +157,29 @@ pub fn trust_bundle(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>
     .iter()
     .find_map(|p| std::fs::read_to_string(p).ok())
     .unwrap_or_default();
-    let path = data.join("tls").join("trust.pem");
+    let path = ca_dir(data).join("trust.pem");
+    write_public(&path, &format!("{system}\n{ca}"))?;
+    Ok(Some(path))
+}
+
+/// The platform CA alone, as a file services may read (`MICRO_PLATFORM_CA`: what one
+/// serving TLS checks its callers against); none without the platform CA.
+pub fn platform_ca_file(data: &Path, ca_pem: Option<&str>) -> Result<Option<PathBuf>> {
+    let Some(ca) = ca_pem else {
+        return Ok(None);
+    };
+    let path = ca_dir(data).join("platform-ca.pem");
+    write_public(&path, ca)?;
+    Ok(Some(path))
+}
+
+/// Writes a file every tenant's uid reads (it holds only public certificates).
+fn write_public(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{system}\n{ca}"))
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    // Every tenant's uid reads it (it holds only public certificates).
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Some(path))
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 impl ServerTls {
@@ -183,7 +202,11 @@ impl ServerTls {
                 })
                 .map_err(|e| e.to_string())
         });
-        Some(IdentityIssuer { issue, lifetime })
+        Some(IdentityIssuer {
+            issue,
+            lifetime,
+            platform: micro_pki::platform_uri(&args.trust_domain),
+        })
     }
 }
 

@@ -32,7 +32,7 @@ impl Shared {
         // Whether the deployment has a certificate identity is the controller's choice:
         // rendered as applied (files and variables follow it).
         if let Some(live_secret) = self.cache.get("Secret", &ns, &render::secret_name(service)) {
-            for k in render::IDENTITY_KEYS {
+            for k in render::WITH_IDENTITY {
                 if live_secret["data"].get(k).is_some() {
                     secret.insert(k.to_owned(), String::new());
                 }
@@ -138,7 +138,7 @@ fn secret_keys_match(secret: &Value, want: &Value) -> bool {
             .into_iter()
             .flatten()
             .map(|(k, _)| k.clone())
-            .filter(|k| !render::IDENTITY_KEYS.contains(&k.as_str()))
+            .filter(|k| !render::WITH_IDENTITY.contains(&k.as_str()))
             .collect()
     };
     keys(&secret["data"]) == keys(&want["stringData"])

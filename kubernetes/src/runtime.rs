@@ -301,10 +301,17 @@ impl Runtime for KubeRuntime {
 
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {
         // In the cluster, straight to the Service (from outside it, see `call`).
-        match self.shared.service_port(namespace, name) {
-            Some((ns, port)) => vec![format!("http://{name}.{ns}.svc.cluster.local:{port}")],
-            None => Vec::new(),
-        }
+        let s = &self.shared;
+        let Some((ns, port)) = s.service_port(namespace, name) else {
+            return Vec::new();
+        };
+        let tls = s
+            .cache
+            .get("Deployment", &ns, name)
+            .and_then(|d| applied_model(&d))
+            .is_some_and(|(model, _)| model.tls);
+        let scheme = if tls { "https" } else { "http" };
+        vec![format!("{scheme}://{name}.{ns}.svc.cluster.local:{port}")]
     }
 
     async fn logs(

@@ -712,6 +712,7 @@ async fn a_renewed_identity_replaces_the_secret_files_without_a_rollout_or_drift
             }),
             // Every live deployment is due at once.
             lifetime: Duration::ZERO,
+            platform: "spiffe://test/platform".into(),
         });
     push(&p, &THREE[..2]);
     until("applied", || deployment(&p, "a", "api").is_some()).await;

@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod identity;
 mod server;
+mod service;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
@@ -21,6 +22,7 @@ pub use client::{client_config, client_config_with_identity, verify_server_cert}
 pub use error::PkiError;
 pub use identity::{ClientCert, Identity, identity_of};
 pub use server::{CertSource, server_config};
+pub use service::{client_config_for_service, platform_uri};
 
 use std::sync::Arc;
 

@@ -232,3 +232,54 @@ fn a_service_identity_is_presented_checked_and_read() {
         .remove(0);
     assert_eq!(crate::identity_of(&der), None);
 }
+
+#[test]
+fn the_platform_calls_exactly_the_service_it_means_and_shows_its_own_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::load_or_create(&dir.path().join("ours")).unwrap();
+    let theirs = Ca::load_or_create(&dir.path().join("theirs")).unwrap();
+    let id = |service: &str| crate::Identity {
+        trust_domain: "micro.test".into(),
+        namespace: "team".into(),
+        service: service.into(),
+        deployment: "d1".into(),
+    };
+    let platform = ca.issue_platform_client("micro.test", 1).unwrap();
+    // A service serving TLS with its identity, asking callers for certificates.
+    let serving = |issued: crate::Issued| {
+        server_config(CertSource::Issued(issued), false, Some(ca.cert_pem())).unwrap()
+    };
+    let api = serving(ca.issue_identity(&id("api"), DAY).unwrap());
+    let client = crate::client_config_for_service(ca.cert_pem(), &platform, &id("api")).unwrap();
+    // Any address: services are named by URI.
+    handshake(client, api.clone(), "127.0.0.1").unwrap();
+    let der = crate::files::certs(&platform.cert_pem, "platform")
+        .unwrap()
+        .remove(0);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let uris: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::URI(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uris, [crate::platform_uri("micro.test")]);
+    // Another service answering where `web` was meant: refused by the platform.
+    let client = crate::client_config_for_service(ca.cert_pem(), &platform, &id("web")).unwrap();
+    let err = handshake(client, api, "127.0.0.1").unwrap_err();
+    assert!(
+        err.contains("names spiffe://micro.test/ns/team/svc/api, not"),
+        "{err}"
+    );
+    // The right name from another CA: refused.
+    let forged = serving(theirs.issue_identity(&id("api"), DAY).unwrap());
+    let client = crate::client_config_for_service(ca.cert_pem(), &platform, &id("api")).unwrap();
+    let err = handshake(client, forged, "127.0.0.1").unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+}

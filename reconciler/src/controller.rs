@@ -84,6 +84,9 @@ pub struct IdentityIssuer {
     pub issue: IssueIdentity,
     /// How long a certificate is valid: running deployments get a new one at half that.
     pub lifetime: Duration,
+    /// The URI of the platform's own client certificate, which services serving TLS see
+    /// on the calls it forwards (`MICRO_PLATFORM_IDENTITY`).
+    pub platform: String,
 }
 
 /// Drives namespaces towards their branch heads.
@@ -483,6 +486,10 @@ impl Controller {
             env.insert("MICRO_API".into(), url.clone());
         }
         if let Some(issuer) = self.identity.get() {
+            env.insert(
+                crate::runtime::PLATFORM_IDENTITY_VAR.into(),
+                issuer.platform.clone(),
+            );
             // It lives and dies with this deployment's token; the runtime makes it files.
             match (issuer.issue)(namespace, &service.name, &deployment) {
                 Ok(pem) => {

@@ -261,6 +261,8 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
             .then(|| format!("{}s", m.ready_timeout))
     };
     field("readiness.timeout", timeout(old), timeout(new));
+    let tls = |m: &ServiceModel| m.tls.then(|| "true".to_owned());
+    field("tls", tls(old), tls(new));
     out
 }
 

@@ -51,6 +51,9 @@ pub struct ServiceModel {
     /// runtime that picks a runner image by it; unknown for `source` services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<String>,
+    /// The spec's `tls`: it serves HTTPS with its identity; the platform calls it over mTLS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// The language a service folder is built with, by the files at its top: a Python

@@ -58,5 +58,6 @@ pub fn model(
             .and_then(|r| r.timeout.as_ref())
             .and_then(|t| crate::spec::parse_seconds(&t.value))
             .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
+        tls: spec.tls.as_ref().is_some_and(|t| t.value),
     }
 }

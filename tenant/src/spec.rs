@@ -55,6 +55,9 @@ pub struct ServiceSpec {
     pub config: Vec<Spanned<String>>,
     pub resources: Option<Resources>,
     pub readiness: Option<Readiness>,
+    /// The service serves HTTPS on `$PORT` with its certificate identity, and the
+    /// platform calls it over mTLS.
+    pub tls: Option<Spanned<bool>>,
 }
 
 /// When a replica counts as ready: it listens on `$PORT` and, with `path`, answers an
@@ -312,6 +315,14 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     }
     if let Some(readiness) = &spec.readiness {
         check_readiness(readiness).map_err(|(loc, message)| at(&loc, message))?;
+        if let (Some(path), Some(tls)) = (&readiness.path, &spec.tls)
+            && tls.value
+        {
+            return Err(at(
+                &path.referenced,
+                "readiness.path needs plain HTTP: with `tls: true` a replica is ready once it accepts connections on $PORT".into(),
+            ));
+        }
     }
     if let Some(port) = &spec.port
         && port.value == 0
@@ -587,6 +598,21 @@ mod tests {
         assert_eq!(parse_seconds("90"), Some(90));
         let bare = parse_service("web", b"run: x\nreadiness: { timeout: 90 }\n").unwrap();
         assert_eq!(bare.readiness.unwrap().timeout.unwrap().value, "90");
+    }
+
+    #[test]
+    fn tls_services_are_ready_when_they_listen() {
+        let ok = parse_service("web", b"run: x\ntls: true\nreadiness: { timeout: 2m }\n").unwrap();
+        assert!(ok.tls.unwrap().value);
+        let err =
+            parse_service("web", b"run: x\ntls: true\nreadiness:\n  path: /health\n").unwrap_err();
+        assert_eq!((err.line, err.column), (4, 9), "{err}");
+        assert!(
+            err.message.contains("readiness.path needs plain HTTP"),
+            "{err}"
+        );
+        let err = parse_service("web", b"run: x\ntls: yes please\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
     }
 
     #[test]

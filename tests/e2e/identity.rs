@@ -35,17 +35,20 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
-/// The identity files of the deployment serving now, as the host sees them.
-fn identity_files(p: &Platform) -> (String, String) {
+/// The identity files of the deployment of `service` serving now, as the host sees them.
+pub fn identity_files_of(p: &Platform, service: &str) -> (String, String) {
     let mut found = Vec::new();
-    let mut stack = vec![p.data.clone()];
+    let mut stack = vec![p.data.join("runtime")];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let path = e.path();
             if path.is_dir() {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let of_service = path.components().any(|c| c.as_os_str() == service);
                 if name.starts_with("identity-") {
-                    found.push(path);
+                    if of_service {
+                        found.push(path);
+                    }
                 } else {
                     stack.push(path);
                 }
@@ -112,13 +115,13 @@ fn a_service_reads_its_config_with_its_certificate_and_nothing_more() {
     // platform CA's key that signs every identity.
     assert_eq!(
         seen["run_micro"],
-        serde_json::json!(["ca.pem", "identity"]),
+        serde_json::json!(["ca.pem", "identity", "platform-ca.pem"]),
         "{seen}"
     );
     assert_eq!(seen["ca_key"], "FileNotFoundError", "{seen}");
 
     // The same certificate from outside the sandbox: the same rights, and no more.
-    let (cert, key) = identity_files(&p);
+    let (cert, key) = identity_files_of(&p, "reader");
     let own = as_service(&p, &cert, &key, "/api/v1/namespaces/default/config/k").unwrap();
     assert_eq!(own.0, 200, "{own:?}");
     let me = as_service(&p, &cert, &key, "/api/v1/whoami").unwrap();
@@ -246,7 +249,7 @@ fn a_pods_checkout_signs_in_with_its_certificate_and_only_fetches_its_own_repo()
         .as_str()
         .unwrap()
         .to_owned();
-    let (cert, key) = identity_files(&p);
+    let (cert, key) = identity_files_of(&p, "web");
     let files = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
         let path = files.path().join(name);

@@ -27,6 +27,7 @@ mod matrix;
 mod postgres;
 mod restart;
 mod rollout;
+mod service_tls;
 mod signup;
 mod sources;
 mod tls;

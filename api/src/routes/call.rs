@@ -43,7 +43,22 @@ fn passes(name: &header::HeaderName) -> bool {
             | "transfer-encoding"
             | "upgrade"
             | "content-length"
+            | CALLER_HEADER
     ) && name.as_str() != crate::ERROR_HEADER
+}
+
+/// Who called, as the platform says it: a service's SPIFFE URI, or `mailto:` a person.
+/// Set on every forwarded call; a caller's own is dropped, so it cannot be forged
+/// through the platform (a service with `tls: true` knows the platform sent it).
+pub const CALLER_HEADER: &str = "x-micro-caller";
+
+fn caller_uri(caller: &micro_store::Account, trust_domain: &str) -> String {
+    match (&caller.namespace, &caller.service) {
+        (Some(ns), Some(service)) if caller.is_service() => {
+            format!("spiffe://{trust_domain}/ns/{ns}/svc/{service}")
+        }
+        _ => format!("mailto:{}", caller.email),
+    }
 }
 
 /// The path and query after `/call`, exactly as the caller sent them (still
@@ -99,7 +114,15 @@ async fn forward(
         )));
     }
     if state.controller.runtime().forwards_calls() {
-        return forward_by_runtime(&state, &ns.name, &name, path, method, &headers, body).await;
+        let caller = caller_uri(&ns.caller, &state.trust_domain);
+        let call = Forward {
+            path,
+            method,
+            headers: &headers,
+            body,
+            caller,
+        };
+        return forward_by_runtime(&state, &ns.name, &name, call).await;
     }
     let known = state
         .store
@@ -118,7 +141,22 @@ async fn forward(
     }
     let target = &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
     let url = format!("{target}/{path}");
-    let mut request = state.http.request(method, url).body(body);
+    // A service that serves TLS is called over mTLS, taken only with its own identity.
+    let http = if target.starts_with("https://") {
+        let tls = state.service_tls.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(format!(
+                "service {name} serves TLS and this platform has no CA to call it with"
+            ))
+        })?;
+        tls.client(&ns.name, &name)
+            .map_err(|e| ApiError::Unavailable(format!("service {name}: {e}")))?
+    } else {
+        state.http.clone()
+    };
+    let mut request = http
+        .request(method, url)
+        .body(body)
+        .header(CALLER_HEADER, caller_uri(&ns.caller, &state.trust_domain));
     for (name, value) in headers.iter().filter(|(name, _)| passes(name)) {
         request = request.header(name, value);
     }
@@ -140,16 +178,29 @@ async fn forward(
 }
 
 /// Through the runtime (a cluster's service proxy): the same filtering both ways.
+/// A call as it goes on: what the caller sent, and who they are.
+struct Forward<'a> {
+    path: String,
+    method: Method,
+    headers: &'a HeaderMap,
+    body: Bytes,
+    caller: String,
+}
+
 async fn forward_by_runtime(
     state: &ApiState,
     namespace: &str,
     name: &str,
-    path: String,
-    method: Method,
-    headers: &HeaderMap,
-    body: Bytes,
+    call: Forward<'_>,
 ) -> Result<Response, ApiError> {
     use micro_reconciler::runtime::{CallRequest, RuntimeError};
+    let Forward {
+        path,
+        method,
+        headers,
+        body,
+        caller,
+    } = call;
     let request = CallRequest {
         method: method.to_string(),
         path,
@@ -157,6 +208,7 @@ async fn forward_by_runtime(
             .iter()
             .filter(|(name, _)| passes(name))
             .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .chain([(CALLER_HEADER.to_owned(), caller.into_bytes())])
             .collect(),
         body,
     };

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 pub struct NewArgs {
     /// The service name (a DNS label: lowercase letters, digits, '-'); also the folder
     pub name: String,
+    /// A service that serves HTTPS with its own certificate and takes calls only from
+    /// the platform, which names the caller (`tls: true`)
+    #[arg(long)]
+    pub tls: bool,
 }
 
 const SERVICE_YAML: &str = "\
@@ -59,6 +63,95 @@ if __name__ == "__main__":
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
 
+const SERVICE_YAML_TLS: &str = "\
+# How the platform runs this service. It is started with $PORT set and must listen on it,
+# here with HTTPS: the platform calls it over mTLS and says who is calling.
+run: python3 -u main.py
+replicas: 1
+tls: true
+env:
+  GREETING: Hello
+";
+
+const MAIN_PY_TLS: &str = r#""""The {{name}} service: answers JSON over HTTPS on $PORT with its own certificate, to
+callers the platform vouches for (Python standard library only).
+
+The platform gives it a certificate (MICRO_TLS_CERT, MICRO_TLS_KEY), renewed in place
+before it expires, and calls it over mTLS with its own (MICRO_PLATFORM_IDENTITY), naming
+the original caller in X-Micro-Caller: a sibling service's SPIFFE URI, or mailto: a
+person. A connection without a certificate from the platform CA is refused.
+"""
+import json
+import os
+import ssl
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+NAME = os.environ.get("MICRO_SERVICE_NAME", "{{name}}")
+GREETING = os.environ.get("GREETING", "Hello")
+CERT, KEY = os.environ["MICRO_TLS_CERT"], os.environ["MICRO_TLS_KEY"]
+PLATFORM = os.environ["MICRO_PLATFORM_IDENTITY"]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def setup(self):
+        # The handshake, in this connection's own thread.
+        self.request.do_handshake()
+        super().setup()
+
+    def caller(self):
+        """Who called: the platform vouches for the caller it names."""
+        cert = self.request.getpeercert() or {}
+        uris = [value for kind, value in cert.get("subjectAltName", ()) if kind == "URI"]
+        if uris == [PLATFORM]:
+            return self.headers.get("X-Micro-Caller", "")
+        return None
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        caller = self.caller()
+        if caller is None:
+            return self.reply(403, {"error": "only the platform calls this service"})
+        self.reply(200, {"message": f"{GREETING} from {NAME}", "caller": caller, "path": self.path})
+
+
+class Server(ThreadingHTTPServer):
+    """HTTPS, asking every caller for a certificate from the platform CA; its own
+    certificate loaded again whenever the platform renews it."""
+
+    def __init__(self, address):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.context.load_verify_locations(os.environ["MICRO_PLATFORM_CA"])
+        self.loaded = None
+        super().__init__(address, Handler)
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        stamp = os.stat(CERT).st_mtime_ns
+        if stamp != self.loaded:
+            self.context.load_cert_chain(CERT, KEY)
+            self.loaded = stamp
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request, address):
+        # A refused handshake (no certificate, the wrong one) or a probe that only
+        # connects: not worth a traceback.
+        print(f"connection from {address[0]} refused or dropped", flush=True)
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "8443"))
+    print(f"{NAME} listening with TLS on port {port}", flush=True)
+    Server(("127.0.0.1", port)).serve_forever()
+"#;
+
 pub fn run(args: &NewArgs) -> Result<()> {
     check_service_name(&args.name).map_err(anyhow::Error::msg)?;
     let dir = PathBuf::from(&args.name);
@@ -66,8 +159,13 @@ pub fn run(args: &NewArgs) -> Result<()> {
         bail!("{} already exists", dir.display());
     }
     std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("service.yaml"), SERVICE_YAML)?;
-    std::fs::write(dir.join("main.py"), MAIN_PY.replace("{{name}}", &args.name))?;
+    let (spec, main) = if args.tls {
+        (SERVICE_YAML_TLS, MAIN_PY_TLS)
+    } else {
+        (SERVICE_YAML, MAIN_PY)
+    };
+    std::fs::write(dir.join("service.yaml"), spec)?;
+    std::fs::write(dir.join("main.py"), main.replace("{{name}}", &args.name))?;
     std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
     println!("Created service {} in ./{}", args.name, args.name);
     println!("Run it with: micro run ./{}", args.name);

@@ -8,8 +8,8 @@ mod workload;
 
 pub use namespace::{LIMIT_RANGE, NETWORK_POLICY, RESOURCE_QUOTA, namespace_objects};
 pub use workload::{
-    CA_KEY, CONFIG_SECRET_SUFFIX, DEFAULT_PORT, IDENTITY_KEYS, ServiceInput, secret_name,
-    service_objects,
+    CA_KEY, CONFIG_SECRET_SUFFIX, DEFAULT_PORT, IDENTITY_KEYS, ServiceInput, WITH_IDENTITY,
+    secret_name, service_objects,
 };
 
 use crate::settings::Settings;

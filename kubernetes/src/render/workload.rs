@@ -22,6 +22,12 @@ pub const CA_KEY: &str = "MICRO_TLS_CA_PEM";
 const CA_DIR: &str = "/run/micro";
 /// The Secret's keys holding the deployment's certificate and key: files, never variables.
 pub use micro_reconciler::runtime::IDENTITY_VARS as IDENTITY_KEYS;
+/// The Secret's keys the controller gives with a certificate identity, or not at all.
+pub const WITH_IDENTITY: [&str; 3] = [
+    IDENTITY_KEYS[0],
+    IDENTITY_KEYS[1],
+    micro_reconciler::runtime::PLATFORM_IDENTITY_VAR,
+];
 /// Services run as this uid, never root.
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
@@ -143,6 +149,9 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         let file = format!("{CA_DIR}/ca.pem");
         env.push(json!({ "name": "SSL_CERT_FILE", "value": file }));
         env.push(json!({ "name": "MICRO_TLS_CA", "value": file }));
+        // The Secret's CA is the platform's alone: what a service serving TLS checks its
+        // callers against.
+        env.push(json!({ "name": "MICRO_PLATFORM_CA", "value": file }));
     }
     let identity = IDENTITY_KEYS.iter().all(|k| s.secret.contains_key(*k));
     if identity {

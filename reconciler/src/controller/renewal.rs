@@ -129,6 +129,7 @@ mod tests {
                 })
             }),
             lifetime,
+            platform: "spiffe://test/platform".into(),
         }
     }
 

@@ -126,6 +126,10 @@ pub struct LogQuery {
 /// retired only when a later deployment serves alone.
 pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
 
+/// The URI of the platform's own client certificate, which services serving TLS see on
+/// the calls it forwards; given with the identity.
+pub const PLATFORM_IDENTITY_VAR: &str = "MICRO_PLATFORM_IDENTITY";
+
 /// The variables a deployment's certificate and key (PEM) are handed to a runtime in;
 /// runtimes give them to the service as files, never as variables.
 pub const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
@@ -289,7 +293,8 @@ pub trait Runtime: Send + Sync + 'static {
     fn describe(&self, _namespace: &str, _name: &str) -> Option<ServiceDetail> {
         None
     }
-    /// Base URLs (`http://host:port`) of the ready replicas of a service.
+    /// Base URLs (`http://host:port`, `https://` for a service with `tls`) of the ready
+    /// replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String>;
     /// Whether `micro call` goes through [`Runtime::call`] rather than to the endpoints
     /// (a cluster reached from outside it, through its API server's service proxy).

@@ -68,6 +68,9 @@ pub struct Isolation {
     /// The CA bundle services trust (the system's roots and the platform CA, so they
     /// reach the API over TLS): `SSL_CERT_FILE` and `MICRO_TLS_CA` inside the sandbox.
     pub trust: Option<std::path::PathBuf>,
+    /// The platform CA alone, which a service serving TLS checks its callers against:
+    /// `MICRO_PLATFORM_CA`.
+    pub platform_ca: Option<std::path::PathBuf>,
 }
 
 impl Isolation {
@@ -86,6 +89,7 @@ impl Isolation {
             cgroups: Some(cgroups),
             sources: SourcePolicy::default(),
             trust: None,
+            platform_ca: None,
         })
     }
 
@@ -405,12 +409,14 @@ impl Runtime for LocalRuntime {
     }
 
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String> {
-        self.services()
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .map(Instance::endpoints)
-            .unwrap_or_default()
+        let services = self.services();
+        let Some(inst) = services.get(&(namespace.to_owned(), name.to_owned())) else {
+            return Vec::new();
+        };
+        let scheme = if inst.model.tls { "https" } else { "http" };
+        inst.endpoints()
             .into_iter()
-            .map(|addr| format!("http://{addr}"))
+            .map(|addr| format!("{scheme}://{addr}"))
             .collect()
     }
 

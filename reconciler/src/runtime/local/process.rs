@@ -202,8 +202,11 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
             l.dir,
             l.namespace,
             l.command,
-            shared.isolation.trust.as_deref(),
-            l.identity,
+            sandbox::RunFiles {
+                trust: shared.isolation.trust.as_deref(),
+                platform_ca: shared.isolation.platform_ca.as_deref(),
+                identity: l.identity,
+            },
         ),
         None => {
             let mut cmd = Command::new("/bin/sh");
@@ -235,6 +238,13 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
             None => bundle.as_path(),
         };
         cmd.env("SSL_CERT_FILE", inside).env("MICRO_TLS_CA", inside);
+    }
+    if let Some(ca) = &shared.isolation.platform_ca {
+        let inside = match &shared.isolation.sandbox {
+            Some(_) => std::path::Path::new(sandbox::PLATFORM_CA_FILE),
+            None => ca.as_path(),
+        };
+        cmd.env("MICRO_PLATFORM_CA", inside);
     }
     if let Some(dir) = l.identity {
         let inside = match &shared.isolation.sandbox {

@@ -15,6 +15,19 @@ use tokio::process::Command;
 
 /// Where a sandboxed service finds the CA bundle it trusts.
 pub(crate) const TRUST_FILE: &str = "/run/micro/ca.pem";
+/// Where the platform CA alone appears inside the sandbox.
+pub(crate) const PLATFORM_CA_FILE: &str = "/run/micro/platform-ca.pem";
+
+/// What the platform puts under `/run/micro` for a service (host paths).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RunFiles<'a> {
+    /// The CA bundle: the system's roots and the platform CA.
+    pub trust: Option<&'a Path>,
+    /// The platform CA alone.
+    pub platform_ca: Option<&'a Path>,
+    /// The folder of its certificate identity.
+    pub identity: Option<&'a Path>,
+}
 /// Where a sandboxed service finds its certificate and key (`cert.pem`, `key.pem`).
 pub(crate) const IDENTITY_DIR: &str = "/run/micro/identity";
 /// Where a service's checkout appears inside its sandbox.
@@ -78,7 +91,7 @@ impl Sandbox {
         }
         let probe = probe_dir()?;
         let out = std::process::Command::new(&sandbox.bwrap)
-            .args(sandbox.args(&probe, 65534, None, None))
+            .args(sandbox.args(&probe, 65534, RunFiles::default()))
             .args(["/bin/true"])
             .stdin(Stdio::null())
             .output()
@@ -102,13 +115,7 @@ impl Sandbox {
     }
 
     /// bubblewrap's arguments up to (and including) the identity drop; the command follows.
-    fn args(
-        &self,
-        code: &Path,
-        uid: u32,
-        trust: Option<&Path>,
-        identity: Option<&Path>,
-    ) -> Vec<std::ffi::OsString> {
+    fn args(&self, code: &Path, uid: u32, files: RunFiles<'_>) -> Vec<std::ffi::OsString> {
         let mut a: Vec<std::ffi::OsString> = [
             "--die-with-parent",
             "--unshare-pid",
@@ -146,7 +153,7 @@ impl Sandbox {
                 Err(_) => {}
             }
         }
-        if trust.is_some() || identity.is_some() {
+        if files.trust.is_some() || files.platform_ca.is_some() || files.identity.is_some() {
             // Made by bubblewrap under the server's umask otherwise: the tenant could not
             // enter it.
             a.extend([
@@ -156,19 +163,18 @@ impl Sandbox {
                 "/run/micro".into(),
             ]);
         }
-        if let Some(bundle) = trust {
-            a.extend([
-                "--ro-bind".into(),
-                bundle.as_os_str().to_owned(),
-                TRUST_FILE.into(),
-            ]);
-        }
-        if let Some(dir) = identity {
-            a.extend([
-                "--ro-bind".into(),
-                dir.as_os_str().to_owned(),
-                IDENTITY_DIR.into(),
-            ]);
+        for (host, inside) in [
+            (files.trust, TRUST_FILE),
+            (files.platform_ca, PLATFORM_CA_FILE),
+            (files.identity, IDENTITY_DIR),
+        ] {
+            if let Some(host) = host {
+                a.extend([
+                    "--ro-bind".into(),
+                    host.as_os_str().to_owned(),
+                    inside.into(),
+                ]);
+            }
         }
         a.extend([
             "--bind".into(),
@@ -197,11 +203,10 @@ impl Sandbox {
         code: &Path,
         namespace: &str,
         command: &str,
-        trust: Option<&Path>,
-        identity: Option<&Path>,
+        files: RunFiles<'_>,
     ) -> Command {
         let mut cmd = Command::new(&self.bwrap);
-        cmd.args(self.args(code, Self::uid_of(namespace), trust, identity))
+        cmd.args(self.args(code, Self::uid_of(namespace), files))
             .args([
                 "/bin/sh",
                 "-c",

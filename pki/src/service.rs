@@ -1,0 +1,142 @@
+//! The platform calling a service that serves TLS with its identity: the platform
+//! presents its own client certificate (`spiffe://<trust domain>/platform`) and takes
+//! the service only if its certificate comes from the platform CA and names exactly the
+//! service called. Services are named by URI, not by host: the address is the runtime's.
+
+use crate::{Ca, Identity, Issued, PkiError, files};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// The URI the platform's own client certificate names: a service that serves TLS sees
+/// it on every call the platform forwards (`micro call`, a sibling's call).
+pub fn platform_uri(trust_domain: &str) -> String {
+    format!("spiffe://{trust_domain}/platform")
+}
+
+impl Ca {
+    /// The platform's client certificate, valid `days`.
+    pub fn issue_platform_client(&self, trust_domain: &str, days: i64) -> Result<Issued, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "micro platform".to_owned());
+        params.subject_alt_names = vec![SanType::URI(
+            platform_uri(trust_domain)
+                .try_into()
+                .map_err(|e| PkiError::invalid("the platform's identity", e))?,
+        )];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(days);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer()?)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// A client presenting `client` (PEM) that takes only a server whose certificate
+/// chains to `ca_pem` and names `service` (its SPIFFE URI); the host name is not checked.
+pub fn client_config_for_service(
+    ca_pem: &str,
+    client: &Issued,
+    service: &Identity,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let provider = crate::provider();
+    let verifier = ServiceVerifier {
+        roots: Arc::new(files::roots(ca_pem, "the platform CA")?),
+        uri: service.uri(),
+        provider: provider.clone(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_auth_cert(
+            files::certs(&client.cert_pem, "the platform's client certificate")?,
+            files::key(&client.key_pem, "the platform's client key")?,
+        )?;
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct ServiceVerifier {
+    roots: Arc<rustls::RootCertStore>,
+    /// The one identity taken.
+    uri: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for ServiceVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        match crate::identity_of(end_entity) {
+            Some(id) if id.uri() == self.uri => Ok(ServerCertVerified::assertion()),
+            Some(id) => Err(rustls::Error::General(format!(
+                "the service's certificate names {}, not {}",
+                id.uri(),
+                self.uri
+            ))),
+            None => Err(rustls::Error::General(format!(
+                "the service's certificate names no service, not {}",
+                self.uri
+            ))),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
