@@ -230,6 +230,14 @@ impl Client {
         .await
     }
 
+    pub async fn delete_account(&self, email: &str) -> Result<(), ClientError> {
+        let email: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
+        let path = format!("/api/v1/admin/accounts/{email}");
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
     pub async fn list_accounts(&self) -> Result<Vec<crate::types::AccountInfo>, ClientError> {
         self.json(self.request(Method::GET, "/api/v1/admin/accounts"))
             .await

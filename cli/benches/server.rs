@@ -13,6 +13,10 @@
 //! 7. rollouts: from `git push` starting to the first answer of the new revision of the
 //!    skeleton service, over 10 pushes, while a client calls it back to back through the
 //!    platform; and how many of those calls failed (target: 0)
+//! 10. what TLS costs beside plain HTTP (`-- tls`)
+//! 11. a push to the platform (start → reconciled) beside the same push to a plain git
+//!     host: `git http-backend` behind lighttpd with mod_cgi, no auth, no hook, both over
+//!     TLS, interleaved in one run (`-- host`; target: p50 and p99 ratio ≤ 1.2)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -149,6 +153,9 @@ fn main() {
     }
     if run("tls") {
         bench_tls(&rt);
+    }
+    if run("host") {
+        bench_push_vs_git_host(&rt);
     }
 }
 
@@ -709,5 +716,181 @@ fn bench_rss(rt: &tokio::runtime::Runtime) {
         hwm as f64 / 1024.0,
         rss as f64 / 1024.0,
         converged.as_secs_f64()
+    );
+}
+
+/// A plain smart-HTTP git host: `git http-backend` behind lighttpd (mod_cgi), over TLS
+/// with a certificate from a CA of its own, no auth, no hook (Debian's `lighttpd` and
+/// `lighttpd-mod-openssl`).
+struct GitHost {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+}
+
+impl Drop for GitHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl GitHost {
+    fn start(root: &Path, name: &str) -> GitHost {
+        let dir = root.join("host");
+        let repos = dir.join("repos");
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        std::fs::create_dir_all(&repos).unwrap();
+        let ca = micro_pki::Ca::load_or_create(&dir.join("ca")).unwrap();
+        let issued = ca.issue_server(&["127.0.0.1".to_owned()], 30).unwrap();
+        let pem = dir.join("server.pem");
+        std::fs::write(&pem, format!("{}{}", issued.cert_pem, issued.key_pem)).unwrap();
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let bare = repos.join(format!("{name}.git"));
+        git(
+            root,
+            &root.join("home"),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
+        git(
+            &bare,
+            &root.join("home"),
+            &["config", "http.receivepack", "true"],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let backend = Command::new("git").args(["--exec-path"]).output().unwrap();
+        let backend = format!(
+            "{}/git-http-backend",
+            String::from_utf8_lossy(&backend.stdout).trim()
+        );
+        let conf = dir.join("lighttpd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"server.modules = ("mod_alias", "mod_cgi", "mod_setenv", "mod_openssl")
+server.document-root = "{www}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{log}"
+ssl.engine = "enable"
+ssl.pemfile = "{pem}"
+alias.url = ("/git" => "{backend}")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "{repos}", "GIT_HTTP_EXPORT_ALL" => "")
+}}
+"#,
+                www = dir.join("www").display(),
+                log = dir.join("error.log").display(),
+                pem = pem.display(),
+                repos = repos.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new("lighttpd")
+            .args(["-D", "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lighttpd (Debian's lighttpd and lighttpd-mod-openssl; .ci/run installs them)");
+        let host = GitHost {
+            child,
+            url: format!("https://127.0.0.1:{port}/git/{name}.git"),
+            ca: ca_file,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "lighttpd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        host
+    }
+
+    /// `git push` of HEAD to the host's main from `work`.
+    fn push(&self, work: &Path, home: &Path) -> Duration {
+        git(
+            work,
+            home,
+            &[
+                "-c",
+                &format!("http.sslCAInfo={}", self.ca.display()),
+                "push",
+                "-q",
+                &self.url,
+                "HEAD:refs/heads/main",
+            ],
+        )
+    }
+}
+
+/// Bench 11: push start → reconciled on the platform (TLS, its defaults) beside a push of
+/// the same commit to a plain git host over TLS, interleaved, in one run.
+fn bench_push_vs_git_host(rt: &tokio::runtime::Runtime) {
+    const PUSHES: usize = 60;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    let server = start_as(&root, &[], true);
+    let ca = std::fs::read_to_string(root.join("data/tls/ca.pem")).unwrap();
+    let client = Client::pinned(&server.url, Some(server.token.clone()), Some(&ca)).unwrap();
+    micro(&root, &["new", "hello"]);
+    micro(&root, &["run", "./hello", "--wait"]);
+    micro(&root, &["clone", "work"]);
+    let (work, home) = (root.join("work"), root.join("home"));
+    let host = GitHost::start(&root, "hello");
+    host.push(&work, &home);
+    let main_py = work.join("services/hello/main.py");
+    let original = std::fs::read_to_string(&main_py).unwrap();
+    let (mut platform, mut plain) = (Vec::new(), Vec::new());
+    for i in 0..PUSHES {
+        std::fs::write(&main_py, format!("{original}\n# push {i}\n")).unwrap();
+        git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
+        let head = String::from_utf8(
+            Command::new("git")
+                .args(["rev-parse", "HEAD"])
+                .current_dir(&work)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_owned();
+        // Alternate which goes first, so neither always finds the disk cache warm.
+        let measure_platform = || {
+            let started = Instant::now();
+            git(&work, &home, &["push", "-q"]);
+            rt.block_on(async {
+                loop {
+                    let h = client.history("default", 1).await.unwrap();
+                    if h.first().is_some_and(|e| e.revision == head) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                }
+            });
+            started.elapsed().as_secs_f64() * 1000.0
+        };
+        if i % 2 == 0 {
+            platform.push(measure_platform());
+            plain.push(host.push(&work, &home).as_secs_f64() * 1000.0);
+        } else {
+            plain.push(host.push(&work, &home).as_secs_f64() * 1000.0);
+            platform.push(measure_platform());
+        }
+    }
+    platform.sort_by(f64::total_cmp);
+    plain.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&platform, 0.5), percentile(&platform, 0.99));
+    let (h50, h99) = (percentile(&plain, 0.5), percentile(&plain, 0.99));
+    println!(
+        "bench 11 push over TLS, {PUSHES} each: platform start -> reconciled p50 {p50:.1} ms, p99 {p99:.1} ms | git http-backend behind lighttpd p50 {h50:.1} ms, p99 {h99:.1} ms | ratio p50 {:.2}, p99 {:.2} (target <= 1.2)",
+        p50 / h50,
+        p99 / h99
     );
 }

@@ -204,6 +204,32 @@ impl Store {
         }
     }
 
+    /// Deletes a person's account and every token it holds, in one transaction; `false`
+    /// if no person has that address (a service's identity is not deleted this way).
+    pub async fn delete_account(&self, email: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM accounts WHERE email = $1 AND role <> $2")
+                .bind(email)
+                .bind(crate::Role::Service.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM tokens WHERE account_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.auth.forget_account(&id);
+        Ok(true)
+    }
+
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query(
             "SELECT id, email, role, namespace, service FROM accounts WHERE email = $1",

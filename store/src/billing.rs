@@ -135,6 +135,7 @@ impl Store {
         .bind(why.as_str())
         .execute(&self.pool)
         .await?;
+        self.auth.forget_suspension(namespace);
         Ok(done.rows_affected() > 0)
     }
 
@@ -162,20 +163,27 @@ impl Store {
             .execute(&self.pool)
             .await?,
         };
+        self.auth.forget_suspension(namespace);
         Ok(done.rows_affected() > 0)
     }
 
     /// Why `namespace` is suspended, if it is.
     pub async fn suspension(&self, namespace: &str) -> Result<Option<Suspension>, StoreError> {
+        if let Some(known) = self.auth.suspension(namespace) {
+            return Ok(known);
+        }
+        let ticket = self.auth.ticket();
         let row = sqlx::query("SELECT suspended FROM namespaces WHERE name = $1")
             .bind(namespace)
             .fetch_optional(&self.pool)
             .await?;
-        match row.map(|r| r.try_get::<Option<String>, _>("suspended")) {
-            Some(Ok(Some(s))) => Ok(Some(Suspension::parse(&s)?)),
-            Some(Err(e)) => Err(e.into()),
-            _ => Ok(None),
-        }
+        let suspension = match row.map(|r| r.try_get::<Option<String>, _>("suspended")) {
+            Some(Ok(Some(s))) => Some(Suspension::parse(&s)?),
+            Some(Err(e)) => return Err(e.into()),
+            _ => None,
+        };
+        self.auth.put_suspension(ticket, namespace, suspension);
+        Ok(suspension)
     }
 
     /// Every suspended namespace and why.

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod billing;
+mod cache;
 mod config;
 mod error;
 mod history;
@@ -48,6 +49,9 @@ pub struct Store {
     sealer: Option<std::sync::Arc<Sealer>>,
     /// Bumped on every link change, for caches of links (see `watch_links`).
     link_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Tokens, deployments, namespaces and suspensions as last read, dropped by every
+    /// change to them.
+    auth: std::sync::Arc<cache::AuthCache>,
 }
 
 impl Store {
@@ -96,6 +100,7 @@ impl Store {
             backend,
             sealer: None,
             link_changes: Default::default(),
+            auth: Default::default(),
         })
     }
 
@@ -116,6 +121,7 @@ impl Store {
             backend: "memory",
             sealer: None,
             link_changes: Default::default(),
+            auth: Default::default(),
         })
     }
 

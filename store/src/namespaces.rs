@@ -18,10 +18,17 @@ impl Store {
     }
 
     pub async fn namespace_exists(&self, name: &str) -> Result<bool, StoreError> {
+        if self.auth.namespace_exists(name) {
+            return Ok(true);
+        }
+        let ticket = self.auth.ticket();
         let row = sqlx::query("SELECT 1 FROM namespaces WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
+        if row.is_some() {
+            self.auth.put_namespace(ticket, name);
+        }
         Ok(row.is_some())
     }
 

@@ -41,6 +41,7 @@ scenarios!(
     links_are_per_namespace_sealed_and_watched,
     signup_codes_are_one_use_bounded_and_tell_nothing,
     suspension_billing_and_pending_signups,
+    what_ends_access_ends_it_for_the_very_next_lookup,
 );
 
 #[tokio::test]
@@ -850,4 +851,124 @@ async fn suspension_billing_and_pending_signups(store: Store) {
         .await
         .unwrap();
     assert!(store.billing_event_seen("evt_1").await.unwrap());
+}
+
+/// Every lookup is made twice before access ends, so it is answered from memory by then:
+/// whatever ends access must reach that memory too.
+async fn what_ends_access_ends_it_for_the_very_next_lookup(store: Store) {
+    use crate::Suspension;
+    store.create_namespace("team").await.unwrap();
+    let dev = store
+        .create_account("dev@example.com", Role::Developer, Some("team"))
+        .await
+        .unwrap();
+    let seen = |token: String| {
+        let store = store.clone();
+        async move {
+            let first = store.authenticate(&token).await.unwrap();
+            assert_eq!(store.authenticate(&token).await.unwrap(), first);
+            first
+        }
+    };
+    // One token revoked (`micro logout`).
+    let token = store.mint_token(&dev, "cli").await.unwrap();
+    assert!(seen(token.clone()).await.is_some());
+    assert!(store.revoke_token(&token).await.unwrap());
+    assert!(store.authenticate(&token).await.unwrap().is_none());
+    // Every token of an account.
+    let token = store.mint_token(&dev, "cli").await.unwrap();
+    assert!(seen(token.clone()).await.is_some());
+    store.revoke_account_tokens(&dev).await.unwrap();
+    assert!(store.authenticate(&token).await.unwrap().is_none());
+    // An expired one, whatever memory says.
+    let short = store
+        .mint_token_for(&dev, "short", Some(std::time::Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert!(seen(short.clone()).await.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(store.authenticate(&short).await.unwrap().is_none());
+    // A deleted account: every token it had.
+    let token = store.mint_token(&dev, "cli").await.unwrap();
+    assert!(seen(token.clone()).await.is_some());
+    assert!(store.delete_account("dev@example.com").await.unwrap());
+    assert!(store.authenticate(&token).await.unwrap().is_none());
+    assert!(!store.delete_account("dev@example.com").await.unwrap());
+    assert!(
+        store
+            .account_by_email("dev@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A service's token and certificate identity, retired by a rotation.
+    let old = store
+        .issue_service_token("team", "web", "d1")
+        .await
+        .unwrap();
+    assert!(seen(old.clone()).await.is_some());
+    for _ in 0..2 {
+        assert!(
+            store
+                .service_by_deployment("team", "web", "d1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let new = store
+        .issue_service_token("team", "web", "d2")
+        .await
+        .unwrap();
+    store
+        .retain_service_token("team", "web", "d2")
+        .await
+        .unwrap();
+    assert!(store.authenticate(&old).await.unwrap().is_none());
+    assert!(
+        store
+            .service_by_deployment("team", "web", "d1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.authenticate(&new).await.unwrap().is_some());
+    // ... and revoked with the service's removal.
+    assert!(
+        store
+            .service_by_deployment("team", "web", "d2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let web = store.service_account("team", "web").await.unwrap();
+    store.revoke_account_tokens(&web).await.unwrap();
+    assert!(store.authenticate(&new).await.unwrap().is_none());
+    assert!(
+        store
+            .service_by_deployment("team", "web", "d2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // No person's deletion takes a service's identity.
+    assert!(!store.delete_account(&web.email).await.unwrap());
+
+    // A suspension, and its end.
+    for _ in 0..2 {
+        assert_eq!(store.suspension("team").await.unwrap(), None);
+    }
+    assert!(
+        store
+            .suspend_namespace("team", Suspension::Admin)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.suspension("team").await.unwrap(),
+        Some(Suspension::Admin)
+    );
+    assert!(store.resume_namespace("team", None).await.unwrap());
+    assert_eq!(store.suspension("team").await.unwrap(), None);
 }

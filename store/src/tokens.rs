@@ -129,6 +129,7 @@ impl Store {
         .bind(name)
         .execute(&self.pool)
         .await?;
+        self.auth.forget_service(namespace, name);
         Ok(())
     }
 
@@ -141,6 +142,11 @@ impl Store {
         name: &str,
         deployment: &str,
     ) -> Result<Option<Account>, StoreError> {
+        let key = (namespace.to_owned(), name.to_owned(), deployment.to_owned());
+        if let Some(account) = self.auth.deployment(&key) {
+            return Ok(Some(account));
+        }
+        let ticket = self.auth.ticket();
         let row = sqlx::query(
             "SELECT a.id, a.email, a.role, a.namespace, a.service FROM tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.label = $1 AND t.revoked_at IS NULL AND a.role = $2 AND a.namespace = $3 AND a.service = $4",
@@ -151,7 +157,11 @@ impl Store {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(Account::from_row).transpose()
+        let account = row.as_ref().map(Account::from_row).transpose()?;
+        if let Some(a) = &account {
+            self.auth.put_deployment(ticket, key, a);
+        }
+        Ok(account)
     }
 
     /// Every live deployment of every service (its token neither revoked nor retired),
@@ -187,17 +197,20 @@ impl Store {
         .bind(&account.id)
         .execute(&self.pool)
         .await?;
+        self.auth.forget_account(&account.id);
         Ok(())
     }
 
     /// Revokes a token; `false` if it was not a live token.
     pub async fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
+        let hash = token_hash(token);
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
                 .bind(now_millis())
-                .bind(token_hash(token))
+                .bind(&hash)
                 .execute(&self.pool)
                 .await?;
+        self.auth.forget_token(&hash);
         Ok(done.rows_affected() > 0)
     }
 
@@ -206,14 +219,26 @@ impl Store {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
+        let hash = token_hash(token);
+        let now = now_millis();
+        if let Some(account) = self.auth.token(&hash, now) {
+            return Ok(Some(account));
+        }
+        let ticket = self.auth.ticket();
         let row = sqlx::query(
-            "SELECT a.id, a.email, a.role, a.namespace, a.service FROM tokens t JOIN accounts a ON a.id = t.account_id \
+            "SELECT a.id, a.email, a.role, a.namespace, a.service, t.expires_at FROM tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
-        .bind(token_hash(token))
-        .bind(now_millis())
+        .bind(&hash)
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(Account::from_row).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let account = Account::from_row(&row)?;
+        let expires: Option<i64> = sqlx::Row::try_get(&row, "expires_at")?;
+        self.auth.put_token(ticket, &hash, &account, expires);
+        Ok(Some(account))
     }
 }

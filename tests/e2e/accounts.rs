@@ -264,3 +264,80 @@ print(s.makefile().readline())\n",
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Whatever ends access ends it for the very next request, though the platform keeps
+/// who a token is in memory: each request below is made twice first, so it is answered
+/// from there when access ends.
+#[test]
+fn logout_deletion_and_suspension_end_access_at_once() {
+    use micro_api::client::{Client, ClientError};
+    let p = Platform::start();
+    let ca = std::fs::read_to_string(p.ca()).unwrap();
+    for email in ["a@example.com", "b@example.com"] {
+        p.ok(&[
+            "admin",
+            "account",
+            "create",
+            email,
+            "--namespace",
+            "default",
+            "--password",
+            "a long password",
+        ]);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let anonymous = Client::pinned(&p.url(), None, Some(&ca)).unwrap();
+    let session = |email: &str| {
+        let token = rt
+            .block_on(anonymous.login(email, "a long password"))
+            .unwrap()
+            .token;
+        Client::pinned(&p.url(), Some(token), Some(&ca)).unwrap()
+    };
+    let refused = |c: &Client| matches!(rt.block_on(c.whoami()), Err(ClientError::Unauthorized(_)));
+    let twice = |c: &Client| {
+        for _ in 0..2 {
+            rt.block_on(c.whoami()).unwrap();
+        }
+    };
+    // Logging out.
+    let a = session("a@example.com");
+    twice(&a);
+    rt.block_on(a.logout()).unwrap();
+    assert!(refused(&a), "a token logged out still works");
+    // An account deleted by an admin: every session of it.
+    let (a1, a2) = (session("a@example.com"), session("a@example.com"));
+    twice(&a1);
+    twice(&a2);
+    p.ok(&["admin", "account", "delete", "a@example.com"]);
+    assert!(
+        refused(&a1) && refused(&a2),
+        "a deleted account still works"
+    );
+    assert!(
+        rt.block_on(anonymous.login("a@example.com", "a long password"))
+            .is_err()
+    );
+    let err = p.fails(&["admin", "account", "delete", "a@example.com"]);
+    assert!(err.contains("not found"), "{err}");
+    // A suspended namespace: the very next write is refused; resumed, the next one works.
+    let b = session("b@example.com");
+    for _ in 0..2 {
+        rt.block_on(b.kv_write("default", "t", "k", "v", None))
+            .unwrap();
+    }
+    p.ok(&["admin", "suspend", "default"]);
+    let err = rt
+        .block_on(b.kv_write("default", "t", "k", "v2", None))
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Api { status, .. } if status.as_u16() == 403),
+        "{err:?}"
+    );
+    p.ok(&["admin", "resume", "default"]);
+    rt.block_on(b.kv_write("default", "t", "k", "v3", None))
+        .unwrap();
+    // An admin cannot delete themselves (the platform would be left without a way in).
+    let err = p.fails(&["admin", "account", "delete", "admin@localhost"]);
+    assert!(err.contains("your own account"), "{err}");
+}

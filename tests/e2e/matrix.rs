@@ -262,6 +262,13 @@ fn every_endpoint_for_every_kind_of_caller() {
             None,
             [Ok, Hidden, Hidden, Hidden, Anon],
         ),
+        // Deleting an account nobody has: only an admin learns it is not there.
+        case(
+            Method::DELETE,
+            "/api/v1/admin/accounts/nobody@example.com",
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
         case(
             Method::GET,
             &format!("{ns}/previews"),

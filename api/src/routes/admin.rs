@@ -75,6 +75,26 @@ pub async fn create_account(
     ))
 }
 
+/// `micro admin account delete EMAIL`: the account and its tokens, at once.
+pub async fn delete_account(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin_only(&caller)?;
+    let email = email.trim().to_lowercase();
+    if email == caller.email {
+        return Err(ApiError::Conflict(
+            "you cannot delete your own account: ask another admin".into(),
+        ));
+    }
+    if state.store.delete_account(&email).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("account {email}")))
+    }
+}
+
 pub async fn list_accounts(
     State(state): State<ApiState>,
     Caller(caller): Caller,

@@ -104,9 +104,6 @@ pub async fn read(
             "limit must be 1-{MAX_LIMIT} and offset at least 0"
         )));
     }
-    if table != DEFAULT_TABLE && !state.store.kv_table_exists(&ns.name, &table).await? {
-        return Err(ApiError::NotFound(format!("table {table}")));
-    }
     let records = state
         .store
         .kv_read(
@@ -120,6 +117,13 @@ pub async fn read(
             },
         )
         .await?;
+    // A record found proves its table; only an empty answer asks which is missing.
+    if records.is_empty()
+        && table != DEFAULT_TABLE
+        && !state.store.kv_table_exists(&ns.name, &table).await?
+    {
+        return Err(ApiError::NotFound(format!("table {table}")));
+    }
     if !q.prefix && records.is_empty() {
         return Err(ApiError::NotFound(format!("key {}", q.key)));
     }

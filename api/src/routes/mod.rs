@@ -44,6 +44,10 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/admin/accounts",
             get(admin::list_accounts).post(admin::create_account),
         )
+        .route(
+            "/api/v1/admin/accounts/{email}",
+            axum::routing::delete(admin::delete_account),
+        )
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))

@@ -63,6 +63,12 @@ pub enum AccountAction {
         #[arg(long)]
         password: Option<String>,
     },
+    /// Delete an account: its tokens stop working at once (not a service's identity, not
+    /// your own)
+    Delete {
+        /// The account's email
+        email: String,
+    },
     /// List accounts
     List {
         /// How to print it: text (a table for people), json or yaml
@@ -150,6 +156,10 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
             };
             client.create_account(&email, &namespace, &password).await?;
             eprintln!("account {email} created in namespace {namespace}");
+        }
+        AdminWhat::Account(AccountAction::Delete { email }) => {
+            client.delete_account(&email).await?;
+            eprintln!("account {email} deleted");
         }
         AdminWhat::Account(AccountAction::List { output }) => {
             let list = client.list_accounts().await?;
