@@ -25,4 +25,4 @@ pub mod types;
 pub use error::{ApiError, ERROR_HEADER};
 pub use routes::quota::publish as publish_quota;
 pub use routes::{forwarding_client, router};
-pub use state::ApiState;
+pub use state::{ApiState, Shared};

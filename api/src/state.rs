@@ -7,9 +7,27 @@ use std::sync::Arc;
 /// API does not depend on).
 pub type FetchLink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// What the handlers share; passed explicitly to the router.
+/// What the handlers share; passed explicitly to the router. Every request's extractors
+/// take it, so a clone is one reference count, not a copy of the settings.
 #[derive(Clone)]
-pub struct ApiState {
+pub struct ApiState(Arc<Shared>);
+
+impl ApiState {
+    pub fn new(shared: Shared) -> Self {
+        ApiState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`ApiState`] holds.
+pub struct Shared {
     pub store: Store,
     pub repos: Repos,
     pub controller: Arc<Controller>,

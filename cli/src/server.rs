@@ -283,7 +283,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     default_quota
         .set(&args.default_quota)
         .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
-    let api_state = micro_api::ApiState {
+    let api_state = micro_api::ApiState::new(micro_api::Shared {
         store: store.clone(),
         repos: repos.clone(),
         controller: controller.clone(),
@@ -324,7 +324,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 follower.enqueue(ns, micro_webhooks::Target::Branch, None, Trigger::Push);
             })
         }),
-    };
+    });
     micro_api::namespaces::ensure(&api_state, DEFAULT_NAMESPACE)
         .await
         .map_err(|e| anyhow::anyhow!("namespace {DEFAULT_NAMESPACE}: {e}"))?;

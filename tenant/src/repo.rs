@@ -209,9 +209,11 @@ impl Repos {
         let hook = hooks.join("pre-receive");
         let quoted = exe.display().to_string().replace('\'', r"'\''");
         // The check reads local objects only, never TLS: an empty CA bundle spares it the
-        // ~50 ms libgit2's start-up spends parsing the system's, on every push.
-        let script =
-            format!("#!/bin/sh\nSSL_CERT_FILE=/dev/null exec '{quoted}' hook pre-receive\n");
+        // ~50 ms libgit2's start-up spends parsing the system's, and no OpenSSL
+        // configuration another 2 ms, on every push.
+        let script = format!(
+            "#!/bin/sh\nSSL_CERT_FILE=/dev/null OPENSSL_CONF=/dev/null exec '{quoted}' hook pre-receive\n"
+        );
         write_executable(&hook, script.as_bytes())
     }
 

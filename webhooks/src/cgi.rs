@@ -22,6 +22,35 @@ pub(crate) enum CgiError {
     Header(String),
 }
 
+/// `git-http-backend` itself, found once in git's exec path, so a request starts one
+/// process rather than `git` and then the backend; `git http-backend` if that fails.
+fn backend_command() -> Command {
+    match backend() {
+        Some(path) => Command::new(path),
+        None => {
+            let mut cmd = Command::new("git");
+            cmd.arg("http-backend");
+            cmd
+        }
+    }
+}
+
+/// Where `git-http-backend` is (asked of git once; call it at start, off the requests).
+pub(crate) fn backend() -> Option<&'static Path> {
+    static BACKEND: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let out = std::process::Command::new("git")
+                .arg("--exec-path")
+                .output()
+                .ok()?;
+            let dir = String::from_utf8(out.stdout).ok()?;
+            let path = Path::new(dir.trim()).join("git-http-backend");
+            path.is_file().then_some(path)
+        })
+        .as_deref()
+}
+
 pub(crate) async fn http_backend(
     project_root: &Path,
     path_info: &str,
@@ -37,9 +66,8 @@ pub(crate) async fn http_backend(
             .unwrap_or("")
             .to_owned()
     };
-    let mut cmd = Command::new("git");
-    cmd.arg("http-backend")
-        .env_clear()
+    let mut cmd = backend_command();
+    cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GIT_PROJECT_ROOT", project_root)
         .env("GIT_HTTP_EXPORT_ALL", "1")

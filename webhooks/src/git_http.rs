@@ -64,6 +64,8 @@ impl PushLimits {
 
 /// The git smart-HTTP routes.
 pub fn router(state: GitState) -> Router {
+    // Found now, not on the first push.
+    let _ = cgi::backend();
     Router::new()
         .route("/git/{repo}/{*rest}", any(serve))
         .with_state(state)
