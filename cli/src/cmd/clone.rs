@@ -31,8 +31,10 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
         .dir()
         .canonicalize()
         .unwrap_or_else(|_| ctx.home.dir().to_owned());
+    // git runs its helpers twice a push (`get`, then `store` on success); only `get` has
+    // anything to do, so `store` and `erase` end in the shell without starting micro.
     let helper = format!(
-        "!MICRO_HOME={} {} --env {} credential",
+        "!f() {{ test \"$1\" = get || exit 0; MICRO_HOME={} exec {} --env {} credential get; }}; f",
         sh_quote(&home.display().to_string()),
         sh_quote(&exe.display().to_string()),
         sh_quote(&ctx.env_name)
