@@ -127,6 +127,29 @@ fn micro(root: &Path, args: &[&str]) {
     );
 }
 
+/// The commit `work` has checked out.
+fn head_of(work: &Path) -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(work)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Waits until the history records `head` as reconciled.
+fn until_reconciled(rt: &tokio::runtime::Runtime, client: &Client, head: &str) {
+    rt.block_on(async {
+        loop {
+            let h = client.history("default", 1).await.unwrap();
+            if h.first().is_some_and(|e| e.revision == head) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    });
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
@@ -211,28 +234,10 @@ fn bench_tls(rt: &tokio::runtime::Runtime) {
         for i in 0..PUSHES {
             std::fs::write(&file, format!("push {i}\n")).unwrap();
             git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
-            let head = String::from_utf8(
-                Command::new("git")
-                    .args(["rev-parse", "HEAD"])
-                    .current_dir(&work)
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .unwrap()
-            .trim()
-            .to_owned();
+            let head = head_of(&work);
             let started = Instant::now();
             git(&work, &home, &["push", "-q"]);
-            rt.block_on(async {
-                loop {
-                    let h = api.history("default", 1).await.unwrap();
-                    if h.first().is_some_and(|e| e.revision == head) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                }
-            });
+            until_reconciled(rt, &api, &head);
             pushes.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         let label = if tls { "tls  " } else { "plain" };
@@ -550,29 +555,11 @@ fn bench_push_latency(rt: &tokio::runtime::Runtime) {
     for i in 0..PUSHES {
         std::fs::write(&main_py, format!("{original}\n# push {i}\n")).unwrap();
         git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
-        let head = String::from_utf8(
-            Command::new("git")
-                .args(["rev-parse", "HEAD"])
-                .current_dir(&work)
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .to_owned();
+        let head = head_of(&work);
         let started = Instant::now();
         platform_push.push(git(&work, &home, &["push", "-q"]).as_secs_f64() * 1000.0);
         let pushed = Instant::now();
-        rt.block_on(async {
-            loop {
-                let h = client.history("default", 1).await.unwrap();
-                if h.first().is_some_and(|e| e.revision == head) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_micros(500)).await;
-            }
-        });
+        until_reconciled(rt, &client, &head);
         latency.push(pushed.elapsed().as_secs_f64() * 1000.0);
         end_to_end.push(started.elapsed().as_secs_f64() * 1000.0);
         bare_push.push(
@@ -850,30 +837,12 @@ fn bench_push_vs_git_host(rt: &tokio::runtime::Runtime) {
     for i in 0..PUSHES {
         std::fs::write(&main_py, format!("{original}\n# push {i}\n")).unwrap();
         git(&work, &home, &["commit", "-qam", &format!("push {i}")]);
-        let head = String::from_utf8(
-            Command::new("git")
-                .args(["rev-parse", "HEAD"])
-                .current_dir(&work)
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .to_owned();
+        let head = head_of(&work);
         // Alternate which goes first, so neither always finds the disk cache warm.
         let measure_platform = || {
             let started = Instant::now();
             git(&work, &home, &["push", "-q"]);
-            rt.block_on(async {
-                loop {
-                    let h = client.history("default", 1).await.unwrap();
-                    if h.first().is_some_and(|e| e.revision == head) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                }
-            });
+            until_reconciled(rt, &client, &head);
             started.elapsed().as_secs_f64() * 1000.0
         };
         if i % 2 == 0 {

@@ -354,7 +354,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     // Services get the API's address with their identity, so reconcile only from here on.
     controller.set_api_url(format!("{}://{}", tls.scheme(), loopback(local)));
-    if let Some(issuer) = tls.identity_issuer(&args.tls) {
+    // Plan-only mode runs nothing that could present a certificate: none is issued.
+    let runs_services = !matches!(args.runtime, RuntimeKind::None);
+    if let Some(issuer) = tls.identity_issuer(&args.tls).filter(|_| runs_services) {
         controller.set_identity_issuer(issuer);
         controller.spawn_identity_renewal();
     }

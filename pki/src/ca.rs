@@ -106,11 +106,22 @@ impl Ca {
     /// A client certificate for a user named `common_name`, valid `days`: what a
     /// database's certificate authentication (PostgreSQL's `cert`) checks.
     pub fn issue_client(&self, common_name: &str, days: i64) -> Result<Issued, PkiError> {
+        self.issue_client_with(common_name, Vec::new(), days)
+    }
+
+    /// A client certificate for `common_name` with `names` as its alternative names.
+    pub(crate) fn issue_client_with(
+        &self,
+        common_name: &str,
+        names: Vec<rcgen::SanType>,
+        days: i64,
+    ) -> Result<Issued, PkiError> {
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name.to_owned());
+        params.subject_alt_names = names;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = now - Duration::hours(1);

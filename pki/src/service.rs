@@ -4,12 +4,11 @@
 //! service called. Services are named by URI, not by host: the address is the runtime's.
 
 use crate::{Ca, Identity, Issued, PkiError, files};
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, SanType};
+use rcgen::SanType;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
 
 /// The URI the platform's own client certificate names: a service that serves TLS sees
 /// it on every call the platform forwards (`micro call`, a sibling's call).
@@ -20,26 +19,10 @@ pub fn platform_uri(trust_domain: &str) -> String {
 impl Ca {
     /// The platform's client certificate, valid `days`.
     pub fn issue_platform_client(&self, trust_domain: &str, days: i64) -> Result<Issued, PkiError> {
-        let now = OffsetDateTime::now_utc();
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "micro platform".to_owned());
-        params.subject_alt_names = vec![SanType::URI(
-            platform_uri(trust_domain)
-                .try_into()
-                .map_err(|e| PkiError::invalid("the platform's identity", e))?,
-        )];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(days);
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.issuer()?)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        let uri = platform_uri(trust_domain)
+            .try_into()
+            .map_err(|e| PkiError::invalid("the platform's identity", e))?;
+        self.issue_client_with("micro platform", vec![SanType::URI(uri)], days)
     }
 }
 
