@@ -37,11 +37,22 @@ pub struct Change {
 #[async_trait::async_trait]
 trait Cached: Send + Sync {
     fn get(&self, namespace: &str, name: &str) -> Option<Value>;
+    /// Its `resourceVersion` (no copy of the object).
+    fn version(&self, namespace: &str, name: &str) -> Option<String>;
     fn names_in(&self, namespace: &str) -> Vec<String>;
     async fn ready(&self) -> bool;
 }
 
 struct Typed<K: Resource<DynamicType = ()> + Clone + 'static>(Store<K>);
+
+fn object_ref<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> ObjectRef<K> {
+    let key = ObjectRef::<K>::new(name);
+    if namespace.is_empty() {
+        key
+    } else {
+        key.within(namespace)
+    }
+}
 
 #[async_trait::async_trait]
 impl<K> Cached for Typed<K>
@@ -49,13 +60,15 @@ where
     K: Resource<DynamicType = ()> + Clone + Serialize + Send + Sync + 'static,
 {
     fn get(&self, namespace: &str, name: &str) -> Option<Value> {
-        let mut key = ObjectRef::<K>::new(name);
-        if !namespace.is_empty() {
-            key = key.within(namespace);
-        }
         self.0
-            .get(&key)
+            .get(&object_ref::<K>(namespace, name))
             .and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.0
+            .get(&object_ref::<K>(namespace, name))
+            .and_then(|o| o.meta().resource_version.clone())
     }
 
     fn names_in(&self, namespace: &str) -> Vec<String> {
@@ -159,6 +172,11 @@ impl Cache {
     /// An object of ours as the cache holds it.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         self.kinds.get(kind)?.get(namespace, name)
+    }
+
+    /// The `resourceVersion` of an object of ours as the cache holds it.
+    pub fn version(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
+        self.kinds.get(kind)?.version(namespace, name)
     }
 
     /// A service's pods (those carrying its label), by name.

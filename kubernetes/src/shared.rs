@@ -259,8 +259,7 @@ impl Shared {
     pub(crate) fn cached_version(&self, object: &Value) -> Option<String> {
         let (kind, name) = kind_and_name(object);
         let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
-        let cached = self.cache.get(kind, ns, name)?;
-        Some(cached["metadata"]["resourceVersion"].as_str()?.to_owned())
+        self.cache.version(kind, ns, name)
     }
 
     /// Waits until the cache holds each of `written` at the version the write answered,

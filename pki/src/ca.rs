@@ -126,6 +126,11 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(days);
+        self.sign(&params)
+    }
+
+    /// A new key and its certificate as `params` describe, signed by this CA.
+    pub(crate) fn sign(&self, params: &CertificateParams) -> Result<Issued, PkiError> {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer()?)?;
         Ok(Issued {
@@ -149,12 +154,7 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.not_before = not_before;
         params.not_after = not_after;
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &self.issuer()?)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        self.sign(&params)
     }
 }
 

@@ -169,10 +169,11 @@ impl Store {
     pub async fn live_deployments(&self) -> Result<Vec<LiveDeployment>, StoreError> {
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT a.namespace, a.service, t.label, t.created_at FROM tokens t JOIN accounts a ON a.id = t.account_id \
-             WHERE a.role = $1 AND t.revoked_at IS NULL AND t.label LIKE 'service deployment %' \
+             WHERE a.role = $1 AND t.revoked_at IS NULL AND t.label LIKE $2 \
              ORDER BY t.created_at",
         )
         .bind(crate::Role::Service.as_str())
+        .bind(format!("{DEPLOYMENT_LABEL}%"))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -13,7 +13,22 @@ pub struct CloneArgs {
 }
 
 /// Basic credentials on the first request (what the platform asks for anyway).
-const PROACTIVE_AUTH: &str = "http.proactiveAuth=basic";
+const PROACTIVE_AUTH: (&str, &str) = ("http.proactiveAuth", "basic");
+
+/// `git -C DIR config ARGS`, or an error naming the clone.
+fn git_config(dir: &std::path::Path, args: &[&str]) -> Result<()> {
+    let ok = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .arg("config")
+        .args(args)
+        .status()?
+        .success();
+    if !ok {
+        bail!("cannot configure {}", dir.display());
+    }
+    Ok(())
+}
 
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -50,7 +65,9 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
             .env("GIT_SSL_CAINFO", ca);
     }
     let status = git
-        .args(["-c", PROACTIVE_AUTH, "-c", "credential.helper=", "-c"])
+        .arg("-c")
+        .arg(format!("{}={}", PROACTIVE_AUTH.0, PROACTIVE_AUTH.1))
+        .args(["-c", "credential.helper=", "-c"])
         .arg(format!("credential.helper={helper}"))
         .args(["clone", "--quiet", &url])
         .arg(&dir)
@@ -61,39 +78,13 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
     }
     // The token goes with the first request, not after a 401: one round trip less per
     // fetch and push (git 2.46 and later; older ones ignore it).
-    let (key, value) = PROACTIVE_AUTH.split_once('=').unwrap_or_default();
-    let ok = Command::new("git")
-        .arg("-C")
-        .arg(&dir)
-        .args(["config", key, value])
-        .status()?
-        .success();
-    if !ok {
-        bail!("cannot configure {}", dir.display());
-    }
+    git_config(&dir, &[PROACTIVE_AUTH.0, PROACTIVE_AUTH.1])?;
     // An empty helper first resets any global helper, so no other one stores our token.
     for value in ["", helper.as_str()] {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(&dir)
-            .args(["config", "--add", "credential.helper", value])
-            .status()?
-            .success();
-        if !ok {
-            bail!("cannot configure {}", dir.display());
-        }
+        git_config(&dir, &["--add", "credential.helper", value])?;
     }
     if let Some(ca) = &ca_file {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(&dir)
-            .args(["config", "http.sslCAInfo"])
-            .arg(ca)
-            .status()?
-            .success();
-        if !ok {
-            bail!("cannot configure {}", dir.display());
-        }
+        git_config(&dir, &["http.sslCAInfo", &ca.display().to_string()])?;
     }
     eprintln!(
         "Cloned {} into {}: edit, commit and `git push` to deploy",
