@@ -230,6 +230,16 @@ impl Client {
         .await
     }
 
+    pub async fn delete_namespace(
+        &self,
+        namespace: &str,
+    ) -> Result<crate::types::NamespaceDeleted, ClientError> {
+        let namespace: String =
+            url::form_urlencoded::byte_serialize(namespace.as_bytes()).collect();
+        let path = format!("/api/v1/admin/namespaces/{namespace}");
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
     pub async fn delete_account(&self, email: &str) -> Result<(), ClientError> {
         let email: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
         let path = format!("/api/v1/admin/accounts/{email}");

@@ -236,6 +236,28 @@ impl Runtime for KubeRuntime {
         Ok(())
     }
 
+    async fn delete_namespace(&self, namespace: &str) -> Result<(), RuntimeError> {
+        for service in self.observe(namespace).await? {
+            self.delete(namespace, &service.name).await?;
+        }
+        let s = &self.shared;
+        // Forgotten first: its objects going away is not drift to repair.
+        s.state().quotas.remove(namespace);
+        let ns = s.settings.namespace_of(namespace);
+        // The cluster deletes what the namespace holds with it (quota, policy, accounts).
+        if let Some(live) = s.cache.get("Namespace", "", &ns)
+            && live["metadata"]["labels"][labels::MANAGED_BY] == labels::MANAGER
+        {
+            match s.api(&live, "").delete(&ns, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(cluster(format!("deleting Namespace {ns}"), e)),
+            }
+        }
+        s.bump(namespace);
+        Ok(())
+    }
+
     fn restart(&self, namespace: &str, name: &str) -> bool {
         let s = &self.shared;
         let exists = s

@@ -761,3 +761,38 @@ async fn a_renewed_identity_replaces_the_secret_files_without_a_rollout_or_drift
     // Repaired by a new deployment, with its own certificate.
     until("repaired", || secret().0 == "cert 3 of a/api").await;
 }
+
+#[tokio::test]
+async fn a_deleted_tenant_takes_its_namespace_along_and_nothing_else() {
+    let p = platform(true).await;
+    push(&p, THREE);
+    commit(&p.repos, "b", THREE);
+    p.controller.queue().trigger("b", Trigger::Push);
+    settled(&p, "a", 3).await;
+    settled(&p, "b", 3).await;
+    // A namespace named like a tenant's but made by someone else.
+    let foreign = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "micro-c"}});
+    p.fake.apply_as("someone", &foreign).unwrap();
+
+    let store = p.controller.store();
+    assert!(matches!(
+        store.delete_namespace("a").await.unwrap(),
+        micro_store::Deletion::Deleted { .. }
+    ));
+    p.repos.remove("a").unwrap();
+    p.controller.queue().trigger("a", Trigger::Deleted);
+    p.controller.queue().trigger("c", Trigger::Deleted);
+    until("tenant a's namespace to go", || {
+        p.fake.get("v1", "Namespace", "", "micro-a").is_none()
+    })
+    .await;
+    assert!(deployment(&p, "a", "api").is_none());
+    // Its going is not drift to repair: a resync brings nothing back.
+    p.controller.queue().trigger("a", Trigger::Resync);
+    p.controller.queue().trigger("b", Trigger::Resync);
+    settled(&p, "b", 3).await;
+    assert!(p.fake.get("v1", "Namespace", "", "micro-a").is_none());
+    assert!(p.runtime.observe("a").await.unwrap().is_empty());
+    assert!(p.fake.get("v1", "Namespace", "", "micro-b").is_some());
+    assert!(p.fake.get("v1", "Namespace", "", "micro-c").is_some());
+}

@@ -48,7 +48,8 @@ pub enum Outcome {
     Applied { revision: String, plan: Plan },
     /// The head does not validate; what ran before keeps running.
     Invalid { revision: String, error: String },
-    /// No such namespace repo (any more).
+    /// No such namespace repo (any more). If the store has no such namespace either
+    /// (it was deleted), whatever still ran for it was stopped.
     Missing,
 }
 
@@ -356,6 +357,7 @@ impl Controller {
             }
         };
         let Some(head) = head else {
+            self.tear_down(namespace).await?;
             return Ok((Outcome::Missing, 0));
         };
         tracing::Span::current().record("revision", tracing::field::display(head));
@@ -462,6 +464,25 @@ impl Controller {
             },
         );
         Ok((Outcome::Applied { revision, plan }, plan_ms))
+    }
+
+    /// Stops what runs for a namespace that is gone from the store (an admin deleted
+    /// it), and drops what a reconcile in flight during the deletion wrote since. A repo
+    /// missing under a namespace the store still has keeps its services: that is an
+    /// operator's accident to repair, not a deletion.
+    async fn tear_down(&self, namespace: &str) -> Result<(), ReconcileError> {
+        if self.store.namespace_exists(namespace).await? {
+            tracing::warn!(
+                namespace,
+                "the namespace's repo is missing; what runs is kept"
+            );
+            return Ok(());
+        }
+        self.runtime.delete_namespace(namespace).await?;
+        self.store.purge_deleted_namespace(namespace).await?;
+        self.seen().remove(namespace);
+        tracing::info!(namespace, "deleted namespace torn down");
+        Ok(())
     }
 
     /// The values of the config versions a service's commit names. A version the store

@@ -207,9 +207,19 @@ impl Store {
     /// Deletes a person's account and every token it holds, in one transaction; `false`
     /// if no person has that address (a service's identity is not deleted this way).
     pub async fn delete_account(&self, email: &str) -> Result<bool, StoreError> {
+        // Writes first: on SQLite a transaction that read before writing fails at once
+        // ("database is locked") if another writer committed meanwhile, instead of waiting.
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM tokens WHERE account_id IN \
+             (SELECT id FROM accounts WHERE email = $1 AND role <> $2)",
+        )
+        .bind(email)
+        .bind(crate::Role::Service.as_str())
+        .execute(&mut *tx)
+        .await?;
         let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM accounts WHERE email = $1 AND role <> $2")
+            sqlx::query_scalar("DELETE FROM accounts WHERE email = $1 AND role <> $2 RETURNING id")
                 .bind(email)
                 .bind(crate::Role::Service.as_str())
                 .fetch_optional(&mut *tx)
@@ -217,14 +227,6 @@ impl Store {
         let Some(id) = id else {
             return Ok(false);
         };
-        sqlx::query("DELETE FROM tokens WHERE account_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM accounts WHERE id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         self.auth.forget_account(&id);
         Ok(true)

@@ -54,7 +54,7 @@ impl BillingState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "active" => Ok(BillingState::Active),
             "past_due" => Ok(BillingState::PastDue),

@@ -2,8 +2,8 @@
 //! certificate) is, whether a namespace exists, whether it is suspended — kept in
 //! memory and dropped at once by every store method that changes it: a revoked token, a
 //! service's tokens retired or revoked, a suspension or its end, a deleted account. So
-//! the very next request after any of those is answered from the database. (Namespaces
-//! are only ever created, so a known one stays known.)
+//! the very next request after any of those is answered from the database, and so is
+//! every request after a namespace is deleted.
 //!
 //! A lookup that raced with a change must not put back what the change dropped: every
 //! drop bumps a generation, and a lookup caches its answer only if no drop happened
@@ -150,6 +150,20 @@ impl AuthCache {
         });
     }
 
+    /// Everything of a deleted namespace: that it exists, its suspension, and every
+    /// token and deployment of an account in it (developers and services alike).
+    pub fn forget_namespace(&self, namespace: &str) {
+        self.drop_with(|inner| {
+            inner.namespaces.remove(namespace);
+            inner.suspensions.remove(namespace);
+            let gone = |a: &Account| {
+                a.role != crate::Role::Admin && a.namespace.as_deref() == Some(namespace)
+            };
+            inner.tokens.retain(|_, (a, _)| !gone(a));
+            inner.deployments.retain(|_, a| !gone(a));
+        });
+    }
+
     pub fn forget_suspension(&self, namespace: &str) {
         self.drop_with(|inner| {
             inner.suspensions.remove(namespace);
@@ -209,5 +223,34 @@ mod tests {
         cache.forget_suspension("team");
         assert_eq!(cache.suspension("team"), None);
         assert_eq!(cache.token("hb", 0), Some(b));
+    }
+
+    #[test]
+    fn a_deleted_namespace_takes_its_accounts_along_but_not_an_admins() {
+        let cache = AuthCache::default();
+        let (dev, other) = (account("a", "team"), account("b", "other"));
+        let admin = Account {
+            role: Role::Admin,
+            ..account("root", "team")
+        };
+        let t = cache.ticket();
+        cache.put_token(t, "ha", &dev, None);
+        cache.put_token(t, "hb", &other, None);
+        cache.put_token(t, "hr", &admin, None);
+        cache.put_deployment(t, ("team".into(), "web".into(), "d1".into()), &dev);
+        cache.put_namespace(t, "team");
+        cache.put_namespace(t, "other");
+        cache.put_suspension(t, "team", None);
+        cache.forget_namespace("team");
+        assert_eq!(cache.token("ha", 0), None);
+        assert_eq!(
+            cache.deployment(&("team".into(), "web".into(), "d1".into())),
+            None
+        );
+        assert!(!cache.namespace_exists("team"));
+        assert_eq!(cache.suspension("team"), None);
+        assert_eq!(cache.token("hb", 0), Some(other));
+        assert_eq!(cache.token("hr", 0), Some(admin));
+        assert!(cache.namespace_exists("other"));
     }
 }

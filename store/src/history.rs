@@ -69,10 +69,12 @@ pub enum Trigger {
     Fetch,
     /// The namespace was suspended or resumed (billing, or an admin).
     Suspension,
+    /// An admin deleted the namespace: what ran for it is stopped.
+    Deleted,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 9] = [
+    pub const ALL: [Trigger; 10] = [
         Trigger::Startup,
         Trigger::Push,
         Trigger::Drift,
@@ -82,6 +84,7 @@ impl Trigger {
         Trigger::Restart,
         Trigger::Fetch,
         Trigger::Suspension,
+        Trigger::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl Trigger {
             Trigger::Restart => "restart",
             Trigger::Fetch => "fetch",
             Trigger::Suspension => "suspension",
+            Trigger::Deleted => "deleted",
         }
     }
 }

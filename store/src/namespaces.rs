@@ -1,5 +1,31 @@
-use crate::{Store, StoreError, now_millis};
+use crate::{BillingState, Store, StoreError, now_millis};
 use sqlx::Row;
+
+/// Every table holding rows of one namespace in a `namespace` column (accounts and
+/// tokens aside: an admin's account may name a namespace and must stay).
+const NAMESPACED_TABLES: [&str; 10] = [
+    "config_values",
+    "kv_records",
+    "service_status",
+    "namespace_status",
+    "reconcile_history",
+    "quotas",
+    "links",
+    "previews",
+    "billing",
+    "pending_signups",
+];
+
+/// What [`Store::delete_namespace`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Gone, with this many accounts (developers and service identities).
+    Deleted { accounts: u64 },
+    /// No such namespace.
+    Missing,
+    /// Kept: its subscription is live.
+    Billed(BillingState),
+}
 
 impl Store {
     /// Records a new namespace; `Exists` if it is already there.
@@ -30,6 +56,80 @@ impl Store {
             self.auth.put_namespace(ticket, name);
         }
         Ok(row.is_some())
+    }
+
+    /// Deletes a namespace and everything the store keeps for it, in one transaction:
+    /// its developers' and services' accounts and their tokens, config, key-value data,
+    /// statuses, history, quota, link, previews and a canceled subscription. Refused while
+    /// a subscription is live (deleting would leave Stripe billing it). An admin whose
+    /// account names the namespace keeps it (admins reach every namespace).
+    pub async fn delete_namespace(&self, name: &str) -> Result<Deletion, StoreError> {
+        // The row first: on SQLite a transaction that read before writing fails at once
+        // ("database is locked") if another writer committed meanwhile, instead of waiting.
+        // An early return rolls it back.
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM namespaces WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(Deletion::Missing);
+        }
+        let billing: Option<String> =
+            sqlx::query_scalar("SELECT state FROM billing WHERE namespace = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(state) = billing {
+            let state = BillingState::parse(&state)?;
+            if state != BillingState::Canceled {
+                return Ok(Deletion::Billed(state));
+            }
+        }
+        let admin = crate::Role::Admin.as_str();
+        sqlx::query(
+            "DELETE FROM tokens WHERE account_id IN \
+             (SELECT id FROM accounts WHERE namespace = $1 AND role <> $2)",
+        )
+        .bind(name)
+        .bind(admin)
+        .execute(&mut *tx)
+        .await?;
+        let accounts = sqlx::query("DELETE FROM accounts WHERE namespace = $1 AND role <> $2")
+            .bind(name)
+            .bind(admin)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for table in NAMESPACED_TABLES {
+            // The table names are the constants above, never input.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE namespace = $1"
+            )))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.auth.forget_namespace(name);
+        Ok(Deletion::Deleted { accounts })
+    }
+
+    /// What a reconcile still in flight when its namespace was deleted may have written
+    /// after the deletion (its status and history); nothing if the namespace exists again.
+    pub async fn purge_deleted_namespace(&self, name: &str) -> Result<(), StoreError> {
+        for table in NAMESPACED_TABLES {
+            // One statement each, so no transaction reads before it writes (see above).
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE namespace = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM namespaces WHERE name = $1)"
+            )))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// All namespaces, by name.

@@ -42,6 +42,7 @@ scenarios!(
     signup_codes_are_one_use_bounded_and_tell_nothing,
     suspension_billing_and_pending_signups,
     what_ends_access_ends_it_for_the_very_next_lookup,
+    a_deleted_namespace_leaves_nothing_behind,
 );
 
 #[tokio::test]
@@ -971,4 +972,145 @@ async fn what_ends_access_ends_it_for_the_very_next_lookup(store: Store) {
     );
     assert!(store.resume_namespace("team", None).await.unwrap());
     assert_eq!(store.suspension("team").await.unwrap(), None);
+}
+
+async fn a_deleted_namespace_leaves_nothing_behind(store: Store) {
+    use crate::{BillingState, Deletion, KvQuery};
+    let all = KvQuery {
+        key: "",
+        prefix: true,
+        limit: 100,
+        offset: 0,
+    };
+    for ns in ["team", "other"] {
+        store.create_namespace(ns).await.unwrap();
+        store
+            .put_config(ns, "db.password", "\"s3cret\"", true)
+            .await
+            .unwrap();
+        store
+            .kv_write(ns, "users", "ada", "{}", None)
+            .await
+            .unwrap();
+    }
+    let dev = store
+        .create_account("dev@example.com", Role::Developer, Some("team"))
+        .await
+        .unwrap();
+    let admin = store
+        .create_account("root@example.com", Role::Admin, Some("team"))
+        .await
+        .unwrap();
+    let neighbour = store
+        .create_account("n@example.com", Role::Developer, Some("other"))
+        .await
+        .unwrap();
+    let (dev_token, admin_token, neighbour_token) = (
+        store.mint_token(&dev, "cli").await.unwrap(),
+        store.mint_token(&admin, "cli").await.unwrap(),
+        store.mint_token(&neighbour, "cli").await.unwrap(),
+    );
+    let service = store
+        .issue_service_token("team", "web", "d1")
+        .await
+        .unwrap();
+    // Every lookup made twice, so each answer is in memory before the deletion.
+    for _ in 0..2 {
+        assert!(store.authenticate(&dev_token).await.unwrap().is_some());
+        assert!(store.authenticate(&service).await.unwrap().is_some());
+        assert!(
+            store
+                .service_by_deployment("team", "web", "d1")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.namespace_exists("team").await.unwrap());
+        assert_eq!(store.suspension("team").await.unwrap(), None);
+    }
+    // A live subscription keeps it: Stripe would go on billing a namespace that is gone.
+    store
+        .set_billing("team", "cus_1", "sub_1", BillingState::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_namespace("team").await.unwrap(),
+        Deletion::Billed(BillingState::Active)
+    );
+    assert!(store.authenticate(&dev_token).await.unwrap().is_some());
+    store
+        .set_billing("team", "cus_1", "sub_1", BillingState::Canceled)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.delete_namespace("team").await.unwrap(),
+        Deletion::Deleted { accounts: 2 }
+    );
+    assert!(!store.namespace_exists("team").await.unwrap());
+    assert!(store.authenticate(&dev_token).await.unwrap().is_none());
+    assert!(store.authenticate(&service).await.unwrap().is_none());
+    assert!(
+        store
+            .service_by_deployment("team", "web", "d1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .account_by_email("dev@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An admin whose account named it keeps their account; the neighbour keeps everything.
+    assert!(store.authenticate(&admin_token).await.unwrap().is_some());
+    assert!(
+        store
+            .authenticate(&neighbour_token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.kv_read("other", "users", &all).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .config_value("other", "db.password", 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.delete_namespace("team").await.unwrap(),
+        Deletion::Missing
+    );
+
+    // The same name again starts empty: no config, no data, no subscription.
+    store.create_namespace("team").await.unwrap();
+    assert!(
+        store
+            .config_value("team", "db.password", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .kv_read("team", "users", &all)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.billing_of("team").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .put_config("team", "db.password", "\"x\"", true)
+            .await
+            .unwrap(),
+        1
+    );
 }

@@ -140,6 +140,22 @@ impl Repos {
         self.install_hook(namespace, hook_exe)
     }
 
+    /// Removes a deleted namespace's repo: renamed aside first, so it is gone for every
+    /// reader at once (a fetch in flight fails rather than reading a half-removed repo).
+    /// Nothing there is not an error.
+    pub fn remove(&self, namespace: &str) -> Result<(), RepoError> {
+        let path = self.path(namespace);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let aside = self.root.join(format!(".{namespace}.git.deleted-{stamp}"));
+        match fs::rename(&path, &aside) {
+            Ok(()) => fs::remove_dir_all(&aside).map_err(|e| RepoError::Io(aside, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RepoError::Io(path, e)),
+        }
+    }
+
     /// A push interrupted by a killed server leaves git's quarantine folder (the objects
     /// it was receiving) behind. Called at start, when no push can be in flight.
     fn remove_interrupted_pushes(&self, namespace: &str) {

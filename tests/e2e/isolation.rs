@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// Answers with what the process can see of the platform: its environment, its working
 /// directory and the files in it.
-const PROBE: &str = r#"
+pub(crate) const PROBE: &str = r#"
 import json, os, http.server
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):

@@ -12,6 +12,7 @@ mod builds;
 mod config;
 mod conventions;
 mod crash;
+mod deletion;
 mod drift;
 mod forge;
 mod gitops;

@@ -288,6 +288,13 @@ fn every_endpoint_for_every_kind_of_caller() {
             None,
             [Ok, Hidden, Hidden, Hidden, Anon],
         ),
+        // Deleting a namespace nobody has: only an admin learns it is not there.
+        case(
+            Method::DELETE,
+            "/api/v1/admin/namespaces/nosuch",
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
         case(
             Method::POST,
             "/api/v1/admin/namespaces/nosuch/suspend",

@@ -1,10 +1,12 @@
 use crate::extract::Caller;
-use crate::types::{AccountInfo, CreateAccount, CreateNamespace, NamespaceList, SuspensionView};
+use crate::types::{
+    AccountInfo, CreateAccount, CreateNamespace, NamespaceDeleted, NamespaceList, SuspensionView,
+};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use micro_store::{Account, Role, Suspension};
+use micro_store::{Account, Deletion, Role, Suspension};
 
 fn admin_only(account: &Account) -> Result<(), ApiError> {
     // Non-admins learn nothing about admin routes beyond "not here".
@@ -37,6 +39,51 @@ pub async fn create_namespace(
     admin_only(&caller)?;
     crate::namespaces::create(&state, &body.name).await?;
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `micro admin namespace delete NAME`: access to it ends with this request (its
+/// accounts, tokens and service identities go in one transaction), then its repo, and
+/// the reconciler stops what it ran.
+pub async fn delete_namespace(
+    State(state): State<ApiState>,
+    Caller(caller): Caller,
+    axum::extract::Path(ns): axum::extract::Path<String>,
+) -> Result<Json<NamespaceDeleted>, ApiError> {
+    admin_only(&caller)?;
+    if caller.namespace.as_deref() == Some(ns.as_str()) {
+        return Err(ApiError::Conflict(format!(
+            "namespace {ns} is your own account's: ask another admin"
+        )));
+    }
+    let services = match state.controller.runtime().observe(&ns).await {
+        Ok(running) => running.len(),
+        // Counted for the answer only: the deletion does not wait on the runtime.
+        Err(_) => 0,
+    };
+    let accounts = match state.store.delete_namespace(&ns).await? {
+        Deletion::Deleted { accounts } => accounts,
+        Deletion::Missing => return Err(ApiError::NotFound(format!("namespace {ns}"))),
+        Deletion::Billed(billing) => {
+            return Err(ApiError::Conflict(format!(
+                "namespace {ns} has a live subscription ({}): cancel it first, or it goes on being billed",
+                billing.as_str()
+            )));
+        }
+    };
+    let (repos, owned) = (state.repos.clone(), ns.clone());
+    crate::blocking::blocking(move || repos.remove(&owned))
+        .await?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .controller
+        .queue()
+        .trigger(&ns, micro_reconciler::Trigger::Deleted);
+    tracing::info!(namespace = %ns, by = %caller.email, accounts, services, "namespace deleted");
+    Ok(Json(NamespaceDeleted {
+        namespace: ns,
+        accounts,
+        services,
+    }))
 }
 
 /// Invite-only onboarding: an admin creates a developer of one namespace.

@@ -89,6 +89,10 @@ pub fn router(state: ApiState) -> Router {
             get(admin::list_namespaces).post(admin::create_namespace),
         )
         .route(
+            "/api/v1/admin/namespaces/{ns}",
+            axum::routing::delete(admin::delete_namespace),
+        )
+        .route(
             "/api/v1/admin/namespaces/{ns}/suspend",
             post(admin::suspend),
         )

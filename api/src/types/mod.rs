@@ -93,6 +93,16 @@ pub struct AccountInfo {
     pub suspended: Option<String>,
 }
 
+/// What `micro admin namespace delete` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamespaceDeleted {
+    pub namespace: String,
+    /// Accounts deleted with it (its developers and its services' identities).
+    pub accounts: u64,
+    /// Services it ran, now stopping.
+    pub services: usize,
+}
+
 /// A namespace's suspension after `micro admin suspend|resume`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SuspensionView {

@@ -13,7 +13,7 @@ pub struct AdminArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum AdminWhat {
-    /// Namespaces: create or list
+    /// Namespaces: create, delete or list
     #[command(subcommand)]
     Namespace(NamespaceAction),
     /// Accounts: create (a developer of one namespace) or list
@@ -84,6 +84,16 @@ pub enum NamespaceAction {
         /// The new namespace's name
         name: String,
     },
+    /// Delete namespace NAME for good: its services stop, and its repo, config, data
+    /// and accounts are deleted (refused while it has a live subscription, and for your
+    /// own account's namespace)
+    Delete {
+        /// The namespace
+        name: String,
+        /// The namespace's name again, to confirm
+        #[arg(long, value_name = "NAME")]
+        confirm: Option<String>,
+    },
     /// List all namespaces
     List {
         /// How to print it: text (a table for people), json or yaml
@@ -140,6 +150,18 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         AdminWhat::Namespace(NamespaceAction::Create { name }) => {
             client.create_namespace(&name).await?;
             eprintln!("namespace {name} created");
+        }
+        AdminWhat::Namespace(NamespaceAction::Delete { name, confirm }) => {
+            if confirm.as_deref() != Some(name.as_str()) {
+                bail!(
+                    "deleting namespace {name} stops its services and deletes its repo, config, data and accounts for good; to go on, name it twice: micro admin namespace delete {name} --confirm {name}"
+                );
+            }
+            let done = client.delete_namespace(&name).await?;
+            eprintln!(
+                "namespace {} deleted with {} account(s); {} service(s) stopping",
+                done.namespace, done.accounts, done.services
+            );
         }
         AdminWhat::Account(AccountAction::Create {
             email,

@@ -123,3 +123,29 @@ async fn a_suspended_namespace_runs_at_zero_and_resuming_restores_it() {
         .unwrap();
     assert_eq!(runtime.observe("a").await.unwrap()[0].model.replicas, 3);
 }
+
+#[tokio::test]
+async fn a_deleted_namespace_is_torn_down_and_a_lost_repo_is_not() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    // The repo gone while the store still has the namespace: an accident, kept running.
+    let aside = repos.root().join("aside.git");
+    std::fs::rename(repos.path("a"), &aside).unwrap();
+    let out = c.reconcile("a", &reasons(Trigger::Resync)).await.unwrap();
+    assert!(matches!(out, Outcome::Missing));
+    assert_eq!(runtime.observe("a").await.unwrap().len(), 1);
+    // Deleted from the store too: everything stops, and what was recorded goes.
+    std::fs::rename(&aside, repos.path("a")).unwrap();
+    assert!(matches!(
+        c.store.delete_namespace("a").await.unwrap(),
+        micro_store::Deletion::Deleted { .. }
+    ));
+    repos.remove("a").unwrap();
+    assert!(!repos.path("a").exists());
+    let out = c.reconcile("a", &reasons(Trigger::Deleted)).await.unwrap();
+    assert!(matches!(out, Outcome::Missing));
+    assert!(runtime.observe("a").await.unwrap().is_empty());
+    assert!(c.store.history("a", 10).await.unwrap().is_empty());
+    assert!(c.store.namespace_status("a").await.unwrap().is_none());
+}

@@ -271,6 +271,14 @@ pub trait Runtime: Send + Sync + 'static {
     }
     /// Stops and forgets a service; deleting one that does not run is not an error.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError>;
+    /// Stops everything of a deleted namespace: each of its services, then what the
+    /// runtime keeps for the namespace itself. Nothing there is not an error.
+    async fn delete_namespace(&self, namespace: &str) -> Result<(), RuntimeError> {
+        for service in self.observe(namespace).await? {
+            self.delete(namespace, &service.name).await?;
+        }
+        Ok(())
+    }
     /// Marks a service to be rolled out again at its revision on the next reconcile (a
     /// restart, or a retry of a failed build); false if nothing of that name runs.
     fn restart(&self, _namespace: &str, _name: &str) -> bool {
