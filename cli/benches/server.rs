@@ -418,9 +418,12 @@ fn bench_sandbox(rt: &tokio::runtime::Runtime) {
 
 const KV_OPS: usize = 4_000;
 const IN_FLIGHT: usize = 8;
+/// The API and the store directly take turns, this many times: a 2-core VM's noise
+/// (other guests' CPU steal comes and goes by the second) then falls on both alike.
+const KV_ROUNDS: usize = 8;
 
-/// Runs `op(i)` for i in 0..KV_OPS with IN_FLIGHT at a time; returns ops per second.
-async fn rate<F, Fut>(op: F) -> f64
+/// Runs `op(i)` for every i in `keys`, IN_FLIGHT at a time; returns how long it took.
+async fn timed<F, Fut>(keys: std::ops::Range<usize>, op: F) -> Duration
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -428,10 +431,10 @@ where
     let t = Instant::now();
     let workers: Vec<_> = (0..IN_FLIGHT)
         .map(|w| {
-            let op = op.clone();
+            let (op, keys) = (op.clone(), keys.clone());
             tokio::spawn(async move {
-                let mut i = w;
-                while i < KV_OPS {
+                let mut i = keys.start + w;
+                while i < keys.end {
                     op(i).await;
                     i += IN_FLIGHT;
                 }
@@ -441,7 +444,37 @@ where
     for w in workers {
         w.await.unwrap();
     }
-    KV_OPS as f64 / t.elapsed().as_secs_f64()
+    t.elapsed()
+}
+
+/// CPU time (user + system) a process has used, in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks * 1000.0 / 100.0
+}
+
+/// Time spent on writes and reads, over all rounds.
+#[derive(Default)]
+struct KvTally {
+    writes: Duration,
+    reads: Duration,
+}
+
+impl KvTally {
+    fn rates(&self) -> (f64, f64) {
+        let ops = KV_OPS as f64;
+        (
+            ops / self.writes.as_secs_f64(),
+            ops / self.reads.as_secs_f64(),
+        )
+    }
 }
 
 fn bench_kv(rt: &tokio::runtime::Runtime) {
@@ -459,28 +492,6 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
         };
         let server = start(&root, &["--runtime", "none", "--store", &api_url]);
         let client = Client::new(&server.url, Some(server.token.clone()));
-        let value = "v".repeat(100);
-        let (c, v) = (client.clone(), value.clone());
-        let api_writes = rt.block_on(rate(move |i| {
-            let (c, v) = (c.clone(), v.clone());
-            async move {
-                c.kv_write("default", "bench", &format!("key.{i}"), &v, None)
-                    .await
-                    .unwrap()
-            }
-        }));
-        let c = client.clone();
-        let api_reads = rt.block_on(rate(move |i| {
-            let c = c.clone();
-            async move {
-                let r = c
-                    .kv_read("default", "bench", &format!("key.{i}"), false, 1, 0)
-                    .await
-                    .unwrap();
-                assert_eq!(r.len(), 1);
-            }
-        }));
-        drop(server);
         let store = rt.block_on(async {
             match &direct_url {
                 None => micro_store::Store::open_sqlite(&root.join("direct.db"))
@@ -489,34 +500,66 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
                 Some(url) => micro_store::Store::connect(url).await.unwrap(),
             }
         });
-        let (s, v) = (store.clone(), value.clone());
-        let db_writes = rt.block_on(rate(move |i| {
-            let (s, v) = (s.clone(), v.clone());
-            async move {
-                s.kv_write("default", "bench", &format!("key.{i}"), &v, None)
-                    .await
-                    .unwrap()
-            }
-        }));
-        let s = store.clone();
-        let db_reads = rt.block_on(rate(move |i| {
-            let s = s.clone();
-            async move {
-                let key = format!("key.{i}");
-                let q = micro_store::KvQuery {
-                    key: &key,
-                    prefix: false,
-                    limit: 1,
-                    offset: 0,
-                };
-                assert_eq!(s.kv_read("default", "bench", &q).await.unwrap().len(), 1);
-            }
-        }));
+        let value = "v".repeat(100);
+        let (mut api, mut direct) = (KvTally::default(), KvTally::default());
+        let server_cpu = cpu_ms(server.child.id());
+        let per_round = KV_OPS / KV_ROUNDS;
+        for round in 0..KV_ROUNDS {
+            let keys = round * per_round..(round + 1) * per_round;
+            let (c, v) = (client.clone(), value.clone());
+            api.writes += rt.block_on(timed(keys.clone(), move |i| {
+                let (c, v) = (c.clone(), v.clone());
+                async move {
+                    c.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                        .await
+                        .unwrap()
+                }
+            }));
+            let (s, v) = (store.clone(), value.clone());
+            direct.writes += rt.block_on(timed(keys.clone(), move |i| {
+                let (s, v) = (s.clone(), v.clone());
+                async move {
+                    s.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                        .await
+                        .unwrap()
+                }
+            }));
+            let c = client.clone();
+            api.reads += rt.block_on(timed(keys.clone(), move |i| {
+                let c = c.clone();
+                async move {
+                    let r = c
+                        .kv_read("default", "bench", &format!("key.{i}"), false, 1, 0)
+                        .await
+                        .unwrap();
+                    assert_eq!(r.len(), 1);
+                }
+            }));
+            let s = store.clone();
+            direct.reads += rt.block_on(timed(keys, move |i| {
+                let s = s.clone();
+                async move {
+                    let key = format!("key.{i}");
+                    let q = micro_store::KvQuery {
+                        key: &key,
+                        prefix: false,
+                        limit: 1,
+                        offset: 0,
+                    };
+                    assert_eq!(s.kv_read("default", "bench", &q).await.unwrap().len(), 1);
+                }
+            }));
+        }
+        // The server idles while the store is driven directly: its CPU is the API's.
+        let server_ms = (cpu_ms(server.child.id()) - server_cpu) / (2 * KV_OPS) as f64;
+        let ((api_writes, api_reads), (db_writes, db_reads)) = (api.rates(), direct.rates());
         println!(
-            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2}",
+            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2} | server CPU {:.3} ms per request ({KV_ROUNDS} interleaved rounds)",
             api_writes / db_writes,
-            api_reads / db_reads
+            api_reads / db_reads,
+            server_ms
         );
+        drop(server);
     }
 }
 

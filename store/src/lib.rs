@@ -55,6 +55,9 @@ pub struct Store {
     auth: std::sync::Arc<cache::AuthCache>,
 }
 
+/// How long a pooled connection may sit unused before it is checked on its way out.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Store {
     /// Opens (creating if needed) the SQLite store at `path`, in WAL mode, and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
@@ -77,7 +80,21 @@ impl Store {
     /// the latter) and migrates it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         install_default_drivers();
-        let mut options = AnyPoolOptions::new().max_connections(8);
+        let mut options = AnyPoolOptions::new()
+            .max_connections(8)
+            // sqlx pings every connection it hands out by default: a round trip to the
+            // database (or, for SQLite, to the connection's thread) before every query.
+            // Only a connection that sat idle can have been cut off (a restarted
+            // database), so only that one is asked; one that fails is replaced quietly.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < IDLE_BEFORE_PING {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            });
         if url.starts_with("sqlite") {
             // In WAL mode NORMAL never corrupts and survives any crash of the process
             // (kill -9 included); only an OS crash or power loss may drop the last commits.
