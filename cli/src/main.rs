@@ -162,9 +162,17 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Server(_)) {
         quiet_on_closed_pipe();
     }
-    // The hook must not start a runtime: git waits on it for every push.
-    if let Command::Hook(args) = &cli.command {
-        return cmd::hook::run(args);
+    // Neither the hook nor the credential helper starts a runtime (threads, their
+    // stacks): git waits on each of them for every push.
+    match &cli.command {
+        Command::Hook(args) => return cmd::hook::run(args),
+        Command::Credential(args) => {
+            return cmd::credential::run(&cli.target, args).unwrap_or_else(|e| {
+                eprintln!("error: {}", one_line(&e));
+                ExitCode::FAILURE
+            });
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -263,8 +271,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => cmd::login::login(t, args).await,
         Command::Signup(args) => cmd::signup::run(t, args).await,
         Command::Logout => cmd::login::logout(t).await,
-        Command::Credential(args) => cmd::credential::run(t, &args),
-        Command::Hook(_) => Ok(ExitCode::FAILURE),
+        // Run before any runtime starts (see `main`).
+        Command::Credential(_) | Command::Hook(_) => Ok(ExitCode::FAILURE),
     }
 }
 
