@@ -192,12 +192,12 @@ impl Store {
         namespace: &str,
         limit: i64,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(
+        // The limit is written in, not bound: see `kv_read`.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT namespace, started_us, revision, reason, result, summary, error, duration_ms, plan_ms, apply_ms, note \
-             FROM reconcile_history WHERE namespace = $1 ORDER BY started_us DESC LIMIT $2",
-        )
+             FROM reconcile_history WHERE namespace = $1 ORDER BY started_us DESC LIMIT {limit}"
+        )))
         .bind(namespace)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

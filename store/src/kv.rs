@@ -73,17 +73,19 @@ impl Store {
         } else {
             ("= $3", q.key.to_owned())
         };
+        // LIMIT and OFFSET are written into the statement, not bound: SQLite reads a bound
+        // LIMIT while planning, and so compiles the statement again every time one is
+        // bound. They are integers: nothing can be injected through them.
         let sql = format!(
             "SELECT name, value, expires_at FROM kv_records WHERE namespace = $1 AND tbl = $2 AND name {op} \
-             AND (expires_at IS NULL OR expires_at > $4) ORDER BY name LIMIT $5 OFFSET $6"
+             AND (expires_at IS NULL OR expires_at > $4) ORDER BY name LIMIT {} OFFSET {}",
+            q.limit, q.offset
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ns)
             .bind(table)
             .bind(pattern)
             .bind(now_millis())
-            .bind(q.limit)
-            .bind(q.offset)
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
