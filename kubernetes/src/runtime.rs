@@ -205,21 +205,7 @@ impl Runtime for KubeRuntime {
             ("Secret", render::secret_name(name)),
             ("ServiceAccount", name.to_owned()),
         ] {
-            let Some(live) = s.cache.get(kind, &ns, &object) else {
-                continue;
-            };
-            if live["metadata"]["labels"][labels::MANAGED_BY] != labels::MANAGER {
-                continue;
-            }
-            match s
-                .api(&live, &ns)
-                .delete(&object, &DeleteParams::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(cluster(format!("deleting {kind} {ns}/{object}"), e)),
-            }
+            delete_ours(s, kind, &ns, &object).await?;
         }
         let key = (namespace.to_owned(), name.to_owned());
         {
@@ -243,17 +229,8 @@ impl Runtime for KubeRuntime {
         let s = &self.shared;
         // Forgotten first: its objects going away is not drift to repair.
         s.state().quotas.remove(namespace);
-        let ns = s.settings.namespace_of(namespace);
         // The cluster deletes what the namespace holds with it (quota, policy, accounts).
-        if let Some(live) = s.cache.get("Namespace", "", &ns)
-            && live["metadata"]["labels"][labels::MANAGED_BY] == labels::MANAGER
-        {
-            match s.api(&live, "").delete(&ns, &DeleteParams::default()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(cluster(format!("deleting Namespace {ns}"), e)),
-            }
-        }
+        delete_ours(s, "Namespace", "", &s.settings.namespace_of(namespace)).await?;
         s.bump(namespace);
         Ok(())
     }
@@ -358,5 +335,32 @@ impl Runtime for KubeRuntime {
 
     async fn shutdown(&self) {
         // Workloads outlive the server: a restarted server re-observes and converges.
+    }
+}
+
+/// Deletes an object our caches hold and our label marks (`ns` empty for one that is
+/// not namespaced); nothing of anyone else's is touched, and one already gone is fine.
+async fn delete_ours(s: &Shared, kind: &str, ns: &str, name: &str) -> Result<(), RuntimeError> {
+    let Some(live) = s.cache.get(kind, ns, name) else {
+        return Ok(());
+    };
+    if live["metadata"]["labels"][labels::MANAGED_BY] != labels::MANAGER {
+        return Ok(());
+    }
+    match s
+        .api(&live, ns)
+        .delete(name, &DeleteParams::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => {
+            let path = if ns.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{ns}/{name}")
+            };
+            Err(cluster(format!("deleting {kind} {path}"), e))
+        }
     }
 }

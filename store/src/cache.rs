@@ -41,6 +41,14 @@ struct Inner {
 #[derive(Clone, Copy)]
 pub(crate) struct Ticket(u64);
 
+impl Inner {
+    /// Drops every token and deployment of the accounts `gone` picks.
+    fn forget_accounts(&mut self, gone: impl Fn(&Account) -> bool) {
+        self.tokens.retain(|_, (a, _)| !gone(a));
+        self.deployments.retain(|_, a| !gone(a));
+    }
+}
+
 fn bounded<K, V>(map: &mut HashMap<K, V>) {
     if map.len() >= MAX_ENTRIES {
         map.clear();
@@ -119,10 +127,7 @@ impl AuthCache {
     }
 
     fn forget_where(&self, gone: impl Fn(&Account) -> bool) {
-        self.drop_with(|inner| {
-            inner.tokens.retain(|_, (a, _)| !gone(a));
-            inner.deployments.retain(|_, a| !gone(a));
-        });
+        self.drop_with(|inner| inner.forget_accounts(gone));
     }
 
     pub fn namespace_exists(&self, name: &str) -> bool {
@@ -156,11 +161,9 @@ impl AuthCache {
         self.drop_with(|inner| {
             inner.namespaces.remove(namespace);
             inner.suspensions.remove(namespace);
-            let gone = |a: &Account| {
+            inner.forget_accounts(|a| {
                 a.role != crate::Role::Admin && a.namespace.as_deref() == Some(namespace)
-            };
-            inner.tokens.retain(|_, (a, _)| !gone(a));
-            inner.deployments.retain(|_, a| !gone(a));
+            });
         });
     }
 
