@@ -5,9 +5,11 @@
 //!    same commit into a plain bare repo, in the same run (target: p50 ratio ≤ 2)
 //! 4. peak RSS of a server holding 1,000 namespaces × 10 services, specs only
 //!    (`--runtime none`) (target: under 150 MB)
-//! 5. key-value writes and reads per second through the API (keep-alive client, 8 in
-//!    flight) and straight against the store, on SQLite and on PostgreSQL, taking turns
-//!    over 8 rounds (target: ≥ 5,000/s each and ≥ 0.5× direct)
+//! 5. key-value writes and reads per second through the API (a lean keep-alive load
+//!    generator, 8 in flight) and straight against the store, on SQLite and on
+//!    PostgreSQL, taking turns over 8 rounds, with the CPU each side spends per operation
+//!    and, for the record, the rates through micro's own client library (target: ≥
+//!    5,000/s each and ≥ 0.5× direct)
 //! 6. the sandbox's cost: start-to-ready of the skeleton service (`micro run --wait`) and
 //!    push-to-serving (from `git push` starting to `micro call` answering with the new
 //!    revision), medians over 10 pushes, with `--sandbox on` and `--sandbox off`, same run
@@ -22,6 +24,9 @@
 //!     history record's own times (`-- host`; target: p50 and p99 ratio ≤ 1.2)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "server/lean.rs"]
+mod lean;
 
 use micro_api::client::Client;
 use std::path::{Path, PathBuf};
@@ -536,6 +541,7 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
             }
         };
         let server = start(&root, &["--runtime", "none", "--store", &api_url]);
+        let addr = server.url.trim_start_matches("http://").to_owned();
         let client = Client::new(&server.url, Some(server.token.clone()));
         let store = rt.block_on(async {
             match &direct_url {
@@ -546,66 +552,111 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
             }
         });
         let value = "v".repeat(100);
-        let (mut api, mut direct) = (KvTally::default(), KvTally::default());
-        let server_cpu = cpu_ms(server.child.id());
+        let (mut api, mut direct, mut lib) = Default::default();
+        let (mut server_cpu, mut direct_cpu) = (0.0, 0.0);
         let per_round = KV_OPS / KV_ROUNDS;
         for round in 0..KV_ROUNDS {
             let keys = round * per_round..(round + 1) * per_round;
-            let (c, v) = (client.clone(), value.clone());
-            api.writes += rt.block_on(timed(keys.clone(), move |i| {
-                let (c, v) = (c.clone(), v.clone());
-                async move {
-                    c.kv_write("default", "bench", &format!("key.{i}"), &v, None)
-                        .await
-                        .unwrap()
-                }
-            }));
-            let (s, v) = (store.clone(), value.clone());
-            direct.writes += rt.block_on(timed(keys.clone(), move |i| {
-                let (s, v) = (s.clone(), v.clone());
-                async move {
-                    s.kv_write("default", "bench", &format!("key.{i}"), &v, None)
-                        .await
-                        .unwrap()
-                }
-            }));
-            let c = client.clone();
-            api.reads += rt.block_on(timed(keys.clone(), move |i| {
-                let c = c.clone();
-                async move {
-                    let r = c
-                        .kv_read("default", "bench", &format!("key.{i}"), false, 1, 0)
-                        .await
-                        .unwrap();
-                    assert_eq!(r.len(), 1);
-                }
-            }));
-            let s = store.clone();
-            direct.reads += rt.block_on(timed(keys, move |i| {
-                let s = s.clone();
-                async move {
-                    let key = format!("key.{i}");
-                    let q = micro_store::KvQuery {
-                        key: &key,
-                        prefix: false,
-                        limit: 1,
-                        offset: 0,
-                    };
-                    assert_eq!(s.kv_read("default", "bench", &q).await.unwrap().len(), 1);
-                }
-            }));
+            let t = cpu_ms(server.child.id());
+            kv_api_round(rt, &addr, &server.token, keys.clone(), &mut api);
+            server_cpu += cpu_ms(server.child.id()) - t;
+            let t = cpu_ms(std::process::id());
+            kv_direct_round(rt, &store, &value, keys.clone(), &mut direct);
+            direct_cpu += cpu_ms(std::process::id()) - t;
+            kv_client_round(rt, &client, &value, keys, &mut lib);
         }
-        // The server idles while the store is driven directly: its CPU is the API's.
-        let server_ms = (cpu_ms(server.child.id()) - server_cpu) / (2 * KV_OPS) as f64;
+        let per_op = |ms: f64| ms / (2 * KV_OPS) as f64;
         let ((api_writes, api_reads), (db_writes, db_reads)) = (api.rates(), direct.rates());
+        let (lib_writes, lib_reads) = lib.rates();
         println!(
-            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2} | server CPU {:.3} ms per request ({KV_ROUNDS} interleaved rounds)",
+            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2} | CPU per op: server {:.3} ms, store directly {:.3} ms | through micro's client library: writes {lib_writes:.0}/s, reads {lib_reads:.0}/s ({KV_ROUNDS} interleaved rounds)",
             api_writes / db_writes,
             api_reads / db_reads,
-            server_ms
+            per_op(server_cpu),
+            per_op(direct_cpu),
         );
         drop(server);
     }
+}
+
+fn kv_api_round(
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    token: &str,
+    keys: std::ops::Range<usize>,
+    tally: &mut KvTally,
+) {
+    const TABLE: &str = "/api/v1/namespaces/default/store/bench";
+    tally.writes += rt.block_on(lean::timed(addr, token, IN_FLIGHT, keys.clone(), |i| {
+        let body = format!("{{\"value\":\"{}\"}}", "v".repeat(100));
+        (hyper::Method::PUT, format!("{TABLE}/key.{i}"), Some(body))
+    }));
+    tally.reads += rt.block_on(lean::timed(addr, token, IN_FLIGHT, keys, |i| {
+        let query = format!("{TABLE}?key=key.{i}&limit=1");
+        (hyper::Method::GET, query, None)
+    }));
+}
+
+fn kv_direct_round(
+    rt: &tokio::runtime::Runtime,
+    store: &micro_store::Store,
+    value: &str,
+    keys: std::ops::Range<usize>,
+    tally: &mut KvTally,
+) {
+    let (s, v) = (store.clone(), value.to_owned());
+    tally.writes += rt.block_on(timed(keys.clone(), move |i| {
+        let (s, v) = (s.clone(), v.clone());
+        async move {
+            s.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                .await
+                .unwrap()
+        }
+    }));
+    let s = store.clone();
+    tally.reads += rt.block_on(timed(keys, move |i| {
+        let s = s.clone();
+        async move {
+            let key = format!("key.{i}");
+            let q = micro_store::KvQuery {
+                key: &key,
+                prefix: false,
+                limit: 1,
+                offset: 0,
+            };
+            assert_eq!(s.kv_read("default", "bench", &q).await.unwrap().len(), 1);
+        }
+    }));
+}
+
+/// The same through micro's client library, for the record: what a Rust caller sees.
+fn kv_client_round(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    value: &str,
+    keys: std::ops::Range<usize>,
+    tally: &mut KvTally,
+) {
+    let (c, v) = (client.clone(), value.to_owned());
+    tally.writes += rt.block_on(timed(keys.clone(), move |i| {
+        let (c, v) = (c.clone(), v.clone());
+        async move {
+            c.kv_write("default", "bench", &format!("key.{i}"), &v, None)
+                .await
+                .unwrap()
+        }
+    }));
+    let c = client.clone();
+    tally.reads += rt.block_on(timed(keys, move |i| {
+        let c = c.clone();
+        async move {
+            let r = c
+                .kv_read("default", "bench", &format!("key.{i}"), false, 1, 0)
+                .await
+                .unwrap();
+            assert_eq!(r.len(), 1);
+        }
+    }));
 }
 
 fn bench_push_latency(rt: &tokio::runtime::Runtime) {
