@@ -56,6 +56,7 @@ impl From<micro_store::StoreError> for ApiError {
         use micro_store::StoreError;
         match e {
             StoreError::Exists(what) => ApiError::Conflict(format!("{what} already exists")),
+            e @ StoreError::BeingDeleted(_) => ApiError::Conflict(e.to_string()),
             StoreError::Contention(what) => {
                 ApiError::Unavailable(format!("the platform is busy ({what}); try again"))
             }

@@ -5,14 +5,19 @@
 use crate::{ApiError, ApiState};
 use micro_reconciler::spec::check_namespace_name;
 
-/// Creates `name`; `Conflict` if it exists. A repo without its row (an interrupted
-/// creation) is completed.
+/// Creates `name`; `Conflict` if it exists or a deletion of it is not torn down yet. A
+/// repo without its row (an interrupted creation) is completed.
 pub async fn create(state: &ApiState, name: &str) -> Result<(), ApiError> {
     check_namespace_name(name).map_err(ApiError::BadRequest)?;
     if state.store.namespace_exists(name).await? {
         return Err(ApiError::Conflict(format!(
             "namespace {name} already exists"
         )));
+    }
+    // Before the repo is looked at: one a deletion has not removed yet is the old
+    // tenant's, not an interrupted creation to complete.
+    if state.store.deletion_pending(name).await? {
+        return Err(micro_store::StoreError::BeingDeleted(name.to_owned()).into());
     }
     if state.single_tenant && !state.store.list_namespaces().await?.is_empty() {
         return Err(ApiError::Conflict(

@@ -174,6 +174,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     let repos = Repos::new(data.join("repos"));
     std::fs::create_dir_all(repos.root())?;
+    repos.remove_deleted_leftovers();
     for ns in store.list_namespaces().await? {
         repos.install_hook(&ns, &exe)?;
     }
@@ -360,6 +361,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         controller.set_identity_issuer(issuer);
         controller.spawn_identity_renewal();
     }
+    controller.resume_deletions().await?;
     controller.trigger_all(Trigger::Startup).await?;
     spawn_resync(controller.clone(), Duration::from_secs(args.resync.max(1)));
     write_cli_env(&home, &store, local, &tls).await?;

@@ -33,6 +33,9 @@ pub enum ReconcileError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Removing a deleted namespace's repo failed.
+    #[error(transparent)]
+    Repo(#[from] repo::RepoError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("reconcile task failed: {0}")]
@@ -335,6 +338,12 @@ impl Controller {
         reasons: &Reasons,
     ) -> Result<(Outcome, i64), ReconcileError> {
         let started = Instant::now();
+        // A deletion a stopped server did not finish may have left the repo behind: what
+        // is on record goes first, before anything there is read as desired state.
+        if reasons.contains(&Trigger::Deleted) && self.store.deletion_pending(namespace).await? {
+            self.tear_down(namespace).await?;
+            return Ok((Outcome::Missing, 0));
+        }
         let generation = self.runtime.generation(namespace);
         // The one exception to "no file I/O on async threads": a steady-state resync of
         // a thousand namespaces reads a thousand 41-byte ref files, and a trip to the
@@ -370,6 +379,15 @@ impl Controller {
             && !reasons.contains(&Trigger::Suspension)
         {
             return Ok((Outcome::Unchanged, 0));
+        }
+        // Desired state is applied only for a namespace the store has: one deleted (its
+        // teardown is finished here) or still being created (its row comes after its repo)
+        // runs nothing. From memory for every namespace that exists.
+        if !self.store.namespace_exists(namespace).await? {
+            if self.store.deletion_pending(namespace).await? {
+                self.tear_down(namespace).await?;
+            }
+            return Ok((Outcome::Missing, 0));
         }
         let loaded = {
             let path = self.repos.path(namespace);
@@ -466,9 +484,10 @@ impl Controller {
         Ok((Outcome::Applied { revision, plan }, plan_ms))
     }
 
-    /// Stops what runs for a namespace that is gone from the store (an admin deleted
-    /// it), and drops what a reconcile in flight during the deletion wrote since. A repo
-    /// missing under a namespace the store still has keeps its services: that is an
+    /// Finishes a deletion for a namespace that is gone from the store (an admin
+    /// deleted it): its repo, if still there, and what runs for it go, then what a
+    /// reconcile in flight during the deletion wrote since and the deletion's record. A
+    /// repo missing under a namespace the store still has keeps its services: that is an
     /// operator's accident to repair, not a deletion.
     async fn tear_down(&self, namespace: &str) -> Result<(), ReconcileError> {
         if self.store.namespace_exists(namespace).await? {
@@ -478,6 +497,8 @@ impl Controller {
             );
             return Ok(());
         }
+        let (repos, ns) = (self.repos.clone(), namespace.to_owned());
+        blocking(move || repos.remove(&ns)).await??;
         self.runtime.delete_namespace(namespace).await?;
         self.store.purge_deleted_namespace(namespace).await?;
         self.seen().remove(namespace);
@@ -581,6 +602,15 @@ impl Controller {
             tokio::time::sleep(delay).await;
             queue.trigger(&namespace, Trigger::Retry);
         });
+    }
+
+    /// Queues the teardown of every deletion a stopped server did not finish.
+    pub async fn resume_deletions(&self) -> Result<(), StoreError> {
+        for ns in self.store.pending_deletions().await? {
+            tracing::info!(namespace = %ns, "finishing an interrupted deletion");
+            self.queue.trigger(&ns, Trigger::Deleted);
+        }
+        Ok(())
     }
 
     /// Queues every namespace the store knows.

@@ -7,6 +7,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
     Exists(String),
+    /// A namespace of this name was deleted and its teardown is not finished.
+    #[error("namespace {0} is still being deleted; try again in a moment")]
+    BeingDeleted(String),
     #[error("store holds an unreadable value: {0}")]
     Corrupt(String),
     /// The store named on the command line (or its file) cannot be used.

@@ -28,19 +28,41 @@ pub enum Deletion {
 }
 
 impl Store {
-    /// Records a new namespace; `Exists` if it is already there.
+    /// Records a new namespace; `Exists` if it is already there, `BeingDeleted` while a
+    /// deletion of the same name is not torn down yet.
     pub async fn create_namespace(&self, name: &str) -> Result<(), StoreError> {
+        // One statement: a deletion recorded in between cannot slip past the check.
         let done = sqlx::query(
-            "INSERT INTO namespaces (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO namespaces (name, created_at) SELECT $1, $2 \
+             WHERE NOT EXISTS (SELECT 1 FROM namespace_deletions WHERE name = $1) \
+             ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now_millis())
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
+            if self.deletion_pending(name).await? {
+                return Err(StoreError::BeingDeleted(name.to_owned()));
+            }
             return Err(StoreError::Exists(format!("namespace {name}")));
         }
         Ok(())
+    }
+
+    /// Whether `name` was deleted and its teardown is not finished.
+    pub async fn deletion_pending(&self, name: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM namespace_deletions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Deleted namespaces whose teardown is not finished (a server stopped in between).
+    pub async fn pending_deletions(&self) -> Result<Vec<String>, StoreError> {
+        self.names("SELECT name FROM namespace_deletions ORDER BY name")
+            .await
     }
 
     pub async fn namespace_exists(&self, name: &str) -> Result<bool, StoreError> {
@@ -111,13 +133,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "INSERT INTO namespace_deletions (name, deleted_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.auth.forget_namespace(name);
         Ok(Deletion::Deleted { accounts })
     }
 
-    /// What a reconcile still in flight when its namespace was deleted may have written
-    /// after the deletion (its status and history); nothing if the namespace exists again.
+    /// Ends a deletion once its repo and services are gone: drops what a reconcile still
+    /// in flight when the namespace was deleted may have written after the deletion (its
+    /// status and history), then the deletion's record, so the name can be created again.
+    /// Nothing is purged if the namespace exists again.
     pub async fn purge_deleted_namespace(&self, name: &str) -> Result<(), StoreError> {
         for table in NAMESPACED_TABLES {
             // One statement each, so no transaction reads before it writes (see above).
@@ -129,14 +161,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         }
+        sqlx::query("DELETE FROM namespace_deletions WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// All namespaces, by name.
     pub async fn list_namespaces(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT name FROM namespaces ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        self.names("SELECT name FROM namespaces ORDER BY name")
+            .await
+    }
+
+    async fn names(&self, query: &'static str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(query).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("name").map_err(StoreError::from))
             .collect()

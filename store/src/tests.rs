@@ -2,7 +2,7 @@
 //! against a real PostgreSQL started from the installed server binaries (one test that
 //! runs every scenario, each in a fresh database).
 
-use crate::{HistoryEntry, NamespaceStatus, Role, ServiceState, ServiceStatus, Store};
+use crate::{HistoryEntry, NamespaceStatus, Role, ServiceState, ServiceStatus, Store, StoreError};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -1088,6 +1088,23 @@ async fn a_deleted_namespace_leaves_nothing_behind(store: Store) {
         store.delete_namespace("team").await.unwrap(),
         Deletion::Missing
     );
+
+    // Until its repo and services are torn down, the deletion is on record (a server
+    // stopped in between finishes it on start) and the name cannot be taken again: a
+    // new tenant of that name would otherwise find the old one's repo.
+    assert_eq!(store.pending_deletions().await.unwrap(), vec!["team"]);
+    assert!(store.deletion_pending("team").await.unwrap());
+    assert!(matches!(
+        store.create_namespace("team").await,
+        Err(StoreError::BeingDeleted(name)) if name == "team"
+    ));
+    assert!(!store.namespace_exists("team").await.unwrap());
+    assert!(matches!(
+        store.create_namespace("other").await,
+        Err(StoreError::Exists(_))
+    ));
+    store.purge_deleted_namespace("team").await.unwrap();
+    assert!(store.pending_deletions().await.unwrap().is_empty());
 
     // The same name again starts empty: no config, no data, no subscription.
     store.create_namespace("team").await.unwrap();

@@ -156,6 +156,21 @@ impl Repos {
         }
     }
 
+    /// A server stopped while removing a deleted namespace's repo leaves the renamed-aside
+    /// copy behind: a deleted tenant's code must not stay on disk. Called at start.
+    pub fn remove_deleted_leftovers(&self) {
+        for entry in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.')
+                && name.contains(".git.deleted-")
+                && let Err(e) = fs::remove_dir_all(entry.path())
+            {
+                tracing::warn!(folder = %name, error = %e, "cannot remove a deleted repo");
+            }
+        }
+    }
+
     /// A push interrupted by a killed server leaves git's quarantine folder (the objects
     /// it was receiving) behind. Called at start, when no push can be in flight.
     fn remove_interrupted_pushes(&self, namespace: &str) {

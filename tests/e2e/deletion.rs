@@ -5,7 +5,22 @@
 use crate::harness::Platform;
 use crate::isolation::PROBE;
 use micro_api::client::{Client, ClientError};
+use micro_store::{Deletion, Store};
 use serde_json::Value;
+
+/// Creates `ns` as soon as the deletion of the same name is torn down; until then the
+/// only refusal allowed is that one.
+fn create_once_torn_down(p: &Platform, ns: &str) {
+    p.wait_for("the deleted name to be free again", || {
+        let out = p.micro(&["admin", "namespace", "create", ns]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || said.contains("is still being deleted"),
+            "{said}"
+        );
+        out.status.success()
+    });
+}
 
 #[test]
 fn a_deleted_namespace_ends_access_at_once_and_leaves_nothing_behind() {
@@ -160,8 +175,8 @@ fn a_deleted_namespace_ends_access_at_once_and_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(records.len(), 1);
 
-    // The name again: a new namespace, with nothing of the old one.
-    p.ok(&["admin", "namespace", "create", "doomed"]);
+    // The name again, once the teardown is done: a new namespace, with nothing of the old.
+    create_once_torn_down(&p, "doomed");
     let admin = {
         let env: Value =
             serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap())
@@ -187,4 +202,48 @@ fn a_deleted_namespace_ends_access_at_once_and_leaves_nothing_behind() {
     // Its old developer's token stays dead for the new namespace of the same name.
     let stale = Client::pinned(&p.url(), Some(dev_token), Some(&ca)).unwrap();
     assert!(refused(&stale));
+}
+
+fn commits(p: &Platform, repo: &std::path::Path) -> u32 {
+    let dir = format!("--git-dir={}", repo.display());
+    p.git_ok(&p.work, &[&dir, "rev-list", "--count", "HEAD"])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_deletion_cut_short_by_a_crash_is_finished_when_the_server_is_back() {
+    let mut p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "team"]);
+    p.ok(&["config", "set", "plan", "take-over", "--namespace", "team"]);
+    let repos = p.data.join("repos");
+    let repo = repos.join("team.git");
+    assert!(commits(&p, &repo) > 1);
+
+    // The server dies after the store's deletion and before the repo's; an earlier
+    // deletion's repo was half removed.
+    p.kill9();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open_sqlite(&p.data.join("store.db")).await.unwrap();
+        let done = store.delete_namespace("team").await.unwrap();
+        assert!(matches!(done, Deletion::Deleted { .. }), "{done:?}");
+    });
+    let half = repos.join(".gone.git.deleted-1");
+    std::fs::create_dir_all(half.join("objects")).unwrap();
+    p.restart();
+
+    // Back up, it finishes both: nothing of the deleted tenants stays on disk…
+    p.wait_for("the repo left behind to go", || !repo.exists());
+    assert!(!half.exists(), "a half-removed repo stayed");
+    // …and the next tenant of the name starts from the template, not the old repo.
+    create_once_torn_down(&p, "team");
+    assert_eq!(
+        commits(&p, &repo),
+        1,
+        "the new namespace got the old one's repo"
+    );
+    let err = p.fails(&["config", "get", "plan", "--namespace", "team"]);
+    assert!(err.contains("not found"), "{err}");
 }

@@ -149,3 +149,60 @@ async fn a_deleted_namespace_is_torn_down_and_a_lost_repo_is_not() {
     assert!(c.store.history("a", 10).await.unwrap().is_empty());
     assert!(c.store.namespace_status("a").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_deletion_a_stopped_server_left_half_done_is_finished_on_start() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    // The server stopped right after the store's deletion: repo and service still there.
+    c.store.delete_namespace("a").await.unwrap();
+    assert!(repos.path("a").exists());
+    // On start, the deletion on record is queued before anything else…
+    c.resume_deletions().await.unwrap();
+    let (ns, why) = c.queue().next().await;
+    assert_eq!(ns, "a");
+    assert!(why.contains(&Trigger::Deleted));
+    // …and its repo is not read as desired state: it goes, with what runs.
+    let out = c.reconcile(&ns, &why).await.unwrap();
+    assert!(matches!(out, Outcome::Missing));
+    assert!(!repos.path("a").exists());
+    assert!(runtime.observe("a").await.unwrap().is_empty());
+    assert!(c.store.pending_deletions().await.unwrap().is_empty());
+    // Only now can the name be taken again, by someone who finds none of it.
+    c.store.create_namespace("a").await.unwrap();
+    assert!(c.store.history("a", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_push_to_a_half_deleted_namespace_does_not_bring_it_back() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
+    c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    c.store.delete_namespace("a").await.unwrap();
+    // A ref change the watcher saw in the repo left behind, before the deletion's turn.
+    commit(&repos, "a", &[("services/api/service.yaml", "run: y\n")]);
+    let out = c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
+    assert!(matches!(out, Outcome::Missing));
+    assert!(runtime.observe("a").await.unwrap().is_empty());
+    assert!(!repos.path("a").exists());
+}
+
+#[tokio::test]
+async fn a_namespace_still_being_created_is_neither_applied_nor_removed() {
+    let (_dir, repos, runtime, c) = fixture().await;
+    // Its repo is made first, its row after: a reconcile in between (the watcher saw the
+    // new repo) must not start what the template holds, nor take the repo for a deletion.
+    repos
+        .create("b", std::path::Path::new("/bin/true"))
+        .unwrap();
+    commit(&repos, "b", &[("services/web/service.yaml", "run: x\n")]);
+    let out = c.reconcile("b", &reasons(Trigger::Created)).await.unwrap();
+    assert!(matches!(out, Outcome::Missing));
+    assert!(repos.path("b").exists());
+    assert!(runtime.observe("b").await.unwrap().is_empty());
+    // Once its row is there, it runs.
+    c.store.create_namespace("b").await.unwrap();
+    c.reconcile("b", &reasons(Trigger::Created)).await.unwrap();
+    assert_eq!(runtime.observe("b").await.unwrap().len(), 1);
+}
