@@ -796,3 +796,28 @@ async fn a_deleted_tenant_takes_its_namespace_along_and_nothing_else() {
     assert!(p.fake.get("v1", "Namespace", "", "micro-b").is_some());
     assert!(p.fake.get("v1", "Namespace", "", "micro-c").is_some());
 }
+
+#[tokio::test]
+async fn a_deletion_cut_short_is_finished_on_the_cluster_too() {
+    let p = platform(true).await;
+    push(&p, THREE);
+    settled(&p, "a", 3).await;
+    // The store's deletion happened; the server stopped before the repo and the
+    // cluster's objects went. On start, the deletion on record is resumed.
+    let store = p.controller.store();
+    store.delete_namespace("a").await.unwrap();
+    assert!(p.repos.path("a").exists());
+    p.controller.resume_deletions().await.unwrap();
+    until("tenant a's namespace to go", || {
+        p.fake.get("v1", "Namespace", "", "micro-a").is_none()
+    })
+    .await;
+    // The record goes last, once the teardown is done.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !store.pending_deletions().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the deletion stayed on record");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!p.repos.path("a").exists());
+    assert!(deployment(&p, "a", "api").is_none());
+}
