@@ -24,9 +24,24 @@ async fn connect(addr: &str) -> SendRequest<Full<Bytes>> {
     send
 }
 
-/// Sends `make(i)` for every i in `keys`, `in_flight` at a time over as many connections;
-/// every answer must be a success and is read to its end. Returns how long it took.
-pub async fn timed(
+/// Sends `make(i)` for every i in `keys`, `in_flight` at a time over as many connections,
+/// all on one thread of its own (as `wrk -t1`: no wake-ups across threads on the client's
+/// side); every answer must be a success and is read to its end. Returns how long it took.
+pub fn timed(
+    addr: &str,
+    token: &str,
+    in_flight: usize,
+    keys: std::ops::Range<usize>,
+    make: Make,
+) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(drive(addr, token, in_flight, keys, make))
+}
+
+async fn drive(
     addr: &str,
     token: &str,
     in_flight: usize,
