@@ -48,10 +48,18 @@ pub async fn create(state: &ApiState, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// [`create`] unless it exists already.
+/// [`create`] unless it exists already. A deletion of it still on record (a server
+/// stopped while tearing it down) is finished first: it comes back on a later start.
 pub async fn ensure(state: &ApiState, name: &str) -> Result<(), ApiError> {
     match create(state, name).await {
         Err(ApiError::Conflict(_)) if state.store.namespace_exists(name).await? => Ok(()),
+        Err(ApiError::Conflict(_)) if state.store.deletion_pending(name).await? => {
+            tracing::warn!(
+                namespace = name,
+                "not created: its deletion is still being torn down"
+            );
+            Ok(())
+        }
         other => other,
     }
 }

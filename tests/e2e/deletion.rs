@@ -227,15 +227,21 @@ fn a_deletion_cut_short_by_a_crash_is_finished_when_the_server_is_back() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = Store::open_sqlite(&p.data.join("store.db")).await.unwrap();
-        let done = store.delete_namespace("team").await.unwrap();
-        assert!(matches!(done, Deletion::Deleted { .. }), "{done:?}");
+        for ns in ["team", "default"] {
+            let done = store.delete_namespace(ns).await.unwrap();
+            assert!(matches!(done, Deletion::Deleted { .. }), "{done:?}");
+        }
     });
     let half = repos.join(".gone.git.deleted-1");
     std::fs::create_dir_all(half.join("objects")).unwrap();
     p.restart();
 
-    // Back up, it finishes both: nothing of the deleted tenants stays on disk…
+    // Back up (the built-in `default` among the deletions does not stop it starting), it
+    // finishes them: nothing of the deleted tenants stays on disk…
     p.wait_for("the repo left behind to go", || !repo.exists());
+    p.wait_for("default's repo to go", || {
+        !repos.join("default.git").exists()
+    });
     assert!(!half.exists(), "a half-removed repo stayed");
     // …and the next tenant of the name starts from the template, not the old repo.
     create_once_torn_down(&p, "team");
