@@ -38,53 +38,45 @@ pub fn timed(
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(drive(addr, token, in_flight, keys, make))
-}
-
-async fn drive(
-    addr: &str,
-    token: &str,
-    in_flight: usize,
-    keys: std::ops::Range<usize>,
-    make: Make,
-) -> Duration {
-    let mut conns = Vec::with_capacity(in_flight);
-    for _ in 0..in_flight {
-        conns.push(connect(addr).await);
-    }
-    let auth = format!("Bearer {token}");
-    let t = Instant::now();
-    let workers: Vec<_> = conns
-        .into_iter()
-        .enumerate()
-        .map(|(w, mut send)| {
-            let (keys, auth, host) = (keys.clone(), auth.clone(), addr.to_owned());
-            tokio::spawn(async move {
-                let mut i = keys.start + w;
-                while i < keys.end {
-                    let (method, path, body) = make(i);
-                    let mut req = Request::builder()
-                        .method(method)
-                        .uri(path)
-                        .header("host", &host)
-                        .header("authorization", &auth);
-                    if body.is_some() {
-                        req = req.header("content-type", "application/json");
+    rt.block_on(async {
+        let mut conns = Vec::with_capacity(in_flight);
+        for _ in 0..in_flight {
+            conns.push(connect(addr).await);
+        }
+        let auth = format!("Bearer {token}");
+        let t = Instant::now();
+        let workers: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(w, mut send)| {
+                let (keys, auth, host) = (keys.clone(), auth.clone(), addr.to_owned());
+                tokio::spawn(async move {
+                    let mut i = keys.start + w;
+                    while i < keys.end {
+                        let (method, path, body) = make(i);
+                        let mut req = Request::builder()
+                            .method(method)
+                            .uri(path)
+                            .header("host", &host)
+                            .header("authorization", &auth);
+                        if body.is_some() {
+                            req = req.header("content-type", "application/json");
+                        }
+                        let req = req
+                            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+                            .unwrap();
+                        let response = send.send_request(req).await.unwrap();
+                        let status = response.status();
+                        let body = response.into_body().collect().await.unwrap().to_bytes();
+                        assert!(status.is_success(), "{status}: {body:?}");
+                        i += in_flight;
                     }
-                    let req = req
-                        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                        .unwrap();
-                    let response = send.send_request(req).await.unwrap();
-                    let status = response.status();
-                    let body = response.into_body().collect().await.unwrap().to_bytes();
-                    assert!(status.is_success(), "{status}: {body:?}");
-                    i += in_flight;
-                }
+                })
             })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
-    t.elapsed()
+            .collect();
+        for w in workers {
+            w.await.unwrap();
+        }
+        t.elapsed()
+    })
 }
