@@ -338,12 +338,6 @@ impl Controller {
         reasons: &Reasons,
     ) -> Result<(Outcome, i64), ReconcileError> {
         let started = Instant::now();
-        // A deletion a stopped server did not finish may have left the repo behind: what
-        // is on record goes first, before anything there is read as desired state.
-        if reasons.contains(&Trigger::Deleted) && self.store.deletion_pending(namespace).await? {
-            self.tear_down(namespace).await?;
-            return Ok((Outcome::Missing, 0));
-        }
         let generation = self.runtime.generation(namespace);
         // The one exception to "no file I/O on async threads": a steady-state resync of
         // a thousand namespaces reads a thousand 41-byte ref files, and a trip to the
@@ -377,12 +371,14 @@ impl Controller {
             && !reasons.contains(&Trigger::Drift)
             && !reasons.contains(&Trigger::Restart)
             && !reasons.contains(&Trigger::Suspension)
+            && !reasons.contains(&Trigger::Deleted)
         {
             return Ok((Outcome::Unchanged, 0));
         }
         // Desired state is applied only for a namespace the store has: one deleted (its
-        // teardown is finished here) or still being created (its row comes after its repo)
-        // runs nothing. From memory for every namespace that exists.
+        // teardown is finished here, repo and all, even if a stopped server left the repo
+        // behind) or still being created (its row comes after its repo) runs nothing.
+        // From memory for every namespace that exists.
         if !self.store.namespace_exists(namespace).await? {
             if self.store.deletion_pending(namespace).await? {
                 self.tear_down(namespace).await?;

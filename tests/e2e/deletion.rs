@@ -8,6 +8,11 @@ use micro_api::client::{Client, ClientError};
 use micro_store::{Deletion, Store};
 use serde_json::Value;
 
+/// `micro admin namespace delete NS --confirm CONFIRM`.
+fn delete_args<'a>(ns: &'a str, confirm: &'a str) -> [&'a str; 6] {
+    ["admin", "namespace", "delete", ns, "--confirm", confirm]
+}
+
 /// Creates `ns` as soon as the deletion of the same name is torn down; until then the
 /// only refusal allowed is that one.
 fn create_once_torn_down(p: &Platform, ns: &str) {
@@ -97,35 +102,14 @@ fn a_deleted_namespace_ends_access_at_once_and_leaves_nothing_behind() {
     }
     let err = p.fails(&["admin", "namespace", "delete", "doomed"]);
     assert!(err.contains("--confirm doomed"), "{err}");
-    let err = p.fails(&[
-        "admin",
-        "namespace",
-        "delete",
-        "doomed",
-        "--confirm",
-        "other",
-    ]);
+    let err = p.fails(&delete_args("doomed", "other"));
     assert!(err.contains("--confirm doomed"), "{err}");
     rt.block_on(dev.whoami()).unwrap();
     // Nor their own account's namespace.
-    let err = p.fails(&[
-        "admin",
-        "namespace",
-        "delete",
-        "default",
-        "--confirm",
-        "default",
-    ]);
+    let err = p.fails(&delete_args("default", "default"));
     assert!(err.contains("your own account"), "{err}");
 
-    let out = p.micro(&[
-        "admin",
-        "namespace",
-        "delete",
-        "doomed",
-        "--confirm",
-        "doomed",
-    ]);
+    let out = p.micro(&delete_args("doomed", "doomed"));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -155,14 +139,7 @@ fn a_deleted_namespace_ends_access_at_once_and_leaves_nothing_behind() {
         p.processes("main.py").len() == 1
     });
     assert!(!p.ok(&["admin", "namespace", "list"]).contains("doomed"));
-    let err = p.fails(&[
-        "admin",
-        "namespace",
-        "delete",
-        "doomed",
-        "--confirm",
-        "doomed",
-    ]);
+    let err = p.fails(&delete_args("doomed", "doomed"));
     assert!(err.contains("not found"), "{err}");
 
     // The neighbour: its service, data and session untouched.
