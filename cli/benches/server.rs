@@ -9,7 +9,8 @@
 //!    generator, 8 in flight) and straight against the store, on SQLite and on
 //!    PostgreSQL, taking turns over 8 rounds, with the CPU each side spends per operation
 //!    and, for the record, the rates through micro's own client library and the API's
-//!    floor (`whoami`: authenticated, no store query) (target: ≥ 5,000/s each and ≥ 0.5×
+//!    floor (`whoami`: authenticated, no store query) and its ceiling (a bare axum handler
+//!    over a store of its own: no auth, no checks) (target: ≥ 5,000/s each and ≥ 0.5×
 //!    direct)
 //! 6. the sandbox's cost: start-to-ready of the skeleton service (`micro run --wait`) and
 //!    push-to-serving (from `git push` starting to `micro call` answering with the new
@@ -26,6 +27,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "server/bare.rs"]
+mod bare;
 #[path = "server/lean.rs"]
 mod lean;
 
@@ -206,6 +209,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn main() {
+    bare::run_if_asked();
     micro_pki::install_default_provider();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
@@ -549,27 +553,23 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
     for backend in ["sqlite", "postgres"] {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();
-        let (api_url, direct_url) = match backend {
-            "sqlite" => ("sqlite".to_owned(), None),
+        let (api_url, direct_url, bare_url) = match backend {
+            "sqlite" => ("sqlite".to_owned(), None, None),
             _ => {
                 let a = rt.block_on(pg.fresh_database("bench_api"));
                 let d = rt.block_on(pg.fresh_database("bench_direct"));
-                (a, Some(d))
+                let b = rt.block_on(pg.fresh_database("bench_bare"));
+                (a, Some(d), Some(b))
             }
         };
         let server = start(&root, &["--runtime", "none", "--store", &api_url]);
         let addr = server.url.trim_start_matches("http://").to_owned();
         let client = Client::new(&server.url, Some(server.token.clone()));
-        let store = rt.block_on(async {
-            match &direct_url {
-                None => micro_store::Store::open_sqlite(&root.join("direct.db"))
-                    .await
-                    .unwrap(),
-                Some(url) => micro_store::Store::connect(url).await.unwrap(),
-            }
-        });
+        let store = rt.block_on(open_store(root.join("direct.db"), direct_url));
+        let bare_db = root.join("bare.db");
+        let bare = bare::start(bare_url.as_deref().unwrap_or(bare_db.to_str().unwrap()));
         let value = "v".repeat(100);
-        let (mut api, mut direct, mut lib) = Default::default();
+        let (mut api, mut direct, mut lib, mut ceiling) = Default::default();
         let mut floor = Duration::ZERO;
         let ticks = cpu_ticks();
         let (mut server_cpu, mut direct_cpu) = (0.0, 0.0);
@@ -583,6 +583,7 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
             kv_direct_round(rt, &store, &value, keys.clone(), &mut direct);
             direct_cpu += cpu_ms(std::process::id()) - t;
             kv_client_round(rt, &client, &value, keys.clone(), &mut lib);
+            kv_api_round(&bare.addr, "", keys.clone(), &mut ceiling);
             floor += lean::timed(&addr, &server.token, IN_FLIGHT, keys, |_| {
                 (hyper::Method::GET, "/api/v1/whoami".to_owned(), None)
             });
@@ -590,17 +591,28 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
         let per_op = |ms: f64| ms / (2 * KV_OPS) as f64;
         let ((api_writes, api_reads), (db_writes, db_reads)) = (api.rates(), direct.rates());
         let (lib_writes, lib_reads) = lib.rates();
+        let (bare_writes, bare_reads) = ceiling.rates();
         let floor = KV_OPS as f64 / floor.as_secs_f64();
         let (stolen, all) = cpu_ticks();
         let steal = 100.0 * (stolen - ticks.0) as f64 / (all - ticks.1).max(1) as f64;
         println!(
-            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2} | CPU per op: server {:.3} ms, store directly {:.3} ms | through micro's client library: writes {lib_writes:.0}/s, reads {lib_reads:.0}/s | the API's floor (an authenticated answer, no store): {floor:.0}/s | CPU stolen by other guests meanwhile: {steal:.0}% ({KV_ROUNDS} interleaved rounds)",
+            "bench 5  kv on {backend}: API writes {api_writes:.0}/s, reads {api_reads:.0}/s | store directly: writes {db_writes:.0}/s, reads {db_reads:.0}/s | API/direct: writes {:.2}, reads {:.2} | CPU per op: server {:.3} ms, store directly {:.3} ms | through micro's client library: writes {lib_writes:.0}/s, reads {lib_reads:.0}/s | the API's floor (an authenticated answer, no store): {floor:.0}/s | its ceiling (a bare axum handler over a store of its own: no auth, no checks): writes {bare_writes:.0}/s, reads {bare_reads:.0}/s, reads {:.2}× direct, the API's reads {:.2}× of it | CPU stolen by other guests meanwhile: {steal:.0}% ({KV_ROUNDS} interleaved rounds)",
             api_writes / db_writes,
             api_reads / db_reads,
             per_op(server_cpu),
             per_op(direct_cpu),
+            bare_reads / db_reads,
+            api_reads / bare_reads,
         );
         drop(server);
+    }
+}
+
+/// The store directly: a SQLite file at `path`, or the PostgreSQL database at `url`.
+async fn open_store(path: PathBuf, url: Option<String>) -> micro_store::Store {
+    match url {
+        None => micro_store::Store::open_sqlite(&path).await.unwrap(),
+        Some(url) => micro_store::Store::connect(&url).await.unwrap(),
     }
 }
 
