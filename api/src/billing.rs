@@ -14,6 +14,9 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct CheckoutOrder {
     pub reference: String,
+    /// Which of the sign-up's sessions this is: the same when a request is sent again,
+    /// new once the last session may have expired (it keys Stripe's idempotency).
+    pub attempt: String,
     pub email: String,
     pub success_url: String,
     pub cancel_url: String,
@@ -52,6 +55,22 @@ impl PaidPlan {
 /// a sign-up started again gets a new one.
 const CHECKOUT_REUSE_MS: i64 = 23 * 3600 * 1000;
 
+/// Unpaid sign-ups are forgotten this long after their checkout was made: past the day a
+/// Checkout Session lives and the three days Stripe retries a completed one's webhook.
+pub const UNPAID_SIGNUP_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the owner of an unpaid sign-up is told at login: where to pay while its link can
+/// still work, else how to get a new one.
+pub(crate) fn payment_required(unpaid: &micro_store::Unpaid) -> ApiError {
+    let fresh = micro_store::now_millis() - unpaid.since < CHECKOUT_REUSE_MS;
+    ApiError::PaymentRequired(match &unpaid.checkout_url {
+        Some(url) if fresh => format!(
+            "payment is required: finish it at {url} (or `micro signup` again for a new link)"
+        ),
+        _ => "payment is required: this sign-up's payment link has expired; `micro signup` again for a new one".into(),
+    })
+}
+
 /// After a verified code (paid mode): the pending sign-up and where to pay for it.
 pub(crate) async fn start_checkout(
     state: &ApiState,
@@ -66,6 +85,8 @@ pub(crate) async fn start_checkout(
         _ => {
             let order = CheckoutOrder {
                 reference: pending.id.clone(),
+                // When its last session was made: a new session past that one's life.
+                attempt: pending.created_at.to_string(),
                 email: email.to_owned(),
                 // Stripe fills in {CHECKOUT_SESSION_ID}.
                 success_url: format!(
@@ -219,12 +240,14 @@ async fn enforce(
     Ok(())
 }
 
-/// Suspends namespaces whose grace period ran out, every `every`.
+/// Suspends namespaces whose grace period ran out, and forgets sign-ups left unpaid for
+/// [`UNPAID_SIGNUP_KEPT`], every `every`.
 pub fn spawn_grace_sweeper(state: ApiState, every: Duration) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             let Some(plan) = &state.paid else { return };
+            forget_unpaid(&state).await;
             match state.store.overdue(plan.grace_ends_before()).await {
                 Ok(namespaces) => {
                     for ns in namespaces {
@@ -239,4 +262,14 @@ pub fn spawn_grace_sweeper(state: ApiState, every: Duration) {
             }
         }
     });
+}
+
+async fn forget_unpaid(state: &ApiState) {
+    let kept = i64::try_from(UNPAID_SIGNUP_KEPT.as_millis()).unwrap_or(i64::MAX);
+    let before = micro_store::now_millis().saturating_sub(kept);
+    match state.store.forget_unpaid_signups(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "forgot sign-ups left unpaid"),
+        Err(e) => tracing::warn!(error = %e, "cannot forget unpaid sign-ups"),
+    }
 }

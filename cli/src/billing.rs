@@ -123,6 +123,7 @@ impl BillingArgs {
                 Box::pin(async move {
                     let request = CheckoutRequest {
                         reference: order.reference,
+                        attempt: order.attempt,
                         email: order.email,
                         success_url: order.success_url,
                         cancel_url: order.cancel_url,

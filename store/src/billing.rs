@@ -87,6 +87,15 @@ impl Billing {
     }
 }
 
+/// An unpaid sign-up, as its password's owner may learn of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unpaid {
+    /// Where to pay, if a checkout was made.
+    pub checkout_url: Option<String>,
+    /// When its checkout was made (or, with none, when it was verified), in ms.
+    pub since: i64,
+}
+
 /// A verified sign-up waiting for its payment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingSignup {
@@ -306,28 +315,43 @@ impl Store {
         Ok((PendingSignup::from_row(&row)?, claim))
     }
 
-    /// Where `email` may still pay, if it has an unpaid sign-up whose password is
-    /// `password` (a miss costs the same time as a hit, as for logins).
+    /// The unpaid sign-up of `email`, if it has one whose password is `password` (a miss
+    /// costs the same time as a hit, as for logins).
     pub async fn unpaid_signup(
         &self,
         email: &str,
         password: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Unpaid>, StoreError> {
         let row = sqlx::query(
-            "SELECT password_hash, checkout_url FROM pending_signups WHERE email = $1 AND namespace IS NULL",
+            "SELECT password_hash, checkout_url, created_at FROM pending_signups WHERE email = $1 AND namespace IS NULL",
         )
         .bind(email)
         .fetch_optional(&self.pool)
         .await?;
-        let (hash, url) = match &row {
+        let (hash, unpaid) = match &row {
             Some(r) => (
                 Some(r.try_get::<String, _>("password_hash")?),
-                r.try_get::<Option<String>, _>("checkout_url")?,
+                Some(Unpaid {
+                    checkout_url: r.try_get("checkout_url")?,
+                    since: r.try_get("created_at")?,
+                }),
             ),
             None => (None, None),
         };
         let ok = crate::passwords::verify(password.to_owned(), hash).await;
-        Ok(url.filter(|_| ok))
+        Ok(unpaid.filter(|_| ok))
+    }
+
+    /// Forgets every sign-up still unpaid whose checkout was made (or, with none, which
+    /// was verified) before `before` (ms): its address and password hash are not kept for
+    /// someone who never became a customer. Paid ones stay. How many were forgotten.
+    pub async fn forget_unpaid_signups(&self, before: i64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM pending_signups WHERE namespace IS NULL AND created_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
     }
 
     /// Records the Checkout session made for pending sign-up `id`.

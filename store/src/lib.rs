@@ -23,7 +23,7 @@ mod time;
 mod tokens;
 
 pub use accounts::{Account, Role, is_reserved_email};
-pub use billing::{Billing, BillingState, PendingSignup, Suspension};
+pub use billing::{Billing, BillingState, PendingSignup, Suspension, Unpaid};
 pub use config::ConfigValue;
 pub use error::StoreError;
 pub use history::{HistoryEntry, ReconcileResult, Trigger};

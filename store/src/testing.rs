@@ -1,10 +1,22 @@
-//! Test support (feature `test-support`): a throwaway PostgreSQL server, from the installed server binaries (`initdb`,
+//! Test support (feature `test-support`): a way to age pending sign-ups, and a throwaway
+//! PostgreSQL server, from the installed server binaries (`initdb`,
 //! `pg_ctl`): a temp data dir, a free port on 127.0.0.1, trust auth (or TLS with client
 //! certificates), stopped on drop.
 //! When the tests run as root it runs as the `postgres` user, as PostgreSQL requires.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+impl crate::Store {
+    /// Moves every pending sign-up's checkout `by_ms` into the past, as if days went by.
+    pub async fn backdate_pending_signups(&self, by_ms: i64) {
+        sqlx::query("UPDATE pending_signups SET created_at = created_at - $1")
+            .bind(by_ms)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+}
 
 pub struct TempPostgres {
     dir: tempfile::TempDir,

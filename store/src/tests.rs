@@ -815,14 +815,14 @@ async fn suspension_billing_and_pending_signups(store: Store) {
         .set_pending_checkout(&unpaid.id, "cs_2", "https://pay/cs_2")
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .unpaid_signup("u@x.io", "pw-123456")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("https://pay/cs_2")
-    );
+    let before = crate::now_millis();
+    let seen = store
+        .unpaid_signup("u@x.io", "pw-123456")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.checkout_url.as_deref(), Some("https://pay/cs_2"));
+    assert!(seen.since <= before);
     assert_eq!(
         store.unpaid_signup("u@x.io", "wrong-pass").await.unwrap(),
         None
@@ -840,6 +840,17 @@ async fn suspension_billing_and_pending_signups(store: Store) {
         !store.spend_claim(&claim).await.unwrap(),
         "a claim works once"
     );
+
+    // Unpaid sign-ups are forgotten once their checkout is old enough; paid ones stay.
+    let now = crate::now_millis();
+    assert_eq!(store.forget_unpaid_signups(now - 60_000).await.unwrap(), 0);
+    assert_eq!(store.forget_unpaid_signups(now + 1).await.unwrap(), 1);
+    assert_eq!(
+        store.unpaid_signup("u@x.io", "pw-123456").await.unwrap(),
+        None
+    );
+    assert_eq!(store.pending_by_checkout("cs_2").await.unwrap(), None);
+    assert!(store.pending_signup(&first.id).await.unwrap().is_some());
 
     // Events: applied once.
     assert!(!store.billing_event_seen("evt_1").await.unwrap());

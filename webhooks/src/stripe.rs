@@ -195,6 +195,9 @@ pub struct CheckoutSession {
 pub struct CheckoutRequest {
     /// The pending sign-up it pays for (`client_reference_id`).
     pub reference: String,
+    /// Which of the sign-up's sessions this is: a request sent again for the same one
+    /// gets the same session (the idempotency key), a new one once the last expired.
+    pub attempt: String,
     pub email: String,
     pub success_url: String,
     pub cancel_url: String,
@@ -276,7 +279,7 @@ impl StripeApi {
         ];
         let body =
             serde_urlencoded::to_string(form).map_err(|e| RestError::Transport(e.to_string()))?;
-        let idempotency = format!("checkout-{}", r.reference);
+        let idempotency = format!("checkout-{}-{}", r.reference, r.attempt);
         let v = self
             .call(
                 http::Method::POST,

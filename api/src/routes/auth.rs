@@ -37,11 +37,9 @@ pub async fn login(
         state.login_backoff.failed(&key);
         // Who proved the password of an unpaid sign-up learns where to pay.
         if state.paid.is_some()
-            && let Some(url) = state.store.unpaid_signup(&email, &body.password).await?
+            && let Some(unpaid) = state.store.unpaid_signup(&email, &body.password).await?
         {
-            return Err(ApiError::PaymentRequired(format!(
-                "payment is required: finish it at {url} (or `micro signup` again for a new link)"
-            )));
+            return Err(crate::billing::payment_required(&unpaid));
         }
         return Err(ApiError::Unauthenticated("wrong email or password".into()));
     };

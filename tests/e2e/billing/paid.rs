@@ -410,3 +410,93 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
     assert_eq!(p.ok(&["store", "read", "k3", "--env", "mine"]).trim(), "v");
     assert!(t.stripe.reads().iter().all(|s| s == "sub_9"));
 }
+
+/// Moves the server's pending sign-ups `days` into the past.
+fn days_go_by(p: &Platform, days: i64) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = micro_store::Store::open_sqlite(&p.data.join("store.db"))
+            .await
+            .unwrap();
+        store
+            .backdate_pending_signups(days * 24 * 3600 * 1000)
+            .await;
+    });
+}
+
+#[test]
+fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() {
+    let t = start_paid("1s");
+    let p = &t.p;
+    let signup = |nth_mail: usize| {
+        let code = code_for(&t, "idle@dev.example", nth_mail);
+        let out = p.micro(&[
+            "signup",
+            "--env",
+            "mine",
+            "--email",
+            "idle@dev.example",
+            "--code",
+            &code,
+            "--no-wait",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let login = || {
+        let out = with_stdin(
+            p.command(&[
+                "login",
+                "--env",
+                "mine",
+                "--email",
+                "idle@dev.example",
+                "--password-stdin",
+            ]),
+            "correct horse",
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = signup(1);
+    assert!(login().contains(&first));
+
+    // A day on, Stripe has let that Checkout Session expire: its link is not offered.
+    days_go_by(p, 1);
+    let said = login();
+    assert!(
+        said.contains("payment link has expired") && said.contains("micro signup"),
+        "{said}"
+    );
+    assert!(!said.contains(&first), "{said}");
+    // Signing up again makes a new one, which login offers.
+    let second = signup(2);
+    assert_ne!(second, first);
+    assert_eq!(t.stripe.sessions().len(), 2);
+    assert!(login().contains(&second));
+
+    // A week on, the sign-up is forgotten: address and password hash gone, the
+    // password finds nothing, and a late event for its session makes no account.
+    days_go_by(p, 8);
+    p.wait_for("the unpaid sign-up to be forgotten", || {
+        login().contains("wrong email or password")
+    });
+    let session = t.stripe.sessions()[1].clone();
+    let reference = session.form["client_reference_id"].clone();
+    t.stripe.set_subscription("sub_late", "cus_late", "active");
+    let (status, _) = event(
+        &t,
+        "evt_late",
+        "checkout.session.completed",
+        completed(&session.id, &reference, "sub_late"),
+    );
+    assert_eq!(status, 200);
+    assert!(accounts_named(p, "idle@dev.example").is_empty());
+    // Starting over works as for anyone new.
+    let third = signup(3);
+    assert!(login().contains(&third));
+}
