@@ -34,13 +34,14 @@ pub async fn login(
     let key = format!("{email}|{}", peer.ip());
     state.login_backoff.check(&key).map_err(too_many)?;
     let Some(account) = state.store.check_password(&email, &body.password).await? else {
-        state.login_backoff.failed(&key);
-        // Who proved the password of an unpaid sign-up learns where to pay.
+        // Who proved the password of an unpaid sign-up learns where to pay; having proved
+        // it, they are not guessing, and may ask again while they pay.
         if state.paid.is_some()
             && let Some(unpaid) = state.store.unpaid_signup(&email, &body.password).await?
         {
             return Err(crate::billing::payment_required(&unpaid));
         }
+        state.login_backoff.failed(&key);
         return Err(ApiError::Unauthenticated("wrong email or password".into()));
     };
     state.login_backoff.succeeded(&key);

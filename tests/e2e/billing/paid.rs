@@ -473,6 +473,20 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
         "{said}"
     );
     assert!(!said.contains(&first), "{said}");
+    // Whoever lacks the password learns nothing of the sign-up.
+    let out = with_stdin(
+        p.command(&[
+            "login",
+            "--env",
+            "mine",
+            "--email",
+            "idle@dev.example",
+            "--password-stdin",
+        ]),
+        "a guess",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("wrong email or password"), "{said}");
     // Signing up again makes a new one, which login offers.
     let second = signup(2);
     assert_ne!(second, first);
