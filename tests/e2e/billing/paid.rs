@@ -125,6 +125,35 @@ fn code_for(t: &Paid, email: &str, nth_mail: usize) -> String {
     code_in(&t.smtp.wait_for_message(email, nth_mail))
 }
 
+/// `micro signup --code CODE --no-wait` for `email`: prints where to pay, and exits.
+fn pay_later(p: &Platform, email: &str, code: &str) -> std::process::Output {
+    p.micro(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        email,
+        "--code",
+        code,
+        "--no-wait",
+    ])
+}
+
+/// `micro login` as `email`, the password on standard input.
+fn login_as(p: &Platform, email: &str, password: &str) -> std::process::Output {
+    with_stdin(
+        p.command(&[
+            "login",
+            "--env",
+            "mine",
+            "--email",
+            email,
+            "--password-stdin",
+        ]),
+        password,
+    )
+}
+
 fn accounts_named(p: &Platform, email: &str) -> Vec<String> {
     p.ok(&["admin", "account", "list"])
         .lines()
@@ -191,16 +220,7 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
 
     // Another pending sign-up's session does not pay for this one.
     let other_code = code_for(&t, "other@dev.example", 1);
-    let out = p.micro(&[
-        "signup",
-        "--env",
-        "mine",
-        "--email",
-        "other@dev.example",
-        "--code",
-        &other_code,
-        "--no-wait",
-    ]);
+    let out = pay_later(p, "other@dev.example", &other_code);
     assert!(
         out.status.success(),
         "{}",
@@ -271,48 +291,18 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
     let p = &t.p;
     let code = code_for(&t, "late@dev.example", 1);
     // --no-wait: the URL, then `micro login` once it is paid.
-    let out = p.micro(&[
-        "signup",
-        "--env",
-        "mine",
-        "--email",
-        "late@dev.example",
-        "--code",
-        &code,
-        "--no-wait",
-    ]);
+    let out = pay_later(p, "late@dev.example", &code);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
         said.contains("micro login --email late@dev.example"),
         "{said}"
     );
-    let login = |p: &Platform| {
-        with_stdin(
-            p.command(&[
-                "login",
-                "--env",
-                "mine",
-                "--email",
-                "late@dev.example",
-                "--password-stdin",
-            ]),
-            "correct horse",
-        )
-    };
+    let login = |p: &Platform| login_as(p, "late@dev.example", "correct horse");
     let first_url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     // Signing up again before paying makes nothing twice: the same Checkout Session.
     let code = code_for(&t, "late@dev.example", 2);
-    let again = p.micro(&[
-        "signup",
-        "--env",
-        "mine",
-        "--email",
-        "late@dev.example",
-        "--code",
-        &code,
-        "--no-wait",
-    ]);
+    let again = pay_later(p, "late@dev.example", &code);
     assert!(again.status.success());
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), first_url);
     assert_eq!(t.stripe.sessions().len(), 1);
@@ -325,17 +315,7 @@ fn billing_events_suspend_and_resume_a_paid_namespace() {
         said.contains("payment is required") && said.contains(&session.url),
         "{said}"
     );
-    let out = with_stdin(
-        p.command(&[
-            "login",
-            "--env",
-            "mine",
-            "--email",
-            "late@dev.example",
-            "--password-stdin",
-        ]),
-        "not the password",
-    );
+    let out = login_as(p, "late@dev.example", "not the password");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("wrong email or password"), "{said}");
     t.stripe.set_subscription("sub_9", "cus_9", "active");
@@ -430,16 +410,7 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
     let p = &t.p;
     let signup = |nth_mail: usize| {
         let code = code_for(&t, "idle@dev.example", nth_mail);
-        let out = p.micro(&[
-            "signup",
-            "--env",
-            "mine",
-            "--email",
-            "idle@dev.example",
-            "--code",
-            &code,
-            "--no-wait",
-        ]);
+        let out = pay_later(p, "idle@dev.example", &code);
         assert!(
             out.status.success(),
             "{}",
@@ -448,17 +419,7 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let login = || {
-        let out = with_stdin(
-            p.command(&[
-                "login",
-                "--env",
-                "mine",
-                "--email",
-                "idle@dev.example",
-                "--password-stdin",
-            ]),
-            "correct horse",
-        );
+        let out = login_as(p, "idle@dev.example", "correct horse");
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -474,17 +435,7 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
     );
     assert!(!said.contains(&first), "{said}");
     // Whoever lacks the password learns nothing of the sign-up.
-    let out = with_stdin(
-        p.command(&[
-            "login",
-            "--env",
-            "mine",
-            "--email",
-            "idle@dev.example",
-            "--password-stdin",
-        ]),
-        "a guess",
-    );
+    let out = login_as(p, "idle@dev.example", "a guess");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("wrong email or password"), "{said}");
     // Signing up again makes a new one, which login offers.
