@@ -63,6 +63,13 @@ impl Store {
         existing: bool,
     ) -> Result<CodeRequest, StoreError> {
         let now = now_millis();
+        // A request whose code and send window are both over can serve no one: forgotten
+        // with its address and password hash, so the table holds about an hour of requests.
+        sqlx::query("DELETE FROM signups WHERE expires_at < $1 AND window_start < $2")
+            .bind(now)
+            .bind(now - SEND_WINDOW_MS)
+            .execute(&self.pool)
+            .await?;
         let row = sqlx::query("SELECT sends, window_start FROM signups WHERE email = $1")
             .bind(email)
             .fetch_optional(&self.pool)

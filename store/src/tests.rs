@@ -628,6 +628,13 @@ async fn links_are_per_namespace_sealed_and_watched(store: Store) {
     assert!(changes.has_changed().unwrap());
 }
 
+async fn signup_rows(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM signups")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
 async fn signup_codes_are_one_use_bounded_and_tell_nothing(store: Store) {
     use crate::{CodeCheck, CodeRequest};
     let CodeRequest::Send(code) = store
@@ -700,6 +707,26 @@ async fn signup_codes_are_one_use_bounded_and_tell_nothing(store: Store) {
         store.request_code("d@x.io", "pw", true).await.unwrap(),
         CodeRequest::Limited
     );
+
+    // Requests whose code and send window are over are forgotten by the next request of
+    // anyone; limits are as they were (an address's window is over by then).
+    assert_eq!(signup_rows(&store).await, 2, "c@ and d@");
+    sqlx::query(
+        "UPDATE signups SET expires_at = expires_at - $1, window_start = window_start - $1",
+    )
+    .bind(2 * 3600 * 1000_i64)
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.request_code("e@x.io", "pw", false).await.unwrap(),
+        CodeRequest::Send(_)
+    ));
+    assert_eq!(signup_rows(&store).await, 1, "e@ alone");
+    assert!(matches!(
+        store.request_code("d@x.io", "pw", true).await.unwrap(),
+        CodeRequest::Send(_)
+    ));
 
     store
         .put_mail("a@x.io", "Your code", "123456")
