@@ -131,13 +131,17 @@ const NO_ENV: &[&str] = &["server", "new", "completion", "version", "env", "chec
 fn cli_command() -> clap::Command {
     use clap::CommandFactory;
     let mut command = Cli::command();
-    // Globals reach the subcommands when the command is built.
-    command.build();
-    for name in NO_NAMESPACE {
-        command = command.mut_subcommand(name, |s| s.mut_arg("namespace", |a| a.hide(true)));
-    }
-    for name in NO_ENV {
-        command = command.mut_subcommand(name, |s| s.mut_arg("env", |a| a.hide(true)));
+    // Such a command gets a hidden copy of the flag before the globals are passed down
+    // (which skips a command with a flag of that id). Hiding the copy it was passed
+    // instead left clap looking `--help` up as another flag: `micro login --help` failed.
+    for (id, commands) in [("namespace", NO_NAMESPACE), ("env", NO_ENV)] {
+        let Some(hidden) = command.get_arguments().find(|a| a.get_id() == id).cloned() else {
+            continue;
+        };
+        let hidden = hidden.hide(true);
+        for name in commands {
+            command = command.mut_subcommand(name, |s| s.arg(hidden.clone()));
+        }
     }
     command
 }
@@ -302,9 +306,38 @@ mod tests {
         assert!(missing.is_empty(), "no help: {missing:#?}");
     }
 
+    /// `--help` works on every command a user can see, the ones that hide a global flag
+    /// included.
+    #[test]
+    fn every_visible_command_answers_help() {
+        fn walk(command: &clap::Command, path: &[String], failing: &mut Vec<String>) {
+            let visible = command
+                .get_subcommands()
+                .filter(|s| !s.is_hide_set() && s.get_name() != "help");
+            for sub in visible {
+                let mut path = path.to_vec();
+                path.push(sub.get_name().to_owned());
+                let mut argv = vec!["micro".to_owned()];
+                argv.extend(path.iter().cloned());
+                argv.push("--help".to_owned());
+                match cli_command().try_get_matches_from(&argv) {
+                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                    Err(e) => failing.push(format!("{}: {}", argv.join(" "), e)),
+                    Ok(_) => failing.push(format!("{}: ran", argv.join(" "))),
+                }
+                walk(sub, &path, failing);
+            }
+        }
+        let mut failing = Vec::new();
+        walk(&cli_command(), &[], &mut failing);
+        assert!(failing.is_empty(), "{failing:#?}");
+    }
+
     #[test]
     fn global_flags_show_only_where_they_do_something() {
-        let command = cli_command();
+        let mut command = cli_command();
+        // Globals reach the subcommands when the command is built.
+        command.build();
         let shown = |sub: &str, flag: &str| {
             command
                 .find_subcommand(sub)
