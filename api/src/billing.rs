@@ -55,6 +55,11 @@ impl PaidPlan {
 /// a sign-up started again gets a new one.
 const CHECKOUT_REUSE_MS: i64 = 23 * 3600 * 1000;
 
+/// Whether a Checkout Session made at `made_at` (ms) can still be paid.
+fn payable(made_at: i64) -> bool {
+    micro_store::now_millis() - made_at < CHECKOUT_REUSE_MS
+}
+
 /// Unpaid sign-ups are forgotten this long after their checkout was made: past the day a
 /// Checkout Session lives and the three days Stripe retries a completed one's webhook.
 pub const UNPAID_SIGNUP_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -62,9 +67,8 @@ pub const UNPAID_SIGNUP_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// What the owner of an unpaid sign-up is told at login: where to pay while its link can
 /// still work, else how to get a new one.
 pub(crate) fn payment_required(unpaid: &micro_store::Unpaid) -> ApiError {
-    let fresh = micro_store::now_millis() - unpaid.since < CHECKOUT_REUSE_MS;
     ApiError::PaymentRequired(match &unpaid.checkout_url {
-        Some(url) if fresh => format!(
+        Some(url) if payable(unpaid.since) => format!(
             "payment is required: finish it at {url} (or `micro signup` again for a new link)"
         ),
         _ => "payment is required: this sign-up's payment link has expired; `micro signup` again for a new one".into(),
@@ -79,9 +83,8 @@ pub(crate) async fn start_checkout(
     password_hash: &str,
 ) -> Result<SignupPayment, ApiError> {
     let (pending, claim) = state.store.put_pending_signup(email, password_hash).await?;
-    let fresh = micro_store::now_millis() - pending.created_at < CHECKOUT_REUSE_MS;
     let checkout_url = match (&pending.checkout_session, &pending.checkout_url) {
-        (Some(_), Some(url)) if fresh => url.clone(),
+        (Some(_), Some(url)) if payable(pending.created_at) => url.clone(),
         _ => {
             let order = CheckoutOrder {
                 reference: pending.id.clone(),

@@ -553,21 +553,24 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
     for backend in ["sqlite", "postgres"] {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();
-        let (api_url, direct_url, bare_url) = match backend {
-            "sqlite" => ("sqlite".to_owned(), None, None),
-            _ => {
-                let a = rt.block_on(pg.fresh_database("bench_api"));
-                let d = rt.block_on(pg.fresh_database("bench_direct"));
-                let b = rt.block_on(pg.fresh_database("bench_bare"));
-                (a, Some(d), Some(b))
-            }
-        };
+        // Each side its own store, named as `--store` takes it (SQLite: in its own folder).
+        let [api_url, direct_url, bare_url] =
+            ["bench_api", "bench_direct", "bench_bare"].map(|name| match backend {
+                "sqlite" => "sqlite".to_owned(),
+                _ => rt.block_on(pg.fresh_database(name)),
+            });
         let server = start(&root, &["--runtime", "none", "--store", &api_url]);
         let addr = server.url.trim_start_matches("http://").to_owned();
         let client = Client::new(&server.url, Some(server.token.clone()));
-        let store = rt.block_on(open_store(root.join("direct.db"), direct_url));
-        let bare_db = root.join("bare.db");
-        let bare = bare::start(bare_url.as_deref().unwrap_or(bare_db.to_str().unwrap()));
+        let folder = |name: &str| {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        };
+        let store = rt
+            .block_on(micro_store::Store::open(&direct_url, &folder("direct")))
+            .unwrap();
+        let bare = bare::start(&bare_url, &folder("bare"));
         let value = "v".repeat(100);
         let (mut api, mut direct, mut lib, mut ceiling) = Default::default();
         let mut floor = Duration::ZERO;
@@ -605,14 +608,6 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
             api_reads / bare_reads,
         );
         drop(server);
-    }
-}
-
-/// The store directly: a SQLite file at `path`, or the PostgreSQL database at `url`.
-async fn open_store(path: PathBuf, url: Option<String>) -> micro_store::Store {
-    match url {
-        None => micro_store::Store::open_sqlite(&path).await.unwrap(),
-        Some(url) => micro_store::Store::connect(&url).await.unwrap(),
     }
 }
 

@@ -131,9 +131,9 @@ const NO_ENV: &[&str] = &["server", "new", "completion", "version", "env", "chec
 fn cli_command() -> clap::Command {
     use clap::CommandFactory;
     let mut command = Cli::command();
-    // Such a command gets a hidden copy of the flag before the globals are passed down
-    // (which skips a command with a flag of that id). Hiding the copy it was passed
-    // instead left clap looking `--help` up as another flag: `micro login --help` failed.
+    // A command in NO_NAMESPACE / NO_ENV gets a hidden copy of the flag before globals are
+    // passed down (which skips a command with a flag of that id). Hiding the passed-down
+    // copy instead left clap looking `--help` up as another flag.
     for (id, commands) in [("namespace", NO_NAMESPACE), ("env", NO_ENV)] {
         let Some(hidden) = command.get_arguments().find(|a| a.get_id() == id).cloned() else {
             continue;

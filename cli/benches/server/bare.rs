@@ -12,8 +12,8 @@ use axum::serve::{Listener, ListenerExt};
 use micro_store::{KvQuery, Store};
 use std::collections::HashMap;
 
-/// Set on the benchmark's own binary to run it as the bare handler: the store to open
-/// (a SQLite file's path, or a `postgres://` URL).
+/// Set on the benchmark's own binary to run it as the bare handler: the store to open,
+/// as `micro server --store` takes it (`sqlite`: in the working directory).
 const STORE_VAR: &str = "MICRO_BENCH_BARE_STORE";
 
 /// A bare handler running as a process of its own, as the server is; stopped when
@@ -30,10 +30,12 @@ impl Drop for Bare {
     }
 }
 
-/// Starts this benchmark's binary again as a bare handler over the store at `store`.
-pub fn start(store: &str) -> Bare {
+/// Starts this benchmark's binary again as a bare handler over the store `spec` names
+/// (`sqlite` keeps it in `dir`).
+pub fn start(spec: &str, dir: &std::path::Path) -> Bare {
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env(STORE_VAR, store)
+        .env(STORE_VAR, spec)
+        .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -49,18 +51,12 @@ pub fn start(store: &str) -> Bare {
 /// When this process was started as a bare handler: serves until killed, and never
 /// returns.
 pub fn run_if_asked() {
-    let Ok(store) = std::env::var(STORE_VAR) else {
+    let Ok(spec) = std::env::var(STORE_VAR) else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let store = if store.starts_with("postgres") {
-            Store::connect(&store).await.unwrap()
-        } else {
-            Store::open_sqlite(std::path::Path::new(&store))
-                .await
-                .unwrap()
-        };
+        let store = Store::open(&spec, std::path::Path::new(".")).await.unwrap();
         let app = axum::Router::new()
             .route("/api/v1/namespaces/{ns}/store/{table}", get(read))
             .route("/api/v1/namespaces/{ns}/store/{table}/{key}", put(write))
