@@ -169,6 +169,8 @@ impl Platform {
     /// A connection to the platform as a raw client would open it (TLS, pinned).
     pub fn connect(&self) -> Box<dyn Stream> {
         let tcp = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        // A server that never answers fails the test instead of hanging it.
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
         if self.insecure() {
             return Box::new(tcp);
         }
@@ -177,6 +179,28 @@ impl Platform {
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
         let conn = rustls::ClientConnection::new(config, name).unwrap();
         Box::new(rustls::StreamOwned::new(conn, tcp))
+    }
+
+    /// The status a POST to `target` announcing a `length`-byte body gets before it
+    /// sends any of it. Sent by hand: a client still writing a refused body may see the
+    /// connection closed before it reads the answer, which would make a test a race.
+    pub fn announce_body(&self, target: &str, length: usize) -> u16 {
+        use std::io::{Read, Write};
+        let mut s = self.connect();
+        write!(
+            s,
+            "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        let line = String::from_utf8_lossy(&answer);
+        line.split(' ').nth(1).unwrap().parse().unwrap()
     }
 
     /// An HTTP client that trusts the platform CA (and nothing else).

@@ -12,6 +12,7 @@ use axum::routing::post;
 use futures_util::future::BoxFuture;
 use micro_store::{BillingState, Store};
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
 /// What a billing event means for an account.
@@ -46,9 +47,14 @@ pub struct BillingHook {
     pub apply: ApplyBilling,
 }
 
+/// Largest event accepted: axum's default, applied to what a sender announces too.
+const EVENT_LIMIT: usize = 2 << 20;
+
 pub fn router(state: BillingHook) -> Router {
     Router::new()
         .route("/hooks/stripe", post(receive))
+        // Stripe's events are a few kilobytes; one announcing more is refused unread.
+        .layer(RequestBodyLimitLayer::new(EVENT_LIMIT))
         .with_state(state)
 }
 

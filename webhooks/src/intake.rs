@@ -18,6 +18,7 @@ use micro_store::{Delivery, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
 
 /// Largest delivery accepted (GitHub caps its payloads at 25 MB; pushes of thousands of
 /// commits stay far below this).
@@ -74,6 +75,9 @@ pub fn router(state: HookState) -> Router {
             axum::routing::get(revision_page),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A delivery that announces more is refused before any of it is read, so the
+        // sender sees the 413 rather than a connection closed while it is still writing.
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(state)
 }
 
