@@ -9,6 +9,7 @@ mod database;
 mod git_mtls;
 mod gitops;
 mod home;
+mod pipe;
 mod server;
 mod tls;
 
@@ -164,7 +165,7 @@ fn main() -> ExitCode {
         }
     };
     if !matches!(cli.command, Command::Server(_)) {
-        quiet_on_closed_pipe();
+        pipe::quiet_on_closed_stdout();
     }
     // Neither the hook nor the credential helper starts a runtime (threads, their
     // stacks): git waits on each of them for every push.
@@ -187,22 +188,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(e) if pipe::is_closed_stdout(&e) => pipe::die_of_sigpipe(),
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `micro history | head -1`: when the reader goes away, end quietly like any Unix tool
-/// (the default SIGPIPE action) instead of panicking on the failed write. Not for the
-/// server, which must survive a client or a CGI child closing a pipe.
-#[allow(unsafe_code)]
-fn quiet_on_closed_pipe() {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: restores the default disposition, installs no handler code; done before
-    // any thread of ours starts.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// clap's multi-line usage errors as the one line every failure gets: what is wrong and
@@ -321,7 +312,15 @@ mod tests {
                 argv.extend(path.iter().cloned());
                 argv.push("--help".to_owned());
                 match cli_command().try_get_matches_from(&argv) {
-                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                    // A default named in the doc and set in the arg shows twice.
+                    Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+                        let help = e.to_string();
+                        if let Some(line) =
+                            help.lines().find(|l| l.matches("[default:").count() > 1)
+                        {
+                            failing.push(format!("{}: {}", argv.join(" "), line.trim()));
+                        }
+                    }
                     Err(e) => failing.push(format!("{}: {}", argv.join(" "), e)),
                     Ok(_) => failing.push(format!("{}: ran", argv.join(" "))),
                 }

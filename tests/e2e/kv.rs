@@ -76,20 +76,27 @@ fn write_read_list_expire_delete() {
         p.fails(&["store", "write", "k", "v", "--expiry", "soon"])
             .contains("duration")
     );
-    let mut big = p
-        .command(&["store", "write", "big", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    big.stdin
-        .take()
-        .unwrap()
-        .write_all(&vec![b'x'; 1024 * 1024 + 1])
-        .unwrap();
-    let out = big.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
+    // Just over the limit, and over what the server reads of a request at all.
+    for size in [1024 * 1024 + 1, 3 << 20] {
+        let mut big = p
+            .command(&["store", "write", "big", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        big.stdin
+            .take()
+            .unwrap()
+            .write_all(&vec![b'x'; size])
+            .unwrap();
+        let out = big.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("value is {size} bytes; the limit is 1048576")),
+            "{err}"
+        );
+    }
     assert!(!p.ok(&["store", "list"]).contains("big"));
 
     // Another namespace is another database.

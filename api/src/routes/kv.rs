@@ -1,7 +1,7 @@
 //! The tenant key-value store: the namespace is the database; tables inside it.
 
 use crate::extract::Namespace;
-use crate::types::{KvRecord, KvWrite};
+use crate::types::{KvRecord, KvWrite, MAX_KV_VALUE_BYTES};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -10,8 +10,6 @@ use micro_reconciler::spec::is_config_key;
 use micro_store::KvQuery;
 use serde::Deserialize;
 
-/// Largest value, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 const MAX_LIMIT: i64 = 1000;
 /// The table every namespace has, written or not; any other exists once written to.
 const DEFAULT_TABLE: &str = "default";
@@ -50,9 +48,9 @@ pub async fn write(
     crate::suspension::writable(&state, &ns.name).await?;
     check_table(&table)?;
     check_key(&key)?;
-    if body.value.len() > MAX_VALUE_BYTES {
+    if body.value.len() > MAX_KV_VALUE_BYTES {
         return Err(ApiError::BadRequest(format!(
-            "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+            "value is {} bytes; the limit is {MAX_KV_VALUE_BYTES}",
             body.value.len()
         )));
     }

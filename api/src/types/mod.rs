@@ -162,6 +162,9 @@ impl From<micro_store::Record> for KvRecord {
     }
 }
 
+/// Largest key-value store value, in bytes.
+pub const MAX_KV_VALUE_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KvWrite {
     pub value: String,

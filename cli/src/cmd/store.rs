@@ -3,11 +3,12 @@
 use super::Output;
 use crate::context::Target;
 use anyhow::{Result, anyhow, bail};
+use micro_api::types::MAX_KV_VALUE_BYTES;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct StoreArgs {
-    /// The table [default: default]
+    /// The table
     #[arg(long, global = true, default_value = "default")]
     pub table: String,
     #[command(subcommand)]
@@ -96,6 +97,12 @@ pub async fn run(t: &Target, args: StoreArgs) -> Result<ExitCode> {
             } else {
                 value
             };
+            // Refused here, not only by the server: a body far over the server's limit
+            // may be cut off while it is still being sent, before its answer is read.
+            let size = value.len();
+            if size > MAX_KV_VALUE_BYTES {
+                bail!("value is {size} bytes; the limit is {MAX_KV_VALUE_BYTES}");
+            }
             ctx.client.kv_write(ns, table, &key, &value, expiry).await?;
         }
         StoreAction::Read {
