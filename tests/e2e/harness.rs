@@ -181,10 +181,11 @@ impl Platform {
         Box::new(rustls::StreamOwned::new(conn, tcp))
     }
 
-    /// The status a POST to `target` announcing a `length`-byte body gets before it
-    /// sends any of it. Sent by hand: a client still writing a refused body may see the
-    /// connection closed before it reads the answer, which would make a test a race.
-    pub fn announce_body(&self, target: &str, length: usize) -> u16 {
+    /// The answer (status, body) to a POST to `target` announcing a `length`-byte body
+    /// before it sends any of it. Sent by hand: a client still writing a refused body
+    /// may see the connection closed before it reads the answer, which would make a
+    /// test a race.
+    pub fn announce_body(&self, target: &str, length: usize) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = self.connect();
         write!(
@@ -192,15 +193,16 @@ impl Platform {
             "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
         )
         .unwrap();
+        // The server closes a connection whose body it will not read: up to there.
         let mut answer = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while !answer.windows(2).any(|w| w == b"\r\n") {
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "closed without an answer");
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = s.read(&mut chunk) {
             answer.extend_from_slice(&chunk[..n]);
         }
-        let line = String::from_utf8_lossy(&answer);
-        line.split(' ').nth(1).unwrap().parse().unwrap()
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer.split_once("\r\n\r\n").expect("an answer");
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_owned())
     }
 
     /// An HTTP client that trusts the platform CA (and nothing else).

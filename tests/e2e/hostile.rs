@@ -375,6 +375,17 @@ fn the_platform_refuses_what_a_hostile_tenant_sends_it() {
         );
         assert!(!answer.contains(p.data.to_str().unwrap()), "{answer}");
     }
+    // A body announced over the limit: refused before it is sent, saying the limit.
+    let (status, answer) = p.announce_body("/api/v1/namespaces/evil/config/k", 3 << 20);
+    assert_eq!(status, 413, "{answer}");
+    let v: Value = serde_json::from_str(answer.trim()).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 2097152 bytes"),
+        "{answer}"
+    );
 
     // A namespace whose creation was interrupted (a temp repo left behind) can be created.
     let half = p.data.join("repos/.later.git.tmp");

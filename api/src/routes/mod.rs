@@ -29,6 +29,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 
+/// Largest request body the API reads (axum's default, stated so errors can name it).
+pub const BODY_LIMIT: usize = 2 << 20;
+
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -102,6 +105,9 @@ pub fn router(state: ApiState) -> Router {
             get(quota::get).put(quota::set),
         )
         .fallback(|| async { ApiError::NotFound("route".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        // One announcing more is refused unread (a 413 the client sees, not a close).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(axum::middleware::map_response(json_rejections));
     // Outside that layer: a service's own answers pass through `micro call` untouched.
     let calls = Router::new()
@@ -138,7 +144,10 @@ async fn json_rejections(response: Response) -> Response {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
         Err(_) => String::new(),
     };
-    let error = if text.is_empty() {
+    let error = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        // axum's words ("length limit exceeded") do not say what the limit is.
+        format!("the request body is over the API's limit of {BODY_LIMIT} bytes")
+    } else if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_lowercase()
     } else {
         text

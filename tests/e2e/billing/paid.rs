@@ -217,7 +217,7 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
     assert_eq!(post_event(&t, tampered.as_bytes(), &good).0, 400);
     assert_eq!(post_event(&t, body.as_bytes(), "").0, 400);
     // One announcing more than any event holds is refused before it is read.
-    assert_eq!(t.p.announce_body("/hooks/stripe", 3 << 20), 413);
+    assert_eq!(t.p.announce_body("/hooks/stripe", 3 << 20).0, 413);
     assert!(accounts_named(p, "payer@dev.example").is_empty());
 
     // Another pending sign-up's session does not pay for this one.
