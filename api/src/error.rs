@@ -57,6 +57,20 @@ impl From<micro_store::StoreError> for ApiError {
         match e {
             StoreError::Exists(what) => ApiError::Conflict(format!("{what} already exists")),
             e @ StoreError::BeingDeleted(_) => ApiError::Conflict(e.to_string()),
+            StoreError::StoreFull {
+                namespace,
+                wanted,
+                limit,
+            } => {
+                let size = |b: i64| micro_reconciler::quota::mib(u64::try_from(b).unwrap_or(0));
+                let over = micro_reconciler::quota::QuotaError {
+                    what: "the key-value store",
+                    wanted: size(wanted),
+                    allowed: size(limit),
+                    namespace,
+                };
+                ApiError::Forbidden(over.to_string())
+            }
             StoreError::Contention(what) => {
                 ApiError::Unavailable(format!("the platform is busy ({what}); try again"))
             }

@@ -19,6 +19,7 @@ pub mod serve;
 pub mod service_tls;
 mod state;
 pub mod suspension;
+pub mod sweep;
 mod trace;
 pub mod types;
 

@@ -62,7 +62,7 @@ pub struct ServerArgs {
     pub header_timeout: u64,
     /// Every namespace's quota unless an admin sets another, as `key=value,...` over the
     /// built-in defaults: services, replicas, cpu, memory, repo-size, checkout-files,
-    /// checkout-size, pushes-per-minute (e.g. `services=20,memory=8Gi`)
+    /// checkout-size, pushes-per-minute, store-size (e.g. `services=20,memory=8Gi`)
     #[arg(long, env = "MICRO_DEFAULT_QUOTA", default_value = "")]
     pub default_quota: String,
     /// The file holding the key config values are sealed with in the store (64 hex
@@ -337,6 +337,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("quota of {ns}: {e}"))?;
     }
+    micro_api::sweep::spawn_kv_sweeper(store.clone(), micro_api::sweep::KV_SWEEP_EVERY);
     let billing = paid.map(|p| p.start(&api_state));
     let api = micro_api::router(api_state);
     let git = micro_webhooks::router(micro_webhooks::GitState {

@@ -37,6 +37,8 @@ pub struct Quota {
     pub checkout_files: u64,
     pub checkout_bytes: u64,
     pub pushes_per_minute: u64,
+    /// What the namespace's key-value store may hold: tables, keys and values, in bytes.
+    pub store_bytes: u64,
 }
 
 impl Default for Quota {
@@ -50,6 +52,7 @@ impl Default for Quota {
             checkout_files: 100_000,
             checkout_bytes: 2 << 30,
             pushes_per_minute: 60,
+            store_bytes: 256 << 20,
         }
     }
 }
@@ -82,7 +85,7 @@ impl Quota {
     }
 
     /// The names `set` takes, as `micro admin quota` and `--default-quota` show them.
-    pub const KEYS: [&'static str; 8] = [
+    pub const KEYS: [&'static str; 9] = [
         "services",
         "replicas",
         "cpu",
@@ -91,6 +94,7 @@ impl Quota {
         "checkout-files",
         "checkout-size",
         "pushes-per-minute",
+        "store-size",
     ];
 
     /// Applies `key=value[,key=value…]` (counts plain, sizes like `4Gi`, CPU like `500m`).
@@ -111,6 +115,7 @@ impl Quota {
                 "checkout-files" => self.checkout_files = count()?,
                 "checkout-size" => self.checkout_bytes = size()?,
                 "pushes-per-minute" => self.pushes_per_minute = count()?,
+                "store-size" => self.store_bytes = size()?,
                 _ => {
                     return Err(format!(
                         "unknown quota {key:?}: one of {}",

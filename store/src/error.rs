@@ -18,6 +18,15 @@ pub enum StoreError {
     /// Others kept winning the race for a row (say, a config version).
     #[error("store contention: {0}")]
     Contention(String),
+    /// A write that would take a namespace's key-value store past its quota.
+    #[error(
+        "over quota: the store would hold {wanted} bytes, namespace {namespace} may have {limit} (an admin can raise it: micro admin quota {namespace} store-size=…)"
+    )]
+    StoreFull {
+        namespace: String,
+        wanted: i64,
+        limit: i64,
+    },
     /// Hashing or another CPU task failed.
     #[error("store task: {0}")]
     Task(String),

@@ -1,3 +1,4 @@
+use crate::kv_usage::Reserve;
 use crate::{Store, StoreError, now_millis};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -34,8 +35,14 @@ fn like_prefix(prefix: &str) -> String {
     out
 }
 
+/// What a record counts against its namespace's store quota.
+fn record_size(table: &str, key: &str, value: &str) -> i64 {
+    i64::try_from(table.len() + key.len() + value.len()).unwrap_or(i64::MAX)
+}
+
 impl Store {
-    /// Writes (replaces) a record; `ttl_ms` makes it expire.
+    /// Writes (replaces) a record; `ttl_ms` makes it expire. `StoreFull` if it would
+    /// take the namespace past its limit (a write that shrinks the store never is).
     pub async fn kv_write(
         &self,
         ns: &str,
@@ -45,10 +52,15 @@ impl Store {
         ttl_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let now = now_millis();
-        sqlx::query(
-            "INSERT INTO kv_records (namespace, tbl, name, value, expires_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+        let size = record_size(table, key, value);
+        let reserved = self.reserve_kv(ns, table, key, size).await?;
+        let replaced = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO kv_records (namespace, tbl, name, value, expires_at, updated_at, size, replaced_size) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
              ON CONFLICT (namespace, tbl, name) DO UPDATE SET value = excluded.value, \
-             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+             replaced_size = kv_records.size, size = excluded.size \
+             RETURNING replaced_size",
         )
         .bind(ns)
         .bind(table)
@@ -56,9 +68,102 @@ impl Store {
         .bind(value)
         .bind(ttl_ms.map(|t| now.saturating_add(t)))
         .bind(now)
-        .execute(&self.pool)
+        .bind(size)
+        .fetch_one(&self.pool)
+        .await;
+        match replaced {
+            Ok(replaced) => {
+                self.kv_usage.settle(ns, size - replaced - reserved);
+                Ok(())
+            }
+            Err(e) => {
+                self.kv_usage.settle(ns, -reserved);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Reserves room for a record of `size` bytes in `ns`'s count (counting the store
+    /// first if need be); how much was reserved.
+    async fn reserve_kv(
+        &self,
+        ns: &str,
+        table: &str,
+        key: &str,
+        size: i64,
+    ) -> Result<i64, StoreError> {
+        let mut wanted = size;
+        let mut replacing = false;
+        loop {
+            match self.kv_usage.reserve(ns, wanted) {
+                Reserve::Done => return Ok(wanted),
+                Reserve::Uncounted => {
+                    let held = self.kv_held(ns).await?;
+                    self.kv_usage.counted(ns, held);
+                }
+                // Full with the whole size: the record may replace one, which frees room.
+                Reserve::Full { .. } if !replacing => {
+                    replacing = true;
+                    let old: Option<i64> = sqlx::query_scalar(
+                        "SELECT size FROM kv_records WHERE namespace = $1 AND tbl = $2 AND name = $3",
+                    )
+                    .bind(ns)
+                    .bind(table)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    wanted = size - old.unwrap_or(0);
+                }
+                Reserve::Full { wanted, limit } => {
+                    return Err(StoreError::StoreFull {
+                        namespace: ns.to_owned(),
+                        wanted,
+                        limit,
+                    });
+                }
+            }
+        }
+    }
+
+    /// What `ns`'s records add up to, read from the database.
+    pub(crate) async fn kv_held(&self, ns: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM kv_records WHERE namespace = $1",
+        )
+        .bind(ns)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Sets what `ns`'s key-value store may hold (its quota, in bytes).
+    pub fn set_kv_limit(&self, ns: &str, limit: i64) {
+        self.kv_usage.set_limit(ns, limit);
+    }
+
+    /// Bytes `ns`'s key-value store holds (expired records included until swept).
+    pub async fn kv_usage(&self, ns: &str) -> Result<i64, StoreError> {
+        if let Some(held) = self.kv_usage.held(ns) {
+            return Ok(held);
+        }
+        let held = self.kv_held(ns).await?;
+        self.kv_usage.counted(ns, held);
+        Ok(self.kv_usage.held(ns).unwrap_or(held))
+    }
+
+    /// Forgets every expired record; how many went.
+    pub async fn sweep_kv(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "DELETE FROM kv_records WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+             RETURNING namespace, size",
+        )
+        .bind(now_millis())
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        for row in &rows {
+            let (ns, size): (String, i64) = (row.try_get("namespace")?, row.try_get("size")?);
+            self.kv_usage.settle(&ns, -size);
+        }
+        Ok(rows.len() as u64)
     }
 
     /// Live records matching `q`, by key. Expired records are never returned.
@@ -101,17 +206,20 @@ impl Store {
 
     /// Deletes a record; `false` if there was no live one.
     pub async fn kv_delete(&self, ns: &str, table: &str, key: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let size: Option<i64> = sqlx::query_scalar(
             "DELETE FROM kv_records WHERE namespace = $1 AND tbl = $2 AND name = $3 \
-             AND (expires_at IS NULL OR expires_at > $4)",
+             AND (expires_at IS NULL OR expires_at > $4) RETURNING size",
         )
         .bind(ns)
         .bind(table)
         .bind(key)
         .bind(now_millis())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if let Some(size) = size {
+            self.kv_usage.settle(ns, -size);
+        }
+        Ok(size.is_some())
     }
 
     /// Whether `table` has ever been written in `ns` (and still has a live record).

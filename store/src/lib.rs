@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod history;
 mod kv;
+mod kv_usage;
 mod links;
 mod namespaces;
 mod passwords;
@@ -53,6 +54,8 @@ pub struct Store {
     /// Tokens, deployments, namespaces and suspensions as last read, dropped by every
     /// change to them.
     auth: std::sync::Arc<cache::AuthCache>,
+    /// What each namespace's key-value store holds, against its quota.
+    kv_usage: std::sync::Arc<kv_usage::KvUsage>,
 }
 
 /// How long a pooled connection may sit unused before it is checked on its way out.
@@ -119,6 +122,7 @@ impl Store {
             sealer: None,
             link_changes: Default::default(),
             auth: Default::default(),
+            kv_usage: Default::default(),
         })
     }
 
@@ -140,6 +144,7 @@ impl Store {
             sealer: None,
             link_changes: Default::default(),
             auth: Default::default(),
+            kv_usage: Default::default(),
         })
     }
 

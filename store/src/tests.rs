@@ -34,6 +34,8 @@ scenarios!(
     config_versions_count_up_per_key_and_namespace,
     concurrent_config_writers_each_get_a_version,
     kv_reads_lists_expires_and_is_per_namespace,
+    kv_quota_counts_what_each_namespace_holds,
+    kv_quota_holds_under_concurrent_writes_and_deletes,
     service_identities_are_per_service_and_revocable,
     no_person_becomes_a_service_identity,
     quota_overrides_are_per_namespace,
@@ -317,6 +319,139 @@ async fn concurrent_config_writers_each_get_a_version(store: Store) {
     }
     versions.sort_unstable();
     assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+}
+
+/// `ns`'s count, checked against its records added up.
+async fn counted(store: &Store, ns: &str) -> i64 {
+    let kept = store.kv_usage(ns).await.unwrap();
+    assert_eq!(
+        store.kv_held(ns).await.unwrap(),
+        kept,
+        "{ns}: the count drifted"
+    );
+    kept
+}
+
+fn full(e: StoreError) -> (i64, i64) {
+    match e {
+        StoreError::StoreFull { wanted, limit, .. } => (wanted, limit),
+        other => panic!("not a full store: {other}"),
+    }
+}
+
+async fn kv_quota_counts_what_each_namespace_holds(store: Store) {
+    let x = |n: usize| "x".repeat(n);
+    store.set_kv_limit("a", 100);
+    // A record counts its table, key and value: 1 + 2 + 40.
+    store.kv_write("a", "t", "k1", &x(40), None).await.unwrap();
+    store.kv_write("a", "t", "k2", &x(40), None).await.unwrap();
+    assert_eq!(counted(&store, "a").await, 86);
+    let refused = store.kv_write("a", "t", "k3", &x(20), None).await;
+    assert_eq!(full(refused.unwrap_err()), (109, 100));
+    let read = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            let q = crate::KvQuery {
+                key,
+                prefix: false,
+                limit: 1,
+                offset: 0,
+            };
+            store.kv_read("a", "t", &q).await.unwrap()
+        }
+    };
+    assert!(
+        read("k3").await.is_empty(),
+        "a refused write writes nothing"
+    );
+    assert_eq!(counted(&store, "a").await, 86);
+    // Overwriting with less frees room; deleting frees all of it.
+    store.kv_write("a", "t", "k1", &x(10), None).await.unwrap();
+    assert_eq!(counted(&store, "a").await, 56);
+    store.kv_write("a", "t", "k3", &x(20), None).await.unwrap();
+    assert!(store.kv_delete("a", "t", "k2").await.unwrap());
+    assert_eq!(counted(&store, "a").await, 36);
+    assert_eq!(read("k3").await[0].value, x(20));
+
+    // Another namespace has its own count and limit.
+    store
+        .kv_write("b", "t", "big", &x(200), None)
+        .await
+        .unwrap();
+    store.set_kv_limit("b", 10);
+    assert_eq!(counted(&store, "b").await, 204);
+    assert_eq!(counted(&store, "a").await, 36);
+    // Over its limit (lowered after the fact), b may still shrink but not grow.
+    full(
+        store
+            .kv_write("b", "t", "more", "1", None)
+            .await
+            .unwrap_err(),
+    );
+    store
+        .kv_write("b", "t", "big", &x(100), None)
+        .await
+        .unwrap();
+    assert_eq!(counted(&store, "b").await, 104);
+
+    // An expired record counts until it is swept, then not at all.
+    store
+        .kv_write("a", "t", "e", &x(50), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(store.kv_usage("a").await.unwrap(), 36 + 52);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(store.sweep_kv().await.unwrap() >= 1);
+    assert_eq!(store.kv_usage("a").await.unwrap(), 36);
+    // Deleting an expired record is "not there", as reading it is.
+    store.kv_write("a", "t", "e", &x(5), Some(1)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(!store.kv_delete("a", "t", "e").await.unwrap());
+}
+
+/// A hostile tenant racing its own writes and deletes: the count never falls behind
+/// what the store holds, and concurrent writers cannot together pass the limit.
+async fn kv_quota_holds_under_concurrent_writes_and_deletes(store: Store) {
+    store.set_kv_limit("c", 10 * 14);
+    // Twenty new records of 14 bytes at once, room for ten.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = store.clone();
+        writes.spawn(async move {
+            let key = format!("k{i:02}");
+            let done = store.kv_write("c", "t", &key, &"v".repeat(10), None).await;
+            (key, done)
+        });
+    }
+    let results = writes.join_all().await;
+    let written: Vec<&String> = results
+        .iter()
+        .filter_map(|(key, done)| done.is_ok().then_some(key))
+        .collect();
+    assert_eq!(written.len(), 10, "{results:?}");
+    assert_eq!(counted(&store, "c").await, 140);
+    // One record overwritten smaller and deleted, over and over, all at once (a write
+    // after the delete makes it anew: 5 bytes where 14 were freed). A write may be
+    // refused while the others' reservations fill the room; nothing else fails.
+    let mut churn = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (store, key) = (store.clone(), written[0].clone());
+        churn.spawn(async move {
+            if i % 2 == 0 {
+                match store.kv_write("c", "t", &key, "v", None).await {
+                    Err(StoreError::StoreFull { .. }) => Ok(false),
+                    done => done.map(|_| true),
+                }
+            } else {
+                store.kv_delete("c", "t", &key).await
+            }
+        });
+    }
+    for done in churn.join_all().await {
+        done.unwrap();
+    }
+    let kept = counted(&store, "c").await;
+    assert!(kept <= 140, "{kept}");
 }
 
 async fn kv_reads_lists_expires_and_is_per_namespace(store: Store) {

@@ -660,3 +660,85 @@ fn a_side_branch_cannot_carry_a_repo_past_its_size_quota() {
     let refs = p.git_ok(&dir, &["ls-remote", "origin"]);
     assert!(!refs.contains("refs/heads/stash"), "{refs}");
 }
+
+/// Run in a service: PUTs 512 KiB records into its own store with its own token until it
+/// is refused; prints how many went in, the status and the answer.
+const FILL_STORE: &str = r#"import json, os, urllib.request as u, urllib.error as e
+n = 0
+for i in range(40):
+    r = u.Request(os.environ["MICRO_API"] + "/api/v1/namespaces/evil/store/default/k%d" % i,
+        data=json.dumps({"value": "x" * 524288}).encode(), method="PUT",
+        headers={"Authorization": "Bearer " + os.environ["MICRO_TOKEN"], "Content-Type": "application/json"})
+    try:
+        u.urlopen(r)
+        n += 1
+    except e.HTTPError as x:
+        print(n, x.code, x.read().decode())
+        break
+else:
+    print(n, "never refused")
+"#;
+
+#[test]
+fn a_service_cannot_fill_the_platforms_disk_through_its_store() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    p.ok(&["admin", "namespace", "create", "victim"]);
+    p.ok(&["admin", "quota", "evil", "store-size=2Mi"]);
+    assert!(
+        p.ok(&["admin", "quota", "evil"])
+            .contains("store-size         2Mi")
+    );
+    deploy_shell(&p, "evil", "shell", "");
+    let sh = Shell { p: &p };
+
+    let (out, rc) = sh.run(&format!("python3 -c '{FILL_STORE}'"));
+    assert_eq!(rc, 0, "{out}");
+    let (written, answer) = out.trim().split_once(' ').unwrap();
+    // Three records of 512 KiB fit in 2 MiB; the fourth is refused, and says why.
+    assert_eq!(written, "3", "{out}");
+    assert!(answer.starts_with("403"), "{out}");
+    assert!(
+        answer.contains("over quota: the key-value store") && answer.contains("may have 2Mi"),
+        "{out}"
+    );
+    assert!(
+        p.fails(&["store", "read", "k3", "--namespace", "evil"])
+            .contains("not found")
+    );
+    // Its developer hears the same through the CLI, until a record shrinks.
+    let big = || p.command(&["store", "write", "k9", "-", "--namespace", "evil"]);
+    let out = crate::signup::with_stdin(big(), &"y".repeat(600_000));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("over quota"),
+        "{said}"
+    );
+    p.ok(&["store", "write", "k0", "small now", "--namespace", "evil"]);
+    assert!(
+        crate::signup::with_stdin(big(), &"y".repeat(600_000))
+            .status
+            .success()
+    );
+
+    // Nobody else's store is touched by it.
+    p.ok(&[
+        "store",
+        "write",
+        "big",
+        &"z".repeat(100_000),
+        "--namespace",
+        "victim",
+    ]);
+    assert_eq!(
+        p.ok(&["store", "read", "big", "--namespace", "victim"])
+            .trim()
+            .len(),
+        100_000
+    );
+    // An admin raising the quota lets it grow again.
+    p.ok(&["admin", "quota", "evil", "store-size=8Mi"]);
+    let (out, _) = sh.run(&format!("python3 -c '{FILL_STORE}'"));
+    // Fifteen records of 512 KiB fit in 8 MiB (k9 shrinks back to one of them).
+    assert!(out.starts_with("15 403"), "{out}");
+}

@@ -32,6 +32,8 @@ pub async fn publish(state: &ApiState, namespace: &str) -> Result<Quota, ApiErro
             tracing::error!(namespace, error = %e, "cannot write the quota file");
             ApiError::Internal("the quota could not be saved".into())
         })?;
+    let store_bytes = i64::try_from(quota.store_bytes).unwrap_or(i64::MAX);
+    state.store.set_kv_limit(namespace, store_bytes);
     Ok(quota)
 }
 
@@ -57,6 +59,7 @@ pub(crate) fn view(namespace: String, q: Quota) -> QuotaView {
         checkout_files: q.checkout_files,
         checkout_size: mib(q.checkout_bytes),
         pushes_per_minute: q.pushes_per_minute,
+        store_size: mib(q.store_bytes),
     }
 }
 

@@ -186,6 +186,8 @@ pub struct QuotaView {
     pub checkout_files: u64,
     pub checkout_size: String,
     pub pushes_per_minute: u64,
+    /// What the key-value store may hold, e.g. `256Mi`.
+    pub store_size: String,
 }
 
 /// `PUT …/quota`: `key=value,...` to change (the rest stays).

@@ -21,7 +21,7 @@ pub enum AdminWhat {
     Account(AccountAction),
     /// Show a namespace's quota, or change parts of it: `micro admin quota team
     /// services=20 memory=8Gi` (keys: services, replicas, cpu, memory, repo-size,
-    /// checkout-files, checkout-size, pushes-per-minute)
+    /// checkout-files, checkout-size, pushes-per-minute, store-size)
     Quota {
         /// The namespace
         namespace: String,
@@ -221,6 +221,7 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                     println!("checkout-files     {}", q.checkout_files);
                     println!("checkout-size      {}", q.checkout_size);
                     println!("pushes-per-minute  {}", q.pushes_per_minute);
+                    println!("store-size         {}", q.store_size);
                 }
             }
         }
