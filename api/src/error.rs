@@ -64,7 +64,7 @@ impl From<micro_store::StoreError> for ApiError {
             } => {
                 let size = |b: i64| micro_reconciler::quota::mib(u64::try_from(b).unwrap_or(0));
                 let over = micro_reconciler::quota::QuotaError {
-                    what: "the key-value store",
+                    what: "the store (key-value records and config values)",
                     wanted: size(wanted),
                     allowed: size(limit),
                     namespace,

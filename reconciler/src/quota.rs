@@ -37,7 +37,8 @@ pub struct Quota {
     pub checkout_files: u64,
     pub checkout_bytes: u64,
     pub pushes_per_minute: u64,
-    /// What the namespace's key-value store may hold: tables, keys and values, in bytes.
+    /// What the namespace may keep in the platform's store: its key-value records
+    /// (table, key and value) and every version of its config values, in bytes.
     pub store_bytes: u64,
 }
 

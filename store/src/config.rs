@@ -23,10 +23,29 @@ impl Store {
         value: &str,
         secret: bool,
     ) -> Result<u64, StoreError> {
+        // The version is only known once inserted, so the value is sealed to its place
+        // without it; the row is written whole in one statement.
+        let stored = self.seal(namespace, name, value);
+        // Every version is kept, so each counts against the namespace's store quota.
+        let size = i64::try_from(name.len() + stored.len()).unwrap_or(i64::MAX);
+        let reserved = self.reserve(namespace, None, size).await?;
+        let put = self
+            .put_config_version(namespace, name, &stored, secret)
+            .await;
+        if put.is_err() {
+            self.holdings.settle(namespace, -reserved);
+        }
+        put
+    }
+
+    async fn put_config_version(
+        &self,
+        namespace: &str,
+        name: &str,
+        stored: &str,
+        secret: bool,
+    ) -> Result<u64, StoreError> {
         for _ in 0..ATTEMPTS {
-            // The version is only known once inserted, so the value is sealed to its
-            // place without it; the row is written whole in one statement.
-            let stored = self.seal(namespace, name, value);
             let inserted = sqlx::query(
                 "INSERT INTO config_values (namespace, name, version, value, secret, created_at) \
                  SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM config_values \
@@ -35,7 +54,7 @@ impl Store {
             )
             .bind(namespace)
             .bind(name)
-            .bind(&stored)
+            .bind(stored)
             .bind(i64::from(secret))
             .bind(now_millis())
             .fetch_optional(&self.pool)

@@ -18,9 +18,9 @@ pub enum StoreError {
     /// Others kept winning the race for a row (say, a config version).
     #[error("store contention: {0}")]
     Contention(String),
-    /// A write that would take a namespace's key-value store past its quota.
+    /// A write that would take what a namespace keeps in the store past its quota.
     #[error(
-        "over quota: the store would hold {wanted} bytes, namespace {namespace} may have {limit} (an admin can raise it: micro admin quota {namespace} store-size=…)"
+        "over quota: namespace {namespace} would keep {wanted} bytes in the store and may keep {limit}"
     )]
     StoreFull {
         namespace: String,

@@ -1,4 +1,4 @@
-use crate::kv_usage::Reserve;
+use crate::holdings::Reserve;
 use crate::{Store, StoreError, now_millis};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -53,7 +53,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_millis();
         let size = record_size(table, key, value);
-        let reserved = self.reserve_kv(ns, table, key, size).await?;
+        let reserved = self.reserve(ns, Some((table, key)), size).await?;
         let replaced = sqlx::query_scalar::<_, i64>(
             "INSERT INTO kv_records (namespace, tbl, name, value, expires_at, updated_at, size, replaced_size) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0) \
@@ -73,37 +73,38 @@ impl Store {
         .await;
         match replaced {
             Ok(replaced) => {
-                self.kv_usage.settle(ns, size - replaced - reserved);
+                self.holdings.settle(ns, size - replaced - reserved);
                 Ok(())
             }
             Err(e) => {
-                self.kv_usage.settle(ns, -reserved);
+                self.holdings.settle(ns, -reserved);
                 Err(e.into())
             }
         }
     }
 
     /// Reserves room for a record of `size` bytes in `ns`'s count (counting the store
-    /// first if need be); how much was reserved.
-    async fn reserve_kv(
+    /// first if need be); how much was reserved. With `key`, the record may replace one
+    /// of that key, which frees its room.
+    pub(crate) async fn reserve(
         &self,
         ns: &str,
-        table: &str,
-        key: &str,
+        key: Option<(&str, &str)>,
         size: i64,
     ) -> Result<i64, StoreError> {
         let mut wanted = size;
         let mut replacing = false;
         loop {
-            match self.kv_usage.reserve(ns, wanted) {
+            match self.holdings.reserve(ns, wanted) {
                 Reserve::Done => return Ok(wanted),
                 Reserve::Uncounted => {
-                    let held = self.kv_held(ns).await?;
-                    self.kv_usage.counted(ns, held);
+                    let held = self.held_in_database(ns).await?;
+                    self.holdings.counted(ns, held);
                 }
                 // Full with the whole size: the record may replace one, which frees room.
-                Reserve::Full { .. } if !replacing => {
+                Reserve::Full { .. } if !replacing && key.is_some() => {
                     replacing = true;
+                    let (table, key) = key.unwrap_or_default();
                     let old: Option<i64> = sqlx::query_scalar(
                         "SELECT size FROM kv_records WHERE namespace = $1 AND tbl = $2 AND name = $3",
                     )
@@ -125,29 +126,34 @@ impl Store {
         }
     }
 
-    /// What `ns`'s records add up to, read from the database.
-    pub(crate) async fn kv_held(&self, ns: &str) -> Result<i64, StoreError> {
+    /// What `ns` keeps in the store, added up from the database: its records (each as
+    /// counted when written) and every version of its config values (name and stored,
+    /// sealed text, both ASCII).
+    pub(crate) async fn held_in_database(&self, ns: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM kv_records WHERE namespace = $1",
+            "SELECT CAST((SELECT COALESCE(SUM(size), 0) FROM kv_records WHERE namespace = $1) \
+             + (SELECT COALESCE(SUM(LENGTH(name) + LENGTH(value)), 0) FROM config_values WHERE namespace = $1) \
+             AS BIGINT)",
         )
         .bind(ns)
         .fetch_one(&self.pool)
         .await?)
     }
 
-    /// Sets what `ns`'s key-value store may hold (its quota, in bytes).
-    pub fn set_kv_limit(&self, ns: &str, limit: i64) {
-        self.kv_usage.set_limit(ns, limit);
+    /// Sets what `ns` may keep in the store (its quota, in bytes).
+    pub fn set_store_limit(&self, ns: &str, limit: i64) {
+        self.holdings.set_limit(ns, limit);
     }
 
-    /// Bytes `ns`'s key-value store holds (expired records included until swept).
-    pub async fn kv_usage(&self, ns: &str) -> Result<i64, StoreError> {
-        if let Some(held) = self.kv_usage.held(ns) {
+    /// Bytes `ns` keeps in the store: key-value records (expired ones until swept) and
+    /// config values.
+    pub async fn held_bytes(&self, ns: &str) -> Result<i64, StoreError> {
+        if let Some(held) = self.holdings.held(ns) {
             return Ok(held);
         }
-        let held = self.kv_held(ns).await?;
-        self.kv_usage.counted(ns, held);
-        Ok(self.kv_usage.held(ns).unwrap_or(held))
+        let held = self.held_in_database(ns).await?;
+        self.holdings.counted(ns, held);
+        Ok(self.holdings.held(ns).unwrap_or(held))
     }
 
     /// Forgets every expired record; how many went.
@@ -161,7 +167,7 @@ impl Store {
         .await?;
         for row in &rows {
             let (ns, size): (String, i64) = (row.try_get("namespace")?, row.try_get("size")?);
-            self.kv_usage.settle(&ns, -size);
+            self.holdings.settle(&ns, -size);
         }
         Ok(rows.len() as u64)
     }
@@ -217,7 +223,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(size) = size {
-            self.kv_usage.settle(ns, -size);
+            self.holdings.settle(ns, -size);
         }
         Ok(size.is_some())
     }

@@ -11,8 +11,8 @@ mod cache;
 mod config;
 mod error;
 mod history;
+mod holdings;
 mod kv;
-mod kv_usage;
 mod links;
 mod namespaces;
 mod passwords;
@@ -54,8 +54,8 @@ pub struct Store {
     /// Tokens, deployments, namespaces and suspensions as last read, dropped by every
     /// change to them.
     auth: std::sync::Arc<cache::AuthCache>,
-    /// What each namespace's key-value store holds, against its quota.
-    kv_usage: std::sync::Arc<kv_usage::KvUsage>,
+    /// What each namespace keeps in the store, against its quota.
+    holdings: std::sync::Arc<holdings::Holdings>,
 }
 
 /// How long a pooled connection may sit unused before it is checked on its way out.
@@ -122,7 +122,7 @@ impl Store {
             sealer: None,
             link_changes: Default::default(),
             auth: Default::default(),
-            kv_usage: Default::default(),
+            holdings: Default::default(),
         })
     }
 
@@ -144,7 +144,7 @@ impl Store {
             sealer: None,
             link_changes: Default::default(),
             auth: Default::default(),
-            kv_usage: Default::default(),
+            holdings: Default::default(),
         })
     }
 

@@ -143,7 +143,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.auth.forget_namespace(name);
-        self.kv_usage.forget(name);
+        self.holdings.forget(name);
         Ok(Deletion::Deleted { accounts })
     }
 

@@ -323,9 +323,9 @@ async fn concurrent_config_writers_each_get_a_version(store: Store) {
 
 /// `ns`'s count, checked against its records added up.
 async fn counted(store: &Store, ns: &str) -> i64 {
-    let kept = store.kv_usage(ns).await.unwrap();
+    let kept = store.held_bytes(ns).await.unwrap();
     assert_eq!(
-        store.kv_held(ns).await.unwrap(),
+        store.held_in_database(ns).await.unwrap(),
         kept,
         "{ns}: the count drifted"
     );
@@ -341,7 +341,7 @@ fn full(e: StoreError) -> (i64, i64) {
 
 async fn kv_quota_counts_what_each_namespace_holds(store: Store) {
     let x = |n: usize| "x".repeat(n);
-    store.set_kv_limit("a", 100);
+    store.set_store_limit("a", 100);
     // A record counts its table, key and value: 1 + 2 + 40.
     store.kv_write("a", "t", "k1", &x(40), None).await.unwrap();
     store.kv_write("a", "t", "k2", &x(40), None).await.unwrap();
@@ -378,7 +378,7 @@ async fn kv_quota_counts_what_each_namespace_holds(store: Store) {
         .kv_write("b", "t", "big", &x(200), None)
         .await
         .unwrap();
-    store.set_kv_limit("b", 10);
+    store.set_store_limit("b", 10);
     assert_eq!(counted(&store, "b").await, 204);
     assert_eq!(counted(&store, "a").await, 36);
     // Over its limit (lowered after the fact), b may still shrink but not grow.
@@ -399,20 +399,44 @@ async fn kv_quota_counts_what_each_namespace_holds(store: Store) {
         .kv_write("a", "t", "e", &x(50), Some(1))
         .await
         .unwrap();
-    assert_eq!(store.kv_usage("a").await.unwrap(), 36 + 52);
+    assert_eq!(store.held_bytes("a").await.unwrap(), 36 + 52);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(store.sweep_kv().await.unwrap() >= 1);
-    assert_eq!(store.kv_usage("a").await.unwrap(), 36);
+    assert_eq!(store.held_bytes("a").await.unwrap(), 36);
     // Deleting an expired record is "not there", as reading it is.
     store.kv_write("a", "t", "e", &x(5), Some(1)).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(!store.kv_delete("a", "t", "e").await.unwrap());
+
+    // Config values count too, every version of them.
+    let before = counted(&store, "a").await;
+    store
+        .put_config("a", "db.url", "\"pg://x\"", false)
+        .await
+        .unwrap();
+    let after = counted(&store, "a").await;
+    assert!(after > before, "{before} {after}");
+    store.set_store_limit("a", after + 10);
+    full(
+        store
+            .put_config("a", "db.url", &x(20), false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(counted(&store, "a").await, after);
+    assert!(
+        store
+            .config_value("a", "db.url", 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A hostile tenant racing its own writes and deletes: the count never falls behind
 /// what the store holds, and concurrent writers cannot together pass the limit.
 async fn kv_quota_holds_under_concurrent_writes_and_deletes(store: Store) {
-    store.set_kv_limit("c", 10 * 14);
+    store.set_store_limit("c", 10 * 14);
     // Twenty new records of 14 bytes at once, room for ten.
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..20 {

@@ -699,7 +699,7 @@ fn a_service_cannot_fill_the_platforms_disk_through_its_store() {
     assert_eq!(written, "3", "{out}");
     assert!(answer.starts_with("403"), "{out}");
     assert!(
-        answer.contains("over quota: the key-value store") && answer.contains("may have 2Mi"),
+        answer.contains("over quota: the store") && answer.contains("may have 2Mi"),
         "{out}"
     );
     assert!(
@@ -741,4 +741,13 @@ fn a_service_cannot_fill_the_platforms_disk_through_its_store() {
     let (out, _) = sh.run(&format!("python3 -c '{FILL_STORE}'"));
     // Fifteen records of 512 KiB fit in 8 MiB (k9 shrinks back to one of them).
     assert!(out.starts_with("15 403"), "{out}");
+    // Config values count too: below what it keeps, a new one is refused, unwritten.
+    p.ok(&["admin", "quota", "evil", "store-size=7Mi"]);
+    let said = p.fails(&["config", "set", "greeting", "hi", "--namespace", "evil"]);
+    assert!(said.contains("over quota: the store"), "{said}");
+    assert!(
+        !p.ok(&["config", "list", "--namespace", "evil"])
+            .contains("greeting")
+    );
+    p.ok(&["config", "set", "greeting", "hi", "--namespace", "victim"]);
 }

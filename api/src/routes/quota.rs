@@ -33,7 +33,7 @@ pub async fn publish(state: &ApiState, namespace: &str) -> Result<Quota, ApiErro
             ApiError::Internal("the quota could not be saved".into())
         })?;
     let store_bytes = i64::try_from(quota.store_bytes).unwrap_or(i64::MAX);
-    state.store.set_kv_limit(namespace, store_bytes);
+    state.store.set_store_limit(namespace, store_bytes);
     Ok(quota)
 }
 

@@ -186,7 +186,7 @@ pub struct QuotaView {
     pub checkout_files: u64,
     pub checkout_size: String,
     pub pushes_per_minute: u64,
-    /// What the key-value store may hold, e.g. `256Mi`.
+    /// What the namespace may keep in the store (records, config values), e.g. `256Mi`.
     pub store_size: String,
 }
 

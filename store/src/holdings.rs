@@ -1,9 +1,10 @@
-//! What each namespace's key-value store holds, counted in this process's memory so a
-//! write is checked against the namespace's quota at no cost to the database: counted
-//! from the records once (the first write after start), then kept exact by every write
-//! (its size, less the size its upsert says it replaced), every delete and every sweep
-//! (the sizes they removed). A write first reserves its whole size, so writers racing
-//! for the last room cannot pass the limit together.
+//! What each namespace keeps in the store (key-value records and config values, every
+//! version), counted in this process's memory so a write is checked against the
+//! namespace's quota at no cost to the database: added up once (the first write after
+//! start), then kept exact by every write (its size, less the size its upsert says it
+//! replaced), every delete and every sweep (the sizes they removed). A write first
+//! reserves its whole size, so writers racing for the last room cannot pass the limit
+//! together.
 //!
 //! Like the auth cache this is one process's memory: a second server writing the same
 //! database would not be counted here (the platform runs one server).
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Default)]
-pub(crate) struct KvUsage {
+pub(crate) struct Holdings {
     namespaces: Mutex<HashMap<String, Count>>,
 }
 
@@ -28,7 +29,7 @@ struct Count {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reserve {
     Done,
-    /// Not counted yet: count, [`KvUsage::counted`], and ask again.
+    /// Not counted yet: count, [`Holdings::counted`], and ask again.
     Uncounted,
     /// Over the limit: what the store would hold, and the limit.
     Full {
@@ -37,7 +38,7 @@ pub(crate) enum Reserve {
     },
 }
 
-impl KvUsage {
+impl Holdings {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Count>> {
         self.namespaces
             .lock()
@@ -100,7 +101,7 @@ mod tests {
 
     #[test]
     fn a_write_reserves_within_the_limit_and_shrinking_always_goes() {
-        let usage = KvUsage::default();
+        let usage = Holdings::default();
         assert_eq!(usage.reserve("a", 10), Reserve::Uncounted);
         usage.counted("a", 90);
         usage.counted("a", 5); // a later count does not replace the first
