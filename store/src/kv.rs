@@ -1,4 +1,3 @@
-use crate::holdings::Reserve;
 use crate::{Store, StoreError, now_millis};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -81,79 +80,6 @@ impl Store {
                 Err(e.into())
             }
         }
-    }
-
-    /// Reserves room for a record of `size` bytes in `ns`'s count (counting the store
-    /// first if need be); how much was reserved. With `key`, the record may replace one
-    /// of that key, which frees its room.
-    pub(crate) async fn reserve(
-        &self,
-        ns: &str,
-        key: Option<(&str, &str)>,
-        size: i64,
-    ) -> Result<i64, StoreError> {
-        let mut wanted = size;
-        let mut replacing = false;
-        loop {
-            match self.holdings.reserve(ns, wanted) {
-                Reserve::Done => return Ok(wanted),
-                Reserve::Uncounted => {
-                    let held = self.held_in_database(ns).await?;
-                    self.holdings.counted(ns, held);
-                }
-                // Full with the whole size: the record may replace one, which frees room.
-                Reserve::Full { .. } if !replacing && key.is_some() => {
-                    replacing = true;
-                    let (table, key) = key.unwrap_or_default();
-                    let old: Option<i64> = sqlx::query_scalar(
-                        "SELECT size FROM kv_records WHERE namespace = $1 AND tbl = $2 AND name = $3",
-                    )
-                    .bind(ns)
-                    .bind(table)
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    wanted = size - old.unwrap_or(0);
-                }
-                Reserve::Full { wanted, limit } => {
-                    return Err(StoreError::StoreFull {
-                        namespace: ns.to_owned(),
-                        wanted,
-                        limit,
-                    });
-                }
-            }
-        }
-    }
-
-    /// What `ns` keeps in the store, added up from the database: its records (each as
-    /// counted when written) and every version of its config values (name and stored,
-    /// sealed text, both ASCII).
-    pub(crate) async fn held_in_database(&self, ns: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT CAST((SELECT COALESCE(SUM(size), 0) FROM kv_records WHERE namespace = $1) \
-             + (SELECT COALESCE(SUM(LENGTH(name) + LENGTH(value)), 0) FROM config_values WHERE namespace = $1) \
-             AS BIGINT)",
-        )
-        .bind(ns)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Sets what `ns` may keep in the store (its quota, in bytes).
-    pub fn set_store_limit(&self, ns: &str, limit: i64) {
-        self.holdings.set_limit(ns, limit);
-    }
-
-    /// Bytes `ns` keeps in the store: key-value records (expired ones until swept) and
-    /// config values.
-    pub async fn held_bytes(&self, ns: &str) -> Result<i64, StoreError> {
-        if let Some(held) = self.holdings.held(ns) {
-            return Ok(held);
-        }
-        let held = self.held_in_database(ns).await?;
-        self.holdings.counted(ns, held);
-        Ok(self.holdings.held(ns).unwrap_or(held))
     }
 
     /// Forgets every expired record; how many went.
