@@ -62,11 +62,10 @@ impl From<micro_store::StoreError> for ApiError {
                 wanted,
                 limit,
             } => {
-                let size = |b: i64| micro_reconciler::quota::mib(u64::try_from(b).unwrap_or(0));
                 let over = micro_reconciler::quota::QuotaError {
                     what: "the store (key-value records and config values)",
-                    wanted: size(wanted),
-                    allowed: size(limit),
+                    wanted: exact_size(wanted),
+                    allowed: exact_size(limit),
                     namespace,
                 };
                 ApiError::Forbidden(over.to_string())
@@ -79,6 +78,16 @@ impl From<micro_store::StoreError> for ApiError {
                 ApiError::Internal("store unavailable".into())
             }
         }
+    }
+}
+
+/// `2Mi`, `64Ki`, or the bytes: a size rounded to MiB could read the same as the limit
+/// it is over.
+fn exact_size(bytes: i64) -> String {
+    match bytes {
+        b if b > 0 && b % (1 << 20) == 0 => format!("{}Mi", b >> 20),
+        b if b > 0 && b % (1 << 10) == 0 => format!("{}Ki", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -110,5 +119,15 @@ impl IntoResponse for ApiError {
         let body = crate::types::ErrorBody { error };
         // Marks the platform's own errors, so `micro call` can tell them from a service's.
         (self.status(), [(ERROR_HEADER, "1")], Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_over_quota_size_is_never_rounded_to_the_limit() {
+        assert_eq!(super::exact_size(2 << 20), "2Mi");
+        assert_eq!(super::exact_size(1024), "1Ki");
+        assert_eq!(super::exact_size(2_097_188), "2097188 bytes");
     }
 }
