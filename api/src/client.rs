@@ -44,6 +44,21 @@ pub enum ClientError {
     Tls(String),
 }
 
+/// How long the CLI waits to connect to the platform before saying it is unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every client of the platform: it never follows a redirect (a tenant's service answering
+/// `micro call` with a 302 to another tenant's port must not make the CLI fetch that port;
+/// the 3xx is the answer, shown as it came), and gives up on a connection that does not
+/// open. Requests themselves have no overall deadline: `micro logs -f` lasts as long as
+/// the user wants; TCP keepalive notices a platform that went away.
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_keepalive(std::time::Duration::from_secs(30))
+}
+
 /// A client for one platform URL with one token.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -60,7 +75,7 @@ impl Client {
         token: Option<String>,
         ca_pem: Option<&str>,
     ) -> Result<Self, ClientError> {
-        let mut builder = reqwest::Client::builder();
+        let mut builder = http_builder();
         if let Some(ca) = ca_pem {
             let config =
                 micro_pki::client_config(ca).map_err(|e| ClientError::Tls(e.to_string()))?;
@@ -74,14 +89,6 @@ impl Client {
             token,
             http,
         })
-    }
-
-    pub fn new(base: &str, token: Option<String>) -> Self {
-        Client {
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-            http: reqwest::Client::new(),
-        }
     }
 
     pub fn base(&self) -> &str {

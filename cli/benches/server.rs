@@ -330,7 +330,7 @@ fn skeleton(server_args: &[&str]) -> Skeleton {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_owned();
     let server = start(&root, server_args);
-    let client = Client::new(&server.url, Some(server.token.clone()));
+    let client = Client::pinned(&server.url, Some(server.token.clone()), None).unwrap();
     micro(&root, &["new", "hello"]);
     let t = Instant::now();
     micro(&root, &["run", "./hello", "--wait"]);
@@ -561,7 +561,7 @@ fn bench_kv(rt: &tokio::runtime::Runtime) {
             });
         let server = start(&root, &["--runtime", "none", "--store", &api_url]);
         let addr = server.url.trim_start_matches("http://").to_owned();
-        let client = Client::new(&server.url, Some(server.token.clone()));
+        let client = Client::pinned(&server.url, Some(server.token.clone()), None).unwrap();
         let folder = |name: &str| {
             let dir = root.join(name);
             std::fs::create_dir_all(&dir).unwrap();
@@ -832,7 +832,7 @@ fn bench_rss(rt: &tokio::runtime::Runtime) {
     let tmp = tempfile::tempdir().unwrap();
     let root: PathBuf = tmp.path().to_owned();
     let server = start(&root, &["--runtime", "none"]);
-    let client = Client::new(&server.url, Some(server.token.clone()));
+    let client = Client::pinned(&server.url, Some(server.token.clone()), None).unwrap();
     let names: Vec<String> = (0..NAMESPACES).map(|i| format!("ns-{i:04}")).collect();
     rt.block_on(async {
         for ns in &names {

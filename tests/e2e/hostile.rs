@@ -213,6 +213,27 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
     );
     assert!(status.contains(" 302 "), "{status}");
     assert!(!body.contains(secret), "the platform followed the redirect");
+    // Nor does the CLI follow it: the victim's replica is on a host port the CLI's own
+    // machine reaches, so a followed 302 would print the victim's environment.
+    let out = p.micro(&[
+        "call",
+        "shell",
+        &format!("/redirect?to=http://127.0.0.1:{victim_port}/"),
+        "-i",
+        "--namespace",
+        "evil",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a 302 is not a success: {printed}");
+    assert!(printed.starts_with("HTTP/1.1 302"), "{printed}");
+    assert!(
+        printed.contains(&format!("location: http://127.0.0.1:{victim_port}/")),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(secret) && !printed.contains(&victim_token),
+        "the CLI followed the redirect to the victim: {printed}"
+    );
     let (_, body) = raw_get(&p, &admin_token, &format!("{call}/echo/a%2F..%2Fb?x=%2F1"));
     assert!(
         body.contains(r#""path": "/echo/a%2F..%2Fb?x=%2F1""#),

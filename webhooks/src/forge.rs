@@ -45,6 +45,29 @@ impl Forge {
         .map(|(_, forge)| forge)
     }
 
+    /// Whether a link made for `linked` (`github`, `gitea` or `gitlab`, as stored) takes
+    /// deliveries signed the way this forge signs: only its own forge's scheme, so a
+    /// Gitea link's secret is never accepted as GitLab's plain token or GitHub's header.
+    /// Forgejo is Gitea's fork and is linked as `gitea`.
+    pub fn serves(self, linked: &str) -> bool {
+        matches!(
+            (self, linked),
+            (Forge::GitHub, "github")
+                | (Forge::Gitea | Forge::Forgejo, "gitea")
+                | (Forge::GitLab, "gitlab")
+        )
+    }
+
+    /// The forge's name as people read it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forge::Forgejo => "Forgejo",
+            Forge::Gitea => "Gitea",
+            Forge::GitLab => "GitLab",
+            Forge::GitHub => "GitHub",
+        }
+    }
+
     /// The event's kind as the forge names it (`push`, `pull_request`, `Push Hook`, …).
     pub fn event(self, headers: &HeaderMap) -> Option<&str> {
         header(headers, self.event_header())
@@ -206,6 +229,26 @@ mod tests {
             Forge::GitLab.verify(&short, SECRET, BODY),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_link_takes_only_its_own_forges_scheme() {
+        assert!(Forge::GitHub.serves("github"));
+        assert!(Forge::Gitea.serves("gitea") && Forge::Forgejo.serves("gitea"));
+        assert!(Forge::GitLab.serves("gitlab"));
+        for linked in ["gitea", "gitlab"] {
+            assert!(
+                !Forge::GitHub.serves(linked),
+                "GitHub's header on a {linked} link"
+            );
+        }
+        for linked in ["github", "gitea"] {
+            assert!(
+                !Forge::GitLab.serves(linked),
+                "GitLab's token on a {linked} link"
+            );
+        }
+        assert!(!Forge::Gitea.serves("github") && !Forge::Forgejo.serves("gitlab"));
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn router(state: HookState) -> Router {
 struct Cached {
     namespace: String,
     branch: String,
+    /// `github`, `gitea` or `gitlab`: the only scheme its deliveries may be signed with.
+    forge: String,
     secret: String,
 }
 
@@ -128,6 +130,7 @@ impl LinkCache {
             Arc::new(Cached {
                 namespace: link.namespace,
                 branch: link.branch,
+                forge: link.forge,
                 secret: link.secret,
             })
         });
@@ -189,6 +192,17 @@ async fn deliver(
             "not a GitHub, Gitea, Forgejo or GitLab delivery (no event header)",
         );
     };
+    if !forge.serves(&link.forge) {
+        tracing::warn!(namespace = %link.namespace, ?forge, linked = %link.forge, "webhook of another forge refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "signature refused: this webhook takes {} deliveries only, not {}",
+                link.forge,
+                forge.name()
+            ),
+        );
+    }
     if let Err(e) = forge.verify(&headers, link.secret.as_bytes(), &body) {
         tracing::warn!(namespace = %link.namespace, ?forge, error = %e, "webhook refused");
         return answer(StatusCode::UNAUTHORIZED, format!("signature refused: {e}"));

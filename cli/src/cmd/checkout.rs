@@ -48,6 +48,9 @@ pub async fn run(args: CheckoutArgs) -> Result<ExitCode> {
             &read_env_file("MICRO_TLS_KEY")?,
         )?;
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(30))
             .tls_backend_preconfigured((*config).clone())
             .build()
             .context("cannot set up TLS")?;

@@ -148,6 +148,21 @@ fn gitea_and_gitlab_deliveries_are_checked_their_own_way() {
             ("x-gitlab-token", token.to_owned()),
         ]
     };
+    // An attack: a Gitea link's secret (leaked, or guessed) is never taken in another
+    // forge's scheme, GitLab's plain token or GitHub's header.
+    let (status, said) = post(&url, &gitlab(&secret), body.clone());
+    assert_eq!(status, 401, "{said}");
+    assert!(said.contains("gitea deliveries only, not GitLab"), "{said}");
+    assert_eq!(
+        github(&url, &secret, "push", "gh-1", &push_event(&third)).0,
+        401
+    );
+    assert_ne!(show(&p, None)["fetched_revision"], third.as_str());
+
+    // Linked as GitLab, the same delivery is taken.
+    p.ok(&["repo", "unlink"]);
+    let linked = link(&p, &forge, &["--forge", "gitlab"]);
+    let (url, secret) = hook(&linked);
     assert_eq!(post(&url, &gitlab("wrong"), body.clone()).0, 401);
     assert_eq!(post(&url, &gitlab(&secret), body).0, 202);
     p.wait_running(None, "greeter", Some(&third));
