@@ -1,15 +1,18 @@
-//! Login throttling. Failures are counted per (account, client address), with a backoff
+//! Login throttling. Failures are counted per (account, client), with a backoff
 //! that grows with each failure past a few: a guesser slows only itself, and nobody can
-//! lock an account's owner out from elsewhere. Client addresses also get a plain rate
-//! limit (governor) across accounts. In memory: a restarted server forgets, which only
+//! lock an account's owner out from elsewhere. A client is an address, or the services of
+//! one namespace (see [`crate::serve::Client`]): a tenant's services never share a key
+//! with people on the same machine. Clients also get a plain rate limit (governor) across
+//! accounts. In memory: a restarted server forgets, which only
 //! helps the user. Written here because governor limits rates, not failures.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Requests per minute from one client address (any account).
-pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+/// Requests per minute from one client (an address, or one namespace's services), for
+/// any account.
+pub type AddressLimiter = governor::DefaultKeyedRateLimiter<crate::serve::Client>;
 
 pub fn address_limiter(per_minute: u32) -> AddressLimiter {
     let rate = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);

@@ -57,9 +57,23 @@ pub struct ServerArgs {
     /// Most open client connections (kept below half the descriptor limit)
     #[arg(long, env = "MICRO_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
-    /// Seconds a client has to send request headers, and may idle between requests
+    /// Most open connections from one client address, and from one namespace's services
+    /// (a trusted proxy's are not capped)
+    #[arg(long, env = "MICRO_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_connections_per_client: usize,
+    /// Seconds a client has to send request headers, and may idle between requests; also
+    /// the time a request body may take before --min-body-rate counts
     #[arg(long, env = "MICRO_HEADER_TIMEOUT", default_value_t = 10)]
     pub header_timeout: u64,
+    /// Bytes per second a request body must average (after --header-timeout seconds), or
+    /// its connection is closed: a body trickling in cannot hold a connection for ever
+    #[arg(long, env = "MICRO_MIN_BODY_RATE", default_value_t = 1024)]
+    pub min_body_rate: u64,
+    /// A proxy (an address or CIDR range, repeatable or comma-separated) whose
+    /// X-Forwarded-For names the client, for per-client limits; from anyone else the
+    /// header is ignored
+    #[arg(long, env = "MICRO_TRUSTED_PROXY", value_delimiter = ',', value_parser = micro_api::serve::parse_net)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Every namespace's quota unless an admin sets another, as `key=value,...` over the
     /// built-in defaults: services, replicas, cpu, memory, repo-size, checkout-files,
     /// checkout-size, pushes-per-minute, store-size (e.g. `services=20,memory=8Gi`)
@@ -156,6 +170,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let local = listener.local_addr()?;
+    let limits = serve_limits(&args);
+    // Each namespace's services reach the API through a door of their own.
+    let doors = micro_api::serve::Doors::new(&limits);
     let exe = std::env::current_exe().context("cannot find the micro binary")?;
 
     let (store_url, unverified) = crate::database::store_url(&args.store);
@@ -220,7 +237,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let runtime: Arc<dyn Runtime> = match args.runtime {
         RuntimeKind::Local => {
             // Whatever the last server ran died with it (or was reaped just now).
-            let mut isolation = isolation(&args, local, &data)?;
+            let mut isolation = isolation(&args, local, &data, &doors)?;
             isolation.sources = sources.clone();
             isolation.trust = crate::tls::trust_bundle(&data, tls.ca_pem.as_deref())?;
             isolation.platform_ca = crate::tls::platform_ca_file(&data, tls.ca_pem.as_deref())?;
@@ -370,8 +387,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     micro_api::serve::serve(
         listener,
         app,
-        serve_limits(&args),
+        limits,
         tls.config.clone(),
+        Some(doors),
         shutdown_signal(),
     )
     .await;
@@ -412,9 +430,16 @@ fn restrict(path: &Path, mode: u32) -> Result<()> {
 /// room for repos, logs and the store.
 fn serve_limits(args: &ServerArgs) -> micro_api::serve::Limits {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
     let mut limits = micro_api::serve::Limits {
         max_connections: args.max_connections,
-        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        max_per_client: args.max_connections_per_client.max(1),
+        header_timeout,
+        body_rate: micro_api::serve::BodyRate {
+            grace: header_timeout,
+            min_bytes_per_sec: args.min_body_rate.max(1),
+        },
+        trusted_proxies: micro_api::serve::TrustedProxies::new(args.trusted_proxy.clone()),
         ..micro_api::serve::Limits::default()
     };
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
@@ -423,14 +448,20 @@ fn serve_limits(args: &ServerArgs) -> micro_api::serve::Limits {
         } else {
             soft
         };
-        let room = usize::try_from(fds / 2).unwrap_or(usize::MAX);
+        // People's pool and services' pool together stay below half of them.
+        let room = usize::try_from(fds / 4).unwrap_or(usize::MAX);
         limits.max_connections = limits.max_connections.min(room).max(16);
     }
     limits
 }
 
 /// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.
-fn isolation(args: &ServerArgs, api: SocketAddr, data: &Path) -> Result<Isolation> {
+fn isolation(
+    args: &ServerArgs,
+    api: SocketAddr,
+    data: &Path,
+    doors: &micro_api::serve::Doors,
+) -> Result<Isolation> {
     if args.sandbox == SandboxMode::Off {
         tracing::warn!(
             "--sandbox off: services run unsandboxed; single-tenant mode (one namespace)"
@@ -439,6 +470,7 @@ fn isolation(args: &ServerArgs, api: SocketAddr, data: &Path) -> Result<Isolatio
     }
     let options = SandboxOptions {
         api: loopback(api),
+        doors: Some(Arc::new(doors.clone())),
         egress: args.service_egress,
     };
     match Isolation::sandboxed(options, data) {

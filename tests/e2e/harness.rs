@@ -181,6 +181,33 @@ impl Platform {
         Box::new(rustls::StreamOwned::new(conn, tcp))
     }
 
+    /// A byte stream to the platform from another loopback address (`127.0.0.2`, …): to
+    /// the platform, a client other than the test's own CLI.
+    pub fn connect_from(&self, from: std::net::Ipv4Addr) -> std::io::Result<Box<dyn Stream>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let tcp = rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind((from, 0).into())?;
+            socket
+                .connect((std::net::Ipv4Addr::LOCALHOST, self.port).into())
+                .await?
+                .into_std()
+        })?;
+        tcp.set_nonblocking(false)?;
+        tcp.set_read_timeout(Some(PATIENCE))?;
+        if self.insecure() {
+            return Ok(Box::new(tcp));
+        }
+        let pem = std::fs::read_to_string(self.ca())?;
+        let config = micro_pki::client_config(&pem).map_err(std::io::Error::other)?;
+        let name =
+            rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(std::io::Error::other)?;
+        let conn = rustls::ClientConnection::new(config, name).map_err(std::io::Error::other)?;
+        Ok(Box::new(rustls::StreamOwned::new(conn, tcp)))
+    }
+
     /// The answer (status, body) to a POST to `target` announcing a `length`-byte body
     /// before it sends any of it. Sent by hand: a client still writing a refused body
     /// may see the connection closed before it reads the answer, which would make a

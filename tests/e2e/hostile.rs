@@ -772,3 +772,229 @@ fn a_service_cannot_fill_the_platforms_disk_through_its_store() {
     );
     p.ok(&["config", "set", "greeting", "hi", "--namespace", "victim"]);
 }
+
+/// Run in a service: opens 600 connections to the platform API, sends each a request whose
+/// announced body never comes but a byte a second, and prints how many the platform let
+/// in, then how many it had not closed after two minutes.
+const SLOW_BODIES: &str = r#"import os, socket, ssl, time
+host, port = os.environ["MICRO_API"].split("//")[1].split(":")
+ctx = ssl.create_default_context(cafile=os.environ["MICRO_TLS_CA"])
+conns, away = [], 0
+for i in range(600):
+    try:
+        t = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host)
+        t.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        conns.append(t)
+    except Exception:
+        away += 1
+print("in", len(conns), "away", away, flush=True)
+deadline = time.time() + 120
+while conns and time.time() < deadline:
+    time.sleep(1)
+    alive = []
+    for t in conns:
+        try:
+            t.sendall(b" ")
+            alive.append(t)
+        except Exception:
+            pass
+    conns = alive
+print("open", len(conns), flush=True)
+"#;
+
+/// Run in a service: PUTs then GETs one record of its own store with its own identity;
+/// prints both statuses.
+const OWN_STORE: &str = r#"import json, os, urllib.request as u
+ns = os.environ["MICRO_NAMESPACE"]
+url = os.environ["MICRO_API"] + "/api/v1/namespaces/" + ns + "/store/default"
+auth = {"Authorization": "Bearer " + os.environ["MICRO_TOKEN"], "Content-Type": "application/json"}
+put = u.urlopen(u.Request(url + "/alive", data=json.dumps({"value": "yes"}).encode(), method="PUT", headers=auth), timeout=30)
+get = u.urlopen(u.Request(url + "?key=alive", headers=auth), timeout=30)
+print(put.status, get.status)
+"#;
+
+/// A POST that sends its headers and the first byte of a body it never finishes: what
+/// an attacker holds a connection with. `None` if the platform turned it away.
+fn start_slow_body(
+    p: &Platform,
+    from: std::net::Ipv4Addr,
+) -> Option<Box<dyn crate::harness::Stream>> {
+    use std::io::Write;
+    let mut s = p.connect_from(from).ok()?;
+    s.write_all(
+        b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+    )
+    .ok()?;
+    s.flush().ok()?;
+    Some(s)
+}
+
+#[test]
+fn slow_request_bodies_cannot_take_the_platform_offline() {
+    use std::io::Write;
+    // Bodies must keep up with the default rate after 3 s (the header timeout).
+    let p = Platform::start_with(&[("MICRO_HEADER_TIMEOUT", "3")]);
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    p.ok(&["admin", "namespace", "create", "victim"]);
+    deploy_shell(&p, "evil", "shell", "");
+    deploy_shell(&p, "victim", "vault", "");
+    let sh = Shell { p: &p };
+
+    // From inside evil's service: 600 slow bodies, in the background.
+    let script = SLOW_BODIES.replace('\'', "'\\''");
+    let (out, rc) = sh.run(&format!(
+        "printf '%s' '{script}' > slow.py && (python3 slow.py > slow.out 2>&1 &) ; echo started"
+    ));
+    assert_eq!(rc, 0, "{out}");
+    // And anonymously, from another address of this machine: 600 more.
+    let attacker = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let mut held: Vec<_> = (0..600)
+        .filter_map(|_| start_slow_body(&p, attacker))
+        .collect();
+    assert!(
+        !held.is_empty(),
+        "the platform took none of the attacker's connections"
+    );
+
+    // Everybody else goes on: the CLI, /healthz, and another tenant's service.
+    for _ in 0..5 {
+        p.ok(&["status", "--namespace", "victim"]);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let health = rt.block_on(async {
+        p.http()
+            .get(format!("{}/healthz", p.url()))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    assert_eq!(health.ok(), Some(200));
+    let body = json!({ "cmd": format!("python3 -c '{OWN_STORE}'") }).to_string();
+    let out = p.ok(&["call", "vault", "/", &body, "--namespace", "victim"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["out"].as_str().unwrap().trim(),
+        "204 200",
+        "the victim's service could not use the API during the attack: {v}"
+    );
+
+    // Each slow body is cut once it falls behind the minimum rate; the attacker trickles
+    // a byte a second into what it holds, as the issue's attack did.
+    p.wait_for("the server to close every slow body", || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        held.retain_mut(|s| s.write_all(b" ").and_then(|()| s.flush()).is_ok());
+        held.is_empty()
+    });
+    let mut said = String::new();
+    p.wait_for("the service's attack to end", || {
+        said = sh.run("cat slow.out").0;
+        said.contains("open ")
+    });
+    // Its own namespace's door let in at most its cap, and every one of those was cut.
+    let let_in: usize = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!((1..=64).contains(&let_in), "{said}");
+    assert!(said.contains("open 0"), "{said}");
+    p.ok(&["status", "--namespace", "evil"]);
+}
+
+/// Run in a service: 35 logins to someone else's account with made-up passwords; prints
+/// each answer's status.
+const GUESS_LOGINS: &str = r#"import json, os, urllib.request as u, urllib.error as e
+codes = []
+for i in range(35):
+    r = u.Request(os.environ["MICRO_API"] + "/api/v1/login", method="POST",
+        data=json.dumps({"email": "dev@victim.example", "password": "guess-%d" % i}).encode(),
+        headers={"Content-Type": "application/json"})
+    try:
+        codes.append(u.urlopen(r, timeout=30).status)
+    except e.HTTPError as x:
+        codes.append(x.code)
+print(" ".join(map(str, codes)))
+"#;
+
+/// A login as `email` sent from the loopback address `from`, with `forwarded` as its
+/// X-Forwarded-For: the answer's status.
+fn login_from(
+    p: &Platform,
+    from: std::net::Ipv4Addr,
+    forwarded: &str,
+    email: &str,
+    password: &str,
+) -> u16 {
+    use std::io::{Read, Write};
+    let body = json!({ "email": email, "password": password }).to_string();
+    let mut s = p.connect_from(from).unwrap();
+    write!(
+        s,
+        "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {forwarded}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {answer:?}"))
+}
+
+#[test]
+fn a_tenant_cannot_lock_people_out_of_logging_in() {
+    // 127.0.0.3 stands for the operator's proxy.
+    let p = Platform::start_with(&[("MICRO_TRUSTED_PROXY", "127.0.0.3")]);
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    p.ok(&["admin", "namespace", "create", "victim"]);
+    let (email, password) = ("dev@victim.example", "long-enough-1");
+    p.ok(&[
+        "admin",
+        "account",
+        "create",
+        email,
+        "--namespace",
+        "victim",
+        "--password",
+        password,
+    ]);
+    deploy_shell(&p, "evil", "shell", "");
+    let sh = Shell { p: &p };
+
+    // A service guesses the victim's password until it is slowed down…
+    let (out, rc) = sh.run(&format!("python3 -c '{GUESS_LOGINS}'"));
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.starts_with("401 "), "{out}");
+    assert!(
+        out.trim_end().ends_with("429"),
+        "the guesser was not slowed: {out}"
+    );
+
+    // …which slows only its own namespace's services: on this machine (the same address
+    // services used to share), the right password still logs in.
+    let proxy = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let stranger = std::net::Ipv4Addr::new(127, 0, 0, 4);
+    assert_eq!(
+        login_from(&p, std::net::Ipv4Addr::LOCALHOST, "", email, password),
+        200
+    );
+
+    // X-Forwarded-For counts only from the proxy the operator named: a stranger cannot
+    // dodge its own limit by making up addresses…
+    let stranger_codes: Vec<u16> = (0..35)
+        .map(|i| login_from(&p, stranger, &format!("198.51.100.{i}"), email, "wrong"))
+        .collect();
+    assert_eq!(stranger_codes.last(), Some(&429), "{stranger_codes:?}");
+    // …while through the proxy each client is its own: one guessing is slowed, another
+    // logs in.
+    let guesser: Vec<u16> = (0..35)
+        .map(|_| login_from(&p, proxy, "203.0.113.66", email, "wrong"))
+        .collect();
+    assert_eq!(guesser.last(), Some(&429), "{guesser:?}");
+    assert_eq!(
+        login_from(&p, proxy, "1.2.3.4, 203.0.113.7", email, password),
+        200
+    );
+}

@@ -1,12 +1,12 @@
 //! Login and logout. Tokens from a login expire; logout revokes the caller's token.
 
 use crate::extract::Caller;
+use crate::serve::Client;
 use crate::types::{Login, LoginReply};
 use crate::{ApiError, ApiState};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long a token from `micro login` lives.
@@ -14,7 +14,7 @@ const LOGIN_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub async fn login(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Json(body): Json<Login>,
 ) -> Result<Json<LoginReply>, ApiError> {
     let email = body.email.trim().to_lowercase();
@@ -24,14 +24,14 @@ pub async fn login(
             wait.as_secs().max(1)
         ))
     };
-    if let Err(not_until) = state.address_limiter.check_key(&peer.ip()) {
+    if let Err(not_until) = state.address_limiter.check_key(&client) {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(
             &governor::clock::DefaultClock::default(),
         ));
         return Err(too_many(wait));
     }
     // Failures slow down this address's attempts on this account, and nothing else.
-    let key = format!("{email}|{}", peer.ip());
+    let key = format!("{email}|{client}");
     state.login_backoff.check(&key).map_err(too_many)?;
     let Some(account) = state.store.check_password(&email, &body.password).await? else {
         // Who proved the password of an unpaid sign-up learns where to pay; having proved

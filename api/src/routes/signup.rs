@@ -3,16 +3,16 @@
 //! and every answer is the same whether or not the address has an account.
 
 use crate::extract::Caller;
+use crate::serve::Client;
 use crate::types::{
     MailView, SignupClaim, SignupDone, SignupMode, SignupRequest, SignupResult, SignupStarted,
     SignupVerify,
 };
 use crate::{ApiError, ApiState};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use micro_store::{Account, CodeCheck, CodeRequest, Role};
-use std::net::SocketAddr;
 
 /// How long a token from a sign-up lives (as one from `micro login`).
 const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
@@ -31,15 +31,15 @@ pub(crate) fn open_only(state: &ApiState) -> Result<(), ApiError> {
     }
 }
 
-fn limited(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError> {
-    state.address_limiter.check_key(&peer.ip()).map_err(|_| {
+fn limited(state: &ApiState, client: &Client) -> Result<(), ApiError> {
+    state.address_limiter.check_key(client).map_err(|_| {
         ApiError::TooMany("too many requests from your address; try again in a minute".into())
     })
 }
 
 /// The bound on polls while a payment is confirmed.
-pub(crate) fn polled(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError> {
-    state.poll_limiter.check_key(&peer.ip()).map_err(|_| {
+pub(crate) fn polled(state: &ApiState, client: &Client) -> Result<(), ApiError> {
+    state.poll_limiter.check_key(client).map_err(|_| {
         ApiError::TooMany("too many requests from your address; try again in a minute".into())
     })
 }
@@ -47,10 +47,10 @@ pub(crate) fn polled(state: &ApiState, peer: &SocketAddr) -> Result<(), ApiError
 /// Step 1: sends a code to the address (or, if it has an account, a notice instead).
 pub async fn start(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Json(body): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<SignupStarted>), ApiError> {
-    let message = begin(&state, &peer, &body.email, &body.password).await?;
+    let message = begin(&state, &client, &body.email, &body.password).await?;
     Ok((StatusCode::ACCEPTED, Json(SignupStarted { message })))
 }
 
@@ -58,10 +58,10 @@ pub async fn start(
 /// paid mode the answer says where to pay.
 pub async fn verify(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Json(body): Json<SignupVerify>,
 ) -> Result<(StatusCode, Json<SignupResult>), ApiError> {
-    let result = finish(&state, &peer, &body.email, &body.code).await?;
+    let result = finish(&state, &client, &body.email, &body.code).await?;
     let status = match result {
         SignupResult::Active(_) => StatusCode::CREATED,
         _ => StatusCode::ACCEPTED,
@@ -72,10 +72,10 @@ pub async fn verify(
 /// Step 3 (paid): the token, once the payment is confirmed; the claim works once.
 pub async fn claim(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Json(body): Json<SignupClaim>,
 ) -> Result<(StatusCode, Json<SignupResult>), ApiError> {
-    polled(&state, &peer)?;
+    polled(&state, &client)?;
     let unknown = || ApiError::NotFound("that sign-up (or it was claimed already)".into());
     let pending = state
         .store
@@ -104,12 +104,12 @@ pub async fn claim(
 /// Sends the code (or the notice); what to tell the user, the same either way.
 pub(crate) async fn begin(
     state: &ApiState,
-    peer: &SocketAddr,
+    client: &Client,
     email: &str,
     password: &str,
 ) -> Result<String, ApiError> {
     open_only(state)?;
-    limited(state, peer)?;
+    limited(state, client)?;
     let email = email.trim().to_lowercase();
     crate::routes::admin::check_new_account(&email, password)?;
     let existing = state.store.account_by_email(&email).await?.is_some();
@@ -148,12 +148,12 @@ pub(crate) async fn begin(
 /// Checks the code and makes the account with its namespace.
 pub(crate) async fn finish(
     state: &ApiState,
-    peer: &SocketAddr,
+    client: &Client,
     email: &str,
     code: &str,
 ) -> Result<SignupResult, ApiError> {
     open_only(state)?;
-    limited(state, peer)?;
+    limited(state, client)?;
     let email = email.trim().to_lowercase();
     let CodeCheck::Verified { password_hash } = state.store.check_code(&email, code).await? else {
         return Err(ApiError::BadRequest(

@@ -2,14 +2,14 @@
 //! phone, for people who would rather not install the CLI first. Same steps, same rules
 //! and limits as `micro signup` (it calls the same code).
 
+use crate::serve::Client;
 use crate::types::SignupResult;
 use crate::{ApiError, ApiState};
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 pub struct StartForm {
@@ -92,7 +92,7 @@ pub async fn form(State(state): State<ApiState>) -> Response {
 /// `POST /signup`: sends the code, then asks for it.
 pub async fn start(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Form(f): Form<StartForm>,
 ) -> Response {
     if f.password != f.again {
@@ -103,7 +103,7 @@ pub async fn start(
             &start_form(&f.email, Some(&e)),
         );
     }
-    match super::signup::begin(&state, &peer, &f.email, &f.password).await {
+    match super::signup::begin(&state, &client, &f.email, &f.password).await {
         Ok(said) => page(
             StatusCode::OK,
             "Check your mail",
@@ -129,10 +129,10 @@ fn welcome(state: &ApiState, namespace: &str, email: &str) -> String {
 /// browser on to pay (paid).
 pub async fn verify(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    match super::signup::finish(&state, &peer, &f.email, &f.code).await {
+    match super::signup::finish(&state, &client, &f.email, &f.code).await {
         Ok(SignupResult::Active(done)) => page(
             StatusCode::CREATED,
             "Welcome",
@@ -162,10 +162,10 @@ pub struct DoneQuery {
 /// start once the payment is confirmed, and refreshes itself until then (no JavaScript).
 pub async fn done(
     State(state): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    if let Err(e) = super::signup::polled(&state, &peer) {
+    if let Err(e) = super::signup::polled(&state, &client) {
         return page(e.status(), "Payment", &error_line(&e));
     }
     let found = match state.store.pending_by_checkout(q.session_id.trim()).await {

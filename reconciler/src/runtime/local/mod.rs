@@ -12,7 +12,7 @@ mod sandbox;
 mod supervisor;
 
 pub use cgroup::{Cgroups, Limits};
-pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
+pub use sandbox::{ApiDoors, Sandbox, SandboxError, SandboxOptions};
 
 use crate::desired::{DesiredService, ObservedService};
 use crate::runtime::{Artifact, ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
@@ -366,6 +366,22 @@ impl Runtime for LocalRuntime {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         });
+        Ok(())
+    }
+
+    async fn delete_namespace(&self, namespace: &str) -> Result<(), RuntimeError> {
+        for service in self.observe(namespace).await? {
+            self.delete(namespace, &service.name).await?;
+        }
+        if let Some(doors) = self
+            .shared
+            .isolation
+            .sandbox
+            .as_ref()
+            .and_then(Sandbox::doors)
+        {
+            doors.close(namespace);
+        }
         Ok(())
     }
 

@@ -333,7 +333,10 @@ impl Group {
                 let mut attempts = 0;
                 let pasta = loop {
                     let forward = l.port.map(|port| (self.host_port, port));
-                    match sandbox.connect(inner, forward, &pid_file).await {
+                    match sandbox
+                        .connect(l.namespace, inner, forward, &pid_file)
+                        .await
+                    {
                         Ok(pasta) => break pasta,
                         Err(_) if l.port.is_some() && attempts < 5 => {
                             attempts += 1;

@@ -38,13 +38,36 @@ pub(crate) const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 const BASE_UID: u32 = 3_000_000;
 const UID_SPAN: u32 = 1_000_000;
 
+/// Where each namespace's services reach the platform API on the host: a port of its
+/// own, so the platform tells their traffic from people's and from other tenants' (for
+/// connection caps and login throttling) by where it arrives. Inside the sandbox the API
+/// keeps its one address; the sandbox's network maps it to the namespace's door.
+pub trait ApiDoors: Send + Sync {
+    /// The host port on 127.0.0.1 of `namespace`'s door, opened on first use.
+    fn port(&self, namespace: &str) -> std::io::Result<u16>;
+    /// `namespace` is gone: its door closes.
+    fn close(&self, namespace: &str);
+}
+
 /// How the local runtime isolates tenants.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SandboxOptions {
     /// The platform API, the only host address a service can reach.
     pub api: SocketAddr,
+    /// Per-namespace doors to the API; without them, services reach `api` itself.
+    pub doors: Option<std::sync::Arc<dyn ApiDoors>>,
     /// Outbound connections beyond the host (internet), if the operator allows them.
     pub egress: bool,
+}
+
+impl std::fmt::Debug for SandboxOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxOptions")
+            .field("api", &self.api)
+            .field("doors", &self.doors.is_some())
+            .field("egress", &self.egress)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,22 +269,34 @@ impl Sandbox {
         }
     }
 
+    /// The namespaces' doors to the API, if the server has them.
+    pub fn doors(&self) -> Option<&std::sync::Arc<dyn ApiDoors>> {
+        self.options.doors.as_ref()
+    }
+
     /// Whether sandboxes reach beyond this machine (`--service-egress`).
     pub(crate) fn egress(&self) -> bool {
         self.options.egress
     }
 
-    /// Gives the sandbox of `inner` its holes: host `127.0.0.1:<host port>` → its
-    /// `<port>` (`forward`, for replicas), its `127.0.0.1:<api port>` → the platform
-    /// API, and the internet if egress is on. pasta returns once they are in place,
+    /// Gives the sandbox of `inner` (a service of `namespace`) its holes: host
+    /// `127.0.0.1:<host port>` → its `<port>` (`forward`, for replicas), its
+    /// `127.0.0.1:<api port>` → the platform API (the namespace's door, when there are
+    /// doors), and the internet if egress is on. pasta returns once they are in place,
     /// leaving a daemon whose pid this returns: it does not notice the namespace going
     /// away, so the caller puts it in the replica's cgroup, which ends it.
     pub(crate) async fn connect(
         &self,
+        namespace: &str,
         inner: i32,
         forward: Option<(u16, u16)>,
         pid_file: &Path,
     ) -> std::io::Result<i32> {
+        let api = self.options.api.port();
+        let to_api = match &self.options.doors {
+            Some(doors) => format!("{api}:{}", doors.port(namespace)?),
+            None => api.to_string(),
+        };
         let mut cmd = Command::new(&self.pasta);
         cmd.args(["--runas", "0", "--quiet", "--netns-only", "--pid"])
             .arg(pid_file)
@@ -272,7 +307,7 @@ impl Sandbox {
                 format!("127.0.0.1/{host_port}:{port}")
             }))
             .arg("--tcp-ns")
-            .arg(self.options.api.port().to_string())
+            .arg(to_api)
             // pasta forwards every bound UDP port both ways unless told otherwise.
             .args(["--udp-ports", "none", "--udp-ns", "none", "--no-map-gw"])
             .stdin(Stdio::null())

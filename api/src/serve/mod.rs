@@ -1,0 +1,327 @@
+//! The accept loops: axum's router behind hyper with the limits `axum::serve` lacks, so
+//! that no client, with an account or without, can hold the server's connections:
+//! - a cap on open connections below the descriptor limit, one pool for people and one
+//!   for services, so tenants' services can never take the slots people (and `/healthz`)
+//!   need;
+//! - a cap per client: per address for people (behind a `--trusted-proxy`, the proxy is
+//!   exempt), per namespace for services;
+//! - a timeout on reading request headers (which also ends connections idling between
+//!   requests), and a minimum rate for request bodies ([`body`]).
+//!
+//! Services reach the API through a door of their own namespace ([`Doors`]): a loopback
+//! port the sandbox's network maps the API address to. Their connections are told apart
+//! from people's and from other tenants' by the door they came through, never by an
+//! address they share (every sandboxed service would be 127.0.0.1).
+
+mod body;
+mod client;
+mod doors;
+
+pub use body::BodyRate;
+pub use client::{Client, TrustedProxies, parse_net};
+pub use doors::Doors;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use client::{Open, Ticket};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+pub use micro_pki::ClientCert;
+
+/// What one server accepts at most.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Open connections at once from people, and again from services; past it, new ones
+    /// wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Open connections from one client address, and from one namespace's services;
+    /// past it, a new one is closed at once.
+    pub max_per_client: usize,
+    /// Time to send a request's headers, and most a connection may idle between requests.
+    pub header_timeout: Duration,
+    /// How fast a request body must arrive.
+    pub body_rate: BodyRate,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: TrustedProxies,
+    /// How long stopping waits for requests in flight.
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            max_per_client: 64,
+            header_timeout: Duration::from_secs(10),
+            body_rate: BodyRate::default(),
+            trusted_proxies: TrustedProxies::default(),
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serving one accepted connection: the same for the public listener and every door.
+#[derive(Clone)]
+struct Connections {
+    app: Router,
+    http: hyper::server::conn::http1::Builder,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    limits: Arc<Limits>,
+}
+
+/// Where a connection came in.
+#[derive(Clone)]
+enum Door {
+    /// The public listener: a person's client (or a proxy in front of them).
+    Public,
+    /// The door of one namespace's services.
+    Services(Arc<str>),
+}
+
+impl Connections {
+    fn new(app: Router, limits: Limits, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
+        Connections {
+            app,
+            http,
+            acceptor: tls.map(tokio_rustls::TlsAcceptor::from),
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// Serves `stream` until the client or the server ends it; `watcher` lets a stopping
+    /// server drain it.
+    async fn serve(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        door: Door,
+        watcher: Option<hyper_util::server::graceful::Watcher>,
+    ) {
+        // Small final writes (the end of a chunked git response) must not wait for the
+        // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let Connections {
+            app,
+            http,
+            acceptor,
+            limits,
+        } = self;
+        // Every request knows its client and, over mTLS, its certificate.
+        let with = |cert: Option<ClientCert>| {
+            let limits = limits.clone();
+            TowerToHyperService::new(app.map_request(
+                move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (mut parts, body) = req.into_parts();
+                    let client = match &door {
+                        Door::Public => Client::Address(
+                            limits.trusted_proxies.client(peer.ip(), &parts.headers),
+                        ),
+                        Door::Services(ns) => Client::Services(ns.clone()),
+                    };
+                    parts.extensions.insert(client);
+                    parts.extensions.insert(ConnectInfo::<SocketAddr>(peer));
+                    if let Some(cert) = &cert {
+                        parts.extensions.insert(cert.clone());
+                    }
+                    let body = axum::body::Body::new(body::MinRate::new(body, limits.body_rate));
+                    hyper::Request::from_parts(parts, body)
+                },
+            ))
+        };
+        let served = match acceptor {
+            None => {
+                let conn = http.serve_connection(TokioIo::new(stream), with(None));
+                match watcher {
+                    Some(w) => w.watch(conn).await,
+                    None => conn.await,
+                }
+            }
+            Some(acceptor) => {
+                let Some(tls) = tls_handshake(&acceptor, stream, peer, limits.header_timeout).await
+                else {
+                    return;
+                };
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
+                let conn = http.serve_connection(TokioIo::new(tls), with(cert));
+                match watcher {
+                    Some(w) => w.watch(conn).await,
+                    None => conn.await,
+                }
+            }
+        };
+        if let Err(e) = served {
+            tracing::debug!(error = %e, "connection");
+        }
+    }
+}
+
+/// Accepts from `listener` while `slots` has room, handing each connection to `serve`
+/// unless its client has its fill already (then it is closed at once). Returns when
+/// `stop` completes.
+async fn accept_loop(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    open: &Arc<Open>,
+    client_of: impl Fn(SocketAddr) -> Option<client::Client>,
+    mut serve: impl FnMut(TcpStream, SocketAddr, Ticks),
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+            () = &mut stop => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return,
+        };
+        // A client past its cap is turned away here, before TLS or HTTP cost anything.
+        let ticket = match client_of(peer) {
+            None => None,
+            Some(client) => match open.enter(client) {
+                Some(ticket) => Some(ticket),
+                None => {
+                    tracing::debug!(%peer, "too many connections from one client; closed");
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        serve(
+            stream,
+            peer,
+            Ticks {
+                _slot: slot,
+                _ticket: ticket,
+            },
+        );
+    }
+}
+
+/// What an accepted connection holds until it ends: its slot, and its client's ticket.
+struct Ticks {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _ticket: Option<Ticket>,
+}
+
+/// Serves `app` on `listener` (people's connections) and on every namespace's door in
+/// `doors` until `shutdown` completes, then drains. With `tls`, every connection must
+/// open with a TLS handshake; plain HTTP gets one line saying so.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    doors: Option<Doors>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = Open::new(limits.max_per_client);
+    let drain = limits.drain;
+    let trusted = limits.trusted_proxies.clone();
+    let connections = Connections::new(app, limits, tls);
+    if let Some(doors) = &doors {
+        doors.open_with(connections.clone());
+    }
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // A trusted proxy carries many people: its connections are not capped per client.
+    let client_of =
+        |peer: SocketAddr| (!trusted.contains(peer.ip())).then(|| Client::Address(peer.ip()));
+    accept_loop(
+        &listener,
+        &slots,
+        &open,
+        client_of,
+        |stream, peer, ticks| {
+            let (connections, watcher) = (connections.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                let _ticks = ticks;
+                connections
+                    .serve(stream, peer, Door::Public, Some(watcher))
+                    .await;
+            });
+        },
+        shutdown,
+    )
+    .await;
+    if let Some(doors) = &doors {
+        doors.close_all();
+    }
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the drain time; stopping anyway");
+    }
+}
+
+/// The first byte of every TLS connection (a handshake record).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// What a client speaking plain HTTP to the TLS port is told, in one line.
+const PLAIN_HTTP: &str = "this port speaks HTTPS only: use an https:// URL\n";
+
+/// A TLS connection, or `None` (said in the log) when the client speaks plain HTTP,
+/// takes too long, or fails the handshake.
+async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    within: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    use tokio::io::AsyncWriteExt;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(within, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
+        Ok(Ok(1)) => {
+            tracing::info!(%peer, "plain HTTP on the TLS port: refused");
+            let mut stream = stream;
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\
+                 content-length: {}\r\n\r\n{PLAIN_HTTP}",
+                PLAIN_HTTP.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        _ => return None,
+    }
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake refused");
+            None
+        }
+        Err(_) => None,
+    }
+}
