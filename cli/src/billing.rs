@@ -62,6 +62,7 @@ pub struct Paid {
 }
 
 fn secret(path: &Path, flag: &str) -> Result<String> {
+    crate::server::private_file(path, flag)?;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
     let text = text.trim().to_owned();

@@ -419,6 +419,27 @@ fn config_key(args: &ServerArgs, data: &Path) -> Result<micro_store::Sealer> {
     micro_store::Sealer::from_hex(&hex).with_context(|| file.display().to_string())
 }
 
+/// Refuses a secret file (a key, Stripe's secrets) that every user of this machine may
+/// read or write: tenants' services run as users of this machine. Group bits are left
+/// alone (Kubernetes shares Secret files through a group; no tenant is in it).
+pub fn private_file(path: &Path, flag: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("{flag} {}: cannot read it", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o006 != 0 {
+        bail!(
+            "{flag} {}: every user of this machine may {} it (mode {:04o}), tenants' services included; make it the server's own: chmod 600 {}",
+            path.display(),
+            if mode & 0o002 != 0 { "change" } else { "read" },
+            mode & 0o7777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Owner-only permissions on what an older server (or another umask) left readable.
 fn restrict(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

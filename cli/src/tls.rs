@@ -94,6 +94,7 @@ impl TlsArgs {
             });
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            crate::server::private_file(key, "--tls-key")?;
             let config = micro_pki::server_config(
                 CertSource::Files {
                     cert: cert.clone(),

@@ -12,10 +12,9 @@ use crate::shared::{Shared, State, Written, cluster, dispatch, kind_and_name};
 use crate::status;
 use kube::api::DeleteParams;
 use micro_reconciler::desired::{DesiredService, ObservedService};
-use micro_reconciler::quota::Quota;
 use micro_reconciler::runtime::{
-    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream, Pem,
-    Runtime, RuntimeError, RuntimeEvent, ServiceDetail,
+    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream,
+    NamespaceSettings, Pem, Runtime, RuntimeError, RuntimeEvent, ServiceDetail,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -182,7 +181,12 @@ impl Runtime for KubeRuntime {
         Ok(())
     }
 
-    async fn apply_namespace(&self, namespace: &str, quota: &Quota) -> Result<(), RuntimeError> {
+    async fn apply_namespace(
+        &self,
+        namespace: &str,
+        settings: &NamespaceSettings,
+    ) -> Result<(), RuntimeError> {
+        let quota = &settings.quota;
         self.shared.ready().await?;
         for object in render::namespace_objects(&self.shared.settings, namespace, quota) {
             self.shared.apply_object(&object, true).await?;

@@ -432,7 +432,11 @@ impl Controller {
                 service.model.replicas = 0;
             }
         }
-        self.runtime.apply_namespace(namespace, &quota).await?;
+        let settings = crate::runtime::NamespaceSettings {
+            quota,
+            uid: self.store.namespace_uid(namespace).await?,
+        };
+        self.runtime.apply_namespace(namespace, &settings).await?;
         let plan = self.plan(&desired).await?;
         let plan_ms = millis(started.elapsed());
         let repo = self.repos.path(namespace);

@@ -30,7 +30,7 @@ pub use error::StoreError;
 pub use history::{HistoryEntry, ReconcileResult, Trigger};
 pub use kv::{Query as KvQuery, Record};
 pub use links::{Delivery, Link};
-pub use namespaces::Deletion;
+pub use namespaces::{Deletion, FIRST_UID};
 pub use previews::Preview;
 pub use sealing::{SealError, Sealer};
 pub use signups::{CodeCheck, CodeRequest, Mail};

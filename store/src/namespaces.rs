@@ -16,6 +16,24 @@ const NAMESPACED_TABLES: [&str; 10] = [
     "pending_signups",
 ];
 
+/// The first uid given to a namespace; every later one counts up from it.
+pub const FIRST_UID: u32 = 3_000_000;
+
+/// Marks `namespace`'s uid released, within a deletion.
+async fn release_uid(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    namespace: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE namespace_uids SET released_at = $2 WHERE namespace = $1 AND released_at IS NULL",
+    )
+    .bind(namespace)
+    .bind(now_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// What [`Store::delete_namespace`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -133,6 +151,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        release_uid(&mut tx, name).await?;
         sqlx::query(
             "INSERT INTO namespace_deletions (name, deleted_at) VALUES ($1, $2) \
              ON CONFLICT (name) DO NOTHING",
@@ -162,11 +181,54 @@ impl Store {
             .execute(&self.pool)
             .await?;
         }
+        // A uid a reconcile still in flight allocated after the deletion goes too.
+        sqlx::query(
+            "UPDATE namespace_uids SET released_at = $2 WHERE namespace = $1 \
+             AND released_at IS NULL AND NOT EXISTS (SELECT 1 FROM namespaces WHERE name = $1)",
+        )
+        .bind(name)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
         sqlx::query("DELETE FROM namespace_deletions WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// The uid (and gid) `namespace`'s processes run as: allocated on first use, never
+    /// shared with another namespace, and never given out again once the namespace is
+    /// deleted (a namespace made again under its name gets a new one). Counting up from
+    /// [`FIRST_UID`], far from system and user ids.
+    pub async fn namespace_uid(&self, namespace: &str) -> Result<u32, StoreError> {
+        // Racing allocations: the primary key refuses a second of one uid, the partial
+        // index a second live uid of one namespace; the loser reads the winner's.
+        for _ in 0..16 {
+            let live: Option<i64> = sqlx::query_scalar(
+                "SELECT uid FROM namespace_uids WHERE namespace = $1 AND released_at IS NULL",
+            )
+            .bind(namespace)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(uid) = live {
+                return u32::try_from(uid)
+                    .map_err(|_| StoreError::Corrupt(format!("uid {uid} of {namespace}")));
+            }
+            // `WHERE true`: without it SQLite would read `ON CONFLICT` as a join's `ON`.
+            sqlx::query(
+                "INSERT INTO namespace_uids (uid, namespace) \
+                 SELECT COALESCE(MAX(uid), $2) + 1, $1 FROM namespace_uids WHERE true \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(namespace)
+            .bind(i64::from(FIRST_UID) - 1)
+            .execute(&self.pool)
+            .await?;
+        }
+        Err(StoreError::Corrupt(format!(
+            "no uid could be allocated for {namespace}"
+        )))
     }
 
     /// All namespaces, by name.

@@ -45,6 +45,7 @@ scenarios!(
     suspension_billing_and_pending_signups,
     what_ends_access_ends_it_for_the_very_next_lookup,
     a_deleted_namespace_leaves_nothing_behind,
+    namespace_uids_are_never_shared_or_reused,
 );
 
 #[tokio::test]
@@ -1327,4 +1328,49 @@ async fn a_deleted_namespace_leaves_nothing_behind(store: Store) {
             .unwrap(),
         1
     );
+}
+
+async fn namespace_uids_are_never_shared_or_reused(store: Store) {
+    for ns in ["a", "b"] {
+        store.create_namespace(ns).await.unwrap();
+    }
+    let a = store.namespace_uid("a").await.unwrap();
+    assert!(a >= crate::FIRST_UID, "{a}");
+    assert_eq!(
+        store.namespace_uid("a").await.unwrap(),
+        a,
+        "kept once given"
+    );
+    // Racing first uses of many namespaces and of one: each gets exactly one, all apart.
+    let names: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
+    for n in &names {
+        store.create_namespace(n).await.unwrap();
+    }
+    let mut racing = tokio::task::JoinSet::new();
+    for n in names.iter().chain(names.iter()) {
+        let (store, n) = (store.clone(), n.clone());
+        racing.spawn(async move { (n.clone(), store.namespace_uid(&n).await.unwrap()) });
+    }
+    let mut given = std::collections::HashMap::new();
+    while let Some(done) = racing.join_next().await {
+        let (n, uid) = done.unwrap();
+        assert_eq!(
+            *given.entry(n).or_insert(uid),
+            uid,
+            "one namespace, two uids"
+        );
+    }
+    let mut uids: Vec<u32> = given.values().copied().collect();
+    uids.push(a);
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 21, "two namespaces share a uid");
+    // Deleted and made again: a new tenant of the same name never gets the old uid.
+    let b = store.namespace_uid("b").await.unwrap();
+    store.delete_namespace("b").await.unwrap();
+    store.purge_deleted_namespace("b").await.unwrap();
+    store.create_namespace("b").await.unwrap();
+    let b_again = store.namespace_uid("b").await.unwrap();
+    assert_ne!(b_again, b);
+    assert!(!uids.contains(&b_again), "a uid was given twice");
 }

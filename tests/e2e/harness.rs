@@ -21,6 +21,12 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Makes a secret file the owner's alone, as the server asks of its secret files.
+pub fn owner_only(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// A byte stream to the platform: TCP, or TLS over it.
 pub trait Stream: std::io::Read + std::io::Write {}
 impl<T: std::io::Read + std::io::Write> Stream for T {}

@@ -159,7 +159,7 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
         out.contains("main.py") && out.contains("service.yaml"),
         "{out}"
     );
-    assert!(out.matches("Read-only file system").count() == 2, "{out}");
+    assert_eq!(out.matches("cannot touch").count(), 2, "{out}");
     let (out, _) = sh.run(&format!(
         "git clone -q file://{}/repos/victim.git /tmp/stolen 2>&1; ls /tmp/stolen 2>&1",
         p.data.display()
@@ -175,9 +175,12 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
     assert!(out.contains("CapPrm:\t0000000000000000"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
-    sh.run("echo planted > /tmp/planted");
-    let (out, _) = sh.run("cat /tmp/planted");
-    assert!(out.contains("planted"));
+    let (out, rc) = sh.run("echo 'it is mine' > /tmp/planted && cat /tmp/planted");
+    assert_eq!(
+        (out.as_str(), rc),
+        ("it is mine\n", 0),
+        "/tmp is not writable"
+    );
     assert!(!std::path::Path::new("/tmp/planted").exists());
 
     // 4. The network: not the victim's port, not the host's loopback (here: a listener
@@ -996,5 +999,144 @@ fn a_tenant_cannot_lock_people_out_of_logging_in() {
     assert_eq!(
         login_from(&p, proxy, "1.2.3.4, 203.0.113.7", email, password),
         200
+    );
+}
+
+/// The uid the platform used to give a namespace: `3000000 + sha256(name) % 1e6`.
+fn hashed_uid(name: &str) -> u32 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(name.as_bytes());
+    3_000_000 + u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 1_000_000
+}
+
+/// Two namespace names that shared a uid under the old formula (a birthday pair turns
+/// up within a couple of thousand names).
+fn colliding_names() -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for i in 0.. {
+        let name = format!("t{i}");
+        if let Some(other) = seen.insert(hashed_uid(&name), name.clone()) {
+            return (other, name);
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn the_sandbox_keeps_the_kernel_and_the_hosts_files_out_of_reach() {
+    let p = Platform::start();
+    // A secret an operator keeps in /etc, readable by everyone (root's default umask).
+    let planted = std::path::PathBuf::from(format!("/etc/micro-e2e-{}.key", std::process::id()));
+    std::fs::write(&planted, "sk_live_planted").unwrap();
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _planted = Remove(planted.clone());
+    let (one, two) = colliding_names();
+    assert_eq!(hashed_uid(&one), hashed_uid(&two));
+    for ns in [&one, &two] {
+        p.ok(&["admin", "namespace", "create", ns]);
+    }
+    deploy_shell(&p, &one, "shell", "resources: { memory: 64Mi }\n");
+    deploy_shell(&p, &two, "shell", "");
+    let run = |ns: &str, cmd: &str| {
+        let body = json!({ "cmd": cmd }).to_string();
+        let v: Value =
+            serde_json::from_str(&p.ok(&["call", "shell", "/", &body, "--namespace", ns])).unwrap();
+        v["out"].as_str().unwrap().to_owned()
+    };
+
+    // Uids are allocated, never derived: two names that hashed alike run apart.
+    let (uid_one, uid_two) = (run(&one, "id -u"), run(&two, "id -u"));
+    assert_ne!(uid_one, uid_two, "{one} and {two} share a uid");
+    assert_eq!(run(&one, "id -un").trim(), "service");
+
+    // The kernel: a system-call filter; no user namespace (root in it), no keyring (per
+    // uid, it crossed namespaces).
+    let out = run(
+        &one,
+        "grep Seccomp: /proc/self/status; unshare -Urn id -u 2>&1; echo rc=$?",
+    );
+    assert!(out.contains("Seccomp:\t2"), "no filter: {out}");
+    assert!(
+        out.contains("rc=1") && !out.contains("\n0\n"),
+        "a user namespace: {out}"
+    );
+    let add_key = match std::env::consts::ARCH {
+        "aarch64" => 217,
+        _ => 248,
+    };
+    let out = run(
+        &one,
+        &format!(
+            "python3 -c 'import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall({add_key}, b\"user\", b\"k\", b\"v\", 1, -4), ctypes.get_errno())'"
+        ),
+    );
+    assert_eq!(out.trim(), "-1 1", "add_key was not refused: {out}");
+
+    // Files: an /etc of the platform's making, nothing else of the host's.
+    let name = planted.file_name().unwrap().to_str().unwrap();
+    let out = run(&one, &format!("cat /etc/{name} 2>&1"));
+    assert!(
+        !out.contains("sk_live_planted"),
+        "read the host's /etc: {out}"
+    );
+    let out = run(&one, "ls /etc");
+    assert!(!out.contains(name) && !out.contains("shadow"), "{out}");
+    assert!(
+        out.contains("passwd") && out.contains("resolv.conf"),
+        "{out}"
+    );
+    assert!(!run(&one, "cat /etc/passwd").contains("root:x:0:0:root:/root:/bin/bash"));
+
+    // /tmp and /dev/shm are its own, writable, and sized by its memory limit.
+    let out = run(
+        &one,
+        "echo a > /tmp/a && echo b > /dev/shm/b && cat /tmp/a /dev/shm/b && df -k /tmp | tail -1",
+    );
+    assert!(out.starts_with("a\nb\n"), "{out}");
+    assert_eq!(
+        out.lines().nth(2).unwrap().split_whitespace().nth(1),
+        Some("65536"),
+        "{out}"
+    );
+
+    // Nothing inside names the host's paths: not PID 1's arguments, not the cgroups.
+    let data = p.data.display().to_string();
+    let out = run(
+        &one,
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/self/cgroup",
+    );
+    assert!(!out.contains(&data) && !out.contains("micro-"), "{out}");
+    assert!(out.lines().skip(1).all(|l| l.ends_with(":/")), "{out}");
+}
+
+#[test]
+fn the_server_refuses_secret_files_every_user_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let ca = micro_pki::Ca::load_or_create(&dir.path().join("ca")).unwrap();
+    let issued = ca.issue_server(&["127.0.0.1".to_owned()], 30).unwrap();
+    std::fs::write(&cert, issued.cert_pem).unwrap();
+    std::fs::write(&key, issued.key_pem).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["server", "--address", "127.0.0.1:0"])
+        .env("MICRO_HOME", dir.path().join("home"))
+        .env("MICRO_TLS_CERT", &cert)
+        .env("MICRO_TLS_KEY", &key)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("--tls-key")
+            && said.contains("every user of this machine may read it")
+            && said.contains("chmod 600"),
+        "{said}"
     );
 }

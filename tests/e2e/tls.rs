@@ -170,6 +170,7 @@ fn the_operators_certificate_is_read_again_when_renewed() {
         let issued = ca.issue_server(&["127.0.0.1".to_owned()], 30).unwrap();
         std::fs::write(&key, issued.key_pem).unwrap();
         std::fs::write(&cert, issued.cert_pem).unwrap();
+        crate::harness::owner_only(&key);
     };
     install(&first);
     let pins = |ca: &micro_pki::Ca, name: &str| {

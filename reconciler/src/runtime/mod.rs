@@ -234,6 +234,14 @@ pub enum RuntimeEvent {
     },
 }
 
+/// What a namespace as a whole is given wherever it runs: its quota, and the uid (and
+/// gid) its processes run as, the store's, never shared with another namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamespaceSettings {
+    pub quota: crate::quota::Quota,
+    pub uid: u32,
+}
+
 /// Where services run. Every method is scoped to one namespace.
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync + 'static {
@@ -260,12 +268,13 @@ pub trait Runtime: Send + Sync + 'static {
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError>;
-    /// Makes the namespace-wide objects match the namespace's settings (its quota; on a
-    /// cluster, network policy and service accounts). Nothing to do for local processes.
+    /// Makes the namespace-wide objects match the namespace's settings (its quota and
+    /// uid; on a cluster, network policy and service accounts). Called before any
+    /// service of the namespace is applied.
     async fn apply_namespace(
         &self,
         _namespace: &str,
-        _quota: &crate::quota::Quota,
+        _settings: &NamespaceSettings,
     ) -> Result<(), RuntimeError> {
         Ok(())
     }

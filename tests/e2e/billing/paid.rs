@@ -33,6 +33,8 @@ pub(super) fn start_paid_with(grace: &str, more: &[(&str, &str)]) -> Paid {
     let hook = files.path().join("stripe-webhook.secret");
     std::fs::write(&key, "sk_test_e2e_key\n").unwrap();
     std::fs::write(&hook, format!("{SECRET}\n")).unwrap();
+    crate::harness::owner_only(&key);
+    crate::harness::owner_only(&hook);
     let smtp_url = smtp.url();
     let mut env = vec![
         ("MICRO_SIGNUP", "paid"),

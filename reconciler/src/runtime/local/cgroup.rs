@@ -128,6 +128,11 @@ impl Cgroup {
         }
     }
 
+    /// The `cgroup.procs` file of each controller: writing a pid there moves it in.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.paths.iter().map(|p| p.join("cgroup.procs")).collect()
+    }
+
     /// Moves `pid` (and so everything it starts from now on) into the cgroup.
     pub fn add(&self, pid: i32) -> std::io::Result<()> {
         for p in &self.paths {

@@ -9,6 +9,7 @@ mod logs;
 mod pids;
 mod process;
 mod sandbox;
+mod seccomp;
 mod supervisor;
 
 pub use cgroup::{Cgroups, Limits};
@@ -76,7 +77,7 @@ pub struct Isolation {
 impl Isolation {
     /// Sandboxes and cgroups, or the reason this machine cannot have them.
     pub fn sandboxed(options: SandboxOptions, data_dir: &Path) -> Result<Self, SandboxError> {
-        let sandbox = Sandbox::detect(options)?;
+        let sandbox = Sandbox::detect(options, data_dir)?;
         let tag = {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
@@ -145,9 +146,8 @@ pub(crate) struct Shared {
     checkouts: in_use::InUse,
     /// Recent events per service, for `micro describe`.
     events_log: Mutex<HashMap<Key, std::collections::VecDeque<crate::runtime::ServiceEvent>>>,
-    /// Per namespace: what its services may write into their folders (its quota's
-    /// checkout size), as the last namespace apply set it.
-    checkout_limits: Mutex<HashMap<String, u64>>,
+    /// Per namespace: its quota and uid, as the last namespace apply set them.
+    namespaces: Mutex<HashMap<String, crate::runtime::NamespaceSettings>>,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -168,15 +168,33 @@ impl Shared {
         *g.entry(namespace.to_owned()).or_default() += 1;
     }
 
-    /// The checkout-size limit of a namespace's services (the default until its first
-    /// namespace apply).
-    pub(crate) fn checkout_limit(&self, namespace: &str) -> u64 {
-        self.checkout_limits
+    /// A namespace's settings, once its namespace apply set them (always before its
+    /// services are applied).
+    pub(crate) fn settings(&self, namespace: &str) -> Option<crate::runtime::NamespaceSettings> {
+        self.namespaces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(namespace)
             .copied()
-            .unwrap_or(crate::quota::Quota::default().checkout_bytes)
+    }
+
+    /// The checkout-size limit of a namespace's services (the default until its first
+    /// namespace apply).
+    pub(crate) fn checkout_limit(&self, namespace: &str) -> u64 {
+        self.settings(namespace)
+            .map_or(crate::quota::Quota::default().checkout_bytes, |s| {
+                s.quota.checkout_bytes
+            })
+    }
+
+    /// The uid a sandboxed namespace's processes run as; `None` unsandboxed.
+    pub(crate) fn sandbox_uid(&self, namespace: &str) -> std::io::Result<Option<u32>> {
+        if self.isolation.sandbox.is_none() {
+            return Ok(None);
+        }
+        self.settings(namespace)
+            .map(|s| Some(s.uid))
+            .ok_or_else(|| std::io::Error::other(format!("namespace {namespace} has no uid yet")))
     }
 
     /// Notes an event of a service (the last [`Self::EVENTS_KEPT`] are kept).
@@ -258,7 +276,7 @@ impl LocalRuntime {
                 events,
                 grace: Duration::from_secs(5),
                 generations: Mutex::new(HashMap::new()),
-                checkout_limits: Mutex::new(HashMap::new()),
+                namespaces: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
@@ -340,13 +358,20 @@ impl Runtime for LocalRuntime {
     async fn apply_namespace(
         &self,
         namespace: &str,
-        quota: &crate::quota::Quota,
+        settings: &crate::runtime::NamespaceSettings,
     ) -> Result<(), RuntimeError> {
+        let unchanged = self.shared.settings(namespace).map(|s| s.uid) == Some(settings.uid);
+        if let (Some(sandbox), false) = (&self.shared.isolation.sandbox, unchanged) {
+            let (sandbox, ns, uid) = (sandbox.clone(), namespace.to_owned(), settings.uid);
+            crate::blocking::blocking(move || sandbox.prepare(&ns, uid))
+                .await
+                .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
+        }
         self.shared
-            .checkout_limits
+            .namespaces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(namespace.to_owned(), quota.checkout_bytes);
+            .insert(namespace.to_owned(), *settings);
         Ok(())
     }
 
@@ -373,15 +398,17 @@ impl Runtime for LocalRuntime {
         for service in self.observe(namespace).await? {
             self.delete(namespace, &service.name).await?;
         }
-        if let Some(doors) = self
-            .shared
-            .isolation
-            .sandbox
-            .as_ref()
-            .and_then(Sandbox::doors)
-        {
-            doors.close(namespace);
+        if let Some(sandbox) = &self.shared.isolation.sandbox {
+            if let Some(doors) = sandbox.doors() {
+                doors.close(namespace);
+            }
+            sandbox.forget(namespace);
         }
+        self.shared
+            .namespaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(namespace);
         Ok(())
     }
 

@@ -197,17 +197,47 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
         None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
     };
-    let mut cmd = match &shared.isolation.sandbox {
-        Some(sandbox) => sandbox.command(
-            l.dir,
-            l.namespace,
-            l.command,
-            sandbox::RunFiles {
-                trust: shared.isolation.trust.as_deref(),
-                platform_ca: shared.isolation.platform_ca.as_deref(),
-                identity: l.identity,
-            },
-        ),
+    // The cgroup first: the sandbox starts inside it, so its cgroup namespace's root is
+    // the replica's own, and nothing it runs ever escapes its limits.
+    let label = format!(
+        "{}.{}.{}.{}",
+        l.namespace,
+        l.name,
+        l.role,
+        LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let cgroup = match shared.isolation.cgroups.clone() {
+        Some(cgroups) => {
+            let (label, limits) = (label.clone(), l.limits);
+            Some(
+                blocking(move || cgroups.create(&label, limits))
+                    .await
+                    .map_err(std::io::Error::other)??,
+            )
+        }
+        None => None,
+    };
+    let (mut cmd, args_file) = match &shared.isolation.sandbox {
+        Some(sandbox) => {
+            let uid = shared
+                .sandbox_uid(l.namespace)?
+                .ok_or_else(|| std::io::Error::other("a sandbox without a uid"))?;
+            let jail = sandbox::Jail {
+                code: l.dir,
+                namespace: l.namespace,
+                uid,
+                files: sandbox::RunFiles {
+                    trust: shared.isolation.trust.as_deref(),
+                    platform_ca: shared.isolation.platform_ca.as_deref(),
+                    identity: l.identity,
+                },
+                cgroup: cgroup.as_ref(),
+                tmp_bytes: l.limits.memory_bytes,
+                label: &label,
+            };
+            let (cmd, file) = sandbox.command(&jail, l.command)?;
+            (cmd, Some(file))
+        }
         None => {
             let mut cmd = Command::new("/bin/sh");
             cmd.arg("-c")
@@ -216,7 +246,7 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
                 .env("PATH", &shared.path_env)
                 .env("HOME", l.dir)
                 .stdin(Stdio::null());
-            cmd
+            (cmd, None)
         }
     };
     // The sandbox's outer process works in the checkout too: the reaper finds it there.
@@ -261,7 +291,15 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     for (k, v) in toolchain_env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn()?;
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(cg) = cgroup {
+                let _ = blocking(move || cg.kill_and_remove()).await;
+            }
+            return Err(e);
+        }
+    };
     // Our copies of the write end go with the command, so the pipe ends with the child.
     drop(cmd);
     let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
@@ -287,43 +325,34 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         pgid,
         pid_file,
         inner: None,
-        cgroup: None,
+        cgroup,
         oom_killed: false,
         host_port: l.host_port,
     };
-    if let Err(e) = group.confine(shared, l).await {
+    let confined = group.confine(shared, l).await;
+    // Read by now (or never going to be): bubblewrap parses it before it forks.
+    drop(args_file);
+    if let Err(e) = confined {
         group.terminate(std::time::Duration::ZERO).await;
         return Err(e);
     }
     Ok(group)
 }
 
+/// Numbers each launch's cgroup and argument file apart.
+static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Group {
-    /// Puts a freshly spawned group in its cgroup and, if sandboxed, connects its network
-    /// and lets it run (it waits on its standard input until then).
+    /// If sandboxed, waits for a freshly spawned group's sandbox, connects its network
+    /// and lets it run (it waits on its standard input until then). It is in its cgroup
+    /// already: the launcher joins it first.
     async fn confine(&mut self, shared: &Shared, l: &Launch<'_>) -> std::io::Result<()> {
         let Some(pid) = self.pgid else {
             return Err(std::io::Error::other("the process has no pid"));
         };
-        let mut held = None;
         if shared.isolation.sandbox.is_some() {
-            let (inner, command) = Sandbox::inner_pids(pid.unsigned_abs()).await?;
+            let (inner, _held) = Sandbox::inner_pids(pid.unsigned_abs()).await?;
             self.inner = Some(inner);
-            held = Some(command);
-        }
-        if let Some(cgroups) = shared.isolation.cgroups.clone() {
-            let label = format!("{}.{}.{}.{pid}", l.namespace, l.name, l.role);
-            let (limits, members) = (l.limits, [Some(pid), self.inner, held]);
-            let (cg, added) = blocking(move || {
-                let cg = cgroups.create(&label, limits)?;
-                let added = members.into_iter().flatten().try_for_each(|p| cg.add(p));
-                Ok::<_, std::io::Error>((cg, added))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            // Held by the group first, so a failure to add still removes it.
-            self.cgroup = Some(cg);
-            added?;
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             // A build has no port; it needs the network only to download, with egress.

@@ -112,11 +112,10 @@ pub(crate) async fn supervise(
     let Some(run) = service.model.run.as_deref() else {
         return fail(&tracker, NO_IMAGES.into(), &cancel).await;
     };
-    let owner = shared
-        .isolation
-        .sandbox
-        .as_ref()
-        .map(|_| super::Sandbox::uid_of(&ns));
+    let owner = match shared.sandbox_uid(&ns) {
+        Ok(owner) => owner,
+        Err(e) => return fail(&tracker, e.to_string(), &cancel).await,
+    };
     let identity = match tracker.identity.place(
         &super::instance::Instance::identity_dir(&dir, tracker.deployment()),
         owner,
@@ -312,11 +311,7 @@ async fn checkout(
         code.clone(),
     );
     // Sandboxed code runs as its namespace's uid, which must be able to write its folder.
-    let owner = shared
-        .isolation
-        .sandbox
-        .is_some()
-        .then(|| sandbox::Sandbox::uid_of(tracker_ns));
+    let owner = shared.sandbox_uid(tracker_ns).map_err(|e| e.to_string())?;
     let turn = match artifact {
         Artifact::Source { .. } => Some(shared.fetches.enter(tracker_ns).await),
         Artifact::Repo { .. } | Artifact::Image(_) => None,
