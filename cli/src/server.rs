@@ -76,7 +76,7 @@ pub struct ServerArgs {
     pub trusted_proxy: Vec<ipnet::IpNet>,
     /// Every namespace's quota unless an admin sets another, as `key=value,...` over the
     /// built-in defaults: services, replicas, cpu, memory, repo-size, checkout-files,
-    /// checkout-size, pushes-per-minute, store-size (e.g. `services=20,memory=8Gi`)
+    /// checkout-size, pushes-per-minute, store-size, build-time (e.g. `services=20,memory=8Gi`)
     #[arg(long, env = "MICRO_DEFAULT_QUOTA", default_value = "")]
     pub default_quota: String,
     /// The file holding the key config values are sealed with in the store (64 hex

@@ -261,6 +261,9 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
             .then(|| format!("{}s", m.ready_timeout))
     };
     field("readiness.timeout", timeout(old), timeout(new));
+    let build_timeout =
+        |m: &ServiceModel| (m.build_timeout > 0).then(|| format!("{}s", m.build_timeout));
+    field("build_timeout", build_timeout(old), build_timeout(new));
     let tls = |m: &ServiceModel| m.tls.then(|| "true".to_owned());
     field("tls", tls(old), tls(new));
     out

@@ -40,6 +40,8 @@ pub struct Quota {
     /// What the namespace may keep in the platform's store: its key-value records
     /// (table, key and value) and every version of its config values, in bytes.
     pub store_bytes: u64,
+    /// The longest `build_timeout` a service may ask, in seconds.
+    pub build_seconds: u64,
 }
 
 impl Default for Quota {
@@ -54,6 +56,7 @@ impl Default for Quota {
             checkout_bytes: 2 << 30,
             pushes_per_minute: 60,
             store_bytes: 256 << 20,
+            build_seconds: 3600,
         }
     }
 }
@@ -86,7 +89,7 @@ impl Quota {
     }
 
     /// The names `set` takes, as `micro admin quota` and `--default-quota` show them.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 10] = [
         "services",
         "replicas",
         "cpu",
@@ -96,6 +99,7 @@ impl Quota {
         "checkout-size",
         "pushes-per-minute",
         "store-size",
+        "build-time",
     ];
 
     /// Applies `key=value[,key=value…]` (counts plain, sizes like `4Gi`, CPU like `500m`).
@@ -117,6 +121,12 @@ impl Quota {
                 "checkout-size" => self.checkout_bytes = size()?,
                 "pushes-per-minute" => self.pushes_per_minute = count()?,
                 "store-size" => self.store_bytes = size()?,
+                "build-time" => {
+                    self.build_seconds = crate::spec::parse_seconds(value)
+                        .filter(|s| *s > 0)
+                        .map(u64::from)
+                        .ok_or_else(bad)?;
+                }
                 _ => {
                     return Err(format!(
                         "unknown quota {key:?}: one of {}",
@@ -145,14 +155,35 @@ impl Quota {
             ));
         }
         let (mut replicas, mut cpu, mut memory) = (0u64, 0u64, 0u64);
+        // A namespace builds one service at a time, with that service's resources: the
+        // biggest such build counts beside the replicas.
+        let (mut build_cpu, mut build_memory) = (0u64, 0u64);
         for s in desired.services.values() {
             let n = u64::from(s.model.replicas);
             replicas += n;
             let c = s.model.cpu.as_deref().and_then(parse_cpu);
             let m = s.model.memory.as_deref().and_then(parse_memory);
-            cpu += n * c.unwrap_or(DEFAULT_CPU_MILLIS);
-            memory += n * m.unwrap_or(DEFAULT_MEMORY_BYTES);
+            let (c, m) = (
+                c.unwrap_or(DEFAULT_CPU_MILLIS),
+                m.unwrap_or(DEFAULT_MEMORY_BYTES),
+            );
+            cpu += n * c;
+            memory += n * m;
+            if s.model.build.is_some() && n > 0 {
+                build_cpu = build_cpu.max(c);
+                build_memory = build_memory.max(m);
+                let asked = u64::from(s.model.build_timeout);
+                if asked > self.build_seconds {
+                    return Err(over(
+                        "build time",
+                        format!("{asked}s ({}'s build_timeout)", s.name),
+                        format!("{}s", self.build_seconds),
+                    ));
+                }
+            }
         }
+        cpu += build_cpu;
+        memory += build_memory;
         if replicas > self.replicas {
             return Err(over(
                 "replicas",

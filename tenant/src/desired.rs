@@ -51,6 +51,10 @@ pub struct ServiceModel {
     /// runtime that picks a runner image by it; unknown for `source` services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<String>,
+    /// Seconds its `build` may run, as its spec asks; 0 when it does not (then the
+    /// default, within its namespace's quota).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub build_timeout: u32,
     /// The spec's `tls`: it serves HTTPS with its identity; the platform calls it over mTLS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
@@ -76,6 +80,10 @@ pub fn toolchain_of<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<&'st
 
 fn default_ready_timeout() -> u32 {
     crate::spec::DEFAULT_READY_TIMEOUT_SECS
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,11 @@ pub fn model(
             .readiness
             .as_ref()
             .and_then(|r| r.path.as_ref().map(|p| p.value.clone())),
+        build_timeout: spec
+            .build_timeout
+            .as_ref()
+            .and_then(|t| crate::spec::parse_seconds(&t.value))
+            .unwrap_or(0),
         ready_timeout: spec
             .readiness
             .as_ref()

@@ -45,6 +45,8 @@ impl SpecError {
 pub struct ServiceSpec {
     pub run: Option<Spanned<String>>,
     pub build: Option<Spanned<String>>,
+    /// Longest the `build` may run (`10m`, `90s`); then it is stopped and fails.
+    pub build_timeout: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
     pub source: Option<SourceSpec>,
     pub port: Option<Spanned<u16>>,
@@ -102,6 +104,10 @@ impl Support {
 
 /// How long a rollout waits for its replicas to be ready when the spec does not say.
 pub const DEFAULT_READY_TIMEOUT_SECS: u32 = 60;
+/// A build's time without `build_timeout` in its spec.
+pub const DEFAULT_BUILD_TIMEOUT_SECS: u32 = 15 * 60;
+/// The most any spec may ask; a namespace's quota (`build-time`) may allow less.
+pub const MAX_BUILD_TIMEOUT_SECS: u32 = 24 * 3600;
 const MAX_READY_TIMEOUT_SECS: u32 = 3600;
 
 /// `90`, `90s`, `2m` → seconds.
@@ -312,6 +318,26 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     }
     if let Some(resources) = &spec.resources {
         check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
+    }
+    if let Some(timeout) = &spec.build_timeout {
+        match parse_seconds(&timeout.value) {
+            Some(s) if (1..=MAX_BUILD_TIMEOUT_SECS).contains(&s) => {}
+            _ => {
+                return Err(at(
+                    &timeout.referenced,
+                    format!(
+                        "build_timeout {:?} must be 1s to 1440m (like 90s or 20m)",
+                        timeout.value
+                    ),
+                ));
+            }
+        }
+        if spec.build.is_none() {
+            return Err(at(
+                &timeout.referenced,
+                "build_timeout without a `build` step to time".into(),
+            ));
+        }
     }
     if let Some(readiness) = &spec.readiness {
         check_readiness(readiness).map_err(|(loc, message)| at(&loc, message))?;

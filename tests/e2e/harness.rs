@@ -435,6 +435,15 @@ impl Drop for Platform {
         if self.child.is_some() {
             let _ = self.stop();
         }
+        // A server killed (kill -9) leaves its namespaces' volumes mounted: detach them,
+        // so the temp dir goes and the machine keeps no loop device of the test's.
+        let root = self.data.parent().map(Path::to_owned).unwrap_or_default();
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for point in mounted.lines().filter_map(|l| l.split(' ').nth(4)) {
+            if Path::new(point).starts_with(&root) {
+                let _ = Command::new("umount").args(["-l", point]).status();
+            }
+        }
     }
 }
 

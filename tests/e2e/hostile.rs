@@ -1112,6 +1112,15 @@ fn the_sandbox_keeps_the_kernel_and_the_hosts_files_out_of_reach() {
     );
     assert!(!out.contains(&data) && !out.contains("micro-"), "{out}");
     assert!(out.lines().skip(1).all(|l| l.ends_with(":/")), "{out}");
+    // …not the mount table (the checkout is on the namespace's own filesystem), not an
+    // open descriptor, and not its deployment's id.
+    let out = run(&one, "cat /proc/self/mountinfo; ls -l /proc/self/fd");
+    assert!(!out.contains(&data), "{out}");
+    let deployment = run(&one, "echo $MICRO_DEPLOYMENT");
+    assert!(
+        deployment.trim().len() < 4 || !out.contains(deployment.trim()),
+        "{deployment}: {out}"
+    );
 }
 
 #[test]
@@ -1137,6 +1146,166 @@ fn the_server_refuses_secret_files_every_user_can_read() {
         said.contains("--tls-key")
             && said.contains("every user of this machine may read it")
             && said.contains("chmod 600"),
+        "{said}"
+    );
+}
+
+/// Run in a service: 20 folders of 250-byte names one inside the other (a path past
+/// PATH_MAX, which the platform's old walk counted as nothing), then 300 MiB at the
+/// bottom, written until the disk says no; then it waits.
+const DEEP_FILL: &str = r#"import os, time
+fd = os.open(".", os.O_RDONLY)
+for i in range(20):
+    name = "d" * 250
+    os.mkdir(name, dir_fd=fd)
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+out = os.open("hidden", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd)
+try:
+    for i in range(300):
+        os.write(out, b"x" * (1 << 20))
+except OSError as e:
+    print("the disk said", e, flush=True)
+time.sleep(100000)
+"#;
+
+/// Run in a service: 100,000 empty files (which the old walk counted as nothing).
+const MANY_FILES: &str = r#"import os, time
+os.mkdir("many")
+try:
+    for i in range(100000):
+        open("many/f%d" % i, "w").close()
+except OSError as e:
+    print("the disk said", e, flush=True)
+time.sleep(100000)
+"#;
+
+/// Bytes of `path` on disk, as the filesystem charges them.
+fn allocated(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// Waits for `name` in `ns` to be stopped with a message containing `says`; returns it.
+fn stopped_saying(p: &Platform, ns: &str, name: &str, says: &str) -> String {
+    let mut message = String::new();
+    p.wait_for(&format!("{name} to be stopped"), || {
+        let s = p.service(Some(ns), name);
+        message = s
+            .as_ref()
+            .and_then(|s| s["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        message.contains(says) && s.is_some_and(|s| s["status"] == "error")
+    });
+    message
+}
+
+#[test]
+fn a_tenant_cannot_hide_what_it_writes_from_its_disk_quota() {
+    let p = Platform::start();
+    for (ns, limit) in [
+        ("deep", "checkout-size=64Mi"),
+        ("many", "checkout-files=2000"),
+    ] {
+        p.ok(&["admin", "namespace", "create", ns]);
+        p.ok(&["admin", "quota", ns, limit]);
+    }
+    for (ns, script) in [("deep", DEEP_FILL), ("many", MANY_FILES)] {
+        p.write_service(
+            ns,
+            &[
+                ("service.yaml", "run: python3 -u fill.py\n"),
+                ("fill.py", script),
+            ],
+        );
+        p.ok(&["run", &format!("./{ns}"), "--namespace", ns]);
+    }
+    // The filesystem refuses past the quota, as it happens; the platform then stops the
+    // writer and removes what it wrote.
+    let said = stopped_saying(&p, "deep", "deep", "checkout-size quota of 64Mi");
+    assert!(said.contains("removed"), "{said}");
+    let said = stopped_saying(&p, "many", "many", "checkout-files quota of 2000");
+    assert!(said.contains("removed"), "{said}");
+    assert!(p.processes("fill.py").is_empty(), "a writer still runs");
+    for ns in ["deep", "many"] {
+        let service = p.data.join("runtime").join(ns).join(ns);
+        p.wait_for(&format!("{ns}'s files to be removed"), || {
+            std::fs::read_dir(&service).map_or(true, |mut d| d.next().is_none())
+        });
+        // The platform's disk was charged at most the quota (and ext4's own tables).
+        let image = p.data.join("volumes").join(format!("{ns}.ext4"));
+        assert!(
+            allocated(&image) < 80 << 20,
+            "{ns}: {} bytes",
+            allocated(&image)
+        );
+    }
+    p.ok(&["status", "--namespace", "deep"]);
+}
+
+#[test]
+fn builds_are_bounded_like_services() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    p.ok(&[
+        "admin",
+        "quota",
+        "evil",
+        "checkout-size=32Mi",
+        "build-time=1m",
+        "memory=1200Mi",
+    ]);
+    let deploy = |name: &str, spec: &str| {
+        p.write_service(name, &[("service.yaml", spec), ("main.py", SHELL)]);
+        p.micro(&["run", &format!("./{name}"), "--namespace", "evil"])
+    };
+    // A build that never ends is stopped at its build_timeout, and leaves nothing.
+    let out = deploy(
+        "sleeper",
+        "build: sleep 100000\nbuild_timeout: 3s\nrun: python3 -u main.py\nresources: { memory: 64Mi }\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let said = stopped_saying(&p, "evil", "sleeper", "build_timeout");
+    assert!(said.contains("removed"), "{said}");
+    assert!(
+        p.processes("sleep 100000").is_empty(),
+        "the build still runs"
+    );
+    assert!(
+        std::fs::read_dir(p.data.join("runtime/evil/sleeper"))
+            .map_or(true, |mut d| d.next().is_none())
+    );
+    // A build that writes past the quota is refused by the disk, and its files go; its
+    // log stays within its bound however much it prints.
+    let out = deploy(
+        "filler",
+        "build: yes 'build output that never ends' | head -c 40000000; dd if=/dev/zero of=big bs=1M count=100\nrun: python3 -u main.py\nresources: { memory: 64Mi }\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let said = stopped_saying(&p, "evil", "filler", "checkout");
+    assert!(said.contains("removed"), "{said}");
+    let logs = p.data.join("logs/evil");
+    for file in ["filler.log", "filler.log.1"] {
+        let size = std::fs::metadata(logs.join(file)).map_or(0, |m| m.len());
+        assert!(size < 9 << 20, "{file} is {size} bytes");
+    }
+    let image = p.data.join("volumes/evil.ext4");
+    assert!(allocated(&image) < 48 << 20, "{} bytes", allocated(&image));
+    // A spec cannot ask more build time than its namespace may have…
+    let out = deploy(
+        "patient",
+        "build: true\nbuild_timeout: 2m\nrun: python3 -u main.py\n",
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("over quota: build time"),
+        "{said}"
+    );
+    // …and a build counts against the memory quota beside the replicas: two more
+    // replicas of 512Mi fit in 1200Mi with the others' 128Mi, a build of 512Mi does not.
+    let out = deploy("two", "build: true\nreplicas: 2\nrun: python3 -u main.py\n");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("over quota: memory would be"),
         "{said}"
     );
 }

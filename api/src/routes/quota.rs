@@ -60,6 +60,11 @@ pub(crate) fn view(namespace: String, q: Quota) -> QuotaView {
         checkout_size: mib(q.checkout_bytes),
         pushes_per_minute: q.pushes_per_minute,
         store_size: mib(q.store_bytes),
+        build_time: Some(if q.build_seconds.is_multiple_of(60) {
+            format!("{}m", q.build_seconds / 60)
+        } else {
+            format!("{}s", q.build_seconds)
+        }),
     }
 }
 

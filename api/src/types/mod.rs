@@ -188,6 +188,10 @@ pub struct QuotaView {
     pub pushes_per_minute: u64,
     /// What the namespace may keep in the store (records, config values), e.g. `256Mi`.
     pub store_size: String,
+    /// The longest `build_timeout` a service may ask, e.g. `60m` (absent from servers
+    /// before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_time: Option<String>,
 }
 
 /// `PUT …/quota`: `key=value,...` to change (the rest stays).

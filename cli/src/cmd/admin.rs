@@ -21,7 +21,7 @@ pub enum AdminWhat {
     Account(AccountAction),
     /// Show a namespace's quota, or change parts of it: `micro admin quota team
     /// services=20 memory=8Gi` (keys: services, replicas, cpu, memory, repo-size,
-    /// checkout-files, checkout-size, pushes-per-minute, store-size)
+    /// checkout-files, checkout-size, pushes-per-minute, store-size, build-time)
     Quota {
         /// The namespace
         namespace: String,
@@ -222,6 +222,9 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                     println!("checkout-size      {}", q.checkout_size);
                     println!("pushes-per-minute  {}", q.pushes_per_minute);
                     println!("store-size         {}", q.store_size);
+                    if let Some(build_time) = &q.build_time {
+                        println!("build-time         {build_time}");
+                    }
                 }
             }
         }

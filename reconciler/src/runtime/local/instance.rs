@@ -391,9 +391,13 @@ impl Instance {
             .and_then(|p| p.renew_identity(deployment, pem))
     }
 
-    /// Where its identity's files go, beside its checkout `dir`.
+    /// Where its identity's files go, beside its checkout `dir`: one folder per
+    /// deployment (two share a checkout during a rollout), named by a digest of it, since
+    /// the sandbox's mount table shows the name.
     pub fn identity_dir(dir: &std::path::Path, deployment: Option<&str>) -> std::path::PathBuf {
-        dir.join(format!("identity-{}", deployment.unwrap_or("local")))
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(deployment.unwrap_or("local").as_bytes());
+        dir.join(format!("identity-{}", hex::encode(&digest[..6])))
     }
 
     /// Asks for this deployment to be replaced by a fresh one on the next reconcile.

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::sync::CancellationToken;
 
 /// A log file past this size is moved to `<name>.log.1` (replacing the previous one).
 pub(crate) const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
@@ -19,16 +18,25 @@ pub(crate) fn timestamp(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
-/// Copies a process's output into its service's log, each line stamped with the time and
-/// `tag`, until the process and everything it started have closed their output.
+/// How much a writer writes between two looks at its log's size.
+const CHECK_EVERY: usize = 64 * 1024;
+
+/// Copies a process's output into its service's log (`path`), each line stamped with the
+/// time and `tag`, until the process and everything it started have closed their output.
+/// The log is kept under [`MAX_LOG_BYTES`] as it is written, a build's output as much as
+/// a replica's: past it, the file is copied to `<name>.log.1` and emptied. Every writer
+/// appends (`O_APPEND`), so emptying in place is safe while the others keep writing, and
+/// the log overshoots by at most what each writer writes between two looks.
 pub(crate) async fn copy_lines(
     output: tokio::net::unix::pipe::Receiver,
     mut log: tokio::fs::File,
+    path: PathBuf,
     tag: Option<String>,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut reader = tokio::io::BufReader::with_capacity(MAX_LINE, output);
     let mut line = Vec::with_capacity(256);
+    let mut unchecked = 0;
     loop {
         line.clear();
         // Bounded: a process that never ends a line cannot make the platform hold it all.
@@ -51,26 +59,27 @@ pub(crate) async fn copy_lines(
         if log.write_all(&out).await.is_err() {
             return;
         }
+        unchecked += out.len();
+        if unchecked >= CHECK_EVERY {
+            unchecked = 0;
+            rotate_if_over(&path).await;
+        }
     }
 }
 
-/// Keeps the log under its bound until cancelled. Processes write with O_APPEND, so
-/// copying then truncating in place is safe while they keep writing.
-pub(crate) async fn rotate_while(path: PathBuf, cancel: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            () = cancel.cancelled() => return,
-        }
-        if let Ok(meta) = tokio::fs::metadata(&path).await
-            && meta.len() > MAX_LOG_BYTES
+/// Moves the log at `path` to `<name>.log.1` (replacing the previous one) once it is
+/// past its bound. One at a time, so two writers never copy over each other.
+async fn rotate_if_over(path: &std::path::Path) {
+    static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ROTATING.lock().await;
+    if let Ok(meta) = tokio::fs::metadata(path).await
+        && meta.len() > MAX_LOG_BYTES
+    {
+        let old = path.with_extension("log.1");
+        if tokio::fs::copy(path, &old).await.is_ok()
+            && let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(path).await
         {
-            let old = path.with_extension("log.1");
-            if tokio::fs::copy(&path, &old).await.is_ok()
-                && let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&path).await
-            {
-                let _ = f.set_len(0).await;
-            }
+            let _ = f.set_len(0).await;
         }
     }
 }

@@ -11,6 +11,7 @@ mod process;
 mod sandbox;
 mod seccomp;
 mod supervisor;
+mod volume;
 
 pub use cgroup::{Cgroups, Limits};
 pub use sandbox::{ApiDoors, Sandbox, SandboxError, SandboxOptions};
@@ -72,6 +73,8 @@ pub struct Isolation {
     /// The platform CA alone, which a service serving TLS checks its callers against:
     /// `MICRO_PLATFORM_CA`.
     pub platform_ca: Option<std::path::PathBuf>,
+    /// Each namespace's checkouts on a filesystem of their own (with the sandbox).
+    volumes: Option<volume::Volumes>,
 }
 
 impl Isolation {
@@ -85,12 +88,15 @@ impl Isolation {
         };
         let cgroups = Cgroups::new(&tag)
             .map_err(|e| SandboxError::Broken(format!("cgroup v1 controllers: {e}")))?;
+        volume::Volumes::available().map_err(SandboxError::Missing)?;
+        let dirs = Dirs::under(data_dir);
         Ok(Isolation {
             sandbox: Some(sandbox),
             cgroups: Some(cgroups),
             sources: SourcePolicy::default(),
             trust: None,
             platform_ca: None,
+            volumes: Some(volume::Volumes::new(data_dir.join("volumes"), dirs.work)),
         })
     }
 
@@ -110,8 +116,13 @@ impl FetchPool {
     const AT_ONCE: usize = 4;
 
     fn new() -> Self {
+        Self::with(Self::AT_ONCE)
+    }
+
+    /// One at a time per namespace, `at_once` platform-wide.
+    fn with(at_once: usize) -> Self {
         FetchPool {
-            all: Arc::new(tokio::sync::Semaphore::new(Self::AT_ONCE)),
+            all: Arc::new(tokio::sync::Semaphore::new(at_once)),
             per_namespace: Mutex::new(HashMap::new()),
         }
     }
@@ -143,11 +154,15 @@ pub(crate) struct Shared {
     isolation: Isolation,
     sources: SourceCache,
     fetches: FetchPool,
+    /// One build at a time per namespace: the quota counts one build's resources.
+    builds: FetchPool,
     checkouts: in_use::InUse,
     /// Recent events per service, for `micro describe`.
     events_log: Mutex<HashMap<Key, std::collections::VecDeque<crate::runtime::ServiceEvent>>>,
     /// Per namespace: its quota and uid, as the last namespace apply set them.
     namespaces: Mutex<HashMap<String, crate::runtime::NamespaceSettings>>,
+    /// Per namespace: the checkout quota (bytes, files) its volume was last made for.
+    volumes_ensured: tokio::sync::Mutex<HashMap<String, (u64, u64)>>,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -176,15 +191,6 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .get(namespace)
             .copied()
-    }
-
-    /// The checkout-size limit of a namespace's services (the default until its first
-    /// namespace apply).
-    pub(crate) fn checkout_limit(&self, namespace: &str) -> u64 {
-        self.settings(namespace)
-            .map_or(crate::quota::Quota::default().checkout_bytes, |s| {
-                s.quota.checkout_bytes
-            })
     }
 
     /// The uid a sandboxed namespace's processes run as; `None` unsandboxed.
@@ -269,6 +275,7 @@ impl LocalRuntime {
             shared: Arc::new(Shared {
                 sources: SourceCache::for_platform(&dirs.sources, isolation.sources.clone()),
                 fetches: FetchPool::new(),
+                builds: FetchPool::with(tokio::sync::Semaphore::MAX_PERMITS),
                 checkouts: in_use::InUse::default(),
                 events_log: Mutex::new(HashMap::new()),
                 dirs,
@@ -277,6 +284,7 @@ impl LocalRuntime {
                 grace: Duration::from_secs(5),
                 generations: Mutex::new(HashMap::new()),
                 namespaces: Mutex::new(HashMap::new()),
+                volumes_ensured: tokio::sync::Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
@@ -290,6 +298,31 @@ impl LocalRuntime {
 
     fn take(&self, ns: &str, name: &str) -> Option<Instance> {
         self.services().remove(&(ns.to_owned(), name.to_owned()))
+    }
+
+    /// Makes the namespace's volume match its quota, if the quota changed since it last
+    /// did (first made when the namespace first runs something, at its quota then).
+    async fn ensure_volume(&self, namespace: &str) -> Result<(), RuntimeError> {
+        let (Some(volumes), Some(settings)) = (
+            self.shared.isolation.volumes.clone(),
+            self.shared.settings(namespace),
+        ) else {
+            return Ok(());
+        };
+        let quota = settings.quota;
+        let wanted = (quota.checkout_bytes, quota.checkout_files);
+        // Held throughout: two applies never resize one volume at once.
+        let mut ensured = self.shared.volumes_ensured.lock().await;
+        if ensured.get(namespace) == Some(&wanted) {
+            return Ok(());
+        }
+        let idle = !self.services().keys().any(|(ns, _)| ns == namespace);
+        let ns = namespace.to_owned();
+        crate::blocking::blocking(move || volumes.ensure(&ns, wanted.0, wanted.1, idle))
+            .await
+            .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
+        ensured.insert(namespace.to_owned(), wanted);
+        Ok(())
     }
 }
 
@@ -328,6 +361,7 @@ impl Runtime for LocalRuntime {
         service: &DesiredService,
         config: &ConfigEnv,
     ) -> Result<(), RuntimeError> {
+        self.ensure_volume(namespace).await?;
         // What runs keeps serving until the new revision is ready (or for good, if it
         // never is); the map never lacks the service, so no call finds it gone.
         let discarded = {
@@ -360,12 +394,20 @@ impl Runtime for LocalRuntime {
         namespace: &str,
         settings: &crate::runtime::NamespaceSettings,
     ) -> Result<(), RuntimeError> {
-        let unchanged = self.shared.settings(namespace).map(|s| s.uid) == Some(settings.uid);
-        if let (Some(sandbox), false) = (&self.shared.isolation.sandbox, unchanged) {
-            let (sandbox, ns, uid) = (sandbox.clone(), namespace.to_owned(), settings.uid);
-            crate::blocking::blocking(move || sandbox.prepare(&ns, uid))
-                .await
-                .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
+        if self.shared.settings(namespace).as_ref() != Some(settings) {
+            let (isolation, ns, settings) = (
+                self.shared.isolation.clone(),
+                namespace.to_owned(),
+                *settings,
+            );
+            crate::blocking::blocking(move || -> std::io::Result<()> {
+                if let Some(sandbox) = &isolation.sandbox {
+                    sandbox.prepare(&ns, settings.uid)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
         }
         self.shared
             .namespaces
@@ -404,6 +446,11 @@ impl Runtime for LocalRuntime {
             }
             sandbox.forget(namespace);
         }
+        if let Some(volumes) = self.shared.isolation.volumes.clone() {
+            let ns = namespace.to_owned();
+            let _ = crate::blocking::blocking(move || volumes.remove(&ns)).await;
+        }
+        self.shared.volumes_ensured.lock().await.remove(namespace);
         self.shared
             .namespaces
             .lock()
@@ -483,6 +530,9 @@ impl Runtime for LocalRuntime {
         futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
         if let Some(cgroups) = &self.shared.isolation.cgroups {
             cgroups.remove();
+        }
+        if let Some(volumes) = self.shared.isolation.volumes.clone() {
+            let _ = crate::blocking::blocking(move || volumes.unmount_all()).await;
         }
     }
 }

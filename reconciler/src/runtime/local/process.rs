@@ -303,7 +303,12 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     // Our copies of the write end go with the command, so the pipe ends with the child.
     drop(cmd);
     let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
-    tokio::spawn(super::logs::copy_lines(output, log, l.log_tag.clone()));
+    tokio::spawn(super::logs::copy_lines(
+        output,
+        log,
+        l.log.to_owned(),
+        l.log_tag.clone(),
+    ));
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
     let pid_file = match pgid {
         Some(pgid) => {

@@ -3,9 +3,9 @@
 use super::Shared;
 use super::cgroup::Limits;
 use super::instance::{Phase, Tracker};
-use super::logs;
 use super::process::{self, Launch, Toolchain};
 use super::sandbox;
+use super::volume;
 use crate::blocking::blocking;
 use crate::desired::DesiredService;
 use crate::quantity;
@@ -62,51 +62,33 @@ pub(crate) async fn supervise(
     let toolchain = Toolchain::of(&code);
     if let Some(build) = &service.model.build {
         let marker = dir.join("built");
-        if !marker.exists() {
-            tracker.set_phase(Phase::Building);
-            tracker.event("build started".into());
-            let command = toolchain.build_command(build);
-            let launch = Launch {
-                namespace: &ns,
-                name: &service.name,
-                command: &command,
-                dir: &code,
-                log: &log,
-                port: None,
-                host_port: 0,
-                env: env_of(&service),
-                identity: None,
-                role: "build".into(),
-                limits: limits_of(&service),
-                toolchain,
-                log_tag: Some("build".into()),
-            };
-            let mut group = match process::spawn(&shared, &launch).await {
-                Ok(g) => g,
-                Err(e) => {
-                    return fail(&tracker, format!("build could not start: {e}"), &cancel).await;
-                }
-            };
-            let status = tokio::select! {
-                status = group.wait() => status,
-                () = cancel.cancelled() => return group.terminate(shared.grace).await,
-            };
-            match status {
-                Ok(s) if s.success() => {
-                    tracker.event("build finished".into());
-                    let _ = tokio::fs::write(&marker, b"").await;
-                }
-                Ok(s) => {
-                    let why = process::describe(&s, group.oom_killed());
-                    return fail(
-                        &tracker,
-                        format!("build {why}; see `micro logs {}`", service.name),
-                        &cancel,
-                    )
-                    .await;
-                }
-                Err(e) => return fail(&tracker, format!("build: {e}"), &cancel).await,
+        if !marker.exists()
+            && let Err((why, refused)) = run_build(
+                &shared, &tracker, &service, build, &code, &log, toolchain, &cancel,
+            )
+            .await
+        {
+            if cancel.is_cancelled() {
+                return;
             }
+            // A build the platform stopped (out of time, or its namespace's folders full)
+            // leaves nothing behind; one that failed by itself keeps its checkout, so a
+            // retry (`micro restart`) can build on what it fetched.
+            let (shared2, ns2, dir2) = (shared.clone(), ns.clone(), dir.clone());
+            let full = blocking(move || over_quota(&shared2, &ns2, &dir2).is_some())
+                .await
+                .unwrap_or(false);
+            if refused || full {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+            }
+            let why = if full && !refused {
+                format!(
+                    "{why} (its folder filled the namespace's checkout quota; what it wrote was removed)"
+                )
+            } else {
+                why
+            };
+            return fail(&tracker, why, &cancel).await;
         }
     }
     let Some(run) = service.model.run.as_deref() else {
@@ -148,13 +130,11 @@ pub(crate) async fn supervise(
             tokio::spawn(launch.run(stop_replicas.clone()))
         })
         .collect();
-    let rotate = tokio::spawn(logs::rotate_while(log.clone(), cancel.clone()));
-    // What the service may write in its folder: the namespace's checkout-size quota.
-    let disk_limit = shared.checkout_limit(&ns);
     let watch = tokio::spawn(watch_files(
+        shared.clone(),
         tracker.clone(),
+        dir.clone(),
         code.clone(),
-        disk_limit,
         cancel.clone(),
     ));
     let within = Duration::from_secs(u64::from(match service.model.ready_timeout {
@@ -174,8 +154,94 @@ pub(crate) async fn supervise(
         None => {}
     }
     futures_util::future::join_all(replicas).await;
-    let _ = rotate.await;
-    let _ = watch.await;
+    if watch.await.unwrap_or(false) {
+        // It filled its folder: what it wrote goes, now that nothing of it runs.
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+    }
+}
+
+/// Runs a service's build step once in its checkout `code`, within its spec's
+/// `build_timeout`, one build of the namespace at a time; `Err` says why it failed, and
+/// whether the platform stopped it (out of time).
+#[allow(clippy::too_many_arguments)]
+async fn run_build(
+    shared: &Arc<Shared>,
+    tracker: &Tracker,
+    service: &DesiredService,
+    build: &str,
+    code: &Path,
+    log: &Path,
+    toolchain: Toolchain,
+    cancel: &CancellationToken,
+) -> Result<(), (String, bool)> {
+    let ns = tracker.namespace().to_owned();
+    tracker.set_phase(Phase::Building);
+    let _turn = tokio::select! {
+        turn = shared.builds.enter(&ns) => turn,
+        () = cancel.cancelled() => return Err(("stopped".into(), false)),
+    };
+    tracker.event("build started".into());
+    let command = toolchain.build_command(build);
+    let launch = Launch {
+        namespace: &ns,
+        name: &service.name,
+        command: &command,
+        dir: code,
+        log,
+        port: None,
+        host_port: 0,
+        env: env_of(service),
+        identity: None,
+        role: "build".into(),
+        limits: limits_of(service),
+        toolchain,
+        log_tag: Some("build".into()),
+    };
+    let mut group = process::spawn(shared, &launch)
+        .await
+        .map_err(|e| (format!("build could not start: {e}"), false))?;
+    // Without one in its spec: the default, within what its namespace may have.
+    let within = Duration::from_secs(match service.model.build_timeout {
+        0 => shared
+            .settings(&ns)
+            .map_or(u64::from(crate::spec::DEFAULT_BUILD_TIMEOUT_SECS), |s| {
+                u64::from(crate::spec::DEFAULT_BUILD_TIMEOUT_SECS).min(s.quota.build_seconds)
+            }),
+        s => u64::from(s),
+    });
+    let status = tokio::select! {
+        status = group.wait() => status,
+        () = tokio::time::sleep(within) => {
+            group.terminate(shared.grace).await;
+            return Err((
+                format!(
+                    "build stopped after {}s, its build_timeout; what it wrote was removed; see `micro logs {}`",
+                    within.as_secs(),
+                    service.name
+                ),
+                true,
+            ));
+        }
+        () = cancel.cancelled() => {
+            group.terminate(shared.grace).await;
+            return Err(("stopped".into(), false));
+        }
+    };
+    match status {
+        Ok(s) if s.success() => {
+            tracker.event("build finished".into());
+            let _ = tokio::fs::write(code.with_file_name("built"), b"").await;
+            Ok(())
+        }
+        Ok(s) => {
+            let why = process::describe(&s, group.oom_killed());
+            Err((
+                format!("build {why}; see `micro logs {}`", service.name),
+                false,
+            ))
+        }
+        Err(e) => Err((format!("build: {e}"), false)),
+    }
 }
 
 /// Waits until every replica is ready at once. A replica that exits first fails the
@@ -246,42 +312,92 @@ fn short(tree: &str) -> &str {
 
 /// Notices the checkout vanishing (deleted by hand): the runtime cannot restart from
 /// nothing, so it reports drift and the reconciler applies the service afresh. And
-/// stops a service that writes more into its folder than `disk_limit` (a tenant must
-/// not fill the platform's disk): it stays stopped, saying why, until a new revision.
+/// stops a service that fills its folder (a tenant must not fill the platform's disk):
+/// it stays stopped, saying why, until a new revision; `true` then, and the caller
+/// removes what it wrote.
 async fn watch_files(
+    shared: Arc<Shared>,
     tracker: Arc<Tracker>,
+    dir: PathBuf,
     code: PathBuf,
-    disk_limit: u64,
     cancel: CancellationToken,
-) {
+) -> bool {
     const DISK_CHECK_EVERY: u32 = 10; // × 500 ms
     let mut ticks = 0u32;
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => return false,
         }
         if !tokio::fs::try_exists(&code).await.unwrap_or(true) {
             tracker.report_drift("its checkout was deleted".into());
-            return;
+            return false;
         }
         ticks += 1;
         if ticks.is_multiple_of(DISK_CHECK_EVERY) {
-            let folder = code.clone();
-            let used = blocking(move || crate::quota::disk_usage(&folder))
-                .await
-                .unwrap_or(0);
-            if used > disk_limit {
-                tracker.set_phase(Phase::Failed(format!(
-                    "stopped: it wrote {}Mi into its folder, over the namespace's checkout-size quota of {}Mi",
-                    used >> 20,
-                    disk_limit >> 20
-                )));
+            let (shared, ns, dir) = (shared.clone(), tracker.namespace().to_owned(), dir.clone());
+            if let Ok(Some(why)) = blocking(move || over_quota(&shared, &ns, &dir)).await {
+                tracker.set_phase(Phase::Failed(why));
                 cancel.cancel();
-                return;
+                return true;
             }
         }
     }
+}
+
+/// Why the deployment whose files are in `dir` must stop for filling its folder, if it
+/// must. With a volume per namespace, the kernel has bounded what all its checkouts
+/// hold together; once that is full, the folder holding the most of what ran out is
+/// stopped (each deployment finds the same one). Without, its own folder is measured.
+fn over_quota(shared: &Shared, namespace: &str, dir: &Path) -> Option<String> {
+    let quota = shared.settings(namespace)?.quota;
+    let (bytes_limit, files_limit) = (quota.checkout_bytes, quota.checkout_files);
+    let said = |held: volume::Fill, files: bool| {
+        if files {
+            format!(
+                "stopped: it made {} files in its folder, filling the namespace's checkout-files quota of {files_limit}; what it wrote was removed",
+                held.files
+            )
+        } else {
+            format!(
+                "stopped: it wrote {}Mi into its folder, filling the namespace's checkout-size quota of {}Mi; what it wrote was removed",
+                held.bytes >> 20,
+                bytes_limit >> 20
+            )
+        }
+    };
+    let Some(volumes) = &shared.isolation.volumes else {
+        let (held, too_deep) = volume::held(dir);
+        let files = held.files > files_limit;
+        return (files || too_deep || held.bytes > bytes_limit).then(|| said(held, files));
+    };
+    let fill = volumes.fill(namespace)?;
+    let files = fill.files >= files_limit || fill.files_free == 0;
+    // Full: the kernel refused a write of the tenant's (what is left is root's, or less
+    // than a write's worth: 2%, at least 1 MiB).
+    let full = fill.bytes >= bytes_limit || fill.bytes_free < (bytes_limit / 50).max(1 << 20);
+    if !files && !full {
+        return None;
+    }
+    // Every checkout of the namespace: `<volume>/<service>/<tree>`.
+    let mut folders: Vec<(PathBuf, volume::Fill, bool)> = Vec::new();
+    for service in std::fs::read_dir(volumes.mount_point(namespace))
+        .ok()?
+        .flatten()
+    {
+        for tree in std::fs::read_dir(service.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let (held, too_deep) = volume::held(&tree.path());
+            folders.push((tree.path(), held, too_deep));
+        }
+    }
+    let (biggest, held, _) = folders.into_iter().max_by_key(|(_, held, too_deep)| {
+        (*too_deep, if files { held.files } else { held.bytes })
+    })?;
+    (biggest == dir).then(|| said(held, files))
 }
 
 /// Reports a deployment that cannot go on, and waits to be replaced or removed.
