@@ -211,6 +211,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         Duration::from_secs(10),
         Duration::from_secs(30),
     );
+    // Tenants' fetches: no redirects, only addresses the policy allows, checked as they
+    // are resolved.
+    micro_gitnet::register().context("cannot register the checked git transport")?;
     // The certificate names every address clients are told: the public one, and the one
     // pods reach the platform at.
     let hosts: Vec<String> = [

@@ -57,6 +57,10 @@ pub const MAX_FETCH_TIME: std::time::Duration = std::time::Duration::from_secs(1
 /// Where the platform may fetch tenants' sources from. The platform fetches on the
 /// tenant's behalf from inside the operator's network, so by default nothing local:
 /// no `file://`, no loopback, private, link-local or otherwise internal address.
+///
+/// The URL is checked here, and every address a name resolves to is checked again where
+/// the connection is made ([`SourcePolicy::allows`], in the `micro-gitnet` resolver), so
+/// a DNS answer that changes in between (rebinding) reaches nothing local.
 #[derive(Clone, Debug, Default)]
 pub struct SourcePolicy {
     /// `--allow-local-sources`: single-team installs and tests may use local repos.
@@ -66,6 +70,11 @@ pub struct SourcePolicy {
 }
 
 impl SourcePolicy {
+    /// Whether the platform may connect to `ip` for a tenant.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.allow_local || is_public(ip)
+    }
+
     /// Whether the platform may fetch `url`; decided from the URL and DNS alone, before
     /// any connection, so the answer says nothing about what listens where.
     pub fn check(&self, url: &str) -> Result<(), SourceError> {
@@ -87,25 +96,29 @@ impl SourcePolicy {
             }
             return Ok(());
         }
-        let Some(rest) = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-        else {
-            return refuse("only https://, http:// (and, where allowed, file://) sources");
+        let parsed = match url::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "https" | "http") => parsed,
+            _ => return refuse("only https://, http:// (and, where allowed, file://) sources"),
         };
         if self.allow_local {
             return Ok(());
         }
-        let (host, port) = host_and_port(url, rest);
-        let addrs: Vec<std::net::IpAddr> =
-            match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) {
-                Ok(a) => a.map(|a| a.ip()).collect(),
-                Err(_) => {
-                    return Err(SourceError::Unavailable {
-                        url: url.to_owned(),
-                    });
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::IpAddr> = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => vec![ip.into()],
+            Some(url::Host::Ipv6(ip)) => vec![ip.into()],
+            Some(url::Host::Domain(host)) => {
+                match std::net::ToSocketAddrs::to_socket_addrs(&(host, port)) {
+                    Ok(a) => a.map(|a| a.ip()).collect(),
+                    Err(_) => {
+                        return Err(SourceError::Unavailable {
+                            url: url.to_owned(),
+                        });
+                    }
                 }
-            };
+            }
+            None => Vec::new(),
+        };
         if addrs.is_empty() || addrs.iter().any(|ip| !is_public(*ip)) {
             return refuse("local, private and link-local addresses are not allowed as sources");
         }
@@ -259,10 +272,41 @@ pub fn resolve(url: &str, reference: Option<&str>) -> Result<Resolved, SourceErr
     }
 }
 
+/// The scheme prefix of the platform's checked transport (`micro-checked+https://…`):
+/// a fetch for a tenant goes through it when the process registered it (the server
+/// does, `micro_gitnet::register`), so that it follows no redirect and connects only to
+/// addresses the policy allows, checked as they are resolved.
+pub const CHECKED: &str = "micro-checked+";
+
+/// What a fetch through the checked transport may do: read by the transport on the
+/// fetching thread, set by [`fetch_refs`] for the length of one fetch.
+#[derive(Clone, Debug)]
+pub struct FetchContext {
+    pub policy: SourcePolicy,
+    /// A user name and token, sent as HTTP Basic credentials.
+    pub login: Option<(String, String)>,
+}
+
+thread_local! {
+    static FETCHING: std::cell::RefCell<Option<FetchContext>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The fetch this thread is making through the checked transport, if any.
+pub fn fetching() -> Option<FetchContext> {
+    FETCHING.with(|f| f.borrow().clone())
+}
+
+static CHECKED_TRANSPORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this process registered the checked transport: policy fetches use it.
+pub fn use_checked_transport() {
+    CHECKED_TRANSPORT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Fetches `refspecs` from `url` into `repo`. With a `policy` (the platform fetching for
-/// a tenant) the URL must pass it, the fetch is bounded in size and time, and a failure
-/// says nothing of what answers where (the detail goes to the server's log). `login` is
-/// a user name and token sent as HTTP Basic credentials, once.
+/// a tenant) the URL must pass it, the fetch is bounded in size and time, follows no
+/// redirect, and a failure says nothing of what answers where (the detail goes to the
+/// server's log). `login` is a user name and token sent as HTTP Basic credentials, once.
 pub fn fetch_refs(
     repo: &Repository,
     url: &str,
@@ -274,8 +318,28 @@ pub fn fetch_refs(
     if let Some(policy) = policy {
         policy.check(url)?;
     }
-    let mut remote = repo.remote_anonymous(url).map_err(git_err(url))?;
+    // Through the checked transport where this process has it: http(s) for a tenant.
+    let checked = policy.is_some()
+        && CHECKED_TRANSPORT.load(std::sync::atomic::Ordering::Relaxed)
+        && (url.starts_with("https://") || url.starts_with("http://"));
+    let _context = match (checked, policy) {
+        (true, Some(policy)) => Some(Fetching::set(FetchContext {
+            policy: policy.clone(),
+            login: login.clone(),
+        })),
+        _ => None,
+    };
+    let remote_url = if checked {
+        format!("{CHECKED}{url}")
+    } else {
+        url.to_owned()
+    };
+    let mut remote = repo.remote_anonymous(&remote_url).map_err(git_err(url))?;
     let mut options = git2::FetchOptions::new();
+    if policy.is_some() {
+        // libgit2's own transport follows the first redirect unless told not to.
+        options.follow_redirects(git2::RemoteRedirect::None);
+    }
     let mut callbacks = git2::RemoteCallbacks::new();
     if policy.is_some() {
         let started = std::time::Instant::now();
@@ -316,6 +380,22 @@ pub fn fetch_refs(
         return Err(git_err(url)(e));
     }
     Ok(())
+}
+
+/// The fetch context of this thread while it lives.
+struct Fetching;
+
+impl Fetching {
+    fn set(context: FetchContext) -> Self {
+        FETCHING.with(|f| *f.borrow_mut() = Some(context));
+        Fetching
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        FETCHING.with(|f| *f.borrow_mut() = None);
+    }
 }
 
 /// Bare cache repos, one per source URL.

@@ -1309,3 +1309,65 @@ fn builds_are_bounded_like_services() {
         "{said}"
     );
 }
+
+/// Answers every request with a redirect to `http://127.0.0.1:PORT` + its path.
+const REDIRECTOR: &str = r#"
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class R(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", "http://127.0.0.1:%s%s" % (sys.argv[2], self.path))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_POST = do_GET
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.2", int(sys.argv[1])), R).serve_forever()
+"#;
+
+#[test]
+fn the_platform_follows_no_redirect_a_tenants_source_answers() {
+    // Local addresses allowed, so the platform really connects to the redirector.
+    let p = Platform::start_with(&[("MICRO_ALLOW_LOCAL_SOURCES", "true")]);
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    // What the redirect points at: a listener of this machine's loopback, counting.
+    let inner = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    inner.set_nonblocking(true).unwrap();
+    let inner_port = inner.local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redirector = std::process::Command::new("python3")
+        .args(["-c", REDIRECTOR, &port.to_string(), &inner_port.to_string()])
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _redirector = Kill(&mut redirector);
+    p.wait_for("the redirector to listen", || {
+        std::net::TcpStream::connect(("127.0.0.2", port)).is_ok()
+    });
+    p.ok(&["clone", "work", "--namespace", "evil"]);
+    let dir = p.work.join("work");
+    let commit = p.git_ok(&dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    let url = format!("http://127.0.0.2:{port}/x.git");
+    push_source_service(&p, &dir, "bounce", &url, &commit);
+    p.wait_for("the fetch to fail", || {
+        p.service(Some("evil"), "bounce")
+            .is_some_and(|s| s["status"] == "error")
+    });
+    let message = p.service(Some("evil"), "bounce").unwrap()["message"].to_string();
+    assert!(message.contains("cannot fetch"), "{message}");
+    assert!(
+        matches!(inner.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the platform followed the redirect to 127.0.0.1:{inner_port}"
+    );
+}

@@ -87,12 +87,44 @@ pub(crate) fn https_client() -> Result<HttpClient, RestError> {
     )
 }
 
+/// The forges' client: like [`https_client`], but every name is resolved by the
+/// address policy, and only addresses it allows are connected to (a forge's DNS answer
+/// that changes between a check and the connection reaches nothing local).
+type CheckedClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<
+        hyper_util::client::legacy::connect::HttpConnector<micro_gitnet::CheckedResolver>,
+    >,
+    Full<Bytes>,
+>;
+
+fn checked_client(policy: &SourcePolicy) -> Result<CheckedClient, RestError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+        micro_gitnet::CheckedResolver::new(policy.clone()),
+    );
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(micro_gitnet::CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https),
+    )
+}
+
 /// Sends `req` and reads the answer, each within [`TIMEOUT`] and the answer within
 /// [`MAX_ANSWER`] bytes: (status, headers, body).
-pub(crate) async fn exchange(
-    http: &HttpClient,
+pub(crate) async fn exchange<C>(
+    http: &hyper_util::client::legacy::Client<C, Full<Bytes>>,
     req: http::Request<Full<Bytes>>,
-) -> Result<(u16, http::HeaderMap, Bytes), RestError> {
+) -> Result<(u16, http::HeaderMap, Bytes), RestError>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
     let res = tokio::time::timeout(TIMEOUT, http.request(req))
         .await
         .map_err(|_| RestError::Transport("timed out".into()))?
@@ -111,9 +143,10 @@ pub(crate) async fn exchange(
 }
 
 /// A client of the forges' REST APIs: rustls with the system's roots (hyper, like the
-/// Kubernetes client; never a redirect followed).
+/// Kubernetes client; never a redirect followed), connecting only to addresses the
+/// policy allows.
 pub struct Rest {
-    http: HttpClient,
+    http: CheckedClient,
     policy: SourcePolicy,
 }
 
@@ -133,7 +166,7 @@ struct RawComment {
 impl Rest {
     pub fn new(policy: SourcePolicy) -> Result<Self, RestError> {
         Ok(Rest {
-            http: https_client()?,
+            http: checked_client(&policy)?,
             policy,
         })
     }
