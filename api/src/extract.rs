@@ -86,3 +86,20 @@ impl FromRequestParts<ApiState> for Namespace {
         Ok(Namespace { name, caller })
     }
 }
+
+/// An admin, checked before anything else of the request is read (its body above all):
+/// to anyone else an admin route answers exactly as a route that does not exist, even
+/// to a malformed request.
+pub struct Admin(pub Account);
+
+impl FromRequestParts<ApiState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        if caller.role != micro_store::Role::Admin {
+            return Err(ApiError::NotFound("route".into()));
+        }
+        Ok(Admin(caller))
+    }
+}

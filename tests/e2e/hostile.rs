@@ -399,6 +399,25 @@ fn the_platform_refuses_what_a_hostile_tenant_sends_it() {
         );
         assert!(!answer.contains(p.data.to_str().unwrap()), "{answer}");
     }
+    // A developer's malformed body to an admin route is answered as a missing route,
+    // not with what is wrong with the body (which would tell the route exists).
+    let dev = crate::isolation::developer_token(&p, "evil");
+    let (missing, missing_body) = raw(&p, "POST", &dev, "/api/v1/admin/nosuch", "{not json");
+    for target in [
+        "/api/v1/admin/namespaces",
+        "/api/v1/admin/accounts",
+        "/api/v1/admin/namespaces/evil/quota",
+    ] {
+        let method = if target.ends_with("quota") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let (status, answer) = raw(&p, method, &dev, target, "{not json");
+        assert_eq!(status, missing, "{method} {target}: {answer}");
+        assert!(status.contains(" 404 "), "{status}");
+        assert_eq!(answer, missing_body, "{method} {target}");
+    }
     // A body announced over the limit: refused before it is sent, saying the limit.
     let (status, answer) = p.announce_body("/api/v1/namespaces/evil/config/k", 3 << 20);
     assert_eq!(status, 413, "{answer}");

@@ -28,37 +28,66 @@ pub struct GitState {
 type Limiter = governor::DefaultDirectRateLimiter;
 
 /// Pushes per minute per namespace, at the rate its quota names (re-read on each push,
-/// so an admin's change applies to the next one).
+/// so an admin's change applies to the next one). A namespace that has not pushed for a
+/// minute has its whole allowance back, so its limiter is forgotten then: the map holds
+/// only namespaces pushing now (deleted ones leave it too).
 #[derive(Default)]
 pub struct PushLimits {
-    by_namespace: Mutex<HashMap<String, (u64, Arc<Limiter>)>>,
+    inner: Mutex<Limits>,
 }
+
+#[derive(Default)]
+struct Limits {
+    /// Namespace → (its rate, its limiter, when it last pushed).
+    by_namespace: HashMap<String, (u64, Arc<Limiter>, std::time::Instant)>,
+    pruned: Option<std::time::Instant>,
+}
+
+/// How long a limiter is kept after its namespace's last push: its full period.
+const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl PushLimits {
     fn allow(&self, namespace: &str, per_minute: u64) -> bool {
+        self.allow_at(namespace, per_minute, std::time::Instant::now())
+    }
+
+    fn allow_at(&self, namespace: &str, per_minute: u64, now: std::time::Instant) -> bool {
         let Some(rate) = u32::try_from(per_minute).ok().and_then(NonZeroU32::new) else {
             return false;
         };
         let limiter = {
-            let mut map = self
-                .by_namespace
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let entry = map.entry(namespace.to_owned()).or_insert_with(|| {
-                (
-                    0,
-                    Arc::new(Limiter::direct(governor::Quota::per_minute(rate))),
-                )
-            });
-            if entry.0 != per_minute {
-                *entry = (
-                    per_minute,
-                    Arc::new(Limiter::direct(governor::Quota::per_minute(rate))),
-                );
+            let mut limits = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            if limits
+                .pruned
+                .is_none_or(|at| now.saturating_duration_since(at) >= FORGET_AFTER)
+            {
+                limits
+                    .by_namespace
+                    .retain(|_, (_, _, last)| now.saturating_duration_since(*last) < FORGET_AFTER);
+                limits.pruned = Some(now);
             }
+            let fresh = || Arc::new(Limiter::direct(governor::Quota::per_minute(rate)));
+            let entry = limits
+                .by_namespace
+                .entry(namespace.to_owned())
+                .or_insert_with(|| (per_minute, fresh(), now));
+            if entry.0 != per_minute {
+                *entry = (per_minute, fresh(), now);
+            }
+            entry.2 = now;
             entry.1.clone()
         };
         limiter.check().is_ok()
+    }
+
+    /// Namespaces with a limiter now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_namespace
+            .len()
     }
 }
 
@@ -179,4 +208,28 @@ fn challenge() -> Response {
         HeaderValue::from_static("Basic realm=\"micro\""),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_namespaces_pushing_now_keep_a_limiter() {
+        let limits = PushLimits::default();
+        let start = std::time::Instant::now();
+        for i in 0..1000 {
+            assert!(limits.allow_at(&format!("ns{i}"), 2, start));
+        }
+        assert_eq!(limits.held(), 1000);
+        assert!(limits.allow_at("ns0", 2, start));
+        assert!(
+            !limits.allow_at("ns0", 2, start),
+            "a third push in a minute"
+        );
+        // A minute on, one push: the others are forgotten.
+        let later = start + FORGET_AFTER;
+        assert!(limits.allow_at("busy", 2, later));
+        assert_eq!(limits.held(), 1);
+    }
 }

@@ -1,4 +1,4 @@
-use crate::extract::Caller;
+use crate::extract::Admin;
 use crate::types::{
     AccountInfo, CreateAccount, CreateNamespace, NamespaceDeleted, NamespaceList, SuspensionView,
 };
@@ -8,20 +8,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use micro_store::{Account, Deletion, Role, Suspension};
 
-fn admin_only(account: &Account) -> Result<(), ApiError> {
-    // Non-admins learn nothing about admin routes beyond "not here".
-    if account.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("route".into()))
-    }
-}
-
 pub async fn list_namespaces(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(_): Admin,
 ) -> Result<Json<NamespaceList>, ApiError> {
-    admin_only(&caller)?;
     let namespaces = state.store.list_namespaces().await?;
     let mut quotas = Vec::with_capacity(namespaces.len());
     for ns in &namespaces {
@@ -33,10 +23,9 @@ pub async fn list_namespaces(
 
 pub async fn create_namespace(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(_): Admin,
     Json(body): Json<CreateNamespace>,
 ) -> Result<(StatusCode, Json<CreateNamespace>), ApiError> {
-    admin_only(&caller)?;
     crate::namespaces::create(&state, &body.name).await?;
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -46,10 +35,9 @@ pub async fn create_namespace(
 /// the reconciler stops what it ran.
 pub async fn delete_namespace(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(caller): Admin,
     axum::extract::Path(ns): axum::extract::Path<String>,
 ) -> Result<Json<NamespaceDeleted>, ApiError> {
-    admin_only(&caller)?;
     if caller.namespace.as_deref() == Some(ns.as_str()) {
         return Err(ApiError::Conflict(format!(
             "namespace {ns} is your own account's: ask another admin"
@@ -89,10 +77,9 @@ pub async fn delete_namespace(
 /// Invite-only onboarding: an admin creates a developer of one namespace.
 pub async fn create_account(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(_): Admin,
     Json(body): Json<CreateAccount>,
 ) -> Result<(StatusCode, Json<AccountInfo>), ApiError> {
-    admin_only(&caller)?;
     let email = body.email.trim().to_lowercase();
     check_new_account(&email, &body.password)?;
     if !state.store.namespace_exists(&body.namespace).await? {
@@ -125,10 +112,9 @@ pub async fn create_account(
 /// `micro admin account delete EMAIL`: the account and its tokens, at once.
 pub async fn delete_account(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(caller): Admin,
     axum::extract::Path(email): axum::extract::Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin_only(&caller)?;
     let email = email.trim().to_lowercase();
     if email == caller.email {
         return Err(ApiError::Conflict(
@@ -144,9 +130,8 @@ pub async fn delete_account(
 
 pub async fn list_accounts(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(_): Admin,
 ) -> Result<Json<Vec<AccountInfo>>, ApiError> {
-    admin_only(&caller)?;
     let accounts = state.store.list_accounts().await?;
     let billing: std::collections::HashMap<_, _> = state
         .store
@@ -185,7 +170,7 @@ pub async fn list_accounts(
 /// `micro admin suspend NAMESPACE`: services stopped, writes refused, reads allowed.
 pub async fn suspend(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(caller): Admin,
     axum::extract::Path(ns): axum::extract::Path<String>,
 ) -> Result<Json<SuspensionView>, ApiError> {
     by_hand(&state, &caller, ns, true).await
@@ -194,7 +179,7 @@ pub async fn suspend(
 /// `micro admin resume NAMESPACE`: lifts any suspension, billing's included.
 pub async fn resume(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(caller): Admin,
     axum::extract::Path(ns): axum::extract::Path<String>,
 ) -> Result<Json<SuspensionView>, ApiError> {
     by_hand(&state, &caller, ns, false).await
@@ -207,8 +192,7 @@ async fn by_hand(
     namespace: String,
     suspend: bool,
 ) -> Result<Json<SuspensionView>, ApiError> {
-    admin_only(caller)?;
-    if !state.store.namespace_exists(&namespace).await? {
+    if caller.role != Role::Admin || !state.store.namespace_exists(&namespace).await? {
         return Err(ApiError::NotFound(format!("namespace {namespace}")));
     }
     let changed = if suspend {
@@ -259,9 +243,8 @@ fn is_email(s: &str) -> bool {
 /// The reconciler's figures in Prometheus text format; a scraper uses an admin token.
 pub async fn metrics(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    Admin(_): Admin,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    admin_only(&caller)?;
     let controller = &state.controller;
     let body = controller.metrics().render(controller.queue().pending());
     Ok((

@@ -80,7 +80,7 @@ pub async fn get(
 
 pub async fn set(
     State(state): State<ApiState>,
-    Caller(caller): Caller,
+    crate::extract::Admin(caller): crate::extract::Admin,
     Path(ns): Path<String>,
     Json(body): Json<SetQuota>,
 ) -> Result<Json<QuotaView>, ApiError> {
