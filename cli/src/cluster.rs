@@ -36,6 +36,20 @@ pub struct ClusterArgs {
     /// its pod [default: micro-platform:<version>]
     #[arg(long, env = "MICRO_PLATFORM_IMAGE")]
     pub platform_image: Option<String>,
+    /// An IPv4 range (CIDR) tenants' pods may not reach, besides the cluster's private
+    /// ranges, link-local (cloud metadata) and shared (CGNAT) space: your nodes', say
+    /// (repeatable, or comma-separated)
+    #[arg(
+        long,
+        env = "MICRO_EGRESS_EXCEPT",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub egress_except: Vec<String>,
+    /// Run tenants' pods in user namespaces of their own (`hostUsers: false`; Kubernetes
+    /// 1.30+ with the feature on, and a container runtime that supports it)
+    #[arg(long, env = "MICRO_POD_USER_NAMESPACES")]
+    pub pod_user_namespaces: bool,
 }
 
 impl ClusterArgs {
@@ -86,6 +100,15 @@ impl ClusterArgs {
         if let Some(image) = &self.platform_image {
             s.platform_image = image.clone();
         }
+        for cidr in &self.egress_except {
+            match cidr.parse::<ipnet::IpNet>() {
+                Ok(ipnet::IpNet::V4(net)) => s.egress_except.push(net.trunc().to_string()),
+                _ => bail!(
+                    "--egress-except {cidr}: an IPv4 range like 10.20.0.0/16 (tenants' pods reach no IPv6 address beyond their own)"
+                ),
+            }
+        }
+        s.pod_user_namespaces = self.pod_user_namespaces;
         Ok(s)
     }
 }
@@ -102,6 +125,8 @@ mod tests {
             platform_url: None,
             runner_image: runner.iter().map(|s| (*s).to_owned()).collect(),
             platform_image: None,
+            egress_except: Vec::new(),
+            pod_user_namespaces: false,
         }
     }
 
@@ -124,5 +149,20 @@ mod tests {
             kube.settings().is_err(),
             "tenant `system` would be kube-system"
         );
+    }
+
+    #[test]
+    fn egress_exceptions_are_ipv4_ranges() {
+        let mut a = args(&[]);
+        a.egress_except = vec!["10.20.0.5/16".into(), "192.0.2.7/32".into()];
+        assert_eq!(
+            a.settings().unwrap().egress_except,
+            ["10.20.0.0/16", "192.0.2.7/32"]
+        );
+        for bad in ["fd00::/8", "nope", "10.0.0.0/33"] {
+            a.egress_except = vec![bad.into()];
+            let err = a.settings().unwrap_err().to_string();
+            assert!(err.contains("--egress-except"), "{err}");
+        }
     }
 }

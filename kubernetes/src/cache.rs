@@ -1,6 +1,10 @@
 //! What the platform owns on the cluster, kept by watch-fed caches (kube-runtime
 //! reflectors, filtered by the ownership label): observing a namespace costs no API call,
 //! and every change under us arrives as a [`Change`].
+//!
+//! Secrets are watched per tenant namespace, once the namespace's RoleBinding lets the
+//! server read them there: the server may not list Secrets cluster-wide (a label selector
+//! narrows a list, not what the list may see).
 
 use crate::labels;
 use futures_util::StreamExt;
@@ -9,6 +13,7 @@ use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Pod, ResourceQuota, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -88,11 +93,20 @@ where
 pub struct Cache {
     kinds: HashMap<&'static str, Box<dyn Cached>>,
     tasks: Vec<JoinHandle<()>>,
+    client: kube::Client,
+    changes: UnboundedSender<Change>,
+    secrets: std::sync::Mutex<SecretStores>,
 }
+
+/// Per tenant namespace: its Secrets' cache and the watch feeding it.
+type SecretStores = HashMap<String, (Store<Secret>, JoinHandle<()>)>;
 
 impl Drop for Cache {
     fn drop(&mut self) {
         for t in &self.tasks {
+            t.abort();
+        }
+        for (_, (_, t)) in self.secret_stores().drain() {
             t.abort();
         }
     }
@@ -104,18 +118,56 @@ impl Cache {
         let mut cache = Cache {
             kinds: HashMap::new(),
             tasks: Vec::new(),
+            client: client.clone(),
+            changes: changes.clone(),
+            secrets: std::sync::Mutex::new(HashMap::new()),
         };
         cache.watch::<Namespace>(client, "Namespace", &changes);
         cache.watch::<NetworkPolicy>(client, "NetworkPolicy", &changes);
         cache.watch::<ResourceQuota>(client, "ResourceQuota", &changes);
         cache.watch::<LimitRange>(client, "LimitRange", &changes);
+        cache.watch::<RoleBinding>(client, "RoleBinding", &changes);
         cache.watch::<ServiceAccount>(client, "ServiceAccount", &changes);
-        cache.watch::<Secret>(client, "Secret", &changes);
         cache.watch::<Service>(client, "Service", &changes);
         cache.watch::<Deployment>(client, "Deployment", &changes);
         // Pods are not ours to apply, but their containers say why a service is down.
         cache.watch::<Pod>(client, "Pod", &changes);
         cache
+    }
+
+    fn secret_stores(&self) -> std::sync::MutexGuard<'_, SecretStores> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts watching the Secrets of `namespace` (a tenant's, which the server may now
+    /// read), and waits up to `wait` for their first listing.
+    pub async fn watch_secrets_in(&self, namespace: &str, wait: Duration) {
+        let store = {
+            let mut stores = self.secret_stores();
+            if let Some((store, _)) = stores.get(namespace) {
+                store.clone()
+            } else {
+                let api = Api::<Secret>::namespaced(self.client.clone(), namespace);
+                let (store, task) = feed("Secret", api, &self.changes);
+                stores.insert(namespace.to_owned(), (store.clone(), task));
+                store
+            }
+        };
+        let _ = tokio::time::timeout(wait, store.wait_until_ready()).await;
+    }
+
+    /// Stops watching the Secrets of a namespace that is gone.
+    pub fn forget_secrets_in(&self, namespace: &str) {
+        if let Some((_, task)) = self.secret_stores().remove(namespace) {
+            task.abort();
+        }
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
+        let stores = self.secret_stores();
+        Typed(stores.get(namespace)?.0.clone()).get(namespace, name)
     }
 
     fn watch<K>(
@@ -133,49 +185,25 @@ impl Cache {
             + Sync
             + 'static,
     {
-        let (reader, writer) = reflector::store::<K>();
-        let config = watcher::Config::default().labels(&labels::owned_selector());
-        let stream = reflector::reflector(
-            writer,
-            watcher(Api::<K>::all(client.clone()), config).default_backoff(),
-        );
-        let changes = changes.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                let (object, gone) = match event {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
-                    Ok(watcher::Event::Delete(o)) => (o, true),
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
-                        continue;
-                    }
-                };
-                let change = Change {
-                    kind,
-                    namespace: object.namespace().unwrap_or_default(),
-                    name: object.name_any(),
-                    service: object.labels().get(labels::SERVICE).cloned(),
-                    object: (!gone)
-                        .then(|| serde_json::to_value(&object).ok())
-                        .flatten(),
-                };
-                if changes.send(change).is_err() {
-                    return;
-                }
-            }
-        }));
+        let (reader, task) = feed(kind, Api::<K>::all(client.clone()), changes);
+        self.tasks.push(task);
         self.kinds.insert(kind, Box::new(Typed(reader)));
     }
 
     /// An object of ours as the cache holds it.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        if kind == "Secret" {
+            return self.secret(namespace, name);
+        }
         self.kinds.get(kind)?.get(namespace, name)
     }
 
     /// The `resourceVersion` of an object of ours as the cache holds it.
     pub fn version(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
+        if kind == "Secret" {
+            let stores = self.secret_stores();
+            return Typed(stores.get(namespace)?.0.clone()).version(namespace, name);
+        }
         self.kinds.get(kind)?.version(namespace, name)
     }
 
@@ -192,6 +220,13 @@ impl Cache {
 
     /// The names of a kind's objects of ours in a namespace.
     pub fn names_in(&self, kind: &str, namespace: &str) -> Vec<String> {
+        if kind == "Secret" {
+            let stores = self.secret_stores();
+            return stores
+                .get(namespace)
+                .map(|(store, _)| Typed(store.clone()).names_in(namespace))
+                .unwrap_or_default();
+        }
         self.kinds
             .get(kind)
             .map(|c| c.names_in(namespace))
@@ -204,4 +239,54 @@ impl Cache {
         let all = futures_util::future::join_all(self.kinds.values().map(|c| c.ready()));
         matches!(tokio::time::timeout(wait, all).await, Ok(r) if r.iter().all(|ok| *ok))
     }
+}
+
+/// A reflector over `api` (ours only, by label) and the task feeding it, sending each
+/// change to `changes`.
+fn feed<K>(
+    kind: &'static str,
+    api: Api<K>,
+    changes: &UnboundedSender<Change>,
+) -> (Store<K>, JoinHandle<()>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let config = watcher::Config::default().labels(&labels::owned_selector());
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    let changes = changes.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let (object, gone) = match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
+                Ok(watcher::Event::Delete(o)) => (o, true),
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                    continue;
+                }
+            };
+            let change = Change {
+                kind,
+                namespace: object.namespace().unwrap_or_default(),
+                name: object.name_any(),
+                service: object.labels().get(labels::SERVICE).cloned(),
+                object: (!gone)
+                    .then(|| serde_json::to_value(&object).ok())
+                    .flatten(),
+            };
+            if changes.send(change).is_err() {
+                return;
+            }
+        }
+    });
+    (reader, task)
 }

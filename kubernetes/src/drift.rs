@@ -44,6 +44,7 @@ impl Shared {
             model: &model,
             revision: &revision,
             secret: &secret,
+            storage_bytes: self.storage_of(tenant),
         };
         let key = (tenant.to_owned(), service.to_owned());
         for want in render::service_objects(&self.settings, &input) {

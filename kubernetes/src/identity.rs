@@ -43,6 +43,7 @@ impl Shared {
             model: &model,
             revision: &revision,
             secret: &secret,
+            storage_bytes: self.storage_of(tenant),
         };
         let Some(object) = render::service_objects(&self.settings, &input)
             .into_iter()

@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
+/// Longest a namespace apply waits for the first listing of its Secrets.
+const SECRETS_LISTED: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct KubeRuntime {
     shared: Arc<Shared>,
     /// Calls go through the API server's service proxy (the server runs outside the
@@ -129,8 +132,10 @@ impl Runtime for KubeRuntime {
             state.applying.insert(key.clone());
             state.restarts.remove(&key)
         };
-        let objects =
-            render::service_objects(&s.settings, &ServiceInput::of(namespace, service, &secret));
+        let objects = render::service_objects(
+            &s.settings,
+            &ServiceInput::of(namespace, service, &secret, s.storage_of(namespace)),
+        );
         let result = async {
             let mut written = Vec::new();
             for object in &objects {
@@ -191,6 +196,14 @@ impl Runtime for KubeRuntime {
         for object in render::namespace_objects(&self.shared.settings, namespace, quota) {
             self.shared.apply_object(&object, true).await?;
         }
+        // Its RoleBinding lets the server read its Secrets now.
+        self.shared
+            .cache
+            .watch_secrets_in(
+                &self.shared.settings.namespace_of(namespace),
+                SECRETS_LISTED,
+            )
+            .await;
         self.shared
             .state()
             .quotas
@@ -235,6 +248,8 @@ impl Runtime for KubeRuntime {
         s.state().quotas.remove(namespace);
         // The cluster deletes what the namespace holds with it (quota, policy, accounts).
         delete_ours(s, "Namespace", "", &s.settings.namespace_of(namespace)).await?;
+        s.cache
+            .forget_secrets_in(&s.settings.namespace_of(namespace));
         s.bump(namespace);
         Ok(())
     }

@@ -29,7 +29,29 @@ pub struct Settings {
     /// The platform CA (PEM) pods trust for `platform_url`, when the platform serves a
     /// certificate from it: a file in every pod, `SSL_CERT_FILE` and `MICRO_TLS_CA`.
     pub platform_ca: Option<String>,
+    /// More address ranges (IPv4) tenants' pods may not reach: the nodes', say
+    /// (`--egress-except`). Link-local (cloud metadata) and shared (CGNAT) space never.
+    #[serde(default)]
+    pub egress_except: Vec<String>,
+    /// Pods run in user namespaces of their own (`hostUsers: false`): tenants stop
+    /// sharing uid 10001's per-uid kernel limits on a node. Needs Kubernetes 1.30+ with
+    /// the feature on, and a runtime that supports it (`--pod-user-namespaces`).
+    #[serde(default)]
+    pub pod_user_namespaces: bool,
+    /// The platform server's ServiceAccount (in `platform_namespace`), which each tenant
+    /// namespace's RoleBinding grants the runtime's verbs there.
+    #[serde(default = "default_server_account")]
+    pub server_account: String,
 }
+
+fn default_server_account() -> String {
+    "micro-server".into()
+}
+
+/// Address ranges no tenant pod reaches, whatever the operator adds: link-local (the
+/// clouds' metadata services, 169.254.169.254) and shared address space (CGNAT, which
+/// some clusters use for nodes and pods).
+pub const ALWAYS_EXCEPT: [&str; 2] = ["169.254.0.0/16", "100.64.0.0/10"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -51,6 +73,9 @@ impl Default for Settings {
                 "192.168.0.0/16".into(),
             ],
             platform_ca: None,
+            egress_except: Vec::new(),
+            pod_user_namespaces: false,
+            server_account: default_server_account(),
         }
     }
 }
@@ -66,6 +91,18 @@ impl Settings {
         namespace
             .strip_prefix(self.prefix.as_str())
             .filter(|t| !t.is_empty())
+    }
+
+    /// What tenants' pods may not reach beyond their cluster's own ranges.
+    pub fn egress_denied(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.cluster_cidrs.clone();
+        all.extend(ALWAYS_EXCEPT.map(str::to_owned));
+        for cidr in &self.egress_except {
+            if !all.contains(cidr) {
+                all.push(cidr.clone());
+            }
+        }
+        all
     }
 
     /// The runner for a folder built with `toolchain`.

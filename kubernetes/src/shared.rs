@@ -141,6 +141,15 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// What a tenant's checkouts may hold on a node: its quota's `checkout-size` (the
+    /// default until its namespace is applied, which comes first).
+    pub(crate) fn storage_of(&self, tenant: &str) -> u64 {
+        self.state()
+            .quotas
+            .get(tenant)
+            .map_or(Quota::default().checkout_bytes, |q| q.checkout_bytes)
+    }
+
     pub(crate) fn bump(&self, tenant: &str) {
         *self
             .state()

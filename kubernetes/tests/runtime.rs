@@ -170,6 +170,15 @@ async fn a_tenant_is_applied_and_a_resync_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(p.fake.calls().write, writes, "a no-change reconcile wrote");
+    // Secrets are read in the tenant's namespace only: the server may not list them
+    // cluster-wide (kube-system's among them).
+    let reads = p.fake.reads();
+    let secrets: Vec<&str> = reads
+        .iter()
+        .filter(|(plural, _)| plural == "secrets")
+        .map(|(_, ns)| ns.as_str())
+        .collect();
+    assert_eq!(secrets, ["micro-a"], "{reads:?}");
 }
 
 #[tokio::test]

@@ -32,19 +32,29 @@ fn validator() -> PathBuf {
     venv
 }
 
-/// Validates the objects of one file (a YAML stream), failing with the validator's words.
+/// The Kubernetes versions everything is checked against: the oldest the platform
+/// supports (1.30: ValidatingAdmissionPolicy, user namespaces for pods), the one
+/// `k8s-openapi` is pinned to, and the newest the validator knows (its default).
+const VERSIONS: [Option<&str>; 3] = [Some("1.30.0"), Some(KUBERNETES_VERSION), None];
+
+/// Validates the objects of one file (a YAML stream) for every version of [`VERSIONS`],
+/// failing with the validator's words.
 fn validate_file(file: &std::path::Path) {
-    let out = Command::new(validator())
-        .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
-        .arg(file)
-        .output()
-        .expect("run kubernetes-validate");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for version in VERSIONS {
+        let mut cmd = Command::new(validator());
+        cmd.args(["--strict", "--quiet"]);
+        if let Some(v) = version {
+            cmd.args(["-k", v]);
+        }
+        let out = cmd.arg(file).output().expect("run kubernetes-validate");
+        assert!(
+            out.status.success(),
+            "Kubernetes {}: {}{}",
+            version.unwrap_or("newest"),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Validates each object, failing with the validator's words.
@@ -109,8 +119,15 @@ fn rendered_tenants_pass_the_official_schemas() {
         .collect(),
     };
     let objects = manifests(&Settings::default(), &desired, &Quota::default(), None);
-    assert_eq!(objects.len(), 4 + 4 * 4);
+    assert_eq!(objects.len(), 5 + 4 * 4);
     validate(&objects);
+    // With user namespaces for pods, and egress exceptions of the operator's.
+    let settings = Settings {
+        pod_user_namespaces: true,
+        egress_except: vec!["192.0.2.0/24".into()],
+        ..Settings::default()
+    };
+    validate(&manifests(&settings, &desired, &Quota::default(), None));
 }
 
 #[test]
@@ -135,9 +152,9 @@ fn manifests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
 }
 
-/// `kubectl kustomize manifests/`, as objects.
+/// `kubectl kustomize manifests/overlays/example`: the base and an operator's values.
 fn platform_manifests() -> (tempfile::TempDir, PathBuf, Vec<Value>) {
-    kustomize(&manifests_dir())
+    kustomize(&manifests_dir().join("overlays/example"))
 }
 
 /// `kubectl kustomize DIR`: the file it wrote, and its objects.
@@ -164,6 +181,20 @@ fn kustomize(dir: &std::path::Path) -> (tempfile::TempDir, PathBuf, Vec<Value>) 
 }
 
 #[test]
+fn the_base_holds_no_operators_values() {
+    let (_dir, file, objects) = kustomize(&manifests_dir().join("base"));
+    validate_file(&file);
+    let text = std::fs::read_to_string(&file).unwrap();
+    for weak in ["change-me", "sslmode=disable"] {
+        assert!(!text.contains(weak), "the base says {weak:?}");
+    }
+    assert!(
+        !objects.iter().any(|o| o["kind"] == "Secret"),
+        "a Secret in the base"
+    );
+}
+
+#[test]
 fn the_platforms_own_manifests_pass_the_official_schemas() {
     let (_dir, file, objects) = platform_manifests();
     validate_file(&file);
@@ -182,33 +213,58 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
         "StatefulSet",
         "NetworkPolicy",
         "Secret",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
     // Everything lands in the platform's namespace.
     for o in &objects {
-        let cluster_wide = ["Namespace", "ClusterRole", "ClusterRoleBinding"]
-            .contains(&o["kind"].as_str().unwrap());
+        let cluster_wide = [
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ]
+        .contains(&o["kind"].as_str().unwrap());
         if !cluster_wide {
             assert_eq!(o["metadata"]["namespace"], "micro", "{o}");
         }
     }
 }
 
+/// Whether `role` allows `verb` on `group`/`plural` (resource names aside).
+fn allows(role: &Value, group: &str, plural: &str, verb: &str) -> bool {
+    role["rules"].as_array().unwrap().iter().any(|r| {
+        let has = |field: &str, v: &str| r[field].as_array().unwrap().iter().any(|x| x == v);
+        has("apiGroups", group) && has("resources", plural) && has("verbs", verb)
+    })
+}
+
+fn cluster_role<'a>(objects: &'a [Value], name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no ClusterRole {name}"))
+}
+
 #[test]
-fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
+fn the_server_may_write_only_in_its_tenants_namespaces() {
     let (_dir, _file, objects) = platform_manifests();
-    let role = objects.iter().find(|o| o["kind"] == "ClusterRole").unwrap();
-    let rules = role["rules"].as_array().unwrap();
-    let text = role.to_string();
-    assert!(!text.contains("\"*\""), "a wildcard in {text}");
-    let allowed = |group: &str, plural: &str, verb: &str| {
-        rules.iter().any(|r| {
-            let has = |field: &str, v: &str| r[field].as_array().unwrap().iter().any(|x| x == v);
-            has("apiGroups", group) && has("resources", plural) && has("verbs", verb)
-        })
-    };
-    // Every kind a tenant is rendered into: applied (create, patch) and watched.
+    let server = cluster_role(&objects, "micro-server");
+    let tenant = cluster_role(&objects, micro_kubernetes::render::TENANT_ROLE);
+    for role in [server, tenant] {
+        assert!(!role.to_string().contains("\"*\""), "a wildcard in {role}");
+    }
+    // Only the server's role is bound cluster-wide; the tenant role is bound by the
+    // RoleBinding rendered into each tenant namespace.
+    let bindings: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(bindings[0]["roleRef"]["name"], "micro-server");
     let model = ServiceModel {
         run: Some("x".into()),
         replicas: 1,
@@ -220,6 +276,13 @@ fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
         services: [service("s", model)].into_iter().collect(),
     };
     let rendered = manifests(&Settings::default(), &desired, &Quota::default(), None);
+    let binding = rendered
+        .iter()
+        .find(|o| o["kind"] == "RoleBinding")
+        .expect("a RoleBinding in the tenant namespace");
+    assert_eq!(binding["metadata"]["namespace"], "micro-t");
+    assert_eq!(binding["roleRef"]["name"], tenant["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], "micro-server");
     let mut needed = Vec::new();
     for o in &rendered {
         let api_version = o["apiVersion"].as_str().unwrap();
@@ -227,43 +290,123 @@ fn the_cluster_role_allows_exactly_what_the_runtime_applies_and_no_wildcard() {
         let gvk = kube::api::GroupVersionKind::gvk(group, version, o["kind"].as_str().unwrap());
         let plural = kube::api::ApiResource::from_gvk(&gvk).plural;
         needed.push(plural.clone());
+        // Namespaces and the binding into them are the server's own; the rest only in
+        // the tenant namespace, through the binding.
+        let role = if ["namespaces", "rolebindings"].contains(&plural.as_str()) {
+            server
+        } else {
+            tenant
+        };
         for verb in ["get", "list", "watch", "create", "patch"] {
             assert!(
-                allowed(group, &plural, verb),
+                allows(role, group, &plural, verb),
                 "{verb} {group}/{plural} is not allowed"
             );
         }
     }
-    // Pods and their logs are read, never written.
-    for verb in ["get", "list", "watch"] {
-        assert!(allowed("", "pods", verb));
-    }
-    assert!(allowed("", "pods/log", "get"));
-    for verb in ["create", "patch", "delete"] {
-        assert!(!allowed("", "pods", verb), "{verb} pods");
-    }
-    // `micro call` through the service proxy: any method a caller may use.
-    for verb in ["get", "create", "update", "patch", "delete"] {
-        assert!(allowed("", "services/proxy", verb), "{verb} services/proxy");
-    }
-    needed.extend(["pods", "pods/log", "services/proxy"].map(str::to_owned));
-    // And nothing else.
-    for rule in rules {
-        for resource in rule["resources"].as_array().unwrap() {
-            let resource = resource.as_str().unwrap();
+    // The caches watch cluster-wide what they can read without harm: never Secrets.
+    for plural in [
+        "serviceaccounts",
+        "services",
+        "pods",
+        "resourcequotas",
+        "limitranges",
+    ] {
+        assert!(allows(server, "", plural, "watch"), "{plural}");
+        for verb in ["create", "patch", "delete", "update"] {
             assert!(
-                needed.iter().any(|p| p == resource),
-                "{resource} is allowed but never used"
+                !allows(server, "", plural, verb),
+                "{verb} {plural} cluster-wide"
             );
         }
     }
-    // Prune deletes a service's objects, never a namespace or its isolation.
+    for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+        assert!(
+            !allows(server, "", "secrets", verb),
+            "{verb} secrets cluster-wide"
+        );
+    }
+    assert!(!allows(server, "apps", "deployments", "patch"));
+    // Binding: the tenant role only.
+    let bind = server["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["verbs"].as_array().unwrap().iter().any(|v| v == "bind"))
+        .expect("bind");
+    assert_eq!(
+        bind["resourceNames"],
+        serde_json::json!([micro_kubernetes::render::TENANT_ROLE])
+    );
+    // Pods and their logs are read, never written.
+    for verb in ["get", "list", "watch"] {
+        assert!(allows(tenant, "", "pods", verb));
+    }
+    assert!(allows(tenant, "", "pods/log", "get"));
+    for verb in ["create", "patch", "delete"] {
+        assert!(!allows(tenant, "", "pods", verb), "{verb} pods");
+    }
+    // `micro call` through the service proxy: any method a caller may use.
+    for verb in ["get", "create", "update", "patch", "delete"] {
+        assert!(
+            allows(tenant, "", "services/proxy", verb),
+            "{verb} services/proxy"
+        );
+    }
+    // Prune deletes a service's objects; a deleted tenant's namespace goes whole.
     for plural in ["deployments", "services", "secrets", "serviceaccounts"] {
         let group = if plural == "deployments" { "apps" } else { "" };
-        assert!(allowed(group, plural, "delete"), "{plural}");
+        assert!(allows(tenant, group, plural, "delete"), "{plural}");
     }
-    assert!(!allowed("", "namespaces", "delete"));
-    assert!(!allowed("networking.k8s.io", "networkpolicies", "delete"));
+    assert!(allows(server, "", "namespaces", "delete"));
+    assert!(!allows(
+        tenant,
+        "networking.k8s.io",
+        "networkpolicies",
+        "delete"
+    ));
+    needed.extend(["pods", "pods/log", "services/proxy", "clusterroles"].map(str::to_owned));
+    for role in [server, tenant] {
+        for rule in role["rules"].as_array().unwrap() {
+            for resource in rule["resources"].as_array().unwrap() {
+                let resource = resource.as_str().unwrap();
+                assert!(
+                    needed.iter().any(|p| p == resource),
+                    "{resource} is allowed but never used"
+                );
+            }
+        }
+    }
+    // And the API server holds the server's account to namespaces of the platform's.
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "ValidatingAdmissionPolicy")
+        .unwrap();
+    let condition = policy["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        condition.contains("system:serviceaccount:micro:micro-server"),
+        "{condition}"
+    );
+    let rules = policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"].to_string();
+    for plural in &needed {
+        if !["pods", "pods/log", "services/proxy", "clusterroles"].contains(&plural.as_str()) {
+            assert!(
+                rules.contains(plural.as_str()),
+                "{plural} is not held by the policy"
+            );
+        }
+    }
+    let binding = objects
+        .iter()
+        .find(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+        .unwrap();
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(
+        binding["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -302,7 +445,7 @@ fn the_tls_components_wire_every_certificate_from_its_secret() {
     std::fs::create_dir(&overlay).unwrap();
     std::fs::write(
         overlay.join("kustomization.yaml"),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests]\ncomponents: [../manifests/components/operator-tls, ../manifests/components/database-tls]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests/overlays/example]\ncomponents: [../manifests/components/operator-tls, ../manifests/components/database-tls]\n",
     )
     .unwrap();
     let (_dir, file, objects) = kustomize(&overlay);
@@ -316,8 +459,14 @@ fn the_tls_components_wire_every_certificate_from_its_secret() {
             .unwrap_or_else(|| panic!("no {kind} {prefix}"))
     };
     for o in &objects {
-        if !["Namespace", "ClusterRole", "ClusterRoleBinding"]
-            .contains(&o["kind"].as_str().unwrap())
+        if ![
+            "Namespace",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ]
+        .contains(&o["kind"].as_str().unwrap())
         {
             assert_eq!(o["metadata"]["namespace"], "micro", "{o}");
         }

@@ -84,10 +84,12 @@ pub async fn handle(
         }
         (Method::GET, None) if watching => {
             shared.count(Calls::Watch);
+            shared.read(r.plural, ns);
             watch(shared, r, ns, &params)
         }
         (Method::GET, None) => {
             shared.count(Calls::List);
+            shared.read(r.plural, ns);
             let store = shared.lock();
             let items = store.list(
                 r,

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     store: Mutex<store::Store>,
     changes: tokio::sync::watch::Sender<u64>,
     counts: [AtomicU64; 5],
+    /// Every list and watch: (plural, namespace; empty for all namespaces).
+    reads: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 impl Shared {
@@ -54,6 +56,13 @@ impl Shared {
 
     fn count(&self, c: Calls) {
         self.counts[c as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self, plural: &str, namespace: &str) {
+        self.reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((plural.to_owned(), namespace.to_owned()));
     }
 
     /// Wakes the watches.
@@ -79,6 +88,7 @@ impl Default for FakeApiServer {
                 store: Mutex::new(store::Store::default()),
                 changes: tokio::sync::watch::channel(0).0,
                 counts: Default::default(),
+                reads: Mutex::default(),
             }),
         }
     }
@@ -130,6 +140,17 @@ impl FakeApiServer {
             write: c(Calls::Write),
             proxy: c(Calls::Proxy),
         }
+    }
+
+    /// The namespaces each kind (plural) was listed or watched in, `""` meaning all.
+    pub fn reads(&self) -> Vec<(String, String)> {
+        self.shared
+            .reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// What happens to Deployments' new templates from now on.

@@ -70,6 +70,12 @@ pub const ALL: &[Resource] = &[
         kind: "NetworkPolicy",
         namespaced: true,
     },
+    Resource {
+        plural: "rolebindings",
+        api_version: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        namespaced: true,
+    },
 ];
 
 pub fn by_plural(plural: &str) -> Option<&'static Resource> {

@@ -6,7 +6,9 @@
 mod namespace;
 mod workload;
 
-pub use namespace::{LIMIT_RANGE, NETWORK_POLICY, RESOURCE_QUOTA, namespace_objects};
+pub use namespace::{
+    LIMIT_RANGE, NETWORK_POLICY, RESOURCE_QUOTA, ROLE_BINDING, TENANT_ROLE, namespace_objects,
+};
 pub use workload::{
     CA_KEY, CONFIG_SECRET_SUFFIX, DEFAULT_PORT, IDENTITY_KEYS, ServiceInput, WITH_IDENTITY,
     secret_name, service_objects,
@@ -71,7 +73,7 @@ pub fn manifests(
         let secret = placeholder_secret(service);
         out.extend(service_objects(
             settings,
-            &ServiceInput::of(&desired.namespace, service, &secret),
+            &ServiceInput::of(&desired.namespace, service, &secret, quota.checkout_bytes),
         ));
     }
     out

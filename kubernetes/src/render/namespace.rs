@@ -9,10 +9,18 @@ use micro_tenant::quantity::{MAX_CPU_MILLIS, MAX_MEMORY};
 use serde_json::{Value, json};
 
 pub const NETWORK_POLICY: &str = "micro-tenant-isolation";
+/// The RoleBinding in each tenant namespace that grants the platform's server the
+/// runtime's verbs there, and nowhere else.
+pub const ROLE_BINDING: &str = "micro-runtime";
+/// The ClusterRole it binds (`manifests/base/rbac.yaml`).
+pub const TENANT_ROLE: &str = "micro-tenant-runtime";
+/// What a pod's containers may ask of a node's disk without saying (a build, say).
+const EPHEMERAL_REQUEST: u64 = 64 << 20;
 pub const RESOURCE_QUOTA: &str = "micro-quota";
 pub const LIMIT_RANGE: &str = "micro-limits";
 
-/// The Namespace, a NetworkPolicy, a ResourceQuota and a LimitRange.
+/// The Namespace, the RoleBinding granting the server its verbs in it (applied second:
+/// what follows needs it), a NetworkPolicy, a ResourceQuota and a LimitRange.
 ///
 /// The ResourceQuota is a backstop behind the push-time quota check (which holds desired
 /// state to the quota exactly): it leaves room for rolling updates, one surge pod per
@@ -40,6 +48,21 @@ pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Ve
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": { "name": ns, "labels": ns_labels },
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta(ROLE_BINDING),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": TENANT_ROLE,
+            },
+            "subjects": [{
+                "kind": "ServiceAccount",
+                "name": settings.server_account,
+                "namespace": settings.platform_namespace,
+            }],
         }),
         json!({
             "apiVersion": "networking.k8s.io/v1",
@@ -72,10 +95,11 @@ pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Ve
                             { "protocol": "TCP", "port": 53 },
                         ],
                     },
-                    // The outside world, not the cluster's own addresses.
+                    // The outside world, not the cluster's own addresses, link-local
+                    // (cloud metadata), shared space, or what the operator names.
                     { "to": [{ "ipBlock": {
                         "cidr": "0.0.0.0/0",
-                        "except": settings.cluster_cidrs,
+                        "except": settings.egress_denied(),
                     }}]},
                 ],
             },
@@ -92,6 +116,13 @@ pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Ve
                 "limits.cpu": cpu_quantity(quota.cpu_millis * 2),
                 "requests.memory": memory_quantity(quota.memory_bytes * 2),
                 "limits.memory": memory_quantity(quota.memory_bytes * 2),
+                // Every pod may hold a checkout (its `/app`, bounded per pod below).
+                "requests.ephemeral-storage": memory_quantity(
+                    EPHEMERAL_REQUEST * (quota.replicas + quota.services)
+                ),
+                "limits.ephemeral-storage": memory_quantity(
+                    quota.checkout_bytes * (quota.replicas + quota.services)
+                ),
             }},
         }),
         json!({
@@ -103,14 +134,17 @@ pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Ve
                 "default": {
                     "cpu": cpu_quantity(DEFAULT_CPU_MILLIS),
                     "memory": memory_quantity(DEFAULT_MEMORY_BYTES),
+                    "ephemeral-storage": memory_quantity(quota.checkout_bytes),
                 },
                 "defaultRequest": {
                     "cpu": cpu_quantity(DEFAULT_CPU_MILLIS),
                     "memory": memory_quantity(DEFAULT_MEMORY_BYTES),
+                    "ephemeral-storage": memory_quantity(EPHEMERAL_REQUEST.min(quota.checkout_bytes)),
                 },
                 "max": {
                     "cpu": cpu_quantity(MAX_CPU_MILLIS),
                     "memory": memory_quantity(MAX_MEMORY),
+                    "ephemeral-storage": memory_quantity(quota.checkout_bytes),
                 },
             }]},
         }),

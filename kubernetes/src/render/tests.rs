@@ -62,17 +62,131 @@ fn a_tenant_gets_an_isolated_namespace_with_its_quota() {
     // The outside world yes, the cluster's own addresses (other tenants, the database) no.
     let outside = &policy["spec"]["egress"][3]["to"][0]["ipBlock"];
     assert_eq!(outside["cidr"], "0.0.0.0/0");
-    assert!(
-        outside["except"]
-            .as_array()
-            .unwrap()
-            .contains(&"10.0.0.0/8".into())
-    );
+    // Nor the clouds' metadata service (link-local) or shared space (CGNAT).
+    for denied in ["10.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10"] {
+        assert!(
+            outside["except"]
+                .as_array()
+                .unwrap()
+                .contains(&denied.into()),
+            "{denied}: {outside}"
+        );
+    }
     let hard = &find(&objects, "ResourceQuota", "micro-quota")["spec"]["hard"];
     assert_eq!(hard["pods"], "6", "replicas plus one surge pod per service");
     assert_eq!(hard["requests.cpu"], "4000m");
     assert_eq!(hard["limits.memory"], "2048Mi");
-    find(&objects, "LimitRange", "micro-limits");
+    // A node's disk too: each pod may hold a checkout, no more.
+    assert_eq!(hard["limits.ephemeral-storage"], "12288Mi");
+    let limits = &find(&objects, "LimitRange", "micro-limits")["spec"]["limits"][0];
+    assert_eq!(limits["max"]["ephemeral-storage"], "2048Mi");
+    // The server's verbs here come from this namespace's own binding, applied second.
+    assert_eq!(objects[1]["kind"], "RoleBinding");
+    assert_eq!(objects[1]["metadata"]["namespace"], "micro-team");
+    assert_eq!(objects[1]["roleRef"]["name"], TENANT_ROLE);
+    // And what the operator adds.
+    let settings = Settings {
+        egress_except: vec!["192.0.2.0/24".into()],
+        ..Settings::default()
+    };
+    let objects = manifests(&settings, &desired(vec![]), &quota, None);
+    let policy = find(&objects, "NetworkPolicy", "micro-tenant-isolation");
+    let except = &policy["spec"]["egress"][3]["to"][0]["ipBlock"]["except"];
+    assert!(
+        except.as_array().unwrap().contains(&"192.0.2.0/24".into()),
+        "{except}"
+    );
+}
+
+#[test]
+fn the_build_gets_no_secret_and_the_checkout_no_config() {
+    let mut m = model();
+    m.build = Some("pip install -r requirements.txt".into());
+    m.config.insert("db.password".into(), 3);
+    m.memory = Some("128Mi".into());
+    let svc = service("api", m);
+    let mut secret = placeholder_secret(&svc);
+    let objects = service_objects(
+        &Settings::default(),
+        &workload::ServiceInput::of("team", &svc, &secret, 64 << 20),
+    );
+    let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
+    let names = |c: &Value| -> Vec<String> {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let container = |list: &str, name: &str| {
+        pod[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (checkout, build, main) = (
+        container("initContainers", "checkout"),
+        container("initContainers", "build"),
+        container("containers", "service"),
+    );
+    assert!(names(&main).contains(&"MICRO_CONFIG_DB_PASSWORD".to_owned()));
+    assert!(names(&main).contains(&"MICRO_TOKEN".to_owned()));
+    // The build runs third-party install scripts: no token, no config value.
+    for secret_var in [
+        "MICRO_TOKEN",
+        "MICRO_CONFIG_DB_PASSWORD",
+        "MICRO_DEPLOYMENT",
+    ] {
+        assert!(
+            !names(&build).contains(&secret_var.to_owned()),
+            "build has {secret_var}"
+        );
+    }
+    // The checkout fetches with the token (no identity here), and reads no config.
+    assert!(names(&checkout).contains(&"MICRO_TOKEN".to_owned()));
+    assert!(!names(&checkout).contains(&"MICRO_CONFIG_DB_PASSWORD".to_owned()));
+    // `/app` and `/tmp` are bounded: the namespace's checkout-size, the memory limit.
+    let size = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()["emptyDir"]["sizeLimit"]
+            .clone()
+    };
+    assert_eq!(size("app"), "64Mi");
+    assert_eq!(size("tmp"), "128Mi");
+    assert!(pod.get("hostUsers").is_none());
+    // With an identity the checkout signs in with it, and gets no token either; the
+    // build still sees no identity file.
+    for k in WITH_IDENTITY {
+        secret.insert(k.to_owned(), "pem".into());
+    }
+    let settings = Settings {
+        platform_ca: Some("ca".into()),
+        pod_user_namespaces: true,
+        ..Settings::default()
+    };
+    let objects = service_objects(
+        &settings,
+        &workload::ServiceInput::of("team", &svc, &secret, 64 << 20),
+    );
+    let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
+    let checkout = pod["initContainers"][0].clone();
+    let build = pod["initContainers"][1].clone();
+    assert_eq!(checkout["name"], "checkout");
+    assert!(!names(&checkout).contains(&"MICRO_TOKEN".to_owned()));
+    let mounts = build["volumeMounts"].to_string();
+    assert!(
+        mounts.contains("ca.pem") && !mounts.contains("identity"),
+        "{mounts}"
+    );
+    assert_eq!(pod["hostUsers"], false);
 }
 
 #[test]
@@ -283,7 +397,7 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
     let svc = service("web", model());
     let objects = workload::service_objects(
         &settings,
-        &workload::ServiceInput::of("team", &svc, &secret),
+        &workload::ServiceInput::of("team", &svc, &secret, 2 << 30),
     );
     let s = find(&objects, "Secret", "web-env");
     assert!(
@@ -325,7 +439,7 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
     // Without one, nothing of it.
     let plain = workload::service_objects(
         &Settings::default(),
-        &workload::ServiceInput::of("team", &svc, &secret),
+        &workload::ServiceInput::of("team", &svc, &secret, 2 << 30),
     );
     assert!(
         find(&plain, "Secret", "web-env")["stringData"]

@@ -46,6 +46,8 @@ pub struct ServiceInput<'a> {
     pub revision: &'a str,
     /// Its Secret's data: `MICRO_TOKEN`, `MICRO_CONFIG_*`, … (placeholders for review).
     pub secret: &'a BTreeMap<String, String>,
+    /// What its checkout (`/app`) may hold on a node: its namespace's `checkout-size`.
+    pub storage_bytes: u64,
 }
 
 impl<'a> ServiceInput<'a> {
@@ -53,6 +55,7 @@ impl<'a> ServiceInput<'a> {
         tenant: &'a str,
         service: &'a DesiredService,
         secret: &'a BTreeMap<String, String>,
+        storage_bytes: u64,
     ) -> Self {
         ServiceInput {
             tenant,
@@ -60,6 +63,7 @@ impl<'a> ServiceInput<'a> {
             model: &service.model,
             revision: &service.revision,
             secret,
+            storage_bytes,
         }
     }
 
@@ -173,27 +177,43 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
     env.retain(|e| e["name"].as_str().is_none_or(|n| !m.env.contains_key(n)));
     env.extend(m.env.iter().map(|(k, v)| json!({ "name": k, "value": v })));
     // The Secret's variables one by one (not `envFrom`), so its PEM keys stay files.
+    // Only the service itself gets them all: the build runs third-party install scripts
+    // and gets none; the checkout gets the token only to fetch without an identity.
     let named: std::collections::BTreeSet<String> = env
         .iter()
         .filter_map(|e| e["name"].as_str().map(str::to_owned))
         .collect();
+    let mut secret_env = Vec::new();
     for key in secret_data(settings, s).keys() {
         if key == CA_KEY || IDENTITY_KEYS.contains(&key.as_str()) || named.contains(key) {
             continue;
         }
-        env.push(json!({
+        secret_env.push(json!({
             "name": key,
             "valueFrom": { "secretKeyRef": { "name": secret_name(s.name), "key": key } },
         }));
     }
+    let plain_env = env.clone();
+    env.extend(secret_env.iter().cloned());
+    let tmp = json!({ "name": "tmp", "mountPath": "/tmp" });
     let mut parts = Parts {
         env,
-        mounts: vec![json!({ "name": "tmp", "mountPath": "/tmp" })],
+        mounts: vec![tmp.clone()],
         resources: resources(m),
         // An image runs in its own working directory; code from source in its checkout.
         working_dir: from_source.then_some(APP_DIR),
     };
-    let mut volumes = vec![json!({ "name": "tmp", "emptyDir": {} })];
+    // `/tmp` as big as the container's memory (as on the local runtime), `/app` as the
+    // namespace's checkout-size: a pod cannot fill its node's disk.
+    let memory = m
+        .memory
+        .as_deref()
+        .and_then(parse_memory)
+        .unwrap_or(DEFAULT_MEMORY_BYTES);
+    let mut volumes = vec![json!({
+        "name": "tmp",
+        "emptyDir": { "sizeLimit": memory_quantity(memory) },
+    })];
     let mut items = Vec::new();
     if settings.platform_ca.is_some() {
         items.push(json!({ "key": CA_KEY, "path": "ca.pem" }));
@@ -218,17 +238,51 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
     }
     let mut init = Vec::new();
     if from_source {
-        parts
-            .mounts
-            .push(json!({ "name": "app", "mountPath": APP_DIR }));
-        volumes.push(json!({ "name": "app", "emptyDir": {} }));
-        init.push(parts.container(
+        let app = json!({ "name": "app", "mountPath": APP_DIR });
+        parts.mounts.push(app.clone());
+        volumes.push(json!({
+            "name": "app",
+            "emptyDir": { "sizeLimit": memory_quantity(s.storage_bytes) },
+        }));
+        // The checkout: its identity (or, without one, the token) to fetch; no config.
+        let mut checkout_env = plain_env.clone();
+        if !identity {
+            checkout_env.extend(
+                secret_env
+                    .iter()
+                    .filter(|e| e["name"] == "MICRO_TOKEN")
+                    .cloned(),
+            );
+        }
+        let checkout = Parts {
+            env: checkout_env,
+            mounts: parts.mounts.clone(),
+            resources: parts.resources.clone(),
+            working_dir: parts.working_dir,
+        };
+        init.push(checkout.container(
             "checkout",
             &settings.platform_image,
             Some(json!(checkout_args(settings, s))),
         ));
         if let Some(build) = &m.build {
-            init.push(parts.container(
+            // The build: no token, no config, no identity; the platform CA alone.
+            let mut mounts = vec![tmp, app];
+            if settings.platform_ca.is_some() {
+                mounts.push(json!({
+                    "name": "platform-tls",
+                    "mountPath": format!("{CA_DIR}/ca.pem"),
+                    "subPath": "ca.pem",
+                    "readOnly": true,
+                }));
+            }
+            let builder = Parts {
+                env: plain_env,
+                mounts,
+                resources: parts.resources.clone(),
+                working_dir: parts.working_dir,
+            };
+            init.push(builder.container(
                 "build",
                 settings.runner_for(m.toolchain.as_deref()),
                 Some(json!(["sh", "-c", format!("{PYTHON_VENV}\n{build}")])),
@@ -262,7 +316,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         let versions = serde_json::to_vec(&m.config).unwrap_or_default();
         hex::encode(&Sha256::digest(&versions)[..8])
     };
-    json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": meta,
@@ -303,7 +357,14 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
                 },
             },
         },
-    })
+    });
+    if settings.pod_user_namespaces
+        && let Some(spec) = deployment["spec"]["template"]["spec"].as_object_mut()
+    {
+        // A user namespace of its own: uid 10001 inside is nobody's outside.
+        spec.insert("hostUsers".into(), false.into());
+    }
+    deployment
 }
 
 /// `micro checkout` fetching the service's folder at its commit: from the tenant's repo
