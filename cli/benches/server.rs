@@ -558,7 +558,13 @@ fn bench_slow_bodies(rt: &tokio::runtime::Runtime) {
                 }
             }
             ms.sort_by(f64::total_cmp);
-            let p = |q| if ms.is_empty() { f64::NAN } else { percentile(&ms, q) };
+            let p = |q| {
+                if ms.is_empty() {
+                    f64::NAN
+                } else {
+                    percentile(&ms, q)
+                }
+            };
             (p(0.5), p(0.99), failed)
         })
     };

@@ -7,7 +7,6 @@
 //! registered from, so a fetch through it must run on a blocking thread of that runtime.
 
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
-use std::io::{Read, Write};
 use std::sync::OnceLock;
 use tokio::runtime::Handle;
 
@@ -64,13 +63,9 @@ impl SmartSubtransport for Subtransport {
                 return Err(git2::Error::from_str("a certificate only fetches"));
             }
         };
-        Ok(Box::new(Exchange {
-            runtime,
-            request: Some(request),
-            body: Vec::new(),
-            response: None,
-            pending: bytes::Bytes::new(),
-        }))
+        Ok(Box::new(micro_gitnet::Exchange::new(
+            runtime, request, refused,
+        )))
     }
 
     fn close(&self) -> Result<(), git2::Error> {
@@ -78,72 +73,14 @@ impl SmartSubtransport for Subtransport {
     }
 }
 
-/// One request: what libgit2 writes is its body; the first read sends it.
-struct Exchange {
-    runtime: Handle,
-    request: Option<reqwest::RequestBuilder>,
-    body: Vec<u8>,
-    response: Option<reqwest::Response>,
-    /// Bytes of the last chunk not read yet.
-    pending: bytes::Bytes,
-}
-
-impl Write for Exchange {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.body.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for Exchange {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(request) = self.request.take() {
-            let body = std::mem::take(&mut self.body);
-            let response = self
-                .runtime
-                .block_on(request.body(body).send())
-                .map_err(|e| std::io::Error::other(describe(&e)))?;
-            let status = response.status();
-            if !status.is_success() {
-                let why = match status.as_u16() {
-                    401 => "the platform did not take the certificate (expired, revoked or not this platform's)".to_owned(),
-                    404 => "repository not found (or not this certificate's to read)".to_owned(),
-                    _ => format!("the platform answered {status}"),
-                };
-                return Err(std::io::Error::other(why));
-            }
-            self.response = Some(response);
+/// What the platform's refusal of a certificate fetch means, in words.
+fn refused(status: reqwest::StatusCode) -> String {
+    match status.as_u16() {
+        401 => {
+            "the platform did not take the certificate (expired, revoked or not this platform's)"
+                .to_owned()
         }
-        while self.pending.is_empty() {
-            let Some(response) = self.response.as_mut() else {
-                return Ok(0);
-            };
-            match self
-                .runtime
-                .block_on(response.chunk())
-                .map_err(|e| std::io::Error::other(describe(&e)))?
-            {
-                Some(chunk) => self.pending = chunk,
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.pending.len());
-        buf[..n].copy_from_slice(&self.pending.split_to(n));
-        Ok(n)
+        404 => "repository not found (or not this certificate's to read)".to_owned(),
+        _ => format!("the platform answered {status}"),
     }
-}
-
-/// reqwest's error with its causes (the TLS refusal is in the chain).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }

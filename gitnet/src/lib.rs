@@ -17,7 +17,7 @@ mod resolve;
 mod transport;
 
 pub use resolve::CheckedResolver;
-pub use transport::register;
+pub use transport::{Exchange, describe, register};
 
 /// How long a connection may take to open, and a read to come.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -88,13 +88,7 @@ impl SmartSubtransport for Subtransport {
         if let Some((user, token)) = &context.login {
             request = request.basic_auth(user, Some(token));
         }
-        Ok(Box::new(Exchange {
-            runtime,
-            request: Some(request),
-            body: Vec::new(),
-            response: None,
-            pending: bytes::Bytes::new(),
-        }))
+        Ok(Box::new(Exchange::new(runtime, request, checked_status)))
     }
 
     fn close(&self) -> Result<(), git2::Error> {
@@ -102,14 +96,43 @@ impl SmartSubtransport for Subtransport {
     }
 }
 
-/// One request: what libgit2 writes is its body; the first read sends it.
-struct Exchange {
+/// One request of git's smart HTTP protocol for a libgit2 subtransport: what libgit2
+/// writes is its body; the first read sends it, on `runtime` (from the fetching thread,
+/// a blocking one), and a status that is not a success is an error `why` words.
+pub struct Exchange {
     runtime: Handle,
     request: Option<reqwest::RequestBuilder>,
     body: Vec<u8>,
     response: Option<reqwest::Response>,
     /// Bytes of the last chunk not read yet.
     pending: bytes::Bytes,
+    why: fn(reqwest::StatusCode) -> String,
+}
+
+impl Exchange {
+    pub fn new(
+        runtime: Handle,
+        request: reqwest::RequestBuilder,
+        why: fn(reqwest::StatusCode) -> String,
+    ) -> Self {
+        Exchange {
+            runtime,
+            request: Some(request),
+            body: Vec::new(),
+            response: None,
+            pending: bytes::Bytes::new(),
+            why,
+        }
+    }
+}
+
+/// What a failed request of the checked transport says (in the server's log only).
+fn checked_status(status: reqwest::StatusCode) -> String {
+    if status.is_redirection() {
+        format!("the server answered {status}: redirects are not followed")
+    } else {
+        format!("the server answered {status}")
+    }
 }
 
 impl Write for Exchange {
@@ -132,15 +155,8 @@ impl Read for Exchange {
                 .block_on(request.body(body).send())
                 .map_err(|e| std::io::Error::other(describe(&e)))?;
             let status = response.status();
-            if status.is_redirection() {
-                return Err(std::io::Error::other(format!(
-                    "the server answered {status}: redirects are not followed"
-                )));
-            }
             if !status.is_success() {
-                return Err(std::io::Error::other(format!(
-                    "the server answered {status}"
-                )));
+                return Err(std::io::Error::other((self.why)(status)));
             }
             self.response = Some(response);
         }
@@ -163,8 +179,8 @@ impl Read for Exchange {
     }
 }
 
-/// reqwest's error with its causes (a refused address is in the chain).
-fn describe(e: &reqwest::Error) -> String {
+/// reqwest's error with its causes (a refused address, a TLS refusal are in the chain).
+pub fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
