@@ -165,9 +165,11 @@ impl Cache {
         }
     }
 
-    fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
-        let stores = self.secret_stores();
-        Typed(stores.get(namespace)?.0.clone()).get(namespace, name)
+    /// The cache of a tenant namespace's Secrets, once it is watched.
+    fn secrets_in(&self, namespace: &str) -> Option<Typed<Secret>> {
+        self.secret_stores()
+            .get(namespace)
+            .map(|(store, _)| Typed(store.clone()))
     }
 
     fn watch<K>(
@@ -193,7 +195,7 @@ impl Cache {
     /// An object of ours as the cache holds it.
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         if kind == "Secret" {
-            return self.secret(namespace, name);
+            return self.secrets_in(namespace)?.get(namespace, name);
         }
         self.kinds.get(kind)?.get(namespace, name)
     }
@@ -201,8 +203,7 @@ impl Cache {
     /// The `resourceVersion` of an object of ours as the cache holds it.
     pub fn version(&self, kind: &str, namespace: &str, name: &str) -> Option<String> {
         if kind == "Secret" {
-            let stores = self.secret_stores();
-            return Typed(stores.get(namespace)?.0.clone()).version(namespace, name);
+            return self.secrets_in(namespace)?.version(namespace, name);
         }
         self.kinds.get(kind)?.version(namespace, name)
     }
@@ -221,10 +222,9 @@ impl Cache {
     /// The names of a kind's objects of ours in a namespace.
     pub fn names_in(&self, kind: &str, namespace: &str) -> Vec<String> {
         if kind == "Secret" {
-            let stores = self.secret_stores();
-            return stores
-                .get(namespace)
-                .map(|(store, _)| Typed(store.clone()).names_in(namespace))
+            return self
+                .secrets_in(namespace)
+                .map(|s| s.names_in(namespace))
                 .unwrap_or_default();
         }
         self.kinds

@@ -128,32 +128,14 @@ impl SourcePolicy {
 
 /// The host of an `https://` or `http://` URL (`https://u@[::1]:8/x` → `::1`).
 pub fn url_host(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let (host, _) = host_and_port(url, rest);
-    (!host.is_empty()).then_some(host)
-}
-
-/// `rest` is `url` after its scheme: its host and port (the scheme's default if none).
-fn host_and_port(url: &str, rest: &str) -> (String, u16) {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    split_host_port(host_port, url.starts_with("https://"))
-}
-
-/// `host:port` or `[v6]:port` → host and port (the scheme's default when absent).
-fn split_host_port(s: &str, https: bool) -> (String, u16) {
-    let default = if https { 443 } else { 80 };
-    if let Some(v6) = s.strip_prefix('[') {
-        let (host, rest) = v6.split_once(']').unwrap_or((v6, ""));
-        let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
-        return (host.to_owned(), port.unwrap_or(default));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(default)),
-        None => (s.to_owned(), default),
-    }
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))?;
+    Some(match parsed.host()? {
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    })
 }
 
 /// Whether an address is on the public internet: not loopback, private, link-local,

@@ -69,41 +69,34 @@ const MAX_PAGES: u32 = 100;
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_ANSWER: usize = 16 << 20;
 
-type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-pub(crate) type HttpClient = hyper_util::client::legacy::Client<Https, Full<Bytes>>;
+type Connector<R> = hyper_util::client::legacy::connect::HttpConnector<R>;
+type Client<R> =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<Connector<R>>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<hyper_util::client::legacy::connect::dns::GaiResolver>;
+/// The forges' client: every name is resolved by the address policy, and only addresses
+/// it allows are connected to (a forge's DNS answer that changes between a check and the
+/// connection reaches nothing local).
+type CheckedClient = Client<micro_gitnet::CheckedResolver>;
 
 /// rustls (ring) with the system's roots, HTTP/1.1, plain http allowed for local stand-ins.
 pub(crate) fn https_client() -> Result<HttpClient, RestError> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider)
-        .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(https),
-    )
+    over(Connector::new())
 }
 
-/// The forges' client: like [`https_client`], but every name is resolved by the
-/// address policy, and only addresses it allows are connected to (a forge's DNS answer
-/// that changes between a check and the connection reaches nothing local).
-type CheckedClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<
-        hyper_util::client::legacy::connect::HttpConnector<micro_gitnet::CheckedResolver>,
-    >,
-    Full<Bytes>,
->;
-
 fn checked_client(policy: &SourcePolicy) -> Result<CheckedClient, RestError> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
-        micro_gitnet::CheckedResolver::new(policy.clone()),
-    );
-    http.enforce_http(false);
+    let mut http = Connector::new_with_resolver(micro_gitnet::CheckedResolver::new(policy.clone()));
     http.set_connect_timeout(Some(micro_gitnet::CONNECT_TIMEOUT));
+    over(http)
+}
+
+/// A client with TLS over `http`'s connections.
+fn over<R>(mut http: Connector<R>) -> Result<Client<R>, RestError>
+where
+    hyper_rustls::HttpsConnector<Connector<R>>:
+        hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    http.enforce_http(false);
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(provider)
         .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?

@@ -40,22 +40,20 @@ pub struct MinRate<B> {
     rate: BodyRate,
     started: Instant,
     received: u64,
-    deadline: Pin<Box<Sleep>>,
+    /// Made the first time the body has to wait: a body that is already there (or a
+    /// request without one) costs no timer.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> MinRate<B> {
     pub fn new(inner: B, rate: BodyRate) -> Self {
-        let started = Instant::now();
-        let mut body = MinRate {
+        MinRate {
             inner,
             rate,
-            started,
+            started: Instant::now(),
             received: 0,
-            deadline: Box::pin(tokio::time::sleep_until(started)),
-        };
-        let due = body.due();
-        body.deadline.as_mut().reset(due);
-        body
+            deadline: None,
+        }
     }
 
     /// When the bytes received so far stop being enough.
@@ -85,18 +83,26 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.received += data.len() as u64;
                     let due = this.due();
-                    this.deadline.as_mut().reset(due);
+                    if let Some(deadline) = this.deadline.as_mut() {
+                        deadline.as_mut().reset(due);
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Some(Err(TooSlow(this.rate.min_bytes_per_sec).into())))
+            Poll::Pending => {
+                let due = this.due();
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(TooSlow(this.rate.min_bytes_per_sec).into())))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 

@@ -68,13 +68,21 @@ pub(crate) async fn copy_lines(
 }
 
 /// Moves the log at `path` to `<name>.log.1` (replacing the previous one) once it is
-/// past its bound. One at a time, so two writers never copy over each other.
+/// past its bound. One rotation at a time, so two writers never copy over each other;
+/// a look that finds the log within its bound takes no lock.
 async fn rotate_if_over(path: &std::path::Path) {
     static ROTATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let over = || async {
+        tokio::fs::metadata(path)
+            .await
+            .is_ok_and(|m| m.len() > MAX_LOG_BYTES)
+    };
+    if !over().await {
+        return;
+    }
     let _one = ROTATING.lock().await;
-    if let Ok(meta) = tokio::fs::metadata(path).await
-        && meta.len() > MAX_LOG_BYTES
-    {
+    // Another writer may have rotated it meanwhile.
+    if over().await {
         let old = path.with_extension("log.1");
         if tokio::fs::copy(path, &old).await.is_ok()
             && let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(path).await

@@ -163,6 +163,9 @@ pub(crate) struct Shared {
     namespaces: Mutex<HashMap<String, crate::runtime::NamespaceSettings>>,
     /// Per namespace: the checkout quota (bytes, files) its volume was last made for.
     volumes_ensured: tokio::sync::Mutex<HashMap<String, (u64, u64)>>,
+    /// Per full namespace: its fullest checkout folder (by files or by bytes), when it
+    /// was last found, so its deployments' checks walk the volume once between them.
+    fullest: Mutex<HashMap<String, Fullest>>,
     /// Per namespace: bumped by every change `observe` would show.
     generations: Mutex<HashMap<String, u64>>,
     events: UnboundedSender<RuntimeEvent>,
@@ -173,6 +176,13 @@ pub(crate) struct Shared {
 }
 
 type Key = (String, String);
+
+/// When a namespace's fullest folder was found, whether by files, and which it was.
+type Fullest = (std::time::Instant, bool, Option<(PathBuf, volume::Fill)>);
+
+/// How long a found fullest folder stands: under the watchers' interval, so each round
+/// of checks walks a full volume once.
+const FULLEST_STANDS: Duration = Duration::from_secs(4);
 
 impl Shared {
     pub(crate) fn bump(&self, namespace: &str) {
@@ -191,6 +201,30 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .get(namespace)
             .copied()
+    }
+
+    /// The fullest checkout folder of a full namespace (by files, or by bytes), as
+    /// `walk` finds it, walked at most once every [`FULLEST_STANDS`] however many of its
+    /// deployments ask (on the blocking pool).
+    pub(crate) fn fullest_folder(
+        &self,
+        namespace: &str,
+        files: bool,
+        walk: impl FnOnce() -> Option<(PathBuf, volume::Fill)>,
+    ) -> Option<(PathBuf, volume::Fill)> {
+        let mut fullest = self.fullest.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, by_files, found)) = fullest.get(namespace)
+            && *by_files == files
+            && at.elapsed() < FULLEST_STANDS
+        {
+            return found.clone();
+        }
+        let found = walk();
+        fullest.insert(
+            namespace.to_owned(),
+            (std::time::Instant::now(), files, found.clone()),
+        );
+        found
     }
 
     /// The uid a sandboxed namespace's processes run as; `None` unsandboxed.
@@ -285,6 +319,7 @@ impl LocalRuntime {
                 generations: Mutex::new(HashMap::new()),
                 namespaces: Mutex::new(HashMap::new()),
                 volumes_ensured: tokio::sync::Mutex::new(HashMap::new()),
+                fullest: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             }),
@@ -394,20 +429,15 @@ impl Runtime for LocalRuntime {
         namespace: &str,
         settings: &crate::runtime::NamespaceSettings,
     ) -> Result<(), RuntimeError> {
-        if self.shared.settings(namespace).as_ref() != Some(settings) {
-            let (isolation, ns, settings) = (
-                self.shared.isolation.clone(),
-                namespace.to_owned(),
-                *settings,
-            );
-            crate::blocking::blocking(move || -> std::io::Result<()> {
-                if let Some(sandbox) = &isolation.sandbox {
-                    sandbox.prepare(&ns, settings.uid)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
+        // Its `/etc` names its uid: written again only when that changes.
+        let known_uid = self.shared.settings(namespace).map(|s| s.uid);
+        if let Some(sandbox) = &self.shared.isolation.sandbox
+            && known_uid != Some(settings.uid)
+        {
+            let (sandbox, ns, uid) = (sandbox.clone(), namespace.to_owned(), settings.uid);
+            crate::blocking::blocking(move || sandbox.prepare(&ns, uid))
+                .await
+                .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
         }
         self.shared
             .namespaces
@@ -451,6 +481,11 @@ impl Runtime for LocalRuntime {
             let _ = crate::blocking::blocking(move || volumes.remove(&ns)).await;
         }
         self.shared.volumes_ensured.lock().await.remove(namespace);
+        self.shared
+            .fullest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(namespace);
         self.shared
             .namespaces
             .lock()

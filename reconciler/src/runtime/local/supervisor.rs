@@ -380,22 +380,25 @@ fn over_quota(shared: &Shared, namespace: &str, dir: &Path) -> Option<String> {
         return None;
     }
     // Every checkout of the namespace: `<volume>/<service>/<tree>`.
-    let mut folders: Vec<(PathBuf, volume::Fill, bool)> = Vec::new();
-    for service in std::fs::read_dir(volumes.mount_point(namespace))
-        .ok()?
-        .flatten()
-    {
-        for tree in std::fs::read_dir(service.path())
-            .into_iter()
-            .flatten()
+    let (biggest, held) = shared.fullest_folder(namespace, files, || {
+        let mut folders: Vec<(PathBuf, volume::Fill, bool)> = Vec::new();
+        for service in std::fs::read_dir(volumes.mount_point(namespace))
+            .ok()?
             .flatten()
         {
-            let (held, too_deep) = volume::held(&tree.path());
-            folders.push((tree.path(), held, too_deep));
+            for tree in std::fs::read_dir(service.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let (held, too_deep) = volume::held(&tree.path());
+                folders.push((tree.path(), held, too_deep));
+            }
         }
-    }
-    let (biggest, held, _) = folders.into_iter().max_by_key(|(_, held, too_deep)| {
-        (*too_deep, if files { held.files } else { held.bytes })
+        let (biggest, held, _) = folders.into_iter().max_by_key(|(_, held, too_deep)| {
+            (*too_deep, if files { held.files } else { held.bytes })
+        })?;
+        Some((biggest, held))
     })?;
     (biggest == dir).then(|| said(held, files))
 }
