@@ -178,14 +178,7 @@ impl Cache {
         kind: &'static str,
         changes: &UnboundedSender<Change>,
     ) where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Serialize
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
     {
         let (reader, task) = feed(kind, Api::<K>::all(client.clone()), changes);
         self.tasks.push(task);
@@ -241,6 +234,24 @@ impl Cache {
     }
 }
 
+/// A kind a reflector can cache.
+trait Watched:
+    Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Serialize + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A reflector over `api` (ours only, by label) and the task feeding it, sending each
 /// change to `changes`.
 fn feed<K>(
@@ -249,14 +260,7 @@ fn feed<K>(
     changes: &UnboundedSender<Change>,
 ) -> (Store<K>, JoinHandle<()>)
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Serialize
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let (reader, writer) = reflector::store::<K>();
     let config = watcher::Config::default().labels(&labels::owned_selector());
