@@ -100,7 +100,7 @@ impl Client {
         format!(
             "{}/git/{}",
             self.base,
-            micro_reconciler::layout::repo_dir_name(namespace)
+            micro_tenant::layout::repo_dir_name(namespace)
         )
     }
 

@@ -62,7 +62,7 @@ impl From<micro_store::StoreError> for ApiError {
                 wanted,
                 limit,
             } => {
-                let over = micro_reconciler::quota::QuotaError {
+                let over = micro_tenant::quota::QuotaError {
                     what: "the store (key-value records and config values)",
                     wanted: exact_size(wanted),
                     allowed: exact_size(limit),
@@ -91,9 +91,9 @@ fn exact_size(bytes: i64) -> String {
     }
 }
 
-impl From<micro_reconciler::repo::LoadError> for ApiError {
-    fn from(e: micro_reconciler::repo::LoadError) -> Self {
-        use micro_reconciler::repo::LoadError;
+impl From<micro_tenant::repo::LoadError> for ApiError {
+    fn from(e: micro_tenant::repo::LoadError) -> Self {
+        use micro_tenant::repo::LoadError;
         match e {
             LoadError::Invalid(e) => ApiError::Invalid(e.to_string()),
             LoadError::Quota(e) => ApiError::Invalid(e),

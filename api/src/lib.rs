@@ -26,4 +26,4 @@ pub mod types;
 pub use error::{ApiError, ERROR_HEADER};
 pub use routes::quota::publish as publish_quota;
 pub use routes::{forwarding_client, router};
-pub use state::{ApiState, Shared};
+pub use state::{ApiState, FetchLink, RenderManifests, Shared};

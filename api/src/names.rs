@@ -44,7 +44,7 @@ mod tests {
     fn names_are_valid_namespace_names() {
         for _ in 0..200 {
             let name = random_name();
-            micro_reconciler::spec::check_namespace_name(&name).unwrap();
+            micro_tenant::spec::check_namespace_name(&name).unwrap();
             assert_eq!(name.split('-').count(), 3, "{name}");
         }
     }

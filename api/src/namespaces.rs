@@ -3,7 +3,7 @@
 //! admin route and by the server for its built-in `default`.
 
 use crate::{ApiError, ApiState};
-use micro_reconciler::spec::check_namespace_name;
+use micro_tenant::spec::check_namespace_name;
 
 /// Creates `name`; `Conflict` if it exists or a deletion of it is not torn down yet. A
 /// repo without its row (an interrupted creation) is completed.
@@ -36,7 +36,7 @@ pub async fn create(state: &ApiState, name: &str) -> Result<(), ApiError> {
     })
     .await?
     .map_err(|e| match e {
-        micro_reconciler::repo::RepoError::Exists(_) => ApiError::Conflict(e.to_string()),
+        micro_tenant::repo::RepoError::Exists(_) => ApiError::Conflict(e.to_string()),
         other => ApiError::Internal(other.to_string()),
     })?;
     crate::routes::quota::publish(state, name).await?;

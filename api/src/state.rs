@@ -1,5 +1,6 @@
-use micro_reconciler::{Controller, Repos};
+use micro_reconciler::Controller;
 use micro_store::Store;
+use micro_tenant::Repos;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,6 +27,19 @@ impl std::ops::Deref for ApiState {
     }
 }
 
+/// What a namespace at one revision becomes on a cluster, secret values hidden, for
+/// `micro manifests` (the renderer lives in a crate the API does not depend on): the
+/// desired state, its quota, and optionally the one service to show.
+pub type RenderManifests = Arc<
+    dyn Fn(
+            &micro_tenant::DesiredNamespace,
+            &micro_tenant::quota::Quota,
+            Option<&str>,
+        ) -> Vec<serde_json::Value>
+        + Send
+        + Sync,
+>;
+
 /// What [`ApiState`] holds.
 pub struct Shared {
     pub store: Store,
@@ -49,11 +63,11 @@ pub struct Shared {
     /// The runtime cannot sandbox tenants: the platform hosts one namespace only.
     pub single_tenant: bool,
     /// Every namespace's quota unless an admin changed it (`--default-quota`).
-    pub default_quota: micro_reconciler::quota::Quota,
+    pub default_quota: micro_tenant::quota::Quota,
     /// Where users and forges reach this server (webhook URLs are built from it).
     pub public_url: String,
     /// Where the platform may fetch linked repos and sources from.
-    pub sources: micro_reconciler::sources::SourcePolicy,
+    pub sources: micro_tenant::sources::SourcePolicy,
     /// Asks for a linked namespace's branch to be fetched now (set by the server).
     pub fetch_link: Option<FetchLink>,
     /// The SPIFFE trust domain of service certificates (`--trust-domain`).
@@ -64,6 +78,7 @@ pub struct Shared {
     pub paid: Option<crate::billing::PaidPlan>,
     /// Where sign-up codes and notices go: SMTP, or the outbox.
     pub mailer: crate::mail::Mailer,
-    /// What tenants become on a cluster (`micro manifests`, the Kubernetes runtime).
-    pub cluster: micro_kubernetes::Settings,
+    /// What tenants become on a cluster (`micro manifests`), as the Kubernetes runtime
+    /// renders them with this server's cluster settings.
+    pub manifests: RenderManifests,
 }

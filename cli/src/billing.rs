@@ -89,7 +89,7 @@ impl BillingArgs {
         let from = match &self.mail_from {
             Some(from) => from.clone(),
             None => {
-                let host = micro_reconciler::sources::url_host(public_url)
+                let host = micro_tenant::sources::url_host(public_url)
                     .unwrap_or_else(|| "localhost".into());
                 format!("micro <noreply@{host}>")
             }

@@ -161,7 +161,7 @@ impl Home {
         self.dir
             .join("cache")
             .join(env)
-            .join(micro_reconciler::layout::repo_dir_name(namespace))
+            .join(micro_tenant::layout::repo_dir_name(namespace))
     }
 }
 

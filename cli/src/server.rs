@@ -3,10 +3,12 @@
 
 use crate::home::{BUILTIN_ENV, Env, Home};
 use anyhow::{Context, Result, bail};
-use micro_reconciler::runtime::local::{Dirs, Isolation, LocalRuntime, SandboxOptions};
-use micro_reconciler::sources::SourcePolicy;
-use micro_reconciler::{Controller, Repos, Runtime, Trigger};
+use micro_reconciler::{Controller, Trigger};
+use micro_runtime::Runtime;
+use micro_runtime_local::{Dirs, Isolation, LocalRuntime, SandboxOptions};
 use micro_store::{Role, Store};
+use micro_tenant::Repos;
+use micro_tenant::sources::SourcePolicy;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,7 +200,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     if let Some(base) = &args.source_base
-        && !micro_reconciler::spec::is_source_url(base)
+        && !micro_tenant::spec::is_source_url(base)
     {
         anyhow::bail!("--source-base {base}: must be an https://, http:// or file:// URL");
     }
@@ -207,10 +209,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         allow_local: args.allow_local_sources,
         forbidden: vec![data.clone()],
     };
-    micro_reconciler::sources::set_network_timeouts(
-        Duration::from_secs(10),
-        Duration::from_secs(30),
-    );
+    micro_tenant::sources::set_network_timeouts(Duration::from_secs(10), Duration::from_secs(30));
     // Tenants' fetches: no redirects, only addresses the policy allows, checked as they
     // are resolved.
     micro_gitnet::register().context("cannot register the checked git transport")?;
@@ -222,7 +221,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     ]
     .into_iter()
     .flatten()
-    .filter_map(micro_reconciler::sources::url_host)
+    .filter_map(micro_tenant::sources::url_host)
     .collect();
     let tls = args.tls.server(&data, local, &hosts)?;
     cluster.platform_ca = tls.ca_pem.clone();
@@ -270,13 +269,22 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         }
         RuntimeKind::None => {
             drop(events_tx);
-            Arc::new(micro_reconciler::runtime::memory::MemoryRuntime::default())
+            Arc::new(micro_runtime::memory::MemoryRuntime::default())
         }
     };
     repos
         .record_support(runtime.support())
         .context("cannot write beside the repos")?;
-    let controller = Controller::new(repos.clone(), store.clone(), runtime.clone());
+    // Every deployment is told where the API is and gets its certificate from the first
+    // reconcile on: both are known before the controller exists. Plan-only mode runs
+    // nothing that could present a certificate: none is issued.
+    let runs_services = !matches!(args.runtime, RuntimeKind::None);
+    let access = micro_reconciler::controller::PlatformAccess {
+        api_url: format!("{}://{}", tls.scheme(), loopback(local)),
+        identity: tls.identity_issuer(&args.tls).filter(|_| runs_services),
+    };
+    let controller = Controller::new(repos.clone(), store.clone(), runtime.clone(), access);
+    controller.spawn_identity_renewal();
     tokio::spawn(controller.clone().consume_events(events_rx));
     controller.spawn_workers(args.concurrency);
     let _watcher =
@@ -286,21 +294,21 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     // Linked namespaces: their repos refuse pushes (the hook reads the mark), and the
     // follower fetches what their forges' branches hold.
     for link in store.links().await? {
-        let followed = micro_reconciler::linked::Followed {
+        let followed = micro_tenant::linked::Followed {
             url: link.url.clone(),
             branch: link.branch.clone(),
         };
-        micro_reconciler::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
+        micro_tenant::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
     }
     let follower = micro_webhooks::Follower::new(
         controller.clone(),
-        micro_reconciler::linked::Mirrors::new(data.join("mirrors"), sources.clone()),
+        micro_tenant::linked::Mirrors::new(data.join("mirrors"), sources.clone()),
         micro_webhooks::rest::Rest::new(sources.clone())?,
         public_url.clone(),
     );
     follower.resume().await?;
     follower.spawn(2, Duration::from_secs(args.poll.max(1)));
-    let mut default_quota = micro_reconciler::quota::Quota::default();
+    let mut default_quota = micro_tenant::quota::Quota::default();
     default_quota
         .set(&args.default_quota)
         .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
@@ -332,7 +340,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         // A poll every 2 s from the CLI and a page refresh every 3 s fit with room.
         poll_limiter: Arc::new(micro_api::limiter::address_limiter(120)),
         default_quota,
-        cluster,
+        manifests: Arc::new(move |desired, quota, only| {
+            micro_kubernetes::render::manifests(&cluster, desired, quota, only)
+        }),
         public_url,
         sources,
         signup: args.billing.mode(),
@@ -373,14 +383,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let mut app = api.merge(git).merge(hooks);
     if let Some(billing) = billing {
         app = app.merge(billing);
-    }
-    // Services get the API's address with their identity, so reconcile only from here on.
-    controller.set_api_url(format!("{}://{}", tls.scheme(), loopback(local)));
-    // Plan-only mode runs nothing that could present a certificate: none is issued.
-    let runs_services = !matches!(args.runtime, RuntimeKind::None);
-    if let Some(issuer) = tls.identity_issuer(&args.tls).filter(|_| runs_services) {
-        controller.set_identity_issuer(issuer);
-        controller.spawn_identity_renewal();
     }
     controller.resume_deletions().await?;
     controller.trigger_all(Trigger::Startup).await?;

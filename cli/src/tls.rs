@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use micro_api::client::Client;
 use micro_pki::{Ca, CertSource};
 use micro_reconciler::controller::IdentityIssuer;
-use micro_reconciler::runtime::Pem;
+use micro_runtime::Pem;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -199,7 +199,7 @@ impl ServerTls {
             ca.issue_identity(&identity, lifetime)
                 .map(|issued| Pem {
                     cert: issued.cert_pem,
-                    key: issued.key_pem,
+                    key: micro_runtime::Secret::new(issued.key_pem),
                 })
                 .map_err(|e| e.to_string())
         });

@@ -6,9 +6,9 @@
 
 use micro_kubernetes::fake::FakeApiServer;
 use micro_kubernetes::{KubeRuntime, Settings};
-use micro_reconciler::Runtime;
 use micro_reconciler::queue::{Reasons, Trigger};
 use micro_reconciler::testing::{commit, fixture_with};
+use micro_runtime::Runtime;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 use crate::drift::{applied_model, decoded_data};
 use crate::render::{self, CA_KEY, IDENTITY_KEYS, ServiceInput};
 use crate::shared::{Shared, Written, kind_and_name};
-use micro_reconciler::runtime::{DEPLOYMENT_VAR, Pem, RuntimeError};
+use micro_runtime::{DEPLOYMENT_VAR, Pem, RuntimeError};
 
 impl Shared {
     pub(crate) async fn renew_identity(
@@ -36,7 +36,7 @@ impl Shared {
         secret.remove(CA_KEY);
         let [cert, key] = IDENTITY_KEYS;
         secret.insert(cert.to_owned(), pem.cert.clone());
-        secret.insert(key.to_owned(), pem.key.clone());
+        secret.insert(key.to_owned(), pem.key.expose().clone());
         let input = ServiceInput {
             tenant,
             name: service,

@@ -7,7 +7,7 @@ use futures_util::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
-use micro_reconciler::runtime::{LogQuery, LogStream, RuntimeError};
+use micro_runtime::{LogQuery, LogStream, RuntimeError};
 
 pub async fn of_pods(
     client: &kube::Client,

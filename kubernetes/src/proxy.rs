@@ -6,7 +6,7 @@
 
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use micro_reconciler::runtime::{CallRequest, CallResponse, RuntimeError};
+use micro_runtime::{CallRequest, CallResponse, RuntimeError};
 
 /// Whether `path` (below the service's root, query included) stays below it once the
 /// API server has percent-decoded and cleaned it.

@@ -11,12 +11,11 @@ use crate::settings::Settings;
 use crate::shared::{Shared, State, Written, cluster, dispatch, kind_and_name};
 use crate::status;
 use kube::api::DeleteParams;
-use micro_reconciler::desired::{DesiredService, ObservedService};
-use micro_reconciler::runtime::{
-    Artifact, CallRequest, CallResponse, ConfigEnv, DEPLOYMENT_VAR, LogQuery, LogStream,
-    NamespaceSettings, Pem, Runtime, RuntimeError, RuntimeEvent, ServiceDetail,
+use micro_runtime::{
+    Artifact, CallRequest, CallResponse, Deployment, LogQuery, LogStream, NamespaceSettings, Pem,
+    Runtime, RuntimeError, RuntimeEvent, ServiceDetail,
 };
-use std::collections::BTreeMap;
+use micro_tenant::desired::{DesiredService, ObservedService};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -110,7 +109,7 @@ impl Runtime for KubeRuntime {
         namespace: &str,
         _artifact: &Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &Deployment,
     ) -> Result<(), RuntimeError> {
         // What runs is what `render` derives from the model (the artifact the controller
         // names comes from the same model): the tenant repo's folder at the revision, a
@@ -118,13 +117,10 @@ impl Runtime for KubeRuntime {
         let s = &self.shared;
         s.ready().await?;
         let key = (namespace.to_owned(), service.name.clone());
-        // Pods reach the platform at its in-cluster URL, whatever the controller's own.
-        let secret: BTreeMap<String, String> = config
-            .iter()
-            .filter(|(k, _)| k.as_str() != "MICRO_API")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let deployment = secret.get(DEPLOYMENT_VAR).cloned().unwrap_or_default();
+        // Pods reach the platform at its in-cluster URL (the render's), whatever the
+        // controller's own.
+        let secret = render::secret_of(deployment);
+        let deployment = deployment.id.clone();
         // This rollout is the restart asked for before it; one asked for while it is
         // under way stays asked for.
         let restart = {

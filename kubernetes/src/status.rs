@@ -2,7 +2,7 @@
 //! replica counts, in the words `micro status` shows.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use micro_reconciler::runtime::{ReplicaInfo, WorkloadState};
+use micro_runtime::{ReplicaInfo, WorkloadState};
 use serde_json::Value;
 
 /// What a Deployment says of its service.

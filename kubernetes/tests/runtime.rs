@@ -5,9 +5,12 @@
 
 use micro_kubernetes::fake::{FakeApiServer, Rollouts};
 use micro_kubernetes::{KubeRuntime, Settings};
+use micro_reconciler::controller::PlatformAccess;
 use micro_reconciler::queue::{Reasons, Trigger};
-use micro_reconciler::testing::{commit, fixture_with};
-use micro_reconciler::{Controller, Outcome, Repos, Runtime};
+use micro_reconciler::testing::{commit, fixture_with, fixture_with_access};
+use micro_reconciler::{Controller, Outcome};
+use micro_runtime::Runtime;
+use micro_tenant::Repos;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,10 +24,14 @@ struct Platform {
 }
 
 async fn platform(live: bool) -> Platform {
+    platform_with(live, micro_reconciler::testing::access()).await
+}
+
+async fn platform_with(live: bool, access: PlatformAccess) -> Platform {
     let fake = FakeApiServer::default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime = Arc::new(KubeRuntime::start(fake.client(), Settings::default(), tx));
-    let (dir, repos, controller) = fixture_with(&["a", "b"], runtime.clone()).await;
+    let (dir, repos, controller) = fixture_with_access(&["a", "b"], runtime.clone(), access).await;
     if live {
         // As `micro server` runs it: events in, workers reconciling what is queued.
         tokio::spawn(controller.clone().consume_events(rx));
@@ -500,7 +507,12 @@ async fn a_restarted_server_converges_without_touching_workloads() {
     // A new server process: new runtime and controller, the same store, repos and cluster.
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime = Arc::new(KubeRuntime::start(p.fake.client(), Settings::default(), tx));
-    let controller = Controller::new(p.repos.clone(), p.controller.store().clone(), runtime);
+    let controller = Controller::new(
+        p.repos.clone(),
+        p.controller.store().clone(),
+        runtime,
+        micro_reconciler::testing::access(),
+    );
     controller
         .reconcile("a", &why(Trigger::Startup))
         .await
@@ -535,7 +547,7 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
         .log("micro-a", &pods[1], "2026-11-30T10:00:02Z", "then from two");
     p.fake
         .log("micro-a", &pods[0], "2026-11-30T10:00:03Z", "last from one");
-    let query = micro_reconciler::runtime::LogQuery {
+    let query = micro_runtime::LogQuery {
         tail: 2,
         ..Default::default()
     };
@@ -552,11 +564,11 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
     assert_eq!(text, want);
     assert!(matches!(
         p.runtime.logs("a", "nosuch", query).await,
-        Err(micro_reconciler::RuntimeError::NotFound(_))
+        Err(micro_runtime::RuntimeError::NotFound(_))
     ));
 
     // Following: what the pods write from now on.
-    let follow = micro_reconciler::runtime::LogQuery {
+    let follow = micro_runtime::LogQuery {
         tail: 1,
         follow: true,
         ..Default::default()
@@ -580,7 +592,7 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
         detail
             .replicas
             .iter()
-            .all(|r| r.state == micro_reconciler::runtime::WorkloadState::Running)
+            .all(|r| r.state == micro_runtime::WorkloadState::Running)
     );
 
     // A new revision whose process exits: crashed, saying how, while the old pods serve.
@@ -593,15 +605,17 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
     );
     let detail = p.runtime.describe("a", "api").unwrap();
     assert!(
-        detail.replicas.iter().any(|r| r.state
-            == micro_reconciler::runtime::WorkloadState::Crashed
-            && r.last_exit.as_deref() == Some("exited with code 3 (Error)")),
+        detail
+            .replicas
+            .iter()
+            .any(|r| r.state == micro_runtime::WorkloadState::Crashed
+                && r.last_exit.as_deref() == Some("exited with code 3 (Error)")),
         "{:?}",
         detail.replicas
     );
 }
 
-async fn read_all(stream: micro_reconciler::runtime::LogStream) -> String {
+async fn read_all(stream: micro_runtime::LogStream) -> String {
     use futures_util::TryStreamExt;
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
     chunks
@@ -612,7 +626,7 @@ async fn read_all(stream: micro_reconciler::runtime::LogStream) -> String {
 
 #[tokio::test]
 async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
-    use micro_reconciler::runtime::CallRequest;
+    use micro_runtime::CallRequest;
     let p = platform(false).await;
     commit(&p.repos, "a", THREE);
     commit(&p.repos, "b", THREE);
@@ -662,7 +676,7 @@ async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
         "x/./../../../../micro-b/secrets/api-env",
     ] {
         match p.runtime.call("a", "api", request(path)).await {
-            Err(micro_reconciler::RuntimeError::Refused(why)) => {
+            Err(micro_runtime::RuntimeError::Refused(why)) => {
                 assert!(why.contains(".."), "{why}")
             }
             Err(e) => panic!("{path}: {e}"),
@@ -673,7 +687,7 @@ async fn calls_go_through_the_service_proxy_and_never_climb_out_of_it() {
     // Another tenant's service is not there for this one.
     assert!(matches!(
         p.runtime.call("a", "nosuch", request("")).await,
-        Err(micro_reconciler::RuntimeError::NotFound(_))
+        Err(micro_runtime::RuntimeError::NotFound(_))
     ));
 }
 
@@ -708,21 +722,27 @@ async fn a_restart_rolls_the_deployment_at_its_revision() {
 
 #[tokio::test]
 async fn a_renewed_identity_replaces_the_secret_files_without_a_rollout_or_drift() {
-    let p = platform(true).await;
     let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    p.controller
-        .set_identity_issuer(micro_reconciler::controller::IdentityIssuer {
-            issue: Arc::new(move |ns: &str, svc: &str, _: &str| {
-                let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                Ok(micro_reconciler::runtime::Pem {
-                    cert: format!("cert {n} of {ns}/{svc}"),
-                    key: format!("key {n}"),
-                })
-            }),
-            // Every live deployment is due at once.
-            lifetime: Duration::ZERO,
-            platform: "spiffe://test/platform".into(),
-        });
+    let issuer = micro_reconciler::controller::IdentityIssuer {
+        issue: Arc::new(move |ns: &str, svc: &str, _: &str| {
+            let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            Ok(micro_runtime::Pem {
+                cert: format!("cert {n} of {ns}/{svc}"),
+                key: micro_runtime::Secret::new(format!("key {n}")),
+            })
+        }),
+        // Every live deployment is due at once.
+        lifetime: Duration::ZERO,
+        platform: "spiffe://test/platform".into(),
+    };
+    let p = platform_with(
+        true,
+        PlatformAccess {
+            identity: Some(issuer),
+            ..micro_reconciler::testing::access()
+        },
+    )
+    .await;
     push(&p, &THREE[..2]);
     until("applied", || deployment(&p, "a", "api").is_some()).await;
     settled(&p, "a", 1).await;

@@ -5,8 +5,8 @@
 
 use micro_kubernetes::render::manifests;
 use micro_kubernetes::{KUBERNETES_VERSION, Settings};
-use micro_reconciler::desired::{DesiredNamespace, DesiredService, ServiceModel, SourceModel};
-use micro_reconciler::quota::Quota;
+use micro_tenant::desired::{DesiredNamespace, DesiredService, ServiceModel, SourceModel};
+use micro_tenant::quota::Quota;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;

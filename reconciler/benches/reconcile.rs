@@ -7,11 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use git2::{Repository, Signature};
-use micro_reconciler::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 use micro_reconciler::queue::{Reasons, Trigger};
-use micro_reconciler::runtime::memory::MemoryRuntime;
-use micro_reconciler::{Controller, Outcome, Repos, plan};
+use micro_reconciler::{Controller, Outcome, plan};
+use micro_runtime::memory::MemoryRuntime;
 use micro_store::Store;
+use micro_tenant::Repos;
+use micro_tenant::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,7 +147,11 @@ async fn bench_resync() {
         commit_services(&Repository::open_bare(repos.path(ns)).unwrap(), SERVICES);
     }
     let runtime = Arc::new(MemoryRuntime::default());
-    let controller = Controller::new(repos, store, runtime);
+    let access = micro_reconciler::controller::PlatformAccess {
+        api_url: "https://127.0.0.1:8081".into(),
+        identity: None,
+    };
+    let controller = Controller::new(repos, store, runtime, access);
     let startup: Reasons = [Trigger::Startup].into();
     let resync: Reasons = [Trigger::Resync].into();
     let t = Instant::now();

@@ -2,17 +2,19 @@
 //! then record. One namespace at a time per namespace; many namespaces at once.
 
 use crate::blocking::blocking;
-use crate::desired::DesiredNamespace;
-use crate::desired::DesiredService;
 use crate::metrics::{Ended, Metrics};
 use crate::plan::{self, Action, Plan};
 use crate::queue::{Queue, Reasons, Trigger};
-use crate::quota::Quota;
-use crate::repo::{self, LoadError, Repos, SpecCache};
-use crate::runtime::{
-    Artifact, ConfigEnv, Pem, Runtime, RuntimeError, RuntimeEvent, WorkloadState, config_env_name,
+use micro_runtime::{
+    Artifact, ConfigEnv, Deployment, Pem, Runtime, RuntimeError, RuntimeEvent, Secret,
+    WorkloadState,
 };
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
+use micro_tenant::desired::DesiredNamespace;
+use micro_tenant::desired::DesiredService;
+use micro_tenant::layout::config_env_name;
+use micro_tenant::quota::Quota;
+use micro_tenant::repo::{self, LoadError, Repos, SpecCache};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -93,6 +95,19 @@ pub struct IdentityIssuer {
     pub platform: String,
 }
 
+/// What every deployment is handed about the platform: where its API is and who the
+/// service is to it. Known before the controller exists, so no reconcile can run
+/// without it (one that did would start services without either, and nothing would roll
+/// them again: neither is part of what a plan compares).
+#[derive(Clone)]
+pub struct PlatformAccess {
+    /// The platform API's URL, as the platform itself reaches it.
+    pub api_url: String,
+    /// Issues certificate identities; `None` where there are none (no platform CA, or
+    /// plan-only mode, which runs nothing that could present one).
+    pub identity: Option<IdentityIssuer>,
+}
+
 /// Drives namespaces towards their branch heads.
 pub struct Controller {
     repos: Repos,
@@ -103,16 +118,19 @@ pub struct Controller {
     seen: Mutex<HashMap<String, Seen>>,
     failures: Mutex<HashMap<String, u32>>,
     metrics: Metrics,
-    /// The platform API's URL, handed to services with their identity.
-    api_url: std::sync::OnceLock<String>,
-    identity: std::sync::OnceLock<IdentityIssuer>,
+    access: PlatformAccess,
     /// When each live deployment last got a certificate (ms), if since its token.
     renewed: Mutex<HashMap<String, i64>>,
     reconciled: tokio::sync::broadcast::Sender<Reconciled>,
 }
 
 impl Controller {
-    pub fn new(repos: Repos, store: Store, runtime: Arc<dyn Runtime>) -> Arc<Self> {
+    pub fn new(
+        repos: Repos,
+        store: Store,
+        runtime: Arc<dyn Runtime>,
+        access: PlatformAccess,
+    ) -> Arc<Self> {
         Arc::new(Controller {
             repos,
             store,
@@ -122,21 +140,10 @@ impl Controller {
             seen: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
-            api_url: std::sync::OnceLock::new(),
-            identity: std::sync::OnceLock::new(),
+            access,
             renewed: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::broadcast::channel(1024).0,
         })
-    }
-
-    /// Where services reach the platform API (set once the server listens).
-    pub fn set_api_url(&self, url: String) {
-        let _ = self.api_url.set(url);
-    }
-
-    /// Gives each new deployment a certificate identity.
-    pub fn set_identity_issuer(&self, issuer: IdentityIssuer) {
-        let _ = self.identity.set(issuer);
     }
 
     /// Every reconcile recorded from now on (a slow receiver misses the oldest).
@@ -196,7 +203,7 @@ impl Controller {
     pub async fn config_at_head(
         &self,
         namespace: &str,
-    ) -> Result<crate::spec::ConfigSpec, LoadError> {
+    ) -> Result<micro_tenant::spec::ConfigSpec, LoadError> {
         let (repos, namespace) = (self.repos.clone(), namespace.to_owned());
         blocking(move || {
             let repo = git2::Repository::open_bare(repos.path(&namespace))?;
@@ -402,7 +409,7 @@ impl Controller {
                         .check_desired(&d)
                         .and_then(|()| quota.check_checkouts(&repo, &d))
                         .map_err(|e| LoadError::Quota(e.to_string()))?;
-                    Ok((d, quota, crate::suspended::is_suspended(&path)))
+                    Ok((d, quota, micro_tenant::suspended::is_suspended(&path)))
                 },
             )
             .await?
@@ -432,7 +439,7 @@ impl Controller {
                 service.model.replicas = 0;
             }
         }
-        let settings = crate::runtime::NamespaceSettings {
+        let settings = micro_runtime::NamespaceSettings {
             quota,
             uid: self.store.namespace_uid(namespace).await?,
         };
@@ -448,15 +455,18 @@ impl Controller {
                     self.store.revoke_account_tokens(&identity).await?;
                 }
                 Action::Create { service } | Action::Update { service, .. } => {
-                    let config = self.config_env(namespace, service).await?;
+                    let deployment = self.deployment(namespace, service).await?;
                     self.runtime
-                        .apply(namespace, &Artifact::of(&repo, service), service, &config)
+                        .apply(
+                            namespace,
+                            &Artifact::of(&repo, service),
+                            service,
+                            &deployment,
+                        )
                         .await?;
-                    if !self.runtime.reports_rollouts()
-                        && let Some(deployment) = config.get(crate::runtime::DEPLOYMENT_VAR)
-                    {
+                    if !self.runtime.reports_rollouts() {
                         self.store
-                            .retain_service_token(namespace, &service.name, deployment)
+                            .retain_service_token(namespace, &service.name, &deployment.id)
                             .await?;
                     }
                 }
@@ -506,44 +516,28 @@ impl Controller {
         Ok(())
     }
 
-    /// The values of the config versions a service's commit names. A version the store
-    /// does not have is left out (and logged by key and version, never by value).
-    async fn config_env(
+    /// A new deployment of `service`: its own token and certificate, and the values of
+    /// the config versions its commit names. A version the store does not have is left
+    /// out (and logged by key and version, never by value).
+    async fn deployment(
         &self,
         namespace: &str,
         service: &DesiredService,
-    ) -> Result<ConfigEnv, ReconcileError> {
-        let mut env = ConfigEnv::new();
-        // The service's own identity: a token for this deployment. What serves meanwhile
-        // keeps its own until this deployment serves alone (`RuntimeEvent::RolledOut`).
-        let deployment = deployment_id();
-        env.insert(
-            "MICRO_TOKEN".into(),
-            self.store
-                .issue_service_token(namespace, &service.name, &deployment)
-                .await?,
-        );
-        env.insert(crate::runtime::DEPLOYMENT_VAR.into(), deployment.clone());
-        if let Some(url) = self.api_url.get() {
-            env.insert("MICRO_API".into(), url.clone());
-        }
-        if let Some(issuer) = self.identity.get() {
-            env.insert(
-                crate::runtime::PLATFORM_IDENTITY_VAR.into(),
-                issuer.platform.clone(),
-            );
-            // It lives and dies with this deployment's token; the runtime makes it files.
-            match (issuer.issue)(namespace, &service.name, &deployment) {
-                Ok(pem) => {
-                    let [cert_var, key_var] = crate::runtime::IDENTITY_VARS;
-                    env.insert(cert_var.into(), pem.cert);
-                    env.insert(key_var.into(), pem.key);
-                }
-                Err(e) => {
-                    tracing::warn!(namespace, service = %service.name, error = %e, "no certificate identity; the token still works")
-                }
-            }
-        }
+    ) -> Result<Deployment, ReconcileError> {
+        // What serves meanwhile keeps its own token until this deployment serves alone
+        // (`RuntimeEvent::RolledOut`); its certificate lives and dies with that token.
+        let id = deployment_id();
+        let token = self
+            .store
+            .issue_service_token(namespace, &service.name, &id)
+            .await?;
+        let issuer = self.access.identity.as_ref();
+        let certificate = issuer.and_then(|issuer| {
+            (issuer.issue)(namespace, &service.name, &id)
+                .inspect_err(|e| tracing::warn!(namespace, service = %service.name, error = %e, "no certificate identity; the token still works"))
+                .ok()
+        });
+        let mut config = ConfigEnv::new();
         for (key, version) in &service.model.config {
             match self.store.config_value(namespace, key, *version).await? {
                 Some(v) => {
@@ -552,14 +546,21 @@ impl Controller {
                         Ok(serde_json::Value::String(s)) => s,
                         _ => v.value,
                     };
-                    env.insert(config_env_name(key), value);
+                    config.insert(config_env_name(key), value);
                 }
                 None => {
                     tracing::warn!(namespace, service = %service.name, key, version, "config version not in the store")
                 }
             }
         }
-        Ok(env)
+        Ok(Deployment {
+            id,
+            token: Secret::new(token),
+            api_url: self.access.api_url.clone(),
+            platform_identity: issuer.map(|i| i.platform.clone()),
+            certificate,
+            config: Secret::new(config),
+        })
     }
 
     /// Starts `n` workers taking namespaces off the queue.
@@ -661,7 +662,7 @@ fn millis(d: Duration) -> i64 {
 
 /// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
 /// The store's row for what a runtime reported, stamped now.
-fn row_of(r: &crate::runtime::ServiceReport) -> micro_store::ServiceStatus {
+fn row_of(r: &micro_runtime::ServiceReport) -> micro_store::ServiceStatus {
     micro_store::ServiceStatus {
         namespace: r.namespace.clone(),
         name: r.name.clone(),

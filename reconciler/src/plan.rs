@@ -1,7 +1,7 @@
 //! The plan: what must change so that what runs matches what a commit wants, down to the
 //! field. Pure (no I/O): the same code serves reconcile, `micro diff` and previews.
 
-use crate::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
+use micro_tenant::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -257,7 +257,7 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     );
     // The default is not shown, so a spec without `readiness` plans as it always did.
     let timeout = |m: &ServiceModel| {
-        (m.ready_timeout > 0 && m.ready_timeout != crate::spec::DEFAULT_READY_TIMEOUT_SECS)
+        (m.ready_timeout > 0 && m.ready_timeout != micro_tenant::spec::DEFAULT_READY_TIMEOUT_SECS)
             .then(|| format!("{}s", m.ready_timeout))
     };
     field("readiness.timeout", timeout(old), timeout(new));

@@ -1,10 +1,12 @@
 //! Test support for this crate and the runtimes built on it: a controller with a real
 //! store and bare repos, and commits made straight into a namespace's branch.
 
-use crate::repo::{self, Repos};
-use crate::{Controller, Runtime};
+use crate::Controller;
+use crate::controller::PlatformAccess;
 use git2::{Repository, Signature};
+use micro_runtime::Runtime;
 use micro_store::Store;
+use micro_tenant::repo::{self, Repos};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,10 +32,27 @@ pub fn commit(repos: &Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
         .unwrap()
 }
 
+/// Where fixtures' services are told the platform is; no certificate identities.
+pub fn access() -> PlatformAccess {
+    PlatformAccess {
+        api_url: "https://platform.test:8081".into(),
+        identity: None,
+    }
+}
+
 /// The given namespaces, each with its repo, driven by `runtime`.
 pub async fn fixture_with(
     namespaces: &[&str],
     runtime: Arc<dyn Runtime>,
+) -> (tempfile::TempDir, Repos, Arc<Controller>) {
+    fixture_with_access(namespaces, runtime, access()).await
+}
+
+/// [`fixture_with`], its deployments handed `access`.
+pub async fn fixture_with_access(
+    namespaces: &[&str],
+    runtime: Arc<dyn Runtime>,
+    access: PlatformAccess,
 ) -> (tempfile::TempDir, Repos, Arc<Controller>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
@@ -42,6 +61,6 @@ pub async fn fixture_with(
         repos.create(ns, Path::new("/bin/true")).unwrap();
         store.create_namespace(ns).await.unwrap();
     }
-    let controller = Controller::new(repos.clone(), store, runtime);
+    let controller = Controller::new(repos.clone(), store, runtime, access);
     (dir, repos, controller)
 }

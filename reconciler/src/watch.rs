@@ -109,7 +109,7 @@ fn is_new_repo(root: &Path, path: &Path) -> bool {
         && path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(crate::layout::namespace_of)
+            .and_then(micro_tenant::layout::namespace_of)
             .is_some()
 }
 
@@ -119,7 +119,7 @@ fn namespace_of_ref_change<'a>(root: &Path, path: &'a Path) -> Option<&'a str> {
     let Some(Component::Normal(repo)) = parts.next() else {
         return None;
     };
-    let ns = crate::layout::namespace_of(repo.to_str()?)?;
+    let ns = micro_tenant::layout::namespace_of(repo.to_str()?)?;
     match parts.next() {
         Some(Component::Normal(p)) if p == "refs" || p.to_str()?.starts_with("packed-refs") => {
             Some(ns)
@@ -149,7 +149,7 @@ mod tests {
     #[tokio::test]
     async fn watches_two_paths_per_repo_and_sees_new_repos_and_ref_updates() {
         let dir = tempfile::tempdir().unwrap();
-        let repos = crate::Repos::new(dir.path());
+        let repos = micro_tenant::Repos::new(dir.path());
         repos.create("a", Path::new("/bin/true")).unwrap();
         let queue = Queue::new();
         let watcher = RefWatcher::start(dir.path(), queue.clone()).unwrap();
@@ -164,7 +164,7 @@ mod tests {
         }
         assert_eq!(watcher.watched(), 5);
         let repo = git2::Repository::open_bare(repos.path("b")).unwrap();
-        let head = repo.refname_to_id(crate::repo::BRANCH).unwrap();
+        let head = repo.refname_to_id(micro_tenant::repo::BRANCH).unwrap();
         repo.reference("refs/heads/main", head, true, "touch")
             .unwrap();
         let (ns, reasons) = tokio::time::timeout(Duration::from_secs(10), queue.next())

@@ -60,24 +60,6 @@ pub struct ServiceModel {
     pub tls: bool,
 }
 
-/// The language a service folder is built with, by the files at its top: a Python
-/// project (`requirements.txt`, `pyproject.toml`, `setup.py`) or a Node one
-/// (`package.json`). The local runtime makes the same call on its checkout.
-pub fn toolchain_of<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<&'static str> {
-    let (mut python, mut node) = (false, false);
-    for name in names.by_ref() {
-        python |= matches!(name, "requirements.txt" | "pyproject.toml" | "setup.py");
-        node |= name == "package.json";
-    }
-    if python {
-        Some("python")
-    } else if node {
-        Some("node")
-    } else {
-        None
-    }
-}
-
 fn default_ready_timeout() -> u32 {
     crate::spec::DEFAULT_READY_TIMEOUT_SECS
 }

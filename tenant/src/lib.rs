@@ -14,11 +14,13 @@ pub mod layout;
 pub mod linked;
 pub mod pin;
 pub mod quantity;
+pub mod quota;
 pub mod render;
 pub mod repo;
 pub mod sources;
 pub mod spec;
 pub mod suspended;
+pub mod toolchain;
 mod user_git;
 
 pub use desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};

@@ -347,7 +347,7 @@ impl SpecCache {
                     .iter()
                     .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
                     .collect();
-                crate::desired::toolchain_of(names.iter().map(String::as_str))
+                crate::toolchain::Toolchains::detect(names.iter().map(String::as_str)).primary()
             },
         });
         let mut cache = self.lock();

@@ -145,3 +145,40 @@ fn a_push_cut_off_by_kill9_leaves_no_objects_behind_after_restart() {
     p.git_ok(&dir, &["commit", "-q", "--allow-empty", "-m", "after"]);
     p.git_ok(&dir, &["push", "-q"]);
 }
+
+/// What a service was handed, as it sees it: where the API is and its certificate.
+const HANDED: &str = r#"import json, os, http.server
+def read(var):
+    try:
+        return open(os.environ[var]).read()[:27]
+    except Exception as e:
+        return type(e).__name__
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"api": os.environ.get("MICRO_API"), "cert": read("MICRO_TLS_CERT")}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// A service the server starts again as it starts is told where the API is and gets its
+/// certificate, like one deployed later: nothing reconciles before the controller knows
+/// both (a server once started services in that window without them, for good).
+#[test]
+fn services_started_with_the_server_get_the_api_and_their_certificate() {
+    let mut p = Platform::start();
+    p.write_service(
+        "handed",
+        &[
+            ("service.yaml", "run: python3 -u handed.py\n"),
+            ("handed.py", HANDED),
+        ],
+    );
+    p.ok(&["run", "./handed", "--wait"]);
+    let exit = p.stop();
+    assert!(exit.success(), "{exit:?}");
+    p.restart();
+    p.wait_running(None, "handed", None);
+    let seen: serde_json::Value = serde_json::from_str(&p.ok(&["call", "handed", "/"])).unwrap();
+    assert_eq!(seen["api"], p.url().as_str(), "{seen}");
+    assert_eq!(seen["cert"], "-----BEGIN CERTIFICATE-----", "{seen}");
+}

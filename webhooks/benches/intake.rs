@@ -13,12 +13,13 @@
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
-use micro_reconciler::linked::Mirrors;
-use micro_reconciler::runtime::memory::MemoryRuntime;
-use micro_reconciler::sources::SourcePolicy;
+use micro_reconciler::Controller;
 use micro_reconciler::testing::{commit, fixture_with};
-use micro_reconciler::{Controller, Repos};
+use micro_runtime::memory::MemoryRuntime;
 use micro_store::Link;
+use micro_tenant::Repos;
+use micro_tenant::linked::Mirrors;
+use micro_tenant::sources::SourcePolicy;
 use micro_webhooks::{Follower, HookState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -7,9 +7,9 @@
 use crate::rest::Rest;
 use micro_reconciler::Controller;
 use micro_reconciler::controller::{backoff, rand_fraction};
-use micro_reconciler::linked::{Fetched, Mirrors, Origin};
 use micro_reconciler::queue::{Queue, Trigger};
 use micro_store::{HistoryEntry, Link, ReconcileResult, Store};
+use micro_tenant::linked::{Fetched, Mirrors, Origin};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -309,7 +309,7 @@ pub(crate) fn admit(
     repo_dir: &std::path::Path,
     namespace: &str,
 ) -> impl Fn(&std::path::Path) -> Result<(), String> {
-    let quota = micro_reconciler::quota::Quota::read(repo_dir);
+    let quota = micro_tenant::quota::Quota::read(repo_dir);
     let namespace = namespace.to_owned();
     move |objects| {
         quota

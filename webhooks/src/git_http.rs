@@ -6,9 +6,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use micro_reconciler::quota::Quota;
-use micro_reconciler::spec::check_namespace_name;
 use micro_store::Store;
+use micro_tenant::quota::Quota;
+use micro_tenant::spec::check_namespace_name;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -122,7 +122,7 @@ async fn serve(
     };
     // A namespace the caller may not see is answered exactly like one that does not exist.
     let not_found = || (StatusCode::NOT_FOUND, "repository not found\n").into_response();
-    let Some(namespace) = micro_reconciler::layout::namespace_of(&repo) else {
+    let Some(namespace) = micro_tenant::layout::namespace_of(&repo) else {
         return not_found();
     };
     // A service may fetch its own namespace's repo (a pod on a cluster checks its code
@@ -145,7 +145,7 @@ async fn serve(
         }
     }
     if rest == "git-receive-pack" {
-        let quota = Quota::read(&micro_reconciler::layout::repo_path(
+        let quota = Quota::read(&micro_tenant::layout::repo_path(
             &state.repos_root,
             namespace,
         ));
@@ -157,10 +157,7 @@ async fn serve(
             return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
         }
     }
-    let path_info = format!(
-        "/{}/{rest}",
-        micro_reconciler::layout::repo_dir_name(namespace)
-    );
+    let path_info = format!("/{}/{rest}", micro_tenant::layout::repo_dir_name(namespace));
     let span = tracing::info_span!("git", namespace, op = %rest, account = %account.email);
     tracing::debug!(parent: &span, "git request");
     let served = {

@@ -262,7 +262,7 @@ fn random_looking(v: &str) -> bool {
 mod tests {
     use super::*;
     use micro_reconciler::plan::Action;
-    use micro_reconciler::{DesiredService, desired::ServiceModel};
+    use micro_tenant::{DesiredService, desired::ServiceModel};
 
     fn service(name: &str, env: &[(&str, &str)]) -> DesiredService {
         let mut model = ServiceModel {

@@ -6,8 +6,8 @@
 use crate::follow::{Follower, origin};
 use crate::preview::{self, Heading, Outcome};
 use crate::rest::{ApiRepo, Kind, RestError, State};
-use micro_reconciler::repo::LoadError;
 use micro_store::{Link, Preview};
+use micro_tenant::repo::LoadError;
 use std::collections::BTreeMap;
 
 /// Open previews one namespace may have: each is a row and a ref, and any signed
@@ -41,7 +41,7 @@ impl Follower {
             self.controller.repos().clone(),
             link.namespace.clone(),
             head_ref(&link.forge, number),
-            micro_reconciler::change::pull_preview_ref(number),
+            micro_tenant::change::pull_preview_ref(number),
         );
         let fetched = micro_reconciler::blocking::blocking(move || {
             let dir = repos.path(&ns);
@@ -90,7 +90,7 @@ impl Follower {
             .controller
             .load(
                 &link.namespace,
-                &micro_reconciler::change::pull_preview_ref(number),
+                &micro_tenant::change::pull_preview_ref(number),
             )
             .await;
         let (plan, invalid) = match loaded {
@@ -213,7 +213,7 @@ impl Follower {
         let (repos, ns) = (self.controller.repos().clone(), link.namespace.clone());
         let _ = micro_reconciler::blocking::blocking(move || {
             let repo = git2::Repository::open_bare(repos.path(&ns)).ok()?;
-            repo.find_reference(&micro_reconciler::change::pull_preview_ref(number))
+            repo.find_reference(&micro_tenant::change::pull_preview_ref(number))
                 .ok()?
                 .delete()
                 .ok()

@@ -6,9 +6,9 @@
 use crate::follow::Follower;
 use crate::rest::{self, ApiRepo, Kind, State};
 use micro_reconciler::controller::Reconciled;
-use micro_reconciler::linked::default_api;
 use micro_reconciler::metrics::Ended;
 use micro_store::{Link, Preview};
+use micro_tenant::linked::default_api;
 use std::collections::HashMap;
 use std::sync::PoisonError;
 

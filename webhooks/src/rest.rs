@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use micro_reconciler::sources::SourcePolicy;
+use micro_tenant::sources::SourcePolicy;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;

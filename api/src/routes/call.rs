@@ -193,7 +193,7 @@ async fn forward_by_runtime(
     name: &str,
     call: Forward<'_>,
 ) -> Result<Response, ApiError> {
-    use micro_reconciler::runtime::{CallRequest, RuntimeError};
+    use micro_runtime::{CallRequest, RuntimeError};
     let Forward {
         path,
         method,

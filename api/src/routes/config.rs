@@ -7,7 +7,7 @@ use crate::types::{ConfigEntryInfo, ConfigValueInfo, SetConfig, SetConfigReply};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use micro_reconciler::spec::is_config_key;
+use micro_tenant::spec::is_config_key;
 use serde::Deserialize;
 
 /// Largest config value, as JSON text.
@@ -26,7 +26,7 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 async fn head_config(
     state: &ApiState,
     ns: &str,
-) -> Result<micro_reconciler::spec::ConfigSpec, ApiError> {
+) -> Result<micro_tenant::spec::ConfigSpec, ApiError> {
     state
         .controller
         .config_at_head(ns)
@@ -106,7 +106,7 @@ async fn may_read(state: &ApiState, ns: &Namespace, key: &str) -> Result<(), Api
     let service = ns.caller.service.as_deref().ok_or_else(not_found)?;
     let (_, desired) = state
         .controller
-        .load(&ns.name, micro_reconciler::repo::BRANCH)
+        .load(&ns.name, micro_tenant::repo::BRANCH)
         .await
         .map_err(|e| ApiError::Internal(e.message().to_owned()))?;
     let desired = desired.map_err(|_| not_found())?;

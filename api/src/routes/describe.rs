@@ -6,7 +6,7 @@ use crate::types::ServiceDescription;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, State};
-use micro_reconciler::runtime::ServiceEvent;
+use micro_runtime::ServiceEvent;
 
 /// History entries looked at for rollbacks.
 const HISTORY_LOOKED_AT: i64 = 50;

@@ -6,8 +6,8 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use micro_reconciler::spec::is_config_key;
 use micro_store::KvQuery;
+use micro_tenant::spec::is_config_key;
 use serde::Deserialize;
 
 const MAX_LIMIT: i64 = 1000;

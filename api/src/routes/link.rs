@@ -7,8 +7,8 @@ use crate::types::{DeliveryView, LinkCreated, LinkRequest, LinkView};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
-use micro_reconciler::linked::{self, Followed, default_api};
 use micro_store::Link;
+use micro_tenant::linked::{self, Followed, default_api};
 
 /// The link of the namespace.
 pub async fn show(
@@ -32,7 +32,7 @@ pub async fn link(
 ) -> Result<Json<LinkCreated>, ApiError> {
     crate::suspension::writable(&state, &ns.name).await?;
     let url = req.url.trim().trim_end_matches('/').to_owned();
-    if !micro_reconciler::spec::is_source_url(&url) {
+    if !micro_tenant::spec::is_source_url(&url) {
         return Err(ApiError::BadRequest(format!(
             "{url:?}: a repo URL is https://, http:// (or, where allowed, file://)"
         )));

@@ -4,8 +4,8 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use micro_reconciler::RuntimeError;
-use micro_reconciler::runtime::LogQuery;
+use micro_runtime::LogQuery;
+use micro_runtime::RuntimeError;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -6,8 +6,7 @@ use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_kubernetes::render;
-use micro_reconciler::quota::Quota;
+use micro_tenant::quota::Quota;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -35,7 +34,7 @@ pub async fn manifests(
     }
     let dir = state.repos.path(&ns.name);
     let quota = crate::blocking::blocking(move || Quota::read(&dir)).await?;
-    let items = render::manifests(&state.cluster, &desired, &quota, q.service.as_deref());
+    let items = (state.manifests)(&desired, &quota, q.service.as_deref());
     Ok(Json(serde_json::json!({
         "apiVersion": "v1",
         "kind": "List",

@@ -5,7 +5,7 @@ use crate::types::PlanView;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_reconciler::DesiredNamespace;
+use micro_tenant::DesiredNamespace;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -15,7 +15,7 @@ pub struct PlanQuery {
 }
 
 pub(crate) fn default_ref() -> String {
-    micro_reconciler::layout::BRANCH.into()
+    micro_tenant::layout::BRANCH.into()
 }
 
 /// What a ref of the namespace's repo would change.
@@ -49,7 +49,7 @@ pub(crate) async fn desired_at(
         .await
         .map_err(|e| {
             // Only a ref that does not resolve is "not found"; anything else is ours.
-            if micro_reconciler::repo::is_unknown_ref(&e) {
+            if micro_tenant::repo::is_unknown_ref(&e) {
                 ApiError::NotFound(format!("ref {reference}"))
             } else {
                 ApiError::Internal(format!("reading ref {reference}: {}", e.message()))

@@ -7,7 +7,7 @@ use crate::types::PreviewView;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
-use micro_reconciler::layout::BRANCH;
+use micro_tenant::layout::BRANCH;
 
 /// Branches planned at most per request.
 const MAX_BRANCHES: usize = 50;
@@ -25,7 +25,7 @@ pub async fn list(
                 .map(|p| PreviewView {
                     name: format!("#{}", p.number),
                     number: Some(p.number),
-                    reference: micro_reconciler::change::pull_preview_ref(p.number),
+                    reference: micro_tenant::change::pull_preview_ref(p.number),
                     head: p.head,
                     status: p.result,
                     summary: p.summary,

@@ -7,8 +7,8 @@ use crate::types::{QuotaView, SetQuota};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, State};
-use micro_reconciler::quota::{Quota, mib};
 use micro_store::Role;
+use micro_tenant::quota::{Quota, mib};
 
 /// The effective quota of `namespace`.
 pub async fn effective(state: &ApiState, namespace: &str) -> Result<Quota, ApiError> {

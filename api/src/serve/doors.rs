@@ -129,7 +129,7 @@ impl Doors {
     }
 }
 
-impl micro_reconciler::runtime::local::ApiDoors for Doors {
+impl micro_runtime::ApiDoors for Doors {
     fn port(&self, namespace: &str) -> std::io::Result<u16> {
         Doors::port(self, namespace)
     }

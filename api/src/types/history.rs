@@ -41,7 +41,7 @@ pub struct HistoryItem {
 
 impl HistoryItem {
     /// A history entry with what its commit says (subject, author, action trailer).
-    pub fn new(e: HistoryEntry, info: Option<micro_reconciler::repo::CommitInfo>) -> Self {
+    pub fn new(e: HistoryEntry, info: Option<micro_tenant::repo::CommitInfo>) -> Self {
         let action = info
             .as_ref()
             .and_then(|i| i.action.clone())

@@ -1,7 +1,7 @@
 //! Plans on the wire: `micro diff`, and what a reference would change.
 
-use micro_reconciler::desired::ServiceModel;
 use micro_reconciler::plan::{self, Action, FieldChange, Plan};
+use micro_tenant::desired::ServiceModel;
 use serde::{Deserialize, Serialize};
 
 /// What a revision would change in what runs.

@@ -1,6 +1,6 @@
 //! Services on the wire: `micro status`, `micro describe`.
 
-use micro_reconciler::runtime::{ReplicaInfo, ServiceDetail, ServiceEvent, WorkloadState};
+use micro_runtime::{ReplicaInfo, ServiceDetail, ServiceEvent, WorkloadState};
 use micro_store::{NamespaceStatus, ServiceStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

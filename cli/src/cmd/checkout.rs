@@ -5,7 +5,7 @@
 //! else with `MICRO_TOKEN` (never a flag: flags show in process listings).
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use micro_reconciler::sources::SourceCache;
+use micro_tenant::sources::SourceCache;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

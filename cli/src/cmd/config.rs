@@ -5,7 +5,7 @@ use super::{Output, short};
 use crate::context::{Context, Target};
 use crate::gitops::{self, Pushed, TenantRepo};
 use anyhow::{Context as _, Result, anyhow, bail};
-use micro_reconciler::spec::{self, ConfigEntry, ConfigSpec};
+use micro_tenant::spec::{self, ConfigEntry, ConfigSpec};
 use std::process::ExitCode;
 
 /// Largest value `micro config set` accepts, as JSON text (the server enforces it too).

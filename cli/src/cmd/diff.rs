@@ -82,7 +82,7 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<PlanView> {
     let reference = args
         .reference
         .as_deref()
-        .unwrap_or(micro_reconciler::layout::BRANCH);
+        .unwrap_or(micro_tenant::layout::BRANCH);
     Ok(ctx.client.plan_ref(&ctx.namespace, reference).await?)
 }
 

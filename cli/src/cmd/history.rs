@@ -124,11 +124,11 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
         }
     };
     if let Some(name) = &args.service {
-        micro_reconciler::spec::check_service_name(name).map_err(|e| anyhow!("{e}"))?;
+        micro_tenant::spec::check_service_name(name).map_err(|e| anyhow!("{e}"))?;
     }
     let pushed = tokio::task::block_in_place(|| {
         let repo = TenantRepo::open(&ctx)?;
-        let trailer = micro_reconciler::repo::ACTION_TRAILER;
+        let trailer = micro_tenant::repo::ACTION_TRAILER;
         let what = match &args.service {
             Some(name) => format!(
                 "Rollback {name} to {}\n\n{trailer}: rollback",

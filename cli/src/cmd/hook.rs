@@ -1,9 +1,9 @@
 //! The pre-receive hook: every push to a tenant's main is parsed and validated with the
 //! same code the reconciler uses, before git accepts it. git shows our stderr to the pusher.
 
-use micro_reconciler::layout;
-use micro_reconciler::quota::Quota;
-use micro_reconciler::repo::{self, BRANCH, LoadError};
+use micro_tenant::layout;
+use micro_tenant::quota::Quota;
+use micro_tenant::repo::{self, BRANCH, LoadError};
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -44,7 +44,7 @@ fn check() -> Result<(), String> {
         })
         .ok_or("pre-receive: cannot tell the namespace from the repo path")?;
     // A suspended namespace takes no push at all, whatever its refs.
-    if let Some(line) = micro_reconciler::suspended::refusal(repo.path()) {
+    if let Some(line) = micro_tenant::suspended::refusal(repo.path()) {
         return Err(line);
     }
     // Once per push, whatever its refs (a branch, a tag, a diff preview): the push's
@@ -63,7 +63,7 @@ fn check() -> Result<(), String> {
         if refname != BRANCH {
             continue;
         }
-        if let Some(f) = micro_reconciler::linked::followed(repo.path()) {
+        if let Some(f) = micro_tenant::linked::followed(repo.path()) {
             return Err(format!(
                 "this namespace follows {} (branch {}): push there, or `micro repo unlink` to push here again",
                 f.url, f.branch

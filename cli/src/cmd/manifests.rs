@@ -31,7 +31,7 @@ pub async fn run(t: &Target, args: ManifestsArgs) -> Result<ExitCode> {
     let reference = args
         .reference
         .as_deref()
-        .unwrap_or(micro_reconciler::layout::BRANCH);
+        .unwrap_or(micro_tenant::layout::BRANCH);
     let list = ctx
         .client
         .manifests(&ctx.namespace, reference, args.service.as_deref())

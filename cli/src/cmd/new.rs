@@ -1,7 +1,7 @@
 //! `micro new NAME`: a service skeleton that runs as generated (python3, stdlib only).
 
 use anyhow::{Context, Result, bail};
-use micro_reconciler::spec::check_service_name;
+use micro_tenant::spec::check_service_name;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]

@@ -7,8 +7,8 @@ use crate::context::{Context, Target};
 use crate::gitops::{self, Pushed, TenantRepo};
 use crate::home::Deployed;
 use anyhow::{Context as _, Result, anyhow, bail};
-use micro_reconciler::spec::{self, SpecError};
 use micro_tenant::folder;
+use micro_tenant::spec::{self, SpecError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

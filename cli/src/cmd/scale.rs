@@ -5,7 +5,7 @@ use super::wait;
 use crate::context::Target;
 use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
-use micro_reconciler::spec;
+use micro_tenant::spec;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]

@@ -5,9 +5,9 @@ use super::{short, wait};
 use crate::context::Context;
 use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
-use micro_reconciler::sources::{self, Resolved, SourceCache};
-use micro_reconciler::spec::{self, SourceSpec};
 use micro_tenant::pin::{Pin, PinError, pin_spec};
+use micro_tenant::sources::{self, Resolved, SourceCache};
+use micro_tenant::spec::{self, SourceSpec};
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -15,9 +15,9 @@ pub use workload::{
 };
 
 use crate::settings::Settings;
-use micro_reconciler::desired::{DesiredNamespace, DesiredService, ServiceModel};
-use micro_reconciler::quota::Quota;
-use micro_reconciler::runtime::DEPLOYMENT_VAR;
+use micro_runtime::{DEPLOYMENT_VAR, Deployment, TOKEN_VAR};
+use micro_tenant::desired::{DesiredNamespace, DesiredService, ServiceModel};
+use micro_tenant::quota::Quota;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ pub const AT_APPLY: &str = "(set at apply)";
 /// The variables a service's Secret holds, as the runtime fills them: its token, its
 /// deployment, and one `MICRO_CONFIG_*` per config key it lists.
 pub fn secret_keys_of(model: &ServiceModel) -> Vec<String> {
-    let mut keys = vec!["MICRO_TOKEN".to_owned(), DEPLOYMENT_VAR.to_owned()];
+    let mut keys = vec![TOKEN_VAR.to_owned(), DEPLOYMENT_VAR.to_owned()];
     keys.extend(
         model
             .config
@@ -37,6 +37,18 @@ pub fn secret_keys_of(model: &ServiceModel) -> Vec<String> {
             .map(|k| micro_tenant::layout::config_env_name(k)),
     );
     keys
+}
+
+/// A deployment's Secret data: its variables, and its certificate and key under
+/// [`IDENTITY_KEYS`], which the Deployment mounts as files (never variables).
+pub fn secret_of(deployment: &Deployment) -> BTreeMap<String, String> {
+    let mut data = deployment.variables();
+    if let Some(pem) = &deployment.certificate {
+        let [cert, key] = IDENTITY_KEYS;
+        data.insert(cert.to_owned(), pem.cert.clone());
+        data.insert(key.to_owned(), pem.key.expose().clone());
+    }
+    data
 }
 
 /// A service's Secret data for review: every key, no value.

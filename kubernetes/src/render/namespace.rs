@@ -4,8 +4,8 @@
 use super::{cpu_quantity, memory_quantity};
 use crate::labels::{self, tenant_labels};
 use crate::settings::Settings;
-use micro_reconciler::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES, Quota};
 use micro_tenant::quantity::{MAX_CPU_MILLIS, MAX_MEMORY};
+use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES, Quota};
 use serde_json::{Value, json};
 
 pub const NETWORK_POLICY: &str = "micro-tenant-isolation";

@@ -1,6 +1,6 @@
 use super::*;
 use crate::labels;
-use micro_reconciler::desired::{ServiceModel, SourceModel};
+use micro_tenant::desired::{ServiceModel, SourceModel};
 use serde_json::Value;
 
 fn service(name: &str, model: ServiceModel) -> DesiredService {

@@ -4,10 +4,10 @@
 use super::{cpu_quantity, memory_quantity};
 use crate::labels::{self, pod_selector, service_labels};
 use crate::settings::Settings;
-use micro_reconciler::desired::{DesiredService, ServiceModel};
-use micro_reconciler::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
-use micro_reconciler::runtime::DEPLOYMENT_VAR;
+use micro_runtime::{API_VAR, DEPLOYMENT_VAR, TOKEN_VAR};
+use micro_tenant::desired::{DesiredService, ServiceModel};
 use micro_tenant::quantity::{parse_cpu, parse_memory};
+use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -21,20 +21,26 @@ pub const CA_KEY: &str = "MICRO_TLS_CA_PEM";
 /// Where containers find the platform CA, and their identity under `identity/`.
 const CA_DIR: &str = "/run/micro";
 /// The Secret's keys holding the deployment's certificate and key: files, never variables.
-pub use micro_reconciler::runtime::IDENTITY_VARS as IDENTITY_KEYS;
+pub use micro_runtime::IDENTITY_VARS as IDENTITY_KEYS;
 /// The Secret's keys the controller gives with a certificate identity, or not at all.
 pub const WITH_IDENTITY: [&str; 3] = [
     IDENTITY_KEYS[0],
     IDENTITY_KEYS[1],
-    micro_reconciler::runtime::PLATFORM_IDENTITY_VAR,
+    micro_runtime::PLATFORM_IDENTITY_VAR,
 ];
 /// Services run as this uid, never root.
 const RUN_AS: u32 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
 const APP_DIR: &str = "/app";
-/// Before a build, as on the local runtime: a Python folder gets a virtualenv of its own
-/// revision (`.venv` in the checkout, first on PATH for the build and the service).
-const PYTHON_VENV: &str = "if [ -e requirements.txt ] || [ -e pyproject.toml ] || [ -e setup.py ]; then [ -x .venv/bin/python ] || python3 -m venv .venv || exit 1; fi";
+/// Before a build, as on the local runtime: a Python folder (by the platform's one rule,
+/// tested on the pod's checkout) gets a virtualenv of its own revision (`.venv` in the
+/// checkout, first on PATH for the build and the service).
+fn python_venv() -> String {
+    format!(
+        "if {}; then [ -x .venv/bin/python ] || python3 -m venv .venv || exit 1; fi",
+        micro_tenant::toolchain::Toolchains::python_test()
+    )
+}
 
 /// One service as the renderer needs it.
 #[derive(Clone, Copy, Debug)]
@@ -142,7 +148,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
     let from_source = m.image.is_none();
     let mut env = vec![
         json!({ "name": "PORT", "value": s.port().to_string() }),
-        json!({ "name": "MICRO_API", "value": settings.platform_url }),
+        json!({ "name": API_VAR, "value": settings.platform_url }),
         json!({ "name": "MICRO_NAMESPACE", "value": s.tenant }),
         json!({ "name": "MICRO_SERVICE_NAME", "value": s.name }),
         json!({ "name": "HOME", "value": "/tmp" }),
@@ -250,7 +256,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             checkout_env.extend(
                 secret_env
                     .iter()
-                    .filter(|e| e["name"] == "MICRO_TOKEN")
+                    .filter(|e| e["name"] == TOKEN_VAR)
                     .cloned(),
             );
         }
@@ -285,7 +291,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             init.push(builder.container(
                 "build",
                 settings.runner_for(m.toolchain.as_deref()),
-                Some(json!(["sh", "-c", format!("{PYTHON_VENV}\n{build}")])),
+                Some(json!(["sh", "-c", format!("{}\n{build}", python_venv())])),
             ));
         }
     }

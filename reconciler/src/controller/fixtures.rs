@@ -2,8 +2,8 @@
 //! straight into a namespace's branch.
 
 use super::*;
-use crate::runtime::memory::MemoryRuntime;
-pub use crate::testing::{commit, fixture_with};
+pub use crate::testing::{commit, fixture_with, fixture_with_access};
+use micro_runtime::memory::MemoryRuntime;
 
 /// Namespace `a` with an in-memory runtime.
 pub async fn fixture() -> (
@@ -14,6 +14,24 @@ pub async fn fixture() -> (
 ) {
     let runtime = Arc::new(MemoryRuntime::default());
     let (dir, repos, controller) = fixture_with(&["a"], runtime.clone()).await;
+    (dir, repos, runtime, controller)
+}
+
+/// Namespace `a` with an in-memory runtime, its deployments given certificates by `issuer`.
+pub async fn fixture_issuing(
+    issuer: IdentityIssuer,
+) -> (
+    tempfile::TempDir,
+    Repos,
+    Arc<MemoryRuntime>,
+    Arc<Controller>,
+) {
+    let runtime = Arc::new(MemoryRuntime::default());
+    let access = PlatformAccess {
+        identity: Some(issuer),
+        ..crate::testing::access()
+    };
+    let (dir, repos, controller) = fixture_with_access(&["a"], runtime.clone(), access).await;
     (dir, repos, runtime, controller)
 }
 

@@ -13,7 +13,7 @@ use tracing::Instrument;
 impl Controller {
     /// Renews every certificate past half its lifetime; how many were renewed.
     pub async fn renew_identities(&self) -> Result<usize, StoreError> {
-        let Some(issuer) = self.identity.get() else {
+        let Some(issuer) = self.access.identity.as_ref() else {
             return Ok(0);
         };
         let live = self.store.live_deployments().await?;
@@ -84,7 +84,7 @@ impl Controller {
     /// Renews certificates for as long as the server runs, checking often enough that
     /// none comes near its end (a twentieth of the lifetime, at most every five minutes).
     pub fn spawn_identity_renewal(self: &Arc<Self>) {
-        let Some(issuer) = self.identity.get() else {
+        let Some(issuer) = self.access.identity.as_ref() else {
             return;
         };
         let every =
@@ -123,9 +123,9 @@ mod tests {
         crate::controller::IdentityIssuer {
             issue: Arc::new(move |_: &str, _: &str, _: &str| {
                 let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                Ok(crate::runtime::Pem {
+                Ok(micro_runtime::Pem {
                     cert: format!("cert {n}"),
-                    key: format!("key {n}"),
+                    key: micro_runtime::Secret::new(format!("key {n}")),
                 })
             }),
             lifetime,
@@ -135,9 +135,8 @@ mod tests {
 
     #[tokio::test]
     async fn running_deployments_get_new_certificates_and_replaced_or_removed_ones_do_not() {
-        let (_dir, repos, runtime, c) = fixtures::fixture().await;
         // A lifetime of nothing: every live deployment is due on every round.
-        c.set_identity_issuer(issuer(Duration::ZERO));
+        let (_dir, repos, runtime, c) = fixtures::fixture_issuing(issuer(Duration::ZERO)).await;
         let push =
             |yaml: &str| fixtures::commit(&repos, "a", &[("services/web/service.yaml", yaml)]);
         let push_reasons = fixtures::reasons(crate::queue::Trigger::Push);
@@ -158,14 +157,58 @@ mod tests {
         runtime.forget("a", "web");
         assert_eq!(c.renew_identities().await.unwrap(), 0);
         // A lifetime of an hour: a certificate just issued is not due.
-        let (_dir, repos, runtime, c) = fixtures::fixture().await;
-        c.set_identity_issuer(issuer(Duration::from_secs(3600)));
+        let (_dir, repos, runtime, c) =
+            fixtures::fixture_issuing(issuer(Duration::from_secs(3600))).await;
         fixtures::commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
         c.reconcile("a", &fixtures::reasons(crate::queue::Trigger::Push))
             .await
             .unwrap();
         assert_eq!(c.renew_identities().await.unwrap(), 0);
         assert_eq!(runtime.identity("a", "web").unwrap().cert, "cert 1");
+    }
+
+    /// As `micro server` starts: workers running and a namespace queued before anything
+    /// else happens. The very first deployment is told where the API is and gets its
+    /// certificate (a controller configured after its workers started once deployed
+    /// services without either, and nothing rolled them again).
+    #[tokio::test]
+    async fn a_service_deployed_the_moment_the_controller_starts_gets_the_api_and_a_certificate() {
+        let (_dir, repos, runtime, c) =
+            fixtures::fixture_issuing(issuer(Duration::from_secs(3600))).await;
+        fixtures::commit(
+            &repos,
+            "a",
+            &[(
+                "services/web/service.yaml",
+                "run: x
+",
+            )],
+        );
+        c.spawn_workers(2);
+        c.queue().trigger("a", crate::queue::Trigger::Startup);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deployment = loop {
+            if let Some(d) = runtime.deployment("a", "web") {
+                break d;
+            }
+            assert!(std::time::Instant::now() < deadline, "never deployed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(deployment.api_url, crate::testing::access().api_url);
+        assert_eq!(
+            deployment.certificate.as_ref().map(|p| p.cert.as_str()),
+            Some("cert 1")
+        );
+        assert_eq!(
+            deployment.platform_identity.as_deref(),
+            Some("spiffe://test/platform")
+        );
+        let vars = deployment.variables();
+        assert!(
+            vars[micro_runtime::TOKEN_VAR].starts_with("mt_"),
+            "{:?}",
+            vars.keys()
+        );
     }
 
     #[tokio::test]

@@ -3,9 +3,9 @@
 
 use super::fixtures::{commit, fixture_with};
 use super::*;
-use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::memory::MemoryRuntime;
-use crate::runtime::{ConfigEnv, LogStream};
+use micro_runtime::LogStream;
+use micro_runtime::memory::MemoryRuntime;
+use micro_tenant::desired::{DesiredService, ObservedService};
 use std::collections::HashSet;
 
 /// A runtime whose applies take a while and count who is inside at once; the first
@@ -50,9 +50,9 @@ impl Runtime for Slow {
     async fn apply(
         &self,
         namespace: &str,
-        artifact: &crate::runtime::Artifact,
+        artifact: &micro_runtime::Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &micro_runtime::Deployment,
     ) -> Result<(), RuntimeError> {
         use std::sync::atomic::Ordering::SeqCst;
         self.enter(namespace);
@@ -68,7 +68,9 @@ impl Runtime for Slow {
         if self.fail_once.lock().unwrap().remove(namespace) {
             return Err(std::io::Error::other("the node is unreachable").into());
         }
-        self.inner.apply(namespace, artifact, service, config).await
+        self.inner
+            .apply(namespace, artifact, service, deployment)
+            .await
     }
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), RuntimeError> {
         self.inner.delete(namespace, name).await
@@ -80,7 +82,7 @@ impl Runtime for Slow {
         &self,
         namespace: &str,
         name: &str,
-        query: crate::runtime::LogQuery,
+        query: micro_runtime::LogQuery,
     ) -> Result<LogStream, RuntimeError> {
         self.inner.logs(namespace, name, query).await
     }

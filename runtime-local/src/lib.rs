@@ -1,6 +1,11 @@
-//! The local runtime: each replica a supervised process on this machine, in its own
-//! process group, started in a checkout of its service folder at its revision.
+//! The local runtime, the node: each replica a supervised process on this machine, in
+//! its own process group, sandbox (bubblewrap, pasta, seccomp) and cgroup, started in a
+//! checkout of its service folder at its revision; rollouts, logs and identity files.
+//!
+//! It implements `micro-runtime`'s contract and knows nothing of the store, the
+//! reconciler or HTTP: the server hands it what it needs (doors to the API among them).
 
+mod blocking;
 mod cgroup;
 mod identity;
 mod in_use;
@@ -14,12 +19,12 @@ mod supervisor;
 mod volume;
 
 pub use cgroup::{Cgroups, Limits};
-pub use sandbox::{ApiDoors, Sandbox, SandboxError, SandboxOptions};
+pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
-use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{Artifact, ConfigEnv, LogStream, Runtime, RuntimeError, RuntimeEvent};
-use crate::sources::{SourceCache, SourcePolicy};
 use instance::Instance;
+use micro_runtime::{Artifact, Deployment, LogStream, Runtime, RuntimeError, RuntimeEvent};
+use micro_tenant::desired::{DesiredService, ObservedService};
+use micro_tenant::sources::{SourceCache, SourcePolicy};
 use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
@@ -158,9 +163,9 @@ pub(crate) struct Shared {
     builds: FetchPool,
     checkouts: in_use::InUse,
     /// Recent events per service, for `micro describe`.
-    events_log: Mutex<HashMap<Key, std::collections::VecDeque<crate::runtime::ServiceEvent>>>,
+    events_log: Mutex<HashMap<Key, std::collections::VecDeque<micro_runtime::ServiceEvent>>>,
     /// Per namespace: its quota and uid, as the last namespace apply set them.
-    namespaces: Mutex<HashMap<String, crate::runtime::NamespaceSettings>>,
+    namespaces: Mutex<HashMap<String, micro_runtime::NamespaceSettings>>,
     /// Per namespace: the checkout quota (bytes, files) its volume was last made for.
     volumes_ensured: tokio::sync::Mutex<HashMap<String, (u64, u64)>>,
     /// Per full namespace: its fullest checkout folder (by files or by bytes), when it
@@ -195,7 +200,7 @@ impl Shared {
 
     /// A namespace's settings, once its namespace apply set them (always before its
     /// services are applied).
-    pub(crate) fn settings(&self, namespace: &str) -> Option<crate::runtime::NamespaceSettings> {
+    pub(crate) fn settings(&self, namespace: &str) -> Option<micro_runtime::NamespaceSettings> {
         self.namespaces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -249,15 +254,15 @@ impl Shared {
         if events.len() >= Self::EVENTS_KEPT {
             events.pop_front();
         }
-        events.push_back(crate::runtime::ServiceEvent {
-            at_ms: micro_store::now_millis(),
+        events.push_back(micro_runtime::ServiceEvent {
+            at_ms: now_millis(),
             what,
         });
     }
 
     const EVENTS_KEPT: usize = 50;
 
-    fn events_of(&self, namespace: &str, name: &str) -> Vec<crate::runtime::ServiceEvent> {
+    fn events_of(&self, namespace: &str, name: &str) -> Vec<micro_runtime::ServiceEvent> {
         self.events_log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -353,7 +358,7 @@ impl LocalRuntime {
         }
         let idle = !self.services().keys().any(|(ns, _)| ns == namespace);
         let ns = namespace.to_owned();
-        crate::blocking::blocking(move || volumes.ensure(&ns, wanted.0, wanted.1, idle))
+        blocking::blocking(move || volumes.ensure(&ns, wanted.0, wanted.1, idle))
             .await
             .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
         ensured.insert(namespace.to_owned(), wanted);
@@ -363,8 +368,8 @@ impl LocalRuntime {
 
 #[async_trait::async_trait]
 impl Runtime for LocalRuntime {
-    fn support(&self) -> crate::spec::Support {
-        crate::spec::Support::PROCESSES
+    fn support(&self) -> micro_tenant::spec::Support {
+        micro_tenant::spec::Support::PROCESSES
     }
 
     fn reports_rollouts(&self) -> bool {
@@ -394,7 +399,7 @@ impl Runtime for LocalRuntime {
         namespace: &str,
         artifact: &Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &Deployment,
     ) -> Result<(), RuntimeError> {
         self.ensure_volume(namespace).await?;
         // What runs keeps serving until the new revision is ready (or for good, if it
@@ -411,7 +416,7 @@ impl Runtime for LocalRuntime {
                 namespace,
                 artifact,
                 service,
-                config,
+                deployment,
                 serving,
             );
             services.insert(key, inst);
@@ -427,7 +432,7 @@ impl Runtime for LocalRuntime {
     async fn apply_namespace(
         &self,
         namespace: &str,
-        settings: &crate::runtime::NamespaceSettings,
+        settings: &micro_runtime::NamespaceSettings,
     ) -> Result<(), RuntimeError> {
         // Its `/etc` names its uid: written again only when that changes.
         let known_uid = self.shared.settings(namespace).map(|s| s.uid);
@@ -435,7 +440,7 @@ impl Runtime for LocalRuntime {
             && known_uid != Some(settings.uid)
         {
             let (sandbox, ns, uid) = (sandbox.clone(), namespace.to_owned(), settings.uid);
-            crate::blocking::blocking(move || sandbox.prepare(&ns, uid))
+            blocking::blocking(move || sandbox.prepare(&ns, uid))
                 .await
                 .map_err(|e| RuntimeError::Io(std::io::Error::other(e.to_string())))??;
         }
@@ -478,7 +483,7 @@ impl Runtime for LocalRuntime {
         }
         if let Some(volumes) = self.shared.isolation.volumes.clone() {
             let ns = namespace.to_owned();
-            let _ = crate::blocking::blocking(move || volumes.remove(&ns)).await;
+            let _ = blocking::blocking(move || volumes.remove(&ns)).await;
         }
         self.shared.volumes_ensured.lock().await.remove(namespace);
         self.shared
@@ -512,7 +517,7 @@ impl Runtime for LocalRuntime {
         namespace: &str,
         name: &str,
         deployment: &str,
-        identity: &crate::runtime::Pem,
+        identity: &micro_runtime::Pem,
     ) -> Result<bool, RuntimeError> {
         let renewed = self
             .services()
@@ -524,7 +529,7 @@ impl Runtime for LocalRuntime {
         }
     }
 
-    fn describe(&self, namespace: &str, name: &str) -> Option<crate::runtime::ServiceDetail> {
+    fn describe(&self, namespace: &str, name: &str) -> Option<micro_runtime::ServiceDetail> {
         let mut detail = self
             .services()
             .get(&(namespace.to_owned(), name.to_owned()))
@@ -549,7 +554,7 @@ impl Runtime for LocalRuntime {
         &self,
         namespace: &str,
         name: &str,
-        query: crate::runtime::LogQuery,
+        query: micro_runtime::LogQuery,
     ) -> Result<LogStream, RuntimeError> {
         if !self
             .services()
@@ -567,7 +572,14 @@ impl Runtime for LocalRuntime {
             cgroups.remove();
         }
         if let Some(volumes) = self.shared.isolation.volumes.clone() {
-            let _ = crate::blocking::blocking(move || volumes.unmount_all()).await;
+            let _ = blocking::blocking(move || volumes.unmount_all()).await;
         }
     }
+}
+
+/// Milliseconds since the epoch, as events are stamped.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

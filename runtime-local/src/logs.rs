@@ -1,7 +1,7 @@
 //! Per-service log files: bounded in size, tailed and followed for `micro logs`.
 
-use crate::runtime::{LogQuery, LogStream, RuntimeError};
 use bytes::Bytes;
+use micro_runtime::{LogQuery, LogStream, RuntimeError};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -4,9 +4,9 @@
 
 use super::Shared;
 use super::supervisor;
-use crate::desired::{DesiredService, ServiceModel};
-use crate::runtime::{Artifact, WorkloadState};
-use crate::runtime::{ConfigEnv, ReplicaInfo, RuntimeEvent, ServiceDetail, ServiceReport};
+use micro_runtime::{Artifact, WorkloadState};
+use micro_runtime::{Deployment, ReplicaInfo, RuntimeEvent, ServiceDetail, ServiceReport};
+use micro_tenant::desired::{DesiredService, ServiceModel};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,7 +52,7 @@ pub(crate) struct Tracker {
     pub changed: tokio::sync::Notify,
     /// The deployment this one replaces, serving until this one is ready.
     previous: Mutex<Option<Instance>>,
-    /// Its id, from its config ([`crate::runtime::DEPLOYMENT_VAR`]).
+    /// Its id ([`Deployment::id`]).
     deployment: Option<String>,
     /// Its certificate identity, as files its replicas read.
     pub identity: super::identity::IdentityFiles,
@@ -302,7 +302,7 @@ impl Instance {
         namespace: &str,
         artifact: &Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &Deployment,
         previous: Option<Instance>,
     ) -> Self {
         if let Some(p) = &previous {
@@ -333,8 +333,8 @@ impl Instance {
             draining: AtomicBool::new(false),
             changed: tokio::sync::Notify::new(),
             previous: Mutex::new(previous),
-            deployment: config.get(crate::runtime::DEPLOYMENT_VAR).cloned(),
-            identity: super::identity::IdentityFiles::new(crate::runtime::Pem::from_config(config)),
+            deployment: Some(deployment.id.clone()),
+            identity: super::identity::IdentityFiles::new(deployment.certificate.clone()),
             namespace: namespace.to_owned(),
             name: service.name.clone(),
             revision: service.revision.clone(),
@@ -349,12 +349,16 @@ impl Instance {
             tracker.clone(),
             artifact.clone(),
             service.clone(),
-            // The identity's PEM becomes files (above), never variables.
-            config
-                .iter()
-                .filter(|(k, _)| !crate::runtime::IDENTITY_VARS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            // The identity's PEM becomes files (above), never variables; services here
+            // reach the API where the platform does (the sandbox maps it to their door).
+            {
+                let mut env = deployment.variables();
+                env.insert(
+                    micro_runtime::API_VAR.to_owned(),
+                    deployment.api_url.clone(),
+                );
+                env
+            },
             cancel.clone(),
         ));
         Instance {
@@ -380,7 +384,7 @@ impl Instance {
     pub fn renew_identity(
         &self,
         deployment: &str,
-        pem: &crate::runtime::Pem,
+        pem: &micro_runtime::Pem,
     ) -> Option<std::io::Result<()>> {
         if self.tracker.deployment.as_deref() == Some(deployment) {
             return Some(self.tracker.identity.renew(pem.clone()));

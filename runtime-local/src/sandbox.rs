@@ -82,24 +82,13 @@ const HOST_ETC_PREFIXES: &[&str] = &["python3", "perl"];
 /// The files the platform writes for a namespace's `/etc`.
 const MADE_ETC: [&str; 5] = ["passwd", "group", "hosts", "resolv.conf", "nsswitch.conf"];
 
-/// Where each namespace's services reach the platform API on the host: a port of its
-/// own, so the platform tells their traffic from people's and from other tenants' (for
-/// connection caps and login throttling) by where it arrives. Inside the sandbox the API
-/// keeps its one address; the sandbox's network maps it to the namespace's door.
-pub trait ApiDoors: Send + Sync {
-    /// The host port on 127.0.0.1 of `namespace`'s door, opened on first use.
-    fn port(&self, namespace: &str) -> std::io::Result<u16>;
-    /// `namespace` is gone: its door closes.
-    fn close(&self, namespace: &str);
-}
-
 /// How the local runtime isolates tenants.
 #[derive(Clone)]
 pub struct SandboxOptions {
     /// The platform API, the only host address a service can reach.
     pub api: SocketAddr,
     /// Per-namespace doors to the API; without them, services reach `api` itself.
-    pub doors: Option<std::sync::Arc<dyn ApiDoors>>,
+    pub doors: Option<std::sync::Arc<dyn micro_runtime::ApiDoors>>,
     /// Outbound connections beyond the host (internet), if the operator allows them.
     pub egress: bool,
 }
@@ -489,7 +478,7 @@ impl Sandbox {
     }
 
     /// The namespaces' doors to the API, if the server has them.
-    pub fn doors(&self) -> Option<&std::sync::Arc<dyn ApiDoors>> {
+    pub fn doors(&self) -> Option<&std::sync::Arc<dyn micro_runtime::ApiDoors>> {
         self.options.doors.as_ref()
     }
 

@@ -7,12 +7,12 @@ use super::process::{self, Launch, Toolchain};
 use super::sandbox;
 use super::volume;
 use crate::blocking::blocking;
-use crate::desired::DesiredService;
-use crate::quantity;
-use crate::repo;
-use crate::runtime::ConfigEnv;
-use crate::runtime::{Artifact, WorkloadState};
-use crate::sources::SourceError;
+use micro_runtime::ConfigEnv;
+use micro_runtime::{Artifact, WorkloadState};
+use micro_tenant::desired::DesiredService;
+use micro_tenant::quantity;
+use micro_tenant::repo;
+use micro_tenant::sources::SourceError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,37 +59,41 @@ pub(crate) async fn supervise(
         Ok(code) => code,
         Err(e) => return fail(&tracker, format!("checkout failed: {e}"), &cancel).await,
     };
-    let toolchain = Toolchain::of(&code);
-    if let Some(build) = &service.model.build {
-        let marker = dir.join("built");
-        if !marker.exists()
-            && let Err((why, refused)) = run_build(
-                &shared, &tracker, &service, build, &code, &log, toolchain, &cancel,
-            )
+    // The checkout's files and its build mark are read off the async threads.
+    let (toolchain, built) = {
+        let (code, marker) = (code.clone(), dir.join("built"));
+        blocking(move || (Toolchain::of(&code), marker.exists()))
             .await
-        {
-            if cancel.is_cancelled() {
-                return;
-            }
-            // A build the platform stopped (out of time, or its namespace's folders full)
-            // leaves nothing behind; one that failed by itself keeps its checkout, so a
-            // retry (`micro restart`) can build on what it fetched.
-            let (shared2, ns2, dir2) = (shared.clone(), ns.clone(), dir.clone());
-            let full = blocking(move || over_quota(&shared2, &ns2, &dir2).is_some())
-                .await
-                .unwrap_or(false);
-            if refused || full {
-                let _ = tokio::fs::remove_dir_all(&dir).await;
-            }
-            let why = if full && !refused {
-                format!(
-                    "{why} (its folder filled the namespace's checkout quota; what it wrote was removed)"
-                )
-            } else {
-                why
-            };
-            return fail(&tracker, why, &cancel).await;
+            .unwrap_or_default()
+    };
+    if let Some(build) = &service.model.build
+        && !built
+        && let Err((why, refused)) = run_build(
+            &shared, &tracker, &service, build, &code, &log, toolchain, &cancel,
+        )
+        .await
+    {
+        if cancel.is_cancelled() {
+            return;
         }
+        // A build the platform stopped (out of time, or its namespace's folders full)
+        // leaves nothing behind; one that failed by itself keeps its checkout, so a
+        // retry (`micro restart`) can build on what it fetched.
+        let (shared2, ns2, dir2) = (shared.clone(), ns.clone(), dir.clone());
+        let full = blocking(move || over_quota(&shared2, &ns2, &dir2).is_some())
+            .await
+            .unwrap_or(false);
+        if refused || full {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+        }
+        let why = if full && !refused {
+            format!(
+                "{why} (its folder filled the namespace's checkout quota; what it wrote was removed)"
+            )
+        } else {
+            why
+        };
+        return fail(&tracker, why, &cancel).await;
     }
     let Some(run) = service.model.run.as_deref() else {
         return fail(&tracker, NO_IMAGES.into(), &cancel).await;
@@ -138,7 +142,7 @@ pub(crate) async fn supervise(
         cancel.clone(),
     ));
     let within = Duration::from_secs(u64::from(match service.model.ready_timeout {
-        0 => crate::spec::DEFAULT_READY_TIMEOUT_SECS,
+        0 => micro_tenant::spec::DEFAULT_READY_TIMEOUT_SECS,
         s => s,
     }));
     let outcome = tokio::select! {
@@ -202,11 +206,12 @@ async fn run_build(
         .map_err(|e| (format!("build could not start: {e}"), false))?;
     // Without one in its spec: the default, within what its namespace may have.
     let within = Duration::from_secs(match service.model.build_timeout {
-        0 => shared
-            .settings(&ns)
-            .map_or(u64::from(crate::spec::DEFAULT_BUILD_TIMEOUT_SECS), |s| {
-                u64::from(crate::spec::DEFAULT_BUILD_TIMEOUT_SECS).min(s.quota.build_seconds)
-            }),
+        0 => shared.settings(&ns).map_or(
+            u64::from(micro_tenant::spec::DEFAULT_BUILD_TIMEOUT_SECS),
+            |s| {
+                u64::from(micro_tenant::spec::DEFAULT_BUILD_TIMEOUT_SECS).min(s.quota.build_seconds)
+            },
+        ),
         s => u64::from(s),
     });
     let status = tokio::select! {

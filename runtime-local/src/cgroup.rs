@@ -22,8 +22,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             // The same defaults the quota counts a replica at.
-            memory_bytes: crate::quota::DEFAULT_MEMORY_BYTES,
-            cpu_millis: crate::quota::DEFAULT_CPU_MILLIS,
+            memory_bytes: micro_tenant::quota::DEFAULT_MEMORY_BYTES,
+            cpu_millis: micro_tenant::quota::DEFAULT_CPU_MILLIS,
             pids: 256,
         }
     }

@@ -1,63 +1,24 @@
-//! The runtime boundary: where services actually run. The reconciler talks to it only
-//! through [`Runtime`]; the plan engine knows nothing of it.
+//! The runtime contract: where services run, as the reconciler sees it. The
+//! [`Runtime`] trait, the [`Artifact`] a deployment runs, the typed [`Deployment`] (its
+//! identity and config, secrets that never print), what a runtime reports back, and
+//! [`memory::MemoryRuntime`], which runs nothing.
+//!
+//! Runtimes (local processes, a cluster) implement it; the reconciler drives it. It
+//! depends on `micro-tenant` alone: no store, no cluster client, no processes, no HTTP.
 
-pub mod local;
+mod artifact;
+mod deployment;
 pub mod memory;
 
-use crate::desired::{DesiredService, ObservedService};
+pub use artifact::Artifact;
+pub use deployment::{
+    API_VAR, ConfigEnv, DEPLOYMENT_VAR, Deployment, IDENTITY_VARS, PLATFORM_IDENTITY_VAR, Pem,
+    Secret, TOKEN_VAR,
+};
+
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use std::path::PathBuf;
-
-/// Config a service gets as environment variables: `MICRO_CONFIG_<KEY>` → value.
-/// Values are secrets: never log, plan or record them.
-pub type ConfigEnv = std::collections::BTreeMap<String, String>;
-
-pub use micro_tenant::layout::config_env_name;
-
-/// What a deployment runs, named so that each runtime fetches it its own way (the local
-/// one extracts files; a cluster's init container clones): never a checkout made for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Artifact {
-    /// A folder of the namespace's own repo: `path` of commit `revision`, whose tree is
-    /// `tree`, in the platform's bare repo at `repo`.
-    Repo {
-        repo: PathBuf,
-        revision: String,
-        path: String,
-        tree: String,
-    },
-    /// A folder (`path`, else the root) of a `source` repo at its pinned commit.
-    Source {
-        url: String,
-        commit: String,
-        path: Option<String>,
-    },
-    /// A container image: it is what runs, with no folder at all.
-    Image(String),
-}
-
-impl Artifact {
-    /// What `service` runs, its own folder being in the namespace's repo at `repo`.
-    pub fn of(repo: &std::path::Path, service: &DesiredService) -> Self {
-        if let Some(image) = &service.model.image {
-            return Artifact::Image(image.clone());
-        }
-        match &service.model.source {
-            Some(s) => Artifact::Source {
-                url: s.git.clone(),
-                commit: s.commit.clone(),
-                path: s.path.clone(),
-            },
-            None => Artifact::Repo {
-                repo: repo.to_owned(),
-                revision: service.revision.clone(),
-                path: micro_tenant::layout::service_dir(&service.name),
-                tree: service.tree.clone(),
-            },
-        }
-    }
-}
+use micro_tenant::desired::{DesiredService, ObservedService};
 
 /// Where a service or one replica of it is, in the runtime's words; the controller maps
 /// it to what the store keeps.
@@ -122,42 +83,6 @@ pub struct LogQuery {
     pub since_ms: Option<i64>,
 }
 
-/// The variable naming a deployment (given with its config): its identity's token is
-/// retired only when a later deployment serves alone.
-pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";
-
-/// The URI of the platform's own client certificate, which services serving TLS see on
-/// the calls it forwards; given with the identity.
-pub const PLATFORM_IDENTITY_VAR: &str = "MICRO_PLATFORM_IDENTITY";
-
-/// The variables a deployment's certificate and key (PEM) are handed to a runtime in;
-/// runtimes give them to the service as files, never as variables.
-pub const IDENTITY_VARS: [&str; 2] = ["MICRO_TLS_CERT_PEM", "MICRO_TLS_KEY_PEM"];
-
-/// A certificate and its key, PEM. The key is a secret: never log it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Pem {
-    pub cert: String,
-    pub key: String,
-}
-
-impl std::fmt::Debug for Pem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pem(…)")
-    }
-}
-
-impl Pem {
-    /// The identity a deployment's config hands its runtime, if it has one.
-    pub fn from_config(config: &ConfigEnv) -> Option<Pem> {
-        let [cert, key] = IDENTITY_VARS;
-        Some(Pem {
-            cert: config.get(cert)?.clone(),
-            key: config.get(key)?.clone(),
-        })
-    }
-}
-
 /// A stream of log bytes (ends unless following).
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -187,7 +112,7 @@ pub enum RuntimeError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Repo(#[from] crate::repo::RepoError),
+    Repo(#[from] micro_tenant::repo::RepoError),
     /// What runs them failed or cannot be reached (a cluster's API server).
     #[error("{0}")]
     Backend(String),
@@ -221,7 +146,7 @@ pub enum RuntimeEvent {
     RolledOut {
         namespace: String,
         name: String,
-        /// Its [`DEPLOYMENT_VAR`].
+        /// Its [`Deployment::id`].
         deployment: String,
     },
     /// A service was removed and is gone.
@@ -238,8 +163,19 @@ pub enum RuntimeEvent {
 /// gid) its processes run as, the store's, never shared with another namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NamespaceSettings {
-    pub quota: crate::quota::Quota,
+    pub quota: micro_tenant::quota::Quota,
     pub uid: u32,
+}
+
+/// Where each namespace's services reach the platform API on the host: a port of its
+/// own, so the platform tells their traffic from people's and from other tenants' (for
+/// connection caps and login throttling) by where it arrives. Inside the sandbox the API
+/// keeps its one address; the sandbox's network maps it to the namespace's door.
+pub trait ApiDoors: Send + Sync {
+    /// The host port on 127.0.0.1 of `namespace`'s door, opened on first use.
+    fn port(&self, namespace: &str) -> std::io::Result<u16>;
+    /// `namespace` is gone: its door closes.
+    fn close(&self, namespace: &str);
 }
 
 /// Where services run. Every method is scoped to one namespace.
@@ -251,8 +187,8 @@ pub trait Runtime: Send + Sync + 'static {
         false
     }
     /// What specs it can run; a push asking for more is refused.
-    fn support(&self) -> crate::spec::Support {
-        crate::spec::Support::ALL
+    fn support(&self) -> micro_tenant::spec::Support {
+        micro_tenant::spec::Support::ALL
     }
     /// What runs in `namespace`, from the runtime's own cache (no full listing); an error
     /// when the runtime cannot tell (a cluster out of reach), never a guess.
@@ -260,13 +196,15 @@ pub trait Runtime: Send + Sync + 'static {
     /// Changes whenever what `observe` would return changes (applies, deletes, drift):
     /// equal generations let a resync skip the namespace in O(1).
     fn generation(&self, namespace: &str) -> u64;
-    /// Makes `service` run `artifact` as desired, replacing what runs under that name.
+    /// Makes `service` run `artifact` as `deployment`, replacing what runs under that name.
+    /// The deployment's secrets reach the service only as each runtime delivers them:
+    /// variables from [`Deployment::variables`], the certificate as files.
     async fn apply(
         &self,
         namespace: &str,
         artifact: &Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &Deployment,
     ) -> Result<(), RuntimeError>;
     /// Makes the namespace-wide objects match the namespace's settings (its quota and
     /// uid; on a cluster, network policy and service accounts). Called before any

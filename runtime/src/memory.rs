@@ -1,15 +1,16 @@
 //! A runtime that runs nothing: it records what it is asked to apply, like an API server
 //! with no nodes. For controller tests and benchmarks ("specs only, no processes").
 
-use crate::desired::{DesiredService, ObservedService};
-use crate::runtime::{ConfigEnv, DEPLOYMENT_VAR, LogStream, Pem, Runtime, RuntimeError};
+use crate::{Artifact, Deployment, LogQuery, LogStream, Pem, Runtime, RuntimeError};
+use micro_tenant::desired::{DesiredService, ObservedService};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 /// One namespace: its generation and what it "runs".
 type Namespace = (u64, BTreeMap<String, ObservedService>);
-/// Per (namespace, service): the deployment applied and its certificate identity.
-type Identities = HashMap<(String, String), (String, Option<Pem>)>;
+/// Per (namespace, service): the deployment applied, its certificate identity as
+/// renewed since.
+type Identities = HashMap<(String, String), (Deployment, Option<Pem>)>;
 
 #[derive(Default)]
 pub struct MemoryRuntime {
@@ -25,6 +26,13 @@ impl MemoryRuntime {
     ) -> T {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         f(state.entry(ns.to_owned()).or_default())
+    }
+
+    /// The deployment of a service applied last, as it was handed over.
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<Deployment> {
+        self.identities()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|(deployment, _)| deployment.clone())
     }
 
     /// The certificate identity the running deployment of a service holds now.
@@ -66,16 +74,13 @@ impl Runtime for MemoryRuntime {
     async fn apply(
         &self,
         namespace: &str,
-        _artifact: &crate::runtime::Artifact,
+        _artifact: &Artifact,
         service: &DesiredService,
-        config: &ConfigEnv,
+        deployment: &Deployment,
     ) -> Result<(), RuntimeError> {
         self.identities().insert(
             (namespace.to_owned(), service.name.clone()),
-            (
-                config.get(DEPLOYMENT_VAR).cloned().unwrap_or_default(),
-                Pem::from_config(config),
-            ),
+            (deployment.clone(), deployment.certificate.clone()),
         );
         self.with(namespace, |(generation, services)| {
             services.insert(
@@ -101,7 +106,7 @@ impl Runtime for MemoryRuntime {
     ) -> Result<bool, RuntimeError> {
         let mut identities = self.identities();
         match identities.get_mut(&(namespace.to_owned(), name.to_owned())) {
-            Some((applied, pem)) if applied == deployment => {
+            Some((applied, pem)) if applied.id == deployment => {
                 *pem = Some(identity.clone());
                 Ok(true)
             }
@@ -139,7 +144,7 @@ impl Runtime for MemoryRuntime {
         &self,
         _namespace: &str,
         name: &str,
-        _query: crate::runtime::LogQuery,
+        _query: LogQuery,
     ) -> Result<LogStream, RuntimeError> {
         Err(RuntimeError::NotFound(name.to_owned()))
     }

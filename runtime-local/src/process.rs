@@ -5,7 +5,6 @@ use super::cgroup::{Cgroup, Limits};
 use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
 use crate::blocking::blocking;
-use crate::runtime::IDENTITY_VARS;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::OpenOptions;
@@ -50,11 +49,20 @@ impl Toolchain {
     /// The folder inside the checkout that holds the virtualenv.
     pub const VENV: &'static str = ".venv";
 
+    /// What the checkout's files ask for, by the platform's one rule
+    /// ([`micro_tenant::toolchain::Toolchains::detect`]).
     pub fn of(code: &Path) -> Self {
-        let has = |f: &str| code.join(f).is_file();
+        let names: Vec<String> = std::fs::read_dir(code)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let found = micro_tenant::toolchain::Toolchains::detect(names.iter().map(String::as_str));
         Toolchain {
-            python: has("requirements.txt") || has("pyproject.toml") || has("setup.py"),
-            node: has("package.json"),
+            python: found.python,
+            node: found.node,
         }
     }
 
@@ -284,8 +292,8 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         cmd.env("MICRO_TLS_CERT", inside.join("cert.pem"))
             .env("MICRO_TLS_KEY", inside.join("key.pem"));
     }
-    // The identity's PEM travels as files, never in the environment.
-    for (k, v) in l.env.iter().filter(|(k, _)| !IDENTITY_VARS.contains(k)) {
+    // The deployment's variables: its identity's key is not among them (files, above).
+    for (k, v) in &l.env {
         cmd.env(k, v);
     }
     for (k, v) in toolchain_env {

@@ -7,7 +7,7 @@
 //! a half-written file, and the generation before stays until the next renewal for
 //! whoever opened the cert just before the swap and the key just after.
 
-use crate::runtime::Pem;
+use micro_runtime::Pem;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -104,7 +104,7 @@ fn write_generation(dir: &Path, n: u64, owner: Option<u32>, pem: &Pem) -> std::i
     let generation = dir.join(&name);
     let _ = std::fs::remove_dir_all(&generation);
     std::fs::create_dir(&generation)?;
-    for (file, text) in FILES.iter().zip([&pem.cert, &pem.key]) {
+    for (file, text) in FILES.iter().zip([&pem.cert, pem.key.expose()]) {
         let path = generation.join(file);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -139,7 +139,7 @@ mod tests {
     fn pem(n: u8) -> Pem {
         Pem {
             cert: format!("cert {n}"),
-            key: format!("key {n}"),
+            key: micro_runtime::Secret::new(format!("key {n}")),
         }
     }
 
