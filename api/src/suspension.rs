@@ -41,10 +41,10 @@ async fn mark(state: &ApiState, namespace: &str, why: Option<Suspension>) -> Res
     let line = why.map(|why| refusal(namespace, why));
     let path = state.repos.path(namespace);
     let changed = crate::blocking::blocking(move || {
-        if micro_tenant::suspended::refusal(&path) == line {
+        if micro_tenant::marks::suspension(&path) == line {
             return Ok(false);
         }
-        micro_tenant::suspended::mark(&path, line.as_deref()).map(|()| true)
+        micro_tenant::marks::suspend(&path, line.as_deref()).map(|()| true)
     })
     .await?
     .map_err(|e| ApiError::Internal(format!("marking {namespace}'s repo: {e}")))?;

@@ -272,8 +272,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             Arc::new(micro_runtime::memory::MemoryRuntime::default())
         }
     };
-    repos
-        .record_support(runtime.support())
+    micro_tenant::marks::record_support(repos.root(), runtime.support())
         .context("cannot write beside the repos")?;
     // Every deployment is told where the API is and gets its certificate from the first
     // reconcile on: both are known before the controller exists. Plan-only mode runs
@@ -294,11 +293,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     // Linked namespaces: their repos refuse pushes (the hook reads the mark), and the
     // follower fetches what their forges' branches hold.
     for link in store.links().await? {
-        let followed = micro_tenant::linked::Followed {
+        let followed = micro_tenant::marks::Followed {
             url: link.url.clone(),
             branch: link.branch.clone(),
         };
-        micro_tenant::linked::mark(&repos.path(&link.namespace), Some(&followed))?;
+        micro_tenant::marks::follow(&repos.path(&link.namespace), Some(&followed))?;
     }
     let follower = micro_webhooks::Follower::new(
         controller.clone(),

@@ -10,10 +10,11 @@ use micro_runtime::{
     WorkloadState,
 };
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
+use micro_tenant::admit::{Admitted, Refused, Via, admit};
 use micro_tenant::desired::DesiredNamespace;
 use micro_tenant::desired::DesiredService;
 use micro_tenant::layout::config_env_name;
-use micro_tenant::quota::Quota;
+use micro_tenant::marks::Marks;
 use micro_tenant::repo::{self, LoadError, Repos, SpecCache};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -399,25 +400,33 @@ impl Controller {
                 self.runtime.support(),
                 namespace.to_owned(),
             );
-            blocking(
-                move || -> Result<(DesiredNamespace, Quota, bool), LoadError> {
-                    let repo = git2::Repository::open_bare(&path)?;
-                    let d = repo::load_cached(&repo, &ns, head, &specs, support)?;
-                    // A commit over quota that got past the hook (a local push) is refused here.
-                    let quota = Quota::read(&path);
-                    quota
-                        .check_desired(&d)
-                        .and_then(|()| quota.check_checkouts(&repo, &d))
-                        .map_err(|e| LoadError::Quota(e.to_string()))?;
-                    Ok((d, quota, micro_tenant::suspended::is_suspended(&path)))
-                },
-            )
+            // The hook's own admission: a commit that got past it (a local push) is
+            // refused here alike. What the runtime supports is its own word, here where
+            // it is at hand; the hook reads what the server recorded of it.
+            blocking(move || -> Result<Admitted, Refused> {
+                let repo = git2::Repository::open_bare(&path)?;
+                let marks = Marks {
+                    support,
+                    ..Marks::read(&path)
+                };
+                admit(&repo, &ns, head, &marks, Via::Head, &specs)
+            })
             .await?
         };
         let revision = head.to_string();
-        let (mut desired, quota, suspended) = match loaded {
-            Ok(loaded) => loaded,
-            Err(invalid @ (LoadError::Invalid(_) | LoadError::Quota(_))) => {
+        let Admitted {
+            mut desired,
+            quota,
+            suspended,
+        } = match loaded {
+            Ok(admitted) => admitted,
+            Err(Refused::Git(source)) => {
+                return Err(ReconcileError::Git {
+                    operation: "reading the desired state",
+                    source,
+                });
+            }
+            Err(invalid) => {
                 let error = invalid.to_string();
                 tracing::warn!(namespace, %revision, %error, "invalid revision; keeping the last good one");
                 self.seen().insert(namespace.to_owned(), now);
@@ -425,12 +434,6 @@ impl Controller {
                     Outcome::Invalid { revision, error },
                     millis(started.elapsed()),
                 ));
-            }
-            Err(LoadError::Git(source)) => {
-                return Err(ReconcileError::Git {
-                    operation: "reading the desired state",
-                    source,
-                });
             }
         };
         if suspended {

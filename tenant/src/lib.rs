@@ -7,11 +7,13 @@
 //! through this crate, so they can never disagree on what a push means. It must not do
 //! I/O beyond git and the filesystem: no tokio, no HTTP, no SQL.
 
+pub mod admit;
 pub mod change;
 pub mod desired;
 pub mod folder;
 pub mod layout;
 pub mod linked;
+pub mod marks;
 pub mod pin;
 pub mod quantity;
 pub mod quota;
@@ -19,7 +21,6 @@ pub mod render;
 pub mod repo;
 pub mod sources;
 pub mod spec;
-pub mod suspended;
 pub mod toolchain;
 mod user_git;
 

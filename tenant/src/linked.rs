@@ -1,7 +1,7 @@
 //! Namespaces that follow a branch of a repo elsewhere (a forge) instead of their
 //! platform-hosted one: the mirrors the platform fetches into, the copy of a fetched
-//! commit into the namespace's repo, and the marker that makes the pre-receive hook send
-//! pushes to where the namespace's truth now lives.
+//! commit into the namespace's repo. (The mark that makes the pre-receive hook send
+//! pushes to where the namespace's truth now lives is kept with the others, in `marks`.)
 //!
 //! One mirror per (URL, credentials): namespaces that link the same repo share one fetch,
 //! and a tenant never reads, through a shared mirror, what only another's token may see.
@@ -13,38 +13,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// Beside a linked namespace's repo: where it follows (JSON of [`Followed`]).
-const MARKER: &str = "micro-link.json";
-
-/// Where a namespace follows.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Followed {
-    pub url: String,
-    pub branch: String,
-}
-
-/// Marks (or, with `None`, unmarks) the repo at `repo_dir` as following `followed`.
-pub fn mark(repo_dir: &Path, followed: Option<&Followed>) -> std::io::Result<()> {
-    let path = repo_dir.join(MARKER);
-    match followed {
-        Some(f) => {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, serde_json::to_vec(f)?)?;
-            std::fs::rename(tmp, path)
-        }
-        None => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        },
-    }
-}
-
-/// Where the repo at `repo_dir` follows, if it is linked.
-pub fn followed(repo_dir: &Path) -> Option<Followed> {
-    let bytes = std::fs::read(repo_dir.join(MARKER)).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
 
 /// A remote repo and how to sign in to it.
 #[derive(Clone)]
@@ -318,20 +286,5 @@ mod tests {
             ..origin.clone()
         };
         assert_ne!(strict.path(&origin), strict.path(&with_token));
-    }
-
-    #[test]
-    fn the_marker_says_where_a_namespace_follows() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(followed(dir.path()), None);
-        let f = Followed {
-            url: "https://forge/x".into(),
-            branch: "main".into(),
-        };
-        mark(dir.path(), Some(&f)).unwrap();
-        assert_eq!(followed(dir.path()), Some(f));
-        mark(dir.path(), None).unwrap();
-        mark(dir.path(), None).unwrap();
-        assert_eq!(followed(dir.path()), None);
     }
 }

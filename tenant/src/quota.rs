@@ -2,8 +2,8 @@
 //! pre-receive (a push over quota is refused with the reason) and again by the
 //! reconciler (a commit that got in some other way is treated like an invalid one).
 //!
-//! The server writes each namespace's effective quota into its repo folder, where the
-//! hook and the reconciler read it without the store; tenants cannot write there.
+//! The server writes each namespace's effective quota beside its repo (`marks`), where
+//! the hook and the reconciler read it without the store; tenants cannot write there.
 
 use crate::desired::DesiredNamespace;
 use crate::quantity::{parse_cpu, parse_memory};
@@ -11,9 +11,6 @@ use git2::{ObjectType, Oid, Repository};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// The file in a repo folder (beside `HEAD`) that holds the namespace's quota.
-pub const FILE: &str = "micro-quota.json";
 
 /// What a replica gets, and counts against the quota, when its spec sets no `resources`.
 pub const DEFAULT_CPU_MILLIS: u64 = 1000;
@@ -73,21 +70,6 @@ pub struct QuotaError {
 }
 
 impl Quota {
-    /// The quota written in `repo_dir`, or the defaults if none was.
-    pub fn read(repo_dir: &Path) -> Quota {
-        std::fs::read(repo_dir.join(FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    /// Writes it into `repo_dir` atomically.
-    pub fn write(&self, repo_dir: &Path) -> std::io::Result<()> {
-        let tmp = repo_dir.join(format!("{FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(tmp, repo_dir.join(FILE))
-    }
-
     /// The names `set` takes, as `micro admin quota` and `--default-quota` show them.
     pub const KEYS: [&'static str; 10] = [
         "services",
@@ -425,15 +407,16 @@ mod tests {
     #[test]
     fn a_quota_file_round_trips_and_defaults_fill_in() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Quota::read(dir.path()), Quota::default());
+        use crate::marks::{QUOTA_FILE, quota, write_quota};
+        assert_eq!(quota(dir.path()), Quota::default());
         let q = Quota {
             services: 3,
             ..Quota::default()
         };
-        q.write(dir.path()).unwrap();
-        assert_eq!(Quota::read(dir.path()), q);
-        std::fs::write(dir.path().join(FILE), br#"{"services": 7}"#).unwrap();
-        assert_eq!(Quota::read(dir.path()).services, 7);
-        assert_eq!(Quota::read(dir.path()).replicas, Quota::default().replicas);
+        write_quota(dir.path(), &q).unwrap();
+        assert_eq!(quota(dir.path()), q);
+        std::fs::write(dir.path().join(QUOTA_FILE), br#"{"services": 7}"#).unwrap();
+        assert_eq!(quota(dir.path()).services, 7);
+        assert_eq!(quota(dir.path()).replicas, Quota::default().replicas);
     }
 }

@@ -36,19 +36,6 @@ pub enum RepoError {
 /// change (`rollback`), so history can say what a commit was.
 pub const ACTION_TRAILER: &str = "Micro-Action";
 
-/// Beside the tenant repos: what the platform's runtime can run.
-const SUPPORT_FILE: &str = "micro-runtime.json";
-
-/// What the runtime can run, as the server recorded it beside the repo at `repo_path`;
-/// only processes if it did not (the stricter answer).
-pub fn support_of(repo_path: &Path) -> Support {
-    repo_path
-        .parent()
-        .and_then(|root| fs::read(root.join(SUPPORT_FILE)).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or(Support::PROCESSES)
-}
-
 /// Whether `e` says a ref or revision does not resolve (the caller's mistake), rather
 /// than that the repo could not be read.
 pub fn is_unknown_ref(e: &git2::Error) -> bool {
@@ -214,16 +201,6 @@ impl Repos {
         Ok(())
     }
 
-    /// (Re)writes the pre-receive hook so it runs this build of `micro`.
-    /// Tells the pre-receive hook what the runtime can run (it runs in git's process,
-    /// not the server's).
-    pub fn record_support(&self, support: Support) -> Result<(), RepoError> {
-        let path = self.root.join(SUPPORT_FILE);
-        let json =
-            serde_json::to_vec(&support).map_err(|e| RepoError::Io(path.clone(), e.into()))?;
-        fs::write(&path, json).map_err(|e| RepoError::Io(path, e))
-    }
-
     /// What each of `commits` is (`None` for one the repo lacks).
     pub fn commit_infos(&self, namespace: &str, commits: &[String]) -> Vec<Option<CommitInfo>> {
         let repo = Repository::open_bare(self.path(namespace)).ok();
@@ -233,6 +210,7 @@ impl Repos {
             .collect()
     }
 
+    /// (Re)writes the pre-receive hook so it runs this build of `micro`.
     pub fn install_hook(&self, namespace: &str, exe: &Path) -> Result<(), RepoError> {
         self.configure(namespace)?;
         let hooks = self.path(namespace).join("hooks");

@@ -309,7 +309,7 @@ pub(crate) fn admit(
     repo_dir: &std::path::Path,
     namespace: &str,
 ) -> impl Fn(&std::path::Path) -> Result<(), String> {
-    let quota = micro_tenant::quota::Quota::read(repo_dir);
+    let quota = micro_tenant::marks::quota(repo_dir);
     let namespace = namespace.to_owned();
     move |objects| {
         quota

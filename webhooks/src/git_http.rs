@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use micro_store::Store;
-use micro_tenant::quota::Quota;
 use micro_tenant::spec::check_namespace_name;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -145,7 +144,7 @@ async fn serve(
         }
     }
     if rest == "git-receive-pack" {
-        let quota = Quota::read(&micro_tenant::layout::repo_path(
+        let quota = micro_tenant::marks::quota(&micro_tenant::layout::repo_path(
             &state.repos_root,
             namespace,
         ));

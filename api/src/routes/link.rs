@@ -8,7 +8,8 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use micro_store::Link;
-use micro_tenant::linked::{self, Followed, default_api};
+use micro_tenant::linked::default_api;
+use micro_tenant::marks::{self, Followed};
 
 /// The link of the namespace.
 pub async fn show(
@@ -137,7 +138,7 @@ pub async fn fetch(
 
 async fn mark(state: &ApiState, ns: &str, followed: Option<Followed>) -> Result<(), ApiError> {
     let dir = state.repos.path(ns);
-    crate::blocking::blocking(move || linked::mark(&dir, followed.as_ref()))
+    crate::blocking::blocking(move || marks::follow(&dir, followed.as_ref()))
         .await?
         .map_err(|e| ApiError::Internal(format!("marking the repo of {ns}: {e}")))
 }

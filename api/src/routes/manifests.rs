@@ -6,7 +6,6 @@ use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Query, State};
-use micro_tenant::quota::Quota;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -33,7 +32,7 @@ pub async fn manifests(
         )));
     }
     let dir = state.repos.path(&ns.name);
-    let quota = crate::blocking::blocking(move || Quota::read(&dir)).await?;
+    let quota = crate::blocking::blocking(move || micro_tenant::marks::quota(&dir)).await?;
     let items = (state.manifests)(&desired, &quota, q.service.as_deref());
     Ok(Json(serde_json::json!({
         "apiVersion": "v1",

@@ -26,7 +26,7 @@ pub async fn effective(state: &ApiState, namespace: &str) -> Result<Quota, ApiEr
 pub async fn publish(state: &ApiState, namespace: &str) -> Result<Quota, ApiError> {
     let quota = effective(state, namespace).await?;
     let (written, path) = (quota, state.repos.path(namespace));
-    crate::blocking::blocking(move || written.write(&path))
+    crate::blocking::blocking(move || micro_tenant::marks::write_quota(&path, &written))
         .await?
         .map_err(|e| {
             tracing::error!(namespace, error = %e, "cannot write the quota file");

@@ -1,9 +1,11 @@
-//! The pre-receive hook: every push to a tenant's main is parsed and validated with the
-//! same code the reconciler uses, before git accepts it. git shows our stderr to the pusher.
+//! The pre-receive hook: every push to a tenant's main is admitted by the one admission
+//! the controller also asks (`micro_tenant::admit`), before git accepts it. git shows our
+//! stderr to the pusher.
 
+use micro_tenant::admit::{Refused, Via, admit, admit_push};
 use micro_tenant::layout;
-use micro_tenant::quota::Quota;
-use micro_tenant::repo::{self, BRANCH, LoadError};
+use micro_tenant::marks::Marks;
+use micro_tenant::repo::{BRANCH, SpecCache};
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -43,16 +45,12 @@ fn check() -> Result<(), String> {
                 .map(str::to_owned)
         })
         .ok_or("pre-receive: cannot tell the namespace from the repo path")?;
-    // A suspended namespace takes no push at all, whatever its refs.
-    if let Some(line) = micro_tenant::suspended::refusal(repo.path()) {
-        return Err(line);
-    }
-    // Once per push, whatever its refs (a branch, a tag, a diff preview): the push's
-    // objects count against the repo's size; they wait in a quarantine folder under objects/.
-    let quota = Quota::read(repo.path());
-    quota
-        .check_repo_size(&namespace, &[&repo.path().join("objects")])
-        .map_err(|e| e.to_string())?;
+    // Once per push, whatever its refs (a branch, a tag, a diff preview): a suspended
+    // namespace takes none, and the push's objects count against the repo's size (they
+    // wait in a quarantine folder under objects/).
+    let marks = Marks::read(repo.path());
+    admit_push(&namespace, &marks, &[&repo.path().join("objects")]).map_err(|e| e.to_string())?;
+    let specs = SpecCache::default();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| format!("pre-receive: {e}"))?;
         let mut parts = line.split_whitespace();
@@ -63,27 +61,11 @@ fn check() -> Result<(), String> {
         if refname != BRANCH {
             continue;
         }
-        if let Some(f) = micro_tenant::linked::followed(repo.path()) {
-            return Err(format!(
-                "this namespace follows {} (branch {}): push there, or `micro repo unlink` to push here again",
-                f.url, f.branch
-            ));
-        }
         let new = git2::Oid::from_str(new).map_err(|e| format!("pre-receive: {}", e.message()))?;
-        if new.is_zero() {
-            return Err("main cannot be deleted: it is what your namespace runs".into());
-        }
-        let support = repo::support_of(repo.path());
-        let desired = match repo::load(&repo, &namespace, new, support) {
-            Ok(d) => d,
-            Err(LoadError::Invalid(e)) => return Err(e.to_string()),
-            Err(LoadError::Quota(e)) => return Err(e),
-            Err(LoadError::Git(e)) => return Err(format!("pre-receive: {}", e.message())),
-        };
-        quota
-            .check_desired(&desired)
-            .and_then(|()| quota.check_checkouts(&repo, &desired))
-            .map_err(|e| e.to_string())?;
+        admit(&repo, &namespace, new, &marks, Via::Push, &specs).map_err(|e| match e {
+            Refused::Git(e) => format!("pre-receive: {}", e.message()),
+            other => other.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -107,7 +107,7 @@ async fn a_suspended_namespace_runs_at_zero_and_resuming_restores_it() {
         &[("services/web/service.yaml", "run: x\nreplicas: 3\n")],
     );
     c.reconcile("a", &reasons(Trigger::Push)).await.unwrap();
-    micro_tenant::suspended::mark(&repos.path("a"), Some("namespace a is suspended: billing"))
+    micro_tenant::marks::suspend(&repos.path("a"), Some("namespace a is suspended: billing"))
         .unwrap();
     // The same head: only the mark changed, and that is enough to look again.
     let out = c
@@ -118,7 +118,7 @@ async fn a_suspended_namespace_runs_at_zero_and_resuming_restores_it() {
     let running = runtime.observe("a").await.unwrap();
     assert_eq!(running.len(), 1, "scaled to zero, not deleted");
     assert_eq!(running[0].model.replicas, 0);
-    micro_tenant::suspended::mark(&repos.path("a"), None).unwrap();
+    micro_tenant::marks::suspend(&repos.path("a"), None).unwrap();
     c.reconcile("a", &reasons(Trigger::Suspension))
         .await
         .unwrap();
