@@ -5,8 +5,8 @@
 use anyhow::{Context, Result, bail};
 use micro_api::ApiState;
 use micro_api::billing::{CheckoutLink, PaidPlan};
-use micro_webhooks::billing::{AccountEvent, BillingHook};
-use micro_webhooks::stripe::{CheckoutRequest, StripeApi};
+use micro_billing::events::{AccountEvent, BillingHook};
+use micro_billing::stripe::{CheckoutRequest, StripeApi};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +162,7 @@ impl Paid {
             .clamp(Duration::from_secs(1), Duration::from_secs(60));
         micro_api::billing::spawn_grace_sweeper(state.clone(), every);
         let api = state.clone();
-        let apply: micro_webhooks::billing::ApplyBilling = Arc::new(move |event| {
+        let apply: micro_billing::events::ApplyBilling = Arc::new(move |event| {
             let api = api.clone();
             Box::pin(async move {
                 let applied = match event {
@@ -192,7 +192,7 @@ impl Paid {
                 applied.map_err(|e| e.to_string())
             })
         });
-        micro_webhooks::billing::router(BillingHook {
+        micro_billing::events::router(BillingHook {
             store: state.store.clone(),
             secret: self.webhook_secret,
             stripe: self.stripe,

@@ -299,10 +299,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         };
         micro_tenant::marks::follow(&repos.path(&link.namespace), Some(&followed))?;
     }
-    let follower = micro_webhooks::Follower::new(
+    let follower = micro_forge::Follower::new(
         controller.clone(),
         micro_tenant::linked::Mirrors::new(data.join("mirrors"), sources.clone()),
-        micro_webhooks::rest::Rest::new(sources.clone())?,
+        micro_forge::rest::Rest::new(sources.clone())?,
         public_url.clone(),
     );
     follower.resume().await?;
@@ -351,7 +351,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         fetch_link: Some({
             let follower = follower.clone();
             Arc::new(move |ns: &str| {
-                follower.enqueue(ns, micro_webhooks::Target::Branch, None, Trigger::Push);
+                follower.enqueue(ns, micro_forge::Target::Branch, None, Trigger::Push);
             })
         }),
     });
@@ -369,16 +369,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     micro_api::sweep::spawn_kv_sweeper(store.clone(), micro_api::sweep::KV_SWEEP_EVERY);
     let billing = paid.map(|p| p.start(&api_state));
     let api = micro_api::router(api_state);
-    let git = micro_webhooks::router(micro_webhooks::GitState {
+    let git = micro_githost::router(micro_githost::GitState {
         store: store.clone(),
         repos_root: repos.root().to_owned(),
         pushes: Default::default(),
         trust_domain: args.tls.trust_domain.clone(),
     });
-    let hooks = micro_webhooks::intake::router(micro_webhooks::HookState::new(
-        store.clone(),
-        follower.clone(),
-    ));
+    let hooks =
+        micro_forge::intake::router(micro_forge::HookState::new(store.clone(), follower.clone()));
     let mut app = api.merge(git).merge(hooks);
     if let Some(billing) = billing {
         app = app.merge(billing);

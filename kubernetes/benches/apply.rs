@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use micro_kubernetes::fake::FakeApiServer;
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::queue::{Reasons, Trigger};
 use micro_reconciler::testing::{commit, fixture_with};
 use micro_runtime::Runtime;
+use micro_testkit::kubernetes::FakeApiServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

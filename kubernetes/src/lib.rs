@@ -7,13 +7,14 @@
 //! platform's ownership labels. It must never touch an object it does not own, never
 //! delete workloads when the server stops, and never put a secret value anywhere but the
 //! service's own Secret.
+//!
+//! It implements `micro-runtime`'s contract and depends on no store, reconciler or HTTP
+//! front door; its tests drive it against `micro-testkit`'s fake API server.
 
 mod cache;
 mod compare;
 mod connect;
 mod drift;
-#[cfg(any(test, feature = "fake"))]
-pub mod fake;
 mod identity;
 pub mod labels;
 mod logs;

@@ -6,7 +6,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
-use micro_kubernetes::fake::FakeApiServer;
+use micro_testkit::kubernetes::FakeApiServer;
 use serde_json::json;
 
 fn config_map(value: &str) -> serde_json::Value {

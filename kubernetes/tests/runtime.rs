@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use micro_kubernetes::fake::{FakeApiServer, Rollouts};
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::controller::PlatformAccess;
 use micro_reconciler::queue::{Reasons, Trigger};
@@ -11,6 +10,7 @@ use micro_reconciler::testing::{commit, fixture_with, fixture_with_access};
 use micro_reconciler::{Controller, Outcome};
 use micro_runtime::Runtime;
 use micro_tenant::Repos;
+use micro_testkit::kubernetes::{FakeApiServer, Rollouts};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! verbs work, and a tenant's services land in its own namespace.
 
 use crate::harness::Platform;
-use micro_kubernetes::fake::FakeApiServer;
+use micro_testkit::kubernetes::FakeApiServer;
 use serde_json::Value;
 
 const HELLO: &str = "import http.server\nhttp.server.HTTPServer(('', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n";

@@ -4,7 +4,7 @@
 use super::smtp::{SmtpSink, code_in};
 use crate::harness::Platform;
 use crate::signup::with_stdin;
-use micro_webhooks::testing::StripeRecorder;
+use micro_testkit::StripeRecorder;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -96,7 +96,7 @@ fn event(t: &Paid, id: &str, kind: &str, object: Value) -> (u16, String) {
     let body = json!({"id": id, "object": "event", "type": kind, "created": now(),
         "data": {"object": object}})
     .to_string();
-    let signature = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
+    let signature = micro_billing::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
     post_event(t, body.as_bytes(), &signature)
 }
 
@@ -210,11 +210,11 @@ fn a_new_user_signs_up_pays_and_gets_a_logged_in_namespace() {
     let body = json!({"id": "evt_forged", "type": "checkout.session.completed",
         "data": {"object": completed(&session.id, &reference, "sub_1")}})
     .to_string();
-    let forged = micro_webhooks::stripe::sign(body.as_bytes(), b"whsec_not_ours", now());
+    let forged = micro_billing::stripe::sign(body.as_bytes(), b"whsec_not_ours", now());
     assert_eq!(post_event(&t, body.as_bytes(), &forged).0, 400);
-    let stale = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now() - 600);
+    let stale = micro_billing::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now() - 600);
     assert_eq!(post_event(&t, body.as_bytes(), &stale).0, 400);
-    let good = micro_webhooks::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
+    let good = micro_billing::stripe::sign(body.as_bytes(), SECRET.as_bytes(), now());
     let tampered = body.replace("sub_1", "sub_2");
     assert_eq!(post_event(&t, tampered.as_bytes(), &good).0, 400);
     assert_eq!(post_event(&t, body.as_bytes(), "").0, 400);

@@ -166,7 +166,7 @@ fn pull_event(action: &str, number: u64, head: &str) -> Value {
         "merged": false, "merge_commit_sha": null}})
 }
 
-fn statuses(recorder: &micro_webhooks::testing::Recorder, sha: &str) -> Vec<String> {
+fn statuses(recorder: &micro_testkit::Recorder, sha: &str) -> Vec<String> {
     recorder
         .requests()
         .iter()

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn pull_requests_get_one_preview_comment_kept_up_to_date_and_statuses() {
-    let recorder = micro_webhooks::testing::Recorder::start();
+    let recorder = micro_testkit::Recorder::start();
     let (p, forge, first) = seeded();
     let token_file = p.work.join("token");
     std::fs::write(&token_file, "ghp_forgetoken\n").unwrap();
@@ -60,7 +60,7 @@ fn pull_requests_get_one_preview_comment_kept_up_to_date_and_statuses() {
         &pull_event("opened", 7, &pr_head),
     );
     assert_eq!(code, 202, "{text}");
-    let ours = |recorder: &micro_webhooks::testing::Recorder| -> Vec<(u64, String)> {
+    let ours = |recorder: &micro_testkit::Recorder| -> Vec<(u64, String)> {
         recorder
             .comments(7)
             .into_iter()
@@ -210,7 +210,7 @@ fn pull_requests_get_one_preview_comment_kept_up_to_date_and_statuses() {
 
 #[test]
 fn gitlab_merge_requests_get_their_preview_as_a_note_edited_in_place() {
-    let recorder = micro_webhooks::testing::Recorder::start();
+    let recorder = micro_testkit::Recorder::start();
     let (p, forge, first) = seeded();
     let token_file = p.work.join("token");
     std::fs::write(&token_file, "glpat-forgetoken").unwrap();

@@ -251,7 +251,7 @@ fn write_verbs_in_a_linked_namespace_commit_to_the_forge() {
 
 #[test]
 fn a_restart_between_taking_a_revision_up_and_applying_it_still_ends_its_status() {
-    let recorder = micro_webhooks::testing::Recorder::start();
+    let recorder = micro_testkit::Recorder::start();
     let (mut p, forge, first) = seeded();
     let token_file = p.work.join("token");
     std::fs::write(&token_file, "t").unwrap();

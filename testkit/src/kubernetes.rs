@@ -1,5 +1,5 @@
 //! An in-process fake Kubernetes API server, faithful for what the runtime uses (see
-//! DESIGN.md §7): typed paths for its resources, get, list and watch with
+//! DESIGN.md §7, "How we test"): typed paths for its resources, get, list and watch with
 //! resourceVersion and label selectors, server-side apply with managed fields and 409 on
 //! conflict, delete, and defaults filled in. A pretend controller marks Deployments
 //! rolled out at once (or never, or failed: [`FakeApiServer::rollouts`]).
@@ -162,7 +162,7 @@ impl FakeApiServer {
     pub fn pods(&self, namespace: &str, service: &str) -> Vec<String> {
         self.list("v1", "Pod", namespace)
             .iter()
-            .filter(|p| p["metadata"]["labels"][crate::labels::SERVICE] == service)
+            .filter(|p| p["metadata"]["labels"][micro_kubernetes::labels::SERVICE] == service)
             .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
             .collect()
     }

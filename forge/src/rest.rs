@@ -4,11 +4,11 @@
 //! so it passes the same address policy as fetches, and redirects are never followed.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
+use micro_gitnet::http::{CheckedClient, checked_client, exchange};
 use micro_tenant::sources::SourcePolicy;
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
 
 /// Where a repo's API is and how to sign in to it.
 #[derive(Clone, Debug)]
@@ -62,79 +62,15 @@ pub enum RestError {
     Transport(String),
 }
 
+impl From<micro_gitnet::http::ExchangeError> for RestError {
+    fn from(e: micro_gitnet::http::ExchangeError) -> Self {
+        RestError::Transport(e.to_string())
+    }
+}
+
 /// Pages of comments read at most (100 a page): a pull request with more than 10,000
 /// comments gets a new preview comment rather than a stalled worker.
 const MAX_PAGES: u32 = 100;
-/// Longest a forge may take to answer, and most it may send back.
-const TIMEOUT: Duration = Duration::from_secs(20);
-const MAX_ANSWER: usize = 16 << 20;
-
-type Connector<R> = hyper_util::client::legacy::connect::HttpConnector<R>;
-type Client<R> =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<Connector<R>>, Full<Bytes>>;
-pub(crate) type HttpClient = Client<hyper_util::client::legacy::connect::dns::GaiResolver>;
-/// The forges' client: every name is resolved by the address policy, and only addresses
-/// it allows are connected to (a forge's DNS answer that changes between a check and the
-/// connection reaches nothing local).
-type CheckedClient = Client<micro_gitnet::CheckedResolver>;
-
-/// rustls (ring) with the system's roots, HTTP/1.1, plain http allowed for local stand-ins.
-pub(crate) fn https_client() -> Result<HttpClient, RestError> {
-    over(Connector::new())
-}
-
-fn checked_client(policy: &SourcePolicy) -> Result<CheckedClient, RestError> {
-    let mut http = Connector::new_with_resolver(micro_gitnet::CheckedResolver::new(policy.clone()));
-    http.set_connect_timeout(Some(micro_gitnet::CONNECT_TIMEOUT));
-    over(http)
-}
-
-/// A client with TLS over `http`'s connections.
-fn over<R>(mut http: Connector<R>) -> Result<Client<R>, RestError>
-where
-    hyper_rustls::HttpsConnector<Connector<R>>:
-        hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    http.enforce_http(false);
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider)
-        .map_err(|e| RestError::Transport(format!("TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(https),
-    )
-}
-
-/// Sends `req` and reads the answer, each within [`TIMEOUT`] and the answer within
-/// [`MAX_ANSWER`] bytes: (status, headers, body).
-pub(crate) async fn exchange<C>(
-    http: &hyper_util::client::legacy::Client<C, Full<Bytes>>,
-    req: http::Request<Full<Bytes>>,
-) -> Result<(u16, http::HeaderMap, Bytes), RestError>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    let res = tokio::time::timeout(TIMEOUT, http.request(req))
-        .await
-        .map_err(|_| RestError::Transport("timed out".into()))?
-        .map_err(|e| RestError::Transport(e.to_string()))?;
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = tokio::time::timeout(
-        TIMEOUT,
-        http_body_util::Limited::new(res.into_body(), MAX_ANSWER).collect(),
-    )
-    .await
-    .map_err(|_| RestError::Transport("timed out".into()))?
-    .map_err(|e| RestError::Transport(e.to_string()))?
-    .to_bytes();
-    Ok((status, headers, body))
-}
-
 /// A client of the forges' REST APIs: rustls with the system's roots (hyper, like the
 /// Kubernetes client; never a redirect followed), connecting only to addresses the
 /// policy allows.
@@ -393,7 +329,7 @@ pub fn repo_path(url: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::testing::Recorder;
+    use micro_testkit::Recorder;
 
     fn repo(forge: Kind, api: &str) -> ApiRepo {
         ApiRepo {

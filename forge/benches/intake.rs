@@ -13,6 +13,7 @@
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
+use micro_forge::{Follower, HookState};
 use micro_reconciler::Controller;
 use micro_reconciler::testing::{commit, fixture_with};
 use micro_runtime::memory::MemoryRuntime;
@@ -20,7 +21,6 @@ use micro_store::Link;
 use micro_tenant::Repos;
 use micro_tenant::linked::Mirrors;
 use micro_tenant::sources::SourcePolicy;
-use micro_webhooks::{Follower, HookState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -122,14 +122,12 @@ async fn bench() {
     let follower = Follower::new(
         controller.clone(),
         Mirrors::new(dir.path().join("mirrors"), local.clone()),
-        micro_webhooks::rest::Rest::new(local).unwrap(),
+        micro_forge::rest::Rest::new(local).unwrap(),
         "http://bench".into(),
     );
     follower.spawn(2, Duration::from_secs(3600));
-    let hooks = micro_webhooks::intake::router(HookState::new(
-        controller.store().clone(),
-        follower.clone(),
-    ));
+    let hooks =
+        micro_forge::intake::router(HookState::new(controller.store().clone(), follower.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, hooks).await });

@@ -48,7 +48,7 @@ impl StripeRecorder {
             .route("/v1/subscriptions/{id}", get(subscription))
             .route("/c/pay/{id}", get(pay_page))
             .with_state(inner.clone());
-        let url = super::serve(app);
+        let url = crate::serve::serve(app);
         inner.lock().unwrap().base = url.clone();
         StripeRecorder { inner, url }
     }

@@ -1,15 +1,33 @@
 //! Stripe, as the platform uses it: the `Stripe-Signature` check on billing events, what
 //! an event means for an account, and the two REST calls the platform makes (create a
 //! Checkout Session for a sign-up; read a subscription's state). Parsing and checking are
-//! pure; the client is the forges' (hyper + rustls), with Stripe's form-encoded bodies.
+//! pure; the client is gitnet's plain one (hyper + rustls, no redirects), with Stripe's
+//! form-encoded bodies.
 
-use crate::rest::{HttpClient, RestError, exchange, https_client};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
+use micro_gitnet::http::{PlainClient, exchange, plain_client};
 use micro_store::BillingState;
 use serde_json::Value;
 use sha2::Sha256;
+
+/// Why a call to Stripe's API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("Stripe answered {status} to {what}")]
+    Status { what: &'static str, status: u16 },
+    #[error("Stripe cannot be reached ({0})")]
+    Transport(String),
+}
+
+impl From<micro_gitnet::http::ExchangeError> for StripeError {
+    fn from(e: micro_gitnet::http::ExchangeError) -> Self {
+        StripeError::Transport(e.to_string())
+    }
+}
 
 /// Seconds an event's timestamp may be from now (Stripe's libraries' default).
 pub const TOLERANCE_SECS: i64 = 300;
@@ -214,7 +232,7 @@ pub struct Subscription {
 /// Stripe's REST API with the platform's secret key.
 #[derive(Clone)]
 pub struct StripeApi {
-    http: HttpClient,
+    http: PlainClient,
     base: String,
     key: String,
     price: String,
@@ -222,9 +240,9 @@ pub struct StripeApi {
 
 impl StripeApi {
     /// `base` is Stripe's API (or a local stand-in); `price` the plan's price id.
-    pub fn new(base: &str, key: &str, price: &str) -> Result<Self, RestError> {
+    pub fn new(base: &str, key: &str, price: &str) -> Result<Self, StripeError> {
         Ok(StripeApi {
-            http: https_client()?,
+            http: plain_client()?,
             base: base.trim_end_matches('/').to_owned(),
             key: key.trim().to_owned(),
             price: price.to_owned(),
@@ -237,7 +255,7 @@ impl StripeApi {
         path: &str,
         form: Option<(String, &str)>,
         what: &'static str,
-    ) -> Result<Value, RestError> {
+    ) -> Result<Value, StripeError> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -258,16 +276,19 @@ impl StripeApi {
         };
         let req = req
             .body(Full::new(body))
-            .map_err(|e| RestError::Transport(e.to_string()))?;
+            .map_err(|e| StripeError::Transport(e.to_string()))?;
         let (status, _, body) = exchange(&self.http, req).await?;
         if !(200..300).contains(&status) {
-            return Err(RestError::Status { what, status });
+            return Err(StripeError::Status { what, status });
         }
-        serde_json::from_slice(&body).map_err(|e| RestError::Transport(format!("{what}: {e}")))
+        serde_json::from_slice(&body).map_err(|e| StripeError::Transport(format!("{what}: {e}")))
     }
 
     /// Creates a subscription Checkout Session for one sign-up.
-    pub async fn create_checkout(&self, r: &CheckoutRequest) -> Result<CheckoutSession, RestError> {
+    pub async fn create_checkout(
+        &self,
+        r: &CheckoutRequest,
+    ) -> Result<CheckoutSession, StripeError> {
         let form = [
             ("mode", "subscription"),
             ("line_items[0][price]", self.price.as_str()),
@@ -278,7 +299,7 @@ impl StripeApi {
             ("cancel_url", r.cancel_url.as_str()),
         ];
         let body =
-            serde_urlencoded::to_string(form).map_err(|e| RestError::Transport(e.to_string()))?;
+            serde_urlencoded::to_string(form).map_err(|e| StripeError::Transport(e.to_string()))?;
         let idempotency = format!("checkout-{}-{}", r.reference, r.attempt);
         let v = self
             .call(
@@ -290,17 +311,17 @@ impl StripeApi {
             .await?;
         match (text(&v, &["id"]), text(&v, &["url"])) {
             (Some(id), Some(url)) => Ok(CheckoutSession { id, url }),
-            _ => Err(RestError::Transport(
+            _ => Err(StripeError::Transport(
                 "Stripe's Checkout Session has no id or url".into(),
             )),
         }
     }
 
     /// Reads a subscription's current state.
-    pub async fn subscription(&self, id: &str) -> Result<Subscription, RestError> {
+    pub async fn subscription(&self, id: &str) -> Result<Subscription, StripeError> {
         // Stripe's ids are word characters and underscores; anything else is not one.
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(RestError::NotAllowed(format!(
+            return Err(StripeError::NotAllowed(format!(
                 "{id:?} is not a subscription id"
             )));
         }

@@ -201,7 +201,7 @@ pub fn managed_fields(owners: &Ownership, api_version: &str) -> Value {
             }
             serde_json::json!({
                 "manager": manager,
-                "operation": if manager == crate::labels::MANAGER { "Apply" } else { "Update" },
+                "operation": if manager == micro_kubernetes::labels::MANAGER { "Apply" } else { "Update" },
                 "apiVersion": api_version,
                 "fieldsType": "FieldsV1",
                 "fieldsV1": tree,

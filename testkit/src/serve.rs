@@ -1,15 +1,8 @@
-//! Stand-ins for the SaaS APIs the platform calls, each a local server that records
-//! every request and answers in the documented shapes: a forge (`forge.rs`) and Stripe
-//! (`stripe.rs`). They run on threads of their own, so synchronous tests can use them.
-
-mod forge;
-mod stripe;
-
-pub use forge::{Recorded, Recorder};
-pub use stripe::{StripeRecorder, StripeSession};
+//! Serving a stand-in on a loopback port, on a thread of its own, so synchronous tests
+//! can use it.
 
 /// Binds a loopback port and serves `app` on a thread of its own; the base URL.
-fn serve(app: axum::Router) -> String {
+pub(crate) fn serve(app: axum::Router) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

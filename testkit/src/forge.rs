@@ -43,7 +43,7 @@ impl Recorder {
             ..Inner::default()
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let url = super::serve(app);
+        let url = crate::serve::serve(app);
         Recorder { inner, url }
     }
 
