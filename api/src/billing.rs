@@ -245,26 +245,24 @@ async fn enforce(
 
 /// Suspends namespaces whose grace period ran out, and forgets sign-ups left unpaid for
 /// [`UNPAID_SIGNUP_KEPT`], every `every`.
-pub fn spawn_grace_sweeper(state: ApiState, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(plan) = &state.paid else { return };
-            forget_unpaid(&state).await;
-            match state.store.overdue(plan.grace_ends_before()).await {
-                Ok(namespaces) => {
-                    for ns in namespaces {
-                        if let Err(e) =
-                            crate::suspension::suspend(&state, &ns, Suspension::Billing).await
-                        {
-                            tracing::warn!(namespace = %ns, error = %e, "cannot suspend");
-                        }
+pub async fn sweep_grace(state: ApiState, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(plan) = &state.paid else { return };
+        forget_unpaid(&state).await;
+        match state.store.overdue(plan.grace_ends_before()).await {
+            Ok(namespaces) => {
+                for ns in namespaces {
+                    if let Err(e) =
+                        crate::suspension::suspend(&state, &ns, Suspension::Billing).await
+                    {
+                        tracing::warn!(namespace = %ns, error = %e, "cannot suspend");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot read past-due namespaces"),
             }
+            Err(e) => tracing::warn!(error = %e, "cannot read past-due namespaces"),
         }
-    });
+    }
 }
 
 async fn forget_unpaid(state: &ApiState) {

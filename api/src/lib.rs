@@ -20,7 +20,7 @@ pub mod service_tls;
 mod state;
 pub mod suspension;
 pub mod sweep;
-mod trace;
+pub mod trace;
 pub mod types;
 
 pub use error::{ApiError, ERROR_HEADER};

@@ -8,16 +8,14 @@ use std::time::Duration;
 /// returned to anyone).
 pub const KV_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
-/// Sweeps expired key-value records every `every`, for as long as the server runs.
-pub fn spawn_kv_sweeper(store: Store, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            match store.sweep_kv().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(count = n, "swept expired key-value records"),
-                Err(e) => tracing::warn!(error = %e, "cannot sweep expired key-value records"),
-            }
+/// Sweeps expired key-value records every `every`, for as long as it runs.
+pub async fn sweep_kv(store: Store, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.sweep_kv().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "swept expired key-value records"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep expired key-value records"),
         }
-    });
+    }
 }

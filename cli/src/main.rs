@@ -1,11 +1,8 @@
 //! `micro`: the CLI every user command goes through, and `micro server`, the composition
 //! root that wires the platform's crates together on one machine.
 
-mod billing;
-mod cluster;
 mod cmd;
 mod context;
-mod database;
 mod git_mtls;
 mod gitops;
 mod home;

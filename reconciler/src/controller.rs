@@ -569,26 +569,26 @@ impl Controller {
     /// Starts `n` workers taking namespaces off the queue.
     pub fn spawn_workers(self: &Arc<Self>, n: usize) -> Vec<JoinHandle<()>> {
         (0..n.max(1))
-            .map(|_| {
-                let this = self.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let (ns, reasons) = this.queue.next().await;
-                        let result = this.reconcile(&ns, &reasons).await;
-                        this.queue.done(&ns);
-                        match result {
-                            Ok(_) => {
-                                this.failures
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .remove(&ns);
-                            }
-                            Err(e) => this.retry_later(ns, e),
-                        }
-                    }
-                })
-            })
+            .map(|_| tokio::spawn(self.clone().work()))
             .collect()
+    }
+
+    /// One worker: takes namespaces off the queue and reconciles them, for ever.
+    pub async fn work(self: Arc<Self>) {
+        loop {
+            let (ns, reasons) = self.queue.next().await;
+            let result = self.reconcile(&ns, &reasons).await;
+            self.queue.done(&ns);
+            match result {
+                Ok(_) => {
+                    self.failures
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&ns);
+                }
+                Err(e) => self.retry_later(ns, e),
+            }
+        }
     }
 
     /// Exponential backoff with jitter, per namespace.

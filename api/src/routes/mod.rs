@@ -125,10 +125,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/signup/verify", post(signup_page::verify))
         .route("/signup/done", get(signup_page::done))
         .route("/signup/cancelled", get(signup_page::cancelled));
-    api.merge(calls)
-        .merge(pages)
-        .route_layer(axum::middleware::from_fn(crate::trace::requests))
-        .with_state(state)
+    // Request spans are the server's, one layer over every router it serves.
+    api.merge(calls).merge(pages).with_state(state)
 }
 
 /// axum's own rejections (a malformed JSON body, a bad query, a wrong method) are plain

@@ -83,23 +83,21 @@ impl Controller {
 
     /// Renews certificates for as long as the server runs, checking often enough that
     /// none comes near its end (a twentieth of the lifetime, at most every five minutes).
-    pub fn spawn_identity_renewal(self: &Arc<Self>) {
+    /// Without an identity issuer there is nothing to renew, and it ends at once.
+    pub async fn keep_identities_renewed(self: Arc<Self>) {
         let Some(issuer) = self.access.identity.as_ref() else {
             return;
         };
         let every =
             (issuer.lifetime / 20).clamp(Duration::from_millis(200), Duration::from_secs(300));
-        let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = this.renew_identities().await {
-                    tracing::warn!(error = %e, "certificate renewal: cannot list deployments");
-                }
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.renew_identities().await {
+                tracing::warn!(error = %e, "certificate renewal: cannot list deployments");
             }
-        });
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `micro server`'s Kubernetes flags: where the cluster is (`--runtime kubernetes`) and
 //! what tenants become there (also what `micro manifests` renders, whatever the runtime).
 
-use anyhow::{Result, bail};
+use crate::error::Result;
 use micro_kubernetes::Settings;
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 //! `micro server`'s sign-up, mail and billing flags, and the wiring of paid mode: the
-//! Stripe client (in `webhooks`) makes Checkout Sessions for the API and reads
+//! Stripe client (in `micro-billing`) makes Checkout Sessions for the API and reads
 //! subscriptions for the billing endpoint, whose account events the API applies.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result};
 use micro_api::ApiState;
 use micro_api::billing::{CheckoutLink, PaidPlan};
 use micro_billing::events::{AccountEvent, BillingHook};
@@ -62,7 +62,7 @@ pub struct Paid {
 }
 
 fn secret(path: &Path, flag: &str) -> Result<String> {
-    crate::server::private_file(path, flag)?;
+    crate::files::private_file(path, flag)?;
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
     let text = text.trim().to_owned();
@@ -94,7 +94,7 @@ impl BillingArgs {
                 format!("micro <noreply@{host}>")
             }
         };
-        micro_api::mail::Mailer::smtp(url, &from).map_err(anyhow::Error::msg)
+        micro_api::mail::Mailer::smtp(url, &from).map_err(crate::error::ServerError::new)
     }
 
     /// Paid mode's parts, or `None` in the other modes; every missing flag is named.
@@ -155,12 +155,15 @@ impl BillingArgs {
 impl Paid {
     /// `POST /hooks/stripe`, applying what it hears through the API, and the sweeper
     /// that suspends namespaces whose grace period ran out.
-    pub fn start(self, state: &ApiState) -> axum::Router {
+    pub(crate) fn start(self, state: &ApiState, tasks: &crate::tasks::Tasks) -> axum::Router {
         let every = self
             .plan
             .grace
             .clamp(Duration::from_secs(1), Duration::from_secs(60));
-        micro_api::billing::spawn_grace_sweeper(state.clone(), every);
+        tasks.spawn(
+            tracing::info_span!("grace_sweeper"),
+            micro_api::billing::sweep_grace(state.clone(), every),
+        );
         let api = state.clone();
         let apply: micro_billing::events::ApplyBilling = Arc::new(move |event| {
             let api = api.clone();

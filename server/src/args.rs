@@ -1,0 +1,104 @@
+//! `micro server`'s flags. Each group of flags that a part of the platform owns (TLS,
+//! sign-up and billing, the cluster) is that part's, flattened in here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct ServerArgs {
+    /// Where the platform keeps its data [default: $MICRO_HOME/server]
+    #[arg(long, env = "MICRO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, env = "MICRO_ADDRESS", default_value = "127.0.0.1:8081")]
+    pub address: SocketAddr,
+    /// The store: `sqlite` (a file in the data dir), `memory`, or a `postgres://` URL
+    /// (PostgreSQL or CockroachDB)
+    #[arg(long, env = "MICRO_STORE", default_value = "sqlite")]
+    pub store: String,
+    /// Reconciles running at once across namespaces
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Seconds between full resyncs (the safety net for missed changes)
+    #[arg(long, default_value_t = 180)]
+    pub resync: u64,
+    /// Where services run: `local` processes, `kubernetes` (a cluster: see --kubeconfig),
+    /// or `none` (plan-only: desired state, history and diffs are tracked, nothing is
+    /// started)
+    #[arg(long, env = "MICRO_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
+    pub runtime: RuntimeKind,
+    /// Base URL that short source names resolve against: `micro run greeter` runs
+    /// `<base>/greeter`
+    #[arg(long, env = "MICRO_SOURCE_BASE")]
+    pub source_base: Option<String>,
+    /// Isolation of tenant services (local runtime): `auto` sandboxes them where this
+    /// machine can (root, bubblewrap, pasta, cgroup v1) and otherwise runs single-tenant;
+    /// `on` refuses to start without the sandbox; `off` runs single-tenant
+    #[arg(long, env = "MICRO_SANDBOX", value_enum, default_value_t = SandboxMode::Auto)]
+    pub sandbox: SandboxMode,
+    /// Let sandboxed services open connections beyond this machine (the internet)
+    #[arg(long, env = "MICRO_SERVICE_EGRESS")]
+    pub service_egress: bool,
+    /// Let services' `source.git` be file:// or a loopback/private address (single-team
+    /// installs, tests); the platform's own data dir is never a source
+    #[arg(long, env = "MICRO_ALLOW_LOCAL_SOURCES")]
+    pub allow_local_sources: bool,
+    /// Most open client connections (kept below half the descriptor limit)
+    #[arg(long, env = "MICRO_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Most open connections from one client address, and from one namespace's services
+    /// (a trusted proxy's are not capped)
+    #[arg(long, env = "MICRO_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_connections_per_client: usize,
+    /// Seconds a client has to send request headers, and may idle between requests; also
+    /// the time a request body may take before --min-body-rate counts
+    #[arg(long, env = "MICRO_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Bytes per second a request body must average (after --header-timeout seconds), or
+    /// its connection is closed: a body trickling in cannot hold a connection for ever
+    #[arg(long, env = "MICRO_MIN_BODY_RATE", default_value_t = 1024)]
+    pub min_body_rate: u64,
+    /// A proxy (an address or CIDR range, repeatable or comma-separated) whose
+    /// X-Forwarded-For names the client, for per-client limits; from anyone else the
+    /// header is ignored
+    #[arg(long, env = "MICRO_TRUSTED_PROXY", value_delimiter = ',', value_parser = micro_api::serve::parse_net)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Every namespace's quota unless an admin sets another, as `key=value,...` over the
+    /// built-in defaults: services, replicas, cpu, memory, repo-size, checkout-files,
+    /// checkout-size, pushes-per-minute, store-size, build-time (e.g. `services=20,memory=8Gi`)
+    #[arg(long, env = "MICRO_DEFAULT_QUOTA", default_value = "")]
+    pub default_quota: String,
+    /// The file holding the key config values are sealed with in the store (64 hex
+    /// digits; created if missing) [default: <data dir>/config.key]. Keep it (or
+    /// MICRO_CONFIG_KEY) apart from the database's backups
+    #[arg(long, env = "MICRO_CONFIG_KEY_FILE")]
+    pub config_key_file: Option<PathBuf>,
+    /// The URL users and forges reach this server at; webhook URLs are built from it
+    /// [default: http://<address>]
+    #[arg(long, env = "MICRO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub billing: crate::billing::BillingArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
+    /// Seconds between fetches of every linked repo (±20%), the safety net for lost
+    /// webhook deliveries
+    #[arg(long, env = "MICRO_POLL", default_value_t = 300)]
+    pub poll: u64,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxMode {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeKind {
+    Local,
+    Kubernetes,
+    None,
+}
