@@ -21,24 +21,20 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        if let Some(token) = bearer(&parts.headers) {
-            let account = state
-                .store
-                .authenticate(token.trim())
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            return Ok(Caller(account));
-        }
         // No token: a service's certificate (mTLS) is its identity while its deployment
         // is live, exactly as its token would be.
-        let id = parts
+        let identity = parts
             .extensions
             .get::<micro_pki::ClientCert>()
-            .and_then(|cert| cert.identity(&state.trust_domain))
-            .ok_or(ApiError::Unauthorized)?;
+            .and_then(|cert| cert.identity(&state.trust_domain));
+        let certified = identity.as_ref().map(|id| micro_store::DeploymentId {
+            namespace: &id.namespace,
+            service: &id.service,
+            deployment: &id.deployment,
+        });
         let account = state
             .store
-            .service_by_deployment(&id.namespace, &id.service, &id.deployment)
+            .caller(bearer(&parts.headers), certified)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller(account))

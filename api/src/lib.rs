@@ -1,9 +1,12 @@
 //! The platform's HTTP API: what the CLI and tenant services talk to (whoami, status,
-//! logs, call, admin), and a typed client for it.
+//! logs, call, config, store, admin, sign-up), its connection limits (`serve`), and a
+//! typed client for it.
 //!
 //! Every handler authorises the caller against the namespace in its path before it
 //! touches anything; a namespace the caller may not see is a 404, like a missing one.
-//! It never reads git or runs processes itself: it asks the reconciler and the store.
+//! It reads and writes tenant repos only through `micro-tenant` (on the blocking pool),
+//! and reaches what runs only through the reconciler: it depends on no runtime, no
+//! cluster client and no process.
 
 pub mod billing;
 mod blocking;

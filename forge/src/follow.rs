@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// What a piece of work is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,74 +121,91 @@ impl Follower {
     /// fetches a newly linked repo at once, and the reporter of reconciles to forges.
     pub fn spawn(self: &Arc<Self>, workers: usize, poll: Duration) {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut reconciled = this.controller.subscribe();
-            loop {
-                match reconciled.recv().await {
-                    Ok(r) => this.on_reconciled(r).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "reconciles not reported to forges");
+        tokio::spawn(
+            async move {
+                let mut reconciled = this.controller.subscribe();
+                loop {
+                    match reconciled.recv().await {
+                        Ok(r) => this.on_reconciled(r).await,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "reconciles not reported to forges");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
-        });
+            .instrument(tracing::info_span!("forge_reporter")),
+        );
         for _ in 0..workers.max(1) {
             let this = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    let (key, why) = this.queue.next().await;
-                    let head = this
-                        .wanted
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key)
-                        .flatten();
-                    if let Some((ns, target)) = parse_key(&key) {
-                        this.work(ns, target, head, why.contains(&Trigger::Retry))
-                            .await;
+            tokio::spawn(
+                async move {
+                    loop {
+                        let (key, why) = this.queue.next().await;
+                        let head = this
+                            .wanted
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&key)
+                            .flatten();
+                        if let Some((ns, target)) = parse_key(&key) {
+                            this.work(ns, target, head, why.contains(&Trigger::Retry))
+                                .await;
+                        }
+                        this.queue.done(&key);
                     }
-                    this.queue.done(&key);
                 }
-            });
+                .instrument(tracing::info_span!("follower")),
+            );
         }
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(poll.mul_f64(0.8 + 0.4 * rand_fraction())).await;
-                match this.store.links().await {
-                    Ok(links) => {
-                        for link in links {
-                            this.enqueue(&link.namespace, Target::Branch, None, Trigger::Resync);
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(poll.mul_f64(0.8 + 0.4 * rand_fraction())).await;
+                    match this.store.links().await {
+                        Ok(links) => {
+                            for link in links {
+                                this.enqueue(
+                                    &link.namespace,
+                                    Target::Branch,
+                                    None,
+                                    Trigger::Resync,
+                                );
+                            }
                         }
+                        Err(e) => tracing::error!(error = %e, "listing links to poll"),
                     }
-                    Err(e) => tracing::error!(error = %e, "listing links to poll"),
                 }
             }
-        });
+            .instrument(tracing::info_span!("link_poll")),
+        );
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut changes = this.store.watch_links();
-            let mut known: HashSet<(String, String)> = HashSet::new();
-            loop {
-                match this.store.links().await {
-                    Ok(links) => {
-                        let now: HashSet<_> = links
-                            .iter()
-                            .map(|l| (l.namespace.clone(), l.id.clone()))
-                            .collect();
-                        for (ns, _) in now.difference(&known) {
-                            this.enqueue(ns, Target::Branch, None, Trigger::Created);
+        tokio::spawn(
+            async move {
+                let mut changes = this.store.watch_links();
+                let mut known: HashSet<(String, String)> = HashSet::new();
+                loop {
+                    match this.store.links().await {
+                        Ok(links) => {
+                            let now: HashSet<_> = links
+                                .iter()
+                                .map(|l| (l.namespace.clone(), l.id.clone()))
+                                .collect();
+                            for (ns, _) in now.difference(&known) {
+                                this.enqueue(ns, Target::Branch, None, Trigger::Created);
+                            }
+                            known = now;
                         }
-                        known = now;
+                        Err(e) => tracing::error!(error = %e, "listing links"),
                     }
-                    Err(e) => tracing::error!(error = %e, "listing links"),
-                }
-                if changes.changed().await.is_err() {
-                    return;
+                    if changes.changed().await.is_err() {
+                        return;
+                    }
                 }
             }
-        });
+            .instrument(tracing::info_span!("link_watch")),
+        );
     }
 
     async fn work(&self, namespace: &str, target: Target, head: Option<String>, retry: bool) {
@@ -295,10 +313,13 @@ impl Follower {
         }
         if attempt < MAX_ATTEMPTS {
             let (queue, key) = (self.queue.clone(), key.to_owned());
-            tokio::spawn(async move {
-                tokio::time::sleep(backoff(attempt, rand_fraction())).await;
-                queue.trigger(&key, Trigger::Retry);
-            });
+            tokio::spawn(
+                async move {
+                    tokio::time::sleep(backoff(attempt, rand_fraction())).await;
+                    queue.trigger(&key, Trigger::Retry);
+                }
+                .instrument(tracing::info_span!("forge_retry")),
+            );
         }
     }
 }

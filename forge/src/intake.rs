@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument;
 
 /// Largest delivery accepted (GitHub caps its payloads at 25 MB; pushes of thousands of
 /// commits stay far below this).
@@ -48,20 +49,23 @@ impl HookState {
             last: Arc::default(),
         };
         let (store, last) = (state.store.clone(), state.last.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let batch: Vec<_> =
-                    std::mem::take(&mut *last.lock().unwrap_or_else(PoisonError::into_inner))
-                        .into_iter()
-                        .collect();
-                for (ns, delivery) in batch {
-                    if let Err(e) = store.record_link_delivery(&ns, &delivery).await {
-                        tracing::error!(namespace = ns, error = %e, "recording a delivery");
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let batch: Vec<_> =
+                        std::mem::take(&mut *last.lock().unwrap_or_else(PoisonError::into_inner))
+                            .into_iter()
+                            .collect();
+                    for (ns, delivery) in batch {
+                        if let Err(e) = store.record_link_delivery(&ns, &delivery).await {
+                            tracing::error!(namespace = ns, error = %e, "recording a delivery");
+                        }
                     }
                 }
             }
-        });
+            .instrument(tracing::info_span!("delivery_log")),
+        );
         state
     }
 }
@@ -281,11 +285,14 @@ fn act(state: &HookState, link: &Cached, event: &Event) -> String {
                 *merged,
                 merge_commit.clone(),
             );
-            tokio::spawn(async move {
-                if let Ok(Some(link)) = store.link(&ns).await {
-                    follower.closed(&link, number, merged, merge_commit).await;
+            tokio::spawn(
+                async move {
+                    if let Ok(Some(link)) = store.link(&ns).await {
+                        follower.closed(&link, number, merged, merge_commit).await;
+                    }
                 }
-            });
+                .instrument(tracing::Span::current()),
+            );
             if merged {
                 format!("#{number} merged")
             } else {

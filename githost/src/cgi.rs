@@ -11,6 +11,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio_util::io::ReaderStream;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CgiError {
@@ -92,16 +93,19 @@ pub(crate) async fn http_backend(
         return Err(CgiError::Spawn(std::io::Error::other("no pipes")));
     };
     // Feed the body concurrently: git may answer before it has read everything.
-    tokio::spawn(async move {
-        let mut body = body.into_data_stream();
-        while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else { break };
-            if stdin.write_all(&chunk).await.is_err() {
-                break;
+    tokio::spawn(
+        async move {
+            let mut body = body.into_data_stream();
+            while let Some(chunk) = body.next().await {
+                let Ok(chunk) = chunk else { break };
+                if stdin.write_all(&chunk).await.is_err() {
+                    break;
+                }
             }
+            let _ = stdin.shutdown().await;
         }
-        let _ = stdin.shutdown().await;
-    });
+        .instrument(tracing::Span::current()),
+    );
     let mut reader = BufReader::new(stdout);
     let mut response = Response::builder().status(StatusCode::OK);
     loop {
@@ -134,9 +138,12 @@ pub(crate) async fn http_backend(
         }
     }
     // The child is reaped when its stdout ends; kill_on_drop covers a client that leaves.
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
+    tokio::spawn(
+        async move {
+            let _ = child.wait().await;
+        }
+        .instrument(tracing::Span::current()),
+    );
     response
         .body(Body::from_stream(ReaderStream::new(reader)))
         .map_err(|e| CgiError::Header(e.to_string()))

@@ -175,22 +175,20 @@ async fn serve(
 }
 
 /// Who is calling: a token (HTTP Basic's password, or Bearer), else a service's
-/// certificate (mTLS) while its deployment is live, as the API takes them.
+/// certificate (mTLS) while its deployment is live, as the API takes them (one answer:
+/// the store's).
 async fn caller(
     state: &GitState,
     token: Option<String>,
     cert: Option<micro_pki::ClientCert>,
 ) -> Result<Option<micro_store::Account>, micro_store::StoreError> {
-    if let Some(token) = token {
-        return state.store.authenticate(&token).await;
-    }
-    let Some(id) = cert.and_then(|cert| cert.identity(&state.trust_domain)) else {
-        return Ok(None);
-    };
-    state
-        .store
-        .service_by_deployment(&id.namespace, &id.service, &id.deployment)
-        .await
+    let identity = cert.and_then(|cert| cert.identity(&state.trust_domain));
+    let certified = identity.as_ref().map(|id| micro_store::DeploymentId {
+        namespace: &id.namespace,
+        service: &id.service,
+        deployment: &id.deployment,
+    });
+    state.store.caller(token.as_deref(), certified).await
 }
 
 fn challenge() -> Response {

@@ -22,9 +22,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// An object of ours was added, changed or deleted.
 #[derive(Clone, Debug)]
@@ -96,6 +99,9 @@ pub struct Cache {
     client: kube::Client,
     changes: UnboundedSender<Change>,
     secrets: std::sync::Mutex<SecretStores>,
+    /// Told whenever any cache has taken in an event: waiting for a write to show costs
+    /// no polling.
+    stored: Arc<Notify>,
 }
 
 /// Per tenant namespace: its Secrets' cache and the watch feeding it.
@@ -121,6 +127,7 @@ impl Cache {
             client: client.clone(),
             changes: changes.clone(),
             secrets: std::sync::Mutex::new(HashMap::new()),
+            stored: Arc::new(Notify::new()),
         };
         cache.watch::<Namespace>(client, "Namespace", &changes);
         cache.watch::<NetworkPolicy>(client, "NetworkPolicy", &changes);
@@ -150,7 +157,7 @@ impl Cache {
                 store.clone()
             } else {
                 let api = Api::<Secret>::namespaced(self.client.clone(), namespace);
-                let (store, task) = feed("Secret", api, &self.changes);
+                let (store, task) = feed("Secret", api, &self.changes, &self.stored);
                 stores.insert(namespace.to_owned(), (store.clone(), task));
                 store
             }
@@ -180,9 +187,15 @@ impl Cache {
     ) where
         K: Watched,
     {
-        let (reader, task) = feed(kind, Api::<K>::all(client.clone()), changes);
+        let (reader, task) = feed(kind, Api::<K>::all(client.clone()), changes, &self.stored);
         self.tasks.push(task);
         self.kinds.insert(kind, Box::new(Typed(reader)));
+    }
+
+    /// Ready once any cache has taken in an event after this call: create it before
+    /// looking, then wait on it if what was looked for was not there yet.
+    pub fn stored(&self) -> tokio::sync::futures::Notified<'_> {
+        self.stored.notified()
     }
 
     /// An object of ours as the cache holds it.
@@ -253,11 +266,12 @@ impl<K> Watched for K where
 }
 
 /// A reflector over `api` (ours only, by label) and the task feeding it, sending each
-/// change to `changes`.
+/// change to `changes` and telling `stored` once the store holds it.
 fn feed<K>(
     kind: &'static str,
     api: Api<K>,
     changes: &UnboundedSender<Change>,
+    stored: &Arc<Notify>,
 ) -> (Store<K>, JoinHandle<()>)
 where
     K: Watched,
@@ -265,32 +279,38 @@ where
     let (reader, writer) = reflector::store::<K>();
     let config = watcher::Config::default().labels(&labels::owned_selector());
     let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
-    let changes = changes.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            let (object, gone) = match event {
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
-                Ok(watcher::Event::Delete(o)) => (o, true),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
-                    continue;
+    let (changes, stored) = (changes.clone(), stored.clone());
+    let span = tracing::info_span!("kube_watch", kind);
+    let task = tokio::spawn(
+        async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                // The reflector wrote the store before handing the event on.
+                stored.notify_waiters();
+                let (object, gone) = match event {
+                    Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => (o, false),
+                    Ok(watcher::Event::Delete(o)) => (o, true),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                        continue;
+                    }
+                };
+                let change = Change {
+                    kind,
+                    namespace: object.namespace().unwrap_or_default(),
+                    name: object.name_any(),
+                    service: object.labels().get(labels::SERVICE).cloned(),
+                    object: (!gone)
+                        .then(|| serde_json::to_value(&object).ok())
+                        .flatten(),
+                };
+                if changes.send(change).is_err() {
+                    return;
                 }
-            };
-            let change = Change {
-                kind,
-                namespace: object.namespace().unwrap_or_default(),
-                name: object.name_any(),
-                service: object.labels().get(labels::SERVICE).cloned(),
-                object: (!gone)
-                    .then(|| serde_json::to_value(&object).ok())
-                    .flatten(),
-            };
-            if changes.send(change).is_err() {
-                return;
             }
         }
-    });
+        .instrument(span),
+    );
     (reader, task)
 }

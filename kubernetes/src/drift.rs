@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 impl Shared {
+    /// Why a service's objects on the cluster are not what we applied, if they are not.
     pub(crate) fn service_drift(&self, tenant: &str, service: &str) -> Option<String> {
         let ns = self.settings.namespace_of(tenant);
         let Some(live) = self.cache.get("Deployment", &ns, service) else {

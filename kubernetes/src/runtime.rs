@@ -18,6 +18,7 @@ use micro_runtime::{
 use micro_tenant::desired::{DesiredService, ObservedService};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument;
 
 /// Longest a namespace apply waits for the first listing of its Secrets.
 const SECRETS_LISTED: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,7 +53,9 @@ impl KubeRuntime {
             state: Mutex::new(State::default()),
             events,
         });
-        let dispatch = tokio::spawn(dispatch(shared.clone(), rx));
+        let dispatch = tokio::spawn(
+            dispatch(shared.clone(), rx).instrument(tracing::info_span!("kube_dispatch")),
+        );
         KubeRuntime {
             shared,
             dispatch,

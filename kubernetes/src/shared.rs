@@ -173,6 +173,8 @@ impl Shared {
         });
     }
 
+    /// Tells the reconciler that a service's objects are not what was applied (`what`),
+    /// so it applies them again.
     pub(crate) fn drift(&self, tenant: &str, service: &str, what: String) {
         self.event(tenant, service, format!("drift: {what}; putting it back"));
         let _ = self.events.send(RuntimeEvent::Drift {
@@ -239,7 +241,6 @@ impl Shared {
         }
     }
 
-    /// Why a service's objects on the cluster are not what we applied, if they are not.
     /// Server-side applies `object` unless the cache shows it already as rendered;
     /// returns the object as the API server now has it, if it was applied.
     pub(crate) async fn apply_object(
@@ -281,8 +282,13 @@ impl Shared {
             let now = self.cached_version(w.object);
             now.is_some() && (now != w.before || now == w.after)
         };
-        while !written.iter().all(seen) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        loop {
+            // Made before looking, so an event stored meanwhile is not missed.
+            let stored = self.cache.stored();
+            if written.iter().all(seen) || tokio::time::timeout_at(deadline, stored).await.is_err()
+            {
+                return;
+            }
         }
     }
 

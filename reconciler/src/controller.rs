@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(60);
@@ -602,10 +603,14 @@ impl Controller {
         let delay = backoff(attempt, rand_fraction());
         tracing::error!(%namespace, %error, attempt, retry_in = ?delay, "reconcile failed");
         let queue = self.queue.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            queue.trigger(&namespace, Trigger::Retry);
-        });
+        let span = tracing::info_span!("retry", namespace = %namespace);
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(delay).await;
+                queue.trigger(&namespace, Trigger::Retry);
+            }
+            .instrument(span),
+        );
     }
 
     /// Queues the teardown of every deletion a stopped server did not finish.
@@ -663,7 +668,6 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
 /// The store's row for what a runtime reported, stamped now.
 fn row_of(r: &micro_runtime::ServiceReport) -> micro_store::ServiceStatus {
     micro_store::ServiceStatus {
@@ -686,12 +690,12 @@ fn row_of(r: &micro_runtime::ServiceReport) -> micro_store::ServiceStatus {
     }
 }
 
+/// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let exp = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
     exp.min(MAX_RETRY).mul_f64(0.5 + jitter.clamp(0.0, 1.0))
 }
 
-/// A number in [0, 1) for jitter; no need for a cryptographic source.
 /// A deployment's id: unique per service for the life of the platform.
 fn deployment_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -702,6 +706,7 @@ fn deployment_id() -> String {
     )
 }
 
+/// A number in [0, 1) for jitter; no need for a cryptographic source.
 pub fn rand_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// Keeps the watches alive; drop it to stop watching.
 pub struct RefWatcher {
@@ -57,21 +58,27 @@ impl RefWatcher {
         }
         // The watcher cannot add watches from inside its own callback.
         let adder = shared.clone();
-        tokio::spawn(async move {
-            while let Some(repo) = added.recv().await {
-                let w = adder.clone();
-                tokio::spawn(async move {
-                    // The repo's folders are created just after the repo's own.
-                    for _ in 0..100 {
-                        if watch_repo(&w, &repo) {
-                            return;
+        tokio::spawn(
+            async move {
+                while let Some(repo) = added.recv().await {
+                    let w = adder.clone();
+                    tokio::spawn(
+                        async move {
+                            // The repo's folders are created just after the repo's own.
+                            for _ in 0..100 {
+                                if watch_repo(&w, &repo) {
+                                    return;
+                                }
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            tracing::error!(repo = %repo.display(), "cannot watch new repo");
                         }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    tracing::error!(repo = %repo.display(), "cannot watch new repo");
-                });
+                        .instrument(tracing::Span::current()),
+                    );
+                }
             }
-        });
+            .instrument(tracing::info_span!("ref_watch")),
+        );
         Ok(RefWatcher {
             _watcher: shared.0,
             watched: shared.1,

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Where the deployment as a whole is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,7 +361,8 @@ impl Instance {
                 env
             },
             cancel.clone(),
-        ));
+        )
+.instrument(tracing::info_span!("deployment", namespace = %namespace, service = %service.name, revision = %service.revision)));
         Instance {
             model: service.model.clone(),
             revision: service.revision.clone(),

@@ -11,6 +11,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use tokio::process::{Child, Command};
+use tracing::Instrument;
 
 /// What a spawned process needs to know about itself.
 pub(crate) struct Launch<'a> {
@@ -184,20 +185,26 @@ async fn http_status(port: u16, path: &str) -> Option<u16> {
         .flatten()
 }
 
-fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    Ok(tokio::fs::File::from_std(
-        OpenOptions::new().create(true).append(true).open(path)?,
-    ))
+/// The service's log, opened for appending (its folder made first), off the async
+/// threads.
+async fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
+    let path = path.to_owned();
+    let file = blocking(move || {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        OpenOptions::new().create(true).append(true).open(path)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(tokio::fs::File::from_std(file))
 }
 
 /// Starts `sh -c COMMAND` in a new process group with a clean environment: only PATH,
 /// HOME (its own folder), the platform's variables and the spec's `env`. In a sandbox and
 /// a cgroup when the runtime has them.
 pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
-    let log = open_log(l.log)?;
+    let log = open_log(l.log).await?;
     // Output goes through the platform, which stamps each line with the time and where it
     // came from. The pipe's ends are close-on-exec: only this child holds its write end.
     let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
@@ -311,12 +318,10 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     // Our copies of the write end go with the command, so the pipe ends with the child.
     drop(cmd);
     let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
-    tokio::spawn(super::logs::copy_lines(
-        output,
-        log,
-        l.log.to_owned(),
-        l.log_tag.clone(),
-    ));
+    tokio::spawn(
+        super::logs::copy_lines(output, log, l.log.to_owned(), l.log_tag.clone())
+            .instrument(tracing::Span::current()),
+    );
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
     let pid_file = match pgid {
         Some(pgid) => {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -131,16 +132,23 @@ pub(crate) async fn supervise(
                 index,
                 toolchain,
             };
-            tokio::spawn(launch.run(stop_replicas.clone()))
+            tokio::spawn(
+                launch
+                    .run(stop_replicas.clone())
+                    .instrument(tracing::Span::current()),
+            )
         })
         .collect();
-    let watch = tokio::spawn(watch_files(
-        shared.clone(),
-        tracker.clone(),
-        dir.clone(),
-        code.clone(),
-        cancel.clone(),
-    ));
+    let watch = tokio::spawn(
+        watch_files(
+            shared.clone(),
+            tracker.clone(),
+            dir.clone(),
+            code.clone(),
+            cancel.clone(),
+        )
+        .instrument(tracing::Span::current()),
+    );
     let within = Duration::from_secs(u64::from(match service.model.ready_timeout {
         0 => micro_tenant::spec::DEFAULT_READY_TIMEOUT_SECS,
         s => s,
@@ -424,7 +432,7 @@ async fn checkout(
     dir: &Path,
 ) -> Result<PathBuf, String> {
     let code = dir.join("code");
-    if code.exists() {
+    if tokio::fs::try_exists(&code).await.unwrap_or(false) {
         return Ok(code);
     }
     let (shared, artifact, base, dir, code2) = (

@@ -36,7 +36,7 @@ pub use sealing::{SealError, Sealer};
 pub use signups::{CodeCheck, CodeRequest, Mail};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};
-pub use tokens::LiveDeployment;
+pub use tokens::{DeploymentId, LiveDeployment};
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

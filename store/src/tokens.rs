@@ -33,6 +33,15 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The deployment a service's certificate names (its SPIFFE identity, as `micro-pki`
+/// reads it).
+#[derive(Clone, Copy, Debug)]
+pub struct DeploymentId<'a> {
+    pub namespace: &'a str,
+    pub service: &'a str,
+    pub deployment: &'a str,
+}
+
 impl Store {
     /// Mints a new API token for `account` that does not expire; only its hash is stored.
     pub async fn mint_token(&self, account: &Account, label: &str) -> Result<String, StoreError> {
@@ -213,6 +222,26 @@ impl Store {
                 .await?;
         self.auth.forget_token(&hash);
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Who is calling, for every door that asks (the API, git): a token if one was sent
+    /// (a wrong token is never made good by a certificate), else the service whose
+    /// certificate names a live deployment, as its token would.
+    pub async fn caller(
+        &self,
+        token: Option<&str>,
+        certified: Option<DeploymentId<'_>>,
+    ) -> Result<Option<Account>, StoreError> {
+        if let Some(token) = token {
+            return self.authenticate(token.trim()).await;
+        }
+        match certified {
+            Some(d) => {
+                self.service_by_deployment(d.namespace, d.service, d.deployment)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     /// The account a token belongs to, if the token is known, unexpired and not revoked.

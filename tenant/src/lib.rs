@@ -1,11 +1,14 @@
 //! The tenant repo contract: what a namespace's git repository holds and means. The spec
 //! model and its parser (every error at `file:line:col`), `config.yaml`, the naming rules,
-//! where repos live and which branch is the desired state, and the desired state read
-//! at a revision.
+//! where repos live and which branch is the desired state, the desired state read at a
+//! revision, quotas, the one admission of a commit (`admit`), the marks kept beside each
+//! repo (`marks`), and writing changes (commits, pushes, fetches of sources and linked
+//! repos through git's own transports).
 //!
 //! The CLI, the pre-receive hook, the server and the reconciler all read tenant repos
 //! through this crate, so they can never disagree on what a push means. It must not do
-//! I/O beyond git and the filesystem: no tokio, no HTTP, no SQL.
+//! I/O beyond git, the filesystem and git's network transports: no tokio, no HTTP
+//! client of its own, no SQL.
 
 pub mod admit;
 pub mod change;

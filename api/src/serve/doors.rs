@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 /// The doors of every namespace whose services run on this machine.
 #[derive(Clone)]
@@ -94,12 +95,16 @@ impl Doors {
                 |_| Some(client.clone()),
                 |stream, peer, ticks| {
                     let (connections, ns) = (connections.clone(), ns.clone());
-                    tokio::spawn(async move {
-                        let _ticks = ticks;
-                        connections
-                            .serve(stream, peer, Door::Services(ns), None)
-                            .await;
-                    });
+                    let span = tracing::info_span!("door", namespace = %ns);
+                    tokio::spawn(
+                        async move {
+                            let _ticks = ticks;
+                            connections
+                                .serve(stream, peer, Door::Services(ns), None)
+                                .await;
+                        }
+                        .instrument(span),
+                    );
                 },
                 std::future::pending(),
             )

@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 pub use micro_pki::ClientCert;
 
@@ -263,12 +264,15 @@ pub async fn serve(
         client_of,
         |stream, peer, ticks| {
             let (connections, watcher) = (connections.clone(), graceful.watcher());
-            tokio::spawn(async move {
-                let _ticks = ticks;
-                connections
-                    .serve(stream, peer, Door::Public, Some(watcher))
-                    .await;
-            });
+            tokio::spawn(
+                async move {
+                    let _ticks = ticks;
+                    connections
+                        .serve(stream, peer, Door::Public, Some(watcher))
+                        .await;
+                }
+                .instrument(tracing::Span::current()),
+            );
         },
         shutdown,
     )

@@ -56,7 +56,7 @@ pub async fn run(args: CheckoutArgs) -> Result<ExitCode> {
             .context("cannot set up TLS")?;
         url = crate::git_mtls::register(http, &args.git)?;
     } else {
-        if let Ok(token) = std::env::var("MICRO_TOKEN") {
+        if let Ok(token) = std::env::var(micro_runtime::TOKEN_VAR) {
             cache = cache.with_token(token);
         }
         // The platform's CA, pinned for this fetch (a pod gets it as a file).
