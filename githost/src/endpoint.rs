@@ -144,10 +144,12 @@ async fn serve(
         }
     }
     if rest == "git-receive-pack" {
-        let quota = micro_tenant::marks::quota(&micro_tenant::layout::repo_path(
-            &state.repos_root,
-            namespace,
-        ));
+        // The mark is a file: read on the blocking pool, like every file here.
+        let dir = micro_tenant::layout::repo_path(&state.repos_root, namespace);
+        let Ok(quota) = tokio::task::spawn_blocking(move || micro_tenant::marks::quota(&dir)).await
+        else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the quota\n").into_response();
+        };
         if !state.pushes.allow(namespace, quota.pushes_per_minute) {
             let message = format!(
                 "too many pushes: namespace {namespace} may push {} times a minute; try again shortly\n",

@@ -69,3 +69,86 @@ fn two_services_pin_different_versions_of_one_package() {
         "nothing was installed into the host's Python"
     );
 }
+
+/// Says what toolchain environment the service was given.
+const TOOLCHAIN_APP: &str = r#"
+import json, os, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        venv = os.environ.get("VIRTUAL_ENV") or ""
+        body = json.dumps({"venv": venv, "venv_made": os.path.isdir(venv), "path": os.environ["PATH"]}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// A folder with both `requirements.txt` and `package.json` gets the same toolchains on
+/// both runtimes, by one rule (`micro_tenant::toolchain`): a virtualenv made before its
+/// build, and `node_modules/.bin` on PATH. Locally the service sees both; on a cluster
+/// (what `micro manifests` renders for the same commit) the build makes the virtualenv on
+/// the same markers, on the Python runner, with the same PATH. (The two once disagreed:
+/// the cluster's side said "python" only, the local one both.)
+#[test]
+fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
+    let p = Platform::start();
+    let dir = p.write_service(
+        "both",
+        &[
+            ("service.yaml", "run: python3 -u app.py\nbuild: \"true\"\n"),
+            ("requirements.txt", ""),
+            ("package.json", "{}\n"),
+            ("app.py", TOOLCHAIN_APP),
+        ],
+    );
+    p.ok(&["run", dir.to_str().unwrap(), "--wait"]);
+    let local: serde_json::Value = serde_json::from_str(&p.ok(&["call", "both", "/"])).unwrap();
+    assert!(
+        local["venv"].as_str().unwrap().ends_with("/.venv") && local["venv_made"] == true,
+        "{local}"
+    );
+    let path = local["path"].as_str().unwrap();
+    assert!(
+        path.contains(".venv/bin") && path.contains("node_modules/.bin"),
+        "{local}"
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&p.ok(&["manifests", "--service", "both", "-o", "json"])).unwrap();
+    let deployment = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap_or_else(|| panic!("{list:#}"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    let build = pod["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "build")
+        .unwrap_or_else(|| panic!("{pod:#}"));
+    let script = build["command"][2].as_str().unwrap();
+    assert!(
+        script.contains("[ -e requirements.txt ] || [ -e pyproject.toml ] || [ -e setup.py ]")
+            && script.contains("python3 -m venv .venv"),
+        "{script}"
+    );
+    let service = &pod["containers"][0];
+    assert!(
+        service["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("micro-runner-python:"),
+        "{service:#}"
+    );
+    let cluster_path = service["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "PATH")
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_else(|| panic!("{service:#}"));
+    assert!(
+        cluster_path.contains(".venv/bin") && cluster_path.contains("node_modules/.bin"),
+        "{cluster_path}"
+    );
+}
