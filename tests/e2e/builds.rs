@@ -71,7 +71,7 @@ fn two_services_pin_different_versions_of_one_package() {
 }
 
 /// Says what toolchain environment the service was given.
-const TOOLCHAIN_APP: &str = r#"
+pub(crate) const TOOLCHAIN_APP: &str = r#"
 import json, os, http.server
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -81,26 +81,19 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
-/// A folder with both `requirements.txt` and `package.json` gets the same toolchains on
-/// both runtimes, by one rule (`micro_tenant::toolchain`): a virtualenv made before its
-/// build, and `node_modules/.bin` on PATH. Locally the service sees both; on a cluster
-/// (what `micro manifests` renders for the same commit) the build makes the virtualenv on
-/// the same markers, on the Python runner, with the same PATH. (The two once disagreed:
-/// the cluster's side said "python" only, the local one both.)
-#[test]
-fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
-    let p = Platform::start();
-    let dir = p.write_service(
-        "both",
-        &[
-            ("service.yaml", "run: python3 -u app.py\nbuild: \"true\"\n"),
-            ("requirements.txt", ""),
-            ("package.json", "{}\n"),
-            ("app.py", TOOLCHAIN_APP),
-        ],
-    );
-    p.ok(&["run", dir.to_str().unwrap(), "--wait"]);
-    let local: serde_json::Value = serde_json::from_str(&p.ok(&["call", "both", "/"])).unwrap();
+/// The files of a folder that is a Python project with a Node side, built (`true`) and
+/// run with [`TOOLCHAIN_APP`].
+pub(crate) const PYTHON_AND_NODE: &[(&str, &str)] = &[
+    ("service.yaml", "run: python3 -u app.py\nbuild: \"true\"\n"),
+    ("requirements.txt", ""),
+    ("package.json", "{}\n"),
+    ("app.py", TOOLCHAIN_APP),
+];
+
+/// Locally, `service` (running [`TOOLCHAIN_APP`]) got a virtualenv, made before its
+/// build, and `node_modules/.bin` on PATH.
+pub(crate) fn assert_local_toolchains(p: &Platform, service: &str) {
+    let local: serde_json::Value = serde_json::from_str(&p.ok(&["call", service, "/"])).unwrap();
     assert!(
         local["venv"].as_str().unwrap().ends_with("/.venv") && local["venv_made"] == true,
         "{local}"
@@ -110,9 +103,14 @@ fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
         path.contains(".venv/bin") && path.contains("node_modules/.bin"),
         "{local}"
     );
+}
 
+/// On a cluster (what `micro manifests` renders for the same commit), `service`'s build
+/// makes the virtualenv on the same markers, and it runs with the same PATH on the Python
+/// runner.
+pub(crate) fn assert_cluster_toolchains(p: &Platform, service: &str) {
     let list: serde_json::Value =
-        serde_json::from_str(&p.ok(&["manifests", "--service", "both", "-o", "json"])).unwrap();
+        serde_json::from_str(&p.ok(&["manifests", "--service", service, "-o", "json"])).unwrap();
     let deployment = list["items"]
         .as_array()
         .unwrap()
@@ -132,23 +130,36 @@ fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
             && script.contains("python3 -m venv .venv"),
         "{script}"
     );
-    let service = &pod["containers"][0];
+    let main = &pod["containers"][0];
     assert!(
-        service["image"]
+        main["image"]
             .as_str()
             .unwrap()
             .starts_with("micro-runner-python:"),
-        "{service:#}"
+        "{main:#}"
     );
-    let cluster_path = service["env"]
+    let cluster_path = main["env"]
         .as_array()
         .unwrap()
         .iter()
         .find(|e| e["name"] == "PATH")
         .and_then(|e| e["value"].as_str())
-        .unwrap_or_else(|| panic!("{service:#}"));
+        .unwrap_or_else(|| panic!("{main:#}"));
     assert!(
         cluster_path.contains(".venv/bin") && cluster_path.contains("node_modules/.bin"),
         "{cluster_path}"
     );
+}
+
+/// A folder with both `requirements.txt` and `package.json` gets the same toolchains on
+/// both runtimes, by one rule (`micro_tenant::toolchain`): a virtualenv made before its
+/// build, and `node_modules/.bin` on PATH. (The two once disagreed: the cluster's side
+/// said "python" only, the local one both.)
+#[test]
+fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
+    let p = Platform::start();
+    let dir = p.write_service("both", PYTHON_AND_NODE);
+    p.ok(&["run", dir.to_str().unwrap(), "--wait"]);
+    assert_local_toolchains(&p, "both");
+    assert_cluster_toolchains(&p, "both");
 }

@@ -228,3 +228,46 @@ fn short_names_without_a_source_base_are_a_clear_error() {
     p.ok(&["run", "greeter", "--wait"]);
     assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "local");
 }
+
+/// A `source:` service's toolchains are decided on its fetched files by the same rule as a
+/// folder of the tenant's own repo: locally its checkout gets the virtualenv and Node's
+/// PATH; on a cluster the pod's build tests the same markers on its own checkout (what
+/// `micro manifests` shows), with the same PATH.
+#[test]
+fn a_source_service_gets_the_same_toolchains_on_both_runtimes() {
+    let forge_dir = tempfile::tempdir().unwrap();
+    let forge = Forge::start(forge_dir.path());
+    let p = Platform::start_with(&[("MICRO_ALLOW_LOCAL_SOURCES", "true")]);
+    let root = &forge.root;
+    p.git_ok(root, &["init", "-q", "--bare", "-b", "main", "tools"]);
+    p.git_ok(
+        root,
+        &[
+            "clone",
+            "-q",
+            root.join("tools").to_str().unwrap(),
+            "tools-src",
+        ],
+    );
+    let src = root.join("tools-src");
+    for (name, content) in crate::builds::PYTHON_AND_NODE {
+        let file = src.join("app").join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, content).unwrap();
+    }
+    p.git_ok(&src, &["add", "."]);
+    p.git_ok(&src, &["commit", "-qm", "tools"]);
+    p.git_ok(&src, &["push", "-q", "origin", "HEAD:main"]);
+
+    p.ok(&[
+        "run",
+        &forge.url("tools"),
+        "--path",
+        "app",
+        "--name",
+        "tools",
+        "--wait",
+    ]);
+    crate::builds::assert_local_toolchains(&p, "tools");
+    crate::builds::assert_cluster_toolchains(&p, "tools");
+}
