@@ -376,8 +376,11 @@ impl Group {
             // A build has no port; it needs the network only to download, with egress.
             if l.port.is_some() || sandbox.egress() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
-                // A free port can be taken by anyone between our check and pasta's bind.
-                let mut attempts = 0;
+                // Tried again, a little later each time: a free port can be taken by
+                // anyone between our check and pasta's bind, and a sandbox whose first
+                // process is still changing credentials is briefly not dumpable, so
+                // pasta cannot open its network namespace yet.
+                let mut attempts: u32 = 0;
                 let pasta = loop {
                     let forward = l.port.map(|port| (self.host_port, port));
                     match sandbox
@@ -385,9 +388,16 @@ impl Group {
                         .await
                     {
                         Ok(pasta) => break pasta,
-                        Err(_) if l.port.is_some() && attempts < 5 => {
+                        Err(e) if attempts < 5 => {
                             attempts += 1;
-                            self.host_port = free_port()?;
+                            tracing::debug!(error = %e, attempts, "network setup failed; trying again");
+                            if l.port.is_some() {
+                                self.host_port = free_port()?;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(
+                                20 * u64::from(attempts),
+                            ))
+                            .await;
                         }
                         Err(e) => return Err(e),
                     }
