@@ -34,9 +34,7 @@ impl Shared {
         }
         // What the render adds itself.
         secret.remove(CA_KEY);
-        let [cert, key] = IDENTITY_KEYS;
-        secret.insert(cert.to_owned(), pem.cert.clone());
-        secret.insert(key.to_owned(), pem.key.expose().clone());
+        render::put_identity(&mut secret, pem);
         let input = ServiceInput {
             tenant,
             name: service,

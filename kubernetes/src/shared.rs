@@ -167,10 +167,7 @@ impl Shared {
         if log.len() >= EVENTS_KEPT {
             log.pop_front();
         }
-        log.push_back(ServiceEvent {
-            at_ms: now_ms(),
-            what,
-        });
+        log.push_back(ServiceEvent::now(what));
     }
 
     /// Tells the reconciler that a service's objects are not what was applied (`what`),

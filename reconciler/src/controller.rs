@@ -406,10 +406,7 @@ impl Controller {
             // it is at hand; the hook reads what the server recorded of it.
             blocking(move || -> Result<Admitted, Refused> {
                 let repo = git2::Repository::open_bare(&path)?;
-                let marks = Marks {
-                    support,
-                    ..Marks::read(&path)
-                };
+                let marks = Marks::read_with(&path, support);
                 admit(&repo, &ns, head, &marks, Via::Head, &specs)
             })
             .await?

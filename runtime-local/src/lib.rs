@@ -254,10 +254,7 @@ impl Shared {
         if events.len() >= Self::EVENTS_KEPT {
             events.pop_front();
         }
-        events.push_back(micro_runtime::ServiceEvent {
-            at_ms: now_millis(),
-            what,
-        });
+        events.push_back(micro_runtime::ServiceEvent::now(what));
     }
 
     const EVENTS_KEPT: usize = 50;
@@ -575,11 +572,4 @@ impl Runtime for LocalRuntime {
             let _ = blocking::blocking(move || volumes.unmount_all()).await;
         }
     }
-}
-
-/// Milliseconds since the epoch, as events are stamped.
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

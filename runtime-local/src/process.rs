@@ -5,6 +5,7 @@ use super::cgroup::{Cgroup, Limits};
 use super::sandbox::{self, Sandbox};
 use super::{Shared, pids};
 use crate::blocking::blocking;
+use micro_tenant::toolchain::{Toolchains, VENV};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::fs::OpenOptions;
@@ -30,70 +31,38 @@ pub(crate) struct Launch<'a> {
     /// Names the pid file: `replica-0`, `build`, …
     pub role: String,
     pub limits: Limits,
-    pub toolchain: Toolchain,
+    pub toolchain: Toolchains,
     /// Marks its lines in the log: `build`, or a replica's number when there are several.
     pub log_tag: Option<String>,
 }
 
-/// The per-revision language environment a service's folder asks for, by the files it
-/// holds: its own virtualenv for Python, its own `node_modules` for Node. Both live in
-/// the checkout, so each revision of each service has its own and nothing is shared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Toolchain {
-    /// `requirements.txt`, `pyproject.toml` or `setup.py`: `.venv` first on PATH.
-    pub python: bool,
-    /// `package.json`: `node_modules/.bin` on PATH.
-    pub node: bool,
+/// The build command with the checkout's virtualenv made first (once per checkout), for
+/// a Python folder: its own environment per revision, nothing shared.
+pub(crate) fn build_command(toolchains: Toolchains, build: &str) -> String {
+    if toolchains.python {
+        format!("{}\n{build}", Toolchains::make_venv())
+    } else {
+        build.to_owned()
+    }
 }
 
-impl Toolchain {
-    /// The folder inside the checkout that holds the virtualenv.
-    pub const VENV: &'static str = ".venv";
-
-    /// What the checkout's files ask for, by the platform's one rule
-    /// ([`micro_tenant::toolchain::Toolchains::detect`]).
-    pub fn of(code: &Path) -> Self {
-        let names: Vec<String> = std::fs::read_dir(code)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        let found = micro_tenant::toolchain::Toolchains::detect(names.iter().map(String::as_str));
-        Toolchain {
-            python: found.python,
-            node: found.node,
-        }
+/// PATH (and VIRTUAL_ENV) for a process working in `app`, on top of `base`: the
+/// checkout's virtualenv for Python, its `node_modules/.bin` for Node.
+fn toolchain_env(toolchains: Toolchains, app: &str, base: &str) -> Vec<(&'static str, String)> {
+    let mut path = Vec::new();
+    let mut out = Vec::new();
+    if toolchains.python {
+        path.push(format!("{app}/{VENV}/bin"));
+        out.push(("VIRTUAL_ENV", format!("{app}/{VENV}")));
     }
-
-    /// The build command with the virtualenv created first (once per checkout).
-    pub fn build_command(self, build: &str) -> String {
-        if self.python {
-            let venv = Self::VENV;
-            format!("[ -x {venv}/bin/python ] || python3 -m venv {venv} || exit 1\n{build}")
-        } else {
-            build.to_owned()
-        }
+    if toolchains.node {
+        path.push(format!("{app}/node_modules/.bin"));
     }
-
-    /// PATH (and VIRTUAL_ENV) for a process working in `app`, on top of `base`.
-    fn env(self, app: &str, base: &str) -> Vec<(&'static str, String)> {
-        let mut path = Vec::new();
-        let mut out = Vec::new();
-        if self.python {
-            path.push(format!("{app}/{}/bin", Self::VENV));
-            out.push(("VIRTUAL_ENV", format!("{app}/{}", Self::VENV)));
-        }
-        if self.node {
-            path.push(format!("{app}/node_modules/.bin"));
-        }
-        if !path.is_empty() {
-            path.push(base.to_owned());
-            out.push(("PATH", path.join(":")));
-        }
-        out
+    if !path.is_empty() {
+        path.push(base.to_owned());
+        out.push(("PATH", path.join(":")));
     }
+    out
 }
 
 /// A running process group and the pid file that lets a restarted server find it.
@@ -209,8 +178,8 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     // came from. The pipe's ends are close-on-exec: only this child holds its write end.
     let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let toolchain_env = match &shared.isolation.sandbox {
-        Some(_) => l.toolchain.env(sandbox::APP_DIR, sandbox::SANDBOX_PATH),
-        None => l.toolchain.env(&l.dir.to_string_lossy(), &shared.path_env),
+        Some(_) => toolchain_env(l.toolchain, sandbox::APP_DIR, sandbox::SANDBOX_PATH),
+        None => toolchain_env(l.toolchain, &l.dir.to_string_lossy(), &shared.path_env),
     };
     // The cgroup first: the sandbox starts inside it, so its cgroup namespace's root is
     // the replica's own, and nothing it runs ever escapes its limits.

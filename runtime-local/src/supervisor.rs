@@ -3,7 +3,7 @@
 use super::Shared;
 use super::cgroup::Limits;
 use super::instance::{Phase, Tracker};
-use super::process::{self, Launch, Toolchain};
+use super::process::{self, Launch};
 use super::sandbox;
 use super::volume;
 use crate::blocking::blocking;
@@ -13,6 +13,7 @@ use micro_tenant::desired::DesiredService;
 use micro_tenant::quantity;
 use micro_tenant::repo;
 use micro_tenant::sources::SourceError;
+use micro_tenant::toolchain::Toolchains;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ pub(crate) async fn supervise(
     // The checkout's files and its build mark are read off the async threads.
     let (toolchain, built) = {
         let (code, marker) = (code.clone(), dir.join("built"));
-        blocking(move || (Toolchain::of(&code), marker.exists()))
+        blocking(move || (Toolchains::of_folder(&code), marker.exists()))
             .await
             .unwrap_or_default()
     };
@@ -183,7 +184,7 @@ async fn run_build(
     build: &str,
     code: &Path,
     log: &Path,
-    toolchain: Toolchain,
+    toolchain: Toolchains,
     cancel: &CancellationToken,
 ) -> Result<(), (String, bool)> {
     let ns = tracker.namespace().to_owned();
@@ -193,7 +194,7 @@ async fn run_build(
         () = cancel.cancelled() => return Err(("stopped".into(), false)),
     };
     tracker.event("build started".into());
-    let command = toolchain.build_command(build);
+    let command = process::build_command(toolchain, build);
     let launch = Launch {
         namespace: &ns,
         name: &service.name,
@@ -502,7 +503,7 @@ struct ReplicaLaunch {
     code: PathBuf,
     log: PathBuf,
     index: usize,
-    toolchain: Toolchain,
+    toolchain: Toolchains,
 }
 
 impl ReplicaLaunch {

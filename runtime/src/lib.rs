@@ -60,6 +60,16 @@ pub struct ServiceEvent {
     pub what: String,
 }
 
+impl ServiceEvent {
+    /// `what` happened just now.
+    pub fn now(what: String) -> Self {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        ServiceEvent { at_ms, what }
+    }
+}
+
 /// What the runtime knows of one service beyond its status.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceDetail {

@@ -39,11 +39,17 @@ impl Marks {
     /// What is kept beside the repo at `repo_dir`; what is missing or unreadable takes
     /// its default (the quota's defaults, not suspended, not linked, processes only).
     pub fn read(repo_dir: &Path) -> Marks {
+        Self::read_with(repo_dir, support(repo_dir))
+    }
+
+    /// [`Marks::read`] for a reader that knows what the runtime supports (the server
+    /// itself): that mark is not read.
+    pub fn read_with(repo_dir: &Path, support: Support) -> Marks {
         Marks {
             quota: quota(repo_dir),
             suspended: suspension(repo_dir),
             followed: followed(repo_dir),
-            support: support(repo_dir),
+            support,
         }
     }
 }

@@ -9,6 +9,9 @@ pub const PYTHON_MARKERS: [&str; 3] = ["requirements.txt", "pyproject.toml", "se
 /// Files that make a folder a Node project: its `node_modules/.bin` goes on PATH.
 pub const NODE_MARKERS: [&str; 1] = ["package.json"];
 
+/// The folder inside a checkout that holds its virtualenv.
+pub const VENV: &str = ".venv";
+
 /// The toolchains a folder asks for; a folder may ask for both.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Toolchains {
@@ -27,6 +30,17 @@ impl Toolchains {
         found
     }
 
+    /// What the files at the top of the folder `dir` ask for (a `stat` per marker).
+    pub fn of_folder(dir: &std::path::Path) -> Self {
+        Self::detect(
+            PYTHON_MARKERS
+                .iter()
+                .chain(&NODE_MARKERS)
+                .copied()
+                .filter(|m| dir.join(m).is_file()),
+        )
+    }
+
     /// The one a single runner image is picked by: Python's over Node's (a Python
     /// project with a `package.json` for its front end is still a Python service).
     pub fn primary(self) -> Option<&'static str> {
@@ -37,6 +51,12 @@ impl Toolchains {
         } else {
             None
         }
+    }
+
+    /// The shell step that makes the checkout's virtualenv, once (run in the checkout,
+    /// before a build): the same on every runtime.
+    pub fn make_venv() -> String {
+        format!("[ -x {VENV}/bin/python ] || python3 -m venv {VENV} || exit 1")
     }
 
     /// A shell test that is true in a folder that holds a Python marker.

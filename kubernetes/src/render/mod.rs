@@ -15,7 +15,7 @@ pub use workload::{
 };
 
 use crate::settings::Settings;
-use micro_runtime::{DEPLOYMENT_VAR, Deployment, TOKEN_VAR};
+use micro_runtime::{DEPLOYMENT_VAR, Deployment, Pem, TOKEN_VAR};
 use micro_tenant::desired::{DesiredNamespace, DesiredService, ServiceModel};
 use micro_tenant::quota::Quota;
 use serde_json::Value;
@@ -44,11 +44,16 @@ pub fn secret_keys_of(model: &ServiceModel) -> Vec<String> {
 pub fn secret_of(deployment: &Deployment) -> BTreeMap<String, String> {
     let mut data = deployment.variables();
     if let Some(pem) = &deployment.certificate {
-        let [cert, key] = IDENTITY_KEYS;
-        data.insert(cert.to_owned(), pem.cert.clone());
-        data.insert(key.to_owned(), pem.key.expose().clone());
+        put_identity(&mut data, pem);
     }
     data
+}
+
+/// Puts a certificate and its key into a service's Secret data, under [`IDENTITY_KEYS`].
+pub fn put_identity(data: &mut BTreeMap<String, String>, pem: &Pem) {
+    let [cert, key] = IDENTITY_KEYS;
+    data.insert(cert.to_owned(), pem.cert.clone());
+    data.insert(key.to_owned(), pem.key.expose().clone());
 }
 
 /// A service's Secret data for review: every key, no value.

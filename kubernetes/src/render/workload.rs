@@ -8,6 +8,7 @@ use micro_runtime::{API_VAR, DEPLOYMENT_VAR, TOKEN_VAR};
 use micro_tenant::desired::{DesiredService, ServiceModel};
 use micro_tenant::quantity::{parse_cpu, parse_memory};
 use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
+use micro_tenant::toolchain::VENV;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -36,9 +37,11 @@ const APP_DIR: &str = "/app";
 /// tested on the pod's checkout) gets a virtualenv of its own revision (`.venv` in the
 /// checkout, first on PATH for the build and the service).
 fn python_venv() -> String {
+    use micro_tenant::toolchain::Toolchains;
     format!(
-        "if {}; then [ -x .venv/bin/python ] || python3 -m venv .venv || exit 1; fi",
-        micro_tenant::toolchain::Toolchains::python_test()
+        "if {}; then {}; fi",
+        Toolchains::python_test(),
+        Toolchains::make_venv()
     )
 }
 
@@ -172,10 +175,10 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
     }
     if from_source {
         // Where a Python build puts its virtualenv: first on PATH, as locally.
-        env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/.venv") }));
+        env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/{VENV}") }));
         env.push(json!({
             "name": "PATH",
-            "value": format!("{APP_DIR}/.venv/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"),
+            "value": format!("{APP_DIR}/{VENV}/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"),
         }));
     }
     // The spec's own values win (its `MICRO_*` and `PORT` are refused at push): a name
