@@ -39,11 +39,13 @@ impl Shared {
                 }
             }
         }
+        let artifact = render::cluster_artifact(service, &revision, &model);
         let input = ServiceInput {
             tenant,
             name: service,
             model: &model,
             revision: &revision,
+            artifact: &artifact,
             secret: &secret,
             storage_bytes: self.storage_of(tenant),
         };

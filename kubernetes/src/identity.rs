@@ -35,11 +35,13 @@ impl Shared {
         // What the render adds itself.
         secret.remove(CA_KEY);
         render::put_identity(&mut secret, pem);
+        let artifact = render::cluster_artifact(service, &revision, &model);
         let input = ServiceInput {
             tenant,
             name: service,
             model: &model,
             revision: &revision,
+            artifact: &artifact,
             secret: &secret,
             storage_bytes: self.storage_of(tenant),
         };

@@ -2,7 +2,7 @@
 //! only at objects carrying [`MANAGED_BY`] = [`MANAGER`]: nothing else in a namespace is
 //! ever touched.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// The server-side apply field manager, and the value of `app.kubernetes.io/managed-by`.
 pub const MANAGER: &str = "micro";
@@ -27,28 +27,34 @@ pub fn owned_selector() -> String {
     format!("{MANAGED_BY}={MANAGER}")
 }
 
+/// Labels (or annotations) as the typed objects hold them.
+pub type Map = BTreeMap<String, String>;
+
+fn map<const N: usize>(pairs: [(&str, &str); N]) -> Map {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// Labels of a tenant's namespace-wide objects.
-pub fn tenant_labels(tenant: &str) -> Value {
-    json!({
-        MANAGED_BY: MANAGER,
-        PART_OF: "micro",
-        TENANT: tenant,
-    })
+pub fn tenant_labels(tenant: &str) -> Map {
+    map([(MANAGED_BY, MANAGER), (PART_OF, "micro"), (TENANT, tenant)])
 }
 
 /// Labels of one service's objects (its pods too).
-pub fn service_labels(tenant: &str, service: &str) -> Value {
-    json!({
-        NAME: service,
-        MANAGED_BY: MANAGER,
-        PART_OF: "micro",
-        TENANT: tenant,
-        SERVICE: service,
-    })
+pub fn service_labels(tenant: &str, service: &str) -> Map {
+    map([
+        (NAME, service),
+        (MANAGED_BY, MANAGER),
+        (PART_OF, "micro"),
+        (TENANT, tenant),
+        (SERVICE, service),
+    ])
 }
 
 /// What a service's Deployment and Service select its pods by (never changes for a
 /// service, as a Deployment's selector cannot).
-pub fn pod_selector(service: &str) -> Value {
-    json!({ SERVICE: service })
+pub fn pod_selector(service: &str) -> Map {
+    map([(SERVICE, service)])
 }

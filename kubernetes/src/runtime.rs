@@ -110,13 +110,10 @@ impl Runtime for KubeRuntime {
     async fn apply(
         &self,
         namespace: &str,
-        _artifact: &Artifact,
+        artifact: &Artifact,
         service: &DesiredService,
         deployment: &Deployment,
     ) -> Result<(), RuntimeError> {
-        // What runs is what `render` derives from the model (the artifact the controller
-        // names comes from the same model): the tenant repo's folder at the revision, a
-        // source at its commit, or the image.
         let s = &self.shared;
         s.ready().await?;
         let key = (namespace.to_owned(), service.name.clone());
@@ -133,7 +130,13 @@ impl Runtime for KubeRuntime {
         };
         let objects = render::service_objects(
             &s.settings,
-            &ServiceInput::of(namespace, service, &secret, s.storage_of(namespace)),
+            &ServiceInput::of(
+                namespace,
+                service,
+                artifact,
+                &secret,
+                s.storage_of(namespace),
+            ),
         );
         let result = async {
             let mut written = Vec::new();

@@ -1,8 +1,8 @@
 //! What a deployment runs, the contract between fetching and running (Flux's
 //! source-controller calls it an artifact): a folder of a repo at a commit, or an image.
 
-use micro_tenant::desired::DesiredService;
-use std::path::PathBuf;
+use micro_tenant::desired::{DesiredService, ServiceModel};
+use std::path::{Path, PathBuf};
 
 /// What a deployment runs, named so that each runtime fetches it its own way (the local
 /// one extracts files; a cluster's init container clones): never a checkout made for it.
@@ -28,11 +28,29 @@ pub enum Artifact {
 
 impl Artifact {
     /// What `service` runs, its own folder being in the namespace's repo at `repo`.
-    pub fn of(repo: &std::path::Path, service: &DesiredService) -> Self {
-        if let Some(image) = &service.model.image {
+    pub fn of(repo: &Path, service: &DesiredService) -> Self {
+        Artifact::of_model(
+            repo,
+            &service.name,
+            &service.revision,
+            &service.tree,
+            &service.model,
+        )
+    }
+
+    /// What a service named `name` of `model` runs at the namespace's `revision`, its
+    /// folder's tree being `tree`.
+    pub fn of_model(
+        repo: &Path,
+        name: &str,
+        revision: &str,
+        tree: &str,
+        model: &ServiceModel,
+    ) -> Self {
+        if let Some(image) = &model.image {
             return Artifact::Image(image.clone());
         }
-        match &service.model.source {
+        match &model.source {
             Some(s) => Artifact::Source {
                 url: s.git.clone(),
                 commit: s.commit.clone(),
@@ -40,9 +58,9 @@ impl Artifact {
             },
             None => Artifact::Repo {
                 repo: repo.to_owned(),
-                revision: service.revision.clone(),
-                path: micro_tenant::layout::service_dir(&service.name),
-                tree: service.tree.clone(),
+                revision: revision.to_owned(),
+                path: micro_tenant::layout::service_dir(name),
+                tree: tree.to_owned(),
             },
         }
     }

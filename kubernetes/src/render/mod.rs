@@ -15,7 +15,7 @@ pub use workload::{
 };
 
 use crate::settings::Settings;
-use micro_runtime::{DEPLOYMENT_VAR, Deployment, Pem, TOKEN_VAR};
+use micro_runtime::{Artifact, DEPLOYMENT_VAR, Deployment, Pem, TOKEN_VAR};
 use micro_tenant::desired::{DesiredNamespace, DesiredService, ServiceModel};
 use micro_tenant::quota::Quota;
 use serde_json::Value;
@@ -88,12 +88,33 @@ pub fn manifests(
             continue;
         }
         let secret = placeholder_secret(service);
+        let artifact = cluster_artifact(&service.name, &service.revision, &service.model);
         out.extend(service_objects(
             settings,
-            &ServiceInput::of(&desired.namespace, service, &secret, quota.checkout_bytes),
+            &ServiceInput::of(
+                &desired.namespace,
+                service,
+                &artifact,
+                &secret,
+                quota.checkout_bytes,
+            ),
         ));
     }
     out
+}
+
+/// What a service's pods fetch or run, made where no artifact is handed in (review, and
+/// re-rendering what was applied): a pod clones the namespace's repo by URL and commit,
+/// so the server's own path to it and the folder's tree (what the local runtime keeps
+/// builds by) are not part of what is rendered.
+pub fn cluster_artifact(name: &str, revision: &str, model: &ServiceModel) -> Artifact {
+    Artifact::of_model(std::path::Path::new(""), name, revision, "", model)
+}
+
+/// An object as the API server takes it (its `apiVersion` and `kind` included).
+fn object<K: serde::Serialize>(typed: &K) -> Value {
+    // k8s-openapi's objects have string keys only: serialising one cannot fail.
+    serde_json::to_value(typed).unwrap_or_default()
 }
 
 /// `1500m`, as Kubernetes writes CPU.

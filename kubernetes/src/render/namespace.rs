@@ -1,12 +1,24 @@
 //! A tenant's namespace-wide objects: the Namespace, its network isolation, its quota and
 //! per-container limits.
 
-use super::{cpu_quantity, memory_quantity};
+use super::{cpu_quantity, memory_quantity, object};
 use crate::labels::{self, tenant_labels};
 use crate::settings::Settings;
+use k8s_openapi::api::core::v1::{
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use micro_tenant::quantity::{MAX_CPU_MILLIS, MAX_MEMORY};
 use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES, Quota};
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const NETWORK_POLICY: &str = "micro-tenant-isolation";
 /// The RoleBinding in each tenant namespace that grants the platform's server the
@@ -27,126 +39,203 @@ pub const LIMIT_RANGE: &str = "micro-limits";
 /// service and twice the CPU and memory, since every service may roll out at once.
 pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Vec<Value> {
     let ns = settings.namespace_of(tenant);
-    let meta = |name: &str| {
-        json!({
-            "name": name,
-            "namespace": ns,
-            "labels": tenant_labels(tenant),
-        })
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(ns.clone()),
+        labels: Some(tenant_labels(tenant)),
+        ..ObjectMeta::default()
     };
     let mut ns_labels = tenant_labels(tenant);
-    if let Some(map) = ns_labels.as_object_mut() {
-        // Tenants' pods must pass the strictest Pod Security Standard.
-        map.insert(
-            "pod-security.kubernetes.io/enforce".into(),
-            "restricted".into(),
-        );
-    }
-    let platform = json!({ "kubernetes.io/metadata.name": settings.platform_namespace });
+    // Tenants' pods must pass the strictest Pod Security Standard.
+    ns_labels.insert(
+        "pod-security.kubernetes.io/enforce".into(),
+        "restricted".into(),
+    );
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.clone()),
+            labels: Some(ns_labels),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let binding = RoleBinding {
+        metadata: meta(ROLE_BINDING),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: TENANT_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: settings.server_account.clone(),
+            namespace: Some(settings.platform_namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    let quota_object = ResourceQuota {
+        metadata: meta(RESOURCE_QUOTA),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard_limits(quota)),
+            ..ResourceQuotaSpec::default()
+        }),
+        ..ResourceQuota::default()
+    };
+    let limits = LimitRange {
+        metadata: meta(LIMIT_RANGE),
+        spec: Some(LimitRangeSpec {
+            limits: vec![container_limits(quota)],
+        }),
+    };
     vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": { "name": ns, "labels": ns_labels },
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": meta(ROLE_BINDING),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": TENANT_ROLE,
-            },
-            "subjects": [{
-                "kind": "ServiceAccount",
-                "name": settings.server_account,
-                "namespace": settings.platform_namespace,
-            }],
-        }),
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": meta(NETWORK_POLICY),
-            "spec": {
-                "podSelector": {},
-                "policyTypes": ["Ingress", "Egress"],
-                // In: the tenant's own pods and the platform (calls, probes).
-                "ingress": [{ "from": [
-                    { "podSelector": {} },
-                    { "namespaceSelector": { "matchLabels": platform } },
-                ]}],
-                "egress": [
-                    // The tenant's own pods.
-                    { "to": [{ "podSelector": {} }] },
-                    // The platform's server (API, git), not its database.
-                    { "to": [{
-                        "namespaceSelector": { "matchLabels": platform },
-                        "podSelector": { "matchLabels": { labels::NAME: "micro-server" } },
-                    }]},
-                    // DNS.
-                    {
-                        "to": [{
-                            "namespaceSelector": {},
-                            "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } },
-                        }],
-                        "ports": [
-                            { "protocol": "UDP", "port": 53 },
-                            { "protocol": "TCP", "port": 53 },
-                        ],
-                    },
-                    // The outside world, not the cluster's own addresses, link-local
-                    // (cloud metadata), shared space, or what the operator names.
-                    { "to": [{ "ipBlock": {
-                        "cidr": "0.0.0.0/0",
-                        "except": settings.egress_denied(),
-                    }}]},
-                ],
-            },
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": meta(RESOURCE_QUOTA),
-            "spec": { "hard": {
-                "pods": (quota.replicas + quota.services).to_string(),
-                "count/deployments.apps": quota.services.to_string(),
-                "services": quota.services.to_string(),
-                "requests.cpu": cpu_quantity(quota.cpu_millis * 2),
-                "limits.cpu": cpu_quantity(quota.cpu_millis * 2),
-                "requests.memory": memory_quantity(quota.memory_bytes * 2),
-                "limits.memory": memory_quantity(quota.memory_bytes * 2),
-                // Every pod may hold a checkout (its `/app`, bounded per pod below).
-                "requests.ephemeral-storage": memory_quantity(
-                    EPHEMERAL_REQUEST * (quota.replicas + quota.services)
-                ),
-                "limits.ephemeral-storage": memory_quantity(
-                    quota.checkout_bytes * (quota.replicas + quota.services)
-                ),
-            }},
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "LimitRange",
-            "metadata": meta(LIMIT_RANGE),
-            "spec": { "limits": [{
-                "type": "Container",
-                "default": {
-                    "cpu": cpu_quantity(DEFAULT_CPU_MILLIS),
-                    "memory": memory_quantity(DEFAULT_MEMORY_BYTES),
-                    "ephemeral-storage": memory_quantity(quota.checkout_bytes),
-                },
-                "defaultRequest": {
-                    "cpu": cpu_quantity(DEFAULT_CPU_MILLIS),
-                    "memory": memory_quantity(DEFAULT_MEMORY_BYTES),
-                    "ephemeral-storage": memory_quantity(EPHEMERAL_REQUEST.min(quota.checkout_bytes)),
-                },
-                "max": {
-                    "cpu": cpu_quantity(MAX_CPU_MILLIS),
-                    "memory": memory_quantity(MAX_MEMORY),
-                    "ephemeral-storage": memory_quantity(quota.checkout_bytes),
-                },
-            }]},
-        }),
+        object(&namespace),
+        object(&binding),
+        object(&network_policy(settings, meta(NETWORK_POLICY))),
+        object(&quota_object),
+        object(&limits),
     ]
+}
+
+fn selector(labels: BTreeMap<String, String>) -> Option<LabelSelector> {
+    Some(LabelSelector {
+        match_labels: Some(labels),
+        ..LabelSelector::default()
+    })
+}
+
+/// Every pod of the namespace: the selector that selects all.
+fn all_pods() -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn network_policy(settings: &Settings, metadata: ObjectMeta) -> NetworkPolicy {
+    let platform = || {
+        selector(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            settings.platform_namespace.clone(),
+        )]))
+    };
+    let dns_port = |protocol: &str| NetworkPolicyPort {
+        protocol: Some(protocol.to_owned()),
+        port: Some(IntOrString::Int(53)),
+        ..NetworkPolicyPort::default()
+    };
+    NetworkPolicy {
+        metadata,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            // In: the tenant's own pods and the platform (calls, probes).
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![
+                    all_pods(),
+                    NetworkPolicyPeer {
+                        namespace_selector: platform(),
+                        ..NetworkPolicyPeer::default()
+                    },
+                ]),
+                ..NetworkPolicyIngressRule::default()
+            }]),
+            egress: Some(vec![
+                // The tenant's own pods.
+                NetworkPolicyEgressRule {
+                    to: Some(vec![all_pods()]),
+                    ..NetworkPolicyEgressRule::default()
+                },
+                // The platform's server (API, git), not its database.
+                NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: platform(),
+                        pod_selector: selector(BTreeMap::from([(
+                            labels::NAME.to_owned(),
+                            "micro-server".to_owned(),
+                        )])),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ..NetworkPolicyEgressRule::default()
+                },
+                // DNS.
+                NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: Some(LabelSelector::default()),
+                        pod_selector: selector(BTreeMap::from([(
+                            "k8s-app".to_owned(),
+                            "kube-dns".to_owned(),
+                        )])),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ports: Some(vec![dns_port("UDP"), dns_port("TCP")]),
+                },
+                // The outside world, not the cluster's own addresses, link-local (cloud
+                // metadata), shared space, or what the operator names.
+                NetworkPolicyEgressRule {
+                    to: Some(vec![NetworkPolicyPeer {
+                        ip_block: Some(IPBlock {
+                            cidr: "0.0.0.0/0".into(),
+                            except: Some(settings.egress_denied()),
+                        }),
+                        ..NetworkPolicyPeer::default()
+                    }]),
+                    ..NetworkPolicyEgressRule::default()
+                },
+            ]),
+        }),
+    }
+}
+
+fn quantities<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, Quantity> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Quantity(v)))
+        .collect()
+}
+
+fn hard_limits(quota: &Quota) -> BTreeMap<String, Quantity> {
+    let pods = quota.replicas + quota.services;
+    quantities([
+        ("pods", pods.to_string()),
+        ("count/deployments.apps", quota.services.to_string()),
+        ("services", quota.services.to_string()),
+        ("requests.cpu", cpu_quantity(quota.cpu_millis * 2)),
+        ("limits.cpu", cpu_quantity(quota.cpu_millis * 2)),
+        ("requests.memory", memory_quantity(quota.memory_bytes * 2)),
+        ("limits.memory", memory_quantity(quota.memory_bytes * 2)),
+        // Every pod may hold a checkout (its `/app`, bounded per pod below).
+        (
+            "requests.ephemeral-storage",
+            memory_quantity(EPHEMERAL_REQUEST * pods),
+        ),
+        (
+            "limits.ephemeral-storage",
+            memory_quantity(quota.checkout_bytes * pods),
+        ),
+    ])
+}
+
+fn container_limits(quota: &Quota) -> LimitRangeItem {
+    LimitRangeItem {
+        type_: "Container".into(),
+        default: Some(quantities([
+            ("cpu", cpu_quantity(DEFAULT_CPU_MILLIS)),
+            ("memory", memory_quantity(DEFAULT_MEMORY_BYTES)),
+            ("ephemeral-storage", memory_quantity(quota.checkout_bytes)),
+        ])),
+        default_request: Some(quantities([
+            ("cpu", cpu_quantity(DEFAULT_CPU_MILLIS)),
+            ("memory", memory_quantity(DEFAULT_MEMORY_BYTES)),
+            (
+                "ephemeral-storage",
+                memory_quantity(EPHEMERAL_REQUEST.min(quota.checkout_bytes)),
+            ),
+        ])),
+        max: Some(quantities([
+            ("cpu", cpu_quantity(MAX_CPU_MILLIS)),
+            ("memory", memory_quantity(MAX_MEMORY)),
+            ("ephemeral-storage", memory_quantity(quota.checkout_bytes)),
+        ])),
+        ..LimitRangeItem::default()
+    }
 }

@@ -12,6 +12,10 @@ fn service(name: &str, model: ServiceModel) -> DesiredService {
     }
 }
 
+fn artifact_of(svc: &DesiredService) -> Artifact {
+    cluster_artifact(&svc.name, &svc.revision, &svc.model)
+}
+
 fn model() -> ServiceModel {
     ServiceModel {
         code: "c".into(),
@@ -108,7 +112,7 @@ fn the_build_gets_no_secret_and_the_checkout_no_config() {
     let mut secret = placeholder_secret(&svc);
     let objects = service_objects(
         &Settings::default(),
-        &workload::ServiceInput::of("team", &svc, &secret, 64 << 20),
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 64 << 20),
     );
     let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
     let names = |c: &Value| -> Vec<String> {
@@ -174,7 +178,7 @@ fn the_build_gets_no_secret_and_the_checkout_no_config() {
     };
     let objects = service_objects(
         &settings,
-        &workload::ServiceInput::of("team", &svc, &secret, 64 << 20),
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 64 << 20),
     );
     let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
     let checkout = pod["initContainers"][0].clone();
@@ -397,7 +401,7 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
     let svc = service("web", model());
     let objects = workload::service_objects(
         &settings,
-        &workload::ServiceInput::of("team", &svc, &secret, 2 << 30),
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 2 << 30),
     );
     let s = find(&objects, "Secret", "web-env");
     assert!(
@@ -439,7 +443,7 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
     // Without one, nothing of it.
     let plain = workload::service_objects(
         &Settings::default(),
-        &workload::ServiceInput::of("team", &svc, &secret, 2 << 30),
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 2 << 30),
     );
     assert!(
         find(&plain, "Secret", "web-env")["stringData"]

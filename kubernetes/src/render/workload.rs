@@ -1,15 +1,28 @@
 //! One service's objects: its ServiceAccount, the Secret with its config and token, a
 //! ClusterIP Service and the Deployment.
 
-use super::{cpu_quantity, memory_quantity};
+use super::{cpu_quantity, memory_quantity, object};
 use crate::labels::{self, pod_selector, service_labels};
 use crate::settings::Settings;
-use micro_runtime::{API_VAR, DEPLOYMENT_VAR, TOKEN_VAR};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecretVolumeSource,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use micro_runtime::{API_VAR, Artifact, DEPLOYMENT_VAR, TOKEN_VAR};
 use micro_tenant::desired::{DesiredService, ServiceModel};
 use micro_tenant::quantity::{parse_cpu, parse_memory};
 use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
 use micro_tenant::toolchain::VENV;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -30,7 +43,7 @@ pub const WITH_IDENTITY: [&str; 3] = [
     micro_runtime::PLATFORM_IDENTITY_VAR,
 ];
 /// Services run as this uid, never root.
-const RUN_AS: u32 = 10001;
+const RUN_AS: i64 = 10001;
 /// Where the code is checked out and built, in a volume shared by the containers.
 const APP_DIR: &str = "/app";
 /// Before a build, as on the local runtime: a Python folder (by the platform's one rule,
@@ -53,6 +66,9 @@ pub struct ServiceInput<'a> {
     pub model: &'a ServiceModel,
     /// The tenant repo's commit it runs.
     pub revision: &'a str,
+    /// What its pods fetch (the namespace's repo at the revision, a source at its
+    /// commit) or run (an image).
+    pub artifact: &'a Artifact,
     /// Its Secret's data: `MICRO_TOKEN`, `MICRO_CONFIG_*`, … (placeholders for review).
     pub secret: &'a BTreeMap<String, String>,
     /// What its checkout (`/app`) may hold on a node: its namespace's `checkout-size`.
@@ -63,6 +79,7 @@ impl<'a> ServiceInput<'a> {
     pub fn of(
         tenant: &'a str,
         service: &'a DesiredService,
+        artifact: &'a Artifact,
         secret: &'a BTreeMap<String, String>,
         storage_bytes: u64,
     ) -> Self {
@@ -71,6 +88,7 @@ impl<'a> ServiceInput<'a> {
             name: &service.name,
             model: &service.model,
             revision: &service.revision,
+            artifact,
             secret,
             storage_bytes,
         }
@@ -79,48 +97,56 @@ impl<'a> ServiceInput<'a> {
     fn port(&self) -> u16 {
         self.model.port.unwrap_or(DEFAULT_PORT)
     }
+
+    /// Whether the controller gave this deployment a certificate identity.
+    fn has_identity(&self) -> bool {
+        IDENTITY_KEYS.iter().all(|k| self.secret.contains_key(*k))
+    }
+
+    fn meta(&self, settings: &Settings, name: String) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(settings.namespace_of(self.tenant)),
+            labels: Some(service_labels(self.tenant, self.name)),
+            ..ObjectMeta::default()
+        }
+    }
 }
 
 /// ServiceAccount, Secret, Service and Deployment, in the order they are applied.
 pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> {
-    let ns = settings.namespace_of(s.tenant);
-    let meta = |name: String| {
-        json!({
-            "name": name,
-            "namespace": ns,
-            "labels": service_labels(s.tenant, s.name),
-        })
+    let account = ServiceAccount {
+        metadata: s.meta(settings, s.name.to_owned()),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    let secret = Secret {
+        metadata: s.meta(settings, secret_name(s.name)),
+        type_: Some("Opaque".into()),
+        string_data: Some(secret_data(settings, s)),
+        ..Secret::default()
+    };
+    let service = Service {
+        metadata: s.meta(settings, s.name.to_owned()),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(pod_selector(s.name)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                protocol: Some("TCP".into()),
+                port: i32::from(s.port()),
+                target_port: Some(http_port()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
     };
     vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": meta(s.name.to_owned()),
-            "automountServiceAccountToken": false,
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": meta(secret_name(s.name)),
-            "type": "Opaque",
-            "stringData": secret_data(settings, s),
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta(s.name.to_owned()),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": pod_selector(s.name),
-                "ports": [{
-                    "name": "http",
-                    "protocol": "TCP",
-                    "port": s.port(),
-                    "targetPort": "http",
-                }],
-            },
-        }),
-        deployment(settings, s, meta(s.name.to_owned())),
+        object(&account),
+        object(&secret),
+        object(&service),
+        object(&deployment(settings, s)),
     ]
 }
 
@@ -137,76 +163,129 @@ pub fn secret_name(service: &str) -> String {
     format!("{service}{CONFIG_SECRET_SUFFIX}")
 }
 
-fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Value {
-    let m = s.model;
-    if let Some(map) = meta.as_object_mut() {
-        map.insert(
-            "annotations".into(),
-            json!({
-                labels::REVISION: s.revision,
-                labels::MODEL: serde_json::to_string(m).unwrap_or_default(),
-            }),
-        );
+/// The container port every service listens on, by name.
+fn http_port() -> IntOrString {
+    IntOrString::String("http".into())
+}
+
+fn var(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..EnvVar::default()
     }
-    let from_source = m.image.is_none();
+}
+
+fn mount(name: &str, path: impl Into<String>) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.into(),
+        ..VolumeMount::default()
+    }
+}
+
+fn empty_dir(name: &str, size_bytes: u64) -> Volume {
+    Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(memory_quantity(size_bytes))),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// The variables every container of the service gets, no secret among them.
+fn plain_env(settings: &Settings, s: &ServiceInput<'_>) -> Vec<EnvVar> {
+    let m = s.model;
     let mut env = vec![
-        json!({ "name": "PORT", "value": s.port().to_string() }),
-        json!({ "name": API_VAR, "value": settings.platform_url }),
-        json!({ "name": "MICRO_NAMESPACE", "value": s.tenant }),
-        json!({ "name": "MICRO_SERVICE_NAME", "value": s.name }),
-        json!({ "name": "HOME", "value": "/tmp" }),
+        var("PORT", s.port().to_string()),
+        var(API_VAR, settings.platform_url.clone()),
+        var("MICRO_NAMESPACE", s.tenant),
+        var("MICRO_SERVICE_NAME", s.name),
+        var("HOME", "/tmp"),
     ];
     if settings.platform_ca.is_some() {
         // Python, curl, Go and OpenSSL-based clients read SSL_CERT_FILE by default (and
         // keep the image's own roots in its certificate folder).
         let file = format!("{CA_DIR}/ca.pem");
-        env.push(json!({ "name": "SSL_CERT_FILE", "value": file }));
-        env.push(json!({ "name": "MICRO_TLS_CA", "value": file }));
+        env.push(var("SSL_CERT_FILE", file.clone()));
+        env.push(var("MICRO_TLS_CA", file.clone()));
         // The Secret's CA is the platform's alone: what a service serving TLS checks its
         // callers against.
-        env.push(json!({ "name": "MICRO_PLATFORM_CA", "value": file }));
+        env.push(var("MICRO_PLATFORM_CA", file));
     }
-    let identity = IDENTITY_KEYS.iter().all(|k| s.secret.contains_key(*k));
-    if identity {
-        env.push(
-            json!({ "name": "MICRO_TLS_CERT", "value": format!("{CA_DIR}/identity/cert.pem") }),
-        );
-        env.push(json!({ "name": "MICRO_TLS_KEY", "value": format!("{CA_DIR}/identity/key.pem") }));
+    if s.has_identity() {
+        env.push(var("MICRO_TLS_CERT", format!("{CA_DIR}/identity/cert.pem")));
+        env.push(var("MICRO_TLS_KEY", format!("{CA_DIR}/identity/key.pem")));
     }
-    if from_source {
+    if fetches(s.artifact) {
         // Where a Python build puts its virtualenv: first on PATH, as locally.
-        env.push(json!({ "name": "VIRTUAL_ENV", "value": format!("{APP_DIR}/{VENV}") }));
-        env.push(json!({
-            "name": "PATH",
-            "value": format!("{APP_DIR}/{VENV}/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"),
-        }));
+        env.push(var("VIRTUAL_ENV", format!("{APP_DIR}/{VENV}")));
+        env.push(var(
+            "PATH",
+            format!(
+                "{APP_DIR}/{VENV}/bin:{APP_DIR}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin"
+            ),
+        ));
     }
     // The spec's own values win (its `MICRO_*` and `PORT` are refused at push): a name
     // twice would make the API server refuse the whole Deployment.
-    env.retain(|e| e["name"].as_str().is_none_or(|n| !m.env.contains_key(n)));
-    env.extend(m.env.iter().map(|(k, v)| json!({ "name": k, "value": v })));
-    // The Secret's variables one by one (not `envFrom`), so its PEM keys stay files.
-    // Only the service itself gets them all: the build runs third-party install scripts
-    // and gets none; the checkout gets the token only to fetch without an identity.
-    let named: std::collections::BTreeSet<String> = env
-        .iter()
-        .filter_map(|e| e["name"].as_str().map(str::to_owned))
-        .collect();
-    let mut secret_env = Vec::new();
-    for key in secret_data(settings, s).keys() {
-        if key == CA_KEY || IDENTITY_KEYS.contains(&key.as_str()) || named.contains(key) {
-            continue;
-        }
-        secret_env.push(json!({
-            "name": key,
-            "valueFrom": { "secretKeyRef": { "name": secret_name(s.name), "key": key } },
-        }));
-    }
-    let plain_env = env.clone();
-    env.extend(secret_env.iter().cloned());
-    let tmp = json!({ "name": "tmp", "mountPath": "/tmp" });
+    env.retain(|e| !m.env.contains_key(&e.name));
+    env.extend(m.env.iter().map(|(k, v)| var(k, v.clone())));
+    env
+}
+
+/// The Secret's variables one by one (not `envFrom`), so its PEM keys stay files; none
+/// that a plain variable already names.
+fn secret_env(settings: &Settings, s: &ServiceInput<'_>, plain: &[EnvVar]) -> Vec<EnvVar> {
+    secret_data(settings, s)
+        .into_keys()
+        .filter(|key| {
+            key != CA_KEY
+                && !IDENTITY_KEYS.contains(&key.as_str())
+                && !plain.iter().any(|e| &e.name == key)
+        })
+        .map(|key| EnvVar {
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret_name(s.name),
+                    key: key.clone(),
+                    ..SecretKeySelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            name: key,
+            ..EnvVar::default()
+        })
+        .collect()
+}
+
+/// Whether the pods fetch their code (and run it from `/app`) rather than run an image.
+fn fetches(artifact: &Artifact) -> bool {
+    !matches!(artifact, Artifact::Image(_))
+}
+
+fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
+    let m = s.model;
+    let mut meta = s.meta(settings, s.name.to_owned());
+    meta.annotations = Some(BTreeMap::from([
+        (labels::REVISION.to_owned(), s.revision.to_owned()),
+        (
+            labels::MODEL.to_owned(),
+            serde_json::to_string(m).unwrap_or_default(),
+        ),
+    ]));
+    let from_source = fetches(s.artifact);
+    let identity = s.has_identity();
+    let plain_env = plain_env(settings, s);
+    // Only the service itself gets every secret variable: the build runs third-party
+    // install scripts and gets none; the checkout gets the token only to fetch without
+    // an identity.
+    let secret_env = secret_env(settings, s, &plain_env);
+    let tmp = mount("tmp", "/tmp");
     let mut parts = Parts {
-        env,
+        env: plain_env.iter().chain(&secret_env).cloned().collect(),
         mounts: vec![tmp.clone()],
         resources: resources(m),
         // An image runs in its own working directory; code from source in its checkout.
@@ -219,49 +298,46 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         .as_deref()
         .and_then(parse_memory)
         .unwrap_or(DEFAULT_MEMORY_BYTES);
-    let mut volumes = vec![json!({
-        "name": "tmp",
-        "emptyDir": { "sizeLimit": memory_quantity(memory) },
-    })];
+    let mut volumes = vec![empty_dir("tmp", memory)];
     let mut items = Vec::new();
+    let item = |key: &str, path: &str| KeyToPath {
+        key: key.to_owned(),
+        path: path.to_owned(),
+        ..KeyToPath::default()
+    };
     if settings.platform_ca.is_some() {
-        items.push(json!({ "key": CA_KEY, "path": "ca.pem" }));
+        items.push(item(CA_KEY, "ca.pem"));
     }
     if identity {
-        items.push(json!({ "key": IDENTITY_KEYS[0], "path": "identity/cert.pem" }));
-        items.push(json!({ "key": IDENTITY_KEYS[1], "path": "identity/key.pem" }));
+        items.push(item(IDENTITY_KEYS[0], "identity/cert.pem"));
+        items.push(item(IDENTITY_KEYS[1], "identity/key.pem"));
     }
     if !items.is_empty() {
-        parts
-            .mounts
-            .push(json!({ "name": "platform-tls", "mountPath": CA_DIR, "readOnly": true }));
-        volumes.push(json!({
-            "name": "platform-tls",
-            "secret": {
-                "secretName": secret_name(s.name),
+        parts.mounts.push(VolumeMount {
+            read_only: Some(true),
+            ..mount("platform-tls", CA_DIR)
+        });
+        volumes.push(Volume {
+            name: "platform-tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name(s.name)),
                 // Readable by the service's group (fsGroup), nobody else.
-                "defaultMode": 0o440,
-                "items": items,
-            },
-        }));
+                default_mode: Some(0o440),
+                items: Some(items),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
     }
     let mut init = Vec::new();
     if from_source {
-        let app = json!({ "name": "app", "mountPath": APP_DIR });
+        let app = mount("app", APP_DIR);
         parts.mounts.push(app.clone());
-        volumes.push(json!({
-            "name": "app",
-            "emptyDir": { "sizeLimit": memory_quantity(s.storage_bytes) },
-        }));
+        volumes.push(empty_dir("app", s.storage_bytes));
         // The checkout: its identity (or, without one, the token) to fetch; no config.
         let mut checkout_env = plain_env.clone();
         if !identity {
-            checkout_env.extend(
-                secret_env
-                    .iter()
-                    .filter(|e| e["name"] == TOKEN_VAR)
-                    .cloned(),
-            );
+            checkout_env.extend(secret_env.iter().filter(|e| e.name == TOKEN_VAR).cloned());
         }
         let checkout = Parts {
             env: checkout_env,
@@ -272,18 +348,17 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
         init.push(checkout.container(
             "checkout",
             &settings.platform_image,
-            Some(json!(checkout_args(settings, s))),
+            Some(checkout_args(settings, s)),
         ));
         if let Some(build) = &m.build {
             // The build: no token, no config, no identity; the platform CA alone.
             let mut mounts = vec![tmp, app];
             if settings.platform_ca.is_some() {
-                mounts.push(json!({
-                    "name": "platform-tls",
-                    "mountPath": format!("{CA_DIR}/ca.pem"),
-                    "subPath": "ca.pem",
-                    "readOnly": true,
-                }));
+                mounts.push(VolumeMount {
+                    sub_path: Some("ca.pem".into()),
+                    read_only: Some(true),
+                    ..mount("platform-tls", format!("{CA_DIR}/ca.pem"))
+                });
             }
             let builder = Parts {
                 env: plain_env,
@@ -294,104 +369,134 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>, mut meta: Value) -> Val
             init.push(builder.container(
                 "build",
                 settings.runner_for(m.toolchain.as_deref()),
-                Some(json!(["sh", "-c", format!("{}\n{build}", python_venv())])),
+                Some(shell(format!("{}\n{build}", python_venv()))),
             ));
         }
     }
-    let image = m
-        .image
-        .as_deref()
-        .unwrap_or_else(|| settings.runner_for(m.toolchain.as_deref()));
-    let command = m.run.as_ref().map(|run| json!(["sh", "-c", run]));
-    let mut main = parts.container("service", image, command);
-    if let Some(c) = main.as_object_mut() {
-        let port = s.port();
-        c.insert(
-            "ports".into(),
-            json!([{ "name": "http", "containerPort": port, "protocol": "TCP" }]),
-        );
-        let check = match &m.ready_path {
-            Some(path) => json!({ "httpGet": { "path": path, "port": "http" } }),
-            None => json!({ "tcpSocket": { "port": "http" } }),
-        };
-        let mut probe = check;
-        if let Some(p) = probe.as_object_mut() {
-            p.insert("periodSeconds".into(), json!(2));
-            p.insert("failureThreshold".into(), json!(3));
+    let image = match s.artifact {
+        Artifact::Image(image) => image.as_str(),
+        _ => settings.runner_for(m.toolchain.as_deref()),
+    };
+    let mut main = parts.container("service", image, m.run.clone().map(shell));
+    main.ports = Some(vec![ContainerPort {
+        name: Some("http".into()),
+        container_port: i32::from(s.port()),
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }]);
+    let mut probe = Probe {
+        period_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    match &m.ready_path {
+        Some(path) => {
+            probe.http_get = Some(HTTPGetAction {
+                path: Some(path.clone()),
+                port: http_port(),
+                ..HTTPGetAction::default()
+            });
         }
-        c.insert("readinessProbe".into(), probe);
+        None => {
+            probe.tcp_socket = Some(TCPSocketAction {
+                port: http_port(),
+                ..TCPSocketAction::default()
+            });
+        }
     }
+    main.readiness_probe = Some(probe);
     let config_digest = {
         let versions = serde_json::to_vec(&m.config).unwrap_or_default();
         hex::encode(&Sha256::digest(&versions)[..8])
     };
-    let mut deployment = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": m.replicas,
-            "selector": { "matchLabels": pod_selector(s.name) },
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": { "maxUnavailable": 0, "maxSurge": 1 },
+    let run_as = Some(RUN_AS);
+    let pod = PodSpec {
+        service_account_name: Some(s.name.to_owned()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: run_as,
+            run_as_group: run_as,
+            fs_group: run_as,
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        init_containers: Some(init),
+        containers: vec![main],
+        volumes: Some(volumes),
+        // A user namespace of its own: uid 10001 inside is nobody's outside.
+        host_users: settings.pod_user_namespaces.then_some(false),
+        ..PodSpec::default()
+    };
+    Deployment {
+        metadata: meta,
+        spec: Some(DeploymentSpec {
+            replicas: Some(i32::try_from(m.replicas).unwrap_or(i32::MAX)),
+            selector: LabelSelector {
+                match_labels: Some(pod_selector(s.name)),
+                ..LabelSelector::default()
             },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
             // A rollout not ready within the spec's readiness timeout has failed.
-            "progressDeadlineSeconds": m.ready_timeout.max(1),
-            "template": {
-                "metadata": {
-                    "labels": service_labels(s.tenant, s.name),
+            progress_deadline_seconds: Some(
+                i32::try_from(m.ready_timeout.max(1)).unwrap_or(i32::MAX),
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(service_labels(s.tenant, s.name)),
                     // A new deployment (and token) rolls the pods, as a new revision or
                     // config version does.
-                    "annotations": {
-                        labels::REVISION: s.revision,
-                        labels::CONFIG_DIGEST: config_digest,
-                        labels::DEPLOYMENT: s.secret.get(DEPLOYMENT_VAR).map_or("", String::as_str),
-                    },
-                },
-                "spec": {
-                    "serviceAccountName": s.name,
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": {
-                        "runAsNonRoot": true,
-                        "runAsUser": RUN_AS,
-                        "runAsGroup": RUN_AS,
-                        "fsGroup": RUN_AS,
-                        "seccompProfile": { "type": "RuntimeDefault" },
-                    },
-                    "initContainers": init,
-                    "containers": [main],
-                    "volumes": volumes,
-                },
+                    annotations: Some(BTreeMap::from([
+                        (labels::REVISION.to_owned(), s.revision.to_owned()),
+                        (labels::CONFIG_DIGEST.to_owned(), config_digest),
+                        (
+                            labels::DEPLOYMENT.to_owned(),
+                            s.secret.get(DEPLOYMENT_VAR).cloned().unwrap_or_default(),
+                        ),
+                    ])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
             },
-        },
-    });
-    if settings.pod_user_namespaces
-        && let Some(spec) = deployment["spec"]["template"]["spec"].as_object_mut()
-    {
-        // A user namespace of its own: uid 10001 inside is nobody's outside.
-        spec.insert("hostUsers".into(), false.into());
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
     }
-    deployment
 }
 
-/// `micro checkout` fetching the service's folder at its commit: from the tenant's repo
-/// on the platform (signed in with the pod's certificate identity when it has one), or
-/// from its `source` repo.
+fn shell(script: impl Into<String>) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+/// `micro checkout` fetching the service's artifact: a folder of the tenant's repo on
+/// the platform at its commit (signed in with the pod's certificate identity when it has
+/// one), or of its `source` repo.
 fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
-    let own_repo = s.model.source.is_none();
-    let (git, commit, path) = match &s.model.source {
-        Some(src) => (
-            src.git.clone(),
-            src.commit.clone(),
-            src.path.clone().unwrap_or_default(),
+    let (git, commit, path, own_repo) = match s.artifact {
+        Artifact::Source { url, commit, path } => (
+            url.clone(),
+            commit.clone(),
+            path.clone().unwrap_or_default(),
+            false,
         ),
-        None => (
+        // A pod clones by URL: the server's own path to the repo is not its business.
+        Artifact::Repo { revision, path, .. } => (
             settings.repo_url(s.tenant),
-            s.revision.to_owned(),
-            micro_tenant::layout::service_dir(s.name),
+            revision.clone(),
+            path.clone(),
+            true,
         ),
+        Artifact::Image(_) => return Vec::new(),
     };
     let mut args = vec![
         "micro".to_owned(),
@@ -405,7 +510,7 @@ fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
         args.extend(["--path".to_owned(), path]);
     }
     args.extend(["--into".to_owned(), APP_DIR.to_owned()]);
-    if own_repo && IDENTITY_KEYS.iter().all(|k| s.secret.contains_key(*k)) {
+    if own_repo && s.has_identity() {
         args.push("--identity".to_owned());
     }
     args
@@ -413,43 +518,41 @@ fn checkout_args(settings: &Settings, s: &ServiceInput<'_>) -> Vec<String> {
 
 /// What every container of a service shares.
 struct Parts {
-    env: Vec<Value>,
-    mounts: Vec<Value>,
-    resources: Value,
+    env: Vec<EnvVar>,
+    mounts: Vec<VolumeMount>,
+    resources: ResourceRequirements,
     working_dir: Option<&'static str>,
 }
 
 impl Parts {
     /// A locked-down container: not root, no privilege escalation, no capabilities, a
     /// read-only root filesystem, resources from the spec (requests = limits).
-    fn container(&self, name: &str, image: &str, command: Option<Value>) -> Value {
-        let mut c = json!({
-            "name": name,
-            "image": image,
-            "env": self.env,
-            "volumeMounts": self.mounts,
-            "resources": self.resources,
-            "securityContext": {
-                "allowPrivilegeEscalation": false,
-                "readOnlyRootFilesystem": true,
-                "runAsNonRoot": true,
-                "capabilities": { "drop": ["ALL"] },
-            },
-        });
-        if let Some(map) = c.as_object_mut() {
-            if let Some(command) = command {
-                map.insert("command".into(), command);
-            }
-            if let Some(dir) = self.working_dir {
-                map.insert("workingDir".into(), dir.into());
-            }
+    fn container(&self, name: &str, image: &str, command: Option<Vec<String>>) -> Container {
+        Container {
+            name: name.to_owned(),
+            image: Some(image.to_owned()),
+            command,
+            env: Some(self.env.clone()),
+            volume_mounts: Some(self.mounts.clone()),
+            resources: Some(self.resources.clone()),
+            working_dir: self.working_dir.map(str::to_owned),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                read_only_root_filesystem: Some(true),
+                run_as_non_root: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Capabilities::default()
+                }),
+                ..SecurityContext::default()
+            }),
+            ..Container::default()
         }
-        c
     }
 }
 
 /// Requests and limits for one container of a service.
-fn resources(m: &ServiceModel) -> Value {
+fn resources(m: &ServiceModel) -> ResourceRequirements {
     let cpu = m
         .cpu
         .as_deref()
@@ -460,6 +563,13 @@ fn resources(m: &ServiceModel) -> Value {
         .as_deref()
         .and_then(parse_memory)
         .unwrap_or(DEFAULT_MEMORY_BYTES);
-    let r = json!({ "cpu": cpu_quantity(cpu), "memory": memory_quantity(memory) });
-    json!({ "requests": r, "limits": r })
+    let r = BTreeMap::from([
+        ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
+        ("memory".to_owned(), Quantity(memory_quantity(memory))),
+    ]);
+    ResourceRequirements {
+        requests: Some(r.clone()),
+        limits: Some(r),
+        ..ResourceRequirements::default()
+    }
 }
