@@ -7,9 +7,9 @@
 //! controller names (what the pods fetch or run). The runtime (`runtime`) applies them,
 //! compares them with what lives as unstructured JSON (only the fields it sets, so the
 //! API server's defaults are no drift), observes through watch-fed caches and prunes
-//! only what carries the platform's ownership labels. It must never touch an object it does not own, never
-//! delete workloads when the server stops, and never put a secret value anywhere but the
-//! service's own Secret.
+//! only what carries the platform's ownership labels. It must never touch an object it
+//! does not own, never delete workloads when the server stops, and never put a secret
+//! value anywhere but the service's own Secret.
 //!
 //! It implements `micro-runtime`'s contract and depends on no store, reconciler or HTTP
 //! front door; its tests drive it against `micro-testkit`'s fake API server.
