@@ -51,6 +51,25 @@ impl ApiError {
     }
 }
 
+impl From<micro_billing::BillingError> for ApiError {
+    fn from(e: micro_billing::BillingError) -> Self {
+        use micro_billing::BillingError;
+        match e {
+            BillingError::Suspended(line) => ApiError::Forbidden(line),
+            BillingError::Store(e) => e.into(),
+            BillingError::Stripe(e) => {
+                tracing::warn!(error = %e, "cannot create a Checkout Session");
+                ApiError::Unavailable(
+                    "the payment provider cannot be reached just now; try again in a minute".into(),
+                )
+            }
+            e @ (BillingError::Mark(_) | BillingError::Accounts(_)) => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<micro_store::StoreError> for ApiError {
     fn from(e: micro_store::StoreError) -> Self {
         use micro_store::StoreError;

@@ -8,7 +8,6 @@
 //! and reaches what runs only through the reconciler: it depends on no runtime, no
 //! cluster client and no process.
 
-pub mod billing;
 mod blocking;
 pub mod client;
 mod error;
@@ -21,7 +20,6 @@ mod routes;
 pub mod serve;
 pub mod service_tls;
 mod state;
-pub mod suspension;
 pub mod sweep;
 pub mod trace;
 pub mod types;

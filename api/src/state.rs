@@ -75,7 +75,9 @@ pub struct Shared {
     /// How people get accounts: admins only, open sign-up, or paid.
     pub signup: crate::types::SignupMode,
     /// Paid mode's Checkout and grace period (`None` unless `--signup paid`).
-    pub paid: Option<crate::billing::PaidPlan>,
+    pub paid: Option<micro_billing::PaidPlan>,
+    /// Who is suspended, kept visible beside each repo.
+    pub suspensions: micro_billing::Suspensions,
     /// Where sign-up codes and notices go: SMTP, or the outbox.
     pub mailer: crate::mail::Mailer,
     /// What tenants become on a cluster (`micro manifests`), as the Kubernetes runtime

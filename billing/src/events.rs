@@ -1,16 +1,15 @@
 //! `POST /hooks/stripe`: billing events, signed with the endpoint's secret. A checked
-//! event becomes an account event the server applies (this crate applies nothing);
-//! each event is applied once, and the subscription's state is read from Stripe as it
+//! event becomes an account event, which [`Billing`] applies; each event is applied once, and the subscription's state is read from Stripe as it
 //! is *now*, so events arriving out of order cannot leave a stale state behind.
 
-use crate::stripe::{self, Meaning, StripeApi};
+use crate::Billing;
+use crate::stripe::{self, Meaning};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use futures_util::future::BoxFuture;
-use micro_store::{BillingState, Store};
+use micro_store::BillingState;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
@@ -34,17 +33,12 @@ pub enum AccountEvent {
     },
 }
 
-/// Applies an account event (set by the server); an error makes Stripe deliver again.
-pub type ApplyBilling =
-    Arc<dyn Fn(AccountEvent) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
 /// What the billing endpoint needs.
 #[derive(Clone)]
 pub struct BillingHook {
-    pub store: Store,
     pub secret: Arc<[u8]>,
-    pub stripe: StripeApi,
-    pub apply: ApplyBilling,
+    /// Applies account events; an error makes Stripe deliver the event again.
+    pub billing: Billing,
 }
 
 /// Largest event accepted: axum's default, applied to what a sender announces too.
@@ -91,8 +85,9 @@ async fn receive(
 }
 
 async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str, String> {
-    if hook
-        .store
+    let store = &hook.billing.store;
+    let stripe = &hook.billing.plan.stripe;
+    if store
         .billing_event_seen(&event.id)
         .await
         .map_err(|e| e.to_string())?
@@ -106,8 +101,7 @@ async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str
             session,
             subscription,
         } => {
-            let now = hook
-                .stripe
+            let now = stripe
                 .subscription(subscription)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -121,8 +115,7 @@ async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str
             })
         }
         Meaning::SubscriptionChanged { subscription } => {
-            let now = hook
-                .stripe
+            let now = stripe
                 .subscription(subscription)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -135,12 +128,12 @@ async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str
     };
     let said = match account_event {
         Some(e) => {
-            (hook.apply)(e).await?;
+            hook.billing.apply(e).await.map_err(|e| e.to_string())?;
             "applied"
         }
         None => "ignored",
     };
-    hook.store
+    store
         .record_billing_event(&event.id, &event.kind)
         .await
         .map_err(|e| e.to_string())?;

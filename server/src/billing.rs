@@ -1,12 +1,12 @@
 //! `micro server`'s sign-up, mail and billing flags, and the wiring of paid mode: the
-//! Stripe client (in `micro-billing`) makes Checkout Sessions for the API and reads
-//! subscriptions for the billing endpoint, whose account events the API applies.
+//! API starts Checkout Sessions with `micro-billing`'s plan; its billing endpoint and
+//! grace sweep apply account events, making accounts through the API.
 
 use crate::error::{Context, Result};
 use micro_api::ApiState;
-use micro_api::billing::{CheckoutLink, PaidPlan};
-use micro_billing::events::{AccountEvent, BillingHook};
-use micro_billing::stripe::{CheckoutRequest, StripeApi};
+use micro_billing::events::BillingHook;
+use micro_billing::stripe::StripeApi;
+use micro_billing::{Billing, PaidPlan};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +57,6 @@ pub enum SignupFlag {
 /// Paid mode's parts, made from the flags before anything starts.
 pub struct Paid {
     pub plan: PaidPlan,
-    stripe: StripeApi,
     webhook_secret: Arc<[u8]>,
 }
 
@@ -117,89 +116,35 @@ impl BillingArgs {
         let key = secret(key, "--stripe-secret-key-file")?;
         let webhook_secret = secret(hook, "--stripe-webhook-secret-file")?;
         let stripe = StripeApi::new(&self.stripe_api, &key, price)?;
-        let checkout: micro_api::billing::CreateCheckout = {
-            let stripe = stripe.clone();
-            Arc::new(move |order: micro_api::billing::CheckoutOrder| {
-                let stripe = stripe.clone();
-                Box::pin(async move {
-                    let request = CheckoutRequest {
-                        reference: order.reference,
-                        attempt: order.attempt,
-                        email: order.email,
-                        success_url: order.success_url,
-                        cancel_url: order.cancel_url,
-                    };
-                    let session = stripe
-                        .create_checkout(&request)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(CheckoutLink {
-                        id: session.id,
-                        url: session.url,
-                    })
-                })
-            })
-        };
         Ok(Some(Paid {
-            plan: PaidPlan {
-                checkout,
-                grace: self.billing_grace,
-                activation: Arc::default(),
-            },
-            stripe,
+            plan: PaidPlan::new(stripe, self.billing_grace),
             webhook_secret: webhook_secret.into_bytes().into(),
         }))
     }
 }
 
 impl Paid {
-    /// `POST /hooks/stripe`, applying what it hears through the API, and the sweeper
-    /// that suspends namespaces whose grace period ran out.
+    /// `POST /hooks/stripe`, applying what it hears, and the sweeper that suspends
+    /// namespaces whose grace period ran out.
     pub(crate) fn start(self, state: &ApiState, tasks: &crate::tasks::Tasks) -> axum::Router {
         let every = self
             .plan
             .grace
             .clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let billing = Billing {
+            store: state.store.clone(),
+            plan: self.plan,
+            suspensions: state.suspensions.clone(),
+            // Accounts are made by the API, which owns sign-up.
+            accounts: Arc::new(state.clone()),
+        };
         tasks.spawn(
             tracing::info_span!("grace_sweeper"),
-            micro_api::billing::sweep_grace(state.clone(), every),
+            billing.clone().sweep(every),
         );
-        let api = state.clone();
-        let apply: micro_billing::events::ApplyBilling = Arc::new(move |event| {
-            let api = api.clone();
-            Box::pin(async move {
-                let applied = match event {
-                    AccountEvent::Paid {
-                        reference,
-                        session,
-                        customer,
-                        subscription,
-                        state,
-                    } => {
-                        micro_api::billing::paid(
-                            &api,
-                            &reference,
-                            &session,
-                            &customer,
-                            &subscription,
-                            state,
-                        )
-                        .await
-                    }
-                    AccountEvent::Changed {
-                        subscription,
-                        customer,
-                        state,
-                    } => micro_api::billing::changed(&api, &subscription, &customer, state).await,
-                };
-                applied.map_err(|e| e.to_string())
-            })
-        });
         micro_billing::events::router(BillingHook {
-            store: state.store.clone(),
             secret: self.webhook_secret,
-            stripe: self.stripe,
-            apply,
+            billing,
         })
     }
 }

@@ -27,6 +27,7 @@ pub use args::{RuntimeKind, SandboxMode, ServerArgs};
 pub use error::ServerError;
 
 use error::{Context, Result};
+use micro_billing::Suspensions;
 use micro_reconciler::controller::PlatformAccess;
 use micro_reconciler::{Controller, Trigger};
 use micro_runtime::{Runtime, RuntimeEvent};
@@ -393,7 +394,7 @@ struct ApiParts<'a> {
     follower: &'a Arc<micro_forge::Follower>,
     exe: PathBuf,
     mailer: micro_api::mail::Mailer,
-    paid: Option<micro_api::billing::PaidPlan>,
+    paid: Option<micro_billing::PaidPlan>,
 }
 
 /// The API's state: what its handlers share.
@@ -444,10 +445,21 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         signup: args.billing.mode(),
         trust_domain: args.tls.trust_domain.clone(),
         paid: p.paid,
+        suspensions: suspensions(p.store, p.repos, p.controller),
         fetch_link: Some(Arc::new(move |ns: &str| {
             follower.enqueue(ns, micro_forge::Target::Branch, None, Trigger::Push);
         })),
     }))
+}
+
+/// Suspensions made visible beside each repo; a change has the reconciler take it up.
+fn suspensions(store: &Store, repos: &Repos, controller: &Arc<Controller>) -> Suspensions {
+    let controller = controller.clone();
+    Suspensions::new(
+        store.clone(),
+        repos.clone(),
+        Arc::new(move |ns: &str| controller.queue().trigger(ns, Trigger::Suspension)),
+    )
 }
 
 /// The default namespace, and what the store says of every namespace written beside
@@ -456,7 +468,8 @@ async fn publish_marks(api: &micro_api::ApiState, store: &Store) -> Result<()> {
     micro_api::namespaces::ensure(api, DEFAULT_NAMESPACE)
         .await
         .map_err(|e| ServerError::new(format!("namespace {DEFAULT_NAMESPACE}: {e}")))?;
-    micro_api::suspension::publish_all(api)
+    api.suspensions
+        .publish_all()
         .await
         .map_err(|e| ServerError::new(format!("suspensions: {e}")))?;
     for ns in store.list_namespaces().await? {

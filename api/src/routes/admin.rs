@@ -195,9 +195,12 @@ async fn by_hand(
         return Err(ApiError::NotFound(format!("namespace {namespace}")));
     }
     let changed = if suspend {
-        crate::suspension::suspend(state, &namespace, Suspension::Admin).await?
+        state
+            .suspensions
+            .suspend(&namespace, Suspension::Admin)
+            .await?
     } else {
-        crate::suspension::resume(state, &namespace, None).await?
+        state.suspensions.resume(&namespace, None).await?
     };
     let suspended = state
         .store

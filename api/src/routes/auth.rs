@@ -39,7 +39,9 @@ pub async fn login(
         if state.paid.is_some()
             && let Some(unpaid) = state.store.unpaid_signup(&email, &body.password).await?
         {
-            return Err(crate::billing::payment_required(&unpaid));
+            return Err(ApiError::PaymentRequired(micro_billing::payment_required(
+                &unpaid,
+            )));
         }
         state.login_backoff.failed(&key);
         return Err(ApiError::Unauthenticated("wrong email or password".into()));

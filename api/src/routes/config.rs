@@ -40,7 +40,7 @@ pub async fn set(
     Path((_, key)): Path<(String, String)>,
     Json(body): Json<SetConfig>,
 ) -> Result<Json<SetConfigReply>, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     check_key(&key)?;
     let text = body.value.to_string();
     if text.len() > MAX_CONFIG_BYTES {

@@ -45,7 +45,7 @@ pub async fn write(
     Path((_, table, key)): Path<(String, String, String)>,
     Json(body): Json<KvWrite>,
 ) -> Result<StatusCode, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     check_table(&table)?;
     check_key(&key)?;
     if body.value.len() > MAX_KV_VALUE_BYTES {
@@ -133,7 +133,7 @@ pub async fn delete(
     ns: Namespace,
     Path((_, table, key)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     check_table(&table)?;
     check_key(&key)?;
     if state.store.kv_delete(&ns.name, &table, &key).await? {

@@ -31,7 +31,7 @@ pub async fn link(
     Members(ns): Members,
     Json(req): Json<LinkRequest>,
 ) -> Result<Json<LinkCreated>, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     let url = req.url.trim().trim_end_matches('/').to_owned();
     if !micro_tenant::spec::is_source_url(&url) {
         return Err(ApiError::BadRequest(format!(
@@ -105,7 +105,7 @@ pub async fn unlink(
     State(state): State<ApiState>,
     Members(ns): Members,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     if !state.store.delete_link(&ns.name).await? {
         return Err(ApiError::NotFound(format!(
             "a link of namespace {}",

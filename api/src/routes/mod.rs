@@ -17,7 +17,6 @@ mod previews;
 pub mod quota;
 mod restart;
 mod signup;
-pub(crate) use signup::new_developer;
 mod signup_page;
 mod status;
 

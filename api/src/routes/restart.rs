@@ -12,7 +12,7 @@ pub async fn restart(
     Members(ns): Members,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    crate::suspension::writable(&state, &ns.name).await?;
+    state.suspensions.writable(&ns.name).await?;
     // Not marked while it is being replaced (a rollout under way is as good as a
     // restart): then it is known by its status row.
     let marked = state.controller.runtime().restart(&ns.name, &name);

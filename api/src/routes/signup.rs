@@ -5,8 +5,8 @@
 use crate::extract::Caller;
 use crate::serve::Client;
 use crate::types::{
-    MailView, SignupClaim, SignupDone, SignupMode, SignupRequest, SignupResult, SignupStarted,
-    SignupVerify,
+    MailView, SignupClaim, SignupDone, SignupMode, SignupPayment, SignupRequest, SignupResult,
+    SignupStarted, SignupVerify,
 };
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -161,8 +161,14 @@ pub(crate) async fn finish(
         ));
     };
     if let Some(plan) = &state.paid {
-        let payment = crate::billing::start_checkout(state, plan, &email, &password_hash).await?;
-        return Ok(SignupResult::Payment(payment));
+        let payment = plan
+            .start_checkout(&state.store, &state.public_url, &email, &password_hash)
+            .await?;
+        return Ok(SignupResult::Payment(SignupPayment {
+            email,
+            checkout_url: payment.checkout_url,
+            claim: payment.claim,
+        }));
     }
     let (account, namespace) = new_developer(state, &email, &password_hash).await?;
     tracing::info!(namespace, "signed up");
@@ -173,7 +179,7 @@ pub(crate) async fn finish(
 
 /// A developer account with a namespace of its own and the password its sign-up
 /// verified (already hashed): how sign-up ends, open or paid.
-pub(crate) async fn new_developer(
+async fn new_developer(
     state: &ApiState,
     email: &str,
     password_hash: &str,
@@ -188,6 +194,37 @@ pub(crate) async fn new_developer(
         .set_password_hash(&account, password_hash)
         .await?;
     Ok((account, namespace))
+}
+
+/// Paid mode makes accounts through the API, which owns sign-up: once Stripe says a
+/// sign-up is paid, billing asks for the account and its welcome mail.
+#[async_trait::async_trait]
+impl micro_billing::Accounts for ApiState {
+    async fn open(
+        &self,
+        email: &str,
+        password_hash: &str,
+    ) -> Result<String, micro_billing::BillingError> {
+        new_developer(self, email, password_hash)
+            .await
+            .map(|(_, namespace)| namespace)
+            .map_err(|e| micro_billing::BillingError::Accounts(e.to_string()))
+    }
+
+    async fn welcome(&self, email: &str, namespace: &str) {
+        let text = format!(
+            "Your micro namespace {namespace} is ready.\n\nOn your machine:\n  micro env add mine {url} && micro env set mine\n  micro login --email {email}\n",
+            url = self.public_url,
+        );
+        // The account exists whatever the mail does; a failed mail is logged, not retried.
+        if let Err(e) = self
+            .mailer
+            .send(&self.store, email, "Your micro namespace is ready", &text)
+            .await
+        {
+            tracing::warn!(error = %e, "welcome mail not sent");
+        }
+    }
 }
 
 /// What the CLI gets at the end of a sign-up: a token for the new account.

@@ -35,6 +35,6 @@ pub async fn namespace(
             .store
             .suspension(&ns.name)
             .await?
-            .map(|why| crate::suspension::refusal(&ns.name, why)),
+            .map(|why| micro_billing::refusal(&ns.name, why)),
     }))
 }
