@@ -6,8 +6,8 @@
 
 use crate::rest::Rest;
 use micro_reconciler::Controller;
-use micro_reconciler::controller::{backoff, rand_fraction};
-use micro_reconciler::queue::{Queue, Trigger};
+use micro_reconciler::controller::rand_fraction;
+use micro_reconciler::queue::{Queue, Trigger, retry_policy};
 use micro_store::{HistoryEntry, Link, ReconcileResult, Store};
 use micro_tenant::linked::{Fetched, Mirrors, Origin};
 use std::collections::{HashMap, HashSet};
@@ -25,26 +25,13 @@ pub enum Target {
     Pull(u64),
 }
 
-fn key(namespace: &str, target: Target) -> String {
-    match target {
-        Target::Branch => format!("{namespace}\nbranch"),
-        Target::Pull(n) => format!("{namespace}\npull/{n}"),
-    }
-}
-
-fn parse_key(key: &str) -> Option<(&str, Target)> {
-    let (ns, target) = key.split_once('\n')?;
-    let target = match target.strip_prefix("pull/") {
-        Some(n) => Target::Pull(n.parse().ok()?),
-        None => Target::Branch,
-    };
-    Some((ns, target))
-}
+/// One piece of work: a namespace's branch or one of its pull requests.
+type Key = (String, Target);
 
 pub(crate) type Recent = (String, i64, Option<String>);
 
 /// Fetches after this many failures in a row wait for the next poll.
-const MAX_ATTEMPTS: u32 = 6;
+const MAX_ATTEMPTS: usize = 6;
 
 /// Fetches linked repos into their namespaces' repos (the ref watcher does the rest),
 /// previews their pull requests and reports back to the forges.
@@ -59,10 +46,11 @@ pub struct Follower {
     pub(crate) reports: Mutex<crate::report::Reports>,
     /// Per namespace, revisions applied lately: (revision, history key, fingerprint).
     pub(crate) recent: Mutex<HashMap<String, std::collections::VecDeque<Recent>>>,
-    queue: Queue,
+    queue: Queue<Key>,
     /// The newest head a delivery named, per work key (`None`: fetch whatever is there).
-    wanted: Mutex<HashMap<String, Option<String>>>,
-    failures: Mutex<HashMap<String, (u32, String)>>,
+    wanted: Mutex<HashMap<Key, Option<String>>>,
+    /// The last error of each failing fetch: one history entry per distinct error.
+    failures: Mutex<HashMap<Key, String>>,
     fetches: AtomicU64,
 }
 
@@ -81,7 +69,7 @@ impl Follower {
             public_url,
             reports: Mutex::default(),
             recent: Mutex::new(HashMap::new()),
-            queue: Queue::new(),
+            queue: Queue::with_retries("fetch", retry_policy(Some(MAX_ATTEMPTS))),
             wanted: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             fetches: AtomicU64::new(0),
@@ -103,7 +91,7 @@ impl Follower {
     /// Asks for `target` of `namespace` to be fetched; `head`, when a delivery named one,
     /// lets a mirror that already has it skip the network.
     pub fn enqueue(&self, namespace: &str, target: Target, head: Option<&str>, why: Trigger) {
-        let key = key(namespace, target);
+        let key = (namespace.to_owned(), target);
         {
             let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
             match wanted.get_mut(&key) {
@@ -148,10 +136,9 @@ impl Follower {
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&key)
                             .flatten();
-                        if let Some((ns, target)) = parse_key(&key) {
-                            this.work(ns, target, head, why.contains(&Trigger::Retry))
-                                .await;
-                        }
+                        let (ns, target) = &key;
+                        this.work(ns, *target, head, why.contains(&Trigger::Retry))
+                            .await;
                         this.queue.done(&key);
                     }
                 }
@@ -245,7 +232,7 @@ impl Follower {
                 .map(|f| (f, before))
         })
         .await;
-        let key = key(&link.namespace, target);
+        let key = (link.namespace.clone(), target);
         match result {
             Ok(Ok((Fetched { commit, fetched }, before))) => {
                 if fetched {
@@ -259,6 +246,7 @@ impl Follower {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&key);
+                self.queue.succeeded(&key);
                 let _ = self
                     .store
                     .record_link_fetch(&link.namespace, Ok(&commit.to_string()))
@@ -270,21 +258,22 @@ impl Follower {
     }
 
     /// Records a failed fetch (once per distinct error in the history) and retries it
-    /// with backoff; after [`MAX_ATTEMPTS`] the poll takes over.
-    async fn failed(&self, link: &Link, key: &str, error: String, retry: bool) {
+    /// with the queue's backoff; after [`MAX_ATTEMPTS`] in a row the poll takes over.
+    async fn failed(&self, link: &Link, key: &Key, error: String, retry: bool) {
         let error = format!(
             "cannot fetch {} ({}): {error}; what runs stays",
             link.url, link.branch
         );
-        let (attempt, new) = {
+        let new = {
             let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            let entry = failures.entry(key.to_owned()).or_insert((0, String::new()));
-            entry.0 = if retry { entry.0 + 1 } else { 1 };
-            let new = entry.1 != error;
-            entry.1.clone_from(&error);
-            (entry.0, new)
+            failures.insert(key.clone(), error.clone()).as_ref() != Some(&error)
         };
-        tracing::warn!(%error, attempt, "fetch failed");
+        if !retry {
+            // A failure of a push or a poll starts the backoff over.
+            self.queue.succeeded(key);
+        }
+        let retry_in = self.queue.retry_later(key);
+        tracing::warn!(%error, ?retry_in, "fetch failed");
         let _ = self
             .store
             .record_link_fetch(&link.namespace, Err(&error))
@@ -310,16 +299,6 @@ impl Follower {
                 note: None,
             };
             let _ = self.store.record_reconcile(&entry).await;
-        }
-        if attempt < MAX_ATTEMPTS {
-            let (queue, key) = (self.queue.clone(), key.to_owned());
-            tokio::spawn(
-                async move {
-                    tokio::time::sleep(backoff(attempt, rand_fraction())).await;
-                    queue.trigger(&key, Trigger::Retry);
-                }
-                .instrument(tracing::info_span!("forge_retry")),
-            );
         }
     }
 }
@@ -349,18 +328,5 @@ pub fn origin(link: &Link) -> Origin {
     Origin {
         url: link.url.clone(),
         login: link.token.clone().map(|t| (user.to_owned(), t)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn work_keys_name_the_namespace_and_target() {
-        for target in [Target::Branch, Target::Pull(7)] {
-            assert_eq!(parse_key(&key("acme", target)), Some(("acme", target)));
-        }
-        assert_eq!(parse_key("nonsense"), None);
     }
 }

@@ -21,10 +21,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
-use tracing::Instrument;
-
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-const MAX_RETRY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -118,7 +114,6 @@ pub struct Controller {
     queue: Queue,
     specs: Arc<SpecCache>,
     seen: Mutex<HashMap<String, Seen>>,
-    failures: Mutex<HashMap<String, u32>>,
     metrics: Metrics,
     access: PlatformAccess,
     /// When each live deployment last got a certificate (ms), if since its token.
@@ -137,10 +132,9 @@ impl Controller {
             repos,
             store,
             runtime,
-            queue: Queue::new(),
+            queue: Queue::new("reconcile"),
             specs: Arc::new(SpecCache::default()),
             seen: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             access,
             renewed: Mutex::new(HashMap::new()),
@@ -578,36 +572,13 @@ impl Controller {
             let result = self.reconcile(&ns, &reasons).await;
             self.queue.done(&ns);
             match result {
-                Ok(_) => {
-                    self.failures
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&ns);
+                Ok(_) => self.queue.succeeded(&ns),
+                Err(error) => {
+                    let retry_in = self.queue.retry_later(&ns);
+                    tracing::error!(namespace = %ns, %error, ?retry_in, "reconcile failed");
                 }
-                Err(e) => self.retry_later(ns, e),
             }
         }
-    }
-
-    /// Exponential backoff with jitter, per namespace.
-    fn retry_later(&self, namespace: String, error: ReconcileError) {
-        let attempt = {
-            let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-            let n = failures.entry(namespace.clone()).or_default();
-            *n += 1;
-            *n
-        };
-        let delay = backoff(attempt, rand_fraction());
-        tracing::error!(%namespace, %error, attempt, retry_in = ?delay, "reconcile failed");
-        let queue = self.queue.clone();
-        let span = tracing::info_span!("retry", namespace = %namespace);
-        tokio::spawn(
-            async move {
-                tokio::time::sleep(delay).await;
-                queue.trigger(&namespace, Trigger::Retry);
-            }
-            .instrument(span),
-        );
     }
 
     /// Queues the teardown of every deletion a stopped server did not finish.
@@ -687,12 +658,6 @@ fn row_of(r: &micro_runtime::ServiceReport) -> micro_store::ServiceStatus {
     }
 }
 
-/// `FIRST_RETRY * 2^(attempt-1)`, capped, then scaled by a jitter in [0.5, 1.5).
-pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let exp = FIRST_RETRY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    exp.min(MAX_RETRY).mul_f64(0.5 + jitter.clamp(0.0, 1.0))
-}
-
 /// A deployment's id: unique per service for the life of the platform.
 fn deployment_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -720,15 +685,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_caps_and_jitters() {
-        assert_eq!(backoff(1, 0.5), Duration::from_secs(1));
-        assert_eq!(backoff(2, 0.5), Duration::from_secs(2));
-        assert_eq!(backoff(3, 0.5), Duration::from_secs(4));
-        assert_eq!(backoff(30, 0.5), MAX_RETRY);
-        assert_eq!(backoff(1, 0.0), Duration::from_millis(500));
-        assert!(backoff(1, 0.999) < Duration::from_millis(1500));
-        let r = rand_fraction();
-        assert!((0.0..1.0).contains(&r));
+    fn a_jitter_fraction_is_in_the_unit_interval() {
+        for _ in 0..100 {
+            let r = rand_fraction();
+            assert!((0.0..1.0).contains(&r));
+        }
     }
 }
 

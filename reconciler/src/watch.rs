@@ -158,7 +158,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repos = micro_tenant::Repos::new(dir.path());
         repos.create("a", Path::new("/bin/true")).unwrap();
-        let queue = Queue::new();
+        let queue = Queue::new("reconcile");
         let watcher = RefWatcher::start(dir.path(), queue.clone()).unwrap();
         assert_eq!(watcher.watched(), 3);
         repos.create("b", Path::new("/bin/true")).unwrap();

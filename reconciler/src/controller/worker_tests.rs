@@ -105,7 +105,7 @@ async fn workers_bound_concurrency_serialise_each_namespace_and_retry_failures()
             let spec = format!("run: x\nreplicas: {round}\n");
             let head = commit(&repos, ns, &[("services/web/service.yaml", &spec)]);
             heads.insert(ns.to_string(), head.to_string());
-            c.queue().trigger(ns, Trigger::Push);
+            c.queue().trigger(*ns, Trigger::Push);
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
