@@ -1,8 +1,9 @@
-//! Which platform, token and namespace a command acts on.
+//! Which platform, token and namespace a command acts on, and where its commits go.
 
 use crate::home::{Env, Home};
 use anyhow::{Result, anyhow};
 use micro_api::client::Client;
+use micro_tenant::change::{Change, ChangeError, Pushed, Remote, RemoteRepo};
 
 pub struct Context {
     pub home: Home,
@@ -86,5 +87,107 @@ impl Target {
         }
         ctx.link = ctx.client.link_of(&ctx.namespace).await?;
         Ok(ctx)
+    }
+}
+
+impl Context {
+    /// The namespace's repo on the platform, with this environment's token.
+    pub fn platform_remote(&self) -> Remote {
+        let mut remote = Remote::platform(
+            self.client.git_url(&self.namespace),
+            self.env.token.clone(),
+            self.email(),
+        );
+        remote.cert_check = crate::tls::cert_check(&self.env);
+        remote
+    }
+
+    fn email(&self) -> String {
+        self.env
+            .email
+            .clone()
+            .unwrap_or_else(|| "micro@localhost".into())
+    }
+
+    /// Where a write verb commits: the forge repo of a linked namespace (with the user's
+    /// own git and credentials), else the platform; to `--branch` when given.
+    fn writable(&self) -> Remote {
+        let mut remote = match &self.link {
+            Some(link) => Remote {
+                url: link.url.clone(),
+                token: None,
+                email: self.email(),
+                base: link.branch.clone(),
+                target: link.branch.clone(),
+                user_git: true,
+                cert_check: None,
+            },
+            None => self.platform_remote(),
+        };
+        if let Some(branch) = &self.branch {
+            remote.target.clone_from(branch);
+        }
+        remote
+    }
+
+    /// Where a commit went, as the user reads it; `None` for the branch the namespace
+    /// runs.
+    pub fn elsewhere(&self) -> Option<String> {
+        let remote = self.writable();
+        if remote.target == remote.base {
+            return None;
+        }
+        Some(match &self.link {
+            Some(link) => format!(
+                "pushed to branch {} of {}: open a pull request from it; its preview appears there and in `micro previews`",
+                remote.target, link.url
+            ),
+            None => format!(
+                "pushed to branch {}: `micro diff {}` and `micro previews` show what it would change",
+                remote.target, remote.target
+            ),
+        })
+    }
+
+    /// This environment's cache of the namespace's repo, where write verbs commit.
+    pub fn tenant_repo(&self) -> Result<RemoteRepo> {
+        let path = self.home.push_cache(&self.env_name, &self.namespace);
+        RemoteRepo::open(&path, self.writable()).map_err(|e| self.said(e))
+    }
+
+    /// Commits and pushes `change` where this command writes, made again on a moved
+    /// head (git is synchronous: call it on the blocking pool).
+    pub fn commit(&self, change: &Change<'_>) -> Result<Pushed> {
+        self.tenant_repo()?.apply(change).map_err(|e| self.said(e))
+    }
+
+    /// A change's failure as the CLI tells it: which namespace, platform or environment,
+    /// and the way out.
+    pub fn said(&self, e: ChangeError) -> anyhow::Error {
+        match e {
+            ChangeError::Edit(e) => anyhow!(e),
+            ChangeError::NotFound => anyhow!("namespace {} not found", self.namespace),
+            ChangeError::Unreachable => anyhow!(
+                "cannot reach the platform at {}: is `micro server` running?",
+                self.env.url
+            ),
+            ChangeError::Unauthorized => anyhow!(
+                "not logged in to {}: the token is missing or no longer valid; run `micro login`",
+                self.env_name
+            ),
+            ChangeError::ChangedSince { path, since, by } => {
+                let name = path.strip_prefix("services/").unwrap_or(&path);
+                let by = by.map_or_else(
+                    || "a later commit".to_owned(),
+                    |c| format!("{} {:?}", crate::cmd::short(&c.commit), c.subject),
+                );
+                anyhow!(
+                    "{path} changed in {} since {} deployed it from this folder (by {by}): `micro update {name} --force` overwrites that change; or `micro clone`, pull, merge and push",
+                    self.namespace,
+                    crate::cmd::short(&since),
+                )
+            }
+            other => anyhow!(other),
+        }
     }
 }

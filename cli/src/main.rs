@@ -4,7 +4,6 @@
 mod cmd;
 mod context;
 mod git_mtls;
-mod gitops;
 mod home;
 mod pipe;
 mod server;

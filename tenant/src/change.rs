@@ -1,6 +1,8 @@
 //! Changing a tenant repo the way a person would: fetch the branch, build the new tree
 //! from git objects, commit, push; when someone else's push landed first, fetch again and
-//! redo the change on the new head. Used by the CLI for every write verb.
+//! redo the change on the new head. A write verb of the CLI says what it changes as data
+//! (a [`Change`]: which paths, what content, what must hold of the head) and hands it to
+//! [`RemoteRepo::apply`], the one place that commits, pushes and retries.
 
 use crate::layout::BRANCH;
 use git2::{Cred, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository, Signature, Tree};
@@ -9,6 +11,90 @@ use std::path::{Path, PathBuf};
 
 const REMOTE_MAIN: &str = "refs/remotes/origin/main";
 const ATTEMPTS: usize = 5;
+
+/// A change to a tenant repo, as data.
+pub struct Change<'a> {
+    /// The commit message.
+    pub message: String,
+    pub edits: Vec<Edit<'a>>,
+    /// What must hold of the branch head, checked on every attempt before the edits.
+    pub expect: Vec<Expect>,
+}
+
+/// One path of a [`Change`], and what it becomes.
+pub enum Edit<'a> {
+    /// A folder already written into the cache ([`RemoteRepo::write_folder`]).
+    Tree { path: String, tree: Oid },
+    /// A file with these bytes.
+    File { path: String, bytes: Vec<u8> },
+    /// A folder holding only `service.yaml`, with these bytes.
+    SpecOnly { path: String, spec: Vec<u8> },
+    /// Removed (folders left empty go too).
+    Remove { path: String },
+    /// As it was at `revision` (removed if it did not exist then); `None`: the whole tree.
+    AsAt {
+        path: Option<String>,
+        revision: String,
+    },
+    /// A file rewritten from what the head holds (`None`: it is not there); an error
+    /// stops the change.
+    Rewrite { path: String, with: Rewrite<'a> },
+}
+
+/// How an [`Edit::Rewrite`] makes a file's new bytes from its bytes at the head; the
+/// head is there to read other files.
+pub type Rewrite<'a> = Box<dyn Fn(Option<&[u8]>, &Head<'_>) -> Result<Vec<u8>, EditError> + 'a>;
+
+/// What must hold of the head for a [`Change`] to apply.
+pub enum Expect {
+    /// `path` exists; else the change stops with `missing`, the user's words for it.
+    Exists { path: String, missing: String },
+    /// `path` still holds `tree`, which this client put there in commit `since` (or
+    /// already holds what the change writes): nobody else's work is overwritten.
+    Unchanged {
+        path: String,
+        tree: String,
+        since: String,
+    },
+}
+
+/// The branch head a change is made on, to read from.
+pub struct Head<'r> {
+    repo: &'r Repository,
+    tree: Tree<'r>,
+}
+
+impl Head<'_> {
+    /// The bytes of the file at `path`, if there is one.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        let entry = self.tree.get_path(Path::new(path)).ok()?;
+        let blob = self.repo.find_blob(entry.id()).ok()?;
+        Some(blob.content().to_vec())
+    }
+
+    /// The names of the folders inside `path`.
+    pub fn folders(&self, path: &str) -> Vec<String> {
+        let Some(tree) = self
+            .tree
+            .get_path(Path::new(path))
+            .ok()
+            .and_then(|e| self.repo.find_tree(e.id()).ok())
+        else {
+            return Vec::new();
+        };
+        tree.iter()
+            .filter(|e| e.kind() == Some(git2::ObjectType::Tree))
+            .filter_map(|e| e.name().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// The commit that last changed a path: its id and subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastChange {
+    pub commit: String,
+    pub subject: String,
+}
 
 /// What a change did.
 pub enum Pushed {
@@ -35,6 +121,17 @@ pub enum ChangeError {
     Rejected(String),
     #[error("the namespace's branch kept moving; gave up after {ATTEMPTS} attempts")]
     KeptMoving,
+    /// An [`Expect::Exists`] did not hold: its words.
+    #[error("{0}")]
+    Missing(String),
+    /// An [`Expect::Unchanged`] did not hold: `path` changed after commit `since`, last
+    /// in `by` when it can be told.
+    #[error("{path} changed since {since}")]
+    ChangedSince {
+        path: String,
+        since: String,
+        by: Option<LastChange>,
+    },
     #[error("{path}: {error}", path = .0.display(), error = .1)]
     Io(PathBuf, std::io::Error),
     #[error("git: {message}", message = .0.message())]
@@ -161,32 +258,105 @@ impl RemoteRepo {
             .map(|b| b.content().to_vec()))
     }
 
-    /// Applies `edit` to the head tree, commits and pushes, retrying on a moved head.
-    /// `edit` returns the new root tree, or an error that stops everything.
-    pub fn change(
-        &self,
-        message: &str,
-        edit: impl Fn(&Repository, &Tree<'_>) -> Result<Oid, EditError>,
-    ) -> Result<Pushed, ChangeError> {
+    /// Writes the files of a local folder into the cache ([`crate::folder`]'s rules), once
+    /// for every attempt of a change: the tree's id, for an [`Edit::Tree`].
+    pub fn write_folder(&self, dir: &Path) -> Result<Oid, ChangeError> {
+        crate::folder::tree(&self.repo, dir).map_err(|e| ChangeError::Edit(Box::new(e)))
+    }
+
+    /// Makes `change` on the branch head, commits and pushes it; when someone else's
+    /// push landed first, makes it again on the new head (its expectations checked
+    /// again), up to a few times.
+    pub fn apply(&self, change: &Change<'_>) -> Result<Pushed, ChangeError> {
         let sig = Signature::now("micro", &self.remote.email)?;
         for _ in 0..ATTEMPTS {
             let head = self.fetch()?;
             let parent = self.repo.find_commit(head)?;
             let tree = parent.tree()?;
-            let new_tree = edit(&self.repo, &tree).map_err(ChangeError::Edit)?;
+            let new_tree = self.edited(change, &tree)?;
             if new_tree == tree.id() {
                 return Ok(Pushed::Unchanged(head));
             }
             let new_tree = self.repo.find_tree(new_tree)?;
-            let commit = self
-                .repo
-                .commit(None, &sig, &sig, message, &new_tree, &[&parent])?;
+            let commit =
+                self.repo
+                    .commit(None, &sig, &sig, &change.message, &new_tree, &[&parent])?;
             match self.push(commit)? {
                 PushResult::Done => return Ok(Pushed::Committed(commit)),
                 PushResult::Stale => continue,
             }
         }
         Err(ChangeError::KeptMoving)
+    }
+
+    /// The root tree `change` makes of `head`, once its expectations hold.
+    fn edited(&self, change: &Change<'_>, head: &Tree<'_>) -> Result<Oid, ChangeError> {
+        let r = &self.repo;
+        let at = |tree: &Tree<'_>, path: &str| tree.get_path(Path::new(path)).ok();
+        for expect in &change.expect {
+            match expect {
+                Expect::Exists { path, missing } => {
+                    if at(head, path).is_none() {
+                        return Err(ChangeError::Missing(missing.clone()));
+                    }
+                }
+                Expect::Unchanged { path, tree, since } => {
+                    let now = at(head, path).map(|e| e.id());
+                    let writes = change.edits.iter().find_map(|e| match e {
+                        Edit::Tree { path: p, tree } if p == path => Some(*tree),
+                        _ => None,
+                    });
+                    if let Some(now) = now
+                        && now.to_string() != *tree
+                        && Some(now) != writes
+                    {
+                        return Err(ChangeError::ChangedSince {
+                            path: path.clone(),
+                            since: since.clone(),
+                            by: last_change(r, path),
+                        });
+                    }
+                }
+            }
+        }
+        let mut root = head.id();
+        for edit in &change.edits {
+            let current = r.find_tree(root)?;
+            let (path, value) = match edit {
+                Edit::Tree { path, tree } => (path.as_str(), Some((*tree, FOLDER))),
+                Edit::File { path, bytes } => (path.as_str(), Some((r.blob(bytes)?, FILE))),
+                Edit::SpecOnly { path, spec } => {
+                    (path.as_str(), Some((spec_only_tree(r, spec)?, FOLDER)))
+                }
+                Edit::Remove { path } => (path.as_str(), None),
+                Edit::AsAt { path, revision } => {
+                    let then = r
+                        .revparse_single(revision)
+                        .and_then(|o| o.peel_to_tree())
+                        .map_err(|_| {
+                            ChangeError::Missing(format!("revision {revision} not found"))
+                        })?;
+                    let Some(path) = path else {
+                        root = then.id();
+                        continue;
+                    };
+                    let value = at(&then, path).map(|e| (e.id(), e.filemode()));
+                    (path.as_str(), value)
+                }
+                Edit::Rewrite { path, with } => {
+                    let view = Head {
+                        repo: r,
+                        tree: current.clone(),
+                    };
+                    let bytes =
+                        with(view.read(path).as_deref(), &view).map_err(ChangeError::Edit)?;
+                    (path.as_str(), Some((r.blob(&bytes)?, FILE)))
+                }
+            };
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            root = set_path(r, Some(&current), &parts, value)?;
+        }
+        Ok(root)
     }
 
     fn push(&self, commit: Oid) -> Result<PushResult, ChangeError> {
@@ -367,9 +537,13 @@ fn classify(e: git2::Error) -> ChangeError {
     }
 }
 
+/// Git's modes of a folder and of a file.
+const FOLDER: i32 = 0o040000;
+const FILE: i32 = 0o100644;
+
 /// Sets (or with `None` removes) the entry at `path` below `tree`; returns the new root.
 /// Folders left empty are removed, as git would.
-pub fn set_path(
+fn set_path(
     repo: &Repository,
     tree: Option<&Tree<'_>>,
     path: &[&str],
@@ -408,14 +582,8 @@ pub fn set_path(
     builder.write()
 }
 
-/// Whether `services/<name>` exists in `tree`.
-pub fn has_service(tree: &Tree<'_>, name: &str) -> bool {
-    tree.get_path(Path::new(&crate::layout::service_dir(name)))
-        .is_ok()
-}
-
 /// A folder holding just `service.yaml` with `content`.
-pub fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid, git2::Error> {
+fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid, git2::Error> {
     let mut builder = repo.treebuilder(None)?;
     builder.insert("service.yaml", repo.blob(content)?, 0o100644)?;
     builder.write()
@@ -423,7 +591,20 @@ pub fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid, git2::Er
 
 /// The newest commit (from the fetched branch head, within the last thousand) that
 /// changed what `path` holds.
-pub fn last_change(repo: &Repository, path: &str) -> Option<Oid> {
+fn last_change(repo: &Repository, path: &str) -> Option<LastChange> {
+    let commit = repo.find_commit(last_change_id(repo, path)?).ok()?;
+    Some(LastChange {
+        commit: commit.id().to_string(),
+        subject: commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
+fn last_change_id(repo: &Repository, path: &str) -> Option<Oid> {
     let at = |commit: &git2::Commit<'_>| {
         commit
             .tree()
@@ -444,4 +625,175 @@ pub fn last_change(repo: &Repository, path: &str) -> Option<Oid> {
         commit = parent;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare "platform" repo with one commit holding `files`, and a client's cache of it.
+    fn platform(files: &[(&str, &str)]) -> (tempfile::TempDir, RemoteRepo) {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = Repository::init_bare(dir.path().join("origin.git")).unwrap();
+        let mut root = origin.treebuilder(None).unwrap().write().unwrap();
+        for (path, content) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            let blob = origin.blob(content.as_bytes()).unwrap();
+            let tree = origin.find_tree(root).unwrap();
+            root = set_path(&origin, Some(&tree), &parts, Some((blob, FILE))).unwrap();
+        }
+        let sig = Signature::now("t", "t@example.com").unwrap();
+        let tree = origin.find_tree(root).unwrap();
+        origin
+            .commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
+            .unwrap();
+        let a = client(dir.path(), "a");
+        (dir, a)
+    }
+
+    fn client(dir: &Path, name: &str) -> RemoteRepo {
+        let url = dir.join("origin.git").display().to_string();
+        let remote = Remote::platform(url, None, "me@example.com".into());
+        RemoteRepo::open(&dir.join(format!("cache-{name}")), remote).unwrap()
+    }
+
+    fn read(repo: &RemoteRepo, path: &str) -> Option<String> {
+        let head = repo.fetch().unwrap();
+        repo.read(head, path)
+            .unwrap()
+            .map(|b| String::from_utf8(b).unwrap())
+    }
+
+    fn committed(pushed: Pushed) -> Oid {
+        match pushed {
+            Pushed::Committed(id) => id,
+            Pushed::Unchanged(_) => panic!("nothing was committed"),
+        }
+    }
+
+    #[test]
+    fn a_change_is_data_applied_on_the_head_it_finds() {
+        let (dir, a) = platform(&[("services/web/service.yaml", "run: x\n")]);
+        let b = client(dir.path(), "b");
+        // A writes a folder; B, which has not fetched since, rewrites another file from
+        // what the head holds: the push lands on A's commit, nothing of A's is lost.
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("service.yaml"), "run: y\n").unwrap();
+        let tree = a.write_folder(folder.path()).unwrap();
+        committed(
+            a.apply(&Change {
+                message: "Run api".into(),
+                edits: vec![Edit::Tree {
+                    path: "services/api".into(),
+                    tree,
+                }],
+                expect: Vec::new(),
+            })
+            .unwrap(),
+        );
+        let services = std::cell::RefCell::new(Vec::new());
+        committed(
+            b.apply(&Change {
+                message: "Config".into(),
+                edits: vec![Edit::Rewrite {
+                    path: "config.yaml".into(),
+                    with: Box::new(|before, head| {
+                        assert!(before.is_none());
+                        *services.borrow_mut() = head.folders("services");
+                        Ok(b"db: {version: 1}\n".to_vec())
+                    }),
+                }],
+                expect: Vec::new(),
+            })
+            .unwrap(),
+        );
+        assert_eq!(*services.borrow(), ["api", "web"]);
+        assert_eq!(read(&a, "services/api/service.yaml").unwrap(), "run: y\n");
+        assert_eq!(read(&a, "config.yaml").unwrap(), "db: {version: 1}\n");
+        // The same change again changes nothing.
+        let again = b.apply(&Change {
+            message: "Config".into(),
+            edits: vec![Edit::File {
+                path: "config.yaml".into(),
+                bytes: b"db: {version: 1}\n".to_vec(),
+            }],
+            expect: Vec::new(),
+        });
+        assert!(matches!(again, Ok(Pushed::Unchanged(_))));
+    }
+
+    #[test]
+    fn an_expectation_that_no_longer_holds_stops_the_change_and_says_who_moved_it() {
+        let (dir, a) = platform(&[("services/web/service.yaml", "run: x\n")]);
+        let b = client(dir.path(), "b");
+        let head = a.fetch().unwrap();
+        let tree_then = a
+            .repo
+            .find_commit(head)
+            .unwrap()
+            .tree()
+            .unwrap()
+            .get_path(Path::new("services/web"))
+            .unwrap()
+            .id()
+            .to_string();
+        // Someone else edits services/web after this client deployed it.
+        committed(
+            b.apply(&Change {
+                message: "Greet differently".into(),
+                edits: vec![Edit::SpecOnly {
+                    path: "services/web".into(),
+                    spec: b"run: z\n".to_vec(),
+                }],
+                expect: Vec::new(),
+            })
+            .unwrap(),
+        );
+        let mine = Change {
+            message: "Run web".into(),
+            edits: vec![Edit::File {
+                path: "services/web/service.yaml".into(),
+                bytes: b"run: mine\n".to_vec(),
+            }],
+            expect: vec![Expect::Unchanged {
+                path: "services/web".into(),
+                tree: tree_then,
+                since: head.to_string(),
+            }],
+        };
+        match a.apply(&mine) {
+            Err(ChangeError::ChangedSince { path, since, by }) => {
+                assert_eq!(path, "services/web");
+                assert_eq!(since, head.to_string());
+                assert_eq!(by.unwrap().subject, "Greet differently");
+            }
+            _ => panic!("the change went through over someone else's"),
+        }
+        assert_eq!(read(&a, "services/web/service.yaml").unwrap(), "run: z\n");
+        // A removal of what is not there says the caller's words and changes nothing.
+        let gone = a.apply(&Change {
+            message: "Kill api".into(),
+            edits: vec![Edit::Remove {
+                path: "services/api".into(),
+            }],
+            expect: vec![Expect::Exists {
+                path: "services/api".into(),
+                missing: "service api not found".into(),
+            }],
+        });
+        assert!(matches!(gone, Err(ChangeError::Missing(m)) if m == "service api not found"));
+        // And the folder goes back to how it was at the first commit.
+        committed(
+            a.apply(&Change {
+                message: "Rollback web".into(),
+                edits: vec![Edit::AsAt {
+                    path: Some("services/web".into()),
+                    revision: head.to_string(),
+                }],
+                expect: Vec::new(),
+            })
+            .unwrap(),
+        );
+        assert_eq!(read(&a, "services/web/service.yaml").unwrap(), "run: x\n");
+    }
 }

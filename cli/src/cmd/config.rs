@@ -3,8 +3,9 @@
 
 use super::{Output, short};
 use crate::context::{Context, Target};
-use crate::gitops::{self, Pushed, TenantRepo};
 use anyhow::{Context as _, Result, anyhow, bail};
+use micro_tenant::change::{Change, Edit, Head, Pushed};
+use micro_tenant::repo::CONFIG_FILE;
 use micro_tenant::spec::{self, ConfigEntry, ConfigSpec};
 use std::process::ExitCode;
 
@@ -127,8 +128,8 @@ pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
         }
         ConfigAction::Del { key, .. } => {
             check_key(&key)?;
-            let pushed = edit(&ctx, &format!("Config: remove {key}"), |config, users| {
-                if let Some(user) = users(&key) {
+            let pushed = edit(&ctx, &format!("Config: remove {key}"), |config, head| {
+                if let Some(user) = listed_by(head, &key) {
                     bail!(
                         "config key {key} is listed by services/{user}/service.yaml (`config:`): remove it there first"
                     );
@@ -176,22 +177,31 @@ async fn set(ctx: &Context, key: &str, raw: &str, secret: bool) -> Result<ExitCo
     // Another `set` may land first: the commit is redone on the new head. Versions are
     // handed out in order, so a head already at a newer version of the key keeps it: a
     // slower writer never takes the key back below what another was told is in effect.
-    let newer = std::cell::Cell::new(None);
     let pushed = edit(
         ctx,
         &format!("Config: {key} to version {version}"),
         |config, _| {
-            match config.get(key) {
-                Some(at_head) if at_head.version > version => newer.set(Some(at_head.version)),
-                _ => {
-                    newer.set(None);
-                    config.insert(key.to_owned(), ConfigEntry { version, secret });
-                }
+            if config
+                .get(key)
+                .is_none_or(|at_head| at_head.version < version)
+            {
+                config.insert(key.to_owned(), ConfigEntry { version, secret });
             }
             Ok(())
         },
     )?;
-    match newer.get() {
+    let newer = match &pushed {
+        Pushed::Unchanged(head) => tokio::task::block_in_place(|| {
+            let config = ctx
+                .tenant_repo()?
+                .read(*head, CONFIG_FILE)
+                .map_err(|e| ctx.said(e))?;
+            let config = config_of(config.as_deref())?;
+            Ok::<_, anyhow::Error>(config.get(key).map(|e| e.version).filter(|v| *v > version))
+        })?,
+        Pushed::Committed(_) => None,
+    };
+    match newer {
         Some(v) => eprintln!(
             "{key}: stored as version {version}; version {v}, set after it, is already in effect"
         ),
@@ -210,41 +220,44 @@ async fn report(ctx: &Context, key: &str, what: &str, pushed: Pushed) {
     }
 }
 
-/// Commits a change to `config.yaml`, redoing it on a moved head.
-/// Changes `config.yaml` at the head in one commit. `change` also gets a lookup of the
-/// first service whose spec lists a key.
-/// The first service at `tree` whose spec lists config `key`.
-fn listed_by(r: &git2::Repository, tree: &git2::Tree<'_>, key: &str) -> Option<String> {
-    let services = r.find_tree(tree.get_name("services")?.id()).ok()?;
-    services.iter().find_map(|entry| {
-        let name = entry.name().ok()?.to_owned();
-        let spec = r
-            .find_tree(entry.id())
-            .ok()?
-            .get_name("service.yaml")
-            .and_then(|e| r.find_blob(e.id()).ok())?;
-        let parsed = spec::parse_service(&name, spec.content()).ok()?;
-        parsed.config.iter().any(|k| k.value == key).then_some(name)
+/// The first service at the head whose spec lists config `key`.
+fn listed_by(head: &Head<'_>, key: &str) -> Option<String> {
+    head.folders("services").into_iter().find(|name| {
+        head.read(&format!("services/{name}/service.yaml"))
+            .and_then(|bytes| spec::parse_service(name, &bytes).ok())
+            .is_some_and(|parsed| parsed.config.iter().any(|k| k.value == key))
     })
 }
 
+/// `config.yaml` as its bytes say (none: no keys yet).
+fn config_of(bytes: Option<&[u8]>) -> Result<ConfigSpec> {
+    match bytes {
+        Some(bytes) => Ok(spec::parse_yaml::<Option<ConfigSpec>>(CONFIG_FILE, bytes)
+            .map_err(|e| anyhow!("{e}"))?
+            .unwrap_or_default()),
+        None => Ok(ConfigSpec::default()),
+    }
+}
+
+/// Changes `config.yaml` at the head in one commit, made again on a moved head; `change`
+/// also gets the head, to see which services list a key.
 fn edit(
     ctx: &Context,
     message: &str,
-    change: impl Fn(&mut ConfigSpec, &dyn Fn(&str) -> Option<String>) -> Result<()>,
+    change: impl Fn(&mut ConfigSpec, &Head<'_>) -> Result<()>,
 ) -> Result<Pushed> {
-    tokio::task::block_in_place(|| {
-        TenantRepo::open(ctx)?.change(message, |r, tree| {
-            let mut config = micro_tenant::repo::config_in(r, tree).map_err(|e| anyhow!("{e}"))?;
-            let users = |key: &str| listed_by(r, tree, key);
-            change(&mut config, &users)?;
-            let blob = r.blob(spec::write_config(&config).as_bytes())?;
-            gitops::set_path(
-                r,
-                Some(tree),
-                &[micro_tenant::repo::CONFIG_FILE],
-                Some((blob, 0o100644)),
-            )
-        })
-    })
+    let rewrite = |bytes: Option<&[u8]>, head: &Head<'_>| {
+        let mut config = config_of(bytes)?;
+        change(&mut config, head)?;
+        Ok(spec::write_config(&config).into_bytes())
+    };
+    let change = Change {
+        message: message.to_owned(),
+        edits: vec![Edit::Rewrite {
+            path: CONFIG_FILE.to_owned(),
+            with: Box::new(|bytes, head| rewrite(bytes, head).map_err(|e: anyhow::Error| e.into())),
+        }],
+        expect: Vec::new(),
+    };
+    tokio::task::block_in_place(|| ctx.commit(&change))
 }

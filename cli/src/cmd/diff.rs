@@ -69,7 +69,7 @@ async fn diff(t: &Target, args: &DiffArgs) -> Result<PlanView> {
             .map_err(|e| anyhow!("{reference}: {}", e.message()))?
             .id();
         let preview = format!("{PREVIEW_REFS}{:016x}", rand::random::<u64>());
-        let remote = crate::gitops::remote(&ctx);
+        let remote = ctx.platform_remote();
         tokio::task::block_in_place(|| change::publish(&local, &remote, commit, &preview))
             .map_err(|e| anyhow!("cannot send {reference} to the platform: {e}"))?;
         let plan = ctx.client.plan_ref(&ctx.namespace, &preview).await;

@@ -2,9 +2,9 @@
 
 use super::{Output, ago, short};
 use crate::context::Target;
-use crate::gitops::{self, Pushed, TenantRepo};
 use anyhow::{Result, anyhow, bail};
 use micro_store::now_micros;
+use micro_tenant::change::{Change, ChangeError, Edit, Pushed};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -127,7 +127,6 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
         micro_tenant::spec::check_service_name(name).map_err(|e| anyhow!("{e}"))?;
     }
     let pushed = tokio::task::block_in_place(|| {
-        let repo = TenantRepo::open(&ctx)?;
         let trailer = micro_tenant::repo::ACTION_TRAILER;
         let what = match &args.service {
             Some(name) => format!(
@@ -136,22 +135,24 @@ pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
             ),
             None => format!("Rollback to {}\n\n{trailer}: rollback", short(&target)),
         };
-        repo.change(&what, |r, head| {
-            let tree = r
-                .revparse_single(&target)
-                .and_then(|o| o.peel_to_tree())
-                .map_err(|_| {
-                    anyhow!("revision {target} not found in namespace {}", ctx.namespace)
-                })?;
-            let Some(name) = &args.service else {
-                return Ok(tree.id());
-            };
-            // Only that folder: as it was then, or gone if it did not exist then.
-            let folder = tree
-                .get_path(std::path::Path::new("services").join(name).as_path())
-                .ok()
-                .map(|e| (e.id(), 0o040000));
-            gitops::set_path(r, Some(head), &["services", name], folder)
+        let change = Change {
+            message: what,
+            edits: vec![Edit::AsAt {
+                // Only that folder (as it was then, or gone if it did not exist then),
+                // else the whole tree.
+                path: args
+                    .service
+                    .as_deref()
+                    .map(micro_tenant::layout::service_dir),
+                revision: target.clone(),
+            }],
+            expect: Vec::new(),
+        };
+        ctx.tenant_repo()?.apply(&change).map_err(|e| match e {
+            ChangeError::Missing(_) => {
+                anyhow!("revision {target} not found in namespace {}", ctx.namespace)
+            }
+            e => ctx.said(e),
         })
     })?;
     match pushed {

@@ -2,8 +2,8 @@
 
 use super::{short, wait};
 use crate::context::Target;
-use crate::gitops::{self, Pushed, TenantRepo};
-use anyhow::{Result, bail};
+use anyhow::Result;
+use micro_tenant::change::{Change, Edit, Expect, Pushed};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -17,15 +17,16 @@ pub struct KillArgs {
 pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
     let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
     let name = args.name.clone();
-    let pushed = tokio::task::block_in_place(|| {
-        let repo = TenantRepo::open(&ctx)?;
-        repo.change(&format!("Kill {name}"), |r, tree| {
-            if !gitops::has_service(tree, &name) {
-                bail!("service {name} not found in namespace {}", ctx.namespace);
-            }
-            gitops::set_path(r, Some(tree), &["services", &name], None)
-        })
-    })?;
+    let path = micro_tenant::layout::service_dir(&name);
+    let change = Change {
+        message: format!("Kill {name}"),
+        edits: vec![Edit::Remove { path: path.clone() }],
+        expect: vec![Expect::Exists {
+            path,
+            missing: format!("service {name} not found in namespace {}", ctx.namespace),
+        }],
+    };
+    let pushed = tokio::task::block_in_place(|| ctx.commit(&change))?;
     let Pushed::Committed(id) = pushed else {
         eprintln!("{name}: already gone");
         return Ok(ExitCode::SUCCESS);

@@ -1,13 +1,11 @@
 //! `micro run DIR` and `micro update NAME`: commit a local folder into
 //! `services/<name>/` of the namespace's repo and push it.
 
-use super::short;
 use super::{source, wait};
 use crate::context::{Context, Target};
-use crate::gitops::{self, Pushed, TenantRepo};
 use crate::home::Deployed;
 use anyhow::{Context as _, Result, anyhow, bail};
-use micro_tenant::folder;
+use micro_tenant::change::{Change, Edit, Expect, Pushed};
 use micro_tenant::spec::{self, SpecError};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -130,9 +128,10 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
     let ctx = t.resolve_writing(args.how.branch.as_deref()).await?;
     // A service with a `source` follows its track; one from a folder re-reads the folder.
     let current = tokio::task::block_in_place(|| -> Result<Option<Vec<u8>>> {
-        let repo = TenantRepo::open(&ctx)?;
-        let head = repo.fetch()?;
+        let repo = ctx.tenant_repo()?;
+        let head = repo.fetch().map_err(|e| ctx.said(e))?;
         repo.read(head, &format!("services/{}/service.yaml", args.name))
+            .map_err(|e| ctx.said(e))
     })?;
     let Some(current) = current else {
         bail!(
@@ -201,49 +200,27 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
         .source_of(&key)?
         .filter(|d| d.dir == dir)
         .and_then(|d| d.tree.zip(d.commit));
-    let pushed_tree = std::cell::Cell::new(None);
-    let pushed = {
-        let message = format!("Run {name}");
-        let ctx = &ctx;
-        tokio::task::block_in_place(|| {
-            let repo = TenantRepo::open(ctx)?;
-            repo.change(&message, |r, tree| {
-                let service_tree = folder::tree(r, dir)?;
-                pushed_tree.set(Some(service_tree));
-                let current = tree
-                    .get_path(Path::new("services").join(name).as_path())
-                    .ok()
-                    .map(|e| e.id());
-                if let (false, Some((tree_then, commit_then)), Some(now)) =
-                    (force, &known, current)
-                    && now.to_string() != *tree_then
-                    && now != service_tree
-                {
-                    let changed_in = gitops::last_change(r, &format!("services/{name}"))
-                        .and_then(|c| r.find_commit(c).ok())
-                        .map_or_else(
-                            || "a later commit".to_owned(),
-                            |c| {
-                                let subject = c.summary().ok().flatten().unwrap_or_default();
-                                format!("{} {subject:?}", short(&c.id().to_string()))
-                            },
-                        );
-                    bail!(
-                        "services/{name} changed in {} since {} deployed it from this folder (by {}): `micro update {name} --force` overwrites that change; or `micro clone`, pull, merge and push",
-                        ctx.namespace,
-                        short(commit_then),
-                        changed_in,
-                    );
-                }
-                gitops::set_path(
-                    r,
-                    Some(tree),
-                    &["services", name],
-                    Some((service_tree, 0o040000)),
-                )
-            })
-        })?
-    };
+    let path = micro_tenant::layout::service_dir(name);
+    let (pushed, tree) = tokio::task::block_in_place(|| -> Result<(Pushed, String)> {
+        let repo = ctx.tenant_repo()?;
+        // The folder's files are read once, whatever the attempts.
+        let tree = repo.write_folder(dir).map_err(|e| ctx.said(e))?;
+        let expect = match (force, known) {
+            (false, Some((tree, since))) => vec![Expect::Unchanged {
+                path: path.clone(),
+                tree,
+                since,
+            }],
+            _ => Vec::new(),
+        };
+        let change = Change {
+            message: format!("Run {name}"),
+            edits: vec![Edit::Tree { path, tree }],
+            expect,
+        };
+        let pushed = repo.apply(&change).map_err(|e| ctx.said(e))?;
+        Ok((pushed, tree.to_string()))
+    })?;
     let commit = match &pushed {
         Pushed::Committed(id) | Pushed::Unchanged(id) => id.to_string(),
     };
@@ -251,7 +228,7 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
         &key,
         Deployed {
             dir: dir.to_owned(),
-            tree: pushed_tree.get().map(|t| t.to_string()),
+            tree: Some(tree),
             commit: Some(commit),
         },
     )?;

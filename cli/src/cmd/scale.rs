@@ -3,8 +3,8 @@
 
 use super::wait;
 use crate::context::Target;
-use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
+use micro_tenant::change::{Change, Edit};
 use micro_tenant::spec;
 use std::process::ExitCode;
 
@@ -34,35 +34,29 @@ pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
     }
     let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
     let (name, n) = (args.name.clone(), args.replicas);
-    let pushed = tokio::task::block_in_place(|| {
-        let repo = TenantRepo::open(&ctx)?;
-        repo.change(&format!("Scale {name} to {n}"), |r, tree| {
-            let path = format!("services/{name}/service.yaml");
-            let blob = tree
-                .get_path(std::path::Path::new(&path))
-                .ok()
-                .and_then(|e| r.find_blob(e.id()).ok())
-                .ok_or_else(|| {
-                    anyhow!("service {name} not found in namespace {}", ctx.namespace)
-                })?;
-            let text = std::str::from_utf8(blob.content())
-                .map_err(|_| anyhow!("{path} is not UTF-8 text"))?;
-            let edited = with_replicas(text, n);
-            let parsed = spec::parse_service(&name, edited.as_bytes()).map_err(|e| {
-                anyhow!("cannot set replicas in {path} ({e}): edit it in `micro clone`")
-            })?;
-            if parsed.replicas() != n {
-                bail!("cannot set replicas in {path}: edit it in `micro clone`");
-            }
-            let id = r.blob(edited.as_bytes())?;
-            gitops::set_path(
-                r,
-                Some(tree),
-                &["services", &name, "service.yaml"],
-                Some((id, 0o100644)),
-            )
-        })
-    })?;
+    let path = format!("services/{name}/service.yaml");
+    let rewrite = |bytes: Option<&[u8]>| -> Result<Vec<u8>> {
+        let bytes = bytes
+            .ok_or_else(|| anyhow!("service {name} not found in namespace {}", ctx.namespace))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{path} is not UTF-8 text"))?;
+        let edited = with_replicas(text, n);
+        let parsed = spec::parse_service(&name, edited.as_bytes()).map_err(|e| {
+            anyhow!("cannot set replicas in {path} ({e}): edit it in `micro clone`")
+        })?;
+        if parsed.replicas() != n {
+            bail!("cannot set replicas in {path}: edit it in `micro clone`");
+        }
+        Ok(edited.into_bytes())
+    };
+    let change = Change {
+        message: format!("Scale {name} to {n}"),
+        edits: vec![Edit::Rewrite {
+            path: path.clone(),
+            with: Box::new(|bytes, _| rewrite(bytes).map_err(Into::into)),
+        }],
+        expect: Vec::new(),
+    };
+    let pushed = tokio::task::block_in_place(|| ctx.commit(&change))?;
     wait::after_push(
         &ctx,
         &args.name,

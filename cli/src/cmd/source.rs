@@ -3,8 +3,8 @@
 
 use super::{short, wait};
 use crate::context::Context;
-use crate::gitops::{self, TenantRepo};
 use anyhow::{Result, anyhow, bail};
+use micro_tenant::change::{Change, Edit};
 use micro_tenant::pin::{Pin, PinError, pin_spec};
 use micro_tenant::sources::{self, Resolved, SourceCache};
 use micro_tenant::spec::{self, SourceSpec};
@@ -135,7 +135,9 @@ pub async fn update(
     if resolved.commit.to_string() == *pinned {
         eprintln!("{name}: up to date at {} ({track})", short(pinned));
         if wait_for {
-            let head = tokio::task::block_in_place(|| TenantRepo::open(ctx)?.fetch())?;
+            let head = tokio::task::block_in_place(|| {
+                ctx.tenant_repo()?.fetch().map_err(|e| ctx.said(e))
+            })?;
             return wait::until_running(
                 ctx,
                 name,
@@ -163,12 +165,15 @@ async fn commit_spec(
     wait_for: bool,
     timeout: u64,
 ) -> Result<ExitCode> {
-    let pushed = tokio::task::block_in_place(|| {
-        TenantRepo::open(ctx)?.change(message, |r, tree| {
-            let folder = gitops::spec_only_tree(r, content)?;
-            gitops::set_path(r, Some(tree), &["services", name], Some((folder, 0o040000)))
-        })
-    })?;
+    let change = Change {
+        message: message.to_owned(),
+        edits: vec![Edit::SpecOnly {
+            path: micro_tenant::layout::service_dir(name),
+            spec: content.to_vec(),
+        }],
+        expect: Vec::new(),
+    };
+    let pushed = tokio::task::block_in_place(|| ctx.commit(&change))?;
     wait::after_push(ctx, name, pushed, message, wait_for, timeout).await
 }
 

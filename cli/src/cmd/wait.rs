@@ -2,10 +2,10 @@
 
 use super::short;
 use crate::context::Context;
-use crate::gitops::Pushed;
 use anyhow::{Result, bail};
 use micro_api::types::ServiceState;
 use micro_api::types::StatusReport;
+use micro_tenant::change::Pushed;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -137,7 +137,7 @@ pub async fn after_push(
 /// the platform will not run it: `false`), and has a linked namespace's platform fetch
 /// it now rather than wait on the forge's webhook or the poll.
 pub async fn delivered(ctx: &Context, name: &str) -> bool {
-    if let Some(said) = crate::gitops::elsewhere(ctx) {
+    if let Some(said) = ctx.elsewhere() {
         eprintln!("{name}: {said}");
         return false;
     }
