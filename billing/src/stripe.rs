@@ -1,13 +1,11 @@
 //! Stripe, as the platform uses it: the `Stripe-Signature` check on billing events, what
 //! an event means for an account, and the two REST calls the platform makes (create a
 //! Checkout Session for a sign-up; read a subscription's state). Parsing and checking are
-//! pure; the client is gitnet's plain one (hyper + rustls, no redirects), with Stripe's
+//! pure; the client is gitnet's plain one (reqwest, no redirects), with Stripe's
 //! form-encoded bodies.
 
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http_body_util::Full;
-use micro_gitnet::http::{PlainClient, exchange, plain_client};
+use micro_gitnet::http::{exchange, plain_client};
 use micro_store::BillingState;
 use serde_json::Value;
 use sha2::Sha256;
@@ -232,7 +230,7 @@ pub struct Subscription {
 /// Stripe's REST API with the platform's secret key.
 #[derive(Clone)]
 pub struct StripeApi {
-    http: PlainClient,
+    http: reqwest::Client,
     base: String,
     key: String,
     price: String,
@@ -256,32 +254,26 @@ impl StripeApi {
         form: Option<(String, &str)>,
         what: &'static str,
     ) -> Result<Value, StripeError> {
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("authorization", format!("Bearer {}", self.key))
-            .header(
-                "user-agent",
-                concat!("micro-platform/", env!("CARGO_PKG_VERSION")),
-            );
-        let body = match form {
-            Some((body, idempotency)) => {
-                req = req
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    // A retried creation makes no second session.
-                    .header("idempotency-key", idempotency);
-                Bytes::from(body)
-            }
-            None => Bytes::new(),
-        };
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| StripeError::Transport(e.to_string()))?;
-        let (status, _, body) = exchange(&self.http, req).await?;
-        if !(200..300).contains(&status) {
-            return Err(StripeError::Status { what, status });
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some((body, idempotency)) = form {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                // A retried creation makes no second session.
+                .header("idempotency-key", idempotency)
+                .body(body);
         }
-        serde_json::from_slice(&body).map_err(|e| StripeError::Transport(format!("{what}: {e}")))
+        let answer = exchange(req).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(StripeError::Status {
+                what,
+                status: answer.status,
+            });
+        }
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| StripeError::Transport(format!("{what}: {e}")))
     }
 
     /// Creates a subscription Checkout Session for one sign-up.

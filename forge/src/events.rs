@@ -1,7 +1,7 @@
 //! What a delivery says, read from the forges' documented payloads: a push to a branch,
 //! a pull (merge) request to preview or that closed, a ping, or something we ignore.
 
-use crate::forge::Forge;
+use crate::forge::Sender;
 use serde_json::Value;
 
 /// A delivery's meaning, as far as the platform cares.
@@ -49,13 +49,13 @@ fn number(v: &Value, path: &[&str]) -> Option<u64> {
 
 impl Event {
     /// Reads the delivery of `kind` (the forge's event header) from `forge`.
-    pub fn parse(forge: Forge, kind: &str, body: &[u8]) -> Result<Event, Malformed> {
+    pub fn parse(forge: Sender, kind: &str, body: &[u8]) -> Result<Event, Malformed> {
         let v: Value = serde_json::from_slice(body).map_err(|e| Malformed(e.to_string()))?;
         Ok(match (forge, kind) {
             (_, "ping") => Event::Ping,
-            (Forge::GitLab, "Push Hook") | (_, "push") => push(&v),
-            (Forge::GitLab, "Merge Request Hook") => merge_request(&v),
-            (Forge::GitLab, _) => Event::Ignored(kind.to_owned()),
+            (Sender::GitLab, "Push Hook") | (_, "push") => push(&v),
+            (Sender::GitLab, "Merge Request Hook") => merge_request(&v),
+            (Sender::GitLab, _) => Event::Ignored(kind.to_owned()),
             (_, "pull_request") => pull_request(&v),
             _ => Event::Ignored(kind.to_owned()),
         })
@@ -168,7 +168,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(forge: Forge, kind: &str, v: Value) -> Event {
+    fn parse(forge: Sender, kind: &str, v: Value) -> Event {
         Event::parse(forge, kind, v.to_string().as_bytes()).unwrap()
     }
 
@@ -183,24 +183,24 @@ mod tests {
             branch: "main".into(),
             after: Some(B.into()),
         };
-        assert_eq!(parse(Forge::GitHub, "push", gh), moved);
+        assert_eq!(parse(Sender::GitHub, "push", gh), moved);
         let gitea = json!({"ref": "refs/heads/main", "before": A, "after": B});
-        assert_eq!(parse(Forge::Gitea, "push", gitea), moved);
+        assert_eq!(parse(Sender::Gitea, "push", gitea), moved);
         // GitLab's Push Hook, shaped like its documented example.
         let gl = json!({"object_kind": "push", "ref": "refs/heads/main", "before": A,
             "after": B, "checkout_sha": B, "project": {"id": 15}});
-        assert_eq!(parse(Forge::GitLab, "Push Hook", gl), moved);
+        assert_eq!(parse(Sender::GitLab, "Push Hook", gl), moved);
         let deleted = Event::Push {
             branch: "main".into(),
             after: None,
         };
         let gh = json!({"ref": "refs/heads/main", "after": ZERO, "deleted": true});
-        assert_eq!(parse(Forge::GitHub, "push", gh), deleted);
+        assert_eq!(parse(Sender::GitHub, "push", gh), deleted);
         let gl = json!({"object_kind": "push", "ref": "refs/heads/main", "after": ZERO, "checkout_sha": null});
-        assert_eq!(parse(Forge::GitLab, "Push Hook", gl), deleted);
+        assert_eq!(parse(Sender::GitLab, "Push Hook", gl), deleted);
         let tag = json!({"ref": "refs/tags/v1", "after": B});
         assert!(matches!(
-            parse(Forge::GitHub, "push", tag),
+            parse(Sender::GitHub, "push", tag),
             Event::Ignored(_)
         ));
     }
@@ -219,17 +219,17 @@ mod tests {
         };
         for action in ["opened", "reopened", "synchronize", "ready_for_review"] {
             assert_eq!(
-                parse(Forge::GitHub, "pull_request", pr(action)),
+                parse(Sender::GitHub, "pull_request", pr(action)),
                 preview,
                 "{action}"
             );
         }
         assert_eq!(
-            parse(Forge::Gitea, "pull_request", pr("synchronized")),
+            parse(Sender::Gitea, "pull_request", pr("synchronized")),
             preview
         );
         assert_eq!(
-            parse(Forge::GitHub, "pull_request", pr("closed")),
+            parse(Sender::GitHub, "pull_request", pr("closed")),
             Event::Closed {
                 number: 7,
                 head: B.into(),
@@ -238,15 +238,15 @@ mod tests {
             }
         );
         assert!(matches!(
-            parse(Forge::GitHub, "pull_request", pr("labeled")),
+            parse(Sender::GitHub, "pull_request", pr("labeled")),
             Event::Ignored(_)
         ));
         assert_eq!(
-            parse(Forge::GitHub, "ping", json!({"zen": "x"})),
+            parse(Sender::GitHub, "ping", json!({"zen": "x"})),
             Event::Ping
         );
         assert!(matches!(
-            parse(Forge::GitHub, "issues", json!({})),
+            parse(Sender::GitHub, "issues", json!({})),
             Event::Ignored(_)
         ));
     }
@@ -266,7 +266,7 @@ mod tests {
                     }
                 }
             }
-            parse(Forge::GitLab, "Merge Request Hook", v)
+            parse(Sender::GitLab, "Merge Request Hook", v)
         };
         let preview = Event::Preview {
             number: 3,
@@ -294,9 +294,9 @@ mod tests {
 
     #[test]
     fn only_a_body_that_is_not_json_is_malformed() {
-        assert!(Event::parse(Forge::GitHub, "push", b"{not json").is_err());
+        assert!(Event::parse(Sender::GitHub, "push", b"{not json").is_err());
         assert!(matches!(
-            Event::parse(Forge::GitHub, "push", b"{}").unwrap(),
+            Event::parse(Sender::GitHub, "push", b"{}").unwrap(),
             Event::Ignored(_)
         ));
     }

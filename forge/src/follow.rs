@@ -320,11 +320,7 @@ pub(crate) fn admit(
 
 /// Where a link fetches from and as whom: each forge's documented user name for a token.
 pub fn origin(link: &Link) -> Origin {
-    let user = match link.forge.as_str() {
-        "gitlab" => "oauth2",
-        "github" => "x-access-token",
-        _ => "micro",
-    };
+    let user = micro_tenant::forge::Forge::of_link(&link.forge).git_user();
     Origin {
         url: link.url.clone(),
         login: link.token.clone().map(|t| (user.to_owned(), t)),

@@ -1,13 +1,15 @@
-//! Which forge sent a webhook delivery, and whether it is signed with the link's secret.
+//! Which forge sent a webhook delivery ([`Sender`]: Forgejo's headers differ from
+//! Gitea's, its API does not), and whether it is signed with the link's secret.
 //! Detection goes Forgejo → Gitea → GitLab → GitHub, since Gitea (and Forgejo) also send
 //! GitHub's headers. Every comparison is constant-time; a secret is mandatory.
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
+use micro_tenant::forge::Forge;
 use sha2::Sha256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Forge {
+pub enum Sender {
     Forgejo,
     Gitea,
     GitLab,
@@ -31,40 +33,44 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-impl Forge {
+impl Sender {
     /// The forge a delivery's headers name, if any.
-    pub fn detect(headers: &HeaderMap) -> Option<Forge> {
+    pub fn detect(headers: &HeaderMap) -> Option<Sender> {
         [
-            ("x-forgejo-event", Forge::Forgejo),
-            ("x-gitea-event", Forge::Gitea),
-            ("x-gitlab-event", Forge::GitLab),
-            ("x-github-event", Forge::GitHub),
+            ("x-forgejo-event", Sender::Forgejo),
+            ("x-gitea-event", Sender::Gitea),
+            ("x-gitlab-event", Sender::GitLab),
+            ("x-github-event", Sender::GitHub),
         ]
         .into_iter()
         .find(|(name, _)| headers.contains_key(*name))
         .map(|(_, forge)| forge)
     }
 
-    /// Whether a link made for `linked` (`github`, `gitea` or `gitlab`, as stored) takes
-    /// deliveries signed the way this forge signs: only its own forge's scheme, so a
-    /// Gitea link's secret is never accepted as GitLab's plain token or GitHub's header.
-    /// Forgejo is Gitea's fork and is linked as `gitea`.
-    pub fn serves(self, linked: &str) -> bool {
-        matches!(
-            (self, linked),
-            (Forge::GitHub, "github")
-                | (Forge::Gitea | Forge::Forgejo, "gitea")
-                | (Forge::GitLab, "gitlab")
-        )
+    /// The forge a link names for this sender: Forgejo is Gitea's fork and is linked as
+    /// Gitea.
+    pub fn forge(self) -> Forge {
+        match self {
+            Sender::GitHub => Forge::GitHub,
+            Sender::Gitea | Sender::Forgejo => Forge::Gitea,
+            Sender::GitLab => Forge::GitLab,
+        }
+    }
+
+    /// Whether a link made for `linked` takes deliveries signed the way this sender
+    /// signs: only its own forge's scheme, so a Gitea link's secret is never accepted as
+    /// GitLab's plain token or GitHub's header.
+    pub fn serves(self, linked: Forge) -> bool {
+        self.forge() == linked
     }
 
     /// The forge's name as people read it.
     pub fn name(self) -> &'static str {
         match self {
-            Forge::Forgejo => "Forgejo",
-            Forge::Gitea => "Gitea",
-            Forge::GitLab => "GitLab",
-            Forge::GitHub => "GitHub",
+            Sender::Forgejo => "Forgejo",
+            Sender::Gitea => "Gitea",
+            Sender::GitLab => "GitLab",
+            Sender::GitHub => "GitHub",
         }
     }
 
@@ -75,21 +81,21 @@ impl Forge {
 
     fn event_header(self) -> &'static str {
         match self {
-            Forge::Forgejo => "x-forgejo-event",
-            Forge::Gitea => "x-gitea-event",
-            Forge::GitLab => "x-gitlab-event",
-            Forge::GitHub => "x-github-event",
+            Sender::Forgejo => "x-forgejo-event",
+            Sender::Gitea => "x-gitea-event",
+            Sender::GitLab => "x-gitlab-event",
+            Sender::GitHub => "x-github-event",
         }
     }
 
     /// The delivery's id, by which a redelivery is recognised.
     pub fn delivery(self, headers: &HeaderMap) -> Option<&str> {
         match self {
-            Forge::Forgejo => header(headers, "x-forgejo-delivery"),
-            Forge::Gitea => header(headers, "x-gitea-delivery"),
-            Forge::GitLab => header(headers, "idempotency-key")
+            Sender::Forgejo => header(headers, "x-forgejo-delivery"),
+            Sender::Gitea => header(headers, "x-gitea-delivery"),
+            Sender::GitLab => header(headers, "idempotency-key")
                 .or_else(|| header(headers, "x-gitlab-event-uuid")),
-            Forge::GitHub => header(headers, "x-github-delivery"),
+            Sender::GitHub => header(headers, "x-github-delivery"),
         }
     }
 
@@ -106,7 +112,7 @@ impl Forge {
             return Err(SignatureError::NoSecret);
         }
         let hmac_hex = match self {
-            Forge::GitLab => {
+            Sender::GitLab => {
                 let token = header(headers, "x-gitlab-token").ok_or(SignatureError::Missing)?;
                 // Equal lengths compared byte by byte, all of them: no early exit.
                 let same = token.len() == secret.len()
@@ -121,12 +127,12 @@ impl Forge {
                     Err(SignatureError::Mismatch)
                 };
             }
-            Forge::GitHub => header(headers, "x-hub-signature-256")
+            Sender::GitHub => header(headers, "x-hub-signature-256")
                 .ok_or(SignatureError::Missing)?
                 .strip_prefix("sha256=")
                 .ok_or(SignatureError::Malformed)?,
-            Forge::Gitea => header(headers, "x-gitea-signature").ok_or(SignatureError::Missing)?,
-            Forge::Forgejo => header(headers, "x-forgejo-signature")
+            Sender::Gitea => header(headers, "x-gitea-signature").ok_or(SignatureError::Missing)?,
+            Sender::Forgejo => header(headers, "x-forgejo-signature")
                 .or_else(|| header(headers, "x-gitea-signature"))
                 .ok_or(SignatureError::Missing)?,
         };
@@ -161,47 +167,47 @@ mod tests {
     #[test]
     fn detection_prefers_forgejo_then_gitea_over_the_github_headers_they_also_send() {
         let gitea = headers(&[("x-gitea-event", "push"), ("x-github-event", "push")]);
-        assert_eq!(Forge::detect(&gitea), Some(Forge::Gitea));
+        assert_eq!(Sender::detect(&gitea), Some(Sender::Gitea));
         let forgejo = headers(&[
             ("x-forgejo-event", "push"),
             ("x-gitea-event", "push"),
             ("x-github-event", "push"),
         ]);
-        assert_eq!(Forge::detect(&forgejo), Some(Forge::Forgejo));
+        assert_eq!(Sender::detect(&forgejo), Some(Sender::Forgejo));
         assert_eq!(
-            Forge::detect(&headers(&[("x-gitlab-event", "Push Hook")])),
-            Some(Forge::GitLab)
+            Sender::detect(&headers(&[("x-gitlab-event", "Push Hook")])),
+            Some(Sender::GitLab)
         );
         assert_eq!(
-            Forge::detect(&headers(&[("x-github-event", "ping")])),
-            Some(Forge::GitHub)
+            Sender::detect(&headers(&[("x-github-event", "ping")])),
+            Some(Sender::GitHub)
         );
-        assert_eq!(Forge::detect(&headers(&[("x-other", "x")])), None);
+        assert_eq!(Sender::detect(&headers(&[("x-other", "x")])), None);
     }
 
     #[test]
     fn github_signatures_as_documented() {
         let good = headers(&[("x-hub-signature-256", &format!("sha256={SIGNATURE}"))]);
-        assert_eq!(Forge::GitHub.verify(&good, SECRET, BODY), Ok(()));
+        assert_eq!(Sender::GitHub.verify(&good, SECRET, BODY), Ok(()));
         assert_eq!(
-            Forge::GitHub.verify(&good, SECRET, b"Hello, World?"),
+            Sender::GitHub.verify(&good, SECRET, b"Hello, World?"),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            Forge::GitHub.verify(&good, b"another secret", BODY),
+            Sender::GitHub.verify(&good, b"another secret", BODY),
             Err(SignatureError::Mismatch)
         );
         let bare = headers(&[("x-hub-signature-256", SIGNATURE)]);
         assert_eq!(
-            Forge::GitHub.verify(&bare, SECRET, BODY),
+            Sender::GitHub.verify(&bare, SECRET, BODY),
             Err(SignatureError::Malformed)
         );
         assert_eq!(
-            Forge::GitHub.verify(&HeaderMap::new(), SECRET, BODY),
+            Sender::GitHub.verify(&HeaderMap::new(), SECRET, BODY),
             Err(SignatureError::Missing)
         );
         assert_eq!(
-            Forge::GitHub.verify(&good, b"", BODY),
+            Sender::GitHub.verify(&good, b"", BODY),
             Err(SignatureError::NoSecret)
         );
     }
@@ -209,46 +215,47 @@ mod tests {
     #[test]
     fn gitea_and_forgejo_sign_with_bare_hex_and_gitlab_sends_the_secret() {
         let gitea = headers(&[("x-gitea-signature", SIGNATURE)]);
-        assert_eq!(Forge::Gitea.verify(&gitea, SECRET, BODY), Ok(()));
+        assert_eq!(Sender::Gitea.verify(&gitea, SECRET, BODY), Ok(()));
         let forgejo = headers(&[("x-forgejo-signature", SIGNATURE)]);
-        assert_eq!(Forge::Forgejo.verify(&forgejo, SECRET, BODY), Ok(()));
+        assert_eq!(Sender::Forgejo.verify(&forgejo, SECRET, BODY), Ok(()));
         let odd = headers(&[("x-gitea-signature", "zz")]);
         assert_eq!(
-            Forge::Gitea.verify(&odd, SECRET, BODY),
+            Sender::Gitea.verify(&odd, SECRET, BODY),
             Err(SignatureError::Malformed)
         );
         let gitlab = headers(&[("x-gitlab-token", "It's a Secret to Everybody")]);
-        assert_eq!(Forge::GitLab.verify(&gitlab, SECRET, BODY), Ok(()));
+        assert_eq!(Sender::GitLab.verify(&gitlab, SECRET, BODY), Ok(()));
         let wrong = headers(&[("x-gitlab-token", "It's a Secret to Everybodz")]);
         assert_eq!(
-            Forge::GitLab.verify(&wrong, SECRET, BODY),
+            Sender::GitLab.verify(&wrong, SECRET, BODY),
             Err(SignatureError::Mismatch)
         );
         let short = headers(&[("x-gitlab-token", "It's")]);
         assert_eq!(
-            Forge::GitLab.verify(&short, SECRET, BODY),
+            Sender::GitLab.verify(&short, SECRET, BODY),
             Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
     fn a_link_takes_only_its_own_forges_scheme() {
-        assert!(Forge::GitHub.serves("github"));
-        assert!(Forge::Gitea.serves("gitea") && Forge::Forgejo.serves("gitea"));
-        assert!(Forge::GitLab.serves("gitlab"));
-        for linked in ["gitea", "gitlab"] {
+        let [github, gitea, gitlab] = Forge::ALL;
+        assert!(Sender::GitHub.serves(github));
+        assert!(Sender::Gitea.serves(gitea) && Sender::Forgejo.serves(gitea));
+        assert!(Sender::GitLab.serves(gitlab));
+        for linked in [gitea, gitlab] {
             assert!(
-                !Forge::GitHub.serves(linked),
+                !Sender::GitHub.serves(linked),
                 "GitHub's header on a {linked} link"
             );
         }
-        for linked in ["github", "gitea"] {
+        for linked in [github, gitea] {
             assert!(
-                !Forge::GitLab.serves(linked),
+                !Sender::GitLab.serves(linked),
                 "GitLab's token on a {linked} link"
             );
         }
-        assert!(!Forge::Gitea.serves("github") && !Forge::Forgejo.serves("gitlab"));
+        assert!(!Sender::Gitea.serves(github) && !Sender::Forgejo.serves(gitlab));
     }
 
     #[test]
@@ -259,11 +266,11 @@ mod tests {
             ("idempotency-key", "gl-1"),
             ("x-forgejo-delivery", "fj-1"),
         ]);
-        assert_eq!(Forge::GitHub.delivery(&h), Some("gh-1"));
-        assert_eq!(Forge::Gitea.delivery(&h), Some("gt-1"));
-        assert_eq!(Forge::GitLab.delivery(&h), Some("gl-1"));
-        assert_eq!(Forge::Forgejo.delivery(&h), Some("fj-1"));
+        assert_eq!(Sender::GitHub.delivery(&h), Some("gh-1"));
+        assert_eq!(Sender::Gitea.delivery(&h), Some("gt-1"));
+        assert_eq!(Sender::GitLab.delivery(&h), Some("gl-1"));
+        assert_eq!(Sender::Forgejo.delivery(&h), Some("fj-1"));
         let events = headers(&[("x-gitlab-event", "Merge Request Hook")]);
-        assert_eq!(Forge::GitLab.event(&events), Some("Merge Request Hook"));
+        assert_eq!(Sender::GitLab.event(&events), Some("Merge Request Hook"));
     }
 }

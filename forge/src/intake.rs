@@ -6,7 +6,7 @@
 
 use crate::events::Event;
 use crate::follow::{Follower, Target};
-use crate::forge::Forge;
+use crate::forge::Sender;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -190,13 +190,13 @@ async fn deliver(
         Ok(None) => return answer(StatusCode::NOT_FOUND, "no such webhook"),
         Err(response) => return response,
     };
-    let Some(forge) = Forge::detect(&headers) else {
+    let Some(forge) = Sender::detect(&headers) else {
         return answer(
             StatusCode::UNAUTHORIZED,
             "not a GitHub, Gitea, Forgejo or GitLab delivery (no event header)",
         );
     };
-    if !forge.serves(&link.forge) {
+    if !forge.serves(micro_tenant::forge::Forge::of_link(&link.forge)) {
         tracing::warn!(namespace = %link.namespace, ?forge, linked = %link.forge, "webhook of another forge refused");
         return answer(
             StatusCode::UNAUTHORIZED,

@@ -5,8 +5,9 @@
 
 use crate::follow::{Follower, origin};
 use crate::preview::{self, Heading, Outcome};
-use crate::rest::{ApiRepo, Kind, RestError, State};
+use crate::rest::{ApiRepo, RestError, State};
 use micro_store::{Link, Preview};
+use micro_tenant::forge::Forge;
 use micro_tenant::repo::LoadError;
 use std::collections::BTreeMap;
 
@@ -14,14 +15,6 @@ use std::collections::BTreeMap;
 /// delivery could ask for a new one. (Checked as a preview starts, so each fetch worker
 /// racing another may add one more.)
 const MAX_PREVIEWS: usize = 200;
-
-/// The forge's ref of a pull (merge) request's head.
-fn head_ref(forge: &str, number: u64) -> String {
-    match forge {
-        "gitlab" => format!("refs/merge-requests/{number}/head"),
-        _ => format!("refs/pull/{number}/head"),
-    }
-}
 
 impl Follower {
     pub(crate) async fn preview(&self, link: &Link, number: u64, head: Option<String>) {
@@ -40,7 +33,7 @@ impl Follower {
             origin(link),
             self.controller.repos().clone(),
             link.namespace.clone(),
-            head_ref(&link.forge, number),
+            Forge::of_link(&link.forge).pull_head_ref(number),
             micro_tenant::change::pull_preview_ref(number),
         );
         let fetched = micro_reconciler::blocking::blocking(move || {
@@ -112,8 +105,8 @@ impl Follower {
             number,
             head: &sha,
         };
-        let limit = match Kind::of(&link.forge) {
-            Kind::GitHub => preview::GITHUB_LIMIT,
+        let limit = match Forge::of_link(&link.forge) {
+            Forge::GitHub => preview::GITHUB_LIMIT,
             // Gitea and GitLab take far more; one comment reads better.
             _ => 1_000_000,
         };

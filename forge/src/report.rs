@@ -4,11 +4,11 @@
 //! whether what was applied is what its preview showed.
 
 use crate::follow::Follower;
-use crate::rest::{self, ApiRepo, Kind, State};
+use crate::rest::{self, ApiRepo, State};
 use micro_reconciler::controller::Reconciled;
 use micro_reconciler::metrics::Ended;
 use micro_store::{Link, Preview};
-use micro_tenant::linked::default_api;
+use micro_tenant::forge::Forge;
 use std::collections::HashMap;
 use std::sync::PoisonError;
 
@@ -30,15 +30,16 @@ const RECENT: usize = 32;
 impl Follower {
     /// The forge's REST API for `link`, when it has a token to use it with.
     pub(crate) fn api_repo(link: &Link) -> Option<ApiRepo> {
+        let forge = Forge::of_link(&link.forge);
         let api = link
             .api
             .clone()
-            .unwrap_or_else(|| default_api(&link.forge, &link.url));
+            .unwrap_or_else(|| forge.api_base(&link.url));
         if api.is_empty() {
             return None;
         }
         Some(ApiRepo {
-            forge: Kind::of(&link.forge),
+            forge,
             api,
             path: rest::repo_path(&link.url),
             token: link.token.clone()?,

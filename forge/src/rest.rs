@@ -3,9 +3,8 @@
 //! Forgejo, GitLab; each in its documented shape. The API base is the tenant's to choose,
 //! so it passes the same address policy as fetches, and redirects are never followed.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use micro_gitnet::http::{CheckedClient, checked_client, exchange};
+use micro_gitnet::http::{Answer, checked_client, exchange};
+use micro_tenant::forge::Forge;
 use micro_tenant::sources::SourcePolicy;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,29 +12,12 @@ use serde_json::json;
 /// Where a repo's API is and how to sign in to it.
 #[derive(Clone, Debug)]
 pub struct ApiRepo {
-    pub forge: Kind,
+    pub forge: Forge,
     /// `https://api.github.com`, `https://host/api/v4`, `https://host/api/v1`, …
     pub api: String,
     /// `owner/name` (GitLab: the full `group/sub/name` path).
     pub path: String,
     pub token: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    GitHub,
-    Gitea,
-    GitLab,
-}
-
-impl Kind {
-    pub fn of(forge: &str) -> Kind {
-        match forge {
-            "github" => Kind::GitHub,
-            "gitlab" => Kind::GitLab,
-            _ => Kind::Gitea,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,18 +53,11 @@ impl From<micro_gitnet::http::ExchangeError> for RestError {
 /// Pages of comments read at most (100 a page): a pull request with more than 10,000
 /// comments gets a new preview comment rather than a stalled worker.
 const MAX_PAGES: u32 = 100;
-/// A client of the forges' REST APIs: rustls with the system's roots (hyper, like the
-/// Kubernetes client; never a redirect followed), connecting only to addresses the
-/// policy allows.
+/// A client of the forges' REST APIs: gitnet's checked client (reqwest, never a redirect
+/// followed), connecting only to addresses the policy allows.
 pub struct Rest {
-    http: CheckedClient,
+    http: reqwest::Client,
     policy: SourcePolicy,
-}
-
-/// A forge's answer.
-struct Reply {
-    headers: http::HeaderMap,
-    body: Bytes,
 }
 
 #[derive(Deserialize)]
@@ -107,49 +82,40 @@ impl Rest {
         url: String,
         body: Option<serde_json::Value>,
         what: &'static str,
-    ) -> Result<Reply, RestError> {
+    ) -> Result<Answer, RestError> {
         // The address is checked before every request (the forge's DNS may change).
         let (policy, api) = (self.policy.clone(), repo.api.clone());
         tokio::task::spawn_blocking(move || policy.check(&api))
             .await
             .map_err(|e| RestError::Transport(e.to_string()))?
             .map_err(|e| RestError::NotAllowed(e.to_string()))?;
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header(
-                "user-agent",
-                concat!("micro-platform/", env!("CARGO_PKG_VERSION")),
-            )
+        let (name, value) = repo.forge.auth_header(&repo.token);
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(name, value)
             .header("accept", "application/json");
-        req = match repo.forge {
-            Kind::GitHub => req
-                .header("authorization", format!("Bearer {}", repo.token))
+        if repo.forge == Forge::GitHub {
+            req = req
                 .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28"),
-            Kind::Gitea => req.header("authorization", format!("token {}", repo.token)),
-            Kind::GitLab => req.header("private-token", &repo.token),
-        };
-        let payload = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Bytes::from(b.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let req = req
-            .body(Full::new(payload))
-            .map_err(|e| RestError::Transport(e.to_string()))?;
-        let (status, headers, body) = exchange(&self.http, req).await?;
-        if !(200..300).contains(&status) {
-            return Err(RestError::Status { what, status });
+                .header("x-github-api-version", "2022-11-28");
         }
-        Ok(Reply { headers, body })
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let answer = exchange(req).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(RestError::Status {
+                what,
+                status: answer.status,
+            });
+        }
+        Ok(answer)
     }
 
     fn project(repo: &ApiRepo) -> String {
         match repo.forge {
-            Kind::GitLab => format!("{}/projects/{}", repo.api, repo.path.replace('/', "%2F")),
+            Forge::GitLab => format!("{}/projects/{}", repo.api, repo.path.replace('/', "%2F")),
             _ => format!("{}/repos/{}", repo.api, repo.path),
         }
     }
@@ -167,7 +133,7 @@ impl Rest {
         let description: String = description.chars().take(140).collect();
         let url = format!("{}/statuses/{sha}", Self::project(repo));
         let body = match repo.forge {
-            Kind::GitLab => json!({
+            Forge::GitLab => json!({
                 "state": match state {
                     State::Pending => "pending",
                     State::Success => "success",
@@ -191,14 +157,14 @@ impl Rest {
 
     fn comments_url(repo: &ApiRepo, number: u64) -> String {
         match repo.forge {
-            Kind::GitLab => format!("{}/merge_requests/{number}/notes", Self::project(repo)),
+            Forge::GitLab => format!("{}/merge_requests/{number}/notes", Self::project(repo)),
             _ => format!("{}/issues/{number}/comments", Self::project(repo)),
         }
     }
 
     fn comment_url(repo: &ApiRepo, number: u64, id: u64) -> String {
         match repo.forge {
-            Kind::GitLab => format!("{}/{id}", Self::comments_url(repo, number)),
+            Forge::GitLab => format!("{}/{id}", Self::comments_url(repo, number)),
             _ => format!("{}/issues/comments/{id}", Self::project(repo)),
         }
     }
@@ -208,7 +174,7 @@ impl Rest {
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let size = match repo.forge {
-                Kind::Gitea => "limit",
+                Forge::Gitea => "limit",
                 _ => "per_page",
             };
             let url = format!(
@@ -262,7 +228,7 @@ impl Rest {
         body: &str,
     ) -> Result<(), RestError> {
         let method = match repo.forge {
-            Kind::GitLab => http::Method::PUT,
+            Forge::GitLab => http::Method::PUT,
             _ => http::Method::PATCH,
         };
         let url = Self::comment_url(repo, number, id);
@@ -331,7 +297,7 @@ mod tests {
     use super::*;
     use micro_testkit::Recorder;
 
-    fn repo(forge: Kind, api: &str) -> ApiRepo {
+    fn repo(forge: Forge, api: &str) -> ApiRepo {
         ApiRepo {
             forge,
             api: api.to_owned(),
@@ -353,21 +319,21 @@ mod tests {
         let rest = Rest::new(local()).unwrap();
         for (forge, status_path, auth, state, edit) in [
             (
-                Kind::GitHub,
+                Forge::GitHub,
                 "/repos/acme/app/statuses/abc",
                 "Bearer t0k",
                 "failure",
                 "PATCH",
             ),
             (
-                Kind::Gitea,
+                Forge::Gitea,
                 "/repos/acme/app/statuses/abc",
                 "token t0k",
                 "failure",
                 "PATCH",
             ),
             (
-                Kind::GitLab,
+                Forge::GitLab,
                 "/projects/acme%2Fapp/statuses/abc",
                 "t0k",
                 "failed",
@@ -376,9 +342,9 @@ mod tests {
         ] {
             let r = repo(forge, &rec.url);
             let n = match forge {
-                Kind::GitHub => 1,
-                Kind::Gitea => 2,
-                Kind::GitLab => 3,
+                Forge::GitHub => 1,
+                Forge::Gitea => 2,
+                Forge::GitLab => 3,
             };
             rest.status(
                 &r,
@@ -393,7 +359,7 @@ mod tests {
             let sent = rec.requests().pop().unwrap();
             assert_eq!(sent.path, status_path);
             assert_eq!(sent.credential, auth);
-            let key = if forge == Kind::GitLab {
+            let key = if forge == Forge::GitLab {
                 "name"
             } else {
                 "context"
@@ -428,7 +394,7 @@ mod tests {
         let rest = Rest::new(SourcePolicy::default()).unwrap();
         let err = rest
             .status(
-                &repo(Kind::GitHub, &rec.url),
+                &repo(Forge::GitHub, &rec.url),
                 "abc",
                 State::Pending,
                 "c",

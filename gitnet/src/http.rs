@@ -1,88 +1,150 @@
-//! The platform's clients of REST APIs elsewhere (the forges', Stripe's): hyper with
-//! rustls (ring) and the system's roots, HTTP/1.1, never a redirect followed, every
-//! exchange bounded in time and size. The forges' client resolves names through the
-//! address policy ([`CheckedClient`]); Stripe's, an operator's choice, does not.
+//! The platform's clients of REST APIs elsewhere (the forges', Stripe's): reqwest, like
+//! every other client of the workspace, never a redirect followed, every exchange bounded
+//! in time and size. The forges' client resolves names through the address policy
+//! ([`checked_client`]); Stripe's, an operator's choice, does not.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use bytes::{Bytes, BytesMut};
 use micro_tenant::sources::SourcePolicy;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest an API may take to answer, and most it may send back.
+/// Longest an API may take to answer (the whole exchange), and most it may send back.
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_ANSWER: usize = 16 << 20;
-
-type Connector<R> = hyper_util::client::legacy::connect::HttpConnector<R>;
-type Client<R> =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<Connector<R>>, Full<Bytes>>;
-/// A client of an API the operator named (Stripe's): the system's resolver.
-pub type PlainClient = Client<hyper_util::client::legacy::connect::dns::GaiResolver>;
-/// A client of an API a tenant named (a forge's): every name is resolved by the address
-/// policy, and only addresses it allows are connected to (a DNS answer that changes
-/// between a check and the connection reaches nothing local).
-pub type CheckedClient = Client<crate::CheckedResolver>;
 
 /// Why an exchange got no answer.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ExchangeError(String);
 
-/// Plain http allowed for local stand-ins.
-pub fn plain_client() -> Result<PlainClient, ExchangeError> {
-    over(Connector::new())
+/// An answer: its status, headers and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
-/// A client that connects only where `policy` allows.
-pub fn checked_client(policy: &SourcePolicy) -> Result<CheckedClient, ExchangeError> {
-    let mut http = Connector::new_with_resolver(crate::CheckedResolver::new(policy.clone()));
-    http.set_connect_timeout(Some(crate::CONNECT_TIMEOUT));
-    over(http)
+fn builder() -> reqwest::ClientBuilder {
+    // The platform's one TLS provider (ring), as the binary installs it at start; here
+    // too, for a library used without it (its tests, a bench).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(crate::CONNECT_TIMEOUT)
+        .timeout(TIMEOUT)
+        .user_agent(concat!("micro-platform/", env!("CARGO_PKG_VERSION")))
 }
 
-/// A client with TLS over `http`'s connections.
-fn over<R>(mut http: Connector<R>) -> Result<Client<R>, ExchangeError>
-where
-    hyper_rustls::HttpsConnector<Connector<R>>:
-        hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    http.enforce_http(false);
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider)
-        .map_err(|e| ExchangeError(format!("TLS roots: {e}")))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build(https),
-    )
+fn built(b: reqwest::ClientBuilder) -> Result<reqwest::Client, ExchangeError> {
+    b.build()
+        .map_err(|e| ExchangeError(format!("cannot set up the client: {e}")))
 }
 
-/// Sends `req` and reads the answer, each within [`TIMEOUT`] and the answer within
-/// [`MAX_ANSWER`] bytes: (status, headers, body). hyper's client follows no redirect: a
-/// 3xx is an answer like any other.
-pub async fn exchange<C>(
-    http: &hyper_util::client::legacy::Client<C, Full<Bytes>>,
-    req: http::Request<Full<Bytes>>,
-) -> Result<(u16, http::HeaderMap, Bytes), ExchangeError>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    let timed_out = |_| ExchangeError("timed out".into());
-    let res = tokio::time::timeout(TIMEOUT, http.request(req))
+/// A client of an API the operator named (Stripe's): the system's resolver; plain http
+/// allowed for local stand-ins.
+pub fn plain_client() -> Result<reqwest::Client, ExchangeError> {
+    built(builder())
+}
+
+/// A client of an API a tenant named (a forge's): every name is resolved by the address
+/// policy, and only addresses it allows are connected to (a DNS answer that changes
+/// between a check and the connection reaches nothing local). A literal address in a
+/// URL is no name: check the URL with the policy first.
+pub fn checked_client(policy: &SourcePolicy) -> Result<reqwest::Client, ExchangeError> {
+    built(builder().dns_resolver(Arc::new(crate::CheckedResolver::new(policy.clone()))))
+}
+
+/// Sends `req` and reads the answer within the client's timeout and [`MAX_ANSWER`]
+/// bytes. A 3xx is an answer like any other.
+pub async fn exchange(req: reqwest::RequestBuilder) -> Result<Answer, ExchangeError> {
+    let mut res = req
+        .send()
         .await
-        .map_err(timed_out)?
-        .map_err(|e| ExchangeError(e.to_string()))?;
+        .map_err(|e| ExchangeError(crate::describe(&e)))?;
     let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let body = tokio::time::timeout(
-        TIMEOUT,
-        http_body_util::Limited::new(res.into_body(), MAX_ANSWER).collect(),
-    )
-    .await
-    .map_err(timed_out)?
-    .map_err(|e| ExchangeError(e.to_string()))?
-    .to_bytes();
-    Ok((status, headers, body))
+    let headers = std::mem::take(res.headers_mut());
+    let mut body = BytesMut::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| ExchangeError(crate::describe(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(ExchangeError(format!(
+                "the answer is over {MAX_ANSWER} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: body.freeze(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-line HTTP server answering every request with `answer`; how many it had.
+    async fn serve(answer: String) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_an_answer_never_followed_and_a_huge_answer_is_refused() {
+        let (victim, victim_seen) =
+            serve("HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret".into()).await;
+        let (api, _) = serve(format!(
+            "HTTP/1.1 302 Found\r\nlocation: {victim}/\r\ncontent-length: 0\r\n\r\n"
+        ))
+        .await;
+        let local = SourcePolicy {
+            allow_local: true,
+            forbidden: Vec::new(),
+        };
+        for client in [plain_client().unwrap(), checked_client(&local).unwrap()] {
+            let answer = exchange(client.get(format!("{api}/statuses")))
+                .await
+                .unwrap();
+            assert_eq!(answer.status, 302);
+        }
+        assert_eq!(
+            victim_seen.load(Ordering::SeqCst),
+            0,
+            "a redirect was followed"
+        );
+        // A tenant's API cannot make the platform read without end.
+        let huge = MAX_ANSWER + 1;
+        let (big, _) = serve(format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {huge}\r\n\r\n{}",
+            "x".repeat(huge)
+        ))
+        .await;
+        let err = exchange(plain_client().unwrap().get(big))
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("bytes"), "{err}");
+        // And a name of a local address is refused by the checked client.
+        let strict = checked_client(&SourcePolicy::default()).unwrap();
+        let port = api.rsplit(':').next().unwrap();
+        let refused = exchange(strict.get(format!("http://localhost:{port}/"))).await;
+        assert!(refused.is_err());
+    }
 }

@@ -1,7 +1,8 @@
 //! What the platform fetches over the network on a tenant's behalf, under one address
 //! policy ([`micro_tenant::sources::SourcePolicy`]): git over smart HTTP (sources and
-//! linked repos) and the forges' REST APIs (with [`http`], which Stripe's client shares). The platform makes these requests from inside
-//! the operator's network to addresses a tenant chose, so:
+//! linked repos) and the forges' REST APIs (with [`http`], which Stripe's client
+//! shares). The platform makes these requests from inside the operator's network to
+//! addresses a tenant chose, so:
 //! - no redirect is ever followed (a "public" host answering 302 to `127.0.0.1` made
 //!   libgit2 fetch from the platform's own loopback);
 //! - every address a name resolves to is checked where the connection is made

@@ -1,12 +1,9 @@
 //! Name resolution that is also the address check: the addresses it returns are the only
-//! ones a client can connect to, and each passed the policy. For reqwest
-//! ([`reqwest::dns::Resolve`]) and hyper's connector (a `tower::Service` of names).
+//! ones a client can connect to, and each passed the policy, for reqwest
+//! ([`reqwest::dns::Resolve`]).
 
 use micro_tenant::sources::SourcePolicy;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -53,24 +50,6 @@ impl reqwest::dns::Resolve for CheckedResolver {
             let addrs = this.lookup(name.as_str()).await?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
-    }
-}
-
-type Lookup =
-    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>>;
-
-impl tower::Service<hyper_util::client::legacy::connect::dns::Name> for CheckedResolver {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = BoxError;
-    type Future = Lookup;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.lookup(name.as_str()).await?.into_iter()) })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod admit;
 pub mod change;
 pub mod desired;
 pub mod folder;
+pub mod forge;
 pub mod layout;
 pub mod linked;
 pub mod marks;

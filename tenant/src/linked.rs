@@ -150,23 +150,6 @@ impl Mirrors {
     }
 }
 
-/// A forge's REST API, from a repo's URL: GitHub's (GitHub Enterprise's under
-/// `/api/v3`), GitLab's `/api/v4`, Gitea's and Forgejo's `/api/v1`.
-pub fn default_api(forge: &str, url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-    if !scheme.starts_with("http") {
-        // A local repo has no API; `--api` names one if there is.
-        return String::new();
-    }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    match forge {
-        "github" if host == "github.com" => "https://api.github.com".into(),
-        "github" => format!("{scheme}://{host}/api/v3"),
-        "gitlab" => format!("{scheme}://{host}/api/v4"),
-        _ => format!("{scheme}://{host}/api/v1"),
-    }
-}
-
 fn git(url: &str, e: &git2::Error) -> SourceError {
     SourceError::Git {
         url: url.to_owned(),

@@ -8,7 +8,7 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use micro_store::Link;
-use micro_tenant::linked::default_api;
+use micro_tenant::forge::Forge;
 use micro_tenant::marks::{self, Followed};
 
 /// The link of the namespace.
@@ -50,13 +50,10 @@ pub async fn link(
         )));
     }
     let forge = match req.forge {
-        Some(f) if ["github", "gitea", "gitlab"].contains(&f.as_str()) => f,
-        Some(f) => {
-            return Err(ApiError::BadRequest(format!(
-                "forge {f:?}: one of github, gitea, gitlab"
-            )));
-        }
-        None => guess_forge(&url).ok_or_else(|| {
+        Some(f) => Forge::parse(&f).ok_or_else(|| {
+            ApiError::BadRequest(format!("forge {f:?}: one of github, gitea, gitlab"))
+        })?,
+        None => Forge::guess(&url).ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "cannot tell which forge hosts {url}: say --forge github|gitea|gitlab"
             ))
@@ -82,7 +79,7 @@ pub async fn link(
     .await?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let id = hex::encode(rand::random::<[u8; 16]>());
-    let mut link = Link::new(&ns.name, &id, &url, &branch, &forge);
+    let mut link = Link::new(&ns.name, &id, &url, &branch, forge.name());
     link.secret = hex::encode(rand::random::<[u8; 32]>());
     link.api = req.api.map(|a| a.trim_end_matches('/').to_owned());
     link.token = req
@@ -149,7 +146,7 @@ fn view(state: &ApiState, link: Link) -> LinkView {
         api: link
             .api
             .clone()
-            .unwrap_or_else(|| default_api(&link.forge, &link.url)),
+            .unwrap_or_else(|| Forge::of_link(&link.forge).api_base(&link.url)),
         has_token: link.token.is_some(),
         last_delivery: link.delivery.map(|d| DeliveryView {
             at: d.at,
@@ -175,54 +172,12 @@ fn has_credentials(url: &str) -> bool {
     url.starts_with("http") && authority(url).contains('@')
 }
 
-/// github.com and hosts named gitlab/gitea/forgejo/codeberg; anything else must be said.
-fn guess_forge(url: &str) -> Option<String> {
-    let host = authority(url).to_ascii_lowercase();
-    let forge = if host == "github.com" || host.starts_with("github.") {
-        "github"
-    } else if host.contains("gitlab") {
-        "gitlab"
-    } else if ["gitea", "forgejo", "codeberg"]
-        .iter()
-        .any(|f| host.contains(f))
-    {
-        "gitea"
-    } else {
-        return None;
-    };
-    Some(forge.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn forges_and_their_apis_from_the_url() {
-        let g = |u: &str| guess_forge(u);
-        assert_eq!(g("https://github.com/acme/app").as_deref(), Some("github"));
-        assert_eq!(
-            g("https://gitlab.example.com/acme/app").as_deref(),
-            Some("gitlab")
-        );
-        assert_eq!(g("https://codeberg.org/acme/app").as_deref(), Some("gitea"));
-        assert_eq!(g("https://git.example.com/acme/app"), None);
-        assert_eq!(
-            default_api("github", "https://github.com/a/b"),
-            "https://api.github.com"
-        );
-        assert_eq!(
-            default_api("github", "https://ghe.corp/a/b"),
-            "https://ghe.corp/api/v3"
-        );
-        assert_eq!(
-            default_api("gitlab", "https://gitlab.com/a/b"),
-            "https://gitlab.com/api/v4"
-        );
-        assert_eq!(
-            default_api("gitea", "http://127.0.0.1:3000/a/b"),
-            "http://127.0.0.1:3000/api/v1"
-        );
+    fn credentials_in_a_url_are_seen() {
         assert!(has_credentials("https://me:pw@github.com/a/b"));
         assert!(!has_credentials("https://github.com/a/b@main"));
     }

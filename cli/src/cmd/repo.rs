@@ -5,6 +5,7 @@ use super::{Output, ago, rfc3339, short};
 use crate::context::Target;
 use anyhow::{Context as _, Result, bail};
 use micro_api::types::{LinkRequest, LinkView};
+use micro_tenant::forge::Forge;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,7 +38,7 @@ pub struct LinkArgs {
     #[arg(long, default_value = "main")]
     pub branch: String,
     /// github, gitea (also Forgejo) or gitlab [default: guessed from the URL]
-    #[arg(long, value_parser = ["github", "gitea", "gitlab"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Forge::ALL.map(Forge::name)))]
     pub forge: Option<String>,
     /// The forge's REST API, for GitHub Enterprise or a self-hosted Gitea or GitLab
     /// [default: derived from the URL]
