@@ -700,7 +700,7 @@ impl KvTally {
 }
 
 fn bench_kv(rt: &tokio::runtime::Runtime) {
-    let pg = micro_store::testing::TempPostgres::start();
+    let pg = micro_testkit::TempPostgres::start();
     for backend in ["sqlite", "postgres"] {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use micro_forge::{Follower, HookState};
 use micro_reconciler::Controller;
-use micro_reconciler::testing::{commit, fixture_with};
+use micro_reconciler::testing::fixture_with;
 use micro_runtime::memory::MemoryRuntime;
 use micro_store::Link;
 use micro_tenant::Repos;
@@ -23,6 +23,11 @@ use micro_tenant::linked::Mirrors;
 use micro_tenant::sources::SourcePolicy;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Commits `files` on main of the namespace's bare repo.
+fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
+    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
+}
 
 const CONNECTIONS: usize = 8;
 const EVENTS: usize = 20_000;

@@ -6,11 +6,16 @@
 
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::queue::{Reasons, Trigger};
-use micro_reconciler::testing::{commit, fixture_with};
+use micro_reconciler::testing::fixture_with;
 use micro_runtime::Runtime;
 use micro_testkit::kubernetes::FakeApiServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Commits `files` on main of the namespace's bare repo.
+fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
+    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
+}
 
 const NAMESPACES: usize = 100;
 const SERVICES: usize = 10;

@@ -6,7 +6,7 @@
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::controller::PlatformAccess;
 use micro_reconciler::queue::{Reasons, Trigger};
-use micro_reconciler::testing::{commit, fixture_with, fixture_with_access};
+use micro_reconciler::testing::{fixture_with, fixture_with_access};
 use micro_reconciler::{Controller, Outcome};
 use micro_runtime::Runtime;
 use micro_tenant::Repos;
@@ -14,6 +14,11 @@ use micro_testkit::kubernetes::{FakeApiServer, Rollouts};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Commits `files` on main of the namespace's bare repo.
+fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
+    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
+}
 
 struct Platform {
     _dir: tempfile::TempDir,

@@ -1,36 +1,14 @@
 //! Test support for this crate and the runtimes built on it: a controller with a real
-//! store and bare repos, and commits made straight into a namespace's branch.
+//! store and bare repos. (Commits straight into a namespace's branch are
+//! `micro-testkit`'s.)
 
 use crate::Controller;
 use crate::controller::PlatformAccess;
-use git2::{Repository, Signature};
 use micro_runtime::Runtime;
 use micro_store::Store;
-use micro_tenant::repo::{self, Repos};
+use micro_tenant::repo::Repos;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Commits `files` (path, content) on main of the namespace's bare repo.
-pub fn commit(repos: &Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
-    let repo = Repository::open_bare(repos.path(ns)).unwrap();
-    let parent = repo
-        .find_commit(repo.refname_to_id(repo::BRANCH).unwrap())
-        .unwrap();
-    let mut index = git2::Index::new().unwrap();
-    index.read_tree(&parent.tree().unwrap()).unwrap();
-    for (path, content) in files {
-        let blob = repo.blob(content.as_bytes()).unwrap();
-        let mut entry = index.get_path(Path::new("micro.yaml"), 0).unwrap();
-        entry.id = blob;
-        entry.path = path.as_bytes().to_vec();
-        entry.file_size = content.len() as u32;
-        index.add(&entry).unwrap();
-    }
-    let tree = repo.find_tree(index.write_tree_to(&repo).unwrap()).unwrap();
-    let sig = Signature::now("t", "t@t").unwrap();
-    repo.commit(Some(repo::BRANCH), &sig, &sig, "t", &tree, &[&parent])
-        .unwrap()
-}
 
 /// Where fixtures' services are told the platform is; no certificate identities.
 pub fn access() -> PlatformAccess {

@@ -50,7 +50,7 @@ scenarios!(
 
 #[tokio::test]
 async fn every_scenario_on_postgres() {
-    let pg = crate::testing::TempPostgres::start();
+    let pg = micro_testkit::TempPostgres::start();
     for (name, scenario) in SCENARIOS {
         let url = pg.fresh_database(name).await;
         let store = Store::connect(&url)

@@ -57,11 +57,11 @@ impl Forge {
     /// Enterprise's under `/api/v3`), GitLab's `/api/v4`, Gitea's and Forgejo's
     /// `/api/v1`; none for a repo that is not served over HTTP(S).
     pub fn api_base(self, url: &str) -> String {
-        let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-        if !scheme.starts_with("http") {
-            // A local repo has no API; `--api` names one if there is.
+        let Some((scheme, rest)) = url.split_once("://").filter(|(s, _)| s.starts_with("http"))
+        else {
+            // A local repo (a path, `file://`) has no API; `--api` names one if there is.
             return String::new();
-        }
+        };
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         match self {
             Forge::GitHub if host == "github.com" => "https://api.github.com".into(),
@@ -144,6 +144,7 @@ mod tests {
             "http://127.0.0.1:3000/api/v1"
         );
         assert_eq!(Forge::Gitea.api_base("/srv/git/a.git"), "");
+        assert_eq!(Forge::Gitea.api_base("file:///srv/git/a.git"), "");
         assert_eq!(Forge::GitLab.pull_head_ref(7), "refs/merge-requests/7/head");
         assert_eq!(Forge::GitHub.pull_head_ref(7), "refs/pull/7/head");
     }

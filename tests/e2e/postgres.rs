@@ -2,7 +2,7 @@
 //! started from the installed binaries. State survives a server restart.
 
 use crate::harness::Platform;
-use micro_store::testing::TempPostgres;
+use micro_testkit::TempPostgres;
 
 const APP: &str = "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(os.environ.get('MICRO_CONFIG_GREETING', '-').encode())\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
 
@@ -75,7 +75,7 @@ fn the_platform_runs_on_postgres() {
 /// can fail stops the server at start with one line, before it serves anything.
 #[test]
 fn the_platform_verifies_postgres_and_signs_in_with_a_certificate() {
-    use micro_store::testing::PgTls;
+    use micro_testkit::PgTls;
     let dir = tempfile::tempdir().unwrap();
     let db_ca = micro_pki::Ca::load_or_create(&dir.path().join("db-ca")).unwrap();
     let server = db_ca.issue_server(&["127.0.0.1".into()], 30).unwrap();
