@@ -130,7 +130,11 @@ async fn bench() {
         micro_forge::rest::Rest::new(local).unwrap(),
         "http://bench".into(),
     );
-    follower.spawn(2, Duration::from_secs(3600));
+    for _ in 0..2 {
+        tokio::spawn(follower.clone().fetch());
+    }
+    tokio::spawn(follower.clone().report());
+    tokio::spawn(follower.clone().watch_links());
     let hooks =
         micro_forge::intake::router(HookState::new(controller.store().clone(), follower.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tracing::Instrument;
 
 /// What a piece of work is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,94 +104,75 @@ impl Follower {
         self.queue.trigger(&key, why);
     }
 
-    /// Starts `workers` fetch workers, the poll every `poll` (±20%), a watch that
-    /// fetches a newly linked repo at once, and the reporter of reconciles to forges.
-    pub fn spawn(self: &Arc<Self>, workers: usize, poll: Duration) {
-        let this = self.clone();
-        tokio::spawn(
-            async move {
-                let mut reconciled = this.controller.subscribe();
-                loop {
-                    match reconciled.recv().await {
-                        Ok(r) => this.on_reconciled(r).await,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "reconciles not reported to forges");
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    }
+    /// Tells the forges how each reconcile of a linked namespace went, for ever.
+    pub async fn report(self: Arc<Self>) {
+        let mut reconciled = self.controller.subscribe();
+        loop {
+            match reconciled.recv().await {
+                Ok(r) => self.on_reconciled(r).await,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "reconciles not reported to forges");
                 }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
-            .instrument(tracing::info_span!("forge_reporter")),
-        );
-        for _ in 0..workers.max(1) {
-            let this = self.clone();
-            tokio::spawn(
-                async move {
-                    loop {
-                        let (key, why) = this.queue.next().await;
-                        let head = this
-                            .wanted
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&key)
-                            .flatten();
-                        let (ns, target) = &key;
-                        this.work(ns, *target, head, why.contains(&Trigger::Retry))
-                            .await;
-                        this.queue.done(&key);
-                    }
-                }
-                .instrument(tracing::info_span!("follower")),
-            );
         }
-        let this = self.clone();
-        tokio::spawn(
-            async move {
-                loop {
-                    tokio::time::sleep(poll.mul_f64(0.8 + 0.4 * rand_fraction())).await;
-                    match this.store.links().await {
-                        Ok(links) => {
-                            for link in links {
-                                this.enqueue(
-                                    &link.namespace,
-                                    Target::Branch,
-                                    None,
-                                    Trigger::Resync,
-                                );
-                            }
-                        }
-                        Err(e) => tracing::error!(error = %e, "listing links to poll"),
+    }
+
+    /// One fetch worker: takes work off the queue, for ever (run several).
+    pub async fn fetch(self: Arc<Self>) {
+        loop {
+            let (key, why) = self.queue.next().await;
+            let head = self
+                .wanted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key)
+                .flatten();
+            let (ns, target) = &key;
+            self.work(ns, *target, head, why.contains(&Trigger::Retry))
+                .await;
+            self.queue.done(&key);
+        }
+    }
+
+    /// Every link's branch fetched every `poll` (±20%): the safety net for lost
+    /// deliveries.
+    pub async fn poll(self: Arc<Self>, poll: Duration) {
+        loop {
+            tokio::time::sleep(poll.mul_f64(0.8 + 0.4 * rand_fraction())).await;
+            match self.store.links().await {
+                Ok(links) => {
+                    for link in links {
+                        self.enqueue(&link.namespace, Target::Branch, None, Trigger::Resync);
                     }
                 }
+                Err(e) => tracing::error!(error = %e, "listing links to poll"),
             }
-            .instrument(tracing::info_span!("link_poll")),
-        );
-        let this = self.clone();
-        tokio::spawn(
-            async move {
-                let mut changes = this.store.watch_links();
-                let mut known: HashSet<(String, String)> = HashSet::new();
-                loop {
-                    match this.store.links().await {
-                        Ok(links) => {
-                            let now: HashSet<_> = links
-                                .iter()
-                                .map(|l| (l.namespace.clone(), l.id.clone()))
-                                .collect();
-                            for (ns, _) in now.difference(&known) {
-                                this.enqueue(ns, Target::Branch, None, Trigger::Created);
-                            }
-                            known = now;
-                        }
-                        Err(e) => tracing::error!(error = %e, "listing links"),
+        }
+    }
+
+    /// Fetches a newly linked repo at once, for as long as the store tells of links.
+    pub async fn watch_links(self: Arc<Self>) {
+        let mut changes = self.store.watch_links();
+        let mut known: HashSet<(String, String)> = HashSet::new();
+        loop {
+            match self.store.links().await {
+                Ok(links) => {
+                    let now: HashSet<_> = links
+                        .iter()
+                        .map(|l| (l.namespace.clone(), l.id.clone()))
+                        .collect();
+                    for (ns, _) in now.difference(&known) {
+                        self.enqueue(ns, Target::Branch, None, Trigger::Created);
                     }
-                    if changes.changed().await.is_err() {
-                        return;
-                    }
+                    known = now;
                 }
+                Err(e) => tracing::error!(error = %e, "listing links"),
             }
-            .instrument(tracing::info_span!("link_watch")),
-        );
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn work(&self, namespace: &str, target: Target, head: Option<String>, retry: bool) {

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -558,8 +557,10 @@ impl Controller {
         })
     }
 
-    /// Starts `n` workers taking namespaces off the queue.
-    pub fn spawn_workers(self: &Arc<Self>, n: usize) -> Vec<JoinHandle<()>> {
+    /// Starts `n` workers taking namespaces off the queue, for tests and benches (the
+    /// server runs [`Controller::work`] under its own tasks).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn spawn_workers(self: &Arc<Self>, n: usize) -> Vec<tokio::task::JoinHandle<()>> {
         (0..n.max(1))
             .map(|_| tokio::spawn(self.clone().work()))
             .collect()

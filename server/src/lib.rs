@@ -95,7 +95,15 @@ pub async fn run(
     let controller = start_controller(&args, &repos, &store, runtime.clone(), &tls, ground.local);
     let tasks = Tasks::default();
     spawn_reconciling(&tasks, &controller, events, &args)?;
-    let follower = follow_links(&args, &controller, &ground.data, &sources, &public_url).await?;
+    let follower = follow_links(
+        &tasks,
+        &args,
+        &controller,
+        &ground.data,
+        &sources,
+        &public_url,
+    )
+    .await?;
     let api_state = api_state(ApiParts {
         args: &args,
         store: &store,
@@ -361,8 +369,10 @@ fn spawn_reconciling(
     Ok(())
 }
 
-/// The follower of linked repos: what their forges' branches hold, fetched.
+/// The follower of linked repos (what their forges' branches hold, fetched), its loops
+/// under the server's tasks.
 async fn follow_links(
+    tasks: &Tasks,
     args: &ServerArgs,
     controller: &Arc<Controller>,
     data: &Path,
@@ -376,7 +386,24 @@ async fn follow_links(
         public_url.to_owned(),
     );
     follower.resume().await?;
-    follower.spawn(2, Duration::from_secs(args.poll.max(1)));
+    tasks.spawn(
+        tracing::info_span!("forge_reporter"),
+        follower.clone().report(),
+    );
+    for worker in 0..2 {
+        tasks.spawn(
+            tracing::info_span!("follower", worker),
+            follower.clone().fetch(),
+        );
+    }
+    tasks.spawn(
+        tracing::info_span!("link_poll"),
+        follower.clone().poll(Duration::from_secs(args.poll.max(1))),
+    );
+    tasks.spawn(
+        tracing::info_span!("link_watch"),
+        follower.clone().watch_links(),
+    );
     Ok(follower)
 }
 
