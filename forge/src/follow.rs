@@ -259,10 +259,11 @@ impl Follower {
             .record_link_fetch(&link.namespace, Err(&error))
             .await;
         if new {
-            let revision = self
-                .controller
-                .repos()
-                .head(&link.namespace)
+            let (repos, ns) = (self.controller.repos().clone(), link.namespace.clone());
+            let revision = micro_reconciler::blocking::blocking(move || repos.head(&ns))
+                .await
+                .ok()
+                .and_then(Result::ok)
                 .map(|h| h.to_string())
                 .unwrap_or_default();
             let entry = HistoryEntry {
