@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -45,6 +46,8 @@ pub struct Change {
 #[async_trait::async_trait]
 trait Cached: Send + Sync {
     fn get(&self, namespace: &str, name: &str) -> Option<Value>;
+    /// Its metadata alone (no copy of the rest, no serialising).
+    fn meta(&self, namespace: &str, name: &str) -> Option<ObjectMeta>;
     /// Its `resourceVersion` (no copy of the object).
     fn version(&self, namespace: &str, name: &str) -> Option<String>;
     fn names_in(&self, namespace: &str) -> Vec<String>;
@@ -71,6 +74,12 @@ where
         self.0
             .get(&object_ref::<K>(namespace, name))
             .and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn meta(&self, namespace: &str, name: &str) -> Option<ObjectMeta> {
+        self.0
+            .get(&object_ref::<K>(namespace, name))
+            .map(|o| o.meta().clone())
     }
 
     fn version(&self, namespace: &str, name: &str) -> Option<String> {
@@ -204,6 +213,15 @@ impl Cache {
             return self.secrets_in(namespace)?.get(namespace, name);
         }
         self.kinds.get(kind)?.get(namespace, name)
+    }
+
+    /// The metadata of an object of ours as the cache holds it: labels and annotations
+    /// without serialising the object.
+    pub fn meta(&self, kind: &str, namespace: &str, name: &str) -> Option<ObjectMeta> {
+        if kind == "Secret" {
+            return self.secrets_in(namespace)?.meta(namespace, name);
+        }
+        self.kinds.get(kind)?.meta(namespace, name)
     }
 
     /// The `resourceVersion` of an object of ours as the cache holds it.

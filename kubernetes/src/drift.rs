@@ -5,6 +5,7 @@ use crate::compare::contains;
 use crate::labels;
 use crate::render::{self, ServiceInput};
 use crate::shared::{Shared, kind_and_name};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use micro_runtime::DEPLOYMENT_VAR;
 use micro_tenant::desired::ServiceModel;
 use serde_json::Value;
@@ -100,6 +101,13 @@ pub(crate) fn applied_model(deployment: &Value) -> Option<(ServiceModel, String)
     let annotations = &deployment["metadata"]["annotations"];
     let model = serde_json::from_str(annotations[labels::MODEL].as_str()?).ok()?;
     Some((model, annotations[labels::REVISION].as_str()?.to_owned()))
+}
+
+/// [`applied_model`] from a Deployment's metadata alone.
+pub(crate) fn applied_model_of(meta: &ObjectMeta) -> Option<(ServiceModel, String)> {
+    let annotations = meta.annotations.as_ref()?;
+    let model = serde_json::from_str(annotations.get(labels::MODEL)?).ok()?;
+    Some((model, annotations.get(labels::REVISION)?.clone()))
 }
 
 pub(crate) fn secret_digest(data: &BTreeMap<String, String>) -> String {

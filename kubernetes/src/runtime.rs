@@ -4,7 +4,7 @@
 //! reads state and drift from the caches, and never deletes anything without our labels.
 
 use crate::cache::Cache;
-use crate::drift::applied_model;
+use crate::drift::applied_model_of;
 use crate::labels;
 use crate::render::{self, ServiceInput};
 use crate::settings::Settings;
@@ -78,10 +78,11 @@ impl Runtime for KubeRuntime {
         let ns = s.settings.namespace_of(namespace);
         let mut out = Vec::new();
         for name in s.cache.names_in("Deployment", &ns) {
-            let Some(live) = s.cache.get("Deployment", &ns, &name) else {
+            // Its annotations alone: observing serialises nothing.
+            let Some(live) = s.cache.meta("Deployment", &ns, &name) else {
                 continue;
             };
-            let (model, revision) = applied_model(&live).unwrap_or_default();
+            let (model, revision) = applied_model_of(&live).unwrap_or_default();
             let key = (namespace.to_owned(), name.clone());
             let drift = if s.state().restarts.contains(&key) {
                 Some("a restart was asked for".into())
@@ -287,8 +288,8 @@ impl Runtime for KubeRuntime {
         let s = &self.shared;
         let live = s
             .cache
-            .get("Deployment", &s.settings.namespace_of(namespace), name)?;
-        let (model, _) = applied_model(&live)?;
+            .meta("Deployment", &s.settings.namespace_of(namespace), name)?;
+        let (model, _) = applied_model_of(&live)?;
         Some(ServiceDetail {
             replicas: status::replicas(&s.cache.pods_of(&s.settings.namespace_of(namespace), name)),
             serving: None,
@@ -327,8 +328,8 @@ impl Runtime for KubeRuntime {
         };
         let tls = s
             .cache
-            .get("Deployment", &ns, name)
-            .and_then(|d| applied_model(&d))
+            .meta("Deployment", &ns, name)
+            .and_then(|d| applied_model_of(&d))
             .is_some_and(|(model, _)| model.tls);
         let scheme = if tls { "https" } else { "http" };
         vec![format!("{scheme}://{name}.{ns}.svc.cluster.local:{port}")]
@@ -342,7 +343,7 @@ impl Runtime for KubeRuntime {
     ) -> Result<LogStream, RuntimeError> {
         let s = &self.shared;
         let ns = s.settings.namespace_of(namespace);
-        if s.cache.get("Deployment", &ns, name).is_none() {
+        if s.cache.version("Deployment", &ns, name).is_none() {
             return Err(RuntimeError::NotFound(name.to_owned()));
         }
         let pods: Vec<String> = s
