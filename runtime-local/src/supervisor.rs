@@ -7,6 +7,7 @@ use super::process::{self, Launch};
 use super::sandbox;
 use super::volume;
 use crate::blocking::blocking;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use micro_runtime::ConfigEnv;
 use micro_runtime::{Artifact, WorkloadState};
 use micro_tenant::desired::DesiredService;
@@ -509,7 +510,12 @@ struct ReplicaLaunch {
 impl ReplicaLaunch {
     /// Runs one replica until cancelled, restarting it with backoff when it exits.
     async fn run(self, cancel: CancellationToken) {
-        let mut backoff = FIRST_BACKOFF;
+        // Exponential from a second to half a minute, without jitter: the wait is shown.
+        let policy = ExponentialBuilder::new()
+            .with_min_delay(FIRST_BACKOFF)
+            .with_max_delay(MAX_BACKOFF)
+            .without_max_times();
+        let mut backoff = policy.build();
         let mut restarts = 0u32;
         let mut port = 0;
         loop {
@@ -584,20 +590,20 @@ impl ReplicaLaunch {
                 }
             };
             if started.elapsed() > HEALTHY_AFTER {
-                backoff = FIRST_BACKOFF;
+                backoff = policy.build();
             }
+            let wait = backoff.next().unwrap_or(MAX_BACKOFF);
             restarts += 1;
             self.tracker.set_replica_exit(
                 self.index,
                 port,
-                format!("{why}; restart #{restarts} in {}s", backoff.as_secs()),
+                format!("{why}; restart #{restarts} in {}s", wait.as_secs()),
                 why,
             );
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = cancel.cancelled() => return,
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
