@@ -1,7 +1,7 @@
 //! The reconciler: turns the desired state in a namespace's git branch into what runs.
 //!
-//! It owns the controller, the plan engine, the work queue, the ref watch and the
-//! metrics; it drives a runtime only through `micro-runtime`'s contract and reads tenant
+//! It owns the controller, the plan engine, the work queue (generic over its key, with
+//! the platform's one retry policy), the ref watch and the metrics; it drives a runtime only through `micro-runtime`'s contract and reads tenant
 //! repos only through `micro-tenant`. It knows nothing of HTTP, clusters or processes.
 
 pub mod blocking;

@@ -1,5 +1,6 @@
-//! The platform store: namespaces, accounts and API tokens, and the last known status of
-//! every service and namespace.
+//! The platform store: namespaces, accounts, API tokens and caller authentication,
+//! config values with versions and ACLs, the key-value store, the last known status of
+//! every service, reconcile history, links, previews, sign-ups and billing.
 //!
 //! It is the only crate that speaks SQL. It knows nothing of git, HTTP or runtimes and
 //! depends on no sibling crate. Queries are checked at run time (no database is needed to
