@@ -44,7 +44,7 @@ pub async fn create(state: &ApiState, name: &str) -> Result<(), ApiError> {
     state
         .controller
         .queue()
-        .trigger(name, micro_reconciler::Trigger::Created);
+        .trigger(name, micro_store::Trigger::Created);
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 use crate::rest::Rest;
 use micro_reconciler::Controller;
 use micro_reconciler::controller::rand_fraction;
-use micro_reconciler::queue::{Queue, Trigger, retry_policy};
+use micro_reconciler::queue::{Queue, retry_policy};
+use micro_store::Trigger;
 use micro_store::{HistoryEntry, Link, ReconcileResult, Store};
 use micro_tenant::linked::{Fetched, Mirrors, Origin};
 use std::collections::{HashMap, HashSet};

@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use micro_kubernetes::{KubeRuntime, Settings};
-use micro_reconciler::queue::{Reasons, Trigger};
+use micro_reconciler::queue::Reasons;
 use micro_reconciler::testing::fixture_with;
 use micro_runtime::Runtime;
+use micro_store::Trigger;
 use micro_testkit::kubernetes::FakeApiServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,10 +5,11 @@
 
 use micro_kubernetes::{KubeRuntime, Settings};
 use micro_reconciler::controller::PlatformAccess;
-use micro_reconciler::queue::{Reasons, Trigger};
+use micro_reconciler::queue::Reasons;
 use micro_reconciler::testing::{fixture_with, fixture_with_access};
 use micro_reconciler::{Controller, Outcome};
 use micro_runtime::Runtime;
+use micro_store::Trigger;
 use micro_tenant::Repos;
 use micro_testkit::kubernetes::{FakeApiServer, Rollouts};
 use serde_json::{Value, json};

@@ -7,10 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use git2::{Repository, Signature};
-use micro_reconciler::queue::{Reasons, Trigger};
+use micro_reconciler::queue::Reasons;
 use micro_reconciler::{Controller, Outcome, plan};
 use micro_runtime::memory::MemoryRuntime;
 use micro_store::Store;
+use micro_store::Trigger;
 use micro_tenant::Repos;
 use micro_tenant::desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 use std::path::Path;

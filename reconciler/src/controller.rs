@@ -4,11 +4,12 @@
 use crate::blocking::blocking;
 use crate::metrics::{Ended, Metrics};
 use crate::plan::{self, Action, Plan};
-use crate::queue::{Queue, Reasons, Trigger};
+use crate::queue::{Queue, Reasons};
 use micro_runtime::{
     Artifact, ConfigEnv, Deployment, Pem, Runtime, RuntimeError, RuntimeEvent, Secret,
     WorkloadState,
 };
+use micro_store::Trigger;
 use micro_store::{HistoryEntry, Store, StoreError, now_micros};
 use micro_tenant::admit::{Admitted, Refused, Via, admit};
 use micro_tenant::desired::DesiredNamespace;

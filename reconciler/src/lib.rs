@@ -15,4 +15,3 @@ pub mod testing;
 pub mod watch;
 
 pub use controller::{Controller, Outcome, ReconcileError};
-pub use queue::Trigger;

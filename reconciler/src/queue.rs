@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-pub use micro_store::Trigger;
+use micro_store::Trigger;
 
 /// The reasons that coalesced into one run.
 pub type Reasons = BTreeSet<Trigger>;

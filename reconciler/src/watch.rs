@@ -5,7 +5,8 @@
 //! `packed-refs`) plus one on the repos root for new namespaces, instead of a recursive
 //! watch that would also follow every object directory.
 
-use crate::queue::{Queue, Trigger};
+use crate::queue::Queue;
+use micro_store::Trigger;
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -28,10 +28,11 @@ pub use error::ServerError;
 
 use error::{Context, Result};
 use micro_billing::Suspensions;
+use micro_reconciler::Controller;
 use micro_reconciler::controller::PlatformAccess;
-use micro_reconciler::{Controller, Trigger};
 use micro_runtime::{Runtime, RuntimeEvent};
 use micro_runtime_local::{Dirs, Isolation, LocalRuntime, SandboxOptions};
+use micro_store::Trigger;
 use micro_store::{Role, Store};
 use micro_tenant::Repos;
 use micro_tenant::sources::SourcePolicy;

@@ -65,7 +65,7 @@ pub async fn delete_namespace(
     state
         .controller
         .queue()
-        .trigger(&ns, micro_reconciler::Trigger::Deleted);
+        .trigger(&ns, micro_store::Trigger::Deleted);
     tracing::info!(namespace = %ns, by = %caller.email, accounts, services, "namespace deleted");
     Ok(Json(NamespaceDeleted {
         namespace: ns,

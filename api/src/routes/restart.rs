@@ -5,7 +5,7 @@ use crate::extract::Members;
 use crate::{ApiError, ApiState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use micro_reconciler::Trigger;
+use micro_store::Trigger;
 
 pub async fn restart(
     State(state): State<ApiState>,

@@ -137,7 +137,7 @@ mod tests {
         let (_dir, repos, runtime, c) = fixtures::fixture_issuing(issuer(Duration::ZERO)).await;
         let push =
             |yaml: &str| fixtures::commit(&repos, "a", &[("services/web/service.yaml", yaml)]);
-        let push_reasons = fixtures::reasons(crate::queue::Trigger::Push);
+        let push_reasons = fixtures::reasons(micro_store::Trigger::Push);
         let reconcile = || c.reconcile("a", &push_reasons);
         let cert = || runtime.identity("a", "web").map(|p| p.cert);
         push("run: x\n");
@@ -158,7 +158,7 @@ mod tests {
         let (_dir, repos, runtime, c) =
             fixtures::fixture_issuing(issuer(Duration::from_secs(3600))).await;
         fixtures::commit(&repos, "a", &[("services/web/service.yaml", "run: x\n")]);
-        c.reconcile("a", &fixtures::reasons(crate::queue::Trigger::Push))
+        c.reconcile("a", &fixtures::reasons(micro_store::Trigger::Push))
             .await
             .unwrap();
         assert_eq!(c.renew_identities().await.unwrap(), 0);
@@ -183,7 +183,7 @@ mod tests {
             )],
         );
         c.spawn_workers(2);
-        c.queue().trigger("a", crate::queue::Trigger::Startup);
+        c.queue().trigger("a", micro_store::Trigger::Startup);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let deployment = loop {
             if let Some(d) = runtime.deployment("a", "web") {
