@@ -197,6 +197,11 @@ impl Tracker {
             Phase::Running => {
                 if let Some(bad) = replicas.iter().find(|r| r.state == WorkloadState::Crashed) {
                     (WorkloadState::Crashed, bad.message.clone())
+                } else if let Some(sick) = replicas
+                    .iter()
+                    .find(|r| r.state == WorkloadState::Unhealthy)
+                {
+                    (WorkloadState::Unhealthy, sick.message.clone())
                 } else if ready == desired {
                     let note = replicas.iter().find(|r| !r.message.is_empty());
                     (

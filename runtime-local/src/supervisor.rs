@@ -30,6 +30,11 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 const PROBE_FAST: Duration = Duration::from_millis(10);
 const PROBE_SLOW: Duration = Duration::from_millis(100);
 const FAST_PROBING_FOR: Duration = Duration::from_secs(2);
+/// Once ready, a replica's readiness is checked this often for the rest of its life
+/// (Kubernetes' `periodSeconds`), and so many failures in a row take it out of routing
+/// (`failureThreshold`); one pass brings it back.
+const READINESS_PERIOD: Duration = Duration::from_secs(3);
+const READINESS_FAILURES: u32 = 3;
 
 const NO_IMAGES: &str = "no `run` command: the local runtime cannot start an image";
 
@@ -559,26 +564,16 @@ impl ReplicaLaunch {
                 Ok(mut group) => {
                     port = group.host_port();
                     let probe = group.probe();
-                    let mut ready = false;
-                    let mut waiting = String::new();
+                    let mut health = Health::default();
                     let outcome = loop {
                         tokio::select! {
                             status = group.wait() => break Some(status),
                             () = cancel.cancelled() => break None,
-                            () = tokio::time::sleep(probe_interval(started)), if !ready => {
-                                match probe.ready(listen, port, self.service.model.ready_path.as_deref()).await {
-                                    Ok(()) => {
-                                        ready = true;
-                                        self.tracker.event(format!("replica {} ready", self.index + 1));
-                                        self.set(WorkloadState::Running, port, String::new());
-                                    }
-                                    // Said once per reason, not once per probe.
-                                    Err(why) if why != waiting => {
-                                        self.set(WorkloadState::Starting, port, why.clone());
-                                        waiting = why;
-                                    }
-                                    Err(_) => {}
-                                }
+                            () = tokio::time::sleep(health.next_probe(started)) => {
+                                let answer = probe
+                                    .ready(listen, port, self.service.model.ready_path.as_deref())
+                                    .await;
+                                self.heard(&mut health, port, answer);
                             }
                         }
                     };
@@ -607,8 +602,79 @@ impl ReplicaLaunch {
         }
     }
 
+    /// What a readiness check answered, for the replica's state: ready once it first
+    /// passes; out of routing after [`READINESS_FAILURES`] failures in a row once it had
+    /// been; back in at the next pass. Each change is said once, as an event too.
+    fn heard(&self, health: &mut Health, port: u16, answer: Result<(), String>) {
+        let replica = self.index + 1;
+        match answer {
+            Ok(()) => {
+                health.failures = 0;
+                if !health.ready {
+                    health.ready = true;
+                    self.tracker.event(format!("replica {replica} ready"));
+                    self.set(WorkloadState::Running, port, String::new());
+                } else if !health.routed {
+                    self.tracker.event(format!("replica {replica} ready again"));
+                    self.set(WorkloadState::Running, port, String::new());
+                }
+                health.routed = true;
+                health.said.clear();
+            }
+            // Not ready yet: said once per reason, not once per probe.
+            Err(why) if !health.ready => {
+                if why != health.said {
+                    self.set(WorkloadState::Starting, port, why.clone());
+                    health.said = why;
+                }
+            }
+            Err(why) => {
+                health.failures += 1;
+                if health.routed && health.failures >= READINESS_FAILURES {
+                    health.routed = false;
+                    self.tracker.event(format!(
+                        "replica {replica} not ready: {why}; out of routing"
+                    ));
+                }
+                if !health.routed && why != health.said {
+                    let checks = health.failures;
+                    self.set(
+                        WorkloadState::Unhealthy,
+                        port,
+                        format!("not ready: {why} ({checks} checks in a row)"),
+                    );
+                    health.said = why;
+                }
+            }
+        }
+    }
+
     fn set(&self, state: WorkloadState, port: u16, message: String) {
         self.tracker.set_replica(self.index, state, port, message);
+    }
+}
+
+/// One process's readiness, as its checks have found it.
+#[derive(Default)]
+struct Health {
+    /// It has passed once: it is past starting.
+    ready: bool,
+    /// It gets calls (from its first pass until it fails too often).
+    routed: bool,
+    /// Failed checks in a row.
+    failures: u32,
+    /// The reason last shown, so each is said once.
+    said: String,
+}
+
+impl Health {
+    /// When to check next: often while starting, then every [`READINESS_PERIOD`].
+    fn next_probe(&self, started: Instant) -> Duration {
+        if self.ready {
+            READINESS_PERIOD
+        } else {
+            probe_interval(started)
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub enum WorkloadState {
     Starting,
     /// Ready: calls reach it.
     Running,
+    /// Was ready, and now fails its readiness check: out of routing until it passes.
+    Unhealthy,
     /// Exited, and restarting with backoff.
     Crashed,
     /// Cannot go on until changed (a failed build or rollout).
