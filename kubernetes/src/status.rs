@@ -23,7 +23,7 @@ fn count(n: Option<i32>) -> u32 {
 /// What a Deployment and its pods say of their service.
 pub fn of(d: &Deployment, pods: &[Value]) -> DeploymentState {
     let mut s = of_deployment(d);
-    if s.state != WorkloadState::Starting {
+    if !matches!(s.state, WorkloadState::Starting | WorkloadState::Unhealthy) {
         return s;
     }
     // Not ready: the containers say why, if anything went wrong.
@@ -138,10 +138,11 @@ fn of_deployment(d: &Deployment) -> DeploymentState {
             ),
         )
     } else if observed && updated >= desired && total == updated && ready < desired {
-        // Rolled out, then a replica went down: the pods say why, if they can.
+        // Rolled out, then a replica stopped passing its readiness check (the Service
+        // sends it nothing until it does) or went down: the pods say which, if they can.
         (
-            WorkloadState::Starting,
-            format!("degraded: {ready}/{desired} ready"),
+            WorkloadState::Unhealthy,
+            format!("not ready: {ready}/{desired} replicas pass their readiness check"),
         )
     } else if !observed || updated < desired || ready < desired {
         (
@@ -192,7 +193,10 @@ mod tests {
         let s = of(&deployment(degraded), &[]);
         assert_eq!(
             (s.state, s.message.as_str()),
-            (WorkloadState::Starting, "degraded: 1/2 ready")
+            (
+                WorkloadState::Unhealthy,
+                "not ready: 1/2 replicas pass their readiness check"
+            )
         );
         d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False",
             "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"a-1\" has timed out progressing."}]);

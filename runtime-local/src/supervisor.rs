@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+/// A replica that keeps exiting waits 1 s, 2 s, 4 s … up to 5 minutes before each start,
+/// and starts from 1 s again once it has run for 10 minutes.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A replica up this long has its backoff reset.
-const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+const HEALTHY_AFTER: Duration = Duration::from_secs(600);
 /// Readiness probes: often right after start (that is when a push waits on them), then
 /// less often for slow starters.
 const PROBE_FAST: Duration = Duration::from_millis(10);
@@ -515,7 +516,7 @@ struct ReplicaLaunch {
 impl ReplicaLaunch {
     /// Runs one replica until cancelled, restarting it with backoff when it exits.
     async fn run(self, cancel: CancellationToken) {
-        // Exponential from a second to half a minute, without jitter: the wait is shown.
+        // Exponential from a second to five minutes, without jitter: the wait is shown.
         let policy = ExponentialBuilder::new()
             .with_min_delay(FIRST_BACKOFF)
             .with_max_delay(MAX_BACKOFF)
