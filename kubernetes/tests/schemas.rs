@@ -96,6 +96,11 @@ fn rendered_tenants_pass_the_official_schemas() {
     rich.memory = Some("128Mi".into());
     rich.ready_path = Some("/health".into());
     rich.config.insert("db.password".into(), 2);
+    rich.liveness = Some(micro_tenant::desired::Liveness {
+        path: Some("/alive".into()),
+        period: 10,
+        failures: 3,
+    });
     let mut image = plain.clone();
     image.image = Some("nginx:1.27".into());
     image.run = None;

@@ -566,22 +566,51 @@ impl ReplicaLaunch {
                     port = group.host_port();
                     let probe = group.probe();
                     let mut health = Health::default();
+                    let liveness = self.service.model.liveness.as_ref();
+                    // Each check keeps its own clock: one never postpones the other.
+                    let mut next_ready = tokio::time::Instant::now();
+                    let mut alive = tokio::time::interval(Duration::from_secs(u64::from(
+                        liveness.map_or(u32::MAX, |l| l.period.max(1)),
+                    )));
+                    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut dead_checks = 0u32;
                     let outcome = loop {
                         tokio::select! {
-                            status = group.wait() => break Some(status),
-                            () = cancel.cancelled() => break None,
-                            () = tokio::time::sleep(health.next_probe(started)) => {
+                            status = group.wait() => break Ended::Exited(status),
+                            () = cancel.cancelled() => break Ended::Cancelled,
+                            () = tokio::time::sleep_until(next_ready) => {
                                 let answer = probe
                                     .ready(listen, port, self.service.model.ready_path.as_deref())
                                     .await;
                                 self.heard(&mut health, port, answer);
+                                next_ready = tokio::time::Instant::now() + health.next_probe(started);
+                            }
+                            // Alive is asked of a replica that was ready once (a slow starter
+                            // is not killed for starting slowly).
+                            _ = alive.tick(), if liveness.is_some() && health.ready => {
+                                let Some(check) = liveness else { continue };
+                                match probe.ready(listen, port, check.path.as_deref()).await {
+                                    Ok(()) => dead_checks = 0,
+                                    Err(why) => {
+                                        dead_checks += 1;
+                                        if dead_checks >= check.failures {
+                                            break Ended::Wedged(format!(
+                                                "failed its liveness check: {why} ({dead_checks} checks in a row)"
+                                            ));
+                                        }
+                                    }
+                                }
                             }
                         }
                     };
                     match outcome {
-                        None => return group.terminate(self.shared.grace).await,
-                        Some(Ok(status)) => process::describe(&status, group.oom_killed()),
-                        Some(Err(e)) => format!("lost track of the process: {e}"),
+                        Ended::Cancelled => return group.terminate(self.shared.grace).await,
+                        Ended::Exited(Ok(status)) => process::describe(&status, group.oom_killed()),
+                        Ended::Exited(Err(e)) => format!("lost track of the process: {e}"),
+                        Ended::Wedged(why) => {
+                            group.terminate(self.shared.grace).await;
+                            why
+                        }
                     }
                 }
             };
@@ -653,6 +682,14 @@ impl ReplicaLaunch {
     fn set(&self, state: WorkloadState, port: u16, message: String) {
         self.tracker.set_replica(self.index, state, port, message);
     }
+}
+
+/// Why a replica's process is no longer watched.
+enum Ended {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    Cancelled,
+    /// Failed its liveness check too often: stopped, to be started again.
+    Wedged(String),
 }
 
 /// One process's readiness, as its checks have found it.

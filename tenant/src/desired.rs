@@ -58,6 +58,18 @@ pub struct ServiceModel {
     /// The spec's `tls`: it serves HTTPS with its identity; the platform calls it over mTLS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// The spec's `liveness`: when a running replica is restarted as wedged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
+}
+
+/// A liveness check: every `period` seconds; `failures` in a row restart the replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liveness {
+    /// A GET here below 500 passes; without it, accepting connections on `$PORT` does.
+    pub path: Option<String>,
+    pub period: u32,
+    pub failures: u32,
 }
 
 fn default_ready_timeout() -> u32 {

@@ -64,5 +64,17 @@ pub fn model(
             .and_then(|t| crate::spec::parse_seconds(&t.value))
             .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
         tls: spec.tls.as_ref().is_some_and(|t| t.value),
+        liveness: spec.liveness.as_ref().map(|l| crate::desired::Liveness {
+            path: l.path.as_ref().map(|p| p.value.clone()),
+            period: l
+                .period
+                .as_ref()
+                .and_then(|p| crate::spec::parse_seconds(&p.value))
+                .unwrap_or(crate::spec::DEFAULT_LIVENESS_PERIOD_SECS),
+            failures: l
+                .failures
+                .as_ref()
+                .map_or(crate::spec::DEFAULT_LIVENESS_FAILURES, |f| f.value),
+        }),
     }
 }

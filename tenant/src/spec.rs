@@ -57,6 +57,7 @@ pub struct ServiceSpec {
     pub config: Vec<Spanned<String>>,
     pub resources: Option<Resources>,
     pub readiness: Option<Readiness>,
+    pub liveness: Option<LivenessSpec>,
     /// The service serves HTTPS on `$PORT` with its certificate identity, and the
     /// platform calls it over mTLS.
     pub tls: Option<Spanned<bool>>,
@@ -71,6 +72,25 @@ pub struct Readiness {
     /// `30s`, `2m`, or a number of seconds.
     pub timeout: Option<Spanned<String>>,
 }
+
+/// When a running replica counts as wedged and is restarted: `failures` checks in a row,
+/// every `period`, that fail (a GET at `path` below 500 passes; without a path, accepting
+/// connections on `$PORT` does).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessSpec {
+    pub path: Option<Spanned<String>>,
+    /// `10s`, `1m`, or a number of seconds.
+    pub period: Option<Spanned<String>>,
+    pub failures: Option<Spanned<u32>>,
+}
+
+/// A liveness check's defaults and bounds (Kubernetes' `periodSeconds: 10`,
+/// `failureThreshold: 3`).
+pub const DEFAULT_LIVENESS_PERIOD_SECS: u32 = 10;
+pub const DEFAULT_LIVENESS_FAILURES: u32 = 3;
+const MAX_LIVENESS_PERIOD_SECS: u32 = 600;
+const MAX_LIVENESS_FAILURES: u32 = 100;
 
 /// What the platform's runtime can start. A spec asking for more is refused when it is
 /// pushed, where it stands, not when the runtime gets to it.
@@ -339,6 +359,10 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
             ));
         }
     }
+    if let Some(liveness) = &spec.liveness {
+        check_liveness(liveness, spec.tls.as_ref().is_some_and(|t| t.value))
+            .map_err(|(loc, message)| at(&loc, message))?;
+    }
     if let Some(readiness) = &spec.readiness {
         check_readiness(readiness).map_err(|(loc, message)| at(&loc, message))?;
         if let (Some(path), Some(tls)) = (&readiness.path, &spec.tls)
@@ -488,14 +512,60 @@ fn check_resources(r: &Resources) -> Result<(), (serde_saphyr::Location, String)
     Ok(())
 }
 
+/// An HTTP path a check may GET: starts with `/`, no spaces or control characters.
+fn is_check_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && !path.bytes().any(|b| b.is_ascii_control() || b == b' ')
+}
+
+fn check_liveness(l: &LivenessSpec, tls: bool) -> Result<(), (serde_saphyr::Location, String)> {
+    if let Some(path) = &l.path {
+        if !is_check_path(&path.value) {
+            return Err((
+                path.referenced,
+                format!(
+                    "liveness.path {:?} must be an HTTP path starting with '/'",
+                    path.value
+                ),
+            ));
+        }
+        if tls {
+            return Err((
+                path.referenced,
+                "liveness.path needs plain HTTP: with `tls: true` a replica is alive while it accepts connections on $PORT".into(),
+            ));
+        }
+    }
+    if let Some(period) = &l.period
+        && !parse_seconds(&period.value)
+            .is_some_and(|s| (1..=MAX_LIVENESS_PERIOD_SECS).contains(&s))
+    {
+        return Err((
+            period.referenced,
+            format!(
+                "liveness.period {:?} must be 1s to 10m (like 10s or 1m)",
+                period.value
+            ),
+        ));
+    }
+    if let Some(failures) = &l.failures
+        && !(1..=MAX_LIVENESS_FAILURES).contains(&failures.value)
+    {
+        return Err((
+            failures.referenced,
+            format!(
+                "liveness.failures {} must be 1 to {MAX_LIVENESS_FAILURES}",
+                failures.value
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_readiness(r: &Readiness) -> Result<(), (serde_saphyr::Location, String)> {
     if let Some(path) = &r.path
-        && (!path.value.starts_with('/')
-            || path.value.len() > 1024
-            || path
-                .value
-                .bytes()
-                .any(|b| b.is_ascii_control() || b == b' '))
+        && !is_check_path(&path.value)
     {
         return Err((
             path.referenced,
@@ -596,7 +666,15 @@ mod tests {
             );
         }
         for nested in [
-            "path:", "timeout:", "memory:", "cpu:", "git:", "ref:", "track:",
+            "path:",
+            "timeout:",
+            "memory:",
+            "cpu:",
+            "git:",
+            "ref:",
+            "track:",
+            "period:",
+            "failures:",
         ] {
             assert!(readme.contains(nested), "{nested}");
         }
@@ -624,6 +702,45 @@ mod tests {
         assert_eq!(parse_seconds("90"), Some(90));
         let bare = parse_service("web", b"run: x\nreadiness: { timeout: 90 }\n").unwrap();
         assert_eq!(bare.readiness.unwrap().timeout.unwrap().value, "90");
+    }
+
+    #[test]
+    fn liveness_is_checked_where_it_stands_and_has_kubernetes_defaults() {
+        let ok = parse_service(
+            "web",
+            b"run: x\nliveness:\n  path: /alive\n  period: 5s\n  failures: 2\n",
+        )
+        .unwrap();
+        let model = crate::render::model(&ok, "c", None, &ConfigSpec::default());
+        let l = model.liveness.unwrap();
+        assert_eq!(
+            (l.path.as_deref(), l.period, l.failures),
+            (Some("/alive"), 5, 2)
+        );
+        let bare = parse_service("web", b"run: x\nliveness: {}\n").unwrap();
+        let l = crate::render::model(&bare, "c", None, &ConfigSpec::default())
+            .liveness
+            .unwrap();
+        assert_eq!((l.path, l.period, l.failures), (None, 10, 3));
+        // No liveness, no check (and no change to what existing services' models are).
+        let none = parse_service("web", b"run: x\n").unwrap();
+        assert!(
+            crate::render::model(&none, "c", None, &ConfigSpec::default())
+                .liveness
+                .is_none()
+        );
+        for (bad, line, what) in [
+            ("liveness:\n  path: alive\n", 2, "liveness.path"),
+            ("liveness:\n  period: 0s\n", 2, "liveness.period"),
+            ("liveness:\n  period: 2h\n", 2, "liveness.period"),
+            ("liveness:\n  failures: 0\n", 2, "liveness.failures"),
+            ("liveness:\n  every: 5s\n", 2, "every"),
+            ("tls: true\nliveness:\n  path: /alive\n", 3, "plain HTTP"),
+        ] {
+            let err = parse_service("web", format!("run: x\n{bad}").as_bytes()).unwrap_err();
+            assert_eq!(err.line, line + 1, "{bad}: {err}");
+            assert!(err.message.contains(what), "{err}");
+        }
     }
 
     #[test]

@@ -3,21 +3,23 @@
 
 use crate::harness::Platform;
 
-/// Healthy unless its namespace's store holds the key `sick` (read with the service's
-/// own token, as any service reads its store).
+/// `/health` and `/alive` fail while its namespace's store holds the key `sick` or
+/// `wedged` (read with the service's own token, as any service reads its store).
 const MOODY: &str = r#"
 import os, http.server, urllib.request as u
-KEY = os.environ["MICRO_API"] + "/api/v1/namespaces/" + os.environ["MICRO_NAMESPACE"] + "/store/default?key=sick"
+STORE = os.environ["MICRO_API"] + "/api/v1/namespaces/" + os.environ["MICRO_NAMESPACE"] + "/store/default?key="
 AUTH = {"Authorization": "Bearer " + os.environ["MICRO_TOKEN"]}
+print("started", flush=True)
+def holds(key):
+    try:
+        return b"yes" in u.urlopen(u.Request(STORE + key, headers=AUTH), timeout=5).read()
+    except Exception:
+        return False
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         code = 200
-        if self.path == "/health":
-            try:
-                if b"yes" in u.urlopen(u.Request(KEY, headers=AUTH), timeout=5).read():
-                    code = 500
-            except Exception:
-                pass
+        if (self.path == "/health" and holds("sick")) or (self.path == "/alive" and holds("wedged")):
+            code = 500
         self.send_response(code)
         self.end_headers()
         self.wfile.write(b"fine\n" if code == 200 else b"sick\n")
@@ -68,4 +70,40 @@ fn a_replica_that_stops_being_ready_leaves_routing_until_it_passes_again() {
     let described = p.ok(&["describe", "moody"]);
     assert!(described.contains("ready again"), "{described}");
     assert!(described.contains("restarts 0"), "{described}");
+}
+
+#[test]
+fn a_replica_that_fails_its_liveness_check_is_restarted() {
+    let p = Platform::start();
+    p.write_service(
+        "moody",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nliveness:\n  path: /alive\n  period: 1s\n  failures: 2\n",
+            ),
+            ("main.py", MOODY),
+        ],
+    );
+    p.ok(&["run", "./moody", "--wait"]);
+    assert_eq!(p.ok(&["call", "moody", "/"]).trim(), "fine");
+
+    // Wedged: still listening, but failing its liveness check, so it is restarted.
+    p.ok(&["store", "write", "wedged", "yes"]);
+    let mut described = String::new();
+    p.wait_for(
+        "moody to be restarted for failing its liveness check",
+        || {
+            described = p.ok(&["describe", "moody"]);
+            described
+                .contains("failed its liveness check: GET /alive answered 500 (2 checks in a row)")
+        },
+    );
+    // Unwedged: it runs again, and says how many times it was restarted.
+    p.ok(&["store", "delete", "wedged"]);
+    p.wait_running(None, "moody", None);
+    assert_eq!(p.ok(&["call", "moody", "/"]).trim(), "fine");
+    let described = p.ok(&["describe", "moody"]);
+    assert!(!described.contains("restarts 0"), "{described}");
+    assert!(p.ok(&["logs", "moody"]).matches("started").count() >= 2);
 }

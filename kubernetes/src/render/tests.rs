@@ -451,3 +451,47 @@ fn pods_trust_the_platform_ca_when_there_is_one() {
             .is_none()
     );
 }
+
+#[test]
+fn a_liveness_check_restarts_pods_only_after_they_started() {
+    let mut m = model();
+    m.ready_path = Some("/ready".into());
+    m.ready_timeout = 90;
+    let plain = service("api", m.clone());
+    let secret = placeholder_secret(&plain);
+    let objects = service_objects(
+        &Settings::default(),
+        &workload::ServiceInput::of("team", &plain, &artifact_of(&plain), &secret, 64 << 20),
+    );
+    let main = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0];
+    // Without a liveness check, nothing restarts a pod but its own exit.
+    assert!(main.get("livenessProbe").is_none() && main.get("startupProbe").is_none());
+    m.liveness = Some(micro_tenant::desired::Liveness {
+        path: Some("/alive".into()),
+        period: 5,
+        failures: 4,
+    });
+    let live = service("api", m);
+    let objects = service_objects(
+        &Settings::default(),
+        &workload::ServiceInput::of("team", &live, &artifact_of(&live), &secret, 64 << 20),
+    );
+    let main = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0];
+    let liveness = &main["livenessProbe"];
+    assert_eq!(liveness["httpGet"]["path"], "/alive");
+    assert_eq!(liveness["httpGet"]["port"], "http");
+    assert_eq!(
+        (
+            liveness["periodSeconds"].as_i64(),
+            liveness["failureThreshold"].as_i64()
+        ),
+        (Some(5), Some(4))
+    );
+    // Liveness waits for the readiness check to pass once, within the readiness timeout.
+    let startup = &main["startupProbe"];
+    assert_eq!(startup["httpGet"]["path"], "/ready");
+    assert_eq!(
+        startup["periodSeconds"].as_i64().unwrap() * startup["failureThreshold"].as_i64().unwrap(),
+        90
+    );
+}

@@ -384,27 +384,24 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
         protocol: Some("TCP".into()),
         ..ContainerPort::default()
     }]);
-    let mut probe = Probe {
-        period_seconds: Some(2),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    };
-    match &m.ready_path {
-        Some(path) => {
-            probe.http_get = Some(HTTPGetAction {
-                path: Some(path.clone()),
-                port: http_port(),
-                ..HTTPGetAction::default()
-            });
-        }
-        None => {
-            probe.tcp_socket = Some(TCPSocketAction {
-                port: http_port(),
-                ..TCPSocketAction::default()
-            });
-        }
+    let readiness = check(m.ready_path.as_deref(), 2, 3);
+    if let Some(l) = &m.liveness {
+        main.liveness_probe = Some(check(
+            l.path.as_deref(),
+            i32::try_from(l.period).unwrap_or(i32::MAX),
+            i32::try_from(l.failures).unwrap_or(i32::MAX),
+        ));
+        // As on the local runtime, aliveness is asked only of a replica that was ready
+        // once: a slow starter has its readiness timeout to start, not the liveness
+        // check's few periods.
+        let startup_checks = m.ready_timeout.div_ceil(2).max(1);
+        main.startup_probe = Some(check(
+            m.ready_path.as_deref(),
+            2,
+            i32::try_from(startup_checks).unwrap_or(i32::MAX),
+        ));
     }
-    main.readiness_probe = Some(probe);
+    main.readiness_probe = Some(readiness);
     let config_digest = {
         let versions = serde_json::to_vec(&m.config).unwrap_or_default();
         hex::encode(&Sha256::digest(&versions)[..8])
@@ -472,6 +469,32 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
         }),
         ..Deployment::default()
     }
+}
+
+/// A check of the service's port every `period` seconds, `failures` in a row failing it:
+/// a GET at `path` (below 400 passes, as the kubelet counts), else a connection.
+fn check(path: Option<&str>, period: i32, failures: i32) -> Probe {
+    let mut probe = Probe {
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    };
+    match path {
+        Some(path) => {
+            probe.http_get = Some(HTTPGetAction {
+                path: Some(path.to_owned()),
+                port: http_port(),
+                ..HTTPGetAction::default()
+            });
+        }
+        None => {
+            probe.tcp_socket = Some(TCPSocketAction {
+                port: http_port(),
+                ..TCPSocketAction::default()
+            });
+        }
+    }
+    probe
 }
 
 fn shell(script: impl Into<String>) -> Vec<String> {
