@@ -179,9 +179,12 @@ async fn prepare(args: &ServerArgs, data: &Path) -> Result<Ground> {
     files::restrict(data, 0o700)?;
     let data = data.canonicalize()?;
     let lock = files::lock_data_dir(&data)?;
-    let listener = tokio::net::TcpListener::bind(args.address)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let listener = match handed_over()? {
+        Some(listener) => listener,
+        None => tokio::net::TcpListener::bind(args.address)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.address))?,
+    };
     let local = listener.local_addr()?;
     let limits = serve_limits(args);
     let doors = micro_api::serve::Doors::new(&limits);
@@ -195,6 +198,24 @@ async fn prepare(args: &ServerArgs, data: &Path) -> Result<Ground> {
         doors,
         exe,
     })
+}
+
+/// The listening socket a service manager handed over, if one did (systemd's socket
+/// activation, `LISTEN_FDS`): it outlives this process, so while the server restarts or
+/// is upgraded, connections wait in the kernel's queue instead of being refused. Then
+/// `--address` is not bound; the socket's own address is the server's.
+fn handed_over() -> Result<Option<tokio::net::TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let Some(listener) = fds
+        .take_tcp_listener(0)
+        .context("the socket handed over (LISTEN_FDS) is not a listening TCP socket")?
+    else {
+        return Ok(None);
+    };
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    tracing::info!(address = %listener.local_addr()?, "listening on the socket the service manager handed over");
+    Ok(Some(listener))
 }
 
 /// The store, its config values sealed with the data dir's key.

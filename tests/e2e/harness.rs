@@ -90,8 +90,18 @@ impl Platform {
                 .append(true)
                 .open(self.home.with_file_name("server.log"))
                 .unwrap();
-            let child = Command::new(BIN)
-                .args(["server", "--address", &format!("127.0.0.1:{}", self.port)])
+            let address = format!("127.0.0.1:{}", self.port);
+            let mut command = if self.activated() {
+                // systemd's part: it holds the socket, the server gets it as fd 3.
+                let mut c = Command::new("python3");
+                c.args(["-c", SOCKET_MANAGER, &self.port.to_string(), BIN, "server"]);
+                c
+            } else {
+                let mut c = Command::new(BIN);
+                c.args(["server", "--address", &address]);
+                c
+            };
+            let child = command
                 .env("MICRO_HOME", &self.home)
                 .env("MICRO_DATA_DIR", &self.data)
                 .envs(self.server_env.iter().map(|(k, v)| (k, v)))
@@ -123,6 +133,36 @@ impl Platform {
             self.port = free_port();
         }
         panic!("no free port for the server after 5 tries");
+    }
+
+    /// Starts a platform whose listening socket a stand-in for systemd holds and hands
+    /// to the server (socket activation), as a packaged install runs it.
+    pub fn start_activated() -> Self {
+        Self::start_with(&[(ACTIVATED, "1")])
+    }
+
+    fn activated(&self) -> bool {
+        self.server_env.iter().any(|(k, _)| k == ACTIVATED)
+    }
+
+    /// What `systemctl restart micro` does to a socket-activated server: the old process
+    /// stops, a new one starts on the same socket. Returns once the new one is ready.
+    pub fn restart_in_place(&mut self) {
+        assert!(
+            self.activated(),
+            "only a socket-activated platform restarts in place"
+        );
+        let seen = self.server_log().len();
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wait_for("the restarted server to be ready", || {
+            self.server_log()
+                .get(seen..)
+                .is_some_and(|new| new.contains("micro server ready"))
+        });
     }
 
     /// Whether this server was started with `--insecure-http`.
@@ -447,13 +487,62 @@ impl Drop for Platform {
     }
 }
 
+/// Set in a platform's server environment when a socket manager starts the server.
+const ACTIVATED: &str = "MICRO_HARNESS_ACTIVATED";
+
+/// systemd's part in socket activation, for tests: binds `127.0.0.1:PORT`, runs the
+/// command after it with the socket as fd 3 (`LISTEN_FDS=1`), keeps the socket while it
+/// starts the command again on SIGHUP, and stops it on SIGTERM.
+const SOCKET_MANAGER: &str = r#"
+import os, signal, socket, sys
+port, command = int(sys.argv[1]), sys.argv[2:]
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", port))
+except OSError as e:
+    print("socket manager:", e, "(Address already in use)", flush=True)
+    sys.exit(1)
+s.listen(1024)
+def start():
+    pid = os.fork()
+    if pid == 0:
+        if s.fileno() == 3:
+            os.set_inheritable(3, True)
+        else:
+            os.dup2(s.fileno(), 3)
+        env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+        os.execvpe(command[0], command, env)
+    return pid
+child = start()
+def restart(*_):
+    global child
+    os.kill(child, signal.SIGTERM)
+    os.waitpid(child, 0)
+    child = start()
+def stop(*_):
+    os.kill(child, signal.SIGTERM)
+    os.waitpid(child, 0)
+    sys.exit(0)
+signal.signal(signal.SIGHUP, restart)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    signal.pause()
+"#;
+
 /// `GET /healthz` answers 200: over TLS trusting `ca`, or plain without one.
 fn healthz(addr: &str, ca: Option<&Path>) -> bool {
+    healthz_within(addr, ca, Duration::from_secs(2))
+}
+
+/// [`healthz`], waiting up to `wait` for the answer (a server restarting behind a held
+/// socket answers late, not never).
+pub fn healthz_within(addr: &str, ca: Option<&Path>, wait: Duration) -> bool {
     use std::io::{Read, Write};
     let Ok(tcp) = std::net::TcpStream::connect(addr) else {
         return false;
     };
-    let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = tcp.set_read_timeout(Some(wait));
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let mut buf = String::new();
     let Some(ca) = ca else {

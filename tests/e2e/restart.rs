@@ -182,3 +182,50 @@ fn services_started_with_the_server_get_the_api_and_their_certificate() {
     assert_eq!(seen["api"], p.url().as_str(), "{seen}");
     assert_eq!(seen["cert"], "-----BEGIN CERTIFICATE-----", "{seen}");
 }
+
+#[test]
+fn a_socket_activated_server_restarts_without_refusing_a_connection() {
+    let mut p = Platform::start_activated();
+    let address = format!("127.0.0.1:{}", p.port);
+    let ca = p.ca();
+    // Calls on new connections, one after another, all through the restart.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let caller = {
+        let (stop, address, ca) = (stop.clone(), address.clone(), ca.clone());
+        std::thread::spawn(move || {
+            let (mut calls, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                calls += 1;
+                if !crate::harness::healthz_within(
+                    &address,
+                    Some(&ca),
+                    std::time::Duration::from_secs(60),
+                ) {
+                    failed += 1;
+                }
+            }
+            (calls, failed)
+        })
+    };
+    let before = p.ok(&["status", "-o", "json"]);
+    p.restart_in_place();
+    p.restart_in_place();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (calls, failed) = caller.join().unwrap();
+    assert!(calls > 0);
+    assert_eq!(
+        failed, 0,
+        "{failed} of {calls} calls failed during two restarts"
+    );
+    // It was restarted, twice, on the socket it was handed: no address of its own.
+    let log = p.server_log();
+    assert_eq!(log.matches("micro server ready").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("listening on the socket the service manager handed over")
+            .count(),
+        3,
+        "{log}"
+    );
+    // And the CLI goes on as before.
+    assert_eq!(p.ok(&["status", "-o", "json"]), before);
+}

@@ -100,7 +100,7 @@ impl Doors {
                         async move {
                             let _ticks = ticks;
                             connections
-                                .serve(stream, peer, Door::Services(ns), None)
+                                .serve(stream, peer, Door::Services(ns), None, None)
                                 .await;
                         }
                         .instrument(span),

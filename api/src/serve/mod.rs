@@ -75,6 +75,52 @@ struct Connections {
     http: hyper::server::conn::http1::Builder,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     limits: Arc<Limits>,
+    /// Connections that have not had their first request dispatched yet.
+    unanswered: Arc<Unanswered>,
+}
+
+/// A count of accepted connections still waiting for their first request to reach the
+/// app. A stopping server drains connections by letting each finish the request it is
+/// in; one whose first request is still on its way would be closed with no answer. So a
+/// stop waits for this count to fall to zero (within the drain time) before draining.
+#[derive(Default)]
+struct Unanswered {
+    count: std::sync::atomic::AtomicUsize,
+    zero: tokio::sync::Notify,
+}
+
+/// Held by a connection until its first request reaches the app (or it ends).
+struct Waiting(Arc<Unanswered>);
+
+impl Unanswered {
+    fn enter(self: &Arc<Self>) -> Waiting {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(self.clone())
+    }
+
+    /// Until every connection accepted so far has had its first request dispatched.
+    async fn settled(&self) {
+        loop {
+            let zero = self.zero.notified();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            zero.await;
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.zero.notify_waiters();
+        }
+    }
 }
 
 /// Where a connection came in.
@@ -96,6 +142,7 @@ impl Connections {
             http,
             acceptor: tls.map(tokio_rustls::TlsAcceptor::from),
             limits: Arc::new(limits),
+            unanswered: Arc::default(),
         }
     }
 
@@ -107,6 +154,7 @@ impl Connections {
         peer: SocketAddr,
         door: Door,
         watcher: Option<hyper_util::server::graceful::Watcher>,
+        accepted: Option<Waiting>,
     ) {
         // Small final writes (the end of a chunked git response) must not wait for the
         // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
@@ -118,12 +166,26 @@ impl Connections {
             http,
             acceptor,
             limits,
+            unanswered,
         } = self;
+        // Counted from when it was accepted (a drain that starts before this task runs
+        // must wait for it too), or from now for a door's.
+        let waiting = Arc::new(std::sync::Mutex::new(Some(
+            accepted.unwrap_or_else(|| unanswered.enter()),
+        )));
         // Every request knows its client and, over mTLS, its certificate.
         let with = |cert: Option<ClientCert>| {
             let limits = limits.clone();
+            let waiting = waiting.clone();
             TowerToHyperService::new(app.map_request(
                 move |req: hyper::Request<hyper::body::Incoming>| {
+                    // Its first request has arrived: a drain may now let it finish.
+                    drop(
+                        waiting
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .take(),
+                    );
                     let (mut parts, body) = req.into_parts();
                     let client = match &door {
                         Door::Public => Client::Address(
@@ -264,11 +326,12 @@ pub async fn serve(
         client_of,
         |stream, peer, ticks| {
             let (connections, watcher) = (connections.clone(), graceful.watcher());
+            let accepted = connections.unanswered.enter();
             tokio::spawn(
                 async move {
                     let _ticks = ticks;
                     connections
-                        .serve(stream, peer, Door::Public, Some(watcher))
+                        .serve(stream, peer, Door::Public, Some(watcher), Some(accepted))
                         .await;
                 }
                 .instrument(tracing::Span::current()),
@@ -279,6 +342,12 @@ pub async fn serve(
     .await;
     if let Some(doors) = &doors {
         doors.close_all();
+    }
+    // No more accepts (with a socket handed over, new connections now wait in the kernel
+    // for the next server); those accepted before get their first request in first.
+    let settled = tokio::time::timeout(drain, connections.unanswered.settled()).await;
+    if settled.is_err() {
+        tracing::warn!("connections sent no request within the drain time; closing them");
     }
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
