@@ -240,6 +240,9 @@ fn main() {
     if run("slow") {
         bench_slow_bodies(&rt);
     }
+    if run("restart") {
+        bench_restart(&rt);
+    }
 }
 
 /// Bench 10: what TLS costs, beside plain HTTP in the same run. An API call (`whoami`)
@@ -1182,3 +1185,134 @@ fn bench_push_vs_git_host(rt: &tokio::runtime::Runtime) {
         p99 / h99
     );
 }
+
+/// Bench 12 (issue 26): restarting the server under a steady stream of calls, each on a
+/// new TLS connection (`GET /healthz`), one after another: how many fail, and the calls'
+/// p50 / p99 / max over the run. Once for a server on a socket of its own (stopped with
+/// SIGTERM and started again, as Ctrl-C and a new `micro server` do) and once for a server
+/// on a socket systemd holds (the socket-activation stand-in, `systemctl restart`).
+fn bench_restart(rt: &tokio::runtime::Runtime) {
+    const RESTARTS: usize = 5;
+    for activated in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = root.join("server.log");
+        let spawn = || {
+            let mut c = if activated {
+                let mut c = Command::new("python3");
+                c.args(["-c", SOCKET_MANAGER, &port.to_string(), BIN, "server"]);
+                c
+            } else {
+                let mut c = Command::new(BIN);
+                c.args(["server", "--address", &format!("127.0.0.1:{port}")]);
+                c
+            };
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            c.env("MICRO_HOME", root.join("home"))
+                .env("MICRO_DATA_DIR", root.join("data"))
+                .env("MICRO_LOG", "info")
+                .stdout(Stdio::from(out.try_clone().unwrap()))
+                .stderr(Stdio::from(out))
+                .spawn()
+                .unwrap()
+        };
+        let ready_count = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("micro server ready")
+                .count()
+        };
+        let until_ready = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while ready_count() < n {
+                assert!(Instant::now() < deadline, "the server did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let mut child = spawn();
+        until_ready(1);
+        let ca = std::fs::read_to_string(root.join("data/tls/ca.pem")).unwrap();
+        let config = micro_pki::client_config(&ca).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured((*config).clone())
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{port}/healthz");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let caller = {
+            let (stop, http, url) = (stop.clone(), http.clone(), url.clone());
+            let handle = rt.handle().clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (Vec::new(), 0usize);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let answered = handle.block_on(async {
+                        matches!(http.get(&url).send().await, Ok(r) if r.status().is_success())
+                    });
+                    if answered {
+                        ok.push(started.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        failed += 1;
+                        // A refused connection fails at once: do not spin.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                (ok, failed)
+            })
+        };
+        let restarting = Instant::now();
+        for i in 0..RESTARTS {
+            std::thread::sleep(Duration::from_millis(500));
+            if activated {
+                Command::new("kill")
+                    .args(["-HUP", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+            } else {
+                Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                child.wait().unwrap();
+                child = spawn();
+            }
+            until_ready(i + 2);
+        }
+        let took = restarting.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (mut ok, failed) = caller.join().unwrap();
+        ok.sort_by(f64::total_cmp);
+        println!(
+            "bench 12 restart under calls ({}): {RESTARTS} restarts in {:.1} s; {} calls answered, {failed} failed; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            if activated {
+                "socket held by systemd"
+            } else {
+                "socket of its own"
+            },
+            took.as_secs_f64(),
+            ok.len(),
+            percentile(&ok, 0.5),
+            percentile(&ok, 0.99),
+            ok.last().copied().unwrap_or(0.0),
+        );
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+}
+
+/// systemd's part in socket activation (`scripts/socket-manager.py`).
+const SOCKET_MANAGER: &str = include_str!("../../scripts/socket-manager.py");
