@@ -592,15 +592,11 @@ fn spec_only_tree(repo: &Repository, content: &[u8]) -> Result<Oid, git2::Error>
 /// The newest commit (from the fetched branch head, within the last thousand) that
 /// changed what `path` holds.
 fn last_change(repo: &Repository, path: &str) -> Option<LastChange> {
-    let commit = repo.find_commit(last_change_id(repo, path)?).ok()?;
+    let commit = last_change_id(repo, path)?.to_string();
+    let info = crate::repo::commit_info(repo, &commit)?;
     Some(LastChange {
-        commit: commit.id().to_string(),
-        subject: commit
-            .summary()
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-            .to_owned(),
+        commit,
+        subject: info.subject,
     })
 }
 
