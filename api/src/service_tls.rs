@@ -3,29 +3,22 @@
 //! that takes only that service's certificate from the platform CA, whatever address
 //! the runtime gives for it.
 
-use micro_pki::{Ca, Identity, Issued, PkiError};
+use micro_pki::PlatformClient;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
-/// Days the platform's client certificate is valid; each start makes a new one.
-const CLIENT_CERT_DAYS: i64 = 397;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub struct ServiceTls {
-    ca_pem: String,
-    client: Issued,
-    trust_domain: String,
+    platform: Arc<PlatformClient>,
     /// One per (namespace, service), so calls to a service reuse their connections.
     clients: Mutex<HashMap<(String, String), reqwest::Client>>,
 }
 
 impl ServiceTls {
-    pub fn new(ca: &Ca, trust_domain: &str) -> Result<Self, PkiError> {
-        Ok(ServiceTls {
-            ca_pem: ca.cert_pem().to_owned(),
-            client: ca.issue_platform_client(trust_domain, CLIENT_CERT_DAYS)?,
-            trust_domain: trust_domain.to_owned(),
+    pub fn new(platform: Arc<PlatformClient>) -> Self {
+        ServiceTls {
+            platform,
             clients: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The client for calls to `service` of `namespace`.
@@ -35,13 +28,9 @@ impl ServiceTls {
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let identity = Identity {
-            trust_domain: self.trust_domain.clone(),
-            namespace: namespace.to_owned(),
-            service: service.to_owned(),
-            deployment: String::new(),
-        };
-        let config = micro_pki::client_config_for_service(&self.ca_pem, &self.client, &identity)
+        let config = self
+            .platform
+            .config_for(namespace, service)
             .map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

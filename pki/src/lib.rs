@@ -22,7 +22,7 @@ pub use client::{client_config, client_config_with_identity, verify_server_cert}
 pub use error::PkiError;
 pub use identity::{ClientCert, Identity, identity_of};
 pub use server::{CertSource, server_config};
-pub use service::{client_config_for_service, platform_uri};
+pub use service::{PlatformClient, client_config_for_service, platform_uri};
 
 use std::sync::Arc;
 

@@ -26,6 +26,49 @@ impl Ca {
     }
 }
 
+/// The platform as a client of services that serve TLS: its own certificate, made once,
+/// and per service a configuration presenting it that takes only that service.
+pub struct PlatformClient {
+    ca_pem: String,
+    client: Issued,
+    trust_domain: String,
+}
+
+impl std::fmt::Debug for PlatformClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never prints.
+        f.debug_struct("PlatformClient")
+            .field("trust_domain", &self.trust_domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlatformClient {
+    /// The platform's client certificate from `ca`, valid `days`.
+    pub fn new(ca: &Ca, trust_domain: &str, days: i64) -> Result<Self, PkiError> {
+        Ok(PlatformClient {
+            ca_pem: ca.cert_pem().to_owned(),
+            client: ca.issue_platform_client(trust_domain, days)?,
+            trust_domain: trust_domain.to_owned(),
+        })
+    }
+
+    /// How to call `service` of `namespace`: taking only its certificate.
+    pub fn config_for(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+        let identity = Identity {
+            trust_domain: self.trust_domain.clone(),
+            namespace: namespace.to_owned(),
+            service: service.to_owned(),
+            deployment: String::new(),
+        };
+        client_config_for_service(&self.ca_pem, &self.client, &identity)
+    }
+}
+
 /// A client presenting `client` (PEM) that takes only a server whose certificate
 /// chains to `ca_pem` and names `service` (its SPIFFE URI); the host name is not checked.
 pub fn client_config_for_service(

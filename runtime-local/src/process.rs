@@ -123,35 +123,38 @@ impl Probe {
 }
 
 /// The status code of `GET path` on a local port, or `None` without an HTTP answer
-/// within a second. Only the status line is read: a readiness check needs no more.
+/// within a second: hyper's client on one new connection, no pool, no redirect.
 async fn http_status(port: u16, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: micro-readiness\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut head = [0u8; 64];
-        let mut len = 0;
-        while len < 12 {
-            let n = stream.read(&mut head[len..]).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            len += n;
-        }
-        // `HTTP/1.x NNN …`
-        let line = std::str::from_utf8(&head[..len]).ok()?;
-        let code = line.strip_prefix("HTTP/1.")?.get(2..5)?;
-        code.parse().ok()
+        get(tcp, path).await
     };
     tokio::time::timeout(std::time::Duration::from_secs(1), exchange)
         .await
         .ok()
         .flatten()
+}
+
+/// `GET path` on `io` with HTTP/1.1: the answer's status.
+async fn get<S>(io: S, path: &str) -> Option<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .ok()?;
+    let driving = tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, "localhost")
+        .header(hyper::header::USER_AGENT, "micro-health")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .ok()?;
+    let status = sender.send_request(request).await.ok()?.status().as_u16();
+    driving.abort();
+    Some(status)
 }
 
 /// The service's log, opened for appending (its folder made first), off the async

@@ -463,12 +463,9 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         http: micro_api::forwarding_client().context("the client services are called with")?,
         service_tls: p
             .tls
-            .ca
-            .as_deref()
-            .map(|ca| micro_api::service_tls::ServiceTls::new(ca, &args.tls.trust_domain))
-            .transpose()
-            .context("the client services serving TLS are called with")?
-            .map(Arc::new),
+            .platform_client
+            .clone()
+            .map(|platform| Arc::new(micro_api::service_tls::ServiceTls::new(platform))),
         source_base: args
             .source_base
             .clone()

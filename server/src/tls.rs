@@ -54,6 +54,9 @@ pub struct ServerTls {
     pub ca_pem: Option<String>,
     /// The platform CA, which also issues services' identities (none without it).
     pub ca: Option<Arc<Ca>>,
+    /// The platform's client certificate from it, for calling and checking services that
+    /// serve TLS.
+    pub platform_client: Option<Arc<micro_pki::PlatformClient>>,
 }
 
 impl ServerTls {
@@ -65,6 +68,9 @@ impl ServerTls {
         }
     }
 }
+
+/// Days the platform's client certificate is valid; each start makes a new one.
+const PLATFORM_CLIENT_DAYS: i64 = 397;
 
 /// Days the server's certificate from the platform CA is valid; a start issues a new one.
 const SERVER_CERT_DAYS: i64 = 397;
@@ -89,6 +95,7 @@ impl TlsArgs {
                 config: None,
                 ca_pem: None,
                 ca: None,
+                platform_client: None,
             });
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
@@ -105,6 +112,7 @@ impl TlsArgs {
                 config: Some(config),
                 ca_pem: None,
                 ca: None,
+                platform_client: None,
             });
         }
         let ca = Ca::load_or_create(&ca_dir(data))
@@ -130,10 +138,14 @@ impl TlsArgs {
         // Services present certificates from the same CA as their identity (mTLS).
         let config =
             micro_pki::server_config(CertSource::Issued(issued), self.tls12, Some(ca.cert_pem()))?;
+        let platform_client =
+            micro_pki::PlatformClient::new(&ca, &self.trust_domain, PLATFORM_CLIENT_DAYS)
+                .context("the platform's client certificate")?;
         Ok(ServerTls {
             config: Some(config),
             ca_pem: Some(ca.cert_pem().to_owned()),
             ca: Some(Arc::new(ca)),
+            platform_client: Some(Arc::new(platform_client)),
         })
     }
 }
