@@ -1188,7 +1188,8 @@ fn bench_push_vs_git_host(rt: &tokio::runtime::Runtime) {
 
 /// Bench 12 (issue 26): restarting the server under a steady stream of calls, each on a
 /// new TLS connection (`GET /healthz`), one after another: how many fail, and the calls'
-/// p50 / p99 / max over the run. Once for a server on a socket of its own (stopped with
+/// p50 / p99 / max over the run; and, beside them, `micro call`s of a tenant's service
+/// (the skeleton `hello`), which a restart still stops and starts. Once for a server on a socket of its own (stopped with
 /// SIGTERM and started again, as Ctrl-C and a new `micro server` do) and once for a server
 /// on a socket systemd holds (the socket-activation stand-in, `systemctl restart`).
 fn bench_restart(rt: &tokio::runtime::Runtime) {
@@ -1240,7 +1241,15 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
         };
         let mut child = spawn();
         until_ready(1);
+        micro(&root, &["new", "hello"]);
+        micro(&root, &["run", "./hello", "--wait"]);
         let ca = std::fs::read_to_string(root.join("data/tls/ca.pem")).unwrap();
+        let envs: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("home/envs.json")).unwrap())
+                .unwrap();
+        let token = envs["envs"]["server"]["token"].as_str().unwrap().to_owned();
+        let service =
+            Client::pinned(&format!("https://127.0.0.1:{port}"), Some(token), Some(&ca)).unwrap();
         let config = micro_pki::client_config(&ca).unwrap();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*config).clone())
@@ -1271,6 +1280,31 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
                 (ok, failed)
             })
         };
+        // The service's callers: each call's answer or failure counted.
+        let service_caller = {
+            let (stop, handle) = (stop.clone(), rt.handle().clone());
+            std::thread::spawn(move || {
+                let (mut answered, mut failed) = (0usize, 0usize);
+                // How long the service was unreachable in all: first failure to next answer.
+                let (mut down, mut failing_since) = (Duration::ZERO, None::<Instant>);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let ok = handle.block_on(async {
+                        service.call("default", "hello", "/", None).await.is_ok()
+                    });
+                    if ok {
+                        answered += 1;
+                        if let Some(since) = failing_since.take() {
+                            down += since.elapsed();
+                        }
+                    } else {
+                        failed += 1;
+                        failing_since.get_or_insert_with(Instant::now);
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                (answered, failed, down)
+            })
+        };
         let restarting = Instant::now();
         for i in 0..RESTARTS {
             std::thread::sleep(Duration::from_millis(500));
@@ -1293,6 +1327,7 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let (mut ok, failed) = caller.join().unwrap();
+        let (service_answered, service_failed, service_down) = service_caller.join().unwrap();
         ok.sort_by(f64::total_cmp);
         println!(
             "bench 12 restart under calls ({}): {RESTARTS} restarts in {:.1} s; {} calls answered, {failed} failed; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -1306,6 +1341,15 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
             percentile(&ok, 0.5),
             percentile(&ok, 0.99),
             ok.last().copied().unwrap_or(0.0),
+        );
+        println!(
+            "bench 12 restart under calls ({}): calls of a tenant's service: {service_answered} answered, {service_failed} failed, unreachable {:.0} ms in all",
+            if activated {
+                "socket held by systemd"
+            } else {
+                "socket of its own"
+            },
+            service_down.as_secs_f64() * 1000.0,
         );
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
