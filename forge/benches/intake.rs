@@ -21,13 +21,9 @@ use micro_store::Link;
 use micro_tenant::Repos;
 use micro_tenant::linked::Mirrors;
 use micro_tenant::sources::SourcePolicy;
+use micro_testkit::commit_to_namespace as commit;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Commits `files` on main of the namespace's bare repo.
-fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
-    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
-}
 
 const CONNECTIONS: usize = 8;
 const EVENTS: usize = 20_000;

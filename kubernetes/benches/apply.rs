@@ -9,14 +9,10 @@ use micro_reconciler::queue::Reasons;
 use micro_reconciler::testing::fixture_with;
 use micro_runtime::Runtime;
 use micro_store::Trigger;
+use micro_testkit::commit_to_namespace as commit;
 use micro_testkit::kubernetes::FakeApiServer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Commits `files` on main of the namespace's bare repo.
-fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
-    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
-}
 
 const NAMESPACES: usize = 100;
 const SERVICES: usize = 10;

@@ -11,15 +11,11 @@ use micro_reconciler::{Controller, Outcome};
 use micro_runtime::Runtime;
 use micro_store::Trigger;
 use micro_tenant::Repos;
+use micro_testkit::commit_to_namespace as commit;
 use micro_testkit::kubernetes::{FakeApiServer, Rollouts};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Commits `files` on main of the namespace's bare repo.
-fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
-    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
-}
 
 struct Platform {
     _dir: tempfile::TempDir,

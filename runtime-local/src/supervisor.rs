@@ -569,9 +569,10 @@ impl ReplicaLaunch {
                     let liveness = self.service.model.liveness.as_ref();
                     // Each check keeps its own clock: one never postpones the other.
                     let mut next_ready = tokio::time::Instant::now();
-                    let mut alive = tokio::time::interval(Duration::from_secs(u64::from(
-                        liveness.map_or(u32::MAX, |l| l.period.max(1)),
-                    )));
+                    // Without a liveness check the interval is never polled (the arm's guard).
+                    let mut alive = tokio::time::interval(liveness.map_or(READINESS_PERIOD, |l| {
+                        Duration::from_secs(u64::from(l.period.max(1)))
+                    }));
                     alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     let mut dead_checks = 0u32;
                     let outcome = loop {

@@ -2,7 +2,7 @@
 //! benchmarks put files into a tenant's repo without the CLI.
 
 use git2::{Oid, Repository, Signature};
-use std::path::Path;
+use micro_tenant::Repos;
 
 /// Commits `files` (path, content) on top of `refname` (a first commit when it does not
 /// exist yet), keeping every other file; the new commit.
@@ -44,7 +44,8 @@ pub fn commit_files(repo: &Repository, refname: &str, files: &[(&str, &str)]) ->
         .unwrap()
 }
 
-/// [`commit_files`] on the bare repo at `dir`.
-pub fn commit_files_at(dir: &Path, refname: &str, files: &[(&str, &str)]) -> Oid {
-    commit_files(&Repository::open_bare(dir).unwrap(), refname, files)
+/// [`commit_files`] on the branch a namespace runs, in its bare repo under `repos`.
+pub fn commit_to_namespace(repos: &Repos, namespace: &str, files: &[(&str, &str)]) -> Oid {
+    let repo = Repository::open_bare(repos.path(namespace)).unwrap();
+    commit_files(&repo, micro_tenant::repo::BRANCH, files)
 }

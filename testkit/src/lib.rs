@@ -18,6 +18,6 @@ mod serve;
 mod stripe;
 
 pub use forge::{Recorded, Recorder};
-pub use git::{commit_files, commit_files_at};
+pub use git::{commit_files, commit_to_namespace};
 pub use postgres::{PgTls, TempPostgres};
 pub use stripe::{StripeRecorder, StripeSession};

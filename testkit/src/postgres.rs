@@ -50,16 +50,21 @@ fn is_root() -> bool {
 }
 
 impl TempPostgres {
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, run as the `postgres` user when the tests are root.
+    fn command(&self, program: &str) -> Command {
         let exe = self.bin.join(program);
-        let mut cmd = if self.as_postgres {
+        if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
         } else {
             Command::new(&exe)
-        };
-        let out = cmd
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -222,15 +227,8 @@ pub struct PgTls {
 impl Drop for TempPostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let _ = cmd
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"])
             .output();
     }

@@ -89,13 +89,36 @@ struct Unanswered {
     zero: tokio::sync::Notify,
 }
 
-/// Held by a connection until its first request reaches the app (or it ends).
-struct Waiting(Arc<Unanswered>);
+/// Held by a connection until its first request reaches the app (or it ends): counted
+/// once, released once (one atomic swap per request after that).
+struct Waiting {
+    of: Arc<Unanswered>,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl Waiting {
+    fn release(&self) {
+        if !self
+            .released
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+            && self
+                .of
+                .count
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                == 1
+        {
+            self.of.zero.notify_waiters();
+        }
+    }
+}
 
 impl Unanswered {
     fn enter(self: &Arc<Self>) -> Waiting {
         self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Waiting(self.clone())
+        Waiting {
+            of: self.clone(),
+            released: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Until every connection accepted so far has had its first request dispatched.
@@ -112,14 +135,7 @@ impl Unanswered {
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        if self
-            .0
-            .count
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-            == 1
-        {
-            self.0.zero.notify_waiters();
-        }
+        self.release();
     }
 }
 
@@ -170,9 +186,7 @@ impl Connections {
         } = self;
         // Counted from when it was accepted (a drain that starts before this task runs
         // must wait for it too), or from now for a door's.
-        let waiting = Arc::new(std::sync::Mutex::new(Some(
-            accepted.unwrap_or_else(|| unanswered.enter()),
-        )));
+        let waiting = Arc::new(accepted.unwrap_or_else(|| unanswered.enter()));
         // Every request knows its client and, over mTLS, its certificate.
         let with = |cert: Option<ClientCert>| {
             let limits = limits.clone();
@@ -180,12 +194,7 @@ impl Connections {
             TowerToHyperService::new(app.map_request(
                 move |req: hyper::Request<hyper::body::Incoming>| {
                     // Its first request has arrived: a drain may now let it finish.
-                    drop(
-                        waiting
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .take(),
-                    );
+                    waiting.release();
                     let (mut parts, body) = req.into_parts();
                     let client = match &door {
                         Door::Public => Client::Address(

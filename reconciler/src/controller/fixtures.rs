@@ -3,12 +3,8 @@
 
 use super::*;
 pub use crate::testing::{fixture_with, fixture_with_access};
-
-/// Commits `files` on main of the namespace's bare repo.
-pub fn commit(repos: &micro_tenant::Repos, ns: &str, files: &[(&str, &str)]) -> git2::Oid {
-    micro_testkit::commit_files_at(&repos.path(ns), micro_tenant::repo::BRANCH, files)
-}
 use micro_runtime::memory::MemoryRuntime;
+pub use micro_testkit::commit_to_namespace as commit;
 
 /// Namespace `a` with an in-memory runtime.
 pub async fn fixture() -> (
