@@ -229,3 +229,26 @@ fn a_socket_activated_server_restarts_without_refusing_a_connection() {
     // And the CLI goes on as before.
     assert_eq!(p.ok(&["status", "-o", "json"]), before);
 }
+
+#[test]
+fn a_connection_that_never_sends_a_request_cannot_hold_a_restart() {
+    let mut p = Platform::start_activated();
+    // Anyone on the network: connect, then say nothing at all, several times over.
+    let silent: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap())
+        .collect();
+    // The restart still ends (within the drain time, the wait `restart_in_place` allows),
+    // and the silent connections were closed by the old server, not carried over.
+    p.restart_in_place();
+    for mut s in silent {
+        use std::io::Read;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let mut buf = [0u8; 1];
+        assert!(
+            matches!(s.read(&mut buf), Ok(0) | Err(_)),
+            "a silent connection was kept open"
+        );
+    }
+    assert!(p.ok(&["whoami"]).contains("admin"));
+}
