@@ -27,9 +27,21 @@ pub struct Target {
     /// The namespace to act on [default: your account's own]
     #[arg(long, global = true, env = "MICRO_NAMESPACE")]
     pub namespace: Option<String>,
+    /// `--branch` of a command that commits, set by [`Target::writing_to`] before the
+    /// command runs, so that where it writes is decided once.
+    #[arg(skip)]
+    pub branch: Option<String>,
 }
 
 impl Target {
+    /// This target for a command that commits, to `--branch` when given.
+    pub fn writing_to(&self, to: &crate::cmd::BranchFlag) -> Target {
+        Target {
+            branch: to.branch.clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn env_only(&self) -> Result<(Home, String, Env)> {
         let home = Home::locate()?;
         let envs = home.load_envs()?;
@@ -77,14 +89,9 @@ impl Target {
 
     /// [`Target::resolve`] for a command that commits: also where commits go (the
     /// platform, or the forge repo a linked namespace follows).
-    pub async fn resolve_writing(&self, branch: Option<&str>) -> Result<Context> {
+    pub async fn resolve_writing(&self) -> Result<Context> {
         let mut ctx = self.resolve().await?;
-        ctx.branch = branch.map(str::to_owned);
-        if let Some(branch) = &ctx.branch
-            && !git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
-        {
-            return Err(anyhow!("--branch {branch:?}: not a branch name"));
-        }
+        ctx.branch.clone_from(&self.branch);
         ctx.link = ctx.client.link_of(&ctx.namespace).await?;
         Ok(ctx)
     }

@@ -225,8 +225,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Server(args) => server::run(*args).await.map(|()| ExitCode::SUCCESS),
         Command::New(args) => cmd::new::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => cmd::run::run(t, args).await,
-        Command::Update(args) => cmd::run::update(t, args).await,
+        Command::Run(args) if args.is_folder() => {
+            cmd::run::run(&t.writing_to(&args.how.to), args).await
+        }
+        Command::Run(args) => cmd::source::run_git(&t.writing_to(&args.how.to), args).await,
+        Command::Update(args) => cmd::run::update(&t.writing_to(&args.how.to), args).await,
         Command::Kill(args) => cmd::kill::run(t, args).await,
         Command::Restart(args) => cmd::restart::run(t, args).await,
         Command::Scale(args) => cmd::scale::run(t, args).await,

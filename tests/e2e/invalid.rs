@@ -21,6 +21,14 @@ fn micro_run_rejects_an_invalid_spec_before_committing() {
     let err = p.fails(&["run", "./broken"]);
     assert!(err.contains("broken/service.yaml:2:1:"), "{err}");
     assert!(err.contains("replica"), "{err}");
+    // A branch git would not take is refused in one line, before anything is read.
+    p.write_service("fine", &[("service.yaml", GOOD), ("main.py", APP)]);
+    let err = p.fails(&["run", "./fine", "--branch", "no..dots"]);
+    assert!(
+        err.contains("--branch") && err.contains("not a branch name"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     // Nothing was committed.
     p.ok(&["clone", "after"]);
     assert_eq!(

@@ -76,7 +76,7 @@ fn check_key(key: &str) -> Result<()> {
 pub async fn run(t: &Target, args: ConfigArgs) -> Result<ExitCode> {
     let ctx = match &args.action {
         ConfigAction::Set { to, .. } | ConfigAction::Del { to, .. } => {
-            t.resolve_writing(to.branch.as_deref()).await?
+            t.writing_to(to).resolve_writing().await?
         }
         _ => t.resolve().await?,
     };

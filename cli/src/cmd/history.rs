@@ -87,7 +87,7 @@ fn clip(text: &str, width: usize) -> String {
 }
 
 pub async fn rollback(t: &Target, args: RollbackArgs) -> Result<ExitCode> {
-    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
+    let ctx = t.writing_to(&args.to).resolve_writing().await?;
     let target = match args.revision {
         Some(rev) => rev,
         None => {

@@ -15,7 +15,7 @@ pub struct KillArgs {
 }
 
 pub async fn run(t: &Target, args: KillArgs) -> Result<ExitCode> {
-    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
+    let ctx = t.writing_to(&args.to).resolve_writing().await?;
     let name = args.name.clone();
     let path = micro_tenant::layout::service_dir(&name);
     let change = Change {

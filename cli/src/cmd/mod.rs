@@ -32,8 +32,17 @@ pub mod wait;
 pub struct BranchFlag {
     /// Commit to a new branch NAME, ready for a pull request, instead of the branch the
     /// namespace runs
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = branch_name)]
     pub branch: Option<String>,
+}
+
+/// A `--branch` git would take, refused before anything is read or written.
+fn branch_name(s: &str) -> Result<String, String> {
+    if git2::Reference::is_valid_name(&format!("refs/heads/{s}")) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not a branch name"))
+    }
 }
 
 /// `--output` for commands that print data.

@@ -4,10 +4,10 @@
 use super::{source, wait};
 use crate::context::{Context, Target};
 use crate::home::Deployed;
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use micro_tenant::change::{Change, Edit, Expect, Pushed};
 use micro_tenant::spec::{self, SpecError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -47,20 +47,22 @@ pub struct DeployFlags {
     /// machine) since this folder was last deployed
     #[arg(long)]
     pub force: bool,
-    /// Commit to a new branch NAME, ready for a pull request, instead of the branch the
-    /// namespace runs
-    #[arg(long, value_name = "NAME")]
-    pub branch: Option<String>,
+    #[command(flatten)]
+    pub to: super::BranchFlag,
 }
 
-pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
-    let dir = PathBuf::from(&args.source);
-    if !dir.is_dir() {
-        return run_from_git(t, args).await;
+impl RunArgs {
+    /// `micro run DIR`, as against a git URL or short name (see [`source::run_git`]).
+    pub fn is_folder(&self) -> bool {
+        Path::new(&self.source).is_dir()
     }
-    let dir = dir
+}
+
+/// `micro run DIR`: names the service after the folder unless `--name` says otherwise.
+pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
+    let dir = Path::new(&args.source)
         .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+        .map_err(|e| anyhow!("cannot resolve {}: {e}", args.source))?;
     let name = match args.name {
         Some(n) => n,
         None => dir
@@ -70,48 +72,6 @@ pub async fn run(t: &Target, args: RunArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("cannot name a service after {}: pass --name", dir.display()))?,
     };
     deploy(t, &dir, &name, &args.how).await
-}
-
-/// A URL, or a short name for `<source base>/<name>`.
-async fn run_from_git(t: &Target, args: RunArgs) -> Result<ExitCode> {
-    let (what, reference) = source::split_ref(&args.source);
-    let is_short = !what.contains("://") && !what.contains('/');
-    let (short_name, reference) = match (is_short, reference) {
-        (true, None) => match args.source.split_once('@') {
-            Some((n, r)) => (n.to_owned(), Some(r.to_owned())),
-            None => (what.clone(), None),
-        },
-        (_, r) => (what.clone(), r),
-    };
-    if !what.contains("://") && !is_short {
-        bail!(
-            "{}: no such folder (create one with `micro new NAME`)",
-            args.source
-        );
-    }
-    let ctx = t.resolve_writing(args.how.branch.as_deref()).await?;
-    let url = if is_short {
-        if spec::check_service_name(&short_name).is_err() {
-            bail!(
-                "{}: no such folder (create one with `micro new NAME`)",
-                args.source
-            );
-        }
-        match ctx.client.source_base().await? {
-            Some(base) => format!("{base}/{short_name}"),
-            None => bail!(
-                "{short_name}: no folder of that name here, and the platform has no source base for short names (start the server with MICRO_SOURCE_BASE)"
-            ),
-        }
-    } else {
-        what
-    };
-    let src = source::GitSource {
-        url,
-        reference,
-        path: args.path,
-    };
-    source::run(&ctx, args.name, src, args.how.wait, args.how.timeout).await
 }
 
 pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
@@ -125,7 +85,7 @@ pub async fn update(t: &Target, args: UpdateArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("cannot name a service after {}", dir.display()))?;
         return deploy(t, &dir, &name, &args.how).await;
     }
-    let ctx = t.resolve_writing(args.how.branch.as_deref()).await?;
+    let ctx = t.resolve_writing().await?;
     // A service with a `source` follows its track; one from a folder re-reads the folder.
     let current = tokio::task::block_in_place(|| -> Result<Option<Vec<u8>>> {
         let repo = ctx.tenant_repo()?;
@@ -192,7 +152,7 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
             ..e
         })
     })?;
-    let ctx = t.resolve_writing(how.branch.as_deref()).await?;
+    let ctx = t.resolve_writing().await?;
     let key = source_key(&ctx, name);
     // What this folder put there last time; another folder's deploy does not count.
     let known = ctx

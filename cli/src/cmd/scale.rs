@@ -32,7 +32,7 @@ pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
             args.name
         );
     }
-    let ctx = t.resolve_writing(args.to.branch.as_deref()).await?;
+    let ctx = t.writing_to(&args.to).resolve_writing().await?;
     let (name, n) = (args.name.clone(), args.replicas);
     let path = format!("services/{name}/service.yaml");
     let rewrite = |bytes: Option<&[u8]>| -> Result<Vec<u8>> {

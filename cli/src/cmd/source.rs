@@ -2,7 +2,8 @@
 //! and `micro update` following the branch or tag the service tracks.
 
 use super::{short, wait};
-use crate::context::Context;
+use crate::cmd::run::RunArgs;
+use crate::context::{Context, Target};
 use anyhow::{Result, anyhow, bail};
 use micro_tenant::change::{Change, Edit};
 use micro_tenant::pin::{Pin, PinError, pin_spec};
@@ -73,6 +74,48 @@ fn pinned_spec(ctx: &Context, name: &str, src: &GitSource, resolved: &Resolved) 
         PinError::Invalid(e) => anyhow!("{at}: {e}"),
         other => anyhow!("{at}: {other}"),
     })
+}
+
+/// `micro run URL[@REF]`, or a short name for `<source base>/<name>`.
+pub async fn run_git(t: &Target, args: RunArgs) -> Result<ExitCode> {
+    let (what, reference) = split_ref(&args.source);
+    let is_short = !what.contains("://") && !what.contains('/');
+    let (short_name, reference) = match (is_short, reference) {
+        (true, None) => match args.source.split_once('@') {
+            Some((n, r)) => (n.to_owned(), Some(r.to_owned())),
+            None => (what.clone(), None),
+        },
+        (_, r) => (what.clone(), r),
+    };
+    if !what.contains("://") && !is_short {
+        bail!(
+            "{}: no such folder (create one with `micro new NAME`)",
+            args.source
+        );
+    }
+    let ctx = t.resolve_writing().await?;
+    let url = if is_short {
+        if spec::check_service_name(&short_name).is_err() {
+            bail!(
+                "{}: no such folder (create one with `micro new NAME`)",
+                args.source
+            );
+        }
+        match ctx.client.source_base().await? {
+            Some(base) => format!("{base}/{short_name}"),
+            None => bail!(
+                "{short_name}: no folder of that name here, and the platform has no source base for short names (start the server with MICRO_SOURCE_BASE)"
+            ),
+        }
+    } else {
+        what
+    };
+    let src = GitSource {
+        url,
+        reference,
+        path: args.path,
+    };
+    run(&ctx, args.name, src, args.how.wait, args.how.timeout).await
 }
 
 /// Resolves, pins and commits a service from another repo.
