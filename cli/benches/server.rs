@@ -45,6 +45,8 @@ struct Server {
     child: Child,
     url: String,
     token: String,
+    /// Its MICRO_HOME and data dir.
+    root: PathBuf,
 }
 
 impl Drop for Server {
@@ -53,6 +55,13 @@ impl Drop for Server {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+        // Services outlive their server: stop what this one ran.
+        let _ = Command::new(BIN)
+            .args(["server", "--stop-services", "--data-dir"])
+            .arg(self.root.join("data"))
+            .env("MICRO_HOME", self.root.join("home"))
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -90,6 +99,7 @@ fn start_as(root: &Path, extra: &[&str], tls: bool) -> Server {
         child,
         url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
         token: String::new(),
+        root: root.to_owned(),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -1189,7 +1199,8 @@ fn bench_push_vs_git_host(rt: &tokio::runtime::Runtime) {
 /// Bench 12 (issue 26): restarting the server under a steady stream of calls, each on a
 /// new TLS connection (`GET /healthz`), one after another: how many fail, and the calls'
 /// p50 / p99 / max over the run; and, beside them, `micro call`s of a tenant's service
-/// (the skeleton `hello`), which a restart still stops and starts. Once for a server on a socket of its own (stopped with
+/// (the skeleton `hello`), which the servers adopt, and whether its processes stayed the
+/// same. Once for a server on a socket of its own (stopped with
 /// SIGTERM and started again, as Ctrl-C and a new `micro server` do) and once for a server
 /// on a socket systemd holds (the socket-activation stand-in, `systemctl restart`).
 fn bench_restart(rt: &tokio::runtime::Runtime) {
@@ -1305,6 +1316,20 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
                 (answered, failed, down)
             })
         };
+        // The service's process groups, as the runtime records them for the next server.
+        let record = root.join("data/runtime/.serving/default.hello.json");
+        let groups = || -> Vec<i64> {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&record).unwrap_or_default())
+                    .unwrap_or_default();
+            v["serving"]["replicas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["pgid"].as_i64())
+                .collect()
+        };
+        let groups_before = groups();
         let restarting = Instant::now();
         for i in 0..RESTARTS {
             std::thread::sleep(Duration::from_millis(500));
@@ -1351,10 +1376,25 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
             },
             service_down.as_secs_f64() * 1000.0,
         );
+        let groups_after = groups();
+        println!(
+            "bench 12 restart under calls: the service's processes {} ({groups_before:?} before, {groups_after:?} after)",
+            if groups_before == groups_after && !groups_after.is_empty() {
+                "adopted, the same throughout"
+            } else {
+                "started again"
+            }
+        );
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
         let _ = child.wait();
+        let _ = Command::new(BIN)
+            .args(["server", "--stop-services"])
+            .env("MICRO_HOME", root.join("home"))
+            .env("MICRO_DATA_DIR", root.join("data"))
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

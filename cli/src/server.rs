@@ -19,6 +19,14 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(|| home.dir().join("server"));
+    if args.stop_services {
+        let stopped = micro_server::stop_services(&args, &data).await?;
+        eprintln!(
+            "stopped {stopped} services left running in {}",
+            data.display()
+        );
+        return Ok(());
+    }
     let held = home
         .load_envs()?
         .envs

@@ -9,3 +9,8 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, tokio::task::JoinError> {
     tokio::task::spawn_blocking(work).await
 }
+
+/// Runs `work` on the blocking pool without waiting for it.
+pub fn in_background(work: impl FnOnce() + Send + 'static) {
+    drop(tokio::task::spawn_blocking(work));
+}

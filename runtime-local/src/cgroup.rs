@@ -84,9 +84,29 @@ impl Cgroups {
         Ok(Cgroup { paths })
     }
 
-    /// Stops every process in every cgroup of this server and removes them: what a
-    /// previous server (killed, say, with `kill -9`) left behind.
-    pub fn reap_all(&self) -> usize {
+    /// The cgroup `label` of this server's, as [`Cgroups::create`] made it.
+    pub fn named(&self, label: &str) -> Cgroup {
+        Cgroup {
+            paths: CONTROLLERS
+                .iter()
+                .map(|c| Path::new(ROOT).join(c).join(&self.folder).join(label))
+                .collect(),
+        }
+    }
+
+    /// Whether the cgroup `label` exists.
+    pub fn exists(&self, label: &str) -> bool {
+        Path::new(ROOT)
+            .join("pids")
+            .join(&self.folder)
+            .join(label)
+            .is_dir()
+    }
+
+    /// Stops every process in every cgroup of this server but those in `keep` (the
+    /// replicas a new server adopts) and removes them: what a previous server left
+    /// behind.
+    pub fn reap_all(&self, keep: &std::collections::HashSet<String>) -> usize {
         let base = Path::new(ROOT).join("pids").join(&self.folder);
         let labels: Vec<String> = std::fs::read_dir(&base)
             .into_iter()
@@ -94,15 +114,11 @@ impl Cgroups {
             .flatten()
             .filter(|e| e.path().is_dir())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|label| !keep.contains(label))
             .collect();
         let mut reaped = 0;
         for label in labels {
-            let cg = Cgroup {
-                paths: CONTROLLERS
-                    .iter()
-                    .map(|c| Path::new(ROOT).join(c).join(&self.folder).join(&label))
-                    .collect(),
-            };
+            let cg = self.named(&label);
             if !cg.pids().is_empty() {
                 reaped += 1;
             }

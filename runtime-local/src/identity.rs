@@ -39,6 +39,29 @@ impl IdentityFiles {
         }
     }
 
+    /// The files a previous server placed in `dir` for a deployment it left running:
+    /// renewed in place like its own.
+    pub fn adopt(dir: Option<&Path>, owner: Option<u32>) -> Self {
+        let Some(dir) = dir else {
+            return IdentityFiles::default();
+        };
+        let generation = std::fs::read_link(dir.join(CURRENT))
+            .ok()
+            .and_then(|t| {
+                t.to_str()
+                    .and_then(|t| t.strip_prefix("gen-"))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0);
+        IdentityFiles {
+            inner: Mutex::new(Inner {
+                pem: None,
+                placed: Some((dir.to_owned(), owner)),
+                generation,
+            }),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }

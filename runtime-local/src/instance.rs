@@ -3,6 +3,7 @@
 //! (a surge rollout: nothing is stopped before its successor answers).
 
 use super::Shared;
+use super::adopt;
 use super::supervisor;
 use micro_runtime::{Artifact, WorkloadState};
 use micro_runtime::{Deployment, ReplicaInfo, RuntimeEvent, ServiceDetail, ServiceReport};
@@ -32,6 +33,8 @@ pub(crate) struct Replica {
     /// How its last process ended, once one has.
     pub exit: Option<String>,
     pub restarts: u32,
+    /// Its process group while one runs, as a later server finds it.
+    pub process: Option<adopt::Running>,
 }
 
 /// How long a replaced deployment keeps running after the router stopped sending it
@@ -49,6 +52,11 @@ pub(crate) struct Tracker {
     muted: AtomicBool,
     /// A replaced deployment gets no new calls.
     draining: AtomicBool,
+    /// The server is stopping and leaves this deployment's replicas running for the next.
+    detaching: AtomicBool,
+    /// Its checkout folder, identity folder and their owner, once placed.
+    files: Mutex<Option<Files>>,
+    model: ServiceModel,
     /// Woken whenever a replica's state changes.
     pub changed: tokio::sync::Notify,
     /// The deployment this one replaces, serving until this one is ready.
@@ -65,13 +73,68 @@ pub(crate) struct Tracker {
     inner: Mutex<(Phase, Vec<Replica>)>,
 }
 
+/// Where a deployment's files are: its checkout folder, its identity's folder, and who
+/// owns them (the namespace's uid in a sandbox).
+#[derive(Clone)]
+struct Files {
+    dir: std::path::PathBuf,
+    identity: Option<std::path::PathBuf>,
+    owner: Option<u32>,
+}
+
+/// What a deployment is of: fixed for its life.
+pub(crate) struct Born {
+    pub revision: String,
+    pub source: String,
+    pub model: ServiceModel,
+    pub deployment: Option<String>,
+}
+
 impl Tracker {
+    fn new(
+        shared: Arc<Shared>,
+        namespace: &str,
+        name: String,
+        born: Born,
+        identity: super::identity::IdentityFiles,
+        previous: Option<Instance>,
+        state: (Phase, Vec<Replica>),
+    ) -> Arc<Self> {
+        Arc::new(Tracker {
+            broken: Mutex::new(None),
+            rolled_out: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            detaching: AtomicBool::new(false),
+            files: Mutex::new(None),
+            model: born.model,
+            changed: tokio::sync::Notify::new(),
+            previous: Mutex::new(previous),
+            deployment: born.deployment,
+            identity,
+            namespace: namespace.to_owned(),
+            name,
+            revision: born.revision,
+            source: born.source,
+            shared,
+            inner: Mutex::new(state),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, (Phase, Vec<Replica>)> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn model(&self) -> &ServiceModel {
+        &self.model
     }
 
     pub fn deployment(&self) -> Option<&str> {
@@ -97,11 +160,118 @@ impl Tracker {
     }
 
     pub fn set_phase(&self, phase: Phase) {
+        let failed = matches!(phase, Phase::Failed(_));
         if let Phase::Failed(why) = &phase {
             self.event(format!("{} failed: {why}", self.short_revision()));
         }
         self.lock().0 = phase;
         self.publish();
+        if failed {
+            self.save();
+        }
+    }
+
+    /// Where its files are, for the record a later server adopts it by.
+    pub fn set_files(
+        &self,
+        dir: std::path::PathBuf,
+        identity: Option<std::path::PathBuf>,
+        owner: Option<u32>,
+    ) {
+        *self.files.lock().unwrap_or_else(PoisonError::into_inner) = Some(Files {
+            dir,
+            identity,
+            owner,
+        });
+    }
+
+    /// A replica's process group started (`Some`) or ended (`None`).
+    pub fn set_process(&self, index: usize, process: Option<adopt::Running>) {
+        if let Some(r) = self.lock().1.get_mut(index) {
+            r.process = process;
+        }
+        if self.serves() {
+            self.save();
+        }
+    }
+
+    /// Whether the server is stopping and leaves the replicas running.
+    pub fn detaching(&self) -> bool {
+        self.detaching.load(Ordering::Relaxed)
+    }
+
+    /// This deployment as a later server adopts it, if it serves.
+    fn serving_record(&self) -> Option<adopt::Serving> {
+        if !self.serves() {
+            return None;
+        }
+        let Files {
+            dir,
+            identity,
+            owner,
+        } = self
+            .files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| Files {
+                dir: self.shared.dirs.service_work(&self.namespace, &self.name),
+                identity: None,
+                owner: None,
+            });
+        let replicas: Vec<_> = self.lock().1.iter().map(|r| r.process.clone()).collect();
+        let door = match (
+            &self.shared.isolation.sandbox,
+            replicas.iter().any(Option::is_some),
+        ) {
+            (Some(sandbox), true) => sandbox.doors().and_then(|d| d.port(&self.namespace).ok()),
+            _ => None,
+        };
+        Some(adopt::Serving {
+            deployment: self.deployment.clone(),
+            revision: self.revision.clone(),
+            source: self.source.clone(),
+            model: self.model.clone(),
+            dir,
+            identity,
+            owner,
+            door,
+            replicas,
+        })
+    }
+
+    /// What serves and what failed, with `previous` the deployment this one replaces.
+    fn record_with(&self, previous: Option<&Instance>) -> adopt::Record {
+        if let Some(serving) = self.serving_record() {
+            return adopt::Record {
+                serving: Some(serving),
+                failed: None,
+            };
+        }
+        let failed = match &self.lock().0 {
+            Phase::Failed(why) => Some(adopt::Failed {
+                deployment: self.deployment.clone(),
+                revision: self.revision.clone(),
+                source: self.source.clone(),
+                model: self.model.clone(),
+                why: why.clone(),
+            }),
+            _ => None,
+        };
+        adopt::Record {
+            serving: previous.and_then(|p| p.tracker.serving_record()),
+            failed,
+        }
+    }
+
+    /// Records what serves now, unless a successor speaks for the service.
+    fn save(&self) {
+        if self.muted.load(Ordering::Relaxed) {
+            return;
+        }
+        let record = self.record_with(self.previous_lock().as_ref());
+        self.shared
+            .save_record(&self.namespace, &self.name, Some(record));
     }
 
     pub fn set_replica(&self, index: usize, state: WorkloadState, port: u16, message: String) {
@@ -155,6 +325,7 @@ impl Tracker {
     pub async fn finish_rollout(&self) {
         self.rolled_out.store(true, Ordering::Relaxed);
         let previous = self.previous_lock().take();
+        self.save();
         self.event(format!("rolled out {}", self.short_revision()));
         self.publish();
         if let Some(previous) = previous {
@@ -329,25 +500,24 @@ impl Instance {
                 message: String::new(),
                 exit: None,
                 restarts: 0,
+                process: None,
             };
             service.model.replicas as usize
         ];
-        let tracker = Arc::new(Tracker {
-            broken: Mutex::new(None),
-            rolled_out: AtomicBool::new(false),
-            muted: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
-            changed: tokio::sync::Notify::new(),
-            previous: Mutex::new(previous),
-            deployment: Some(deployment.id.clone()),
-            identity: super::identity::IdentityFiles::new(deployment.certificate.clone()),
-            namespace: namespace.to_owned(),
-            name: service.name.clone(),
-            revision: service.revision.clone(),
-            source: service.source(),
-            shared: shared.clone(),
-            inner: Mutex::new((Phase::Building, replicas)),
-        });
+        let tracker = Tracker::new(
+            shared.clone(),
+            namespace,
+            service.name.clone(),
+            Born {
+                revision: service.revision.clone(),
+                source: service.source(),
+                model: service.model.clone(),
+                deployment: Some(deployment.id.clone()),
+            },
+            super::identity::IdentityFiles::new(deployment.certificate.clone()),
+            previous,
+            (Phase::Building, replicas),
+        );
         tracker.publish();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(supervisor::supervise(
@@ -460,6 +630,170 @@ impl Instance {
                     tokio::join!(own, p.stop());
                 }
                 None => own.await,
+            }
+        })
+    }
+
+    /// A deployment a previous server left serving, with those of its replicas that still
+    /// run (`live`, in order): routed to at once and watched like one of this server's.
+    /// A replica that was not running has the service deployed afresh, while the rest
+    /// serve.
+    pub fn adopt(
+        shared: Arc<Shared>,
+        namespace: &str,
+        name: &str,
+        serving: adopt::Serving,
+        live: Vec<Option<adopt::Running>>,
+    ) -> Self {
+        let replicas = live
+            .iter()
+            .map(|r| Replica {
+                state: if r.is_some() {
+                    WorkloadState::Running
+                } else {
+                    WorkloadState::Crashed
+                },
+                port: r.as_ref().map_or(0, |r| r.host_port),
+                message: if r.is_some() {
+                    String::new()
+                } else {
+                    "it was not running when the platform restarted".to_owned()
+                },
+                exit: None,
+                restarts: 0,
+                process: r.clone(),
+            })
+            .collect();
+        let tracker = Tracker::new(
+            shared.clone(),
+            namespace,
+            name.to_owned(),
+            Born {
+                revision: serving.revision.clone(),
+                source: serving.source.clone(),
+                model: serving.model.clone(),
+                deployment: serving.deployment.clone(),
+            },
+            super::identity::IdentityFiles::adopt(serving.identity.as_deref(), serving.owner),
+            None,
+            (Phase::Running, replicas),
+        );
+        tracker.rolled_out.store(true, Ordering::Relaxed);
+        tracker.set_files(serving.dir.clone(), serving.identity.clone(), serving.owner);
+        tracker.event(format!(
+            "{} adopted: it kept running while the platform restarted",
+            tracker.short_revision()
+        ));
+        tracker.publish();
+        if let Some(missing) = live.iter().position(Option::is_none) {
+            tracker.report_drift(format!(
+                "replica {} was not running when the platform restarted",
+                missing + 1
+            ));
+        }
+        let cancel = CancellationToken::new();
+        let span = tracing::info_span!("deployment", namespace = %namespace, service = %name, revision = %serving.revision);
+        let task = tokio::spawn(
+            supervisor::adopted(shared, tracker.clone(), serving.dir, live, cancel.clone())
+                .instrument(span),
+        );
+        Instance {
+            model: serving.model,
+            revision: serving.revision,
+            tracker,
+            cancel,
+            task,
+        }
+    }
+
+    /// A newer deployment whose rollout had failed before the restart: status still says
+    /// so, and `serving` (adopted) still serves.
+    pub fn adopt_failed(
+        shared: Arc<Shared>,
+        namespace: &str,
+        name: &str,
+        failed: adopt::Failed,
+        serving: Option<Instance>,
+    ) -> Self {
+        if let Some(p) = &serving {
+            p.tracker.muted.store(true, Ordering::Relaxed);
+        }
+        let replicas = vec![
+            Replica {
+                state: WorkloadState::Starting,
+                port: 0,
+                message: String::new(),
+                exit: None,
+                restarts: 0,
+                process: None,
+            };
+            failed.model.replicas as usize
+        ];
+        let tracker = Tracker::new(
+            shared,
+            namespace,
+            name.to_owned(),
+            Born {
+                revision: failed.revision.clone(),
+                source: failed.source,
+                model: failed.model.clone(),
+                deployment: failed.deployment,
+            },
+            super::identity::IdentityFiles::default(),
+            serving,
+            (Phase::Failed(failed.why), replicas),
+        );
+        tracker.publish();
+        let cancel = CancellationToken::new();
+        let waiting = cancel.clone();
+        let task = tokio::spawn(async move { waiting.cancelled().await });
+        Instance {
+            model: failed.model,
+            revision: failed.revision,
+            tracker,
+            cancel,
+            task,
+        }
+    }
+
+    /// The server is stopping: what serves keeps running for the next server, which
+    /// adopts it by the record written here; a rollout under way is stopped.
+    pub fn detach(self) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let previous = self.tracker.previous_lock().take();
+            let record = self.tracker.record_with(previous.as_ref());
+            let (shared, ns, name) = (
+                self.tracker.shared.clone(),
+                self.tracker.namespace.clone(),
+                self.tracker.name.clone(),
+            );
+            if self.tracker.serves() {
+                self.leave_running().await;
+            } else {
+                self.tracker.muted.store(true, Ordering::Relaxed);
+                match previous {
+                    Some(p) => {
+                        tokio::join!(self.stop(), p.leave_running());
+                    }
+                    None => self.stop().await,
+                }
+            }
+            let written =
+                crate::blocking::blocking(move || adopt::write_now(&shared, &ns, &name, &record))
+                    .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %e, "cannot record what serves");
+            }
+        })
+    }
+
+    /// Stops watching its replicas, leaving them running.
+    fn leave_running(self) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.tracker.detaching.store(true, Ordering::Relaxed);
+            self.cancel.cancel();
+            if let Err(e) = self.task.await {
+                tracing::error!(error = %e, "supervisor task failed");
             }
         })
     }

@@ -5,6 +5,7 @@
 //! It implements `micro-runtime`'s contract and knows nothing of the store, the
 //! reconciler or HTTP: the server hands it what it needs (doors to the API among them).
 
+mod adopt;
 mod blocking;
 mod cgroup;
 mod identity;
@@ -178,6 +179,9 @@ pub(crate) struct Shared {
     grace: Duration,
     /// PATH handed to services (the rest of the server's environment is not).
     path_env: String,
+    /// Orders the writes of services' records ([`adopt`]).
+    record_seq: std::sync::atomic::AtomicU64,
+    records_written: Arc<Mutex<HashMap<Key, u64>>>,
 }
 
 type Key = (String, String);
@@ -291,7 +295,8 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    /// Starts the runtime, first stopping any process a previous server left behind.
+    /// Starts the runtime: adopts the replicas a previous server left serving (routed to
+    /// at once), and stops every other process it left behind.
     pub fn new(
         dirs: Dirs,
         isolation: Isolation,
@@ -300,14 +305,20 @@ impl LocalRuntime {
         std::fs::create_dir_all(&dirs.work)?;
         std::fs::create_dir_all(&dirs.logs)?;
         std::fs::create_dir_all(&dirs.pids)?;
-        let mut reaped = pids::reap_orphans(&dirs.pids, &dirs.work);
-        if let Some(cgroups) = &isolation.cgroups {
-            reaped += cgroups.reap_all();
+        let found = Self::still_running(&dirs, &isolation);
+        let mut kept = adopt::Kept::default();
+        for f in &found {
+            f.live.iter().flatten().for_each(|r| kept.keep(r));
         }
+        let mut reaped = pids::reap_orphans(&dirs.pids, &dirs.work, &kept.groups);
+        if let Some(cgroups) = &isolation.cgroups {
+            reaped += cgroups.reap_all(&kept.cgroups);
+        }
+        adopt::remove_stale_pipes(&dirs.pids, &kept);
         if reaped > 0 {
             tracing::info!(reaped, "stopped processes left by a previous server");
         }
-        Ok(LocalRuntime {
+        let runtime = LocalRuntime {
             shared: Arc::new(Shared {
                 sources: SourceCache::for_platform(&dirs.sources, isolation.sources.clone()),
                 fetches: FetchPool::new(),
@@ -324,9 +335,110 @@ impl LocalRuntime {
                 fullest: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+                record_seq: std::sync::atomic::AtomicU64::new(0),
+                records_written: Arc::new(Mutex::new(HashMap::new())),
             }),
             services: Mutex::new(HashMap::new()),
-        })
+        };
+        let adopted = runtime.adopt(found);
+        if adopted > 0 {
+            tracing::info!(
+                adopted,
+                "adopted the services a previous server left running"
+            );
+        }
+        Ok(runtime)
+    }
+
+    /// The services' records a previous server left, each with those of its serving
+    /// replicas that still run as recorded (none where its namespace's door to the API
+    /// cannot open again where their networks point).
+    fn still_running(dirs: &Dirs, isolation: &Isolation) -> Vec<adopt::Found> {
+        let doors = isolation.sandbox.as_ref().and_then(Sandbox::doors);
+        adopt::load_all(&dirs.work)
+            .into_iter()
+            .map(|(ns, name, record)| {
+                let Some(serving) = &record.serving else {
+                    return adopt::Found {
+                        namespace: ns,
+                        name,
+                        record,
+                        live: Vec::new(),
+                    };
+                };
+                let reopened = match (doors, serving.door) {
+                    (Some(doors), Some(port)) => doors
+                        .reopen(&ns, port)
+                        .map_err(|e| tracing::warn!(namespace = %ns, port, error = %e, "cannot open a door again; its services start afresh"))
+                        .is_ok(),
+                    _ => true,
+                };
+                let live = if reopened {
+                    adopt::live(serving, isolation.cgroups.as_ref())
+                } else {
+                    vec![None; serving.replicas.len()]
+                };
+                adopt::Found {
+                    namespace: ns,
+                    name,
+                    record,
+                    live,
+                }
+            })
+            .collect()
+    }
+
+    /// Takes over what `found` says serves; how many services it adopted. A service none
+    /// of whose replicas run is left to the reconciler to deploy afresh.
+    fn adopt(&self, found: Vec<adopt::Found>) -> usize {
+        let mut adopted = 0;
+        for adopt::Found {
+            namespace: ns,
+            name,
+            record,
+            live,
+        } in found
+        {
+            let had_serving = record.serving.is_some();
+            let serving = record.serving.and_then(|serving| {
+                let any = live.iter().any(Option::is_some) || serving.model.replicas == 0;
+                any.then(|| Instance::adopt(self.shared.clone(), &ns, &name, serving, live))
+            });
+            let inst = match (record.failed, serving) {
+                (Some(failed), serving) if serving.is_some() || !had_serving => {
+                    Instance::adopt_failed(self.shared.clone(), &ns, &name, failed, serving)
+                }
+                (None, Some(serving)) => serving,
+                _ => {
+                    self.shared.save_record(&ns, &name, None);
+                    continue;
+                }
+            };
+            self.services().insert((ns.clone(), name), inst);
+            self.shared.bump(&ns);
+            adopted += 1;
+        }
+        adopted
+    }
+
+    /// How many services it runs.
+    pub fn running(&self) -> usize {
+        self.services().len()
+    }
+
+    /// Stops every service on purpose (`micro server --stop-services`: maintenance, or
+    /// before uninstalling): processes, cgroups, volumes and records go.
+    pub async fn stop_services(&self) {
+        let all: Vec<Instance> = self.services().drain().map(|(_, i)| i).collect();
+        futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
+        if let Some(cgroups) = &self.shared.isolation.cgroups {
+            cgroups.remove();
+        }
+        if let Some(volumes) = self.shared.isolation.volumes.clone() {
+            let _ = blocking::blocking(move || volumes.unmount_all()).await;
+        }
+        let work = self.shared.dirs.work.clone();
+        let _ = blocking::blocking(move || adopt::forget_all(&work)).await;
     }
 
     fn services(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Instance>> {
@@ -454,6 +566,7 @@ impl Runtime for LocalRuntime {
             return Ok(());
         };
         inst.stop().await;
+        self.shared.save_record(namespace, name, None);
         self.shared.forget_events(namespace, name);
         self.shared.bump(namespace);
         let work = self.shared.dirs.service_work(namespace, name);
@@ -562,14 +675,10 @@ impl Runtime for LocalRuntime {
         logs::read(self.shared.dirs.log_file(namespace, name), query).await
     }
 
+    /// Leaves what serves running, with its cgroups, networks, volumes and log pipes, for
+    /// the next server to adopt; a rollout or build under way stops.
     async fn shutdown(&self) {
         let all: Vec<Instance> = self.services().drain().map(|(_, i)| i).collect();
-        futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
-        if let Some(cgroups) = &self.shared.isolation.cgroups {
-            cgroups.remove();
-        }
-        if let Some(volumes) = self.shared.isolation.volumes.clone() {
-            let _ = blocking::blocking(move || volumes.unmount_all()).await;
-        }
+        futures_util::future::join_all(all.into_iter().map(Instance::detach)).await;
     }
 }

@@ -56,17 +56,50 @@ fn groups_working_in(work: &Path) -> Vec<i32> {
     groups
 }
 
-/// Stops every process group recorded in `dir` or still working under `work`, returning
-/// how many were still there.
-pub(crate) fn reap_orphans(dir: &Path, work: &Path) -> usize {
-    let mut groups = groups_working_in(work);
+/// Whether process `pid` lives (not a zombie) and started at `start`: the same process
+/// as was recorded, not a reused pid.
+pub(crate) fn alive(pid: i32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next();
+    state != Some("Z") && start_time(pid) == Some(start)
+}
+
+/// The recorded start time of `pgid`'s leader, as [`record`] wrote it.
+pub(crate) fn started(pgid: i32) -> u64 {
+    start_time(pgid).unwrap_or(0)
+}
+
+/// Stops every process group recorded in `dir` or still working under `work`, but the
+/// groups in `keep` (adopted by this server), returning how many were still there.
+pub(crate) fn reap_orphans(
+    dir: &Path,
+    work: &Path,
+    keep: &std::collections::HashSet<i32>,
+) -> usize {
+    let mut groups: Vec<i32> = groups_working_in(work)
+        .into_iter()
+        .filter(|g| !keep.contains(g))
+        .collect();
     let entries = std::fs::read_dir(dir).into_iter().flatten();
-    for entry in entries.flatten() {
+    // Regular files only: the log pipes beside them would block a read.
+    for entry in entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+    {
         let path = entry.path();
         if let Ok(text) = std::fs::read_to_string(&path) {
             let mut parts = text.split_whitespace();
             let pgid = parts.next().and_then(|p| p.parse::<i32>().ok());
             let start = parts.next().and_then(|p| p.parse::<u64>().ok());
+            if pgid.is_some_and(|g| keep.contains(&g)) {
+                continue;
+            }
             if let (Some(pgid), Some(start)) = (pgid, start)
                 && pgid > 1
             {
@@ -136,7 +169,7 @@ mod tests {
             .spawn()
             .unwrap();
         // The server died right after this spawn: no pid file exists.
-        assert_eq!(reap_orphans(&pids, &work), 1);
+        assert_eq!(reap_orphans(&pids, &work, &Default::default()), 1);
         let _ = inside.wait();
         assert!(!alive(inside.id()));
         assert!(alive(outside.id()), "a process elsewhere is left alone");

@@ -69,7 +69,12 @@ fn toolchain_env(toolchains: Toolchains, app: &str, base: &str) -> Vec<(&'static
 pub(crate) struct Group {
     pub child: Child,
     pgid: Option<i32>,
+    /// Its leader's start time, which tells it from a later process with its pid.
+    start: u64,
     pid_file: Option<PathBuf>,
+    /// Names its cgroup and its output's pipe.
+    label: String,
+    fifo: PathBuf,
     /// The first process inside the sandbox: its network namespace is the service's.
     inner: Option<i32>,
     cgroup: Option<Cgroup>,
@@ -87,6 +92,12 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
+    /// The probe of a replica whose sandbox's first process is `inner` (`None`
+    /// unsandboxed).
+    pub fn of(inner: Option<i32>) -> Self {
+        Probe { inner }
+    }
+
     /// Whether the replica is ready: it listens on `port` (inside its sandbox, if it has
     /// one) and, given a `path`, a GET there through `host_port` answers below 500. If
     /// not, why not, in words for `micro status`.
@@ -177,9 +188,6 @@ async fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
 /// a cgroup when the runtime has them.
 pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let log = open_log(l.log).await?;
-    // Output goes through the platform, which stamps each line with the time and where it
-    // came from. The pipe's ends are close-on-exec: only this child holds its write end.
-    let (output, input) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let toolchain_env = match &shared.isolation.sandbox {
         Some(_) => toolchain_env(l.toolchain, sandbox::APP_DIR, sandbox::SANDBOX_PATH),
         None => toolchain_env(l.toolchain, &l.dir.to_string_lossy(), &shared.path_env),
@@ -187,12 +195,23 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     // The cgroup first: the sandbox starts inside it, so its cgroup namespace's root is
     // the replica's own, and nothing it runs ever escapes its limits.
     let label = format!(
-        "{}.{}.{}.{}",
+        "{}.{}.{}.{}-{}",
         l.namespace,
         l.name,
         l.role,
+        *SERVER_RUN,
         LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
+    // Output goes through the platform, which stamps each line with the time and where it
+    // came from, by a named pipe the process holds both ends of: it never writes into a
+    // pipe nobody reads, so it outlives the server, and the next server reads on.
+    let fifo = shared.dirs.pids.join(format!("{label}.fifo"));
+    let (output, input) = {
+        let fifo = fifo.clone();
+        blocking(move || log_pipe(&fifo))
+            .await
+            .map_err(std::io::Error::other)??
+    };
     let cgroup = match shared.isolation.cgroups.clone() {
         Some(cgroups) => {
             let (label, limits) = (label.clone(), l.limits);
@@ -281,15 +300,18 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            if let Some(cg) = cgroup {
-                let _ = blocking(move || cg.kill_and_remove()).await;
-            }
+            let _ = blocking(move || {
+                if let Some(cg) = cgroup {
+                    cg.kill_and_remove();
+                }
+                let _ = std::fs::remove_file(fifo);
+            })
+            .await;
             return Err(e);
         }
     };
     // Our copies of the write end go with the command, so the pipe ends with the child.
     drop(cmd);
-    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(output)?;
     tokio::spawn(
         super::logs::copy_lines(output, log, l.log.to_owned(), l.log_tag.clone())
             .instrument(tracing::Span::current()),
@@ -313,7 +335,10 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
     let mut group = Group {
         child,
         pgid,
+        start: pgid.map_or(0, pids::started),
         pid_file,
+        label,
+        fifo,
         inner: None,
         cgroup,
         oom_killed: false,
@@ -331,6 +356,43 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
 
 /// Numbers each launch's cgroup and argument file apart.
 static LAUNCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Tells this server's launches from those of the server before it, whose replicas it
+/// may have adopted (their labels must never be taken again).
+static SERVER_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{millis:x}")
+});
+
+/// A named pipe at `path` (made again if one is there): its end to read from, and an end
+/// for the process's output that it can also read from, so the pipe always has a reader.
+fn log_pipe(path: &Path) -> std::io::Result<(tokio::net::unix::pipe::Receiver, std::fs::File)> {
+    let _ = std::fs::remove_file(path);
+    nix::unistd::mkfifo(
+        path,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )?;
+    let output = tokio::net::unix::pipe::OpenOptions::new().open_receiver(path)?;
+    let input = OpenOptions::new().read(true).write(true).open(path)?;
+    Ok((output, input))
+}
+
+/// Reads on from the named pipe of a process an earlier server started.
+pub(crate) async fn follow_output(
+    fifo: &Path,
+    log: &Path,
+    tag: Option<String>,
+) -> std::io::Result<()> {
+    let file = open_log(log).await?;
+    let output = tokio::net::unix::pipe::OpenOptions::new().open_receiver(fifo)?;
+    tokio::spawn(
+        super::logs::copy_lines(output, file, log.to_owned(), tag)
+            .instrument(tracing::Span::current()),
+    );
+    Ok(())
+}
 
 impl Group {
     /// If sandboxed, waits for a freshly spawned group's sandbox, connects its network
@@ -396,6 +458,21 @@ impl Group {
         self.host_port
     }
 
+    /// What a later server needs to find it, check it is this process and adopt it.
+    pub fn running(&self, listen: u16, log_tag: Option<String>) -> Option<super::adopt::Running> {
+        Some(super::adopt::Running {
+            pgid: self.pgid?,
+            start: self.start,
+            inner: self.inner,
+            host_port: self.host_port,
+            listen,
+            cgroup: self.cgroup.as_ref().map(|_| self.label.clone()),
+            fifo: self.fifo.clone(),
+            pid_file: self.pid_file.clone(),
+            log_tag,
+        })
+    }
+
     pub fn probe(&self) -> Probe {
         Probe { inner: self.inner }
     }
@@ -424,10 +501,11 @@ impl Group {
 
     async fn forget(&mut self) {
         let (pid_file, cgroup) = (self.pid_file.take(), self.cgroup.take());
-        if pid_file.is_none() && cgroup.is_none() {
-            return;
-        }
+        let fifo = std::mem::take(&mut self.fifo);
         let _ = blocking(move || {
+            if !fifo.as_os_str().is_empty() {
+                let _ = std::fs::remove_file(fifo);
+            }
             if let Some(path) = pid_file {
                 let _ = std::fs::remove_file(path);
             }

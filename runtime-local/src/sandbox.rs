@@ -259,7 +259,6 @@ impl Sandbox {
     /// follows. Descriptors: the filter at 4, then the `/etc` files, then the CA files.
     fn args(&self, jail: &Jail<'_>) -> Vec<std::ffi::OsString> {
         let mut a: Vec<std::ffi::OsString> = [
-            "--die-with-parent",
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
@@ -445,7 +444,7 @@ impl Sandbox {
             &[
                 "/bin/sh",
                 "-c",
-                r#"read -r _; exec /bin/sh -c "$0""#,
+                r#"read -r _; exec /bin/sh -c "$0" </dev/null"#,
                 command,
             ],
         )?;

@@ -1,6 +1,7 @@
 //! The life of one deployment: check out, build once, run replicas, restart on crash.
 
 use super::Shared;
+use super::adopt::Running;
 use super::cgroup::Limits;
 use super::instance::{Phase, Tracker};
 use super::process::{self, Launch};
@@ -122,6 +123,7 @@ pub(crate) async fn supervise(
             return fail(&tracker, why.into(), &cancel).await;
         }
     };
+    tracker.set_files(dir.clone(), identity.clone(), owner);
     tracker.set_phase(Phase::Running);
     // Replicas stop on their own when the rollout fails; the deployment stays, saying why.
     let stop_replicas = cancel.child_token();
@@ -179,6 +181,147 @@ pub(crate) async fn supervise(
         let _ = tokio::fs::remove_dir_all(&dir).await;
     }
 }
+
+/// Watches the replicas of a deployment a previous server left running (`live`, in
+/// order; `None` for one that was not): their output, readiness and liveness, as for its
+/// own. One that ends or fails its liveness check has the service deployed afresh (by the
+/// drift it reports), since only the server that started it knew how.
+pub(crate) async fn adopted(
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    dir: PathBuf,
+    live: Vec<Option<Running>>,
+    cancel: CancellationToken,
+) {
+    let _lease = shared.checkouts.lease(&dir);
+    let log = shared.dirs.log_file(tracker.namespace(), tracker.name());
+    let watchers: Vec<_> = live
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, r)| r.map(|r| (index, r)))
+        .map(|(index, running)| {
+            let adopted = Adopted {
+                shared: shared.clone(),
+                tracker: tracker.clone(),
+                index,
+                running,
+            };
+            tokio::spawn(
+                adopted
+                    .watch(log.clone(), cancel.clone())
+                    .instrument(tracing::Span::current()),
+            )
+        })
+        .collect();
+    let code = dir.join("code");
+    let watch = tokio::spawn(
+        watch_files(
+            shared.clone(),
+            tracker.clone(),
+            dir.clone(),
+            code,
+            cancel.clone(),
+        )
+        .instrument(tracing::Span::current()),
+    );
+    futures_util::future::join_all(watchers).await;
+    if watch.await.unwrap_or(false) {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+    }
+}
+
+/// One adopted replica.
+struct Adopted {
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    index: usize,
+    running: Running,
+}
+
+impl Adopted {
+    async fn watch(self, log: PathBuf, cancel: CancellationToken) {
+        let Adopted {
+            shared,
+            tracker,
+            index,
+            running,
+        } = self;
+        if let Err(e) = process::follow_output(&running.fifo, &log, running.log_tag.clone()).await {
+            tracing::warn!(error = %e, "cannot read an adopted replica's output");
+        }
+        let model = tracker.model().clone();
+        let probe = process::Probe::of(running.inner);
+        let port = running.host_port;
+        let mut health = Health {
+            ready: true,
+            routed: true,
+            ..Health::default()
+        };
+        let mut next_ready = tokio::time::Instant::now() + READINESS_PERIOD;
+        let liveness = model.liveness.as_ref();
+        let period = liveness.map_or(READINESS_PERIOD, |l| {
+            Duration::from_secs(u64::from(l.period.max(1)))
+        });
+        let mut alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Not its parent, this server cannot wait for it: it looks once a second.
+        let mut looks = tokio::time::interval(GONE_CHECK);
+        let mut dead_checks = 0u32;
+        let why = loop {
+            tokio::select! {
+                () = cancel.cancelled() => {
+                    if !tracker.detaching() {
+                        let (shared, running) = (shared.clone(), running.clone());
+                        let grace = shared.grace;
+                        let _ = blocking(move || super::adopt::terminate(&shared, &running, grace)).await;
+                    }
+                    return;
+                }
+                _ = looks.tick() => {
+                    let r = running.clone();
+                    if !blocking(move || r.alive()).await.unwrap_or(true) {
+                        break "exited".to_owned();
+                    }
+                }
+                () = tokio::time::sleep_until(next_ready) => {
+                    let answer = probe.ready(running.listen, port, model.ready_path.as_deref()).await;
+                    heard(&tracker, index, &mut health, port, answer);
+                    next_ready = tokio::time::Instant::now() + READINESS_PERIOD;
+                }
+                _ = alive.tick(), if liveness.is_some() => {
+                    let Some(check) = liveness else { continue };
+                    match probe.ready(running.listen, port, check.path.as_deref()).await {
+                        Ok(()) => dead_checks = 0,
+                        Err(why) => {
+                            dead_checks += 1;
+                            if dead_checks >= check.failures {
+                                break format!(
+                                    "failed its liveness check: {why} ({dead_checks} checks in a row)"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // What is left of its group, its cgroup, pid file and pipe go.
+        let (shared2, r) = (shared.clone(), running.clone());
+        let grace = shared.grace;
+        let _ = blocking(move || super::adopt::terminate(&shared2, &r, grace)).await;
+        tracker.set_process(index, None);
+        tracker.set_replica_exit(
+            index,
+            port,
+            format!("{why}; the service is deployed afresh"),
+            why.clone(),
+        );
+        tracker.report_drift(format!("replica {} {why}", index + 1));
+        cancel.cancelled().await;
+    }
+}
+
+/// How often an adopted replica's process is looked for.
+const GONE_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs a service's build step once in its checkout `code`, within its spec's
 /// `build_timeout`, one build of the namespace at a time; `Err` says why it failed, and
@@ -524,6 +667,7 @@ impl ReplicaLaunch {
         let mut backoff = policy.build();
         let mut restarts = 0u32;
         let mut port = 0;
+        let log_tag = (self.service.model.replicas > 1).then(|| (self.index + 1).to_string());
         loop {
             if port == 0 || !port_is_free(port) {
                 port = match process::free_port() {
@@ -557,13 +701,15 @@ impl ReplicaLaunch {
                 role: format!("replica-{}", self.index),
                 limits: limits_of(&self.service),
                 toolchain: self.toolchain,
-                log_tag: (self.service.model.replicas > 1).then(|| (self.index + 1).to_string()),
+                log_tag: log_tag.clone(),
             };
             let started = Instant::now();
             let why = match process::spawn(&self.shared, &launch).await {
                 Err(e) => format!("could not start: {e}"),
                 Ok(mut group) => {
                     port = group.host_port();
+                    self.tracker
+                        .set_process(self.index, group.running(listen, log_tag.clone()));
                     let probe = group.probe();
                     let mut health = Health::default();
                     let liveness = self.service.model.liveness.as_ref();
@@ -604,7 +750,12 @@ impl ReplicaLaunch {
                             }
                         }
                     };
+                    if !matches!(outcome, Ended::Cancelled) || !self.tracker.detaching() {
+                        self.tracker.set_process(self.index, None);
+                    }
                     match outcome {
+                        // The server stops and leaves it running for the next to adopt.
+                        Ended::Cancelled if self.tracker.detaching() => return,
                         Ended::Cancelled => return group.terminate(self.shared.grace).await,
                         Ended::Exited(Ok(status)) => process::describe(&status, group.oom_killed()),
                         Ended::Exited(Err(e)) => format!("lost track of the process: {e}"),
@@ -633,55 +784,66 @@ impl ReplicaLaunch {
         }
     }
 
-    /// What a readiness check answered, for the replica's state: ready once it first
-    /// passes; out of routing after [`READINESS_FAILURES`] failures in a row once it had
-    /// been; back in at the next pass. Each change is said once, as an event too.
     fn heard(&self, health: &mut Health, port: u16, answer: Result<(), String>) {
-        let replica = self.index + 1;
-        match answer {
-            Ok(()) => {
-                health.failures = 0;
-                if !health.ready {
-                    health.ready = true;
-                    self.tracker.event(format!("replica {replica} ready"));
-                    self.set(WorkloadState::Running, port, String::new());
-                } else if !health.routed {
-                    self.tracker.event(format!("replica {replica} ready again"));
-                    self.set(WorkloadState::Running, port, String::new());
-                }
-                health.routed = true;
-                health.said.clear();
-            }
-            // Not ready yet: said once per reason, not once per probe.
-            Err(why) if !health.ready => {
-                if why != health.said {
-                    self.set(WorkloadState::Starting, port, why.clone());
-                    health.said = why;
-                }
-            }
-            Err(why) => {
-                health.failures += 1;
-                if health.routed && health.failures >= READINESS_FAILURES {
-                    health.routed = false;
-                    self.tracker.event(format!(
-                        "replica {replica} not ready: {why}; out of routing"
-                    ));
-                }
-                if !health.routed && why != health.said {
-                    let checks = health.failures;
-                    self.set(
-                        WorkloadState::Unhealthy,
-                        port,
-                        format!("not ready: {why} ({checks} checks in a row)"),
-                    );
-                    health.said = why;
-                }
-            }
-        }
+        heard(&self.tracker, self.index, health, port, answer);
     }
 
     fn set(&self, state: WorkloadState, port: u16, message: String) {
         self.tracker.set_replica(self.index, state, port, message);
+    }
+}
+
+/// What a readiness check answered, for the replica's state: ready once it first
+/// passes; out of routing after [`READINESS_FAILURES`] failures in a row once it had
+/// been; back in at the next pass. Each change is said once, as an event too.
+fn heard(
+    tracker: &Tracker,
+    index: usize,
+    health: &mut Health,
+    port: u16,
+    answer: Result<(), String>,
+) {
+    let replica = index + 1;
+    match answer {
+        Ok(()) => {
+            health.failures = 0;
+            if !health.ready {
+                health.ready = true;
+                tracker.event(format!("replica {replica} ready"));
+                tracker.set_replica(index, WorkloadState::Running, port, String::new());
+            } else if !health.routed {
+                tracker.event(format!("replica {replica} ready again"));
+                tracker.set_replica(index, WorkloadState::Running, port, String::new());
+            }
+            health.routed = true;
+            health.said.clear();
+        }
+        // Not ready yet: said once per reason, not once per probe.
+        Err(why) if !health.ready => {
+            if why != health.said {
+                tracker.set_replica(index, WorkloadState::Starting, port, why.clone());
+                health.said = why;
+            }
+        }
+        Err(why) => {
+            health.failures += 1;
+            if health.routed && health.failures >= READINESS_FAILURES {
+                health.routed = false;
+                tracker.event(format!(
+                    "replica {replica} not ready: {why}; out of routing"
+                ));
+            }
+            if !health.routed && why != health.said {
+                let checks = health.failures;
+                tracker.set_replica(
+                    index,
+                    WorkloadState::Unhealthy,
+                    port,
+                    format!("not ready: {why} ({checks} checks in a row)"),
+                );
+                health.said = why;
+            }
+        }
     }
 }
 

@@ -186,6 +186,9 @@ pub struct NamespaceSettings {
 pub trait ApiDoors: Send + Sync {
     /// The host port on 127.0.0.1 of `namespace`'s door, opened on first use.
     fn port(&self, namespace: &str) -> std::io::Result<u16>;
+    /// Opens `namespace`'s door at `port` again: where the networks of services a
+    /// previous server left running point. Fails if the port is taken.
+    fn reopen(&self, namespace: &str, port: u16) -> std::io::Result<()>;
     /// `namespace` is gone: its door closes.
     fn close(&self, namespace: &str);
 }

@@ -9,6 +9,11 @@ pub struct ServerArgs {
     /// Where the platform keeps its data [default: $MICRO_HOME/server]
     #[arg(long, env = "MICRO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Stop the services a stopped server left running (they outlive it, so restarts and
+    /// upgrades do not interrupt them), remove their cgroups and volumes, and exit: for
+    /// maintenance, or before uninstalling. Stop the server first.
+    #[arg(long)]
+    pub stop_services: bool,
     /// Address to listen on
     #[arg(long, env = "MICRO_ADDRESS", default_value = "127.0.0.1:8081")]
     pub address: SocketAddr,

@@ -148,12 +148,36 @@ pub async fn run(
         shutdown_signal(),
     )
     .await;
-    tracing::info!("stopping services");
+    tracing::info!("stopping");
     tasks.stop().await;
+    // The local runtime leaves its services running for the next server to adopt.
     runtime.shutdown().await;
     tracing::info!("stopped");
     drop(ground.lock);
     Ok(())
+}
+
+/// `micro server --stop-services`: stops every service a previous server left running
+/// on `data` (and their cgroups, volumes and records); how many services it stopped.
+pub async fn stop_services(args: &ServerArgs, data: &Path) -> Result<usize> {
+    if args.runtime != RuntimeKind::Local {
+        bail!("--stop-services: only the local runtime leaves services running on this machine");
+    }
+    let data = data
+        .canonicalize()
+        .with_context(|| format!("no data dir at {}", data.display()))?;
+    // A running server holds the lock: it must be stopped first.
+    let lock = files::lock_data_dir(&data)?;
+    let doors = micro_api::serve::Doors::new(&serve_limits(args));
+    let isolation = isolation(args, args.address, &data, &doors)?;
+    let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let dirs = Dirs::under(&data);
+    let local =
+        tokio::task::spawn_blocking(move || LocalRuntime::new(dirs, isolation, events)).await??;
+    let stopped = local.running();
+    local.stop_services().await;
+    drop(lock);
+    Ok(stopped)
 }
 
 /// What the server stands on: its data dir (locked), its listener, its limits.

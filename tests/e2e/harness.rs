@@ -322,6 +322,19 @@ impl Platform {
         self.boot();
     }
 
+    /// `micro server --stop-services` on this platform's data dir (the server stopped):
+    /// what it prints.
+    pub fn stop_services(&self) -> String {
+        let out = Command::new(BIN)
+            .args(["server", "--stop-services"])
+            .env("MICRO_HOME", &self.home)
+            .env("MICRO_DATA_DIR", &self.data)
+            .envs(self.server_env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -475,6 +488,8 @@ impl Drop for Platform {
         if self.child.is_some() {
             let _ = self.stop();
         }
+        // Services outlive their server: stop what this platform ran.
+        self.stop_services();
         // A server killed (kill -9) leaves its namespaces' volumes mounted: detach them,
         // so the temp dir goes and the machine keeps no loop device of the test's.
         let root = self.data.parent().map(Path::to_owned).unwrap_or_default();

@@ -1,12 +1,13 @@
-//! A server killed with SIGKILL and started again runs each replica exactly once; a
-//! server stopped with SIGTERM stops what it runs.
+//! Services outlive their server: one killed (SIGKILL) or stopped (SIGTERM) leaves them
+//! running, and the next adopts them, each replica exactly once; `--stop-services`
+//! stops them on purpose.
 
 use crate::harness::Platform;
 
 const APP: &str = "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
 
 #[test]
-fn sigkill_then_restart_leaves_exactly_one_process_per_replica() {
+fn services_outlive_a_killed_or_stopped_server_and_the_next_one_adopts_them() {
     let mut p = Platform::start();
     p.write_service(
         "pair",
@@ -39,35 +40,66 @@ fn sigkill_then_restart_leaves_exactly_one_process_per_replica() {
         before,
         "its services untouched"
     );
+    // So does `--stop-services` while the server runs.
     assert!(
-        p.ok(&["env"]).contains(&p.port.to_string()),
-        "env untouched"
+        p.stop_services()
+            .contains("is in use by another `micro server`"),
+        "a running server's services are not stopped under it"
     );
+    assert_eq!(p.processes("pair_main.py"), before);
 
-    // SIGKILL releases the data dir with the process.
+    // A crash (SIGKILL) leaves the replicas running...
     p.kill9();
-    // The sandboxes die with their supervisor: nothing runs unsupervised...
-    p.wait_for("the services to stop with the server", || {
-        p.processes("pair_main.py").is_empty()
-    });
+    assert_eq!(
+        p.processes("pair_main.py"),
+        before,
+        "the services outlive a killed server"
+    );
+    // ...and the next server adopts them: the same processes, routed to, their output
+    // still reaching their log. Nothing starts twice.
     p.restart();
-    let status = p.wait_running(None, "pair", None);
-    assert_eq!(status["replicas"], "2/2");
-    // ...and the new server starts them again: no orphan, no duplicate.
-    p.wait_for("two new replicas and no orphan", || {
-        let now = p.processes("pair_main.py");
-        now.len() == 2 && now.iter().all(|pid| !before.contains(pid))
-    });
-    // Status never claimed more than runs: the dead server's rows were reset.
     assert_eq!(p.wait_running(None, "pair", None)["replicas"], "2/2");
     assert!(p.ok(&["call", "pair", "/"]).contains("pair_main.py"));
+    p.micro(&["call", "pair", "/after-the-crash"]);
+    p.wait_for("the adopted replicas' output in their log", || {
+        p.ok(&["logs", "pair"]).contains("/after-the-crash")
+    });
+    assert_eq!(
+        p.processes("pair_main.py"),
+        before,
+        "adopted, not started again"
+    );
+    assert!(
+        p.ok(&["describe", "pair"]).contains("adopted"),
+        "describe tells"
+    );
 
+    // Stopping the server on purpose (SIGTERM, Ctrl-C, an upgrade) leaves them too.
     let exit = p.stop();
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
-    assert!(
-        p.processes("pair_main.py").is_empty(),
-        "SIGTERM stops the services"
+    assert_eq!(
+        p.processes("pair_main.py"),
+        before,
+        "SIGTERM leaves services running"
     );
+    p.restart();
+    assert_eq!(p.wait_running(None, "pair", None)["replicas"], "2/2");
+    assert_eq!(p.processes("pair_main.py"), before);
+    assert!(p.ok(&["call", "pair", "/"]).contains("pair_main.py"));
+
+    // `--stop-services` stops them on purpose, once the server has stopped.
+    p.stop();
+    let said = p.stop_services();
+    assert!(said.contains("stopped 1 services"), "{said}");
+    p.wait_for("the services to stop", || {
+        p.processes("pair_main.py").is_empty()
+    });
+    // The next server starts them afresh.
+    p.restart();
+    assert_eq!(p.wait_running(None, "pair", None)["replicas"], "2/2");
+    let after = p.processes("pair_main.py");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.iter().all(|pid| !before.contains(pid)), "{after:?}");
 }
 
 #[test]
@@ -176,6 +208,8 @@ fn services_started_with_the_server_get_the_api_and_their_certificate() {
     p.ok(&["run", "./handed", "--wait"]);
     let exit = p.stop();
     assert!(exit.success(), "{exit:?}");
+    // Stopped on purpose, so the next server starts it as it starts.
+    p.stop_services();
     p.restart();
     p.wait_running(None, "handed", None);
     let seen: serde_json::Value = serde_json::from_str(&p.ok(&["call", "handed", "/"])).unwrap();
@@ -251,4 +285,204 @@ fn a_connection_that_never_sends_a_request_cannot_hold_a_restart() {
         );
     }
     assert!(p.ok(&["whoami"]).contains("admin"));
+}
+
+/// What an upgrade looks like to tenants (issue 26): the service manager holds the
+/// socket and the server restarts twice under a steady load of `micro call`s of a
+/// service and `git push`es. No call and no push fails, and the service is the same
+/// processes throughout: adopted, not started again.
+#[test]
+fn services_answer_calls_and_pushes_land_through_socket_activated_restarts() {
+    let mut p = Platform::start_activated();
+    p.write_service(
+        "steady",
+        &[
+            ("service.yaml", "run: python3 -u steady_main.py\n"),
+            ("steady_main.py", APP),
+        ],
+    );
+    p.ok(&["run", "./steady", "--wait"]);
+    let pids = p.processes("steady_main.py");
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    p.ok(&["clone", "pusher"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (home, work, ca) = (p.home.clone(), p.work.clone(), p.ca());
+    let caller = {
+        let (stop, home, work) = (stop.clone(), home.clone(), work.clone());
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut times = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = std::time::Instant::now();
+                let out = std::process::Command::new(crate::harness::BIN)
+                    .args(["call", "steady", "/"])
+                    .current_dir(&work)
+                    .env("MICRO_HOME", &home)
+                    .env_remove("MICRO_ENV")
+                    .env_remove("MICRO_NAMESPACE")
+                    .output()
+                    .unwrap();
+                times.push(started.elapsed());
+                if !out.status.success()
+                    || !String::from_utf8_lossy(&out.stdout).contains("steady_main.py")
+                {
+                    failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+                }
+            }
+            (times, failures)
+        })
+    };
+    let pusher = {
+        let (stop, dir) = (stop.clone(), work.join("pusher"));
+        std::thread::spawn(move || {
+            let git = |args: &[&str]| {
+                std::process::Command::new("git")
+                    .arg("-c")
+                    .arg(format!("http.sslCAInfo={}", ca.display()))
+                    .args(args)
+                    .current_dir(&dir)
+                    .env("MICRO_HOME", &home)
+                    .env_remove("GIT_SSL_CAINFO")
+                    .env("GIT_TERMINAL_PROMPT", "0")
+                    .env("GIT_AUTHOR_NAME", "Tess")
+                    .env("GIT_AUTHOR_EMAIL", "tess@example.com")
+                    .env("GIT_COMMITTER_NAME", "Tess")
+                    .env("GIT_COMMITTER_EMAIL", "tess@example.com")
+                    .output()
+                    .unwrap()
+            };
+            let (mut pushes, mut failures) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                pushes += 1;
+                std::fs::write(dir.join("NOTES.md"), format!("push {pushes}\n")).unwrap();
+                assert!(git(&["add", "NOTES.md"]).status.success());
+                assert!(git(&["commit", "-q", "-m", "a note"]).status.success());
+                let out = git(&["push", "-q"]);
+                if !out.status.success() {
+                    failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+                }
+            }
+            (pushes, failures)
+        })
+    };
+    // Some calls and pushes before, then two restarts in a row.
+    p.wait_for("some calls", || {
+        p.ok(&["logs", "steady"]).matches("GET /").count() > 2
+    });
+    p.restart_in_place();
+    p.restart_in_place();
+    p.wait_for("calls after the restarts", || {
+        p.ok(&["logs", "steady"]).matches("GET /").count() > 8
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut times, call_failures) = caller.join().unwrap();
+    let (pushes, push_failures) = pusher.join().unwrap();
+    assert!(
+        call_failures.is_empty(),
+        "{} of {} calls failed: {call_failures:?}",
+        call_failures.len(),
+        times.len()
+    );
+    assert!(pushes > 0);
+    assert!(push_failures.is_empty(), "{push_failures:?}");
+    assert_eq!(p.processes("steady_main.py"), pids, "not restarted");
+    times.sort();
+    let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+    eprintln!(
+        "{} calls, {pushes} pushes through two restarts; calls' p99 {p99:?}",
+        times.len()
+    );
+    assert_eq!(p.wait_running(None, "steady", None)["replicas"], "1/1");
+}
+
+/// A restart restores what was serving: a service whose newer revision failed its
+/// rollout goes on serving the revision before it, on the same processes, and status
+/// still says the newer one failed (a restart once brought it back at the failing
+/// revision, with nothing ready).
+#[test]
+fn a_restart_keeps_the_good_revision_serving_when_the_newer_one_failed() {
+    let mut p = Platform::start();
+    p.write_service(
+        "keep",
+        &[
+            ("service.yaml", "run: python3 -u keep_main.py\n"),
+            ("keep_main.py", APP),
+        ],
+    );
+    p.ok(&["run", "./keep", "--wait"]);
+    let pids = p.processes("keep_main.py");
+    std::fs::write(
+        p.work.join("keep/service.yaml"),
+        "run: python3 -u nosuch.py\n",
+    )
+    .unwrap();
+    let out = p.micro(&["update", "keep", "--wait"]);
+    assert!(!out.status.success());
+    let failed = p.service(None, "keep").unwrap();
+    assert_eq!(failed["status"], "error", "{failed}");
+
+    for crash in [false, true] {
+        if crash {
+            p.kill9();
+        } else {
+            assert!(p.stop().success());
+        }
+        p.restart();
+        p.wait_for("its status as it was", || {
+            p.service(None, "keep")
+                .is_some_and(|s| s["status"] == "error")
+        });
+        let s = p.service(None, "keep").unwrap();
+        assert_eq!(s["revision"], failed["revision"], "{s}");
+        assert!(
+            s["message"].as_str().unwrap().contains("still serves"),
+            "{s}"
+        );
+        assert!(p.ok(&["call", "keep", "/"]).contains("keep_main.py"));
+        assert_eq!(p.processes("keep_main.py"), pids, "the same processes");
+        // Nothing was deployed again: the plan stays as it was.
+        assert_eq!(p.micro(&["diff"]).status.code(), Some(0));
+    }
+}
+
+/// A replica that died while no server ran (its process gone, or its pid taken by
+/// another process) is not adopted: the next server deploys its service afresh while
+/// what still runs serves, and stops nothing that is not the platform's.
+#[test]
+fn replicas_that_died_while_no_server_ran_are_started_afresh() {
+    let mut p = Platform::start();
+    p.write_service(
+        "twin",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u twin_main.py\nreplicas: 2\n",
+            ),
+            ("twin_main.py", APP),
+        ],
+    );
+    p.ok(&["run", "./twin", "--wait"]);
+    let before = p.processes("twin_main.py");
+    assert_eq!(before.len(), 2, "{before:?}");
+    p.kill9();
+    // One replica dies while nothing watches it.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &before[0].to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    p.wait_for("the replica to die", || {
+        p.processes("twin_main.py").len() == 1
+    });
+    p.restart();
+    // The service is deployed afresh: two new replicas, and the survivor stopped once
+    // they are ready (nothing serves twice, nothing is left unowned).
+    p.wait_for("two fresh replicas and nothing else", || {
+        let now = p.processes("twin_main.py");
+        now.len() == 2 && now.iter().all(|pid| !before.contains(pid))
+    });
+    assert_eq!(p.wait_running(None, "twin", None)["replicas"], "2/2");
+    assert!(p.ok(&["call", "twin", "/"]).contains("twin_main.py"));
 }

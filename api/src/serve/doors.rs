@@ -67,11 +67,22 @@ impl Doors {
 
     /// The port of `namespace`'s door on 127.0.0.1, opened on first use.
     pub fn port(&self, namespace: &str) -> std::io::Result<u16> {
+        self.open(namespace, 0)
+    }
+
+    /// `namespace`'s door, opened at `at` (any free port for 0) unless it is open.
+    fn open(&self, namespace: &str, at: u16) -> std::io::Result<u16> {
         let mut doors = self.lock();
         if let Some((port, _)) = doors.get(namespace) {
-            return Ok(*port);
+            return if at == 0 || *port == at {
+                Ok(*port)
+            } else {
+                Err(std::io::Error::other(format!(
+                    "the door of {namespace} is open at {port}, not {at}"
+                )))
+            };
         }
-        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, at)))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = {
@@ -137,6 +148,10 @@ impl Doors {
 impl micro_runtime::ApiDoors for Doors {
     fn port(&self, namespace: &str) -> std::io::Result<u16> {
         Doors::port(self, namespace)
+    }
+
+    fn reopen(&self, namespace: &str, port: u16) -> std::io::Result<()> {
+        self.open(namespace, port).map(|_| ())
     }
 
     fn close(&self, namespace: &str) {
