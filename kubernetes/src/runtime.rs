@@ -72,6 +72,10 @@ impl Runtime for KubeRuntime {
         true
     }
 
+    fn support(&self) -> micro_tenant::spec::Support {
+        micro_tenant::spec::Support::CLUSTER
+    }
+
     async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {
         let s = &self.shared;
         s.ready().await?;

@@ -79,6 +79,9 @@ pub struct Isolation {
     /// The platform CA alone, which a service serving TLS checks its callers against:
     /// `MICRO_PLATFORM_CA`.
     pub platform_ca: Option<std::path::PathBuf>,
+    /// The platform's client certificate, which health checks of services that serve TLS
+    /// present (such a service takes only the platform's callers).
+    pub platform_client: Option<Arc<micro_pki::PlatformClient>>,
     /// Each namespace's checkouts on a filesystem of their own (with the sandbox).
     volumes: Option<volume::Volumes>,
 }
@@ -102,6 +105,7 @@ impl Isolation {
             sources: SourcePolicy::default(),
             trust: None,
             platform_ca: None,
+            platform_client: None,
             volumes: Some(volume::Volumes::new(data_dir.join("volumes"), dirs.work)),
         })
     }

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use tokio::process::{Child, Command};
 use tracing::Instrument;
 
@@ -99,15 +100,22 @@ impl Probe {
     }
 
     /// Whether the replica is ready: it listens on `port` (inside its sandbox, if it has
-    /// one) and, given a `path`, a GET there through `host_port` answers below 500. If
-    /// not, why not, in words for `micro status`.
-    pub async fn ready(self, port: u16, host_port: u16, path: Option<&str>) -> Result<(), String> {
+    /// one) and, given a `path`, a GET there through `host_port` answers below 500 (over
+    /// TLS with `tls`, for a service that serves it). If not, why not, in words for
+    /// `micro status`.
+    pub async fn ready(
+        self,
+        port: u16,
+        host_port: u16,
+        path: Option<&str>,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<(), String> {
         if !self.listening(port).await {
             return Err(format!("nothing listens on $PORT ({port}) yet"));
         }
         match path {
             None => Ok(()),
-            Some(path) => match http_status(host_port, path).await {
+            Some(path) => match http_status(host_port, path, tls.cloned()).await {
                 Some(code) if code < 500 => Ok(()),
                 Some(code) => Err(format!("GET {path} answered {code}")),
                 None => Err(format!("GET {path} got no HTTP answer")),
@@ -134,13 +142,25 @@ impl Probe {
 }
 
 /// The status code of `GET path` on a local port, or `None` without an HTTP answer
-/// within a second: hyper's client on one new connection, no pool, no redirect.
-async fn http_status(port: u16, path: &str) -> Option<u16> {
+/// within a second: hyper's client on one new connection, no pool, no redirect; over TLS
+/// with `tls` (the platform's client certificate, taking only the service's own).
+async fn http_status(port: u16, path: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Option<u16> {
     let exchange = async {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()?;
-        get(tcp, path).await
+        match tls {
+            None => get(tcp, path).await,
+            Some(config) => {
+                // The verifier checks the service's identity, not a host name.
+                let name = rustls::pki_types::ServerName::try_from("service").ok()?;
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, tcp)
+                    .await
+                    .ok()?;
+                get(stream, path).await
+            }
+        }
     };
     tokio::time::timeout(std::time::Duration::from_secs(1), exchange)
         .await

@@ -141,6 +141,7 @@ pub(crate) async fn supervise(
                 log: log.clone(),
                 index,
                 toolchain,
+                tls: probe_tls(&shared, &ns, &service.name, &service.model),
             };
             tokio::spawn(
                 launch
@@ -250,6 +251,7 @@ impl Adopted {
             tracing::warn!(error = %e, "cannot read an adopted replica's output");
         }
         let model = tracker.model().clone();
+        let tls = probe_tls(&shared, tracker.namespace(), tracker.name(), &model);
         let probe = process::Probe::of(running.inner);
         let port = running.host_port;
         let mut health = Health {
@@ -284,13 +286,15 @@ impl Adopted {
                     }
                 }
                 () = tokio::time::sleep_until(next_ready) => {
-                    let answer = probe.ready(running.listen, port, model.ready_path.as_deref()).await;
+                    let answer = probe
+                        .ready(running.listen, port, model.ready_path.as_deref(), tls.as_ref())
+                        .await;
                     heard(&tracker, index, &mut health, port, answer);
                     next_ready = tokio::time::Instant::now() + READINESS_PERIOD;
                 }
                 _ = alive.tick(), if liveness.is_some() => {
                     let Some(check) = liveness else { continue };
-                    match probe.ready(running.listen, port, check.path.as_deref()).await {
+                    match probe.ready(running.listen, port, check.path.as_deref(), tls.as_ref()).await {
                         Ok(()) => dead_checks = 0,
                         Err(why) => {
                             dead_checks += 1;
@@ -318,6 +322,24 @@ impl Adopted {
         tracker.report_drift(format!("replica {} {why}", index + 1));
         cancel.cancelled().await;
     }
+}
+
+/// How health checks reach a service that serves TLS: presenting the platform's client
+/// certificate, taking only the service's own; `None` for plain HTTP.
+fn probe_tls(
+    shared: &Shared,
+    namespace: &str,
+    name: &str,
+    model: &micro_tenant::desired::ServiceModel,
+) -> Option<Arc<rustls::ClientConfig>> {
+    if !model.tls {
+        return None;
+    }
+    let platform = shared.isolation.platform_client.as_ref()?;
+    platform
+        .config_for(namespace, name)
+        .map_err(|e| tracing::error!(error = %e, "a health check's TLS configuration"))
+        .ok()
 }
 
 /// How often an adopted replica's process is looked for.
@@ -654,6 +676,8 @@ struct ReplicaLaunch {
     log: PathBuf,
     index: usize,
     toolchain: Toolchains,
+    /// How its health checks speak TLS, for a service that serves it.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ReplicaLaunch {
@@ -727,7 +751,12 @@ impl ReplicaLaunch {
                             () = cancel.cancelled() => break Ended::Cancelled,
                             () = tokio::time::sleep_until(next_ready) => {
                                 let answer = probe
-                                    .ready(listen, port, self.service.model.ready_path.as_deref())
+                                    .ready(
+                                        listen,
+                                        port,
+                                        self.service.model.ready_path.as_deref(),
+                                        self.tls.as_ref(),
+                                    )
                                     .await;
                                 self.heard(&mut health, port, answer);
                                 next_ready = tokio::time::Instant::now() + health.next_probe(started);
@@ -736,7 +765,10 @@ impl ReplicaLaunch {
                             // is not killed for starting slowly).
                             _ = alive.tick(), if liveness.is_some() && health.ready => {
                                 let Some(check) = liveness else { continue };
-                                match probe.ready(listen, port, check.path.as_deref()).await {
+                                match probe
+                                    .ready(listen, port, check.path.as_deref(), self.tls.as_ref())
+                                    .await
+                                {
                                     Ok(()) => dead_checks = 0,
                                     Err(why) => {
                                         dead_checks += 1;

@@ -324,6 +324,7 @@ async fn start_runtime(
             isolation.sources = sources.clone();
             isolation.trust = tls::trust_bundle(&ground.data, tls.ca_pem.as_deref())?;
             isolation.platform_ca = tls::platform_ca_file(&ground.data, tls.ca_pem.as_deref())?;
+            isolation.platform_client = tls.platform_client.clone();
             let single_tenant = !isolation.is_sandboxed();
             // Reaping what a killed server left can take seconds: not on an async thread.
             let dirs = Dirs::under(&ground.data);

@@ -99,13 +99,29 @@ pub struct Support {
     /// Container images (`image:`): the Kubernetes runtime runs them, local processes
     /// cannot.
     pub images: bool,
+    /// Health checks over TLS (`readiness.path` or `liveness.path` with `tls: true`): the
+    /// local runtime's probes present the platform's client certificate; the kubelet's
+    /// cannot, and a service that serves TLS takes only the platform's callers.
+    #[serde(default)]
+    pub tls_probes: bool,
 }
 
 impl Support {
     /// A runtime that starts anything a valid spec asks for (or nothing: plan-only).
-    pub const ALL: Support = Support { images: true };
+    pub const ALL: Support = Support {
+        images: true,
+        tls_probes: true,
+    };
     /// The local runtime: processes from `run` (and `build`).
-    pub const PROCESSES: Support = Support { images: false };
+    pub const PROCESSES: Support = Support {
+        images: false,
+        tls_probes: true,
+    };
+    /// A Kubernetes cluster: images and processes, health over plain HTTP or TCP.
+    pub const CLUSTER: Support = Support {
+        images: true,
+        tls_probes: false,
+    };
 
     /// Whether this runtime can run `spec` (of `services/<name>/service.yaml`).
     pub fn check(self, name: &str, spec: &ServiceSpec) -> Result<(), SpecError> {
@@ -117,6 +133,21 @@ impl Support {
                 l.column().max(1),
                 "`image` needs the Kubernetes runtime; this platform runs services as local processes: give a `run` command (and `build`) instead",
             ));
+        }
+        if !self.tls_probes && spec.tls.as_ref().is_some_and(|t| t.value) {
+            let paths = [
+                spec.readiness.as_ref().and_then(|r| r.path.as_ref()),
+                spec.liveness.as_ref().and_then(|l| l.path.as_ref()),
+            ];
+            if let Some(path) = paths.into_iter().flatten().next() {
+                let l = &path.referenced;
+                return Err(SpecError::new(
+                    crate::layout::spec_path(name),
+                    l.line().max(1),
+                    l.column().max(1),
+                    "a health check path needs plain HTTP on this platform's Kubernetes runtime (the kubelet cannot present the platform's certificate a `tls: true` service asks for): leave out the path, and the check is that $PORT accepts connections",
+                ));
+            }
         }
         Ok(())
     }
@@ -360,19 +391,10 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
         }
     }
     if let Some(liveness) = &spec.liveness {
-        check_liveness(liveness, spec.tls.as_ref().is_some_and(|t| t.value))
-            .map_err(|(loc, message)| at(&loc, message))?;
+        check_liveness(liveness).map_err(|(loc, message)| at(&loc, message))?;
     }
     if let Some(readiness) = &spec.readiness {
         check_readiness(readiness).map_err(|(loc, message)| at(&loc, message))?;
-        if let (Some(path), Some(tls)) = (&readiness.path, &spec.tls)
-            && tls.value
-        {
-            return Err(at(
-                &path.referenced,
-                "readiness.path needs plain HTTP: with `tls: true` a replica is ready once it accepts connections on $PORT".into(),
-            ));
-        }
     }
     if let Some(port) = &spec.port
         && port.value == 0
@@ -519,23 +541,17 @@ fn is_check_path(path: &str) -> bool {
         && !path.bytes().any(|b| b.is_ascii_control() || b == b' ')
 }
 
-fn check_liveness(l: &LivenessSpec, tls: bool) -> Result<(), (serde_saphyr::Location, String)> {
-    if let Some(path) = &l.path {
-        if !is_check_path(&path.value) {
-            return Err((
-                path.referenced,
-                format!(
-                    "liveness.path {:?} must be an HTTP path starting with '/'",
-                    path.value
-                ),
-            ));
-        }
-        if tls {
-            return Err((
-                path.referenced,
-                "liveness.path needs plain HTTP: with `tls: true` a replica is alive while it accepts connections on $PORT".into(),
-            ));
-        }
+fn check_liveness(l: &LivenessSpec) -> Result<(), (serde_saphyr::Location, String)> {
+    if let Some(path) = &l.path
+        && !is_check_path(&path.value)
+    {
+        return Err((
+            path.referenced,
+            format!(
+                "liveness.path {:?} must be an HTTP path starting with '/'",
+                path.value
+            ),
+        ));
     }
     if let Some(period) = &l.period
         && !parse_seconds(&period.value)
@@ -735,7 +751,6 @@ mod tests {
             ("liveness:\n  period: 2h\n", 2, "liveness.period"),
             ("liveness:\n  failures: 0\n", 2, "liveness.failures"),
             ("liveness:\n  every: 5s\n", 2, "every"),
-            ("tls: true\nliveness:\n  path: /alive\n", 3, "plain HTTP"),
         ] {
             let err = parse_service("web", format!("run: x\n{bad}").as_bytes()).unwrap_err();
             assert_eq!(err.line, line + 1, "{bad}: {err}");
@@ -744,16 +759,19 @@ mod tests {
     }
 
     #[test]
-    fn tls_services_are_ready_when_they_listen() {
+    fn tls_services_health_paths_need_a_runtime_whose_probes_speak_tls() {
         let ok = parse_service("web", b"run: x\ntls: true\nreadiness: { timeout: 2m }\n").unwrap();
         assert!(ok.tls.unwrap().value);
-        let err =
-            parse_service("web", b"run: x\ntls: true\nreadiness:\n  path: /health\n").unwrap_err();
-        assert_eq!((err.line, err.column), (4, 9), "{err}");
-        assert!(
-            err.message.contains("readiness.path needs plain HTTP"),
-            "{err}"
-        );
+        for spec in [
+            &b"run: x\ntls: true\nreadiness:\n  path: /health\n"[..],
+            b"run: x\ntls: true\nliveness:\n  path: /health\n",
+        ] {
+            let parsed = parse_service("web", spec).unwrap();
+            Support::PROCESSES.check("web", &parsed).unwrap();
+            let err = Support::CLUSTER.check("web", &parsed).unwrap_err();
+            assert_eq!((err.line, err.column), (4, 9), "{err}");
+            assert!(err.message.contains("needs plain HTTP"), "{err}");
+        }
         let err = parse_service("web", b"run: x\ntls: yes please\n").unwrap_err();
         assert_eq!(err.line, 2, "{err}");
     }

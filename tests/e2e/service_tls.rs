@@ -109,3 +109,28 @@ fn a_tls_service_is_called_over_mtls_and_told_who_calls() {
     );
     assert_eq!(said, "HTTP/1.0 403 Forbidden", "{said}");
 }
+
+/// Health checks speak TLS to a service that serves it, presenting the platform's
+/// certificate (the only callers such a service takes): `readiness.path` and
+/// `liveness.path` work for `tls: true` as for plain HTTP.
+#[test]
+fn a_tls_service_health_checks_speak_tls() {
+    let p = Platform::start();
+    p.ok(&["new", "checked", "--tls"]);
+    let spec = p.work.join("checked/service.yaml");
+    let mut yaml = std::fs::read_to_string(&spec).unwrap();
+    yaml.push_str("readiness: { path: /ready }\nliveness: { path: /alive, period: 1s }\n");
+    std::fs::write(&spec, yaml).unwrap();
+    p.ok(&["run", "./checked", "--wait"]);
+    // The checks are answered (a check over plain HTTP would get no answer from it):
+    // seen in its log, and it is neither out of routing nor restarted for failing them.
+    p.wait_for("its checks in its log", || {
+        let log = p.ok(&["logs", "checked"]);
+        log.contains("GET /ready") && log.matches("GET /alive").count() >= 3
+    });
+    let status = p.wait_running(None, "checked", None);
+    assert_eq!(status["replicas"], "1/1", "{status}");
+    let detail: Value =
+        serde_json::from_str(&p.ok(&["describe", "checked", "-o", "json"])).unwrap();
+    assert_eq!(detail["replicas"][0]["restarts"], 0, "{detail}");
+}
