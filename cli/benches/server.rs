@@ -1259,9 +1259,14 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
             serde_json::from_str(&std::fs::read_to_string(root.join("home/envs.json")).unwrap())
                 .unwrap();
         let token = envs["envs"]["server"]["token"].as_str().unwrap().to_owned();
-        let service =
-            Client::pinned(&format!("https://127.0.0.1:{port}"), Some(token), Some(&ca)).unwrap();
-        let config = micro_pki::client_config(&ca).unwrap();
+        // A new client per call, as `micro call` is a new process: no connection is kept
+        // to a server that is going away.
+        let base = format!("https://127.0.0.1:{port}");
+        let service = move || Client::pinned(&base, Some(token.clone()), Some(&ca)).unwrap();
+        let config = micro_pki::client_config(
+            &std::fs::read_to_string(root.join("data/tls/ca.pem")).unwrap(),
+        )
+        .unwrap();
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*config).clone())
             .pool_max_idle_per_host(0)
@@ -1299,8 +1304,9 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
                 // How long the service was unreachable in all: first failure to next answer.
                 let (mut down, mut failing_since) = (Duration::ZERO, None::<Instant>);
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let client = service();
                     let ok = handle.block_on(async {
-                        service.call("default", "hello", "/", None).await.is_ok()
+                        client.call("default", "hello", "/", None).await.is_ok()
                     });
                     if ok {
                         answered += 1;
