@@ -42,7 +42,7 @@ pub fn of(d: &Deployment, pods: &[Value]) -> DeploymentState {
         let waiting = c["state"]["waiting"]["reason"].as_str().unwrap_or_default();
         match waiting {
             "CrashLoopBackOff" => {
-                s.state = WorkloadState::Crashed;
+                s.state = WorkloadState::CrashLoop;
                 s.message = format!(
                     "{}, restarted {} times{still}",
                     last_exit(&c).unwrap_or_else(|| "exited".into()),
@@ -86,7 +86,7 @@ pub fn replicas(pods: &[Value]) -> Vec<ReplicaInfo> {
             let waiting = c["state"]["waiting"]["reason"].as_str();
             let state = match (c["ready"].as_bool(), waiting) {
                 (Some(true), _) => WorkloadState::Running,
-                (_, Some("CrashLoopBackOff")) => WorkloadState::Crashed,
+                (_, Some("CrashLoopBackOff")) => WorkloadState::CrashLoop,
                 (_, Some("ImagePullBackOff" | "ErrImagePull" | "InvalidImageName")) => {
                     WorkloadState::Error
                 }
@@ -221,10 +221,10 @@ mod tests {
             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
             "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}});
         let s = of(&d, std::slice::from_ref(&pod));
-        assert_eq!(s.state, WorkloadState::Crashed);
+        assert_eq!(s.state, WorkloadState::CrashLoop);
         assert_eq!(s.message, "exited with code 3 (Error), restarted 4 times");
         let r = &replicas(&[pod])[0];
-        assert_eq!((r.state, r.restarts), (WorkloadState::Crashed, 4));
+        assert_eq!((r.state, r.restarts), (WorkloadState::CrashLoop, 4));
         assert_eq!(r.last_exit.as_deref(), Some("exited with code 3 (Error)"));
     }
 }

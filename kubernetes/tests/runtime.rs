@@ -600,7 +600,7 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
     // A new revision whose process exits: crashed, saying how, while the old pods serve.
     p.fake.rollouts(Rollouts::Crash(3));
     push(&p, &[("services/api/main.py", "raise SystemExit(3)\n")]);
-    let r = status_row(&p, "api", micro_store::ServiceState::Crashed).await;
+    let r = status_row(&p, "api", micro_store::ServiceState::CrashLoop).await;
     assert!(
         r.message.contains("exited with code 3") && r.message.contains("still serves"),
         "{r:?}"
@@ -610,7 +610,7 @@ async fn logs_describe_and_crashes_come_from_the_pods() {
         detail
             .replicas
             .iter()
-            .any(|r| r.state == micro_runtime::WorkloadState::Crashed
+            .any(|r| r.state == micro_runtime::WorkloadState::CrashLoop
                 && r.last_exit.as_deref() == Some("exited with code 3 (Error)")),
         "{:?}",
         detail.replicas

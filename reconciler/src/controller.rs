@@ -650,7 +650,7 @@ fn row_of(r: &micro_runtime::ServiceReport) -> micro_store::ServiceStatus {
             WorkloadState::Starting => micro_store::ServiceState::Starting,
             WorkloadState::Running => micro_store::ServiceState::Running,
             WorkloadState::Unhealthy => micro_store::ServiceState::Unhealthy,
-            WorkloadState::Crashed => micro_store::ServiceState::Crashed,
+            WorkloadState::CrashLoop => micro_store::ServiceState::CrashLoop,
             WorkloadState::Error => micro_store::ServiceState::Error,
             WorkloadState::Stopping => micro_store::ServiceState::Stopping,
         },

@@ -294,7 +294,7 @@ impl Tracker {
             r.exit = Some(why.clone());
         }
         self.event(format!("replica {} {why}", index + 1));
-        self.set_replica(index, WorkloadState::Crashed, port, message);
+        self.set_replica(index, WorkloadState::CrashLoop, port, message);
     }
 
     /// The replicas as they are now.
@@ -366,8 +366,11 @@ impl Tracker {
             Phase::Failed(msg) => (WorkloadState::Error, msg.clone()),
             Phase::Stopping => (WorkloadState::Stopping, String::new()),
             Phase::Running => {
-                if let Some(bad) = replicas.iter().find(|r| r.state == WorkloadState::Crashed) {
-                    (WorkloadState::Crashed, bad.message.clone())
+                if let Some(bad) = replicas
+                    .iter()
+                    .find(|r| r.state == WorkloadState::CrashLoop)
+                {
+                    (WorkloadState::CrashLoop, bad.message.clone())
                 } else if let Some(sick) = replicas
                     .iter()
                     .find(|r| r.state == WorkloadState::Unhealthy)
@@ -651,7 +654,7 @@ impl Instance {
                 state: if r.is_some() {
                     WorkloadState::Running
                 } else {
-                    WorkloadState::Crashed
+                    WorkloadState::CrashLoop
                 },
                 port: r.as_ref().map_or(0, |r| r.host_port),
                 message: if r.is_some() {

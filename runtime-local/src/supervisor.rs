@@ -697,7 +697,7 @@ impl ReplicaLaunch {
                 port = match process::free_port() {
                     Ok(p) => p,
                     Err(e) => {
-                        self.set(WorkloadState::Crashed, 0, format!("no free port: {e}"));
+                        self.set(WorkloadState::CrashLoop, 0, format!("no free port: {e}"));
                         return cancel.cancelled().await;
                     }
                 };

@@ -33,8 +33,10 @@ pub enum WorkloadState {
     Running,
     /// Was ready, and now fails its readiness check: out of routing until it passes.
     Unhealthy,
-    /// Exited, and restarting with backoff.
-    Crashed,
+    /// Its process keeps exiting: started again with backoff (Kubernetes'
+    /// `CrashLoopBackOff`). Older servers said `crashed`.
+    #[serde(rename = "crashloop", alias = "crashed")]
+    CrashLoop,
     /// Cannot go on until changed (a failed build or rollout).
     Error,
     Stopping,

@@ -11,7 +11,9 @@ pub enum ServiceState {
     Starting,
     Running,
     Unhealthy,
-    Crashed,
+    /// Its process keeps exiting and is started again with backoff.
+    #[serde(rename = "crashloop", alias = "crashed")]
+    CrashLoop,
     Error,
     Stopping,
 }
@@ -23,7 +25,7 @@ impl ServiceState {
             ServiceState::Starting => "starting",
             ServiceState::Running => "running",
             ServiceState::Unhealthy => "unhealthy",
-            ServiceState::Crashed => "crashed",
+            ServiceState::CrashLoop => "crashloop",
             ServiceState::Error => "error",
             ServiceState::Stopping => "stopping",
         }
@@ -35,7 +37,8 @@ impl ServiceState {
             "starting" => ServiceState::Starting,
             "running" => ServiceState::Running,
             "unhealthy" => ServiceState::Unhealthy,
-            "crashed" => ServiceState::Crashed,
+            // What servers before `crashloop` wrote.
+            "crashloop" | "crashed" => ServiceState::CrashLoop,
             "error" => ServiceState::Error,
             "stopping" => ServiceState::Stopping,
             other => return Err(StoreError::Corrupt(format!("service state {other:?}"))),

@@ -25,10 +25,10 @@ fn a_crashing_service_restarts_and_status_shows_it() {
     );
     p.ok(&["run", "./flaky"]);
     let mut crashed = None;
-    p.wait_for("flaky to be reported crashed", || {
+    p.wait_for("flaky to be reported in a crash loop", || {
         crashed = p
             .service(None, "flaky")
-            .filter(|s| s["status"] == "crashed");
+            .filter(|s| s["status"] == "crashloop");
         crashed.is_some()
     });
     let message = crashed.unwrap()["message"].as_str().unwrap().to_owned();

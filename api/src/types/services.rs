@@ -14,7 +14,10 @@ pub enum ServiceState {
     Running,
     /// Was ready, now fails its readiness check: no calls reach it until it passes.
     Unhealthy,
-    Crashed,
+    /// Its process keeps exiting: started again with backoff. Older servers said
+    /// `crashed`.
+    #[serde(rename = "crashloop", alias = "crashed")]
+    CrashLoop,
     Error,
     Stopping,
     /// A state this client does not know yet (a newer server).
@@ -29,7 +32,7 @@ impl ServiceState {
             ServiceState::Starting => "starting",
             ServiceState::Running => "running",
             ServiceState::Unhealthy => "unhealthy",
-            ServiceState::Crashed => "crashed",
+            ServiceState::CrashLoop => "crashloop",
             ServiceState::Error => "error",
             ServiceState::Stopping => "stopping",
             ServiceState::Unknown => "unknown",
@@ -51,7 +54,7 @@ impl From<micro_store::ServiceState> for ServiceState {
             S::Starting => ServiceState::Starting,
             S::Running => ServiceState::Running,
             S::Unhealthy => ServiceState::Unhealthy,
-            S::Crashed => ServiceState::Crashed,
+            S::CrashLoop => ServiceState::CrashLoop,
             S::Error => ServiceState::Error,
             S::Stopping => ServiceState::Stopping,
         }
@@ -65,7 +68,7 @@ impl From<WorkloadState> for ServiceState {
             WorkloadState::Starting => ServiceState::Starting,
             WorkloadState::Running => ServiceState::Running,
             WorkloadState::Unhealthy => ServiceState::Unhealthy,
-            WorkloadState::Crashed => ServiceState::Crashed,
+            WorkloadState::CrashLoop => ServiceState::CrashLoop,
             WorkloadState::Error => ServiceState::Error,
             WorkloadState::Stopping => ServiceState::Stopping,
         }
@@ -251,14 +254,18 @@ mod tests {
             S::Building,
             S::Starting,
             S::Running,
-            S::Crashed,
+            S::CrashLoop,
             S::Error,
             S::Stopping,
         ] {
             assert_eq!(ServiceState::from(s).as_str(), s.as_str());
         }
-        let json = serde_json::to_string(&WorkloadState::Crashed).unwrap();
+        let json = serde_json::to_string(&WorkloadState::CrashLoop).unwrap();
         let state: ServiceState = serde_json::from_str(&json).unwrap();
-        assert_eq!(state, ServiceState::from(WorkloadState::Crashed));
+        assert_eq!(state, ServiceState::from(WorkloadState::CrashLoop));
+        assert_eq!(json, "\"crashloop\"");
+        // What a server before the rename says is still understood.
+        let older: ServiceState = serde_json::from_str("\"crashed\"").unwrap();
+        assert_eq!(older, ServiceState::CrashLoop);
     }
 }

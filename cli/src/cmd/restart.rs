@@ -40,7 +40,7 @@ pub async fn run(t: &Target, args: RestartArgs) -> Result<ExitCode> {
                 _ if !args.wait => return Ok(ExitCode::SUCCESS),
                 ServiceState::Running if s.ready == s.desired => return Ok(ExitCode::SUCCESS),
                 ServiceState::Error => bail!("{name} failed: {}", s.message),
-                ServiceState::Crashed => bail!("{name} crashed: {}", s.message),
+                ServiceState::CrashLoop => bail!("{name} is in a crash loop: {}", s.message),
                 _ => {}
             }
         }

@@ -44,7 +44,7 @@ pub async fn until_running(
                         return Ok(ExitCode::SUCCESS);
                     }
                     ServiceState::Error => bail!("{name} failed: {}", s.message),
-                    ServiceState::Crashed => bail!("{name} crashed: {}", s.message),
+                    ServiceState::CrashLoop => bail!("{name} is in a crash loop: {}", s.message),
                     _ => {}
                 }
             }
