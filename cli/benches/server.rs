@@ -88,7 +88,10 @@ fn start_as(root: &Path, extra: &[&str], tls: bool) -> Server {
         .env("MICRO_HOME", root.join("home"))
         .env("MICRO_LOG", "warn")
         // Benchmarks push far faster than any tenant may.
-        .env("MICRO_DEFAULT_QUOTA", "pushes-per-minute=1000000")
+        .env(
+            "MICRO_DEFAULT_QUOTA",
+            "pushes-per-minute=1000000,services=250,replicas=250,cpu=250,memory=1000Gi",
+        )
         // The figures on record are plain HTTP's; bench 10 measures TLS beside them.
         .env("MICRO_INSECURE_HTTP", if tls { "false" } else { "true" })
         .stderr(Stdio::null())
@@ -252,6 +255,143 @@ fn main() {
     }
     if run("restart") {
         bench_restart(&rt);
+    }
+    if run("density") {
+        bench_density();
+    }
+}
+
+/// The stdlib Python app bench 13 runs many of, idle.
+const IDLE_APP: &str = "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+
+/// `Pss:` and `Rss:` of a process, in KiB (`smaps_rollup`).
+fn pss_rss(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("Pss:"), field("Rss:"))
+}
+
+/// Bench 13 (issue 26): what an idle replica costs. N services of one stdlib Python app
+/// (one replica each) are deployed in one push and left idle; then, per replica, the
+/// PSS of its processes (the app's own, and everything else the platform runs for it:
+/// the sandbox's, and its network's), what its cgroup is charged, and how much the
+/// server grew per replica.
+fn bench_density() {
+    // Without egress the server keeps each replica's network holes itself; with
+    // `--service-egress` a pasta process per replica does (and gives it the internet).
+    for (n, extra) in [
+        (25usize, &[][..]),
+        (25, &["--service-egress"][..]),
+        (200, &[][..]),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let server = start(root, extra);
+        let server_pid = server.child.id();
+        micro(root, &["clone", "work"]);
+        let work = root.join("work");
+        let server_before = pss_rss(server_pid).0;
+        for i in 0..n {
+            let dir = work.join(format!("services/idle{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("service.yaml"), "run: python3 -u app.py\n").unwrap();
+            std::fs::write(dir.join("app.py"), IDLE_APP).unwrap();
+        }
+        git(&work, &root.join("home"), &["add", "-A"]);
+        git(&work, &root.join("home"), &["commit", "-qm", "idle services"]);
+        let started = Instant::now();
+        git(&work, &root.join("home"), &["push", "-q"]);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let out = Command::new(BIN)
+                .args(["status", "-o", "json"])
+                .current_dir(root)
+                .env("MICRO_HOME", root.join("home"))
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let running = v["services"]
+                .as_array()
+                .or(v.as_array())
+                .into_iter()
+                .flatten()
+                .filter(|s| s["status"] == "running")
+                .count();
+            if running == n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{running} of {n} running");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let deployed = started.elapsed();
+        // Idle: what start-up allocated and freed has settled.
+        std::thread::sleep(Duration::from_secs(3));
+        // Each replica's processes, by the cgroup the runtime made for it.
+        let mut replicas: std::collections::BTreeMap<String, (u64, u64, u64, usize)> =
+            std::collections::BTreeMap::new();
+        let mut pasta = 0usize;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            let Some(path) = cgroups
+                .lines()
+                .find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_owned()))
+                .filter(|p| p.contains("/micro-") && p.contains(".idle"))
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let (pss, rss) = pss_rss(pid);
+            let r = replicas.entry(path).or_default();
+            if cmdline.starts_with("python3 -u app.py") {
+                r.0 += pss;
+            } else {
+                r.1 += pss;
+                r.3 += 1;
+                if cmdline.contains("pasta") {
+                    pasta += 1;
+                }
+            }
+            r.2 += rss;
+        }
+        let charged: u64 = replicas
+            .keys()
+            .map(|path| {
+                std::fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"))
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        let count = replicas.len().max(1) as f64;
+        let app: u64 = replicas.values().map(|r| r.0).sum();
+        let overhead: u64 = replicas.values().map(|r| r.1).sum();
+        let rss: u64 = replicas.values().map(|r| r.2).sum();
+        let others: usize = replicas.values().map(|r| r.3).sum();
+        let server_growth = pss_rss(server_pid).0.saturating_sub(server_before);
+        println!(
+            "bench 13 density, {n} idle services{} ({} replicas found, deployed in {:.1} s): per replica PSS {:.1} MiB = the app {:.1} MiB + the platform's {:.2} MiB ({:.1} processes, {pasta} pasta in all); RSS {:.1} MiB; its cgroup charged {:.1} MiB; the server grew {:.2} MiB per replica",
+            if extra.is_empty() { "" } else { " with --service-egress" },
+            replicas.len(),
+            deployed.as_secs_f64(),
+            (app + overhead) as f64 / 1024.0 / count,
+            app as f64 / 1024.0 / count,
+            overhead as f64 / 1024.0 / count,
+            others as f64 / count,
+            rss as f64 / 1024.0 / count,
+            charged as f64 / 1048576.0 / count,
+            server_growth as f64 / 1024.0 / n as f64,
+        );
+        drop(server);
     }
 }
 

@@ -57,6 +57,10 @@ pub(crate) struct Running {
     pub fifo: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub log_tag: Option<String>,
+    /// Its network's holes were the server's (no egress), to be opened again; else pasta
+    /// keeps them and lives on with the replica.
+    #[serde(default)]
+    pub holes: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -8,10 +8,12 @@
 mod adopt;
 mod blocking;
 mod cgroup;
+mod holes;
 mod identity;
 mod in_use;
 mod instance;
 mod logs;
+mod netns;
 mod pids;
 mod process;
 mod sandbox;
@@ -183,6 +185,9 @@ pub(crate) struct Shared {
     grace: Duration,
     /// PATH handed to services (the rest of the server's environment is not).
     path_env: String,
+    /// Makes sockets in sandboxes' network namespaces, for their holes when services
+    /// have no egress ([`holes`]).
+    netns: Option<Arc<netns::NetNs>>,
     /// Orders the writes of services' records ([`adopt`]).
     record_seq: std::sync::atomic::AtomicU64,
     records_written: Arc<Mutex<HashMap<Key, u64>>>,
@@ -319,6 +324,10 @@ impl LocalRuntime {
             reaped += cgroups.reap_all(&kept.cgroups);
         }
         adopt::remove_stale_pipes(&dirs.pids, &kept);
+        let netns = match &isolation.sandbox {
+            Some(sandbox) if !sandbox.egress() => Some(Arc::new(netns::NetNs::start()?)),
+            _ => None,
+        };
         if reaped > 0 {
             tracing::info!(reaped, "stopped processes left by a previous server");
         }
@@ -339,6 +348,7 @@ impl LocalRuntime {
                 fullest: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+                netns,
                 record_seq: std::sync::atomic::AtomicU64::new(0),
                 records_written: Arc::new(Mutex::new(HashMap::new())),
             }),

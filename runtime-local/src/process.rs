@@ -82,8 +82,10 @@ pub(crate) struct Group {
     /// Set when the group ended with the kernel killing it for memory.
     oom_killed: bool,
     /// Where the host reaches it: the launch's `host_port`, or another if that one was
-    /// taken before pasta could bind it.
+    /// taken before pasta (or its holes) could bind it.
     host_port: u16,
+    /// Its network's holes, when the server keeps them (no egress).
+    holes: Option<super::holes::Holes>,
 }
 
 /// How to tell that a replica is ready, without borrowing its [`Group`].
@@ -363,6 +365,7 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
         cgroup,
         oom_killed: false,
         host_port: l.host_port,
+        holes: None,
     };
     let confined = group.confine(shared, l).await;
     // Read by now (or never going to be): bubblewrap parses it before it forks.
@@ -427,8 +430,25 @@ impl Group {
             self.inner = Some(inner);
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
-            // A build has no port; it needs the network only to download, with egress.
-            if l.port.is_some() || sandbox.egress() {
+            // Without egress the server keeps a replica's two holes itself; a build has
+            // no network at all.
+            if let (Some(netns), Some(port), false) = (&shared.netns, l.port, sandbox.egress()) {
+                let api = sandbox.to_api(l.namespace)?;
+                let mut attempts: u32 = 0;
+                let holes = loop {
+                    match super::holes::open(netns.clone(), inner, self.host_port, port, api).await
+                    {
+                        Ok(holes) => break holes,
+                        // Free when picked, taken since: another port.
+                        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {
+                            attempts += 1;
+                            self.host_port = free_port()?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
+                self.holes = Some(holes);
+            } else if l.port.is_some() || sandbox.egress() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
                 // Tried again, a little later each time: a free port can be taken by
                 // anyone between our check and pasta's bind, and a sandbox whose first
@@ -490,6 +510,7 @@ impl Group {
             fifo: self.fifo.clone(),
             pid_file: self.pid_file.clone(),
             log_tag,
+            holes: self.holes.is_some(),
         })
     }
 

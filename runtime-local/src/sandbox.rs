@@ -481,6 +481,20 @@ impl Sandbox {
         self.options.doors.as_ref()
     }
 
+    /// Where a sandbox of `namespace` reaches the API: the API's port, as services know
+    /// it, and the host port it leads to (the namespace's door, when there are doors).
+    pub(crate) fn to_api(&self, namespace: &str) -> std::io::Result<super::holes::ToApi> {
+        let api_port = self.options.api.port();
+        let door_port = match &self.options.doors {
+            Some(doors) => doors.port(namespace)?,
+            None => api_port,
+        };
+        Ok(super::holes::ToApi {
+            api_port,
+            door_port,
+        })
+    }
+
     /// Whether sandboxes reach beyond this machine (`--service-egress`).
     pub(crate) fn egress(&self) -> bool {
         self.options.egress

@@ -250,6 +250,20 @@ impl Adopted {
         if let Err(e) = process::follow_output(&running.fifo, &log, running.log_tag.clone()).await {
             tracing::warn!(error = %e, "cannot read an adopted replica's output");
         }
+        // Its holes were the last server's: this one opens them again, where they were.
+        let _holes = match reopen_holes(&shared, tracker.namespace(), &running).await {
+            Ok(holes) => holes,
+            Err(e) => {
+                let why = format!("its network could not be opened again: {e}");
+                let (shared2, r) = (shared.clone(), running.clone());
+                let grace = shared.grace;
+                let _ = blocking(move || super::adopt::terminate(&shared2, &r, grace)).await;
+                tracker.set_process(index, None);
+                tracker.set_replica_exit(index, running.host_port, why.clone(), why.clone());
+                tracker.report_drift(format!("replica {} {why}", index + 1));
+                return cancel.cancelled().await;
+            }
+        };
         let model = tracker.model().clone();
         let tls = probe_tls(&shared, tracker.namespace(), tracker.name(), &model);
         let probe = process::Probe::of(running.inner);
@@ -340,6 +354,26 @@ fn probe_tls(
         .config_for(namespace, name)
         .map_err(|e| tracing::error!(error = %e, "a health check's TLS configuration"))
         .ok()
+}
+
+/// Opens an adopted replica's holes again where they were, if the server kept them.
+async fn reopen_holes(
+    shared: &Shared,
+    namespace: &str,
+    running: &Running,
+) -> std::io::Result<Option<super::holes::Holes>> {
+    let (Some(netns), Some(sandbox), Some(inner), true) = (
+        &shared.netns,
+        &shared.isolation.sandbox,
+        running.inner,
+        running.holes,
+    ) else {
+        return Ok(None);
+    };
+    let api = sandbox.to_api(namespace)?;
+    super::holes::open(netns.clone(), inner, running.host_port, running.listen, api)
+        .await
+        .map(Some)
 }
 
 /// How often an adopted replica's process is looked for.

@@ -1,0 +1,103 @@
+//! A sandboxed replica's two holes in its network wall when services have no egress,
+//! kept by the server itself (no process per replica): the host's
+//! `127.0.0.1:<host port>` into the replica's `$PORT`, for calls and health checks, and
+//! the replica's own `127.0.0.1:<API port>` out to its namespace's door to the API.
+//! Each way, a replica holds at most [`MAX_CONNECTIONS`] at once: a tenant cannot make the
+//! server keep sockets without bound.
+
+use super::netns::NetNs;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
+
+/// Connections one replica holds at once, each way.
+const MAX_CONNECTIONS: usize = 256;
+
+/// The holes of one replica, closed when dropped (connections under way finish).
+pub(crate) struct Holes {
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Holes {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Where a replica's hole to the API leads: the API's port as services know it, and the
+/// host port of its namespace's door.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ToApi {
+    pub api_port: u16,
+    pub door_port: u16,
+}
+
+/// Opens the holes of the replica whose sandbox's first process is `inner`: host
+/// `host_port` → its `port`, and its API port → the door. Fails if `host_port` is taken
+/// (`AddrInUse`) or its namespace is gone.
+pub(crate) async fn open(
+    netns: Arc<NetNs>,
+    inner: i32,
+    host_port: u16,
+    port: u16,
+    api: ToApi,
+) -> std::io::Result<Holes> {
+    let inward = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], host_port))).await?;
+    let outward = netns
+        .listen(inner, SocketAddr::from(([127, 0, 0, 1], api.api_port)))
+        .await?;
+    let span = tracing::Span::current();
+    let into_replica = tokio::spawn(
+        relay(inward, move || {
+            let netns = netns.clone();
+            async move { netns.connect(inner, port).await }
+        })
+        .instrument(span.clone()),
+    );
+    let to_door = tokio::spawn(
+        relay(outward, move || {
+            TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], api.door_port)))
+        })
+        .instrument(span),
+    );
+    Ok(Holes {
+        tasks: vec![into_replica.abort_handle(), to_door.abort_handle()],
+    })
+}
+
+/// Accepts on `listener` and joins each connection to what `dial` connects to, at most
+/// [`MAX_CONNECTIONS`] at once (one more is closed at once).
+async fn relay<F, Fut>(listener: TcpListener, dial: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<TcpStream>> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let mut from = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait a little rather than spin.
+                tracing::warn!(error = %e, "accepting on a replica's hole");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let dialing = dial();
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                if let Ok(mut to) = dialing.await {
+                    let _ = tokio::io::copy_bidirectional(&mut from, &mut to).await;
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
+}
