@@ -304,7 +304,11 @@ fn bench_density() {
             std::fs::write(dir.join("app.py"), IDLE_APP).unwrap();
         }
         git(&work, &root.join("home"), &["add", "-A"]);
-        git(&work, &root.join("home"), &["commit", "-qm", "idle services"]);
+        git(
+            &work,
+            &root.join("home"),
+            &["commit", "-qm", "idle services"],
+        );
         let started = Instant::now();
         git(&work, &root.join("home"), &["push", "-q"]);
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -340,7 +344,8 @@ fn bench_density() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
                 continue;
             };
-            let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            let cgroups =
+                std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
             let Some(path) = cgroups
                 .lines()
                 .find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_owned()))
@@ -366,10 +371,12 @@ fn bench_density() {
         let charged: u64 = replicas
             .keys()
             .map(|path| {
-                std::fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"))
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
+                std::fs::read_to_string(format!(
+                    "/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"
+                ))
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
             })
             .sum();
         let count = replicas.len().max(1) as f64;
@@ -380,7 +387,11 @@ fn bench_density() {
         let server_growth = pss_rss(server_pid).0.saturating_sub(server_before);
         println!(
             "bench 13 density, {n} idle services{} ({} replicas found, deployed in {:.1} s): per replica PSS {:.1} MiB = the app {:.1} MiB + the platform's {:.2} MiB ({:.1} processes, {pasta} pasta in all); RSS {:.1} MiB; its cgroup charged {:.1} MiB; the server grew {:.2} MiB per replica",
-            if extra.is_empty() { "" } else { " with --service-egress" },
+            if extra.is_empty() {
+                ""
+            } else {
+                " with --service-egress"
+            },
             replicas.len(),
             deployed.as_secs_f64(),
             (app + overhead) as f64 / 1024.0 / count,

@@ -1,9 +1,12 @@
 //! The local runtime, the node: each replica a supervised process on this machine, in
-//! its own process group, sandbox (bubblewrap, pasta, seccomp) and cgroup, started in a
-//! checkout of its service folder at its revision; rollouts, logs and identity files.
+//! its own process group, sandbox (bubblewrap, seccomp, a network with two holes) and
+//! cgroup, started in a checkout of its service folder at its revision; rollouts,
+//! health, logs and identity files; what serves outlives the server and is adopted by
+//! the next.
 //!
 //! It implements `micro-runtime`'s contract and knows nothing of the store, the
-//! reconciler or HTTP: the server hands it what it needs (doors to the API among them).
+//! reconciler or the API: the server hands it what it needs (doors to the API and the
+//! platform's client certificate among them).
 
 mod adopt;
 mod blocking;

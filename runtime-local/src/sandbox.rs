@@ -1,7 +1,8 @@
 //! The sandbox every tenant process runs in: bubblewrap for the namespaces (PID, mount,
-//! IPC, UTS, network, cgroup) and a system-call filter ([`super::seccomp`]), and pasta
-//! for the only two ways through the network namespace's wall: the platform's
-//! call/readiness traffic in, and the platform API out (to the namespace's door).
+//! IPC, UTS, network, cgroup) and a system-call filter ([`super::seccomp`]). The only two
+//! ways through the network namespace's wall (the platform's call and health traffic in,
+//! the platform API out to the namespace's door) are kept by the server
+//! ([`super::holes`]), or by pasta when services have egress.
 //!
 //! Chosen over hand-written namespace code: bubblewrap and pasta are small, audited and
 //! packaged everywhere; `setpriv` (util-linux) drops to the tenant's identity inside.

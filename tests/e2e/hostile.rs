@@ -1390,3 +1390,39 @@ fn the_platform_follows_no_redirect_a_tenants_source_answers() {
         "the platform followed the redirect to 127.0.0.1:{inner_port}"
     );
 }
+
+/// The holes in a replica's network are the server's own sockets: a tenant opening
+/// connections to the API without end holds at most its share of them, and the platform
+/// goes on answering everyone else.
+#[test]
+fn a_service_cannot_make_the_server_hold_sockets_without_bound() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    deploy_shell(&p, "evil", "shell", "");
+    let sh = Shell { p: &p };
+    // 600 connections to the API, held; then how many are still open after a while.
+    let (out, rc) = sh.run(
+        "python3 -c '\nimport os, socket, time, urllib.parse as up\nport = up.urlparse(os.environ[\"MICRO_API\"]).port\nheld = []\nfor _ in range(600):\n    try:\n        held.append(socket.create_connection((\"127.0.0.1\", port), timeout=2))\n    except Exception:\n        pass\ntime.sleep(2)\nopen_ = 0\nfor s in held:\n    s.setblocking(False)\n    try:\n        open_ += s.recv(1) != b\"\"\n    except BlockingIOError:\n        open_ += 1\n    except Exception:\n        pass\nprint(len(held), open_)'",
+    );
+    assert_eq!(rc, 0, "{out}");
+    let mut counts = out.split_whitespace().map(|n| n.parse::<usize>().unwrap());
+    let (made, open) = (counts.next().unwrap(), counts.next().unwrap());
+    assert!(made > 0, "{out}");
+    assert!(
+        open <= 256,
+        "a replica holds {open} of the server's connections"
+    );
+    // Everyone else is still answered, and so is the tenant's own next call.
+    p.ok(&["status"]);
+    assert!(
+        p.ok(&[
+            "call",
+            "shell",
+            "/",
+            "{\"cmd\": \"echo still here\"}",
+            "--namespace",
+            "evil"
+        ])
+        .contains("still here")
+    );
+}
