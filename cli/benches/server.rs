@@ -47,14 +47,26 @@ struct Server {
     token: String,
     /// Its MICRO_HOME and data dir.
     root: PathBuf,
+    /// Already stopped (and waited for): its pid may be another process's now.
+    stopped: bool,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// SIGTERM, and waits: its services keep running.
+    fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+        self.stopped = true;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.stop();
+        }
         // Services outlive their server: stop what this one ran.
         let _ = Command::new(BIN)
             .args(["server", "--stop-services", "--data-dir"])
@@ -103,6 +115,7 @@ fn start_as(root: &Path, extra: &[&str], tls: bool) -> Server {
         url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
         token: String::new(),
         root: root.to_owned(),
+        stopped: false,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -259,10 +272,210 @@ fn main() {
     if run("density") {
         bench_density();
     }
+    if run("adopt") {
+        bench_adoption(&rt);
+    }
+    if run("nginx") {
+        bench_call_vs_nginx(&rt);
+    }
 }
 
 /// The stdlib Python app bench 13 runs many of, idle.
 const IDLE_APP: &str = "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+
+/// Pushes `n` services of [`IDLE_APP`] (`idle0` …) in one commit to the server whose
+/// MICRO_HOME is `root/home`, and waits until all run; how long that took from the push.
+fn deploy_idle(root: &Path, n: usize) -> Duration {
+    micro(root, &["clone", "work"]);
+    let work = root.join("work");
+    for i in 0..n {
+        let dir = work.join(format!("services/idle{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("service.yaml"), "run: python3 -u app.py\n").unwrap();
+        std::fs::write(dir.join("app.py"), IDLE_APP).unwrap();
+    }
+    git(&work, &root.join("home"), &["add", "-A"]);
+    git(
+        &work,
+        &root.join("home"),
+        &["commit", "-qm", "idle services"],
+    );
+    let started = Instant::now();
+    git(&work, &root.join("home"), &["push", "-q"]);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let out = Command::new(BIN)
+            .args(["status", "-o", "json"])
+            .current_dir(root)
+            .env("MICRO_HOME", root.join("home"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let running = v["services"]
+            .as_array()
+            .or(v.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|s| s["status"] == "running")
+            .count();
+        if running == n {
+            return started.elapsed();
+        }
+        assert!(Instant::now() < deadline, "{running} of {n} running");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Bench 12b (issue 26): 100 idle services and the server stopped (SIGTERM) and started
+/// again: the time from starting the new server until it answers, and until every
+/// service has answered a call through it. Once with the services adopted (they kept
+/// running), once after `--stop-services` (the server starts them all afresh).
+fn bench_adoption(rt: &tokio::runtime::Runtime) {
+    const N: usize = 100;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut server = start(root, &[]);
+    deploy_idle(root, N);
+    for afresh in [false, true] {
+        server.stop();
+        if afresh {
+            Command::new(BIN)
+                .args(["server", "--stop-services", "--data-dir"])
+                .arg(root.join("data"))
+                .env("MICRO_HOME", root.join("home"))
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+        }
+        let started = Instant::now();
+        // The stopped server's Drop finds the data dir held by this one: it stops nothing.
+        server = start(root, &[]);
+        let answering = started.elapsed();
+        let client = Client::pinned(&server.url, Some(server.token.clone()), None).unwrap();
+        let mut waiting: Vec<usize> = (0..N).collect();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while !waiting.is_empty() {
+            waiting.retain(|i| {
+                rt.block_on(client.call("default", &format!("idle{i}"), "/", None))
+                    .is_err()
+            });
+            assert!(
+                Instant::now() < deadline,
+                "{} never answered",
+                waiting.len()
+            );
+        }
+        println!(
+            "bench 12b restart with {N} services ({}): the server answers after {:.0} ms, every service after {:.0} ms",
+            if afresh {
+                "stopped first: started afresh"
+            } else {
+                "adopted"
+            },
+            answering.as_secs_f64() * 1000.0,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+    }
+}
+
+/// Bench 14 (issue 26): one call on a new connection through the platform (the API's
+/// call route: token checked, then relayed into the replica's sandbox) against nginx
+/// proxying to the same replica's host port, taking turns, plain HTTP both (the
+/// platform's TLS costs what bench 10 says on top). Needs `nginx` on the PATH.
+fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
+    const CALLS: usize = 500;
+    if Command::new("nginx").arg("-v").output().is_err() {
+        println!("bench 14 skipped: no nginx here (apt-get install nginx)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let server = start(root, &[]);
+    deploy_idle(root, 1);
+    let out = Command::new(BIN)
+        .args(["describe", "idle0", "-o", "json"])
+        .current_dir(root)
+        .env("MICRO_HOME", root.join("home"))
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let endpoint = detail["replicas"][0]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = root.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/nginx.err;\nevents {{ worker_connections 1024; }}\nhttp {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root};\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{endpoint}; }} }} }}\n",
+            root = root.display()
+        ),
+    )
+    .unwrap();
+    let mut nginx = Command::new("nginx")
+        .args(["-c"])
+        .arg(&conf)
+        .args(["-g", "daemon off;"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let through_platform = format!(
+        "{}/api/v1/namespaces/default/services/idle0/call/",
+        server.url
+    );
+    let through_nginx = format!("http://127.0.0.1:{port}/");
+    let call = |url: &str, token: Option<&str>| -> f64 {
+        let started = Instant::now();
+        rt.block_on(async {
+            let mut req = http.get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{url}: {}", res.status());
+            res.bytes().await.unwrap();
+        });
+        started.elapsed().as_secs_f64() * 1000.0
+    };
+    // nginx up, and both paths warm.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..20 {
+        call(&through_platform, Some(&server.token));
+        call(&through_nginx, None);
+    }
+    let (mut platform, mut proxy) = (Vec::new(), Vec::new());
+    for _ in 0..CALLS {
+        platform.push(call(&through_platform, Some(&server.token)));
+        proxy.push(call(&through_nginx, None));
+    }
+    platform.sort_by(f64::total_cmp);
+    proxy.sort_by(f64::total_cmp);
+    let (p50, n50) = (percentile(&platform, 0.5), percentile(&proxy, 0.5));
+    let (p99, n99) = (percentile(&platform, 0.99), percentile(&proxy, 0.99));
+    println!(
+        "bench 14 a call on a new connection, {CALLS} each, taking turns: through the platform p50 {p50:.2} ms, p99 {p99:.2} ms; through nginx to the same replica p50 {n50:.2} ms, p99 {n99:.2} ms; ratio {:.2} / {:.2}",
+        p50 / n50,
+        p99 / n99
+    );
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    drop(server);
+}
 
 /// `Pss:` and `Rss:` of a process, in KiB (`smaps_rollup`).
 fn pss_rss(pid: u32) -> (u64, u64) {
@@ -294,46 +507,8 @@ fn bench_density() {
         let root = tmp.path();
         let server = start(root, extra);
         let server_pid = server.child.id();
-        micro(root, &["clone", "work"]);
-        let work = root.join("work");
         let server_before = pss_rss(server_pid).0;
-        for i in 0..n {
-            let dir = work.join(format!("services/idle{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("service.yaml"), "run: python3 -u app.py\n").unwrap();
-            std::fs::write(dir.join("app.py"), IDLE_APP).unwrap();
-        }
-        git(&work, &root.join("home"), &["add", "-A"]);
-        git(
-            &work,
-            &root.join("home"),
-            &["commit", "-qm", "idle services"],
-        );
-        let started = Instant::now();
-        git(&work, &root.join("home"), &["push", "-q"]);
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let out = Command::new(BIN)
-                .args(["status", "-o", "json"])
-                .current_dir(root)
-                .env("MICRO_HOME", root.join("home"))
-                .output()
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let running = v["services"]
-                .as_array()
-                .or(v.as_array())
-                .into_iter()
-                .flatten()
-                .filter(|s| s["status"] == "running")
-                .count();
-            if running == n {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{running} of {n} running");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let deployed = started.elapsed();
+        let deployed = deploy_idle(root, n);
         // Idle: what start-up allocated and freed has settled.
         std::thread::sleep(Duration::from_secs(3));
         // Each replica's processes, by the cgroup the runtime made for it.
