@@ -1391,15 +1391,24 @@ fn the_platform_follows_no_redirect_a_tenants_source_answers() {
     );
 }
 
-/// The holes in a replica's network are the server's own sockets: a tenant opening
-/// connections to the API without end holds at most its share of them, and the platform
-/// goes on answering everyone else.
+/// The holes in a replica's network are the server's own sockets, and the only way out:
+/// its namespace has no interface but its loopback; a tenant opening connections to the
+/// API without end holds at most its share of them, and the platform goes on answering
+/// everyone else.
 #[test]
 fn a_service_cannot_make_the_server_hold_sockets_without_bound() {
     let p = Platform::start();
     p.ok(&["admin", "namespace", "create", "evil"]);
     deploy_shell(&p, "evil", "shell", "");
     let sh = Shell { p: &p };
+    // Its network is its loopback and the API's port on it: no interface, address or
+    // neighbour of another replica's to spoof or reach, over IPv4 or IPv6.
+    let (out, _) = sh.run("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
+    assert_eq!(out.trim(), "lo", "interfaces: {out}");
+    let (out, _) = sh.run(
+        "python3 -c '\nimport os, socket, urllib.parse as up\nport = up.urlparse(os.environ[\"MICRO_API\"]).port\ntry:\n    socket.create_connection((\"::1\", port), timeout=2); print(\"open\")\nexcept Exception as e: print(\"refused\", e)'",
+    );
+    assert!(out.starts_with("refused"), "the API over IPv6: {out}");
     // 600 connections to the API, held; then how many are still open after a while.
     let (out, rc) = sh.run(
         "python3 -c '\nimport os, socket, time, urllib.parse as up\nport = up.urlparse(os.environ[\"MICRO_API\"]).port\nheld = []\nfor _ in range(600):\n    try:\n        held.append(socket.create_connection((\"127.0.0.1\", port), timeout=2))\n    except Exception:\n        pass\ntime.sleep(2)\nopen_ = 0\nfor s in held:\n    s.setblocking(False)\n    try:\n        open_ += s.recv(1) != b\"\"\n    except BlockingIOError:\n        open_ += 1\n    except Exception:\n        pass\nprint(len(held), open_)'",
