@@ -366,7 +366,7 @@ fn bench_adoption(rt: &tokio::runtime::Runtime) {
             );
         }
         println!(
-            "bench 12b restart with {N} services ({}): the server answers after {:.0} ms, every service after {:.0} ms",
+            "bench 12b restart with {N} services ({}): the new server listens after {:.0} ms, and every service has answered a call through it after {:.0} ms",
             if afresh {
                 "stopped first: started afresh"
             } else {
