@@ -431,7 +431,7 @@ fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
         .build()
         .unwrap();
     let through_platform = format!(
-        "{}/api/v1/namespaces/default/services/idle0/call/",
+        "{}/api/v1/namespaces/default/services/idle0/call",
         server.url
     );
     let through_nginx = format!("http://127.0.0.1:{port}/");
