@@ -408,22 +408,40 @@ fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
         .local_addr()
         .unwrap()
         .port();
+    // The same app under piku, when `cli/benches/peers/piku.py --hold` runs beside:
+    // nginx proxies to it as piku's own nginx site does.
+    let peer = std::env::var("MICRO_BENCH_PIKU_APP").ok().map(|app| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        (port, app)
+    });
     let conf = root.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
-            "worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/nginx.err;\nevents {{ worker_connections 1024; }}\nhttp {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root};\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{endpoint}; }} }} }}\n",
-            root = root.display()
+            "worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/nginx.err;\nevents {{ worker_connections 1024; }}\nhttp {{ access_log off; client_body_temp_path {root}; proxy_temp_path {root};\n  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{endpoint}; }} }}\n{peer_server} }}\n",
+            root = root.display(),
+            peer_server = match &peer {
+                Some((peer_port, app)) => format!(
+                    "  server {{ listen 127.0.0.1:{peer_port}; location / {{ proxy_pass http://{app}; }} }}\n"
+                ),
+                None => String::new(),
+            }
         ),
     )
     .unwrap();
-    let mut nginx = Command::new("nginx")
-        .args(["-c"])
-        .arg(&conf)
-        .args(["-g", "daemon off;"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _nginx = Reaped(
+        Command::new("nginx")
+            .args(["-c"])
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .redirect(reqwest::redirect::Policy::none())
@@ -454,17 +472,36 @@ fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
         assert!(Instant::now() < deadline, "nginx did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let through_piku = peer
+        .as_ref()
+        .map(|(port, _)| format!("http://127.0.0.1:{port}/"));
+    if let Some(url) = &through_piku {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(url.trim_start_matches("http://").trim_end_matches('/'))
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     for _ in 0..20 {
         call(&through_platform, Some(&server.token));
         call(&through_nginx, None);
+        if let Some(url) = &through_piku {
+            call(url, None);
+        }
     }
-    let (mut platform, mut proxy) = (Vec::new(), Vec::new());
+    let (mut platform, mut proxy, mut piku) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..CALLS {
         platform.push(call(&through_platform, Some(&server.token)));
         proxy.push(call(&through_nginx, None));
+        if let Some(url) = &through_piku {
+            piku.push(call(url, None));
+        }
     }
     platform.sort_by(f64::total_cmp);
     proxy.sort_by(f64::total_cmp);
+    piku.sort_by(f64::total_cmp);
     let (p50, n50) = (percentile(&platform, 0.5), percentile(&proxy, 0.5));
     let (p99, n99) = (percentile(&platform, 0.99), percentile(&proxy, 0.99));
     println!(
@@ -472,9 +509,29 @@ fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
         p50 / n50,
         p99 / n99
     );
-    let _ = nginx.kill();
-    let _ = nginx.wait();
+    if !piku.is_empty() {
+        let (k50, k99) = (percentile(&piku, 0.5), percentile(&piku, 0.99));
+        println!(
+            "bench 14 beside piku: through nginx to the piku app p50 {k50:.2} ms, p99 {k99:.2} ms; the platform against it {:.2} / {:.2}",
+            p50 / k50,
+            p99 / k99
+        );
+    }
     drop(server);
+}
+
+/// nginx stopped and reaped when dropped, panics included: SIGTERM, so its master stops
+/// its workers too (SIGKILL would leave them running).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
 }
 
 /// `Pss:` and `Rss:` of a process, in KiB (`smaps_rollup`).

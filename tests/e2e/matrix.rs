@@ -185,6 +185,12 @@ fn every_endpoint_for_every_kind_of_caller() {
             [Ok, Ok, Hidden, Ok, Anon],
         ),
         case(
+            Method::GET,
+            &format!("{ns}/services/nosuch/call"),
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
             Method::POST,
             &format!("{ns}/services/spare/restart"),
             None,

@@ -124,20 +124,20 @@ async fn forward(
         };
         return forward_by_runtime(&state, &ns.name, &name, call).await;
     }
-    let known = state
-        .store
-        .service_statuses(&ns.name)
-        .await?
-        .into_iter()
-        .any(|s| s.name == name);
     let endpoints = state.controller.runtime().endpoints(&ns.name, &name);
-    if !known && endpoints.is_empty() {
-        return Err(ApiError::NotFound(format!("service {name}")));
-    }
     if endpoints.is_empty() {
-        return Err(ApiError::Unavailable(format!(
-            "service {name} has no ready replica"
-        )));
+        // Only a call that cannot go anywhere asks the store whether the service exists.
+        let known = state
+            .store
+            .service_statuses(&ns.name)
+            .await?
+            .into_iter()
+            .any(|s| s.name == name);
+        return Err(if known {
+            ApiError::Unavailable(format!("service {name} has no ready replica"))
+        } else {
+            ApiError::NotFound(format!("service {name}"))
+        });
     }
     let target = &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
     let url = format!("{target}/{path}");
