@@ -176,21 +176,25 @@ impl Cgroup {
     /// SIGKILLs whatever is still inside, then removes the cgroup.
     pub fn kill_and_remove(&self) {
         // Usually only pasta is left when the group ends; it dies within a millisecond.
-        for _ in 0..1000 {
-            let pids = self.pids();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
+        // A group whose last tasks are still exiting cannot be removed yet (EBUSY), which
+        // takes longer when many groups end at once: tried again until it goes.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            for pid in self.pids() {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        for p in &self.paths {
-            let _ = std::fs::remove_dir(p);
+            let left = self
+                .paths
+                .iter()
+                .filter(|p| p.exists() && std::fs::remove_dir(p).is_err())
+                .count();
+            if left == 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }

@@ -448,8 +448,13 @@ impl LocalRuntime {
     pub async fn stop_services(&self) {
         let all: Vec<Instance> = self.services().drain().map(|(_, i)| i).collect();
         futures_util::future::join_all(all.into_iter().map(Instance::stop)).await;
-        if let Some(cgroups) = &self.shared.isolation.cgroups {
-            cgroups.remove();
+        if let Some(cgroups) = self.shared.isolation.cgroups.clone() {
+            // Whatever group is left (a replica that was stopping, a build): none stays.
+            let _ = blocking::blocking(move || {
+                cgroups.reap_all(&std::collections::HashSet::new());
+                cgroups.remove();
+            })
+            .await;
         }
         if let Some(volumes) = self.shared.isolation.volumes.clone() {
             let _ = blocking::blocking(move || volumes.unmount_all()).await;

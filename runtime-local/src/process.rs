@@ -450,41 +450,46 @@ impl Group {
                 self.holes = Some(holes);
             } else if l.port.is_some() || sandbox.egress() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
+                // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
+                let cg = self
+                    .cgroup
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("a sandbox without a cgroup"))?;
+                let procs = cg.procs_files();
                 // Tried again, a little later each time: a free port can be taken by
                 // anyone between our check and pasta's bind, and a sandbox whose first
                 // process is still changing credentials is briefly not dumpable, so
                 // pasta cannot open its network namespace yet.
                 let mut attempts: u32 = 0;
-                let pasta = loop {
+                loop {
                     let forward = l.port.map(|port| (self.host_port, port));
-                    match sandbox
-                        .connect(l.namespace, inner, forward, &pid_file)
+                    let Err(e) = sandbox
+                        .connect(l.namespace, inner, forward, &pid_file, &procs)
                         .await
+                    else {
+                        break;
+                    };
+                    // pasta runs in the replica's cgroup; killed there, it did not fit.
+                    let group = cg.handle();
+                    if blocking(move || group.out_of_memory())
+                        .await
+                        .map_err(std::io::Error::other)?
                     {
-                        Ok(pasta) => break pasta,
-                        Err(e) if attempts < 5 => {
-                            attempts += 1;
-                            tracing::debug!(error = %e, attempts, "network setup failed; trying again");
-                            if l.port.is_some() {
-                                self.host_port = free_port()?;
-                            }
-                            tokio::time::sleep(std::time::Duration::from_millis(
-                                20 * u64::from(attempts),
-                            ))
-                            .await;
-                        }
-                        Err(e) => return Err(e),
+                        return Err(std::io::Error::other(
+                            "the replica's network (pasta, for --service-egress, about 30 MiB) does not fit in its memory limit; raise resources.memory",
+                        ));
                     }
-                };
-                // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
-                let cg = self
-                    .cgroup
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other("a sandbox without a cgroup"))?
-                    .handle();
-                blocking(move || cg.add(pasta))
-                    .await
-                    .map_err(std::io::Error::other)??;
+                    if attempts >= 5 {
+                        return Err(e);
+                    }
+                    attempts += 1;
+                    tracing::debug!(error = %e, attempts, "network setup failed; trying again");
+                    if l.port.is_some() {
+                        self.host_port = free_port()?;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempts)))
+                        .await;
+                }
             }
             if let Some(mut go) = self.child.stdin.take() {
                 tokio::io::AsyncWriteExt::write_all(&mut go, b"go\n").await?;

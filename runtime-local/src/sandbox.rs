@@ -505,21 +505,35 @@ impl Sandbox {
     /// `127.0.0.1:<host port>` → its `<port>` (`forward`, for replicas), its
     /// `127.0.0.1:<api port>` → the platform API (the namespace's door, when there are
     /// doors), and the internet if egress is on. pasta returns once they are in place,
-    /// leaving a daemon whose pid this returns: it does not notice the namespace going
-    /// away, so the caller puts it in the replica's cgroup, which ends it.
+    /// leaving a daemon whose pid this returns. It starts in the replica's cgroup (its
+    /// `cgroup.procs` files, `cgroup`): what it uses is the replica's, under the replica's
+    /// limits, and it ends with the group (it does not notice the namespace going away).
     pub(crate) async fn connect(
         &self,
         namespace: &str,
         inner: i32,
         forward: Option<(u16, u16)>,
         pid_file: &Path,
+        cgroup: &[PathBuf],
     ) -> std::io::Result<i32> {
         let api = self.options.api.port();
         let to_api = match &self.options.doors {
             Some(doors) => format!("{api}:{}", doors.port(namespace)?),
             None => api.to_string(),
         };
-        let mut cmd = Command::new(&self.pasta);
+        // $1 is pasta, then the `cgroup.procs` files up to `--`, then pasta's arguments:
+        // the launcher moves itself in before pasta allocates anything.
+        let mut cmd = Command::new(LAUNCHER);
+        cmd.arg("-c")
+            .arg(
+                "pasta=$1; shift; \
+                 while [ \"$1\" != -- ]; do echo $$ > \"$1\" || exit 125; shift; done; \
+                 shift; exec \"$pasta\" \"$@\"",
+            )
+            .arg("launch")
+            .arg(&self.pasta)
+            .args(cgroup)
+            .arg("--");
         cmd.args(["--runas", "0", "--quiet", "--netns-only", "--pid"])
             .arg(pid_file)
             .arg("--netns")

@@ -87,13 +87,36 @@ fn services_outlive_a_killed_or_stopped_server_and_the_next_one_adopts_them() {
     assert_eq!(p.processes("pair_main.py"), before);
     assert!(p.ok(&["call", "pair", "/"]).contains("pair_main.py"));
 
-    // `--stop-services` stops them on purpose, once the server has stopped.
+    // `--stop-services` stops them on purpose, once the server has stopped, and leaves
+    // none of their cgroups behind.
+    let groups: Vec<std::path::PathBuf> = p
+        .processes("pair_main.py")
+        .iter()
+        .flat_map(|pid| {
+            let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+            own.lines()
+                .filter_map(|l| {
+                    let mut parts = l.splitn(3, ':');
+                    let controllers = parts.nth(1)?;
+                    let path = parts.next()?.trim_start_matches('/');
+                    ["memory", "cpu", "pids"]
+                        .into_iter()
+                        .find(|c| controllers.split(',').any(|x| x == *c))
+                        .map(|c| std::path::Path::new("/sys/fs/cgroup").join(c).join(path))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(groups.len(), 6, "{groups:?}");
+    assert!(groups.iter().all(|g| g.is_dir()), "{groups:?}");
     p.stop();
     let said = p.stop_services();
     assert!(said.contains("stopped 1 services"), "{said}");
     p.wait_for("the services to stop", || {
         p.processes("pair_main.py").is_empty()
     });
+    let left: Vec<_> = groups.iter().filter(|g| g.exists()).collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
     // The next server starts them afresh.
     p.restart();
     assert_eq!(p.wait_running(None, "pair", None)["replicas"], "2/2");
