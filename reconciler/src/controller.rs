@@ -119,6 +119,7 @@ pub struct Controller {
     /// When each live deployment last got a certificate (ms), if since its token.
     renewed: Mutex<HashMap<String, i64>>,
     reconciled: tokio::sync::broadcast::Sender<Reconciled>,
+    exposure: Arc<crate::exposure::Exposure>,
 }
 
 impl Controller {
@@ -139,7 +140,14 @@ impl Controller {
             access,
             renewed: Mutex::new(HashMap::new()),
             reconciled: tokio::sync::broadcast::channel(1024).0,
+            exposure: Arc::default(),
         })
+    }
+
+    /// Each namespace's public services, as its last reconcile read them: the edge's
+    /// routes.
+    pub fn exposure(&self) -> &Arc<crate::exposure::Exposure> {
+        &self.exposure
     }
 
     /// Every reconcile recorded from now on (a slow receiver misses the oldest).
@@ -470,6 +478,18 @@ impl Controller {
         if !plan.is_empty() {
             tracing::info!(namespace, %revision, plan = %plan.summary(), "applied");
         }
+        let public = desired
+            .services
+            .values()
+            .filter(|s| s.model.public)
+            .map(|s| s.name.clone());
+        for service in self.exposure.set(namespace, public, suspended) {
+            tracing::warn!(
+                namespace,
+                service,
+                "its public host name is another namespace's; not routed"
+            );
+        }
         // Status rows of services removed while nothing ran them (say, while the server
         // was down) have no runtime event to clear them.
         for stale in self.store.service_statuses(namespace).await? {
@@ -505,6 +525,7 @@ impl Controller {
         let (repos, ns) = (self.repos.clone(), namespace.to_owned());
         blocking(move || repos.remove(&ns)).await??;
         self.runtime.delete_namespace(namespace).await?;
+        self.exposure.remove(namespace);
         self.store.purge_deleted_namespace(namespace).await?;
         self.seen().remove(namespace);
         tracing::info!(namespace, "deleted namespace torn down");

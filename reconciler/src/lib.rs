@@ -6,6 +6,7 @@
 
 pub mod blocking;
 pub mod controller;
+pub mod exposure;
 pub mod metrics;
 pub mod plan;
 pub mod queue;

@@ -266,6 +266,8 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     field("build_timeout", build_timeout(old), build_timeout(new));
     let tls = |m: &ServiceModel| m.tls.then(|| "true".to_owned());
     field("tls", tls(old), tls(new));
+    let public = |m: &ServiceModel| m.public.then(|| "true".to_owned());
+    field("public", public(old), public(new));
     out
 }
 
@@ -428,6 +430,19 @@ mod tests {
                 change("config.db.password", Some("v3"), Some("v4")),
             ]
         );
+    }
+
+    #[test]
+    fn exposure_shows_as_a_change_like_any_field() {
+        let old = model();
+        let mut new = old.clone();
+        new.public = true;
+        assert_eq!(
+            changes(&old, &new),
+            vec![change("public", None, Some("true"))]
+        );
+        let p = plan(&ns(&[svc("x", new)]), &[seen("x", old)]);
+        assert_eq!(p.actions.len(), 1, "{p:?}");
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct ServerArgs {
     pub billing: crate::billing::BillingArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    #[command(flatten)]
+    pub edge: crate::edge::EdgeArgs,
     /// Seconds between fetches of every linked repo (±20%), the safety net for lost
     /// webhook deliveries
     #[arg(long, env = "MICRO_POLL", default_value_t = 300)]

@@ -18,6 +18,7 @@ mod args;
 pub mod billing;
 pub mod cluster;
 mod database;
+pub mod edge;
 mod error;
 mod files;
 mod tasks;
@@ -126,6 +127,7 @@ pub async fn run(
         micro_api::sweep::sweep_kv(store.clone(), micro_api::sweep::KV_SWEEP_EVERY),
     );
     let app = routers(&args, &api_state, &follower, paid, &tasks);
+    edge::start(&args.edge, &tls, &controller, serve_limits(&args), &tasks).await?;
     controller.resume_deletions().await?;
     controller.trigger_all(Trigger::Startup).await?;
     let url = format!("{}://{}", tls.scheme(), loopback(ground.local));

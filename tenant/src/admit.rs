@@ -146,6 +146,53 @@ mod tests {
     }
 
     #[test]
+    fn a_public_service_needs_a_host_name_that_is_a_dns_label() {
+        let long = "s".repeat(62);
+        let (_dir, repos, commit) = repo_with(&[
+            (
+                "web",
+                "run: x
+public: true
+",
+            ),
+            (
+                long.as_str(),
+                "run: x
+public: true
+",
+            ),
+        ]);
+        let repo = Repository::open_bare(repos.path("a")).unwrap();
+        let marks = Marks::read(&repos.path("a"));
+        let err = admit(&repo, "a", commit, &marks, Via::Push, &SpecCache::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("services/{long}/service.yaml:2:")) && err.contains("63"),
+            "{err}"
+        );
+        // The same name, private, is fine; `web-a` is a label.
+        let (_dir, repos, commit) = repo_with(&[
+            (
+                "web",
+                "run: x
+public: true
+",
+            ),
+            (
+                long.as_str(),
+                "run: x
+public: false
+",
+            ),
+        ]);
+        let repo = Repository::open_bare(repos.path("a")).unwrap();
+        let ok = admit(&repo, "a", commit, &marks, Via::Push, &SpecCache::default()).unwrap();
+        assert!(ok.desired.services["web"].model.public);
+        assert!(!ok.desired.services[&long].model.public);
+    }
+
+    #[test]
     fn the_hook_and_the_controller_get_one_answer_from_the_same_marks() {
         let (_dir, repos, commit) = repo_with(&[("web", "run: x\n"), ("api", "run: y\n")]);
         let repo = Repository::open_bare(repos.path("a")).unwrap();

@@ -58,6 +58,9 @@ pub struct ServiceModel {
     /// The spec's `tls`: it serves HTTPS with its identity; the platform calls it over mTLS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// The spec's `public`: the edge routes its host to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
     /// The spec's `liveness`: when a running replica is restarted as wedged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,

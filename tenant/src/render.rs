@@ -64,6 +64,7 @@ pub fn model(
             .and_then(|t| crate::spec::parse_seconds(&t.value))
             .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
         tls: spec.tls.as_ref().is_some_and(|t| t.value),
+        public: spec.public.as_ref().is_some_and(|p| p.value),
         liveness: spec.liveness.as_ref().map(|l| crate::desired::Liveness {
             path: l.path.as_ref().map(|p| p.value.clone()),
             period: l

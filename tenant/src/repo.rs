@@ -356,6 +356,25 @@ fn code_digest(tree: &Tree<'_>) -> String {
     hex::encode(&h.finalize()[..10])
 }
 
+/// A public service's host name must be a DNS label.
+fn check_public(name: &str, namespace: &str, spec: &spec::ServiceSpec) -> Result<(), SpecError> {
+    match &spec.public {
+        Some(public) if public.value => {
+            spec::public_label(name, namespace)
+                .map(|_| ())
+                .map_err(|why| {
+                    SpecError::new(
+                        crate::layout::spec_path(name),
+                        public.referenced.line().max(1),
+                        public.referenced.column().max(1),
+                        why,
+                    )
+                })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads and validates the desired state at `commit`.
 pub fn load(
     repo: &Repository,
@@ -406,6 +425,7 @@ pub fn load_cached(
             let parsed = cache.get_or_parse(repo, &name, &service_tree)?;
             support.check(&name, &parsed.spec)?;
             check_config_keys(&name, &parsed.spec, &config)?;
+            check_public(&name, namespace, &parsed.spec)?;
             services.insert(
                 name.clone(),
                 DesiredService {

@@ -61,6 +61,9 @@ pub struct ServiceSpec {
     /// The service serves HTTPS on `$PORT` with its certificate identity, and the
     /// platform calls it over mTLS.
     pub tls: Option<Spanned<bool>>,
+    /// Reachable from outside at `https://<service>-<namespace>.<apps domain>` through
+    /// the platform's edge (default: not).
+    pub public: Option<Spanned<bool>>,
 }
 
 /// When a replica counts as ready: it listens on `$PORT` and, with `path`, answers an
@@ -304,6 +307,19 @@ pub fn check_service_name(name: &str) -> Result<(), String> {
             "service name {name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"
         ))
     }
+}
+
+/// The DNS label of a public service's host, `<service>-<namespace>`, when it is one:
+/// at most 63 characters.
+pub fn public_label(service: &str, namespace: &str) -> Result<String, String> {
+    let label = format!("{service}-{namespace}");
+    if label.len() > 63 {
+        return Err(format!(
+            "`public`: the service's host name {label:?} is {} characters, over a DNS label's 63: shorten the service's name",
+            label.len()
+        ));
+    }
+    Ok(label)
 }
 
 /// A namespace name follows the same rule as a service name.

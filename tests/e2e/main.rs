@@ -15,6 +15,7 @@ mod conventions;
 mod crash;
 mod deletion;
 mod drift;
+mod edge;
 mod egress;
 mod forge;
 mod gitops;

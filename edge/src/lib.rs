@@ -1,0 +1,185 @@
+//! The public edge: requests from anyone, routed by host name (`<service>-<namespace>.<apps
+//! domain>`) to a ready replica of a service its spec marks `public`, with the headers a
+//! proxy owes its upstream set by the edge alone.
+//!
+//! Routes come from the reconciler's exposure table and replicas from the runtime's
+//! contract; the edge serves through whatever listener the server hands its router. It
+//! must not depend on the store, the API or a particular runtime.
+
+mod headers;
+mod pages;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use micro_reconciler::exposure::Exposure;
+use micro_runtime::Runtime;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use headers::REQUEST_ID;
+
+/// Request bodies larger than this are refused (413).
+pub const MAX_BODY: u64 = 10 * 1024 * 1024;
+/// Longest a replica may take to accept a connection, and to answer with its headers.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the edge routes with, built once.
+#[derive(Clone)]
+pub struct Edge {
+    /// `apps.example.com`: a service's host is one label under it.
+    domain: Arc<str>,
+    /// `https` or `http`: what the edge's listener speaks, for `X-Forwarded-Proto`.
+    scheme: &'static str,
+    exposure: Arc<Exposure>,
+    runtime: Arc<dyn Runtime>,
+    http: reqwest::Client,
+}
+
+/// What went wrong building the edge.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EdgeError(String);
+
+impl Edge {
+    /// The edge for services under `domain`, served over `scheme`.
+    pub fn new(
+        domain: &str,
+        scheme: &'static str,
+        exposure: Arc<Exposure>,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Self, EdgeError> {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        if domain.is_empty() || domain.split('.').any(|l| l.is_empty() || l.len() > 63) {
+            return Err(EdgeError(format!(
+                "--apps-domain {domain:?}: a DNS name like apps.example.com"
+            )));
+        }
+        // A replica's answer goes back as it is: a redirect is the client's to follow.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(ANSWER_TIMEOUT)
+            .build()
+            .map_err(|e| EdgeError(format!("the edge's client: {e}")))?;
+        Ok(Edge {
+            domain: domain.into(),
+            scheme,
+            exposure,
+            runtime,
+            http,
+        })
+    }
+
+    /// The router that serves every request the edge's listener accepts.
+    pub fn router(self) -> Router {
+        Router::new().fallback(proxy).with_state(self)
+    }
+
+    /// The first label of `host` when it is a service's host under the apps domain.
+    fn label<'h>(&self, host: &'h str) -> Option<&'h str> {
+        let label = host.strip_suffix(&*self.domain)?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains('.')).then_some(label)
+    }
+}
+
+/// The host a request names: HTTP/1.1's `Host`, else the URI's authority; lower case,
+/// without a port.
+fn host_of(request: &Request) -> Option<String> {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok()?.to_owned(),
+        None => request.uri().authority()?.as_str().to_owned(),
+    };
+    let host = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host.as_str()
+        }
+    });
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
+    let Some(host) = host_of(&request) else {
+        return pages::not_found();
+    };
+    let Some(route) = edge.label(&host).and_then(|l| edge.exposure.find(l)) else {
+        return pages::not_found();
+    };
+    if route.suspended {
+        return pages::suspended();
+    }
+    let endpoints = edge.runtime.endpoints(&route.namespace, &route.service);
+    let Some(target) = (!endpoints.is_empty())
+        .then(|| &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()])
+    else {
+        return pages::unavailable();
+    };
+    // Services that serve TLS answer only the platform's certificate; not on the edge yet.
+    if target.starts_with("https://") {
+        return pages::bad_gateway();
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return pages::too_large();
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let mut forwarded = headers::upstream(&parts.headers);
+    let id = headers::request_id(&parts.headers);
+    headers::set_forwarded(&mut forwarded, peer, edge.scheme, &host, &id);
+    // The body streams through, counted: past the limit the upload is cut off.
+    let mut seen: u64 = 0;
+    let body = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > MAX_BODY {
+            return Err(std::io::Error::other("request body over the limit"));
+        }
+        Ok(chunk)
+    });
+    let upstream = edge
+        .http
+        .request(parts.method, format!("{target}{path}"))
+        .headers(forwarded)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(e) if e.is_timeout() => return pages::timeout(),
+        Err(e) => {
+            tracing::debug!(namespace = %route.namespace, service = %route.service, error = %e, "replica did not answer");
+            return pages::bad_gateway();
+        }
+    };
+    let status = upstream.status();
+    let answer = headers::downstream(upstream.headers());
+    let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
+    *response.status_mut() = status;
+    *response.headers_mut() = answer;
+    if let Ok(id) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
+}

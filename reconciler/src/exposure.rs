@@ -1,0 +1,120 @@
+//! What the public edge may route to: each namespace's public services as its last
+//! reconcile read them, found by their host's first label (`<service>-<namespace>`).
+//! Filled by the controller, read by the edge; no I/O.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{PoisonError, RwLock};
+
+/// A host label's service, and whether its namespace is suspended (the edge says so).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub namespace: String,
+    pub service: String,
+    pub suspended: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    /// Host label → its route. A label two namespaces could both form (`a-b` of `c`,
+    /// `a` of `b-c`) belongs to whichever claimed it first.
+    by_label: HashMap<String, Route>,
+    /// Namespace → the labels it holds.
+    held: HashMap<String, BTreeSet<String>>,
+}
+
+/// The table the controller writes and the edge reads.
+#[derive(Default)]
+pub struct Exposure {
+    table: RwLock<Table>,
+}
+
+impl Exposure {
+    /// `namespace` now exposes exactly `services` (suspended or not). Returns the
+    /// services whose host another namespace already holds: not routed.
+    pub fn set(
+        &self,
+        namespace: &str,
+        services: impl IntoIterator<Item = String>,
+        suspended: bool,
+    ) -> Vec<String> {
+        let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
+        let Table { by_label, held } = &mut *table;
+        for label in held.remove(namespace).unwrap_or_default() {
+            by_label.remove(&label);
+        }
+        let mut taken = Vec::new();
+        let mut mine = BTreeSet::new();
+        for service in services {
+            let Ok(label) = micro_tenant::spec::public_label(&service, namespace) else {
+                continue; // refused at admission; never routed
+            };
+            if by_label.contains_key(&label) {
+                taken.push(service);
+                continue;
+            }
+            by_label.insert(
+                label.clone(),
+                Route {
+                    namespace: namespace.to_owned(),
+                    service,
+                    suspended,
+                },
+            );
+            mine.insert(label);
+        }
+        if !mine.is_empty() {
+            held.insert(namespace.to_owned(), mine);
+        }
+        taken
+    }
+
+    /// The namespace is gone: none of its hosts route any more.
+    pub fn remove(&self, namespace: &str) {
+        self.set(namespace, [], false);
+    }
+
+    /// The route of a host's first label, if a public service holds it.
+    pub fn find(&self, label: &str) -> Option<Route> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table.by_label.get(label).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_holds_the_hosts_of_its_public_services_until_it_stops() {
+        let e = Exposure::default();
+        assert!(
+            e.set("shop", ["web".to_owned(), "api".to_owned()], false)
+                .is_empty()
+        );
+        let web = e.find("web-shop").unwrap();
+        assert_eq!(
+            (web.namespace.as_str(), web.service.as_str()),
+            ("shop", "web")
+        );
+        assert!(e.find("api-shop").is_some());
+        assert_eq!(e.find("web"), None);
+        // A reconcile that no longer exposes `api` takes its host away.
+        e.set("shop", ["web".to_owned()], true);
+        assert_eq!(e.find("api-shop"), None);
+        assert!(e.find("web-shop").unwrap().suspended);
+        e.remove("shop");
+        assert_eq!(e.find("web-shop"), None);
+    }
+
+    #[test]
+    fn a_host_two_namespaces_could_form_stays_with_the_first() {
+        let e = Exposure::default();
+        assert!(e.set("c", ["a-b".to_owned()], false).is_empty());
+        assert_eq!(e.set("b-c", ["a".to_owned()], false), vec!["a".to_owned()]);
+        assert_eq!(e.find("a-b-c").unwrap().namespace, "c");
+        // Once the first lets it go, the other's next reconcile takes it.
+        e.remove("c");
+        assert!(e.set("b-c", ["a".to_owned()], false).is_empty());
+        assert_eq!(e.find("a-b-c").unwrap().namespace, "b-c");
+    }
+}

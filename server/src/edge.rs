@@ -1,0 +1,94 @@
+//! The public edge's listener: where it listens, the apps domain its services' hosts
+//! are under, and its certificate (the operator's wildcard, read again when renewed, or
+//! one the platform CA issues).
+
+use crate::error::{Context, Result, ServerError};
+use crate::tasks::Tasks;
+use micro_pki::CertSource;
+use micro_reconciler::Controller;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct EdgeArgs {
+    /// Serve services whose spec says `public: true` at
+    /// https://<service>-<namespace>.<DOMAIN> (point a wildcard DNS record for the domain
+    /// at this machine); without it there is no edge
+    #[arg(long, env = "MICRO_APPS_DOMAIN")]
+    pub apps_domain: Option<String>,
+    /// Where the edge listens
+    #[arg(long, env = "MICRO_EDGE_ADDRESS", default_value = "0.0.0.0:443")]
+    pub edge_address: SocketAddr,
+    /// The edge's certificate (PEM, leaf first): a wildcard for the apps domain, read
+    /// again whenever it changes. Without it the platform CA issues one, which only
+    /// clients that trust that CA accept
+    #[arg(long, env = "MICRO_APPS_CERT", requires = "apps_key")]
+    pub apps_cert: Option<PathBuf>,
+    /// The key of --apps-cert (PEM)
+    #[arg(long, env = "MICRO_APPS_KEY", requires = "apps_cert")]
+    pub apps_key: Option<PathBuf>,
+}
+
+/// Days a certificate the platform CA issues the edge is valid.
+const EDGE_CERT_DAYS: i64 = 90;
+
+/// Binds the edge and serves it under `tasks` until the server stops; where it listens.
+/// Nothing without `--apps-domain`.
+pub(crate) async fn start(
+    args: &EdgeArgs,
+    tls: &crate::tls::ServerTls,
+    controller: &Controller,
+    limits: micro_api::serve::Limits,
+    tasks: &Tasks,
+) -> Result<Option<SocketAddr>> {
+    let Some(domain) = &args.apps_domain else {
+        return Ok(None);
+    };
+    let edge = micro_edge::Edge::new(
+        domain,
+        "https",
+        controller.exposure().clone(),
+        controller.runtime().clone(),
+    )
+    .map_err(|e| ServerError::new(e.to_string()))?;
+    let source = match (&args.apps_cert, &args.apps_key, &tls.ca) {
+        (Some(cert), Some(key), _) => {
+            crate::files::private_file(key, "--apps-key")?;
+            CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+        }
+        (_, _, Some(ca)) => CertSource::Issued(
+            ca.issue_server(&[format!("*.{domain}")], EDGE_CERT_DAYS)
+                .context("the edge's certificate")?,
+        ),
+        _ => {
+            return Err(ServerError::new(
+                "--apps-domain: the edge serves HTTPS only; give it --apps-cert and --apps-key (this server has no CA of its own with --insecure-http)",
+            ));
+        }
+    };
+    let config = micro_pki::server_config(source, false, None).context("the edge's TLS")?;
+    let listener = tokio::net::TcpListener::bind(args.edge_address)
+        .await
+        .with_context(|| format!("--edge-address {}", args.edge_address))?;
+    let local = listener
+        .local_addr()
+        .context("the edge's listening address")?;
+    let router = edge.router();
+    tasks.spawn(
+        tracing::info_span!("edge", address = %local),
+        micro_api::serve::serve(
+            listener,
+            router,
+            limits,
+            Some(Arc::clone(&config)),
+            None,
+            std::future::pending(),
+        ),
+    );
+    tracing::info!(address = %local, domain = %domain, "edge serving public services");
+    Ok(Some(local))
+}

@@ -1,0 +1,193 @@
+//! The public edge, as someone on the internet meets it: a service marked `public` is
+//! reached at `https://<service>-<namespace>.<apps domain>`, anything else answers 404,
+//! and nothing a client sends lets it reach a private service or pose as someone else.
+
+use crate::harness::Platform;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+const DOMAIN: &str = "apps.test";
+
+/// Answers every GET with what it was asked: the path and the headers it got.
+const ECHO: &str = "import json, os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = json.dumps({'service': os.environ['MICRO_SERVICE'] if 'MICRO_SERVICE' in os.environ else os.getcwd(), 'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}}).encode()\n        self.send_response(200); self.send_header('Content-Type', 'application/json'); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn deploy(p: &Platform, name: &str, namespace: &str, public: bool) {
+    let dir = format!("{namespace}-{name}");
+    p.write_service(
+        &dir,
+        &[
+            (
+                "service.yaml",
+                &format!("run: python3 -u main.py\npublic: {public}\n"),
+            ),
+            ("main.py", ECHO),
+        ],
+    );
+    p.ok(&[
+        "run",
+        &format!("./{dir}"),
+        "--name",
+        name,
+        "--wait",
+        "--namespace",
+        namespace,
+    ]);
+}
+
+/// A client that trusts the platform CA and reaches every `*.apps.test` host at `edge`.
+fn visitor(p: &Platform, edge: SocketAddr, hosts: &[&str]) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(p.ca()).unwrap()).unwrap();
+    let mut b = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30));
+    for host in hosts {
+        b = b.resolve(host, edge);
+    }
+    b.build().unwrap()
+}
+
+fn get(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    rt.block_on(async {
+        let mut req = client.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
+    })
+}
+
+#[test]
+fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
+    let edge = free_addr();
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", DOMAIN),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+    ]);
+    p.ok(&["admin", "namespace", "create", "other"]);
+    deploy(&p, "web", "default", true);
+    deploy(&p, "vault", "default", false);
+    deploy(&p, "vault", "other", false);
+    deploy(&p, "site", "other", true);
+    let hosts = [
+        "web-default.apps.test",
+        "vault-default.apps.test",
+        "vault-other.apps.test",
+        "site-other.apps.test",
+        "nosuch-default.apps.test",
+    ];
+    let c = visitor(&p, edge, &hosts);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // The public service answers at its host, and hears who called from the edge alone:
+    // what the caller claimed of its origin, its request id, or a platform caller is gone.
+    let (status, body) = get(
+        &rt,
+        &c,
+        "https://web-default.apps.test/hello?x=1",
+        &[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-micro-caller", "spiffe://micro.local/ns/other/svc/vault"),
+            ("x-request-id", "trace-7"),
+            ("authorization", "Bearer the-apps-own"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let seen: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen["path"], "/hello?x=1");
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{h}");
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-forwarded-host"], "web-default.apps.test");
+    assert_eq!(
+        h["forwarded"],
+        "for=127.0.0.1;proto=https;host=web-default.apps.test"
+    );
+    assert_eq!(h["x-request-id"], "trace-7");
+    assert!(h.get("x-micro-caller").is_none(), "{h}");
+    assert_eq!(h["authorization"], "Bearer the-apps-own");
+    // Another namespace's public service is public too.
+    assert_eq!(get(&rt, &c, "https://site-other.apps.test/", &[]).0, 200);
+
+    // Private services, and hosts nobody holds, are the same 404, however the host is
+    // spelled, and whatever Host a request carries to a public service's address.
+    for url in [
+        "https://vault-default.apps.test/",
+        "https://vault-other.apps.test/",
+        "https://nosuch-default.apps.test/",
+    ] {
+        let (status, body) = get(&rt, &c, url, &[]);
+        assert_eq!(status, 404, "{url}: {body}");
+        assert!(body.contains("No public service answers"), "{body}");
+    }
+    for host in [
+        "vault-default.apps.test",
+        "VAULT-DEFAULT.apps.test",
+        "vault-default.apps.test.",
+        "vault-default.apps.test:443",
+        "vault-other.apps.test",
+        "vault.default.apps.test",
+        "web-default.apps.test.evil",
+        "127.0.0.1",
+    ] {
+        let (status, body) = get(&rt, &c, "https://web-default.apps.test/", &[("host", host)]);
+        assert_eq!(status, 404, "Host {host}: {body}");
+    }
+
+    // Made private by a push, its host answers 404 at once; public again, it answers.
+    p.write_service(
+        "default-web",
+        &[("service.yaml", "run: python3 -u main.py\npublic: false\n")],
+    );
+    p.ok(&["run", "./default-web", "--name", "web", "--wait"]);
+    p.wait_for("the host to stop answering", || {
+        get(&rt, &c, "https://web-default.apps.test/", &[]).0 == 404
+    });
+
+    // A suspended namespace's public services answer 503, with a page that says so.
+    p.ok(&["admin", "suspend", "other"]);
+    let mut last = (0, String::new());
+    p.wait_for("the suspended page", || {
+        last = get(&rt, &c, "https://site-other.apps.test/", &[]);
+        last.0 == 503
+    });
+    assert!(last.1.contains("suspended"), "{}", last.1);
+}
+
+#[test]
+fn a_public_service_whose_host_is_no_dns_label_is_refused_at_push() {
+    let edge = free_addr();
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", DOMAIN),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+    ]);
+    let name = "s".repeat(60);
+    p.write_service(
+        "long",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            ("main.py", ECHO),
+        ],
+    );
+    let said = p.fails(&["run", "./long", "--name", &name]);
+    assert!(
+        said.contains(&format!("services/{name}/service.yaml:2:")) && said.contains("63"),
+        "{said}"
+    );
+    assert!(p.service(None, &name).is_none());
+}
