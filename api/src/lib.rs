@@ -8,6 +8,7 @@
 //! and reaches what runs only through the reconciler: it depends on no runtime, no
 //! cluster client and no process.
 
+pub mod apps;
 mod blocking;
 pub mod client;
 mod error;

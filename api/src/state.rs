@@ -83,4 +83,15 @@ pub struct Shared {
     /// What tenants become on a cluster (`micro manifests`), as the Kubernetes runtime
     /// renders them with this server's cluster settings.
     pub manifests: RenderManifests,
+    /// Where the edge serves public services (none without `--apps-domain`).
+    pub apps: Option<crate::apps::Apps>,
+}
+
+impl Shared {
+    /// The URL the edge serves `service` of `namespace` at, if it does.
+    pub fn url_of(&self, namespace: &str, service: &str) -> Option<String> {
+        self.apps
+            .as_ref()?
+            .url(self.controller.exposure(), namespace, service)
+    }
 }

@@ -57,6 +57,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Show one service in full: revision, replicas, config versions, recent events
     Describe(cmd::describe::DescribeArgs),
+    /// Print a public service's URL, and open it in a browser on a desktop
+    Open(cmd::open::OpenArgs),
     /// Show a service's logs
     Logs(cmd::logs::LogsArgs),
     /// Call a service through the platform
@@ -234,6 +236,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restart(args) => cmd::restart::run(t, args).await,
         Command::Scale(args) => cmd::scale::run(t, args).await,
         Command::Describe(args) => cmd::describe::run(t, args).await,
+        Command::Open(args) => cmd::open::run(t, args).await,
         Command::Completion { shell } => {
             let mut command = cli_command();
             clap_complete::generate(shell, &mut command, "micro", &mut std::io::stdout());

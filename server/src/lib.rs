@@ -513,6 +513,14 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
             micro_kubernetes::render::manifests(&cluster, desired, quota, only)
         }),
         mailer: p.mailer,
+        apps: args
+            .edge
+            .apps_domain
+            .as_ref()
+            .map(|domain| micro_api::apps::Apps {
+                domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+                port: args.edge.edge_address.port(),
+            }),
         public_url: p.public_url,
         sources: p.sources,
         signup: args.billing.mode(),

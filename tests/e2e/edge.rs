@@ -93,6 +93,21 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
     let c = visitor(&p, edge, &hosts);
     let rt = tokio::runtime::Runtime::new().unwrap();
 
+    // Status, describe and `micro open` name the URL of a public service, and only of one.
+    let url = format!("https://web-default.apps.test:{}", edge.port());
+    assert_eq!(p.service(None, "web").unwrap()["url"], url.as_str());
+    assert!(p.service(None, "vault").unwrap().get("url").is_none());
+    let table = p.ok(&["status"]);
+    assert!(table.lines().next().unwrap().contains("URL"), "{table}");
+    assert!(table.contains(&url), "{table}");
+    assert!(
+        p.ok(&["describe", "web"])
+            .contains(&format!("URL:        {url}"))
+    );
+    assert_eq!(p.ok(&["open", "web", "--print"]).trim(), url);
+    let said = p.fails(&["open", "vault"]);
+    assert!(said.contains("add `public: true`"), "{said}");
+
     // The public service answers at its host, and hears who called from the edge alone:
     // what the caller claimed of its origin, its request id, or a platform caller is gone.
     let (status, body) = get(

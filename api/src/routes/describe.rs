@@ -54,8 +54,10 @@ pub async fn describe(
     .await?;
     detail.events.extend(rollbacks);
     detail.events.sort_by_key(|e| e.at_ms);
+    let mut status = crate::types::ServiceView::from(status);
+    status.url = state.url_of(&status.namespace, &status.name);
     Ok(Json(ServiceDescription::new(
-        status.into(),
+        status,
         running.as_ref().map(|i| i.subject.clone()),
         running.map(|i| i.author),
         detail,

@@ -20,7 +20,11 @@ pub async fn namespace(
             .service_statuses(&ns.name)
             .await?
             .into_iter()
-            .map(Into::into)
+            .map(|s| {
+                let mut view = crate::types::ServiceView::from(s);
+                view.url = state.url_of(&view.namespace, &view.name);
+                view
+            })
             .collect(),
         branch: {
             let (repos, name) = (state.repos.clone(), ns.name.clone());

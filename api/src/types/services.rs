@@ -90,6 +90,9 @@ pub struct ServiceView {
     pub message: String,
     /// Milliseconds since the epoch.
     pub updated_at: i64,
+    /// Where the public edge serves it (a `public` service on a platform with an edge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl From<ServiceStatus> for ServiceView {
@@ -104,6 +107,7 @@ impl From<ServiceStatus> for ServiceView {
             desired: s.desired,
             message: s.message,
             updated_at: s.updated_at,
+            url: None,
         }
     }
 }

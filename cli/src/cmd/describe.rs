@@ -70,6 +70,9 @@ pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode>
         println!("Author:     {author}");
     }
     println!("Source:     {}", s.source);
+    if let Some(url) = &s.url {
+        println!("URL:        {url}");
+    }
     println!(
         "Status:     {} {}/{}  (updated {})",
         s.status,

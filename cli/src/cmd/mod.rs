@@ -16,6 +16,7 @@ pub mod login;
 pub mod logs;
 pub mod manifests;
 pub mod new;
+pub mod open;
 pub mod previews;
 pub mod repo;
 pub mod restart;

@@ -59,6 +59,9 @@ struct Row<'a> {
     #[serde(skip)]
     updated_ms: i64,
     message: &'a str,
+    /// Where the public edge serves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
 }
 
 impl<'a> From<&'a ServiceView> for Row<'a> {
@@ -74,6 +77,7 @@ impl<'a> From<&'a ServiceView> for Row<'a> {
             updated: rfc3339(s.updated_at),
             updated_ms: s.updated_at,
             message: &s.message,
+            url: s.url.as_deref(),
         }
     }
 }
@@ -202,17 +206,20 @@ fn show_changes(
 
 fn print_table(rows: &[Row<'_>], header: bool) {
     let now = now_millis();
-    let mut table = Vec::new();
+    // Public services' URLs get a column, when there are any.
+    let urls = rows.iter().any(|r| r.url.is_some());
+    let mut table: Vec<Vec<String>> = Vec::new();
     if header {
-        table.push(
-            [
-                "NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE",
-            ]
-            .map(String::from),
-        );
+        let mut names = vec![
+            "NAME", "REVISION", "SOURCE", "STATUS", "REPLICAS", "UPDATED", "MESSAGE",
+        ];
+        if urls {
+            names.insert(6, "URL");
+        }
+        table.push(names.into_iter().map(String::from).collect());
     }
     for r in rows {
-        table.push([
+        let mut row = vec![
             r.name.to_owned(),
             short(r.revision).to_owned(),
             r.source.to_owned(),
@@ -220,9 +227,14 @@ fn print_table(rows: &[Row<'_>], header: bool) {
             r.replicas.clone(),
             ago(now - r.updated_ms),
             r.message.to_owned(),
-        ]);
+        ];
+        if urls {
+            row.insert(6, r.url.unwrap_or("-").to_owned());
+        }
+        table.push(row);
     }
-    let widths: Vec<usize> = (0..7)
+    let columns = table.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|c| {
             table
                 .iter()
