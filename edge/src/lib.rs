@@ -6,7 +6,9 @@
 //! contract; the edge serves through whatever listener the server hands its router. It
 //! must not depend on the store, the API or a particular runtime.
 
+mod balance;
 mod headers;
+mod limit;
 mod pages;
 
 use axum::Router;
@@ -19,7 +21,6 @@ use micro_reconciler::exposure::Exposure;
 use micro_runtime::Runtime;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use headers::REQUEST_ID;
@@ -40,6 +41,9 @@ pub struct Edge {
     exposure: Arc<Exposure>,
     runtime: Arc<dyn Runtime>,
     http: reqwest::Client,
+    balancer: Arc<balance::Balancer>,
+    /// Requests per second per client address, when limited.
+    limit: Option<Arc<limit::PerClient>>,
 }
 
 /// What went wrong building the edge.
@@ -74,12 +78,49 @@ impl Edge {
             exposure,
             runtime,
             http,
+            balancer: Arc::default(),
+            limit: None,
         })
+    }
+
+    /// At most `per_second` requests a second from one client address (bursts of twice
+    /// that); more get 429. Zero: no limit.
+    pub fn rate_limited(mut self, per_second: u32) -> Self {
+        self.limit = limit::PerClient::new(per_second).map(Arc::new);
+        self
     }
 
     /// The router that serves every request the edge's listener accepts.
     pub fn router(self) -> Router {
         Router::new().fallback(proxy).with_state(self)
+    }
+
+    /// The router of the edge's plain-HTTP listener: every request for a host under the
+    /// apps domain is sent to the same URL over HTTPS (`https_port`, the edge's), with
+    /// 308 so a method and its body are kept; anything else is not found.
+    pub fn redirect_router(self, https_port: u16) -> Router {
+        Router::new()
+            .fallback(
+                move |State(edge): State<Edge>, request: Request| async move {
+                    let Some(host) = host_of(&request).filter(|h| edge.label(h).is_some()) else {
+                        return pages::not_found();
+                    };
+                    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                    let location = match https_port {
+                        443 => format!("https://{host}{path}"),
+                        port => format!("https://{host}:{port}{path}"),
+                    };
+                    match HeaderValue::from_str(&location) {
+                        Ok(location) => (
+                            axum::http::StatusCode::PERMANENT_REDIRECT,
+                            [(header::LOCATION, location)],
+                        )
+                            .into_response(),
+                        Err(_) => pages::not_found(),
+                    }
+                },
+            )
+            .with_state(self)
     }
 
     /// The first label of `host` when it is a service's host under the apps domain.
@@ -106,9 +147,16 @@ fn host_of(request: &Request) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
 async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let (Some(limit), Some(ip)) = (&edge.limit, peer)
+        && let Err(wait) = limit.check(ip)
+    {
+        return pages::too_many(wait);
+    }
     let Some(host) = host_of(&request) else {
         return pages::not_found();
     };
@@ -119,13 +167,11 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
         return pages::suspended();
     }
     let endpoints = edge.runtime.endpoints(&route.namespace, &route.service);
-    let Some(target) = (!endpoints.is_empty())
-        .then(|| &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()])
-    else {
+    let Some(mut lease) = edge.balancer.pick(&endpoints, None) else {
         return pages::unavailable();
     };
     // Services that serve TLS answer only the platform's certificate; not on the edge yet.
-    if target.starts_with("https://") {
+    if lease.target().starts_with("https://") {
         return pages::bad_gateway();
     }
     let declared = request
@@ -135,10 +181,9 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     if declared.is_some_and(|n| n > MAX_BODY) {
         return pages::too_large();
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    // Without a body, a request a replica refused (say, one draining) can go to another.
+    let bodiless = declared.is_none_or(|n| n == 0)
+        && !request.headers().contains_key(header::TRANSFER_ENCODING);
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -158,13 +203,25 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
         }
         Ok(chunk)
     });
-    let upstream = edge
-        .http
-        .request(parts.method, format!("{target}{path}"))
-        .headers(forwarded)
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await;
+    let send = |target: &str, body: reqwest::Body| {
+        edge.http
+            .request(parts.method.clone(), format!("{target}{path}"))
+            .headers(forwarded.clone())
+            .body(body)
+            .send()
+    };
+    let mut upstream = if bodiless {
+        send(lease.target(), reqwest::Body::from(Vec::new())).await
+    } else {
+        send(lease.target(), reqwest::Body::wrap_stream(body)).await
+    };
+    if bodiless
+        && upstream.as_ref().is_err_and(reqwest::Error::is_connect)
+        && let Some(other) = edge.balancer.pick(&endpoints, Some(lease.target()))
+    {
+        lease = other;
+        upstream = send(lease.target(), reqwest::Body::from(Vec::new())).await;
+    }
     let upstream = match upstream {
         Ok(upstream) => upstream,
         Err(e) if e.is_timeout() => return pages::timeout(),
@@ -175,7 +232,12 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     };
     let status = upstream.status();
     let answer = headers::downstream(upstream.headers());
-    let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
+    // The replica counts as busy until its answer has been sent on.
+    let body = upstream.bytes_stream().map(move |chunk| {
+        let _held = &lease;
+        chunk
+    });
+    let mut response = Body::from_stream(body).into_response();
     *response.status_mut() = status;
     *response.headers_mut() = answer;
     if let Ok(id) = HeaderValue::from_str(&id) {

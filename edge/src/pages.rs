@@ -66,3 +66,16 @@ pub fn too_large() -> Response {
         "The request body is over this service's limit (10 MiB).",
     )
 }
+
+pub fn too_many(wait: std::time::Duration) -> Response {
+    let mut response = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "Too many requests from your address. Slow down and try again.",
+    );
+    let seconds = wait.as_secs().max(1).to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}

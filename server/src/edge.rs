@@ -20,6 +20,13 @@ pub struct EdgeArgs {
     /// Where the edge listens
     #[arg(long, env = "MICRO_EDGE_ADDRESS", default_value = "0.0.0.0:443")]
     pub edge_address: SocketAddr,
+    /// Where the edge takes plain HTTP, only to send it to HTTPS (`off`: nowhere)
+    #[arg(long, env = "MICRO_EDGE_HTTP_ADDRESS", default_value = "0.0.0.0:80")]
+    pub edge_http_address: HttpAddress,
+    /// Requests per second the edge takes from one client address (bursts of twice
+    /// that; more get 429 with Retry-After); 0: no limit
+    #[arg(long, env = "MICRO_EDGE_RATE_LIMIT", default_value_t = 0)]
+    pub edge_rate_limit: u32,
     /// The edge's certificate (PEM, leaf first): a wildcard for the apps domain, read
     /// again whenever it changes. Without it the platform CA issues one, which only
     /// clients that trust that CA accept
@@ -28,6 +35,23 @@ pub struct EdgeArgs {
     /// The key of --apps-cert (PEM)
     #[arg(long, env = "MICRO_APPS_KEY", requires = "apps_cert")]
     pub apps_key: Option<PathBuf>,
+}
+
+/// `--edge-http-address`: an address, or `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpAddress(Option<SocketAddr>);
+
+impl std::str::FromStr for HttpAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        if text == "off" {
+            return Ok(HttpAddress(None));
+        }
+        text.parse()
+            .map(|a| HttpAddress(Some(a)))
+            .map_err(|e| format!("{e}: an address like 0.0.0.0:80, or off"))
+    }
 }
 
 /// Days a certificate the platform CA issues the edge is valid.
@@ -51,7 +75,8 @@ pub(crate) async fn start(
         controller.exposure().clone(),
         controller.runtime().clone(),
     )
-    .map_err(|e| ServerError::new(e.to_string()))?;
+    .map_err(|e| ServerError::new(e.to_string()))?
+    .rate_limited(args.edge_rate_limit);
     let source = match (&args.apps_cert, &args.apps_key, &tls.ca) {
         (Some(cert), Some(key), _) => {
             crate::files::private_file(key, "--apps-key")?;
@@ -77,12 +102,27 @@ pub(crate) async fn start(
     let local = listener
         .local_addr()
         .context("the edge's listening address")?;
-    let router = edge.router();
+    if let HttpAddress(Some(address)) = args.edge_http_address {
+        let plain = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("--edge-http-address {address}"))?;
+        tasks.spawn(
+            tracing::info_span!("edge_http", %address),
+            micro_api::serve::serve(
+                plain,
+                edge.clone().redirect_router(local.port()),
+                limits.clone(),
+                None,
+                None,
+                std::future::pending(),
+            ),
+        );
+    }
     tasks.spawn(
         tracing::info_span!("edge", address = %local),
         micro_api::serve::serve(
             listener,
-            router,
+            edge.router(),
             limits,
             Some(Arc::clone(&config)),
             None,
