@@ -278,6 +278,260 @@ fn main() {
     if run("nginx") {
         bench_call_vs_nginx(&rt);
     }
+    if run("edge") {
+        bench_edge();
+    }
+}
+
+/// A service that answers fast, so the proxy in front is what is measured: nginx in
+/// the sandbox, `hello` to every GET.
+const FAST_APP_CONF: &str = "worker_processes 1;\ndaemon off;\npid /tmp/nginx.pid;\nerror_log stderr;\nevents { worker_connections 1024; }\nhttp { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp; uwsgi_temp_path /tmp; scgi_temp_path /tmp;\n  server { listen 127.0.0.1:PORT; location / { return 200 \"hello\\n\"; } } }\n";
+
+/// One `wrk -t1 -c32 -d10s --latency` run: requests a second and p99 in ms.
+fn wrk(url: &str, host: Option<&str>) -> (f64, f64) {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t1", "-c32", "-d10s", "--latency"]);
+    if let Some(host) = host {
+        cmd.args(["-H", &format!("Host: {host}")]);
+    }
+    let out = cmd.arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("wrk {url}: {text}"));
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| {
+            let v = v.trim();
+            let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap());
+            let n: f64 = n.parse().unwrap();
+            match unit {
+                "us" => n / 1000.0,
+                "ms" => n,
+                "s" => n * 1000.0,
+                other => panic!("wrk unit {other}"),
+            }
+        })
+        .unwrap_or_else(|| panic!("wrk {url}: {text}"));
+    let errors = text
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"));
+    assert!(errors.is_none(), "wrk {url}: {text}");
+    (rps, p99)
+}
+
+/// Bench 15 (issue 27): the edge against nginx and Caddy (Debian's), each terminating
+/// TLS 1.3 with the same certificate and proxying with keep-alive to the same replica,
+/// `wrk -t1 -c32 -d10s` on a small answer, taking turns. Needs wrk, nginx, caddy and
+/// openssl.
+fn bench_edge() {
+    const ROUNDS: usize = 2;
+    for tool in ["wrk", "nginx", "caddy", "openssl"] {
+        if Command::new(tool).arg("-v").output().is_err()
+            && Command::new(tool).arg("version").output().is_err()
+        {
+            println!("bench 15 skipped: no {tool} here (apt-get install wrk nginx caddy openssl)");
+            return;
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_ca, cert, key) = bench_certs(root);
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (edge_port, nginx_port, caddy_port) = (free(), free(), free());
+    let server = start(
+        root,
+        &[
+            "--apps-domain",
+            "apps.test",
+            "--edge-address",
+            &format!("127.0.0.1:{edge_port}"),
+            "--edge-http-address",
+            "off",
+            "--apps-cert",
+            cert.to_str().unwrap(),
+            "--apps-key",
+            key.to_str().unwrap(),
+            // Ten thousand connections take a while to open; none may idle out meanwhile.
+            "--header-timeout",
+            "120",
+        ],
+    );
+    micro(root, &["clone", "work"]);
+    let dir = root.join("work/services/fast");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("service.yaml"),
+        "run: sed \"s/PORT/$PORT/\" nginx.conf.in > /tmp/nginx.conf && exec /usr/sbin/nginx -e stderr -c /tmp/nginx.conf\npublic: true\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
+    micro(root, &["run", "work/services/fast", "--wait"]);
+    let out = Command::new(BIN)
+        .args(["describe", "fast", "-o", "json"])
+        .current_dir(root)
+        .env("MICRO_HOME", root.join("home"))
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let endpoint = detail["replicas"][0]["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let (cert_s, key_s, root_s) = (cert.display(), key.display(), root.display());
+    std::fs::write(
+        root.join("front.conf"),
+        format!(
+            "worker_processes auto;\npid {root_s}/front.pid;\nerror_log {root_s}/front.err;\nevents {{ worker_connections 4096; }}\nhttp {{ access_log off; client_body_temp_path {root_s}; proxy_temp_path {root_s};\n  upstream app {{ server {endpoint}; keepalive 64; }}\n  server {{ listen 127.0.0.1:{nginx_port} ssl; ssl_certificate {cert_s}; ssl_certificate_key {key_s}; ssl_protocols TLSv1.3;\n    location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Caddyfile"),
+        format!(
+            "{{\n  admin off\n  auto_https off\n}}\nhttps://127.0.0.1:{caddy_port} {{\n  tls {cert_s} {key_s} {{\n    protocols tls1.3\n  }}\n  reverse_proxy {endpoint}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let _nginx = Reaped(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(root.join("front.conf"))
+            .args(["-g", "daemon off;"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _caddy = Reaped(
+        Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(root.join("Caddyfile"))
+            .env("HOME", root)
+            .env("XDG_DATA_HOME", root.join("caddy-data"))
+            .env("XDG_CONFIG_HOME", root.join("caddy-config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for port in [edge_port, nginx_port, caddy_port] {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "port {port} never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let host = "fast-default.apps.test";
+    let paths: [(&str, String, Option<&str>); 3] = [
+        (
+            "the edge",
+            format!("https://127.0.0.1:{edge_port}/"),
+            Some(host),
+        ),
+        ("nginx", format!("https://127.0.0.1:{nginx_port}/"), None),
+        ("Caddy", format!("https://127.0.0.1:{caddy_port}/"), None),
+    ];
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 3];
+    for _ in 0..ROUNDS {
+        for (i, (_, url, host)) in paths.iter().enumerate() {
+            results[i].push(wrk(url, *host));
+        }
+    }
+    let best = |r: &[(f64, f64)]| {
+        let rps = r.iter().map(|x| x.0).fold(0.0, f64::max);
+        let p99 = r.iter().map(|x| x.1).fold(f64::MAX, f64::min);
+        (rps, p99)
+    };
+    let [edge, nginx, caddy] = [0, 1, 2].map(|i| best(&results[i]));
+    for (i, (name, _, _)) in paths.iter().enumerate() {
+        let runs: Vec<String> = results[i]
+            .iter()
+            .map(|(rps, p99)| format!("{rps:.0} req/s p99 {p99:.2} ms"))
+            .collect();
+        println!("bench 15 {name}: {}", runs.join("; "));
+    }
+    println!(
+        "bench 15 best of {ROUNDS}: the edge {:.0} req/s ({:.2}x nginx, {:.2}x Caddy), p99 {:.2} ms ({:.2}x nginx's {:.2} ms; Caddy {:.2} ms)",
+        edge.0,
+        edge.0 / nginx.0,
+        edge.0 / caddy.0,
+        edge.1,
+        edge.1 / nginx.1,
+        nginx.1,
+        caddy.1
+    );
+    drop(server);
+}
+
+/// A CA and a certificate from it for `*.apps.test` and 127.0.0.1 (key 0600), made
+/// with openssl: (CA, certificate, key).
+fn bench_certs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (root.join("ca.pem"), root.join("ca.key"));
+    let (cert, key, csr, ext) = (
+        root.join("cert.pem"),
+        root.join("key.pem"),
+        root.join("leaf.csr"),
+        root.join("leaf.ext"),
+    );
+    std::fs::write(&ext, "subjectAltName=DNS:*.apps.test,IP:127.0.0.1\n").unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let steps: [Vec<std::ffi::OsString>; 3] = [
+        ["req", "-x509"]
+            .iter()
+            .chain(&ec)
+            .chain(&["-days", "1", "-subj", "/CN=bench CA", "-keyout"])
+            .map(Into::into)
+            .chain([ca_key.clone().into(), "-out".into(), ca.clone().into()])
+            .collect(),
+        ["req"]
+            .iter()
+            .chain(&ec)
+            .chain(&["-subj", "/CN=*.apps.test", "-keyout"])
+            .map(Into::into)
+            .chain([key.clone().into(), "-out".into(), csr.clone().into()])
+            .collect(),
+        ["x509", "-req", "-days", "1", "-CAcreateserial", "-in"]
+            .iter()
+            .map(Into::into)
+            .chain([
+                csr.into(),
+                "-CA".into(),
+                ca.clone().into(),
+                "-CAkey".into(),
+                ca_key.into(),
+                "-extfile".into(),
+                ext.into(),
+                "-out".into(),
+                cert.clone().into(),
+            ])
+            .collect(),
+    ];
+    for step in steps {
+        let out = Command::new("openssl").args(&step).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {step:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    (ca, cert, key)
 }
 
 /// The stdlib Python app bench 13 runs many of, idle.

@@ -41,7 +41,8 @@ fn edge_owned(name: &HeaderName) -> bool {
 }
 
 /// The client's headers as the replica gets them (before [`set_forwarded`]); `Host`
-/// goes too: the client reaches the replica's address.
+/// goes too: the client reaches the replica's address. `Content-Length` stays, so the
+/// body streams through framed as it came (many apps read no chunked body).
 pub fn upstream(from: &HeaderMap) -> HeaderMap {
     let mut to = HeaderMap::with_capacity(from.len() + 5);
     // Names a `Connection` header lists are this hop's too.
@@ -56,7 +57,6 @@ pub fn upstream(from: &HeaderMap) -> HeaderMap {
         if hop_by_hop(name)
             || edge_owned(name)
             || name == header::HOST
-            || name == header::CONTENT_LENGTH
             || listed.iter().any(|l| l == name.as_str())
         {
             continue;
@@ -70,7 +70,7 @@ pub fn upstream(from: &HeaderMap) -> HeaderMap {
 pub fn downstream(from: &HeaderMap) -> HeaderMap {
     let mut to = HeaderMap::with_capacity(from.len());
     for (name, value) in from {
-        if hop_by_hop(name) || name == header::CONTENT_LENGTH || name == "x-micro-caller" {
+        if hop_by_hop(name) || name == "x-micro-caller" {
             continue;
         }
         to.append(name.clone(), value.clone());

@@ -232,11 +232,27 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     };
     let status = upstream.status();
     let answer = headers::downstream(upstream.headers());
-    // The replica counts as busy until its answer has been sent on.
-    let body = upstream.bytes_stream().map(move |chunk| {
-        let _held = &lease;
-        chunk
-    });
+    // The replica counts as busy until its answer has been sent on. Once the length it
+    // announced has come, its connection and the lease go at once: the client's
+    // connection may idle long after, and hyper need not ask this body for its end.
+    let length = upstream.content_length();
+    let body = futures_util::stream::unfold(
+        Some((upstream.bytes_stream(), lease, length)),
+        |state| async move {
+            let (mut inner, lease, left) = state?;
+            match inner.next().await? {
+                Ok(chunk) => {
+                    let left = left.map(|n| n.saturating_sub(chunk.len() as u64));
+                    if left == Some(0) {
+                        drop((inner, lease));
+                        return Some((Ok(chunk), None));
+                    }
+                    Some((Ok(chunk), Some((inner, lease, left))))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        },
+    );
     let mut response = Body::from_stream(body).into_response();
     *response.status_mut() = status;
     *response.headers_mut() = answer;

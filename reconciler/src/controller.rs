@@ -442,6 +442,20 @@ impl Controller {
                 service.model.replicas = 0;
             }
         }
+        // The edge follows the admitted revision before anything is applied: a service
+        // made private, or a namespace suspended, stops being served as such at once.
+        let public = desired
+            .services
+            .values()
+            .filter(|s| s.model.public)
+            .map(|s| s.name.clone());
+        for service in self.exposure.set(namespace, public, suspended) {
+            tracing::warn!(
+                namespace,
+                service,
+                "its public host name is another namespace's; not routed"
+            );
+        }
         let settings = micro_runtime::NamespaceSettings {
             quota,
             uid: self.store.namespace_uid(namespace).await?,
@@ -477,18 +491,6 @@ impl Controller {
         }
         if !plan.is_empty() {
             tracing::info!(namespace, %revision, plan = %plan.summary(), "applied");
-        }
-        let public = desired
-            .services
-            .values()
-            .filter(|s| s.model.public)
-            .map(|s| s.name.clone());
-        for service in self.exposure.set(namespace, public, suspended) {
-            tracing::warn!(
-                namespace,
-                service,
-                "its public host name is another namespace's; not routed"
-            );
         }
         // Status rows of services removed while nothing ran them (say, while the server
         // was down) have no runtime event to clear them.

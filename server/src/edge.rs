@@ -27,6 +27,18 @@ pub struct EdgeArgs {
     /// that; more get 429 with Retry-After); 0: no limit
     #[arg(long, env = "MICRO_EDGE_RATE_LIMIT", default_value_t = 0)]
     pub edge_rate_limit: u32,
+    /// Most open connections the edge holds at once (kept below a quarter of the
+    /// descriptor limit); past it, new ones wait in the kernel's backlog
+    #[arg(long, env = "MICRO_EDGE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub edge_max_connections: usize,
+    /// Most open connections to the edge from one client address; past it, a new one is
+    /// closed at once
+    #[arg(
+        long,
+        env = "MICRO_EDGE_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
+    pub edge_max_connections_per_client: usize,
     /// The edge's certificate (PEM, leaf first): a wildcard for the apps domain, read
     /// again whenever it changes. Without it the platform CA issues one, which only
     /// clients that trust that CA accept
@@ -68,6 +80,13 @@ pub(crate) async fn start(
 ) -> Result<Option<SocketAddr>> {
     let Some(domain) = &args.apps_domain else {
         return Ok(None);
+    };
+    // The API's timeouts, the edge's own connection caps: the public holds many more
+    // connections than the platform's users do.
+    let limits = micro_api::serve::Limits {
+        max_connections: args.edge_max_connections.min(descriptor_room()).max(16),
+        max_per_client: args.edge_max_connections_per_client.max(1),
+        ..limits
     };
     let edge = micro_edge::Edge::new(
         domain,
@@ -131,4 +150,14 @@ pub(crate) async fn start(
     );
     tracing::info!(address = %local, domain = %domain, "edge serving public services");
     Ok(Some(local))
+}
+
+/// A quarter of the descriptor limit (which the server raised to its hard limit at
+/// start): the edge's share beside the API's.
+fn descriptor_room() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .and_then(|(soft, _)| usize::try_from(soft / 4).ok())
+        .unwrap_or(usize::MAX)
 }

@@ -69,9 +69,16 @@ fn suspend_stops_and_refuses_writes_and_resume_restores_what_ran() {
 
     // Resume: the same revision runs again, with its two replicas.
     p.ok(&["admin", "resume", "default"]);
-    let after = p.wait_running(None, "keep", None);
-    assert_eq!(after["revision"], before["revision"]);
-    assert_eq!(after["replicas"], "2/2");
+    // Until the resume is taken up, status still says what the suspension left: running
+    // at 0/0. Wait for the two replicas, not for any running state.
+    let mut after = None;
+    p.wait_for("both replicas running again", || {
+        after = p.service(None, "keep");
+        after
+            .as_ref()
+            .is_some_and(|s| s["status"] == "running" && s["replicas"] == "2/2")
+    });
+    assert_eq!(after.unwrap()["revision"], before["revision"]);
     p.wait_for("two replicas again", || {
         p.processes("keep_main.py").len() == 2
     });
