@@ -280,12 +280,16 @@ impl Client {
         lines: usize,
         follow: bool,
         since_ms: Option<i64>,
+        router: bool,
     ) -> Result<Response, ClientError> {
         let mut path = format!(
             "/api/v1/namespaces/{namespace}/services/{name}/logs?lines={lines}&follow={follow}"
         );
         if let Some(ms) = since_ms {
             path.push_str(&format!("&since={ms}"));
+        }
+        if router {
+            path.push_str("&router=true");
         }
         self.send(self.request(Method::GET, &path)).await
     }

@@ -85,6 +85,8 @@ pub struct Shared {
     pub manifests: RenderManifests,
     /// Where the edge serves public services (none without `--apps-domain`).
     pub apps: Option<crate::apps::Apps>,
+    /// The edge's lines per request, per service (none without an edge).
+    pub router_log: Option<Arc<micro_edge::RouterLog>>,
 }
 
 impl Shared {

@@ -10,6 +10,7 @@ mod balance;
 mod headers;
 mod limit;
 mod pages;
+mod router_log;
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use headers::REQUEST_ID;
+pub use router_log::RouterLog;
 
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY: u64 = 10 * 1024 * 1024;
@@ -44,6 +46,8 @@ pub struct Edge {
     balancer: Arc<balance::Balancer>,
     /// Requests per second per client address, when limited.
     limit: Option<Arc<limit::PerClient>>,
+    /// One line per request answered for a service.
+    log: Arc<RouterLog>,
 }
 
 /// What went wrong building the edge.
@@ -80,7 +84,14 @@ impl Edge {
             http,
             balancer: Arc::default(),
             limit: None,
+            log: Arc::default(),
         })
+    }
+
+    /// Writes its router lines to `log` (which `micro logs --router` reads).
+    pub fn logging_to(mut self, log: Arc<RouterLog>) -> Self {
+        self.log = log;
+        self
     }
 
     /// At most `per_second` requests a second from one client address (bursts of twice
@@ -147,7 +158,56 @@ fn host_of(request: &Request) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
+/// What the router's line says of one request.
+struct Seen {
+    route: Option<micro_reconciler::exposure::Route>,
+    method: String,
+    path: String,
+    host: String,
+    client: Option<std::net::IpAddr>,
+    id: String,
+}
+
 async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
+    let started = std::time::Instant::now();
+    let mut seen = Seen {
+        route: None,
+        method: request.method().to_string(),
+        path: request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        host: String::new(),
+        client: None,
+        id: String::new(),
+    };
+    let response = answer(&edge, request, &mut seen).await;
+    if let Some(route) = &seen.route {
+        let status = response.status().as_u16();
+        let bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let line = format!(
+            "{} at={} method={} path={:?} host={} request_id={} fwd=\"{}\" status={status} bytes={bytes} service={}ms",
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()),
+            if status >= 500 { "error" } else { "info" },
+            seen.method,
+            seen.path,
+            seen.host,
+            seen.id,
+            seen.client.map_or_else(String::new, |ip| ip.to_string()),
+            started.elapsed().as_millis(),
+        );
+        edge.log.record(&route.namespace, &route.service, line);
+    }
+    response
+}
+
+async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -163,6 +223,10 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     let Some(route) = edge.label(&host).and_then(|l| edge.exposure.find(l)) else {
         return pages::not_found();
     };
+    seen.route = Some(route.clone());
+    seen.host = host.clone();
+    seen.client = peer;
+    seen.id = headers::request_id(request.headers());
     if route.suspended {
         return pages::suspended();
     }
@@ -191,7 +255,7 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
         .map_or("/", |p| p.as_str())
         .to_owned();
     let mut forwarded = headers::upstream(&parts.headers);
-    let id = headers::request_id(&parts.headers);
+    let id = seen.id.clone();
     headers::set_forwarded(&mut forwarded, peer, edge.scheme, &host, &id);
     // The body streams through, counted: past the limit the upload is cut off.
     let mut seen: u64 = 0;

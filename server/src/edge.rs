@@ -76,6 +76,7 @@ pub(crate) async fn start(
     tls: &crate::tls::ServerTls,
     controller: &Controller,
     limits: micro_api::serve::Limits,
+    log: Arc<micro_edge::RouterLog>,
     tasks: &Tasks,
 ) -> Result<Option<SocketAddr>> {
     let Some(domain) = &args.apps_domain else {
@@ -95,7 +96,8 @@ pub(crate) async fn start(
         controller.runtime().clone(),
     )
     .map_err(|e| ServerError::new(e.to_string()))?
-    .rate_limited(args.edge_rate_limit);
+    .rate_limited(args.edge_rate_limit)
+    .logging_to(log);
     let source = match (&args.apps_cert, &args.apps_key, &tls.ca) {
         (Some(cert), Some(key), _) => {
             crate::files::private_file(key, "--apps-key")?;

@@ -106,6 +106,12 @@ pub async fn run(
         &public_url,
     )
     .await?;
+    // The edge writes one line per request here; `micro logs --router` reads it.
+    let router_log = args
+        .edge
+        .apps_domain
+        .is_some()
+        .then(|| Arc::new(micro_edge::RouterLog::default()));
     let api_state = api_state(ApiParts {
         args: &args,
         store: &store,
@@ -120,6 +126,7 @@ pub async fn run(
         exe: ground.exe.clone(),
         mailer,
         paid: paid.as_ref().map(|p| p.plan.clone()),
+        router_log: router_log.clone(),
     })?;
     publish_marks(&api_state, &store).await?;
     tasks.spawn(
@@ -127,7 +134,17 @@ pub async fn run(
         micro_api::sweep::sweep_kv(store.clone(), micro_api::sweep::KV_SWEEP_EVERY),
     );
     let app = routers(&args, &api_state, &follower, paid, &tasks);
-    edge::start(&args.edge, &tls, &controller, serve_limits(&args), &tasks).await?;
+    if let Some(log) = router_log {
+        edge::start(
+            &args.edge,
+            &tls,
+            &controller,
+            serve_limits(&args),
+            log,
+            &tasks,
+        )
+        .await?;
+    }
     controller.resume_deletions().await?;
     controller.trigger_all(Trigger::Startup).await?;
     let url = format!("{}://{}", tls.scheme(), loopback(ground.local));
@@ -471,6 +488,7 @@ struct ApiParts<'a> {
     exe: PathBuf,
     mailer: micro_api::mail::Mailer,
     paid: Option<micro_billing::PaidPlan>,
+    router_log: Option<Arc<micro_edge::RouterLog>>,
 }
 
 /// The API's state: what its handlers share.
@@ -513,6 +531,7 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
             micro_kubernetes::render::manifests(&cluster, desired, quota, only)
         }),
         mailer: p.mailer,
+        router_log: p.router_log,
         apps: args
             .edge
             .apps_domain

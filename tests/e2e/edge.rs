@@ -137,6 +137,22 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
     assert_eq!(h["x-request-id"], "trace-7");
     assert!(h.get("x-micro-caller").is_none(), "{h}");
     assert_eq!(h["authorization"], "Bearer the-apps-own");
+    // The router's log has a line for that request, as Heroku's router writes them.
+    let lines = p.ok(&["logs", "web", "--router"]);
+    let line = lines
+        .lines()
+        .find(|l| l.contains("request_id=trace-7"))
+        .unwrap_or_else(|| panic!("{lines}"));
+    for part in [
+        "method=GET",
+        "path=\"/hello?x=1\"",
+        "host=web-default.apps.test",
+        "fwd=\"127.0.0.1\"",
+        "status=200",
+        "service=",
+    ] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
     // Plain HTTP is sent to the same URL over HTTPS (308 keeps the method and body).
     let plain_client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

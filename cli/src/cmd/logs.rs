@@ -21,6 +21,10 @@ pub struct LogsArgs {
     /// (`2026-11-29T10:00:00Z`)
     #[arg(long, value_parser = parse_since)]
     pub since: Option<i64>,
+    /// The public edge's line for each request to the service (time, method, path,
+    /// status, bytes, duration, client, request id) instead of the service's output
+    #[arg(long, conflicts_with = "since")]
+    pub router: bool,
 }
 
 /// `--since`: a duration back from now, or an RFC 3339 time; milliseconds since the epoch.
@@ -50,6 +54,7 @@ pub async fn run(t: &Target, args: LogsArgs) -> Result<ExitCode> {
             args.lines,
             args.follow,
             args.since,
+            args.router,
         )
         .await?;
     let mut stream = response.bytes_stream();
