@@ -10,10 +10,13 @@ pub const KEPT: usize = 500;
 /// Longest line kept (a long path is cut).
 pub const LINE_MAX: usize = 512;
 
+/// A service's last lines, each with its number.
+type Lines = VecDeque<(u64, String)>;
+
 #[derive(Default)]
 pub struct RouterLog {
-    /// (namespace, service) → its last lines, each with its number.
-    services: Mutex<HashMap<(String, String), VecDeque<(u64, String)>>>,
+    /// (namespace, service) → its last lines.
+    services: Mutex<HashMap<(String, String), Lines>>,
     next: std::sync::atomic::AtomicU64,
 }
 
