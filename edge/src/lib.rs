@@ -27,8 +27,6 @@ use std::time::Duration;
 pub use headers::REQUEST_ID;
 pub use router_log::RouterLog;
 
-/// Request bodies larger than this are refused (413).
-pub const MAX_BODY: u64 = 10 * 1024 * 1024;
 /// Longest a replica may take to accept a connection, and to answer with its headers.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -242,8 +240,9 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return pages::too_large();
+    let limit = route.body_limit;
+    if declared.is_some_and(|n| n > limit) {
+        return pages::too_large(limit);
     }
     // Without a body, a request a replica refused (say, one draining) can go to another.
     let bodiless = declared.is_none_or(|n| n == 0)
@@ -262,7 +261,7 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     let body = body.into_data_stream().map(move |chunk| {
         let chunk = chunk.map_err(std::io::Error::other)?;
         seen += chunk.len() as u64;
-        if seen > MAX_BODY {
+        if seen > limit {
             return Err(std::io::Error::other("request body over the limit"));
         }
         Ok(chunk)

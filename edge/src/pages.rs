@@ -59,11 +59,11 @@ pub fn timeout() -> Response {
     )
 }
 
-pub fn too_large() -> Response {
+pub fn too_large(limit: u64) -> Response {
     page(
         StatusCode::PAYLOAD_TOO_LARGE,
         "Request too large",
-        "The request body is over this service's limit (10 MiB).",
+        &format!("The request body is over this service's limit ({limit} bytes)."),
     )
 }
 

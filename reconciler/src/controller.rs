@@ -448,7 +448,10 @@ impl Controller {
             .services
             .values()
             .filter(|s| s.model.public)
-            .map(|s| s.name.clone());
+            .map(|s| crate::exposure::Exposed {
+                service: s.name.clone(),
+                body_limit: s.model.body_limit,
+            });
         for service in self.exposure.set(namespace, public, suspended) {
             tracing::warn!(
                 namespace,

@@ -11,6 +11,16 @@ pub struct Route {
     pub namespace: String,
     pub service: String,
     pub suspended: bool,
+    /// The largest request body the edge passes on to it, in bytes.
+    pub body_limit: u64,
+}
+
+/// One public service as a reconcile read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exposed {
+    pub service: String,
+    /// Bytes; 0 for the default.
+    pub body_limit: u64,
 }
 
 #[derive(Default)]
@@ -34,7 +44,7 @@ impl Exposure {
     pub fn set(
         &self,
         namespace: &str,
-        services: impl IntoIterator<Item = String>,
+        services: impl IntoIterator<Item = Exposed>,
         suspended: bool,
     ) -> Vec<String> {
         let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
@@ -44,7 +54,11 @@ impl Exposure {
         }
         let mut taken = Vec::new();
         let mut mine = BTreeSet::new();
-        for service in services {
+        for Exposed {
+            service,
+            body_limit,
+        } in services
+        {
             let Ok(label) = micro_tenant::spec::public_label(&service, namespace) else {
                 continue; // refused at admission; never routed
             };
@@ -58,6 +72,10 @@ impl Exposure {
                     namespace: namespace.to_owned(),
                     service,
                     suspended,
+                    body_limit: match body_limit {
+                        0 => micro_tenant::spec::DEFAULT_BODY_LIMIT,
+                        n => n,
+                    },
                 },
             );
             mine.insert(label);
@@ -84,13 +102,20 @@ impl Exposure {
 mod tests {
     use super::*;
 
+    fn public(names: &[&str]) -> Vec<Exposed> {
+        names
+            .iter()
+            .map(|n| Exposed {
+                service: (*n).to_owned(),
+                body_limit: 0,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_namespace_holds_the_hosts_of_its_public_services_until_it_stops() {
         let e = Exposure::default();
-        assert!(
-            e.set("shop", ["web".to_owned(), "api".to_owned()], false)
-                .is_empty()
-        );
+        assert!(e.set("shop", public(&["web", "api"]), false).is_empty());
         let web = e.find("web-shop").unwrap();
         assert_eq!(
             (web.namespace.as_str(), web.service.as_str()),
@@ -99,9 +124,11 @@ mod tests {
         assert!(e.find("api-shop").is_some());
         assert_eq!(e.find("web"), None);
         // A reconcile that no longer exposes `api` takes its host away.
-        e.set("shop", ["web".to_owned()], true);
+        e.set("shop", public(&["web"]), true);
         assert_eq!(e.find("api-shop"), None);
-        assert!(e.find("web-shop").unwrap().suspended);
+        let web = e.find("web-shop").unwrap();
+        assert!(web.suspended);
+        assert_eq!(web.body_limit, micro_tenant::spec::DEFAULT_BODY_LIMIT);
         e.remove("shop");
         assert_eq!(e.find("web-shop"), None);
     }
@@ -109,12 +136,12 @@ mod tests {
     #[test]
     fn a_host_two_namespaces_could_form_stays_with_the_first() {
         let e = Exposure::default();
-        assert!(e.set("c", ["a-b".to_owned()], false).is_empty());
-        assert_eq!(e.set("b-c", ["a".to_owned()], false), vec!["a".to_owned()]);
+        assert!(e.set("c", public(&["a-b"]), false).is_empty());
+        assert_eq!(e.set("b-c", public(&["a"]), false), vec!["a".to_owned()]);
         assert_eq!(e.find("a-b-c").unwrap().namespace, "c");
         // Once the first lets it go, the other's next reconcile takes it.
         e.remove("c");
-        assert!(e.set("b-c", ["a".to_owned()], false).is_empty());
+        assert!(e.set("b-c", public(&["a"]), false).is_empty());
         assert_eq!(e.find("a-b-c").unwrap().namespace, "b-c");
     }
 }

@@ -61,6 +61,9 @@ pub struct ServiceModel {
     /// The spec's `public`: the edge routes its host to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public: bool,
+    /// The spec's `limits.body` in bytes; 0 when it says nothing (the edge's default).
+    #[serde(default, skip_serializing_if = "is_zero_bytes")]
+    pub body_limit: u64,
     /// The spec's `liveness`: when a running replica is restarted as wedged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<Liveness>,
@@ -111,4 +114,8 @@ pub struct ObservedService {
     /// files vanished, a restart was asked for); `None` when it is as applied.
     #[serde(default)]
     pub drift: Option<String>,
+}
+
+fn is_zero_bytes(n: &u64) -> bool {
+    *n == 0
 }

@@ -65,6 +65,12 @@ pub fn model(
             .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
         tls: spec.tls.as_ref().is_some_and(|t| t.value),
         public: spec.public.as_ref().is_some_and(|p| p.value),
+        body_limit: spec
+            .limits
+            .as_ref()
+            .and_then(|l| l.body.as_ref())
+            .and_then(|b| crate::quantity::parse_memory(&b.value))
+            .unwrap_or(0),
         liveness: spec.liveness.as_ref().map(|l| crate::desired::Liveness {
             path: l.path.as_ref().map(|p| p.value.clone()),
             period: l

@@ -64,7 +64,22 @@ pub struct ServiceSpec {
     /// Reachable from outside at `https://<service>-<namespace>.<apps domain>` through
     /// the platform's edge (default: not).
     pub public: Option<Spanned<bool>>,
+    /// What the edge lets through to the service.
+    pub limits: Option<Limits>,
 }
+
+/// The edge's limits for one service.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body the edge passes on (`10Mi` by default, at most `1Gi`).
+    pub body: Option<Spanned<String>>,
+}
+
+/// A request body's limit at the edge without `limits.body`.
+pub const DEFAULT_BODY_LIMIT: u64 = 10 << 20;
+/// The most `limits.body` may say.
+pub const MAX_BODY_LIMIT: u64 = 1 << 30;
 
 /// When a replica counts as ready: it listens on `$PORT` and, with `path`, answers an
 /// HTTP GET there below 500; not ready within `timeout` is a failed rollout.
@@ -385,6 +400,20 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     }
     if let Some(resources) = &spec.resources {
         check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
+    }
+    if let Some(body) = spec.limits.as_ref().and_then(|l| l.body.as_ref()) {
+        match crate::quantity::parse_memory(&body.value) {
+            Some(b) if b <= MAX_BODY_LIMIT => {}
+            _ => {
+                return Err(at(
+                    &body.referenced,
+                    format!(
+                        "limits.body {:?} must be a size up to 1Gi (like 10Mi or 512Ki)",
+                        body.value
+                    ),
+                ));
+            }
+        }
     }
     if let Some(timeout) = &spec.build_timeout {
         match parse_seconds(&timeout.value) {
@@ -707,8 +736,21 @@ mod tests {
             "track:",
             "period:",
             "failures:",
+            "body:",
         ] {
             assert!(readme.contains(nested), "{nested}");
+        }
+    }
+
+    #[test]
+    fn a_body_limit_is_a_size_up_to_a_gibibyte() {
+        let ok = parse_service("web", b"run: x\nlimits: { body: 50Mi }\n").unwrap();
+        assert_eq!(ok.limits.unwrap().body.unwrap().value, "50Mi");
+        for bad in ["2Gi", "lots", "0"] {
+            let yaml = format!("run: x\nlimits:\n  body: {bad}\n");
+            let err = parse_service("web", yaml.as_bytes()).unwrap_err();
+            assert_eq!(err.line, 3, "{bad}: {err}");
+            assert!(err.message.contains("limits.body"), "{err}");
         }
     }
 

@@ -243,6 +243,38 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
         get(&rt, &c, "https://web-default.apps.test/", &[]).0 == 404
     });
 
+    // A service's own body limit: bigger bodies get 413 and never reach it.
+    p.write_service(
+        "other-site",
+        &[(
+            "service.yaml",
+            "run: python3 -u main.py\npublic: true\nlimits: { body: 1Ki }\n",
+        )],
+    );
+    p.ok(&[
+        "run",
+        "./other-site",
+        "--name",
+        "site",
+        "--wait",
+        "--namespace",
+        "other",
+    ]);
+    let small = raw_edge(
+        &p,
+        edge,
+        "site-other.apps.test",
+        "POST /form HTTP/1.1\r\nHost: site-other.apps.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    );
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    let big = raw_edge(
+        &p,
+        edge,
+        "site-other.apps.test",
+        "POST /form HTTP/1.1\r\nHost: site-other.apps.test\r\nContent-Length: 2048\r\n\r\n",
+    );
+    assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+
     // A suspended namespace's public services answer 503, with a page that says so.
     p.ok(&["admin", "suspend", "other"]);
     let mut last = (0, String::new());
