@@ -247,6 +247,33 @@ impl Client {
         self.json(self.request(Method::DELETE, &path)).await
     }
 
+    /// Makes the API key `name` of `namespace`; the key is in the answer, this once.
+    pub async fn create_key(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::types::KeyCreated, ClientError> {
+        let body = crate::types::NewKey {
+            name: name.to_owned(),
+        };
+        let path = format!("/api/v1/namespaces/{namespace}/keys");
+        self.json(self.request(Method::POST, &path).json(&body))
+            .await
+    }
+
+    pub async fn keys(&self, namespace: &str) -> Result<Vec<crate::types::KeyView>, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/keys");
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    pub async fn revoke_key(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        let name: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        let path = format!("/api/v1/namespaces/{namespace}/keys/{name}");
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
     pub async fn delete_account(&self, email: &str) -> Result<(), ClientError> {
         let email: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
         let path = format!("/api/v1/admin/accounts/{email}");

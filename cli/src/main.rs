@@ -81,6 +81,8 @@ enum Command {
     Repo(cmd::repo::RepoArgs),
     /// What each open pull request (or branch other than main) would change
     Previews(cmd::previews::PreviewsArgs),
+    /// The namespace's API keys for services with `auth: key`: create, list, revoke
+    Keys(cmd::keys::KeysArgs),
     /// Config: values in the store, versions in git
     Config(cmd::config::ConfigArgs),
     /// The namespace's key-value store
@@ -255,6 +257,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clone(args) => cmd::clone::run(t, args).await,
         Command::Repo(args) => cmd::repo::run(t, args).await,
         Command::Previews(args) => cmd::previews::run(t, args).await,
+        Command::Keys(args) => cmd::keys::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
         Command::Checkout(args) => cmd::checkout::run(args).await,

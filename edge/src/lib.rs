@@ -46,7 +46,14 @@ pub struct Edge {
     limit: Option<Arc<limit::PerClient>>,
     /// One line per request answered for a service.
     log: Arc<RouterLog>,
+    /// Checks the keys of services with `auth: key` (none: every such call is refused).
+    keys: Option<KeyOwner>,
 }
+
+/// Whose an API key is: its namespace, if it is one. Asked on every request to a
+/// service with `auth: key`, so a revoked key is refused from the next request on.
+pub type KeyOwner =
+    Arc<dyn Fn(String) -> futures_util::future::BoxFuture<'static, Option<String>> + Send + Sync>;
 
 /// What went wrong building the edge.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +90,14 @@ impl Edge {
             balancer: Arc::default(),
             limit: None,
             log: Arc::default(),
+            keys: None,
         })
+    }
+
+    /// Checks API keys with `owner`.
+    pub fn checking_keys(mut self, owner: KeyOwner) -> Self {
+        self.keys = Some(owner);
+        self
     }
 
     /// Writes its router lines to `log` (which `micro logs --router` reads).
@@ -228,6 +242,23 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     if route.suspended {
         return pages::suspended();
     }
+    // Behind `auth: key`: one of the namespace's keys, or nothing goes through; the key
+    // is the edge's business and never reaches the service.
+    if route.auth_key {
+        let key = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|k| k.trim().to_owned());
+        let owner = match (key, &edge.keys) {
+            (Some(key), Some(owner)) if !key.is_empty() => owner(key).await,
+            _ => None,
+        };
+        if owner.as_deref() != Some(route.namespace.as_str()) {
+            return pages::unauthorized();
+        }
+    }
     let endpoints = edge.runtime.endpoints(&route.namespace, &route.service);
     let Some(mut lease) = edge.balancer.pick(&endpoints, None) else {
         return pages::unavailable();
@@ -254,6 +285,9 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
         .map_or("/", |p| p.as_str())
         .to_owned();
     let mut forwarded = headers::upstream(&parts.headers);
+    if route.auth_key {
+        forwarded.remove(header::AUTHORIZATION);
+    }
     let id = seen.id.clone();
     headers::set_forwarded(&mut forwarded, peer, edge.scheme, &host, &id);
     // The body streams through, counted: past the limit the upload is cut off.

@@ -79,3 +79,17 @@ pub fn too_many(wait: std::time::Duration) -> Response {
     }
     response
 }
+
+pub fn unauthorized() -> Response {
+    let mut response = page(
+        StatusCode::UNAUTHORIZED,
+        "API key needed",
+        "This service takes calls with one of its owner's API keys: send it as \
+         <code>Authorization: Bearer KEY</code>.",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"micro\""),
+    );
+    response
+}

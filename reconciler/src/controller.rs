@@ -451,6 +451,7 @@ impl Controller {
             .map(|s| crate::exposure::Exposed {
                 service: s.name.clone(),
                 body_limit: s.model.body_limit,
+                auth_key: s.model.auth_key,
             });
         for service in self.exposure.set(namespace, public, suspended) {
             tracing::warn!(

@@ -13,6 +13,8 @@ pub struct Route {
     pub suspended: bool,
     /// The largest request body the edge passes on to it, in bytes.
     pub body_limit: u64,
+    /// Callers show one of the namespace's API keys.
+    pub auth_key: bool,
 }
 
 /// One public service as a reconcile read it.
@@ -21,6 +23,7 @@ pub struct Exposed {
     pub service: String,
     /// Bytes; 0 for the default.
     pub body_limit: u64,
+    pub auth_key: bool,
 }
 
 #[derive(Default)]
@@ -57,6 +60,7 @@ impl Exposure {
         for Exposed {
             service,
             body_limit,
+            auth_key,
         } in services
         {
             let Ok(label) = micro_tenant::spec::public_label(&service, namespace) else {
@@ -76,6 +80,7 @@ impl Exposure {
                         0 => micro_tenant::spec::DEFAULT_BODY_LIMIT,
                         n => n,
                     },
+                    auth_key,
                 },
             );
             mine.insert(label);
@@ -108,6 +113,7 @@ mod tests {
             .map(|n| Exposed {
                 service: (*n).to_owned(),
                 body_limit: 0,
+                auth_key: false,
             })
             .collect()
     }

@@ -268,6 +268,8 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     field("tls", tls(old), tls(new));
     let public = |m: &ServiceModel| m.public.then(|| "true".to_owned());
     field("public", public(old), public(new));
+    let auth = |m: &ServiceModel| m.auth_key.then(|| "key".to_owned());
+    field("auth", auth(old), auth(new));
     let body = |m: &ServiceModel| (m.body_limit > 0).then(|| format!("{} bytes", m.body_limit));
     field("limits.body", body(old), body(new));
     out

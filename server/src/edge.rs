@@ -77,6 +77,7 @@ pub(crate) async fn start(
     controller: &Controller,
     limits: micro_api::serve::Limits,
     log: Arc<micro_edge::RouterLog>,
+    store: &micro_store::Store,
     tasks: &Tasks,
 ) -> Result<Option<SocketAddr>> {
     let Some(domain) = &args.apps_domain else {
@@ -97,7 +98,8 @@ pub(crate) async fn start(
     )
     .map_err(|e| ServerError::new(e.to_string()))?
     .rate_limited(args.edge_rate_limit)
-    .logging_to(log);
+    .logging_to(log)
+    .checking_keys(key_owner(store.clone()));
     let source = match (&args.apps_cert, &args.apps_key, &tls.ca) {
         (Some(cert), Some(key), _) => {
             crate::files::private_file(key, "--apps-key")?;
@@ -162,4 +164,17 @@ fn descriptor_room() -> usize {
         .ok()
         .and_then(|(soft, _)| usize::try_from(soft / 4).ok())
         .unwrap_or(usize::MAX)
+}
+
+/// API keys as the store knows them; a store that cannot answer lets no key through.
+fn key_owner(store: micro_store::Store) -> micro_edge::KeyOwner {
+    Arc::new(move |key: String| {
+        let store = store.clone();
+        Box::pin(async move {
+            store.api_key_namespace(&key).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "API key lookup failed; refused");
+                None
+            })
+        })
+    })
 }

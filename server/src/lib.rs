@@ -141,6 +141,7 @@ pub async fn run(
             &controller,
             serve_limits(&args),
             log,
+            &store,
             &tasks,
         )
         .await?;

@@ -7,6 +7,7 @@
 //! build) and stay within the SQL that SQLite, PostgreSQL and CockroachDB share.
 
 mod accounts;
+mod api_keys;
 mod billing;
 mod cache;
 mod config;
@@ -25,6 +26,7 @@ mod time;
 mod tokens;
 
 pub use accounts::{Account, Role, is_reserved_email};
+pub use api_keys::{ApiKey, MAX_KEYS};
 pub use billing::{Billing, BillingState, PendingSignup, Suspension, Unpaid};
 pub use config::ConfigValue;
 pub use error::StoreError;

@@ -46,6 +46,7 @@ scenarios!(
     what_ends_access_ends_it_for_the_very_next_lookup,
     a_deleted_namespace_leaves_nothing_behind,
     namespace_uids_are_never_shared_or_reused,
+    api_keys_are_per_namespace_shown_once_and_revoked_at_once,
 );
 
 #[tokio::test]
@@ -1373,4 +1374,36 @@ async fn namespace_uids_are_never_shared_or_reused(store: Store) {
     let b_again = store.namespace_uid("b").await.unwrap();
     assert_ne!(b_again, b);
     assert!(!uids.contains(&b_again), "a uid was given twice");
+}
+
+async fn api_keys_are_per_namespace_shown_once_and_revoked_at_once(store: Store) {
+    store.create_namespace("a").await.unwrap();
+    store.create_namespace("b").await.unwrap();
+    let key = store.create_api_key("a", "ci").await.unwrap();
+    assert!(key.starts_with("mk_") && key.len() > 60, "{key}");
+    assert_eq!(
+        store.api_key_namespace(&key).await.unwrap().as_deref(),
+        Some("a")
+    );
+    // A name is taken once per namespace; another namespace may use it, for another key.
+    assert!(matches!(
+        store.create_api_key("a", "ci").await,
+        Err(StoreError::Exists(_))
+    ));
+    let theirs = store.create_api_key("b", "ci").await.unwrap();
+    assert_ne!(theirs, key);
+    assert_eq!(
+        store.api_key_namespace(&theirs).await.unwrap().as_deref(),
+        Some("b")
+    );
+    // Listed by name, never the key; unknown keys are nobody's.
+    let listed = store.api_keys("a").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "ci");
+    assert_eq!(store.api_key_namespace("mk_nosuch").await.unwrap(), None);
+    // Revoked: the very next lookup finds nothing; the other namespace's stays.
+    assert!(store.revoke_api_key("a", "ci").await.unwrap());
+    assert!(!store.revoke_api_key("a", "ci").await.unwrap());
+    assert_eq!(store.api_key_namespace(&key).await.unwrap(), None);
+    assert!(store.api_key_namespace(&theirs).await.unwrap().is_some());
 }

@@ -61,6 +61,9 @@ pub struct ServiceModel {
     /// The spec's `public`: the edge routes its host to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public: bool,
+    /// The spec's `auth: key`: callers show one of the namespace's API keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth_key: bool,
     /// The spec's `limits.body` in bytes; 0 when it says nothing (the edge's default).
     #[serde(default, skip_serializing_if = "is_zero_bytes")]
     pub body_limit: u64,

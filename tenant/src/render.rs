@@ -65,6 +65,7 @@ pub fn model(
             .unwrap_or(crate::spec::DEFAULT_READY_TIMEOUT_SECS),
         tls: spec.tls.as_ref().is_some_and(|t| t.value),
         public: spec.public.as_ref().is_some_and(|p| p.value),
+        auth_key: spec.auth.as_ref().is_some_and(|a| a.value == "key"),
         body_limit: spec
             .limits
             .as_ref()

@@ -66,6 +66,9 @@ pub struct ServiceSpec {
     pub public: Option<Spanned<bool>>,
     /// What the edge lets through to the service.
     pub limits: Option<Limits>,
+    /// `key`: callers of a public service show one of the namespace's API keys to the
+    /// edge (`none`, the default: anyone may call).
+    pub auth: Option<Spanned<String>>,
 }
 
 /// The edge's limits for one service.
@@ -400,6 +403,26 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     }
     if let Some(resources) = &spec.resources {
         check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
+    }
+    if let Some(auth) = &spec.auth {
+        let public = spec.public.as_ref().is_some_and(|p| p.value);
+        match auth.value.as_str() {
+            "none" => {}
+            "key" if public => {}
+            "key" => {
+                return Err(at(
+                    &auth.referenced,
+                    "`auth: key` guards a public service at the edge: add `public: true`"
+                        .to_owned(),
+                ));
+            }
+            other => {
+                return Err(at(
+                    &auth.referenced,
+                    format!("auth {other:?}: `key` (callers show an API key) or `none`"),
+                ));
+            }
+        }
     }
     if let Some(body) = spec.limits.as_ref().and_then(|l| l.body.as_ref()) {
         match crate::quantity::parse_memory(&body.value) {
@@ -739,6 +762,19 @@ mod tests {
             "body:",
         ] {
             assert!(readme.contains(nested), "{nested}");
+        }
+    }
+
+    #[test]
+    fn auth_is_key_or_none_and_key_needs_a_public_service() {
+        let ok = parse_service("web", b"run: x\npublic: true\nauth: key\n").unwrap();
+        assert_eq!(ok.auth.unwrap().value, "key");
+        for (yaml, says) in [
+            ("run: x\nauth: key\n", "add `public: true`"),
+            ("run: x\npublic: true\nauth: password\n", "`key`"),
+        ] {
+            let err = parse_service("web", yaml.as_bytes()).unwrap_err();
+            assert!(err.message.contains(says), "{err}");
         }
     }
 

@@ -395,3 +395,79 @@ fn smuggled_requests_and_floods_are_refused_at_the_edge() {
         "{answers:?}"
     );
 }
+
+#[test]
+fn a_service_behind_auth_key_takes_its_namespaces_keys_only_until_revoked() {
+    let edge = free_addr();
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", DOMAIN),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+        ("MICRO_EDGE_HTTP_ADDRESS", "off"),
+    ]);
+    p.ok(&["admin", "namespace", "create", "other"]);
+    p.write_service(
+        "guarded",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\npublic: true\nauth: key\n",
+            ),
+            ("main.py", ECHO),
+        ],
+    );
+    p.ok(&["run", "./guarded", "--name", "api", "--wait"]);
+    let host = "api-default.apps.test";
+    let c = visitor(&p, edge, &[host]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("https://{host}/");
+    let bearer = |key: &str| format!("Bearer {key}");
+
+    // Without a key, or with one that is no key: 401, saying how to send one.
+    for auth in [
+        None,
+        Some("Bearer "),
+        Some("Bearer mk_0000"),
+        Some("Basic dXNlcjpwdw=="),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+        let (status, body) = get(&rt, &c, &url, &headers);
+        assert_eq!(status, 401, "{auth:?}: {body}");
+        assert!(body.contains("Authorization: Bearer KEY"), "{body}");
+    }
+    // A key is printed once; listing shows its name only.
+    let key = p.ok(&["keys", "create", "ci"]).trim().to_owned();
+    assert!(key.starts_with("mk_"), "{key}");
+    let listed = p.ok(&["keys", "list", "-o", "json"]);
+    assert!(
+        listed.contains("\"ci\"") && !listed.contains(&key),
+        "{listed}"
+    );
+    assert!(
+        p.fails(&["keys", "create", "ci"])
+            .contains("already exists")
+    );
+    // Another namespace's key opens nothing here.
+    let theirs = p
+        .ok(&["keys", "create", "ci", "--namespace", "other"])
+        .trim()
+        .to_owned();
+    assert_eq!(
+        get(&rt, &c, &url, &[("authorization", &bearer(&theirs))]).0,
+        401
+    );
+    // The namespace's own key goes through, and the service never sees it.
+    let (status, body) = get(&rt, &c, &url, &[("authorization", &bearer(&key))]);
+    assert_eq!(status, 200, "{body}");
+    let seen: Value = serde_json::from_str(&body).unwrap();
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    // Revoked: refused from the very next request on.
+    p.ok(&["keys", "revoke", "ci"]);
+    assert_eq!(
+        get(&rt, &c, &url, &[("authorization", &bearer(&key))]).0,
+        401
+    );
+    assert!(p.fails(&["keys", "revoke", "ci"]).contains("not found"));
+    // No key is ever written to the server's log.
+    let log = p.server_log();
+    assert!(!log.contains(&key) && !log.contains(&theirs));
+}

@@ -221,6 +221,18 @@ fn every_endpoint_for_every_kind_of_caller() {
             [Ok, Ok, Hidden, Hidden, Anon],
         ),
         case(
+            Method::GET,
+            &format!("{ns}/keys"),
+            None,
+            [Ok, Ok, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::DELETE,
+            &format!("{ns}/keys/nosuch"),
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
             Method::PUT,
             &format!("{ns}/config/k2"),
             Some(json!({"value": 1})),

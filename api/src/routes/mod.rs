@@ -8,6 +8,7 @@ pub use call::forwarding_client;
 mod config;
 mod describe;
 mod history;
+mod keys;
 mod kv;
 mod link;
 mod logs;
@@ -53,6 +54,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))
+        .route(
+            "/api/v1/namespaces/{ns}/keys",
+            get(keys::list).post(keys::create),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/keys/{name}",
+            axum::routing::delete(keys::revoke),
+        )
         .route("/api/v1/namespaces/{ns}/store/{table}", get(kv::read))
         .route(
             "/api/v1/namespaces/{ns}/store/{table}/{key}",

@@ -199,3 +199,24 @@ pub struct QuotaView {
 pub struct SetQuota {
     pub set: String,
 }
+
+/// `POST /api/v1/namespaces/{ns}/keys`: a new API key's name.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+}
+
+/// The key just made: shown this once, never again.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyCreated {
+    pub name: String,
+    pub key: String,
+}
+
+/// One API key as listed (never the key itself).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyView {
+    pub name: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}

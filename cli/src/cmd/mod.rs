@@ -11,6 +11,7 @@ pub mod diff;
 pub mod env;
 pub mod history;
 pub mod hook;
+pub mod keys;
 pub mod kill;
 pub mod login;
 pub mod logs;
