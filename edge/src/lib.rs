@@ -4,7 +4,8 @@
 //!
 //! Routes come from the reconciler's exposure table and replicas from the runtime's
 //! contract; the edge serves through whatever listener the server hands its router. It
-//! must not depend on the store, the API or a particular runtime.
+//! must not use the store, the API or a particular runtime itself: API keys are checked
+//! through a function the server hands in ([`KeyOwner`]).
 
 mod balance;
 mod headers;
