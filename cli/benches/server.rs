@@ -83,11 +83,7 @@ fn start(root: &Path, extra: &[&str]) -> Server {
 
 /// A server on TLS (the default) with its platform CA, or plain HTTP.
 fn start_as(root: &Path, extra: &[&str], tls: bool) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(BIN)
         .args([
             "server",
@@ -339,15 +335,8 @@ fn bench_edge() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let (_ca, cert, key) = bench_certs(root);
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (edge_port, nginx_port, caddy_port) = (free(), free(), free());
+    let (cert, key) = bench_certs(root);
+    let (edge_port, nginx_port, caddy_port) = (free_port(), free_port(), free_port());
     let server = start(
         root,
         &[
@@ -376,18 +365,7 @@ fn bench_edge() {
     .unwrap();
     std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
     micro(root, &["run", "work/services/fast", "--wait"]);
-    let out = Command::new(BIN)
-        .args(["describe", "fast", "-o", "json"])
-        .current_dir(root)
-        .env("MICRO_HOME", root.join("home"))
-        .output()
-        .unwrap();
-    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let endpoint = detail["replicas"][0]["endpoint"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_owned();
+    let endpoint = replica_endpoint(root, "fast");
     let (cert_s, key_s, root_s) = (cert.display(), key.display(), root.display());
     std::fs::write(
         root.join("front.conf"),
@@ -473,65 +451,60 @@ fn bench_edge() {
     drop(server);
 }
 
-/// A CA and a certificate from it for `*.apps.test` and 127.0.0.1 (key 0600), made
-/// with openssl: (CA, certificate, key).
-fn bench_certs(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let (ca, ca_key) = (root.join("ca.pem"), root.join("ca.key"));
-    let (cert, key, csr, ext) = (
-        root.join("cert.pem"),
-        root.join("key.pem"),
-        root.join("leaf.csr"),
-        root.join("leaf.ext"),
+/// A self-signed certificate for `*.apps.test` and 127.0.0.1 (not a CA, so rustls
+/// serves it as a leaf), with its key (0600), made with openssl.
+fn bench_certs(root: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (root.join("cert.pem"), root.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=*.apps.test"])
+        .args(["-addext", "subjectAltName=DNS:*.apps.test,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::write(&ext, "subjectAltName=DNS:*.apps.test,IP:127.0.0.1\n").unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let steps: [Vec<std::ffi::OsString>; 3] = [
-        ["req", "-x509"]
-            .iter()
-            .chain(&ec)
-            .chain(&["-days", "1", "-subj", "/CN=bench CA", "-keyout"])
-            .map(Into::into)
-            .chain([ca_key.clone().into(), "-out".into(), ca.clone().into()])
-            .collect(),
-        ["req"]
-            .iter()
-            .chain(&ec)
-            .chain(&["-subj", "/CN=*.apps.test", "-keyout"])
-            .map(Into::into)
-            .chain([key.clone().into(), "-out".into(), csr.clone().into()])
-            .collect(),
-        ["x509", "-req", "-days", "1", "-CAcreateserial", "-in"]
-            .iter()
-            .map(Into::into)
-            .chain([
-                csr.into(),
-                "-CA".into(),
-                ca.clone().into(),
-                "-CAkey".into(),
-                ca_key.into(),
-                "-extfile".into(),
-                ext.into(),
-                "-out".into(),
-                cert.clone().into(),
-            ])
-            .collect(),
-    ];
-    for step in steps {
-        let out = Command::new("openssl").args(&step).output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {step:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    (ca, cert, key)
+    (cert, key)
+}
+
+/// A loopback port free when asked.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `host:port` the first replica of service `name` answers at on the host (as `micro
+/// describe` says), for a proxy in front of it.
+fn replica_endpoint(root: &Path, name: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["describe", name, "-o", "json"])
+        .current_dir(root)
+        .env("MICRO_HOME", root.join("home"))
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    detail["replicas"][0]["endpoint"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned()
 }
 
 /// The stdlib Python app bench 13 runs many of, idle.
@@ -646,30 +619,12 @@ fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
     let root = tmp.path();
     let server = start(root, &[]);
     deploy_idle(root, 1);
-    let out = Command::new(BIN)
-        .args(["describe", "idle0", "-o", "json"])
-        .current_dir(root)
-        .env("MICRO_HOME", root.join("home"))
-        .output()
-        .unwrap();
-    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let endpoint = detail["replicas"][0]["endpoint"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let endpoint = replica_endpoint(root, "idle0");
+    let port = free_port();
     // The same app under piku, when `cli/benches/peers/piku.py --hold` runs beside:
     // nginx proxies to it as piku's own nginx site does.
     let peer = std::env::var("MICRO_BENCH_PIKU_APP").ok().map(|app| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         (port, app)
     });
     let conf = root.join("nginx.conf");
@@ -1711,11 +1666,7 @@ impl GitHost {
             &root.join("home"),
             &["config", "http.receivepack", "true"],
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let backend = Command::new("git").args(["--exec-path"]).output().unwrap();
         let backend = format!(
             "{}/git-http-backend",
@@ -1845,11 +1796,7 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
     for activated in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let log = root.join("server.log");
         let spawn = || {
             let mut c = if activated {

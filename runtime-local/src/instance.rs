@@ -37,6 +37,23 @@ pub(crate) struct Replica {
     pub process: Option<adopt::Running>,
 }
 
+impl Replica {
+    /// `n` replicas not started yet.
+    fn starting(n: u32) -> Vec<Replica> {
+        vec![
+            Replica {
+                state: WorkloadState::Starting,
+                port: 0,
+                message: String::new(),
+                exit: None,
+                restarts: 0,
+                process: None,
+            };
+            n as usize
+        ]
+    }
+}
+
 /// How long a replaced deployment keeps running after the router stopped sending it
 /// calls, so calls already on their way finish.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -496,17 +513,7 @@ impl Instance {
                 service.revision.get(..7).unwrap_or(&service.revision)
             ),
         );
-        let replicas = vec![
-            Replica {
-                state: WorkloadState::Starting,
-                port: 0,
-                message: String::new(),
-                exit: None,
-                restarts: 0,
-                process: None,
-            };
-            service.model.replicas as usize
-        ];
+        let replicas = Replica::starting(service.model.replicas);
         let tracker = Tracker::new(
             shared.clone(),
             namespace,
@@ -721,17 +728,7 @@ impl Instance {
         if let Some(p) = &serving {
             p.tracker.muted.store(true, Ordering::Relaxed);
         }
-        let replicas = vec![
-            Replica {
-                state: WorkloadState::Starting,
-                port: 0,
-                message: String::new(),
-                exit: None,
-                restarts: 0,
-                process: None,
-            };
-            failed.model.replicas as usize
-        ];
+        let replicas = Replica::starting(failed.model.replicas);
         let tracker = Tracker::new(
             shared,
             namespace,

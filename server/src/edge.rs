@@ -156,9 +156,9 @@ pub(crate) async fn start(
     Ok(Some(local))
 }
 
-/// A quarter of the descriptor limit (which the server raised to its hard limit at
-/// start): the edge's share beside the API's.
-fn descriptor_room() -> usize {
+/// A quarter of the descriptor limit (which the server raises to its hard limit at
+/// start): each pool's share (people's and services' at the API, the edge's).
+pub(crate) fn descriptor_room() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     getrlimit(Resource::RLIMIT_NOFILE)
         .ok()

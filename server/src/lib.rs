@@ -645,16 +645,11 @@ fn serve_limits(args: &ServerArgs) -> micro_api::serve::Limits {
         trusted_proxies: micro_api::serve::TrustedProxies::new(args.trusted_proxy.clone()),
         ..micro_api::serve::Limits::default()
     };
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let fds = if setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-            hard
-        } else {
-            soft
-        };
-        // People's pool and services' pool together stay below half of them.
-        let room = usize::try_from(fds / 4).unwrap_or(usize::MAX);
-        limits.max_connections = limits.max_connections.min(room).max(16);
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
+    // People's pool and services' pool together stay below half of the descriptors.
+    limits.max_connections = limits.max_connections.min(edge::descriptor_room()).max(16);
     limits
 }
 

@@ -148,46 +148,24 @@ mod tests {
     #[test]
     fn a_public_service_needs_a_host_name_that_is_a_dns_label() {
         let long = "s".repeat(62);
-        let (_dir, repos, commit) = repo_with(&[
-            (
-                "web",
-                "run: x
-public: true
-",
-            ),
-            (
-                long.as_str(),
-                "run: x
-public: true
-",
-            ),
-        ]);
-        let repo = Repository::open_bare(repos.path("a")).unwrap();
-        let marks = Marks::read(&repos.path("a"));
-        let err = admit(&repo, "a", commit, &marks, Via::Push, &SpecCache::default())
-            .unwrap_err()
-            .to_string();
+        // `web` (public) beside the long-named service, public or not.
+        let admitted = |long_public: bool| {
+            let spec = format!("run: x\npublic: {long_public}\n");
+            let (dir, repos, commit) =
+                repo_with(&[("web", "run: x\npublic: true\n"), (long.as_str(), &spec)]);
+            let repo = Repository::open_bare(repos.path("a")).unwrap();
+            let marks = Marks::read(&repos.path("a"));
+            let answer = admit(&repo, "a", commit, &marks, Via::Push, &SpecCache::default());
+            drop(dir);
+            answer
+        };
+        let err = admitted(true).unwrap_err().to_string();
         assert!(
             err.contains(&format!("services/{long}/service.yaml:2:")) && err.contains("63"),
             "{err}"
         );
         // The same name, private, is fine; `web-a` is a label.
-        let (_dir, repos, commit) = repo_with(&[
-            (
-                "web",
-                "run: x
-public: true
-",
-            ),
-            (
-                long.as_str(),
-                "run: x
-public: false
-",
-            ),
-        ]);
-        let repo = Repository::open_bare(repos.path("a")).unwrap();
-        let ok = admit(&repo, "a", commit, &marks, Via::Push, &SpecCache::default()).unwrap();
+        let ok = admitted(false).unwrap();
         assert!(ok.desired.services["web"].model.public);
         assert!(!ok.desired.services[&long].model.public);
     }
