@@ -73,6 +73,16 @@ impl Cgroups {
             memory.join("memory.memsw.limit_in_bytes"),
             limits.memory_bytes.to_string(),
         );
+        // Socket buffers are kernel memory cgroup v1 charges to no one until a TCP limit
+        // is set: without it, a replica filling connections on its own loopback could
+        // pin gigabytes of the machine's memory. With it, they are charged to the
+        // replica and held to a budget as large as its memory limit.
+        if let Err(e) = std::fs::write(
+            memory.join("memory.kmem.tcp.limit_in_bytes"),
+            limits.memory_bytes.to_string(),
+        ) {
+            tracing::warn!(error = %e, "socket memory cannot be limited per replica");
+        }
         std::fs::write(cpu.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string())?;
         std::fs::write(
             cpu.join("cpu.cfs_quota_us"),

@@ -1,9 +1,10 @@
 //! A sandboxed replica's two holes in its network wall when services have no egress,
 //! kept by the server itself (no process per replica): the host's
 //! `127.0.0.1:<host port>` into the replica's `$PORT`, for calls and health checks, and
-//! the replica's own `127.0.0.1:<API port>` out to its namespace's door to the API.
-//! Each way, a replica holds at most [`MAX_CONNECTIONS`] at once: a tenant cannot make the
-//! server keep sockets without bound.
+//! the replica's own `127.0.0.1:<API port>`, a listener the API serves as part of its
+//! namespace's door (no relay: the replica's calls are ordinary API connections, held to
+//! the door's caps). Calls in are relayed, at most [`MAX_CONNECTIONS`] at once: a tenant
+//! cannot make the server keep sockets without bound.
 
 use super::netns::NetNs;
 use std::net::SocketAddr;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
-/// Connections one replica holds at once, each way.
+/// Connections into one replica at once.
 const MAX_CONNECTIONS: usize = 256;
 
 /// The holes of one replica, closed when dropped (connections under way finish).
 pub(crate) struct Holes {
     tasks: Vec<tokio::task::AbortHandle>,
+    _to_api: Option<micro_runtime::Entrance>,
 }
 
 impl Drop for Holes {
@@ -27,12 +29,24 @@ impl Drop for Holes {
     }
 }
 
-/// Where a replica's hole to the API leads: the API's port as services know it, and the
-/// host port of its namespace's door.
-#[derive(Clone, Copy, Debug)]
+/// Where a replica's hole to the API leads: the API's port as services know it, and what
+/// answers there.
+#[derive(Clone)]
 pub(crate) struct ToApi {
     pub api_port: u16,
-    pub door_port: u16,
+    pub via: Via,
+}
+
+/// What answers a replica's calls to the API.
+#[derive(Clone)]
+pub(crate) enum Via {
+    /// Its namespace's door, on a listener of the replica's own.
+    Door {
+        doors: Arc<dyn micro_runtime::ApiDoors>,
+        namespace: String,
+    },
+    /// The API itself, relayed to this host port (a server without doors: tests).
+    Relay(u16),
 }
 
 /// Opens the holes of the replica whose sandbox's first process is `inner`: host
@@ -57,14 +71,23 @@ pub(crate) async fn open(
         })
         .instrument(span.clone()),
     );
-    let to_door = tokio::spawn(
-        relay(outward, move || {
-            TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], api.door_port)))
-        })
-        .instrument(span),
-    );
+    let mut tasks = vec![into_replica.abort_handle()];
+    let to_api = match api.via {
+        Via::Door { doors, namespace } => Some(doors.admit(&namespace, outward.into_std()?)?),
+        Via::Relay(door_port) => {
+            let to_door = tokio::spawn(
+                relay(outward, move || {
+                    TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], door_port)))
+                })
+                .instrument(span),
+            );
+            tasks.push(to_door.abort_handle());
+            None
+        }
+    };
     Ok(Holes {
-        tasks: vec![into_replica.abort_handle(), to_door.abort_handle()],
+        tasks,
+        _to_api: to_api,
     })
 }
 

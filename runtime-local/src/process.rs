@@ -433,10 +433,17 @@ impl Group {
             // Without egress the server keeps a replica's two holes itself; a build has
             // no network at all.
             if let (Some(netns), Some(port), false) = (&shared.netns, l.port, sandbox.egress()) {
-                let api = sandbox.to_api(l.namespace)?;
+                let api = sandbox.to_api(l.namespace);
                 let mut attempts: u32 = 0;
                 let holes = loop {
-                    match super::holes::open(netns.clone(), inner, self.host_port, port, api).await
+                    match super::holes::open(
+                        netns.clone(),
+                        inner,
+                        self.host_port,
+                        port,
+                        api.clone(),
+                    )
+                    .await
                     {
                         Ok(holes) => break holes,
                         // Free when picked, taken since: another port.

@@ -483,17 +483,17 @@ impl Sandbox {
     }
 
     /// Where a sandbox of `namespace` reaches the API: the API's port, as services know
-    /// it, and the host port it leads to (the namespace's door, when there are doors).
-    pub(crate) fn to_api(&self, namespace: &str) -> std::io::Result<super::holes::ToApi> {
+    /// it, and what answers there (the namespace's door, when there are doors).
+    pub(crate) fn to_api(&self, namespace: &str) -> super::holes::ToApi {
         let api_port = self.options.api.port();
-        let door_port = match &self.options.doors {
-            Some(doors) => doors.port(namespace)?,
-            None => api_port,
+        let via = match &self.options.doors {
+            Some(doors) => super::holes::Via::Door {
+                doors: doors.clone(),
+                namespace: namespace.to_owned(),
+            },
+            None => super::holes::Via::Relay(api_port),
         };
-        Ok(super::holes::ToApi {
-            api_port,
-            door_port,
-        })
+        super::holes::ToApi { api_port, via }
     }
 
     /// Whether sandboxes reach beyond this machine (`--service-egress`).

@@ -370,7 +370,7 @@ async fn reopen_holes(
     ) else {
         return Ok(None);
     };
-    let api = sandbox.to_api(namespace)?;
+    let api = sandbox.to_api(namespace);
     super::holes::open(netns.clone(), inner, running.host_port, running.listen, api)
         .await
         .map(Some)

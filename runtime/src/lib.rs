@@ -193,6 +193,40 @@ pub trait ApiDoors: Send + Sync {
     fn reopen(&self, namespace: &str, port: u16) -> std::io::Result<()>;
     /// `namespace` is gone: its door closes.
     fn close(&self, namespace: &str);
+    /// Serves `listener`, made inside one replica's own network where its services know
+    /// the API, as part of `namespace`'s door, until the returned [`Entrance`] is dropped.
+    /// The API answers there itself: nothing relays the replica's calls, so they hold
+    /// what any client's connection holds and no more.
+    fn admit(&self, namespace: &str, listener: std::net::TcpListener) -> std::io::Result<Entrance>;
+}
+
+/// One replica's entrance to its namespace's door ([`ApiDoors::admit`]): closed when
+/// dropped (connections under way finish).
+pub struct Entrance {
+    close: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Entrance {
+    /// An entrance that `close` shuts.
+    pub fn new(close: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Entrance {
+            close: Some(Box::new(close)),
+        }
+    }
+}
+
+impl Drop for Entrance {
+    fn drop(&mut self) {
+        if let Some(close) = self.close.take() {
+            close();
+        }
+    }
+}
+
+impl std::fmt::Debug for Entrance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entrance").finish_non_exhaustive()
+    }
 }
 
 /// Where services run. Every method is scoped to one namespace.

@@ -1435,3 +1435,38 @@ fn a_service_cannot_make_the_server_hold_sockets_without_bound() {
         .contains("still here")
     );
 }
+
+#[test]
+fn a_service_cannot_pin_the_machines_memory_in_socket_buffers() {
+    let p = Platform::start();
+    p.ok(&["admin", "namespace", "create", "evil"]);
+    deploy_shell(&p, "evil", "shell", "resources: { memory: 64Mi }\n");
+    let sh = Shell { p: &p };
+    // Pairs of connections on its own loopback, each filled until the kernel takes no
+    // more: socket buffers are kernel memory, ~780 MB for 200 pairs when nobody is
+    // charged for them (the whole machine's TCP memory is ~2 GiB here).
+    let (out, rc) = sh.run(
+        "python3 -c '\nimport socket\nl = socket.socket(); l.bind((\"127.0.0.1\", 0)); l.listen(1024)\nheld, total = [], 0\nfor _ in range(200):\n    try:\n        c = socket.create_connection(l.getsockname(), timeout=2); s, _ = l.accept()\n    except Exception:\n        break\n    held += [c, s]; c.setblocking(False)\n    try:\n        while True:\n            total += c.send(b\"x\" * 65536)\n    except OSError:\n        pass\nprint(len(held) // 2, total)'",
+    );
+    assert_eq!(rc, 0, "{out}");
+    let mut figures = out.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+    let (pairs, queued) = (figures.next().unwrap(), figures.next().unwrap());
+    assert!(pairs > 20, "it could open only {pairs} pairs: {out}");
+    assert!(
+        queued <= 96 << 20,
+        "a replica with 64Mi of memory queued {queued} bytes in {pairs} connections"
+    );
+    // Its own next call, and everyone else, are still answered.
+    p.ok(&["status"]);
+    assert!(
+        p.ok(&[
+            "call",
+            "shell",
+            "/",
+            "{\"cmd\": \"echo still here\"}",
+            "--namespace",
+            "evil"
+        ])
+        .contains("still here")
+    );
+}

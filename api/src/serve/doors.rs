@@ -1,5 +1,6 @@
 //! Doors: one loopback port per namespace, where that namespace's sandboxed services reach
-//! the API (the sandbox's network maps the API's address to it). A connection through a
+//! the API (pasta maps the API's address to it), and the listeners the server makes in
+//! each of its replicas' own networks ([`micro_runtime::ApiDoors::admit`]). A connection through a
 //! door is known to come from that namespace's services, so their traffic has limits of
 //! its own: a pool of connections apart from people's, and a cap per namespace. One
 //! tenant's services can neither take the connections people need nor lock people out of
@@ -32,6 +33,8 @@ struct Inner {
     /// Per namespace.
     open: Arc<Open>,
     doors: Mutex<HashMap<String, (u16, AbortHandle)>>,
+    /// Set when the server stops: replicas' own entrances close too.
+    closing: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Doors {
@@ -54,6 +57,7 @@ impl Doors {
                 slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
                 open: Open::new(limits.max_per_client),
                 doors: Mutex::new(HashMap::new()),
+                closing: watch::channel(false).0,
             }),
         }
     }
@@ -85,6 +89,19 @@ impl Doors {
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, at)))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
+        let task = self.serve(namespace, listener)?;
+        doors.insert(namespace.to_owned(), (port, task));
+        Ok(port)
+    }
+
+    /// Serves `listener` as part of `namespace`'s door (its pool, its cap) until the
+    /// task is aborted or every door closes.
+    fn serve(
+        &self,
+        namespace: &str,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<AbortHandle> {
+        listener.set_nonblocking(true)?;
         let listener = {
             let _entered = self.inner.runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
@@ -99,6 +116,7 @@ impl Doors {
                 return;
             };
             let client = Client::Services(ns.clone());
+            let mut closing = inner.closing.subscribe();
             accept_loop(
                 &listener,
                 &inner.slots,
@@ -117,12 +135,13 @@ impl Doors {
                         .instrument(span),
                     );
                 },
-                std::future::pending(),
+                async move {
+                    let _ = closing.wait_for(|closed| *closed).await;
+                },
             )
             .await;
         });
-        doors.insert(namespace.to_owned(), (port, task.abort_handle()));
-        Ok(port)
+        Ok(task.abort_handle())
     }
 
     /// Closes `namespace`'s door (its services are gone): no new connection comes in.
@@ -139,6 +158,7 @@ impl Doors {
 
     /// The server is stopping: every door closes.
     pub(super) fn close_all(&self) {
+        self.inner.closing.send_replace(true);
         for (_, (_, task)) in self.lock().drain() {
             task.abort();
         }
@@ -156,5 +176,14 @@ impl micro_runtime::ApiDoors for Doors {
 
     fn close(&self, namespace: &str) {
         Doors::close(self, namespace);
+    }
+
+    fn admit(
+        &self,
+        namespace: &str,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<micro_runtime::Entrance> {
+        let task = self.serve(namespace, listener)?;
+        Ok(micro_runtime::Entrance::new(move || task.abort()))
     }
 }
