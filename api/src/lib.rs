@@ -27,5 +27,5 @@ pub mod types;
 
 pub use error::{ApiError, ERROR_HEADER};
 pub use routes::quota::publish as publish_quota;
-pub use routes::{forwarding_client, router};
+pub use routes::router;
 pub use state::{ApiState, FetchLink, RenderManifests, Shared};

@@ -47,8 +47,8 @@ pub struct Shared {
     pub controller: Arc<Controller>,
     /// The `micro` binary new repos' hooks run.
     pub hook_exe: PathBuf,
-    /// Forwards `micro call` to services.
-    pub http: reqwest::Client,
+    /// Forwards `micro call` to services (directly into a sandboxed replica's network).
+    pub http: micro_edge::upstream::Upstream,
     /// Forwards calls to services that serve TLS (none without a platform CA).
     pub service_tls: Option<Arc<crate::service_tls::ServiceTls>>,
     /// Failed logins per (account, client address).

@@ -12,6 +12,7 @@ mod headers;
 mod limit;
 mod pages;
 mod router_log;
+pub mod upstream;
 
 use axum::Router;
 use axum::body::Body;
@@ -28,8 +29,7 @@ use std::time::Duration;
 pub use headers::REQUEST_ID;
 pub use router_log::RouterLog;
 
-/// Longest a replica may take to accept a connection, and to answer with its headers.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a replica may take to answer with its headers, and between parts of its body.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the edge routes with, built once.
@@ -41,7 +41,7 @@ pub struct Edge {
     scheme: &'static str,
     exposure: Arc<Exposure>,
     runtime: Arc<dyn Runtime>,
-    http: reqwest::Client,
+    http: upstream::Upstream,
     balancer: Arc<balance::Balancer>,
     /// Requests per second per client address, when limited.
     limit: Option<Arc<limit::PerClient>>,
@@ -76,12 +76,7 @@ impl Edge {
             )));
         }
         // A replica's answer goes back as it is: a redirect is the client's to follow.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(ANSWER_TIMEOUT)
-            .build()
-            .map_err(|e| EdgeError(format!("the edge's client: {e}")))?;
+        let http = upstream::client(runtime.clone());
         Ok(Edge {
             domain: domain.into(),
             scheme,
@@ -220,6 +215,19 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     response
 }
 
+/// Why a replica gave no answer.
+#[derive(Debug, thiserror::Error)]
+enum Upstream {
+    /// Nothing was sent: no connection (a replica draining, say), or no valid address.
+    #[error("no connection")]
+    Refused,
+    /// No answer within [`ANSWER_TIMEOUT`].
+    #[error("no answer in time")]
+    Timeout,
+    #[error("{0}")]
+    Failed(String),
+}
+
 async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     let peer = request
         .extensions()
@@ -301,44 +309,72 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
         }
         Ok(chunk)
     });
-    let send = |target: &str, body: reqwest::Body| {
-        edge.http
-            .request(parts.method.clone(), format!("{target}{path}"))
-            .headers(forwarded.clone())
-            .body(body)
-            .send()
+    let send = |target: &str, body: Body| {
+        let request = format!("{target}{path}")
+            .parse::<axum::http::Uri>()
+            .map_err(|_| Upstream::Refused)
+            .map(|uri| {
+                let mut request = axum::http::Request::new(body);
+                *request.method_mut() = parts.method.clone();
+                *request.uri_mut() = uri;
+                *request.headers_mut() = forwarded.clone();
+                request
+            });
+        let http = edge.http.clone();
+        async move {
+            match tokio::time::timeout(ANSWER_TIMEOUT, http.request(request?)).await {
+                Err(_) => Err(Upstream::Timeout),
+                Ok(Err(e)) if e.is_connect() => Err(Upstream::Refused),
+                Ok(Err(e)) => Err(Upstream::Failed(e.to_string())),
+                Ok(Ok(answer)) => Ok(answer),
+            }
+        }
     };
     let mut upstream = if bodiless {
-        send(lease.target(), reqwest::Body::from(Vec::new())).await
+        send(lease.target(), Body::empty()).await
     } else {
-        send(lease.target(), reqwest::Body::wrap_stream(body)).await
+        send(lease.target(), Body::from_stream(body)).await
     };
     if bodiless
-        && upstream.as_ref().is_err_and(reqwest::Error::is_connect)
+        && matches!(upstream, Err(Upstream::Refused))
         && let Some(other) = edge.balancer.pick(&endpoints, Some(lease.target()))
     {
         lease = other;
-        upstream = send(lease.target(), reqwest::Body::from(Vec::new())).await;
+        upstream = send(lease.target(), Body::empty()).await;
     }
     let upstream = match upstream {
         Ok(upstream) => upstream,
-        Err(e) if e.is_timeout() => return pages::timeout(),
+        Err(Upstream::Timeout) => return pages::timeout(),
         Err(e) => {
             tracing::debug!(namespace = %route.namespace, service = %route.service, error = %e, "replica did not answer");
             return pages::bad_gateway();
         }
     };
-    let status = upstream.status();
-    let answer = headers::downstream(upstream.headers());
+    let (head, incoming) = upstream.into_parts();
+    let status = head.status;
+    let answer = headers::downstream(&head.headers);
     // The replica counts as busy until its answer has been sent on. Once the length it
     // announced has come, its connection and the lease go at once: the client's
     // connection may idle long after, and hyper need not ask this body for its end.
-    let length = upstream.content_length();
+    let length = head
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let body = futures_util::stream::unfold(
-        Some((upstream.bytes_stream(), lease, length)),
+        Some((Body::new(incoming).into_data_stream(), lease, length)),
         |state| async move {
             let (mut inner, lease, left) = state?;
-            match inner.next().await? {
+            // A replica that stops sending mid-answer does not hold the client forever.
+            let next = match tokio::time::timeout(ANSWER_TIMEOUT, inner.next()).await {
+                Ok(next) => next?,
+                Err(_) => {
+                    return Some((
+                        Err(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+                        None,
+                    ));
+                }
+            };
+            match next {
                 Ok(chunk) => {
                     let left = left.map(|n| n.saturating_sub(chunk.len() as u64));
                     if left == Some(0) {
@@ -347,7 +383,7 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
                     }
                     Some((Ok(chunk), Some((inner, lease, left))))
                 }
-                Err(e) => Some((Err(e), None)),
+                Err(e) => Some((Err(std::io::Error::other(e)), None)),
             }
         },
     );

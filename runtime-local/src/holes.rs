@@ -3,22 +3,67 @@
 //! `127.0.0.1:<host port>` into the replica's `$PORT`, for calls and health checks, and
 //! the replica's own `127.0.0.1:<API port>`, a listener the API serves as part of its
 //! namespace's door (no relay: the replica's calls are ordinary API connections, held to
-//! the door's caps). Calls in are relayed, at most [`MAX_CONNECTIONS`] at once: a tenant
-//! cannot make the server keep sockets without bound.
+//! the door's caps). The platform's own calls in (the edge, `micro call`) connect inside
+//! the replica's network directly ([`Network::connect_direct`]); what else connects to
+//! the host port is relayed, at most [`MAX_CONNECTIONS`] at once: a tenant cannot make
+//! the server keep sockets without bound.
 
 use super::netns::NetNs;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 /// Connections into one replica at once.
 const MAX_CONNECTIONS: usize = 256;
 
+/// The server's way into its replicas' networks: the thread that makes sockets there,
+/// and which host port leads to which replica's port.
+pub(crate) struct Network {
+    netns: Arc<NetNs>,
+    /// Host port → (the sandbox's first process, the replica's port).
+    ports: Mutex<HashMap<u16, (i32, u16)>>,
+}
+
+impl Network {
+    /// Starts the thread; fails if this process cannot enter network namespaces.
+    pub fn start() -> std::io::Result<Self> {
+        Ok(Network {
+            netns: Arc::new(NetNs::start()?),
+            ports: Mutex::default(),
+        })
+    }
+
+    fn ports(&self) -> std::sync::MutexGuard<'_, HashMap<u16, (i32, u16)>> {
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A connection to the replica whose host address is `address`, made inside its
+    /// network; `None` if no replica of this server's has that address.
+    pub fn connect_direct(
+        &self,
+        address: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, std::io::Result<std::net::TcpStream>>>
+    {
+        let addr: SocketAddr = address.parse().ok()?;
+        if !addr.ip().is_loopback() {
+            return None;
+        }
+        let (inner, port) = *self.ports().get(&addr.port())?;
+        let netns = self.netns.clone();
+        Some(Box::pin(async move {
+            netns.connect(inner, port).await?.into_std()
+        }))
+    }
+}
+
 /// The holes of one replica, closed when dropped (connections under way finish).
 pub(crate) struct Holes {
     tasks: Vec<tokio::task::AbortHandle>,
     _to_api: Option<micro_runtime::Entrance>,
+    network: Arc<Network>,
+    host_port: u16,
 }
 
 impl Drop for Holes {
@@ -26,6 +71,7 @@ impl Drop for Holes {
         for task in &self.tasks {
             task.abort();
         }
+        self.network.ports().remove(&self.host_port);
     }
 }
 
@@ -53,13 +99,14 @@ pub(crate) enum Via {
 /// `host_port` → its `port`, and its API port → the door. Fails if `host_port` is taken
 /// (`AddrInUse`) or its namespace is gone.
 pub(crate) async fn open(
-    netns: Arc<NetNs>,
+    network: Arc<Network>,
     inner: i32,
     host_port: u16,
     port: u16,
     api: ToApi,
 ) -> std::io::Result<Holes> {
     let inward = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], host_port))).await?;
+    let netns = network.netns.clone();
     let outward = netns
         .listen(inner, SocketAddr::from(([127, 0, 0, 1], api.api_port)))
         .await?;
@@ -85,9 +132,12 @@ pub(crate) async fn open(
             None
         }
     };
+    network.ports().insert(host_port, (inner, port));
     Ok(Holes {
         tasks,
         _to_api: to_api,
+        network,
+        host_port,
     })
 }
 

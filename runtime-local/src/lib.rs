@@ -189,8 +189,8 @@ pub(crate) struct Shared {
     /// PATH handed to services (the rest of the server's environment is not).
     path_env: String,
     /// Makes sockets in sandboxes' network namespaces, for their holes when services
-    /// have no egress ([`holes`]).
-    netns: Option<Arc<netns::NetNs>>,
+    /// have no egress and the platform's direct connections in ([`holes`]).
+    network: Option<Arc<holes::Network>>,
     /// Orders the writes of services' records ([`adopt`]).
     record_seq: std::sync::atomic::AtomicU64,
     records_written: Arc<Mutex<HashMap<Key, u64>>>,
@@ -327,8 +327,8 @@ impl LocalRuntime {
             reaped += cgroups.reap_all(&kept.cgroups);
         }
         adopt::remove_stale_pipes(&dirs.pids, &kept);
-        let netns = match &isolation.sandbox {
-            Some(sandbox) if !sandbox.egress() => Some(Arc::new(netns::NetNs::start()?)),
+        let network = match &isolation.sandbox {
+            Some(sandbox) if !sandbox.egress() => Some(Arc::new(holes::Network::start()?)),
             _ => None,
         };
         if reaped > 0 {
@@ -351,7 +351,7 @@ impl LocalRuntime {
                 fullest: Mutex::new(HashMap::new()),
                 path_env: std::env::var("PATH")
                     .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-                netns,
+                network,
                 record_seq: std::sync::atomic::AtomicU64::new(0),
                 records_written: Arc::new(Mutex::new(HashMap::new())),
             }),
@@ -680,6 +680,14 @@ impl Runtime for LocalRuntime {
             .into_iter()
             .map(|addr| format!("{scheme}://{addr}"))
             .collect()
+    }
+
+    fn connect_direct(
+        &self,
+        address: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, std::io::Result<std::net::TcpStream>>>
+    {
+        self.shared.network.as_ref()?.connect_direct(address)
     }
 
     async fn logs(

@@ -89,16 +89,18 @@ pub(crate) struct Group {
 }
 
 /// How to tell that a replica is ready, without borrowing its [`Group`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub(crate) struct Probe {
     inner: Option<i32>,
+    /// The way into replicas' networks, when the server keeps their holes.
+    network: Option<Arc<super::holes::Network>>,
 }
 
 impl Probe {
     /// The probe of a replica whose sandbox's first process is `inner` (`None`
     /// unsandboxed).
-    pub fn of(inner: Option<i32>) -> Self {
-        Probe { inner }
+    pub fn of(inner: Option<i32>, network: Option<Arc<super::holes::Network>>) -> Self {
+        Probe { inner, network }
     }
 
     /// Whether the replica is ready: it listens on `port` (inside its sandbox, if it has
@@ -106,7 +108,7 @@ impl Probe {
     /// TLS with `tls`, for a service that serves it). If not, why not, in words for
     /// `micro status`.
     pub async fn ready(
-        self,
+        &self,
         port: u16,
         host_port: u16,
         path: Option<&str>,
@@ -117,7 +119,7 @@ impl Probe {
         }
         match path {
             None => Ok(()),
-            Some(path) => match http_status(host_port, path, tls.cloned()).await {
+            Some(path) => match http_status(self.connect(host_port), path, tls.cloned()).await {
                 Some(code) if code < 500 => Ok(()),
                 Some(code) => Err(format!("GET {path} answered {code}")),
                 None => Err(format!("GET {path} got no HTTP answer")),
@@ -125,8 +127,22 @@ impl Probe {
         }
     }
 
+    /// A connection to the replica behind `host_port`: made inside its network when the
+    /// server keeps its holes (nothing relays the probe), else to the port itself.
+    async fn connect(&self, host_port: u16) -> std::io::Result<tokio::net::TcpStream> {
+        let address = format!("127.0.0.1:{host_port}");
+        match self
+            .network
+            .as_ref()
+            .and_then(|n| n.connect_direct(&address))
+        {
+            Some(direct) => tokio::net::TcpStream::from_std(direct.await?),
+            None => tokio::net::TcpStream::connect(address).await,
+        }
+    }
+
     /// Whether the process listens on `port` (inside its sandbox, if it has one).
-    async fn listening(self, port: u16) -> bool {
+    async fn listening(&self, port: u16) -> bool {
         match self.inner {
             Some(pid) => blocking(move || sandbox::listens(pid, port))
                 .await
@@ -146,11 +162,13 @@ impl Probe {
 /// The status code of `GET path` on a local port, or `None` without an HTTP answer
 /// within a second: hyper's client on one new connection, no pool, no redirect; over TLS
 /// with `tls` (the platform's client certificate, taking only the service's own).
-async fn http_status(port: u16, path: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Option<u16> {
+async fn http_status(
+    connecting: impl std::future::Future<Output = std::io::Result<tokio::net::TcpStream>>,
+    path: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Option<u16> {
     let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
+        let tcp = connecting.await.ok()?;
         match tls {
             None => get(tcp, path).await,
             Some(config) => {
@@ -432,12 +450,13 @@ impl Group {
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             // Without egress the server keeps a replica's two holes itself; a build has
             // no network at all.
-            if let (Some(netns), Some(port), false) = (&shared.netns, l.port, sandbox.egress()) {
+            if let (Some(network), Some(port), false) = (&shared.network, l.port, sandbox.egress())
+            {
                 let api = sandbox.to_api(l.namespace);
                 let mut attempts: u32 = 0;
                 let holes = loop {
                     match super::holes::open(
-                        netns.clone(),
+                        network.clone(),
                         inner,
                         self.host_port,
                         port,
@@ -526,8 +545,11 @@ impl Group {
         })
     }
 
-    pub fn probe(&self) -> Probe {
-        Probe { inner: self.inner }
+    pub fn probe(&self, network: Option<Arc<super::holes::Network>>) -> Probe {
+        Probe {
+            inner: self.inner,
+            network,
+        }
     }
 
     /// Whether the kernel killed it for going over its memory limit (after `wait`).

@@ -266,7 +266,7 @@ impl Adopted {
         };
         let model = tracker.model().clone();
         let tls = probe_tls(&shared, tracker.namespace(), tracker.name(), &model);
-        let probe = process::Probe::of(running.inner);
+        let probe = process::Probe::of(running.inner, shared.network.clone());
         let port = running.host_port;
         let mut health = Health {
             ready: true,
@@ -362,8 +362,8 @@ async fn reopen_holes(
     namespace: &str,
     running: &Running,
 ) -> std::io::Result<Option<super::holes::Holes>> {
-    let (Some(netns), Some(sandbox), Some(inner), true) = (
-        &shared.netns,
+    let (Some(network), Some(sandbox), Some(inner), true) = (
+        &shared.network,
         &shared.isolation.sandbox,
         running.inner,
         running.holes,
@@ -371,9 +371,15 @@ async fn reopen_holes(
         return Ok(None);
     };
     let api = sandbox.to_api(namespace);
-    super::holes::open(netns.clone(), inner, running.host_port, running.listen, api)
-        .await
-        .map(Some)
+    super::holes::open(
+        network.clone(),
+        inner,
+        running.host_port,
+        running.listen,
+        api,
+    )
+    .await
+    .map(Some)
 }
 
 /// How often an adopted replica's process is looked for.
@@ -768,7 +774,7 @@ impl ReplicaLaunch {
                     port = group.host_port();
                     self.tracker
                         .set_process(self.index, group.running(listen, log_tag.clone()));
-                    let probe = group.probe();
+                    let probe = group.probe(self.shared.network.clone());
                     let mut health = Health::default();
                     let liveness = self.service.model.liveness.as_ref();
                     // Each check keeps its own clock: one never postpones the other.

@@ -302,6 +302,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// Base URLs (`http://host:port`, `https://` for a service with `tls`) of the ready
     /// replicas of a service.
     fn endpoints(&self, namespace: &str, name: &str) -> Vec<String>;
+    /// A connection to the replica behind `address` (an endpoint's `host:port`), made
+    /// where the replica is rather than through its address: the local sandbox makes it
+    /// inside the replica's own network, so nothing relays the platform's traffic to it.
+    /// `None`: connect to the address as it is. The stream comes connected and
+    /// non-blocking.
+    fn connect_direct(
+        &self,
+        _address: &str,
+    ) -> Option<futures_util::future::BoxFuture<'static, std::io::Result<std::net::TcpStream>>>
+    {
+        None
+    }
     /// Whether `micro call` goes through [`Runtime::call`] rather than to the endpoints
     /// (a cluster reached from outside it, through its API server's service proxy).
     fn forwards_calls(&self) -> bool {

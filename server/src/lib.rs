@@ -506,12 +506,13 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         repos: p.repos.clone(),
         controller: p.controller.clone(),
         hook_exe: p.exe,
-        http: micro_api::forwarding_client().context("the client services are called with")?,
-        service_tls: p
-            .tls
-            .platform_client
-            .clone()
-            .map(|platform| Arc::new(micro_api::service_tls::ServiceTls::new(platform))),
+        http: micro_edge::upstream::client(p.controller.runtime().clone()),
+        service_tls: p.tls.platform_client.clone().map(|platform| {
+            Arc::new(micro_api::service_tls::ServiceTls::new(
+                platform,
+                p.controller.runtime().clone(),
+            ))
+        }),
         source_base: args
             .source_base
             .clone()

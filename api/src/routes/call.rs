@@ -7,7 +7,7 @@ use crate::extract::Namespace;
 use crate::{ApiError, ApiState};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,15 +17,6 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// `/api/v1/namespaces/{ns}/services/{name}/call/…`: the forwarded path starts after the
 /// eighth `/`.
 const SLASHES_BEFORE_PATH: usize = 8;
-
-/// The client `micro call` forwards with. A service's answer goes back as it is: a
-/// redirect is the caller's to follow, never the platform's (it could point anywhere
-/// the platform can reach and a tenant cannot).
-pub fn forwarding_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-}
 
 /// Whether a header goes through `micro call` (either way). Not the caller's platform
 /// token, not the platform's error mark (a service cannot pose as the platform), not
@@ -140,9 +131,26 @@ async fn forward(
         });
     }
     let target = &endpoints[NEXT.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
-    let url = format!("{target}/{path}");
-    // A service that serves TLS is called over mTLS, taken only with its own identity.
-    let http = if target.starts_with("https://") {
+    let uri: Uri = format!("{target}/{path}")
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{path:?} is not a path a call can take")))?;
+    let mut request = axum::http::Request::new(Body::from(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let forwarded = request.headers_mut();
+    for (name, value) in headers.iter().filter(|(name, _)| passes(name)) {
+        forwarded.append(name.clone(), value.clone());
+    }
+    let caller = caller_uri(&ns.caller, &state.trust_domain);
+    forwarded.insert(
+        CALLER_HEADER,
+        HeaderValue::from_str(&caller)
+            .map_err(|_| ApiError::BadRequest(format!("{caller:?} cannot be sent")))?,
+    );
+    // A service's answer goes back as it is: hyper's client follows no redirect (one could
+    // point anywhere the platform can reach and a tenant cannot). A service that serves
+    // TLS is called over mTLS, taken only with its own identity.
+    let answer = if target.starts_with("https://") {
         let tls = state.service_tls.as_ref().ok_or_else(|| {
             ApiError::Unavailable(format!(
                 "service {name} serves TLS and this platform has no CA to call it with"
@@ -150,29 +158,22 @@ async fn forward(
         })?;
         tls.client(&ns.name, &name)
             .map_err(|e| ApiError::Unavailable(format!("service {name}: {e}")))?
+            .request(request)
+            .await
     } else {
-        state.http.clone()
+        state.http.request(request).await
     };
-    let mut request = http
-        .request(method, url)
-        .body(body)
-        .header(CALLER_HEADER, caller_uri(&ns.caller, &state.trust_domain));
-    for (name, value) in headers.iter().filter(|(name, _)| passes(name)) {
-        request = request.header(name, value);
-    }
-    let upstream = request
-        .send()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("service {name} did not answer: {e}")))?;
-    let status = upstream.status();
-    let passed: Vec<_> = upstream
-        .headers()
+    let upstream =
+        answer.map_err(|e| ApiError::Unavailable(format!("service {name} did not answer: {e}")))?;
+    let (head, incoming) = upstream.into_parts();
+    let passed: Vec<_> = head
+        .headers
         .iter()
         .filter(|(name, _)| passes(name))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
-    *response.status_mut() = status;
+    let mut response = Body::new(incoming).into_response();
+    *response.status_mut() = head.status;
     response.headers_mut().extend(passed);
     Ok(response)
 }

@@ -4,7 +4,6 @@ mod admin;
 mod auth;
 mod call;
 
-pub use call::forwarding_client;
 mod config;
 mod describe;
 mod history;
