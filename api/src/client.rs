@@ -274,6 +274,38 @@ impl Client {
             .map(drop)
     }
 
+    /// Claims `host` for `service` of `namespace`.
+    pub async fn add_domain(
+        &self,
+        namespace: &str,
+        host: &str,
+        service: &str,
+    ) -> Result<crate::types::DomainView, ClientError> {
+        let body = crate::types::NewDomain {
+            host: host.to_owned(),
+            service: service.to_owned(),
+        };
+        let path = format!("/api/v1/namespaces/{namespace}/domains");
+        self.json(self.request(Method::POST, &path).json(&body))
+            .await
+    }
+
+    pub async fn domains(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<crate::types::DomainView>, ClientError> {
+        let path = format!("/api/v1/namespaces/{namespace}/domains");
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    pub async fn remove_domain(&self, namespace: &str, host: &str) -> Result<(), ClientError> {
+        let host: String = url::form_urlencoded::byte_serialize(host.as_bytes()).collect();
+        let path = format!("/api/v1/namespaces/{namespace}/domains/{host}");
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
     pub async fn delete_account(&self, email: &str) -> Result<(), ClientError> {
         let email: String = url::form_urlencoded::byte_serialize(email.as_bytes()).collect();
         let path = format!("/api/v1/admin/accounts/{email}");

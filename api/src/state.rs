@@ -87,6 +87,9 @@ pub struct Shared {
     pub apps: Option<crate::apps::Apps>,
     /// The edge's lines per request, per service (none without an edge).
     pub router_log: Option<Arc<micro_edge::RouterLog>>,
+    /// Told when a namespace claims or gives up a custom domain (the domain keeper
+    /// waits on it).
+    pub domains_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {

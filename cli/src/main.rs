@@ -83,6 +83,8 @@ enum Command {
     Previews(cmd::previews::PreviewsArgs),
     /// The namespace's API keys for services with `auth: key`: create, list, revoke
     Keys(cmd::keys::KeysArgs),
+    /// Custom domains for public services: add, list, remove
+    Domains(cmd::domains::DomainsArgs),
     /// Config: values in the store, versions in git
     Config(cmd::config::ConfigArgs),
     /// The namespace's key-value store
@@ -258,6 +260,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repo(args) => cmd::repo::run(t, args).await,
         Command::Previews(args) => cmd::previews::run(t, args).await,
         Command::Keys(args) => cmd::keys::run(t, args).await,
+        Command::Domains(args) => cmd::domains::run(t, args).await,
         Command::Diff(args) => Ok(cmd::diff::run(t, args).await),
         Command::Manifests(args) => cmd::manifests::run(t, args).await,
         Command::Checkout(args) => cmd::checkout::run(args).await,

@@ -8,6 +8,7 @@
 //! through a function the server hands in ([`KeyOwner`]).
 
 mod balance;
+mod domains;
 mod headers;
 mod limit;
 mod pages;
@@ -26,8 +27,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use domains::{ChallengeAnswer, CustomHosts};
 pub use headers::REQUEST_ID;
 pub use router_log::RouterLog;
+
+/// Where ACME HTTP-01 challenges are asked for.
+const CHALLENGES: &str = "/.well-known/acme-challenge/";
 
 /// Longest a replica may take to answer with its headers, and between parts of its body.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -49,6 +54,10 @@ pub struct Edge {
     log: Arc<RouterLog>,
     /// Checks the keys of services with `auth: key` (none: every such call is refused).
     keys: Option<KeyOwner>,
+    /// Custom domains proven to their namespaces.
+    hosts: Arc<CustomHosts>,
+    /// Answers ACME HTTP-01 challenges on the plain-HTTP listener.
+    challenges: Option<ChallengeAnswer>,
 }
 
 /// Whose an API key is: its namespace, if it is one. Asked on every request to a
@@ -87,12 +96,26 @@ impl Edge {
             limit: None,
             log: Arc::default(),
             keys: None,
+            hosts: Arc::default(),
+            challenges: None,
         })
     }
 
     /// Checks API keys with `owner`.
     pub fn checking_keys(mut self, owner: KeyOwner) -> Self {
         self.keys = Some(owner);
+        self
+    }
+
+    /// Serves the custom domains `hosts` holds (the server keeps it current).
+    pub fn serving_domains(mut self, hosts: Arc<CustomHosts>) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
+    /// Answers ACME HTTP-01 challenges with `answer` on the plain-HTTP listener.
+    pub fn answering_challenges(mut self, answer: ChallengeAnswer) -> Self {
+        self.challenges = Some(answer);
         self
     }
 
@@ -121,7 +144,16 @@ impl Edge {
         Router::new()
             .fallback(
                 move |State(edge): State<Edge>, request: Request| async move {
-                    let Some(host) = host_of(&request).filter(|h| edge.label(h).is_some()) else {
+                    // An ACME CA checking a host proves it here, over plain HTTP.
+                    if let Some(token) = request.uri().path().strip_prefix(CHALLENGES) {
+                        return match edge.challenges.as_ref().and_then(|answer| answer(token)) {
+                            Some(answer) => answer.into_response(),
+                            None => pages::not_found(),
+                        };
+                    }
+                    let Some(host) = host_of(&request)
+                        .filter(|h| edge.label(h).is_some() || edge.hosts.get(h).is_some())
+                    else {
                         return pages::not_found();
                     };
                     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -241,7 +273,14 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     let Some(host) = host_of(&request) else {
         return pages::not_found();
     };
-    let Some(route) = edge.label(&host).and_then(|l| edge.exposure.find(l)) else {
+    let route = match edge.label(&host) {
+        Some(label) => edge.exposure.find(label),
+        None => edge
+            .hosts
+            .get(&host)
+            .and_then(|(namespace, service)| edge.exposure.find_service(&namespace, &service)),
+    };
+    let Some(route) = route else {
         return pages::not_found();
     };
     seen.route = Some(route.clone());

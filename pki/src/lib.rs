@@ -21,7 +21,7 @@ pub use ca::{Ca, Issued};
 pub use client::{client_config, client_config_with_identity, verify_server_cert};
 pub use error::PkiError;
 pub use identity::{ClientCert, Identity, identity_of};
-pub use server::{CertSource, server_config};
+pub use server::{CertSource, HostCerts, server_config, server_config_with_hosts};
 pub use service::{PlatformClient, client_config_for_service, platform_uri};
 
 use std::sync::Arc;

@@ -90,6 +90,65 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
+/// Certificates for single hosts (the edge's custom domains), chosen by the name a
+/// client asks for (SNI) before the server's own certificate.
+#[derive(Debug, Default)]
+pub struct HostCerts {
+    by_host: RwLock<std::collections::HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl HostCerts {
+    /// Serves `cert_pem` (leaf first) with `key_pem` for `host` from the next handshake on.
+    pub fn set(&self, host: &str, cert_pem: &str, key_pem: &str) -> Result<(), PkiError> {
+        let certified = certified(cert_pem, key_pem, host)?;
+        self.by_host
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(host.to_ascii_lowercase(), certified);
+        Ok(())
+    }
+
+    /// Keeps only the hosts `keep` says to.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.by_host
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|host, _| keep(host));
+    }
+
+    /// Whether `host` has a certificate here.
+    pub fn has(&self, host: &str) -> bool {
+        self.by_host
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(host)
+    }
+
+    fn get(&self, host: &str) -> Option<Arc<CertifiedKey>> {
+        self.by_host
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&host.to_ascii_lowercase())
+            .cloned()
+    }
+}
+
+/// A host's own certificate if it has one, else the server's.
+#[derive(Debug)]
+struct ByHost {
+    hosts: Arc<HostCerts>,
+    fallback: Resolver,
+}
+
+impl ResolvesServerCert for ByHost {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(cert) = hello.server_name().and_then(|name| self.hosts.get(name)) {
+            return Some(cert);
+        }
+        self.fallback.resolve(hello)
+    }
+}
+
 /// A server configuration: TLS 1.3, and 1.2 too with `allow_tls12`; HTTP/1.1. With
 /// `client_ca`, clients may present a certificate (a service identity), which must then
 /// chain to that CA and be valid now; clients without one are let through to other
@@ -99,7 +158,27 @@ pub fn server_config(
     allow_tls12: bool,
     client_ca: Option<&str>,
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
-    let resolver = match source {
+    let resolver = resolver(source)?;
+    let builder = builder(allow_tls12, client_ca)?;
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The edge's configuration: TLS 1.3, HTTP/1.1, each host of `hosts` with its own
+/// certificate and every other name with `source`'s.
+pub fn server_config_with_hosts(
+    source: CertSource,
+    hosts: Arc<HostCerts>,
+) -> Result<Arc<rustls::ServerConfig>, PkiError> {
+    let fallback = resolver(source)?;
+    let mut config = builder(false, None)?.with_cert_resolver(Arc::new(ByHost { hosts, fallback }));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn resolver(source: CertSource) -> Result<Resolver, PkiError> {
+    Ok(match source {
         CertSource::Issued(issued) => Resolver {
             current: RwLock::new(certified(
                 &issued.cert_pem,
@@ -119,7 +198,14 @@ pub fn server_config(
                 checked: Mutex::new((Instant::now(), times.0, times.1)),
             }
         }
-    };
+    })
+}
+
+fn builder(
+    allow_tls12: bool,
+    client_ca: Option<&str>,
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, PkiError>
+{
     let versions: &[&rustls::SupportedProtocolVersion] = if allow_tls12 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     } else {
@@ -127,7 +213,7 @@ pub fn server_config(
     };
     let builder = rustls::ServerConfig::builder_with_provider(crate::provider())
         .with_protocol_versions(versions)?;
-    let builder = match client_ca {
+    Ok(match client_ca {
         Some(ca) => {
             let roots = files::roots(ca, "the client CA")?;
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -140,8 +226,5 @@ pub fn server_config(
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
-    };
-    let mut config = builder.with_cert_resolver(Arc::new(resolver));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    })
 }

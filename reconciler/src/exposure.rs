@@ -101,6 +101,19 @@ impl Exposure {
         let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         table.by_label.get(label).cloned()
     }
+
+    /// The route of `service` of `namespace`, if it is public and routed (a custom
+    /// domain's).
+    pub fn find_service(&self, namespace: &str, service: &str) -> Option<Route> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table
+            .held
+            .get(namespace)?
+            .iter()
+            .filter_map(|label| table.by_label.get(label))
+            .find(|route| route.service == service)
+            .cloned()
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,21 @@ pub struct EdgeArgs {
     /// The key of --apps-cert (PEM)
     #[arg(long, env = "MICRO_APPS_KEY", requires = "apps_cert")]
     pub apps_key: Option<PathBuf>,
+    /// The ACME CA (RFC 8555) that certifies custom domains (`micro domains add`): its
+    /// directory URL, or `off`
+    #[arg(
+        long,
+        env = "MICRO_ACME_DIRECTORY",
+        default_value = "https://acme-v02.api.letsencrypt.org/directory"
+    )]
+    pub acme_directory: String,
+    /// The contact the ACME account is registered with
+    #[arg(long, env = "MICRO_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// The ACME CA's own TLS root (PEM), when it is not publicly trusted (a private or
+    /// test CA such as Pebble)
+    #[arg(long, env = "MICRO_ACME_CA_FILE")]
+    pub acme_ca_file: Option<PathBuf>,
 }
 
 /// `--edge-http-address`: an address, or `off`.
@@ -66,6 +81,16 @@ impl std::str::FromStr for HttpAddress {
     }
 }
 
+/// What the edge is started with besides its flags: where its router lines go, the
+/// store (API keys, custom domains), the data dir (their certificates), and the signal
+/// the API gives when a claim changes.
+pub(crate) struct Parts<'a> {
+    pub log: Arc<micro_edge::RouterLog>,
+    pub store: &'a micro_store::Store,
+    pub data: &'a std::path::Path,
+    pub domains_changed: &'a Arc<tokio::sync::Notify>,
+}
+
 /// Days a certificate the platform CA issues the edge is valid.
 const EDGE_CERT_DAYS: i64 = 90;
 
@@ -76,10 +101,15 @@ pub(crate) async fn start(
     tls: &crate::tls::ServerTls,
     controller: &Controller,
     limits: micro_api::serve::Limits,
-    log: Arc<micro_edge::RouterLog>,
-    store: &micro_store::Store,
+    parts: Parts<'_>,
     tasks: &Tasks,
 ) -> Result<Option<SocketAddr>> {
+    let Parts {
+        log,
+        store,
+        data,
+        domains_changed,
+    } = parts;
     let Some(domain) = &args.apps_domain else {
         return Ok(None);
     };
@@ -100,6 +130,32 @@ pub(crate) async fn start(
     .rate_limited(args.edge_rate_limit)
     .logging_to(log)
     .checking_keys(key_owner(store.clone()));
+    // Custom domains: the keeper proves and certifies them; the edge serves the proven.
+    let challenges = Arc::new(micro_acme::Challenges::default());
+    let certs = Arc::new(micro_pki::HostCerts::default());
+    let hosts = Arc::new(micro_edge::CustomHosts::default());
+    let answers = challenges.clone();
+    let edge = edge
+        .serving_domains(hosts.clone())
+        .answering_challenges(Arc::new(move |token: &str| answers.answer(token)));
+    let acme = (args.acme_directory != "off").then(|| crate::domains::AcmeSettings {
+        directory: args.acme_directory.clone(),
+        email: args.acme_email.clone(),
+        ca_file: args.acme_ca_file.clone(),
+        dir: data.join("acme"),
+    });
+    tasks.spawn(
+        tracing::info_span!("domains"),
+        crate::domains::Keeper {
+            store: store.clone(),
+            acme,
+            challenges,
+            certs: certs.clone(),
+            hosts,
+            changed: domains_changed.clone(),
+        }
+        .run(),
+    );
     let source = match (&args.apps_cert, &args.apps_key, &tls.ca) {
         (Some(cert), Some(key), _) => {
             crate::files::private_file(key, "--apps-key")?;
@@ -118,7 +174,7 @@ pub(crate) async fn start(
             ));
         }
     };
-    let config = micro_pki::server_config(source, false, None).context("the edge's TLS")?;
+    let config = micro_pki::server_config_with_hosts(source, certs).context("the edge's TLS")?;
     let listener = tokio::net::TcpListener::bind(args.edge_address)
         .await
         .with_context(|| format!("--edge-address {}", args.edge_address))?;

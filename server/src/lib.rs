@@ -18,6 +18,7 @@ mod args;
 pub mod billing;
 pub mod cluster;
 mod database;
+mod domains;
 pub mod edge;
 mod error;
 mod files;
@@ -112,6 +113,7 @@ pub async fn run(
         .apps_domain
         .is_some()
         .then(|| Arc::new(micro_edge::RouterLog::default()));
+    let domains_changed = Arc::new(tokio::sync::Notify::new());
     let api_state = api_state(ApiParts {
         args: &args,
         store: &store,
@@ -127,6 +129,7 @@ pub async fn run(
         mailer,
         paid: paid.as_ref().map(|p| p.plan.clone()),
         router_log: router_log.clone(),
+        domains_changed: domains_changed.clone(),
     })?;
     publish_marks(&api_state, &store).await?;
     tasks.spawn(
@@ -140,8 +143,12 @@ pub async fn run(
             &tls,
             &controller,
             serve_limits(&args),
-            log,
-            &store,
+            edge::Parts {
+                log,
+                store: &store,
+                data: &ground.data,
+                domains_changed: &domains_changed,
+            },
             &tasks,
         )
         .await?;
@@ -490,6 +497,7 @@ struct ApiParts<'a> {
     mailer: micro_api::mail::Mailer,
     paid: Option<micro_billing::PaidPlan>,
     router_log: Option<Arc<micro_edge::RouterLog>>,
+    domains_changed: Arc<tokio::sync::Notify>,
 }
 
 /// The API's state: what its handlers share.
@@ -534,6 +542,7 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         }),
         mailer: p.mailer,
         router_log: p.router_log,
+        domains_changed: p.domains_changed,
         apps: args
             .edge
             .apps_domain

@@ -3,8 +3,9 @@ use sqlx::Row;
 
 /// Every table holding rows of one namespace in a `namespace` column (accounts and
 /// tokens aside: an admin's account may name a namespace and must stay).
-const NAMESPACED_TABLES: [&str; 11] = [
+const NAMESPACED_TABLES: [&str; 12] = [
     "api_keys",
+    "domains",
     "config_values",
     "kv_records",
     "service_status",

@@ -2,7 +2,10 @@
 //! against a real PostgreSQL started from the installed server binaries (one test that
 //! runs every scenario, each in a fresh database).
 
-use crate::{HistoryEntry, NamespaceStatus, Role, ServiceState, ServiceStatus, Store, StoreError};
+use crate::{
+    DomainState, HistoryEntry, NamespaceStatus, Role, ServiceState, ServiceStatus, Store,
+    StoreError,
+};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -47,6 +50,7 @@ scenarios!(
     a_deleted_namespace_leaves_nothing_behind,
     namespace_uids_are_never_shared_or_reused,
     api_keys_are_per_namespace_shown_once_and_revoked_at_once,
+    a_domain_belongs_to_one_namespace,
 );
 
 #[tokio::test]
@@ -1406,4 +1410,54 @@ async fn api_keys_are_per_namespace_shown_once_and_revoked_at_once(store: Store)
     assert!(!store.revoke_api_key("a", "ci").await.unwrap());
     assert_eq!(store.api_key_namespace(&key).await.unwrap(), None);
     assert!(store.api_key_namespace(&theirs).await.unwrap().is_some());
+}
+
+async fn a_domain_belongs_to_one_namespace(store: Store) {
+    store.create_namespace("a").await.unwrap();
+    store.create_namespace("b").await.unwrap();
+    let claimed = store
+        .claim_domain("a", "www.example.com", "web")
+        .await
+        .unwrap();
+    assert_eq!(claimed.token.len(), 32);
+    assert_eq!(claimed.proven_by, None);
+    // A second claim, from anyone, is refused and changes nothing.
+    for ns in ["a", "b"] {
+        assert!(matches!(
+            store.claim_domain(ns, "www.example.com", "other").await,
+            Err(StoreError::Exists(_))
+        ));
+    }
+    assert!(store.domains("b").await.unwrap().is_empty());
+    // Its state is recorded by its owner only; another namespace cannot remove it.
+    let live = DomainState {
+        proven_by: Some("http-01".into()),
+        cert_expires_at: Some(1_000),
+        message: String::new(),
+    };
+    store
+        .set_domain_state("b", "www.example.com", &live)
+        .await
+        .unwrap();
+    assert_eq!(store.domains("a").await.unwrap()[0].proven_by, None);
+    store
+        .set_domain_state("a", "www.example.com", &live)
+        .await
+        .unwrap();
+    let listed = store.domains("a").await.unwrap();
+    assert_eq!(listed[0].proven_by.as_deref(), Some("http-01"));
+    assert_eq!(listed[0].cert_expires_at, Some(1_000));
+    assert_eq!(listed[0].service, "web");
+    assert!(!store.remove_domain("b", "www.example.com").await.unwrap());
+    assert_eq!(store.all_domains().await.unwrap().len(), 1);
+    // Removed, it may be claimed again, by anyone.
+    assert!(store.remove_domain("a", "www.example.com").await.unwrap());
+    store
+        .claim_domain("b", "www.example.com", "site")
+        .await
+        .unwrap();
+    // A deleted namespace's domains go with it.
+    store.delete_namespace("b").await.unwrap();
+    store.purge_deleted_namespace("b").await.unwrap();
+    assert!(store.all_domains().await.unwrap().is_empty());
 }

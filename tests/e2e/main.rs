@@ -14,6 +14,7 @@ mod config;
 mod conventions;
 mod crash;
 mod deletion;
+mod domains;
 mod drift;
 mod edge;
 mod egress;

@@ -233,6 +233,18 @@ fn every_endpoint_for_every_kind_of_caller() {
             [Hidden, Hidden, Hidden, Hidden, Anon],
         ),
         case(
+            Method::GET,
+            &format!("{ns}/domains"),
+            None,
+            [Ok, Ok, Hidden, Hidden, Anon],
+        ),
+        case(
+            Method::DELETE,
+            &format!("{ns}/domains/nosuch.example.com"),
+            None,
+            [Hidden, Hidden, Hidden, Hidden, Anon],
+        ),
+        case(
             Method::PUT,
             &format!("{ns}/config/k2"),
             Some(json!({"value": 1})),

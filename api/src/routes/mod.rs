@@ -6,6 +6,7 @@ mod call;
 
 mod config;
 mod describe;
+mod domains;
 mod history;
 mod keys;
 mod kv;
@@ -53,6 +54,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sources/base", get(source_base))
         .route("/api/v1/namespaces/{ns}/status", get(status::namespace))
         .route("/api/v1/namespaces/{ns}/history", get(history::history))
+        .route(
+            "/api/v1/namespaces/{ns}/domains",
+            get(domains::list).post(domains::add),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/domains/{host}",
+            axum::routing::delete(domains::remove),
+        )
         .route(
             "/api/v1/namespaces/{ns}/keys",
             get(keys::list).post(keys::create),

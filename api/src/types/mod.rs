@@ -220,3 +220,31 @@ pub struct KeyView {
     /// Milliseconds since the epoch.
     pub created_at: i64,
 }
+
+/// `POST /api/v1/namespaces/{ns}/domains`: a host to claim for a service.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewDomain {
+    pub host: String,
+    pub service: String,
+}
+
+/// One custom domain of a namespace, and where it stands.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DomainView {
+    pub host: String,
+    pub service: String,
+    /// `live`, `proven` (its certificate is not issued yet) or `pending` (not proven).
+    pub state: String,
+    /// How it was proven: `http-01` or `txt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proven_by: Option<String>,
+    /// What a TXT record `_micro-challenge.<host>` may hold to prove it.
+    pub token: String,
+    /// When its certificate ends (milliseconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_expires_at: Option<i64>,
+    /// Why it is not live yet, or what its last renewal said.
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}

@@ -8,6 +8,7 @@ pub mod config;
 pub mod credential;
 pub mod describe;
 pub mod diff;
+pub mod domains;
 pub mod env;
 pub mod history;
 pub mod hook;

@@ -1,0 +1,207 @@
+//! The domain keeper: proves the custom domains namespaces claim and keeps them
+//! certified. Every few seconds, and whenever a claim changes, it reads the claims,
+//! asks the ACME CA for a certificate where one is missing or two thirds through its
+//! life (which proves the host by HTTP-01: its DNS points here), records where each
+//! stands for `micro domains list`, and hands the edge the proven hosts and their
+//! certificates. A failed order is tried again later, backing off per host.
+
+use micro_acme::{Acme, Certificate};
+use micro_pki::HostCerts;
+use micro_store::{Domain, DomainState, Store};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often claims are looked at when nothing wakes the keeper.
+const ROUND: Duration = Duration::from_secs(10);
+/// The first wait after a failed order; doubled each time, up to [`MOST_WAIT`].
+const FIRST_WAIT: Duration = Duration::from_secs(10);
+const MOST_WAIT: Duration = Duration::from_secs(3600);
+
+/// Where certificates come from.
+pub(crate) struct AcmeSettings {
+    pub directory: String,
+    pub email: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    /// `<data dir>/acme`.
+    pub dir: PathBuf,
+}
+
+/// What the keeper works with, built once.
+pub(crate) struct Keeper {
+    pub store: Store,
+    pub acme: Option<AcmeSettings>,
+    pub challenges: Arc<micro_acme::Challenges>,
+    pub certs: Arc<HostCerts>,
+    pub hosts: Arc<micro_edge::CustomHosts>,
+    pub changed: Arc<tokio::sync::Notify>,
+}
+
+/// A host's failed orders: how many in a row, and when to try again.
+struct Backoff {
+    failures: u32,
+    next: Instant,
+}
+
+impl Keeper {
+    /// Runs until the server stops.
+    pub async fn run(self) {
+        let mut acme: Option<Acme> = None;
+        let mut acme_backoff: Option<Backoff> = None;
+        let mut backoff: HashMap<String, Backoff> = HashMap::new();
+        let mut known: HashSet<String> = HashSet::new();
+        loop {
+            match self.store.all_domains().await {
+                Ok(domains) => {
+                    let claimed: HashSet<String> = domains.iter().map(|d| d.host.clone()).collect();
+                    // Hosts given up: their certificates go, and another claim starts over.
+                    for gone in known.difference(&claimed) {
+                        if let Some(acme) = &acme {
+                            acme.forget(gone);
+                        }
+                        backoff.remove(gone);
+                    }
+                    known = claimed;
+                    // The CA is asked for an account only once there is a host to certify.
+                    if acme.is_none()
+                        && !domains.is_empty()
+                        && let Some(settings) = &self.acme
+                        && acme_backoff
+                            .as_ref()
+                            .is_none_or(|b| Instant::now() >= b.next)
+                    {
+                        match Acme::open(
+                            &settings.directory,
+                            settings.email.as_deref(),
+                            settings.ca_file.as_deref(),
+                            &settings.dir,
+                            self.challenges.clone(),
+                        )
+                        .await
+                        {
+                            Ok(opened) => acme = Some(opened),
+                            Err(e) => {
+                                tracing::warn!(error = %e, directory = %settings.directory, "no ACME account yet");
+                                acme_backoff = Some(failed(acme_backoff.take()));
+                            }
+                        }
+                    }
+                    self.round(acme.as_ref(), &domains, &mut backoff).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "custom domains not read"),
+            }
+            tokio::select! {
+                () = self.changed.notified() => {}
+                () = tokio::time::sleep(ROUND) => {}
+            }
+        }
+    }
+
+    async fn round(
+        &self,
+        acme: Option<&Acme>,
+        domains: &[Domain],
+        backoff: &mut HashMap<String, Backoff>,
+    ) {
+        let now = now_secs();
+        let mut served = HashMap::new();
+        for domain in domains {
+            let mut state = DomainState {
+                proven_by: domain.proven_by.clone(),
+                cert_expires_at: domain.cert_expires_at,
+                message: domain.message.clone(),
+            };
+            let stored = acme.and_then(|a| a.stored(&domain.host));
+            // An unproven host orders even with a certificate kept (one a previous claim
+            // left): the order is the proof.
+            let due =
+                domain.proven_by.is_none() || stored.as_ref().is_none_or(|c| now >= c.renew_at());
+            let waiting = backoff
+                .get(&domain.host)
+                .is_some_and(|b| Instant::now() < b.next);
+            let mut cert = stored;
+            let mut fresh = false;
+            match acme {
+                Some(acme) if due && !waiting => match acme.issue(&domain.host).await {
+                    Ok(issued) => {
+                        tracing::info!(host = %domain.host, namespace = %domain.namespace, "certificate issued");
+                        backoff.remove(&domain.host);
+                        // The CA reached this host over plain HTTP: its DNS points here.
+                        state.proven_by.get_or_insert_with(|| "http-01".into());
+                        state.message.clear();
+                        cert = Some(issued);
+                        fresh = true;
+                    }
+                    Err(e) => {
+                        let b = failed(backoff.remove(&domain.host));
+                        let wait = b.next.saturating_duration_since(Instant::now());
+                        state.message = format!(
+                            "certificate: {e} (trying again in {}s; point the host's DNS at this server)",
+                            wait.as_secs()
+                        );
+                        tracing::warn!(host = %domain.host, error = %e, "certificate not issued");
+                        backoff.insert(domain.host.clone(), b);
+                    }
+                },
+                Some(_) => {}
+                None if self.acme.is_none() => {
+                    state.message =
+                        "this platform issues no certificates (--acme-directory off)".into();
+                }
+                None => state.message = "waiting for an account with the ACME CA".into(),
+            }
+            state.cert_expires_at = cert.as_ref().map(|c| c.not_after * 1000);
+            if let Some(cert) = &cert
+                && state.proven_by.is_some()
+                && (fresh || !self.certs.has(&domain.host))
+            {
+                load(&self.certs, &domain.host, cert);
+            }
+            if state.proven_by.is_some() {
+                served.insert(
+                    domain.host.clone(),
+                    (domain.namespace.clone(), domain.service.clone()),
+                );
+            }
+            let before = DomainState {
+                proven_by: domain.proven_by.clone(),
+                cert_expires_at: domain.cert_expires_at,
+                message: domain.message.clone(),
+            };
+            if state != before
+                && let Err(e) = self
+                    .store
+                    .set_domain_state(&domain.namespace, &domain.host, &state)
+                    .await
+            {
+                tracing::warn!(host = %domain.host, error = %e, "domain state not recorded");
+            }
+        }
+        self.certs.retain(|host| served.contains_key(host));
+        self.hosts.replace(served);
+    }
+}
+
+fn load(certs: &HostCerts, host: &str, cert: &Certificate) {
+    if let Err(e) = certs.set(host, &cert.chain_pem, &cert.key_pem) {
+        tracing::warn!(host = %host, error = %e, "certificate not served");
+    }
+}
+
+fn failed(before: Option<Backoff>) -> Backoff {
+    let failures = before.map_or(0, |b| b.failures) + 1;
+    let wait = FIRST_WAIT
+        .saturating_mul(1 << failures.min(12).saturating_sub(1))
+        .min(MOST_WAIT);
+    Backoff {
+        failures,
+        next: Instant::now() + wait,
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,299 @@
+//! Custom domains, as a tenant uses them and as the internet meets them, against Pebble
+//! (Let's Encrypt's own ACME test server) with `pebble-challtestsrv` answering its DNS:
+//! a host is claimed, proved by HTTP-01 through the edge, certified, and served with
+//! that certificate; a host whose DNS points elsewhere is not; one host belongs to one
+//! namespace.
+
+use crate::harness::Platform;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Pebble and its DNS, stopped when dropped.
+struct Pebble {
+    children: Vec<Child>,
+    /// `https://127.0.0.1:PORT/dir`.
+    directory: String,
+    management: SocketAddr,
+    dns_management: SocketAddr,
+    /// The CA Pebble's own HTTPS certificate is from.
+    tls_ca: std::path::PathBuf,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens at {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts Pebble to validate HTTP-01 on `http_port` (the edge's plain listener) of
+/// whatever its DNS answers: 127.0.0.1 unless told otherwise.
+fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
+    let ca = micro_pki::Ca::load_or_create(&dir.join("ca")).unwrap();
+    let issued = ca
+        .issue_server(&["127.0.0.1".into(), "localhost".into()], 30)
+        .unwrap();
+    let (cert, key, tls_ca) = (
+        dir.join("pebble.crt"),
+        dir.join("pebble.key"),
+        dir.join("pebble-ca.pem"),
+    );
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    std::fs::write(&key, &issued.key_pem).unwrap();
+    std::fs::write(&tls_ca, ca.cert_pem()).unwrap();
+    let (acme, management, dns, dns_management) =
+        (free_addr(), free_addr(), free_addr(), free_addr());
+    let config = serde_json::json!({
+        "pebble": {
+            "listenAddress": acme.to_string(),
+            "managementListenAddress": management.to_string(),
+            "certificate": cert,
+            "privateKey": key,
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false
+        }
+    });
+    let config_file = dir.join("pebble.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let challtestsrv = Command::new("pebble-challtestsrv")
+        .args([
+            "-dns01",
+            &dns.to_string(),
+            "-management",
+            &dns_management.to_string(),
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble-challtestsrv (apt-get install pebble)");
+    let server = Command::new("pebble")
+        .args([
+            "-config",
+            &config_file.to_string_lossy(),
+            "-dnsserver",
+            &dns.to_string(),
+        ])
+        // No random waits before validating, and no nonce refused on purpose.
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble (apt-get install pebble)");
+    let p = Pebble {
+        children: vec![challtestsrv, server],
+        directory: format!("https://{acme}/dir"),
+        management,
+        dns_management,
+        tls_ca,
+    };
+    wait_listening(acme);
+    wait_listening(management);
+    wait_listening(dns_management);
+    p
+}
+
+fn domains(p: &Platform, ns: &str) -> Vec<Value> {
+    let out = p.ok(&["domains", "list", "-o", "json", "--namespace", ns]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn domain(p: &Platform, ns: &str, host: &str) -> Value {
+    domains(p, ns)
+        .into_iter()
+        .find(|d| d["host"] == host)
+        .unwrap_or_else(|| panic!("no {host}"))
+}
+
+#[test]
+fn a_custom_domain_is_proved_certified_by_acme_and_served() {
+    let (edge, plain) = (free_addr(), free_addr());
+    let tmp = tempfile::tempdir().unwrap();
+    let pebble = pebble(tmp.path(), plain.port(), edge.port());
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", "apps.test"),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+        ("MICRO_EDGE_HTTP_ADDRESS", &plain.to_string()),
+        ("MICRO_ACME_DIRECTORY", &pebble.directory),
+        ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
+        ("MICRO_ACME_EMAIL", "ops@example.test"),
+    ]);
+    p.ok(&["admin", "namespace", "create", "other"]);
+    p.write_service(
+        "web",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            (
+                "main.py",
+                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '9'); self.end_headers(); self.wfile.write(b'web here\\n')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            ),
+        ],
+    );
+    p.ok(&["run", "./web", "--wait"]);
+
+    // Bad hosts are refused with the reason, and change nothing.
+    for (bad, says) in [
+        ("web-default.apps.test", "apps domain"),
+        ("127.0.0.1", "DNS name"),
+        ("Not A Host", "DNS name"),
+    ] {
+        let said = p.fails(&["domains", "add", bad, "--service", "web"]);
+        assert!(said.contains(says), "{bad}: {said}");
+        assert_eq!(said.trim().lines().count(), 1, "{said}");
+    }
+    assert!(domains(&p, "default").is_empty());
+
+    // Claimed: it tells how to prove it, and the CA proves it through the edge.
+    let started = Instant::now();
+    let added = p.ok(&["domains", "add", "www.example.test", "--service", "web"]);
+    assert!(
+        added.contains("_micro-challenge.www.example.test"),
+        "{added}"
+    );
+    p.wait_for("www.example.test to be live", || {
+        domain(&p, "default", "www.example.test")["state"] == "live"
+    });
+    let took = started.elapsed();
+    let d = domain(&p, "default", "www.example.test");
+    assert_eq!(d["proven_by"], "http-01", "{d}");
+    assert!(d["certificate_expires_at"].as_i64().unwrap() > micro_store::now_millis());
+    eprintln!("domains add → live with a Pebble certificate: {took:?}");
+
+    // Served with the certificate Pebble issued: a client trusting only Pebble's root
+    // reaches the service by the custom host.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let root = rt.block_on(async {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_ca).unwrap()).unwrap();
+        let management = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        management
+            .get(format!("https://{}/roots/0", pebble.management))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let visitor = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve("www.example.test", edge)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let res = visitor
+            .get(format!("https://www.example.test:{}/", edge.port()))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    assert_eq!((status, body.as_str()), (200, "web here\n"));
+    // Its key is the platform's alone.
+    let key = p.data.join("acme").join("www.example.test.key");
+    crate::harness::owner_only(&key);
+
+    // One host belongs to one namespace: a second claim is refused.
+    let said = p.fails(&[
+        "domains",
+        "add",
+        "www.example.test",
+        "--service",
+        "web",
+        "--namespace",
+        "other",
+    ]);
+    assert!(said.contains("claimed already"), "{said}");
+    assert!(domains(&p, "other").is_empty());
+
+    // A host whose DNS points elsewhere is never proved, says why, and is not served.
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{}/add-a", pebble.dns_management))
+            .body(r#"{"host":"elsewhere.test.","addresses":["192.0.2.1"]}"#)
+            .send()
+            .await
+            .unwrap();
+    });
+    p.ok(&["domains", "add", "elsewhere.test", "--service", "web"]);
+    p.wait_for("elsewhere.test to say why it is not live", || {
+        let d = domain(&p, "default", "elsewhere.test");
+        d["state"] == "pending"
+            && d["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("certificate"))
+    });
+    let table = p.ok(&["domains", "list"]);
+    assert!(
+        table.contains("elsewhere.test") && table.contains("pending"),
+        "{table}"
+    );
+    let insecure = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve("elsewhere.test", edge)
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        insecure
+            .get(format!("https://elsewhere.test:{}/", edge.port()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 404);
+
+    // Given up, the domain is served no more.
+    p.ok(&["domains", "remove", "www.example.test"]);
+    let insecure = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve("www.example.test", edge)
+        .build()
+        .unwrap();
+    p.wait_for("www.example.test to be served no more", || {
+        rt.block_on(async {
+            insecure
+                .get(format!("https://www.example.test:{}/", edge.port()))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 404)
+        })
+    });
+}
