@@ -1,9 +1,11 @@
 //! The domain keeper: proves the custom domains namespaces claim and keeps them
 //! certified. Every few seconds, and whenever a claim changes, it reads the claims,
-//! asks the ACME CA for a certificate where one is missing or two thirds through its
-//! life (which proves the host by HTTP-01: its DNS points here), records where each
-//! stands for `micro domains list`, and hands the edge the proven hosts and their
-//! certificates. A failed order is tried again later, backing off per host.
+//! looks up the TXT record `_micro-challenge.<host>` of each unproven one (holding the
+//! claim's token proves it), asks the ACME CA for a certificate where one is missing or
+//! two thirds through its life (which proves the host by HTTP-01: its DNS points here),
+//! records where each stands for `micro domains list`, and hands the edge the proven
+//! hosts and their certificates. A failed order is tried again later, backing off per
+//! host.
 
 use micro_acme::{Acme, Certificate};
 use micro_pki::HostCerts;
@@ -36,6 +38,59 @@ pub(crate) struct Keeper {
     pub certs: Arc<HostCerts>,
     pub hosts: Arc<micro_edge::CustomHosts>,
     pub changed: Arc<tokio::sync::Notify>,
+    /// TXT proofs (none if no resolver could be made).
+    pub txt: Option<Txt>,
+}
+
+/// TXT lookups for proofs: uncached, so a record just added counts at the next round.
+pub(crate) struct Txt(hickory_resolver::TokioResolver);
+
+/// Longest one TXT lookup may take.
+const TXT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Txt {
+    /// Lookups at `server`, or at the system's resolvers.
+    pub fn new(server: Option<std::net::SocketAddr>) -> Option<Self> {
+        use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
+        use hickory_resolver::name_server::TokioConnectionProvider;
+        let builder = match server {
+            Some(at) => hickory_resolver::Resolver::builder_with_config(
+                ResolverConfig::from_parts(
+                    None,
+                    Vec::new(),
+                    NameServerConfigGroup::from_ips_clear(&[at.ip()], at.port(), true),
+                ),
+                TokioConnectionProvider::default(),
+            ),
+            None => match hickory_resolver::Resolver::builder_tokio() {
+                Ok(builder) => builder,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no DNS resolver: custom domains are proved by HTTP-01 only");
+                    return None;
+                }
+            },
+        };
+        let mut builder = builder;
+        builder.options_mut().cache_size = 0;
+        builder.options_mut().timeout = TXT_TIMEOUT;
+        Some(Txt(builder.build()))
+    }
+
+    /// Whether `_micro-challenge.<host>` holds `token`.
+    async fn holds(&self, host: &str, token: &str) -> bool {
+        let name = format!("_micro-challenge.{host}.");
+        let Ok(Ok(found)) = tokio::time::timeout(TXT_TIMEOUT, self.0.txt_lookup(name)).await else {
+            return false;
+        };
+        found.iter().any(|txt| {
+            let text: Vec<u8> = txt
+                .txt_data()
+                .iter()
+                .flat_map(|part| part.iter().copied())
+                .collect();
+            text == token.as_bytes()
+        })
+    }
 }
 
 /// A host's failed orders: how many in a row, and when to try again.
@@ -112,6 +167,13 @@ impl Keeper {
                 cert_expires_at: domain.cert_expires_at,
                 message: domain.message.clone(),
             };
+            if state.proven_by.is_none()
+                && let Some(txt) = &self.txt
+                && txt.holds(&domain.host, &domain.token).await
+            {
+                tracing::info!(host = %domain.host, namespace = %domain.namespace, "domain proved by TXT");
+                state.proven_by = Some("txt".into());
+            }
             let stored = acme.and_then(|a| a.stored(&domain.host));
             // An unproven host orders even with a certificate kept (one a previous claim
             // left): the order is the proof.

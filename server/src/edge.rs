@@ -62,6 +62,10 @@ pub struct EdgeArgs {
     /// test CA such as Pebble)
     #[arg(long, env = "MICRO_ACME_CA_FILE")]
     pub acme_ca_file: Option<PathBuf>,
+    /// The DNS server custom domains' TXT proofs (`_micro-challenge.<host>`) are looked
+    /// up at, as ADDRESS:PORT (default: the system's resolvers)
+    #[arg(long, env = "MICRO_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 /// `--edge-http-address`: an address, or `off`.
@@ -153,6 +157,7 @@ pub(crate) async fn start(
             certs: certs.clone(),
             hosts,
             changed: domains_changed.clone(),
+            txt: crate::domains::Txt::new(args.dns_resolver),
         }
         .run(),
     );

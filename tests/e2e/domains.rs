@@ -27,6 +27,8 @@ struct Pebble {
     dns_management: SocketAddr,
     /// The CA Pebble's own HTTPS certificate is from.
     tls_ca: std::path::PathBuf,
+    /// Where its DNS answers (the platform's TXT lookups go here too).
+    dns: SocketAddr,
 }
 
 impl Drop for Pebble {
@@ -118,6 +120,7 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
         management,
         dns_management,
         tls_ca,
+        dns,
     };
     wait_listening(acme);
     wait_listening(management);
@@ -149,6 +152,7 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
         ("MICRO_ACME_DIRECTORY", &pebble.directory),
         ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
         ("MICRO_ACME_EMAIL", "ops@example.test"),
+        ("MICRO_DNS_RESOLVER", &pebble.dns.to_string()),
     ]);
     p.ok(&["admin", "namespace", "create", "other"]);
     p.write_service(
@@ -242,16 +246,33 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
     assert!(said.contains("claimed already"), "{said}");
     assert!(domains(&p, "other").is_empty());
 
-    // A host whose DNS points elsewhere is never proved, says why, and is not served.
-    rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("http://{}/add-a", pebble.dns_management))
-            .body(r#"{"host":"elsewhere.test.","addresses":["192.0.2.1"]}"#)
-            .send()
-            .await
-            .unwrap();
-    });
+    // A host whose DNS points elsewhere is never proved, even by a TXT record with
+    // another claim's token; it says why, and is not served.
+    let dns = |path: &str, body: String| {
+        rt.block_on(async {
+            let res = reqwest::Client::new()
+                .post(format!("http://{}/{path}", pebble.dns_management))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        });
+    };
+    for host in ["elsewhere.test", "txt-only.test"] {
+        dns(
+            "add-a",
+            format!(r#"{{"host":"{host}.","addresses":["192.0.2.1"]}}"#),
+        );
+    }
     p.ok(&["domains", "add", "elsewhere.test", "--service", "web"]);
+    dns(
+        "set-txt",
+        format!(
+            r#"{{"host":"_micro-challenge.elsewhere.test.","value":"{}"}}"#,
+            d["token"].as_str().unwrap()
+        ),
+    );
     p.wait_for("elsewhere.test to say why it is not live", || {
         let d = domain(&p, "default", "elsewhere.test");
         d["state"] == "pending"
@@ -279,6 +300,46 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
             .as_u16()
     });
     assert_eq!(status, 404);
+
+    // The TXT record `add` names, holding its token, proves a host before its DNS
+    // points here: it is served (with the apps domain's certificate until the CA can
+    // reach it), and the platform keeps trying for its own.
+    let added = p.ok(&[
+        "domains",
+        "add",
+        "txt-only.test",
+        "--service",
+        "web",
+        "-o",
+        "json",
+    ]);
+    let token = serde_json::from_str::<Value>(&added).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dns(
+        "set-txt",
+        format!(r#"{{"host":"_micro-challenge.txt-only.test.","value":"{token}"}}"#),
+    );
+    p.wait_for("txt-only.test to be proved by its TXT record", || {
+        let d = domain(&p, "default", "txt-only.test");
+        d["state"] == "proven" && d["proven_by"] == "txt"
+    });
+    let txt_visitor = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve("txt-only.test", edge)
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let res = txt_visitor
+            .get(format!("https://txt-only.test:{}/", edge.port()))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    assert_eq!((status, body.as_str()), (200, "web here\n"));
+    assert_eq!(domain(&p, "default", "elsewhere.test")["state"], "pending");
 
     // Given up, the domain is served no more.
     p.ok(&["domains", "remove", "www.example.test"]);
