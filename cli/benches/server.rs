@@ -607,8 +607,9 @@ fn bench_adoption(rt: &tokio::runtime::Runtime) {
 
 /// Bench 14 (issue 26): one call on a new connection through the platform (the API's
 /// call route: token checked, then a connection made inside the replica's network)
-/// against nginx proxying to the same replica's host port (which the server relays in), taking turns, plain HTTP both (the
-/// platform's TLS costs what bench 10 says on top). Needs `nginx` on the PATH.
+/// against nginx proxying to the same replica's host port (which the server relays
+/// in), taking turns, plain HTTP both (the platform's TLS costs what bench 10 says on
+/// top). Needs `nginx` on the PATH.
 fn bench_call_vs_nginx(rt: &tokio::runtime::Runtime) {
     const CALLS: usize = 500;
     if Command::new("nginx").arg("-v").output().is_err() {
