@@ -90,6 +90,10 @@ pub struct Shared {
     /// Told when a namespace claims or gives up a custom domain (the domain keeper
     /// waits on it).
     pub domains_changed: Arc<tokio::sync::Notify>,
+    /// What `/metrics` serves (the reconciler's figures, the edge's per service).
+    pub metrics: Arc<prometheus_client::registry::Registry>,
+    /// The edge's recent figures per service, for `micro describe` (none without an edge).
+    pub traffic: Option<Arc<micro_edge::Traffic>>,
 }
 
 impl Shared {

@@ -13,6 +13,7 @@ mod headers;
 mod limit;
 mod pages;
 mod router_log;
+mod traffic;
 pub mod upstream;
 
 use axum::Router;
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub use domains::{ChallengeAnswer, CustomHosts};
 pub use headers::REQUEST_ID;
 pub use router_log::RouterLog;
+pub use traffic::{Recent, Traffic};
 
 /// Where ACME HTTP-01 challenges are asked for.
 const CHALLENGES: &str = "/.well-known/acme-challenge/";
@@ -52,6 +54,8 @@ pub struct Edge {
     limit: Option<Arc<limit::PerClient>>,
     /// One line per request answered for a service.
     log: Arc<RouterLog>,
+    /// Counts and latencies per service, for `/metrics` and `micro describe`.
+    traffic: Arc<Traffic>,
     /// Checks the keys of services with `auth: key` (none: every such call is refused).
     keys: Option<KeyOwner>,
     /// Custom domains proven to their namespaces.
@@ -95,6 +99,7 @@ impl Edge {
             balancer: Arc::default(),
             limit: None,
             log: Arc::default(),
+            traffic: Arc::default(),
             keys: None,
             hosts: Arc::default(),
             challenges: None,
@@ -104,6 +109,12 @@ impl Edge {
     /// Checks API keys with `owner`.
     pub fn checking_keys(mut self, owner: KeyOwner) -> Self {
         self.keys = Some(owner);
+        self
+    }
+
+    /// Counts its requests in `traffic`.
+    pub fn counting_in(mut self, traffic: Arc<Traffic>) -> Self {
+        self.traffic = traffic;
         self
     }
 
@@ -243,6 +254,8 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
             started.elapsed().as_millis(),
         );
         edge.log.record(&route.namespace, &route.service, line);
+        edge.traffic
+            .record(&route.namespace, &route.service, status, started.elapsed());
     }
     response
 }

@@ -1,9 +1,14 @@
-//! What an operator scrapes: how many reconciles ran, how each ended, how long they took
-//! and how many namespaces wait. Platform-wide aggregates only, never a namespace name: a
-//! label per tenant would grow with the fleet and say who the tenants are.
+//! What an operator scrapes of the reconciler: how many reconciles ran, how each ended,
+//! how long they took and how many namespaces wait (prometheus-client). Platform-wide
+//! aggregates only, never a namespace name: a label per tenant would grow with the
+//! fleet and say who the tenants are.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use std::time::Duration;
 
 /// Upper bounds of the duration histogram, in seconds (Prometheus `le`).
@@ -12,83 +17,70 @@ const BOUNDS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 1
 /// How a reconcile ended, as counted: the history's own enum.
 pub use micro_store::ReconcileResult as Ended;
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    result: &'static str,
+}
+
+fn outcome(ended: Ended) -> Outcome {
+    Outcome {
+        result: ended.as_str(),
+    }
+}
+
 pub struct Metrics {
-    applied: AtomicU64,
-    invalid: AtomicU64,
-    failed: AtomicU64,
-    unchanged: AtomicU64,
-    /// Cumulative counts per bound, then the sum (µs) and the count.
-    buckets: [AtomicU64; BOUNDS.len()],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
+    reconciles: Family<Outcome, Counter>,
+    duration: Histogram,
+    queue_depth: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let reconciles = Family::<Outcome, Counter>::default();
+        // Every result is shown from the start, at 0.
+        for ended in Ended::ALL {
+            let _ = reconciles.get_or_create(&outcome(ended));
+        }
+        Metrics {
+            reconciles,
+            duration: Histogram::new(BOUNDS),
+            queue_depth: Gauge::default(),
+        }
+    }
 }
 
 impl Metrics {
     /// Counts one reconcile; skipped ones do not enter the duration histogram.
     pub fn record(&self, result: Ended, took: Duration) {
-        self.counter(result).fetch_add(1, Relaxed);
-        if result == Ended::Unchanged {
-            return;
-        }
-        let secs = took.as_secs_f64();
-        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Relaxed);
-            }
-        }
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Relaxed);
-        self.count.fetch_add(1, Relaxed);
-    }
-
-    fn counter(&self, result: Ended) -> &AtomicU64 {
-        match result {
-            Ended::Applied => &self.applied,
-            Ended::Invalid => &self.invalid,
-            Ended::Failed => &self.failed,
-            Ended::Unchanged => &self.unchanged,
+        self.reconciles.get_or_create(&outcome(result)).inc();
+        if result != Ended::Unchanged {
+            self.duration.observe(took.as_secs_f64());
         }
     }
 
-    /// The Prometheus text exposition of these metrics plus the queue's depth.
-    pub fn render(&self, queued: usize) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP micro_reconciles_total Reconciles by how they ended.\n");
-        out.push_str("# TYPE micro_reconciles_total counter\n");
-        for result in Ended::ALL {
-            let _ = writeln!(
-                out,
-                "micro_reconciles_total{{result=\"{result}\"}} {}",
-                self.counter(result).load(Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP micro_reconcile_duration_seconds Time of reconciles that read the head.\n",
+    /// How many namespaces wait now (set before each scrape).
+    pub fn set_queue_depth(&self, queued: usize) {
+        self.queue_depth
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
+    /// Adds these metrics to `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "micro_reconciles",
+            "Reconciles by how they ended",
+            self.reconciles.clone(),
         );
-        out.push_str("# TYPE micro_reconcile_duration_seconds histogram\n");
-        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "micro_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Relaxed)
-            );
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "micro_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        registry.register(
+            "micro_reconcile_duration_seconds",
+            "Time of reconciles that read the head",
+            self.duration.clone(),
         );
-        let _ = writeln!(
-            out,
-            "micro_reconcile_duration_seconds_sum {}",
-            self.sum_micros.load(Relaxed) as f64 / 1e6
+        registry.register(
+            "micro_reconcile_queue_depth",
+            "Namespaces waiting for a reconcile",
+            self.queue_depth.clone(),
         );
-        let _ = writeln!(out, "micro_reconcile_duration_seconds_count {count}");
-        out.push_str("# HELP micro_reconcile_queue_depth Namespaces waiting for a reconcile.\n");
-        out.push_str("# TYPE micro_reconcile_queue_depth gauge\n");
-        let _ = writeln!(out, "micro_reconcile_queue_depth {queued}");
-        out
     }
 }
 
@@ -99,11 +91,15 @@ mod tests {
     #[test]
     fn counts_results_and_buckets_durations_cumulatively() {
         let m = Metrics::default();
+        let mut registry = Registry::default();
+        m.register(&mut registry);
         m.record(Ended::Applied, Duration::from_millis(3));
         m.record(Ended::Applied, Duration::from_millis(70));
         m.record(Ended::Failed, Duration::from_secs(200));
         m.record(Ended::Unchanged, Duration::from_micros(5));
-        let text = m.render(4);
+        m.set_queue_depth(4);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for line in [
             "micro_reconciles_total{result=\"applied\"} 2",
             "micro_reconciles_total{result=\"failed\"} 1",
@@ -112,7 +108,7 @@ mod tests {
             "micro_reconcile_duration_seconds_bucket{le=\"0.001\"} 0",
             "micro_reconcile_duration_seconds_bucket{le=\"0.005\"} 1",
             "micro_reconcile_duration_seconds_bucket{le=\"0.1\"} 2",
-            "micro_reconcile_duration_seconds_bucket{le=\"120\"} 2",
+            "micro_reconcile_duration_seconds_bucket{le=\"120.0\"} 2",
             "micro_reconcile_duration_seconds_bucket{le=\"+Inf\"} 3",
             "micro_reconcile_duration_seconds_count 3",
             "micro_reconcile_duration_seconds_sum 200.073",

@@ -85,11 +85,12 @@ impl std::str::FromStr for HttpAddress {
     }
 }
 
-/// What the edge is started with besides its flags: where its router lines go, the
+/// What the edge is started with besides its flags: where its router lines and figures go, the
 /// store (API keys, custom domains), the data dir (their certificates), and the signal
 /// the API gives when a claim changes.
 pub(crate) struct Parts<'a> {
     pub log: Arc<micro_edge::RouterLog>,
+    pub traffic: Arc<micro_edge::Traffic>,
     pub store: &'a micro_store::Store,
     pub data: &'a std::path::Path,
     pub domains_changed: &'a Arc<tokio::sync::Notify>,
@@ -110,6 +111,7 @@ pub(crate) async fn start(
 ) -> Result<Option<SocketAddr>> {
     let Parts {
         log,
+        traffic,
         store,
         data,
         domains_changed,
@@ -133,7 +135,17 @@ pub(crate) async fn start(
     .map_err(|e| ServerError::new(e.to_string()))?
     .rate_limited(args.edge_rate_limit)
     .logging_to(log)
+    .counting_in(traffic.clone())
     .checking_keys(key_owner(store.clone()));
+    // A service that is no longer public leaves no figures behind.
+    let exposure = controller.exposure().clone();
+    tasks.spawn(tracing::info_span!("edge_traffic"), async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            traffic.prune(|namespace, service| exposure.find_service(namespace, service).is_some());
+        }
+    });
     // Custom domains: the keeper proves and certifies them; the edge serves the proven.
     let challenges = Arc::new(micro_acme::Challenges::default());
     let certs = Arc::new(micro_pki::HostCerts::default());

@@ -114,6 +114,11 @@ pub async fn run(
         .is_some()
         .then(|| Arc::new(micro_edge::RouterLog::default()));
     let domains_changed = Arc::new(tokio::sync::Notify::new());
+    // What `/metrics` serves: the reconciler's figures, and the edge's per public service.
+    let traffic = Arc::new(micro_edge::Traffic::default());
+    let mut registry = prometheus_client::registry::Registry::default();
+    controller.metrics().register(&mut registry);
+    traffic.register(&mut registry);
     let api_state = api_state(ApiParts {
         args: &args,
         store: &store,
@@ -130,6 +135,8 @@ pub async fn run(
         paid: paid.as_ref().map(|p| p.plan.clone()),
         router_log: router_log.clone(),
         domains_changed: domains_changed.clone(),
+        metrics: Arc::new(registry),
+        traffic: router_log.is_some().then(|| traffic.clone()),
     })?;
     publish_marks(&api_state, &store).await?;
     tasks.spawn(
@@ -145,6 +152,7 @@ pub async fn run(
             serve_limits(&args),
             edge::Parts {
                 log,
+                traffic,
                 store: &store,
                 data: &ground.data,
                 domains_changed: &domains_changed,
@@ -498,6 +506,8 @@ struct ApiParts<'a> {
     paid: Option<micro_billing::PaidPlan>,
     router_log: Option<Arc<micro_edge::RouterLog>>,
     domains_changed: Arc<tokio::sync::Notify>,
+    metrics: Arc<prometheus_client::registry::Registry>,
+    traffic: Option<Arc<micro_edge::Traffic>>,
 }
 
 /// The API's state: what its handlers share.
@@ -543,6 +553,8 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         mailer: p.mailer,
         router_log: p.router_log,
         domains_changed: p.domains_changed,
+        metrics: p.metrics,
+        traffic: p.traffic,
         apps: args
             .edge
             .apps_domain

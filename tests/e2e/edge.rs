@@ -153,6 +153,55 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
     ] {
         assert!(line.contains(part), "{part} not in {line}");
     }
+    // What the edge saw shows in `micro describe` and, per service, at `/metrics`.
+    let described: Value = serde_json::from_str(&p.ok(&["describe", "web", "-o", "json"])).unwrap();
+    let traffic = &described["traffic"];
+    let figure = |name: &str| {
+        traffic[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {name}: {described}"))
+    };
+    assert!(figure("requests_per_minute") > 0.0);
+    assert!(figure("p99_ms") > 0.0);
+    assert!(p.ok(&["describe", "web"]).contains("Traffic:"));
+    assert!(
+        serde_json::from_str::<Value>(&p.ok(&["describe", "vault", "-o", "json"])).unwrap()
+            ["traffic"]
+            .is_null()
+    );
+    let envs: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap()).unwrap();
+    let admin = envs["envs"]["server"]["token"].as_str().unwrap().to_owned();
+    let metrics = rt.block_on(async {
+        p.http()
+            .get(format!("{}/metrics", p.url()))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let ok: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "micro_edge_requests_total{namespace=\"default\",service=\"web\",class=\"2xx\"} ",
+            )
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(ok >= 1, "{metrics}");
+    assert!(
+        metrics.contains("micro_edge_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("micro_reconciles_total{result=\"applied\"}"),
+        "{metrics}"
+    );
+
     // Plain HTTP is sent to the same URL over HTTPS (308 keeps the method and body).
     let plain_client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -242,17 +242,23 @@ fn is_email(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
-/// The reconciler's figures in Prometheus text format; a scraper uses an admin token.
+/// The reconciler's figures and the edge's per public service, in OpenMetrics text
+/// (prometheus-client); a scraper uses an admin token.
 pub async fn metrics(
     State(state): State<ApiState>,
     Admin(_): Admin,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let controller = &state.controller;
-    let body = controller.metrics().render(controller.queue().pending());
+    controller
+        .metrics()
+        .set_queue_depth(controller.queue().pending());
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, &state.metrics)
+        .map_err(|e| ApiError::Internal(format!("metrics: {e}")))?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         body,
     ))

@@ -56,10 +56,23 @@ pub async fn describe(
     detail.events.sort_by_key(|e| e.at_ms);
     let mut status = crate::types::ServiceView::from(status);
     status.url = state.url_of(&status.namespace, &status.name);
-    Ok(Json(ServiceDescription::new(
+    let traffic = match (&state.traffic, &status.url) {
+        (Some(traffic), Some(_)) => {
+            let recent = traffic.recent(&status.namespace, &status.name);
+            Some(crate::types::TrafficView {
+                requests_per_minute: recent.per_minute,
+                p50_ms: recent.p50.map(|s| s * 1000.0),
+                p99_ms: recent.p99.map(|s| s * 1000.0),
+            })
+        }
+        _ => None,
+    };
+    let mut described = ServiceDescription::new(
         status,
         running.as_ref().map(|i| i.subject.clone()),
         running.map(|i| i.author),
         detail,
-    )))
+    );
+    described.traffic = traffic;
+    Ok(Json(described))
 }

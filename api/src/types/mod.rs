@@ -19,7 +19,7 @@ pub use plan::{ActionView, FieldChangeView, PlanSummary, PlanView};
 use serde::{Deserialize, Serialize};
 pub use services::{
     EventView, NamespaceView, ReplicaView, ServiceDescription, ServiceState, ServiceView,
-    StatusReport,
+    StatusReport, TrafficView,
 };
 pub use signup::{
     MailView, SignupClaim, SignupDone, SignupMode, SignupPayment, SignupRequest, SignupResult,

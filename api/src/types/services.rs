@@ -216,6 +216,19 @@ pub struct ServiceDescription {
     /// Oldest first.
     #[serde(default)]
     pub events: Vec<EventView>,
+    /// What the edge saw of it over the last five minutes (a public service only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficView>,
+}
+
+/// A public service's last five minutes at the edge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrafficView {
+    pub requests_per_minute: f64,
+    /// Upper bounds of the latency buckets holding the median and the 99th percentile,
+    /// in milliseconds (none without requests).
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 impl ServiceDescription {
@@ -234,6 +247,7 @@ impl ServiceDescription {
             serving: detail.serving,
             config: detail.config,
             events: detail.events.into_iter().map(Into::into).collect(),
+            traffic: None,
         }
     }
 }

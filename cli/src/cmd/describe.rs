@@ -73,6 +73,15 @@ pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode>
     if let Some(url) = &s.url {
         println!("URL:        {url}");
     }
+    if let Some(t) = &d.traffic {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
+        println!(
+            "Traffic:    {:.1} requests/min, p50 ≤ {}, p99 ≤ {} (the edge, last 5 minutes)",
+            t.requests_per_minute,
+            ms(t.p50_ms),
+            ms(t.p99_ms)
+        );
+    }
     println!(
         "Status:     {} {}/{}  (updated {})",
         s.status,
