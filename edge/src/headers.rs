@@ -24,6 +24,19 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// The protocol a request asks to switch to (`Upgrade`, with `upgrade` among its
+/// `Connection` tokens): a WebSocket, say. Its handshake crosses the edge; what follows
+/// is the client's and the replica's own.
+pub fn upgrade(from: &HeaderMap) -> Option<HeaderValue> {
+    let asked = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asked.then(|| from.get(header::UPGRADE).cloned()).flatten()
+}
+
 /// Set by the edge alone: a client's own would let it pose as another address, scheme,
 /// host or platform caller.
 fn edge_owned(name: &HeaderName) -> bool {

@@ -260,6 +260,43 @@ async fn proxy(State(edge): State<Edge>, request: Request) -> Response {
     response
 }
 
+/// The replica agreed to switch protocols: the client is told so, and from then on the
+/// two connections are joined (the replica stays leased while they are).
+fn switched(
+    upstream: &mut hyper::Response<hyper::body::Incoming>,
+    client_side: Option<hyper::upgrade::OnUpgrade>,
+    lease: balance::Lease,
+    id: &str,
+) -> Response {
+    // A switch nobody asked for is the replica's error.
+    let Some(client_side) = client_side else {
+        return pages::bad_gateway();
+    };
+    let replica_side = hyper::upgrade::on(&mut *upstream);
+    let mut answer = headers::downstream(upstream.headers());
+    answer.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Some(protocol) = upstream.headers().get(header::UPGRADE) {
+        answer.insert(header::UPGRADE, protocol.clone());
+    }
+    if let Ok(id) = HeaderValue::from_str(id) {
+        answer.insert(REQUEST_ID, id);
+    }
+    tokio::spawn(async move {
+        let _lease = lease;
+        if let (Ok(client), Ok(replica)) = tokio::join!(client_side, replica_side) {
+            let (mut client, mut replica) = (
+                hyper_util::rt::TokioIo::new(client),
+                hyper_util::rt::TokioIo::new(replica),
+            );
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut replica).await;
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = axum::http::StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = answer;
+    response
+}
+
 /// Why a replica gave no answer.
 #[derive(Debug, thiserror::Error)]
 enum Upstream {
@@ -339,6 +376,11 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     // Without a body, a request a replica refused (say, one draining) can go to another.
     let bodiless = declared.is_none_or(|n| n == 0)
         && !request.headers().contains_key(header::TRANSFER_ENCODING);
+    // A protocol switch (a WebSocket) goes through: the client's side of it is taken now,
+    // the replica's once it agrees.
+    let switch = headers::upgrade(request.headers());
+    let mut request = request;
+    let client_side = switch.as_ref().map(|_| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -348,6 +390,10 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     let mut forwarded = headers::upstream(&parts.headers);
     if route.auth_key {
         forwarded.remove(header::AUTHORIZATION);
+    }
+    if let Some(protocol) = &switch {
+        forwarded.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        forwarded.insert(header::UPGRADE, protocol.clone());
     }
     let id = seen.id.clone();
     headers::set_forwarded(&mut forwarded, peer, edge.scheme, &host, &id);
@@ -402,6 +448,10 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
             return pages::bad_gateway();
         }
     };
+    let mut upstream = upstream;
+    if upstream.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+        return switched(&mut upstream, client_side, lease, &id);
+    }
     let (head, incoming) = upstream.into_parts();
     let status = head.status;
     let answer = headers::downstream(&head.headers);

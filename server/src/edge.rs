@@ -124,6 +124,7 @@ pub(crate) async fn start(
     let limits = micro_api::serve::Limits {
         max_connections: args.edge_max_connections.min(descriptor_room()).max(16),
         max_per_client: args.edge_max_connections_per_client.max(1),
+        upgrades: true,
         ..limits
     };
     let edge = micro_edge::Edge::new(

@@ -520,3 +520,82 @@ fn a_service_behind_auth_key_takes_its_namespaces_keys_only_until_revoked() {
     let log = p.server_log();
     assert!(!log.contains(&key) && !log.contains(&theirs));
 }
+
+/// Answers a WebSocket handshake (RFC 6455's accept key), then echoes what it reads.
+const WEBSOCKET_ECHO: &str = r#"
+import base64, hashlib, os, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() != "websocket":
+            self.send_response(426); self.send_header("Content-Length", "0"); self.end_headers(); return
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket"); self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept); self.end_headers(); self.wfile.flush()
+        while True:
+            data = self.rfile.read1(4096)
+            if not data:
+                return
+            self.wfile.write(b"echo:" + data); self.wfile.flush()
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[test]
+fn a_websocket_goes_through_the_edge_both_ways() {
+    use std::io::{Read, Write};
+    let (edge, plain) = (free_addr(), free_addr());
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", DOMAIN),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+        ("MICRO_EDGE_HTTP_ADDRESS", &plain.to_string()),
+    ]);
+    p.write_service(
+        "chat",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            ("main.py", WEBSOCKET_ECHO),
+        ],
+    );
+    p.ok(&["run", "./chat", "--wait"]);
+    let host = "chat-default.apps.test";
+    let tcp = std::net::TcpStream::connect(edge).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let pem = std::fs::read_to_string(p.ca()).unwrap();
+    let config = micro_pki::client_config(&pem).unwrap();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        s,
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    s.flush().unwrap();
+    // The handshake's answer, up to its blank line.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    // From here the connection is the client's and the replica's: bytes go both ways,
+    // more than once.
+    for word in ["ping", "pong again"] {
+        s.write_all(word.as_bytes()).unwrap();
+        s.flush().unwrap();
+        let want = format!("echo:{word}");
+        let mut got = vec![0u8; want.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), want);
+    }
+}

@@ -53,6 +53,9 @@ pub struct Limits {
     pub trusted_proxies: TrustedProxies,
     /// How long stopping waits for requests in flight.
     pub drain: Duration,
+    /// Whether a connection may be upgraded (WebSockets through the edge). Such a
+    /// connection is not drained when the server stops: it ends with the server.
+    pub upgrades: bool,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
             body_rate: BodyRate::default(),
             trusted_proxies: TrustedProxies::default(),
             drain: Duration::from_secs(10),
+            upgrades: false,
         }
     }
 }
@@ -216,6 +220,7 @@ impl Connections {
             None => {
                 let conn = http.serve_connection(TokioIo::new(stream), with(None));
                 match watcher {
+                    _ if limits.upgrades => conn.with_upgrades().await,
                     Some(w) => w.watch(conn).await,
                     None => conn.await,
                 }
@@ -233,6 +238,7 @@ impl Connections {
                     .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
                 let conn = http.serve_connection(TokioIo::new(tls), with(cert));
                 match watcher {
+                    _ if limits.upgrades => conn.with_upgrades().await,
                     Some(w) => w.watch(conn).await,
                     None => conn.await,
                 }
