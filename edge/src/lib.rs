@@ -413,6 +413,8 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
             .map_err(|_| Upstream::Refused)
             .map(|uri| {
                 let mut request = axum::http::Request::new(body);
+                // Replicas speak HTTP/1.1, whatever the client spoke to the edge.
+                *request.version_mut() = axum::http::Version::HTTP_11;
                 *request.method_mut() = parts.method.clone();
                 *request.uri_mut() = uri;
                 *request.headers_mut() = forwarded.clone();

@@ -165,7 +165,7 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The edge's configuration: TLS 1.3, HTTP/1.1, each host of `hosts` with its own
+/// The edge's configuration: TLS 1.3, HTTP/2 or HTTP/1.1, each host of `hosts` with its own
 /// certificate and every other name with `source`'s.
 pub fn server_config_with_hosts(
     source: CertSource,
@@ -173,7 +173,7 @@ pub fn server_config_with_hosts(
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
     let fallback = resolver(source)?;
     let mut config = builder(false, None)?.with_cert_resolver(Arc::new(ByHost { hosts, fallback }));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -125,6 +125,7 @@ pub(crate) async fn start(
         max_connections: args.edge_max_connections.min(descriptor_room()).max(16),
         max_per_client: args.edge_max_connections_per_client.max(1),
         upgrades: true,
+        http2: true,
         ..limits
     };
     let edge = micro_edge::Edge::new(

@@ -153,6 +153,17 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
     ] {
         assert!(line.contains(part), "{part} not in {line}");
     }
+    // A client that offers HTTP/2 gets it (ALPN), and the same answer.
+    let (version, status) = rt.block_on(async {
+        let res = c
+            .get("https://web-default.apps.test/over-h2")
+            .send()
+            .await
+            .unwrap();
+        (res.version(), res.status().as_u16())
+    });
+    assert_eq!((version, status), (reqwest::Version::HTTP_2, 200));
+
     // What the edge saw shows in `micro describe` and, per service, at `/metrics`.
     let described: Value = serde_json::from_str(&p.ok(&["describe", "web", "-o", "json"])).unwrap();
     let traffic = &described["traffic"];

@@ -56,6 +56,9 @@ pub struct Limits {
     /// Whether a connection may be upgraded (WebSockets through the edge). Such a
     /// connection is not drained when the server stops: it ends with the server.
     pub upgrades: bool,
+    /// Whether a TLS client may choose HTTP/2 by ALPN (the edge; its configuration must
+    /// offer `h2`).
+    pub http2: bool,
 }
 
 impl Default for Limits {
@@ -68,9 +71,13 @@ impl Default for Limits {
             trusted_proxies: TrustedProxies::default(),
             drain: Duration::from_secs(10),
             upgrades: false,
+            http2: false,
         }
     }
 }
+
+/// Requests one HTTP/2 connection may have under way at once.
+const H2_STREAMS: u32 = 100;
 
 /// Serving one accepted connection: the same for the public listener and every door.
 #[derive(Clone)]
@@ -236,6 +243,23 @@ impl Connections {
                     .peer_certificates()
                     .and_then(|chain| chain.first())
                     .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
+                if limits.http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let mut h2 = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    );
+                    h2.timer(TokioTimer::new())
+                        .max_concurrent_streams(H2_STREAMS)
+                        .keep_alive_interval(Some(limits.header_timeout));
+                    let conn = h2.serve_connection(TokioIo::new(tls), with(cert));
+                    let served = match watcher {
+                        Some(w) => w.watch(conn).await,
+                        None => conn.await,
+                    };
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "connection");
+                    }
+                    return;
+                }
                 let conn = http.serve_connection(TokioIo::new(tls), with(cert));
                 match watcher {
                     _ if limits.upgrades => conn.with_upgrades().await,
