@@ -277,6 +277,9 @@ fn main() {
     if run("edge") {
         bench_edge();
     }
+    if run("slowloris") {
+        bench_slowloris();
+    }
 }
 
 /// A service that answers fast, so the proxy in front is what is measured: nginx in
@@ -285,8 +288,13 @@ const FAST_APP_CONF: &str = "worker_processes 1;\ndaemon off;\npid /tmp/nginx.pi
 
 /// One `wrk -t1 -c32 -d10s --latency` run: requests a second and p99 in ms.
 fn wrk(url: &str, host: Option<&str>) -> (f64, f64) {
+    wrk_with(url, host, 32)
+}
+
+/// `wrk` with `connections` connections for ten seconds: requests/s and p99 (ms).
+fn wrk_with(url: &str, host: Option<&str>, connections: usize) -> (f64, f64) {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", "-c32", "-d10s", "--latency"]);
+    cmd.args(["-t1", &format!("-c{connections}"), "-d10s", "--latency"]);
     if let Some(host) = host {
         cmd.args(["-H", &format!("Host: {host}")]);
     }
@@ -447,6 +455,71 @@ fn bench_edge() {
         edge.1 / nginx.1,
         nginx.1,
         caddy.1
+    );
+    drop(server);
+}
+
+/// Bench 15c (issue 27): a normal client's p99 through the edge, alone and while 1,000
+/// slowloris clients (`scripts/slowloris.py`: TLS, then a request's headers a byte
+/// every two seconds, never finished, from four addresses) hold connections. The
+/// server's defaults (a request's headers within 10 s); needs `wrk`.
+fn bench_slowloris() {
+    const ATTACKERS: usize = 1000;
+    if Command::new("wrk").arg("-v").output().is_err() {
+        println!("bench 15c skipped: no wrk here (apt-get install wrk)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (cert, key) = bench_certs(root);
+    let edge_port = free_port();
+    let server = start(
+        root,
+        &[
+            "--apps-domain",
+            "apps.test",
+            "--edge-address",
+            &format!("127.0.0.1:{edge_port}"),
+            "--edge-http-address",
+            "off",
+            "--apps-cert",
+            cert.to_str().unwrap(),
+            "--apps-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    micro(root, &["clone", "work"]);
+    let dir = root.join("work/services/fast");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("service.yaml"),
+        "run: sed \"s/PORT/$PORT/\" nginx.conf.in > /tmp/nginx.conf && exec /usr/sbin/nginx -e stderr -c /tmp/nginx.conf\npublic: true\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
+    micro(root, &["run", "work/services/fast", "--wait"]);
+    let host = "fast-default.apps.test";
+    let url = format!("https://127.0.0.1:{edge_port}/");
+    let alone = wrk_with(&url, Some(host), 4);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slowloris.py");
+    let attack = Command::new("python3")
+        .arg(&script)
+        .args([&edge_port.to_string(), host, &ATTACKERS.to_string(), "25"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let them all connect and start trickling first.
+    std::thread::sleep(Duration::from_secs(8));
+    let attacked = wrk_with(&url, Some(host), 4);
+    let out = attack.wait_with_output().unwrap();
+    let held = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    println!(
+        "bench 15c a normal client (wrk -c4): alone {:.0} req/s p99 {:.2} ms; beside {ATTACKERS} slowloris clients {:.0} req/s p99 {:.2} ms ({:.2}x); the attackers at the end: held, closed by the server = {held}",
+        alone.0,
+        alone.1,
+        attacked.0,
+        attacked.1,
+        attacked.1 / alone.1
     );
     drop(server);
 }
