@@ -102,6 +102,12 @@ impl Exposure {
         table.by_label.get(label).cloned()
     }
 
+    /// Every host label routed now.
+    pub fn labels(&self) -> Vec<String> {
+        let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        table.by_label.keys().cloned().collect()
+    }
+
     /// The route of `service` of `namespace`, if it is public and routed (a custom
     /// domain's).
     pub fn find_service(&self, namespace: &str, service: &str) -> Option<Route> {

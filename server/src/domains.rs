@@ -40,6 +40,25 @@ pub(crate) struct Keeper {
     pub changed: Arc<tokio::sync::Notify>,
     /// TXT proofs (none if no resolver could be made).
     pub txt: Option<Txt>,
+    /// The apps domain's own hosts, certified one by one when the operator gave no
+    /// wildcard (`--apps-cert`).
+    pub apps: Option<AppsHosts>,
+}
+
+/// The hosts of the services public now under the apps domain.
+pub(crate) struct AppsHosts {
+    pub domain: String,
+    pub exposure: Arc<micro_reconciler::exposure::Exposure>,
+}
+
+impl AppsHosts {
+    fn hosts(&self) -> HashSet<String> {
+        self.exposure
+            .labels()
+            .into_iter()
+            .map(|label| format!("{label}.{}", self.domain))
+            .collect()
+    }
 }
 
 /// TXT lookups for proofs: uncached, so a record just added counts at the next round.
@@ -106,7 +125,17 @@ impl Keeper {
         let mut acme_backoff: Option<Backoff> = None;
         let mut backoff: HashMap<String, Backoff> = HashMap::new();
         let mut known: HashSet<String> = HashSet::new();
+        let mut known_apps: HashSet<String> = HashSet::new();
         loop {
+            let apps_hosts = self.apps.as_ref().map(AppsHosts::hosts).unwrap_or_default();
+            // A service no longer public: its host's certificate goes.
+            for gone in known_apps.difference(&apps_hosts) {
+                if let Some(acme) = &acme {
+                    acme.forget(gone);
+                }
+                backoff.remove(gone);
+            }
+            known_apps.clone_from(&apps_hosts);
             match self.store.all_domains().await {
                 Ok(domains) => {
                     let claimed: HashSet<String> = domains.iter().map(|d| d.host.clone()).collect();
@@ -120,7 +149,7 @@ impl Keeper {
                     known = claimed;
                     // The CA is asked for an account only once there is a host to certify.
                     if acme.is_none()
-                        && !domains.is_empty()
+                        && (!domains.is_empty() || !apps_hosts.is_empty())
                         && let Some(settings) = &self.acme
                         && acme_backoff
                             .as_ref()
@@ -142,7 +171,12 @@ impl Keeper {
                             }
                         }
                     }
-                    self.round(acme.as_ref(), &domains, &mut backoff).await;
+                    let served = self.round(acme.as_ref(), &domains, &mut backoff).await;
+                    if let Some(acme) = &acme {
+                        self.certify_apps(acme, &apps_hosts, &mut backoff).await;
+                    }
+                    self.certs
+                        .retain(|host| served.contains(host) || apps_hosts.contains(host));
                 }
                 Err(e) => tracing::warn!(error = %e, "custom domains not read"),
             }
@@ -153,12 +187,46 @@ impl Keeper {
         }
     }
 
+    /// The apps domain's hosts: a certificate each, issued where missing or due.
+    async fn certify_apps(
+        &self,
+        acme: &Acme,
+        hosts: &HashSet<String>,
+        backoff: &mut HashMap<String, Backoff>,
+    ) {
+        let now = now_secs();
+        for host in hosts {
+            let stored = acme.stored(host);
+            let due = stored.as_ref().is_none_or(|c| now >= c.renew_at());
+            let waiting = backoff.get(host).is_some_and(|b| Instant::now() < b.next);
+            if due && !waiting {
+                match acme.issue(host).await {
+                    Ok(issued) => {
+                        tracing::info!(host = %host, "certificate issued");
+                        backoff.remove(host);
+                        load(&self.certs, host, &issued);
+                    }
+                    Err(e) => {
+                        tracing::warn!(host = %host, error = %e, "certificate not issued; the apps domain's is served meanwhile");
+                        let b = failed(backoff.remove(host));
+                        backoff.insert(host.clone(), b);
+                    }
+                }
+            } else if let Some(cert) = stored
+                && !self.certs.has(host)
+            {
+                load(&self.certs, host, &cert);
+            }
+        }
+    }
+
+    /// Proves and certifies the claimed domains; the hosts now served.
     async fn round(
         &self,
         acme: Option<&Acme>,
         domains: &[Domain],
         backoff: &mut HashMap<String, Backoff>,
-    ) {
+    ) -> HashSet<String> {
         let now = now_secs();
         let mut served = HashMap::new();
         for domain in domains {
@@ -240,8 +308,9 @@ impl Keeper {
                 tracing::warn!(host = %domain.host, error = %e, "domain state not recorded");
             }
         }
-        self.certs.retain(|host| served.contains_key(host));
+        let hosts = served.keys().cloned().collect();
         self.hosts.replace(served);
+        hosts
     }
 }
 

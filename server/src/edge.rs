@@ -172,6 +172,10 @@ pub(crate) async fn start(
             hosts,
             changed: domains_changed.clone(),
             txt: crate::domains::Txt::new(args.dns_resolver),
+            apps: args.apps_cert.is_none().then(|| crate::domains::AppsHosts {
+                domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+                exposure: controller.exposure().clone(),
+            }),
         }
         .run(),
     );

@@ -229,6 +229,26 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
         (res.status().as_u16(), res.text().await.unwrap())
     });
     assert_eq!((status, body.as_str()), (200, "web here\n"));
+    // With no wildcard of the operator's, the apps domain's own hosts get their
+    // certificates from the CA too: the public service's own host is served with one.
+    let apps_visitor = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve("web-default.apps.test", edge)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    p.wait_for(
+        "web-default.apps.test to be served with the CA's certificate",
+        || {
+            rt.block_on(async {
+                apps_visitor
+                    .get(format!("https://web-default.apps.test:{}/", edge.port()))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            })
+        },
+    );
     // Its key is the platform's alone.
     let key = p.data.join("acme").join("www.example.test.key");
     crate::harness::owner_only(&key);
