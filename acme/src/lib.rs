@@ -1,7 +1,9 @@
 //! Certificates from an ACME CA (RFC 8555, through `instant-acme`) for the edge's hosts:
 //! one account, kept in the data dir (0600) and reused; an order per host, proved by
-//! HTTP-01 through [`Challenges`], which the edge answers on its plain-HTTP listener;
-//! each certificate and its key written 0600 beside the account. Every exchange with
+//! HTTP-01 through [`Challenges`], which the edge answers on its plain-HTTP listener, or
+//! by TLS-ALPN-01 (RFC 8737) through a [`TlsAlpnResponder`] the edge's TLS answers with,
+//! when it has no plain-HTTP listener; each certificate and its key written 0600 beside
+//! the account. Every exchange with
 //! the CA is bounded in time. It must not depend on the store, the API or the edge: the
 //! server hands it hosts and serves what it wrote.
 
@@ -65,6 +67,44 @@ impl Challenges {
     }
 }
 
+/// Where a TLS-ALPN-01 answer is published: a handshake for the host that offers
+/// `acme-tls/1` gets this certificate (and nothing else does), until it is removed.
+pub trait TlsAlpnResponder: Send + Sync {
+    /// Serves `cert_pem`/`key_pem` to `acme-tls/1` handshakes for `host`.
+    fn put(&self, host: &str, cert_pem: &str, key_pem: &str);
+    /// The order for `host` is over.
+    fn remove(&self, host: &str);
+}
+
+/// How hosts are proved to the CA.
+pub enum Proof {
+    /// `/.well-known/acme-challenge/<token>` over plain HTTP on port 80.
+    Http01,
+    /// A certificate for `acme-tls/1` on port 443.
+    TlsAlpn01(Arc<dyn TlsAlpnResponder>),
+}
+
+impl Proof {
+    /// As `micro domains list` says it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Proof::Http01 => "http-01",
+            Proof::TlsAlpn01(_) => "tls-alpn-01",
+        }
+    }
+}
+
+/// The self-signed certificate RFC 8737 asks for: `host` as its one name, and the key
+/// authorization's digest in the critical acmeIdentifier extension.
+fn tls_alpn_certificate(host: &str, digest: &[u8]) -> Result<(String, String), AcmeError> {
+    let refused = |e: rcgen::Error| AcmeError::Certificate(e.to_string());
+    let mut params = rcgen::CertificateParams::new(vec![host.to_owned()]).map_err(refused)?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let key = rcgen::KeyPair::generate().map_err(refused)?;
+    let cert = params.self_signed(&key).map_err(refused)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// A certificate for one host, as issued and stored.
 #[derive(Clone, Debug)]
 pub struct Certificate {
@@ -103,18 +143,21 @@ pub struct Acme {
     account: Account,
     dir: PathBuf,
     challenges: Arc<Challenges>,
+    proof: Proof,
 }
 
 impl Acme {
     /// The account with the CA at `directory` kept in `dir` (made, and registered with
     /// `email` as its contact, on first use). `ca_file`: the CA's own TLS root when it is
-    /// not publicly trusted (a test CA such as Pebble).
+    /// not publicly trusted (a test CA such as Pebble). HTTP-01 answers go to
+    /// `challenges` unless `proof` says TLS-ALPN-01.
     pub async fn open(
         directory: &str,
         email: Option<&str>,
         ca_file: Option<&Path>,
         dir: &Path,
         challenges: Arc<Challenges>,
+        proof: Proof,
     ) -> Result<Self, AcmeError> {
         create_private_dir(dir)?;
         let builder = || match ca_file {
@@ -155,7 +198,13 @@ impl Acme {
             account,
             dir: dir.to_owned(),
             challenges,
+            proof,
         })
+    }
+
+    /// How this account proves hosts.
+    pub fn proof(&self) -> &'static str {
+        self.proof.name()
     }
 
     /// A new certificate for `host`, proved by HTTP-01, and kept for [`Acme::stored`].
@@ -163,6 +212,9 @@ impl Acme {
         let mut tokens = Vec::new();
         let issued = tokio::time::timeout(ISSUE_TIMEOUT, self.order(host, &mut tokens)).await;
         self.challenges.remove(&tokens);
+        if let Proof::TlsAlpn01(responder) = &self.proof {
+            responder.remove(host);
+        }
         let cert = issued.map_err(|_| AcmeError::Timeout)??;
         write_private(&self.chain_file(host), cert.chain_pem.as_bytes())?;
         write_private(&self.key_file(host), cert.key_pem.as_bytes())?;
@@ -178,12 +230,24 @@ impl Acme {
             if authorization.status == AuthorizationStatus::Valid {
                 continue;
             }
-            let mut challenge = authorization
-                .challenge(ChallengeType::Http01)
-                .ok_or_else(|| AcmeError::Refused("no HTTP-01 challenge offered".into()))?;
-            self.challenges
-                .put(&challenge.token, challenge.key_authorization().as_str());
-            tokens.push(challenge.token.clone());
+            let kind = match self.proof {
+                Proof::Http01 => ChallengeType::Http01,
+                Proof::TlsAlpn01(_) => ChallengeType::TlsAlpn01,
+            };
+            let mut challenge = authorization.challenge(kind).ok_or_else(|| {
+                AcmeError::Refused(format!("no {} challenge offered", self.proof.name()))
+            })?;
+            let answer = challenge.key_authorization();
+            match &self.proof {
+                Proof::Http01 => {
+                    self.challenges.put(&challenge.token, answer.as_str());
+                    tokens.push(challenge.token.clone());
+                }
+                Proof::TlsAlpn01(responder) => {
+                    let (cert, key) = tls_alpn_certificate(host, answer.digest().as_ref())?;
+                    responder.put(host, &cert, &key);
+                }
+            }
             timed(challenge.set_ready()).await??;
         }
         let polling = RetryPolicy::new()

@@ -95,7 +95,12 @@ impl ResolvesServerCert for Resolver {
 #[derive(Debug, Default)]
 pub struct HostCerts {
     by_host: RwLock<std::collections::HashMap<String, Arc<CertifiedKey>>>,
+    /// TLS-ALPN-01 answers (RFC 8737), given only to handshakes offering `acme-tls/1`.
+    challenges: RwLock<std::collections::HashMap<String, Arc<CertifiedKey>>>,
 }
+
+/// The ALPN protocol of an ACME CA checking a host (RFC 8737).
+const ACME_TLS: &[u8] = b"acme-tls/1";
 
 impl HostCerts {
     /// Serves `cert_pem` (leaf first) with `key_pem` for `host` from the next handshake on.
@@ -106,6 +111,32 @@ impl HostCerts {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(host.to_ascii_lowercase(), certified);
         Ok(())
+    }
+
+    /// Answers `acme-tls/1` handshakes for `host` with `cert_pem` until removed.
+    pub fn set_challenge(&self, host: &str, cert_pem: &str, key_pem: &str) -> Result<(), PkiError> {
+        // Not checked against its key as the others are: the check parses the certificate
+        // with webpki, which refuses its critical acmeIdentifier extension (made here,
+        // with that key, a moment ago).
+        let chain = files::certs(cert_pem, host)?;
+        let signing = crate::provider()
+            .key_provider
+            .load_private_key(files::key(key_pem, host)?)
+            .map_err(|e| PkiError::invalid(host, e))?;
+        let certified = Arc::new(CertifiedKey::new(chain, signing));
+        self.challenges
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(host.to_ascii_lowercase(), certified);
+        Ok(())
+    }
+
+    /// `host`'s order is over.
+    pub fn remove_challenge(&self, host: &str) {
+        self.challenges
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&host.to_ascii_lowercase());
     }
 
     /// Keeps only the hosts `keep` says to.
@@ -142,6 +173,20 @@ struct ByHost {
 
 impl ResolvesServerCert for ByHost {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // An ACME CA checking a host gets that host's challenge certificate or nothing.
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS))
+        {
+            let name = hello.server_name()?.to_ascii_lowercase();
+            return self
+                .hosts
+                .challenges
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&name)
+                .cloned();
+        }
         if let Some(cert) = hello.server_name().and_then(|name| self.hosts.get(name)) {
             return Some(cert);
         }
@@ -173,7 +218,7 @@ pub fn server_config_with_hosts(
 ) -> Result<Arc<rustls::ServerConfig>, PkiError> {
     let fallback = resolver(source)?;
     let mut config = builder(false, None)?.with_cert_resolver(Arc::new(ByHost { hosts, fallback }));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS.to_vec()];
     Ok(Arc::new(config))
 }
 

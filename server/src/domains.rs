@@ -2,7 +2,8 @@
 //! certified. Every few seconds, and whenever a claim changes, it reads the claims,
 //! looks up the TXT record `_micro-challenge.<host>` of each unproven one (holding the
 //! claim's token proves it), asks the ACME CA for a certificate where one is missing or
-//! two thirds through its life (which proves the host by HTTP-01: its DNS points here),
+//! two thirds through its life (which proves the host by HTTP-01, or TLS-ALPN-01 when the
+//! edge has no plain-HTTP listener: its DNS points here),
 //! records where each stands for `micro domains list`, and hands the edge the proven
 //! hosts and their certificates. A failed order is tried again later, backing off per
 //! host.
@@ -28,6 +29,24 @@ pub(crate) struct AcmeSettings {
     pub ca_file: Option<PathBuf>,
     /// `<data dir>/acme`.
     pub dir: PathBuf,
+    /// Prove hosts by TLS-ALPN-01 on the edge's TLS port (it has no plain-HTTP listener
+    /// for HTTP-01).
+    pub tls_alpn: bool,
+}
+
+/// TLS-ALPN-01 answers, served by the edge's TLS from the hosts' certificate table.
+struct AlpnAnswers(Arc<HostCerts>);
+
+impl micro_acme::TlsAlpnResponder for AlpnAnswers {
+    fn put(&self, host: &str, cert_pem: &str, key_pem: &str) {
+        if let Err(e) = self.0.set_challenge(host, cert_pem, key_pem) {
+            tracing::warn!(host = %host, error = %e, "TLS-ALPN-01 answer not served");
+        }
+    }
+
+    fn remove(&self, host: &str) {
+        self.0.remove_challenge(host);
+    }
 }
 
 /// What the keeper works with, built once.
@@ -161,6 +180,13 @@ impl Keeper {
                             settings.ca_file.as_deref(),
                             &settings.dir,
                             self.challenges.clone(),
+                            if settings.tls_alpn {
+                                micro_acme::Proof::TlsAlpn01(Arc::new(AlpnAnswers(
+                                    self.certs.clone(),
+                                )))
+                            } else {
+                                micro_acme::Proof::Http01
+                            },
                         )
                         .await
                         {
@@ -257,8 +283,8 @@ impl Keeper {
                     Ok(issued) => {
                         tracing::info!(host = %domain.host, namespace = %domain.namespace, "certificate issued");
                         backoff.remove(&domain.host);
-                        // The CA reached this host over plain HTTP: its DNS points here.
-                        state.proven_by.get_or_insert_with(|| "http-01".into());
+                        // The CA reached this host here: its DNS points here.
+                        state.proven_by.get_or_insert_with(|| acme.proof().into());
                         state.message.clear();
                         cert = Some(issued);
                         fresh = true;

@@ -161,6 +161,7 @@ pub(crate) async fn start(
         email: args.acme_email.clone(),
         ca_file: args.acme_ca_file.clone(),
         dir: data.join("acme"),
+        tls_alpn: args.edge_http_address.0.is_none(),
     });
     tasks.spawn(
         tracing::info_span!("domains"),

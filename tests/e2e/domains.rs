@@ -378,3 +378,68 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
         })
     });
 }
+
+#[test]
+fn without_a_plain_http_listener_hosts_are_proved_by_tls_alpn_01() {
+    let edge = free_addr();
+    let tmp = tempfile::tempdir().unwrap();
+    // Pebble's HTTP-01 port leads nowhere: only the edge's TLS port can prove a host.
+    let pebble = pebble(tmp.path(), free_addr().port(), edge.port());
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", "apps.test"),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+        ("MICRO_EDGE_HTTP_ADDRESS", "off"),
+        ("MICRO_ACME_DIRECTORY", &pebble.directory),
+        ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
+        ("MICRO_DNS_RESOLVER", &pebble.dns.to_string()),
+    ]);
+    p.write_service(
+        "web",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            (
+                "main.py",
+                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            ),
+        ],
+    );
+    p.ok(&["run", "./web", "--wait"]);
+    p.ok(&["domains", "add", "alpn.example.test", "--service", "web"]);
+    p.wait_for("alpn.example.test to be live", || {
+        domain(&p, "default", "alpn.example.test")["state"] == "live"
+    });
+    assert_eq!(
+        domain(&p, "default", "alpn.example.test")["proven_by"],
+        "tls-alpn-01"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let root = rt.block_on(async {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_ca).unwrap()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap()
+            .get(format!("https://{}/roots/0", pebble.management))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let visitor = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve("alpn.example.test", edge)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let res = visitor
+            .get(format!("https://alpn.example.test:{}/", edge.port()))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    });
+    assert_eq!((status, body.as_str()), (200, "ok"));
+}
