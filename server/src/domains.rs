@@ -131,6 +131,44 @@ impl Txt {
     }
 }
 
+/// Failed orders one namespace's domains may cause within an hour; past it they wait.
+/// The CA limits the platform's account as a whole (Let's Encrypt: 300 new orders per
+/// three hours, 5 failed validations per host an hour), so one tenant's hosts that do
+/// not point here must not spend what every tenant's certificates need.
+const NAMESPACE_FAILURES_PER_HOUR: usize = 5;
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Each namespace's failed orders within the last hour.
+#[derive(Default)]
+struct OrderBudget(HashMap<String, std::collections::VecDeque<Instant>>);
+
+impl OrderBudget {
+    /// Whether `namespace` may have another order now.
+    fn allows(&mut self, namespace: &str, now: Instant) -> bool {
+        let Some(failures) = self.0.get_mut(namespace) else {
+            return true;
+        };
+        while failures
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) >= HOUR)
+        {
+            failures.pop_front();
+        }
+        if failures.is_empty() {
+            self.0.remove(namespace);
+            return true;
+        }
+        failures.len() < NAMESPACE_FAILURES_PER_HOUR
+    }
+
+    fn failed(&mut self, namespace: &str, now: Instant) {
+        self.0
+            .entry(namespace.to_owned())
+            .or_default()
+            .push_back(now);
+    }
+}
+
 /// A host's failed orders: how many in a row, and when to try again.
 struct Backoff {
     failures: u32,
@@ -143,6 +181,7 @@ impl Keeper {
         let mut acme: Option<Acme> = None;
         let mut acme_backoff: Option<Backoff> = None;
         let mut backoff: HashMap<String, Backoff> = HashMap::new();
+        let mut budget = OrderBudget::default();
         let mut known: HashSet<String> = HashSet::new();
         let mut known_apps: HashSet<String> = HashSet::new();
         loop {
@@ -197,7 +236,9 @@ impl Keeper {
                             }
                         }
                     }
-                    let served = self.round(acme.as_ref(), &domains, &mut backoff).await;
+                    let served = self
+                        .round(acme.as_ref(), &domains, &mut backoff, &mut budget)
+                        .await;
                     if let Some(acme) = &acme {
                         self.certify_apps(acme, &apps_hosts, &mut backoff).await;
                     }
@@ -252,6 +293,7 @@ impl Keeper {
         acme: Option<&Acme>,
         domains: &[Domain],
         backoff: &mut HashMap<String, Backoff>,
+        budget: &mut OrderBudget,
     ) -> HashSet<String> {
         let now = now_secs();
         let mut served = HashMap::new();
@@ -278,8 +320,14 @@ impl Keeper {
                 .is_some_and(|b| Instant::now() < b.next);
             let mut cert = stored;
             let mut fresh = false;
+            let spent = due && !waiting && !budget.allows(&domain.namespace, Instant::now());
+            if spent {
+                state.message = format!(
+                    "waiting: {NAMESPACE_FAILURES_PER_HOUR} certificate orders for this namespace's domains failed within the hour (point their DNS at this server, or remove them)"
+                );
+            }
             match acme {
-                Some(acme) if due && !waiting => match acme.issue(&domain.host).await {
+                Some(acme) if due && !waiting && !spent => match acme.issue(&domain.host).await {
                     Ok(issued) => {
                         tracing::info!(host = %domain.host, namespace = %domain.namespace, "certificate issued");
                         backoff.remove(&domain.host);
@@ -290,6 +338,7 @@ impl Keeper {
                         fresh = true;
                     }
                     Err(e) => {
+                        budget.failed(&domain.namespace, Instant::now());
                         let b = failed(backoff.remove(&domain.host));
                         let wait = b.next.saturating_duration_since(Instant::now());
                         state.message = format!(
@@ -361,4 +410,24 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_namespaces_failed_orders_cannot_spend_everyones() {
+        let mut budget = OrderBudget::default();
+        let start = Instant::now();
+        for i in 0..NAMESPACE_FAILURES_PER_HOUR {
+            assert!(budget.allows("evil", start), "order {i}");
+            budget.failed("evil", start);
+        }
+        assert!(!budget.allows("evil", start + Duration::from_secs(60)));
+        // Another namespace is not held back by it.
+        assert!(budget.allows("victim", start + Duration::from_secs(60)));
+        // An hour after the failures, the namespace may order again.
+        assert!(budget.allows("evil", start + HOUR));
+    }
 }
