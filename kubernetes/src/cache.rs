@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Pod, ResourceQuota, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -146,6 +146,7 @@ impl Cache {
         cache.watch::<ServiceAccount>(client, "ServiceAccount", &changes);
         cache.watch::<Service>(client, "Service", &changes);
         cache.watch::<Deployment>(client, "Deployment", &changes);
+        cache.watch::<Ingress>(client, "Ingress", &changes);
         // Pods are not ours to apply, but their containers say why a service is down.
         cache.watch::<Pod>(client, "Pod", &changes);
         cache

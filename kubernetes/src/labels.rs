@@ -21,6 +21,9 @@ pub const REVISION: &str = "micro/revision";
 pub const CONFIG_DIGEST: &str = "micro/config-digest";
 pub const MODEL: &str = "micro/model";
 pub const DEPLOYMENT: &str = "micro/deployment";
+/// On the pods of a public service behind the cluster's ingress controller: what the
+/// namespace's public NetworkPolicy lets the controller reach.
+pub const PUBLIC: &str = "micro/public";
 
 /// The label selector of everything the platform owns, for watches and lists.
 pub fn owned_selector() -> String {

@@ -181,6 +181,12 @@ impl Runtime for KubeRuntime {
             }
         }
         result?;
+        // A service no longer public (or a cluster without an ingress class) keeps no
+        // route in from outside.
+        if !objects.iter().any(|o| kind_and_name(o).0 == "Ingress") {
+            let ns = s.settings.namespace_of(namespace);
+            delete_ours(s, "Ingress", &ns, &service.name).await?;
+        }
         s.event(
             namespace,
             &service.name,
@@ -228,6 +234,7 @@ impl Runtime for KubeRuntime {
             ("Service", name.to_owned()),
             ("Secret", render::secret_name(name)),
             ("ServiceAccount", name.to_owned()),
+            ("Ingress", name.to_owned()),
         ] {
             delete_ours(s, kind, &ns, &object).await?;
         }

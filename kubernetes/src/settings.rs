@@ -42,6 +42,24 @@ pub struct Settings {
     /// namespace's RoleBinding grants the runtime's verbs there.
     #[serde(default = "default_server_account")]
     pub server_account: String,
+    /// Public services are at `<service>-<namespace>.<apps domain>` (`--apps-domain`).
+    #[serde(default)]
+    pub apps_domain: Option<String>,
+    /// The IngressClass public services' Ingresses name (`--ingress-class`); without
+    /// it, none is rendered.
+    #[serde(default)]
+    pub ingress_class: Option<String>,
+    /// cert-manager's ClusterIssuer for their certificates (`--cluster-issuer`).
+    #[serde(default)]
+    pub cluster_issuer: Option<String>,
+    /// Where the ingress controller runs (`--ingress-namespace`): the one namespace whose
+    /// pods reach public services' pods besides their own namespace and the platform.
+    #[serde(default = "default_ingress_namespace")]
+    pub ingress_namespace: String,
+}
+
+fn default_ingress_namespace() -> String {
+    "ingress-nginx".into()
 }
 
 fn default_server_account() -> String {
@@ -76,6 +94,10 @@ impl Default for Settings {
             egress_except: Vec::new(),
             pod_user_namespaces: false,
             server_account: default_server_account(),
+            apps_domain: None,
+            ingress_class: None,
+            cluster_issuer: None,
+            ingress_namespace: default_ingress_namespace(),
         }
     }
 }

@@ -133,6 +133,64 @@ fn rendered_tenants_pass_the_official_schemas() {
         ..Settings::default()
     };
     validate(&manifests(&settings, &desired, &Quota::default(), None));
+    // A public service behind an ingress controller, with cert-manager: its Ingress and
+    // the NetworkPolicy letting the controller in.
+    let mut public = desired.clone();
+    if let Some(web) = public.services.get_mut("web") {
+        web.model.public = true;
+    }
+    let settings = Settings {
+        apps_domain: Some("apps.example.com".into()),
+        ingress_class: Some("nginx".into()),
+        cluster_issuer: Some("letsencrypt".into()),
+        ..Settings::default()
+    };
+    let objects = manifests(&settings, &public, &Quota::default(), None);
+    let ingress = objects
+        .iter()
+        .find(|o| o["kind"] == "Ingress")
+        .expect("an Ingress for the public service");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "web-team.apps.example.com"
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    assert_eq!(
+        objects.iter().filter(|o| o["kind"] == "Ingress").count(),
+        1,
+        "only the public service has an Ingress"
+    );
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "micro-public-ingress")
+        .expect("the namespace's public policy");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "ingress-nginx"
+    );
+    let pods = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
+            .unwrap()["spec"]["template"]["metadata"]["labels"]
+            .clone()
+    };
+    assert_eq!(pods("web")["micro/public"], "true");
+    assert!(pods("plain").get("micro/public").is_none());
+    validate(&objects);
+    // Without an ingress class, nothing public is rendered.
+    let no_class = Settings {
+        apps_domain: Some("apps.example.com".into()),
+        ..Settings::default()
+    };
+    assert!(
+        !manifests(&no_class, &public, &Quota::default(), None)
+            .iter()
+            .any(|o| o["kind"] == "Ingress")
+    );
 }
 
 #[test]
@@ -370,7 +428,25 @@ fn the_server_may_write_only_in_its_tenants_namespaces() {
         "networkpolicies",
         "delete"
     ));
-    needed.extend(["pods", "pods/log", "services/proxy", "clusterroles"].map(str::to_owned));
+    // A public service's Ingress (with `--ingress-class`) is applied, and pruned when
+    // the service stops being public.
+    for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+        assert!(
+            allows(tenant, "networking.k8s.io", "ingresses", verb),
+            "{verb} ingresses"
+        );
+    }
+    assert!(allows(server, "networking.k8s.io", "ingresses", "watch"));
+    needed.extend(
+        [
+            "pods",
+            "pods/log",
+            "services/proxy",
+            "clusterroles",
+            "ingresses",
+        ]
+        .map(str::to_owned),
+    );
     for role in [server, tenant] {
         for rule in role["rules"].as_array().unwrap() {
             for resource in rule["resources"].as_array().unwrap() {

@@ -50,6 +50,18 @@ pub struct ClusterArgs {
     /// 1.30+ with the feature on, and a container runtime that supports it)
     #[arg(long, env = "MICRO_POD_USER_NAMESPACES")]
     pub pod_user_namespaces: bool,
+    /// Give each public service an Ingress of this IngressClass, for
+    /// `<service>-<namespace>.<--apps-domain>` (none without it)
+    #[arg(long, env = "MICRO_INGRESS_CLASS")]
+    pub ingress_class: Option<String>,
+    /// cert-manager's ClusterIssuer for public services' certificates (their Ingresses
+    /// get its annotation and a TLS section)
+    #[arg(long, env = "MICRO_CLUSTER_ISSUER")]
+    pub cluster_issuer: Option<String>,
+    /// The namespace the ingress controller runs in: the only one whose pods reach public
+    /// services' pods from outside their namespace
+    #[arg(long, env = "MICRO_INGRESS_NAMESPACE", default_value = "ingress-nginx")]
+    pub ingress_namespace: String,
 }
 
 impl ClusterArgs {
@@ -109,6 +121,9 @@ impl ClusterArgs {
             }
         }
         s.pod_user_namespaces = self.pod_user_namespaces;
+        s.ingress_class.clone_from(&self.ingress_class);
+        s.cluster_issuer.clone_from(&self.cluster_issuer);
+        s.ingress_namespace.clone_from(&self.ingress_namespace);
         Ok(s)
     }
 }
@@ -127,6 +142,9 @@ mod tests {
             platform_image: None,
             egress_except: Vec::new(),
             pod_user_namespaces: false,
+            ingress_class: None,
+            cluster_issuer: None,
+            ingress_namespace: "ingress-nginx".into(),
         }
     }
 

@@ -72,6 +72,7 @@ pub async fn run(
 ) -> Result<()> {
     // Flags are checked before anything is written.
     let mut cluster = args.cluster.settings()?;
+    cluster.apps_domain.clone_from(&args.edge.apps_domain);
     let ground = prepare(&args, data).await?;
     let store = open_store(&args, &ground.data).await?;
     let repos = open_repos(&store, &ground.data, &ground.exe).await?;
@@ -107,11 +108,15 @@ pub async fn run(
         &public_url,
     )
     .await?;
-    // The edge writes one line per request here; `micro logs --router` reads it.
-    let router_log = args
-        .edge
-        .apps_domain
-        .is_some()
+    // The edge writes one line per request here; `micro logs --router` reads it. On a
+    // cluster, public services are the ingress controller's (`--ingress-class`).
+    let on_cluster = matches!(args.runtime, RuntimeKind::Kubernetes);
+    if on_cluster && args.edge.apps_domain.is_some() {
+        tracing::info!(
+            "public services are served by the cluster's ingress controller, not this server's edge"
+        );
+    }
+    let router_log = (args.edge.apps_domain.is_some() && !on_cluster)
         .then(|| Arc::new(micro_edge::RouterLog::default()));
     let domains_changed = Arc::new(tokio::sync::Notify::new());
     // What `/metrics` serves: the reconciler's figures, and the edge's per public service.
@@ -561,7 +566,11 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
             .as_ref()
             .map(|domain| micro_api::apps::Apps {
                 domain: domain.trim_end_matches('.').to_ascii_lowercase(),
-                port: args.edge.edge_address.port(),
+                // On a cluster the ingress controller serves them, on HTTPS's own port.
+                port: match args.runtime {
+                    RuntimeKind::Kubernetes => 443,
+                    _ => args.edge.edge_address.port(),
+                },
             }),
         public_url: p.public_url,
         sources: p.sources,

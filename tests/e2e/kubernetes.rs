@@ -146,3 +146,83 @@ fn a_cluster_that_cannot_be_named_stops_the_server_with_the_reason() {
         assert!(last.starts_with("error: ") && last.contains(said), "{err}");
     }
 }
+
+#[test]
+fn a_public_service_gets_an_ingress_on_a_cluster_and_loses_it_when_private() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = FakeApiServer::default();
+    let addr = rt.block_on(fake.serve()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
+    let p = Platform::start_with(&[
+        ("MICRO_RUNTIME", "kubernetes"),
+        ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("MICRO_KUBE_CONTEXT", "fake"),
+        ("MICRO_APPS_DOMAIN", "apps.example.com"),
+        ("MICRO_INGRESS_CLASS", "nginx"),
+        ("MICRO_CLUSTER_ISSUER", "letsencrypt"),
+    ]);
+    // The namespace lets the ingress controller reach its public pods, and only those.
+    p.wait_for("the namespace's public policy", || {
+        fake.get(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "micro-default",
+            "micro-public-ingress",
+        )
+        .is_some()
+    });
+    p.write_service(
+        "site",
+        &[
+            (
+                "service.yaml",
+                "run: python3 main.py\nport: 8080\npublic: true\n",
+            ),
+            ("main.py", HELLO),
+        ],
+    );
+    p.ok(&["run", "./site", "--wait"]);
+    let ingress = fake
+        .get("networking.k8s.io/v1", "Ingress", "micro-default", "site")
+        .expect("the Ingress");
+    assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "site-default.apps.example.com"
+    );
+    assert_eq!(
+        ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+        "letsencrypt"
+    );
+    let pods = fake
+        .get("apps/v1", "Deployment", "micro-default", "site")
+        .unwrap();
+    assert_eq!(
+        pods["spec"]["template"]["metadata"]["labels"]["micro/public"],
+        "true"
+    );
+    assert_eq!(
+        p.service(None, "site").unwrap()["url"],
+        "https://site-default.apps.example.com"
+    );
+    // Custom domains are the platform's own edge's, not a cluster's yet: said at once.
+    let said = p.fails(&["domains", "add", "www.example.com", "--service", "site"]);
+    assert!(said.contains("cluster"), "{said}");
+
+    // Made private by a push, it keeps no route in.
+    p.write_service(
+        "site",
+        &[(
+            "service.yaml",
+            "run: python3 main.py\nport: 8080\npublic: false\n",
+        )],
+    );
+    p.ok(&["run", "./site", "--wait"]);
+    p.wait_for("the Ingress to go", || {
+        fake.get("networking.k8s.io/v1", "Ingress", "micro-default", "site")
+            .is_none()
+    });
+    drop(rt);
+}

@@ -63,6 +63,11 @@ pub async fn add(
     Json(body): Json<NewDomain>,
 ) -> Result<Json<DomainView>, ApiError> {
     state.suspensions.writable(&ns.name).await?;
+    if state.apps.is_some() && state.router_log.is_none() {
+        return Err(ApiError::BadRequest(
+            "custom domains are served by the platform's own edge; on a cluster (--runtime kubernetes) they are not yet".into(),
+        ));
+    }
     let Some(apps) = &state.apps else {
         return Err(ApiError::BadRequest(
             "this platform has no edge (micro server --apps-domain): custom domains need one"

@@ -4,6 +4,8 @@
 //! [`PLACEHOLDER`]), so what an admin reviews is what runs.
 
 mod namespace;
+mod public;
+pub use public::PUBLIC_POLICY;
 mod workload;
 
 pub use namespace::{

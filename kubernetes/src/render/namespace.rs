@@ -87,13 +87,18 @@ pub fn namespace_objects(settings: &Settings, tenant: &str, quota: &Quota) -> Ve
             limits: vec![container_limits(quota)],
         }),
     };
-    vec![
+    let mut objects = vec![
         object(&namespace),
         object(&binding),
         object(&network_policy(settings, meta(NETWORK_POLICY))),
         object(&quota_object),
         object(&limits),
-    ]
+    ];
+    objects.extend(super::public::public_policy(
+        settings,
+        meta(super::public::PUBLIC_POLICY),
+    ));
+    objects
 }
 
 fn selector(labels: BTreeMap<String, String>) -> Option<LabelSelector> {

@@ -103,7 +103,7 @@ impl<'a> ServiceInput<'a> {
         IDENTITY_KEYS.iter().all(|k| self.secret.contains_key(*k))
     }
 
-    fn meta(&self, settings: &Settings, name: String) -> ObjectMeta {
+    pub(crate) fn meta(&self, settings: &Settings, name: String) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
             namespace: Some(settings.namespace_of(self.tenant)),
@@ -113,7 +113,8 @@ impl<'a> ServiceInput<'a> {
     }
 }
 
-/// ServiceAccount, Secret, Service and Deployment, in the order they are applied.
+/// ServiceAccount, Secret, Service and Deployment, in the order they are applied, then a
+/// public service's Ingress.
 pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> {
     let account = ServiceAccount {
         metadata: s.meta(settings, s.name.to_owned()),
@@ -142,12 +143,14 @@ pub fn service_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> 
         }),
         ..Service::default()
     };
-    vec![
+    let mut objects = vec![
         object(&account),
         object(&secret),
         object(&service),
         object(&deployment(settings, s)),
-    ]
+    ];
+    objects.extend(super::public::public_objects(settings, s));
+    objects
 }
 
 /// The Secret's data: the service's config and token, and the platform CA if any.
@@ -450,7 +453,13 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
             ),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(service_labels(s.tenant, s.name)),
+                    labels: Some({
+                        let mut labels = service_labels(s.tenant, s.name);
+                        if super::public::routed(settings, s) {
+                            labels.insert(labels::PUBLIC.to_owned(), "true".to_owned());
+                        }
+                        labels
+                    }),
                     // A new deployment (and token) rolls the pods, as a new revision or
                     // config version does.
                     annotations: Some(BTreeMap::from([

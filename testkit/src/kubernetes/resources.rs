@@ -71,6 +71,12 @@ pub const ALL: &[Resource] = &[
         namespaced: true,
     },
     Resource {
+        plural: "ingresses",
+        api_version: "networking.k8s.io/v1",
+        kind: "Ingress",
+        namespaced: true,
+    },
+    Resource {
         plural: "rolebindings",
         api_version: "rbac.authorization.k8s.io/v1",
         kind: "RoleBinding",
