@@ -147,6 +147,7 @@ impl Cache {
         cache.watch::<Service>(client, "Service", &changes);
         cache.watch::<Deployment>(client, "Deployment", &changes);
         cache.watch::<Ingress>(client, "Ingress", &changes);
+        cache.watch::<crate::gateway::HttpRoute>(client, crate::gateway::KIND, &changes);
         // Pods are not ours to apply, but their containers say why a service is down.
         cache.watch::<Pod>(client, "Pod", &changes);
         cache

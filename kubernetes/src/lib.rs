@@ -18,6 +18,7 @@ mod cache;
 mod compare;
 mod connect;
 mod drift;
+mod gateway;
 mod identity;
 pub mod labels;
 mod logs;

@@ -183,9 +183,11 @@ impl Runtime for KubeRuntime {
         result?;
         // A service no longer public (or a cluster without an ingress class) keeps no
         // route in from outside.
-        if !objects.iter().any(|o| kind_and_name(o).0 == "Ingress") {
-            let ns = s.settings.namespace_of(namespace);
-            delete_ours(s, "Ingress", &ns, &service.name).await?;
+        for kind in ["Ingress", "HTTPRoute"] {
+            if !objects.iter().any(|o| kind_and_name(o).0 == kind) {
+                let ns = s.settings.namespace_of(namespace);
+                delete_ours(s, kind, &ns, &service.name).await?;
+            }
         }
         s.event(
             namespace,
@@ -235,6 +237,7 @@ impl Runtime for KubeRuntime {
             ("Secret", render::secret_name(name)),
             ("ServiceAccount", name.to_owned()),
             ("Ingress", name.to_owned()),
+            ("HTTPRoute", name.to_owned()),
         ] {
             delete_ours(s, kind, &ns, &object).await?;
         }

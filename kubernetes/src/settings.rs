@@ -49,6 +49,10 @@ pub struct Settings {
     /// it, none is rendered.
     #[serde(default)]
     pub ingress_class: Option<String>,
+    /// The Gateway public services' HTTPRoutes attach to, as `NAME` or `NAMESPACE/NAME`
+    /// (`--gateway`): routes instead of Ingresses.
+    #[serde(default)]
+    pub gateway: Option<String>,
     /// cert-manager's ClusterIssuer for their certificates (`--cluster-issuer`).
     #[serde(default)]
     pub cluster_issuer: Option<String>,
@@ -96,6 +100,7 @@ impl Default for Settings {
             server_account: default_server_account(),
             apps_domain: None,
             ingress_class: None,
+            gateway: None,
             cluster_issuer: None,
             ingress_namespace: default_ingress_namespace(),
         }

@@ -181,6 +181,32 @@ fn rendered_tenants_pass_the_official_schemas() {
     assert_eq!(pods("web")["micro/public"], "true");
     assert!(pods("plain").get("micro/public").is_none());
     validate(&objects);
+    // With a Gateway instead, an HTTPRoute attached to it (Gateway API: not among the
+    // official Kubernetes schemas, so checked here, the rest by the validator).
+    let gateway = Settings {
+        apps_domain: Some("apps.example.com".into()),
+        gateway: Some("edge/public".into()),
+        ..Settings::default()
+    };
+    let objects = manifests(&gateway, &public, &Quota::default(), None);
+    assert!(!objects.iter().any(|o| o["kind"] == "Ingress"));
+    let route = objects
+        .iter()
+        .find(|o| o["kind"] == "HTTPRoute")
+        .expect("an HTTPRoute");
+    assert_eq!(route["apiVersion"], "gateway.networking.k8s.io/v1");
+    assert_eq!(
+        route["spec"]["parentRefs"][0],
+        serde_json::json!({"name": "public", "namespace": "edge"})
+    );
+    assert_eq!(route["spec"]["hostnames"][0], "web-team.apps.example.com");
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["name"], "web");
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["port"], 8080);
+    let rest: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| o["kind"] != "HTTPRoute")
+        .collect();
+    validate(&rest);
     // Without an ingress class, nothing public is rendered.
     let no_class = Settings {
         apps_domain: Some("apps.example.com".into()),
@@ -437,6 +463,12 @@ fn the_server_may_write_only_in_its_tenants_namespaces() {
         );
     }
     assert!(allows(server, "networking.k8s.io", "ingresses", "watch"));
+    assert!(allows(
+        tenant,
+        "gateway.networking.k8s.io",
+        "httproutes",
+        "delete"
+    ));
     needed.extend(
         [
             "pods",
@@ -444,6 +476,7 @@ fn the_server_may_write_only_in_its_tenants_namespaces() {
             "services/proxy",
             "clusterroles",
             "ingresses",
+            "httproutes",
         ]
         .map(str::to_owned),
     );

@@ -54,6 +54,10 @@ pub struct ClusterArgs {
     /// `<service>-<namespace>.<--apps-domain>` (none without it)
     #[arg(long, env = "MICRO_INGRESS_CLASS")]
     pub ingress_class: Option<String>,
+    /// Give each public service a Gateway API HTTPRoute attached to this Gateway
+    /// (`NAME`, or `NAMESPACE/NAME`) instead of an Ingress
+    #[arg(long, env = "MICRO_GATEWAY", value_name = "[NAMESPACE/]NAME")]
+    pub gateway: Option<String>,
     /// cert-manager's ClusterIssuer for public services' certificates (their Ingresses
     /// get its annotation and a TLS section)
     #[arg(long, env = "MICRO_CLUSTER_ISSUER")]
@@ -123,6 +127,7 @@ impl ClusterArgs {
         s.pod_user_namespaces = self.pod_user_namespaces;
         s.ingress_class.clone_from(&self.ingress_class);
         s.cluster_issuer.clone_from(&self.cluster_issuer);
+        s.gateway.clone_from(&self.gateway);
         s.ingress_namespace.clone_from(&self.ingress_namespace);
         Ok(s)
     }
@@ -143,6 +148,7 @@ mod tests {
             egress_except: Vec::new(),
             pod_user_namespaces: false,
             ingress_class: None,
+            gateway: None,
             cluster_issuer: None,
             ingress_namespace: "ingress-nginx".into(),
         }

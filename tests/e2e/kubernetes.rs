@@ -226,3 +226,59 @@ fn a_public_service_gets_an_ingress_on_a_cluster_and_loses_it_when_private() {
     });
     drop(rt);
 }
+
+#[test]
+fn with_a_gateway_a_public_service_gets_an_http_route() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fake = FakeApiServer::default();
+    let addr = rt.block_on(fake.serve()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
+    let p = Platform::start_with(&[
+        ("MICRO_RUNTIME", "kubernetes"),
+        ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("MICRO_KUBE_CONTEXT", "fake"),
+        ("MICRO_APPS_DOMAIN", "apps.example.com"),
+        ("MICRO_GATEWAY", "edge/public"),
+    ]);
+    p.write_service(
+        "site",
+        &[
+            (
+                "service.yaml",
+                "run: python3 main.py\nport: 8080\npublic: true\n",
+            ),
+            ("main.py", HELLO),
+        ],
+    );
+    p.ok(&["run", "./site", "--wait"]);
+    let route = fake
+        .get(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            "micro-default",
+            "site",
+        )
+        .expect("the HTTPRoute");
+    assert_eq!(route["spec"]["parentRefs"][0]["name"], "public");
+    assert_eq!(
+        route["spec"]["hostnames"][0],
+        "site-default.apps.example.com"
+    );
+    assert!(
+        fake.get("networking.k8s.io/v1", "Ingress", "micro-default", "site")
+            .is_none()
+    );
+    p.ok(&["kill", "site"]);
+    p.wait_for("the HTTPRoute to go", || {
+        fake.get(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            "micro-default",
+            "site",
+        )
+        .is_none()
+    });
+    drop(rt);
+}

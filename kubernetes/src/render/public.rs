@@ -1,6 +1,7 @@
 //! What a public service (`public: true`) becomes on a cluster with an ingress
 //! controller (`--ingress-class`): an Ingress for `<service>-<namespace>.<apps domain>`
-//! to its Service (TLS from cert-manager when `--cluster-issuer` names an issuer), and
+//! to its Service (TLS from cert-manager when `--cluster-issuer` names an issuer), or
+//! with a Gateway (`--gateway`) an HTTPRoute attached to it; and
 //! its pods labelled so the namespace's public NetworkPolicy lets the controller's
 //! namespace, and no other, reach them. That policy is one per namespace, never deleted
 //! (the server may not delete NetworkPolicies: the isolation one is among them).
@@ -21,15 +22,22 @@ use std::collections::BTreeMap;
 /// The namespace's NetworkPolicy letting the ingress controller reach public pods.
 pub const PUBLIC_POLICY: &str = "micro-public-ingress";
 
-/// Whether `s` is routed in from outside: public, on a cluster with an ingress class
-/// and an apps domain.
+/// Whether the cluster routes public services in: an ingress class or a Gateway.
+fn routes(settings: &Settings) -> bool {
+    settings.ingress_class.is_some() || settings.gateway.is_some()
+}
+
+/// Whether `s` is routed in from outside: public, on a cluster that routes public
+/// services, with an apps domain.
 pub fn routed(settings: &Settings, s: &ServiceInput<'_>) -> bool {
-    s.model.public && settings.ingress_class.is_some() && host(settings, s).is_some()
+    s.model.public && routes(settings) && host(settings, s).is_some()
 }
 
 /// The namespace's public NetworkPolicy, when the cluster routes public services.
 pub fn public_policy(settings: &Settings, metadata: ObjectMeta) -> Option<Value> {
-    settings.ingress_class.as_ref()?;
+    if !routes(settings) {
+        return None;
+    }
     let policy = NetworkPolicy {
         metadata,
         spec: Some(NetworkPolicySpec {
@@ -70,6 +78,11 @@ pub fn host(settings: &Settings, s: &ServiceInput<'_>) -> Option<String> {
 /// The Ingress of `s`, if it is public and the cluster routes public services (an
 /// ingress class and an apps domain are set); none otherwise.
 pub fn public_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> {
+    if let (true, Some(gateway), Some(host)) =
+        (s.model.public, &settings.gateway, host(settings, s))
+    {
+        return vec![http_route(settings, s, gateway, host)];
+    }
     let (true, Some(class), Some(host)) = (
         s.model.public,
         settings.ingress_class.as_ref(),
@@ -118,4 +131,24 @@ pub fn public_objects(settings: &Settings, s: &ServiceInput<'_>) -> Vec<Value> {
         ..Ingress::default()
     };
     vec![object(&ingress)]
+}
+
+/// A Gateway API route for `host` to the service, attached to `gateway` (`NAME` or
+/// `NAMESPACE/NAME`).
+fn http_route(settings: &Settings, s: &ServiceInput<'_>, gateway: &str, host: String) -> Value {
+    let parent = match gateway.split_once('/') {
+        Some((namespace, name)) => serde_json::json!({"name": name, "namespace": namespace}),
+        None => serde_json::json!({"name": gateway}),
+    };
+    let route = crate::gateway::HttpRoute {
+        api_version: crate::gateway::API_VERSION.to_owned(),
+        kind: crate::gateway::KIND.to_owned(),
+        metadata: s.meta(settings, s.name.to_owned()),
+        spec: serde_json::json!({
+            "parentRefs": [parent],
+            "hostnames": [host],
+            "rules": [{"backendRefs": [{"name": s.name, "port": s.port()}]}],
+        }),
+    };
+    object(&route)
 }

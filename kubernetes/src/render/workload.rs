@@ -94,7 +94,7 @@ impl<'a> ServiceInput<'a> {
         }
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.model.port.unwrap_or(DEFAULT_PORT)
     }
 

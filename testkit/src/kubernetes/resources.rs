@@ -77,6 +77,12 @@ pub const ALL: &[Resource] = &[
         namespaced: true,
     },
     Resource {
+        plural: "httproutes",
+        api_version: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        namespaced: true,
+    },
+    Resource {
         plural: "rolebindings",
         api_version: "rbac.authorization.k8s.io/v1",
         kind: "RoleBinding",
