@@ -343,36 +343,10 @@ fn bench_edge() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let (cert, key) = bench_certs(root);
     let (edge_port, nginx_port, caddy_port) = (free_port(), free_port(), free_port());
-    let server = start(
-        root,
-        &[
-            "--apps-domain",
-            "apps.test",
-            "--edge-address",
-            &format!("127.0.0.1:{edge_port}"),
-            "--edge-http-address",
-            "off",
-            "--apps-cert",
-            cert.to_str().unwrap(),
-            "--apps-key",
-            key.to_str().unwrap(),
-            // Ten thousand connections take a while to open; none may idle out meanwhile.
-            "--header-timeout",
-            "120",
-        ],
-    );
-    micro(root, &["clone", "work"]);
-    let dir = root.join("work/services/fast");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("service.yaml"),
-        "run: sed \"s/PORT/$PORT/\" nginx.conf.in > /tmp/nginx.conf && exec /usr/sbin/nginx -e stderr -c /tmp/nginx.conf\npublic: true\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
-    micro(root, &["run", "work/services/fast", "--wait"]);
+    // Ten thousand connections take a while to open; none may idle out meanwhile.
+    let server = edge_with_fast_app(root, edge_port, &["--header-timeout", "120"]);
+    let (cert, key) = (root.join("cert.pem"), root.join("key.pem"));
     let endpoint = replica_endpoint(root, "fast");
     let (cert_s, key_s, root_s) = (cert.display(), key.display(), root.display());
     std::fs::write(
@@ -459,6 +433,38 @@ fn bench_edge() {
     drop(server);
 }
 
+/// A server whose edge (TLS with the certificate `bench_certs` writes into `root`, which
+/// nginx and Caddy may serve too; no plain HTTP) listens on `edge_port`, with `extra` flags, serving one public replica of the fast app.
+fn edge_with_fast_app(root: &Path, edge_port: u16, extra: &[&str]) -> Server {
+    let (cert, key) = bench_certs(root);
+    let edge = format!("127.0.0.1:{edge_port}");
+    let mut args = vec![
+        "--apps-domain",
+        "apps.test",
+        "--edge-address",
+        &edge,
+        "--edge-http-address",
+        "off",
+        "--apps-cert",
+        cert.to_str().unwrap(),
+        "--apps-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let server = start(root, &args);
+    micro(root, &["clone", "work"]);
+    let dir = root.join("work/services/fast");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("service.yaml"),
+        "run: sed \"s/PORT/$PORT/\" nginx.conf.in > /tmp/nginx.conf && exec /usr/sbin/nginx -e stderr -c /tmp/nginx.conf\npublic: true\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
+    micro(root, &["run", "work/services/fast", "--wait"]);
+    server
+}
+
 /// Bench 15c (issue 27): a normal client's p99 through the edge, alone and while 1,000
 /// slowloris clients (`scripts/slowloris.py`: TLS, then a request's headers a byte
 /// every two seconds, never finished, from four addresses) hold connections. The
@@ -471,33 +477,8 @@ fn bench_slowloris() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let (cert, key) = bench_certs(root);
     let edge_port = free_port();
-    let server = start(
-        root,
-        &[
-            "--apps-domain",
-            "apps.test",
-            "--edge-address",
-            &format!("127.0.0.1:{edge_port}"),
-            "--edge-http-address",
-            "off",
-            "--apps-cert",
-            cert.to_str().unwrap(),
-            "--apps-key",
-            key.to_str().unwrap(),
-        ],
-    );
-    micro(root, &["clone", "work"]);
-    let dir = root.join("work/services/fast");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("service.yaml"),
-        "run: sed \"s/PORT/$PORT/\" nginx.conf.in > /tmp/nginx.conf && exec /usr/sbin/nginx -e stderr -c /tmp/nginx.conf\npublic: true\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
-    micro(root, &["run", "work/services/fast", "--wait"]);
+    let server = edge_with_fast_app(root, edge_port, &[]);
     let host = "fast-default.apps.test";
     let url = format!("https://127.0.0.1:{edge_port}/");
     let alone = wrk_with(&url, Some(host), 4);

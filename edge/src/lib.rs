@@ -310,7 +310,7 @@ enum Upstream {
     Failed(String),
 }
 
-async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
+async fn answer(edge: &Edge, mut request: Request, seen: &mut Seen) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -379,7 +379,6 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
     // A protocol switch (a WebSocket) goes through: the client's side of it is taken now,
     // the replica's once it agrees.
     let switch = headers::upgrade(request.headers());
-    let mut request = request;
     let client_side = switch.as_ref().map(|_| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     let path = parts
@@ -442,7 +441,7 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
         lease = other;
         upstream = send(lease.target(), Body::empty()).await;
     }
-    let upstream = match upstream {
+    let mut upstream = match upstream {
         Ok(upstream) => upstream,
         Err(Upstream::Timeout) => return pages::timeout(),
         Err(e) => {
@@ -450,7 +449,6 @@ async fn answer(edge: &Edge, request: Request, seen: &mut Seen) -> Response {
             return pages::bad_gateway();
         }
     };
-    let mut upstream = upstream;
     if upstream.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
         return switched(&mut upstream, client_side, lease, &id);
     }

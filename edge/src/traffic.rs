@@ -31,6 +31,8 @@ const BOUNDS: [f64; 16] = [
     60.0,
     f64::INFINITY,
 ];
+/// Status classes, as the requests' label says them.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// One slot per minute, five of them.
 const SLOTS: usize = 5;
 const SLOT: Duration = Duration::from_secs(60);
@@ -40,7 +42,7 @@ struct Requests {
     namespace: String,
     service: String,
     /// `2xx`, `3xx`, `4xx` or `5xx`.
-    class: String,
+    class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,7 +109,7 @@ impl Traffic {
 
     /// Counts one answered request.
     pub fn record(&self, namespace: &str, service: &str, status: u16, took: Duration) {
-        let class = format!("{}xx", status / 100);
+        let class = CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
         self.requests
             .get_or_create(&Requests {
                 namespace: namespace.to_owned(),
@@ -191,11 +193,11 @@ impl Traffic {
                     service: service.clone(),
                 };
                 self.latency.remove(&labels);
-                for class in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
+                for class in CLASSES {
                     self.requests.remove(&Requests {
                         namespace: namespace.clone(),
                         service: service.clone(),
-                        class: class.to_owned(),
+                        class,
                     });
                 }
             }

@@ -17,14 +17,19 @@ pub enum CertSource {
     Files { cert: PathBuf, key: PathBuf },
 }
 
-fn certified(cert_pem: &str, key_pem: &str, what: &str) -> Result<Arc<CertifiedKey>, PkiError> {
+/// A chain and its key, as rustls serves them; not checked against each other.
+fn unchecked(cert_pem: &str, key_pem: &str, what: &str) -> Result<CertifiedKey, PkiError> {
     let chain = files::certs(cert_pem, what)?;
     let key = files::key(key_pem, what)?;
     let signing = crate::provider()
         .key_provider
         .load_private_key(key)
         .map_err(|e| PkiError::invalid(what, e))?;
-    let certified = CertifiedKey::new(chain, signing);
+    Ok(CertifiedKey::new(chain, signing))
+}
+
+fn certified(cert_pem: &str, key_pem: &str, what: &str) -> Result<Arc<CertifiedKey>, PkiError> {
+    let certified = unchecked(cert_pem, key_pem, what)?;
     // The key must be the certificate's, or every handshake would fail later.
     certified
         .keys_match()
@@ -118,12 +123,7 @@ impl HostCerts {
         // Not checked against its key as the others are: the check parses the certificate
         // with webpki, which refuses its critical acmeIdentifier extension (made here,
         // with that key, a moment ago).
-        let chain = files::certs(cert_pem, host)?;
-        let signing = crate::provider()
-            .key_provider
-            .load_private_key(files::key(key_pem, host)?)
-            .map_err(|e| PkiError::invalid(host, e))?;
-        let certified = Arc::new(CertifiedKey::new(chain, signing));
+        let certified = Arc::new(unchecked(cert_pem, key_pem, host)?);
         self.challenges
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -149,10 +149,7 @@ impl HostCerts {
 
     /// Whether `host` has a certificate here.
     pub fn has(&self, host: &str) -> bool {
-        self.by_host
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(host)
+        self.get(host).is_some()
     }
 
     fn get(&self, host: &str) -> Option<Arc<CertifiedKey>> {

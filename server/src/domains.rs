@@ -91,7 +91,7 @@ impl Txt {
     pub fn new(server: Option<std::net::SocketAddr>) -> Option<Self> {
         use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig};
         use hickory_resolver::name_server::TokioConnectionProvider;
-        let builder = match server {
+        let mut builder = match server {
             Some(at) => hickory_resolver::Resolver::builder_with_config(
                 ResolverConfig::from_parts(
                     None,
@@ -108,7 +108,6 @@ impl Txt {
                 }
             },
         };
-        let mut builder = builder;
         builder.options_mut().cache_size = 0;
         builder.options_mut().timeout = TXT_TIMEOUT;
         Some(Txt(builder.build()))

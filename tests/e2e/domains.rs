@@ -128,6 +128,66 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
     p
 }
 
+impl Pebble {
+    /// The root its certificates chain to (from its management API).
+    fn root(&self, rt: &tokio::runtime::Runtime) -> String {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.tls_ca).unwrap()).unwrap();
+        let management = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            management
+                .get(format!("https://{}/roots/0", self.management))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    }
+}
+
+/// A client that trusts `root` alone and reaches `host` at the edge.
+fn trusting(root: &str, host: &str, edge: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve(host, edge)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A client that takes whatever certificate the edge shows for `host` (the apps
+/// domain's, for a host with none of its own yet).
+fn any_certificate(host: &str, edge: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve(host, edge)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// `GET https://host/` at the edge: the status and body.
+fn get(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    host: &str,
+    edge: SocketAddr,
+) -> (u16, String) {
+    rt.block_on(async {
+        let res = client
+            .get(format!("https://{host}:{}/", edge.port()))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    })
+}
+
 fn domains(p: &Platform, ns: &str) -> Vec<Value> {
     let out = p.ok(&["domains", "list", "-o", "json", "--namespace", ns]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -198,45 +258,13 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
     // Served with the certificate Pebble issued: a client trusting only Pebble's root
     // reaches the service by the custom host.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let root = rt.block_on(async {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_ca).unwrap()).unwrap();
-        let management = reqwest::Client::builder()
-            .add_root_certificate(ca)
-            .build()
-            .unwrap();
-        management
-            .get(format!("https://{}/roots/0", pebble.management))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
-    let visitor = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve("www.example.test", edge)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let (status, body) = rt.block_on(async {
-        let res = visitor
-            .get(format!("https://www.example.test:{}/", edge.port()))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    });
+    let root = pebble.root(&rt);
+    let visitor = trusting(&root, "www.example.test", edge);
+    let (status, body) = get(&rt, &visitor, "www.example.test", edge);
     assert_eq!((status, body.as_str()), (200, "web here\n"));
     // With no wildcard of the operator's, the apps domain's own hosts get their
     // certificates from the CA too: the public service's own host is served with one.
-    let apps_visitor = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve("web-default.apps.test", edge)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let apps_visitor = trusting(&root, "web-default.apps.test", edge);
     p.wait_for(
         "web-default.apps.test to be served with the CA's certificate",
         || {
@@ -305,20 +333,12 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
         table.contains("elsewhere.test") && table.contains("pending"),
         "{table}"
     );
-    let insecure = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .resolve("elsewhere.test", edge)
-        .build()
-        .unwrap();
-    let status = rt.block_on(async {
-        insecure
-            .get(format!("https://elsewhere.test:{}/", edge.port()))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    });
+    let (status, _) = get(
+        &rt,
+        &any_certificate("elsewhere.test", edge),
+        "elsewhere.test",
+        edge,
+    );
     assert_eq!(status, 404);
 
     // The TXT record `add` names, holding its token, proves a host before its DNS
@@ -345,29 +365,18 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
         let d = domain(&p, "default", "txt-only.test");
         d["state"] == "proven" && d["proven_by"] == "txt"
     });
-    let txt_visitor = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .resolve("txt-only.test", edge)
-        .build()
-        .unwrap();
-    let (status, body) = rt.block_on(async {
-        let res = txt_visitor
-            .get(format!("https://txt-only.test:{}/", edge.port()))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    });
+    let (status, body) = get(
+        &rt,
+        &any_certificate("txt-only.test", edge),
+        "txt-only.test",
+        edge,
+    );
     assert_eq!((status, body.as_str()), (200, "web here\n"));
     assert_eq!(domain(&p, "default", "elsewhere.test")["state"], "pending");
 
     // Given up, the domain is served no more.
     p.ok(&["domains", "remove", "www.example.test"]);
-    let insecure = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .resolve("www.example.test", edge)
-        .build()
-        .unwrap();
+    let insecure = any_certificate("www.example.test", edge);
     p.wait_for("www.example.test to be served no more", || {
         rt.block_on(async {
             insecure
@@ -413,33 +422,8 @@ fn without_a_plain_http_listener_hosts_are_proved_by_tls_alpn_01() {
         "tls-alpn-01"
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let root = rt.block_on(async {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(&pebble.tls_ca).unwrap()).unwrap();
-        reqwest::Client::builder()
-            .add_root_certificate(ca)
-            .build()
-            .unwrap()
-            .get(format!("https://{}/roots/0", pebble.management))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
-    let visitor = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
-        .resolve("alpn.example.test", edge)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let (status, body) = rt.block_on(async {
-        let res = visitor
-            .get(format!("https://alpn.example.test:{}/", edge.port()))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.text().await.unwrap())
-    });
+    let root = pebble.root(&rt);
+    let visitor = trusting(&root, "alpn.example.test", edge);
+    let (status, body) = get(&rt, &visitor, "alpn.example.test", edge);
     assert_eq!((status, body.as_str()), (200, "ok"));
 }

@@ -180,20 +180,7 @@ fn a_public_service_is_reached_by_its_host_and_nothing_else_is() {
             ["traffic"]
             .is_null()
     );
-    let envs: Value =
-        serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap()).unwrap();
-    let admin = envs["envs"]["server"]["token"].as_str().unwrap().to_owned();
-    let metrics = rt.block_on(async {
-        p.http()
-            .get(format!("{}/metrics", p.url()))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let metrics = p.metrics();
     let ok: u64 = metrics
         .lines()
         .find_map(|l| {
@@ -369,8 +356,13 @@ fn a_public_service_whose_host_is_no_dns_label_is_refused_at_push() {
 }
 
 /// Sends `raw` to the edge over TLS (SNI `host`) and returns everything it answers.
-fn raw_edge(p: &Platform, edge: SocketAddr, host: &str, raw: &str) -> String {
-    use std::io::{Read, Write};
+/// A TLS connection to the edge for `host`, trusting the platform CA (whose wildcard
+/// the edge serves), with a generous read timeout.
+fn edge_stream(
+    p: &Platform,
+    edge: SocketAddr,
+    host: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     let tcp = std::net::TcpStream::connect(edge).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
@@ -378,7 +370,12 @@ fn raw_edge(p: &Platform, edge: SocketAddr, host: &str, raw: &str) -> String {
     let config = micro_pki::client_config(&pem).unwrap();
     let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
     let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+fn raw_edge(p: &Platform, edge: SocketAddr, host: &str, raw: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = edge_stream(p, edge, host);
     s.write_all(raw.as_bytes()).unwrap();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
@@ -571,14 +568,7 @@ fn a_websocket_goes_through_the_edge_both_ways() {
     );
     p.ok(&["run", "./chat", "--wait"]);
     let host = "chat-default.apps.test";
-    let tcp = std::net::TcpStream::connect(edge).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let pem = std::fs::read_to_string(p.ca()).unwrap();
-    let config = micro_pki::client_config(&pem).unwrap();
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut s = edge_stream(&p, edge, host);
     write!(
         s,
         "GET /chat HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

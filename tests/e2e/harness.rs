@@ -293,6 +293,31 @@ impl Platform {
             .unwrap()
     }
 
+    /// The admin's token, as the first start wrote it into `envs.json`.
+    pub fn admin_token(&self) -> String {
+        let envs: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.home.join("envs.json")).unwrap())
+                .unwrap();
+        envs["envs"]["server"]["token"].as_str().unwrap().to_owned()
+    }
+
+    /// What an admin's scraper reads at `/metrics`.
+    pub fn metrics(&self) -> String {
+        let token = self.admin_token();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            self.http()
+                .get(format!("{}/metrics", self.url()))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    }
+
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(self.home.with_file_name("server.log")).unwrap_or_default()
     }

@@ -8,19 +8,41 @@ use serde_json::Value;
 
 const HELLO: &str = "import http.server\nhttp.server.HTTPServer(('', 8080), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
 
-#[test]
-fn the_walkthrough_on_a_cluster() {
+/// The platform on the fake API server (served on a port, reached through a kubeconfig
+/// as a cluster would be), with `env` on top.
+struct OnCluster {
+    // Dropped first: the server stops before the fake it talks to.
+    platform: Platform,
+    fake: FakeApiServer,
+    _rt: tokio::runtime::Runtime,
+    _kubeconfig: tempfile::TempDir,
+}
+
+fn on_cluster(env: &[(&str, &str)]) -> OnCluster {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = FakeApiServer::default();
     let addr = rt.block_on(fake.serve()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
-    let p = Platform::start_with(&[
+    let mut all = vec![
         ("MICRO_RUNTIME", "kubernetes"),
         ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
         ("MICRO_KUBE_CONTEXT", "fake"),
-    ]);
+    ];
+    all.extend_from_slice(env);
+    OnCluster {
+        platform: Platform::start_with(&all),
+        fake,
+        _rt: rt,
+        _kubeconfig: dir,
+    }
+}
+
+#[test]
+fn the_walkthrough_on_a_cluster() {
+    let c = on_cluster(&[]);
+    let (p, fake) = (&c.platform, &c.fake);
     // The first start's namespace is there, isolated.
     p.wait_for("the default tenant's namespace", || {
         fake.get(
@@ -115,7 +137,6 @@ fn the_walkthrough_on_a_cluster() {
         fake.get("v1", "Secret", "micro-default", "hello-env")
             .is_none()
     );
-    drop(rt);
 }
 
 #[test]
@@ -149,20 +170,12 @@ fn a_cluster_that_cannot_be_named_stops_the_server_with_the_reason() {
 
 #[test]
 fn a_public_service_gets_an_ingress_on_a_cluster_and_loses_it_when_private() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let fake = FakeApiServer::default();
-    let addr = rt.block_on(fake.serve()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
-    let p = Platform::start_with(&[
-        ("MICRO_RUNTIME", "kubernetes"),
-        ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
-        ("MICRO_KUBE_CONTEXT", "fake"),
+    let c = on_cluster(&[
         ("MICRO_APPS_DOMAIN", "apps.example.com"),
         ("MICRO_INGRESS_CLASS", "nginx"),
         ("MICRO_CLUSTER_ISSUER", "letsencrypt"),
     ]);
+    let (p, fake) = (&c.platform, &c.fake);
     // The namespace lets the ingress controller reach its public pods, and only those.
     p.wait_for("the namespace's public policy", || {
         fake.get(
@@ -224,24 +237,15 @@ fn a_public_service_gets_an_ingress_on_a_cluster_and_loses_it_when_private() {
         fake.get("networking.k8s.io/v1", "Ingress", "micro-default", "site")
             .is_none()
     });
-    drop(rt);
 }
 
 #[test]
 fn with_a_gateway_a_public_service_gets_an_http_route() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let fake = FakeApiServer::default();
-    let addr = rt.block_on(fake.serve()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, FakeApiServer::kubeconfig(addr)).unwrap();
-    let p = Platform::start_with(&[
-        ("MICRO_RUNTIME", "kubernetes"),
-        ("MICRO_KUBECONFIG", kubeconfig.to_str().unwrap()),
-        ("MICRO_KUBE_CONTEXT", "fake"),
+    let c = on_cluster(&[
         ("MICRO_APPS_DOMAIN", "apps.example.com"),
         ("MICRO_GATEWAY", "edge/public"),
     ]);
+    let (p, fake) = (&c.platform, &c.fake);
     p.write_service(
         "site",
         &[
@@ -280,5 +284,4 @@ fn with_a_gateway_a_public_service_gets_an_http_route() {
         )
         .is_none()
     });
-    drop(rt);
 }

@@ -74,12 +74,7 @@ fn login(p: &Platform, email: &str, ns: &str) -> String {
 fn every_endpoint_for_every_kind_of_caller() {
     let p = Platform::start();
     p.ok(&["admin", "namespace", "create", "bee"]);
-    let admin: Value =
-        serde_json::from_str(&std::fs::read_to_string(p.home.join("envs.json")).unwrap()).unwrap();
-    let admin = admin["envs"]["server"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = p.admin_token();
     let dev_a = login(&p, "a@example.com", "default");
     let dev_b = login(&p, "b@example.com", "bee");
     p.ok(&["config", "set", "k", "declared", "--secret"]);
@@ -458,16 +453,7 @@ fn every_endpoint_for_every_kind_of_caller() {
         }
     }
     // What the admin's scraper reads: the reconciles this test caused, in Prometheus text.
-    let metrics = rt.block_on(async {
-        http.get(format!("{base}/metrics"))
-            .bearer_auth(tokens[0].as_deref().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let metrics = p.metrics();
     let applied: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("micro_reconciles_total{result=\"applied\"} "))
