@@ -7,7 +7,7 @@ Opens N (default 4,000) TLS connections to the edge at 127.0.0.1:EDGE_PORT, 200 
 each of 127.0.0.2, 127.0.0.3, ... (under the per-client cap), each after one `GET /` to
 HOST answered, keeps them open, and prints the server's PSS and RSS before and after.
 """
-import socket, ssl, sys, time
+import resource, select, socket, ssl, sys, time
 
 
 def rollup(pid):
@@ -23,6 +23,8 @@ def rollup(pid):
 def main():
     pid, port, host = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 4000
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -44,12 +46,20 @@ def main():
             sys.exit(f"connection {i}: {got[:80]!r}")
         held.append(s)
     opened = time.time() - started
-    time.sleep(2)
+    # Idle connections are parked after a quiet second or two.
+    time.sleep(3)
     after = rollup(pid)
+    # A connection the server closed reads as ready (its end); an idle one does not.
+    poller = select.poll()
+    for s in held:
+        poller.register(s, select.POLLIN)
+    closed = poller.poll(0)
     print(
-        f"bench 15b {len(held)} idle keep-alive connections to the edge (opened in {opened:.1f} s): "
+        f"bench 15b {len(held)} idle keep-alive connections to the edge (opened in {opened:.1f} s, "
+        f"{len(held) - len(closed)} still open): "
         f"the server's PSS {before[0]:.1f} -> {after[0]:.1f} MiB (+{after[0] - before[0]:.1f} MiB, "
-        f"{(after[0] - before[0]) * 1024 / len(held):.1f} KiB each), RSS {before[1]:.1f} -> {after[1]:.1f} MiB"
+        f"{(after[0] - before[0]) * 1024 / len(held):.1f} KiB each, "
+        f"{(after[0] - before[0]) * 10000 / len(held):.0f} MiB for 10,000), RSS {before[1]:.1f} -> {after[1]:.1f} MiB"
     )
 
 

@@ -280,6 +280,9 @@ fn main() {
     if run("slowloris") {
         bench_slowloris();
     }
+    if run("idle") {
+        bench_idle_connections();
+    }
 }
 
 /// A service that answers fast, so the proxy in front is what is measured: nginx in
@@ -463,6 +466,38 @@ fn edge_with_fast_app(root: &Path, edge_port: u16, extra: &[&str]) -> Server {
     std::fs::write(dir.join("nginx.conf.in"), FAST_APP_CONF).unwrap();
     micro(root, &["run", "work/services/fast", "--wait"]);
     server
+}
+
+/// Bench 15b (issue 27): what idle keep-alive TLS connections to the edge cost a fresh
+/// server (`scripts/edge-idle.py`: each after one answered request, from 127.0.0.2,
+/// 127.0.0.3, ... under the per-client cap). The edge holds at most a quarter of the
+/// server's descriptor limit, and an unprivileged machine cannot raise its hard limit:
+/// as many as that allows, up to 10,000, and the cost of 10,000 at that rate.
+fn bench_idle_connections() {
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let connections = (hard / 4).saturating_sub(200).min(10_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let edge_port = free_port();
+    let server = edge_with_fast_app(root, edge_port, &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/edge-idle.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([
+            &server.child.id().to_string(),
+            &edge_port.to_string(),
+            "fast-default.apps.test",
+            &connections.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "edge-idle.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
 }
 
 /// Bench 15c (issue 27): a normal client's p99 through the edge, alone and while 1,000

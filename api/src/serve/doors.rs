@@ -10,7 +10,7 @@
 //! certificate. It only names whose limits they count against.
 
 use super::client::{Client, Open};
-use super::{Connections, Door, accept_loop};
+use super::{Connections, Door, accept_loop, park};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -123,14 +123,16 @@ impl Doors {
                 &inner.open,
                 |_| Some(client.clone()),
                 |stream, peer, ticks| {
-                    let (connections, ns) = (connections.clone(), ns.clone());
                     let span = tracing::info_span!("door", namespace = %ns);
+                    let door = Door::Services(ns.clone());
+                    let serving =
+                        connections
+                            .clone()
+                            .serve(stream, peer, door, park::Stop::never(), None);
                     tokio::spawn(
                         async move {
                             let _ticks = ticks;
-                            connections
-                                .serve(stream, peer, Door::Services(ns), None, None)
-                                .await;
+                            serving.await;
                         }
                         .instrument(span),
                     );

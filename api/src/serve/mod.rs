@@ -16,6 +16,7 @@
 mod body;
 mod client;
 mod doors;
+mod park;
 
 pub use body::BodyRate;
 pub use client::{Client, TrustedProxies, parse_net};
@@ -53,8 +54,8 @@ pub struct Limits {
     pub trusted_proxies: TrustedProxies,
     /// How long stopping waits for requests in flight.
     pub drain: Duration,
-    /// Whether a connection may be upgraded (WebSockets through the edge). Such a
-    /// connection is not drained when the server stops: it ends with the server.
+    /// Whether a connection may be upgraded (WebSockets through the edge). A stop lets
+    /// the request under way finish; a tunnel already switched ends with the server.
     pub upgrades: bool,
     /// Whether a TLS client may choose HTTP/2 by ALPN (the edge; its configuration must
     /// offer `h2`).
@@ -173,16 +174,40 @@ impl Connections {
         }
     }
 
-    /// Serves `stream` until the client or the server ends it; `watcher` lets a stopping
+    /// Serves `stream` until the client or the server ends it; `stop` lets a stopping
     /// server drain it.
-    async fn serve(
+    fn serve(
         self,
         stream: TcpStream,
         peer: SocketAddr,
         door: Door,
-        watcher: Option<hyper_util::server::graceful::Watcher>,
+        stop: park::Stop,
         accepted: Option<Waiting>,
-    ) {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        // Opening (the handshake) is boxed apart from serving, and both are made here
+        // rather than in an async fn: an idle connection's task then holds a pointer, not
+        // room for every step it went through (idle connections are many).
+        let opening = Box::pin(self.open(stream, peer, door, stop, accepted));
+        async move {
+            let serving = opening.await;
+            if let Some(serving) = serving
+                && let Err(e) = serving.await
+            {
+                tracing::debug!(error = %e, "connection");
+            }
+        }
+    }
+
+    /// Everything before the first request: TLS (when served), and the choice of
+    /// HTTP/1.1 or HTTP/2. `None` when the client went away first.
+    async fn open(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        door: Door,
+        stop: park::Stop,
+        accepted: Option<Waiting>,
+    ) -> Option<Serving> {
         // Small final writes (the end of a chunked git response) must not wait for the
         // client's delayed ACK: Nagle's algorithm cost git pushes ~40 ms per request.
         if let Err(e) = stream.set_nodelay(true) {
@@ -199,77 +224,81 @@ impl Connections {
         // must wait for it too), or from now for a door's.
         let waiting = Arc::new(accepted.unwrap_or_else(|| unanswered.enter()));
         // Every request knows its client and, over mTLS, its certificate.
-        let with = |cert: Option<ClientCert>| {
+        let prepare = |cert: Option<ClientCert>| -> park::Prepare {
             let limits = limits.clone();
             let waiting = waiting.clone();
-            TowerToHyperService::new(app.map_request(
-                move |req: hyper::Request<hyper::body::Incoming>| {
-                    // Its first request has arrived: a drain may now let it finish.
-                    waiting.release();
-                    let (mut parts, body) = req.into_parts();
-                    let client = match &door {
-                        Door::Public => Client::Address(
-                            limits.trusted_proxies.client(peer.ip(), &parts.headers),
-                        ),
-                        Door::Services(ns) => Client::Services(ns.clone()),
-                    };
-                    parts.extensions.insert(client);
-                    parts.extensions.insert(ConnectInfo::<SocketAddr>(peer));
-                    if let Some(cert) = &cert {
-                        parts.extensions.insert(cert.clone());
+            Arc::new(move |req: hyper::Request<hyper::body::Incoming>| {
+                // Its first request has arrived: a drain may now let it finish.
+                waiting.release();
+                let (mut parts, body) = req.into_parts();
+                let client = match &door {
+                    Door::Public => {
+                        Client::Address(limits.trusted_proxies.client(peer.ip(), &parts.headers))
                     }
-                    let body = axum::body::Body::new(body::MinRate::new(body, limits.body_rate));
-                    hyper::Request::from_parts(parts, body)
-                },
-            ))
-        };
-        let served = match acceptor {
-            None => {
-                let conn = http.serve_connection(TokioIo::new(stream), with(None));
-                match watcher {
-                    _ if limits.upgrades => conn.with_upgrades().await,
-                    Some(w) => w.watch(conn).await,
-                    None => conn.await,
-                }
-            }
-            Some(acceptor) => {
-                let Some(tls) = tls_handshake(&acceptor, stream, peer, limits.header_timeout).await
-                else {
-                    return;
+                    Door::Services(ns) => Client::Services(ns.clone()),
                 };
-                let cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
-                if limits.http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    let mut h2 = hyper::server::conn::http2::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    );
-                    h2.timer(TokioTimer::new())
-                        .max_concurrent_streams(H2_STREAMS)
-                        .keep_alive_interval(Some(limits.header_timeout));
-                    let conn = h2.serve_connection(TokioIo::new(tls), with(cert));
-                    let served = match watcher {
-                        Some(w) => w.watch(conn).await,
-                        None => conn.await,
-                    };
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "connection");
-                    }
-                    return;
+                parts.extensions.insert(client);
+                parts.extensions.insert(ConnectInfo::<SocketAddr>(peer));
+                if let Some(cert) = &cert {
+                    parts.extensions.insert(cert.clone());
                 }
-                let conn = http.serve_connection(TokioIo::new(tls), with(cert));
-                match watcher {
-                    _ if limits.upgrades => conn.with_upgrades().await,
-                    Some(w) => w.watch(conn).await,
-                    None => conn.await,
-                }
-            }
+                let body = axum::body::Body::new(body::MinRate::new(body, limits.body_rate));
+                hyper::Request::from_parts(parts, body)
+            })
         };
-        if let Err(e) = served {
-            tracing::debug!(error = %e, "connection");
+        let (upgrades, idle) = (limits.upgrades, limits.header_timeout);
+        let Some(acceptor) = acceptor else {
+            return Some(park::serve(
+                http,
+                stream,
+                app,
+                prepare(None),
+                upgrades,
+                idle,
+                stop,
+            ));
+        };
+        let tls = tls_handshake(&acceptor, stream, peer, idle).await?;
+        let cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| ClientCert(Arc::from(leaf.as_ref())));
+        Some(
+            if limits.http2 && tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                Box::pin(serve_h2(app, prepare(cert), tls, idle, stop))
+            } else {
+                park::serve(http, tls, app, prepare(cert), upgrades, idle, stop)
+            },
+        )
+    }
+}
+
+/// A connection being served, after its opening.
+type Serving =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// HTTP/2 (offered by ALPN when `limits.http2`): one connection carries many requests,
+/// so it is not parked; a stop lets the streams under way finish.
+async fn serve_h2(
+    app: Router,
+    prepare: park::Prepare,
+    tls: Box<tokio_rustls::server::TlsStream<TcpStream>>,
+    ping: Duration,
+    mut stop: park::Stop,
+) -> Result<(), hyper::Error> {
+    let mut h2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_concurrent_streams(H2_STREAMS)
+        .keep_alive_interval(Some(ping));
+    let service = TowerToHyperService::new(app.map_request(move |req| prepare(req)));
+    let mut conn = std::pin::pin!(h2.serve_connection(TokioIo::new(tls), service));
+    tokio::select! {
+        served = &mut conn => served,
+        () = stop.stopped() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
     }
 }
@@ -354,7 +383,8 @@ pub async fn serve(
     if let Some(doors) = &doors {
         doors.open_with(connections.clone());
     }
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection holds a receiver until it ends: the sender sees them all gone.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     // A trusted proxy carries many people: its connections are not capped per client.
     let client_of =
         |peer: SocketAddr| (!trusted.contains(peer.ip())).then(|| Client::Address(peer.ip()));
@@ -364,14 +394,14 @@ pub async fn serve(
         &open,
         client_of,
         |stream, peer, ticks| {
-            let (connections, watcher) = (connections.clone(), graceful.watcher());
+            let connections = connections.clone();
             let accepted = connections.unanswered.enter();
+            let stop = park::Stop::on(stop.clone());
+            let serving = connections.serve(stream, peer, Door::Public, stop, Some(accepted));
             tokio::spawn(
                 async move {
                     let _ticks = ticks;
-                    connections
-                        .serve(stream, peer, Door::Public, Some(watcher), Some(accepted))
-                        .await;
+                    serving.await;
                 }
                 .instrument(tracing::Span::current()),
             );
@@ -388,7 +418,9 @@ pub async fn serve(
     if settled.is_err() {
         tracing::warn!("connections sent no request within the drain time; closing them");
     }
-    if tokio::time::timeout(drain, graceful.shutdown())
+    drop(stop);
+    stopping.send_replace(true);
+    if tokio::time::timeout(drain, stopping.closed())
         .await
         .is_err()
     {
@@ -409,7 +441,7 @@ async fn tls_handshake(
     stream: TcpStream,
     peer: SocketAddr,
     within: Duration,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+) -> Option<Box<tokio_rustls::server::TlsStream<TcpStream>>> {
     use tokio::io::AsyncWriteExt;
     let mut first = [0u8; 1];
     match tokio::time::timeout(within, stream.peek(&mut first)).await {
@@ -429,7 +461,8 @@ async fn tls_handshake(
         _ => return None,
     }
     match tokio::time::timeout(within, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Some(tls),
+        // Boxed here: the connection's task then never holds a TLS session by value.
+        Ok(Ok(tls)) => Some(Box::new(tls)),
         Ok(Err(e)) => {
             tracing::info!(%peer, error = %e, "TLS handshake refused");
             None
