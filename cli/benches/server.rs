@@ -472,11 +472,26 @@ fn edge_with_fast_app(root: &Path, edge_port: u16, extra: &[&str]) -> Server {
 /// server (`scripts/edge-idle.py`: each after one answered request, from 127.0.0.2,
 /// 127.0.0.3, ... under the per-client cap). The edge holds at most a quarter of the
 /// server's descriptor limit, and an unprivileged machine cannot raise its hard limit:
-/// as many as that allows, up to 10,000, and the cost of 10,000 at that rate.
+/// as many as that allows (up to 10,000), and half as many on another fresh server, so
+/// that what each added connection costs shows apart from what any first ones cost.
 fn bench_idle_connections() {
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    let connections = (hard / 4).saturating_sub(200).min(10_000);
+    let most = (hard / 4).saturating_sub(200).min(10_000);
+    let grew: Vec<f64> = [most / 2, most]
+        .iter()
+        .map(|&n| idle_connections_grow(n))
+        .collect();
+    let per = (grew[1] - grew[0]) / (most - most / 2) as f64;
+    println!(
+        "bench 15b each added idle connection: {:.1} KiB; 10,000 would take {:.0} MiB",
+        per * 1024.0,
+        grew[1] + per * 10_000usize.saturating_sub(most as usize) as f64
+    );
+}
+
+/// A fresh server with the edge, `connections` idle ones held: how much its PSS grew (MiB).
+fn idle_connections_grow(connections: u64) -> f64 {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let edge_port = free_port();
@@ -497,7 +512,14 @@ fn bench_idle_connections() {
         "edge-idle.py: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let mut lines = said.lines();
+    println!("{}", lines.next().unwrap_or_default());
+    lines
+        .next()
+        .and_then(|l| l.strip_prefix("grew "))
+        .and_then(|mib| mib.parse().ok())
+        .unwrap()
 }
 
 /// Bench 15c (issue 27): a normal client's p99 through the edge, alone and while 1,000

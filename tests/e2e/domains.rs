@@ -51,6 +51,12 @@ fn wait_listening(addr: SocketAddr) {
 /// Starts Pebble to validate HTTP-01 on `http_port` (the edge's plain listener) of
 /// whatever its DNS answers: 127.0.0.1 unless told otherwise.
 fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
+    pebble_issuing_for(dir, http_port, tls_port, None)
+}
+
+/// [`pebble`], its certificates valid for `validity` seconds (Pebble's default is five
+/// years).
+fn pebble_issuing_for(dir: &Path, http_port: u16, tls_port: u16, validity: Option<u64>) -> Pebble {
     let ca = micro_pki::Ca::load_or_create(&dir.join("ca")).unwrap();
     let issued = ca
         .issue_server(&["127.0.0.1".into(), "localhost".into()], 30)
@@ -65,7 +71,7 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
     std::fs::write(&tls_ca, ca.cert_pem()).unwrap();
     let (acme, management, dns, dns_management) =
         (free_addr(), free_addr(), free_addr(), free_addr());
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "pebble": {
             "listenAddress": acme.to_string(),
             "managementListenAddress": management.to_string(),
@@ -77,6 +83,9 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
             "externalAccountBindingRequired": false
         }
     });
+    if let Some(secs) = validity {
+        config["pebble"]["certificateValidityPeriod"] = secs.into();
+    }
     let config_file = dir.join("pebble.json");
     std::fs::write(&config_file, config.to_string()).unwrap();
     let challtestsrv = Command::new("pebble-challtestsrv")
@@ -107,8 +116,10 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
             "-dnsserver",
             &dns.to_string(),
         ])
-        // No random waits before validating, and no nonce refused on purpose.
+        // No random waits before validating, no nonce refused on purpose, and every
+        // order validated afresh (as a renewal after a DNS change would be).
         .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_AUTHZREUSE", "0")
         .env("PEBBLE_WFE_NONCEREJECT", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -129,6 +140,19 @@ fn pebble(dir: &Path, http_port: u16, tls_port: u16) -> Pebble {
 }
 
 impl Pebble {
+    /// Tells its DNS something (`add-a`, `clear-a`, `set-txt`, ...).
+    fn dns(&self, rt: &tokio::runtime::Runtime, path: &str, body: String) {
+        rt.block_on(async {
+            let res = reqwest::Client::new()
+                .post(format!("http://{}/{path}", self.dns_management))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        });
+    }
+
     /// The root its certificates chain to (from its management API).
     fn root(&self, rt: &tokio::runtime::Runtime) -> String {
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.tls_ca).unwrap()).unwrap();
@@ -296,17 +320,7 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
 
     // A host whose DNS points elsewhere is never proved, even by a TXT record with
     // another claim's token; it says why, and is not served.
-    let dns = |path: &str, body: String| {
-        rt.block_on(async {
-            let res = reqwest::Client::new()
-                .post(format!("http://{}/{path}", pebble.dns_management))
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert!(res.status().is_success(), "{path}: {}", res.status());
-        });
-    };
+    let dns = |path: &str, body: String| pebble.dns(&rt, path, body);
     for host in ["elsewhere.test", "txt-only.test"] {
         dns(
             "add-a",
@@ -426,4 +440,99 @@ fn without_a_plain_http_listener_hosts_are_proved_by_tls_alpn_01() {
     let visitor = trusting(&root, "alpn.example.test", edge);
     let (status, body) = get(&rt, &visitor, "alpn.example.test", edge);
     assert_eq!((status, body.as_str()), (200, "ok"));
+}
+
+/// The certificate the edge shows for `host` (DER), trusting `root` alone.
+fn served_certificate(
+    rt: &tokio::runtime::Runtime,
+    root: &str,
+    host: &str,
+    edge: SocketAddr,
+) -> Option<Vec<u8>> {
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve(host, edge)
+        .tls_info(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let res = client
+            .get(format!("https://{host}:{}/", edge.port()))
+            .send()
+            .await
+            .ok()?;
+        let info = res.extensions().get::<reqwest::tls::TlsInfo>()?;
+        info.peer_certificate().map(<[u8]>::to_vec)
+    })
+}
+
+#[test]
+fn a_certificate_is_renewed_at_two_thirds_of_its_life_and_a_failed_renewal_is_retried() {
+    let (edge, plain) = (free_addr(), free_addr());
+    let tmp = tempfile::tempdir().unwrap();
+    // Certificates for a minute: renewed from 40 s on.
+    let pebble = pebble_issuing_for(tmp.path(), plain.port(), edge.port(), Some(60));
+    let p = Platform::start_with(&[
+        ("MICRO_APPS_DOMAIN", "apps.test"),
+        ("MICRO_EDGE_ADDRESS", &edge.to_string()),
+        ("MICRO_EDGE_HTTP_ADDRESS", &plain.to_string()),
+        ("MICRO_ACME_DIRECTORY", &pebble.directory),
+        ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
+        ("MICRO_DNS_RESOLVER", &pebble.dns.to_string()),
+    ]);
+    p.write_service(
+        "web",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            (
+                "main.py",
+                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            ),
+        ],
+    );
+    p.ok(&["run", "./web", "--wait"]);
+    let host = "renew.example.test";
+    p.ok(&["domains", "add", host, "--service", "web"]);
+    p.wait_for("the domain to be live", || {
+        domain(&p, "default", host)["state"] == "live"
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let root = pebble.root(&rt);
+    let first = served_certificate(&rt, &root, host, edge).expect("served with Pebble's");
+    let first_expiry = domain(&p, "default", host)["certificate_expires_at"]
+        .as_i64()
+        .unwrap();
+
+    // The host's DNS now points elsewhere: the renewal fails, says so, and is tried
+    // again; meanwhile the certificate in hand is still served.
+    pebble.dns(
+        &rt,
+        "add-a",
+        format!(r#"{{"host":"{host}.","addresses":["192.0.2.1"]}}"#),
+    );
+    p.wait_for("the failed renewal to be shown", || {
+        let d = domain(&p, "default", host);
+        d["state"] == "live"
+            && d["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("certificate:") && m.contains("trying again"))
+    });
+    assert_eq!(
+        served_certificate(&rt, &root, host, edge).as_deref(),
+        Some(first.as_slice()),
+        "the certificate in hand is served while its renewal fails"
+    );
+
+    // DNS points here again: a retry renews it, with no one asking.
+    pebble.dns(&rt, "clear-a", format!(r#"{{"host":"{host}."}}"#));
+    p.wait_for("a renewed certificate to be served", || {
+        served_certificate(&rt, &root, host, edge).is_some_and(|der| der != first)
+    });
+    let d = domain(&p, "default", host);
+    assert!(
+        d["certificate_expires_at"].as_i64().unwrap() > first_expiry,
+        "{d}"
+    );
+    assert_eq!(d["message"], "", "{d}");
 }
