@@ -613,6 +613,39 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
 }
 
 /// Human words for how a process ended.
+/// The last `bytes` of the log at `path` (from a line's start), if it can be read.
+pub(crate) fn log_tail(path: &Path, bytes: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(bytes))).ok()?;
+    let mut tail = Vec::new();
+    file.take(bytes).read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    Some(match tail.split_once('\n') {
+        Some((_, rest)) if len > bytes => rest.to_owned(),
+        _ => tail.into_owned(),
+    })
+}
+
+/// What pip, npm, go, git or curl print when a name cannot be resolved or an address
+/// cannot be reached: the first such words in `log`, if any.
+pub(crate) fn network_failure(log: &str) -> Option<&'static str> {
+    const SIGNS: [&str; 10] = [
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "Could not resolve host",
+        "EAI_AGAIN",
+        "ENOTFOUND",
+        "Network is unreachable",
+        "Failed to establish a new connection",
+        "ECONNREFUSED",
+        "dial tcp: lookup",
+        "No matching distribution found",
+    ];
+    SIGNS.into_iter().find(|sign| log.contains(sign))
+}
+
 pub(crate) fn describe(status: &ExitStatus, oom_killed: bool) -> String {
     use std::os::unix::process::ExitStatusExt;
     if oom_killed {
@@ -622,5 +655,35 @@ pub(crate) fn describe(status: &ExitStatus, oom_killed: bool) -> String {
         (Some(code), _) => format!("exited with code {code}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => "exited".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_that_needed_the_network_is_told_apart() {
+        let pip = "[build] WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError(': Failed to establish a new connection: [Errno -3] Temporary failure in name resolution')'\n[build] ERROR: No matching distribution found for flask\n";
+        assert!(network_failure(pip).is_some());
+        let npm = "[build] npm error code EAI_AGAIN\n[build] npm error request to https://registry/ failed\n";
+        assert_eq!(network_failure(npm), Some("EAI_AGAIN"));
+        assert_eq!(
+            network_failure("[build] SyntaxError: invalid syntax\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_log_tail_starts_at_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(&log, "first line\nsecond line\nthird\n").unwrap();
+        assert_eq!(log_tail(&log, 14).as_deref(), Some("third\n"));
+        assert_eq!(
+            log_tail(&log, 1000).as_deref(),
+            Some("first line\nsecond line\nthird\n")
+        );
+        assert_eq!(log_tail(&dir.path().join("none"), 10), None);
     }
 }

@@ -461,14 +461,34 @@ async fn run_build(
         }
         Ok(s) => {
             let why = process::describe(&s, group.oom_killed());
+            let offline = shared
+                .isolation
+                .sandbox
+                .as_ref()
+                .is_some_and(|sandbox| !sandbox.egress());
+            let log = log.to_owned();
+            let hint = blocking(move || process::log_tail(&log, NETWORK_HINT_TAIL))
+                .await
+                .ok()
+                .flatten()
+                .filter(|_| offline)
+                .and_then(|tail| process::network_failure(&tail))
+                .map_or_else(String::new, |seen| {
+                    format!(
+                        "; it could not reach the network ({seen}): builds here have none unless the operator starts the server with --service-egress; vendor what it installs (`pip install --no-index --find-links DIR`, `npm ci --offline`), or ask for egress"
+                    )
+                });
             Err((
-                format!("build {why}; see `micro logs {}`", service.name),
+                format!("build {why}{hint}; see `micro logs {}`", service.name),
                 false,
             ))
         }
         Err(e) => Err((format!("build: {e}"), false)),
     }
 }
+
+/// How much of the end of a failed build's log is read for signs it needed the network.
+const NETWORK_HINT_TAIL: u64 = 16 << 10;
 
 /// Waits until every replica is ready at once. A replica that exits first fails the
 /// rollout at once when an older revision still serves (better it keeps serving than

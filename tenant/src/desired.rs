@@ -31,7 +31,12 @@ pub struct ServiceModel {
     /// Digest of the service's files other than `service.yaml`.
     pub code: String,
     pub run: Option<String>,
+    /// The build it runs: what its files ask for (`pip install ...`), then its spec's.
     pub build: Option<String>,
+    /// What its folder's files made the platform do, a line each (`requirements.txt:
+    /// pip install -r requirements.txt`), for `micro describe`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detected: Vec<String>,
     pub image: Option<String>,
     pub source: Option<SourceModel>,
     pub port: Option<u16>,

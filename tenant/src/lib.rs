@@ -14,6 +14,7 @@
 pub mod admit;
 pub mod change;
 pub mod desired;
+pub mod detect;
 pub mod folder;
 pub mod forge;
 pub mod layout;

@@ -2,21 +2,38 @@
 //! attached, positions dropped.
 
 use crate::desired::{ServiceModel, SourceModel};
+use crate::detect::Detected;
 use crate::spec::{ConfigSpec, ServiceSpec};
 
 /// The model of one service. `code` is the digest of its files other than the spec;
-/// `toolchain` what its files say it is built with.
+/// `toolchain` what its files say it is built with, `detected` what they ask for.
 pub fn model(
     spec: &ServiceSpec,
     code: &str,
     toolchain: Option<&str>,
+    detected: &Detected,
     config: &ConfigSpec,
 ) -> ServiceModel {
+    let build = spec.build.as_ref().map(|b| &b.value);
+    let detect = build.is_none_or(crate::spec::BuildValue::detect);
+    let spec_build = build.and_then(crate::spec::BuildValue::command);
     ServiceModel {
         code: code.to_owned(),
         toolchain: toolchain.map(str::to_owned),
-        run: spec.run().map(str::to_owned),
-        build: spec.build.as_ref().map(|b| b.value.clone()),
+        run: spec
+            .run()
+            .or(detected.run.as_ref().map(|s| s.command.as_str()))
+            .map(str::to_owned),
+        build: detected.build(spec_build, detect),
+        detected: if detect {
+            detected.lines()
+        } else {
+            detected
+                .run
+                .iter()
+                .map(|s| format!("{}: {}", s.because, s.command))
+                .collect()
+        },
         image: spec.image.as_ref().map(|i| i.value.clone()),
         source: spec.source.as_ref().map(|s| SourceModel {
             git: s.git.value.clone(),

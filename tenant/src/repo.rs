@@ -292,6 +292,7 @@ struct Parsed {
     spec: ServiceSpec,
     code: String,
     toolchain: Option<&'static str>,
+    detected: crate::detect::Detected,
 }
 
 /// Past this many entries the cache starts over (it refills from what is pushed).
@@ -317,16 +318,26 @@ impl SpecCache {
             )
         })?;
         let blob = repo.find_blob(spec_entry.id())?;
+        let spec = spec::parse_service(name, blob.content())?;
+        let names: Vec<String> = tree
+            .iter()
+            .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
+            .collect();
+        let procfile = match tree.get_name(crate::detect::PROCFILE) {
+            Some(entry) => {
+                Some(String::from_utf8_lossy(repo.find_blob(entry.id())?.content()).into_owned())
+            }
+            None => None,
+        };
+        let detected =
+            crate::detect::Detected::of(names.iter().map(String::as_str), procfile.as_deref());
+        spec::check_folder(name, &spec, &detected)?;
         let parsed = Arc::new(Parsed {
-            spec: spec::parse_service(name, blob.content())?,
+            spec,
             code: code_digest(tree),
-            toolchain: {
-                let names: Vec<String> = tree
-                    .iter()
-                    .map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())
-                    .collect();
-                crate::toolchain::Toolchains::detect(names.iter().map(String::as_str)).primary()
-            },
+            toolchain: crate::toolchain::Toolchains::detect(names.iter().map(String::as_str))
+                .primary(),
+            detected,
         });
         let mut cache = self.lock();
         if cache.len() >= CACHE_LIMIT {
@@ -429,7 +440,13 @@ pub fn load_cached(
             services.insert(
                 name.clone(),
                 DesiredService {
-                    model: render::model(&parsed.spec, &parsed.code, parsed.toolchain, &config),
+                    model: render::model(
+                        &parsed.spec,
+                        &parsed.code,
+                        parsed.toolchain,
+                        &parsed.detected,
+                        &config,
+                    ),
                     name,
                     tree: entry.id().to_string(),
                     revision: revision.clone(),

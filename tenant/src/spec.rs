@@ -1,6 +1,7 @@
 //! The tenant repo's file formats and their validation: one parser, one validator, shared
 //! by every writer (CLI, server) and every reader (reconciler, pre-receive check).
 
+use crate::detect::Detected;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
@@ -44,7 +45,10 @@ impl SpecError {
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     pub run: Option<Spanned<String>>,
-    pub build: Option<Spanned<String>>,
+    /// A command run once per revision before it starts, after what the folder's files
+    /// ask for (`requirements.txt`: `pip install`, ...), or `{ detect: false, run: ... }`
+    /// for the command alone.
+    pub build: Option<BuildSpec>,
     /// Longest the `build` may run (`10m`, `90s`); then it is stopped and fails.
     pub build_timeout: Option<Spanned<String>>,
     pub image: Option<Spanned<String>>,
@@ -69,6 +73,48 @@ pub struct ServiceSpec {
     /// `key`: callers of a public service show one of the namespace's API keys to the
     /// edge (`none`, the default: anyone may call).
     pub auth: Option<Spanned<String>>,
+}
+
+/// `build:` as a command, or as `{ detect, run }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum BuildValue {
+    Command(String),
+    /// `build: true`, as YAML reads a bare `true`: the command `true`.
+    Flag(bool),
+    Steps(BuildSteps),
+}
+
+/// `build: { detect: false, run: make }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSteps {
+    /// Whether the folder's files add their install steps (default: they do).
+    pub detect: Option<bool>,
+    pub run: Option<String>,
+}
+
+/// The spec's `build`, where it stands.
+pub type BuildSpec = Spanned<BuildValue>;
+
+impl BuildValue {
+    /// The spec's own build command, if it gives one.
+    pub fn command(&self) -> Option<&str> {
+        match self {
+            BuildValue::Command(c) => Some(c),
+            BuildValue::Flag(true) => Some("true"),
+            BuildValue::Flag(false) => Some("false"),
+            BuildValue::Steps(s) => s.run.as_deref(),
+        }
+    }
+
+    /// Whether the folder's files add their install steps.
+    pub fn detect(&self) -> bool {
+        match self {
+            BuildValue::Steps(s) => s.detect.unwrap_or(true),
+            _ => true,
+        }
+    }
 }
 
 /// The edge's limits for one service.
@@ -362,7 +408,36 @@ fn is_env_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Parses and validates `services/<name>/service.yaml`.
+/// What a spec needs from the rest of its folder: a way to start (its `run`, an
+/// `image`, or one its files give), and something for a `build_timeout` to time.
+pub fn check_folder(name: &str, spec: &ServiceSpec, detected: &Detected) -> Result<(), SpecError> {
+    let file = crate::layout::spec_path(name);
+    if spec.run.is_none() && spec.image.is_none() && detected.run.is_none() {
+        return Err(SpecError::new(
+            &file,
+            1,
+            1,
+            "missing `run` (the command that starts the service) or `image`; or a Procfile with a `web:` line",
+        ));
+    }
+    if let Some(timeout) = &spec.build_timeout {
+        let build = spec.build.as_ref().map(|b| &b.value);
+        let detect = build.is_none_or(BuildValue::detect);
+        let command = build.and_then(BuildValue::command);
+        if detected.build(command, detect).is_none() {
+            return Err(SpecError::new(
+                &file,
+                timeout.referenced.line().max(1),
+                timeout.referenced.column().max(1),
+                "build_timeout without a build to time (a `build` step, or a requirements.txt, package.json, ...)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates `services/<name>/service.yaml` (and [`check_folder`] with the
+/// rest of its folder).
 pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError> {
     let file = crate::layout::spec_path(name);
     if let Err(message) = check_service_name(name) {
@@ -372,31 +447,30 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     let at = |loc: &serde_saphyr::Location, message: String| {
         SpecError::new(&file, loc.line().max(1), loc.column().max(1), message)
     };
-    match (&spec.run, &spec.image, &spec.source) {
-        (None, None, _) => {
-            return Err(SpecError::new(
-                &file,
-                1,
-                1,
-                "missing `run` (the command that starts the service) or `image`",
-            ));
-        }
-        (Some(run), _, _) if run.value.trim().is_empty() => {
-            return Err(at(&run.referenced, "`run` must not be empty".into()));
-        }
-        _ => {}
+    if let Some(run) = &spec.run
+        && run.value.trim().is_empty()
+    {
+        return Err(at(&run.referenced, "`run` must not be empty".into()));
     }
     // Commands and values reach execve and the environment, which cannot carry NUL.
     let strings = spec
         .run
         .iter()
-        .map(|r| ("run", r))
-        .chain(spec.build.iter().map(|b| ("build", b)))
-        .chain(spec.env.values().map(|v| ("an env value", v)));
-    for (what, value) in strings {
-        if value.value.contains('\0') {
+        .map(|r| ("run", r.value.as_str(), &r.referenced))
+        .chain(
+            spec.build
+                .iter()
+                .filter_map(|b| Some(("build", b.value.command()?, &b.referenced))),
+        )
+        .chain(
+            spec.env
+                .values()
+                .map(|v| ("an env value", v.value.as_str(), &v.referenced)),
+        );
+    for (what, value, referenced) in strings {
+        if value.contains('\0') {
             return Err(at(
-                &value.referenced,
+                referenced,
                 format!("{what} contains a NUL byte, which no command can carry"),
             ));
         }
@@ -450,12 +524,6 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
                     ),
                 ));
             }
-        }
-        if spec.build.is_none() {
-            return Err(at(
-                &timeout.referenced,
-                "build_timeout without a `build` step to time".into(),
-            ));
         }
     }
     if let Some(liveness) = &spec.liveness {
@@ -821,23 +889,36 @@ mod tests {
             b"run: x\nliveness:\n  path: /alive\n  period: 5s\n  failures: 2\n",
         )
         .unwrap();
-        let model = crate::render::model(&ok, "c", None, &ConfigSpec::default());
+        let model =
+            crate::render::model(&ok, "c", None, &Detected::default(), &ConfigSpec::default());
         let l = model.liveness.unwrap();
         assert_eq!(
             (l.path.as_deref(), l.period, l.failures),
             (Some("/alive"), 5, 2)
         );
         let bare = parse_service("web", b"run: x\nliveness: {}\n").unwrap();
-        let l = crate::render::model(&bare, "c", None, &ConfigSpec::default())
-            .liveness
-            .unwrap();
+        let l = crate::render::model(
+            &bare,
+            "c",
+            None,
+            &Detected::default(),
+            &ConfigSpec::default(),
+        )
+        .liveness
+        .unwrap();
         assert_eq!((l.path, l.period, l.failures), (None, 10, 3));
         // No liveness, no check (and no change to what existing services' models are).
         let none = parse_service("web", b"run: x\n").unwrap();
         assert!(
-            crate::render::model(&none, "c", None, &ConfigSpec::default())
-                .liveness
-                .is_none()
+            crate::render::model(
+                &none,
+                "c",
+                None,
+                &Detected::default(),
+                &ConfigSpec::default()
+            )
+            .liveness
+            .is_none()
         );
         for (bad, line, what) in [
             ("liveness:\n  path: alive\n", 2, "liveness.path"),
@@ -897,8 +978,27 @@ mod tests {
         assert_eq!((err.line, err.column), (2, 11), "{err}");
         let err = parse_service("x", b"run: a\nenv:\n  PORT: '1'\n").unwrap_err();
         assert_eq!(err.line, 3, "{err}");
-        let err = parse_service("x", b"build: make\n").unwrap_err();
+        // No way to start: refused once the folder is known to give none either.
+        let spec = parse_service("x", b"build: make\n").unwrap();
+        let err = check_folder("x", &spec, &Detected::default()).unwrap_err();
         assert!(err.message.contains("run"), "{err}");
+        let procfile = Detected::of(["Procfile"], Some("web: ./serve\n"));
+        check_folder("x", &spec, &procfile).unwrap();
+        // A build_timeout needs a build: the spec's, or one the files ask for.
+        let timed = parse_service("x", b"run: a\nbuild_timeout: 5m\n").unwrap();
+        let err = check_folder("x", &timed, &Detected::default()).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 16), "{err}");
+        check_folder("x", &timed, &Detected::of(["package.json"], None)).unwrap();
+        // `build: { detect: false }` keeps the files' steps out.
+        let alone = parse_service("x", b"run: a\nbuild: { detect: false, run: make }\n").unwrap();
+        let model = crate::render::model(
+            &alone,
+            "c",
+            None,
+            &Detected::of(["requirements.txt"], None),
+            &ConfigSpec::default(),
+        );
+        assert_eq!(model.build.as_deref(), Some("make"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Builds: each service revision builds into its own environment (a virtualenv for
 //! Python), so services pinning different versions of one package both work and nothing
-//! lands in the host's Python.
+//! lands in the host's Python; a folder's files say how it is built and started.
 
 use crate::harness::Platform;
 
@@ -38,8 +38,9 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
 fn two_services_pin_different_versions_of_one_package() {
     let p = Platform::start();
     for (name, version) in [("old", "1.0"), ("new", "2.0")] {
+        // Its own build alone: the wheel it installs is made by the build itself.
         let spec = format!(
-            "build: python3 mkwheel.py {version} && pip install --no-index --find-links . -r requirements.txt\nrun: python3 -u main.py\n"
+            "build: {{ detect: false, run: \"python3 mkwheel.py {version} && pip install --no-index --find-links . -r requirements.txt\" }}\nrun: python3 -u main.py\n"
         );
         let requirements = format!("greet=={version}\n");
         p.write_service(
@@ -162,4 +163,105 @@ fn both_runtimes_give_a_python_and_node_folder_the_same_toolchains() {
     p.ok(&["run", dir.to_str().unwrap(), "--wait"]);
     assert_local_toolchains(&p, "both");
     assert_cluster_toolchains(&p, "both");
+}
+
+/// A wheel of `greet` at `version`, made offline into `dir`.
+fn wheel(dir: &std::path::Path, version: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", MKWHEEL, version])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_folder_is_built_and_started_from_what_its_files_say() {
+    let p = Platform::start();
+    // requirements.txt and a Procfile, no `run` and no `build`: installed, then started
+    // by its `web:` line. (The index is a folder of wheels: tests have no internet.)
+    let dir = p.write_service(
+        "py",
+        &[
+            (
+                "service.yaml",
+                "env: { PIP_NO_INDEX: \"1\", PIP_FIND_LINKS: wheels }\n",
+            ),
+            ("requirements.txt", "greet==1.0\n"),
+            ("Procfile", "release: true\nweb: python3 -u main.py\n"),
+            ("main.py", APP),
+        ],
+    );
+    wheel(&dir.join("wheels"), "1.0");
+    // `--wait` shows the build's lines as they come.
+    let out = p.micro(&["run", "./py", "--wait"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("[build]") && l.contains("Successfully installed greet-1.0")),
+        "{said}"
+    );
+    // And `micro logs --build` shows them alone, afterwards.
+    let built = p.ok(&["logs", "py", "--build"]);
+    assert!(built.contains("greet"), "{built}");
+    assert!(built.lines().all(|l| l.contains(" [build] ")), "{built}");
+    let answer = p.ok(&["call", "py", "/"]);
+    assert!(
+        answer.starts_with("1.0 ") && answer.contains("/.venv"),
+        "{answer}"
+    );
+    let described = p.ok(&["describe", "py"]);
+    assert!(
+        described.contains("requirements.txt: pip install -r requirements.txt")
+            && described.contains("Procfile: python3 -u main.py"),
+        "{described}"
+    );
+
+    // Only static files: served as they are.
+    p.write_service(
+        "site",
+        &[
+            ("service.yaml", "replicas: 1\n"),
+            ("index.html", "<h1>hello from a static site</h1>\n"),
+        ],
+    );
+    p.ok(&["run", "./site", "--wait"]);
+    assert!(
+        p.ok(&["call", "site", "/"])
+            .contains("hello from a static site")
+    );
+
+    // Nothing says how it starts: refused at push time, saying what would.
+    p.write_service(
+        "nothing",
+        &[("service.yaml", "replicas: 1\n"), ("notes.txt", "x")],
+    );
+    let said = p.fails(&["run", "./nothing", "--wait"]);
+    assert!(
+        said.contains("missing `run`") && said.contains("Procfile"),
+        "{said}"
+    );
+
+    // A dependency from the internet, which builds here cannot reach: the failure says
+    // so and names the switch.
+    p.write_service(
+        "online",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nenv: { PIP_RETRIES: \"0\", PIP_TIMEOUT: \"3\" }\n",
+            ),
+            ("requirements.txt", "flask\n"),
+            ("main.py", APP),
+        ],
+    );
+    let out = p.micro(&["run", "./online", "--wait"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("could not reach the network") && said.contains("--service-egress"),
+        "{said}"
+    );
 }

@@ -74,5 +74,14 @@ pub async fn describe(
         detail,
     );
     described.traffic = traffic;
+    // What its files asked for, at the revision it runs (read from the cached specs).
+    if let Ok((_, Ok(desired))) = state
+        .controller
+        .load(&ns.name, &described.status.revision)
+        .await
+        && let Some(service) = desired.services.get(&name)
+    {
+        described.detected.clone_from(&service.model.detected);
+    }
     Ok(Json(described))
 }

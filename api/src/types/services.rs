@@ -219,6 +219,10 @@ pub struct ServiceDescription {
     /// What the edge saw of it over the last five minutes (a public service only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficView>,
+    /// What its folder's files made the platform do, a line each (`requirements.txt:
+    /// pip install -r requirements.txt`, `Procfile: gunicorn app:app`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detected: Vec<String>,
 }
 
 /// A public service's last five minutes at the edge.
@@ -248,6 +252,7 @@ impl ServiceDescription {
             config: detail.config,
             events: detail.events.into_iter().map(Into::into).collect(),
             traffic: None,
+            detected: Vec::new(),
         }
     }
 }

@@ -73,6 +73,10 @@ pub async fn show(ctx: &Context, name: &str, output: Output) -> Result<ExitCode>
     if let Some(url) = &s.url {
         println!("URL:        {url}");
     }
+    for (i, line) in d.detected.iter().enumerate() {
+        let label = if i == 0 { "Detected:" } else { "" };
+        println!("{label:<11} {line}");
+    }
     if let Some(t) = &d.traffic {
         let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
         println!(

@@ -22,6 +22,9 @@ pub async fn until_running(
 ) -> Result<ExitCode> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
+    let since = micro_store::now_millis();
+    // The build's lines, as they come, while it builds (ended with the wait).
+    let mut following = Following(None);
     loop {
         let report = ctx.client.status(&ctx.namespace).await?;
         if let Some(ns) = &report.namespace
@@ -37,6 +40,14 @@ pub async fn until_running(
             .is_some_and(|a| a == revision);
         if let Some(s) = report.services.iter().find(|s| s.name == name) {
             show_change(s, &mut last);
+            if s.status == ServiceState::Building && following.0.is_none() {
+                following.0 = Some(tokio::spawn(super::logs::follow_build(
+                    ctx.client.clone(),
+                    ctx.namespace.clone(),
+                    name.to_owned(),
+                    since,
+                )));
+            }
             if applied && (!changed_it || s.revision == revision) {
                 match s.status {
                     ServiceState::Running if s.ready == s.desired => {
@@ -179,4 +190,15 @@ pub fn not_yet(name: &str, revision: &str) {
         "{name}: the platform has not taken up {} yet; see `micro status`",
         short(revision)
     );
+}
+
+/// A build's lines being printed: only while waiting, so the task ends when this is dropped.
+struct Following(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }

@@ -1,0 +1,171 @@
+//! What a service folder's own files say about building and starting it, as Heroku's
+//! buildpacks read a folder: `requirements.txt` means `pip install`, a `package.json`
+//! means `npm ci`, a `Procfile`'s `web:` line is how it starts, a folder of static files
+//! is served as they are. One answer for every reader: the desired model carries it, so
+//! both runtimes, `micro diff` and `micro manifests` see the same steps.
+
+use crate::toolchain::{NODE_MARKERS, PYTHON_MARKERS};
+use serde::{Deserialize, Serialize};
+
+/// One thing the folder's files made the platform do, and which file asked for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The file that asked (`requirements.txt`, `Procfile`).
+    pub because: String,
+    /// The shell command it runs.
+    pub command: String,
+}
+
+/// What a folder's files ask for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detected {
+    /// Install steps, in the order they run (before the spec's own `build`).
+    pub install: Vec<Step>,
+    /// How it starts when its spec has no `run`.
+    pub run: Option<Step>,
+}
+
+/// Lock files that make `npm ci` (exactly what is locked) the install step.
+const NPM_LOCKS: [&str; 2] = ["package-lock.json", "npm-shrinkwrap.json"];
+
+/// Heroku's process file: its `web:` line is how a service without `run` starts.
+pub const PROCFILE: &str = "Procfile";
+
+/// The binary a Go folder is built into, in its checkout.
+pub const GO_BINARY: &str = "micro-app";
+
+/// The built-in server for a folder of static files: Python's, which every runtime
+/// already has for virtualenvs; it serves the checkout on `$PORT`.
+pub const STATIC_SERVER: &str = "exec python3 -m http.server \"$PORT\"";
+
+impl Detected {
+    /// What the files named `names` (a folder's top) ask for; `procfile` is the text of
+    /// its `Procfile`, if it has one.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>, procfile: Option<&str>) -> Self {
+        let names: Vec<&str> = names.into_iter().collect();
+        let has = |n: &str| names.contains(&n);
+        let step = |because: &str, command: &str| Step {
+            because: because.to_owned(),
+            command: command.to_owned(),
+        };
+        let mut found = Detected::default();
+        if has("requirements.txt") {
+            found
+                .install
+                .push(step("requirements.txt", "pip install -r requirements.txt"));
+        } else if let Some(project) = ["pyproject.toml", "setup.py"].into_iter().find(|n| has(n)) {
+            found.install.push(step(project, "pip install ."));
+        }
+        if NODE_MARKERS.iter().any(|n| has(n)) {
+            found
+                .install
+                .push(match NPM_LOCKS.into_iter().find(|n| has(n)) {
+                    Some(lock) => step(lock, "npm ci"),
+                    None => step("package.json", "npm install"),
+                });
+        }
+        let go = has("go.mod");
+        if go {
+            found
+                .install
+                .push(step("go.mod", &format!("go build -o {GO_BINARY} .")));
+        }
+        found.run = procfile
+            .and_then(web_line)
+            .map(|command| step("Procfile", &command))
+            .or_else(|| go.then(|| step("go.mod", &format!("exec ./{GO_BINARY}"))))
+            .or_else(|| {
+                let code = PYTHON_MARKERS.iter().chain(&NODE_MARKERS).any(|n| has(n));
+                (has("index.html") && !code).then(|| step("index.html", STATIC_SERVER))
+            });
+        found
+    }
+
+    /// The build a service runs: the detected install steps, then the spec's own `build`;
+    /// only the spec's when `detect` is off. `None`: nothing to build.
+    pub fn build(&self, spec_build: Option<&str>, detect: bool) -> Option<String> {
+        let steps: Vec<&str> = self
+            .install
+            .iter()
+            .filter(|_| detect)
+            .map(|s| s.command.as_str())
+            .chain(spec_build)
+            .collect();
+        // Each step must succeed for the next to run.
+        (!steps.is_empty()).then(|| steps.join(" && \\\n"))
+    }
+
+    /// One line per thing detected, for `micro describe`: `requirements.txt: pip install …`.
+    pub fn lines(&self) -> Vec<String> {
+        self.install
+            .iter()
+            .chain(&self.run)
+            .map(|s| format!("{}: {}", s.because, s.command))
+            .collect()
+    }
+}
+
+/// The command of a Procfile's `web:` process, as Heroku reads it.
+fn web_line(procfile: &str) -> Option<String> {
+    procfile.lines().find_map(|line| {
+        let (kind, command) = line.split_once(':')?;
+        (kind.trim() == "web" && !command.trim().is_empty()).then(|| command.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_python_folder_installs_its_requirements() {
+        let d = Detected::of(["main.py", "requirements.txt", "pyproject.toml"], None);
+        assert_eq!(
+            d.build(None, true).as_deref(),
+            Some("pip install -r requirements.txt")
+        );
+        assert_eq!(d.run, None);
+        let project = Detected::of(["pyproject.toml", "app.py"], None);
+        assert_eq!(project.build(None, true).as_deref(), Some("pip install ."));
+    }
+
+    #[test]
+    fn node_uses_npm_ci_only_with_a_lock_file() {
+        let locked = Detected::of(["package.json", "package-lock.json"], None);
+        assert_eq!(locked.build(None, true).as_deref(), Some("npm ci"));
+        let loose = Detected::of(["package.json", "index.js"], None);
+        assert_eq!(loose.build(None, true).as_deref(), Some("npm install"));
+    }
+
+    #[test]
+    fn the_specs_build_runs_after_the_detected_step_or_alone() {
+        let d = Detected::of(["requirements.txt"], None);
+        assert_eq!(
+            d.build(Some("python manage.py collectstatic"), true)
+                .as_deref(),
+            Some("pip install -r requirements.txt && \\\npython manage.py collectstatic")
+        );
+        assert_eq!(d.build(Some("make"), false).as_deref(), Some("make"));
+        assert_eq!(d.build(None, false), None);
+        assert_eq!(Detected::of(["run.sh"], None).build(None, true), None);
+    }
+
+    #[test]
+    fn a_procfile_web_line_a_go_module_or_static_files_say_how_it_starts() {
+        let procfile = "release: ./migrate\nweb: gunicorn app:app --bind :$PORT\nworker: celery\n";
+        let d = Detected::of(["Procfile", "requirements.txt"], Some(procfile));
+        assert_eq!(
+            d.run.map(|s| s.command).as_deref(),
+            Some("gunicorn app:app --bind :$PORT")
+        );
+        let go = Detected::of(["go.mod", "main.go"], None);
+        assert_eq!(go.run.unwrap().command, "exec ./micro-app");
+        assert_eq!(go.install[0].command, "go build -o micro-app .");
+        let site = Detected::of(["index.html", "style.css"], None);
+        assert_eq!(site.run.unwrap().command, STATIC_SERVER);
+        // A front end's index.html in a Python project is not a static site.
+        let app = Detected::of(["index.html", "requirements.txt"], None);
+        assert_eq!(app.run, None);
+        assert_eq!(Detected::of(["Procfile"], Some("worker: x\n")).run, None);
+    }
+}
