@@ -265,3 +265,32 @@ fn a_folder_is_built_and_started_from_what_its_files_say() {
         "{said}"
     );
 }
+
+/// `micro new --lang`: each skeleton runs as generated and answers. (Go's is generated
+/// and built the same way, where the machine has Go; this one has not.)
+#[test]
+fn every_skeleton_runs_as_generated() {
+    let p = Platform::start();
+    for (lang, answer) in [
+        ("python", "Hello from py-app"),
+        ("node", "Hello from node-app"),
+        ("static", "<h1>static-app</h1>"),
+    ] {
+        let name = match lang {
+            "python" => "py-app".to_owned(),
+            other => format!("{other}-app"),
+        };
+        p.ok(&["new", &name, "--lang", lang]);
+        let out = p.micro(&["run", &format!("./{name}"), "--wait"]);
+        assert!(
+            out.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = p.ok(&["call", &name, "/"]);
+        assert!(got.contains(answer), "{lang}: {got}");
+    }
+    let said = p.fails(&["new", "secure", "--lang", "node", "--tls"]);
+    assert!(said.contains("--tls"), "{said}");
+    assert!(!p.work.join("secure").exists());
+}

@@ -1,4 +1,6 @@
-//! `micro new NAME`: a service skeleton that runs as generated (python3, stdlib only).
+//! `micro new NAME [--lang python|node|go|static]`: a service skeleton that runs as
+//! generated, built the way its files say (no dependencies to fetch), with a readiness
+//! path.
 
 use anyhow::{Context, Result, bail};
 use micro_tenant::spec::check_service_name;
@@ -9,15 +11,124 @@ pub struct NewArgs {
     /// The service name (a DNS label: lowercase letters, digits, '-'); also the folder
     pub name: String,
     /// A service that serves HTTPS with its own certificate and takes calls only from
-    /// the platform, which names the caller (`tls: true`)
+    /// the platform, which names the caller (`tls: true`; Python)
     #[arg(long)]
     pub tls: bool,
+    /// The language of the skeleton
+    #[arg(long, value_enum, default_value_t = Lang::Python)]
+    pub lang: Lang,
 }
+
+/// What a skeleton is written in.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// main.py, standard library only
+    Python,
+    /// server.js and a package.json (no dependencies): built with npm
+    Node,
+    /// main.go and a go.mod: built with `go build`, started as built
+    Go,
+    /// index.html, served as it is
+    Static,
+}
+
+const NODE_YAML: &str = "\
+# How the platform runs this service: package.json makes it `npm install` first. It is
+# started with $PORT set and must listen on it.
+run: node server.js
+replicas: 1
+readiness: { path: /healthz }
+env:
+  GREETING: Hello
+";
+
+const PACKAGE_JSON: &str = r#"{
+  "name": "{{name}}",
+  "version": "0.1.0",
+  "private": true,
+  "scripts": { "start": "node server.js" }
+}
+"#;
+
+const SERVER_JS: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Node's standard library only).
+const http = require("http");
+
+const name = process.env.MICRO_SERVICE_NAME || "{{name}}";
+const greeting = process.env.GREETING || "Hello";
+
+http
+  .createServer((req, res) => {
+    const body = JSON.stringify({ message: `${greeting} from ${name}`, path: req.url });
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(body);
+  })
+  .listen(Number(process.env.PORT || 8080), "127.0.0.1", () => {
+    console.log(`${name} listening on port ${process.env.PORT || 8080}`);
+  });
+"#;
+
+const GO_YAML: &str = "\
+# How the platform runs this service: go.mod makes it `go build` it and start what it
+# built, with $PORT set; it must listen on it.
+replicas: 1
+readiness: { path: /healthz }
+env:
+  GREETING: Hello
+";
+
+const GO_MOD: &str = "module {{name}}\n\ngo 1.19\n";
+
+const MAIN_GO: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Go's standard library only).
+package main
+
+import (
+	"encoding/json"
+	"log"
+	"net/http"
+	"os"
+)
+
+func main() {
+	name := os.Getenv("MICRO_SERVICE_NAME")
+	if name == "" {
+		name = "{{name}}"
+	}
+	greeting := os.Getenv("GREETING")
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"message": greeting + " from " + name, "path": r.URL.Path})
+	})
+	log.Printf("%s listening on port %s", name, port)
+	log.Fatal(http.ListenAndServe("127.0.0.1:"+port, nil))
+}
+"#;
+
+const STATIC_YAML: &str = "\
+# A folder of static files with no `run`: the platform serves them as they are.
+replicas: 1
+readiness: { path: / }
+";
+
+const INDEX_HTML: &str = r#"<!doctype html>
+<html>
+  <head><meta charset="utf-8"><title>{{name}}</title></head>
+  <body><h1>{{name}}</h1><p>Served as it is by the platform. Edit index.html and <code>micro run .</code> again.</p></body>
+</html>
+"#;
+
+/// `micro run` leaves these on the developer's machine: Node's and Go's build output.
+const NODE_GITIGNORE: &str = "node_modules/\n.env\n";
+const GO_GITIGNORE: &str = "micro-app\n.env\n";
 
 const SERVICE_YAML: &str = "\
 # How the platform runs this service. It is started with $PORT set and must listen on it.
 run: python3 -u main.py
 replicas: 1
+readiness: { path: /healthz }
 env:
   GREETING: Hello
 ";
@@ -158,15 +269,38 @@ pub fn run(args: &NewArgs) -> Result<()> {
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
-    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (spec, main) = if args.tls {
-        (SERVICE_YAML_TLS, MAIN_PY_TLS)
-    } else {
-        (SERVICE_YAML, MAIN_PY)
+    if args.tls && args.lang != Lang::Python {
+        bail!("--tls has a Python skeleton only: leave out --lang, or --tls");
+    }
+    let files: &[(&str, &str)] = match args.lang {
+        Lang::Python if args.tls => &[
+            ("service.yaml", SERVICE_YAML_TLS),
+            ("main.py", MAIN_PY_TLS),
+            (".gitignore", GITIGNORE),
+        ],
+        Lang::Python => &[
+            ("service.yaml", SERVICE_YAML),
+            ("main.py", MAIN_PY),
+            (".gitignore", GITIGNORE),
+        ],
+        Lang::Node => &[
+            ("service.yaml", NODE_YAML),
+            ("package.json", PACKAGE_JSON),
+            ("server.js", SERVER_JS),
+            (".gitignore", NODE_GITIGNORE),
+        ],
+        Lang::Go => &[
+            ("service.yaml", GO_YAML),
+            ("go.mod", GO_MOD),
+            ("main.go", MAIN_GO),
+            (".gitignore", GO_GITIGNORE),
+        ],
+        Lang::Static => &[("service.yaml", STATIC_YAML), ("index.html", INDEX_HTML)],
     };
-    std::fs::write(dir.join("service.yaml"), spec)?;
-    std::fs::write(dir.join("main.py"), main.replace("{{name}}", &args.name))?;
-    std::fs::write(dir.join(".gitignore"), GITIGNORE)?;
+    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text.replace("{{name}}", &args.name))?;
+    }
     println!("Created service {} in ./{}", args.name, args.name);
     println!("Run it with: micro run ./{}", args.name);
     Ok(())
