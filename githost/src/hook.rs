@@ -3,6 +3,7 @@
 //! stderr to the pusher.
 
 use micro_tenant::admit::{Refused, Via, admit, admit_push};
+use micro_tenant::desired::DesiredNamespace;
 use micro_tenant::layout;
 use micro_tenant::marks::Marks;
 use micro_tenant::repo::{BRANCH, SpecCache};
@@ -39,7 +40,7 @@ pub fn pre_receive(updates: impl BufRead) -> Result<(), String> {
     for line in updates.lines() {
         let line = line.map_err(|e| format!("pre-receive: {e}"))?;
         let mut parts = line.split_whitespace();
-        let (Some(_old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
+        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
@@ -47,10 +48,42 @@ pub fn pre_receive(updates: impl BufRead) -> Result<(), String> {
             continue;
         }
         let new = git2::Oid::from_str(new).map_err(|e| format!("pre-receive: {}", e.message()))?;
-        admit(&repo, &namespace, new, &marks, Via::Push, &specs).map_err(|e| match e {
-            Refused::Git(e) => format!("pre-receive: {}", e.message()),
-            other => other.to_string(),
-        })?;
+        let admitted =
+            admit(&repo, &namespace, new, &marks, Via::Push, &specs).map_err(|e| match e {
+                Refused::Git(e) => format!("pre-receive: {}", e.message()),
+                other => other.to_string(),
+            })?;
+        // What was there before, to tell which services this push makes build.
+        let before = git2::Oid::from_str(old)
+            .ok()
+            .filter(|old| !old.is_zero())
+            .and_then(|old| {
+                micro_tenant::repo::load_cached(&repo, &namespace, old, &specs, marks.support).ok()
+            });
+        if let Some(line) = builds_line(before.as_ref(), &admitted.desired) {
+            eprintln!("{line}");
+        }
     }
     Ok(())
+}
+
+/// One line for the pusher naming the services this push makes build (those whose files
+/// or build changed and that have one), and how to follow them; `None` when none will.
+fn builds_line(before: Option<&DesiredNamespace>, after: &DesiredNamespace) -> Option<String> {
+    let building: Vec<&str> = after
+        .services
+        .values()
+        .filter(|s| s.model.build.is_some())
+        .filter(|s| {
+            before
+                .and_then(|b| b.services.get(&s.name))
+                .is_none_or(|old| old.tree != s.tree || old.model.build != s.model.build)
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    let first = building.first()?;
+    Some(format!(
+        "building {}; follow with: micro logs {first} --build -f",
+        building.join(", ")
+    ))
 }

@@ -219,6 +219,20 @@ fn a_folder_is_built_and_started_from_what_its_files_say() {
         "{described}"
     );
 
+    // A power user's push says which services it makes build, and how to follow them.
+    p.ok(&["clone", "clone"]);
+    let clone = p.work.join("clone");
+    let main = clone.join("services/py/main.py");
+    std::fs::write(&main, format!("{APP}\n# changed\n")).unwrap();
+    p.git_ok(&clone, &["commit", "-qam", "a code change"]);
+    let out = p.git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("remote: building py; follow with: micro logs py --build -f"),
+        "{said}"
+    );
+
     // Only static files: served as they are.
     p.write_service(
         "site",
