@@ -19,6 +19,7 @@ mod logs;
 mod netns;
 mod pids;
 mod process;
+mod reuse;
 mod sandbox;
 mod seccomp;
 mod supervisor;

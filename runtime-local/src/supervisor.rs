@@ -76,6 +76,18 @@ pub(crate) async fn supervise(
             .await
             .unwrap_or_default()
     };
+    // Unchanged dependencies: the last build's environment, linked, not installed again.
+    if service.model.build.is_some() && !built && shared.isolation.sandbox.is_some() {
+        let (base, dir) = (base.clone(), dir.clone());
+        if let Ok(Some(from)) = blocking(move || super::reuse::adopt_environment(&base, &dir)).await
+        {
+            let from = from.file_name().map(|n| n.to_string_lossy().into_owned());
+            tracker.event(format!(
+                "environment taken from revision {} (its dependency files are the same)",
+                from.unwrap_or_default()
+            ));
+        }
+    }
     if let Some(build) = &service.model.build
         && !built
         && let Err((why, refused)) = run_build(

@@ -57,11 +57,13 @@ impl Detected {
             found.install.push(step(project, "pip install ."));
         }
         if NODE_MARKERS.iter().any(|n| has(n)) {
+            // A node_modules there already is one a revision with the same package
+            // files left (the runtime links it in): installing again would change nothing.
             found
                 .install
                 .push(match NPM_LOCKS.into_iter().find(|n| has(n)) {
-                    Some(lock) => step(lock, "npm ci"),
-                    None => step("package.json", "npm install"),
+                    Some(lock) => step(lock, "[ -d node_modules ] || npm ci"),
+                    None => step("package.json", "[ -d node_modules ] || npm install"),
                 });
         }
         let go = has("go.mod");
@@ -132,9 +134,15 @@ mod tests {
     #[test]
     fn node_uses_npm_ci_only_with_a_lock_file() {
         let locked = Detected::of(["package.json", "package-lock.json"], None);
-        assert_eq!(locked.build(None, true).as_deref(), Some("npm ci"));
+        assert_eq!(
+            locked.build(None, true).as_deref(),
+            Some("[ -d node_modules ] || npm ci")
+        );
         let loose = Detected::of(["package.json", "index.js"], None);
-        assert_eq!(loose.build(None, true).as_deref(), Some("npm install"));
+        assert_eq!(
+            loose.build(None, true).as_deref(),
+            Some("[ -d node_modules ] || npm install")
+        );
     }
 
     #[test]

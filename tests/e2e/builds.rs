@@ -232,6 +232,20 @@ fn a_folder_is_built_and_started_from_what_its_files_say() {
         said.contains("remote: building py; follow with: micro logs py --build -f"),
         "{said}"
     );
+    // Its dependencies did not change: the new revision takes the last one's
+    // environment instead of installing it again.
+    let pushed = p.git_ok(&clone, &["rev-parse", "HEAD"]);
+    p.wait_running(None, "py", Some(pushed.trim()));
+    let described = p.ok(&["describe", "py"]);
+    assert!(
+        described.contains("environment taken from revision"),
+        "{described}"
+    );
+    let second = p.ok(&["logs", "py", "--build", "-n", "5"]);
+    assert!(
+        second.contains("Requirement already satisfied: greet"),
+        "{second}"
+    );
 
     // Only static files: served as they are.
     p.write_service(

@@ -1,0 +1,169 @@
+//! A revision whose dependency files are byte for byte those of an earlier built
+//! revision of the same service takes that revision's environment (`.venv`,
+//! `node_modules`) as hard links instead of installing it again, so a change to code
+//! alone rebuilds in moments. Hard links cost no disk twice (and count once in the
+//! namespace's quota); installers replace files rather than write into them, so the
+//! earlier revision's environment stays as it was. Only for sandboxed services, whose
+//! code is at the same path (`/app`) in every revision, so an environment's absolute
+//! paths (a virtualenv's scripts) still hold.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Files whose content decides what an environment holds.
+const DEPENDENCY_FILES: [&str; 10] = [
+    "requirements.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "poetry.lock",
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "go.mod",
+    "go.sum",
+];
+
+/// What a build installs into, inside a checkout.
+const ENVIRONMENTS: [&str; 2] = [".venv", "node_modules"];
+
+/// Links into `dir`'s code the environments of the newest other checkout under `base`
+/// that was built from the same dependency files: that checkout, if there was one.
+pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
+    let code = dir.join("code");
+    let mut built: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(base)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != dir)
+        .filter_map(|p| {
+            let at = std::fs::metadata(p.join("built")).ok()?.modified().ok()?;
+            Some((at, p))
+        })
+        .collect();
+    built.sort_by(|a, b| b.0.cmp(&a.0));
+    let (_, from) = built
+        .into_iter()
+        .find(|(_, other)| same_dependencies(&other.join("code"), &code))?;
+    let envs: Vec<&str> = ENVIRONMENTS
+        .into_iter()
+        .filter(|e| from.join("code").join(e).is_dir() && !code.join(e).exists())
+        .collect();
+    if envs.is_empty() {
+        return None;
+    }
+    for env in &envs {
+        let linked = Command::new("cp")
+            .arg("-al")
+            .arg(from.join("code").join(env))
+            .arg(code.join(env))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !linked {
+            // Half an environment is worse than none: the build installs afresh.
+            for env in &envs {
+                let _ = std::fs::remove_dir_all(code.join(env));
+            }
+            return None;
+        }
+    }
+    Some(from)
+}
+
+/// Both folders have the same dependency files, at least one, with the same bytes.
+fn same_dependencies(a: &Path, b: &Path) -> bool {
+    let mut any = false;
+    for file in DEPENDENCY_FILES {
+        match (std::fs::read(a.join(file)), std::fs::read(b.join(file))) {
+            (Ok(x), Ok(y)) if x == y => any = true,
+            (Err(x), Err(y))
+                if x.kind() == std::io::ErrorKind::NotFound
+                    && y.kind() == std::io::ErrorKind::NotFound => {}
+            _ => return false,
+        }
+    }
+    any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkout(base: &Path, name: &str, files: &[(&str, &str)], built: bool) -> PathBuf {
+        let dir = base.join(name);
+        for (file, text) in files {
+            let path = dir.join("code").join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        if built {
+            std::fs::write(dir.join("built"), "").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_same_dependencies_take_the_built_environment_as_links() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        let old = checkout(
+            base,
+            "old",
+            &[
+                ("requirements.txt", "flask==3.0\n"),
+                ("main.py", "v1"),
+                (".venv/lib/flask.py", "flask"),
+            ],
+            true,
+        );
+        let new = checkout(
+            base,
+            "new",
+            &[("requirements.txt", "flask==3.0\n"), ("main.py", "v2")],
+            false,
+        );
+        assert_eq!(adopt_environment(base, &new), Some(old.clone()));
+        let (a, b) = (
+            old.join("code/.venv/lib/flask.py"),
+            new.join("code/.venv/lib/flask.py"),
+        );
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().ino(),
+            std::fs::metadata(&b).unwrap().ino(),
+            "a hard link, not a copy"
+        );
+    }
+
+    #[test]
+    fn changed_or_unbuilt_dependencies_install_afresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        checkout(
+            base,
+            "old",
+            &[("requirements.txt", "flask==3.0\n"), (".venv/x", "x")],
+            true,
+        );
+        checkout(
+            base,
+            "unbuilt",
+            &[("requirements.txt", "flask==3.1\n"), (".venv/x", "x")],
+            false,
+        );
+        let new = checkout(base, "new", &[("requirements.txt", "flask==3.1\n")], false);
+        assert_eq!(adopt_environment(base, &new), None);
+        assert!(!new.join("code/.venv").exists());
+        // A lock file added is a dependency change too.
+        let locked = checkout(
+            base,
+            "locked",
+            &[("requirements.txt", "flask==3.0\n"), ("poetry.lock", "x")],
+            false,
+        );
+        assert_eq!(adopt_environment(base, &locked), None);
+    }
+}
