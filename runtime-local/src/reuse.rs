@@ -41,7 +41,7 @@ pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
             Some((at, p))
         })
         .collect();
-    built.sort_by(|a, b| b.0.cmp(&a.0));
+    built.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     let (_, from) = built
         .into_iter()
         .find(|(_, other)| same_dependencies(&other.join("code"), &code))?;
