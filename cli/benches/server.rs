@@ -283,6 +283,9 @@ fn main() {
     if run("idle") {
         bench_idle_connections();
     }
+    if run("builds") {
+        bench_builds(&rt);
+    }
 }
 
 /// A service that answers fast, so the proxy in front is what is measured: nginx in
@@ -2102,3 +2105,72 @@ fn bench_restart(rt: &tokio::runtime::Runtime) {
 
 /// systemd's part in socket activation (`scripts/socket-manager.py`).
 const SOCKET_MANAGER: &str = include_str!("../../scripts/socket-manager.py");
+
+/// Bench 16 (issue 28): a Flask app (flask and its six dependencies, as wheels in the
+/// folder: `pip download` from the package index first) built from what its files say:
+/// its first build, a rebuild after a change to code alone, and one after adding a
+/// dependency. Build times are the runtime's (`build started` to `build finished` in
+/// `micro describe`); deploy times are `micro run --wait`'s.
+fn bench_builds(rt: &tokio::runtime::Runtime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dir = root.join("flaskapp");
+    let wheels = dir.join("wheels");
+    let fetched = Command::new("python3")
+        .args(["-m", "pip", "download", "-q", "--only-binary=:all:", "-d"])
+        .arg(&wheels)
+        .args(["flask==3.0.3", "python-dotenv==1.0.1"])
+        .output()
+        .unwrap();
+    if !fetched.status.success() {
+        println!(
+            "bench 16 skipped: pip download failed: {}",
+            String::from_utf8_lossy(&fetched.stderr).trim()
+        );
+        return;
+    }
+    let server = start(root, &[]);
+    let client = Client::pinned(&server.url, Some(server.token.clone()), None).unwrap();
+    let write = |file: &str, text: &str| std::fs::write(dir.join(file), text).unwrap();
+    write(
+        "service.yaml",
+        "env: { PIP_NO_INDEX: \"1\", PIP_FIND_LINKS: wheels }\nreadiness: { path: / }\n",
+    );
+    write("requirements.txt", "flask==3.0.3\n");
+    write("Procfile", "web: python3 -u app.py\n");
+    let app = "import os\nfrom flask import Flask\napp = Flask(__name__)\n@app.get('/')\ndef hello():\n    return 'hello'\napp.run(host='127.0.0.1', port=int(os.environ['PORT']))\n";
+    write("app.py", app);
+    let deploy = |what: &str| {
+        let started = Instant::now();
+        micro(root, &["run", "./flaskapp", "--wait"]);
+        let took = started.elapsed();
+        let described = rt.block_on(client.describe("default", "flaskapp")).unwrap();
+        let at = |what: &str| {
+            described
+                .events
+                .iter()
+                .rev()
+                .find(|e| e.what == what)
+                .map(|e| e.at_ms)
+                .unwrap()
+        };
+        let build = Duration::from_millis(
+            u64::try_from(at("build finished") - at("build started")).unwrap(),
+        );
+        println!(
+            "bench 16 {what}: build {:.2} s, deploy (micro run --wait) {:.2} s",
+            build.as_secs_f64(),
+            took.as_secs_f64()
+        );
+        build
+    };
+    let first = deploy("first build");
+    write("app.py", &app.replace("'hello'", "'hello again'"));
+    let code = deploy("a change to code alone");
+    write("requirements.txt", "flask==3.0.3\npython-dotenv==1.0.1\n");
+    deploy("one dependency added");
+    println!(
+        "bench 16 a rebuild after a change to code alone took {:.0}% of the first",
+        code.as_secs_f64() * 100.0 / first.as_secs_f64()
+    );
+}

@@ -14,7 +14,15 @@ pub struct Step {
     pub because: String,
     /// The shell command it runs.
     pub command: String,
+    /// A path that, present in the checkout, means this was done already: an
+    /// environment taken from a revision with the same dependency files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_if: Option<String>,
 }
+
+/// Left in a virtualenv once its requirements are installed: a later revision that takes
+/// the environment (same dependency files) need not ask pip again.
+pub const PIP_DONE: &str = ".venv/.micro-installed";
 
 /// What a folder's files ask for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,23 +55,28 @@ impl Detected {
         let step = |because: &str, command: &str| Step {
             because: because.to_owned(),
             command: command.to_owned(),
+            done_if: None,
+        };
+        let once = |because: &str, command: &str, done_if: &str| Step {
+            done_if: Some(done_if.to_owned()),
+            ..step(because, command)
         };
         let mut found = Detected::default();
         if has("requirements.txt") {
-            found
-                .install
-                .push(step("requirements.txt", "pip install -r requirements.txt"));
+            found.install.push(once(
+                "requirements.txt",
+                "pip install -r requirements.txt",
+                PIP_DONE,
+            ));
         } else if let Some(project) = ["pyproject.toml", "setup.py"].into_iter().find(|n| has(n)) {
-            found.install.push(step(project, "pip install ."));
+            found.install.push(once(project, "pip install .", PIP_DONE));
         }
         if NODE_MARKERS.iter().any(|n| has(n)) {
-            // A node_modules there already is one a revision with the same package
-            // files left (the runtime links it in): installing again would change nothing.
             found
                 .install
                 .push(match NPM_LOCKS.into_iter().find(|n| has(n)) {
-                    Some(lock) => step(lock, "[ -d node_modules ] || npm ci"),
-                    None => step("package.json", "[ -d node_modules ] || npm install"),
+                    Some(lock) => once(lock, "npm ci", "node_modules"),
+                    None => once("package.json", "npm install", "node_modules"),
                 });
         }
         let go = has("go.mod");
@@ -86,12 +99,12 @@ impl Detected {
     /// The build a service runs: the detected install steps, then the spec's own `build`;
     /// only the spec's when `detect` is off. `None`: nothing to build.
     pub fn build(&self, spec_build: Option<&str>, detect: bool) -> Option<String> {
-        let steps: Vec<&str> = self
+        let steps: Vec<String> = self
             .install
             .iter()
             .filter(|_| detect)
-            .map(|s| s.command.as_str())
-            .chain(spec_build)
+            .map(Step::guarded)
+            .chain(spec_build.map(str::to_owned))
             .collect();
         // Each step must succeed for the next to run.
         (!steps.is_empty()).then(|| steps.join(" && \\\n"))
@@ -104,6 +117,20 @@ impl Detected {
             .chain(&self.run)
             .map(|s| format!("{}: {}", s.because, s.command))
             .collect()
+    }
+}
+
+impl Step {
+    /// Its command, skipped where it was done already (and marking it done after, for
+    /// pip: npm's `node_modules` marks itself).
+    fn guarded(&self) -> String {
+        match &self.done_if {
+            Some(path) if path == PIP_DONE => {
+                format!("[ -e {path} ] || {{ {} && touch {path}; }}", self.command)
+            }
+            Some(path) => format!("[ -e {path} ] || {}", self.command),
+            None => self.command.clone(),
+        }
     }
 }
 
@@ -124,11 +151,17 @@ mod tests {
         let d = Detected::of(["main.py", "requirements.txt", "pyproject.toml"], None);
         assert_eq!(
             d.build(None, true).as_deref(),
-            Some("pip install -r requirements.txt")
+            Some(
+                "[ -e .venv/.micro-installed ] || { pip install -r requirements.txt && touch .venv/.micro-installed; }"
+            )
+        );
+        assert_eq!(
+            d.lines(),
+            ["requirements.txt: pip install -r requirements.txt"]
         );
         assert_eq!(d.run, None);
         let project = Detected::of(["pyproject.toml", "app.py"], None);
-        assert_eq!(project.build(None, true).as_deref(), Some("pip install ."));
+        assert_eq!(project.install[0].command, "pip install .");
     }
 
     #[test]
@@ -136,12 +169,12 @@ mod tests {
         let locked = Detected::of(["package.json", "package-lock.json"], None);
         assert_eq!(
             locked.build(None, true).as_deref(),
-            Some("[ -d node_modules ] || npm ci")
+            Some("[ -e node_modules ] || npm ci")
         );
         let loose = Detected::of(["package.json", "index.js"], None);
         assert_eq!(
             loose.build(None, true).as_deref(),
-            Some("[ -d node_modules ] || npm install")
+            Some("[ -e node_modules ] || npm install")
         );
     }
 
@@ -151,7 +184,9 @@ mod tests {
         assert_eq!(
             d.build(Some("python manage.py collectstatic"), true)
                 .as_deref(),
-            Some("pip install -r requirements.txt && \\\npython manage.py collectstatic")
+            Some(
+                "[ -e .venv/.micro-installed ] || { pip install -r requirements.txt && touch .venv/.micro-installed; } && \\\npython manage.py collectstatic"
+            )
         );
         assert_eq!(d.build(Some("make"), false).as_deref(), Some("make"));
         assert_eq!(d.build(None, false), None);

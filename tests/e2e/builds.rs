@@ -241,11 +241,6 @@ fn a_folder_is_built_and_started_from_what_its_files_say() {
         described.contains("environment taken from revision"),
         "{described}"
     );
-    let second = p.ok(&["logs", "py", "--build", "-n", "5"]);
-    assert!(
-        second.contains("Requirement already satisfied: greet"),
-        "{second}"
-    );
 
     // Only static files: served as they are.
     p.write_service(
