@@ -90,6 +90,9 @@ pub struct Isolation {
     pub platform_client: Option<Arc<micro_pki::PlatformClient>>,
     /// Each namespace's checkouts on a filesystem of their own (with the sandbox).
     volumes: Option<volume::Volumes>,
+    /// Variables every build gets from the operator (`--build-env`: a package mirror),
+    /// under the service's own `env`.
+    pub build_env: Vec<(String, String)>,
 }
 
 impl Isolation {
@@ -113,6 +116,7 @@ impl Isolation {
             platform_ca: None,
             platform_client: None,
             volumes: Some(volume::Volumes::new(data_dir.join("volumes"), dirs.work)),
+            build_env: Vec::new(),
         })
     }
 

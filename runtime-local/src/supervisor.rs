@@ -427,7 +427,14 @@ async fn run_build(
         log,
         port: None,
         host_port: 0,
-        env: env_of(service),
+        // The operator's first: the service's own `env` overrides them.
+        env: shared
+            .isolation
+            .build_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env_of(service))
+            .collect(),
         identity: None,
         role: "build".into(),
         limits: limits_of(service),

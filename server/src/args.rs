@@ -44,6 +44,10 @@ pub struct ServerArgs {
     /// Let sandboxed services open connections beyond this machine (the internet)
     #[arg(long, env = "MICRO_SERVICE_EGRESS")]
     pub service_egress: bool,
+    /// Variables every build gets, `KEY=VALUE`, comma-separated or repeated (a package
+    /// mirror: `PIP_INDEX_URL=…`, `npm_config_registry=…`); a service's own `env` wins
+    #[arg(long, env = "MICRO_BUILD_ENV", value_parser = parse_build_env, default_value = "")]
+    pub build_env: BuildEnv,
     /// Let services' `source.git` be file:// or a loopback/private address (single-team
     /// installs, tests); the platform's own data dir is never a source
     #[arg(long, env = "MICRO_ALLOW_LOCAL_SOURCES")]
@@ -108,4 +112,65 @@ pub enum RuntimeKind {
     Local,
     Kubernetes,
     None,
+}
+
+/// `--build-env`: the variables every build gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildEnv(pub Vec<(String, String)>);
+
+/// `KEY=VALUE[,KEY=VALUE…]`; keys are environment names, never the platform's own
+/// (`MICRO_…`, `PATH`, `HOME`, which every build gets from the platform).
+pub fn parse_build_env(text: &str) -> Result<BuildEnv, String> {
+    let mut vars = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!(
+                "{pair:?} is not KEY=VALUE (like PIP_INDEX_URL=https://mirror.example/simple)"
+            ));
+        };
+        let valid = key
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid || value.contains('\0') {
+            return Err(format!("{key:?} is not an environment variable name"));
+        }
+        if key.starts_with("MICRO_") || key == "PATH" || key == "HOME" {
+            return Err(format!("{key} is the platform's to set, not a build's"));
+        }
+        vars.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(BuildEnv(vars))
+}
+
+#[cfg(test)]
+mod build_env_tests {
+    use super::*;
+
+    #[test]
+    fn build_env_takes_pairs_and_refuses_what_is_not_a_builds() {
+        let env = parse_build_env(
+            "PIP_INDEX_URL=https://mirror.test/simple, npm_config_registry=https://npm.test/",
+        )
+        .unwrap();
+        assert_eq!(
+            env.0,
+            [
+                (
+                    "PIP_INDEX_URL".to_owned(),
+                    "https://mirror.test/simple".to_owned()
+                ),
+                (
+                    "npm_config_registry".to_owned(),
+                    "https://npm.test/".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(parse_build_env("").unwrap(), BuildEnv::default());
+        for bad in ["PIP_INDEX_URL", "1X=y", "MICRO_TOKEN=x", "PATH=/tmp"] {
+            let err = parse_build_env(bad).unwrap_err();
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
 }

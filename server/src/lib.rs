@@ -684,8 +684,21 @@ fn serve_limits(args: &ServerArgs) -> micro_api::serve::Limits {
     limits
 }
 
-/// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.
+/// How services run: sandboxed or not ([`sandbox_or_not`]), builds with the operator's
+/// `--build-env`.
 fn isolation(
+    args: &ServerArgs,
+    api: SocketAddr,
+    data: &Path,
+    doors: &micro_api::serve::Doors,
+) -> Result<Isolation> {
+    let mut isolation = sandbox_or_not(args, api, data, doors)?;
+    isolation.build_env.clone_from(&args.build_env.0);
+    Ok(isolation)
+}
+
+/// The sandbox, or single-tenant mode said out loud; never tenants unsandboxed in silence.
+fn sandbox_or_not(
     args: &ServerArgs,
     api: SocketAddr,
     data: &Path,

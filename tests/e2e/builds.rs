@@ -317,3 +317,22 @@ fn every_skeleton_runs_as_generated() {
     assert!(said.contains("--tls"), "{said}");
     assert!(!p.work.join("secure").exists());
 }
+
+/// `micro server --build-env`: what the operator sets (a package mirror) every build
+/// gets; here, pip pointed at the wheels in the folder, with nothing in the spec.
+#[test]
+fn the_operators_build_env_reaches_every_build() {
+    let p = Platform::start_with(&[("MICRO_BUILD_ENV", "PIP_NO_INDEX=1,PIP_FIND_LINKS=wheels")]);
+    let dir = p.write_service(
+        "mirrored",
+        &[
+            ("service.yaml", "replicas: 1\n"),
+            ("requirements.txt", "greet==1.0\n"),
+            ("Procfile", "web: python3 -u main.py\n"),
+            ("main.py", APP),
+        ],
+    );
+    wheel(&dir.join("wheels"), "1.0");
+    p.ok(&["run", "./mirrored", "--wait"]);
+    assert!(p.ok(&["call", "mirrored", "/"]).starts_with("1.0 "));
+}
