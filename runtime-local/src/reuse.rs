@@ -1,7 +1,8 @@
 //! A revision whose dependency files are byte for byte those of an earlier built
 //! revision of the same service takes that revision's environment (`.venv`,
 //! `node_modules`) as hard links instead of installing it again, so a change to code
-//! alone rebuilds in moments. Hard links cost no disk twice (and count once in the
+//! alone rebuilds in moments; with other dependencies it still takes the download
+//! caches, so only what is new is fetched. Hard links cost no disk twice (and count once in the
 //! namespace's quota); installers replace files rather than write into them, so the
 //! earlier revision's environment stays as it was. Only for sandboxed services, whose
 //! code is at the same path (`/app`) in every revision, so an environment's absolute
@@ -27,12 +28,40 @@ const DEPENDENCY_FILES: [&str; 10] = [
 /// What a build installs into, inside a checkout.
 const ENVIRONMENTS: [&str; 2] = [".venv", "node_modules"];
 
-/// Links into `dir`'s code the environments of the newest other checkout under `base`
-/// that was built from the same dependency files: that checkout, if there was one.
-pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
+/// Package managers' download caches, inside a checkout (a build's `HOME` is its
+/// checkout): carried from revision to revision even when the dependencies change, so
+/// only what is new is downloaded. The service's own, on its namespace's volume.
+const CACHES: [&str; 2] = [".cache/pip", ".npm"];
+
+/// Links into `dir`'s code the download caches of the service's newest built checkout
+/// under `base`, when it has any.
+pub(crate) fn carry_caches(base: &Path, dir: &Path) {
     let code = dir.join("code");
-    let mut built: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(base)
-        .ok()?
+    let Some((_, from)) = newest_built(base, dir).into_iter().next() else {
+        return;
+    };
+    for cache in CACHES {
+        let (source, target) = (from.join("code").join(cache), code.join(cache));
+        if !source.is_dir() || target.exists() {
+            continue;
+        }
+        if let Some(parent) = target.parent()
+            && std::fs::create_dir_all(parent).is_err()
+        {
+            continue;
+        }
+        if !link_tree(&source, &target) {
+            let _ = std::fs::remove_dir_all(&target);
+        }
+    }
+}
+
+/// The other built checkouts under `base`, newest first.
+fn newest_built(base: &Path, dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut built: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| p != dir)
@@ -42,7 +71,27 @@ pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
         })
         .collect();
     built.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    let (_, from) = built
+    built
+}
+
+/// `cp -al`: `target` made of hard links to `source`'s files (links kept as links).
+fn link_tree(source: &Path, target: &Path) -> bool {
+    Command::new("cp")
+        .arg("-al")
+        .arg(source)
+        .arg(target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Links into `dir`'s code the environments of the newest other checkout under `base`
+/// that was built from the same dependency files: that checkout, if there was one.
+pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
+    let code = dir.join("code");
+    let (_, from) = newest_built(base, dir)
         .into_iter()
         .find(|(_, other)| same_dependencies(&other.join("code"), &code))?;
     let envs: Vec<&str> = ENVIRONMENTS
@@ -53,16 +102,7 @@ pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
         return None;
     }
     for env in &envs {
-        let linked = Command::new("cp")
-            .arg("-al")
-            .arg(from.join("code").join(env))
-            .arg(code.join(env))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !linked {
+        if !link_tree(&from.join("code").join(env), &code.join(env)) {
             // Half an environment is worse than none: the build installs afresh.
             for env in &envs {
                 let _ = std::fs::remove_dir_all(code.join(env));
@@ -136,6 +176,30 @@ mod tests {
             std::fs::metadata(&b).unwrap().ino(),
             "a hard link, not a copy"
         );
+    }
+
+    #[test]
+    fn download_caches_are_carried_even_when_dependencies_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        checkout(
+            base,
+            "old",
+            &[
+                ("requirements.txt", "flask==3.0\n"),
+                (".cache/pip/wheels/flask.whl", "wheel"),
+                (".npm/_cacache/x", "x"),
+            ],
+            true,
+        );
+        let new = checkout(base, "new", &[("requirements.txt", "flask==3.1\n")], false);
+        assert_eq!(adopt_environment(base, &new), None);
+        carry_caches(base, &new);
+        assert_eq!(
+            std::fs::read_to_string(new.join("code/.cache/pip/wheels/flask.whl")).unwrap(),
+            "wheel"
+        );
+        assert!(new.join("code/.npm/_cacache/x").is_file());
     }
 
     #[test]
