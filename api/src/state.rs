@@ -31,14 +31,17 @@ impl std::ops::Deref for ApiState {
 /// `micro manifests` (the renderer lives in a crate the API does not depend on): the
 /// desired state, its quota, and optionally the one service to show.
 pub type RenderManifests = Arc<
-    dyn Fn(
-            &micro_tenant::DesiredNamespace,
-            &micro_tenant::quota::Quota,
-            Option<&str>,
-        ) -> Vec<serde_json::Value>
+    dyn Fn(&micro_tenant::DesiredNamespace, &micro_tenant::quota::Quota, Option<&str>) -> Rendered
         + Send
         + Sync,
 >;
+
+/// A namespace's objects as the cluster would get them, and what a reviewer should know
+/// about them (a language with no runner image of its own).
+pub struct Rendered {
+    pub items: Vec<serde_json::Value>,
+    pub warnings: Vec<String>,
+}
 
 /// What [`ApiState`] holds.
 pub struct Shared {

@@ -82,12 +82,16 @@ impl Default for Settings {
             platform_namespace: "micro".into(),
             platform_image: format!("micro-platform:{}", env!("CARGO_PKG_VERSION")),
             runner_image: format!("micro-runner-python:{}", env!("CARGO_PKG_VERSION")),
-            runner_images: [(
-                "python".to_owned(),
-                format!("micro-runner-python:{}", env!("CARGO_PKG_VERSION")),
-            )]
-            .into_iter()
-            .collect(),
+            // One per language detection knows (`images/runner-<lang>`).
+            runner_images: ["python", "node", "go", "static"]
+                .into_iter()
+                .map(|lang| {
+                    (
+                        lang.to_owned(),
+                        format!("micro-runner-{lang}:{}", env!("CARGO_PKG_VERSION")),
+                    )
+                })
+                .collect(),
             platform_url: "https://micro.micro.svc.cluster.local:8081".into(),
             cluster_cidrs: vec![
                 "10.0.0.0/8".into(),

@@ -101,9 +101,9 @@ impl ClusterArgs {
             if entry.is_empty() {
                 bail!("--runner-image: an image is missing");
             }
-            // The default for every language, Python's included unless named apart.
+            // The default for every language, unless one is named apart.
             s.runner_image = entry.clone();
-            s.runner_images.remove("python");
+            s.runner_images.clear();
         }
         for entry in named {
             let (lang, image) = entry.split_once('=').unwrap_or_default();

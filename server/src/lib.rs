@@ -552,8 +552,9 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         // A poll every 2 s from the CLI and a page refresh every 3 s fit with room.
         poll_limiter: Arc::new(micro_api::limiter::address_limiter(120)),
         default_quota,
-        manifests: Arc::new(move |desired, quota, only| {
-            micro_kubernetes::render::manifests(&cluster, desired, quota, only)
+        manifests: Arc::new(move |desired, quota, only| micro_api::Rendered {
+            items: micro_kubernetes::render::manifests(&cluster, desired, quota, only),
+            warnings: micro_kubernetes::render::warnings(&cluster, desired),
         }),
         mailer: p.mailer,
         router_log: p.router_log,

@@ -110,6 +110,31 @@ impl Detected {
         (!steps.is_empty()).then(|| steps.join(" && \\\n"))
     }
 
+    /// The language a runner image is picked by (`python`, `node`, `go`, `static`):
+    /// Python's over Node's (a Python project with a front end is still Python).
+    pub fn language(&self) -> Option<&'static str> {
+        let asked = |file: &str| {
+            self.install
+                .iter()
+                .chain(&self.run)
+                .any(|s| s.because == file)
+        };
+        if PYTHON_MARKERS.iter().any(|m| asked(m)) {
+            Some("python")
+        } else if ["package.json", "package-lock.json", "npm-shrinkwrap.json"]
+            .iter()
+            .any(|m| asked(m))
+        {
+            Some("node")
+        } else if asked("go.mod") {
+            Some("go")
+        } else if asked("index.html") {
+            Some("static")
+        } else {
+            None
+        }
+    }
+
     /// One line per thing detected, for `micro describe`: `requirements.txt: pip install …`.
     pub fn lines(&self) -> Vec<String> {
         self.install
@@ -202,9 +227,11 @@ mod tests {
             Some("gunicorn app:app --bind :$PORT")
         );
         let go = Detected::of(["go.mod", "main.go"], None);
-        assert_eq!(go.run.unwrap().command, "exec ./micro-app");
+        assert_eq!(go.run.as_ref().unwrap().command, "exec ./micro-app");
         assert_eq!(go.install[0].command, "go build -o micro-app .");
+        assert_eq!(go.language(), Some("go"));
         let site = Detected::of(["index.html", "style.css"], None);
+        assert_eq!(site.language(), Some("static"));
         assert_eq!(site.run.unwrap().command, STATIC_SERVER);
         // A front end's index.html in a Python project is not a static site.
         let app = Detected::of(["index.html", "requirements.txt"], None);

@@ -335,8 +335,7 @@ impl SpecCache {
         let parsed = Arc::new(Parsed {
             spec,
             code: code_digest(tree),
-            toolchain: crate::toolchain::Toolchains::detect(names.iter().map(String::as_str))
-                .primary(),
+            toolchain: detected.language(),
             detected,
         });
         let mut cache = self.lock();

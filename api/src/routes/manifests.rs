@@ -33,10 +33,15 @@ pub async fn manifests(
     }
     let dir = state.repos.path(&ns.name);
     let quota = crate::blocking::blocking(move || micro_tenant::marks::quota(&dir)).await?;
-    let items = (state.manifests)(&desired, &quota, q.service.as_deref());
-    Ok(Json(serde_json::json!({
+    let rendered = (state.manifests)(&desired, &quota, q.service.as_deref());
+    let mut list = serde_json::json!({
         "apiVersion": "v1",
         "kind": "List",
-        "items": items,
-    })))
+        "items": rendered.items,
+    });
+    // Beside the list, for the CLI to say (it hands kubectl the list alone).
+    if !rendered.warnings.is_empty() {
+        list["warnings"] = rendered.warnings.into();
+    }
+    Ok(Json(list))
 }

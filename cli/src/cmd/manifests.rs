@@ -32,10 +32,16 @@ pub async fn run(t: &Target, args: ManifestsArgs) -> Result<ExitCode> {
         .reference
         .as_deref()
         .unwrap_or(micro_tenant::layout::BRANCH);
-    let list = ctx
+    let mut list = ctx
         .client
         .manifests(&ctx.namespace, reference, args.service.as_deref())
         .await?;
+    // Said on stderr: what is printed stays a list kubectl takes.
+    if let Some(warnings) = list.as_object_mut().and_then(|l| l.remove("warnings")) {
+        for warning in warnings.as_array().into_iter().flatten() {
+            eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+        }
+    }
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
         Format::Yaml => {

@@ -105,6 +105,26 @@ pub fn manifests(
     out
 }
 
+/// What a reviewer of `desired`'s objects should know: each service whose language
+/// (from its files) has no runner image of its own here, so its build and run would go
+/// to the default runner, which may not have that language's tools.
+pub fn warnings(settings: &Settings, desired: &DesiredNamespace) -> Vec<String> {
+    desired
+        .services
+        .values()
+        .filter(|s| s.model.image.is_none())
+        .filter_map(|s| {
+            let lang = s.model.toolchain.as_deref()?;
+            (!settings.runner_images.contains_key(lang)).then(|| {
+                format!(
+                    "{}: a {lang} folder, and this platform names no runner image for {lang} (micro server --runner-image {lang}=IMAGE); it would build and run in {}",
+                    s.name, settings.runner_image
+                )
+            })
+        })
+        .collect()
+}
+
 /// What a service's pods fetch or run, made where no artifact is handed in (review, and
 /// re-rendering what was applied): a pod clones the namespace's repo by URL and commit,
 /// so the server's own path to it and the folder's tree (what the local runtime keeps

@@ -362,6 +362,24 @@ fn the_runner_follows_the_folders_language() {
 }
 
 #[test]
+fn a_language_without_a_runner_of_its_own_is_warned_about() {
+    let mut go = model();
+    go.toolchain = Some("go".into());
+    let namespace = desired(vec![service("api", go), service("plain", model())]);
+    // Every language detection knows has a runner by default.
+    assert!(warnings(&Settings::default(), &namespace).is_empty());
+    // An operator who named Python's alone: the Go service would run in it.
+    let mut settings = Settings::default();
+    settings.runner_images.retain(|lang, _| lang == "python");
+    let said = warnings(&settings, &namespace);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("api: a go folder") && said[0].contains("--runner-image go=IMAGE"),
+        "{said:?}"
+    );
+}
+
+#[test]
 fn a_spec_variable_replaces_the_platforms_default_of_that_name() {
     let mut m = model();
     m.env.insert("PATH".into(), "/opt/bin:/usr/bin".into());
