@@ -33,13 +33,20 @@ const ENVIRONMENTS: [&str; 2] = [".venv", "node_modules"];
 /// only what is new is downloaded. The service's own, on its namespace's volume.
 const CACHES: [&str; 2] = [".cache/pip", ".npm"];
 
-/// Links into `dir`'s code the download caches of the service's newest built checkout
-/// under `base`, when it has any.
-pub(crate) fn carry_caches(base: &Path, dir: &Path) {
+/// Takes into `dir`'s code what the service's earlier builds under `base` can give it:
+/// the environments of the newest one built from the same dependency files (that
+/// checkout, if any, is returned), and the newest one's download caches whatever.
+pub(crate) fn take_from_earlier_builds(base: &Path, dir: &Path) -> Option<PathBuf> {
+    let built = newest_built(base, dir);
     let code = dir.join("code");
-    let Some((_, from)) = newest_built(base, dir).into_iter().next() else {
-        return;
-    };
+    if let Some(newest) = built.first() {
+        carry_caches(newest, &code);
+    }
+    adopt_environment(&built, &code)
+}
+
+/// Links into `code` the download caches of the checkout `from`, where it has any.
+fn carry_caches(from: &Path, code: &Path) {
     for cache in CACHES {
         let (source, target) = (from.join("code").join(cache), code.join(cache));
         if !source.is_dir() || target.exists() {
@@ -57,7 +64,7 @@ pub(crate) fn carry_caches(base: &Path, dir: &Path) {
 }
 
 /// The other built checkouts under `base`, newest first.
-fn newest_built(base: &Path, dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)> {
+fn newest_built(base: &Path, dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(base) else {
         return Vec::new();
     };
@@ -71,7 +78,7 @@ fn newest_built(base: &Path, dir: &Path) -> Vec<(std::time::SystemTime, PathBuf)
         })
         .collect();
     built.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    built
+    built.into_iter().map(|(_, p)| p).collect()
 }
 
 /// `cp -al`: `target` made of hard links to `source`'s files (links kept as links).
@@ -87,13 +94,13 @@ fn link_tree(source: &Path, target: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Links into `dir`'s code the environments of the newest other checkout under `base`
-/// that was built from the same dependency files: that checkout, if there was one.
-pub(crate) fn adopt_environment(base: &Path, dir: &Path) -> Option<PathBuf> {
-    let code = dir.join("code");
-    let (_, from) = newest_built(base, dir)
-        .into_iter()
-        .find(|(_, other)| same_dependencies(&other.join("code"), &code))?;
+/// Links into `code` the environments of the newest of `built` that was built from the
+/// same dependency files: that checkout, if there was one.
+fn adopt_environment(built: &[PathBuf], code: &Path) -> Option<PathBuf> {
+    let from = built
+        .iter()
+        .find(|other| same_dependencies(&other.join("code"), code))?
+        .clone();
     let envs: Vec<&str> = ENVIRONMENTS
         .into_iter()
         .filter(|e| from.join("code").join(e).is_dir() && !code.join(e).exists())
@@ -166,7 +173,7 @@ mod tests {
             &[("requirements.txt", "flask==3.0\n"), ("main.py", "v2")],
             false,
         );
-        assert_eq!(adopt_environment(base, &new), Some(old.clone()));
+        assert_eq!(take_from_earlier_builds(base, &new), Some(old.clone()));
         let (a, b) = (
             old.join("code/.venv/lib/flask.py"),
             new.join("code/.venv/lib/flask.py"),
@@ -193,8 +200,7 @@ mod tests {
             true,
         );
         let new = checkout(base, "new", &[("requirements.txt", "flask==3.1\n")], false);
-        assert_eq!(adopt_environment(base, &new), None);
-        carry_caches(base, &new);
+        assert_eq!(take_from_earlier_builds(base, &new), None);
         assert_eq!(
             std::fs::read_to_string(new.join("code/.cache/pip/wheels/flask.whl")).unwrap(),
             "wheel"
@@ -219,7 +225,7 @@ mod tests {
             false,
         );
         let new = checkout(base, "new", &[("requirements.txt", "flask==3.1\n")], false);
-        assert_eq!(adopt_environment(base, &new), None);
+        assert_eq!(take_from_earlier_builds(base, &new), None);
         assert!(!new.join("code/.venv").exists());
         // A lock file added is a dependency change too.
         let locked = checkout(
@@ -228,6 +234,6 @@ mod tests {
             &[("requirements.txt", "flask==3.0\n"), ("poetry.lock", "x")],
             false,
         );
-        assert_eq!(adopt_environment(base, &locked), None);
+        assert_eq!(take_from_earlier_builds(base, &locked), None);
     }
 }

@@ -79,12 +79,7 @@ pub(crate) async fn supervise(
     // Unchanged dependencies: the last build's environment, linked, not installed again.
     if service.model.build.is_some() && !built && shared.isolation.sandbox.is_some() {
         let (base, dir) = (base.clone(), dir.clone());
-        let adopted = blocking(move || {
-            let from = super::reuse::adopt_environment(&base, &dir);
-            super::reuse::carry_caches(&base, &dir);
-            from
-        })
-        .await;
+        let adopted = blocking(move || super::reuse::take_from_earlier_builds(&base, &dir)).await;
         if let Ok(Some(from)) = adopted {
             let from = from.file_name().map(|n| n.to_string_lossy().into_owned());
             tracker.event(format!(

@@ -121,10 +121,7 @@ impl Detected {
         };
         if PYTHON_MARKERS.iter().any(|m| asked(m)) {
             Some("python")
-        } else if ["package.json", "package-lock.json", "npm-shrinkwrap.json"]
-            .iter()
-            .any(|m| asked(m))
-        {
+        } else if NODE_MARKERS.iter().chain(&NPM_LOCKS).any(|m| asked(m)) {
             Some("node")
         } else if asked("go.mod") {
             Some("go")
@@ -135,10 +132,12 @@ impl Detected {
         }
     }
 
-    /// One line per thing detected, for `micro describe`: `requirements.txt: pip install …`.
-    pub fn lines(&self) -> Vec<String> {
+    /// One line per thing done, for `micro describe`: `requirements.txt: pip install …`;
+    /// with `detect` off, only how it starts (the install steps are not run).
+    pub fn lines(&self, detect: bool) -> Vec<String> {
         self.install
             .iter()
+            .filter(|_| detect)
             .chain(&self.run)
             .map(|s| format!("{}: {}", s.because, s.command))
             .collect()
@@ -181,7 +180,7 @@ mod tests {
             )
         );
         assert_eq!(
-            d.lines(),
+            d.lines(true),
             ["requirements.txt: pip install -r requirements.txt"]
         );
         assert_eq!(d.run, None);

@@ -25,15 +25,7 @@ pub fn model(
             .or(detected.run.as_ref().map(|s| s.command.as_str()))
             .map(str::to_owned),
         build: detected.build(spec_build, detect),
-        detected: if detect {
-            detected.lines()
-        } else {
-            detected
-                .run
-                .iter()
-                .map(|s| format!("{}: {}", s.because, s.command))
-                .collect()
-        },
+        detected: detected.lines(detect),
         image: spec.image.as_ref().map(|i| i.value.clone()),
         source: spec.source.as_ref().map(|s| SourceModel {
             git: s.git.value.clone(),

@@ -402,6 +402,21 @@ fn a_custom_domain_is_proved_certified_by_acme_and_served() {
     });
 }
 
+/// Runs `web`, a public service that answers `ok`.
+fn run_public_ok(p: &Platform) {
+    p.write_service(
+        "web",
+        &[
+            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
+            (
+                "main.py",
+                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+            ),
+        ],
+    );
+    p.ok(&["run", "./web", "--wait"]);
+}
+
 #[test]
 fn without_a_plain_http_listener_hosts_are_proved_by_tls_alpn_01() {
     let edge = free_addr();
@@ -416,17 +431,7 @@ fn without_a_plain_http_listener_hosts_are_proved_by_tls_alpn_01() {
         ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
         ("MICRO_DNS_RESOLVER", &pebble.dns.to_string()),
     ]);
-    p.write_service(
-        "web",
-        &[
-            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
-            (
-                "main.py",
-                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
-            ),
-        ],
-    );
-    p.ok(&["run", "./web", "--wait"]);
+    run_public_ok(&p);
     p.ok(&["domains", "add", "alpn.example.test", "--service", "web"]);
     p.wait_for("alpn.example.test to be live", || {
         domain(&p, "default", "alpn.example.test")["state"] == "live"
@@ -481,17 +486,7 @@ fn a_certificate_is_renewed_at_two_thirds_of_its_life_and_a_failed_renewal_is_re
         ("MICRO_ACME_CA_FILE", &pebble.tls_ca.to_string_lossy()),
         ("MICRO_DNS_RESOLVER", &pebble.dns.to_string()),
     ]);
-    p.write_service(
-        "web",
-        &[
-            ("service.yaml", "run: python3 -u main.py\npublic: true\n"),
-            (
-                "main.py",
-                "import os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
-            ),
-        ],
-    );
-    p.ok(&["run", "./web", "--wait"]);
+    run_public_ok(&p);
     let host = "renew.example.test";
     p.ok(&["domains", "add", host, "--service", "web"]);
     p.wait_for("the domain to be live", || {
