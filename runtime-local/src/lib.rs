@@ -11,6 +11,7 @@
 mod adopt;
 mod blocking;
 mod cgroup;
+mod egress;
 mod holes;
 mod identity;
 mod in_use;
@@ -26,6 +27,7 @@ mod supervisor;
 mod volume;
 
 pub use cgroup::{Cgroups, Limits};
+pub use egress::{BuildEgress, BuildNetwork};
 pub use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use instance::Instance;

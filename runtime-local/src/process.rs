@@ -449,7 +449,7 @@ impl Group {
         }
         if let (Some(sandbox), Some(inner)) = (&shared.isolation.sandbox, self.inner) {
             // Without egress the server keeps a replica's two holes itself; a build has
-            // no network at all.
+            // pasta's network behind its wall, or none.
             if let (Some(network), Some(port), false) = (&shared.network, l.port, sandbox.egress())
             {
                 let api = sandbox.to_api(l.namespace);
@@ -474,7 +474,7 @@ impl Group {
                     }
                 };
                 self.holes = Some(holes);
-            } else if l.port.is_some() || sandbox.egress() {
+            } else if l.port.is_some() || sandbox.builds_connect() {
                 let pid_file = shared.dirs.pids.join(format!("pasta.{pid}"));
                 // A sandbox always comes with cgroups (see `Isolation::sandboxed`).
                 let cg = self
@@ -501,9 +501,11 @@ impl Group {
                         .await
                         .map_err(std::io::Error::other)?
                     {
-                        return Err(std::io::Error::other(
-                            "the replica's network (pasta, for --service-egress, about 30 MiB) does not fit in its memory limit; raise resources.memory",
-                        ));
+                        return Err(std::io::Error::other(if l.port.is_some() {
+                            "the replica's network (pasta, for --service-egress, about 30 MiB) does not fit in its memory limit; raise resources.memory"
+                        } else {
+                            "the build's network (pasta, about 30 MiB) does not fit in the service's memory limit; raise resources.memory"
+                        }));
                     }
                     if attempts >= 5 {
                         return Err(e);

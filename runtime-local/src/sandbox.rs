@@ -92,6 +92,8 @@ pub struct SandboxOptions {
     pub doors: Option<std::sync::Arc<dyn micro_runtime::ApiDoors>>,
     /// Outbound connections beyond the host (internet), if the operator allows them.
     pub egress: bool,
+    /// Where builds may connect (`--build-egress`, `--build-egress-allow`).
+    pub build: super::egress::BuildNetwork,
 }
 
 impl std::fmt::Debug for SandboxOptions {
@@ -100,6 +102,7 @@ impl std::fmt::Debug for SandboxOptions {
             .field("api", &self.api)
             .field("doors", &self.doors.is_some())
             .field("egress", &self.egress)
+            .field("build", &self.build)
             .finish()
     }
 }
@@ -127,6 +130,8 @@ pub struct Sandbox {
     host_etc: Vec<String>,
     /// The host's resolver configuration, copied into each namespace's `/etc`.
     resolv: String,
+    /// What raises a build's network wall; without it builds have no network.
+    wall: Option<super::egress::WallTools>,
 }
 
 fn which(tool: &'static str) -> Result<PathBuf, SandboxError> {
@@ -192,6 +197,7 @@ impl Sandbox {
             dir,
             host_etc: host_etc(Path::new("/etc")),
             resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            wall: super::egress::WallTools::find(),
         };
         // setpriv runs inside, from the read-only /usr; bash launches.
         if !Path::new("/usr/bin/setpriv").is_file() {
@@ -501,6 +507,27 @@ impl Sandbox {
         self.options.egress
     }
 
+    /// Whether builds have a network (`--build-egress public`, and the tools for its
+    /// wall are here).
+    pub fn builds_connect(&self) -> bool {
+        self.options.build.egress == super::egress::BuildEgress::Public && self.wall.is_some()
+    }
+
+    /// What governs a build's network, for a build that failed to reach one.
+    pub fn build_network_said(&self) -> &'static str {
+        match (&self.options.build.egress, &self.wall) {
+            (super::egress::BuildEgress::None, _) => {
+                "builds here have no network (the server runs with --build-egress none)"
+            }
+            (super::egress::BuildEgress::Public, None) => {
+                "builds here have no network: the server found no `nft` (install nftables) to wall their network with"
+            }
+            (super::egress::BuildEgress::Public, Some(_)) => {
+                "builds here reach public addresses only: a mirror on this machine or a private network needs --build-egress-allow HOST:PORT (and --build-env to point the tools at it)"
+            }
+        }
+    }
+
     /// Gives the sandbox of `inner` (a service of `namespace`) its holes: host
     /// `127.0.0.1:<host port>` → its `<port>` (`forward`, for replicas), its
     /// `127.0.0.1:<api port>` → the platform API (the namespace's door, when there are
@@ -508,6 +535,10 @@ impl Sandbox {
     /// leaving a daemon whose pid this returns. It starts in the replica's cgroup (its
     /// `cgroup.procs` files, `cgroup`): what it uses is the replica's, under the replica's
     /// limits, and it ends with the group (it does not notice the namespace going away).
+    ///
+    /// A build (`forward` is `None`) gets the internet behind its wall
+    /// ([`super::egress`]), raised before pasta connects it, and pasta ports to the
+    /// allowed mirrors on this machine's loopback instead of the API.
     pub(crate) async fn connect(
         &self,
         namespace: &str,
@@ -516,10 +547,38 @@ impl Sandbox {
         pid_file: &Path,
         cgroup: &[PathBuf],
     ) -> std::io::Result<i32> {
-        let api = self.options.api.port();
-        let to_api = match &self.options.doors {
-            Some(doors) => format!("{api}:{}", doors.port(namespace)?),
-            None => api.to_string(),
+        let build = forward.is_none();
+        // What the sandbox's loopback ports lead to on this machine's.
+        let out_ports = if build {
+            let Some(wall) = &self.wall else {
+                return Err(std::io::Error::other("builds have no network here"));
+            };
+            let rules = super::egress::ruleset(
+                &self.options.build.allow,
+                &super::egress::resolvers(&self.resolv),
+                &super::egress::host_addresses(),
+            );
+            wall.raise(inner, &rules).await?;
+            // The allowed mirrors here, never the platform's own ports: a build has no
+            // business with the API.
+            let ports: Vec<String> = self
+                .options
+                .build
+                .loopback_ports()
+                .iter()
+                .map(u16::to_string)
+                .collect();
+            if ports.is_empty() {
+                "none".to_owned()
+            } else {
+                ports.join(",")
+            }
+        } else {
+            let api = self.options.api.port();
+            match &self.options.doors {
+                Some(doors) => format!("{api}:{}", doors.port(namespace)?),
+                None => api.to_string(),
+            }
         };
         // $1 is pasta, then the `cgroup.procs` files up to `--`, then pasta's arguments:
         // the launcher moves itself in before pasta allocates anything.
@@ -543,14 +602,14 @@ impl Sandbox {
                 format!("127.0.0.1/{host_port}:{port}")
             }))
             .arg("--tcp-ns")
-            .arg(to_api)
+            .arg(out_ports)
             // pasta forwards every bound UDP port both ways unless told otherwise.
             .args(["--udp-ports", "none", "--udp-ns", "none", "--no-map-gw"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .env_clear();
-        if self.options.egress {
+        if self.options.egress || build {
             cmd.arg("--config-net");
         }
         let out = cmd.output().await?;

@@ -480,25 +480,27 @@ async fn run_build(
         }
         Ok(s) => {
             let why = process::describe(&s, group.oom_killed());
-            let offline = shared
+            let governs = shared
                 .isolation
                 .sandbox
                 .as_ref()
-                .is_some_and(|sandbox| !sandbox.egress());
+                .map(|sandbox| sandbox.build_network_said());
             let log = log.to_owned();
             let hint = blocking(move || process::log_tail(&log, NETWORK_HINT_TAIL))
                 .await
                 .ok()
                 .flatten()
-                .filter(|_| offline)
-                .and_then(|tail| process::network_failure(&tail))
-                .map_or_else(String::new, |seen| {
+                .and_then(|tail| Some((governs?, process::network_failure(&tail)?)))
+                .map_or_else(String::new, |(governs, seen)| {
                     format!(
-                        "; it could not reach the network ({seen}): builds here have none unless the operator starts the server with --service-egress; vendor what it installs (`pip install --no-index --find-links DIR`, `npm ci --offline`), or ask for egress"
+                        "; it could not reach the network ({seen}): {governs}; or vendor what it installs (`pip install --no-index --find-links DIR`, `npm ci --offline`)"
                     )
                 });
             Err((
-                format!("build {why}{hint}; see `micro logs {}`", service.name),
+                format!(
+                    "build {why}{hint}; see `micro logs {} --build`",
+                    service.name
+                ),
                 false,
             ))
         }

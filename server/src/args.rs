@@ -46,8 +46,17 @@ pub struct ServerArgs {
     pub service_egress: bool,
     /// Variables every build gets, `KEY=VALUE`, comma-separated or repeated (a package
     /// mirror: `PIP_INDEX_URL=…`, `npm_config_registry=…`); a service's own `env` wins
-    #[arg(long, env = "MICRO_BUILD_ENV", value_parser = parse_build_env, default_value = "")]
-    pub build_env: BuildEnv,
+    #[arg(long, env = "MICRO_BUILD_ENV", value_parser = parse_build_env, action = clap::ArgAction::Append)]
+    pub build_env: Vec<BuildEnv>,
+    /// Where sandboxed builds may connect: `public` addresses (package registries) and
+    /// the resolver, never this machine, its networks or link-local addresses; or `none`
+    #[arg(long, env = "MICRO_BUILD_EGRESS", value_enum, default_value_t = BuildEgressMode::Public)]
+    pub build_egress: BuildEgressMode,
+    /// An address builds may reach although it is private or this machine's, `HOST:PORT`,
+    /// comma-separated or repeated (an operator's package mirror; one on this machine as
+    /// 127.0.0.1:PORT)
+    #[arg(long, env = "MICRO_BUILD_EGRESS_ALLOW", value_parser = parse_egress_allow, action = clap::ArgAction::Append)]
+    pub build_egress_allow: Vec<EgressAllow>,
     /// Let services' `source.git` be file:// or a loopback/private address (single-team
     /// installs, tests); the platform's own data dir is never a source
     #[arg(long, env = "MICRO_ALLOW_LOCAL_SOURCES")]
@@ -114,6 +123,42 @@ pub enum RuntimeKind {
     None,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildEgressMode {
+    Public,
+    None,
+}
+
+/// `--build-egress-allow`: addresses builds may reach beyond the public ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EgressAllow(pub Vec<std::net::SocketAddr>);
+
+/// `HOST:PORT[,HOST:PORT…]`, each name resolved now (every address it has).
+pub fn parse_egress_allow(text: &str) -> Result<EgressAllow, String> {
+    use std::net::ToSocketAddrs;
+    let mut all = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let port = item
+            .rsplit_once(':')
+            .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+            .filter(|(host, port)| !host.is_empty() && *port != 0 && !host.ends_with(':'));
+        if port.is_none() {
+            return Err(format!(
+                "{item:?} is not HOST:PORT (like 127.0.0.1:3141 or mirror.internal:443)"
+            ));
+        }
+        let found: Vec<_> = item
+            .to_socket_addrs()
+            .map_err(|e| format!("{item}: cannot resolve it ({e}); give an address"))?
+            .collect();
+        if found.is_empty() {
+            return Err(format!("{item}: the name has no address; give an address"));
+        }
+        all.extend(found);
+    }
+    Ok(EgressAllow(all))
+}
+
 /// `--build-env`: the variables every build gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildEnv(pub Vec<(String, String)>);
@@ -145,11 +190,11 @@ pub fn parse_build_env(text: &str) -> Result<BuildEnv, String> {
 }
 
 #[cfg(test)]
-mod build_env_tests {
+mod build_tests {
     use super::*;
 
     #[test]
-    fn build_env_takes_pairs_and_refuses_what_is_not_a_builds() {
+    fn build_env_and_egress_allow_take_pairs_and_refuse_what_is_not_a_builds() {
         let env = parse_build_env(
             "PIP_INDEX_URL=https://mirror.test/simple, npm_config_registry=https://npm.test/",
         )
@@ -168,6 +213,19 @@ mod build_env_tests {
             ]
         );
         assert_eq!(parse_build_env("").unwrap(), BuildEnv::default());
+        let allow = parse_egress_allow("127.0.0.1:3141, [::1]:4873").unwrap();
+        assert_eq!(
+            allow.0,
+            [
+                "127.0.0.1:3141".parse().unwrap(),
+                "[::1]:4873".parse().unwrap()
+            ]
+        );
+        for bad in ["127.0.0.1", "127.0.0.1:0", "mirror:x", ":80"] {
+            let err = parse_egress_allow(bad).unwrap_err();
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains(bad), "{err}");
+        }
         for bad in ["PIP_INDEX_URL", "1X=y", "MICRO_TOKEN=x", "PATH=/tmp"] {
             let err = parse_build_env(bad).unwrap_err();
             assert_eq!(err.lines().count(), 1, "{err}");

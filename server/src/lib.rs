@@ -694,7 +694,11 @@ fn isolation(
     doors: &micro_api::serve::Doors,
 ) -> Result<Isolation> {
     let mut isolation = sandbox_or_not(args, api, data, doors)?;
-    isolation.build_env.clone_from(&args.build_env.0);
+    isolation.build_env = args
+        .build_env
+        .iter()
+        .flat_map(|env| env.0.iter().cloned())
+        .collect();
     Ok(isolation)
 }
 
@@ -715,13 +719,41 @@ fn sandbox_or_not(
         api: loopback(api),
         doors: Some(Arc::new(doors.clone())),
         egress: args.service_egress,
+        build: micro_runtime_local::BuildNetwork {
+            egress: match args.build_egress {
+                crate::args::BuildEgressMode::Public => micro_runtime_local::BuildEgress::Public,
+                crate::args::BuildEgressMode::None => micro_runtime_local::BuildEgress::None,
+            },
+            allow: args
+                .build_egress_allow
+                .iter()
+                .flat_map(|a| a.0.iter().copied())
+                .collect(),
+        },
     };
+    let api_port = options.api.port();
+    if let Some(clash) = options
+        .build
+        .allow
+        .iter()
+        .find(|a| a.ip().is_loopback() && a.port() == api_port)
+    {
+        bail!(
+            "--build-egress-allow {clash}: that is the platform's own API port, which builds reach already"
+        );
+    }
     match Isolation::sandboxed(options, data) {
         Ok(isolation) => {
             tracing::info!(
                 egress = args.service_egress,
+                build_egress = ?args.build_egress,
                 "services run sandboxed (bubblewrap, pasta, cgroups)"
             );
+            if let Some(sandbox) = isolation.sandbox.as_ref().filter(|s| {
+                args.build_egress == crate::args::BuildEgressMode::Public && !s.builds_connect()
+            }) {
+                tracing::warn!("{}", sandbox.build_network_said());
+            }
             Ok(isolation)
         }
         Err(e) if args.sandbox == SandboxMode::On => bail!("--sandbox on: {e}"),

@@ -266,27 +266,6 @@ fn a_folder_is_built_and_started_from_what_its_files_say() {
         said.contains("missing `run`") && said.contains("Procfile"),
         "{said}"
     );
-
-    // A dependency from the internet, which builds here cannot reach: the failure says
-    // so and names the switch.
-    p.write_service(
-        "online",
-        &[
-            (
-                "service.yaml",
-                "run: python3 -u main.py\nenv: { PIP_RETRIES: \"0\", PIP_TIMEOUT: \"3\" }\n",
-            ),
-            ("requirements.txt", "flask\n"),
-            ("main.py", APP),
-        ],
-    );
-    let out = p.micro(&["run", "./online", "--wait"]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{said}");
-    assert!(
-        said.contains("could not reach the network") && said.contains("--service-egress"),
-        "{said}"
-    );
 }
 
 /// `micro new --lang`: each skeleton runs as generated and answers. (Go's is generated
@@ -335,4 +314,117 @@ fn the_operators_build_env_reaches_every_build() {
     wheel(&dir.join("wheels"), "1.0");
     p.ok(&["run", "./mirrored", "--wait"]);
     assert!(p.ok(&["call", "mirrored", "/"]).starts_with("1.0 "));
+}
+
+/// A PEP 503 index of `greet` on this machine's loopback, as an operator's mirror would
+/// be: `http.server`'s folder listings are the simple index's pages. It logs each
+/// request it gets.
+struct Mirror {
+    child: std::process::Child,
+    port: u16,
+    requests: std::path::PathBuf,
+    _root: tempfile::TempDir,
+}
+
+impl Mirror {
+    fn serve(version: &str) -> Self {
+        use std::io::BufRead;
+        let root = tempfile::tempdir().unwrap();
+        wheel(&root.path().join("simple/greet"), version);
+        let requests = root.path().join("requests.log");
+        let mut child = std::process::Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(root.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&requests).unwrap())
+            .spawn()
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        Mirror {
+            child,
+            port,
+            requests,
+            _root: root,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/simple/", self.port)
+    }
+
+    fn was_asked(&self) -> bool {
+        std::fs::read_to_string(&self.requests).is_ok_and(|log| log.contains("GET /simple/"))
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds have a network (`--build-egress public`, the default) but not to this
+/// machine: an operator's mirror on its loopback is let through by
+/// `--build-egress-allow`, and the same build pointed at a mirror that is not allowed
+/// never reaches it, and its failure names the switch.
+#[test]
+fn a_build_reaches_the_mirror_it_is_allowed_and_no_other_port_of_this_machine() {
+    let allowed = Mirror::serve("1.0");
+    let other = Mirror::serve("1.0");
+    let p = Platform::start_with(&[
+        (
+            "MICRO_BUILD_EGRESS_ALLOW",
+            &format!("127.0.0.1:{}", allowed.port),
+        ),
+        (
+            "MICRO_BUILD_ENV",
+            &format!("PIP_INDEX_URL={}", allowed.url()),
+        ),
+    ]);
+    for (name, env) in [
+        ("mirrored", String::new()),
+        (
+            "elsewhere",
+            format!(
+                "env: {{ PIP_INDEX_URL: \"{}\", PIP_RETRIES: \"0\", PIP_TIMEOUT: \"5\" }}\n",
+                other.url()
+            ),
+        ),
+    ] {
+        p.write_service(
+            name,
+            &[
+                ("service.yaml", &format!("replicas: 1\n{env}")),
+                ("requirements.txt", "greet==1.0\n"),
+                ("Procfile", "web: python3 -u main.py\n"),
+                ("main.py", APP),
+            ],
+        );
+    }
+    p.ok(&["run", "./mirrored", "--wait"]);
+    assert!(p.ok(&["call", "mirrored", "/"]).starts_with("1.0 "));
+    assert!(allowed.was_asked());
+
+    let out = p.micro(&["run", "./elsewhere", "--wait"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("could not reach the network") && said.contains("--build-egress-allow"),
+        "{said}"
+    );
+    assert!(
+        !other.was_asked(),
+        "a build reached a loopback port it was not allowed"
+    );
 }

@@ -1,6 +1,7 @@
 //! `--service-egress`: replicas get a way beyond this machine through a pasta process
 //! each. That process is the replica's: its memory is charged to the replica's cgroup
-//! and counts against the replica's memory limit.
+//! and counts against the replica's memory limit. Builds always have one (`--build-egress
+//! public`), behind a wall that keeps this machine and private networks out.
 
 use crate::harness::Platform;
 use std::path::PathBuf;
@@ -132,4 +133,89 @@ fn with_egress_a_memory_limit_too_small_for_the_network_says_so() {
                         .is_ok_and(|c| c.contains(&data)))
             })
     });
+}
+
+/// Tries each `HOST:PORT` given, after trying to take the build's wall down.
+const PROBE: &str = r#"
+import socket, subprocess, sys
+try:
+    r = subprocess.run(["/usr/sbin/nft", "flush", "ruleset"], capture_output=True, text=True)
+    print("flush:", r.returncode, r.stderr.strip())
+except OSError as e:
+    print("flush:", e)
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        print("reached", target)
+    except OSError as e:
+        print("blocked", target, e)
+"#;
+
+/// A private address of this machine, on its loopback interface, for as long as it
+/// lives: what a build could reach through pasta if nothing walled it in (the address
+/// pasta gives the build's own network is a copy of the public one).
+struct PrivateAddress(&'static str);
+
+impl PrivateAddress {
+    fn add(address: &'static str) -> Self {
+        let out = std::process::Command::new("ip")
+            .args(["addr", "add", &format!("{address}/32"), "dev", "lo"])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || said.contains("File exists"),
+            "{said}"
+        );
+        PrivateAddress(address)
+    }
+}
+
+impl Drop for PrivateAddress {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
+            .output();
+    }
+}
+
+/// A build is the tenant's code with a network (builds reach public registries): it
+/// cannot reach this machine by a private address, nor the metadata address, nor take
+/// the wall down that keeps it out.
+#[test]
+fn a_build_cannot_reach_this_machine_or_the_metadata_address_or_lower_its_wall() {
+    let address = PrivateAddress::add("10.213.7.1");
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let p = Platform::start();
+    p.write_service(
+        "prober",
+        &[
+            (
+                "service.yaml",
+                &format!(
+                    "run: python3 -u main.py\nbuild: python3 -u probe.py {}:{port} 169.254.169.254:80\n",
+                    address.0
+                ),
+            ),
+            ("probe.py", PROBE),
+            ("main.py", APP),
+        ],
+    );
+    p.ok(&["run", "./prober", "--wait"]);
+    let built = p.ok(&["logs", "prober", "--build"]);
+    assert!(
+        built.contains(&format!("blocked {}:{port}", address.0))
+            && built.contains("blocked 169.254.169.254:80")
+            && !built.contains("reached"),
+        "{built}"
+    );
+    assert!(built.contains("flush: 1"), "{built}");
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(
+        listener.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "a build reached this machine"
+    );
 }

@@ -250,7 +250,8 @@ fn a_service_with_a_shell_reaches_nothing_of_another_tenant_or_the_platform() {
         "{body}"
     );
 
-    // 6. A build step is sandboxed too: without egress it has no network at all.
+    // 6. A build step is sandboxed too: it reaches neither the host nor the platform's
+    //    own ports (its network is the internet's, behind a wall).
     let probe = format!(
         "import socket\nfor port in ({host_port}, {}):\n    try:\n        socket.create_connection(('127.0.0.1', port), timeout=3); print(port, 'open')\n    except Exception as e: print(port, 'refused', e)\n",
         p.port
