@@ -73,7 +73,7 @@ impl Runtime for KubeRuntime {
     }
 
     fn support(&self) -> micro_tenant::spec::Support {
-        micro_tenant::spec::Support::CLUSTER
+        micro_tenant::spec::Support::CLUSTER.with_runtimes(self.shared.settings.runtimes())
     }
 
     async fn observe(&self, namespace: &str) -> Result<Vec<ObservedService>, RuntimeError> {

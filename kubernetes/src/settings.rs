@@ -143,6 +143,29 @@ impl Settings {
             .unwrap_or(&self.runner_image)
     }
 
+    /// The runner a service's pods use: the one named for the interpreter its spec pins
+    /// (`--runner-image python3.12=IMAGE`), else its language's.
+    pub fn runner_of(&self, model: &micro_tenant::desired::ServiceModel) -> &str {
+        model
+            .runtime
+            .as_deref()
+            .and_then(|r| self.runner_images.get(r))
+            .map_or_else(
+                || self.runner_for(model.toolchain.as_deref()),
+                String::as_str,
+            )
+    }
+
+    /// The interpreters services may pin: those with a runner image named for them.
+    pub fn runtimes(&self) -> micro_tenant::toolchain::Runtimes {
+        self.runner_images
+            .keys()
+            .filter_map(|k| micro_tenant::toolchain::Runtime::parse(k))
+            .fold(micro_tenant::toolchain::Runtimes::default(), |all, r| {
+                all.with(r)
+            })
+    }
+
     /// Where a pod clones its tenant's repo from.
     pub fn repo_url(&self, tenant: &str) -> String {
         format!(

@@ -217,6 +217,7 @@ pub fn changes(old: &ServiceModel, new: &ServiceModel) -> Vec<FieldChange> {
     field("run", old.run.clone(), new.run.clone());
     field("build", old.build.clone(), new.build.clone());
     field("toolchain", old.toolchain.clone(), new.toolchain.clone());
+    field("runtime", old.runtime.clone(), new.runtime.clone());
     field("image", old.image.clone(), new.image.clone());
     let source = |m: &ServiceModel| {
         m.source.as_ref().map(|s| {

@@ -16,6 +16,7 @@ mod holes;
 mod identity;
 mod in_use;
 mod instance;
+mod interpreters;
 mod logs;
 mod netns;
 mod pids;
@@ -201,6 +202,8 @@ pub(crate) struct Shared {
     /// Orders the writes of services' records ([`adopt`]).
     record_seq: std::sync::atomic::AtomicU64,
     records_written: Arc<Mutex<HashMap<Key, u64>>>,
+    /// The interpreters services may pin (`runtime:`).
+    interpreters: interpreters::Interpreters,
 }
 
 type Key = (String, String);
@@ -361,6 +364,7 @@ impl LocalRuntime {
                 network,
                 record_seq: std::sync::atomic::AtomicU64::new(0),
                 records_written: Arc::new(Mutex::new(HashMap::new())),
+                interpreters: interpreters::Interpreters::discover(),
             }),
             services: Mutex::new(HashMap::new()),
         };
@@ -507,7 +511,7 @@ impl LocalRuntime {
 #[async_trait::async_trait]
 impl Runtime for LocalRuntime {
     fn support(&self) -> micro_tenant::spec::Support {
-        micro_tenant::spec::Support::PROCESSES
+        micro_tenant::spec::Support::PROCESSES.with_runtimes(self.shared.interpreters.runtimes())
     }
 
     fn reports_rollouts(&self) -> bool {

@@ -33,6 +33,9 @@ pub(crate) struct Launch<'a> {
     pub role: String,
     pub limits: Limits,
     pub toolchain: Toolchains,
+    /// Whether its spec pins an interpreter (linked into its checkout's
+    /// [`super::interpreters::PINNED_BIN`]).
+    pub pinned: bool,
     /// Marks its lines in the log: `build`, or a replica's number when there are several.
     pub log_tag: Option<String>,
 }
@@ -49,7 +52,12 @@ pub(crate) fn build_command(toolchains: Toolchains, build: &str) -> String {
 
 /// PATH (and VIRTUAL_ENV) for a process working in `app`, on top of `base`: the
 /// checkout's virtualenv for Python, its `node_modules/.bin` for Node.
-fn toolchain_env(toolchains: Toolchains, app: &str, base: &str) -> Vec<(&'static str, String)> {
+fn toolchain_env(
+    toolchains: Toolchains,
+    pinned: bool,
+    app: &str,
+    base: &str,
+) -> Vec<(&'static str, String)> {
     let mut path = Vec::new();
     let mut out = Vec::new();
     if toolchains.python {
@@ -58,6 +66,10 @@ fn toolchain_env(toolchains: Toolchains, app: &str, base: &str) -> Vec<(&'static
     }
     if toolchains.node {
         path.push(format!("{app}/node_modules/.bin"));
+    }
+    // The pinned interpreter before the machine's default (a virtualenv is made from it).
+    if pinned {
+        path.push(format!("{app}/{}", super::interpreters::PINNED_BIN));
     }
     if !path.is_empty() {
         path.push(base.to_owned());
@@ -229,8 +241,18 @@ async fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
 pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Group> {
     let log = open_log(l.log).await?;
     let toolchain_env = match &shared.isolation.sandbox {
-        Some(_) => toolchain_env(l.toolchain, sandbox::APP_DIR, sandbox::SANDBOX_PATH),
-        None => toolchain_env(l.toolchain, &l.dir.to_string_lossy(), &shared.path_env),
+        Some(_) => toolchain_env(
+            l.toolchain,
+            l.pinned,
+            sandbox::APP_DIR,
+            sandbox::SANDBOX_PATH,
+        ),
+        None => toolchain_env(
+            l.toolchain,
+            l.pinned,
+            &l.dir.to_string_lossy(),
+            &shared.path_env,
+        ),
     };
     // The cgroup first: the sandbox starts inside it, so its cgroup namespace's root is
     // the replica's own, and nothing it runs ever escapes its limits.

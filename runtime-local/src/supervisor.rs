@@ -76,6 +76,17 @@ pub(crate) async fn supervise(
             .await
             .unwrap_or_default()
     };
+    // The interpreter its spec pins, linked where its PATH looks first.
+    if let Some(runtime) = service.model.runtime.clone() {
+        let (shared, code) = (shared.clone(), code.clone());
+        let pinned = blocking(move || shared.interpreters.pin(&runtime, &code)).await;
+        if let Err(e) = pinned
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            return fail(&tracker, format!("runtime: {e}"), &cancel).await;
+        }
+    }
     // Unchanged dependencies: the last build's environment, linked, not installed again.
     if service.model.build.is_some() && !built && shared.isolation.sandbox.is_some() {
         let (base, dir) = (base.clone(), dir.clone());
@@ -439,6 +450,7 @@ async fn run_build(
         role: "build".into(),
         limits: limits_of(service),
         toolchain,
+        pinned: service.model.runtime.is_some(),
         log_tag: Some("build".into()),
     };
     let mut group = process::spawn(shared, &launch)
@@ -806,6 +818,7 @@ impl ReplicaLaunch {
                 role: format!("replica-{}", self.index),
                 limits: limits_of(&self.service),
                 toolchain: self.toolchain,
+                pinned: self.service.model.runtime.is_some(),
                 log_tag: log_tag.clone(),
             };
             let started = Instant::now();

@@ -107,9 +107,12 @@ impl ClusterArgs {
         }
         for entry in named {
             let (lang, image) = entry.split_once('=').unwrap_or_default();
-            if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_lowercase()) || image.is_empty()
-            {
-                bail!("--runner-image {entry}: LANG=IMAGE with a lower-case language, or IMAGE");
+            let named_right = !lang.is_empty() && lang.chars().all(|c| c.is_ascii_lowercase())
+                || micro_tenant::toolchain::Runtime::parse(lang).is_some();
+            if !named_right || image.is_empty() {
+                bail!(
+                    "--runner-image {entry}: LANG=IMAGE with a lower-case language or an interpreter (python3.12, node20), or IMAGE"
+                );
             }
             s.runner_images.insert(lang.to_owned(), image.to_owned());
         }
@@ -162,6 +165,23 @@ mod tests {
         assert_eq!(s.runner_for(Some("node")), "n:1");
         assert_eq!(s.runner_for(Some("python")), "p:3");
         assert_eq!(s.runner_for(None), "base:2");
+        // A pinned interpreter's own runner, where one is named; the language's else.
+        let mut pinned = micro_tenant::desired::ServiceModel {
+            toolchain: Some("python".into()),
+            runtime: Some("python3.12".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.runner_of(&pinned), "p:3");
+        let s = args(&["python=p:3", "python3.12=p:3.12"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.runner_of(&pinned), "p:3.12");
+        assert_eq!(
+            s.runtimes().list(),
+            [micro_tenant::toolchain::Runtime::Python(12)]
+        );
+        pinned.runtime = Some("python3.13".into());
+        assert_eq!(s.runner_of(&pinned), "p:3");
         let s = args(&["base:2"]).settings().unwrap();
         assert_eq!(s.runner_for(Some("python")), "base:2");
         for bad in ["=x", "Py=x", "node=", ""] {

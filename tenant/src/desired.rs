@@ -56,6 +56,9 @@ pub struct ServiceModel {
     /// runtime that picks a runner image by it; unknown for `source` services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toolchain: Option<String>,
+    /// The interpreter its spec pins (`python3.12`, `node20`), if it pins one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Seconds its `build` may run, as its spec asks; 0 when it does not (then the
     /// default, within its namespace's quota).
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -20,6 +20,7 @@ pub fn model(
     ServiceModel {
         code: code.to_owned(),
         toolchain: toolchain.map(str::to_owned),
+        runtime: spec.runtime.as_ref().map(|r| r.value.clone()),
         run: spec
             .run()
             .or(detected.run.as_ref().map(|s| s.command.as_str()))

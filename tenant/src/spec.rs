@@ -73,6 +73,9 @@ pub struct ServiceSpec {
     /// `key`: callers of a public service show one of the namespace's API keys to the
     /// edge (`none`, the default: anyone may call).
     pub auth: Option<Spanned<String>>,
+    /// The interpreter it runs on, where the platform has several: `python3.12`, `node20`
+    /// (default: the platform's `python3` and `node`).
+    pub runtime: Option<Spanned<String>>,
 }
 
 /// `build:` as a command, or as `{ detect, run }`.
@@ -171,6 +174,9 @@ pub struct Support {
     /// cannot, and a service that serves TLS takes only the platform's callers.
     #[serde(default)]
     pub tls_probes: bool,
+    /// The interpreters a service may pin (`runtime:`).
+    #[serde(default)]
+    pub runtimes: crate::toolchain::Runtimes,
 }
 
 impl Support {
@@ -178,17 +184,33 @@ impl Support {
     pub const ALL: Support = Support {
         images: true,
         tls_probes: true,
+        runtimes: crate::toolchain::Runtimes::ANY,
     };
     /// The local runtime: processes from `run` (and `build`).
     pub const PROCESSES: Support = Support {
         images: false,
         tls_probes: true,
+        runtimes: crate::toolchain::Runtimes {
+            python3: 0,
+            node: 0,
+            any: false,
+        },
     };
     /// A Kubernetes cluster: images and processes, health over plain HTTP or TCP.
     pub const CLUSTER: Support = Support {
         images: true,
         tls_probes: false,
+        runtimes: crate::toolchain::Runtimes {
+            python3: 0,
+            node: 0,
+            any: false,
+        },
     };
+
+    /// The same, with the interpreters this platform has.
+    pub fn with_runtimes(self, runtimes: crate::toolchain::Runtimes) -> Self {
+        Support { runtimes, ..self }
+    }
 
     /// Whether this runtime can run `spec` (of `services/<name>/service.yaml`).
     pub fn check(self, name: &str, spec: &ServiceSpec) -> Result<(), SpecError> {
@@ -199,6 +221,31 @@ impl Support {
                 l.line().max(1),
                 l.column().max(1),
                 "`image` needs the Kubernetes runtime; this platform runs services as local processes: give a `run` command (and `build`) instead",
+            ));
+        }
+        if let Some(runtime) = &spec.runtime
+            && let Some(wanted) = crate::toolchain::Runtime::parse(&runtime.value)
+            && !self.runtimes.has(wanted)
+        {
+            let here: Vec<String> = self
+                .runtimes
+                .list()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let l = &runtime.referenced;
+            return Err(SpecError::new(
+                crate::layout::spec_path(name),
+                l.line().max(1),
+                l.column().max(1),
+                format!(
+                    "runtime {wanted} is not on this platform; it has {}: name one of them, or leave `runtime` out for the default",
+                    if here.is_empty() {
+                        "no other".to_owned()
+                    } else {
+                        here.join(", ")
+                    }
+                ),
             ));
         }
         if !self.tls_probes && spec.tls.as_ref().is_some_and(|t| t.value) {
@@ -477,6 +524,17 @@ pub fn parse_service(name: &str, bytes: &[u8]) -> Result<ServiceSpec, SpecError>
     }
     if let Some(resources) = &spec.resources {
         check_resources(resources).map_err(|(loc, message)| at(&loc, message))?;
+    }
+    if let Some(runtime) = &spec.runtime
+        && crate::toolchain::Runtime::parse(&runtime.value).is_none()
+    {
+        return Err(at(
+            &runtime.referenced,
+            format!(
+                "runtime {:?}: python3.N or nodeN (like python3.12 or node20)",
+                runtime.value
+            ),
+        ));
     }
     if let Some(auth) = &spec.auth {
         let public = spec.public.as_ref().is_some_and(|p| p.value);

@@ -69,9 +69,126 @@ impl Toolchains {
     }
 }
 
+/// An interpreter a service pins with `runtime:`: `python3.12`, `node20`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Runtime {
+    /// `python3.<minor>`.
+    Python(u8),
+    /// `node<major>`.
+    Node(u8),
+}
+
+impl Runtime {
+    /// `python3.N` or `nodeN`; nothing else.
+    pub fn parse(text: &str) -> Option<Runtime> {
+        let number = |digits: &str| {
+            (!digits.is_empty() && digits.len() <= 2 && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| digits.parse::<u8>().ok())
+                .flatten()
+                .filter(|n| *n < 64)
+        };
+        if let Some(minor) = text.strip_prefix("python3.") {
+            return number(minor).map(Runtime::Python);
+        }
+        text.strip_prefix("node")
+            .and_then(number)
+            .filter(|major| *major > 0)
+            .map(Runtime::Node)
+    }
+
+    /// The language it is an interpreter of, as [`Toolchains::primary`] names them.
+    pub fn language(self) -> &'static str {
+        match self {
+            Runtime::Python(_) => "python",
+            Runtime::Node(_) => "node",
+        }
+    }
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Runtime::Python(minor) => write!(f, "python3.{minor}"),
+            Runtime::Node(major) => write!(f, "node{major}"),
+        }
+    }
+}
+
+/// The interpreters a platform has, as sets of versions: bit N of `python3` is
+/// python3.N, bit N of `node` is nodeN. `any` takes every one (a plan-only platform).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Runtimes {
+    #[serde(default)]
+    pub python3: u64,
+    #[serde(default)]
+    pub node: u64,
+    #[serde(default)]
+    pub any: bool,
+}
+
+impl Runtimes {
+    pub const ANY: Runtimes = Runtimes {
+        python3: 0,
+        node: 0,
+        any: true,
+    };
+
+    pub fn with(mut self, runtime: Runtime) -> Self {
+        match runtime {
+            Runtime::Python(minor) => self.python3 |= 1 << minor,
+            Runtime::Node(major) => self.node |= 1 << major,
+        }
+        self
+    }
+
+    pub fn has(self, runtime: Runtime) -> bool {
+        self.any
+            || match runtime {
+                Runtime::Python(minor) => self.python3 & (1 << minor) != 0,
+                Runtime::Node(major) => self.node & (1 << major) != 0,
+            }
+    }
+
+    /// Every one it has, in order.
+    pub fn list(self) -> Vec<Runtime> {
+        (0..64u8)
+            .map(Runtime::Python)
+            .chain((0..64u8).map(Runtime::Node))
+            .filter(|r| !self.any && self.has(*r))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtimes_are_python3_minor_or_node_major_and_nothing_else() {
+        assert_eq!(Runtime::parse("python3.12"), Some(Runtime::Python(12)));
+        assert_eq!(Runtime::parse("node20"), Some(Runtime::Node(20)));
+        for bad in [
+            "python3",
+            "python2.7",
+            "python3.",
+            "python3.x",
+            "node",
+            "node0",
+            "node 20",
+            "ruby3",
+            "python3.123",
+            "node99",
+        ] {
+            assert_eq!(Runtime::parse(bad), None, "{bad}");
+        }
+        let here = Runtimes::default()
+            .with(Runtime::Python(11))
+            .with(Runtime::Node(20));
+        assert!(here.has(Runtime::Python(11)) && !here.has(Runtime::Python(12)));
+        let names: Vec<String> = here.list().iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["python3.11", "node20"]);
+        assert!(Runtimes::ANY.has(Runtime::Node(22)));
+    }
 
     #[test]
     fn a_folder_with_both_asks_for_both_and_runs_on_python() {

@@ -428,3 +428,55 @@ fn a_build_reaches_the_mirror_it_is_allowed_and_no_other_port_of_this_machine() 
         "a build reached a loopback port it was not allowed"
     );
 }
+
+/// `runtime:` pins an interpreter this platform has: its commands' `python3` is that
+/// one. One the platform lacks is refused when pushed, naming those it has.
+#[test]
+fn a_service_runs_on_the_interpreter_its_spec_pins() {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(f'python3.{sys.version_info[1]}')"])
+        .output()
+        .unwrap();
+    let here = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let p = Platform::start();
+    let app = "import os, sys, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = f'python3.{sys.version_info[1]} {sys.executable}'.encode()\n        self.send_response(200); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+    p.write_service(
+        "pinned",
+        &[
+            (
+                "service.yaml",
+                &format!("runtime: {here}\nrun: python3 -u main.py\n"),
+            ),
+            ("main.py", app),
+        ],
+    );
+    p.ok(&["run", "./pinned", "--wait"]);
+    let answer = p.ok(&["call", "pinned", "/"]);
+    assert!(
+        answer.starts_with(&format!("{here} ")) && answer.contains("/.micro-runtime/bin/python3"),
+        "{answer}"
+    );
+    let described = p.ok(&["describe", "pinned"]);
+    assert!(
+        described.contains(&format!("service.yaml: runtime {here}")),
+        "{described}"
+    );
+
+    // Absent here: refused at push time, saying what is.
+    let spec = p.work.join("pinned/service.yaml");
+    std::fs::write(&spec, "runtime: python3.40\nrun: python3 -u main.py\n").unwrap();
+    let said = p.fails(&["update", "pinned"]);
+    assert!(
+        said.contains("runtime python3.40 is not on this platform") && said.contains(&here),
+        "{said}"
+    );
+    // Not an interpreter at all: the forms it takes.
+    std::fs::write(&spec, "runtime: ruby3\nrun: python3 -u main.py\n").unwrap();
+    let said = p.fails(&["update", "pinned"]);
+    assert!(said.contains("python3.N or nodeN"), "{said}");
+    // What runs is still the pinned revision.
+    assert!(
+        p.ok(&["call", "pinned", "/"])
+            .starts_with(&format!("{here} "))
+    );
+}

@@ -82,6 +82,11 @@ pub async fn describe(
         && let Some(service) = desired.services.get(&name)
     {
         described.detected.clone_from(&service.model.detected);
+        if let Some(runtime) = &service.model.runtime {
+            described
+                .detected
+                .insert(0, format!("service.yaml: runtime {runtime}"));
+        }
     }
     Ok(Json(described))
 }

@@ -371,14 +371,14 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
             };
             init.push(builder.container(
                 "build",
-                settings.runner_for(m.toolchain.as_deref()),
+                settings.runner_of(m),
                 Some(shell(format!("{}\n{build}", python_venv()))),
             ));
         }
     }
     let image = match s.artifact {
         Artifact::Image(image) => image.as_str(),
-        _ => settings.runner_for(m.toolchain.as_deref()),
+        _ => settings.runner_of(m),
     };
     let mut main = parts.container("service", image, m.run.clone().map(shell));
     main.ports = Some(vec![ContainerPort {
