@@ -378,8 +378,9 @@ impl Client {
         call: CallRequest,
     ) -> Result<CallReply, ClientError> {
         let path = path.trim_start_matches('/');
-        let url = if path.is_empty() {
-            format!("/api/v1/namespaces/{namespace}/services/{name}/call")
+        // `/?q=1` is the root with a query: the root's route, not an empty path's.
+        let url = if path.is_empty() || path.starts_with('?') {
+            format!("/api/v1/namespaces/{namespace}/services/{name}/call{path}")
         } else {
             format!("/api/v1/namespaces/{namespace}/services/{name}/call/{path}")
         };

@@ -18,6 +18,9 @@ pub struct Step {
     /// environment taken from a revision with the same dependency files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_if: Option<String>,
+    /// What `micro describe` shows instead of a long command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub says: Option<String>,
 }
 
 /// Left in a virtualenv once its requirements are installed: a later revision that takes
@@ -31,7 +34,32 @@ pub struct Detected {
     pub install: Vec<Step>,
     /// How it starts when its spec has no `run`.
     pub run: Option<Step>,
+    /// For a function (a `handler.py` or `handler.js` and nothing that says how it
+    /// starts): the step that writes the platform's runner into the checkout, run after
+    /// the install steps whether or not they are, and only when it starts that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<Step>,
 }
+
+/// Where the platform's function runners go in a checkout (beside a pinned runtime's
+/// interpreter links).
+pub const FUNCTION_DIR: &str = ".micro-runtime";
+
+/// A function's file, its runner's file name and source, and how the runner starts.
+const FUNCTIONS: [(&str, &str, &str, &str); 2] = [
+    (
+        "handler.py",
+        "function.py",
+        include_str!("function/runner.py"),
+        "exec python3 -u .micro-runtime/function.py handler",
+    ),
+    (
+        "handler.js",
+        "function.js",
+        include_str!("function/runner.js"),
+        "exec node .micro-runtime/function.js handler",
+    ),
+];
 
 /// Lock files that make `npm ci` (exactly what is locked) the install step.
 const NPM_LOCKS: [&str; 2] = ["package-lock.json", "npm-shrinkwrap.json"];
@@ -56,6 +84,7 @@ impl Detected {
             because: because.to_owned(),
             command: command.to_owned(),
             done_if: None,
+            says: None,
         };
         let once = |because: &str, command: &str, done_if: &str| Step {
             done_if: Some(done_if.to_owned()),
@@ -90,6 +119,22 @@ impl Detected {
             .map(|command| step("Procfile", &command))
             .or_else(|| go.then(|| step("go.mod", &format!("exec ./{GO_BINARY}"))))
             .or_else(|| {
+                let (file, runner, source, start) =
+                    FUNCTIONS.into_iter().find(|(file, ..)| has(file))?;
+                // A heredoc, then a line of its own for what the build joins after it.
+                let write = format!(
+                    "mkdir -p {FUNCTION_DIR} && cat > {FUNCTION_DIR}/{runner} <<'MICRO_RUNNER' || exit 1\n{source}MICRO_RUNNER\ntrue"
+                );
+                found.function = Some(Step {
+                    says: Some(format!("the platform's function runner ({FUNCTION_DIR}/{runner})")),
+                    ..step(file, &write)
+                });
+                Some(Step {
+                    says: Some(format!("{start} (handle(request) in {file})")),
+                    ..step(file, start)
+                })
+            })
+            .or_else(|| {
                 let code = PYTHON_MARKERS.iter().chain(&NODE_MARKERS).any(|n| has(n));
                 (has("index.html") && !code).then(|| step("index.html", STATIC_SERVER))
             });
@@ -103,6 +148,7 @@ impl Detected {
             .install
             .iter()
             .filter(|_| detect)
+            .chain(&self.function)
             .map(Step::guarded)
             .chain(spec_build.map(str::to_owned))
             .collect();
@@ -119,9 +165,9 @@ impl Detected {
                 .chain(&self.run)
                 .any(|s| s.because == file)
         };
-        if PYTHON_MARKERS.iter().any(|m| asked(m)) {
+        if PYTHON_MARKERS.iter().any(|m| asked(m)) || asked("handler.py") {
             Some("python")
-        } else if NODE_MARKERS.iter().chain(&NPM_LOCKS).any(|m| asked(m)) {
+        } else if NODE_MARKERS.iter().chain(&NPM_LOCKS).any(|m| asked(m)) || asked("handler.js") {
             Some("node")
         } else if asked("go.mod") {
             Some("go")
@@ -138,9 +184,24 @@ impl Detected {
         self.install
             .iter()
             .filter(|_| detect)
+            .chain(&self.function)
             .chain(&self.run)
-            .map(|s| format!("{}: {}", s.because, s.command))
+            .map(|s| format!("{}: {}", s.because, s.says.as_ref().unwrap_or(&s.command)))
             .collect()
+    }
+
+    /// What applies to a spec that has its own `run` (`has_run`): not how the files
+    /// would start it, nor a function's runner.
+    pub fn given_run(&self, has_run: bool) -> std::borrow::Cow<'_, Detected> {
+        if has_run && (self.run.is_some() || self.function.is_some()) {
+            std::borrow::Cow::Owned(Detected {
+                install: self.install.clone(),
+                run: None,
+                function: None,
+            })
+        } else {
+            std::borrow::Cow::Borrowed(self)
+        }
     }
 }
 
@@ -215,6 +276,44 @@ mod tests {
         assert_eq!(d.build(Some("make"), false).as_deref(), Some("make"));
         assert_eq!(d.build(None, false), None);
         assert_eq!(Detected::of(["run.sh"], None).build(None, true), None);
+    }
+
+    #[test]
+    fn a_handler_file_is_a_function_the_platforms_runner_serves() {
+        let f = Detected::of(["handler.py", "requirements.txt"], None);
+        assert_eq!(
+            f.run.as_ref().unwrap().command,
+            "exec python3 -u .micro-runtime/function.py handler"
+        );
+        let build = f.build(Some("make"), true).unwrap();
+        // pip, then the runner written, then the spec's own build, each one's failure
+        // stopping the rest.
+        let pip = build.find("pip install").unwrap();
+        let runner = build.find("cat > .micro-runtime/function.py").unwrap();
+        assert!(
+            pip < runner && build.ends_with("MICRO_RUNNER\ntrue && \\\nmake"),
+            "{build}"
+        );
+        assert!(build.contains("ThreadingHTTPServer"));
+        assert_eq!(
+            f.lines(true)[1..],
+            [
+                "handler.py: the platform's function runner (.micro-runtime/function.py)",
+                "handler.py: exec python3 -u .micro-runtime/function.py handler (handle(request) in handler.py)"
+            ]
+        );
+        assert_eq!(f.language(), Some("python"));
+        let js = Detected::of(["handler.js"], None);
+        assert_eq!(js.language(), Some("node"));
+        assert!(
+            js.build(None, true)
+                .unwrap()
+                .contains("require(path.resolve")
+        );
+        // A spec with its own `run` gets neither.
+        let given = f.given_run(true);
+        assert!(given.run.is_none() && given.function.is_none());
+        assert!(!given.build(None, true).unwrap().contains("function.py"));
     }
 
     #[test]

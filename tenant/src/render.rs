@@ -17,6 +17,7 @@ pub fn model(
     let build = spec.build.as_ref().map(|b| &b.value);
     let detect = build.is_none_or(crate::spec::BuildValue::detect);
     let spec_build = build.and_then(crate::spec::BuildValue::command);
+    let detected = detected.given_run(spec.run.is_some());
     ServiceModel {
         code: code.to_owned(),
         toolchain: toolchain.map(str::to_owned),

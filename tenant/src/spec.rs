@@ -471,7 +471,11 @@ pub fn check_folder(name: &str, spec: &ServiceSpec, detected: &Detected) -> Resu
         let build = spec.build.as_ref().map(|b| &b.value);
         let detect = build.is_none_or(BuildValue::detect);
         let command = build.and_then(BuildValue::command);
-        if detected.build(command, detect).is_none() {
+        if detected
+            .given_run(spec.run.is_some())
+            .build(command, detect)
+            .is_none()
+        {
             return Err(SpecError::new(
                 &file,
                 timeout.referenced.line().max(1),

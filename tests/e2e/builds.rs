@@ -286,8 +286,9 @@ fn every_skeleton_runs_as_generated() {
         let out = p.micro(&["run", &format!("./{name}"), "--wait"]);
         assert!(
             out.status.success(),
-            "{lang}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{lang}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&p.micro(&["logs", &name]).stdout)
         );
         let got = p.ok(&["call", &name, "/"]);
         assert!(got.contains(answer), "{lang}: {got}");
@@ -295,6 +296,83 @@ fn every_skeleton_runs_as_generated() {
     let said = p.fails(&["new", "secure", "--lang", "node", "--tls"]);
     assert!(said.contains("--tls"), "{said}");
     assert!(!p.work.join("secure").exists());
+    let said = p.fails(&["new", "gofn", "--lang", "go", "--template", "function"]);
+    assert!(said.contains("--lang python or node"), "{said}");
+    assert!(!p.work.join("gofn").exists());
+}
+
+/// Generates `micro new NAME --lang LANG --template TEMPLATE` and runs it, waiting.
+fn generated(p: &Platform, lang: &str, template: &str) -> String {
+    let name = format!("{lang}-{template}");
+    p.ok(&["new", &name, "--lang", lang, "--template", template]);
+    let out = p.micro(&["run", &format!("./{name}"), "--wait"]);
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
+/// `--template api`: a public JSON API over `/items` in each language, answering as
+/// generated: an item created is listed, read and deleted.
+#[test]
+fn every_api_skeleton_runs_as_generated() {
+    let p = Platform::start();
+    for lang in ["python", "node", "go"] {
+        let name = generated(&p, lang, "api");
+        let created = p.ok(&["call", &name, "/items", r#"{"name": "tea"}"#]);
+        let item: serde_json::Value = serde_json::from_str(&created).unwrap();
+        assert_eq!(item["name"], "tea", "{lang}: {created}");
+        let id = item["id"].as_i64().unwrap();
+        let listed = p.ok(&["call", &name, "/items"]);
+        assert!(listed.contains("tea"), "{lang}: {listed}");
+        let one = p.ok(&["call", &name, &format!("/items/{id}")]);
+        assert!(one.contains("tea"), "{lang}: {one}");
+        let spec = std::fs::read_to_string(p.work.join(&name).join("service.yaml")).unwrap();
+        assert!(spec.contains("\npublic: true"), "{lang}: {spec}");
+    }
+}
+
+/// `--template web`: a public page rendered by the service, with its static folder.
+#[test]
+fn every_web_skeleton_runs_as_generated() {
+    let p = Platform::start();
+    for lang in ["python", "node", "go"] {
+        let name = generated(&p, lang, "web");
+        let page = p.ok(&["call", &name, "/?name=Ada"]);
+        assert!(page.contains("<h1>Hello, Ada!</h1>"), "{lang}: {page}");
+        let css = p.ok(&["call", &name, "/static/style.css"]);
+        assert!(css.contains("font-family"), "{lang}: {css}");
+    }
+}
+
+/// `--template function`: a handler and no server code; the platform's runner serves
+/// it, and `micro describe` says so.
+#[test]
+fn every_function_skeleton_runs_as_generated() {
+    let p = Platform::start();
+    for (lang, file) in [("python", "handler.py"), ("node", "handler.js")] {
+        let name = generated(&p, lang, "function");
+        let files: Vec<String> = std::fs::read_dir(p.work.join(&name))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f != ".gitignore")
+            .collect();
+        assert_eq!(files.len(), 2, "{lang}: {files:?}");
+        let answer = p.ok(&["call", &name, "/"]);
+        assert!(
+            answer.contains(&format!("Hello stranger from {name}")),
+            "{lang}: {answer}"
+        );
+        let answer = p.ok(&["call", &name, "/hi", r#"{"name": "Ada"}"#]);
+        assert!(answer.contains("Hello Ada from"), "{lang}: {answer}");
+        let described = p.ok(&["describe", &name]);
+        assert!(
+            described.contains(&format!("{file}: the platform's function runner")),
+            "{lang}: {described}"
+        );
+    }
 }
 
 /// `micro server --build-env`: what the operator sets (a package mirror) every build

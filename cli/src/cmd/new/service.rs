@@ -1,38 +1,7 @@
-//! `micro new NAME [--lang python|node|go|static]`: a service skeleton that runs as
-//! generated, built the way its files say (no dependencies to fetch), with a readiness
-//! path.
+//! The `service` template: an internal service answering JSON, in each language (and
+//! Python's with `--tls`).
 
-use anyhow::{Context, Result, bail};
-use micro_tenant::spec::check_service_name;
-use std::path::PathBuf;
-
-#[derive(clap::Args, Debug)]
-pub struct NewArgs {
-    /// The service name (a DNS label: lowercase letters, digits, '-'); also the folder
-    pub name: String,
-    /// A service that serves HTTPS with its own certificate and takes calls only from
-    /// the platform, which names the caller (`tls: true`; Python)
-    #[arg(long)]
-    pub tls: bool,
-    /// The language of the skeleton
-    #[arg(long, value_enum, default_value_t = Lang::Python)]
-    pub lang: Lang,
-}
-
-/// What a skeleton is written in.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    /// main.py, standard library only
-    Python,
-    /// server.js and a package.json (no dependencies): built with npm
-    Node,
-    /// main.go and a go.mod: built with `go build`, started as built
-    Go,
-    /// index.html, served as it is
-    Static,
-}
-
-const NODE_YAML: &str = "\
+pub(super) const NODE_YAML: &str = "\
 # How the platform runs this service: package.json makes it `npm install` first. It is
 # started with $PORT set and must listen on it.
 run: node server.js
@@ -42,7 +11,7 @@ env:
   GREETING: Hello
 ";
 
-const PACKAGE_JSON: &str = r#"{
+pub(super) const PACKAGE_JSON: &str = r#"{
   "name": "{{name}}",
   "version": "0.1.0",
   "private": true,
@@ -50,7 +19,7 @@ const PACKAGE_JSON: &str = r#"{
 }
 "#;
 
-const SERVER_JS: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Node's standard library only).
+pub(super) const SERVER_JS: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Node's standard library only).
 const http = require("http");
 
 const name = process.env.MICRO_SERVICE_NAME || "{{name}}";
@@ -67,7 +36,7 @@ http
   });
 "#;
 
-const GO_YAML: &str = "\
+pub(super) const GO_YAML: &str = "\
 # How the platform runs this service: go.mod makes it `go build` it and start what it
 # built, with $PORT set; it must listen on it.
 replicas: 1
@@ -76,9 +45,9 @@ env:
   GREETING: Hello
 ";
 
-const GO_MOD: &str = "module {{name}}\n\ngo 1.19\n";
+pub(super) const GO_MOD: &str = "module {{name}}\n\ngo 1.19\n";
 
-const MAIN_GO: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Go's standard library only).
+pub(super) const MAIN_GO: &str = r#"// The {{name}} service: answers JSON over HTTP on $PORT (Go's standard library only).
 package main
 
 import (
@@ -107,13 +76,13 @@ func main() {
 }
 "#;
 
-const STATIC_YAML: &str = "\
+pub(super) const STATIC_YAML: &str = "\
 # A folder of static files with no `run`: the platform serves them as they are.
 replicas: 1
 readiness: { path: / }
 ";
 
-const INDEX_HTML: &str = r#"<!doctype html>
+pub(super) const INDEX_HTML: &str = r#"<!doctype html>
 <html>
   <head><meta charset="utf-8"><title>{{name}}</title></head>
   <body><h1>{{name}}</h1><p>Served as it is by the platform. Edit index.html and <code>micro run .</code> again.</p></body>
@@ -121,10 +90,10 @@ const INDEX_HTML: &str = r#"<!doctype html>
 "#;
 
 /// `micro run` leaves these on the developer's machine: Node's and Go's build output.
-const NODE_GITIGNORE: &str = "node_modules/\n.env\n";
-const GO_GITIGNORE: &str = "micro-app\n.env\n";
+pub(super) const NODE_GITIGNORE: &str = "node_modules/\n.env\n";
+pub(super) const GO_GITIGNORE: &str = "micro-app\n.env\n";
 
-const SERVICE_YAML: &str = "\
+pub(super) const SERVICE_YAML: &str = "\
 # How the platform runs this service. It is started with $PORT set and must listen on it.
 run: python3 -u main.py
 replicas: 1
@@ -134,9 +103,9 @@ env:
 ";
 
 /// `micro run` leaves what this names on the developer's machine.
-const GITIGNORE: &str = "__pycache__/\n.env\nvenv/\n.venv/\n";
+pub(super) const GITIGNORE: &str = "__pycache__/\n.env\nvenv/\n.venv/\n";
 
-const MAIN_PY: &str = r#""""The {{name}} service: answers JSON over HTTP on $PORT (Python standard library only)."""
+pub(super) const MAIN_PY: &str = r#""""The {{name}} service: answers JSON over HTTP on $PORT (Python standard library only)."""
 import json
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -174,7 +143,7 @@ if __name__ == "__main__":
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
 
-const SERVICE_YAML_TLS: &str = "\
+pub(super) const SERVICE_YAML_TLS: &str = "\
 # How the platform runs this service. It is started with $PORT set and must listen on it,
 # here with HTTPS: the platform calls it over mTLS and says who is calling.
 run: python3 -u main.py
@@ -184,7 +153,7 @@ env:
   GREETING: Hello
 ";
 
-const MAIN_PY_TLS: &str = r#""""The {{name}} service: answers JSON over HTTPS on $PORT with its own certificate, to
+pub(super) const MAIN_PY_TLS: &str = r#""""The {{name}} service: answers JSON over HTTPS on $PORT with its own certificate, to
 callers the platform vouches for (Python standard library only).
 
 The platform gives it a certificate (MICRO_TLS_CERT, MICRO_TLS_KEY), renewed in place
@@ -262,46 +231,3 @@ if __name__ == "__main__":
     print(f"{NAME} listening with TLS on port {port}", flush=True)
     Server(("127.0.0.1", port)).serve_forever()
 "#;
-
-pub fn run(args: &NewArgs) -> Result<()> {
-    check_service_name(&args.name).map_err(anyhow::Error::msg)?;
-    let dir = PathBuf::from(&args.name);
-    if dir.exists() {
-        bail!("{} already exists", dir.display());
-    }
-    if args.tls && args.lang != Lang::Python {
-        bail!("--tls has a Python skeleton only: leave out --lang, or --tls");
-    }
-    let files: &[(&str, &str)] = match args.lang {
-        Lang::Python if args.tls => &[
-            ("service.yaml", SERVICE_YAML_TLS),
-            ("main.py", MAIN_PY_TLS),
-            (".gitignore", GITIGNORE),
-        ],
-        Lang::Python => &[
-            ("service.yaml", SERVICE_YAML),
-            ("main.py", MAIN_PY),
-            (".gitignore", GITIGNORE),
-        ],
-        Lang::Node => &[
-            ("service.yaml", NODE_YAML),
-            ("package.json", PACKAGE_JSON),
-            ("server.js", SERVER_JS),
-            (".gitignore", NODE_GITIGNORE),
-        ],
-        Lang::Go => &[
-            ("service.yaml", GO_YAML),
-            ("go.mod", GO_MOD),
-            ("main.go", MAIN_GO),
-            (".gitignore", GO_GITIGNORE),
-        ],
-        Lang::Static => &[("service.yaml", STATIC_YAML), ("index.html", INDEX_HTML)],
-    };
-    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (file, text) in files {
-        std::fs::write(dir.join(file), text.replace("{{name}}", &args.name))?;
-    }
-    println!("Created service {} in ./{}", args.name, args.name);
-    println!("Run it with: micro run ./{}", args.name);
-    Ok(())
-}
