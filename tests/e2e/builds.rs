@@ -558,3 +558,45 @@ fn a_service_runs_on_the_interpreter_its_spec_pins() {
             .starts_with(&format!("{here} "))
     );
 }
+
+/// On a terminal, `--wait` shows the build's last lines redrawn in place and folds them
+/// into one line when it succeeds; in a pipe (every other test here) each line stays.
+#[test]
+fn on_a_terminal_a_build_is_a_live_tail_folded_when_it_succeeds() {
+    let p = Platform::start();
+    let app = "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+    p.write_service(
+        "tty",
+        &[
+            (
+                "service.yaml",
+                "run: python3 -u main.py\nbuild: for i in $(seq 1 20); do echo step $i; sleep 0.1; done\n",
+            ),
+            ("main.py", app),
+        ],
+    );
+    // `script` gives the command a terminal and copies what it wrote.
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} run ./tty --wait", crate::harness::BIN),
+            "/dev/null",
+        ])
+        .current_dir(&p.work)
+        .env("MICRO_HOME", &p.home)
+        .env("TERM", "xterm")
+        .env_remove("MICRO_ENV")
+        .env_remove("MICRO_NAMESPACE")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    // The last lines were drawn dimmed, erased as new ones came, then folded into one.
+    assert!(said.contains("\x1b[2mstep 20"), "{said:?}");
+    assert!(said.contains("\x1b[J"), "{said:?}");
+    assert!(
+        said.contains("tty: built (") && said.contains("lines: micro logs tty --build)"),
+        "{said:?}"
+    );
+    assert!(said.contains("tty: running at"), "{said:?}");
+}

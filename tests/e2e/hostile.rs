@@ -1252,7 +1252,10 @@ fn a_tenant_cannot_hide_what_it_writes_from_its_disk_quota() {
     assert!(said.contains("removed"), "{said}");
     let said = stopped_saying(&p, "many", "many", "checkout-files quota of 2000");
     assert!(said.contains("removed"), "{said}");
-    assert!(p.processes("fill.py").is_empty(), "a writer still runs");
+    // Stopped: gone once its grace period is over (it may still be in it here).
+    p.wait_for("the writers to be gone", || {
+        p.processes("fill.py").is_empty()
+    });
     for ns in ["deep", "many"] {
         let service = p.data.join("runtime").join(ns).join(ns);
         p.wait_for(&format!("{ns}'s files to be removed"), || {

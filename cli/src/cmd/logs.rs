@@ -58,13 +58,14 @@ impl BuildLines {
     }
 }
 
-/// Prints `name`'s build lines logged since `since_ms` as they come, on stderr, until
+/// Shows `name`'s build lines logged since `since_ms` as they come, through `tail`, until
 /// the stream ends or the task is dropped (`--wait` follows a build this way).
 pub async fn follow_build(
     client: micro_api::client::Client,
     namespace: String,
     name: String,
     since_ms: i64,
+    tail: std::sync::Arc<std::sync::Mutex<super::tail::Tail>>,
 ) {
     let Ok(response) = client
         .logs(&namespace, &name, BUILD_TAIL, true, Some(since_ms), false)
@@ -76,10 +77,10 @@ pub async fn follow_build(
     let mut lines = BuildLines::default();
     while let Some(Ok(chunk)) = stream.next().await {
         let out = lines.feed(&chunk);
-        if !out.is_empty() {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(out.as_bytes());
-            let _ = err.flush();
+        if !out.is_empty()
+            && let Ok(mut tail) = tail.lock()
+        {
+            tail.build_lines(&out);
         }
     }
 }

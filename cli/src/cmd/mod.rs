@@ -28,6 +28,7 @@ pub mod signup;
 pub mod source;
 pub mod status;
 pub mod store;
+pub mod tail;
 pub mod wait;
 
 /// `--branch` of the commands that commit.

@@ -23,8 +23,15 @@ pub async fn until_running(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     let since = micro_store::now_millis();
-    // The build's lines, as they come, while it builds (ended with the wait).
+    // The build's lines, as they come, while it builds (ended with the wait), under the
+    // status lines.
     let mut following = Following(None);
+    let tail = std::sync::Arc::new(std::sync::Mutex::new(super::tail::Tail::for_stderr()));
+    let show = |line: &str| {
+        if let Ok(mut tail) = tail.lock() {
+            tail.status_line(line);
+        }
+    };
     loop {
         let report = ctx.client.status(&ctx.namespace).await?;
         if let Some(ns) = &report.namespace
@@ -39,13 +46,24 @@ pub async fn until_running(
             .and_then(|ns| ns.applied.as_deref())
             .is_some_and(|a| a == revision);
         if let Some(s) = report.services.iter().find(|s| s.name == name) {
-            show_change(s, &mut last);
+            // Built: the tail folds before the next state shows.
+            if s.status != ServiceState::Building
+                && following.0.is_some()
+                && let Ok(mut tail) = tail.lock()
+            {
+                let failed = s.status == ServiceState::Error && s.message.starts_with("build");
+                tail.fold(name, !failed);
+            }
+            if let Some(line) = changed(s, &mut last) {
+                show(&line);
+            }
             if s.status == ServiceState::Building && following.0.is_none() {
                 following.0 = Some(tokio::spawn(super::logs::follow_build(
                     ctx.client.clone(),
                     ctx.namespace.clone(),
                     name.to_owned(),
                     since,
+                    tail.clone(),
                 )));
             }
             if applied && (!changed_it || s.revision == revision) {
@@ -78,14 +96,21 @@ pub async fn until_running(
 
 /// Prints a service's state as one progress line, when it differs from the `last` one.
 pub fn show_change(s: &micro_api::types::ServiceView, last: &mut String) {
+    if let Some(line) = changed(s, last) {
+        eprintln!("{line}");
+    }
+}
+
+/// A service's state as one progress line, when it differs from the `last` one.
+fn changed(s: &micro_api::types::ServiceView, last: &mut String) -> Option<String> {
     let line = format!(
         "{}: {} {}/{} {}",
         s.name, s.status, s.ready, s.desired, s.message
     );
-    if line != *last {
-        eprintln!("{}", line.trim_end());
-        *last = line;
-    }
+    (line != *last).then(|| {
+        *last = line.clone();
+        line.trim_end().to_owned()
+    })
 }
 
 /// Says what a push did (`what` describes a new commit), then waits if asked; without
