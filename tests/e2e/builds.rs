@@ -600,3 +600,79 @@ fn on_a_terminal_a_build_is_a_live_tail_folded_when_it_succeeds() {
     );
     assert!(said.contains("tty: running at"), "{said:?}");
 }
+
+/// The npm side of a mirror: a package published only to a registry on this machine's
+/// loopback (`cli/benches/peers/registry.py`, serving what `npm pack` made) is installed
+/// by a Node folder's detected `npm install`, let through by `--build-egress-allow`.
+#[test]
+fn a_node_build_installs_from_the_npm_registry_it_is_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("hello-lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(
+        lib.join("package.json"),
+        r#"{"name": "hello-lib", "version": "1.0.0", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        lib.join("index.js"),
+        "module.exports = 'hello from the mirror';\n",
+    )
+    .unwrap();
+    let registry = tmp.path().join("registry");
+    std::fs::create_dir_all(registry.join("npm")).unwrap();
+    let packed = std::process::Command::new("npm")
+        .args(["pack", "--pack-destination"])
+        .arg(registry.join("npm"))
+        .current_dir(&lib)
+        .env("npm_config_cache", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(packed.status.success(), "{packed:?}");
+    let mut served = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/peers/registry.py"
+        ))
+        .arg(&registry)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(served.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let at = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let p = Platform::start_with(&[
+        ("MICRO_BUILD_EGRESS_ALLOW", &at),
+        (
+            "MICRO_BUILD_ENV",
+            &format!("npm_config_registry=http://{at}/,npm_config_update_notifier=false"),
+        ),
+    ]);
+    p.write_service(
+        "noded",
+        &[
+            ("service.yaml", "run: node server.js\n"),
+            (
+                "package.json",
+                r#"{"name": "noded", "version": "1.0.0", "dependencies": {"hello-lib": "1.0.0"}}"#,
+            ),
+            (
+                "server.js",
+                "const said = require('hello-lib');\nrequire('http').createServer((q, s) => s.end(said)).listen(Number(process.env.PORT), '127.0.0.1');\n",
+            ),
+        ],
+    );
+    let out = p.micro(&["run", "./noded", "--wait"]);
+    let _ = served.kill();
+    let _ = served.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(p.ok(&["call", "noded", "/"]).trim(), "hello from the mirror");
+}
