@@ -42,6 +42,10 @@ pub struct Settings {
     /// namespace's RoleBinding grants the runtime's verbs there.
     #[serde(default = "default_server_account")]
     pub server_account: String,
+    /// Variables every build gets (`--build-env`: a package mirror), under the service's
+    /// own `env`.
+    #[serde(default)]
+    pub build_env: Vec<(String, String)>,
     /// Public services are at `<service>-<namespace>.<apps domain>` (`--apps-domain`).
     #[serde(default)]
     pub apps_domain: Option<String>,
@@ -102,6 +106,7 @@ impl Default for Settings {
             egress_except: Vec::new(),
             pod_user_namespaces: false,
             server_account: default_server_account(),
+            build_env: Vec::new(),
             apps_domain: None,
             ingress_class: None,
             gateway: None,

@@ -73,6 +73,11 @@ pub async fn run(
     // Flags are checked before anything is written.
     let mut cluster = args.cluster.settings()?;
     cluster.apps_domain.clone_from(&args.edge.apps_domain);
+    cluster.build_env = args
+        .build_env
+        .iter()
+        .flat_map(|env| env.0.iter().cloned())
+        .collect();
     let ground = prepare(&args, data).await?;
     let store = open_store(&args, &ground.data).await?;
     let repos = open_repos(&store, &ground.data, &ground.exe).await?;

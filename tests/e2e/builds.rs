@@ -674,5 +674,8 @@ fn a_node_build_installs_from_the_npm_registry_it_is_allowed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(p.ok(&["call", "noded", "/"]).trim(), "hello from the mirror");
+    assert_eq!(
+        p.ok(&["call", "noded", "/"]).trim(),
+        "hello from the mirror"
+    );
 }

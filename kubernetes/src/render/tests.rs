@@ -513,3 +513,60 @@ fn a_liveness_check_restarts_pods_only_after_they_started() {
         90
     );
 }
+
+#[test]
+fn the_operators_build_env_reaches_the_build_alone_under_the_services_own() {
+    let mut m = model();
+    m.build = Some("pip install -r requirements.txt".into());
+    m.env
+        .insert("PIP_INDEX_URL".into(), "https://own.example/simple".into());
+    let svc = service("api", m);
+    let secret = placeholder_secret(&svc);
+    let settings = Settings {
+        build_env: vec![
+            (
+                "PIP_INDEX_URL".into(),
+                "https://mirror.example/simple".into(),
+            ),
+            ("npm_config_registry".into(), "https://npm.example/".into()),
+        ],
+        ..Settings::default()
+    };
+    let objects = service_objects(
+        &settings,
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 64 << 20),
+    );
+    let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
+    let env_of = |list: &str, name: &str| -> Vec<(String, String)> {
+        pod[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["value"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let build = env_of("initContainers", "build");
+    let pip: Vec<_> = build.iter().filter(|(k, _)| k == "PIP_INDEX_URL").collect();
+    assert_eq!(pip.len(), 1, "{build:?}");
+    assert_eq!(pip[0].1, "https://own.example/simple");
+    assert!(
+        build
+            .iter()
+            .any(|(k, v)| k == "npm_config_registry" && v == "https://npm.example/")
+    );
+    let main = env_of("containers", "service");
+    assert!(
+        !main.iter().any(|(k, _)| k == "npm_config_registry"),
+        "{main:?}"
+    );
+}

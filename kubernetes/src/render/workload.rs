@@ -363,8 +363,20 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
                     ..mount("platform-tls", format!("{CA_DIR}/ca.pem"))
                 });
             }
+            // The operator's variables first; the service's own `env` wins over them.
+            let mut env: Vec<EnvVar> = settings
+                .build_env
+                .iter()
+                .filter(|(k, _)| !plain_env.iter().any(|e| &e.name == k))
+                .map(|(name, value)| EnvVar {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                    ..EnvVar::default()
+                })
+                .collect();
+            env.extend(plain_env);
             let builder = Parts {
-                env: plain_env,
+                env,
                 mounts,
                 resources: parts.resources.clone(),
                 working_dir: parts.working_dir,
