@@ -37,13 +37,23 @@ pub fn pre_receive(updates: impl BufRead) -> Result<(), String> {
     let marks = Marks::read(repo.path());
     admit_push(&namespace, &marks, &[&repo.path().join("objects")]).map_err(|e| e.to_string())?;
     let specs = SpecCache::default();
-    for line in updates.lines() {
-        let line = line.map_err(|e| format!("pre-receive: {e}"))?;
-        let mut parts = line.split_whitespace();
-        let (Some(old), Some(new), Some(refname)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
+    let updates: Vec<(String, String, String)> = updates
+        .lines()
+        .map(|line| line.map_err(|e| format!("pre-receive: {e}")))
+        .collect::<Result<Vec<String>, String>>()?
+        .iter()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            Some((
+                parts.next()?.to_owned(),
+                parts.next()?.to_owned(),
+                parts.next()?.to_owned(),
+            ))
+        })
+        .collect();
+    check_refs(&repo, &marks, &updates)?;
+    for (old, new, refname) in &updates {
+        let (old, new, refname) = (old.as_str(), new.as_str(), refname.as_str());
         if refname != BRANCH {
             continue;
         }
@@ -63,6 +73,79 @@ pub fn pre_receive(updates: impl BufRead) -> Result<(), String> {
         if let Some(line) = builds_line(before.as_ref(), &admitted.desired) {
             eprintln!("{line}");
         }
+    }
+    Ok(())
+}
+
+/// After a push that deleted a branch or a tag: what only it held is pruned, so the
+/// repo's size (its quota) is what it holds now. Objects younger than a few minutes stay,
+/// whatever holds them: a push running beside this one may not have set its refs yet.
+pub fn post_receive(updates: impl BufRead) -> Result<(), String> {
+    let deleted = updates.lines().map_while(Result::ok).any(|line| {
+        line.split_whitespace()
+            .nth(1)
+            .is_some_and(|new| new.bytes().all(|b| b == b'0'))
+    });
+    if !deleted {
+        return Ok(());
+    }
+    let out = std::process::Command::new("git")
+        .args(["-c", "gc.auto=0", "gc", "--quiet", "--prune=5.minutes.ago"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("post-receive: git gc: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        // The push is in; only the space is not given back yet (the next deletion tries
+        // again).
+        Err(format!(
+            "post-receive: git gc: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// What a push may do to refs other than what the namespace runs: nothing while the
+/// namespace follows a forge (but `micro diff`'s previews); else create and delete
+/// branches and tags, up to the quota's `refs`.
+fn check_refs(
+    repo: &git2::Repository,
+    marks: &Marks,
+    updates: &[(String, String, String)],
+) -> Result<(), String> {
+    let counted = |name: &str| name.starts_with("refs/heads/") || name.starts_with("refs/tags/");
+    let zero = |id: &str| id.bytes().all(|b| b == b'0');
+    if let Some(followed) = &marks.followed
+        && let Some((_, _, refname)) = updates
+            .iter()
+            .find(|(_, _, r)| r != BRANCH && !r.starts_with(micro_tenant::change::PREVIEW_REFS))
+    {
+        return Err(format!("{refname}: {}", Refused::Linked(followed.clone())));
+    }
+    let created = updates
+        .iter()
+        .filter(|(old, new, r)| counted(r) && zero(old) && !zero(new))
+        .count();
+    if created == 0 {
+        return Ok(());
+    }
+    let deleted = updates
+        .iter()
+        .filter(|(old, new, r)| counted(r) && !zero(old) && zero(new))
+        .count();
+    let held = repo
+        .references()
+        .map_err(|e| format!("pre-receive: {}", e.message()))?
+        .filter_map(Result::ok)
+        .filter(|r| r.name().is_ok_and(counted))
+        .count();
+    let after = (held + created).saturating_sub(deleted) as u64;
+    if after > marks.quota.refs {
+        return Err(format!(
+            "the repo may hold {} branches and tags (quota refs) and this push would make it {after}: delete some first (git push origin --delete NAME)",
+            marks.quota.refs
+        ));
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Quota {
     pub store_bytes: u64,
     /// The longest `build_timeout` a service may ask, in seconds.
     pub build_seconds: u64,
+    /// Refs (branches and tags) the repo may hold.
+    pub refs: u64,
 }
 
 impl Default for Quota {
@@ -54,6 +56,7 @@ impl Default for Quota {
             pushes_per_minute: 60,
             store_bytes: 256 << 20,
             build_seconds: 3600,
+            refs: 1000,
         }
     }
 }
@@ -71,7 +74,7 @@ pub struct QuotaError {
 
 impl Quota {
     /// The names `set` takes, as `micro admin quota` and `--default-quota` show them.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 11] = [
         "services",
         "replicas",
         "cpu",
@@ -82,6 +85,7 @@ impl Quota {
         "pushes-per-minute",
         "store-size",
         "build-time",
+        "refs",
     ];
 
     /// Applies `key=value[,key=value…]` (counts plain, sizes like `4Gi`, CPU like `500m`).
@@ -103,6 +107,7 @@ impl Quota {
                 "checkout-size" => self.checkout_bytes = size()?,
                 "pushes-per-minute" => self.pushes_per_minute = count()?,
                 "store-size" => self.store_bytes = size()?,
+                "refs" => self.refs = count()?,
                 "build-time" => {
                     self.build_seconds = crate::spec::parse_seconds(value)
                         .filter(|s| *s > 0)

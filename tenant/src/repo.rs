@@ -194,7 +194,13 @@ impl Repos {
         let mut config = repo.config()?;
         // Pushes are authenticated by the platform in front of git http-backend.
         config.set_bool("http.receivepack", true)?;
-        config.set_bool("receive.denyDeletes", true)?;
+        // Branches and tags may be deleted, all but the tracked branch (the pre-receive
+        // hook refuses that one).
+        config.set_bool("receive.denyDeletes", false)?;
+        // Partial clones (`git clone --filter=blob:none`), and the objects they fetch
+        // later by id.
+        config.set_bool("uploadpack.allowFilter", true)?;
+        config.set_bool("uploadpack.allowReachableSHA1InWant", true)?;
         // git's own object checks: no `..`, `.git` or `/` in tree entries, no broken
         // objects, whatever a push carries.
         config.set_bool("receive.fsckObjects", true)?;
@@ -223,7 +229,11 @@ impl Repos {
         let script = format!(
             "#!/bin/sh\nSSL_CERT_FILE=/dev/null OPENSSL_CONF=/dev/null exec '{quoted}' hook pre-receive\n"
         );
-        write_executable(&hook, script.as_bytes())
+        write_executable(&hook, script.as_bytes())?;
+        // After a deletion, what only the deleted refs held is pruned (the repo's size is
+        // its quota).
+        let script = format!("#!/bin/sh\nexec '{quoted}' hook post-receive\n");
+        write_executable(&hooks.join("post-receive"), script.as_bytes())
     }
 
     /// The commit at the head of the namespace's branch. Reads the loose ref file when

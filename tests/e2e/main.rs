@@ -9,6 +9,7 @@ mod health;
 
 mod accounts;
 mod billing;
+mod branches;
 mod builds;
 mod config;
 mod conventions;

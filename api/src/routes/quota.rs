@@ -65,6 +65,7 @@ pub(crate) fn view(namespace: String, q: Quota) -> QuotaView {
         } else {
             format!("{}s", q.build_seconds)
         }),
+        refs: Some(q.refs),
     }
 }
 

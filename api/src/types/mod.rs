@@ -192,6 +192,9 @@ pub struct QuotaView {
     /// before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_time: Option<String>,
+    /// Branches and tags the repo may hold (absent from servers before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs: Option<u64>,
 }
 
 /// `PUT …/quota`: `key=value,...` to change (the rest stays).

@@ -225,6 +225,9 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                     if let Some(build_time) = &q.build_time {
                         println!("build-time         {build_time}");
                     }
+                    if let Some(refs) = q.refs {
+                        println!("refs               {refs}");
+                    }
                 }
             }
         }

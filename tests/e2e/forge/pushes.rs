@@ -278,3 +278,29 @@ fn a_restart_between_taking_a_revision_up_and_applying_it_still_ends_its_status(
     });
     p.wait_running(None, "greeter", Some(&first));
 }
+
+/// A linked namespace runs what its forge says: a push to the platform's copy is refused
+/// on any branch or tag, not only on main, saying where to push.
+#[test]
+fn a_linked_namespace_takes_no_push_to_any_ref_of_the_platforms_copy() {
+    let (p, forge, _) = seeded();
+    p.ok(&["repo", "link", &forge.url(), "--forge", "gitea"]);
+    // forge.work is a clone of the platform's copy (origin), as it was before the link;
+    // a new commit for each push to carry.
+    p.git_ok(&forge.work, &["commit", "-q", "--allow-empty", "-m", "here"]);
+    for refspec in [
+        "HEAD:refs/heads/main",
+        "HEAD:refs/heads/feat",
+        "HEAD:refs/tags/v1",
+    ] {
+        let out = p.git(&forge.work, &["push", "-q", "origin", refspec]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{refspec}: {said}");
+        assert!(said.contains("this namespace follows"), "{refspec}: {said}");
+    }
+    let refs = p.git_ok(&forge.work, &["ls-remote", "origin"]);
+    assert!(
+        !refs.contains("refs/heads/feat") && !refs.contains("refs/tags/v1"),
+        "{refs}"
+    );
+}
