@@ -289,3 +289,30 @@ fn the_serving_revision_keeps_its_identity_through_rollouts() {
     p.ok(&["restart", "who", "--wait"]);
     assert_eq!(p.ok(&["call", "who", "/"]).trim(), "v3 200");
 }
+
+/// `micro scale NAME 0` pauses a service (as `heroku ps:scale web=0` does): nothing runs,
+/// status says `paused`, and scaling up brings it back.
+#[test]
+fn scaling_to_zero_pauses_and_scaling_up_resumes() {
+    let p = Platform::start();
+    web(&p, "run: python3 -u main.py\n", "v1");
+    p.ok(&["run", "./web", "--wait"]);
+    assert!(!p.processes("main.py").is_empty());
+    let out = p.micro(&["scale", "web", "0", "--wait"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("web: paused at"), "{said}");
+    let s = p.service(None, "web").unwrap();
+    assert_eq!(
+        (s["status"].as_str(), s["desired"].as_u64()),
+        (Some("paused"), Some(0)),
+        "{s}"
+    );
+    p.wait_for("the paused service's processes to be gone", || {
+        p.processes("main.py").is_empty()
+    });
+    let status = p.ok(&["status", "web"]);
+    assert!(status.contains("paused"), "{status}");
+    p.ok(&["scale", "web", "1", "--wait"]);
+    assert!(p.ok(&["call", "web", "/"]).contains("v1"));
+}

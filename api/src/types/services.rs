@@ -20,6 +20,8 @@ pub enum ServiceState {
     CrashLoop,
     Error,
     Stopping,
+    /// Scaled to zero replicas (`micro scale NAME 0`): nothing runs until it is scaled up.
+    Paused,
     /// A state this client does not know yet (a newer server).
     #[serde(other)]
     Unknown,
@@ -35,6 +37,7 @@ impl ServiceState {
             ServiceState::CrashLoop => "crashloop",
             ServiceState::Error => "error",
             ServiceState::Stopping => "stopping",
+            ServiceState::Paused => "paused",
             ServiceState::Unknown => "unknown",
         }
     }
@@ -102,7 +105,13 @@ impl From<ServiceStatus> for ServiceView {
             name: s.name,
             revision: s.revision,
             source: s.source,
-            status: s.status.into(),
+            // Zero replicas, all of them ready: paused, not running.
+            status: match ServiceState::from(s.status) {
+                ServiceState::Running | ServiceState::Starting if s.desired == 0 => {
+                    ServiceState::Paused
+                }
+                other => other,
+            },
             ready: s.ready,
             desired: s.desired,
             message: s.message,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub struct ScaleArgs {
     /// The service
     pub name: String,
-    /// How many replicas it should run
+    /// How many replicas it should run (0 pauses it: nothing runs until it is scaled up)
     pub replicas: u32,
     /// Wait until it runs that many (or fails), showing progress
     #[arg(long)]
@@ -25,13 +25,6 @@ pub struct ScaleArgs {
 }
 
 pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
-    if args.replicas == 0 {
-        bail!(
-            "replicas must be at least 1 (to stop {} use `micro kill {}`)",
-            args.name,
-            args.name
-        );
-    }
     let ctx = t.writing_to(&args.to).resolve_writing().await?;
     let (name, n) = (args.name.clone(), args.replicas);
     let path = format!("services/{name}/service.yaml");

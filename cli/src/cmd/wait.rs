@@ -72,6 +72,10 @@ pub async fn until_running(
                         eprintln!("{name}: running at {}", short(&s.revision));
                         return Ok(ExitCode::SUCCESS);
                     }
+                    ServiceState::Paused => {
+                        eprintln!("{name}: paused at {}", short(&s.revision));
+                        return Ok(ExitCode::SUCCESS);
+                    }
                     ServiceState::Error => bail!("{name} failed: {}", s.message),
                     ServiceState::CrashLoop => bail!("{name} is in a crash loop: {}", s.message),
                     _ => {}

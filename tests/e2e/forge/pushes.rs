@@ -287,7 +287,10 @@ fn a_linked_namespace_takes_no_push_to_any_ref_of_the_platforms_copy() {
     p.ok(&["repo", "link", &forge.url(), "--forge", "gitea"]);
     // forge.work is a clone of the platform's copy (origin), as it was before the link;
     // a new commit for each push to carry.
-    p.git_ok(&forge.work, &["commit", "-q", "--allow-empty", "-m", "here"]);
+    p.git_ok(
+        &forge.work,
+        &["commit", "-q", "--allow-empty", "-m", "here"],
+    );
     for refspec in [
         "HEAD:refs/heads/main",
         "HEAD:refs/heads/feat",
