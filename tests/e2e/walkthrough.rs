@@ -257,3 +257,43 @@ fn version_and_shell_completion() {
     let err = p.fails(&["completion", "tcsh"]);
     assert!(!err.is_empty());
 }
+
+/// A `GIT_SSL_CAINFO` in the user's environment outranks a clone's own CA: `micro clone`
+/// and `micro env` say so and how to fix it; `env add` of a name in use says how to
+/// replace it.
+#[test]
+fn a_git_ssl_cainfo_in_the_way_is_named_with_its_fix() {
+    let p = Platform::start();
+    assert!(
+        !p.insecure(),
+        "the platform serves TLS with its own CA here"
+    );
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    for args in [&["clone", "work"][..], &["env"][..]] {
+        let out = p
+            .command(args)
+            .env("GIT_SSL_CAINFO", bundle)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains(&format!("GIT_SSL_CAINFO is set ({bundle})"))
+                && said.contains("unset GIT_SSL_CAINFO"),
+            "{args:?}: {said}"
+        );
+    }
+    // Without it, nothing is said.
+    let out = p
+        .command(&["env"])
+        .env_remove("GIT_SSL_CAINFO")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("GIT_SSL_CAINFO"));
+
+    p.ok(&["env", "add", "other", "https://127.0.0.1:9"]);
+    let said = p.fails(&["env", "add", "other", "https://127.0.0.1:10"]);
+    assert!(said.contains("--force"), "{said}");
+    p.ok(&["env", "add", "other", "https://127.0.0.1:10", "--force"]);
+    assert!(p.ok(&["env"]).contains("https://127.0.0.1:10"));
+}

@@ -91,5 +91,6 @@ pub async fn run(t: &Target, args: CloneArgs) -> Result<ExitCode> {
         ctx.namespace,
         dir.display()
     );
+    super::env::warn_git_ca(ca_file.as_deref());
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,9 @@ pub enum EnvAction {
         /// its first start (`<data dir>/tls/ca.pem`) [default: the system's roots]
         #[arg(long)]
         ca_file: Option<std::path::PathBuf>,
+        /// Replace an environment of that name
+        #[arg(long)]
+        force: bool,
     },
     /// Delete environment NAME
     Del {
@@ -66,20 +69,33 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
                 let mark = if name == current { "*" } else { " " };
                 println!("{mark} {name:<12} {}", env.url);
             }
+            if let Some(env) = envs.get(&current) {
+                warn_git_ca(home.ca_file(&current, env.ca.as_deref())?.as_deref());
+            }
         }
         Some(EnvAction::Set { name }) => {
             if envs.get(&name).is_none() {
                 bail!("no environment named {name:?}; see `micro env`");
             }
+            if let Some(env) = envs.get(&name) {
+                warn_git_ca(home.ca_file(&name, env.ca.as_deref())?.as_deref());
+            }
             envs.current = Some(name);
             home.save_envs(&envs)?;
         }
-        Some(EnvAction::Add { name, url, ca_file }) => {
+        Some(EnvAction::Add {
+            name,
+            url,
+            ca_file,
+            force,
+        }) => {
             if name == BUILTIN_ENV {
                 bail!("{BUILTIN_ENV} is built in (this machine's platform); pick another name");
             }
-            if envs.get(&name).is_some() {
-                bail!("environment {name:?} already exists");
+            if envs.get(&name).is_some() && !force {
+                bail!(
+                    "environment {name:?} already exists: `micro env add {name} URL --force` replaces it (logging in again), `micro env del {name}` removes it"
+                );
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("{url}: an environment URL starts with http:// or https://");
@@ -126,4 +142,21 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// git's `GIT_SSL_CAINFO` outranks a clone's `http.sslCAInfo` (corporate and CI images
+/// set it): with it, `git push` from a `micro clone` of a platform with its own CA
+/// (`ca`) fails on the certificate. Says so and how to fix it.
+pub fn warn_git_ca(ca: Option<&std::path::Path>) {
+    let (Some(ca), Some(set)) = (ca, std::env::var_os("GIT_SSL_CAINFO")) else {
+        return;
+    };
+    if set.is_empty() || std::path::Path::new(&set) == ca {
+        return;
+    }
+    eprintln!(
+        "warning: GIT_SSL_CAINFO is set ({}) and outranks a micro clone's own CA, so git push and fetch there will not trust this platform: `unset GIT_SSL_CAINFO` in this shell, or run git with GIT_SSL_CAINFO={}",
+        std::path::Path::new(&set).display(),
+        ca.display()
+    );
 }
