@@ -540,6 +540,10 @@ impl Instance {
             {
                 let mut env = deployment.variables();
                 env.insert(
+                    micro_runtime::CALL_VAR.to_owned(),
+                    micro_runtime::call_base(&deployment.api_url, namespace),
+                );
+                env.insert(
                     micro_runtime::API_VAR.to_owned(),
                     deployment.api_url.clone(),
                 );

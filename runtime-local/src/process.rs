@@ -335,7 +335,10 @@ pub(crate) async fn spawn(shared: &Shared, l: &Launch<'_>) -> std::io::Result<Gr
             Some(_) => std::path::Path::new(super::sandbox::TRUST_FILE),
             None => bundle.as_path(),
         };
-        cmd.env("SSL_CERT_FILE", inside).env("MICRO_TLS_CA", inside);
+        // Node reads its extra roots from its own variable (its fetch included).
+        cmd.env("SSL_CERT_FILE", inside)
+            .env("MICRO_TLS_CA", inside)
+            .env("NODE_EXTRA_CA_CERTS", inside);
     }
     if let Some(ca) = &shared.isolation.platform_ca {
         let inside = match &shared.isolation.sandbox {

@@ -12,6 +12,16 @@ pub type ConfigEnv = BTreeMap<String, String>;
 pub const TOKEN_VAR: &str = "MICRO_TOKEN";
 /// The variable holding the URL the service reaches the platform API at.
 pub const API_VAR: &str = "MICRO_API";
+/// Where a replica calls its siblings: `$MICRO_CALL/<service>/call/<path>`.
+pub const CALL_VAR: &str = "MICRO_CALL";
+
+/// [`CALL_VAR`]'s value for a service of `namespace` reaching the platform at `api`.
+pub fn call_base(api: &str, namespace: &str) -> String {
+    format!(
+        "{}/api/v1/namespaces/{namespace}/services",
+        api.trim_end_matches('/')
+    )
+}
 /// The variable naming the deployment: its token is retired only when a later
 /// deployment serves alone.
 pub const DEPLOYMENT_VAR: &str = "MICRO_DEPLOYMENT";

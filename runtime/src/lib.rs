@@ -12,8 +12,8 @@ pub mod memory;
 
 pub use artifact::Artifact;
 pub use deployment::{
-    API_VAR, ConfigEnv, DEPLOYMENT_VAR, Deployment, IDENTITY_VARS, PLATFORM_IDENTITY_VAR, Pem,
-    Secret, TOKEN_VAR,
+    API_VAR, CALL_VAR, ConfigEnv, DEPLOYMENT_VAR, Deployment, IDENTITY_VARS, PLATFORM_IDENTITY_VAR,
+    Pem, Secret, TOKEN_VAR, call_base,
 };
 
 use bytes::Bytes;

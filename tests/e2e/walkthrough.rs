@@ -36,6 +36,21 @@ fn new_run_status_call_logs_clone_push_kill() {
         p.ok(&["logs", "hello", "-n", "20"])
             .contains("hello listening on port")
     );
+    // The README's line, as the skeleton answers it.
+    let answer = p.ok(&[
+        "call",
+        "hello",
+        "/items/7",
+        "-X",
+        "DELETE",
+        "-H",
+        "X-Trace: 1",
+        "-i",
+    ]);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("deleted /items/7"),
+        "{answer}"
+    );
 
     // Power user: clone, edit, push.
     p.ok(&["clone", "work"]);
@@ -296,4 +311,48 @@ fn a_git_ssl_cainfo_in_the_way_is_named_with_its_fix() {
     assert!(said.contains("--force"), "{said}");
     p.ok(&["env", "add", "other", "https://127.0.0.1:10", "--force"]);
     assert!(p.ok(&["env"]).contains("https://127.0.0.1:10"));
+}
+
+/// The README's "How a service uses the platform", run in a service: its Python
+/// snippet writes and reads the store and calls a sibling through `MICRO_CALL` (with a
+/// trailing slash on the root, as a base URL makes it).
+#[test]
+fn a_service_uses_the_store_and_calls_a_sibling_as_the_readme_shows() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## How a service uses the platform")
+        .nth(1)
+        .unwrap();
+    let snippet = section
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let p = Platform::start();
+    let greeter = "import json, os, http.server\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = json.dumps({'hello': self.path}).encode()\n        self.send_response(200); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+    p.write_service(
+        "greeter",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", greeter),
+        ],
+    );
+    p.ok(&["run", "./greeter", "--wait"]);
+    let front = format!(
+        "import http.server\n{snippet}\nroot = platform('GET', os.environ['MICRO_CALL'] + '/greeter/call/')\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = json.dumps({{'visits': visits, 'hello': hello, 'root': root}}).encode()\n        self.send_response(200); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n"
+    );
+    p.write_service(
+        "front",
+        &[
+            ("service.yaml", "run: python3 -u main.py\n"),
+            ("main.py", &front),
+        ],
+    );
+    p.ok(&["run", "./front", "--wait"]);
+    let got: serde_json::Value = serde_json::from_str(&p.ok(&["call", "front", "/"])).unwrap();
+    assert_eq!(got["visits"], "41", "{got}");
+    assert_eq!(got["hello"]["hello"], "/hello", "{got}");
+    assert_eq!(got["root"]["hello"], "/", "{got}");
+    // What it wrote is the namespace's, as the CLI sees it.
+    assert!(p.ok(&["store", "read", "visits"]).contains("41"));
 }

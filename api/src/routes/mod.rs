@@ -131,6 +131,11 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/namespaces/{ns}/services/{name}/call",
             any(call::call_root),
         )
+        // `…/call/` is the root too, as a base URL with a slash makes it.
+        .route(
+            "/api/v1/namespaces/{ns}/services/{name}/call/",
+            any(call::call_root),
+        )
         .route(
             "/api/v1/namespaces/{ns}/services/{name}/call/{*path}",
             any(call::call),

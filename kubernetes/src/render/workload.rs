@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use micro_runtime::{API_VAR, Artifact, DEPLOYMENT_VAR, TOKEN_VAR};
+use micro_runtime::{API_VAR, Artifact, CALL_VAR, DEPLOYMENT_VAR, TOKEN_VAR, call_base};
 use micro_tenant::desired::{DesiredService, ServiceModel};
 use micro_tenant::quantity::{parse_cpu, parse_memory};
 use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
@@ -204,6 +204,7 @@ fn plain_env(settings: &Settings, s: &ServiceInput<'_>) -> Vec<EnvVar> {
     let mut env = vec![
         var("PORT", s.port().to_string()),
         var(API_VAR, settings.platform_url.clone()),
+        var(CALL_VAR, call_base(&settings.platform_url, s.tenant)),
         var("MICRO_NAMESPACE", s.tenant),
         var("MICRO_SERVICE_NAME", s.name),
         var("HOME", "/tmp"),
@@ -213,6 +214,7 @@ fn plain_env(settings: &Settings, s: &ServiceInput<'_>) -> Vec<EnvVar> {
         // keep the image's own roots in its certificate folder).
         let file = format!("{CA_DIR}/ca.pem");
         env.push(var("SSL_CERT_FILE", file.clone()));
+        env.push(var("NODE_EXTRA_CA_CERTS", file.clone()));
         env.push(var("MICRO_TLS_CA", file.clone()));
         // The Secret's CA is the platform's alone: what a service serving TLS checks its
         // callers against.

@@ -136,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
         who = request.get("name", "stranger") if isinstance(request, dict) else "stranger"
         self.reply(200, {"message": f"{GREETING} {who}", "path": self.path})
 
+    def do_DELETE(self):
+        self.reply(200, {"message": f"deleted {self.path}", "path": self.path})
+
 
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "8080"))
