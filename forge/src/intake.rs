@@ -79,10 +79,51 @@ pub fn router(state: HookState) -> Router {
             axum::routing::get(revision_page),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // A delivery that announces more is refused before any of it is read, so the
-        // sender sees the 413 rather than a connection closed while it is still writing.
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(answer_oversized))
         .with_state(state)
+}
+
+/// The most of an oversized delivery read (and thrown away) so its sender, still
+/// writing, gets the 413 instead of a broken pipe; and how long that may take.
+const DRAINED: u64 = 32 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(30);
+
+/// A delivery that announces more than [`BODY_LIMIT`] is answered 413 at once, and what
+/// it sends is read on (up to [`DRAINED`], for [`DRAIN_TIME`]) and dropped: closing a
+/// connection with unread data makes the sender's kernel see a reset before the answer.
+/// One that asks first (`Expect: 100-continue`) is answered without its body being sent.
+async fn answer_oversized(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, EXPECT};
+    let announced = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let Some(length) = announced.filter(|n| *n > BODY_LIMIT as u64) else {
+        return next.run(request).await;
+    };
+    let asked_first = request
+        .headers()
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !asked_first && length <= DRAINED {
+        let mut body = request.into_body().into_data_stream();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while let Some(Ok(_)) = body.next().await {}
+            })
+            .await;
+        });
+    }
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("a delivery is at most {BODY_LIMIT} bytes"),
+    )
+        .into_response()
 }
 
 /// A link as the endpoint needs it: cached, dropped whenever any link changes.

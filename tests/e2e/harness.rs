@@ -268,16 +268,30 @@ impl Platform {
             "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
         )
         .unwrap();
-        // The server closes a connection whose body it will not read: up to there.
+        // The answer comes before the body (which the server may read on, or not).
         let mut answer = Vec::new();
         let mut chunk = [0u8; 4096];
-        while let Ok(n @ 1..) = s.read(&mut chunk) {
-            answer.extend_from_slice(&chunk[..n]);
+        loop {
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                    return (status, body.to_owned());
+                }
+            }
+            match s.read(&mut chunk) {
+                Ok(n @ 1..) => answer.extend_from_slice(&chunk[..n]),
+                _ => panic!("the connection ended before an answer: {answer:?}"),
+            }
         }
-        let answer = String::from_utf8_lossy(&answer);
-        let (head, body) = answer.split_once("\r\n\r\n").expect("an answer");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, body.to_owned())
     }
 
     /// An HTTP client that trusts the platform CA (and nothing else).

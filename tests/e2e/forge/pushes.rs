@@ -85,6 +85,12 @@ fn a_linked_namespace_runs_what_signed_pushes_on_its_forge_say() {
     assert_eq!(post(&url, &headers, junk).0, 400);
     let target = url.strip_prefix(&p.url()).unwrap();
     assert_eq!(p.announce_body(target, 5 << 20).0, 413);
+    // Sent whole, as forges send it: the sender gets the 413 every time, never a broken
+    // pipe (the server reads the rest and drops it).
+    for _ in 0..5 {
+        let big = vec![b' '; 5 << 20];
+        assert_eq!(post(&url, &headers, big).0, 413);
+    }
     let missing = format!("{}/hooks/0123456789abcdef", p.url());
     assert_eq!(
         github(&missing, &secret, "push", "d-6", &push_event(&third)).0,
