@@ -161,6 +161,10 @@ fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        // `micro` or `micro config` alone: the help, as it is laid out.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
         Err(e) => {
             eprintln!("{}", one_line_usage_error(&e.to_string()));
             return ExitCode::from(2);
@@ -198,20 +202,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// clap's multi-line usage errors as the one line every failure gets: what is wrong and
-/// the values that would do, without the usage block.
+/// clap's multi-line usage errors as the one line every failure gets: what is wrong, its
+/// suggestion ("a similar subcommand exists") and the usage, without the pointer to
+/// `--help`.
 fn one_line_usage_error(rendered: &str) -> String {
     rendered
         .lines()
         .map(str::trim)
-        .filter(|l| {
-            !l.is_empty()
-                && !l.starts_with("Usage:")
-                && !l.starts_with("For more information")
-                && !l.starts_with("tip:")
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .map(|l| match l.strip_prefix("Usage: ") {
+            Some(usage) => format!("(usage: {usage})"),
+            None => l.replace("tip: ", "; "),
         })
         .collect::<Vec<_>>()
         .join(" ")
+        .replace(" ; ", "; ")
 }
 
 /// An error and its causes on one line.

@@ -211,3 +211,27 @@ fn errors_say_what_to_do_next() {
     assert!(!ok && err.contains("needs the admin role"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// `micro` or `micro config` alone shows the help as it is laid out (not flattened into
+/// one line), and a mistyped command says what it may have meant and how it is used, on
+/// one line.
+#[test]
+fn help_keeps_its_layout_and_a_usage_error_names_the_way_out() {
+    let p = Platform::start();
+    for args in [&[][..], &["config"][..]] {
+        let out = p.micro(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stderr);
+        assert!(help.lines().count() > 8, "{args:?}: {help}");
+        assert!(help.lines().any(|l| l.trim_start().starts_with("Usage: micro")), "{help}");
+    }
+    let out = p.micro(&["stauts"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(
+        said.contains("unrecognized subcommand 'stauts'")
+            && said.contains("'status'")
+            && said.contains("(usage: micro"),
+        "{said}"
+    );
+}
