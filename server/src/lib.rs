@@ -523,7 +523,14 @@ struct ApiParts<'a> {
 /// The API's state: what its handlers share.
 fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
     let args = p.args;
-    let mut default_quota = micro_tenant::quota::Quota::default();
+    // On this machine, a namespace's CPU and memory fit it; on a cluster, the defaults.
+    let mut default_quota = match args.runtime {
+        crate::args::RuntimeKind::Local => micro_tenant::quota::Quota::fitted(
+            std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+            machine_memory().unwrap_or(16 << 30),
+        ),
+        _ => micro_tenant::quota::Quota::default(),
+    };
     default_quota
         .set(&args.default_quota)
         .map_err(|e| ServerError::new(format!("--default-quota: {e}")))?;
@@ -806,4 +813,17 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// This machine's memory (`MemTotal` in `/proc/meminfo`), in bytes.
+fn machine_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

@@ -12,9 +12,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// What a replica gets, and counts against the quota, when its spec sets no `resources`.
+/// What a replica may use when its spec sets no `resources` (its limits).
 pub const DEFAULT_CPU_MILLIS: u64 = 1000;
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
+/// What such a replica reserves, and counts against the quota (its requests): small, so
+/// a namespace of small services is not stopped at its CPU count. A spec's own
+/// `resources` are both what it reserves and what it may use.
+pub const DEFAULT_CPU_REQUEST_MILLIS: u64 = 100;
+pub const DEFAULT_MEMORY_REQUEST_BYTES: u64 = 128 << 20;
 
 /// One namespace's limits. Missing fields take the defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,19 @@ pub struct Quota {
     pub build_seconds: u64,
     /// Refs (branches and tags) the repo may hold.
     pub refs: u64,
+}
+
+impl Quota {
+    /// The defaults, with CPU and memory fitted to a machine of `cores` and
+    /// `memory_bytes` (the local runtime's: a namespace may reserve every core and half
+    /// the memory).
+    pub fn fitted(cores: u64, memory_bytes: u64) -> Quota {
+        Quota {
+            cpu_millis: cores.max(1) * 1000,
+            memory_bytes: (memory_bytes / 2).max(1 << 30),
+            ..Quota::default()
+        }
+    }
 }
 
 impl Default for Quota {
@@ -151,8 +169,8 @@ impl Quota {
             let c = s.model.cpu.as_deref().and_then(parse_cpu);
             let m = s.model.memory.as_deref().and_then(parse_memory);
             let (c, m) = (
-                c.unwrap_or(DEFAULT_CPU_MILLIS),
-                m.unwrap_or(DEFAULT_MEMORY_BYTES),
+                c.unwrap_or(DEFAULT_CPU_REQUEST_MILLIS),
+                m.unwrap_or(DEFAULT_MEMORY_REQUEST_BYTES),
             );
             cpu += n * c;
             memory += n * m;
@@ -180,13 +198,17 @@ impl Quota {
         }
         if cpu > self.cpu_millis {
             return Err(over(
-                "cpu",
+                "cpu (the replicas' resources.cpu, 100m each without one)",
                 format!("{cpu}m"),
                 format!("{}m", self.cpu_millis),
             ));
         }
         if memory > self.memory_bytes {
-            return Err(over("memory", mib(memory), mib(self.memory_bytes)));
+            return Err(over(
+                "memory (the replicas' resources.memory, 128Mi each without one)",
+                mib(memory),
+                mib(self.memory_bytes),
+            ));
         }
         Ok(())
     }

@@ -223,7 +223,11 @@ fn help_keeps_its_layout_and_a_usage_error_names_the_way_out() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let help = String::from_utf8_lossy(&out.stderr);
         assert!(help.lines().count() > 8, "{args:?}: {help}");
-        assert!(help.lines().any(|l| l.trim_start().starts_with("Usage: micro")), "{help}");
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with("Usage: micro")),
+            "{help}"
+        );
     }
     let out = p.micro(&["stauts"]);
     let said = String::from_utf8_lossy(&out.stderr);

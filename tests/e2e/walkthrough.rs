@@ -356,3 +356,50 @@ fn a_service_uses_the_store_and_calls_a_sibling_as_the_readme_shows() {
     // What it wrote is the namespace's, as the CLI sees it.
     assert!(p.ok(&["store", "read", "visits"]).contains("41"));
 }
+
+/// A replica without `resources` reserves 100m and 128Mi of its namespace's quota (and
+/// may use the default limits): a dozen small replicas fit a namespace whose defaults
+/// fit this machine; past the quota, the refusal names the resource.
+#[test]
+fn a_namespace_of_small_replicas_is_not_stopped_at_its_cpu_count() {
+    let p = Platform::start();
+    let quota = p.ok(&["admin", "quota", "default", "-o", "json"]);
+    let quota: serde_json::Value = serde_json::from_str(&quota).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(quota["cpu"], format!("{}m", cores * 1000), "{quota}");
+    let app = "import os, http.server\nhttp.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()\n";
+    // More than the eight the old 1-CPU reservation allowed.
+    let many = (cores * 5).clamp(9, 40);
+    p.write_service(
+        "many",
+        &[
+            (
+                "service.yaml",
+                &format!("run: python3 -u main.py\nreplicas: {many}\n"),
+            ),
+            ("main.py", app),
+        ],
+    );
+    let out = p.micro(&["run", "./many"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p.write_service(
+        "big",
+        &[
+            (
+                "service.yaml",
+                &format!("run: python3 -u main.py\nresources: {{ cpu: \"{cores}\" }}\n"),
+            ),
+            ("main.py", app),
+        ],
+    );
+    let said = p.fails(&["run", "./big"]);
+    assert!(
+        said.contains("over quota: cpu (the replicas' resources.cpu, 100m each without one)"),
+        "{said}"
+    );
+    p.ok(&["kill", "many"]);
+}

@@ -16,7 +16,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use micro_tenant::quantity::{MAX_CPU_MILLIS, MAX_MEMORY};
-use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES, Quota};
+use micro_tenant::quota::{
+    DEFAULT_CPU_MILLIS, DEFAULT_CPU_REQUEST_MILLIS, DEFAULT_MEMORY_BYTES,
+    DEFAULT_MEMORY_REQUEST_BYTES, Quota,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -204,10 +207,10 @@ fn hard_limits(quota: &Quota) -> BTreeMap<String, Quantity> {
         ("pods", pods.to_string()),
         ("count/deployments.apps", quota.services.to_string()),
         ("services", quota.services.to_string()),
+        // What replicas reserve is the quota; what each may use is held by the
+        // LimitRange (a replica without `resources` may burst to the default limits).
         ("requests.cpu", cpu_quantity(quota.cpu_millis * 2)),
-        ("limits.cpu", cpu_quantity(quota.cpu_millis * 2)),
         ("requests.memory", memory_quantity(quota.memory_bytes * 2)),
-        ("limits.memory", memory_quantity(quota.memory_bytes * 2)),
         // Every pod may hold a checkout (its `/app`, bounded per pod below).
         (
             "requests.ephemeral-storage",
@@ -229,8 +232,8 @@ fn container_limits(quota: &Quota) -> LimitRangeItem {
             ("ephemeral-storage", memory_quantity(quota.checkout_bytes)),
         ])),
         default_request: Some(quantities([
-            ("cpu", cpu_quantity(DEFAULT_CPU_MILLIS)),
-            ("memory", memory_quantity(DEFAULT_MEMORY_BYTES)),
+            ("cpu", cpu_quantity(DEFAULT_CPU_REQUEST_MILLIS)),
+            ("memory", memory_quantity(DEFAULT_MEMORY_REQUEST_BYTES)),
             (
                 "ephemeral-storage",
                 memory_quantity(EPHEMERAL_REQUEST.min(quota.checkout_bytes)),

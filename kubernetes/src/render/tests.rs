@@ -79,7 +79,11 @@ fn a_tenant_gets_an_isolated_namespace_with_its_quota() {
     let hard = &find(&objects, "ResourceQuota", "micro-quota")["spec"]["hard"];
     assert_eq!(hard["pods"], "6", "replicas plus one surge pod per service");
     assert_eq!(hard["requests.cpu"], "4000m");
-    assert_eq!(hard["limits.memory"], "2048Mi");
+    assert_eq!(hard["requests.memory"], "2048Mi");
+    // What each replica may use is the LimitRange's to hold: requests are the quota.
+    assert!(hard["limits.memory"].is_null() && hard["limits.cpu"].is_null());
+    assert_eq!(limits_of(&objects)["defaultRequest"]["cpu"], "100m");
+    assert_eq!(limits_of(&objects)["default"]["cpu"], "1000m");
     // A node's disk too: each pod may hold a checkout, no more.
     assert_eq!(hard["limits.ephemeral-storage"], "12288Mi");
     let limits = &find(&objects, "LimitRange", "micro-limits")["spec"]["limits"][0];
@@ -221,8 +225,11 @@ fn a_service_runs_locked_down_from_its_pinned_revision() {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let main = &pod["containers"][0];
     assert_eq!(main["readinessProbe"]["httpGet"]["path"], "/health");
+    // The spec gave its CPU (both) but not its memory: a small request, the default limit.
     assert_eq!(main["resources"]["limits"]["cpu"], "250m");
-    assert_eq!(main["resources"]["requests"]["memory"], "512Mi");
+    assert_eq!(main["resources"]["requests"]["cpu"], "250m");
+    assert_eq!(main["resources"]["requests"]["memory"], "128Mi");
+    assert_eq!(main["resources"]["limits"]["memory"], "512Mi");
     let sc = &main["securityContext"];
     assert_eq!(sc["readOnlyRootFilesystem"], true);
     assert_eq!(sc["allowPrivilegeEscalation"], false);
@@ -569,4 +576,8 @@ fn the_operators_build_env_reaches_the_build_alone_under_the_services_own() {
         !main.iter().any(|(k, _)| k == "npm_config_registry"),
         "{main:?}"
     );
+}
+
+fn limits_of(objects: &[Value]) -> Value {
+    find(objects, "LimitRange", "micro-limits")["spec"]["limits"][0].clone()
 }

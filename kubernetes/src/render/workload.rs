@@ -20,7 +20,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use micro_runtime::{API_VAR, Artifact, CALL_VAR, DEPLOYMENT_VAR, TOKEN_VAR, call_base};
 use micro_tenant::desired::{DesiredService, ServiceModel};
 use micro_tenant::quantity::{parse_cpu, parse_memory};
-use micro_tenant::quota::{DEFAULT_CPU_MILLIS, DEFAULT_MEMORY_BYTES};
+use micro_tenant::quota::{
+    DEFAULT_CPU_MILLIS, DEFAULT_CPU_REQUEST_MILLIS, DEFAULT_MEMORY_BYTES,
+    DEFAULT_MEMORY_REQUEST_BYTES,
+};
 use micro_tenant::toolchain::VENV;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -597,25 +600,26 @@ impl Parts {
     }
 }
 
-/// Requests and limits for one container of a service.
+/// Requests and limits for one container of a service: the spec's `resources` for both,
+/// or without them a small request and the default limits.
 fn resources(m: &ServiceModel) -> ResourceRequirements {
-    let cpu = m
-        .cpu
-        .as_deref()
-        .and_then(parse_cpu)
-        .unwrap_or(DEFAULT_CPU_MILLIS);
-    let memory = m
-        .memory
-        .as_deref()
-        .and_then(parse_memory)
-        .unwrap_or(DEFAULT_MEMORY_BYTES);
-    let r = BTreeMap::from([
-        ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
-        ("memory".to_owned(), Quantity(memory_quantity(memory))),
-    ]);
+    let cpu = m.cpu.as_deref().and_then(parse_cpu);
+    let memory = m.memory.as_deref().and_then(parse_memory);
+    let of = |cpu: u64, memory: u64| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
+            ("memory".to_owned(), Quantity(memory_quantity(memory))),
+        ])
+    };
     ResourceRequirements {
-        requests: Some(r.clone()),
-        limits: Some(r),
+        requests: Some(of(
+            cpu.unwrap_or(DEFAULT_CPU_REQUEST_MILLIS),
+            memory.unwrap_or(DEFAULT_MEMORY_REQUEST_BYTES),
+        )),
+        limits: Some(of(
+            cpu.unwrap_or(DEFAULT_CPU_MILLIS),
+            memory.unwrap_or(DEFAULT_MEMORY_BYTES),
+        )),
         ..ResourceRequirements::default()
     }
 }
