@@ -152,6 +152,44 @@ impl std::fmt::Debug for CertCheck {
     }
 }
 
+/// Whether the service folder `now` is the one `then` (a tree id) but for its spec's
+/// `replicas` line: a `micro scale` since, which a deploy from the folder keeps rather
+/// than counts as someone else's work.
+fn differ_in_replicas_only(r: &Repository, then: &str, now: Oid) -> bool {
+    let (Ok(then), Ok(now)) = (
+        Oid::from_str(then).and_then(|id| r.find_tree(id)),
+        r.find_tree(now),
+    ) else {
+        return false;
+    };
+    let entries = |t: &Tree<'_>| -> Vec<(String, Oid)> {
+        t.iter()
+            .map(|e| (String::from_utf8_lossy(e.name_bytes()).into_owned(), e.id()))
+            .collect()
+    };
+    let (a, b) = (entries(&then), entries(&now));
+    if a.len() != b.len() {
+        return false;
+    }
+    let without_replicas = |id: Oid| -> Option<String> {
+        let blob = r.find_blob(id).ok()?;
+        Some(
+            String::from_utf8_lossy(blob.content())
+                .lines()
+                .filter(|l| !l.starts_with("replicas:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    };
+    a.iter().zip(&b).all(|((name_a, id_a), (name_b, id_b))| {
+        name_a == name_b
+            && (id_a == id_b
+                || (name_a == "service.yaml"
+                    && without_replicas(*id_a).is_some()
+                    && without_replicas(*id_a) == without_replicas(*id_b)))
+    })
+}
+
 /// Where a tenant repo is pushed to, and as whom.
 #[derive(Clone, Debug)]
 pub struct Remote {
@@ -258,6 +296,14 @@ impl RemoteRepo {
             .map(|b| b.content().to_vec()))
     }
 
+    /// The bytes of `path` in the tree `tree` (one [`RemoteRepo::write_folder`] wrote), if
+    /// the cache has it and it is a file there.
+    pub fn read_in_tree(&self, tree: &str, path: &str) -> Option<Vec<u8>> {
+        let tree = self.repo.find_tree(Oid::from_str(tree).ok()?).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        Some(self.repo.find_blob(entry.id()).ok()?.content().to_vec())
+    }
+
     /// Writes the files of a local folder into the cache ([`crate::folder`]'s rules), once
     /// for every attempt of a change: the tree's id, for an [`Edit::Tree`].
     pub fn write_folder(&self, dir: &Path) -> Result<Oid, ChangeError> {
@@ -309,6 +355,7 @@ impl RemoteRepo {
                     if let Some(now) = now
                         && now.to_string() != *tree
                         && Some(now) != writes
+                        && !differ_in_replicas_only(r, tree, now)
                     {
                         return Err(ChangeError::ChangedSince {
                             path: path.clone(),

@@ -313,8 +313,16 @@ fn update_from_a_folder_never_overwrites_work_pushed_since() {
     );
     assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "pushed");
 
-    // Asked for, it overwrites; after that, the folder is in step again.
-    p.ok(&["update", "greeter", "--force", "--wait"]);
+    // Asked for, it overwrites, saying field by field what (outside a terminal it does
+    // not ask); after that, the folder is in step again.
+    let out = p.micro(&["update", "greeter", "--force", "--wait"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("--force overwrites what the repo holds for greeter:")
+            && said.contains(r#"env.GREETING: "pushed" → "folder""#),
+        "{said}"
+    );
     assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "folder");
     std::fs::write(p.work.join("greeter/service.yaml"), spec("again", 1)).unwrap();
     p.ok(&["update", "greeter", "--wait"]);
@@ -354,4 +362,32 @@ fn a_push_can_be_followed_through_the_server_log() {
         line_with(&["request{", "/api/v1/namespaces/{ns}/status", "answered"]).is_some(),
         "requests are traced by route template: {log}"
     );
+}
+
+/// Replicas are a runtime setting, as `heroku ps:scale` makes them: `micro update` from
+/// the folder after `micro scale` is not refused and keeps the scale, unless the folder
+/// itself changed its `replicas`.
+#[test]
+fn update_from_a_folder_keeps_the_scale_unless_the_folder_changes_it() {
+    let p = Platform::start();
+    p.write_service(
+        "greeter",
+        &[("service.yaml", &spec("one", 1)), ("main.py", APP)],
+    );
+    p.ok(&["run", "./greeter", "--wait"]);
+    p.ok(&["scale", "greeter", "3", "--wait"]);
+    // A code change in the folder (its `replicas: 1` as it was).
+    std::fs::write(p.work.join("greeter/service.yaml"), spec("two", 1)).unwrap();
+    p.ok(&["update", "greeter", "--wait"]);
+    assert_eq!(p.ok(&["call", "greeter", "/"]).trim(), "two");
+    let s = p.service(None, "greeter").unwrap();
+    assert_eq!(s["desired"], 3, "the scale was undone: {s}");
+    // Again, with nothing new from the folder but the scale in the repo.
+    std::fs::write(p.work.join("greeter/service.yaml"), spec("three", 1)).unwrap();
+    p.ok(&["update", "greeter", "--wait"]);
+    assert_eq!(p.service(None, "greeter").unwrap()["desired"], 3);
+    // The folder says 2 now: the folder wins.
+    std::fs::write(p.work.join("greeter/service.yaml"), spec("three", 2)).unwrap();
+    p.ok(&["update", "greeter", "--wait"]);
+    assert_eq!(p.service(None, "greeter").unwrap()["desired"], 2);
 }

@@ -1331,11 +1331,17 @@ fn builds_are_bounded_like_services() {
         "{said}"
     );
     // …and a build counts against the memory quota beside the replicas: two more
-    // replicas of 512Mi fit in 1200Mi with the others' 128Mi, a build of 512Mi does not.
-    let out = deploy("two", "build: true\nreplicas: 2\nrun: python3 -u main.py\n");
+    // replicas of 400Mi fit in 1200Mi with the others' (128Mi reserved by one without
+    // resources), a build of 400Mi beside them does not.
+    let out = deploy(
+        "two",
+        "build: true\nreplicas: 2\nrun: python3 -u main.py\nresources: { memory: 400Mi }\n",
+    );
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && said.contains("over quota: memory would be"),
+        !out.status.success()
+            && said.contains("over quota: memory")
+            && said.contains("would be 1328Mi"),
         "{said}"
     );
 }

@@ -7,6 +7,7 @@ use crate::home::Deployed;
 use anyhow::{Result, anyhow, bail};
 use micro_tenant::change::{Change, Edit, Expect, Pushed};
 use micro_tenant::spec::{self, SpecError};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -153,6 +154,18 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
         })
     })?;
     let ctx = t.resolve_writing().await?;
+    if force {
+        let shown = tokio::task::block_in_place(|| overwritten(&ctx, name, &bytes))?;
+        if !shown.is_empty() {
+            eprintln!("--force overwrites what the repo holds for {name}:");
+            for line in &shown {
+                eprintln!("  {line}");
+            }
+            if !confirmed()? {
+                bail!("nothing changed: {name} was not updated");
+            }
+        }
+    }
     let key = source_key(&ctx, name);
     // What this folder put there last time; another folder's deploy does not count.
     let known = ctx
@@ -165,7 +178,7 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
         let repo = ctx.tenant_repo()?;
         // The folder's files are read once, whatever the attempts.
         let tree = repo.write_folder(dir).map_err(|e| ctx.said(e))?;
-        let expect = match (force, known) {
+        let expect = match (force, known.clone()) {
             (false, Some((tree, since))) => vec![Expect::Unchanged {
                 path: path.clone(),
                 tree,
@@ -173,9 +186,50 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
             }],
             _ => Vec::new(),
         };
+        // Replicas are a runtime setting (`micro scale`, as `heroku ps:scale`): a folder
+        // that does not set them keeps the repo's. Read before the folder replaces it.
+        let spec_file = format!("{path}/service.yaml");
+        let kept = std::cell::Cell::new(None::<u32>);
+        let replicas_of = |bytes: &[u8]| {
+            spec::parse_service(name, bytes)
+                .ok()
+                .and_then(|s| s.replicas.map(|r| r.value))
+        };
+        // The folder's own `replicas` count only when it changed them since it last
+        // deployed (a skeleton's `replicas: 1` does not undo a scale).
+        let before = known
+            .as_ref()
+            .and_then(|(tree, _)| repo.read_in_tree(tree, "service.yaml"));
+        let folder_sets_replicas = match (replicas_of(&bytes), before) {
+            (None, _) => false,
+            (Some(now), Some(before)) => replicas_of(&before) != Some(now),
+            (Some(_), None) => true,
+        };
         let change = Change {
             message: format!("Run {name}"),
-            edits: vec![Edit::Tree { path, tree }],
+            edits: vec![
+                Edit::Rewrite {
+                    path: spec_file.clone(),
+                    with: Box::new(|now, _| {
+                        kept.set(now.and_then(replicas_of));
+                        Ok(now.map(<[u8]>::to_vec).unwrap_or_default())
+                    }),
+                },
+                Edit::Tree { path, tree },
+                Edit::Rewrite {
+                    path: spec_file,
+                    with: Box::new(|folder, _| {
+                        let folder = folder.unwrap_or_default();
+                        Ok(match (folder_sets_replicas, kept.get()) {
+                            (false, Some(n)) => {
+                                super::scale::with_replicas(&String::from_utf8_lossy(folder), n)
+                                    .into_bytes()
+                            }
+                            _ => folder.to_vec(),
+                        })
+                    }),
+                },
+            ],
             expect,
         };
         let pushed = repo.apply(&change).map_err(|e| ctx.said(e))?;
@@ -201,4 +255,70 @@ async fn deploy(t: &Target, dir: &Path, name: &str, how: &DeployFlags) -> Result
         timeout,
     )
     .await
+}
+
+/// The fields of `name`'s spec in the repo that the folder's spec (`folder`) would
+/// change, one line each (`env.GREETING: "hi" → "hello"`); its `replicas` are kept, so
+/// not among them.
+fn overwritten(ctx: &Context, name: &str, folder: &[u8]) -> Result<Vec<String>> {
+    let repo = ctx.tenant_repo()?;
+    let head = repo.fetch().map_err(|e| ctx.said(e))?;
+    let path = format!("{}/service.yaml", micro_tenant::layout::service_dir(name));
+    let Some(now) = repo.read(head, &path).map_err(|e| ctx.said(e))? else {
+        return Ok(Vec::new());
+    };
+    let fields = |bytes: &[u8]| -> BTreeMap<String, String> {
+        let value: serde_json::Value =
+            serde_saphyr::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+        let mut out = BTreeMap::new();
+        flatten("", &value, &mut out);
+        out.remove("replicas");
+        out
+    };
+    let (before, after) = (fields(&now), fields(folder));
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| match (before.get(k), after.get(k)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) => Some(format!("{k}: {a} → {b}")),
+            (Some(a), None) => Some(format!("- {k}: {a}")),
+            (None, Some(b)) => Some(format!("+ {k}: {b}")),
+            (None, None) => None,
+        })
+        .collect())
+}
+
+/// `value`'s leaves by dotted path (`env.GREETING`), each as JSON.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, v, out);
+            }
+        }
+        other if !prefix.is_empty() => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// On a terminal, whether the user says yes; elsewhere (a script asked for `--force`),
+/// yes.
+fn confirmed() -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    eprint!("Overwrite? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -63,7 +63,7 @@ pub async fn run(t: &Target, args: ScaleArgs) -> Result<ExitCode> {
 
 /// The spec with its top-level `replicas:` line set to `n` (added if missing); every
 /// other line, comments included, as it was.
-fn with_replicas(spec: &str, n: u32) -> String {
+pub(crate) fn with_replicas(spec: &str, n: u32) -> String {
     let line = format!("replicas: {n}");
     let mut found = false;
     let mut out: Vec<String> = spec
