@@ -379,12 +379,13 @@ mod tests {
         assert!(err.to_string().contains("micro admin quota acme"), "{err}");
         let err = q.check_desired(&ns(&[("a", 6, Some("16Mi"))])).unwrap_err();
         assert_eq!(err.what, "replicas");
-        // Two default replicas (512Mi each) fit in 1Gi; three do not.
-        assert!(q.check_desired(&ns(&[("a", 2, None)])).is_ok());
-        assert_eq!(
-            q.check_desired(&ns(&[("a", 3, None)])).unwrap_err().what,
-            "memory"
-        );
+        // Replicas without resources reserve 128Mi each: eight fit in 1Gi, nine do not
+        // (with `replicas: 10` allowed).
+        let q = Quota { replicas: 10, ..q };
+        assert!(q.check_desired(&ns(&[("a", 8, None)])).is_ok());
+        let err = q.check_desired(&ns(&[("a", 9, None)])).unwrap_err();
+        assert!(err.what.starts_with("memory"), "{err}");
+        assert!(err.to_string().contains("128Mi each without one"), "{err}");
     }
 
     #[test]
