@@ -95,6 +95,57 @@ impl Client {
         &self.base
     }
 
+    /// The CA the platform at `base` says it has (`/api/v1/ca.pem`), fetched without
+    /// checking its certificate: trust on first use, as ssh does. The caller shows its
+    /// fingerprint and, once trusted, checks the platform against it
+    /// ([`Client::check_platform`]); nothing else is sent on this connection.
+    pub async fn platform_ca_unverified(base: &str) -> Result<Option<String>, ClientError> {
+        let http = http_builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClientError::Tls(format!("cannot set up TLS: {e}")))?;
+        let base = base.trim_end_matches('/');
+        let res = http
+            .get(format!("{base}/api/v1/ca.pem"))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() || e.is_timeout() {
+                    ClientError::Unreachable(base.to_owned())
+                } else {
+                    ClientError::Protocol(e.to_string())
+                }
+            })?;
+        if res.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !res.status().is_success() {
+            return Err(ClientError::Protocol(format!(
+                "{base}/api/v1/ca.pem answered {}",
+                res.status()
+            )));
+        }
+        let text = res
+            .text()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        // A CA's certificate is a few kilobytes; anything else is not one.
+        if text.len() > 64 << 10 || micro_pki::client_config(&text).is_err() {
+            return Err(ClientError::Protocol(format!(
+                "{base}/api/v1/ca.pem is not a CA certificate"
+            )));
+        }
+        Ok(Some(text))
+    }
+
+    /// Whether the platform answers over TLS checked as this client checks it (its
+    /// pinned CA, or the system's roots): `Err(ClientError::Tls)` when it does not.
+    pub async fn check_platform(&self) -> Result<(), ClientError> {
+        self.send_raw(self.request(Method::GET, "/healthz")).await?;
+        Ok(())
+    }
+
     /// The smart-HTTP URL of a namespace's repo.
     pub fn git_url(&self, namespace: &str) -> String {
         format!(
@@ -662,6 +713,20 @@ impl Client {
     }
 
     /// Sign-up, step 1: a code by mail.
+    /// Whether the platform takes sign-ups: an error saying why not (closed, not set up)
+    /// or that it cannot be reached. A server older than this question says nothing.
+    pub async fn signup_open(&self) -> Result<(), ClientError> {
+        match self
+            .json::<crate::types::SignupOpen>(self.request(Method::GET, "/api/v1/signup"))
+            .await
+        {
+            Err(ClientError::Api { status, .. }) if status == StatusCode::METHOD_NOT_ALLOWED => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     pub async fn signup(&self, email: &str, password: &str) -> Result<String, ClientError> {
         let body = crate::types::SignupRequest {
             email: email.to_owned(),

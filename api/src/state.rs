@@ -97,9 +97,28 @@ pub struct Shared {
     pub metrics: Arc<prometheus_client::registry::Registry>,
     /// The edge's recent figures per service, for `micro describe` (none without an edge).
     pub traffic: Option<Arc<micro_edge::Traffic>>,
+    /// The platform CA, when the server's certificate is its own (`/api/v1/ca.pem`, and
+    /// its fingerprint in what tells people how to start).
+    pub ca_pem: Option<String>,
 }
 
 impl Shared {
+    /// What a new user types to talk to this platform as `name`: the CA's fingerprint
+    /// pinned when the platform has its own.
+    pub fn env_add_command(&self, name: &str) -> String {
+        match self
+            .ca_pem
+            .as_deref()
+            .and_then(|pem| micro_pki::fingerprint(pem).ok())
+        {
+            Some(fp) => format!(
+                "micro env add {name} {} --ca-fingerprint {fp}",
+                self.public_url
+            ),
+            None => format!("micro env add {name} {}", self.public_url),
+        }
+    }
+
     /// The URL the edge serves `service` of `namespace` at, if it does.
     pub fn url_of(&self, namespace: &str, service: &str) -> Option<String> {
         self.apps

@@ -271,7 +271,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkout(args) => cmd::checkout::run(args).await,
         Command::History(args) => cmd::history::run(t, args).await,
         Command::Rollback(args) => cmd::history::rollback(t, args).await,
-        Command::Env(args) => cmd::env::run(t, args),
+        Command::Env(args) => cmd::env::run(t, args).await,
         Command::Config(args) => cmd::config::run(t, args).await,
         Command::Store(args) => cmd::store::run(t, args).await,
         Command::Admin(args) => cmd::admin::run(t, args).await,

@@ -36,3 +36,22 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn install_default_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// The SHA-256 fingerprint of the first certificate in `pem` (a CA's), as `micro env add
+/// --ca-fingerprint` takes it and users compare it: `SHA256:` and 64 hex digits.
+pub fn fingerprint(pem: &str) -> Result<String, PkiError> {
+    let certs = files::certs(pem, "a certificate")?;
+    let first = certs
+        .first()
+        .ok_or_else(|| PkiError::invalid("a certificate", "no certificate in it"))?;
+    let sum = sha2_256(first.as_ref());
+    Ok(format!(
+        "SHA256:{}",
+        sum.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+fn sha2_256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}

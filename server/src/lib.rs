@@ -573,6 +573,7 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         domains_changed: p.domains_changed,
         metrics: p.metrics,
         traffic: p.traffic,
+        ca_pem: p.tls.ca_pem.clone(),
         apps: args
             .edge
             .apps_domain

@@ -283,18 +283,19 @@ fn the_sign_up_page_works_without_javascript() {
     );
     assert_eq!(status, 201, "{page}");
     let url = p.url();
-    assert!(
-        page.contains(&format!("micro env add mine {url}")),
-        "{page}"
-    );
+    // The platform's own CA, pinned by its fingerprint in the command itself.
+    let ca = std::fs::read_to_string(p.ca()).unwrap();
+    let fingerprint = micro_pki::fingerprint(&ca).unwrap();
+    let add = format!("micro env add mine {url} --ca-fingerprint {fingerprint}");
+    assert!(page.contains(&add), "{page}");
     assert!(
         page.contains("micro login --email bea+test@example.com"),
         "{page}"
     );
 
-    // The two commands the page shows work.
-    let add = p.env_add_args("mine");
-    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
+    // The two commands the page shows work, as they are printed (no terminal to ask).
+    let add: Vec<&str> = add.split(' ').skip(1).collect();
+    p.ok(&add);
     let out = with_stdin(
         p.command(&[
             "login",
@@ -334,4 +335,11 @@ fn the_sign_up_page_of_a_closed_platform_says_so() {
         page.contains("sign-up is closed on this platform"),
         "{page}"
     );
+    // `micro signup` asks nothing of a platform that takes no sign-ups, or that it
+    // cannot reach: it says so first (with no terminal, asking would fail otherwise).
+    let said = p.fails(&["signup"]);
+    assert!(said.contains("sign-up is closed"), "{said}");
+    p.ok(&["env", "add", "gone", "https://127.0.0.1:9"]);
+    let said = p.fails(&["signup", "--env", "gone"]);
+    assert!(said.contains("127.0.0.1:9") && !said.contains("--email"), "{said}");
 }

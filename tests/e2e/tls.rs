@@ -218,3 +218,42 @@ fn the_operators_certificate_is_read_again_when_renewed() {
     });
     assert!(login("first").contains("failed the TLS check"));
 }
+
+/// `micro env add` of a platform with its own CA: trust on first use, as ssh does. The
+/// CA's fingerprint is shown and, without a terminal to ask, nothing is added unless it
+/// is given; a wrong one is refused; the right one pins the CA, and git and the API
+/// trust the platform through it.
+#[test]
+fn env_add_trusts_a_platforms_own_ca_by_its_fingerprint() {
+    let p = Platform::start();
+    let ca = std::fs::read_to_string(p.ca()).unwrap();
+    let fingerprint = micro_pki::fingerprint(&ca).unwrap();
+    let url = p.url();
+    let said = p.fails(&["env", "add", "tofu", &url]);
+    assert!(
+        said.contains(&fingerprint) && said.contains(&format!("--ca-fingerprint {fingerprint}")),
+        "{said}"
+    );
+    assert!(!p.ok(&["env"]).contains("tofu"));
+    let wrong = format!("SHA256:{}", "0".repeat(64));
+    let said = p.fails(&["env", "add", "tofu", &url, "--ca-fingerprint", &wrong]);
+    assert!(said.contains("nothing was added"), "{said}");
+    p.ok(&["env", "add", "tofu", &url, "--ca-fingerprint", &fingerprint]);
+    // Pinned: the API answers over TLS checked against it (a login refused, not a TLS
+    // failure).
+    let out = p
+        .command(&[
+            "login",
+            "--env",
+            "tofu",
+            "--email",
+            "nobody@example.com",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(!said.contains("TLS"), "{said}");
+}

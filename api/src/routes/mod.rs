@@ -32,14 +32,23 @@ use axum::{Json, Router};
 /// Largest request body the API reads (axum's default, stated so errors can name it).
 pub const BODY_LIMIT: usize = 2 << 20;
 
+/// The platform CA, for anyone (it is public; `micro env add` shows its fingerprint and
+/// pins it once the user trusts it); 404 when the server's certificate is an operator's.
+async fn platform_ca(State(state): State<ApiState>) -> Result<String, ApiError> {
+    state.ca_pem.clone().ok_or_else(|| {
+        ApiError::NotFound("a platform CA (this server's certificate is its operator's)".into())
+    })
+}
+
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(admin::metrics))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/ca.pem", get(platform_ca))
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
-        .route("/api/v1/signup", post(signup::start))
+        .route("/api/v1/signup", get(signup::open).post(signup::start))
         .route("/api/v1/signup/verify", post(signup::verify))
         .route("/api/v1/signup/claim", post(signup::claim))
         .route("/api/v1/admin/outbox", get(signup::outbox))

@@ -19,6 +19,14 @@ const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 
 /// Tries at a free namespace name before giving up.
 const NAME_TRIES: usize = 50;
 
+/// Whether anyone may sign up here: what `micro signup` asks before it asks anything.
+pub async fn open(
+    State(state): State<ApiState>,
+) -> Result<Json<crate::types::SignupOpen>, ApiError> {
+    open_only(&state)?;
+    Ok(Json(crate::types::SignupOpen { mode: state.signup }))
+}
+
 pub(crate) fn open_only(state: &ApiState) -> Result<(), ApiError> {
     match (state.signup, &state.paid) {
         (SignupMode::Closed, _) => Err(ApiError::Forbidden(
@@ -213,8 +221,8 @@ impl micro_billing::Accounts for ApiState {
 
     async fn welcome(&self, email: &str, namespace: &str) {
         let text = format!(
-            "Your micro namespace {namespace} is ready.\n\nOn your machine:\n  micro env add mine {url} && micro env set mine\n  micro login --email {email}\n",
-            url = self.public_url,
+            "Your micro namespace {namespace} is ready.\n\nOn your machine:\n  {add} && micro env set mine\n  micro login --email {email}\n",
+            add = self.env_add_command("mine"),
         );
         // The account exists whatever the mail does; a failed mail is logged, not retried.
         if let Err(e) = self

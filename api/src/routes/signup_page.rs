@@ -117,10 +117,10 @@ pub async fn start(
 fn welcome(state: &ApiState, namespace: &str, email: &str) -> String {
     format!(
         "<p>Your namespace <strong>{ns}</strong> is ready. On your machine:</p>\
-         <pre><code>micro env add mine {url} &amp;&amp; micro env set mine\nmicro login --email {email}</code></pre>\
+         <pre><code>{add} &amp;&amp; micro env set mine\nmicro login --email {email}</code></pre>\
          <p>Then <code>micro new hello &amp;&amp; micro run ./hello --wait</code>.</p>",
         ns = escape(namespace),
-        url = escape(&state.public_url),
+        add = escape(&state.env_add_command("mine")),
         email = escape(email),
     )
 }

@@ -15,6 +15,12 @@ pub enum SignupMode {
     Paid,
 }
 
+/// `GET /api/v1/signup`: sign-up is open here, and how.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignupOpen {
+    pub mode: SignupMode,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignupRequest {
     pub email: String,

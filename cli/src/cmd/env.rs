@@ -31,6 +31,10 @@ pub enum EnvAction {
         /// its first start (`<data dir>/tls/ca.pem`) [default: the system's roots]
         #[arg(long)]
         ca_file: Option<std::path::PathBuf>,
+        /// Trust the platform's own CA if its fingerprint is this (`SHA256:…`, as the
+        /// welcome page prints it), without asking; without it, a terminal is asked
+        #[arg(long)]
+        ca_fingerprint: Option<String>,
         /// Replace an environment of that name
         #[arg(long)]
         force: bool,
@@ -42,7 +46,7 @@ pub enum EnvAction {
     },
 }
 
-pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
+pub async fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
     let home = Home::locate()?;
     let mut envs = home.load_envs()?;
     match args.action {
@@ -87,6 +91,7 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             name,
             url,
             ca_file,
+            ca_fingerprint,
             force,
         }) => {
             if name == BUILTIN_ENV {
@@ -111,8 +116,17 @@ pub fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
                     }
                     Some(pem)
                 }
+                None if url.starts_with("https://") => {
+                    trust_on_first_use(&url, ca_fingerprint.as_deref()).await?
+                }
                 None => None,
             };
+            if let (Some(pem), Some(wanted)) = (&ca, &ca_fingerprint) {
+                let got = micro_pki::fingerprint(pem)?;
+                if !got.eq_ignore_ascii_case(wanted.trim()) {
+                    bail!("the CA is {got}, not {wanted}: nothing was added");
+                }
+            }
             envs.envs.insert(
                 name,
                 Env {
@@ -159,4 +173,58 @@ pub fn warn_git_ca(ca: Option<&std::path::Path>) {
         std::path::Path::new(&set).display(),
         ca.display()
     );
+}
+
+/// The CA to pin for a platform at `url` whose certificate this machine's roots do not
+/// vouch for: its own CA (`/api/v1/ca.pem`), trusted when its fingerprint is `expected`
+/// or, on a terminal, when the user says so after seeing it (as ssh asks of a new host).
+/// `None`: the system's roots vouch for it already.
+async fn trust_on_first_use(url: &str, expected: Option<&str>) -> Result<Option<String>> {
+    use micro_api::client::{Client, ClientError};
+    use std::io::{BufRead, IsTerminal, Write};
+    match Client::pinned(url, None, None)?.check_platform().await {
+        Ok(()) => return Ok(None),
+        Err(ClientError::Tls(_)) => {}
+        // Not up yet: added as asked, checked when first used.
+        Err(ClientError::Unreachable(_)) if expected.is_none() => {
+            eprintln!(
+                "warning: {url} cannot be reached now; its certificate is checked when first used"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let Some(pem) = Client::platform_ca_unverified(url).await? else {
+        bail!(
+            "{url}'s certificate is not from a CA this machine trusts and it names no CA of its own: get its CA file from the operator and pass --ca-file CA.pem"
+        );
+    };
+    let fingerprint = micro_pki::fingerprint(&pem)?;
+    match expected {
+        Some(wanted) if fingerprint.eq_ignore_ascii_case(wanted.trim()) => {}
+        Some(wanted) => bail!(
+            "{url} presents a CA with fingerprint {fingerprint}, not {wanted}: someone may be in between; nothing was added"
+        ),
+        None if !std::io::stdin().is_terminal() => bail!(
+            "{url} has its own CA, {fingerprint}: if that is the one its operator or welcome page names, pass --ca-fingerprint {fingerprint}"
+        ),
+        None => {
+            eprintln!("{url} has its own CA. Its fingerprint is\n  {fingerprint}");
+            eprint!("Compare it with what the operator or the welcome page says. Trust it? [y/N] ");
+            std::io::stderr().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                bail!("not trusted: nothing was added");
+            }
+        }
+    }
+    // The platform's certificate must chain to the CA it named.
+    Client::pinned(url, None, Some(&pem))?
+        .check_platform()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("{url} does not hold a certificate from the CA it named: {e}")
+        })?;
+    Ok(Some(pem))
 }

@@ -32,6 +32,8 @@ pub struct SignupArgs {
 pub async fn run(t: &Target, args: SignupArgs) -> Result<ExitCode> {
     let (home, env_name, mut env) = t.env_only()?;
     let client = crate::tls::client(&env, None)?;
+    // Nothing is asked of a platform that cannot be reached or takes no sign-ups.
+    client.signup_open().await?;
     let email = match args.email {
         Some(e) => e,
         None => ask("Email: ", true, "--email EMAIL")?,
