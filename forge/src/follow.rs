@@ -52,6 +52,45 @@ pub struct Follower {
     /// The last error of each failing fetch: one history entry per distinct error.
     failures: Mutex<HashMap<Key, String>>,
     fetches: AtomicU64,
+    /// Pull requests closed since a preview of them may have been asked for: a close
+    /// wins over a preview in flight ([`Closed`]).
+    pub(crate) closed: Mutex<Closed>,
+    /// Held while a preview is written or a closed one removed, so neither lands in the
+    /// other's middle.
+    pub(crate) previews_written: tokio::sync::Mutex<()>,
+}
+
+/// Closed pull requests by (namespace, number), the most recent few thousand.
+#[derive(Default)]
+pub(crate) struct Closed {
+    set: HashSet<(String, u64)>,
+    order: std::collections::VecDeque<(String, u64)>,
+}
+
+/// How many closed pull requests are remembered (a preview in flight is seconds old).
+const CLOSED_REMEMBERED: usize = 4096;
+
+impl Closed {
+    pub(crate) fn close(&mut self, namespace: &str, number: u64) {
+        let key = (namespace.to_owned(), number);
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            if self.order.len() > CLOSED_REMEMBERED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// Opened again (or synchronized after a reopen): previews count again.
+    pub(crate) fn reopen(&mut self, namespace: &str, number: u64) {
+        self.set.remove(&(namespace.to_owned(), number));
+    }
+
+    pub(crate) fn is_closed(&self, namespace: &str, number: u64) -> bool {
+        self.set.contains(&(namespace.to_owned(), number))
+    }
 }
 
 impl Follower {
@@ -73,6 +112,8 @@ impl Follower {
             wanted: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             fetches: AtomicU64::new(0),
+            closed: Mutex::default(),
+            previews_written: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -91,6 +132,12 @@ impl Follower {
     /// Asks for `target` of `namespace` to be fetched; `head`, when a delivery named one,
     /// lets a mirror that already has it skip the network.
     pub fn enqueue(&self, namespace: &str, target: Target, head: Option<&str>, why: Trigger) {
+        if let Target::Pull(number) = target {
+            self.closed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reopen(namespace, number);
+        }
         let key = (namespace.to_owned(), target);
         {
             let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
@@ -103,6 +150,21 @@ impl Follower {
             }
         }
         self.queue.trigger(&key, why);
+    }
+
+    /// A pull request was closed: a preview of it in flight writes nothing more.
+    pub fn mark_closed(&self, namespace: &str, number: u64) {
+        self.closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close(namespace, number);
+    }
+
+    pub(crate) fn is_closed(&self, namespace: &str, number: u64) -> bool {
+        self.closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_closed(namespace, number)
     }
 
     /// Tells the forges how each reconcile of a linked namespace went, for ever.

@@ -318,6 +318,8 @@ fn act(state: &HookState, link: &Cached, event: &Event) -> String {
             merge_commit,
             ..
         } => {
+            // At once, before the close is handled: a preview in flight stops writing.
+            state.follower.mark_closed(ns, *number);
             let (follower, store, ns, number, merged, merge_commit) = (
                 state.follower.clone(),
                 state.store.clone(),

@@ -18,6 +18,10 @@ const MAX_PREVIEWS: usize = 200;
 
 impl Follower {
     pub(crate) async fn preview(&self, link: &Link, number: u64, head: Option<String>) {
+        if self.is_closed(&link.namespace, number) {
+            tracing::info!(number, "pull request closed: its preview is dropped");
+            return;
+        }
         let open = self
             .store
             .previews(&link.namespace)
@@ -51,13 +55,19 @@ impl Follower {
                     Ok(Ok(_)) => String::new(),
                 };
                 tracing::warn!(number, %error, "cannot fetch the pull request");
+                let _written = self.previews_written.lock().await;
+                if self.is_closed(&link.namespace, number) {
+                    tracing::info!(number, "pull request closed: its preview is dropped");
+                    return;
+                }
                 let record = Preview {
                     namespace: link.namespace.clone(),
                     number,
                     head: head.clone().unwrap_or_default(),
                     summary: String::new(),
                     result: "failed".into(),
-                    error: Some(format!("cannot fetch the pull request: {error}")),
+                    // The forge's and git's words stay in the server's log.
+                    error: Some("cannot fetch the pull request from the forge".into()),
                     fingerprint: None,
                     merge_commit: None,
                     updated_at: 0,
@@ -86,16 +96,30 @@ impl Follower {
                 &micro_tenant::change::pull_preview_ref(number),
             )
             .await;
+        // What a forge is told: the tenant's own mistakes in full; the platform's
+        // internals (git, the runtime) only in the server's log.
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::warn!(number, error = %e, "{what}");
+            format!("the platform could not {what} now; it tries again on the next push")
+        };
         let (plan, invalid) = match loaded {
             Ok((_, Ok(desired))) => match self.controller.plan(&desired).await {
                 Ok(plan) => (Some(plan), None),
-                Err(e) => (None, Some(format!("what runs cannot be read now: {e}"))),
+                Err(e) => (None, Some(internal("read what runs", &e))),
             },
             Ok((_, Err(LoadError::Invalid(e)))) => (None, Some(e.to_string())),
             Ok((_, Err(LoadError::Quota(e)))) => (None, Some(e)),
-            Ok((_, Err(LoadError::Git(e)))) => (None, Some(format!("git: {}", e.message()))),
-            Err(e) => (None, Some(format!("git: {}", e.message()))),
+            Ok((_, Err(LoadError::Git(e)))) => (None, Some(internal("read this head", &e))),
+            Err(e) => (None, Some(internal("read this head", &e))),
         };
+        // Closed meanwhile (its ref may be gone already): the close wins, and the ref
+        // this fetch made goes too.
+        let _written = self.previews_written.lock().await;
+        if self.is_closed(&link.namespace, number) {
+            self.drop_preview_ref(&link.namespace, number).await;
+            tracing::info!(number, "pull request closed: its preview is dropped");
+            return;
+        }
         let outcome = match (&plan, &invalid) {
             (Some(plan), _) => Outcome::Plan(plan),
             (None, error) => Outcome::Invalid(error.as_deref().unwrap_or("")),
@@ -143,6 +167,19 @@ impl Follower {
                     .await;
             }
         }
+    }
+
+    /// Removes the ref a preview of pull request `number` was fetched into, if any.
+    async fn drop_preview_ref(&self, namespace: &str, number: u64) {
+        let (repos, ns) = (self.controller.repos().clone(), namespace.to_owned());
+        let _ = micro_reconciler::blocking::blocking(move || {
+            let repo = git2::Repository::open_bare(repos.path(&ns)).ok()?;
+            repo.find_reference(&micro_tenant::change::pull_preview_ref(number))
+                .ok()?
+                .delete()
+                .ok()
+        })
+        .await;
     }
 
     /// Makes the pull request's comments of this namespace's preview read `bodies`:
@@ -203,15 +240,8 @@ impl Follower {
         merged: bool,
         merge_commit: Option<String>,
     ) {
-        let (repos, ns) = (self.controller.repos().clone(), link.namespace.clone());
-        let _ = micro_reconciler::blocking::blocking(move || {
-            let repo = git2::Repository::open_bare(repos.path(&ns)).ok()?;
-            repo.find_reference(&micro_tenant::change::pull_preview_ref(number))
-                .ok()?
-                .delete()
-                .ok()
-        })
-        .await;
+        let _written = self.previews_written.lock().await;
+        self.drop_preview_ref(&link.namespace, number).await;
         let previews = self
             .store
             .previews(&link.namespace)

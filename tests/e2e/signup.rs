@@ -341,5 +341,8 @@ fn the_sign_up_page_of_a_closed_platform_says_so() {
     assert!(said.contains("sign-up is closed"), "{said}");
     p.ok(&["env", "add", "gone", "https://127.0.0.1:9"]);
     let said = p.fails(&["signup", "--env", "gone"]);
-    assert!(said.contains("127.0.0.1:9") && !said.contains("--email"), "{said}");
+    assert!(
+        said.contains("127.0.0.1:9") && !said.contains("--email"),
+        "{said}"
+    );
 }

@@ -367,3 +367,78 @@ fn a_branch_of_a_platform_hosted_repo_from_a_write_verb_is_a_preview() {
     );
     p.wait_running(None, "web", None);
 }
+
+/// A pull request opened and closed at once (3 of 3 left a stale `invalid` preview and
+/// a comment quoting git): the close wins over the preview in flight, nothing of it is
+/// left, and no internal error reaches the forge.
+#[test]
+fn a_pull_request_closed_while_its_preview_runs_leaves_nothing() {
+    let recorder = micro_testkit::Recorder::start();
+    let (p, forge, _) = seeded();
+    let token_file = p.work.join("token");
+    std::fs::write(&token_file, "ghp_forgetoken\n").unwrap();
+    let linked = link(
+        &p,
+        &forge,
+        &[
+            "--forge",
+            "github",
+            "--api",
+            &recorder.url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    let (url, secret) = hook(&linked);
+    let mut heads = Vec::new();
+    for number in [21, 22, 23] {
+        let sha = push_pull(&p, &forge, number, &format!("pr{number}"), "");
+        let opened = pull_event("opened", number, &sha);
+        let closed = pull_event("closed", number, &sha);
+        let id = |what: &str| format!("{what}-{number}");
+        assert_eq!(
+            github(&url, &secret, "pull_request", &id("o"), &opened).0,
+            202
+        );
+        assert_eq!(
+            github(&url, &secret, "pull_request", &id("c"), &closed).0,
+            202
+        );
+        heads.push(sha);
+    }
+    // Each preview ends (dropped, whether it had started or not) …
+    p.wait_for("the three previews to be dropped", || {
+        p.server_log()
+            .matches("pull request closed: its preview is dropped")
+            .count()
+            >= 3
+    });
+    // … leaving no preview, no preview ref, no failure and no internal words.
+    let previews: Vec<Value> = serde_json::from_str(&p.ok(&["previews", "-o", "json"])).unwrap();
+    assert!(
+        previews
+            .iter()
+            .all(|v| !v["name"].as_str().unwrap_or_default().starts_with("#2")),
+        "{previews:?}"
+    );
+    let refs = p.git_ok(
+        &p.data.join("repos/default.git"),
+        &["for-each-ref", "refs/micro/previews"],
+    );
+    assert!(refs.trim().is_empty(), "{refs}");
+    for (number, sha) in [21u64, 22, 23].iter().zip(&heads) {
+        assert!(
+            !statuses(&recorder, sha)
+                .iter()
+                .any(|s| s == "failure" || s == "error"),
+            "#{number}: {:?}",
+            statuses(&recorder, sha)
+        );
+        for (_, body) in recorder.comments(*number) {
+            assert!(
+                !body.contains("revspec") && !body.contains("git:"),
+                "{body}"
+            );
+        }
+    }
+}
