@@ -20,6 +20,9 @@ pub trait Accounts: Send + Sync {
     /// Tells the new account's owner their namespace is ready (a failed mail is theirs
     /// to log: the account exists whatever the mail does).
     async fn welcome(&self, email: &str, namespace: &str);
+    /// Tells someone whose sign-up's payment failed that it was forgotten, and how to
+    /// start again.
+    async fn payment_failed(&self, email: &str);
 }
 
 /// What applies account events and sweeps past-due namespaces.
@@ -50,7 +53,27 @@ impl Billing {
                 customer,
                 state,
             } => self.changed(&subscription, &customer, state).await,
+            AccountEvent::PaymentFailed { reference, session } => {
+                self.payment_failed(&reference, &session).await
+            }
         }
+    }
+
+    /// `checkout.session.async_payment_failed`: the sign-up the session was made for is
+    /// forgotten (no account was made for it) and its person is told by mail.
+    async fn payment_failed(&self, reference: &str, session: &str) -> Result<(), BillingError> {
+        let _one_at_a_time = self.plan.activation.lock().await;
+        let Some(pending) = self.store.pending_signup(reference).await? else {
+            return Ok(());
+        };
+        if pending.checkout_session.as_deref() != Some(session) || pending.namespace.is_some() {
+            return Ok(());
+        }
+        if self.store.forget_unpaid_signup(&pending.id).await? {
+            tracing::info!(reference, "a sign-up's payment failed; forgotten");
+            self.accounts.payment_failed(&pending.email).await;
+        }
+        Ok(())
     }
 
     /// `checkout.session.completed`: makes the account and its namespace, once, for the

@@ -25,6 +25,8 @@ pub enum AccountEvent {
         subscription: String,
         state: BillingState,
     },
+    /// The delayed payment for sign-up `reference`'s Checkout Session `session` failed.
+    PaymentFailed { reference: String, session: String },
     /// A paid namespace's subscription is now in `state`.
     Changed {
         subscription: String,
@@ -114,6 +116,14 @@ async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str
                 state: stripe::state_of(&now.status).unwrap_or(BillingState::Active),
             })
         }
+        Meaning::CheckoutAwaiting { reference } => {
+            tracing::info!(reference, "checkout completed, its payment still settling");
+            None
+        }
+        Meaning::CheckoutFailed { reference, session } => Some(AccountEvent::PaymentFailed {
+            reference: reference.clone(),
+            session: session.clone(),
+        }),
         Meaning::SubscriptionChanged { subscription } => {
             let now = stripe
                 .subscription(subscription)

@@ -113,6 +113,11 @@ pub enum Meaning {
         session: String,
         subscription: String,
     },
+    /// A Checkout Session completed by a payment that settles later (SEPA, ACH): nothing
+    /// is activated until `checkout.session.async_payment_succeeded` says it was paid.
+    CheckoutAwaiting { reference: String },
+    /// That later payment failed: the sign-up is forgotten and its person told.
+    CheckoutFailed { reference: String, session: String },
     /// Something about a subscription changed; its current state decides what.
     SubscriptionChanged { subscription: String },
     /// Nothing the platform acts on.
@@ -153,18 +158,35 @@ pub fn parse(payload: &[u8]) -> Result<Event, ParseError> {
         .get("data")
         .and_then(|d| d.get("object"))
         .ok_or_else(|| ParseError("no data.object".into()))?;
-    let meaning = match kind.as_str() {
-        "checkout.session.completed" => match (
+    let session_of = || {
+        (
             text(object, &["client_reference_id"]),
             text(object, &["id"]),
             text(object, &["subscription"]),
-        ) {
-            (Some(reference), Some(session), Some(subscription)) => Meaning::CheckoutCompleted {
-                reference,
-                session,
-                subscription,
-            },
-            // A session the platform did not make (no reference) or not a subscription.
+        )
+    };
+    // `paid`, `no_payment_required`, or `unpaid` for a delayed method (Stripe's
+    // Checkout Session object).
+    let unpaid = text(object, &["payment_status"]).as_deref() == Some("unpaid");
+    let meaning = match kind.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            match session_of() {
+                (Some(reference), Some(_), Some(_)) if unpaid => {
+                    Meaning::CheckoutAwaiting { reference }
+                }
+                (Some(reference), Some(session), Some(subscription)) => {
+                    Meaning::CheckoutCompleted {
+                        reference,
+                        session,
+                        subscription,
+                    }
+                }
+                // A session the platform did not make (no reference) or not a subscription.
+                _ => Meaning::Ignored,
+            }
+        }
+        "checkout.session.async_payment_failed" => match session_of() {
+            (Some(reference), Some(session), _) => Meaning::CheckoutFailed { reference, session },
             _ => Meaning::Ignored,
         },
         // Invoices name their subscription at the top (older API versions) or under
@@ -421,6 +443,68 @@ mod tests {
         assert_eq!(
             verify(&sign(BODY, SECRET, 1), BODY, b"", 1, 300),
             Err(SignatureError::NoSecret)
+        );
+    }
+
+    /// Stripe's own `checkout.session` fixture as a sign-up's session: paid, or
+    /// completed with a delayed payment (`unpaid`) and then settled or failed.
+    fn session_event(kind: &str, payment_status: &str) -> Vec<u8> {
+        let mut session: Value =
+            serde_json::from_str(include_str!("../fixtures/checkout.session.json")).unwrap();
+        session["mode"] = "subscription".into();
+        session["client_reference_id"] = "ref_1".into();
+        session["subscription"] = "sub_1".into();
+        session["customer"] = "cus_1".into();
+        session["status"] = "complete".into();
+        session["payment_status"] = payment_status.into();
+        serde_json::json!({"id": "evt_1", "object": "event", "type": kind,
+            "data": {"object": session}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_delayed_payment_activates_nothing_until_it_settles() {
+        let id = || {
+            serde_json::from_str::<Value>(include_str!("../fixtures/checkout.session.json"))
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let paid = parse(&session_event("checkout.session.completed", "paid")).unwrap();
+        assert_eq!(
+            paid.meaning,
+            Meaning::CheckoutCompleted {
+                reference: "ref_1".into(),
+                session: id(),
+                subscription: "sub_1".into()
+            }
+        );
+        let waiting = parse(&session_event("checkout.session.completed", "unpaid")).unwrap();
+        assert_eq!(
+            waiting.meaning,
+            Meaning::CheckoutAwaiting {
+                reference: "ref_1".into()
+            }
+        );
+        let settled = parse(&session_event(
+            "checkout.session.async_payment_succeeded",
+            "paid",
+        ))
+        .unwrap();
+        assert!(matches!(settled.meaning, Meaning::CheckoutCompleted { .. }));
+        let failed = parse(&session_event(
+            "checkout.session.async_payment_failed",
+            "unpaid",
+        ))
+        .unwrap();
+        assert_eq!(
+            failed.meaning,
+            Meaning::CheckoutFailed {
+                reference: "ref_1".into(),
+                session: id()
+            }
         );
     }
 

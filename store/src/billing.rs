@@ -354,6 +354,16 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Forgets pending sign-up `id` if it is still unpaid (its payment failed): whether
+    /// it was there to forget.
+    pub async fn forget_unpaid_signup(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pending_signups WHERE id = $1 AND namespace IS NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Records the Checkout session made for pending sign-up `id`.
     pub async fn set_pending_checkout(
         &self,

@@ -219,6 +219,25 @@ impl micro_billing::Accounts for ApiState {
             .map_err(|e| micro_billing::BillingError::Accounts(e.to_string()))
     }
 
+    async fn payment_failed(&self, email: &str) {
+        let text = format!(
+            "The payment for your micro sign-up did not go through, so no account was made and what you gave us was forgotten.\n\nTo try again, sign up anew: {url}/signup (or `micro signup`).\n",
+            url = self.public_url,
+        );
+        if let Err(e) = self
+            .mailer
+            .send(
+                &self.store,
+                email,
+                "Your micro sign-up's payment failed",
+                &text,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "payment-failed mail not sent");
+        }
+    }
+
     async fn welcome(&self, email: &str, namespace: &str) {
         let text = format!(
             "Your micro namespace {namespace} is ready.\n\nOn your machine:\n  {add} && micro env set mine\n  micro login --email {email}\n",

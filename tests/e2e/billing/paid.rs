@@ -469,3 +469,82 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
     let third = signup(3);
     assert!(login().contains(&third));
 }
+
+/// Stripe's own `checkout.session` fixture (`billing/fixtures`) as the session of a
+/// sign-up, with its `payment_status`.
+fn fixture_session(session: &str, reference: &str, payment_status: &str) -> Value {
+    let mut s: Value = serde_json::from_str(include_str!(
+        "../../../billing/fixtures/checkout.session.json"
+    ))
+    .unwrap();
+    s["id"] = session.into();
+    s["mode"] = "subscription".into();
+    s["client_reference_id"] = reference.into();
+    s["subscription"] = "sub_delayed".into();
+    s["customer"] = "cus_1".into();
+    s["status"] = "complete".into();
+    s["payment_status"] = payment_status.into();
+    s
+}
+
+/// A delayed payment method (SEPA, ACH): a Checkout completed `unpaid` makes no account;
+/// `async_payment_succeeded` makes it; `async_payment_failed` forgets the sign-up and
+/// tells the person. Events built from Stripe's own fixture.
+#[test]
+fn a_delayed_payment_makes_the_account_only_once_it_is_paid() {
+    let t = start_paid("7d");
+    let p = &t.p;
+    t.stripe
+        .set_subscription("sub_delayed", "cus_1", "incomplete");
+    for (email, settles) in [("sepa@dev.example", true), ("ach@dev.example", false)] {
+        let code = code_for(&t, email, 1);
+        let out = pay_later(p, email, &code);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let session = t.stripe.sessions().last().unwrap().clone();
+        let reference = session.form["client_reference_id"].clone();
+        let (status, said) = event(
+            &t,
+            &format!("evt_done_{email}"),
+            "checkout.session.completed",
+            fixture_session(&session.id, &reference, "unpaid"),
+        );
+        assert_eq!(status, 200, "{said}");
+        assert!(
+            accounts_named(p, email).is_empty(),
+            "an unpaid checkout made an account"
+        );
+        assert!(!login_as(p, email, "correct horse").status.success());
+        if settles {
+            t.stripe.set_subscription("sub_delayed", "cus_1", "active");
+            let (status, said) = event(
+                &t,
+                &format!("evt_settled_{email}"),
+                "checkout.session.async_payment_succeeded",
+                fixture_session(&session.id, &reference, "paid"),
+            );
+            assert_eq!(status, 200, "{said}");
+            let rows = accounts_named(p, email);
+            assert!(rows.len() == 1 && rows[0].contains("active"), "{rows:?}");
+            let welcome = t.smtp.wait_for_message(email, 2);
+            assert!(welcome.contains("is ready"), "{welcome}");
+        } else {
+            let (status, said) = event(
+                &t,
+                &format!("evt_failed_{email}"),
+                "checkout.session.async_payment_failed",
+                fixture_session(&session.id, &reference, "unpaid"),
+            );
+            assert_eq!(status, 200, "{said}");
+            assert!(accounts_named(p, email).is_empty());
+            let told = t.smtp.wait_for_message(email, 2);
+            assert!(told.contains("did not go through"), "{told}");
+            // Forgotten: the same address may sign up again from the start.
+            let again = code_for(&t, email, 3);
+            assert!(!again.is_empty());
+        }
+    }
+}
