@@ -641,6 +641,32 @@ impl Client {
             .await
     }
 
+    /// The invitations (`--signup invite`).
+    pub async fn invites(&self) -> Result<Vec<crate::types::InviteView>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/invites"))
+            .await
+    }
+
+    /// Invites `email` to sign up.
+    pub async fn invite(&self, email: &str) -> Result<(), ClientError> {
+        let body = crate::types::InviteRequest {
+            email: email.to_owned(),
+        };
+        self.send(
+            self.request(Method::POST, "/api/v1/admin/invites")
+                .json(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes the invitation of `email`.
+    pub async fn revoke_invite(&self, email: &str) -> Result<(), ClientError> {
+        let path = format!("/api/v1/admin/invites/{email}");
+        self.send(self.request(Method::DELETE, &path)).await?;
+        Ok(())
+    }
+
     /// A namespace's quota; with `set` (`key=value,...`), changed first.
     pub async fn quota(
         &self,

@@ -14,7 +14,8 @@ use std::time::Duration;
 #[derive(clap::Args, Debug)]
 pub struct BillingArgs {
     /// Who may get an account: `closed` (admins create them), `open` (anyone with a
-    /// verified email), `paid` (a verified email and a Stripe subscription)
+    /// verified email), `invite` (an invited address, verified), `paid` (a verified email
+    /// and a Stripe subscription)
     #[arg(long, env = "MICRO_SIGNUP", value_enum, default_value_t = SignupFlag::Closed)]
     pub signup: SignupFlag,
     /// Paid mode: the file holding Stripe's secret API key
@@ -51,6 +52,8 @@ pub struct BillingArgs {
 pub enum SignupFlag {
     Closed,
     Open,
+    /// As `open`, for the addresses an admin invited (`micro admin invite EMAIL`)
+    Invite,
     Paid,
 }
 
@@ -76,6 +79,7 @@ impl BillingArgs {
         match self.signup {
             SignupFlag::Closed => micro_api::types::SignupMode::Closed,
             SignupFlag::Open => micro_api::types::SignupMode::Open,
+            SignupFlag::Invite => micro_api::types::SignupMode::Invite,
             SignupFlag::Paid => micro_api::types::SignupMode::Paid,
         }
     }

@@ -51,6 +51,7 @@ scenarios!(
     namespace_uids_are_never_shared_or_reused,
     api_keys_are_per_namespace_shown_once_and_revoked_at_once,
     a_domain_belongs_to_one_namespace,
+    invitations_are_by_address_once_each_and_revocable,
 );
 
 #[tokio::test]
@@ -1460,4 +1461,22 @@ async fn a_domain_belongs_to_one_namespace(store: Store) {
     store.delete_namespace("b").await.unwrap();
     store.purge_deleted_namespace("b").await.unwrap();
     assert!(store.all_domains().await.unwrap().is_empty());
+}
+
+async fn invitations_are_by_address_once_each_and_revocable(store: Store) {
+    assert!(!store.is_invited("ann@example.com").await.unwrap());
+    store.invite("Ann@Example.com", "admin@x").await.unwrap();
+    store.invite("ann@example.com", "other@x").await.unwrap();
+    store.invite("bob@example.com", "admin@x").await.unwrap();
+    assert!(store.is_invited("ann@example.com").await.unwrap());
+    let all = store.invites().await.unwrap();
+    assert_eq!(
+        all.iter().map(|i| i.email.as_str()).collect::<Vec<_>>(),
+        ["ann@example.com", "bob@example.com"]
+    );
+    // The first invitation stands; inviting again changes nothing.
+    assert_eq!(all[0].invited_by, "admin@x");
+    assert!(store.revoke_invite("ANN@example.com").await.unwrap());
+    assert!(!store.revoke_invite("ann@example.com").await.unwrap());
+    assert!(!store.is_invited("ann@example.com").await.unwrap());
 }

@@ -346,3 +346,64 @@ fn the_sign_up_page_of_a_closed_platform_says_so() {
         "{said}"
     );
 }
+
+/// `--signup invite`, as the product first launched: only addresses an admin invited can
+/// sign up; anyone else is answered as any address is, and gets no mail; an invitation
+/// is used up by its sign-up, and a revoked one's code stops working.
+#[test]
+fn sign_up_by_invitation_takes_only_invited_addresses() {
+    let p = Platform::start_with(&[("MICRO_SIGNUP", "invite")]);
+    let add = p.env_add_args("mine");
+    p.ok(&add.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let (ok, stranger) = start(&p, "mine", "stranger@example.com", "correct horse");
+    assert!(ok, "{stranger}");
+    assert!(
+        mail(&p, "stranger@example.com").is_empty(),
+        "a stranger got mail"
+    );
+
+    p.ok(&["admin", "invite", "guest@example.com", "late@example.com"]);
+    let listed = p.ok(&["admin", "invite", "list"]);
+    assert!(listed.contains("guest@example.com") && listed.contains("late@example.com"));
+    let (ok, guest) = start(&p, "mine", "guest@example.com", "correct horse");
+    assert!(ok, "{guest}");
+    // The same words for both: whether an address is invited is not told.
+    assert_eq!(
+        stranger.replace("stranger@example.com", "X"),
+        guest.replace("guest@example.com", "X")
+    );
+    let code = code_in(&mail(&p, "guest@example.com")[0]);
+    p.ok(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "guest@example.com",
+        "--code",
+        &code,
+    ]);
+    let me: Value =
+        serde_json::from_str(&p.ok(&["whoami", "--env", "mine", "-o", "json"])).unwrap();
+    assert_eq!(me["role"], "developer");
+    assert!(
+        !p.ok(&["admin", "invite", "list"])
+            .contains("guest@example.com")
+    );
+
+    // Revoked after its code was sent: the code does not work.
+    let (ok, _) = start(&p, "mine", "late@example.com", "correct horse");
+    assert!(ok);
+    let code = code_in(&mail(&p, "late@example.com")[0]);
+    p.ok(&["admin", "invite", "revoke", "late@example.com"]);
+    let said = p.fails(&[
+        "signup",
+        "--env",
+        "mine",
+        "--email",
+        "late@example.com",
+        "--code",
+        &code,
+    ]);
+    assert!(said.contains("wrong or expired code"), "{said}");
+}

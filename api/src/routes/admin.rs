@@ -263,3 +263,49 @@ pub async fn metrics(
         body,
     ))
 }
+
+/// Invitations (`--signup invite`): who may sign up.
+pub async fn list_invites(
+    State(state): State<ApiState>,
+    Admin(_): Admin,
+) -> Result<Json<Vec<crate::types::InviteView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .invites()
+            .await?
+            .into_iter()
+            .map(|i| crate::types::InviteView {
+                email: i.email,
+                invited_by: i.invited_by,
+                created_at: i.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Invites an address (again: nothing changes).
+pub async fn invite(
+    State(state): State<ApiState>,
+    Admin(admin): Admin,
+    Json(req): Json<crate::types::InviteRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let email = req.email.trim().to_lowercase();
+    check_new_account(&email, "a password long enough")?;
+    state.store.invite(&email, &admin.email).await?;
+    tracing::info!("address invited");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Revokes an invitation.
+pub async fn revoke_invite(
+    State(state): State<ApiState>,
+    Admin(_): Admin,
+    axum::extract::Path(email): axum::extract::Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if state.store.revoke_invite(&email).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("an invitation of {email}")))
+    }
+}

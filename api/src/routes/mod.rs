@@ -53,6 +53,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/signup/claim", post(signup::claim))
         .route("/api/v1/admin/outbox", get(signup::outbox))
         .route(
+            "/api/v1/admin/invites",
+            get(admin::list_invites).post(admin::invite),
+        )
+        .route(
+            "/api/v1/admin/invites/{email}",
+            axum::routing::delete(admin::revoke_invite),
+        )
+        .route(
             "/api/v1/admin/accounts",
             get(admin::list_accounts).post(admin::create_account),
         )

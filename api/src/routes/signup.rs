@@ -121,6 +121,13 @@ pub(crate) async fn begin(
     let email = email.trim().to_lowercase();
     crate::routes::admin::check_new_account(&email, password)?;
     let existing = state.store.account_by_email(&email).await?.is_some();
+    // By invitation: an address nobody invited gets the answer anyone gets, and no mail
+    // (whether an address is invited is not told).
+    let said = format!("a code is on its way to {email}: it works for 15 minutes");
+    if state.signup == SignupMode::Invite && !existing && !state.store.is_invited(&email).await? {
+        tracing::info!("sign-up asked for by an address not invited");
+        return Ok(said);
+    }
     match state.store.request_code(&email, password, existing).await? {
         CodeRequest::Limited => {
             return Err(ApiError::TooMany(format!(
@@ -148,9 +155,7 @@ pub(crate) async fn begin(
         }
     }
     tracing::info!("sign-up code requested");
-    Ok(format!(
-        "a code is on its way to {email}: it works for 15 minutes"
-    ))
+    Ok(said)
 }
 
 /// Checks the code and makes the account with its namespace.
@@ -163,10 +168,17 @@ pub(crate) async fn finish(
     open_only(state)?;
     limited(state, client)?;
     let email = email.trim().to_lowercase();
-    let CodeCheck::Verified { password_hash } = state.store.check_code(&email, code).await? else {
-        return Err(ApiError::BadRequest(
+    let wrong = || {
+        ApiError::BadRequest(
             "wrong or expired code (5 tries per code; `micro signup` again sends a new one)".into(),
-        ));
+        )
+    };
+    // An invitation revoked after its code was sent: the code no longer works.
+    if state.signup == SignupMode::Invite && !state.store.is_invited(&email).await? {
+        return Err(wrong());
+    }
+    let CodeCheck::Verified { password_hash } = state.store.check_code(&email, code).await? else {
+        return Err(wrong());
     };
     if let Some(plan) = &state.paid {
         let payment = plan
@@ -197,6 +209,8 @@ async fn new_developer(
         .store
         .create_account(email, Role::Developer, Some(&namespace))
         .await?;
+    // Used up (there is one only while sign-up is by invitation).
+    state.store.revoke_invite(email).await?;
     state
         .store
         .set_password_hash(&account, password_hash)

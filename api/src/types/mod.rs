@@ -22,8 +22,8 @@ pub use services::{
     StatusReport, TrafficView,
 };
 pub use signup::{
-    MailView, SignupClaim, SignupDone, SignupMode, SignupOpen, SignupPayment, SignupRequest,
-    SignupResult, SignupStarted, SignupVerify,
+    InviteRequest, InviteView, MailView, SignupClaim, SignupDone, SignupMode, SignupOpen,
+    SignupPayment, SignupRequest, SignupResult, SignupStarted, SignupVerify,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ pub enum SignupMode {
     Closed,
     /// Anyone with a verified email, no payment.
     Open,
+    /// As `open`, for the addresses an admin invited (`micro admin invite EMAIL`).
+    Invite,
     /// A verified email and a subscription.
     Paid,
 }
@@ -82,4 +84,19 @@ pub enum SignupResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignupClaim {
     pub claim: String,
+}
+
+/// An invitation, as `micro admin invite list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteView {
+    pub email: String,
+    pub invited_by: String,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// `POST /api/v1/admin/invites`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteRequest {
+    pub email: String,
 }

@@ -42,6 +42,17 @@ pub enum AdminWhat {
         /// The namespace
         namespace: String,
     },
+    /// Invitations, while sign-up is by invitation (`micro server --signup invite`):
+    /// `micro admin invite EMAIL…` invites, `invite list` lists, `invite revoke EMAIL…`
+    /// revokes
+    Invite {
+        /// EMAIL…, `list`, or `revoke EMAIL…`
+        #[arg(required = true)]
+        args: Vec<String>,
+        /// How to print the list: text, json or yaml
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Mail the platform kept instead of sending (no --smtp): sign-up codes, notices
     Outbox {
         /// How to print it: text, json or yaml
@@ -114,6 +125,38 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         );
     }
     match args.what {
+        AdminWhat::Invite { args, output } => match args.first().map(String::as_str) {
+            Some("list") if args.len() == 1 => {
+                let invites = client.invites().await?;
+                if !output.data(&invites)? {
+                    for i in invites {
+                        println!(
+                            "{:<40} {}  by {}",
+                            i.email,
+                            super::rfc3339(i.created_at),
+                            i.invited_by
+                        );
+                    }
+                }
+            }
+            Some("revoke") => {
+                if args.len() < 2 {
+                    anyhow::bail!("`micro admin invite revoke EMAIL…`: which address?");
+                }
+                for email in &args[1..] {
+                    client.revoke_invite(email).await?;
+                    eprintln!("{email}: invitation revoked");
+                }
+            }
+            _ => {
+                for email in &args {
+                    client.invite(email).await?;
+                    eprintln!(
+                        "{email}: invited; `micro signup` (or the sign-up page) works for it now"
+                    );
+                }
+            }
+        },
         AdminWhat::Outbox { output } => {
             let mail = client.outbox().await?;
             if !output.data(&mail)? {
