@@ -296,6 +296,11 @@ impl RemoteRepo {
             .map(|b| b.content().to_vec()))
     }
 
+    /// The bare cache's folder (for the user's own git).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
     /// The bytes of `path` in the tree `tree` (one [`RemoteRepo::write_folder`] wrote), if
     /// the cache has it and it is a file there.
     pub fn read_in_tree(&self, tree: &str, path: &str) -> Option<Vec<u8>> {

@@ -28,7 +28,7 @@ pub mod repo;
 pub mod sources;
 pub mod spec;
 pub mod toolchain;
-mod user_git;
+pub mod user_git;
 
 pub use desired::{DesiredNamespace, DesiredService, ObservedService, ServiceModel};
 pub use repo::Repos;

@@ -106,6 +106,20 @@ impl Mirrors {
                 reference: refname.to_owned(),
             })?;
         admit(&path.join("objects")).map_err(SourceError::Refused)?;
+        // What a namespace runs is a namespace's repo: anything else would replace its
+        // history with a stranger's.
+        if dest == BRANCH {
+            let layout = mirror
+                .find_commit(commit)
+                .and_then(|c| c.tree())
+                .map(|t| t.get_name("micro.yaml").is_some())
+                .map_err(|e| git(url, &e))?;
+            if !layout {
+                return Err(SourceError::Refused(format!(
+                    "{refname} has no micro.yaml at its top: it is not a namespace's repo (push the namespace's repo there, or link an empty branch with `micro repo link URL --seed`)"
+                )));
+            }
+        }
         // A local fetch copies only the objects the namespace's repo lacks.
         let repo = Repository::open_bare(repo_dir).map_err(|e| git(url, &e))?;
         let local = path.to_str().ok_or_else(|| SourceError::Git {
@@ -166,6 +180,8 @@ mod tests {
         let blob = repo.blob(file.as_bytes()).unwrap();
         let mut tb = repo.treebuilder(None).unwrap();
         tb.insert("f", blob, 0o100644).unwrap();
+        // A namespace's repo: its micro.yaml at the top.
+        tb.insert("micro.yaml", blob, 0o100644).unwrap();
         let tree = repo.find_tree(tb.write().unwrap()).unwrap();
         let sig = git2::Signature::now("t", "t@t").unwrap();
         let parents: Vec<_> = repo
@@ -177,6 +193,37 @@ mod tests {
         let parents: Vec<_> = parents.iter().collect();
         repo.commit(Some(refname), &sig, &sig, file, &tree, &parents)
             .unwrap()
+    }
+
+    #[test]
+    fn a_branch_that_is_not_a_namespaces_repo_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let forge = Repository::init_bare(dir.path().join("forge.git")).unwrap();
+        let blob = forge.blob(b"theirs").unwrap();
+        let mut tb = forge.treebuilder(None).unwrap();
+        tb.insert("README.md", blob, 0o100644).unwrap();
+        let tree = forge.find_tree(tb.write().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        forge
+            .commit(Some("refs/heads/main"), &sig, &sig, "theirs", &tree, &[])
+            .unwrap();
+        let ns = Repository::init_bare(dir.path().join("ns.git")).unwrap();
+        let mirrors = Mirrors::new(
+            dir.path().join("mirrors"),
+            SourcePolicy {
+                allow_local: true,
+                forbidden: vec![],
+            },
+        );
+        let origin = Origin {
+            url: format!("file://{}", dir.path().join("forge.git").display()),
+            login: None,
+        };
+        let err = mirrors
+            .follow(&origin, "main", None, ns.path(), &|_| Ok(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("no micro.yaml"), "{err}");
+        assert!(ns.refname_to_id(BRANCH).is_err(), "its history came in");
     }
 
     #[test]

@@ -50,3 +50,60 @@ pub fn push(git_dir: &Path, url: &str, refspec: &str) -> Result<Option<String>, 
     }
     Err(failed("push", &out.stderr))
 }
+
+/// What a forge's branch holds, as `micro repo link` checks it before linking.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BranchHolds {
+    /// No such branch (or an empty repo): `--seed` may push the namespace there.
+    Nothing,
+    /// A namespace's repo (its `micro.yaml` at the top).
+    Namespace,
+    /// Something else: linking it would replace the namespace's history.
+    Other,
+}
+
+/// Looks at `branch` of `url` with the user's git: one shallow fetch into the scratch
+/// bare repo `scratch` (made if missing).
+pub fn branch_holds(scratch: &Path, url: &str, branch: &str) -> Result<BranchHolds, ChangeError> {
+    if !scratch.join("HEAD").exists() {
+        let out = Command::new("git")
+            .args(["init", "--quiet", "--bare"])
+            .arg(scratch)
+            .output()
+            .map_err(|e| ChangeError::Io(scratch.to_owned(), e))?;
+        if !out.status.success() {
+            return Err(failed("init", &out.stderr));
+        }
+    }
+    let listed = git(scratch)
+        .args(["ls-remote", "--heads", "--", url, branch])
+        .output()
+        .map_err(|e| ChangeError::Io(scratch.to_owned(), e))?;
+    if !listed.status.success() {
+        return Err(failed("ls-remote", &listed.stderr));
+    }
+    let wanted = format!("refs/heads/{branch}");
+    if !String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()))
+    {
+        return Ok(BranchHolds::Nothing);
+    }
+    let out = git(scratch)
+        .args(["fetch", "--quiet", "--no-tags", "--depth", "1", "--", url])
+        .arg(format!("+{wanted}:refs/micro/probe"))
+        .output()
+        .map_err(|e| ChangeError::Io(scratch.to_owned(), e))?;
+    if !out.status.success() {
+        return Err(failed("fetch", &out.stderr));
+    }
+    let has = git(scratch)
+        .args(["cat-file", "-e", "refs/micro/probe:micro.yaml"])
+        .output()
+        .map_err(|e| ChangeError::Io(scratch.to_owned(), e))?;
+    Ok(if has.status.success() {
+        BranchHolds::Namespace
+    } else {
+        BranchHolds::Other
+    })
+}

@@ -48,9 +48,68 @@ pub struct LinkArgs {
     /// fetching a private repo); stored like a secret, never shown again
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Push the namespace's repo to the branch first (it must not exist yet, or be
+    /// empty), with your own git: how a namespace moves to a new forge repo
+    #[arg(long)]
+    pub seed: bool,
     /// How to print the result: text, json or yaml
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+}
+
+/// Before linking: the forge's branch must hold a namespace's repo (its `micro.yaml`),
+/// or be empty and `--seed` given, when the namespace's repo is pushed there first.
+/// Checked with the user's own git (their credentials for the forge).
+fn check_or_seed(ctx: &crate::context::Context, args: &LinkArgs) -> Result<()> {
+    use micro_tenant::user_git::{BranchHolds, branch_holds, push};
+    let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+    // What this machine's git cannot read (a private repo it has no credentials for, a
+    // URL the platform will refuse anyway) is left to the platform, which refuses a
+    // branch that is not a namespace's repo when it fetches it.
+    let holds = match branch_holds(&scratch.path().join("probe.git"), &args.url, &args.branch) {
+        Ok(holds) => holds,
+        Err(e) if !args.seed => {
+            tracing::debug!(error = %e, "the branch could not be read here");
+            return Ok(());
+        }
+        Err(e) => bail!("cannot read {} to seed it ({e})", args.url),
+    };
+    match (holds, args.seed) {
+        (BranchHolds::Namespace, false) => Ok(()),
+        (BranchHolds::Namespace, true) => bail!(
+            "--seed pushes to an empty branch only; {}'s branch {} holds a namespace's repo already: link it without --seed",
+            args.url,
+            args.branch
+        ),
+        (BranchHolds::Other, _) => bail!(
+            "{}'s branch {} is not a namespace's repo (it has no micro.yaml at its top); nothing was linked. Link an empty branch with --seed, or push your namespace's repo there (`micro clone`, then `git push URL main:{}`)",
+            args.url,
+            args.branch,
+            args.branch
+        ),
+        (BranchHolds::Nothing, false) => bail!(
+            "{} has no branch {}: `micro repo link {} --seed` pushes your namespace's repo there first",
+            args.url,
+            args.branch,
+            args.url
+        ),
+        (BranchHolds::Nothing, true) => {
+            let repo = ctx.tenant_repo()?;
+            let head = repo.fetch().map_err(|e| ctx.said(e))?;
+            let refspec = format!("{head}:refs/heads/{}", args.branch);
+            if let Some(why) = push(repo.git_dir(), &args.url, &refspec).map_err(|e| ctx.said(e))? {
+                bail!("the forge refused the seed: {why}");
+            }
+            eprintln!(
+                "seeded {} (branch {}) with {} at {}",
+                args.url,
+                args.branch,
+                ctx.namespace,
+                super::short(&head.to_string())
+            );
+            Ok(())
+        }
+    }
 }
 
 pub async fn run(t: &Target, args: RepoArgs) -> Result<ExitCode> {
@@ -69,6 +128,7 @@ pub async fn run(t: &Target, args: RepoArgs) -> Result<ExitCode> {
             if token.as_deref() == Some("") {
                 bail!("--token-file is empty");
             }
+            tokio::task::block_in_place(|| check_or_seed(&ctx, &args))?;
             let request = LinkRequest {
                 url: args.url,
                 branch: Some(args.branch),

@@ -313,3 +313,54 @@ fn a_linked_namespace_takes_no_push_to_any_ref_of_the_platforms_copy() {
         "{refs}"
     );
 }
+
+/// `micro repo link` takes a namespace's repo only: a stranger's repo is refused naming
+/// what is missing (its history would have replaced the namespace's), and an empty one
+/// is seeded with the namespace's repo by `--seed`.
+#[test]
+fn a_link_takes_a_namespaces_repo_or_seeds_an_empty_one() {
+    let p = Platform::start_with(&[
+        ("MICRO_ALLOW_LOCAL_SOURCES", "true"),
+        ("MICRO_POLL", "3600"),
+    ]);
+    // Someone else's project.
+    let foreign = p.work.join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("README.md"), "not a namespace\n").unwrap();
+    p.git_ok(&foreign, &["init", "-q", "-b", "main"]);
+    p.git_ok(&foreign, &["add", "."]);
+    p.git_ok(&foreign, &["commit", "-qm", "theirs"]);
+    let said = p.fails(&[
+        "repo",
+        "link",
+        &format!("file://{}", foreign.display()),
+        "--forge",
+        "gitea",
+    ]);
+    assert!(
+        said.contains("not a namespace's repo") && said.contains("micro.yaml"),
+        "{said}"
+    );
+    assert!(p.ok(&["repo", "show"]).contains("is not linked"));
+
+    // An empty repo: refused without --seed, seeded with it.
+    let bare = p.work.join("empty.git");
+    p.git_ok(&p.work, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+    let url = format!("file://{}", bare.display());
+    let said = p.fails(&["repo", "link", &url, "--forge", "gitea"]);
+    assert!(said.contains("--seed"), "{said}");
+    let out = p.micro(&["repo", "link", &url, "--forge", "gitea", "--seed"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("seeded"), "{said}");
+    let top = p.git_ok(&bare, &["ls-tree", "--name-only", "main"]);
+    assert!(
+        top.contains("micro.yaml") && top.contains("config.yaml"),
+        "{top}"
+    );
+    assert!(p.ok(&["repo", "show"]).contains(&url));
+    // Seeding a branch that holds something already is refused.
+    p.ok(&["repo", "unlink"]);
+    let said = p.fails(&["repo", "link", &url, "--forge", "gitea", "--seed"]);
+    assert!(said.contains("empty branch only"), "{said}");
+}
