@@ -13,6 +13,8 @@ pub enum Event {
     Push {
         branch: String,
         after: Option<String>,
+        /// Who pushed, as the forge names them (`github:octocat`, `gitlab:ann`).
+        pusher: Option<String>,
     },
     /// A pull request's head to preview (opened, reopened, pushed to, ready for review).
     Preview {
@@ -83,9 +85,21 @@ fn push(v: &Value) -> Event {
         .filter(|_| v.get("checkout_sha").is_none_or(|c| !c.is_null()))
         .map(str::to_owned);
     let deleted = v.get("deleted").and_then(Value::as_bool).unwrap_or(false);
+    // GitHub names the account that pushed in `sender.login` (and `pusher.name`), Gitea
+    // and Forgejo in `pusher.login`, GitLab in `user_username`.
+    let pusher = [
+        &["sender", "login"][..],
+        &["pusher", "login"][..],
+        &["pusher", "name"][..],
+        &["user_username"][..],
+    ]
+    .iter()
+    .find_map(|path| text(v, path))
+    .map(str::to_owned);
     Event::Push {
         branch: branch.to_owned(),
         after: after.filter(|_| !deleted),
+        pusher,
     }
 }
 
@@ -176,12 +190,36 @@ mod tests {
     const B: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
 
     #[test]
+    fn a_push_names_who_pushed_on_every_forge() {
+        let pusher = |sender, event, v| match parse(sender, event, v) {
+            Event::Push { pusher, .. } => pusher,
+            other => panic!("{other:?}"),
+        };
+        let gh = json!({"ref": "refs/heads/main", "after": B,
+            "pusher": {"name": "octocat", "email": "o@x"}, "sender": {"login": "octocat"}});
+        assert_eq!(
+            pusher(Sender::GitHub, "push", gh).as_deref(),
+            Some("octocat")
+        );
+        let gitea = json!({"ref": "refs/heads/main", "after": B,
+            "pusher": {"login": "ann", "username": "ann"}});
+        assert_eq!(pusher(Sender::Gitea, "push", gitea).as_deref(), Some("ann"));
+        let gl = json!({"object_kind": "push", "ref": "refs/heads/main", "after": B,
+            "user_username": "jsmith"});
+        assert_eq!(
+            pusher(Sender::GitLab, "Push Hook", gl).as_deref(),
+            Some("jsmith")
+        );
+    }
+
+    #[test]
     fn pushes_to_branches_and_deletions_on_every_forge() {
         // GitHub and Gitea: `ref`, `after`, and (GitHub) `deleted`.
         let gh = json!({"ref": "refs/heads/main", "before": A, "after": B, "deleted": false});
         let moved = Event::Push {
             branch: "main".into(),
             after: Some(B.into()),
+            pusher: None,
         };
         assert_eq!(parse(Sender::GitHub, "push", gh), moved);
         let gitea = json!({"ref": "refs/heads/main", "before": A, "after": B});
@@ -193,6 +231,7 @@ mod tests {
         let deleted = Event::Push {
             branch: "main".into(),
             after: None,
+            pusher: None,
         };
         let gh = json!({"ref": "refs/heads/main", "after": ZERO, "deleted": true});
         assert_eq!(parse(Sender::GitHub, "push", gh), deleted);

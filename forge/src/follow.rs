@@ -152,6 +152,11 @@ impl Follower {
         self.queue.trigger(&key, why);
     }
 
+    /// Where `namespace`'s repo is.
+    pub fn repo_path(&self, namespace: &str) -> std::path::PathBuf {
+        self.controller.repos().path(namespace)
+    }
+
     /// A pull request was closed: a preview of it in flight writes nothing more.
     pub fn mark_closed(&self, namespace: &str, number: u64) {
         self.closed

@@ -293,8 +293,23 @@ fn act(state: &HookState, link: &Cached, event: &Event) -> String {
         }
         Event::Push { after: None, .. } => "the tracked branch was deleted; what runs stays".into(),
         Event::Push {
-            after: Some(after), ..
+            after: Some(after),
+            pusher,
+            ..
         } => {
+            // Who pushed it, for the history (the forge's account, as it names it).
+            if let Some(pusher) = pusher {
+                let (dir, who, commit) = (
+                    state.follower.repo_path(ns),
+                    format!("{}:{pusher}", link.forge),
+                    after.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = micro_tenant::marks::record_pusher(&dir, &commit, &who) {
+                        tracing::warn!(error = %e, "who pushed was not recorded");
+                    }
+                });
+            }
             state
                 .follower
                 .enqueue(ns, Target::Branch, Some(after), Trigger::Push);

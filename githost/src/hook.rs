@@ -81,11 +81,23 @@ pub fn pre_receive(updates: impl BufRead) -> Result<(), String> {
 /// repo's size (its quota) is what it holds now. Objects younger than a few minutes stay,
 /// whatever holds them: a push running beside this one may not have set its refs yet.
 pub fn post_receive(updates: impl BufRead) -> Result<(), String> {
-    let deleted = updates.lines().map_while(Result::ok).any(|line| {
-        line.split_whitespace()
-            .nth(1)
-            .is_some_and(|new| new.bytes().all(|b| b == b'0'))
-    });
+    let lines: Vec<String> = updates.lines().map_while(Result::ok).collect();
+    let zero = |id: &str| id.bytes().all(|b| b == b'0');
+    // Who pushed what the namespace runs: the account behind the push's token.
+    if let Some(new) = lines.iter().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let (_, new, refname) = (parts.next()?, parts.next()?, parts.next()?);
+        (refname == BRANCH && !zero(new)).then(|| new.to_owned())
+    }) && let (Ok(dir), Ok(who)) = (
+        std::env::var("GIT_DIR").map(std::path::PathBuf::from),
+        std::env::var("REMOTE_USER"),
+    ) && let Err(e) = micro_tenant::marks::record_pusher(&dir, &new, &who)
+    {
+        eprintln!("post-receive: who pushed was not recorded: {e}");
+    }
+    let deleted = lines
+        .iter()
+        .any(|line| line.split_whitespace().nth(1).is_some_and(zero));
     if !deleted {
         return Ok(());
     }

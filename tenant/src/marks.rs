@@ -17,6 +17,11 @@ const SUSPENDED_FILE: &str = "micro-suspended";
 const LINK_FILE: &str = "micro-link.json";
 /// Beside all the repos: what the runtime can run (JSON of [`Support`]).
 const SUPPORT_FILE: &str = "micro-runtime.json";
+/// Beside a repo: who pushed each commit its branch took (`commit<TAB>who` lines, the
+/// newest last): the account behind a push's token, or a forge's pusher.
+const PUSHERS_FILE: &str = "micro-pushers";
+/// Past this many lines the pushers file keeps its newest half.
+const PUSHERS_KEPT: usize = 2000;
 
 /// Where a linked namespace follows: a branch of a repo on a forge.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,6 +104,38 @@ pub fn follow(repo_dir: &Path, followed: Option<&Followed>) -> std::io::Result<(
         Some(f) => write(&path, &serde_json::to_vec(f)?),
         None => remove(&path),
     }
+}
+
+/// Records that `who` pushed `commit` to the branch of the repo at `repo_dir`.
+pub fn record_pusher(repo_dir: &Path, commit: &str, who: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    // One line each: nothing of a name may break the format.
+    let who: String = who.chars().filter(|c| !c.is_control()).take(200).collect();
+    let path = repo_dir.join(PUSHERS_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    writeln!(file, "{commit}\t{who}")?;
+    drop(file);
+    let text = std::fs::read_to_string(&path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() > PUSHERS_KEPT {
+        let kept = lines[lines.len() - PUSHERS_KEPT / 2..].join("\n") + "\n";
+        write(&path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Who pushed each commit recorded beside the repo at `repo_dir` (the last record of a
+/// commit wins).
+pub fn pushers(repo_dir: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(repo_dir.join(PUSHERS_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(c, w)| (c.to_owned(), w.to_owned()))
+        .collect()
 }
 
 /// What the runtime can run, as the server recorded it beside the repo at `repo_dir`;

@@ -133,9 +133,13 @@ fn history_and_rollback() {
         newest["author"].as_str().unwrap().starts_with("micro <"),
         "{newest}"
     );
+    // And who pushed it: the account behind the push's token, not `micro`.
+    let me: Value = serde_json::from_str(&p.ok(&["whoami", "-o", "json"])).unwrap();
+    let email = me["email"].as_str().unwrap();
+    assert_eq!(newest["pushed_by"], email, "{newest}");
     let table = p.ok(&["history"]);
     assert!(
-        table.contains("applied") && table.contains("Run greeter"),
+        table.contains("applied") && table.contains("Run greeter") && table.contains(email),
         "{table}"
     );
 

@@ -33,7 +33,8 @@ impl<T: std::io::Read + std::io::Write> Stream for T {}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_micro");
 /// Generous: CI machines are slow and busy. Waiting is not a timing assertion.
-const PATIENCE: Duration = Duration::from_secs(90);
+// Generous: the suite passes with both cores busy with other work (issue 29).
+const PATIENCE: Duration = Duration::from_secs(180);
 
 pub struct Platform {
     pub home: PathBuf,

@@ -31,10 +31,17 @@ pub async fn history(
     let items = crate::blocking::blocking(move || {
         let revisions: Vec<String> = entries.iter().map(|e| e.revision.clone()).collect();
         let infos = repos.commit_infos(&name, &revisions);
+        let pushers = micro_tenant::marks::pushers(&repos.path(&name));
         entries
             .into_iter()
             .zip(infos)
-            .map(|(e, info)| HistoryItem::new(e, info))
+            .map(|(e, info)| {
+                let pushed_by = pushers.get(&e.revision).cloned();
+                HistoryItem {
+                    pushed_by,
+                    ..HistoryItem::new(e, info)
+                }
+            })
             .collect::<Vec<_>>()
     })
     .await?;

@@ -33,6 +33,10 @@ pub struct HistoryItem {
     /// `Name <email>` of the commit's author.
     #[serde(default)]
     pub author: Option<String>,
+    /// Who pushed it: the account behind the push's token, or `forge:login` for a linked
+    /// repo's pusher (absent when the platform did not see the push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_by: Option<String>,
     /// What a later event added: the pull request a merge came from, and whether what
     /// was applied is what its preview showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +74,7 @@ impl HistoryItem {
             apply_ms: e.apply_ms,
             subject: info.as_ref().map(|i| i.subject.clone()),
             author: info.map(|i| i.author),
+            pushed_by: None,
             note: e.note,
         }
     }

@@ -50,7 +50,7 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} PLAN / ERROR",
+        "{:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<28} PLAN / ERROR",
         "WHEN", "REVISION", "TRIGGER", "RESULT", "MS", "COMMIT", "AUTHOR"
     );
     let now = now_micros();
@@ -61,8 +61,21 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
             detail = format!("{detail} · {note}");
         }
         // The name alone: the email is in `-o json`.
-        let author = e.author.unwrap_or_default();
-        let author = author.split(" <").next().unwrap_or_default();
+        // Who pushed it, else the commit's author's address (the CLI's commits all name
+        // their author `micro`).
+        let author = match (&e.pushed_by, &e.author) {
+            (Some(by), _) => by.clone(),
+            (None, Some(a)) => a
+                .split_once(" <")
+                .map(|(name, email)| {
+                    let email = email.trim_end_matches('>');
+                    if email.is_empty() { name } else { email }
+                })
+                .unwrap_or(a)
+                .to_owned(),
+            (None, None) => String::new(),
+        };
+        let author = author.as_str();
         println!(
             "{when:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} {detail}",
             short(&e.revision),
@@ -70,7 +83,7 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
             e.result,
             e.duration_ms,
             clip(e.subject.as_deref().unwrap_or(""), 32),
-            clip(author, 20),
+            clip(author, 28),
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -36,12 +36,21 @@ fn a_linked_namespace_runs_what_signed_pushes_on_its_forge_say() {
         "{said}"
     );
 
-    // A signed push event: the new revision runs.
+    // A signed push event: the new revision runs, and the history names who pushed it
+    // on the forge.
     let second = forge.push_greeter(&p, "two");
-    let (status, text) = github(&url, &secret, "push", "d-1", &push_event(&second));
+    let mut pushed = push_event(&second);
+    pushed["sender"] = json!({"login": "octocat"});
+    let (status, text) = github(&url, &secret, "push", "d-1", &pushed);
     assert_eq!(status, 202, "{text}");
     p.wait_running(None, "greeter", Some(&second));
     assert_eq!(call(&p), "two");
+    let history: Vec<Value> = serde_json::from_str(&p.ok(&["history", "-o", "json"])).unwrap();
+    let entry = history
+        .iter()
+        .find(|h| h["revision"] == second.as_str())
+        .unwrap_or_else(|| panic!("{history:?}"));
+    assert_eq!(entry["pushed_by"], "github:octocat", "{entry}");
     p.wait_for("the delivery in repo show", || {
         show(&p, None)["last_delivery"]["result"]
             .as_str()
