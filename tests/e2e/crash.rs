@@ -69,6 +69,24 @@ fn a_failing_build_is_an_error_with_a_message() {
     assert!(p.ok(&["logs", "nobuild"]).contains("compiling"));
     let out = p.micro(&["run", "./nobuild", "--wait"]);
     assert!(!out.status.success(), "--wait reports the failure");
+    // The history says the revision's rollout failed, not only that it was applied.
+    let history: Vec<serde_json::Value> =
+        serde_json::from_str(&p.ok(&["history", "-o", "json"])).unwrap();
+    let newest = &history[0];
+    assert!(
+        newest["rollout_failed"]
+            .as_str()
+            .is_some_and(|w| w.contains("nobuild: build exited with code 7")),
+        "{newest}"
+    );
+    let table = p.ok(&["history"]);
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("failed") && l.contains("rollout failed")),
+        "{table}"
+    );
 }
 
 #[test]

@@ -26,6 +26,20 @@ pub async fn history(
         .store
         .history(&ns.name, q.limit.clamp(1, 1000))
         .await?;
+    // What became of the services each revision changed, as far as it is known now.
+    let failing: Vec<(String, String)> = state
+        .store
+        .service_statuses(&ns.name)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            matches!(
+                s.status,
+                micro_store::ServiceState::Error | micro_store::ServiceState::CrashLoop
+            )
+        })
+        .map(|s| (s.revision, format!("{}: {}", s.name, s.message)))
+        .collect();
     let repos = state.controller.repos().clone();
     let name = ns.name.clone();
     let items = crate::blocking::blocking(move || {
@@ -37,8 +51,15 @@ pub async fn history(
             .zip(infos)
             .map(|(e, info)| {
                 let pushed_by = pushers.get(&e.revision).cloned();
+                let failed: Vec<&str> = failing
+                    .iter()
+                    .filter(|(revision, _)| *revision == e.revision)
+                    .map(|(_, why)| why.as_str())
+                    .collect();
+                let applied = e.result == micro_store::ReconcileResult::Applied;
                 HistoryItem {
                     pushed_by,
+                    rollout_failed: (applied && !failed.is_empty()).then(|| failed.join("; ")),
                     ..HistoryItem::new(e, info)
                 }
             })

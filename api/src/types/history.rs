@@ -37,6 +37,10 @@ pub struct HistoryItem {
     /// repo's pusher (absent when the platform did not see the push).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_by: Option<String>,
+    /// Applied, but a service this revision changed failed its rollout since (its build,
+    /// or its replicas): `web: build exited with code 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_failed: Option<String>,
     /// What a later event added: the pull request a merge came from, and whether what
     /// was applied is what its preview showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +79,7 @@ impl HistoryItem {
             subject: info.as_ref().map(|i| i.subject.clone()),
             author: info.map(|i| i.author),
             pushed_by: None,
+            rollout_failed: None,
             note: e.note,
         }
     }

@@ -60,7 +60,14 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
         if let Some(note) = e.note {
             detail = format!("{detail} · {note}");
         }
-        // The name alone: the email is in `-o json`.
+        // Applied, but what it rolled out failed since: said so.
+        let result = match &e.rollout_failed {
+            Some(why) => {
+                detail = format!("{detail} · rollout failed: {why}");
+                "failed".to_owned()
+            }
+            None => e.result.to_string(),
+        };
         // Who pushed it, else the commit's author's address (the CLI's commits all name
         // their author `micro`).
         let author = match (&e.pushed_by, &e.author) {
@@ -77,10 +84,10 @@ pub async fn run(t: &Target, args: HistoryArgs) -> Result<ExitCode> {
         };
         let author = author.as_str();
         println!(
-            "{when:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<20} {detail}",
+            "{when:<10} {:<8} {:<14} {:<8} {:>6}  {:<32} {:<28} {detail}",
             short(&e.revision),
             e.reason,
-            e.result,
+            result,
             e.duration_ms,
             clip(e.subject.as_deref().unwrap_or(""), 32),
             clip(author, 28),
