@@ -520,6 +520,18 @@ impl Client {
     }
 
     /// The plan for a ref of the namespace's repo on the platform.
+    /// Whether `reference`'s commit would be admitted as the namespace's head.
+    pub async fn admit_ref(&self, namespace: &str, reference: &str) -> Result<(), ClientError> {
+        let req = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/namespaces/{namespace}/admit"),
+            )
+            .query(&[("ref", reference)]);
+        self.send(req).await?;
+        Ok(())
+    }
+
     pub async fn plan_ref(
         &self,
         namespace: &str,

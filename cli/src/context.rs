@@ -165,7 +165,35 @@ impl Context {
     /// Commits and pushes `change` where this command writes, made again on a moved
     /// head (git is synchronous: call it on the blocking pool).
     pub fn commit(&self, change: &Change<'_>) -> Result<Pushed> {
-        self.tenant_repo()?.apply(change).map_err(|e| self.said(e))
+        let mut repo = self.tenant_repo()?;
+        // A commit on its way to a linked repo's forge is admitted by the platform first
+        // (validation, quota), as a push to it would be: one that can never apply is not
+        // committed there.
+        if self.link.is_some() && self.branch.is_none() {
+            let (remote, client, namespace) = (
+                self.platform_remote(),
+                self.client.clone(),
+                self.namespace.clone(),
+            );
+            let runtime = tokio::runtime::Handle::current();
+            repo = repo.with_check(Box::new(move |cache, commit| {
+                let preview = format!(
+                    "{}{:016x}",
+                    micro_tenant::change::PREVIEW_REFS,
+                    rand::random::<u64>()
+                );
+                micro_tenant::change::publish(cache, &remote, commit, &preview)?;
+                let admitted = runtime.block_on(client.admit_ref(&namespace, &preview));
+                let _ = micro_tenant::change::unpublish(cache, &remote, &preview);
+                admitted.map_err(|e| match e {
+                    micro_api::client::ClientError::Api { message, .. } => {
+                        ChangeError::Rejected(message)
+                    }
+                    other => ChangeError::Rejected(other.to_string()),
+                })
+            }));
+        }
+        repo.apply(change).map_err(|e| self.said(e))
     }
 
     /// A change's failure as the CLI tells it: which namespace, platform or environment,

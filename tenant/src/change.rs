@@ -190,6 +190,9 @@ fn differ_in_replicas_only(r: &Repository, then: &str, now: Oid) -> bool {
     })
 }
 
+/// What [`RemoteRepo::with_check`] asks of a commit (in the cache `repo`).
+pub type Check = Box<dyn Fn(&Repository, Oid) -> Result<(), ChangeError> + Send + Sync>;
+
 /// Where a tenant repo is pushed to, and as whom.
 #[derive(Clone, Debug)]
 pub struct Remote {
@@ -229,6 +232,9 @@ impl Remote {
 pub struct RemoteRepo {
     remote: Remote,
     repo: Repository,
+    /// Asked of every commit before it is pushed (the platform's own admission, for a
+    /// commit that goes to a forge first).
+    check: Option<Check>,
     /// Held while this process uses the cache: two commands at once (say, two `config
     /// set`) take turns instead of colliding on git's lock files.
     _lock: std::fs::File,
@@ -262,6 +268,7 @@ impl RemoteRepo {
         Ok(RemoteRepo {
             remote,
             repo,
+            check: None,
             _lock: lock,
         })
     }
@@ -315,6 +322,13 @@ impl RemoteRepo {
         crate::folder::tree(&self.repo, dir).map_err(|e| ChangeError::Edit(Box::new(e)))
     }
 
+    /// Asks `check` of every commit before it is pushed: an error stops the change and
+    /// nothing is pushed.
+    pub fn with_check(mut self, check: Check) -> Self {
+        self.check = Some(check);
+        self
+    }
+
     /// Makes `change` on the branch head, commits and pushes it; when someone else's
     /// push landed first, makes it again on the new head (its expectations checked
     /// again), up to a few times.
@@ -332,6 +346,9 @@ impl RemoteRepo {
             let commit =
                 self.repo
                     .commit(None, &sig, &sig, &change.message, &new_tree, &[&parent])?;
+            if let Some(check) = &self.check {
+                check(&self.repo, commit)?;
+            }
             match self.push(commit)? {
                 PushResult::Done => return Ok(Pushed::Committed(commit)),
                 PushResult::Stale => continue,

@@ -98,6 +98,7 @@ pub fn router(state: ApiState) -> Router {
             get(config::get).put(config::set),
         )
         .route("/api/v1/namespaces/{ns}/plan", get(plan::for_ref))
+        .route("/api/v1/namespaces/{ns}/admit", get(plan::admit))
         .route(
             "/api/v1/namespaces/{ns}/link",
             get(link::show).put(link::link).delete(link::unlink),

@@ -57,3 +57,41 @@ pub(crate) async fn desired_at(
         })?;
     Ok(loaded?)
 }
+
+/// Whether a ref's commit would be taken as the namespace's head: the admission a push
+/// gets (validation and quota), for a commit on its way to a linked repo's forge, so a
+/// revision that can never apply is not committed there. 204, or 400 with the reason.
+pub async fn admit(
+    State(state): State<ApiState>,
+    Members(ns): Members,
+    Query(q): Query<PlanQuery>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if q.reference.starts_with('-') || q.reference.contains("..") {
+        return Err(ApiError::BadRequest(format!("bad ref {:?}", q.reference)));
+    }
+    let dir = state.repos.path(&ns.name);
+    let name = ns.name.clone();
+    let reference = q.reference.clone();
+    crate::blocking::blocking(move || -> Result<(), ApiError> {
+        let repo = git2::Repository::open_bare(&dir)
+            .map_err(|e| ApiError::Internal(format!("opening the repo: {}", e.message())))?;
+        let commit = repo
+            .revparse_single(&reference)
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|_| ApiError::NotFound(format!("ref {reference}")))?
+            .id();
+        let marks = micro_tenant::marks::Marks::read(&dir);
+        micro_tenant::admit::admit(
+            &repo,
+            &name,
+            commit,
+            &marks,
+            micro_tenant::admit::Via::Head,
+            &micro_tenant::repo::SpecCache::default(),
+        )
+        .map(|_| ())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+    })
+    .await??;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -234,6 +234,15 @@ fn write_verbs_in_a_linked_namespace_commit_to_the_forge() {
     let s = p.service(None, "greeter").unwrap();
     assert_eq!(s["desired"], 2, "{s}");
 
+    // Over the quota: refused before anything is committed to the forge (the platform
+    // admits the commit first, as it would a push), so the forge never holds a revision
+    // that cannot apply.
+    p.ok(&["admin", "quota", "default", "replicas=3"]);
+    let before = p.git_ok(&forge.bare, &["rev-parse", "main"]);
+    let said = p.fails(&["scale", "greeter", "5"]);
+    assert!(said.contains("over quota: replicas"), "{said}");
+    assert_eq!(p.git_ok(&forge.bare, &["rev-parse", "main"]), before);
+
     // `--branch` makes a branch for a pull request instead; nothing runs from it.
     p.write_service(
         "web",
