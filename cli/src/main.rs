@@ -2,6 +2,7 @@
 //! root that wires the platform's crates together on one machine.
 
 mod cmd;
+mod complete;
 mod context;
 mod git_mtls;
 mod home;
@@ -158,6 +159,9 @@ fn parse() -> Result<Cli, clap::Error> {
 fn main() -> ExitCode {
     // reqwest asks the process for its TLS crypto when no configuration of ours is given.
     micro_pki::install_default_provider();
+    // `COMPLETE=bash micro`: the shell's completion asking (service names come from the
+    // platform); nothing else runs then.
+    clap_complete::CompleteEnv::with_factory(cli_command).complete();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version

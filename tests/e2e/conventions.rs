@@ -239,3 +239,43 @@ fn help_keeps_its_layout_and_a_usage_error_names_the_way_out() {
         "{said}"
     );
 }
+
+/// `source <(COMPLETE=bash micro)`: completion asks the platform for the namespace's
+/// service names (here through fish's protocol, which prints one candidate a line).
+#[test]
+fn completion_completes_the_namespaces_service_names() {
+    let p = Platform::start();
+    for name in ["hello", "helper", "other"] {
+        p.write_service(
+            name,
+            &[
+                ("service.yaml", "run: python3 -u main.py\n"),
+                ("main.py", APP),
+            ],
+        );
+        p.ok(&["run", &format!("./{name}")]);
+    }
+    let complete = |words: &[&str]| -> Vec<String> {
+        let out = p
+            .command(&[])
+            .env("COMPLETE", "fish")
+            .arg("--")
+            .arg("micro")
+            .args(words)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(complete(&["logs", "hel"]), ["hello", "helper"]);
+    assert_eq!(complete(&["scale", "o"]), ["other"]);
+    // Not a service argument: no platform names offered.
+    assert!(!complete(&["env", "set", "hel"]).contains(&"hello".to_owned()));
+}

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct CallArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub service: String,
     /// The path (endpoint) to call, with any query, e.g. / or /greet?lang=en
     pub path: String,

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct DescribeArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub name: String,
     /// How to print it: text (a table for people), json or yaml
     #[arg(long, short, value_enum, default_value_t)]

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct KillArgs {
     /// The service to remove
+    #[arg(add = crate::complete::services())]
     pub name: String,
     #[command(flatten)]
     pub to: super::BranchFlag,

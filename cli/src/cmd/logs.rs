@@ -11,6 +11,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub name: String,
     /// How many of the last lines to show
     #[arg(short = 'n', long = "lines", default_value_t = 100)]

@@ -8,6 +8,7 @@ use std::process::{ExitCode, Stdio};
 #[derive(clap::Args, Debug)]
 pub struct OpenArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub name: String,
     /// Only print the URL
     #[arg(long)]

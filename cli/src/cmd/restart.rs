@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args, Debug)]
 pub struct RestartArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub name: String,
     /// Wait until the new rollout runs (or fails), showing progress
     #[arg(long)]

@@ -30,6 +30,7 @@ pub struct RunArgs {
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
     /// The service to update (or the folder it was run from)
+    #[arg(add = crate::complete::services())]
     pub name: String,
     #[command(flatten)]
     pub how: DeployFlags,

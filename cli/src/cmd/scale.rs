@@ -11,6 +11,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct ScaleArgs {
     /// The service
+    #[arg(add = crate::complete::services())]
     pub name: String,
     /// How many replicas it should run (0 pauses it: nothing runs until it is scaled up)
     pub replicas: u32,
