@@ -49,9 +49,28 @@ impl Target {
             .env
             .clone()
             .unwrap_or_else(|| envs.current_name().to_owned());
-        let env = envs
+        let mut env = envs
             .get(&name)
             .ok_or_else(|| anyhow!("no environment named {name:?}; see `micro env`"))?;
+        // The built-in `platform`: its CA pinned on first use, by the fingerprint this
+        // CLI was built with.
+        if env.ca.is_none()
+            && let Some(fingerprint) = env.ca_fingerprint.clone()
+        {
+            let url = env.url.clone();
+            let pinned = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(crate::cmd::env::trust_on_first_use(
+                    &url,
+                    Some(&fingerprint),
+                ))
+            })?;
+            if pinned.is_some() {
+                env.ca = pinned;
+                let mut envs = envs;
+                envs.envs.insert(name.clone(), env.clone());
+                home.save_envs(&envs)?;
+            }
+        }
         Ok((home, name, env))
     }
 

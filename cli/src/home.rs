@@ -9,6 +9,29 @@ use std::path::{Path, PathBuf};
 /// The environment every CLI knows: a platform on this machine.
 pub const BUILTIN_ENV: &str = "server";
 pub const BUILTIN_URL: &str = "https://127.0.0.1:8081";
+/// The hosted platform's environment, built in when this CLI was built with its address
+/// (`MICRO_DEFAULT_PLATFORM_URL`, and `MICRO_DEFAULT_PLATFORM_CA_FINGERPRINT` when its
+/// certificate is from its own CA, pinned on first use).
+pub const PLATFORM_ENV: &str = "platform";
+
+/// The built-in `platform` environment of a CLI built with `url` (and the fingerprint
+/// of the platform's own CA).
+fn builtin_platform(url: Option<&str>, fingerprint: Option<&str>) -> Option<Env> {
+    let url = url.filter(|u| !u.is_empty())?;
+    Some(Env {
+        url: url.to_owned(),
+        ca_fingerprint: fingerprint.filter(|f| !f.is_empty()).map(str::to_owned),
+        ..Env::default()
+    })
+}
+
+/// This build's `platform` environment, if it has one.
+fn platform() -> Option<Env> {
+    builtin_platform(
+        option_env!("MICRO_DEFAULT_PLATFORM_URL"),
+        option_env!("MICRO_DEFAULT_PLATFORM_CA_FINGERPRINT"),
+    )
+}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Env {
@@ -24,6 +47,9 @@ pub struct Env {
     /// trusted for it. None: the system's roots (a platform with a public certificate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<String>,
+    /// The fingerprint of the CA to pin on first use (the built-in `platform`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_fingerprint: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -37,11 +63,17 @@ pub struct Envs {
 impl Envs {
     /// An env by name; `server` exists even when the file does not mention it.
     pub fn get(&self, name: &str) -> Option<Env> {
-        self.envs.get(name).cloned().or_else(|| {
-            (name == BUILTIN_ENV).then(|| Env {
+        self.get_with(name, platform())
+    }
+
+    fn get_with(&self, name: &str, platform: Option<Env>) -> Option<Env> {
+        self.envs.get(name).cloned().or_else(|| match name {
+            BUILTIN_ENV => Some(Env {
                 url: BUILTIN_URL.to_owned(),
                 ..Env::default()
-            })
+            }),
+            PLATFORM_ENV => platform,
+            _ => None,
         })
     }
 
@@ -51,9 +83,15 @@ impl Envs {
 
     /// Every env, the built-in one included.
     pub fn all(&self) -> BTreeMap<String, Env> {
+        self.all_with(platform())
+    }
+
+    fn all_with(&self, platform: Option<Env>) -> BTreeMap<String, Env> {
         let mut all = self.envs.clone();
-        if let Some(builtin) = self.get(BUILTIN_ENV) {
-            all.entry(BUILTIN_ENV.to_owned()).or_insert(builtin);
+        for name in [BUILTIN_ENV, PLATFORM_ENV] {
+            if let Some(builtin) = self.get_with(name, platform.clone()) {
+                all.entry(name.to_owned()).or_insert(builtin);
+            }
         }
         all
     }
@@ -193,4 +231,23 @@ fn write_json_private<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     f.write_all(&serde_json::to_vec_pretty(value)?)?;
     drop(f);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod builtin_tests {
+    use super::*;
+
+    #[test]
+    fn a_cli_built_with_the_platforms_address_lists_it_beside_server() {
+        let envs = Envs::default();
+        let hosted = builtin_platform(Some("https://micro.example"), Some("SHA256:ab"));
+        let all = envs.all_with(hosted.clone());
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["platform", "server"]);
+        let platform = envs.get_with(PLATFORM_ENV, hosted).unwrap();
+        assert_eq!(platform.url, "https://micro.example");
+        assert_eq!(platform.ca_fingerprint.as_deref(), Some("SHA256:ab"));
+        // Without it, nothing changes.
+        assert_eq!(envs.all_with(builtin_platform(None, None)).len(), 1);
+        assert!(envs.get_with(PLATFORM_ENV, None).is_none());
+    }
 }

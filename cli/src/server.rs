@@ -51,6 +51,7 @@ fn write_cli_env(home: &Home, ready: micro_server::Ready) -> Result<()> {
             namespace: Some(ready.namespace),
             email: Some(ready.email),
             ca: ready.ca_pem,
+            ca_fingerprint: None,
         },
     );
     if envs.current.is_none() {

@@ -179,7 +179,10 @@ pub fn warn_git_ca(ca: Option<&std::path::Path>) {
 /// vouch for: its own CA (`/api/v1/ca.pem`), trusted when its fingerprint is `expected`
 /// or, on a terminal, when the user says so after seeing it (as ssh asks of a new host).
 /// `None`: the system's roots vouch for it already.
-async fn trust_on_first_use(url: &str, expected: Option<&str>) -> Result<Option<String>> {
+pub(crate) async fn trust_on_first_use(
+    url: &str,
+    expected: Option<&str>,
+) -> Result<Option<String>> {
     use micro_api::client::{Client, ClientError};
     use std::io::{BufRead, IsTerminal, Write};
     match Client::pinned(url, None, None)?.check_platform().await {
