@@ -56,6 +56,21 @@ impl Billing {
             AccountEvent::PaymentFailed { reference, session } => {
                 self.payment_failed(&reference, &session).await
             }
+            AccountEvent::Awaiting {
+                reference,
+                session,
+                subscription,
+            } => {
+                let _one_at_a_time = self.plan.activation.lock().await;
+                if let Some(pending) = self.store.pending_signup(&reference).await?
+                    && pending.checkout_session.as_deref() == Some(session.as_str())
+                {
+                    self.store
+                        .set_pending_subscription(&pending.id, &subscription)
+                        .await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -134,8 +149,18 @@ impl Billing {
         billing: BillingState,
     ) -> Result<(), BillingError> {
         // Before its checkout is applied, a subscription has no namespace yet; the
-        // checkout reads its state itself.
+        // checkout reads its state itself. A delayed payment's subscription turning
+        // active pays for the sign-up it was recorded for.
         let Some(known) = self.store.billing_by_subscription(subscription).await? else {
+            if billing == BillingState::Active
+                && let Some(reference) = self.store.pending_by_subscription(subscription).await?
+                && let Some(pending) = self.store.pending_signup(&reference).await?
+                && let Some(session) = pending.checkout_session
+            {
+                return self
+                    .paid(&reference, &session, customer, subscription, billing)
+                    .await;
+            }
             return Ok(());
         };
         let record = self

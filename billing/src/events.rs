@@ -25,6 +25,13 @@ pub enum AccountEvent {
         subscription: String,
         state: BillingState,
     },
+    /// Sign-up `reference`'s Checkout Session `session` completed, its payment (for
+    /// `subscription`) still settling.
+    Awaiting {
+        reference: String,
+        session: String,
+        subscription: String,
+    },
     /// The delayed payment for sign-up `reference`'s Checkout Session `session` failed.
     PaymentFailed { reference: String, session: String },
     /// A paid namespace's subscription is now in `state`.
@@ -116,9 +123,17 @@ async fn apply(hook: &BillingHook, event: &stripe::Event) -> Result<&'static str
                 state: stripe::state_of(&now.status).unwrap_or(BillingState::Active),
             })
         }
-        Meaning::CheckoutAwaiting { reference } => {
+        Meaning::CheckoutAwaiting {
+            reference,
+            session,
+            subscription,
+        } => {
             tracing::info!(reference, "checkout completed, its payment still settling");
-            None
+            Some(AccountEvent::Awaiting {
+                reference: reference.clone(),
+                session: session.clone(),
+                subscription: subscription.clone(),
+            })
         }
         Meaning::CheckoutFailed { reference, session } => Some(AccountEvent::PaymentFailed {
             reference: reference.clone(),

@@ -115,7 +115,11 @@ pub enum Meaning {
     },
     /// A Checkout Session completed by a payment that settles later (SEPA, ACH): nothing
     /// is activated until `checkout.session.async_payment_succeeded` says it was paid.
-    CheckoutAwaiting { reference: String },
+    CheckoutAwaiting {
+        reference: String,
+        session: String,
+        subscription: String,
+    },
     /// That later payment failed: the sign-up is forgotten and its person told.
     CheckoutFailed { reference: String, session: String },
     /// Something about a subscription changed; its current state decides what.
@@ -171,8 +175,12 @@ pub fn parse(payload: &[u8]) -> Result<Event, ParseError> {
     let meaning = match kind.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             match session_of() {
-                (Some(reference), Some(_), Some(_)) if unpaid => {
-                    Meaning::CheckoutAwaiting { reference }
+                (Some(reference), Some(session), Some(subscription)) if unpaid => {
+                    Meaning::CheckoutAwaiting {
+                        reference,
+                        session,
+                        subscription,
+                    }
                 }
                 (Some(reference), Some(session), Some(subscription)) => {
                     Meaning::CheckoutCompleted {
@@ -485,7 +493,9 @@ mod tests {
         assert_eq!(
             waiting.meaning,
             Meaning::CheckoutAwaiting {
-                reference: "ref_1".into()
+                reference: "ref_1".into(),
+                session: id(),
+                subscription: "sub_1".into()
             }
         );
         let settled = parse(&session_event(

@@ -354,6 +354,35 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Records the subscription of pending sign-up `id`, whose payment still settles.
+    pub async fn set_pending_subscription(
+        &self,
+        id: &str,
+        subscription: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE pending_signups SET subscription = $2 WHERE id = $1 AND namespace IS NULL",
+        )
+        .bind(id)
+        .bind(subscription)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The unpaid sign-up a subscription was recorded for, by its id.
+    pub async fn pending_by_subscription(
+        &self,
+        subscription: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM pending_signups WHERE subscription = $1 AND namespace IS NULL",
+        )
+        .bind(subscription)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Forgets pending sign-up `id` if it is still unpaid (its payment failed): whether
     /// it was there to forget.
     pub async fn forget_unpaid_signup(&self, id: &str) -> Result<bool, StoreError> {

@@ -473,6 +473,15 @@ fn a_stale_payment_link_is_not_offered_and_a_sign_up_left_unpaid_is_forgotten() 
 /// Stripe's own `checkout.session` fixture (`billing/fixtures`) as the session of a
 /// sign-up, with its `payment_status`.
 fn fixture_session(session: &str, reference: &str, payment_status: &str) -> Value {
+    fixture_session_of(session, reference, payment_status, "sub_delayed")
+}
+
+fn fixture_session_of(
+    session: &str,
+    reference: &str,
+    payment_status: &str,
+    subscription: &str,
+) -> Value {
     let mut s: Value = serde_json::from_str(include_str!(
         "../../../billing/fixtures/checkout.session.json"
     ))
@@ -480,7 +489,7 @@ fn fixture_session(session: &str, reference: &str, payment_status: &str) -> Valu
     s["id"] = session.into();
     s["mode"] = "subscription".into();
     s["client_reference_id"] = reference.into();
-    s["subscription"] = "sub_delayed".into();
+    s["subscription"] = subscription.into();
     s["customer"] = "cus_1".into();
     s["status"] = "complete".into();
     s["payment_status"] = payment_status.into();
@@ -547,4 +556,30 @@ fn a_delayed_payment_makes_the_account_only_once_it_is_paid() {
             assert!(!again.is_empty());
         }
     }
+    // Settled as the subscription turning active (no async_payment_succeeded seen).
+    let email = "becs@dev.example";
+    t.stripe
+        .set_subscription("sub_later", "cus_2", "incomplete");
+    let code = code_for(&t, email, 1);
+    assert!(pay_later(p, email, &code).status.success());
+    let session = t.stripe.sessions().last().unwrap().clone();
+    let reference = session.form["client_reference_id"].clone();
+    let (status, said) = event(
+        &t,
+        "evt_done_becs",
+        "checkout.session.completed",
+        fixture_session_of(&session.id, &reference, "unpaid", "sub_later"),
+    );
+    assert_eq!(status, 200, "{said}");
+    assert!(accounts_named(p, email).is_empty());
+    t.stripe.set_subscription("sub_later", "cus_2", "active");
+    let (status, said) = event(
+        &t,
+        "evt_active_becs",
+        "customer.subscription.updated",
+        json!({"id": "sub_later", "object": "subscription", "status": "active", "customer": "cus_2"}),
+    );
+    assert_eq!(status, 200, "{said}");
+    let rows = accounts_named(p, email);
+    assert!(rows.len() == 1 && rows[0].contains("active"), "{rows:?}");
 }
