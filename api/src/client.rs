@@ -139,6 +139,17 @@ impl Client {
         Ok(Some(text))
     }
 
+    /// The server's version (`micro version`).
+    pub async fn server_version(&self) -> Result<String, ClientError> {
+        let v: serde_json::Value = self
+            .json(self.request(Method::GET, "/api/v1/version"))
+            .await?;
+        v["version"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Protocol("no version in the answer".into()))
+    }
+
     /// Whether the platform answers over TLS checked as this client checks it (its
     /// pinned CA, or the system's roots): `Err(ClientError::Tls)` when it does not.
     pub async fn check_platform(&self) -> Result<(), ClientError> {

@@ -223,6 +223,18 @@ fn one_line_usage_error(rendered: &str) -> String {
         .replace(" ; ", "; ")
 }
 
+/// Whether two versions (`MAJOR.MINOR.PATCH`) are more than one minor version apart.
+fn apart(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.trim_start_matches('v').split('.');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(a), parts(b)) {
+        (Some((ma, na)), Some((mb, nb))) => ma != mb || na.abs_diff(nb) > 1,
+        _ => false,
+    }
+}
+
 /// An error and its causes on one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -257,8 +269,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Version { output } => {
             let version = env!("CARGO_PKG_VERSION");
-            if !output.data(&serde_json::json!({ "version": version }))? {
+            // The current environment's server too, when it answers soon.
+            let server = match t.env_only() {
+                Ok((_, _, env)) => match crate::tls::client(&env, None) {
+                    Ok(client) => tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        client.server_version(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            if !output.data(&serde_json::json!({ "version": version, "server": server }))? {
                 println!("micro {version}");
+                match &server {
+                    Some(s) => println!("server {s}"),
+                    None => println!("server: not reached"),
+                }
+            }
+            if let Some(s) = &server
+                && apart(version, s)
+            {
+                eprintln!(
+                    "warning: this CLI ({version}) and the server ({s}) are more than one minor version apart: upgrade the older one"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -312,6 +349,15 @@ mod tests {
         let mut missing = Vec::new();
         walk(&cli_command(), "micro", &mut missing);
         assert!(missing.is_empty(), "no help: {missing:#?}");
+    }
+
+    #[test]
+    fn versions_more_than_one_minor_apart_are_told() {
+        assert!(!super::apart("0.1.0", "0.1.7"));
+        assert!(!super::apart("0.1.0", "0.2.3"));
+        assert!(super::apart("0.1.0", "0.3.0"));
+        assert!(super::apart("1.4.0", "2.4.0"));
+        assert!(!super::apart("0.1.0", "not a version"));
     }
 
     /// `--help` works on every command a user can see, the ones that hide a global flag

@@ -27,6 +27,11 @@ pub enum StoreError {
         wanted: i64,
         limit: i64,
     },
+    /// The store was last migrated by a newer build: this one would not know its tables.
+    #[error(
+        "the store was written by a newer micro (its schema is at version {store}; this server knows up to {known}): run that version or a newer one; nothing was changed"
+    )]
+    TooNew { store: i64, known: i64 },
     /// Hashing or another CPU task failed.
     #[error("store task: {0}")]
     Task(String),

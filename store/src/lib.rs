@@ -49,6 +49,24 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use std::path::Path;
 
+/// Brings the schema up to this build's, forward only; a store a newer build migrated
+/// is refused before anything is written to it.
+async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
+    let migrator = sqlx::migrate!("./migrations");
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    // No table yet: a new store.
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten();
+    if let Some(store) = applied.filter(|v| *v > known) {
+        return Err(StoreError::TooNew { store, known });
+    }
+    migrator.run(pool).await?;
+    Ok(())
+}
+
 /// A handle on the platform store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -117,7 +135,7 @@ impl Store {
             });
         }
         let pool = options.connect(url).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        migrate(&pool).await?;
         let backend = if url.starts_with("sqlite") {
             "sqlite"
         } else {
@@ -144,7 +162,7 @@ impl Store {
             .max_lifetime(None)
             .connect("sqlite::memory:")
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        migrate(&pool).await?;
         Ok(Self {
             pool,
             backend: "memory",

@@ -1480,3 +1480,36 @@ async fn invitations_are_by_address_once_each_and_revocable(store: Store) {
     assert!(!store.revoke_invite("ann@example.com").await.unwrap());
     assert!(!store.is_invited("ann@example.com").await.unwrap());
 }
+
+/// A store migrated by a newer build is refused, saying which, before anything is
+/// written to it; this build's own store opens again as it is.
+#[tokio::test]
+async fn a_store_from_a_newer_micro_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = crate::Store::open_sqlite(&path).await.unwrap();
+    drop(store);
+    assert!(
+        crate::Store::open_sqlite(&path).await.is_ok(),
+        "its own store"
+    );
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', true, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let err = crate::Store::open_sqlite(&path).await.unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains("newer micro")
+            && said.contains("9999")
+            && said.contains("nothing was changed"),
+        "{said}"
+    );
+}

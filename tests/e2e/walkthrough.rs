@@ -246,9 +246,16 @@ fn call_takes_any_method_and_headers_and_shows_the_answers_headers() {
 #[test]
 fn version_and_shell_completion() {
     let p = Platform::start();
-    assert!(p.ok(&["version"]).starts_with("micro "));
+    let said = p.ok(&["version"]);
+    assert!(said.starts_with("micro "), "{said}");
+    // The server's too: the same build here.
     let v: serde_json::Value = serde_json::from_str(&p.ok(&["version", "-o", "json"])).unwrap();
     assert!(v["version"].is_string(), "{v}");
+    assert_eq!(v["server"], v["version"], "{v}");
+    assert!(
+        said.contains(&format!("server {}", v["version"].as_str().unwrap())),
+        "{said}"
+    );
     for shell in ["bash", "zsh", "fish"] {
         let script = p.ok(&["completion", shell]);
         for command in ["restart", "rollback", "config", "admin"] {

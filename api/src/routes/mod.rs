@@ -46,6 +46,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(admin::metrics))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/ca.pem", get(platform_ca))
+        .route(
+            "/api/v1/version",
+            get(|| async { Json(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") })) }),
+        )
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .route("/api/v1/signup", get(signup::open).post(signup::start))
