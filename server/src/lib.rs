@@ -654,6 +654,27 @@ fn routers(
 
 /// The admin's token for the CLI on this machine: the one it holds, if still the
 /// admin's; else a new one (the admin account is made on first start).
+/// `micro admin token create`: a new token for admin `email` (made an admin account if
+/// there is none), straight from the store a server of `store_spec` and `data` uses (on
+/// the server's machine or in its pod), for the first admin of a cluster. Refuses an
+/// address that is someone's non-admin account.
+pub async fn mint_admin_token(store_spec: &str, data: &Path, email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') {
+        bail!("{email:?} is not an email address");
+    }
+    let (store_url, _) = database::store_url(store_spec);
+    let store = Store::open(&store_url, data)
+        .await
+        .context("cannot open the store")?;
+    let admin = match store.account_by_email(&email).await? {
+        Some(a) if a.role == Role::Admin => a,
+        Some(_) => bail!("{email} is an account already, and not an admin's: pick another address"),
+        None => store.create_account(&email, Role::Admin, None).await?,
+    };
+    Ok(store.mint_token(&admin, "micro admin token create").await?)
+}
+
 async fn admin_token(store: &Store, held: Option<String>) -> Result<String> {
     let admin = match store.account_by_email(ADMIN_EMAIL).await? {
         Some(a) => a,

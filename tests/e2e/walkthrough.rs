@@ -410,3 +410,87 @@ fn a_namespace_of_small_replicas_is_not_stopped_at_its_cpu_count() {
     );
     p.ok(&["kill", "many"]);
 }
+
+/// The first admin of a platform run elsewhere (a cluster's pod): `micro admin token
+/// create` on the server's machine prints a token from its store, once, writing no file
+/// of the person's; `micro env add … --token-stdin` takes it.
+#[test]
+fn an_admin_token_is_made_from_the_store_and_taken_from_stdin() {
+    let p = Platform::start();
+    let elsewhere = p.work.join("ops-home");
+    let out = p
+        .command(&[
+            "admin",
+            "token",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--data-dir",
+        ])
+        .arg(&p.data)
+        .env("MICRO_HOME", &elsewhere)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!token.is_empty() && !token.contains(' '), "{token}");
+    assert!(
+        !elsewhere.join("envs.json").exists(),
+        "it wrote the person's CLI config"
+    );
+    // Someone's developer account is not made an admin.
+    p.ok(&[
+        "admin",
+        "account",
+        "create",
+        "dev@example.com",
+        "--namespace",
+        "default",
+        "--password",
+        "correct horse",
+    ]);
+    let out = p
+        .command(&[
+            "admin",
+            "token",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--data-dir",
+        ])
+        .arg(&p.data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an admin's"));
+
+    let ca = p.ca();
+    let add = crate::signup::with_stdin(
+        p.command(&[
+            "env",
+            "add",
+            "ops",
+            &p.url(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--token-stdin",
+        ]),
+        &token,
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let me: serde_json::Value =
+        serde_json::from_str(&p.ok(&["whoami", "--env", "ops", "-o", "json"])).unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["role"].as_str()),
+        (Some("ops@example.com"), Some("admin")),
+        "{me}"
+    );
+}

@@ -53,11 +53,32 @@ pub enum AdminWhat {
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
+    /// Tokens made on the server's machine (or in its pod), straight from its store: the
+    /// first admin of a cluster. `micro admin token create --email E` prints one, once
+    #[command(subcommand)]
+    Token(TokenAction),
     /// Mail the platform kept instead of sending (no --smtp): sign-up codes, notices
     Outbox {
         /// How to print it: text, json or yaml
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenAction {
+    /// Print a new token of admin EMAIL (an admin account is made if there is none);
+    /// `micro env add NAME URL --token-stdin` takes it. Writes no file of yours
+    Create {
+        /// The admin's email
+        #[arg(long)]
+        email: String,
+        /// The server's data dir [default: $MICRO_HOME/server]
+        #[arg(long, env = "MICRO_DATA_DIR")]
+        data_dir: Option<std::path::PathBuf>,
+        /// The server's store: `sqlite` (in the data dir) or a `postgres://` URL
+        #[arg(long, env = "MICRO_STORE", default_value = "sqlite")]
+        store: String,
     },
 }
 
@@ -114,6 +135,24 @@ pub enum NamespaceAction {
 }
 
 pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
+    // Made from the store itself: no platform to ask yet.
+    if let AdminWhat::Token(TokenAction::Create {
+        email,
+        data_dir,
+        store,
+    }) = &args.what
+    {
+        let data = match data_dir {
+            Some(d) => d.clone(),
+            None => crate::home::Home::locate()?.dir().join("server"),
+        };
+        let token = micro_server::mint_admin_token(store, &data, email).await?;
+        println!("{token}");
+        eprintln!(
+            "a token of admin {email}, shown this once: `micro env add NAME URL --token-stdin` takes it"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let (_, env_name, env) = t.env_only()?;
     let client = crate::tls::client(&env, env.token.clone())?;
     // The platform hides admin routes from everyone else ("not found"); say why here.
@@ -157,6 +196,7 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
                 }
             }
         },
+        AdminWhat::Token(_) => unreachable_token()?,
         AdminWhat::Outbox { output } => {
             let mail = client.outbox().await?;
             if !output.data(&mail)? {
@@ -319,4 +359,9 @@ pub async fn whoami(t: &Target, output: Output) -> Result<ExitCode> {
         me.namespace.as_deref().unwrap_or("-")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `admin token` is answered before the platform is asked; never here.
+fn unreachable_token() -> Result<()> {
+    bail!("`micro admin token` runs on the server's machine, from its store")
 }

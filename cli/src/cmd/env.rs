@@ -38,6 +38,10 @@ pub enum EnvAction {
         /// Replace an environment of that name
         #[arg(long)]
         force: bool,
+        /// Read a token for it from the first line of standard input (`micro admin token
+        /// create` on the server prints one)
+        #[arg(long)]
+        token_stdin: bool,
     },
     /// Delete environment NAME
     Del {
@@ -93,6 +97,7 @@ pub async fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
             ca_file,
             ca_fingerprint,
             force,
+            token_stdin,
         }) => {
             if name == BUILTIN_ENV {
                 bail!("{BUILTIN_ENV} is built in (this machine's platform); pick another name");
@@ -127,11 +132,23 @@ pub async fn run(_t: &Target, args: EnvArgs) -> Result<ExitCode> {
                     bail!("the CA is {got}, not {wanted}: nothing was added");
                 }
             }
+            let token = if token_stdin {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+                let line = line.trim().to_owned();
+                if line.is_empty() {
+                    bail!("--token-stdin: standard input held no token");
+                }
+                Some(line)
+            } else {
+                None
+            };
             envs.envs.insert(
                 name,
                 Env {
                     url,
                     ca,
+                    token,
                     ..Env::default()
                 },
             );
