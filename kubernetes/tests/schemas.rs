@@ -321,6 +321,35 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
             assert_eq!(o["metadata"]["namespace"], "micro", "{o}");
         }
     }
+    // The server and its database are restarted when they stop answering, and count as
+    // ready only when they answer; the server finds its data dir (and an operator's
+    // `kubectl exec … micro admin token create` finds it too) from the environment.
+    for (kind, name) in [
+        ("Deployment", "micro-server"),
+        ("StatefulSet", "micro-postgres"),
+    ] {
+        let o = objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"));
+        let c = &o["spec"]["template"]["spec"]["containers"][0];
+        assert!(
+            c["readinessProbe"].is_object() && c["livenessProbe"].is_object(),
+            "{c}"
+        );
+    }
+    let server = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "micro-server" && o["kind"] == "Deployment")
+        .unwrap();
+    let env = &server["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "MICRO_DATA_DIR" && e["value"] == "/data"),
+        "{env}"
+    );
 }
 
 /// Whether `role` allows `verb` on `group`/`plural` (resource names aside).
