@@ -20,8 +20,9 @@ const SUPPORT_FILE: &str = "micro-runtime.json";
 /// Beside a repo: who pushed each commit its branch took (`commit<TAB>who` lines, the
 /// newest last): the account behind a push's token, or a forge's pusher.
 const PUSHERS_FILE: &str = "micro-pushers";
-/// Past this many lines the pushers file keeps its newest half.
-const PUSHERS_KEPT: usize = 2000;
+/// Past this size the pushers file keeps its newest half (a line is ~50-250 bytes: a
+/// few thousand pushes).
+const PUSHERS_KEPT_BYTES: u64 = 256 << 10;
 
 /// Where a linked namespace follows: a branch of a repo on a forge.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -117,11 +118,12 @@ pub fn record_pusher(repo_dir: &Path, commit: &str, who: &str) -> std::io::Resul
         .append(true)
         .open(&path)?;
     writeln!(file, "{commit}\t{who}")?;
-    drop(file);
-    let text = std::fs::read_to_string(&path)?;
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() > PUSHERS_KEPT {
-        let kept = lines[lines.len() - PUSHERS_KEPT / 2..].join("\n") + "\n";
+    // Read back only when it has grown past its bound, not on every push.
+    if file.metadata()?.len() > PUSHERS_KEPT_BYTES {
+        drop(file);
+        let text = std::fs::read_to_string(&path)?;
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = lines[lines.len() / 2..].join("\n") + "\n";
         write(&path, kept.as_bytes())?;
     }
     Ok(())

@@ -80,19 +80,17 @@ impl Tail {
             return;
         }
         self.folded = true;
-        let out = if succeeded {
-            format!(
+        if succeeded {
+            let out = format!(
                 "{}{name}: built ({} lines: micro logs {name} --build)\n",
                 self.erase(),
                 self.total
-            )
+            );
+            write_err(&out);
         } else {
             // Left as they are, below the cursor: the next line goes under them.
-            let out = String::new();
             self.drawn = 0;
-            out
-        };
-        write_err(&out);
+        }
     }
 
     /// Moves up over the tail and clears it.
