@@ -755,6 +755,44 @@ impl Client {
         self.json(self.request(Method::GET, &path)).await
     }
 
+    /// Lets a fork's pull request (or a branch) run in its preview environment.
+    pub async fn approve_preview(
+        &self,
+        namespace: &str,
+        source: &str,
+    ) -> Result<crate::types::EnvironmentView, ClientError> {
+        let path = format!(
+            "/api/v1/namespaces/{namespace}/previews/{}/approve",
+            segment(source)
+        );
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    /// Removes a preview environment now.
+    pub async fn delete_preview(&self, namespace: &str, source: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "/api/v1/namespaces/{namespace}/previews/{}",
+            segment(source)
+        );
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(drop)
+    }
+
+    /// The previews quota class, changed by `set` when given.
+    pub async fn previews_quota(&self, set: Option<&str>) -> Result<QuotaView, ClientError> {
+        let path = "/api/v1/admin/quota/previews";
+        match set {
+            None => self.json(self.request(Method::GET, path)).await,
+            Some(set) => {
+                let body = SetQuota {
+                    set: set.to_owned(),
+                };
+                self.json(self.request(Method::PUT, path).json(&body)).await
+            }
+        }
+    }
+
     /// Asks the platform to fetch a linked namespace's branch now.
     pub async fn fetch_link(&self, namespace: &str) -> Result<(), ClientError> {
         let path = format!("/api/v1/namespaces/{namespace}/link/fetch");
@@ -843,4 +881,18 @@ fn tls_failure(e: &reqwest::Error) -> Option<String> {
         };
     }
     None
+}
+
+/// `text` as one path segment: `#` and `/` (a branch's) and everything outside the
+/// unreserved set percent-encoded.
+fn segment(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -75,8 +75,19 @@ impl FromRequestParts<ApiState> for Namespace {
             .get("ns")
             .cloned()
             .ok_or_else(|| ApiError::BadRequest("no namespace in path".into()))?;
+        // A developer reads (and calls) the previews of their own namespace; what a
+        // preview runs changes only with its pull request or branch.
+        let previewing = !caller.is_service()
+            && caller.namespace.is_some()
+            && micro_tenant::preview::parent_of(&name) == caller.namespace.as_deref();
+        if previewing && !(parts.method.is_safe() || parts.uri.path().contains("/call")) {
+            return Err(ApiError::Conflict(format!(
+                "{name} is a preview: it runs what its pull request or branch holds; change that instead"
+            )));
+        }
         // Same answer for "not yours" and "not there": nobody learns what exists.
-        if !caller.may_access(&name) || !state.store.namespace_exists(&name).await? {
+        if !(caller.may_access(&name) || previewing) || !state.store.namespace_exists(&name).await?
+        {
             return Err(ApiError::NotFound(format!("namespace {name}")));
         }
         Ok(Namespace { name, caller })

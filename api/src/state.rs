@@ -100,6 +100,11 @@ pub struct Shared {
     /// The platform CA, when the server's certificate is its own (`/api/v1/ca.pem`, and
     /// its fingerprint in what tells people how to start).
     pub ca_pem: Option<String>,
+    /// Preview environments (pull requests' and branches' heads running).
+    pub previews: Option<Arc<micro_previews::Previews>>,
+    /// Calls between services already recorded (namespace, caller, callee): one write
+    /// per pair per run of the server.
+    pub calls_seen: Arc<std::sync::Mutex<std::collections::HashSet<(String, String, String)>>>,
 }
 
 impl Shared {

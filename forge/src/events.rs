@@ -21,6 +21,9 @@ pub enum Event {
         number: u64,
         head: String,
         base: String,
+        /// From another repository (a fork, or one whose head repo is gone): its code is
+        /// planned, never run until someone of the namespace approves it.
+        fork: bool,
     },
     /// A pull request closed; `merge_commit` when it was merged.
     Closed {
@@ -117,7 +120,23 @@ fn pull_request(v: &Value) -> Event {
     match action {
         // GitHub says `synchronize`, Gitea `synchronized`.
         "opened" | "reopened" | "synchronize" | "synchronized" | "ready_for_review" => {
-            Event::Preview { number, head, base }
+            // Both forges give each repo an id; a deleted head repo is null.
+            let fork = match (
+                v.pointer("/pull_request/head/repo/id")
+                    .and_then(Value::as_u64),
+                v.pointer("/pull_request/base/repo/id")
+                    .and_then(Value::as_u64),
+            ) {
+                (Some(h), Some(b)) => h != b,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            Event::Preview {
+                number,
+                head,
+                base,
+                fork,
+            }
         }
         "closed" => {
             let merged = v
@@ -155,10 +174,27 @@ fn merge_request(v: &Value) -> Event {
             .and_then(Value::as_bool)
             == Some(false)
     });
+    let fork = match (
+        attrs.get("source_project_id").and_then(Value::as_u64),
+        attrs.get("target_project_id").and_then(Value::as_u64),
+    ) {
+        (Some(s), Some(t)) => s != t,
+        _ => false,
+    };
     match action {
-        "open" | "reopen" => Event::Preview { number, head, base },
+        "open" | "reopen" => Event::Preview {
+            number,
+            head,
+            base,
+            fork,
+        },
         "update" if attrs.get("oldrev").is_some_and(|o| !o.is_null()) || undrafted => {
-            Event::Preview { number, head, base }
+            Event::Preview {
+                number,
+                head,
+                base,
+                fork,
+            }
         }
         "merge" => Event::Closed {
             number,
@@ -255,6 +291,7 @@ mod tests {
             number: 7,
             head: B.into(),
             base: "main".into(),
+            fork: false,
         };
         for action in ["opened", "reopened", "synchronize", "ready_for_review"] {
             assert_eq!(
@@ -311,6 +348,7 @@ mod tests {
             number: 3,
             head: B.into(),
             base: "main".into(),
+            fork: false,
         };
         assert_eq!(mr("open", json!({})), preview);
         assert_eq!(mr("update", json!({"oldrev": A})), preview);
@@ -338,5 +376,27 @@ mod tests {
             Event::parse(Sender::GitHub, "push", b"{}").unwrap(),
             Event::Ignored(_)
         ));
+    }
+
+    #[test]
+    fn a_pull_request_from_another_repository_is_a_fork() {
+        let pr = |head: Value, base: Value| {
+            json!({"action": "opened", "number": 4, "pull_request": {"number": 4,
+                "head": {"sha": B, "ref": "f", "repo": head}, "base": {"ref": "main", "repo": base}}})
+        };
+        let fork = |v: Value| matches!(parse(Sender::GitHub, "pull_request", v), Event::Preview { fork, .. } if fork);
+        // GitHub's and Gitea's payloads name each side's repository by id.
+        assert!(fork(pr(json!({"id": 2}), json!({"id": 1}))));
+        assert!(!fork(pr(json!({"id": 1}), json!({"id": 1}))));
+        // The fork was deleted: its head repo is null.
+        assert!(fork(pr(Value::Null, json!({"id": 1}))));
+        let mr = |source: u64, target: u64| {
+            json!({"object_kind": "merge_request", "object_attributes": {"action": "open", "iid": 3,
+                "last_commit": {"id": B}, "target_branch": "main",
+                "source_project_id": source, "target_project_id": target}})
+        };
+        let gl = |v: Value| matches!(parse(Sender::GitLab, "Merge Request Hook", v), Event::Preview { fork, .. } if fork);
+        assert!(gl(mr(9, 5)));
+        assert!(!gl(mr(5, 5)));
     }
 }

@@ -58,6 +58,12 @@ pub struct Follower {
     /// Held while a preview is written or a closed one removed, so neither lands in the
     /// other's middle.
     pub(crate) previews_written: tokio::sync::Mutex<()>,
+    /// Pull requests whose head comes from another repository, as their deliveries said.
+    pub(crate) forks: Mutex<HashSet<(String, u64)>>,
+    /// Preview environments, when the server runs them.
+    pub(crate) environments: std::sync::OnceLock<Arc<micro_previews::Previews>>,
+    /// What each environment's comment and status last said.
+    pub(crate) told: Mutex<crate::environments::Told>,
 }
 
 /// Closed pull requests by (namespace, number), the most recent few thousand.
@@ -114,7 +120,33 @@ impl Follower {
             fetches: AtomicU64::new(0),
             closed: Mutex::default(),
             previews_written: tokio::sync::Mutex::new(()),
+            forks: Mutex::default(),
+            environments: std::sync::OnceLock::new(),
+            told: Mutex::default(),
         })
+    }
+
+    /// Pull requests' previews run in environments of their own from now on.
+    pub fn run_previews(&self, previews: Arc<micro_previews::Previews>) {
+        let _ = self.environments.set(previews);
+    }
+
+    /// Whether pull request `number`'s head comes from a fork, as its delivery says.
+    pub fn mark_fork(&self, namespace: &str, number: u64, fork: bool) {
+        let mut forks = self.forks.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (namespace.to_owned(), number);
+        if fork {
+            forks.insert(key);
+        } else {
+            forks.remove(&key);
+        }
+    }
+
+    pub(crate) fn is_fork(&self, namespace: &str, number: u64) -> bool {
+        self.forks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&(namespace.to_owned(), number))
     }
 
     /// Counts a fetch that went to the network.

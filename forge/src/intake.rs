@@ -321,7 +321,10 @@ fn act(state: &HookState, link: &Cached, event: &Event) -> String {
                 link.branch
             )
         }
-        Event::Preview { number, head, .. } => {
+        Event::Preview {
+            number, head, fork, ..
+        } => {
+            state.follower.mark_fork(ns, *number, *fork);
             state
                 .follower
                 .enqueue(ns, Target::Pull(*number), Some(head), Trigger::Push);

@@ -23,6 +23,103 @@ pub struct Heading<'a> {
     pub namespace: &'a str,
     pub number: u64,
     pub head: &'a str,
+    /// The preview environment's section ([`environment`]), if previews are on.
+    pub environment: Option<&'a str>,
+}
+
+/// What encloses the environment's section in the first part, so it can be rewritten
+/// alone when the environment moves on.
+pub const ENV_START: &str = "<!-- micro-env -->";
+pub const ENV_END: &str = "<!-- /micro-env -->";
+
+/// What became of a preview environment, for its section.
+pub enum EnvironmentNote<'a> {
+    Now(&'a micro_previews::View),
+    /// Removed, saying why (`the pull request closed`, `it expired`).
+    Removed(&'a str),
+}
+
+/// The environment's section of the comment, markers included: its namespace, state,
+/// URLs and expiry; a failing service's last lines (secrets masked already) in a block
+/// nothing breaks out of.
+pub fn environment(namespace: &str, note: &EnvironmentNote<'_>) -> String {
+    use micro_previews::Phase;
+    let mut out = format!("{ENV_START}\n");
+    match note {
+        EnvironmentNote::Removed(why) => {
+            let _ = writeln!(
+                out,
+                "**Preview environment** {}: removed ({why}); nothing of it remains.",
+                code(namespace)
+            );
+        }
+        EnvironmentNote::Now(view) => {
+            let _ = writeln!(
+                out,
+                "**Preview environment** {} at {}: **{}**",
+                code(namespace),
+                code(view.env.head.get(..7).unwrap_or(&view.env.head)),
+                view.phase.as_str()
+            );
+            match &view.phase {
+                Phase::Waiting { ahead, max } => {
+                    let _ = writeln!(
+                        out,
+                        "\nWaiting: {max} previews are open, the most this namespace allows; {ahead} ahead of this one. It starts when one closes."
+                    );
+                }
+                Phase::Approval => {
+                    let _ = writeln!(
+                        out,
+                        "\nThis pull request comes from a fork: its plan is above, and nothing of it runs until someone of the namespace approves it with `micro previews approve {}`.",
+                        view.env.number.unwrap_or(0)
+                    );
+                }
+                Phase::Failed { reason, logs } => {
+                    let _ = writeln!(out, "\n{}", code(reason));
+                    if !logs.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "\n```\n{}\n```",
+                            // Nothing in a line closes the block or fakes our markers.
+                            logs.join("\n")
+                                .replace("```", "ˋˋˋ")
+                                .replace("<!--", "‹!--")
+                        );
+                    }
+                }
+                Phase::Building | Phase::Ready => {}
+            }
+            if !view.urls.is_empty() {
+                out.push('\n');
+                for (service, url) in &view.urls {
+                    let _ = writeln!(out, "- {}: {url}", code(service));
+                }
+            }
+            let at = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(u64::try_from(view.expires_at).unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "\nExpires {} unless pushed to again.",
+                humantime::format_rfc3339_seconds(at)
+            );
+        }
+    }
+    out.push_str(ENV_END);
+    out.push('\n');
+    out
+}
+
+/// `body` with its environment section replaced by `section`; `None` when it has none.
+pub fn with_environment(body: &str, section: &str) -> Option<String> {
+    let start = body.find(ENV_START)?;
+    let end = body[start..].find(ENV_END)? + start + ENV_END.len();
+    let end = if body[end..].starts_with('\n') {
+        end + 1
+    } else {
+        end
+    };
+    Some(format!("{}{section}{}", &body[..start], &body[end..]))
 }
 
 /// The marker a comment of ours starts with: `namespace` and the part it is.
@@ -66,9 +163,12 @@ pub fn render(heading: &Heading<'_>, outcome: &Outcome<'_>, limit: usize) -> Vec
         }
         t
     };
-    // Room for the marker, title and footer on every part.
-    let overhead =
-        marker(heading.namespace, 999, 999).len() + title(999, 999).len() + footer.len() + 8;
+    // Room for the marker, title, footer and environment on every part.
+    let overhead = marker(heading.namespace, 999, 999).len()
+        + title(999, 999).len()
+        + footer.len()
+        + heading.environment.map_or(0, |e| e.len() + 1)
+        + 8;
     let room = limit.saturating_sub(overhead).max(1024);
     let mut chunks: Vec<String> = vec![format!("{summary}\n")];
     for block in blocks {
@@ -80,14 +180,19 @@ pub fn render(heading: &Heading<'_>, outcome: &Outcome<'_>, limit: usize) -> Vec
         }
     }
     let parts = chunks.len();
+    let environment = heading
+        .environment
+        .map(|e| format!("{e}\n"))
+        .unwrap_or_default();
     chunks
         .into_iter()
         .enumerate()
         .map(|(i, chunk)| {
             format!(
-                "{}\n{}\n\n{chunk}{footer}",
+                "{}\n{}\n\n{}{chunk}{footer}",
                 marker(heading.namespace, i + 1, parts),
-                title(i + 1, parts)
+                title(i + 1, parts),
+                if i == 0 { environment.as_str() } else { "" }
             )
         })
         .collect()
@@ -309,6 +414,7 @@ mod tests {
             namespace: "acme",
             number: 7,
             head: HEAD,
+            environment: None,
         };
         let bodies = render(&heading, &Outcome::Plan(&p), GITHUB_LIMIT);
         assert_eq!(bodies.len(), 1);
@@ -346,6 +452,7 @@ mod tests {
                 namespace: "a",
                 number: 1,
                 head: HEAD,
+                environment: None,
             },
             &Outcome::Plan(&p),
             GITHUB_LIMIT,
@@ -370,6 +477,7 @@ mod tests {
             namespace: "acme",
             number: 9,
             head: HEAD,
+            environment: None,
         };
         let bodies = render(&heading, &Outcome::Plan(&p), 8_000);
         assert!(bodies.len() > 2, "{}", bodies.len());
@@ -396,6 +504,7 @@ mod tests {
             namespace: "a",
             number: 2,
             head: HEAD,
+            environment: None,
         };
         let body = render(
             &heading,
@@ -408,5 +517,56 @@ mod tests {
             "{body}"
         );
         assert_eq!(code("a`b\n<!-- x -->"), "`aˋb⏎‹!-- x --›`");
+    }
+
+    #[test]
+    fn the_environment_section_is_rewritten_alone() {
+        let p = plan(1, 0, &[]);
+        let first = environment(
+            "acme-pr-2",
+            &EnvironmentNote::Removed("the pull request closed"),
+        );
+        let heading = Heading {
+            namespace: "acme",
+            number: 2,
+            head: HEAD,
+            environment: Some(&first),
+        };
+        let body = render(&heading, &Outcome::Plan(&p), GITHUB_LIMIT).remove(0);
+        assert!(body.contains("removed (the pull request closed)"), "{body}");
+        let failed = micro_previews::View {
+            env: micro_store::Environment {
+                namespace: "acme-pr-2".into(),
+                parent: "acme".into(),
+                source: "#2".into(),
+                number: Some(2),
+                head: HEAD.into(),
+                state: "running".into(),
+                fork: false,
+                approved: false,
+                active_at: 0,
+                created_at: 0,
+            },
+            phase: micro_previews::Phase::Failed {
+                reason: "web: exited".into(),
+                logs: vec!["boom ``` <!-- /micro-env -->".into()],
+            },
+            urls: vec![("web".into(), "https://web-acme-pr-2.apps.test".into())],
+            expires_at: 0,
+        };
+        let second = environment("acme-pr-2", &EnvironmentNote::Now(&failed));
+        let rewritten = with_environment(&body, &second).unwrap();
+        assert!(!rewritten.contains("removed"), "{rewritten}");
+        assert!(
+            rewritten.contains("**failed**")
+                && rewritten.contains("https://web-acme-pr-2.apps.test")
+        );
+        assert!(rewritten.contains("1970-01-01T00:00:00Z"), "{rewritten}");
+        // The plan around it is untouched, and a log line cannot close the block.
+        assert_eq!(rewritten.matches("#### + `svc0000`").count(), 1);
+        assert!(rewritten.contains("boom ˋˋˋ"));
+        assert_eq!(with_environment("no section", &second), None);
+        let again = with_environment(&rewritten, &first).unwrap();
+        assert_eq!(with_environment(&again, &second).unwrap(), rewritten);
     }
 }

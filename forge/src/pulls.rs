@@ -112,11 +112,24 @@ impl Follower {
             Ok((_, Err(LoadError::Git(e)))) => (None, Some(internal("read this head", &e))),
             Err(e) => (None, Some(internal("read this head", &e))),
         };
+        let environment = self
+            .environment_step(link, number, &sha, plan.is_some())
+            .await;
         // Closed meanwhile (its ref may be gone already): the close wins, and the ref
-        // this fetch made goes too.
+        // this fetch made goes too, and any environment it started.
         let _written = self.previews_written.lock().await;
         if self.is_closed(&link.namespace, number) {
             self.drop_preview_ref(&link.namespace, number).await;
+            if let Some(previews) = self.environments.get()
+                && let Err(e) = previews
+                    .close(
+                        &link.namespace,
+                        &micro_tenant::preview::Source::Pull(number),
+                    )
+                    .await
+            {
+                tracing::warn!(number, error = %e, "preview environment not removed");
+            }
             tracing::info!(number, "pull request closed: its preview is dropped");
             return;
         }
@@ -128,6 +141,7 @@ impl Follower {
             namespace: &link.namespace,
             number,
             head: &sha,
+            environment: environment.as_ref().map(|(section, _)| section.as_str()),
         };
         let limit = match Forge::of_link(&link.forge) {
             Forge::GitHub => preview::GITHUB_LIMIT,
@@ -166,6 +180,11 @@ impl Follower {
                 self.set_status(link, &sha, State::Failure, &format!("invalid: {error}"))
                     .await;
             }
+        }
+        if let Some((_, view)) = &environment
+            && view.env.head == sha
+        {
+            self.environment_status(link, view).await;
         }
     }
 
@@ -241,6 +260,29 @@ impl Follower {
         merge_commit: Option<String>,
     ) {
         let _written = self.previews_written.lock().await;
+        if let Some(previews) = self.environments.get() {
+            match previews
+                .close(
+                    &link.namespace,
+                    &micro_tenant::preview::Source::Pull(number),
+                )
+                .await
+            {
+                Ok((removed, started)) => {
+                    if let Some(env) = removed {
+                        let why = if merged {
+                            "the pull request merged"
+                        } else {
+                            "the pull request closed"
+                        };
+                        self.environment_removed(&env, why).await;
+                    }
+                    // The rest: the environment watch tells their pull requests.
+                    let _ = started;
+                }
+                Err(e) => tracing::warn!(number, error = %e, "preview environment not removed"),
+            }
+        }
         self.drop_preview_ref(&link.namespace, number).await;
         let previews = self
             .store

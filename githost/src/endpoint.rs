@@ -22,7 +22,13 @@ pub struct GitState {
     pub pushes: Arc<PushLimits>,
     /// Whose service certificates (mTLS) are taken as identities.
     pub trust_domain: String,
+    /// Told the namespace once a push's answer is sent whole (its refs are updated by
+    /// then): branch previews follow it.
+    pub pushed: Option<Pushed>,
 }
+
+/// What a finished push is told to.
+pub type Pushed = Arc<dyn Fn(&str) + Send + Sync>;
 
 type Limiter = governor::DefaultDirectRateLimiter;
 
@@ -128,7 +134,9 @@ async fn serve(
     // out), never push to it.
     let fetching = rest == "git-upload-pack"
         || (rest == "info/refs" && request.uri().query() == Some("service=git-upload-pack"));
-    if check_namespace_name(namespace).is_err()
+    let named = check_namespace_name(namespace).is_ok()
+        || micro_tenant::preview::parent_of(namespace).is_some();
+    if !named
         || !account.may_access(namespace)
         || (account.is_service() && !fetching)
         || !is_smart_path(&rest)
@@ -168,12 +176,28 @@ async fn serve(
             .await
     };
     match served {
+        Ok(response) if rest == "git-receive-pack" => match &state.pushed {
+            Some(pushed) => after_body(response, pushed.clone(), namespace.to_owned()),
+            None => response,
+        },
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, namespace, "git http-backend");
             (StatusCode::BAD_GATEWAY, "git backend failed\n").into_response()
         }
     }
+}
+
+/// `response`, calling `pushed` once its body has been sent whole.
+fn after_body(response: Response, pushed: Pushed, namespace: String) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = response.into_parts();
+    let done = futures_util::stream::once(async move {
+        pushed(&namespace);
+    })
+    .filter_map(|()| async { None });
+    let stream = body.into_data_stream().chain(done);
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
 }
 
 /// Who is calling: a token (HTTP Basic's password, or Bearer), else a service's

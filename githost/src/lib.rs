@@ -12,4 +12,4 @@ mod cgi;
 mod endpoint;
 pub mod hook;
 
-pub use endpoint::{GitState, router};
+pub use endpoint::{GitState, Pushed, router};

@@ -153,6 +153,16 @@ pub async fn run(
         tracing::info_span!("kv_sweeper"),
         micro_api::sweep::sweep_kv(store.clone(), micro_api::sweep::KV_SWEEP_EVERY),
     );
+    if let Some(previews) = api_state.previews.clone() {
+        tasks.spawn(
+            tracing::info_span!("preview_environments"),
+            follower.clone().watch_environments(),
+        );
+        tasks.spawn(
+            tracing::info_span!("preview_sweeper"),
+            sweep_previews(previews, follower.clone(), store.clone()),
+        );
+    }
     let app = routers(&args, &api_state, &follower, paid, &tasks);
     if let Some(log) = router_log {
         edge::start(
@@ -461,6 +471,35 @@ fn spawn_reconciling(
     Ok(())
 }
 
+/// Removes previews past their TTL (and those of branches gone while the server was
+/// down) every half minute, telling their pull requests.
+async fn sweep_previews(
+    previews: Arc<micro_previews::Previews>,
+    follower: Arc<micro_forge::Follower>,
+    store: micro_store::Store,
+) {
+    // Branches pushed or deleted while the server was down.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for ns in store.list_namespaces().await.unwrap_or_default() {
+        if micro_tenant::preview::parent_of(&ns).is_none()
+            && let Err(e) = previews.sync_branches(&ns).await
+        {
+            tracing::warn!(namespace = %ns, error = %e, "branch previews not updated");
+        }
+    }
+    loop {
+        match previews.sweep().await {
+            Ok(swept) => {
+                for env in &swept.removed {
+                    follower.environment_removed(env, "it expired").await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "previews not swept"),
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
 /// The follower of linked repos (what their forges' branches hold, fetched), its loops
 /// under the server's tasks.
 async fn follow_links(
@@ -536,6 +575,25 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         .map_err(|e| ServerError::new(format!("--default-quota: {e}")))?;
     let cluster = p.cluster;
     let follower = p.follower.clone();
+    let apps = args
+        .edge
+        .apps_domain
+        .as_ref()
+        .map(|domain| micro_api::apps::Apps {
+            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+            // On a cluster the ingress controller serves them, on HTTPS's own port.
+            port: match args.runtime {
+                RuntimeKind::Kubernetes => 443,
+                _ => args.edge.edge_address.port(),
+            },
+        });
+    let previews = micro_previews::Previews::new(
+        p.controller.clone(),
+        p.exe.clone(),
+        default_quota,
+        apps.clone(),
+    );
+    follower.run_previews(previews.clone());
     Ok(micro_api::ApiState::new(micro_api::Shared {
         store: p.store.clone(),
         repos: p.repos.clone(),
@@ -574,18 +632,9 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         metrics: p.metrics,
         traffic: p.traffic,
         ca_pem: p.tls.ca_pem.clone(),
-        apps: args
-            .edge
-            .apps_domain
-            .as_ref()
-            .map(|domain| micro_api::apps::Apps {
-                domain: domain.trim_end_matches('.').to_ascii_lowercase(),
-                // On a cluster the ingress controller serves them, on HTTPS's own port.
-                port: match args.runtime {
-                    RuntimeKind::Kubernetes => 443,
-                    _ => args.edge.edge_address.port(),
-                },
-            }),
+        apps,
+        previews: Some(previews),
+        calls_seen: Arc::default(),
         public_url: p.public_url,
         sources: p.sources,
         signup: args.billing.mode(),
@@ -635,11 +684,23 @@ fn routers(
     paid: Option<billing::Paid>,
     tasks: &Tasks,
 ) -> axum::Router {
+    let pushed: Option<micro_githost::Pushed> = api.previews.clone().map(|previews| {
+        let pushed: micro_githost::Pushed = Arc::new(move |ns: &str| {
+            let (previews, ns) = (previews.clone(), ns.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = previews.sync_branches(&ns).await {
+                    tracing::warn!(namespace = %ns, error = %e, "branch previews not updated");
+                }
+            });
+        });
+        pushed
+    });
     let git = micro_githost::router(micro_githost::GitState {
         store: api.store.clone(),
         repos_root: api.repos.root().to_owned(),
         pushes: Default::default(),
         trust_domain: args.tls.trust_domain.clone(),
+        pushed,
     });
     let hooks = micro_forge::intake::router(micro_forge::HookState::new(
         api.store.clone(),

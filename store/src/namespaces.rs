@@ -3,7 +3,7 @@ use sqlx::Row;
 
 /// Every table holding rows of one namespace in a `namespace` column (accounts and
 /// tokens aside: an admin's account may name a namespace and must stay).
-const NAMESPACED_TABLES: [&str; 12] = [
+const NAMESPACED_TABLES: [&str; 14] = [
     "api_keys",
     "domains",
     "config_values",
@@ -16,6 +16,8 @@ const NAMESPACED_TABLES: [&str; 12] = [
     "previews",
     "billing",
     "pending_signups",
+    "preview_envs",
+    "service_calls",
 ];
 
 /// The first uid given to a namespace; every later one counts up from it.

@@ -96,7 +96,10 @@ pub fn admit(
             return Err(Refused::Deleted);
         }
     }
-    let desired = load_cached(repo, namespace, commit, specs, marks.support)?;
+    let mut desired = load_cached(repo, namespace, commit, specs, marks.support)?;
+    if let Some(scope) = &marks.scope {
+        scope.apply(&mut desired);
+    }
     marks
         .quota
         .check_desired(&desired)

@@ -21,6 +21,7 @@ pub mod layout;
 pub mod linked;
 pub mod marks;
 pub mod pin;
+pub mod preview;
 pub mod quantity;
 pub mod quota;
 pub mod render;

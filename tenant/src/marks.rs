@@ -5,6 +5,7 @@
 //! the repos, what the platform's runtime can run. This module is their one reader and
 //! one writer; tenants cannot write there (git writes only inside the repo's own files).
 
+use crate::preview::Scope;
 use crate::quota::Quota;
 use crate::spec::Support;
 use std::path::Path;
@@ -20,6 +21,8 @@ const SUPPORT_FILE: &str = "micro-runtime.json";
 /// Beside a repo: who pushed each commit its branch took (`commit<TAB>who` lines, the
 /// newest last): the account behind a push's token, or a forge's pusher.
 const PUSHERS_FILE: &str = "micro-pushers";
+/// Beside a preview's repo: what it may run (JSON of [`Scope`]).
+const SCOPE_FILE: &str = "micro-preview-scope.json";
 /// Past this size the pushers file keeps its newest half (a line is ~50-250 bytes: a
 /// few thousand pushes).
 const PUSHERS_KEPT_BYTES: u64 = 256 << 10;
@@ -39,6 +42,8 @@ pub struct Marks {
     pub suspended: Option<String>,
     pub followed: Option<Followed>,
     pub support: Support,
+    /// A preview's: the services it runs and how they are served.
+    pub scope: Option<Scope>,
 }
 
 impl Marks {
@@ -56,6 +61,7 @@ impl Marks {
             suspended: suspension(repo_dir),
             followed: followed(repo_dir),
             support,
+            scope: scope(repo_dir),
         }
     }
 }
@@ -105,6 +111,17 @@ pub fn follow(repo_dir: &Path, followed: Option<&Followed>) -> std::io::Result<(
         Some(f) => write(&path, &serde_json::to_vec(f)?),
         None => remove(&path),
     }
+}
+
+/// A preview's scope, if the repo at `repo_dir` is a preview's.
+pub fn scope(repo_dir: &Path) -> Option<Scope> {
+    let bytes = std::fs::read(repo_dir.join(SCOPE_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Writes a preview's scope beside its repo.
+pub fn write_scope(repo_dir: &Path, scope: &Scope) -> std::io::Result<()> {
+    write(&repo_dir.join(SCOPE_FILE), &serde_json::to_vec(scope)?)
 }
 
 /// Records that `who` pushed `commit` to the branch of the repo at `repo_dir`.
@@ -188,6 +205,7 @@ mod tests {
                 suspended: None,
                 followed: None,
                 support: Support::PROCESSES,
+                scope: None,
             }
         );
         let mut q = Quota::default();

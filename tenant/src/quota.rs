@@ -61,6 +61,39 @@ impl Quota {
     }
 }
 
+impl Quota {
+    /// The previews class when an admin set none: a quarter of the CPU, memory and
+    /// store, at most 10 services of one replica each.
+    pub fn preview_class(self) -> Quota {
+        let services = self.services.min(10);
+        Quota {
+            services,
+            replicas: services,
+            cpu_millis: (self.cpu_millis / 4).max(100),
+            memory_bytes: (self.memory_bytes / 4).max(128 << 20),
+            store_bytes: self.store_bytes / 4,
+            ..self
+        }
+    }
+
+    /// Each limit the lower of the two: a preview never gets more than its parent.
+    pub fn at_most(self, other: Quota) -> Quota {
+        Quota {
+            services: self.services.min(other.services),
+            replicas: self.replicas.min(other.replicas),
+            cpu_millis: self.cpu_millis.min(other.cpu_millis),
+            memory_bytes: self.memory_bytes.min(other.memory_bytes),
+            repo_bytes: self.repo_bytes.min(other.repo_bytes),
+            checkout_files: self.checkout_files.min(other.checkout_files),
+            checkout_bytes: self.checkout_bytes.min(other.checkout_bytes),
+            pushes_per_minute: self.pushes_per_minute.min(other.pushes_per_minute),
+            store_bytes: self.store_bytes.min(other.store_bytes),
+            build_seconds: self.build_seconds.min(other.build_seconds),
+            refs: self.refs.min(other.refs),
+        }
+    }
+}
+
 impl Default for Quota {
     fn default() -> Self {
         Quota {

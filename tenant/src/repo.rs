@@ -490,6 +490,21 @@ fn check_config_keys(name: &str, spec: &ServiceSpec, config: &ConfigSpec) -> Res
     }
 }
 
+/// The `previews:` settings of `micro.yaml` at `commit` (the defaults, off, when it
+/// has none).
+pub fn previews_at(repo: &Repository, commit: Oid) -> Result<crate::preview::Settings, LoadError> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let Some(entry) = tree.get_name("micro.yaml") else {
+        return Ok(crate::preview::Settings::default());
+    };
+    let blob = repo.find_blob(entry.id())?;
+    let ns: NamespaceSpec = spec::parse_yaml("micro.yaml", blob.content())?;
+    match ns.previews {
+        Some(p) => Ok(p.settings()?),
+        None => Ok(crate::preview::Settings::default()),
+    }
+}
+
 fn check_namespace_file(
     repo: &Repository,
     tree: &Tree<'_>,
@@ -511,7 +526,12 @@ fn check_namespace_file(
             SpecError::new("micro.yaml", l.line(), l.column(), "`schema` must be 1").into(),
         );
     }
-    if ns.namespace.value != namespace {
+    // A preview runs its parent's repo as it is, `namespace:` naming the parent.
+    let previewed = crate::preview::parent_of(namespace) == Some(ns.namespace.value.as_str());
+    if let Some(previews) = &ns.previews {
+        previews.settings()?;
+    }
+    if ns.namespace.value != namespace && !previewed {
         let l = &ns.namespace.referenced;
         return Err(SpecError::new(
             "micro.yaml",

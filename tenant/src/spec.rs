@@ -333,6 +333,8 @@ impl ServiceSpec {
 pub struct NamespaceSpec {
     pub schema: Spanned<u32>,
     pub namespace: Spanned<String>,
+    /// Preview environments of pull requests and branches.
+    pub previews: Option<crate::preview::PreviewsSpec>,
 }
 
 /// `config.yaml`: each config key and the version it is at; never values.
@@ -441,6 +443,11 @@ pub fn check_namespace_name(name: &str) -> Result<(), String> {
     if name == RESERVED_NAMESPACE {
         return Err(format!(
             "namespace {RESERVED_NAMESPACE} is reserved for the platform"
+        ));
+    }
+    if crate::preview::is_reserved(name) {
+        return Err(format!(
+            "namespace name {name:?} has a preview's form (`-pr-<number>` at its end, or `-br-` in it): choose another"
         ));
     }
     Ok(())

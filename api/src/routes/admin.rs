@@ -15,7 +15,14 @@ pub async fn list_namespaces(
     let namespaces = state.store.list_namespaces().await?;
     let mut quotas = Vec::with_capacity(namespaces.len());
     for ns in &namespaces {
-        let quota = super::quota::effective(&state, ns).await?;
+        let quota = match micro_tenant::preview::parent_of(ns) {
+            // A preview's is its class's, as written beside its repo.
+            Some(_) => {
+                let path = state.repos.path(ns);
+                crate::blocking::blocking(move || micro_tenant::marks::quota(&path)).await?
+            }
+            None => super::quota::effective(&state, ns).await?,
+        };
         quotas.push(super::quota::view(ns.clone(), quota));
     }
     Ok(Json(NamespaceList { namespaces, quotas }))
@@ -42,6 +49,16 @@ pub async fn delete_namespace(
         return Err(ApiError::Conflict(format!(
             "namespace {ns} is your own account's: ask another admin"
         )));
+    }
+    // Its previews go first: each is a namespace of its own.
+    if let Some(previews) = &state.previews
+        && state.store.namespace_exists(&ns).await?
+        && let Err(e) = previews.close_all(&ns).await
+    {
+        tracing::error!(namespace = %ns, error = %e, "previews not removed");
+        return Err(ApiError::Internal(
+            "its previews could not be removed; try again".into(),
+        ));
     }
     let services = match state.controller.runtime().observe(&ns).await {
         Ok(running) => running.len(),

@@ -104,6 +104,7 @@ async fn forward(
             "request body over {MAX_CALL_BODY} bytes"
         )));
     }
+    record_call(&state, &ns, &name).await;
     if state.controller.runtime().forwards_calls() {
         let caller = caller_uri(&ns.caller, &state.trust_domain);
         let call = Forward {
@@ -179,6 +180,34 @@ async fn forward(
 }
 
 /// Through the runtime (a cluster's service proxy): the same filtering both ways.
+/// Remembers that a service called a sibling (what a preview runs by default follows
+/// it); once per pair, bounded, and never in the way of the call.
+async fn record_call(state: &ApiState, ns: &Namespace, callee: &str) {
+    const REMEMBERED: usize = 100_000;
+    let (Some(caller_ns), Some(caller)) = (&ns.caller.namespace, &ns.caller.service) else {
+        return;
+    };
+    if !ns.caller.is_service() || *caller_ns != ns.name || caller == callee {
+        return;
+    }
+    let key = (ns.name.clone(), caller.clone(), callee.to_owned());
+    {
+        let mut seen = state
+            .calls_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        if !seen.insert(key) {
+            return;
+        }
+    }
+    if let Err(e) = state.store.record_call(&ns.name, caller, callee).await {
+        tracing::warn!(error = %e, "a call between services was not recorded");
+    }
+}
+
 /// A call as it goes on: what the caller sent, and who they are.
 struct Forward<'a> {
     path: String,

@@ -110,6 +110,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/namespaces/{ns}/link/fetch", post(link::fetch))
         .route("/api/v1/namespaces/{ns}/previews", get(previews::list))
         .route(
+            "/api/v1/namespaces/{ns}/previews/{source}",
+            axum::routing::delete(previews::delete),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/previews/{source}/approve",
+            post(previews::approve),
+        )
+        .route(
+            "/api/v1/admin/quota/previews",
+            get(quota::get_class).put(quota::set_class),
+        )
+        .route(
             "/api/v1/namespaces/{ns}/manifests",
             get(manifests::manifests),
         )

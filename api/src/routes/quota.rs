@@ -99,3 +99,61 @@ pub async fn set(
     tracing::info!(namespace = %ns, set = %body.set, "quota changed");
     Ok(Json(view(ns, quota)))
 }
+
+/// `micro admin quota --previews`: the previews class (what every preview may use, never
+/// more than its parent).
+pub async fn get_class(
+    State(state): State<ApiState>,
+    crate::extract::Admin(_): crate::extract::Admin,
+) -> Result<Json<QuotaView>, ApiError> {
+    Ok(Json(view("previews".into(), class(&state).await?)))
+}
+
+pub async fn set_class(
+    State(state): State<ApiState>,
+    crate::extract::Admin(caller): crate::extract::Admin,
+    Json(body): Json<SetQuota>,
+) -> Result<Json<QuotaView>, ApiError> {
+    Quota::default()
+        .set(&body.set)
+        .map_err(ApiError::BadRequest)?;
+    let key = micro_tenant::preview::QUOTA_CLASS;
+    let merged = match state.store.quota_overrides(key).await? {
+        Some(old) if !old.is_empty() => format!("{old},{}", body.set),
+        _ => body.set.clone(),
+    };
+    state.store.set_quota_overrides(key, &merged).await?;
+    if let Some(previews) = &state.previews
+        && let Err(e) = previews.requota().await
+    {
+        tracing::error!(error = %e, "previews' quotas not rewritten");
+    }
+    tracing::info!(by = %caller.email, set = %body.set, "previews quota class changed");
+    Ok(Json(view("previews".into(), class(&state).await?)))
+}
+
+async fn class(state: &ApiState) -> Result<Quota, ApiError> {
+    let overrides = state
+        .store
+        .quota_overrides(micro_tenant::preview::QUOTA_CLASS)
+        .await?;
+    // The class alone, as if the parent allowed everything.
+    let unbounded = Quota {
+        services: u64::MAX,
+        replicas: u64::MAX,
+        cpu_millis: u64::MAX,
+        memory_bytes: u64::MAX,
+        repo_bytes: u64::MAX,
+        checkout_files: u64::MAX,
+        checkout_bytes: u64::MAX,
+        pushes_per_minute: u64::MAX,
+        store_bytes: u64::MAX,
+        build_seconds: u64::MAX,
+        refs: u64::MAX,
+    };
+    Ok(micro_tenant::preview::quota(
+        state.default_quota,
+        overrides.as_deref(),
+        unbounded,
+    ))
+}

@@ -76,4 +76,29 @@ pub struct PreviewView {
     pub error: Option<String>,
     /// Milliseconds since the epoch, when it was computed.
     pub updated_at: i64,
+    /// Its preview environment, when the namespace has previews on and one exists.
+    #[serde(default)]
+    pub environment: Option<EnvironmentView>,
+}
+
+/// A preview environment: the namespace a pull request's or branch's head runs in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EnvironmentView {
+    /// Its namespace (`acme-pr-7`): `--namespace` takes it for reads.
+    pub namespace: String,
+    pub head: String,
+    /// `waiting`, `approval`, `building`, `ready` or `failed` (or a newer server's word).
+    pub state: String,
+    /// The state in a line: why it waits or failed.
+    pub detail: String,
+    /// A failing service's last lines, secrets masked.
+    #[serde(default)]
+    pub logs: Vec<String>,
+    /// The URLs of its public services.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+    #[serde(default)]
+    pub fork: bool,
 }

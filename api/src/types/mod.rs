@@ -13,7 +13,7 @@ mod services;
 mod signup;
 
 pub use history::HistoryItem;
-pub use link::{DeliveryView, LinkCreated, LinkRequest, LinkView, PreviewView};
+pub use link::{DeliveryView, EnvironmentView, LinkCreated, LinkRequest, LinkView, PreviewView};
 pub use micro_store::{ReconcileResult, Role, Trigger};
 pub use plan::{ActionView, FieldChangeView, PlanSummary, PlanView};
 use serde::{Deserialize, Serialize};

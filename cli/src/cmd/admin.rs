@@ -23,8 +23,13 @@ pub enum AdminWhat {
     /// services=20 memory=8Gi` (keys: services, replicas, cpu, memory, repo-size,
     /// checkout-files, checkout-size, pushes-per-minute, store-size, build-time)
     Quota {
-        /// The namespace
-        namespace: String,
+        /// The namespace (or `--previews`)
+        #[arg(required_unless_present = "previews")]
+        namespace: Option<String>,
+        /// The previews class: what each preview environment may use (never more than
+        /// the namespace it previews)
+        #[arg(long)]
+        previews: bool,
         /// KEY=VALUE changes; the rest stays
         set: Vec<String>,
         /// How to print it: text (a table for people), json or yaml
@@ -289,11 +294,20 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         }
         AdminWhat::Quota {
             namespace,
+            previews,
             set,
             output,
         } => {
+            let (namespace, set) = match (previews, namespace) {
+                // With --previews every word is a change.
+                (true, Some(first)) => (None, [vec![first], set].concat()),
+                (_, namespace) => (namespace, set),
+            };
             let set = (!set.is_empty()).then(|| set.join(","));
-            let q = client.quota(&namespace, set.as_deref()).await?;
+            let q = match namespace {
+                Some(namespace) => client.quota(&namespace, set.as_deref()).await?,
+                None => client.previews_quota(set.as_deref()).await?,
+            };
             if !output.data(&q)? {
                 {
                     println!("namespace          {}", q.namespace);

@@ -25,17 +25,24 @@ pub async fn run(t: &Target, args: OpenArgs) -> Result<ExitCode> {
         );
     };
     println!("{url}");
+    if !args.print {
+        in_browser(&url);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `url` in a browser when there is a desktop to open it on (best effort: the URL
+/// is printed either way).
+pub fn in_browser(url: &str) {
     let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
-    if desktop && !args.print {
-        // Best effort: the URL is printed either way.
+    if desktop {
         let _ = std::process::Command::new("xdg-open")
-            .arg(&url)
+            .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
     }
-    Ok(ExitCode::SUCCESS)
 }

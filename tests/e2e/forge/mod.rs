@@ -176,5 +176,6 @@ fn statuses(recorder: &micro_testkit::Recorder, sha: &str) -> Vec<String> {
 }
 
 mod attacks;
+mod environments;
 mod previews;
 mod pushes;
