@@ -26,6 +26,8 @@
 //!     history record's own times (`-- host`; target: p50 and p99 ratio ≤ 1.2)
 //! 12. a normal client's latency alone and beside 600 slow request bodies from another
 //!     address (`-- slow`; target: p99 under 2× its usual)
+//! 17. preview environments: a pull request opened → its URL answering, without and with
+//!     a build; closed → gone; 5 idle previews' memory (`-- previews`)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +35,8 @@
 mod bare;
 #[path = "server/lean.rs"]
 mod lean;
+#[path = "server/previews.rs"]
+mod previews;
 
 use micro_api::client::Client;
 use std::path::{Path, PathBuf};
@@ -285,6 +289,9 @@ fn main() {
     }
     if run("builds") {
         bench_builds(&rt);
+    }
+    if run("previews") {
+        previews::bench_previews(&rt);
     }
 }
 

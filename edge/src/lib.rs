@@ -353,7 +353,8 @@ async fn answer(edge: &Edge, mut request: Request, seen: &mut Seen) -> Response 
             (Some(key), Some(owner)) if !key.is_empty() => owner(key).await,
             _ => None,
         };
-        if owner.as_deref() != Some(route.namespace.as_str()) {
+        // A preview is opened by its parent's keys.
+        if owner.as_deref() != Some(route.key_namespace.as_str()) {
             return pages::unauthorized();
         }
     }

@@ -134,10 +134,19 @@ async fn serve(
     // out), never push to it.
     let fetching = rest == "git-upload-pack"
         || (rest == "info/refs" && request.uri().query() == Some("service=git-upload-pack"));
-    let named = check_namespace_name(namespace).is_ok()
-        || micro_tenant::preview::parent_of(namespace).is_some();
+    let preview_of = micro_tenant::preview::parent_of(namespace);
+    let named = check_namespace_name(namespace).is_ok() || preview_of.is_some();
+    // A namespace's developers clone its previews; what a preview runs changes only
+    // with its pull request or branch, so nobody pushes there.
+    let reads_preview = fetching
+        && !account.is_service()
+        && preview_of.is_some()
+        && preview_of == account.namespace.as_deref();
+    if preview_of.is_some() && !fetching {
+        return not_found();
+    }
     if !named
-        || !account.may_access(namespace)
+        || !(account.may_access(namespace) || reads_preview)
         || (account.is_service() && !fetching)
         || !is_smart_path(&rest)
     {

@@ -46,8 +46,8 @@ impl From<micro_tenant::repo::RepoError> for PreviewError {
     }
 }
 
-/// What a sweep did: previews removed (expired, or their branch gone) and the ones
-/// that started in the room they left.
+/// What a sweep did: previews removed (expired, or their parent no longer has them)
+/// and the ones that started in the room they left.
 #[derive(Debug, Default)]
 pub struct Swept {
     pub removed: Vec<Environment>,
@@ -114,6 +114,11 @@ impl Previews {
         let settings = self.settings(parent).await?;
         if !settings.enabled {
             return Ok(None);
+        }
+        if self.suspended(parent).await? {
+            return Err(PreviewError::Refused(format!(
+                "{parent} is suspended: its previews run again once it is not"
+            )));
         }
         let child = preview::namespace_of(parent, source).map_err(PreviewError::Refused)?;
         let _one = self.changing.lock().await;
@@ -221,9 +226,8 @@ impl Previews {
         Ok(())
     }
 
-    /// Removes previews idle past their parent's TTL, those whose parent turned previews
-    /// off, and, for a platform-hosted parent, those of branches that are gone; then
-    /// starts waiting ones in the room made.
+    /// Removes previews idle past their parent's TTL, and those whose parent turned
+    /// previews off, is suspended or is gone; then starts waiting ones in the room made.
     pub async fn sweep(&self) -> Result<Swept, PreviewError> {
         let mut swept = Swept::default();
         let mut settings: HashMap<String, Option<Settings>> = HashMap::new();
@@ -238,6 +242,7 @@ impl Previews {
                 None => !self.store.namespace_exists(&env.parent).await?,
                 Some(s) => {
                     !s.enabled
+                        || self.suspended(&env.parent).await?
                         || now.saturating_sub(env.active_at)
                             > i64::try_from(s.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
                 }
@@ -435,6 +440,13 @@ impl Previews {
         lines[lines.len().saturating_sub(LOG_LINES)..].to_vec()
     }
 
+    /// Whether `parent` is suspended (unpaid, or by an admin): its previews neither
+    /// start nor stay.
+    async fn suspended(&self, parent: &str) -> Result<bool, PreviewError> {
+        let path = self.controller.repos().path(parent);
+        Ok(blocking(move || micro_tenant::marks::suspension(&path).is_some()).await?)
+    }
+
     async fn running(&self, parent: &str) -> Result<usize, PreviewError> {
         Ok(self
             .store
@@ -470,6 +482,12 @@ impl Previews {
     async fn deploy(&self, env: &Environment, settings: &Settings) -> Result<(), PreviewError> {
         const INCOMING: &str = "refs/micro/incoming";
         let child = env.namespace.clone();
+        // The teardown of an earlier preview of this name would remove a repo made now.
+        if self.store.deletion_pending(&child).await? {
+            return Err(PreviewError::Refused(format!(
+                "{child} is still being removed; the preview starts on the next push"
+            )));
+        }
         let source = source_ref(env);
         let (repos, exe, parent, ns) = (
             self.controller.repos().clone(),

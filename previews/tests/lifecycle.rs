@@ -224,3 +224,52 @@ async fn a_fork_runs_nothing_until_approved() {
 async fn store_has(controller: &micro_reconciler::Controller, ns: &str) -> bool {
     controller.store().namespace_exists(ns).await.unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_namespace_gets_no_previews_and_loses_those_it_had() {
+    let runtime = Arc::new(MemoryRuntime::default());
+    let (_dir, repos, controller) =
+        micro_reconciler::testing::fixture_with(&[PARENT], runtime.clone()).await;
+    controller.spawn_workers(1);
+    micro_testkit::commit_to_namespace(
+        &repos,
+        PARENT,
+        &[
+            (
+                "micro.yaml",
+                "schema: 1\nnamespace: acme\npreviews: {enabled: true}\n",
+            ),
+            ("services/web/service.yaml", &spec(true, "")),
+        ],
+    );
+    let repo = git2::Repository::open_bare(repos.path(PARENT)).unwrap();
+    let main = repo.refname_to_id("refs/heads/main").unwrap();
+    repo.reference("refs/heads/b", main, true, "b").unwrap();
+    let previews = Previews::new(
+        controller.clone(),
+        "/bin/true".into(),
+        Quota::default(),
+        None,
+    );
+    let b = Source::Branch("b".into());
+    previews
+        .update(PARENT, &b, &main.to_string(), false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store_has(&controller, "acme-br-b").await);
+    micro_tenant::marks::suspend(&repos.path(PARENT), Some("unpaid")).unwrap();
+    let refused = previews
+        .update(
+            PARENT,
+            &Source::Branch("c".into()),
+            &main.to_string(),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("suspended"), "{refused}");
+    let swept = previews.sweep().await.unwrap();
+    assert_eq!(swept.removed.len(), 1);
+    assert!(!store_has(&controller, "acme-br-b").await);
+}

@@ -15,6 +15,8 @@ pub struct Route {
     pub body_limit: u64,
     /// Callers show one of the namespace's API keys.
     pub auth_key: bool,
+    /// Whose API keys open it: the namespace's own, or a preview's parent's.
+    pub key_namespace: String,
 }
 
 /// One public service as a reconcile read it.
@@ -81,6 +83,9 @@ impl Exposure {
                         n => n,
                     },
                     auth_key,
+                    key_namespace: micro_tenant::preview::parent_of(namespace)
+                        .unwrap_or(namespace)
+                        .to_owned(),
                 },
             );
             mine.insert(label);
@@ -177,6 +182,19 @@ mod tests {
         assert_eq!(web.body_limit, micro_tenant::spec::DEFAULT_BODY_LIMIT);
         e.remove("shop");
         assert_eq!(e.find("web-shop"), None);
+    }
+
+    #[test]
+    fn a_preview_is_opened_by_its_parents_keys_and_no_other_namespace_by_theirs() {
+        let e = Exposure::default();
+        e.set("shop", public(&["web"]), false);
+        e.set("shop-pr-7", public(&["web"]), false);
+        assert_eq!(e.find("web-shop").unwrap().key_namespace, "shop");
+        let preview = e.find("web-shop-pr-7").unwrap();
+        assert_eq!(
+            (preview.namespace.as_str(), preview.key_namespace.as_str()),
+            ("shop-pr-7", "shop")
+        );
     }
 
     #[test]

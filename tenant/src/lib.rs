@@ -2,9 +2,10 @@
 //! model and its parser (every error at `file:line:col`), `config.yaml`, the naming rules,
 //! where repos live and which branch is the desired state, the desired state read at a
 //! revision, quotas, the one admission of a commit (`admit`), the marks kept beside each
-//! repo (`marks`), the forges and what differs between them (`forge`), and writing
-//! changes: a change as data, committed, pushed and retried in one place (`change`), and
-//! fetches of sources and linked repos through git's own transports.
+//! repo (`marks`), preview environments' names, settings and scope (`preview`), the
+//! forges and what differs between them (`forge`), and writing changes: a change as data,
+//! committed, pushed and retried in one place (`change`), and fetches of sources and
+//! linked repos through git's own transports.
 //!
 //! The CLI, the pre-receive hook, the server and the reconciler all read tenant repos
 //! through this crate, so they can never disagree on what a push means. It must not do

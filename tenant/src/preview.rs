@@ -40,8 +40,9 @@ impl Source {
 
 const PULL: &str = "-pr-";
 const BRANCH: &str = "-br-";
-/// A namespace name's longest (a DNS label).
-const MAX_NAME: usize = 63;
+/// A preview's namespace name's longest: a DNS label with room for the `micro-` a
+/// cluster puts before a tenant's namespace.
+const MAX_NAME: usize = 57;
 
 /// The preview namespace of `source` in `parent`, or why there can be none (the name
 /// would be longer than a DNS label allows).
@@ -345,6 +346,10 @@ mod tests {
         }
         assert!(namespace_of("acme", &Source::Branch("///".into())).is_err());
         assert!(namespace_of("acme", &Source::Branch("b".repeat(70))).is_err());
+        // Nobody can make one by hand.
+        assert!(crate::spec::check_namespace_name("acme-pr-7").is_err());
+        assert!(crate::spec::check_namespace_name("acme-br-x").is_err());
+        assert!(crate::spec::check_namespace_name("my-pr-team").is_ok());
         assert_eq!(Source::parse("#12"), Source::Pull(12));
         assert_eq!(Source::parse("12"), Source::Pull(12));
         assert_eq!(Source::parse("login"), Source::Branch("login".into()));

@@ -581,3 +581,40 @@ fn the_operators_build_env_reaches_the_build_alone_under_the_services_own() {
 fn limits_of(objects: &[Value]) -> Value {
     find(objects, "LimitRange", "micro-limits")["spec"]["limits"][0].clone()
 }
+
+#[test]
+fn a_preview_is_a_namespace_like_any_other_with_its_own_host() {
+    let settings = Settings {
+        apps_domain: Some("apps.example".into()),
+        ingress_class: Some("nginx".into()),
+        ..Settings::default()
+    };
+    let web = service(
+        "web",
+        ServiceModel {
+            public: true,
+            ..model()
+        },
+    );
+    let preview = DesiredNamespace {
+        namespace: "team-pr-7".into(),
+        ..desired(vec![web])
+    };
+    let quota = Quota::default().preview_class();
+    let objects = manifests(&settings, &preview, &quota, None);
+    let ns = find(&objects, "Namespace", "micro-team-pr-7");
+    assert_eq!(ns["metadata"]["labels"][labels::TENANT], "team-pr-7");
+    let policy = find(&objects, "NetworkPolicy", "micro-tenant-isolation");
+    assert_eq!(policy["metadata"]["namespace"], "micro-team-pr-7");
+    let hard = &find(&objects, "ResourceQuota", "micro-quota")["spec"]["hard"];
+    assert_eq!(
+        hard["pods"], "20",
+        "the previews class: 10 replicas plus a surge each"
+    );
+    let ingress = find(&objects, "Ingress", "web");
+    assert_eq!(ingress["metadata"]["namespace"], "micro-team-pr-7");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "web-team-pr-7.apps.example"
+    );
+}

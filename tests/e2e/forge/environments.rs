@@ -293,6 +293,20 @@ fn a_pull_request_runs_in_a_preview_of_its_own_until_it_closes() {
         p.service(Some("default-pr-7"), "greeter").unwrap()["status"],
         "running"
     );
+    let repo_url =
+        format!("{}/git/default-pr-7.git", p.url()).replace("://", &format!("://dev:{dev}@"));
+    p.git_ok(&p.work, &["clone", "-q", &repo_url, "pr7"]);
+    let clone = p.work.join("pr7");
+    assert!(
+        std::fs::read_to_string(clone.join("services/greeter/service.yaml"))
+            .unwrap()
+            .contains("GREETING: two")
+    );
+    std::fs::write(clone.join("x"), "x").unwrap();
+    p.git_ok(&clone, &["add", "x"]);
+    p.git_ok(&clone, &["commit", "-qm", "x"]);
+    let pushed = p.git(&clone, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    assert!(!pushed.status.success(), "a push to a preview was taken");
 
     // A new push rolls it.
     let pr2 = push_head(&p, &forge, &[7], "three");
