@@ -508,3 +508,83 @@ fn a_branch_pushed_to_the_platform_runs_as_a_preview_and_goes_with_it_or_when_id
     // The parent runs on.
     p.wait_running(None, "greeter", None);
 }
+
+#[test]
+fn a_failing_preview_shows_its_last_lines_with_secrets_masked_and_is_deleted_on_demand() {
+    let recorder = micro_testkit::Recorder::start();
+    let (p, forge, (url, secret), edge) =
+        platform(&recorder, "  enabled: true\n  secrets: [stripe.key]\n");
+    // The admin's previews class: what every preview runs under.
+    let class: Value =
+        serde_json::from_str(&p.ok(&["admin", "quota", "--previews", "services=4", "-o", "json"]))
+            .unwrap();
+    assert_eq!(class["services"], 4);
+    let err = p.fails(&["admin", "quota", "--previews", "services=lots"]);
+    assert!(err.contains("services"), "{err}");
+
+    // A head whose service prints a copied secret and exits.
+    let dir = forge.work.join("services/greeter");
+    std::fs::write(
+        dir.join("service.yaml"),
+        "run: python3 -u crash.py\npublic: true\nconfig: [stripe.key]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("crash.py"),
+        "import os, sys\nprint('starting with key', os.environ['MICRO_CONFIG_STRIPE_KEY'])\nsys.exit(3)\n",
+    )
+    .unwrap();
+    p.git_ok(&forge.work, &["add", "."]);
+    p.git_ok(&forge.work, &["commit", "-qm", "crash"]);
+    let sha = head(&p, &forge.work);
+    p.git_ok(
+        &forge.work,
+        &[
+            "push",
+            "-qf",
+            forge.bare.to_str().unwrap(),
+            "HEAD:refs/pull/9/head",
+        ],
+    );
+    github(
+        &url,
+        &secret,
+        "pull_request",
+        "o-9",
+        &pull_event("opened", 9, &sha),
+    );
+    p.wait_for("the failure in the comment", || {
+        let c = comment(&recorder, 9);
+        c.contains("**failed**") && c.contains("starting with key ••••")
+    });
+    assert!(!comment(&recorder, 9).contains(LISTED));
+    p.wait_for("the failed preview status", || {
+        preview_statuses(&recorder, &sha)
+            .0
+            .last()
+            .map(String::as_str)
+            == Some("failure")
+    });
+    let listed = p.ok(&["previews"]);
+    assert!(listed.contains("failed"), "{listed}");
+    assert!(!listed.contains(LISTED), "{listed}");
+    let quota = micro_tenant::marks::quota(&p.data.join("repos/default-pr-9.git"));
+    assert_eq!(quota.services, 4);
+
+    // `open` prints where it is; `delete` removes it whole, now.
+    assert_eq!(
+        p.ok(&["previews", "open", "9", "--print"]).trim(),
+        format!("https://greeter-default-pr-9.{DOMAIN}:{}", edge.port())
+    );
+    let said = p.fails(&["previews", "open", "10"]);
+    assert!(said.contains("no preview 10"), "{said}");
+    p.ok(&["previews", "delete", "9"]);
+    assert!(
+        !p.micro(&["status", "--namespace", "default-pr-9"])
+            .status
+            .success()
+    );
+    assert!(environment(&p, "#9").is_none());
+    let said = p.fails(&["previews", "delete", "9"]);
+    assert!(said.contains("not found"), "{said}");
+}
