@@ -146,18 +146,28 @@ impl Previews {
         env.fork |= fork;
         if env.fork && !env.approved {
             env.state = APPROVAL.into();
-        } else if env.state != RUNNING {
-            env.state = if self.running(parent).await? >= settings.max as usize {
+            self.store.put_environment(&env).await?;
+        } else {
+            self.place(&mut env, &settings).await?;
+        }
+        Ok(Some(env))
+    }
+
+    /// Runs `env` (rolls it, when it runs already) if there is room for it among its
+    /// parent's, else makes it wait; its row written before anything runs.
+    async fn place(&self, env: &mut Environment, settings: &Settings) -> Result<(), PreviewError> {
+        if env.state != RUNNING {
+            env.state = if self.running(&env.parent).await? >= settings.max as usize {
                 WAITING.into()
             } else {
                 RUNNING.into()
             };
         }
-        self.store.put_environment(&env).await?;
+        self.store.put_environment(env).await?;
         if env.state == RUNNING {
-            self.deploy(&env, &settings).await?;
+            self.deploy(env, settings).await?;
         }
-        Ok(Some(env))
+        Ok(())
     }
 
     /// A fork's preview may run now (someone of the namespace said so).
@@ -180,15 +190,7 @@ impl Previews {
         }
         env.approved = true;
         env.active_at = now_millis();
-        env.state = if self.running(parent).await? >= settings.max as usize {
-            WAITING.into()
-        } else {
-            RUNNING.into()
-        };
-        self.store.put_environment(&env).await?;
-        if env.state == RUNNING {
-            self.deploy(&env, &settings).await?;
-        }
+        self.place(&mut env, &settings).await?;
         Ok(env)
     }
 

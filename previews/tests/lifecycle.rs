@@ -173,23 +173,7 @@ async fn previews_start_wait_for_room_and_go_whole() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fork_runs_nothing_until_approved() {
-    let runtime = Arc::new(MemoryRuntime::default());
-    let (_dir, repos, controller) =
-        micro_reconciler::testing::fixture_with(&[PARENT], runtime.clone()).await;
-    controller.spawn_workers(1);
-    micro_testkit::commit_to_namespace(
-        &repos,
-        PARENT,
-        &[
-            (
-                "micro.yaml",
-                "schema: 1\nnamespace: acme\npreviews: {enabled: true}\n",
-            ),
-            ("services/web/service.yaml", &spec(true, "")),
-        ],
-    );
-    let repo = git2::Repository::open_bare(repos.path(PARENT)).unwrap();
-    let main = repo.refname_to_id("refs/heads/main").unwrap();
+    let (_dir, repos, controller, repo, main) = web_with_previews().await;
     let pull = micro_tenant::change::pull_preview_ref(3);
     repo.reference(&pull, main, true, "pull").unwrap();
     let head =
@@ -221,15 +205,17 @@ async fn a_fork_runs_nothing_until_approved() {
     assert!(store_has(&controller, "acme-pr-3").await);
 }
 
-async fn store_has(controller: &micro_reconciler::Controller, ns: &str) -> bool {
-    controller.store().namespace_exists(ns).await.unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_suspended_namespace_gets_no_previews_and_loses_those_it_had() {
+/// `acme` running a public `web`, previews on; its repo and main's head.
+async fn web_with_previews() -> (
+    tempfile::TempDir,
+    micro_tenant::Repos,
+    Arc<micro_reconciler::Controller>,
+    git2::Repository,
+    git2::Oid,
+) {
     let runtime = Arc::new(MemoryRuntime::default());
-    let (_dir, repos, controller) =
-        micro_reconciler::testing::fixture_with(&[PARENT], runtime.clone()).await;
+    let (dir, repos, controller) =
+        micro_reconciler::testing::fixture_with(&[PARENT], runtime).await;
     controller.spawn_workers(1);
     micro_testkit::commit_to_namespace(
         &repos,
@@ -244,6 +230,16 @@ async fn a_suspended_namespace_gets_no_previews_and_loses_those_it_had() {
     );
     let repo = git2::Repository::open_bare(repos.path(PARENT)).unwrap();
     let main = repo.refname_to_id("refs/heads/main").unwrap();
+    (dir, repos, controller, repo, main)
+}
+
+async fn store_has(controller: &micro_reconciler::Controller, ns: &str) -> bool {
+    controller.store().namespace_exists(ns).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspended_namespace_gets_no_previews_and_loses_those_it_had() {
+    let (_dir, repos, controller, repo, main) = web_with_previews().await;
     repo.reference("refs/heads/b", main, true, "b").unwrap();
     let previews = Previews::new(
         controller.clone(),
