@@ -51,4 +51,5 @@ passed_on!(
     micro_forge::rest::RestError,
     micro_billing::stripe::StripeError,
     tokio::task::JoinError,
+    serde_json::Error,
 );

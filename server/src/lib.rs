@@ -15,6 +15,7 @@ macro_rules! bail {
 }
 
 mod args;
+pub mod backup;
 pub mod billing;
 pub mod cluster;
 mod database;

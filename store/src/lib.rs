@@ -8,6 +8,7 @@
 
 mod accounts;
 mod api_keys;
+mod backup;
 mod billing;
 mod cache;
 mod config;
@@ -30,6 +31,7 @@ mod tokens;
 
 pub use accounts::{Account, Role, is_reserved_email};
 pub use api_keys::{ApiKey, MAX_KEYS};
+pub use backup::{Dump, TABLES, TableDump};
 pub use billing::{Billing, BillingState, PendingSignup, Suspension, Unpaid};
 pub use config::ConfigValue;
 pub use domains::{Domain, DomainState, MAX_DOMAINS};
@@ -41,7 +43,7 @@ pub use kv::{Query as KvQuery, Record};
 pub use links::{Delivery, Link};
 pub use namespaces::{Deletion, FIRST_UID};
 pub use previews::Preview;
-pub use sealing::{SealError, Sealer};
+pub use sealing::{SealError, Sealer, open_with_passphrase, seal_with_passphrase};
 pub use signups::{CodeCheck, CodeRequest, Mail};
 pub use status::{NamespaceStatus, ServiceState, ServiceStatus};
 pub use time::{now_micros, now_millis};

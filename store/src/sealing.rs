@@ -92,6 +92,42 @@ impl Sealer {
     }
 }
 
+/// Marks a value sealed with a passphrase (a backup's secrets).
+const PASSPHRASE_PREFIX: &str = "passphrase1:";
+
+/// `value` sealed with a key argon2id stretches from `passphrase` (its salt kept with
+/// it), for what a backup must carry but nobody may read without the passphrase.
+pub fn seal_with_passphrase(passphrase: &str, value: &str) -> Result<String, SealError> {
+    let salt: [u8; 16] = rand::random();
+    let sealer = stretched(passphrase, &salt)?;
+    Ok(format!(
+        "{PASSPHRASE_PREFIX}{}:{}",
+        hex::encode(salt),
+        sealer.seal("backup", value)
+    ))
+}
+
+/// What [`seal_with_passphrase`] sealed; `WrongKey` for another passphrase.
+pub fn open_with_passphrase(passphrase: &str, sealed: &str) -> Result<String, SealError> {
+    let rest = sealed
+        .strip_prefix(PASSPHRASE_PREFIX)
+        .ok_or(SealError::WrongKey)?;
+    let (salt, sealed) = rest.split_once(':').ok_or(SealError::WrongKey)?;
+    let salt = hex::decode(salt).map_err(|_| SealError::WrongKey)?;
+    if !sealed.starts_with(PREFIX) {
+        return Err(SealError::WrongKey);
+    }
+    stretched(passphrase, &salt)?.open("backup", sealed)
+}
+
+fn stretched(passphrase: &str, salt: &[u8]) -> Result<Sealer, SealError> {
+    let mut key = [0u8; 32];
+    argon2::Argon2::default()
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|_| SealError::BadKey)?;
+    Ok(Sealer::new(key))
+}
+
 /// Opening without a key: a sealed value cannot be read.
 pub(crate) fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
@@ -100,6 +136,18 @@ pub(crate) fn is_sealed(stored: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passphrase_seals_and_only_it_opens() {
+        let sealed = seal_with_passphrase("correct horse", "key material").unwrap();
+        assert!(!sealed.contains("key material"));
+        assert_eq!(
+            open_with_passphrase("correct horse", &sealed).unwrap(),
+            "key material"
+        );
+        assert!(open_with_passphrase("wrong horse", &sealed).is_err());
+        assert!(open_with_passphrase("correct horse", "key material").is_err());
+    }
 
     #[test]
     fn values_seal_and_open_only_with_their_key_and_place() {

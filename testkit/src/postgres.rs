@@ -203,6 +203,18 @@ impl TempPostgres {
         )
     }
 
+    /// Drops database `name` (a server using it stopped) and makes it again, empty.
+    pub async fn recreate_database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.socket_url("postgres"))
+            .await
+            .unwrap();
+        let drop = sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+        sqlx::query(drop).execute(&mut admin).await.unwrap();
+        let _ = admin.close().await;
+        self.fresh_database(name).await
+    }
+
     /// A new, empty database for one scenario; its TCP URL.
     pub async fn fresh_database(&self, name: &str) -> String {
         use sqlx::Connection;

@@ -8,6 +8,7 @@ mod harness;
 mod health;
 
 mod accounts;
+mod backup;
 mod billing;
 mod branches;
 mod builds;

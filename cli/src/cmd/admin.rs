@@ -62,6 +62,24 @@ pub enum AdminWhat {
     /// first admin of a cluster. `micro admin token create --email E` prints one, once
     #[command(subcommand)]
     Token(TokenAction),
+    /// Write the whole platform into one archive, where the server runs (it may go on
+    /// running): the store, every namespace's repo, the CA and the config key (sealed
+    /// with a passphrase read from stdin)
+    Backup {
+        /// The archive to write
+        #[arg(long, short = 'o')]
+        output: std::path::PathBuf,
+        #[command(flatten)]
+        server: ServerPlace,
+    },
+    /// Bring a platform back from a backup into an empty data dir and store (the server
+    /// stopped); the passphrase is read from stdin
+    Restore {
+        /// The archive `micro admin backup` wrote
+        input: std::path::PathBuf,
+        #[command(flatten)]
+        server: ServerPlace,
+    },
     /// Mail the platform kept instead of sending (no --smtp): sign-up codes, notices
     Outbox {
         /// How to print it: text, json or yaml
@@ -85,6 +103,39 @@ pub enum TokenAction {
         #[arg(long, env = "MICRO_STORE", default_value = "sqlite")]
         store: String,
     },
+}
+
+/// Where a server keeps its data, for the verbs that work on it directly.
+#[derive(clap::Args, Debug)]
+pub struct ServerPlace {
+    /// The server's data dir [default: $MICRO_HOME/server]
+    #[arg(long, env = "MICRO_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// The server's store: `sqlite` (in the data dir) or a `postgres://` URL
+    #[arg(long, env = "MICRO_STORE", default_value = "sqlite")]
+    store: String,
+}
+
+impl ServerPlace {
+    fn data(&self) -> Result<std::path::PathBuf> {
+        Ok(match &self.data_dir {
+            Some(d) => d.clone(),
+            None => crate::home::Home::locate()?.dir().join("server"),
+        })
+    }
+}
+
+/// The passphrase, the first line of stdin.
+fn passphrase() -> Result<String> {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+    let line = line.trim_end_matches(['\n', '\r']).to_owned();
+    if line.is_empty() {
+        bail!(
+            "no passphrase on stdin: give it as the first line (`micro admin backup -o F < passphrase-file`)"
+        );
+    }
+    Ok(line)
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -158,6 +209,44 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    match &args.what {
+        AdminWhat::Backup { output, server } => {
+            let done = micro_server::backup::backup(
+                &server.store,
+                &server.data()?,
+                output,
+                &passphrase()?,
+            )
+            .await?;
+            eprintln!(
+                "{}: {} namespaces, store schema {}, {:.1} MiB; keep the passphrase apart from it",
+                output.display(),
+                done.namespaces,
+                done.schema,
+                done.bytes as f64 / 1048576.0
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        AdminWhat::Restore { input, server } => {
+            let exe = std::env::current_exe()?;
+            let done = micro_server::backup::restore(
+                &server.store,
+                &server.data()?,
+                input,
+                &passphrase()?,
+                &exe,
+            )
+            .await?;
+            eprintln!(
+                "restored {} namespaces from a backup micro {} made at {}: start the server on this data dir",
+                done.namespaces,
+                done.micro,
+                super::rfc3339(done.created_at)
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let (_, env_name, env) = t.env_only()?;
     let client = crate::tls::client(&env, env.token.clone())?;
     // The platform hides admin routes from everyone else ("not found"); say why here.
@@ -202,7 +291,7 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
             }
         },
         // Answered above, before the platform is asked.
-        AdminWhat::Token(_) => {}
+        AdminWhat::Token(_) | AdminWhat::Backup { .. } | AdminWhat::Restore { .. } => {}
         AdminWhat::Outbox { output } => {
             let mail = client.outbox().await?;
             if !output.data(&mail)? {
