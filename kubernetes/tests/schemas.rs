@@ -304,6 +304,7 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
         "Secret",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "CronJob",
     ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
@@ -349,6 +350,51 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
             .iter()
             .any(|e| e["name"] == "MICRO_DATA_DIR" && e["value"] == "/data"),
         "{env}"
+    );
+    // The nightly backup reads the server's data dir (never writes it) and its store,
+    // beside the server (one node holds the volume), with the passphrase's Secret.
+    let backup = objects
+        .iter()
+        .find(|o| o["kind"] == "CronJob" && o["metadata"]["name"] == "micro-backup")
+        .unwrap();
+    let pod = &backup["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert!(
+        c["args"][0]
+            .as_str()
+            .unwrap()
+            .contains("micro admin backup")
+    );
+    let env = c["env"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "MICRO_DATA_DIR" && e["value"] == "/data")
+    );
+    assert!(env.iter().any(|e| e["name"] == "MICRO_STORE"
+        && e["valueFrom"]["secretKeyRef"]["name"] == "micro-database"));
+    let data = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/data")
+        .unwrap();
+    assert_eq!(data["readOnly"], true);
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| { v["persistentVolumeClaim"]["claimName"] == "micro-data" })
+    );
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "micro-backup")
+    );
+    assert_eq!(
+        pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["labelSelector"]
+            ["matchLabels"]["app.kubernetes.io/name"],
+        "micro-server"
     );
 }
 

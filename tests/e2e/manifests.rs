@@ -138,3 +138,65 @@ fn a_service_token_checks_out_its_own_code_and_nothing_else() {
     let pushed = p.git(&clone, &["push", "-q", "origin", "HEAD:main"]);
     assert!(!pushed.status.success(), "a service token pushed");
 }
+
+/// `scripts/build-images` with a stand-in for the container tool (none runs here): every
+/// `images/*/Dockerfile` is built from the right context, pushed under the registry, and
+/// printed with the digest the tool reports, one line each, for the overlay's `images:`.
+#[test]
+fn the_image_script_builds_pushes_and_prints_every_images_digest() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let tool = dir.path().join("tool");
+    std::fs::write(
+        &tool,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nif [ \"$1\" = image ]; then echo \"${{5%:*}}@sha256:$(echo \"$5\" | sha256sum | cut -c1-64)\"; fi\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(root.join("scripts/build-images"))
+        .arg("registry.test/micro")
+        .env("CONTAINER_TOOL", &tool)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let images: Vec<String> = std::fs::read_dir(root.join("images"))
+        .unwrap()
+        .map(|e| format!("micro-{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(printed.lines().count(), images.len(), "{printed}");
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    for image in &images {
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(&format!("{image} ")))
+            .unwrap_or_else(|| panic!("{image} not printed: {printed}"));
+        assert!(
+            line.contains(&format!("registry.test/micro/{image}@sha256:")),
+            "{line}"
+        );
+        assert!(
+            calls.contains(&format!("push -q registry.test/micro/{image}:0.1.0")),
+            "{calls}"
+        );
+    }
+    // The platform builds from the repository's root, a runner from its own folder.
+    let platform = calls
+        .lines()
+        .find(|l| l.contains("images/platform/Dockerfile"))
+        .unwrap();
+    assert!(!platform.ends_with("images/platform"), "{platform}");
+    let runner = calls
+        .lines()
+        .find(|l| l.contains("images/runner-go/Dockerfile"))
+        .unwrap();
+    assert!(runner.ends_with("images/runner-go"), "{runner}");
+}
