@@ -1612,3 +1612,120 @@ fn the_dump_covers_every_table_the_migrations_make() {
     listed.sort();
     assert_eq!(made, listed);
 }
+
+/// Each migration, applied to a store at the schema before it holding rows in every
+/// table (three each, values shaped by the column's type), keeps every row; the newest
+/// schema is then read by this build.
+async fn every_migration_keeps_the_rows_before_it(url_for: impl AsyncFn(i64) -> String) {
+    sqlx::any::install_default_drivers();
+    let migrator = sqlx::migrate!("./migrations");
+    let versions: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    for pair in versions.windows(2) {
+        let (before, version) = (pair[0], pair[1]);
+        let url = url_for(version).await;
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        migrator.run_to(before, &pool).await.unwrap();
+        let postgres = url.starts_with("postgres");
+        let tables: Vec<String> = if postgres {
+            sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        } else {
+            sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE '\\_sqlx%' ESCAPE '\\' AND name NOT LIKE 'sqlite%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        };
+        // Parents first: the tables in the order the migrations made them.
+        let order: Vec<&str> = crate::TABLES.to_vec();
+        let mut tables = tables;
+        tables.sort_by_key(|t| order.iter().position(|o| o == t).unwrap_or(usize::MAX));
+        for table in &tables {
+            let columns: Vec<(String, String)> = if postgres {
+                sqlx::query_as(
+                    "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                     WHERE table_name = $1 AND table_schema = current_schema()",
+                )
+                .bind(table)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+            } else {
+                sqlx::query_as("SELECT name, type FROM pragma_table_info($1)")
+                    .bind(table)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap()
+            };
+            let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+            let marks: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                marks.join(", ")
+            );
+            for i in 1..=3i64 {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (_, kind) in &columns {
+                    q = if kind.to_ascii_lowercase().contains("int") {
+                        q.bind(i)
+                    } else {
+                        q.bind(format!("v{i}"))
+                    };
+                }
+                q.execute(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("filling {table} at schema {before}: {e}"));
+            }
+        }
+        migrator
+            .run_to(version, &pool)
+            .await
+            .unwrap_or_else(|e| panic!("migration {version} over rows: {e}"));
+        for table in &tables {
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            assert_eq!(n, 3, "migration {version} lost rows of {table}");
+        }
+        pool.close().await;
+        if version == *versions.last().unwrap() {
+            let store = Store::connect(&url).await.unwrap();
+            assert_eq!(store.list_namespaces().await.unwrap(), ["v1", "v2", "v3"]);
+            assert!(store.namespace_exists("v2").await.unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_migration_keeps_the_rows_before_it_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    every_migration_keeps_the_rows_before_it(async |v| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            root.join(format!("m{v}.db")).display()
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_migration_keeps_the_rows_before_it_on_postgres() {
+    let pg = micro_testkit::TempPostgres::start();
+    every_migration_keeps_the_rows_before_it(async |v| pg.fresh_database(&format!("m{v}")).await)
+        .await;
+}
