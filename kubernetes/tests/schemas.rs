@@ -351,6 +351,21 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
             .any(|e| e["name"] == "MICRO_DATA_DIR" && e["value"] == "/data"),
         "{env}"
     );
+    // The operator's values reach the server: webhooks and links name the public URL,
+    // public services get Ingresses under the apps domain.
+    for (name, value) in [
+        ("MICRO_PUBLIC_URL", "https://micro.example.com"),
+        ("MICRO_APPS_DOMAIN", "apps.example.com"),
+        ("MICRO_INGRESS_CLASS", "nginx"),
+    ] {
+        assert!(
+            env.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == name && e["value"] == value),
+            "{name}: {env}"
+        );
+    }
     // The nightly backup reads the server's data dir (never writes it) and its store,
     // beside the server (one node holds the volume), with the passphrase's Secret.
     let backup = objects
