@@ -618,3 +618,27 @@ fn a_preview_is_a_namespace_like_any_other_with_its_own_host() {
         "web-team-pr-7.apps.example"
     );
 }
+
+#[test]
+fn init_containers_request_little_and_may_use_what_the_service_may() {
+    let mut m = model();
+    m.build = Some("pip install -r requirements.txt".into());
+    m.cpu = Some("2".into());
+    m.memory = Some("1Gi".into());
+    let svc = service("api", m);
+    let secret = placeholder_secret(&svc);
+    let objects = service_objects(
+        &Settings::default(),
+        &workload::ServiceInput::of("team", &svc, &artifact_of(&svc), &secret, 64 << 20),
+    );
+    let pod = &find(&objects, "Deployment", "api")["spec"]["template"]["spec"];
+    for init in pod["initContainers"].as_array().unwrap() {
+        let r = &init["resources"];
+        assert_eq!(r["requests"]["cpu"], "100m", "{init}");
+        assert_eq!(r["requests"]["memory"], "128Mi", "{init}");
+        assert_eq!(r["limits"]["cpu"], "2000m", "{init}");
+        assert_eq!(r["limits"]["memory"], "1024Mi", "{init}");
+    }
+    let main = &pod["containers"][0]["resources"];
+    assert_eq!(main["requests"]["cpu"], "2000m");
+}

@@ -350,7 +350,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
         let checkout = Parts {
             env: checkout_env,
             mounts: parts.mounts.clone(),
-            resources: parts.resources.clone(),
+            resources: init_resources(m),
             working_dir: parts.working_dir,
         };
         init.push(checkout.container(
@@ -383,7 +383,7 @@ fn deployment(settings: &Settings, s: &ServiceInput<'_>) -> Deployment {
             let builder = Parts {
                 env,
                 mounts,
-                resources: parts.resources.clone(),
+                resources: init_resources(m),
                 working_dir: parts.working_dir,
             };
             init.push(builder.container(
@@ -598,6 +598,35 @@ impl Parts {
             ..Container::default()
         }
     }
+}
+
+/// An init container's (the checkout, the build): the service's limits, and a request no
+/// larger than the default one, so what runs once before the service reserves no more
+/// of a node than a small service does.
+fn init_resources(m: &ServiceModel) -> ResourceRequirements {
+    let mut r = resources(m);
+    let small = |cpu: u64, memory: u64| {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
+            ("memory".to_owned(), Quantity(memory_quantity(memory))),
+        ])
+    };
+    let cpu = m
+        .cpu
+        .as_deref()
+        .and_then(parse_cpu)
+        .map_or(DEFAULT_CPU_REQUEST_MILLIS, |c| {
+            c.min(DEFAULT_CPU_REQUEST_MILLIS)
+        });
+    let memory = m
+        .memory
+        .as_deref()
+        .and_then(parse_memory)
+        .map_or(DEFAULT_MEMORY_REQUEST_BYTES, |b| {
+            b.min(DEFAULT_MEMORY_REQUEST_BYTES)
+        });
+    r.requests = Some(small(cpu, memory));
+    r
 }
 
 /// Requests and limits for one container of a service: the spec's `resources` for both,
