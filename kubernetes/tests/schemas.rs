@@ -351,6 +351,15 @@ fn the_platforms_own_manifests_pass_the_official_schemas() {
             .any(|e| e["name"] == "MICRO_DATA_DIR" && e["value"] == "/data"),
         "{env}"
     );
+    // The listener serves the operator's certificate for the public URL.
+    let args = &server["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--tls-cert=/etc/micro/tls/tls.crt"),
+        "{args}"
+    );
     // The operator's values reach the server: webhooks and links name the public URL,
     // public services get Ingresses under the apps domain.
     for (name, value) in [
@@ -649,7 +658,7 @@ fn the_tls_components_wire_every_certificate_from_its_secret() {
     std::fs::create_dir(&overlay).unwrap();
     std::fs::write(
         overlay.join("kustomization.yaml"),
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests/overlays/example]\ncomponents: [../manifests/components/operator-tls, ../manifests/components/database-tls]\n",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../manifests/overlays/example]\ncomponents: [../manifests/components/database-tls]\n",
     )
     .unwrap();
     let (_dir, file, objects) = kustomize(&overlay);
