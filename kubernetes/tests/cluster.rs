@@ -1,6 +1,7 @@
 //! The runtime against a cluster reached through a kubeconfig, as `micro server` reaches
-//! one: a tenant applied and running, drift repaired, a restart that writes nothing,
-//! probes and an Ingress rendered, a service pruned, the tenant removed; on a real cluster
+//! one: a tenant applied and running, probes and an Ingress rendered, an identity renewed
+//! without a rollout, drift repaired, a restart that writes nothing, a service pruned,
+//! the tenant removed; on a real cluster
 //! also that its NetworkPolicy holds (a tenant's pod reaches neither another tenant nor
 //! the metadata address).
 //!
@@ -56,8 +57,29 @@ async fn scenario(client: kube::Client, real: bool) {
     let (a, b) = (format!("ct{suffix}a"), format!("ct{suffix}b"));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let runtime = Arc::new(KubeRuntime::start(client.clone(), settings(), tx));
-    let (_dir, repos, controller) =
-        micro_reconciler::testing::fixture_with(&[a.as_str(), b.as_str()], runtime.clone()).await;
+    // Identities due at once, so a renewal can be asked for.
+    let issued = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let issuer = micro_reconciler::controller::IdentityIssuer {
+        issue: Arc::new(move |ns: &str, svc: &str, _: &str| {
+            let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            Ok(micro_runtime::Pem {
+                cert: format!("cert {n} of {ns}/{svc}"),
+                key: micro_runtime::Secret::new(format!("key {n}")),
+            })
+        }),
+        lifetime: Duration::ZERO,
+        platform: "spiffe://test/platform".into(),
+    };
+    let access = micro_reconciler::controller::PlatformAccess {
+        identity: Some(issuer),
+        ..micro_reconciler::testing::access()
+    };
+    let (_dir, repos, controller) = micro_reconciler::testing::fixture_with_access(
+        &[a.as_str(), b.as_str()],
+        runtime.clone(),
+        access,
+    )
+    .await;
     tokio::spawn(controller.clone().consume_events(rx));
     controller.spawn_workers(2);
     for ns in [&a, &b] {
@@ -105,6 +127,30 @@ async fn scenario(client: kube::Client, real: bool) {
         .clone()
         .unwrap();
     assert_eq!(host, format!("web-{a}.apps.test"));
+
+    // An identity renewed: the Secret's certificate replaced, the pods not rolled.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), &format!("micro-{a}"));
+    let cert = |s: k8s_openapi::api::core::v1::Secret| {
+        s.data
+            .and_then(|d| d.get("MICRO_TLS_CERT_PEM").map(|b| b.0.clone()))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let first = cert(secrets.get("web-env").await.unwrap());
+    let generation = web.metadata.generation;
+    assert!(controller.renew_identities().await.unwrap() >= 1);
+    until("the renewed certificate in the Secret", || {
+        let secrets = secrets.clone();
+        let first = first.clone();
+        async move { cert(secrets.get("web-env").await.unwrap()) != first }
+    })
+    .await;
+    assert_eq!(
+        deployments.get("web").await.unwrap().metadata.generation,
+        generation,
+        "a renewal rolled the pods"
+    );
 
     // Deleted by hand: put back.
     let uid = web.metadata.uid.clone().unwrap();
