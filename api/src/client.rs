@@ -779,6 +779,35 @@ impl Client {
             .map(drop)
     }
 
+    /// A backup of the whole platform, made by the server and written to `out` as it
+    /// arrives; the bytes written.
+    pub async fn backup(
+        &self,
+        passphrase: &str,
+        out: &mut (impl std::io::Write + ?Sized),
+    ) -> Result<u64, ClientError> {
+        let body = crate::types::BackupRequest {
+            passphrase: passphrase.to_owned(),
+        };
+        let mut res = self
+            .send(
+                self.request(Method::POST, "/api/v1/admin/backup")
+                    .json(&body),
+            )
+            .await?;
+        let mut written = 0u64;
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("the backup broke off: {e}")))?
+        {
+            out.write_all(&chunk)
+                .map_err(|e| ClientError::Protocol(format!("cannot write the backup: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// The previews quota class, changed by `set` when given.
     pub async fn previews_quota(&self, set: Option<&str>) -> Result<QuotaView, ClientError> {
         let path = "/api/v1/admin/quota/previews";

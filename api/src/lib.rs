@@ -28,4 +28,4 @@ pub mod types;
 pub use error::{ApiError, ERROR_HEADER};
 pub use routes::quota::publish as publish_quota;
 pub use routes::router;
-pub use state::{ApiState, FetchLink, RenderManifests, Rendered, Shared};
+pub use state::{ApiState, FetchLink, MakeBackup, RenderManifests, Rendered, Shared};

@@ -8,6 +8,14 @@ use std::sync::Arc;
 /// API does not depend on).
 pub type FetchLink = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Writes a backup archive of the whole platform, sealed with the passphrase given; the
+/// file it wrote (the caller streams and removes it), or why not, in one line.
+pub type MakeBackup = Arc<
+    dyn Fn(String) -> futures_util::future::BoxFuture<'static, Result<std::path::PathBuf, String>>
+        + Send
+        + Sync,
+>;
+
 /// What the handlers share; passed explicitly to the router. Every request's extractors
 /// take it, so a clone is one reference count, not a copy of the settings.
 #[derive(Clone)]
@@ -100,6 +108,8 @@ pub struct Shared {
     /// The platform CA, when the server's certificate is its own (`/api/v1/ca.pem`, and
     /// its fingerprint in what tells people how to start).
     pub ca_pem: Option<String>,
+    /// `micro admin backup --platform`: the server's own backup (set by the server).
+    pub backup: Option<MakeBackup>,
     /// Preview environments (pull requests' and branches' heads running).
     pub previews: Option<Arc<micro_previews::Previews>>,
     /// Calls between services already recorded (namespace, caller, callee): one write

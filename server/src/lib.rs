@@ -472,6 +472,24 @@ fn spawn_reconciling(
     Ok(())
 }
 
+/// The API's `micro admin backup --platform`: an archive written in the data dir (a
+/// hidden file the route removes once it has it open).
+fn make_backup(store_spec: String, data: PathBuf) -> micro_api::MakeBackup {
+    Arc::new(move |passphrase: String| {
+        let (store_spec, data) = (store_spec.clone(), data.clone());
+        Box::pin(async move {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let out = data.join(format!(".backup-{nanos}.tar"));
+            backup::backup(&store_spec, &data, &out, &passphrase)
+                .await
+                .map(|_| out)
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
 /// Removes previews past their TTL (and those of branches gone while the server was
 /// down) every half minute, telling their pull requests.
 async fn sweep_previews(
@@ -636,6 +654,10 @@ fn api_state(p: ApiParts<'_>) -> Result<micro_api::ApiState> {
         apps,
         previews: Some(previews),
         calls_seen: Arc::default(),
+        backup: Some(make_backup(
+            args.store.clone(),
+            p.repos.root().parent().unwrap_or(p.repos.root()).to_owned(),
+        )),
         public_url: p.public_url,
         sources: p.sources,
         signup: args.billing.mode(),

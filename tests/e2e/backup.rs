@@ -1,6 +1,7 @@
 //! `micro admin backup` and `restore`, on SQLite and on PostgreSQL: a platform with
 //! several namespaces, services, secret config, key-value data, history and a linked
-//! repo is backed up, wiped, restored, and comes back the same.
+//! repo is backed up (where the server runs, and through the API on PostgreSQL's run),
+//! wiped, restored, and comes back the same.
 
 use crate::harness::Platform;
 use micro_testkit::TempPostgres;
@@ -78,7 +79,7 @@ fn history_of(v: &Value) -> Vec<(Value, Value, Value)> {
         .collect()
 }
 
-fn back_up_wipe_and_restore(store: Option<(&TempPostgres, &str)>) {
+fn back_up_wipe_and_restore(store: Option<(&TempPostgres, &str)>, through_api: bool) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = store.map(|(pg, name)| rt.block_on(pg.fresh_database(name)));
     let mut env = vec![
@@ -149,6 +150,33 @@ fn back_up_wipe_and_restore(store: Option<(&TempPostgres, &str)>) {
     );
     assert!(ok, "{said}");
     assert!(said.contains("2 namespaces"), "{said}");
+    if through_api {
+        // The same, asked of the platform by an admin from afar: the archive that is
+        // restored below.
+        let mut child = p
+            .command(&["admin", "backup", "-o", &out, "--platform"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSPHRASE}\n").as_bytes())
+            .unwrap();
+        let done = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&done.stderr);
+        assert!(done.status.success(), "{said}");
+        assert!(said.contains("from the platform"), "{said}");
+        // Nothing of it stays on the server.
+        let left: Vec<_> = std::fs::read_dir(&p.data)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".backup-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
     let bytes = std::fs::read(&archive).unwrap();
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(SECRET), "a secret value in the archive");
@@ -223,11 +251,11 @@ fn back_up_wipe_and_restore(store: Option<(&TempPostgres, &str)>) {
 
 #[test]
 fn a_backup_brings_the_platform_back_on_sqlite() {
-    back_up_wipe_and_restore(None);
+    back_up_wipe_and_restore(None, false);
 }
 
 #[test]
 fn a_backup_brings_the_platform_back_on_postgres() {
     let pg = TempPostgres::start();
-    back_up_wipe_and_restore(Some((&pg, "restored")));
+    back_up_wipe_and_restore(Some((&pg, "restored")), true);
 }

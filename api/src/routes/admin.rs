@@ -326,3 +326,48 @@ pub async fn revoke_invite(
         Err(ApiError::NotFound(format!("an invitation of {email}")))
     }
 }
+
+/// `micro admin backup --platform`: the server writes a backup archive (sealed with the
+/// passphrase in the body) and streams it back; nothing of it stays on the server.
+pub async fn backup(
+    State(state): State<ApiState>,
+    Admin(caller): Admin,
+    Json(body): Json<crate::types::BackupRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use tokio::io::AsyncReadExt;
+    let Some(make) = &state.backup else {
+        return Err(ApiError::Conflict(
+            "this server makes no backups through the API: run `micro admin backup` where it runs"
+                .into(),
+        ));
+    };
+    if body.passphrase.len() < 8 {
+        return Err(ApiError::BadRequest(
+            "the passphrase is shorter than 8 characters: give a longer one".into(),
+        ));
+    }
+    let path = make(body.passphrase).await.map_err(ApiError::Internal)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the backup: {e}")))?;
+    // Open, it can go: the stream reads on from the open file.
+    let _ = tokio::fs::remove_file(&path).await;
+    tracing::info!(by = %caller.email, "backup taken through the API");
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 << 10];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-tar")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}

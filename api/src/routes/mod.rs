@@ -56,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/signup/verify", post(signup::verify))
         .route("/api/v1/signup/claim", post(signup::claim))
         .route("/api/v1/admin/outbox", get(signup::outbox))
+        .route("/api/v1/admin/backup", post(admin::backup))
         .route(
             "/api/v1/admin/invites",
             get(admin::list_invites).post(admin::invite),

@@ -251,3 +251,15 @@ pub struct DomainView {
     /// Milliseconds since the epoch.
     pub created_at: i64,
 }
+
+/// `POST /api/v1/admin/backup`: the passphrase the archive's secrets are sealed with.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct BackupRequest {
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for BackupRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackupRequest { passphrase: <hidden> }")
+    }
+}

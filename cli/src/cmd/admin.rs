@@ -69,6 +69,10 @@ pub enum AdminWhat {
         /// The archive to write
         #[arg(long, short = 'o')]
         output: std::path::PathBuf,
+        /// Ask the platform of the current environment for it, over the API, instead of
+        /// reading the data dir on this machine
+        #[arg(long)]
+        platform: bool,
         #[command(flatten)]
         server: ServerPlace,
     },
@@ -210,7 +214,42 @@ pub async fn run(t: &Target, args: AdminArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match &args.what {
-        AdminWhat::Backup { output, server } => {
+        AdminWhat::Backup {
+            output,
+            platform: true,
+            ..
+        } => {
+            let passphrase = passphrase()?;
+            let (_, _, env) = t.env_only()?;
+            let client = crate::tls::client(&env, env.token.clone())?;
+            let partial = output.with_extension("partial");
+            let mut file = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&partial)?
+            };
+            let written = client.backup(&passphrase, &mut file).await;
+            let written = match written {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e.into());
+                }
+            };
+            file.sync_all()?;
+            std::fs::rename(&partial, output)?;
+            eprintln!(
+                "{}: {:.1} MiB from the platform; keep the passphrase apart from it",
+                output.display(),
+                written as f64 / 1048576.0
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        AdminWhat::Backup { output, server, .. } => {
             let done = micro_server::backup::backup(
                 &server.store,
                 &server.data()?,
