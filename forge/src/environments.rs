@@ -83,31 +83,37 @@ impl Follower {
         }
     }
 
-    /// Rewrites the environment section of pull request `number`'s comment.
-    async fn rewrite_section(&self, link: &Link, number: u64, section: &str) {
+    /// Rewrites the environment section of pull request `number`'s comment; whether the
+    /// comment now says it (false: no comment of ours yet, or the forge failed).
+    async fn rewrite_section(&self, link: &Link, number: u64, section: &str) -> bool {
         let Some(repo) = Self::api_repo(link) else {
-            return;
+            return true;
         };
         let comments = match self.rest.comments(&repo, number).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(number, error = %e, "preview comment not read");
-                return;
+                return false;
             }
         };
         let Some(first) = comments
             .into_iter()
             .find(|c| preview::part_of(&c.body, &link.namespace) == Some(1))
         else {
-            return;
+            return false;
         };
         let Some(body) = preview::with_environment(&first.body, section) else {
-            return;
+            return false;
         };
-        if body != first.body
-            && let Err(e) = self.rest.edit_comment(&repo, number, first.id, &body).await
-        {
-            tracing::warn!(number, error = %e, "preview comment not edited");
+        if body == first.body {
+            return true;
+        }
+        match self.rest.edit_comment(&repo, number, first.id, &body).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(number, error = %e, "preview comment not edited");
+                false
+            }
         }
     }
 
@@ -119,7 +125,7 @@ impl Follower {
             return;
         };
         let section = preview::environment(&env.namespace, &EnvironmentNote::Removed(why));
-        self.rewrite_section(&link, number, &section).await;
+        let _ = self.rewrite_section(&link, number, &section).await;
     }
 
     /// Tells the forge whenever a linked namespace's preview environment moves on
@@ -151,7 +157,11 @@ impl Follower {
                 }
                 let section =
                     preview::environment(&view.env.namespace, &EnvironmentNote::Now(&view));
-                self.rewrite_section(link, number, &section).await;
+                if !self.rewrite_section(link, number, &section).await {
+                    // Its comment is not there yet (or the forge failed): again next time.
+                    self.forget(&view.env.namespace);
+                    continue;
+                }
                 self.environment_status(link, &view).await;
             }
         }
