@@ -139,30 +139,34 @@ impl Follower {
             let Ok(all) = self.store.all_environments().await else {
                 continue;
             };
-            let mut links: HashMap<String, Option<Link>> = HashMap::new();
-            for env in all {
-                let Some(number) = env.number else { continue };
-                if !links.contains_key(&env.parent) {
-                    let link = self.store.link(&env.parent).await.ok().flatten();
-                    links.insert(env.parent.clone(), link);
-                }
-                let Some(Some(link)) = links.get(&env.parent) else {
+            let parents: std::collections::BTreeSet<String> = all
+                .into_iter()
+                .filter(|e| e.number.is_some())
+                .map(|e| e.parent)
+                .collect();
+            for parent in parents {
+                let Ok(Some(link)) = self.store.link(&parent).await else {
                     continue;
                 };
-                let Ok(view) = previews.view(env).await else {
+                let Ok(views) = previews.list(&parent).await else {
                     continue;
                 };
-                if !self.remember(&view) {
-                    continue;
+                for view in views {
+                    let Some(number) = view.env.number else {
+                        continue;
+                    };
+                    if !self.remember(&view) {
+                        continue;
+                    }
+                    let section =
+                        preview::environment(&view.env.namespace, &EnvironmentNote::Now(&view));
+                    if !self.rewrite_section(&link, number, &section).await {
+                        // Its comment is not there yet (or the forge failed): again next time.
+                        self.forget(&view.env.namespace);
+                        continue;
+                    }
+                    self.environment_status(&link, &view).await;
                 }
-                let section =
-                    preview::environment(&view.env.namespace, &EnvironmentNote::Now(&view));
-                if !self.rewrite_section(link, number, &section).await {
-                    // Its comment is not there yet (or the forge failed): again next time.
-                    self.forget(&view.env.namespace);
-                    continue;
-                }
-                self.environment_status(link, &view).await;
             }
         }
     }

@@ -53,35 +53,37 @@ pub struct Follower {
     failures: Mutex<HashMap<Key, String>>,
     fetches: AtomicU64,
     /// Pull requests closed since a preview of them may have been asked for: a close
-    /// wins over a preview in flight ([`Closed`]).
-    pub(crate) closed: Mutex<Closed>,
+    /// wins over a preview in flight.
+    pub(crate) closed: Mutex<Pulls>,
     /// Held while a preview is written or a closed one removed, so neither lands in the
     /// other's middle.
     pub(crate) previews_written: tokio::sync::Mutex<()>,
-    /// Pull requests whose head comes from another repository, as their deliveries said.
-    pub(crate) forks: Mutex<HashSet<(String, u64)>>,
+    /// Pull requests whose head comes from the linked repository itself, as their
+    /// deliveries said. Any other is a fork's: forgotten (the set is bounded) means one.
+    pub(crate) same_repo: Mutex<Pulls>,
     /// Preview environments, when the server runs them.
     pub(crate) environments: std::sync::OnceLock<Arc<micro_previews::Previews>>,
     /// What each environment's comment and status last said.
     pub(crate) told: Mutex<crate::environments::Told>,
 }
 
-/// Closed pull requests by (namespace, number), the most recent few thousand.
+/// Pull requests by (namespace, number), the most recent few thousand: a delivery can
+/// name any number, so what is kept of them is bounded.
 #[derive(Default)]
-pub(crate) struct Closed {
+pub(crate) struct Pulls {
     set: HashSet<(String, u64)>,
     order: std::collections::VecDeque<(String, u64)>,
 }
 
-/// How many closed pull requests are remembered (a preview in flight is seconds old).
-const CLOSED_REMEMBERED: usize = 4096;
+/// How many pull requests each such set remembers (a preview in flight is seconds old).
+const PULLS_REMEMBERED: usize = 4096;
 
-impl Closed {
-    pub(crate) fn close(&mut self, namespace: &str, number: u64) {
+impl Pulls {
+    pub(crate) fn insert(&mut self, namespace: &str, number: u64) {
         let key = (namespace.to_owned(), number);
         if self.set.insert(key.clone()) {
             self.order.push_back(key);
-            if self.order.len() > CLOSED_REMEMBERED
+            if self.order.len() > PULLS_REMEMBERED
                 && let Some(old) = self.order.pop_front()
             {
                 self.set.remove(&old);
@@ -89,12 +91,11 @@ impl Closed {
         }
     }
 
-    /// Opened again (or synchronized after a reopen): previews count again.
-    pub(crate) fn reopen(&mut self, namespace: &str, number: u64) {
+    pub(crate) fn remove(&mut self, namespace: &str, number: u64) {
         self.set.remove(&(namespace.to_owned(), number));
     }
 
-    pub(crate) fn is_closed(&self, namespace: &str, number: u64) -> bool {
+    pub(crate) fn contains(&self, namespace: &str, number: u64) -> bool {
         self.set.contains(&(namespace.to_owned(), number))
     }
 }
@@ -120,7 +121,7 @@ impl Follower {
             fetches: AtomicU64::new(0),
             closed: Mutex::default(),
             previews_written: tokio::sync::Mutex::new(()),
-            forks: Mutex::default(),
+            same_repo: Mutex::default(),
             environments: std::sync::OnceLock::new(),
             told: Mutex::default(),
         })
@@ -133,20 +134,23 @@ impl Follower {
 
     /// Whether pull request `number`'s head comes from a fork, as its delivery says.
     pub fn mark_fork(&self, namespace: &str, number: u64, fork: bool) {
-        let mut forks = self.forks.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (namespace.to_owned(), number);
+        let mut same = self
+            .same_repo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if fork {
-            forks.insert(key);
+            same.remove(namespace, number);
         } else {
-            forks.remove(&key);
+            same.insert(namespace, number);
         }
     }
 
     pub(crate) fn is_fork(&self, namespace: &str, number: u64) -> bool {
-        self.forks
+        !self
+            .same_repo
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&(namespace.to_owned(), number))
+            .contains(namespace, number)
     }
 
     /// Counts a fetch that went to the network.
@@ -168,7 +172,7 @@ impl Follower {
             self.closed
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .reopen(namespace, number);
+                .remove(namespace, number);
         }
         let key = (namespace.to_owned(), target);
         {
@@ -194,14 +198,14 @@ impl Follower {
         self.closed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .close(namespace, number);
+            .insert(namespace, number);
     }
 
     pub(crate) fn is_closed(&self, namespace: &str, number: u64) -> bool {
         self.closed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_closed(namespace, number)
+            .contains(namespace, number)
     }
 
     /// Tells the forges how each reconcile of a linked namespace went, for ever.

@@ -325,9 +325,11 @@ impl Previews {
 
     /// A parent's previews as shown.
     pub async fn list(&self, parent: &str) -> Result<Vec<View>, PreviewError> {
-        let mut out = Vec::new();
-        for env in self.store.environments(parent).await? {
-            out.push(self.view(env).await?);
+        let settings = self.settings(parent).await.unwrap_or_default();
+        let all = self.store.environments(parent).await?;
+        let mut out = Vec::with_capacity(all.len());
+        for env in &all {
+            out.push(self.view_among(env.clone(), &settings, &all).await?);
         }
         Ok(out)
     }
@@ -347,15 +349,28 @@ impl Previews {
     /// Where `env` stands now.
     pub async fn view(&self, env: Environment) -> Result<View, PreviewError> {
         let settings = self.settings(&env.parent).await.unwrap_or_default();
+        let all = self.store.environments(&env.parent).await?;
+        self.view_among(env, &settings, &all).await
+    }
+
+    /// Where `env` stands, among `all` its parent's previews, under its parent's
+    /// `settings`.
+    async fn view_among(
+        &self,
+        env: Environment,
+        settings: &Settings,
+        all: &[Environment],
+    ) -> Result<View, PreviewError> {
         let expires_at = env
             .active_at
             .saturating_add(i64::try_from(settings.ttl_secs * 1000).unwrap_or(i64::MAX));
+        let services = match env.state.as_str() {
+            WAITING | APPROVAL => Vec::new(),
+            _ => self.store.service_statuses(&env.namespace).await?,
+        };
         let phase = match env.state.as_str() {
             WAITING => {
-                let ahead = self
-                    .store
-                    .environments(&env.parent)
-                    .await?
+                let ahead = all
                     .iter()
                     .take_while(|e| e.namespace != env.namespace)
                     .filter(|e| e.state == WAITING)
@@ -368,7 +383,6 @@ impl Previews {
             APPROVAL => Phase::Approval,
             _ => {
                 let status = self.store.namespace_status(&env.namespace).await?;
-                let services = self.store.service_statuses(&env.namespace).await?;
                 match phase::of_running(&env, status.as_ref(), &services) {
                     Ok(p) => p,
                     Err(failing) => {
@@ -392,9 +406,7 @@ impl Previews {
         let urls = match &self.apps {
             Some(apps) => {
                 let exposure = self.controller.exposure();
-                self.store
-                    .service_statuses(&env.namespace)
-                    .await?
+                services
                     .iter()
                     .filter_map(|s| {
                         apps.url(exposure, &env.namespace, &s.name)

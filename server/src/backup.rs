@@ -17,7 +17,6 @@ use micro_store::{Dump, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -66,6 +65,30 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A file's SHA-256, read as a stream.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Every file below `dir`, as paths relative to it with `/` between parts.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn git(args: &[&str], dir: &Path) -> Result<()> {
     let out = Command::new("git")
         .args(args)
@@ -101,6 +124,19 @@ fn add(
         entries.insert(path.to_owned(), sha256(bytes));
     }
     Ok(())
+}
+
+/// Adds the file at `from` as `path`, read as a stream, and its checksum to `entries`.
+fn add_file(
+    tar: &mut tar::Builder<std::fs::File>,
+    entries: &mut BTreeMap<String, String>,
+    path: &str,
+    from: &Path,
+) -> Result<()> {
+    entries.insert(path.to_owned(), sha256_file(from)?);
+    let mut file = std::fs::File::open(from)?;
+    tar.append_file(path, &mut file)
+        .with_context(|| format!("cannot write {path} into the archive"))
 }
 
 /// What a backup wrote.
@@ -163,21 +199,17 @@ pub async fn backup(
             &["bundle", "create", "-q", &bundle.to_string_lossy(), "--all"],
             &repo,
         )?;
-        add(
+        add_file(
             &mut tar,
             &mut entries,
             &format!("repos/{ns}.bundle"),
-            &std::fs::read(&bundle)?,
+            &bundle,
         )?;
+        std::fs::remove_file(&bundle)?;
         for mark in marks(&repo) {
             let name = mark.file_name().map(|n| n.to_string_lossy().into_owned());
             let name = name.unwrap_or_default();
-            add(
-                &mut tar,
-                &mut entries,
-                &format!("repos/{ns}/{name}"),
-                &std::fs::read(&mark)?,
-            )?;
+            add_file(&mut tar, &mut entries, &format!("repos/{ns}/{name}"), &mark)?;
         }
     }
     add(&mut tar, &mut entries, SECRETS, sealed.as_bytes())?;
@@ -277,24 +309,25 @@ pub async fn restore(
             repos.root().display()
         );
     }
-    // Everything read and checked before anything is written.
-    let mut archive = tar::Archive::new(
+    // Unpacked aside and checked whole before anything is written; the scratch dir goes
+    // with any refusal. Large archives stream to disk, never into memory.
+    std::fs::create_dir_all(data)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".restore-")
+        .tempdir_in(data)
+        .context("cannot make a scratch dir in the data dir")?;
+    let unpacked = scratch.path().join("archive");
+    tar::Archive::new(
         std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?,
-    );
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for entry in archive.entries().context("not a backup archive")? {
-        let mut entry = entry.context("not a backup archive")?;
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes)?;
-        files.insert(path, bytes);
-    }
-    let manifest: Manifest = serde_json::from_slice(
-        files
-            .get(MANIFEST)
-            .ok_or_else(|| ServerError::new("not a backup archive: it has no manifest.json"))?,
     )
-    .context("not a backup archive: its manifest.json does not read")?;
+    .unpack(&unpacked)
+    .context("not a backup archive")?;
+    let read = |path: &str| {
+        std::fs::read(unpacked.join(path))
+            .map_err(|_| ServerError::new(format!("the backup is incomplete: {path} is missing")))
+    };
+    let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
+        .context("not a backup archive: its manifest.json does not read")?;
     if manifest.format != FORMAT {
         bail!(
             "the backup's format is {}, this micro reads {FORMAT}: restore it with micro {}",
@@ -303,15 +336,21 @@ pub async fn restore(
         );
     }
     for (path, sum) in &manifest.entries {
-        match files.get(path) {
-            Some(bytes) if sha256(bytes) == *sum => {}
-            Some(_) => bail!("the backup is damaged: {path} does not match its checksum"),
-            None => bail!("the backup is incomplete: {path} is missing"),
+        let inside = Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            bail!("the backup lists {path}, outside the archive: it was altered");
+        }
+        match sha256_file(&unpacked.join(path)) {
+            Ok(got) if got == *sum => {}
+            Ok(_) => bail!("the backup is damaged: {path} does not match its checksum"),
+            Err(_) => bail!("the backup is incomplete: {path} is missing"),
         }
     }
-    if let Some(extra) = files
-        .keys()
-        .find(|p| *p != MANIFEST && !manifest.entries.contains_key(*p))
+    if let Some(extra) = files_under(&unpacked)?
+        .into_iter()
+        .find(|p| p != MANIFEST && !manifest.entries.contains_key(p))
     {
         bail!("the backup holds {extra}, which its manifest does not list: it was altered");
     }
@@ -322,24 +361,17 @@ pub async fn restore(
             ))
         })?;
     }
-    let entry = |path: &str| {
-        files
-            .get(path)
-            .ok_or_else(|| ServerError::new(format!("the backup is incomplete: {path} is missing")))
-    };
-    let secrets = entry(SECRETS)?;
     let secrets: BTreeMap<String, String> = serde_json::from_str(
-        &micro_store::open_with_passphrase(passphrase, &String::from_utf8_lossy(secrets))
+        &micro_store::open_with_passphrase(passphrase, &String::from_utf8_lossy(&read(SECRETS)?))
             .map_err(|_| {
-                ServerError::new(
-                    "the passphrase does not open the backup's secrets: give the one it was made with",
-                )
-            })?,
+            ServerError::new(
+                "the passphrase does not open the backup's secrets: give the one it was made with",
+            )
+        })?,
     )?;
     let dump: Dump =
-        serde_json::from_slice(entry(STORE)?).context("the store's copy does not read")?;
+        serde_json::from_slice(&read(STORE)?).context("the store's copy does not read")?;
 
-    std::fs::create_dir_all(data)?;
     let (store_url, _) = crate::database::store_url(store_spec);
     let store = Store::open(&store_url, data)
         .await
@@ -352,15 +384,13 @@ pub async fn restore(
         }
         write_private(&path, content.as_bytes())?;
     }
-    if let Some(ca) = files.get(CA_CERT) {
+    if let Ok(ca) = read(CA_CERT) {
         std::fs::create_dir_all(data.join("tls"))?;
         std::fs::write(data.join(CA_CERT), ca)?;
     }
     std::fs::create_dir_all(repos.root())?;
-    let scratch = tempfile::tempdir_in(repos.root())?;
     for ns in &manifest.namespaces {
-        let bundle = scratch.path().join(format!("{ns}.bundle"));
-        std::fs::write(&bundle, entry(&format!("repos/{ns}.bundle"))?)?;
+        let bundle = unpacked.join(format!("repos/{ns}.bundle"));
         // Made aside and renamed into place, as a new repo is.
         let aside = scratch.path().join(format!("{ns}.git"));
         git(
@@ -375,13 +405,9 @@ pub async fn restore(
             &["symbolic-ref", "HEAD", micro_tenant::layout::BRANCH],
             &aside,
         )?;
-        let prefix = format!("repos/{ns}/");
-        for (path, bytes) in files.range(prefix.clone()..) {
-            let Some(name) = path.strip_prefix(&prefix) else {
-                break;
-            };
-            if name.starts_with("micro-") && !name.contains('/') {
-                std::fs::write(aside.join(name), bytes)?;
+        for mark in marks(&unpacked.join("repos").join(ns)) {
+            if let Some(name) = mark.file_name() {
+                std::fs::copy(&mark, aside.join(name))?;
             }
         }
         std::fs::rename(&aside, repos.path(ns))?;

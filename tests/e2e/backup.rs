@@ -15,12 +15,17 @@ const PASSPHRASE: &str = "correct horse battery";
 
 /// `micro admin ARGS` on the server's data dir, `stdin` as its input; (success, stderr).
 fn admin(p: &Platform, store: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    let data = p.data.to_string_lossy().into_owned();
     let mut full = vec!["admin"];
     full.extend(args);
-    let data = p.data.to_string_lossy().into_owned();
     full.extend(["--data-dir", &data]);
+    piped(p, store, &full, stdin)
+}
+
+/// `micro ARGS` with `stdin` as its input; (success, stderr).
+fn piped(p: &Platform, store: &str, args: &[&str], stdin: &str) -> (bool, String) {
     let mut child = p
-        .command(&full)
+        .command(args)
         .env("MICRO_STORE", store)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -153,21 +158,13 @@ fn back_up_wipe_and_restore(store: Option<(&TempPostgres, &str)>, through_api: b
     if through_api {
         // The same, asked of the platform by an admin from afar: the archive that is
         // restored below.
-        let mut child = p
-            .command(&["admin", "backup", "-o", &out, "--platform"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSPHRASE}\n").as_bytes())
-            .unwrap();
-        let done = child.wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&done.stderr);
-        assert!(done.status.success(), "{said}");
+        let (ok, said) = piped(
+            &p,
+            spec,
+            &["admin", "backup", "-o", &out, "--platform"],
+            &format!("{PASSPHRASE}\n"),
+        );
+        assert!(ok, "{said}");
         assert!(said.contains("from the platform"), "{said}");
         // Nothing of it stays on the server.
         let left: Vec<_> = std::fs::read_dir(&p.data)

@@ -22,51 +22,45 @@ pub async fn list(
         return Ok(Json(out));
     };
     for view in previews.list(&ns.name).await.map_err(error)? {
+        let (number, source) = (view.env.number, view.env.source.clone());
         let env = environment_view(view);
-        let source = micro_tenant::preview::Source::parse(
-            env.1.as_deref().unwrap_or(env.0.namespace.as_str()),
-        );
-        match out.iter_mut().find(|p| match &source {
-            micro_tenant::preview::Source::Pull(n) => p.number == Some(*n),
-            micro_tenant::preview::Source::Branch(b) => p.number.is_none() && p.name == *b,
+        match out.iter_mut().find(|p| match number {
+            Some(n) => p.number == Some(n),
+            None => p.number.is_none() && p.name == source,
         }) {
-            Some(p) => p.environment = Some(env.0),
+            Some(p) => p.environment = Some(env),
             None => out.push(PreviewView {
-                name: env.1.clone().unwrap_or_default(),
-                number: env.2,
+                name: source,
+                number,
                 reference: String::new(),
-                head: env.0.head.clone(),
+                head: env.head.clone(),
                 status: "running".into(),
                 summary: String::new(),
                 error: None,
                 updated_at: micro_store::now_millis(),
-                environment: Some(env.0),
+                environment: Some(env),
             }),
         }
     }
     Ok(Json(out))
 }
 
-/// An environment as the API shows it, with its source's label and number.
-fn environment_view(view: micro_previews::View) -> (EnvironmentView, Option<String>, Option<u64>) {
+/// An environment as the API shows it.
+fn environment_view(view: micro_previews::View) -> EnvironmentView {
     let (logs, detail) = match &view.phase {
         micro_previews::Phase::Failed { logs, .. } => (logs.clone(), view.phase.describe()),
         other => (Vec::new(), other.describe()),
     };
-    (
-        EnvironmentView {
-            namespace: view.env.namespace.clone(),
-            head: view.env.head.clone(),
-            state: view.phase.as_str().into(),
-            detail,
-            logs,
-            urls: view.urls.into_iter().map(|(_, u)| u).collect(),
-            expires_at: view.expires_at,
-            fork: view.env.fork,
-        },
-        Some(view.env.source),
-        view.env.number,
-    )
+    EnvironmentView {
+        namespace: view.env.namespace,
+        head: view.env.head,
+        state: view.phase.as_str().into(),
+        detail,
+        logs,
+        urls: view.urls.into_iter().map(|(_, u)| u).collect(),
+        expires_at: view.expires_at,
+        fork: view.env.fork,
+    }
 }
 
 fn error(e: micro_previews::PreviewError) -> ApiError {
@@ -99,7 +93,7 @@ pub async fn approve(
     let env = previews.approve(&ns.name, &source).await.map_err(error)?;
     tracing::info!(namespace = %ns.name, preview = %env.namespace, by = %ns.caller.email, "fork preview approved");
     let view = previews.view(env).await.map_err(error)?;
-    Ok(Json(environment_view(view).0))
+    Ok(Json(environment_view(view)))
 }
 
 /// `micro previews delete N`: the preview goes now (a new push starts it again).

@@ -604,13 +604,6 @@ impl Parts {
 /// larger than the default one, so what runs once before the service reserves no more
 /// of a node than a small service does.
 fn init_resources(m: &ServiceModel) -> ResourceRequirements {
-    let mut r = resources(m);
-    let small = |cpu: u64, memory: u64| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
-            ("memory".to_owned(), Quantity(memory_quantity(memory))),
-        ])
-    };
     let cpu = m
         .cpu
         .as_deref()
@@ -625,8 +618,18 @@ fn init_resources(m: &ServiceModel) -> ResourceRequirements {
         .map_or(DEFAULT_MEMORY_REQUEST_BYTES, |b| {
             b.min(DEFAULT_MEMORY_REQUEST_BYTES)
         });
-    r.requests = Some(small(cpu, memory));
-    r
+    ResourceRequirements {
+        requests: Some(quantities(cpu, memory)),
+        ..resources(m)
+    }
+}
+
+/// `cpu` (thousandths) and `memory` (bytes) as a container's quantities.
+fn quantities(cpu: u64, memory: u64) -> BTreeMap<String, Quantity> {
+    BTreeMap::from([
+        ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
+        ("memory".to_owned(), Quantity(memory_quantity(memory))),
+    ])
 }
 
 /// Requests and limits for one container of a service: the spec's `resources` for both,
@@ -634,18 +637,12 @@ fn init_resources(m: &ServiceModel) -> ResourceRequirements {
 fn resources(m: &ServiceModel) -> ResourceRequirements {
     let cpu = m.cpu.as_deref().and_then(parse_cpu);
     let memory = m.memory.as_deref().and_then(parse_memory);
-    let of = |cpu: u64, memory: u64| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu_quantity(cpu))),
-            ("memory".to_owned(), Quantity(memory_quantity(memory))),
-        ])
-    };
     ResourceRequirements {
-        requests: Some(of(
+        requests: Some(quantities(
             cpu.unwrap_or(DEFAULT_CPU_REQUEST_MILLIS),
             memory.unwrap_or(DEFAULT_MEMORY_REQUEST_BYTES),
         )),
-        limits: Some(of(
+        limits: Some(quantities(
             cpu.unwrap_or(DEFAULT_CPU_MILLIS),
             memory.unwrap_or(DEFAULT_MEMORY_BYTES),
         )),
